@@ -1,0 +1,57 @@
+//! Key management (PKCS#11 3.0 §5.14).
+
+use super::{CK_OBJECT_HANDLE, CK_SESSION_HANDLE};
+use crate::error::Result;
+use crate::types::{Attribute, Mechanism, OutBuf};
+
+pub fn generate_key(
+    session: CK_SESSION_HANDLE,
+    mechanism: &Mechanism,
+    template: &[Attribute],
+) -> Result<CK_OBJECT_HANDLE> {
+    let _ = (session, mechanism, template);
+    todo!()
+}
+
+/// Returns (public key handle, private key handle).
+pub fn generate_key_pair(
+    session: CK_SESSION_HANDLE,
+    mechanism: &Mechanism,
+    public_template: &[Attribute],
+    private_template: &[Attribute],
+) -> Result<(CK_OBJECT_HANDLE, CK_OBJECT_HANDLE)> {
+    let _ = (session, mechanism, public_template, private_template);
+    todo!()
+}
+
+pub fn wrap_key(
+    session: CK_SESSION_HANDLE,
+    mechanism: &Mechanism,
+    wrapping_key: CK_OBJECT_HANDLE,
+    key: CK_OBJECT_HANDLE,
+    out: &mut OutBuf<'_>,
+) -> Result<()> {
+    let _ = (session, mechanism, wrapping_key, key, out);
+    todo!()
+}
+
+pub fn unwrap_key(
+    session: CK_SESSION_HANDLE,
+    mechanism: &Mechanism,
+    unwrapping_key: CK_OBJECT_HANDLE,
+    wrapped_key: &[u8],
+    template: &[Attribute],
+) -> Result<CK_OBJECT_HANDLE> {
+    let _ = (session, mechanism, unwrapping_key, wrapped_key, template);
+    todo!()
+}
+
+pub fn derive_key(
+    session: CK_SESSION_HANDLE,
+    mechanism: &Mechanism,
+    base_key: CK_OBJECT_HANDLE,
+    template: &[Attribute],
+) -> Result<CK_OBJECT_HANDLE> {
+    let _ = (session, mechanism, base_key, template);
+    todo!()
+}

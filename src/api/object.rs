@@ -1,0 +1,76 @@
+//! Object management (PKCS#11 3.0 §5.7).
+
+use cryptoki_sys::CK_ATTRIBUTE_TYPE;
+
+use super::{CK_OBJECT_HANDLE, CK_SESSION_HANDLE};
+use crate::error::Result;
+use crate::types::{Attribute, OutBuf};
+
+/// One entry of a `C_GetAttributeValue` template. After the call, the FFI layer writes
+/// `CK_UNAVAILABLE_INFORMATION` into `ulValueLen` when `unavailable` is set, else `out.len()`.
+#[derive(Debug)]
+pub struct AttributeRequest<'a> {
+    pub kind: CK_ATTRIBUTE_TYPE,
+    pub out: OutBuf<'a>,
+    pub unavailable: bool,
+}
+
+pub fn create_object(session: CK_SESSION_HANDLE, template: &[Attribute]) -> Result<CK_OBJECT_HANDLE> {
+    let _ = (session, template);
+    todo!()
+}
+
+pub fn copy_object(
+    session: CK_SESSION_HANDLE,
+    object: CK_OBJECT_HANDLE,
+    template: &[Attribute],
+) -> Result<CK_OBJECT_HANDLE> {
+    let _ = (session, object, template);
+    todo!()
+}
+
+pub fn destroy_object(session: CK_SESSION_HANDLE, object: CK_OBJECT_HANDLE) -> Result<()> {
+    let _ = (session, object);
+    todo!()
+}
+
+pub fn get_object_size(session: CK_SESSION_HANDLE, object: CK_OBJECT_HANDLE) -> Result<usize> {
+    let _ = (session, object);
+    todo!()
+}
+
+/// Fills every request it can and returns the spec's error for the template as a whole
+/// (`CKR_ATTRIBUTE_SENSITIVE`, `CKR_ATTRIBUTE_TYPE_INVALID` or `CKR_BUFFER_TOO_SMALL`) after
+/// processing every entry, as PKCS#11 3.0 §5.7 requires.
+pub fn get_attribute_value(
+    session: CK_SESSION_HANDLE,
+    object: CK_OBJECT_HANDLE,
+    requests: &mut [AttributeRequest<'_>],
+) -> Result<()> {
+    let _ = (session, object, requests);
+    todo!()
+}
+
+pub fn set_attribute_value(
+    session: CK_SESSION_HANDLE,
+    object: CK_OBJECT_HANDLE,
+    template: &[Attribute],
+) -> Result<()> {
+    let _ = (session, object, template);
+    todo!()
+}
+
+pub fn find_objects_init(session: CK_SESSION_HANDLE, template: &[Attribute]) -> Result<()> {
+    let _ = (session, template);
+    todo!()
+}
+
+pub fn find_objects(session: CK_SESSION_HANDLE, max: usize) -> Result<Vec<CK_OBJECT_HANDLE>> {
+    let _ = (session, max);
+    todo!()
+}
+
+pub fn find_objects_final(session: CK_SESSION_HANDLE) -> Result<()> {
+    let _ = session;
+    todo!()
+}

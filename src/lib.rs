@@ -1,0 +1,20 @@
+//! sqlhsm: a PKCS#11 3.0 module whose tokens and keys live in a SQL database.
+//!
+//! Layers, dependencies pointing one way: [`ffi`] (the only `unsafe`) → [`api`] (one safe module
+//! per chapter of the spec) → [`core`] (module, slots, tokens, sessions, objects, attribute
+//! policy) → [`mechanism`] / [`crypto`] / [`storage`].
+#![deny(unsafe_code)]
+#![deny(clippy::unwrap_used)]
+
+pub mod api;
+pub mod config;
+pub mod core;
+pub mod crypto;
+pub mod error;
+pub mod ffi;
+pub mod mechanism;
+pub mod storage;
+pub mod types;
+pub mod vendor;
+
+pub use error::{Error, Result, Rv};

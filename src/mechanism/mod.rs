@@ -1,0 +1,114 @@
+//! Mechanisms (PKCS#11 3.0 §2 of the Current Mechanisms spec): a registry keyed by
+//! `CK_MECHANISM_TYPE`, each entry declaring its `CK_MECHANISM_INFO` and the operations it
+//! provides. The core never matches on mechanism numbers; it looks the entry up and asks it for an
+//! operation object, which then carries all per-operation state (multi-part included).
+
+pub mod registry;
+
+use std::sync::Arc;
+
+use cryptoki_sys::{CK_MECHANISM_INFO, CK_MECHANISM_TYPE};
+use zeroize::Zeroizing;
+
+use crate::crypto::keys::{PrivateKey, PublicKey};
+use crate::error::Result;
+use crate::types::MechanismParam;
+
+pub use registry::{all, lookup};
+
+/// Key material handed to a mechanism. Private and secret material has already been unwrapped
+/// from storage by the core (and is cached there); mechanisms never see the database.
+#[derive(Clone)]
+pub enum KeyMaterial {
+    Private(Arc<PrivateKey>),
+    Public(Arc<PublicKey>),
+    Secret(Arc<Zeroizing<Vec<u8>>>),
+}
+
+impl std::fmt::Debug for KeyMaterial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeyMaterial::Private(_) => f.write_str("KeyMaterial::Private(<redacted>)"),
+            KeyMaterial::Public(_) => f.write_str("KeyMaterial::Public"),
+            KeyMaterial::Secret(_) => f.write_str("KeyMaterial::Secret(<redacted>)"),
+        }
+    }
+}
+
+/// A signing operation in progress (`C_SignInit` … `C_Sign` / `C_SignFinal`).
+pub trait SignOperation: Send {
+    /// Upper bound of the signature length, known before signing (for the NULL-buffer query).
+    fn signature_len(&self) -> usize;
+    /// Whether `C_SignUpdate` is allowed (false for raw `CKM_RSA_PKCS`, `CKM_ECDSA`, `CKM_EDDSA`).
+    fn multipart(&self) -> bool;
+    fn update(&mut self, data: &[u8]) -> Result<()>;
+    fn finish(&mut self) -> Result<Vec<u8>>;
+    /// Single-part `C_Sign`. The default feeds `update` then `finish`.
+    fn sign(&mut self, data: &[u8]) -> Result<Vec<u8>> {
+        self.update(data)?;
+        self.finish()
+    }
+}
+
+/// A verification in progress (`C_VerifyInit` … `C_Verify` / `C_VerifyFinal`).
+pub trait VerifyOperation: Send {
+    fn multipart(&self) -> bool;
+    fn update(&mut self, data: &[u8]) -> Result<()>;
+    /// `Err(CKR_SIGNATURE_INVALID)` or `Err(CKR_SIGNATURE_LEN_RANGE)` on failure.
+    fn finish(&mut self, signature: &[u8]) -> Result<()>;
+    fn verify(&mut self, data: &[u8], signature: &[u8]) -> Result<()> {
+        self.update(data)?;
+        self.finish(signature)
+    }
+}
+
+/// An encryption or decryption in progress.
+pub trait CipherOperation: Send {
+    /// Upper bound of the output of `update(input_len)` (or of single-part `run` when `last`).
+    fn output_len(&self, input_len: usize, last: bool) -> usize;
+    fn multipart(&self) -> bool;
+    fn update(&mut self, data: &[u8]) -> Result<Zeroizing<Vec<u8>>>;
+    fn finish(&mut self) -> Result<Zeroizing<Vec<u8>>>;
+    /// Single-part `C_Encrypt` / `C_Decrypt`.
+    fn run(&mut self, data: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        let mut out = self.update(data)?;
+        out.extend_from_slice(&self.finish()?);
+        Ok(out)
+    }
+}
+
+/// A digest in progress.
+pub trait DigestOperation: Send {
+    fn digest_len(&self) -> usize;
+    fn update(&mut self, data: &[u8]) -> Result<()>;
+    fn finish(&mut self) -> Result<Vec<u8>>;
+}
+
+pub type SignFactory = fn(&KeyMaterial, &MechanismParam) -> Result<Box<dyn SignOperation>>;
+pub type VerifyFactory = fn(&KeyMaterial, &MechanismParam) -> Result<Box<dyn VerifyOperation>>;
+pub type CipherFactory = fn(&KeyMaterial, &MechanismParam) -> Result<Box<dyn CipherOperation>>;
+pub type DigestFactory = fn(&MechanismParam) -> Result<Box<dyn DigestOperation>>;
+
+/// What a key-generation mechanism makes; the core does the generating, the registry only
+/// declares which mechanism makes what.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyGen {
+    RsaPair,
+    EcPair,
+    EdwardsPair,
+    Aes,
+    GenericSecret,
+}
+
+/// One registered mechanism.
+pub struct MechanismEntry {
+    pub kind: CK_MECHANISM_TYPE,
+    /// Key sizes (bits for RSA/EC, bytes for AES as the spec says) and `CKF_*` flags.
+    pub info: CK_MECHANISM_INFO,
+    pub sign: Option<SignFactory>,
+    pub verify: Option<VerifyFactory>,
+    pub encrypt: Option<CipherFactory>,
+    pub decrypt: Option<CipherFactory>,
+    pub digest: Option<DigestFactory>,
+    pub generate: Option<KeyGen>,
+}

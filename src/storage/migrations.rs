@@ -1,0 +1,1 @@
+//! Embedded, versioned SQL migrations per dialect.

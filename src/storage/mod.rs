@@ -1,0 +1,151 @@
+//! The key store: a small synchronous trait over the three tables of the key-management schema,
+//! chosen by URL scheme (`sqlite:` now, `postgres://` later). It only ever sees ciphertext for
+//! secrets: sealing happens above it, in the core.
+
+pub mod migrations;
+pub mod sqlite;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::error::{Error, StorageError};
+
+pub type StorageResult<T> = std::result::Result<T, StorageError>;
+
+/// A `provider_config` row: one token.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TokenRow {
+    pub id: Uuid,
+    /// The token label (unique).
+    pub provider_name: String,
+    /// The token record (see `core::token`), opaque to storage.
+    pub config: Value,
+    pub metadata: Value,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// An `asym_key` row: one key pair (or one half of it).
+#[derive(Clone, Debug, PartialEq)]
+pub struct AsymKeyRow {
+    pub id: Uuid,
+    pub provider_config_id: Uuid,
+    pub key_id: String,
+    pub key_algorithm: i32,
+    pub key_status: i32,
+    pub key_mode: i32,
+    pub expiration: Option<DateTime<Utc>>,
+    pub public_key_ctx: Option<Value>,
+    pub private_key_ctx: Option<Value>,
+    /// PKCS#11 attributes without a column. Top-level `label` (string) and `id` (hex of `CKA_ID`)
+    /// are indexed.
+    pub metadata: Value,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A `sym_key` row: one secret key.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SymKeyRow {
+    pub id: Uuid,
+    pub provider_config_id: Uuid,
+    pub key_id: String,
+    pub key_status: i32,
+    pub key_mode: i32,
+    pub expiration: Option<DateTime<Utc>>,
+    /// Sealed key bytes; never the key itself.
+    pub key_value: Option<Vec<u8>>,
+    /// As for [`AsymKeyRow::metadata`].
+    pub metadata: Value,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Indexed search criteria; every `Some` narrows the SQL `WHERE`. What no column or index covers
+/// is filtered above storage on the (few) rows returned.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct KeyFilter {
+    pub provider_config_id: Uuid,
+    /// `metadata.label`.
+    pub label: Option<String>,
+    /// `metadata.id` (lowercase hex of `CKA_ID`).
+    pub ck_id: Option<String>,
+    /// `key_algorithm IN (…)` (asym only; ignored for sym).
+    pub key_algorithms: Option<Vec<i32>>,
+    pub key_id: Option<String>,
+}
+
+/// A read-modify-write of a token record inside one write transaction, so concurrent failed
+/// logins in several processes count exactly.
+pub type ConfigUpdate<'a> = &'a mut dyn FnMut(&mut Value) -> Result<(), Error>;
+
+/// The storage contract every backend implements. All methods are safe to call from many threads.
+pub trait Storage: Send + Sync {
+    /// A short name for logs ("sqlite:/path", "postgres://host/db" without password).
+    fn describe(&self) -> String;
+
+    fn list_tokens(&self) -> StorageResult<Vec<TokenRow>>;
+    fn get_token(&self, id: Uuid) -> StorageResult<Option<TokenRow>>;
+    /// `Conflict` when `provider_name` is taken.
+    fn insert_token(&self, row: &TokenRow) -> StorageResult<()>;
+    /// Rename (`C_InitToken` with a new label); `Conflict` when taken.
+    fn rename_token(&self, id: Uuid, provider_name: &str) -> StorageResult<()>;
+    /// Applies `update` to the current config in one write transaction and stores the result;
+    /// returns the stored config. If `update` fails, nothing is written and its error is returned
+    /// as `Ok(Err(..))`.
+    fn update_token_config(
+        &self,
+        id: Uuid,
+        update: ConfigUpdate<'_>,
+    ) -> StorageResult<Result<Value, Error>>;
+    /// Deletes the token and all its keys in one transaction.
+    fn delete_token(&self, id: Uuid) -> StorageResult<()>;
+    /// Deletes all keys of a token (re-initialisation) in one transaction.
+    fn delete_token_keys(&self, id: Uuid) -> StorageResult<()>;
+
+    /// `Conflict` when `key_id` is taken.
+    fn insert_asym_key(&self, row: &AsymKeyRow) -> StorageResult<()>;
+    fn insert_sym_key(&self, row: &SymKeyRow) -> StorageResult<()>;
+    fn get_asym_key(&self, id: Uuid) -> StorageResult<Option<AsymKeyRow>>;
+    fn get_sym_key(&self, id: Uuid) -> StorageResult<Option<SymKeyRow>>;
+    fn find_asym_keys(&self, filter: &KeyFilter) -> StorageResult<Vec<AsymKeyRow>>;
+    fn find_sym_keys(&self, filter: &KeyFilter) -> StorageResult<Vec<SymKeyRow>>;
+    /// Replaces `metadata` and `expiration` and bumps `updated_at`; false when the row is gone.
+    fn update_asym_key_attributes(
+        &self,
+        id: Uuid,
+        metadata: &Value,
+        expiration: Option<DateTime<Utc>>,
+    ) -> StorageResult<bool>;
+    fn update_sym_key_attributes(
+        &self,
+        id: Uuid,
+        metadata: &Value,
+        expiration: Option<DateTime<Utc>>,
+    ) -> StorageResult<bool>;
+    /// False when the row was already gone.
+    fn delete_asym_key(&self, id: Uuid) -> StorageResult<bool>;
+    fn delete_sym_key(&self, id: Uuid) -> StorageResult<bool>;
+    /// True when `key_id` is used by any asym or sym row.
+    fn key_id_exists(&self, key_id: &str) -> StorageResult<bool>;
+}
+
+/// Opens the store a URL names: `sqlite:/path/to.db` (or `sqlite::memory:` for tests).
+pub fn open(url: &str, busy_timeout_ms: u64) -> StorageResult<Arc<dyn Storage>> {
+    if let Some(path) = url.strip_prefix("sqlite:") {
+        let _ = (path, busy_timeout_ms); // placeholder until the SQLite backend lands
+        return Err(StorageError::Backend("sqlite backend not built yet".into()));
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Err(StorageError::Backend(
+            "the PostgreSQL backend is not built yet (issue 4)".into(),
+        ));
+    }
+    Err(StorageError::Backend(format!(
+        "unsupported database URL scheme in {:?}; use sqlite:/path",
+        url.split(':').next().unwrap_or_default()
+    )))
+}
