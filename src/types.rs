@@ -70,6 +70,8 @@ pub enum MechanismParam {
     Oaep { hash: CK_MECHANISM_TYPE, mgf: CK_RSA_PKCS_MGF_TYPE, source_data: Vec<u8> },
     /// `CK_GCM_PARAMS`.
     Gcm { iv: Vec<u8>, aad: Vec<u8>, tag_bits: CK_ULONG },
+    /// `CK_EDDSA_PARAMS` (absent params mean pure EdDSA without context).
+    Eddsa { prehash: bool, context: Vec<u8> },
     /// `CK_ECDH1_DERIVE_PARAMS`.
     Ecdh { kdf: CK_EC_KDF_TYPE, shared_data: Vec<u8>, public_data: Vec<u8> },
 }
