@@ -20,7 +20,10 @@ pub struct Attribute {
 
 impl Attribute {
     pub fn new(kind: CK_ATTRIBUTE_TYPE, value: impl Into<Vec<u8>>) -> Self {
-        Attribute { kind, value: Zeroizing::new(value.into()) }
+        Attribute {
+            kind,
+            value: Zeroizing::new(value.into()),
+        }
     }
 
     pub fn from_bool(kind: CK_ATTRIBUTE_TYPE, value: bool) -> Self {
@@ -35,7 +38,12 @@ impl Attribute {
 impl std::fmt::Debug for Attribute {
     // Attribute values may be secret key bytes; only the type and length are ever printed.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Attribute(0x{:x}, {} bytes)", self.kind, self.value.len())
+        write!(
+            f,
+            "Attribute(0x{:x}, {} bytes)",
+            self.kind,
+            self.value.len()
+        )
     }
 }
 
@@ -51,7 +59,10 @@ pub struct Mechanism {
 
 impl Mechanism {
     pub fn new(kind: CK_MECHANISM_TYPE) -> Self {
-        Mechanism { kind, param: MechanismParam::None }
+        Mechanism {
+            kind,
+            param: MechanismParam::None,
+        }
     }
 }
 
@@ -65,15 +76,31 @@ pub enum MechanismParam {
     /// Raw parameter bytes (an IV for CBC, an unknown structure).
     Bytes(Vec<u8>),
     /// `CK_RSA_PKCS_PSS_PARAMS`.
-    Pss { hash: CK_MECHANISM_TYPE, mgf: CK_RSA_PKCS_MGF_TYPE, salt_len: CK_ULONG },
+    Pss {
+        hash: CK_MECHANISM_TYPE,
+        mgf: CK_RSA_PKCS_MGF_TYPE,
+        salt_len: CK_ULONG,
+    },
     /// `CK_RSA_PKCS_OAEP_PARAMS`; `source_data` is the label (`pSourceData`).
-    Oaep { hash: CK_MECHANISM_TYPE, mgf: CK_RSA_PKCS_MGF_TYPE, source_data: Vec<u8> },
+    Oaep {
+        hash: CK_MECHANISM_TYPE,
+        mgf: CK_RSA_PKCS_MGF_TYPE,
+        source_data: Vec<u8>,
+    },
     /// `CK_GCM_PARAMS`.
-    Gcm { iv: Vec<u8>, aad: Vec<u8>, tag_bits: CK_ULONG },
+    Gcm {
+        iv: Vec<u8>,
+        aad: Vec<u8>,
+        tag_bits: CK_ULONG,
+    },
     /// `CK_EDDSA_PARAMS` (absent params mean pure EdDSA without context).
     Eddsa { prehash: bool, context: Vec<u8> },
     /// `CK_ECDH1_DERIVE_PARAMS`.
-    Ecdh { kdf: CK_EC_KDF_TYPE, shared_data: Vec<u8>, public_data: Vec<u8> },
+    Ecdh {
+        kdf: CK_EC_KDF_TYPE,
+        shared_data: Vec<u8>,
+        public_data: Vec<u8>,
+    },
 }
 
 /// The caller's output buffer under the two-call convention of PKCS#11 3.0 §5.2: a NULL buffer
@@ -90,13 +117,19 @@ pub struct OutBuf<'a> {
 impl<'a> OutBuf<'a> {
     /// A length query (the caller passed a NULL buffer).
     pub fn query() -> OutBuf<'static> {
-        OutBuf { buffer: None, len: 0 }
+        OutBuf {
+            buffer: None,
+            len: 0,
+        }
     }
 
     /// A real buffer of the caller's stated capacity.
     pub fn buffer(buffer: &'a mut [u8]) -> Self {
         let len = buffer.len();
-        OutBuf { buffer: Some(buffer), len }
+        OutBuf {
+            buffer: Some(buffer),
+            len,
+        }
     }
 
     /// True when the caller only asked for the length.

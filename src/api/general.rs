@@ -1,8 +1,9 @@
 //! General-purpose functions (PKCS#11 3.0 §5.4): initialisation, finalisation, module info.
 
-use cryptoki_sys::CK_INFO;
+use cryptoki_sys::{CK_INFO, CK_VERSION};
 
-use crate::error::Result;
+use crate::core::tokens::padded;
+use crate::error::{Result, Rv};
 
 /// What `C_Initialize` received, decoded from `CK_C_INITIALIZE_ARGS`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -16,14 +17,31 @@ pub struct InitArgs {
 }
 
 pub fn initialize(args: Option<InitArgs>) -> Result<()> {
-    let _ = args;
-    todo!()
+    if let Some(args) = args {
+        if !args.reserved_is_null {
+            Err(Rv::ARGUMENTS_BAD)?
+        }
+        match (args.mutex_callbacks, args.os_locking_ok) {
+            (0, _) | (4, true) => {}
+            // The application insists on its own mutexes; sqlhsm locks with the OS's only.
+            (4, false) => Err(Rv::CANT_LOCK)?,
+            _ => Err(Rv::ARGUMENTS_BAD)?,
+        }
+    }
+    crate::core::initialize()
 }
 
 pub fn finalize() -> Result<()> {
-    todo!()
+    crate::core::finalize()
 }
 
 pub fn get_info() -> Result<CK_INFO> {
-    todo!()
+    crate::core::module()?;
+    Ok(CK_INFO {
+        cryptokiVersion: CK_VERSION { major: 3, minor: 0 },
+        manufacturerID: padded(crate::core::MANUFACTURER),
+        flags: 0,
+        libraryDescription: padded("sqlhsm PKCS#11 on SQL"),
+        libraryVersion: crate::core::version(),
+    })
 }

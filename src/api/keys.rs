@@ -1,7 +1,8 @@
 //! Key management (PKCS#11 3.0 §5.14).
 
 use super::{CK_OBJECT_HANDLE, CK_SESSION_HANDLE};
-use crate::error::Result;
+use crate::core::module;
+use crate::error::{Result, Rv};
 use crate::types::{Attribute, Mechanism, OutBuf};
 
 pub fn generate_key(
@@ -9,8 +10,7 @@ pub fn generate_key(
     mechanism: &Mechanism,
     template: &[Attribute],
 ) -> Result<CK_OBJECT_HANDLE> {
-    let _ = (session, mechanism, template);
-    todo!()
+    module()?.generate_key(session, mechanism, template)
 }
 
 /// Returns (public key handle, private key handle).
@@ -20,8 +20,7 @@ pub fn generate_key_pair(
     public_template: &[Attribute],
     private_template: &[Attribute],
 ) -> Result<(CK_OBJECT_HANDLE, CK_OBJECT_HANDLE)> {
-    let _ = (session, mechanism, public_template, private_template);
-    todo!()
+    module()?.generate_key_pair(session, mechanism, public_template, private_template)
 }
 
 pub fn wrap_key(
@@ -31,8 +30,9 @@ pub fn wrap_key(
     key: CK_OBJECT_HANDLE,
     out: &mut OutBuf<'_>,
 ) -> Result<()> {
-    let _ = (session, mechanism, wrapping_key, key, out);
-    todo!()
+    module()?.session(session)?;
+    let _ = (mechanism, wrapping_key, key, out);
+    Err(Rv::FUNCTION_NOT_SUPPORTED)?
 }
 
 pub fn unwrap_key(
@@ -42,8 +42,9 @@ pub fn unwrap_key(
     wrapped_key: &[u8],
     template: &[Attribute],
 ) -> Result<CK_OBJECT_HANDLE> {
-    let _ = (session, mechanism, unwrapping_key, wrapped_key, template);
-    todo!()
+    module()?.session(session)?;
+    let _ = (mechanism, unwrapping_key, wrapped_key, template);
+    Err(Rv::FUNCTION_NOT_SUPPORTED)?
 }
 
 pub fn derive_key(
@@ -52,6 +53,7 @@ pub fn derive_key(
     base_key: CK_OBJECT_HANDLE,
     template: &[Attribute],
 ) -> Result<CK_OBJECT_HANDLE> {
-    let _ = (session, mechanism, base_key, template);
-    todo!()
+    module()?.session(session)?;
+    let _ = (mechanism, base_key, template);
+    Err(Rv::FUNCTION_NOT_SUPPORTED)?
 }

@@ -3,7 +3,8 @@
 use cryptoki_sys::CK_ATTRIBUTE_TYPE;
 
 use super::{CK_OBJECT_HANDLE, CK_SESSION_HANDLE};
-use crate::error::Result;
+use crate::core::module;
+use crate::error::{Result, Rv};
 use crate::types::{Attribute, OutBuf};
 
 /// One entry of a `C_GetAttributeValue` template. After the call, the FFI layer writes
@@ -15,9 +16,11 @@ pub struct AttributeRequest<'a> {
     pub unavailable: bool,
 }
 
-pub fn create_object(session: CK_SESSION_HANDLE, template: &[Attribute]) -> Result<CK_OBJECT_HANDLE> {
-    let _ = (session, template);
-    todo!()
+pub fn create_object(
+    session: CK_SESSION_HANDLE,
+    template: &[Attribute],
+) -> Result<CK_OBJECT_HANDLE> {
+    module()?.create_object(session, template)
 }
 
 pub fn copy_object(
@@ -25,18 +28,19 @@ pub fn copy_object(
     object: CK_OBJECT_HANDLE,
     template: &[Attribute],
 ) -> Result<CK_OBJECT_HANDLE> {
-    let _ = (session, object, template);
-    todo!()
+    module()?.session(session)?;
+    let _ = (object, template);
+    Err(Rv::FUNCTION_NOT_SUPPORTED)?
 }
 
 pub fn destroy_object(session: CK_SESSION_HANDLE, object: CK_OBJECT_HANDLE) -> Result<()> {
-    let _ = (session, object);
-    todo!()
+    module()?.destroy_object(session, object)
 }
 
 pub fn get_object_size(session: CK_SESSION_HANDLE, object: CK_OBJECT_HANDLE) -> Result<usize> {
-    let _ = (session, object);
-    todo!()
+    module()?.session(session)?;
+    let _ = object;
+    Err(Rv::FUNCTION_NOT_SUPPORTED)?
 }
 
 /// Fills every request it can and returns the spec's error for the template as a whole
@@ -47,8 +51,7 @@ pub fn get_attribute_value(
     object: CK_OBJECT_HANDLE,
     requests: &mut [AttributeRequest<'_>],
 ) -> Result<()> {
-    let _ = (session, object, requests);
-    todo!()
+    module()?.get_attribute_value(session, object, requests)
 }
 
 pub fn set_attribute_value(
@@ -56,21 +59,17 @@ pub fn set_attribute_value(
     object: CK_OBJECT_HANDLE,
     template: &[Attribute],
 ) -> Result<()> {
-    let _ = (session, object, template);
-    todo!()
+    module()?.set_attribute_value(session, object, template)
 }
 
 pub fn find_objects_init(session: CK_SESSION_HANDLE, template: &[Attribute]) -> Result<()> {
-    let _ = (session, template);
-    todo!()
+    module()?.find_objects_init(session, template)
 }
 
 pub fn find_objects(session: CK_SESSION_HANDLE, max: usize) -> Result<Vec<CK_OBJECT_HANDLE>> {
-    let _ = (session, max);
-    todo!()
+    module()?.find_objects(session, max)
 }
 
 pub fn find_objects_final(session: CK_SESSION_HANDLE) -> Result<()> {
-    let _ = session;
-    todo!()
+    module()?.find_objects_final(session)
 }

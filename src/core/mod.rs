@@ -1,1 +1,27 @@
-//! Core.
+//! The core: module instance, slots and tokens, sessions, objects and their attribute policy,
+//! key storage mapping. It depends on `mechanism`, `crypto` and `storage`, never on `ffi`.
+
+pub mod algorithm;
+pub mod attributes;
+pub mod handles;
+pub mod keygen;
+pub mod keystore;
+pub mod module;
+pub mod object;
+pub mod objects;
+pub mod operations;
+pub mod session;
+pub mod token;
+pub mod tokens;
+
+pub use module::{finalize, initialize, module, Module};
+
+/// `manufacturerID` of the module, its slots and tokens.
+pub const MANUFACTURER: &str = "sqlhsm project";
+
+/// The crate version as a `CK_VERSION` (major.minor).
+pub fn version() -> cryptoki_sys::CK_VERSION {
+    let major = env!("CARGO_PKG_VERSION_MAJOR").parse().unwrap_or(0);
+    let minor = env!("CARGO_PKG_VERSION_MINOR").parse().unwrap_or(0);
+    cryptoki_sys::CK_VERSION { major, minor }
+}

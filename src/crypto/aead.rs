@@ -15,7 +15,11 @@ pub fn seal(key: &[u8; SEAL_KEY_LEN], aad: &[u8], plaintext: &[u8]) -> Result<Ve
 
 /// Open what [`seal`] produced. Tampering, a wrong key or a wrong `aad` give `Ok(None)`, so the
 /// caller chooses the code (a wrong PIN and a corrupt row are different failures).
-pub fn open(key: &[u8; SEAL_KEY_LEN], aad: &[u8], sealed: &[u8]) -> Result<Option<Zeroizing<Vec<u8>>>> {
+pub fn open(
+    key: &[u8; SEAL_KEY_LEN],
+    aad: &[u8],
+    sealed: &[u8],
+) -> Result<Option<Zeroizing<Vec<u8>>>> {
     let _ = (key, aad, sealed);
     todo!("helper")
 }

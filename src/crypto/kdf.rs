@@ -15,12 +15,20 @@ pub struct ScryptParams {
 
 impl Default for ScryptParams {
     fn default() -> Self {
-        ScryptParams { log_n: 15, r: 8, p: 1 }
+        ScryptParams {
+            log_n: 15,
+            r: 8,
+            p: 1,
+        }
     }
 }
 
 /// Derive a 32-byte key-encryption key from `pin` and `salt`.
-pub fn derive_pin_key(pin: &[u8], salt: &[u8], params: ScryptParams) -> Result<Zeroizing<[u8; 32]>> {
+pub fn derive_pin_key(
+    pin: &[u8],
+    salt: &[u8],
+    params: ScryptParams,
+) -> Result<Zeroizing<[u8; 32]>> {
     let _ = (pin, salt, params);
     todo!("helper")
 }

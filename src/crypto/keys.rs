@@ -48,11 +48,22 @@ pub fn is_ed25519_params(der: &[u8]) -> bool {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PublicInfo {
     /// `CKA_MODULUS`, `CKA_PUBLIC_EXPONENT` (big-endian, no leading zeros), `CKA_MODULUS_BITS`.
-    Rsa { modulus: Vec<u8>, public_exponent: Vec<u8>, bits: u32 },
+    Rsa {
+        modulus: Vec<u8>,
+        public_exponent: Vec<u8>,
+        bits: u32,
+    },
     /// `CKA_EC_PARAMS` (OID DER) and `CKA_EC_POINT` (DER OCTET STRING of the uncompressed point).
-    Ec { curve: Curve, params_der: Vec<u8>, point_der: Vec<u8> },
+    Ec {
+        curve: Curve,
+        params_der: Vec<u8>,
+        point_der: Vec<u8>,
+    },
     /// `CKA_EC_PARAMS` (Ed25519 OID DER) and `CKA_EC_POINT` (DER OCTET STRING of the 32 bytes).
-    Ed25519 { params_der: Vec<u8>, point_der: Vec<u8> },
+    Ed25519 {
+        params_der: Vec<u8>,
+        point_der: Vec<u8>,
+    },
 }
 
 /// RSA private components as `C_CreateObject` receives them (big-endian). The CRT values are
@@ -134,7 +145,10 @@ impl PrivateKey {
     /// RSA private components for the (rare) case a token exports an extractable,
     /// non-sensitive private key: `CKA_PRIVATE_EXPONENT`, primes, etc. by attribute type.
     /// Returns `None` for attributes that do not apply to this key type.
-    pub fn private_component(&self, attribute: cryptoki_sys::CK_ATTRIBUTE_TYPE) -> Result<Option<Zeroizing<Vec<u8>>>> {
+    pub fn private_component(
+        &self,
+        attribute: cryptoki_sys::CK_ATTRIBUTE_TYPE,
+    ) -> Result<Option<Zeroizing<Vec<u8>>>> {
         let _ = attribute;
         todo!("helper")
     }

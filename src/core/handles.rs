@@ -1,0 +1,158 @@
+//! The object handle table: handles are integers, never pointers, and never reused within a
+//! process (a stale handle can never name a different object). The table also caches each
+//! object's attributes and unwrapped material, so the signing path needs no database round trip.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use cryptoki_sys::{CK_OBJECT_HANDLE, CK_SESSION_HANDLE};
+
+use super::object::{Object, ObjectId, ObjectRef};
+use crate::error::Result;
+
+#[derive(Default)]
+struct Inner {
+    by_handle: HashMap<CK_OBJECT_HANDLE, ObjectRef>,
+    by_id: HashMap<ObjectId, CK_OBJECT_HANDLE>,
+    next: CK_OBJECT_HANDLE,
+}
+
+#[derive(Default)]
+pub struct HandleTable {
+    inner: RwLock<Inner>,
+}
+
+impl HandleTable {
+    /// Registers `object` (or refreshes the cached copy of an object already known) and returns
+    /// its handle. Unwrapped material carries over when the sealed bytes did not change.
+    pub fn insert(&self, object: Object) -> Result<CK_OBJECT_HANDLE> {
+        let mut inner = self.inner.write()?;
+        if let Some(&handle) = inner.by_id.get(&object.id) {
+            if let Some(previous) = inner.by_handle.get(&handle) {
+                let same_material = match (&previous.sealed, &object.sealed) {
+                    (Some(a), Some(b)) => a.bytes == b.bytes,
+                    (None, None) => true,
+                    _ => false,
+                };
+                if same_material && object.material.read()?.is_none() {
+                    *object.material.write()? = previous.material.read()?.clone();
+                }
+            }
+            inner.by_handle.insert(handle, Arc::new(object));
+            return Ok(handle);
+        }
+        inner.next += 1;
+        let handle = inner.next;
+        inner.by_id.insert(object.id, handle);
+        inner.by_handle.insert(handle, Arc::new(object));
+        Ok(handle)
+    }
+
+    pub fn get(&self, handle: CK_OBJECT_HANDLE) -> Result<Option<ObjectRef>> {
+        Ok(self.inner.read()?.by_handle.get(&handle).cloned())
+    }
+
+    /// Forgets an object (destroyed, or found gone from the database).
+    pub fn remove(&self, id: ObjectId) -> Result<()> {
+        let mut inner = self.inner.write()?;
+        if let Some(handle) = inner.by_id.remove(&id) {
+            inner.by_handle.remove(&handle);
+        }
+        Ok(())
+    }
+
+    /// Destroys the session objects a session created (when it closes).
+    pub fn remove_session_objects(&self, session: CK_SESSION_HANDLE) -> Result<()> {
+        let mut inner = self.inner.write()?;
+        let doomed: Vec<(CK_OBJECT_HANDLE, ObjectId)> = inner
+            .by_handle
+            .iter()
+            .filter(|(_, o)| o.owner_session == Some(session))
+            .map(|(h, o)| (*h, o.id))
+            .collect();
+        for (handle, id) in doomed {
+            inner.by_handle.remove(&handle);
+            inner.by_id.remove(&id);
+        }
+        Ok(())
+    }
+
+    /// All session objects (for `C_FindObjects`; there are few, they live in memory).
+    pub fn session_objects(&self) -> Result<Vec<(CK_OBJECT_HANDLE, ObjectRef)>> {
+        Ok(self
+            .inner
+            .read()?
+            .by_handle
+            .iter()
+            .filter(|(_, o)| !o.is_token())
+            .map(|(h, o)| (*h, o.clone()))
+            .collect())
+    }
+
+    /// Drops the unwrapped material of a token's objects (on logout), zeroizing secrets.
+    pub fn forget_material(&self, token: uuid::Uuid) -> Result<()> {
+        let inner = self.inner.read()?;
+        for object in inner
+            .by_handle
+            .values()
+            .filter(|o| o.token == token && o.is_token())
+        {
+            if object.sealed.is_some() {
+                *object.material.write()? = None;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::attributes::AttrMap;
+    use super::super::object::Half;
+    use super::*;
+
+    fn object(id: ObjectId, owner: Option<CK_SESSION_HANDLE>) -> Object {
+        Object {
+            id,
+            token: uuid::Uuid::nil(),
+            owner_session: owner,
+            attrs: AttrMap::new(),
+            sealed: None,
+            material: RwLock::new(None),
+        }
+    }
+
+    #[test]
+    fn handles_are_stable_and_never_reused() {
+        let table = HandleTable::default();
+        let row = uuid::Uuid::new_v4();
+        let id = ObjectId::Token {
+            row,
+            half: Half::Private,
+        };
+        let first = table.insert(object(id, None)).unwrap();
+        assert_eq!(
+            table.insert(object(id, None)).unwrap(),
+            first,
+            "same object, same handle"
+        );
+        table.remove(id).unwrap();
+        assert!(table.get(first).unwrap().is_none());
+        let again = table.insert(object(id, None)).unwrap();
+        assert_ne!(again, first, "a destroyed handle is never handed out again");
+    }
+
+    #[test]
+    fn session_objects_die_with_their_session() {
+        let table = HandleTable::default();
+        let mine = table
+            .insert(object(ObjectId::Session(1), Some(10)))
+            .unwrap();
+        let other = table
+            .insert(object(ObjectId::Session(2), Some(11)))
+            .unwrap();
+        table.remove_session_objects(10).unwrap();
+        assert!(table.get(mine).unwrap().is_none());
+        assert!(table.get(other).unwrap().is_some());
+    }
+}

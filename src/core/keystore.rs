@@ -1,0 +1,323 @@
+//! How PKCS#11 objects map onto the schema's rows, and the sealing of key material under the
+//! token key. An `asym_key` row holds a key pair: `public_key_ctx = {"pem": SPKI}`,
+//! `private_key_ctx = {"keyId": token key id, "wrappedKey": base64(nonce ‖ ct ‖ tag)}` (PKCS#8
+//! sealed with AES-256-GCM, the row id as associated data). A `sym_key` row holds a secret key,
+//! `key_value` being the sealed bytes. `metadata` keeps the attributes that have no column:
+//! `{"label", "id" (hex of CKA_ID), "public": {…}, "private": {…}}` or `{…, "secret": {…}}`,
+//! the halves present being the objects the row exposes.
+
+use std::sync::{Arc, RwLock};
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use cryptoki_sys::*;
+use serde_json::{json, Value};
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+use super::algorithm::{algorithm_from_row, KeyAlgorithm};
+use super::attributes::AttrMap;
+use super::object::{Half, Object, ObjectId, Sealed};
+use super::token::TokenKey;
+use crate::crypto::aead;
+use crate::crypto::keys::{PrivateKey, PublicInfo, PublicKey};
+use crate::error::{Error, Result, Rv, StorageError};
+use crate::mechanism::KeyMaterial;
+use crate::storage::{AsymKeyRow, SymKeyRow};
+use crate::vendor;
+
+fn corrupt(what: impl Into<String>) -> Error {
+    StorageError::Corrupt(what.into()).into()
+}
+
+/// The associated data binding sealed material to its row.
+pub fn row_aad(row: Uuid) -> Vec<u8> {
+    row.to_string().into_bytes()
+}
+
+/// `private_key_ctx` for PKCS#8 DER sealed under the token key.
+pub fn seal_private(
+    token_key: &TokenKey,
+    token_key_id: &str,
+    row: Uuid,
+    pkcs8: &[u8],
+) -> Result<Value> {
+    let sealed = aead::seal(token_key, &row_aad(row), pkcs8)?;
+    Ok(json!({ "keyId": token_key_id, "wrappedKey": B64.encode(sealed) }))
+}
+
+/// `key_value` for secret key bytes sealed under the token key.
+pub fn seal_secret(token_key: &TokenKey, row: Uuid, value: &[u8]) -> Result<Vec<u8>> {
+    aead::seal(token_key, &row_aad(row), value)
+}
+
+/// Adds the public values PKCS#11 shows on a key object (both halves carry them).
+pub fn add_public_values(
+    attrs: &mut AttrMap,
+    public: &PublicKey,
+    class: CK_OBJECT_CLASS,
+) -> Result<()> {
+    match public.public_info()? {
+        PublicInfo::Rsa {
+            modulus,
+            public_exponent,
+            bits,
+        } => {
+            attrs.set(CKA_MODULUS, modulus);
+            attrs.set(CKA_PUBLIC_EXPONENT, public_exponent);
+            if class == CKO_PUBLIC_KEY {
+                attrs.set_ulong(CKA_MODULUS_BITS, CK_ULONG::from(bits));
+            }
+        }
+        PublicInfo::Ec {
+            params_der,
+            point_der,
+            ..
+        }
+        | PublicInfo::Ed25519 {
+            params_der,
+            point_der,
+        } => {
+            attrs.set(CKA_EC_PARAMS, params_der);
+            attrs.set(CKA_EC_POINT, point_der);
+        }
+    }
+    attrs.set(CKA_PUBLIC_KEY_INFO, public.to_spki_der()?);
+    Ok(())
+}
+
+fn add_row_values(
+    attrs: &mut AttrMap,
+    key_id: &str,
+    status: i32,
+    mode: i32,
+    algorithm: Option<i32>,
+) {
+    attrs.set(vendor::CKA_SQLHSM_KEY_ID, key_id.as_bytes().to_vec());
+    attrs.set_ulong(
+        vendor::CKA_SQLHSM_KEY_STATUS,
+        CK_ULONG::try_from(status).unwrap_or(0),
+    );
+    attrs.set_ulong(
+        vendor::CKA_SQLHSM_KEY_MODE,
+        CK_ULONG::try_from(mode).unwrap_or(0),
+    );
+    if let Some(algorithm) = algorithm {
+        attrs.set_ulong(
+            vendor::CKA_SQLHSM_KEY_ALGORITHM,
+            CK_ULONG::try_from(algorithm).unwrap_or(0),
+        );
+    }
+}
+
+fn half_name(half: Half) -> &'static str {
+    match half {
+        Half::Public => "public",
+        Half::Private => "private",
+        Half::Secret => "secret",
+    }
+}
+
+/// The objects an `asym_key` row exposes (one or both halves).
+pub fn objects_from_asym_row(row: &AsymKeyRow) -> Result<Vec<Object>> {
+    let algorithm = algorithm_from_row(row.key_algorithm)?;
+    let public_key = match row
+        .public_key_ctx
+        .as_ref()
+        .and_then(|c| c.get("pem"))
+        .and_then(Value::as_str)
+    {
+        Some(pem) => Some(Arc::new(PublicKey::from_spki_pem(pem)?)),
+        None => None,
+    };
+    let mut objects = Vec::new();
+    for half in [Half::Public, Half::Private] {
+        let Some(stored) = row.metadata.get(half_name(half)) else {
+            continue;
+        };
+        let class = if half == Half::Public {
+            CKO_PUBLIC_KEY
+        } else {
+            CKO_PRIVATE_KEY
+        };
+        let mut attrs = AttrMap::from_json(stored)?;
+        attrs.set_ulong(CKA_CLASS, class);
+        attrs.set_ulong(CKA_KEY_TYPE, algorithm.key_type());
+        attrs.set_bool(CKA_TOKEN, true);
+        attrs.set(
+            CKA_UNIQUE_ID,
+            format!("{}:{}", row.id, half_name(half)).into_bytes(),
+        );
+        if let Some(public) = &public_key {
+            add_public_values(&mut attrs, public, class)?;
+        }
+        add_row_values(
+            &mut attrs,
+            &row.key_id,
+            row.key_status,
+            row.key_mode,
+            Some(algorithm.code()),
+        );
+        let (sealed, material) = match half {
+            Half::Public => {
+                let public = public_key
+                    .clone()
+                    .ok_or_else(|| corrupt("asym_key row without a public key"))?;
+                (None, Some(KeyMaterial::Public(public)))
+            }
+            _ => {
+                let ctx = row
+                    .private_key_ctx
+                    .as_ref()
+                    .ok_or_else(|| corrupt("private half without private_key_ctx"))?;
+                let wrapped = ctx
+                    .get("wrappedKey")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| corrupt("private_key_ctx.wrappedKey"))?;
+                let bytes = B64
+                    .decode(wrapped)
+                    .map_err(|_| corrupt("private_key_ctx.wrappedKey is not base64"))?;
+                (
+                    Some(Sealed {
+                        bytes,
+                        aad: row_aad(row.id),
+                    }),
+                    None,
+                )
+            }
+        };
+        objects.push(Object {
+            id: ObjectId::Token { row: row.id, half },
+            token: row.provider_config_id,
+            owner_session: None,
+            attrs,
+            sealed,
+            material: RwLock::new(material),
+        });
+    }
+    Ok(objects)
+}
+
+/// The secret key object of a `sym_key` row.
+pub fn object_from_sym_row(row: &SymKeyRow) -> Result<Option<Object>> {
+    let Some(stored) = row.metadata.get(half_name(Half::Secret)) else {
+        return Ok(None);
+    };
+    let mut attrs = AttrMap::from_json(stored)?;
+    attrs.set_ulong(CKA_CLASS, CKO_SECRET_KEY);
+    attrs.set_bool(CKA_TOKEN, true);
+    attrs.set(CKA_UNIQUE_ID, row.id.to_string().into_bytes());
+    add_row_values(&mut attrs, &row.key_id, row.key_status, row.key_mode, None);
+    let bytes = row
+        .key_value
+        .clone()
+        .ok_or_else(|| corrupt("sym_key row without key_value"))?;
+    Ok(Some(Object {
+        id: ObjectId::Token {
+            row: row.id,
+            half: Half::Secret,
+        },
+        token: row.provider_config_id,
+        owner_session: None,
+        attrs,
+        sealed: Some(Sealed {
+            bytes,
+            aad: row_aad(row.id),
+        }),
+        material: RwLock::new(None),
+    }))
+}
+
+/// `metadata` for a row from the attributes of the halves it exposes. Label and `CKA_ID` are
+/// lifted to the top level, where they are indexed.
+pub fn row_metadata(halves: &[(Half, &AttrMap)]) -> Value {
+    let mut metadata = serde_json::Map::new();
+    if let Some((_, first)) = halves
+        .iter()
+        .find(|(h, _)| *h != Half::Public)
+        .or(halves.first())
+    {
+        let label = String::from_utf8_lossy(first.get(CKA_LABEL).unwrap_or_default()).into_owned();
+        metadata.insert("label".into(), Value::String(label));
+        metadata.insert(
+            "id".into(),
+            Value::String(hex::encode(first.get(CKA_ID).unwrap_or_default())),
+        );
+    }
+    for (half, attrs) in halves {
+        metadata.insert(half_name(*half).into(), attrs.to_json());
+    }
+    Value::Object(metadata)
+}
+
+/// Unseals a token object's material with the token key.
+pub fn unseal(object: &Object, token_key: &TokenKey) -> Result<KeyMaterial> {
+    let sealed = object.sealed.as_ref().ok_or(Rv::KEY_HANDLE_INVALID)?;
+    let plain: Zeroizing<Vec<u8>> =
+        aead::open(token_key, &sealed.aad, &sealed.bytes)?.ok_or_else(|| {
+            tracing::error!(object = ?object.id, "sealed key material failed authentication");
+            corrupt("sealed key material failed authentication")
+        })?;
+    Ok(match object.id {
+        ObjectId::Token {
+            half: Half::Secret, ..
+        } => KeyMaterial::Secret(Arc::new(plain)),
+        _ => KeyMaterial::Private(Arc::new(PrivateKey::from_pkcs8_der(&plain)?)),
+    })
+}
+
+/// A readable, unique `key_id`: the `CKA_ID` when it is printable and free, else generated.
+pub fn key_id_candidates(ck_id: &[u8], algorithm: &str) -> (Option<String>, String) {
+    let from_id = if !ck_id.is_empty() && ck_id.iter().all(|b| b.is_ascii_graphic()) {
+        Some(String::from_utf8_lossy(ck_id).into_owned())
+    } else if !ck_id.is_empty() {
+        Some(hex::encode(ck_id))
+    } else {
+        None
+    };
+    let simple = Uuid::new_v4().simple().to_string();
+    let generated = format!("{algorithm}-{}", &simple[..16]);
+    (from_id, generated)
+}
+
+/// Label for the key kind in generated `key_id`s.
+pub fn algorithm_slug(algorithm: Option<KeyAlgorithm>, key_type: CK_KEY_TYPE) -> &'static str {
+    match algorithm {
+        Some(KeyAlgorithm::Rsa2048) => "rsa2048",
+        Some(KeyAlgorithm::Rsa3072) => "rsa3072",
+        Some(KeyAlgorithm::Rsa4096) => "rsa4096",
+        Some(KeyAlgorithm::RsaOther) => "rsa",
+        Some(KeyAlgorithm::EcP256) => "p256",
+        Some(KeyAlgorithm::EcP384) => "p384",
+        Some(KeyAlgorithm::EcP521) => "p521",
+        Some(KeyAlgorithm::Ed25519) => "ed25519",
+        None if key_type == CKK_AES => "aes",
+        None => "secret",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_ids_are_readable() {
+        let (from, generated) = key_id_candidates(b"signing-1", "p256");
+        assert_eq!(from.as_deref(), Some("signing-1"));
+        assert!(generated.starts_with("p256-"));
+        let (from, _) = key_id_candidates(&[0, 1, 2], "p256");
+        assert_eq!(from.as_deref(), Some("000102"));
+        assert_eq!(key_id_candidates(&[], "aes").0, None);
+    }
+
+    #[test]
+    fn metadata_lifts_label_and_id() {
+        let mut attrs = AttrMap::new();
+        attrs.set(CKA_LABEL, b"k".to_vec());
+        attrs.set(CKA_ID, vec![0xab]);
+        let metadata = row_metadata(&[(Half::Public, &attrs), (Half::Private, &attrs)]);
+        assert_eq!(metadata["label"], "k");
+        assert_eq!(metadata["id"], "ab");
+        assert!(metadata.get("public").is_some() && metadata.get("private").is_some());
+    }
+}

@@ -1,0 +1,296 @@
+//! The module instance: one per process between `C_Initialize` and `C_Finalize` (PKCS#11 3.0
+//! §5.4). It owns the storage handle, the slot map, each token's login state, the session table
+//! and the object handle table.
+//!
+//! Lock order (outermost first): `slots` → `tokens` → `sessions` → one session's mutex →
+//! `TokenState::login` → the handle table. No lock is held across database I/O or a PIN
+//! derivation; the signing path takes only read locks plus its own session's mutex.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use cryptoki_sys::*;
+use uuid::Uuid;
+
+use super::handles::HandleTable;
+use super::session::{LoginKind, Session};
+use super::token::{TokenKey, TokenRecord};
+use crate::config::Config;
+use crate::error::{Error, Result, Rv};
+use crate::storage::{Storage, TokenRow};
+
+/// One token's state in this process.
+pub struct TokenState {
+    pub id: Uuid,
+    pub slot: CK_SLOT_ID,
+    pub login: RwLock<Login>,
+}
+
+/// The login state of the application on a token; the token key is present while logged in.
+#[derive(Clone, Default)]
+pub enum Login {
+    #[default]
+    Public,
+    User(Arc<TokenKey>),
+    So(Arc<TokenKey>),
+}
+
+impl Login {
+    pub fn kind(&self) -> LoginKind {
+        match self {
+            Login::Public => LoginKind::Public,
+            Login::User(_) => LoginKind::User,
+            Login::So(_) => LoginKind::So,
+        }
+    }
+
+    /// The token key if anyone is logged in.
+    pub fn token_key(&self) -> Option<Arc<TokenKey>> {
+        match self {
+            Login::Public => None,
+            Login::User(k) | Login::So(k) => Some(k.clone()),
+        }
+    }
+}
+
+/// The slots as last read from the database: token slots plus the one empty slot.
+#[derive(Default)]
+pub struct SlotMap {
+    pub tokens: BTreeMap<CK_SLOT_ID, Uuid>,
+    pub empty_slot: CK_SLOT_ID,
+}
+
+pub struct Module {
+    pid: u32,
+    pub config: Config,
+    pub storage: Arc<dyn Storage>,
+    pub slots: RwLock<SlotMap>,
+    pub tokens: RwLock<HashMap<Uuid, Arc<TokenState>>>,
+    pub sessions: RwLock<HashMap<CK_SESSION_HANDLE, Arc<Mutex<Session>>>>,
+    pub objects: HandleTable,
+    next_session: AtomicU64,
+    next_session_object: AtomicU64,
+}
+
+static MODULE: RwLock<Option<Arc<Module>>> = RwLock::new(None);
+
+/// The initialized module of this process. A forked child sees its parent's instance as not
+/// initialized, as PKCS#11 requires (it must call `C_Initialize` itself).
+pub fn module() -> Result<Arc<Module>> {
+    let guard = MODULE.read()?;
+    match guard.as_ref() {
+        Some(m) if m.pid == std::process::id() => Ok(m.clone()),
+        _ => Err(Rv::CRYPTOKI_NOT_INITIALIZED)?,
+    }
+}
+
+/// `C_Initialize`.
+pub fn initialize() -> Result<()> {
+    let mut guard = MODULE.write()?;
+    if let Some(m) = guard.as_ref() {
+        if m.pid == std::process::id() {
+            Err(Rv::CRYPTOKI_ALREADY_INITIALIZED)?
+        }
+        // A stale instance inherited across fork(): drop it without touching its sessions.
+    }
+    let config = Config::load()?;
+    crate::logging::init(&config.log.level);
+    let storage = crate::storage::open(&config.database.url, config.database.busy_timeout_ms)
+        .map_err(|e| {
+            tracing::error!(error = %e, "cannot open the key store");
+            Error::from(e)
+        })?;
+    tracing::info!(store = %storage.describe(), "sqlhsm initialized");
+    let module = Module {
+        pid: std::process::id(),
+        config,
+        storage,
+        slots: RwLock::new(SlotMap::default()),
+        tokens: RwLock::new(HashMap::new()),
+        sessions: RwLock::new(HashMap::new()),
+        objects: HandleTable::default(),
+        next_session: AtomicU64::new(0),
+        next_session_object: AtomicU64::new(0),
+    };
+    module.refresh_slots()?;
+    *guard = Some(Arc::new(module));
+    Ok(())
+}
+
+/// `C_Finalize`: closes every session and forgets every secret.
+pub fn finalize() -> Result<()> {
+    let mut guard = MODULE.write()?;
+    match guard.as_ref() {
+        Some(m) if m.pid == std::process::id() => {
+            *guard = None;
+            Ok(())
+        }
+        _ => Err(Rv::CRYPTOKI_NOT_INITIALIZED)?,
+    }
+}
+
+impl Module {
+    /// Re-reads the tokens from the database (other processes may have created some) and
+    /// rebuilds the slot map. Called by `C_GetSlotList` and when an unknown slot id arrives.
+    pub fn refresh_slots(&self) -> Result<()> {
+        let rows = self.storage.list_tokens()?;
+        let mut map = SlotMap::default();
+        let mut known = Vec::new();
+        for row in &rows {
+            match TokenRecord::from_json(&row.config) {
+                Ok(record) => {
+                    map.tokens.insert(record.slot, row.id);
+                    known.push((row.id, record.slot));
+                }
+                Err(e) => {
+                    tracing::warn!(token = %row.provider_name, error = %e, "skipping a provider_config row that is not a usable token")
+                }
+            }
+        }
+        map.empty_slot = map.tokens.keys().next_back().map_or(1, |last| last + 1);
+        let mut tokens = self.tokens.write()?;
+        for (id, slot) in known {
+            tokens.entry(id).or_insert_with(|| {
+                Arc::new(TokenState {
+                    id,
+                    slot,
+                    login: RwLock::new(Login::Public),
+                })
+            });
+        }
+        drop(tokens);
+        let mut slots = self.slots.write()?;
+        // Keep an empty slot id this process already showed, so a C_InitToken on it still
+        // lands there, unless a token took it meanwhile.
+        if !map.tokens.contains_key(&slots.empty_slot) && slots.empty_slot > map.empty_slot {
+            map.empty_slot = slots.empty_slot;
+        }
+        *slots = map;
+        Ok(())
+    }
+
+    /// What a slot holds: `Some(token id)` or `None` for the empty slot.
+    pub fn slot_token(&self, slot: CK_SLOT_ID) -> Result<Option<Uuid>> {
+        {
+            let slots = self.slots.read()?;
+            if let Some(id) = slots.tokens.get(&slot) {
+                return Ok(Some(*id));
+            }
+            if slots.empty_slot == slot {
+                return Ok(None);
+            }
+        }
+        self.refresh_slots()?;
+        let slots = self.slots.read()?;
+        match slots.tokens.get(&slot) {
+            Some(id) => Ok(Some(*id)),
+            None if slots.empty_slot == slot => Ok(None),
+            None => Err(Rv::SLOT_ID_INVALID)?,
+        }
+    }
+
+    pub fn token_state(&self, token: Uuid) -> Result<Arc<TokenState>> {
+        self.tokens
+            .read()?
+            .get(&token)
+            .cloned()
+            .ok_or_else(|| Rv::TOKEN_NOT_PRESENT.into())
+    }
+
+    pub fn token_row(&self, token: Uuid) -> Result<(TokenRow, TokenRecord)> {
+        let row = self
+            .storage
+            .get_token(token)?
+            .ok_or(Rv::TOKEN_NOT_PRESENT)?;
+        let record = TokenRecord::from_json(&row.config)?;
+        Ok((row, record))
+    }
+
+    pub fn login_of(&self, token: Uuid) -> Result<Login> {
+        Ok(self.token_state(token)?.login.read()?.clone())
+    }
+
+    pub fn session(&self, handle: CK_SESSION_HANDLE) -> Result<Arc<Mutex<Session>>> {
+        self.sessions
+            .read()?
+            .get(&handle)
+            .cloned()
+            .ok_or_else(|| Rv::SESSION_HANDLE_INVALID.into())
+    }
+
+    /// (slot, token, read/write) of a session, without keeping its lock.
+    pub fn session_basics(&self, handle: CK_SESSION_HANDLE) -> Result<(CK_SLOT_ID, Uuid, bool)> {
+        let session = self.session(handle)?;
+        let s = session.lock()?;
+        Ok((s.slot, s.token, s.read_write))
+    }
+
+    pub fn sessions_of(&self, token: Uuid) -> Result<Vec<(CK_SESSION_HANDLE, bool)>> {
+        let sessions: Vec<Arc<Mutex<Session>>> = self.sessions.read()?.values().cloned().collect();
+        let mut out = Vec::new();
+        for session in sessions {
+            let s = session.lock()?;
+            if s.token == token {
+                out.push((s.handle, s.read_write));
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn open_session(&self, slot: CK_SLOT_ID, flags: CK_FLAGS) -> Result<CK_SESSION_HANDLE> {
+        if flags & CKF_SERIAL_SESSION == 0 {
+            Err(Rv::SESSION_PARALLEL_NOT_SUPPORTED)?
+        }
+        let token = self.slot_token(slot)?.ok_or(Rv::TOKEN_NOT_RECOGNIZED)?;
+        let read_write = flags & CKF_RW_SESSION != 0;
+        let state = self.token_state(token)?;
+        if !read_write && state.login.read()?.kind() == LoginKind::So {
+            Err(Rv::SESSION_READ_WRITE_SO_EXISTS)?
+        }
+        let handle = self.next_session.fetch_add(1, Ordering::Relaxed) + 1;
+        let session = Session::new(handle, slot, token, read_write);
+        self.sessions
+            .write()?
+            .insert(handle, Arc::new(Mutex::new(session)));
+        Ok(handle)
+    }
+
+    pub fn close_session(&self, handle: CK_SESSION_HANDLE) -> Result<()> {
+        let session = self
+            .sessions
+            .write()?
+            .remove(&handle)
+            .ok_or(Rv::SESSION_HANDLE_INVALID)?;
+        let token = session.lock()?.token;
+        self.objects.remove_session_objects(handle)?;
+        if self.sessions_of(token)?.is_empty() {
+            // The last session closed: the application is logged out (PKCS#11 3.0 §5.6).
+            self.logout_token(token)?;
+        }
+        Ok(())
+    }
+
+    pub fn close_all_sessions(&self, slot: CK_SLOT_ID) -> Result<()> {
+        let Some(token) = self.slot_token(slot)? else {
+            return Ok(());
+        };
+        for (handle, _) in self.sessions_of(token)? {
+            match self.close_session(handle) {
+                Ok(()) => {}
+                Err(e) if e.rv() == Rv::SESSION_HANDLE_INVALID => {} // closed concurrently
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    pub fn logout_token(&self, token: Uuid) -> Result<()> {
+        *self.token_state(token)?.login.write()? = Login::Public;
+        self.objects.forget_material(token)
+    }
+
+    pub fn next_session_object_id(&self) -> u64 {
+        self.next_session_object.fetch_add(1, Ordering::Relaxed) + 1
+    }
+}

@@ -1,0 +1,877 @@
+//! Object functions of the module (PKCS#11 3.0 §5.7): create, find, read and change attributes,
+//! destroy; and the storing of new keys shared with key generation.
+
+use std::sync::{Arc, RwLock};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use cryptoki_sys::*;
+use uuid::Uuid;
+
+use super::algorithm::{KeyAlgorithm, KeyMode, KeyStatus};
+use super::attributes::{
+    self, AttrMap, DERIVED, ONLY_TO_FALSE, ONLY_TO_TRUE, READ_ONLY, SECRET, SO_ONLY, TOKEN_SET,
+};
+use super::keystore;
+use super::module::{Login, Module};
+use super::object::{
+    self, find_in_template, template_bool, template_ulong, Half, Object, ObjectId, ObjectRef,
+    Origin,
+};
+use super::session::{FindState, LoginKind};
+use crate::api::object::AttributeRequest;
+use crate::crypto::keys::{Curve, PrivateKey, PublicKey, RsaPrivateComponents};
+use crate::error::{Result, Rv, StorageError};
+use crate::mechanism::KeyMaterial;
+use crate::storage::{AsymKeyRow, KeyFilter, SymKeyRow};
+use crate::types::Attribute;
+
+/// What a session may do, read once per call.
+pub struct Access {
+    pub token: Uuid,
+    pub read_write: bool,
+    pub login: Login,
+}
+
+impl Access {
+    pub fn is_user(&self) -> bool {
+        self.login.kind() == LoginKind::User
+    }
+
+    /// Private objects are invisible until the user logs in.
+    pub fn can_see(&self, object: &Object) -> bool {
+        object.token == self.token && (!object.is_private() || self.is_user())
+    }
+}
+
+/// A new key ready to be stored: its halves' attributes and material.
+pub enum NewKey {
+    Pair {
+        public: Option<AttrMap>,
+        private: Option<AttrMap>,
+        public_key: Arc<PublicKey>,
+        private_key: Option<Arc<PrivateKey>>,
+    },
+    Secret {
+        attrs: AttrMap,
+        value: zeroize::Zeroizing<Vec<u8>>,
+    },
+}
+
+fn required<'a>(template: &'a [Attribute], kind: CK_ATTRIBUTE_TYPE) -> Result<&'a [u8]> {
+    find_in_template(template, kind)?.ok_or_else(|| Rv::TEMPLATE_INCOMPLETE.into())
+}
+
+/// `CKA_END_DATE` (YYYYMMDD) as the `expiration` column: the end of that day, UTC.
+pub fn expiration_of(attrs: &AttrMap) -> Option<DateTime<Utc>> {
+    let date = std::str::from_utf8(attrs.get(CKA_END_DATE)?).ok()?;
+    let day = NaiveDate::parse_from_str(date, "%Y%m%d").ok()?;
+    Some(day.succ_opt()?.and_hms_opt(0, 0, 0)?.and_utc())
+}
+
+impl Module {
+    pub fn access(&self, session: CK_SESSION_HANDLE) -> Result<Access> {
+        let (_, token, read_write) = self.session_basics(session)?;
+        let login = self.login_of(token)?;
+        Ok(Access {
+            token,
+            read_write,
+            login,
+        })
+    }
+
+    /// The object a handle names, if this session may see it.
+    pub fn visible_object(
+        &self,
+        access: &Access,
+        handle: CK_OBJECT_HANDLE,
+        invalid: Rv,
+    ) -> Result<ObjectRef> {
+        let object = self.objects.get(handle)?.ok_or(invalid)?;
+        if !access.can_see(&object) {
+            Err(invalid)?
+        }
+        Ok(object)
+    }
+
+    /// The object's material, unsealed with the token key on first use and cached after.
+    pub fn material(&self, access: &Access, object: &Object) -> Result<KeyMaterial> {
+        if let Some(material) = object.cached_material()? {
+            return Ok(material);
+        }
+        let token_key = access.login.token_key().ok_or(Rv::USER_NOT_LOGGED_IN)?;
+        let material = keystore::unseal(object, &token_key)?;
+        *object.material.write()? = Some(material.clone());
+        Ok(material)
+    }
+
+    /// Checks the rules for creating an object with these storage attributes.
+    fn check_create(&self, access: &Access, token_object: bool, private: bool) -> Result<()> {
+        if token_object && !access.read_write {
+            Err(Rv::SESSION_READ_ONLY)?
+        }
+        if private && !access.is_user() {
+            Err(Rv::USER_NOT_LOGGED_IN)?
+        }
+        Ok(())
+    }
+
+    pub fn create_object(
+        &self,
+        session: CK_SESSION_HANDLE,
+        template: &[Attribute],
+    ) -> Result<CK_OBJECT_HANDLE> {
+        let access = self.access(session)?;
+        let class = template_ulong(template, CKA_CLASS)?.ok_or(Rv::TEMPLATE_INCOMPLETE)?;
+        let key_type = template_ulong(template, CKA_KEY_TYPE)?.ok_or(Rv::TEMPLATE_INCOMPLETE)?;
+        let new_key = match class {
+            CKO_PUBLIC_KEY => import_public(template, key_type)?,
+            CKO_PRIVATE_KEY => import_private(template, key_type)?,
+            CKO_SECRET_KEY => import_secret(template, key_type)?,
+            _ => Err(Rv::ATTRIBUTE_VALUE_INVALID)?,
+        };
+        let handles = self.store_new_key(session, &access, new_key)?;
+        handles
+            .into_iter()
+            .next()
+            .ok_or_else(|| Rv::GENERAL_ERROR.into())
+    }
+
+    /// Stores a new key (token halves in one row, session halves in memory) and returns the
+    /// handles of the objects made, public half first.
+    pub fn store_new_key(
+        &self,
+        session: CK_SESSION_HANDLE,
+        access: &Access,
+        key: NewKey,
+    ) -> Result<Vec<CK_OBJECT_HANDLE>> {
+        match key {
+            NewKey::Pair {
+                public,
+                private,
+                public_key,
+                private_key,
+            } => {
+                for attrs in public.iter().chain(private.iter()) {
+                    self.check_create(access, attrs.flag(CKA_TOKEN), attrs.flag(CKA_PRIVATE))?;
+                }
+                let mut token_halves = Vec::new();
+                let mut session_halves = Vec::new();
+                for (half, attrs) in [(Half::Public, public), (Half::Private, private)] {
+                    let Some(attrs) = attrs else { continue };
+                    if attrs.flag(CKA_TOKEN) {
+                        token_halves.push((half, attrs));
+                    } else {
+                        session_halves.push((half, attrs));
+                    }
+                }
+                let mut handles: Vec<(Half, CK_OBJECT_HANDLE)> = Vec::new();
+                if !token_halves.is_empty() {
+                    let token_key = access.login.token_key();
+                    handles.extend(self.insert_asym_row(
+                        access,
+                        &token_halves,
+                        &public_key,
+                        private_key.as_deref(),
+                        token_key.as_deref(),
+                    )?);
+                }
+                for (half, attrs) in session_halves {
+                    let material = match half {
+                        Half::Public => KeyMaterial::Public(public_key.clone()),
+                        _ => KeyMaterial::Private(private_key.clone().ok_or(Rv::GENERAL_ERROR)?),
+                    };
+                    handles.push((
+                        half,
+                        self.insert_session_object(session, access.token, attrs, material)?,
+                    ));
+                }
+                handles.sort_by_key(|(half, _)| *half != Half::Public);
+                Ok(handles.into_iter().map(|(_, h)| h).collect())
+            }
+            NewKey::Secret { mut attrs, value } => {
+                self.check_create(access, attrs.flag(CKA_TOKEN), attrs.flag(CKA_PRIVATE))?;
+                attrs.set_ulong(CKA_VALUE_LEN, value.len() as CK_ULONG);
+                if attrs.flag(CKA_TOKEN) {
+                    let token_key = access.login.token_key().ok_or(Rv::USER_NOT_LOGGED_IN)?;
+                    Ok(vec![self.insert_sym_row(access, attrs, &value, &token_key)?])
+                } else {
+                    let material = KeyMaterial::Secret(Arc::new(value));
+                    Ok(vec![self.insert_session_object(
+                        session,
+                        access.token,
+                        attrs,
+                        material,
+                    )?])
+                }
+            }
+        }
+    }
+
+    fn insert_session_object(
+        &self,
+        session: CK_SESSION_HANDLE,
+        token: Uuid,
+        mut attrs: AttrMap,
+        material: KeyMaterial,
+    ) -> Result<CK_OBJECT_HANDLE> {
+        let id = self.next_session_object_id();
+        attrs.set(
+            CKA_UNIQUE_ID,
+            format!("session-{}-{id}", std::process::id()).into_bytes(),
+        );
+        self.objects.insert(Object {
+            id: ObjectId::Session(id),
+            token,
+            owner_session: Some(session),
+            attrs,
+            sealed: None,
+            material: RwLock::new(Some(material)),
+        })
+    }
+
+    /// Tries the readable `key_id` first and falls back to a generated one on conflict.
+    fn with_key_id(
+        &self,
+        ck_id: &[u8],
+        slug: &str,
+        mut insert: impl FnMut(&str) -> std::result::Result<(), StorageError>,
+    ) -> Result<()> {
+        let (preferred, generated) = keystore::key_id_candidates(ck_id, slug);
+        if let Some(preferred) = preferred {
+            if !self.storage.key_id_exists(&preferred)? {
+                match insert(&preferred) {
+                    Ok(()) => return Ok(()),
+                    Err(StorageError::Conflict(_)) => {}
+                    Err(e) => Err(e)?,
+                }
+            }
+        }
+        Ok(insert(&generated)?)
+    }
+
+    fn insert_asym_row(
+        &self,
+        access: &Access,
+        halves: &[(Half, AttrMap)],
+        public_key: &Arc<PublicKey>,
+        private_key: Option<&PrivateKey>,
+        token_key: Option<&super::token::TokenKey>,
+    ) -> Result<Vec<(Half, CK_OBJECT_HANDLE)>> {
+        let info = public_key.public_info()?;
+        let algorithm = KeyAlgorithm::of(&info);
+        let row_id = Uuid::new_v4();
+        let has_private = halves.iter().any(|(h, _)| *h == Half::Private);
+        let (private_key_ctx, mode) = match (has_private, private_key) {
+            (true, Some(private)) => {
+                let token_key = token_key.ok_or(Rv::USER_NOT_LOGGED_IN)?;
+                let (_, record) = self.token_row(access.token)?;
+                let pkcs8 = private.to_pkcs8_der()?;
+                (
+                    Some(keystore::seal_private(
+                        token_key,
+                        &record.token_key_id,
+                        row_id,
+                        &pkcs8,
+                    )?),
+                    KeyMode::Local,
+                )
+            }
+            _ => (None, KeyMode::PublicKeyOnly),
+        };
+        let stored: Vec<(Half, AttrMap)> = halves.iter().map(|(h, a)| (*h, a.clone())).collect();
+        let refs: Vec<(Half, &AttrMap)> = stored.iter().map(|(h, a)| (*h, a)).collect();
+        let first = refs
+            .iter()
+            .find(|(h, _)| *h == Half::Private)
+            .or(refs.first())
+            .map(|(_, a)| *a);
+        let ck_id = first
+            .and_then(|a| a.get(CKA_ID))
+            .unwrap_or_default()
+            .to_vec();
+        let expiration = first.and_then(expiration_of);
+        let now = Utc::now();
+        let mut row = AsymKeyRow {
+            id: row_id,
+            provider_config_id: access.token,
+            key_id: String::new(),
+            key_algorithm: algorithm.code(),
+            key_status: KeyStatus::Active as i32,
+            key_mode: mode as i32,
+            expiration,
+            public_key_ctx: Some(serde_json::json!({ "pem": public_key.to_spki_pem()? })),
+            private_key_ctx,
+            metadata: keystore::row_metadata(&refs),
+            created_at: now,
+            updated_at: now,
+        };
+        let slug = keystore::algorithm_slug(Some(algorithm), algorithm.key_type());
+        self.with_key_id(&ck_id, slug, |key_id| {
+            row.key_id = key_id.to_string();
+            self.storage.insert_asym_key(&row)
+        })?;
+        tracing::info!(key_id = %row.key_id, algorithm = ?algorithm, "key pair stored");
+        let mut handles = Vec::new();
+        for object in keystore::objects_from_asym_row(&row)? {
+            let ObjectId::Token { half, .. } = object.id else {
+                continue;
+            };
+            if let (Half::Private, Some(private)) = (half, private_key) {
+                // Cache the material we already hold instead of unsealing it on first use.
+                let pkcs8 = private.to_pkcs8_der()?;
+                *object.material.write()? = Some(KeyMaterial::Private(Arc::new(
+                    PrivateKey::from_pkcs8_der(&pkcs8)?,
+                )));
+            }
+            handles.push((half, self.objects.insert(object)?));
+        }
+        Ok(handles)
+    }
+
+    fn insert_sym_row(
+        &self,
+        access: &Access,
+        attrs: AttrMap,
+        value: &[u8],
+        token_key: &super::token::TokenKey,
+    ) -> Result<CK_OBJECT_HANDLE> {
+        let row_id = Uuid::new_v4();
+        let now = Utc::now();
+        let key_type = attrs.ulong(CKA_KEY_TYPE).unwrap_or(CKK_GENERIC_SECRET);
+        let ck_id = attrs.get(CKA_ID).unwrap_or_default().to_vec();
+        let mut row = SymKeyRow {
+            id: row_id,
+            provider_config_id: access.token,
+            key_id: String::new(),
+            key_status: KeyStatus::Active as i32,
+            key_mode: KeyMode::Local as i32,
+            expiration: expiration_of(&attrs),
+            key_value: Some(keystore::seal_secret(token_key, row_id, value)?),
+            metadata: keystore::row_metadata(&[(Half::Secret, &attrs)]),
+            created_at: now,
+            updated_at: now,
+        };
+        let slug = keystore::algorithm_slug(None, key_type);
+        self.with_key_id(&ck_id, slug, |key_id| {
+            row.key_id = key_id.to_string();
+            self.storage.insert_sym_key(&row)
+        })?;
+        tracing::info!(key_id = %row.key_id, "secret key stored");
+        let object = keystore::object_from_sym_row(&row)?.ok_or(Rv::GENERAL_ERROR)?;
+        *object.material.write()? = Some(KeyMaterial::Secret(Arc::new(zeroize::Zeroizing::new(
+            value.to_vec(),
+        ))));
+        self.objects.insert(object)
+    }
+
+    pub fn destroy_object(
+        &self,
+        session: CK_SESSION_HANDLE,
+        handle: CK_OBJECT_HANDLE,
+    ) -> Result<()> {
+        let access = self.access(session)?;
+        let object = self.visible_object(&access, handle, Rv::OBJECT_HANDLE_INVALID)?;
+        if object.is_token() && !access.read_write {
+            Err(Rv::SESSION_READ_ONLY)?
+        }
+        if !object.attrs.flag(CKA_DESTROYABLE) {
+            Err(Rv::ACTION_PROHIBITED)?
+        }
+        match object.id {
+            ObjectId::Session(_) => {}
+            ObjectId::Token {
+                row,
+                half: Half::Secret,
+            } => {
+                self.storage.delete_sym_key(row)?;
+            }
+            ObjectId::Token { row, half } => {
+                if let Some(mut stored) = self.storage.get_asym_key(row)? {
+                    let name = if half == Half::Public {
+                        "public"
+                    } else {
+                        "private"
+                    };
+                    let other = if half == Half::Public {
+                        "private"
+                    } else {
+                        "public"
+                    };
+                    if stored.metadata.get(other).is_some() {
+                        if let Some(map) = stored.metadata.as_object_mut() {
+                            map.remove(name);
+                        }
+                        self.storage.update_asym_key_attributes(
+                            row,
+                            &stored.metadata,
+                            stored.expiration,
+                        )?;
+                    } else {
+                        self.storage.delete_asym_key(row)?;
+                    }
+                }
+            }
+        }
+        self.objects.remove(object.id)?;
+        Ok(())
+    }
+
+    pub fn get_attribute_value(
+        &self,
+        session: CK_SESSION_HANDLE,
+        handle: CK_OBJECT_HANDLE,
+        requests: &mut [AttributeRequest<'_>],
+    ) -> Result<()> {
+        let access = self.access(session)?;
+        let object = self.visible_object(&access, handle, Rv::OBJECT_HANDLE_INVALID)?;
+        let mut verdict: Option<Rv> = None;
+        let class = object.class();
+        let key_type = object
+            .attrs
+            .ulong(CKA_KEY_TYPE)
+            .unwrap_or(CK_UNAVAILABLE_INFORMATION);
+        for request in requests.iter_mut() {
+            request.unavailable = false;
+            let outcome = self.attribute_bytes(&access, &object, class, key_type, request.kind);
+            let result = match outcome {
+                Ok(bytes) => request.out.fill(&bytes).map(|_| ()),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = result {
+                let rv = e.rv();
+                if !matches!(
+                    rv,
+                    Rv::ATTRIBUTE_SENSITIVE | Rv::ATTRIBUTE_TYPE_INVALID | Rv::BUFFER_TOO_SMALL
+                ) {
+                    return Err(e);
+                }
+                request.unavailable = true;
+                verdict.get_or_insert(rv);
+            }
+        }
+        match verdict {
+            Some(rv) => Err(rv)?,
+            None => Ok(()),
+        }
+    }
+
+    fn attribute_bytes(
+        &self,
+        access: &Access,
+        object: &Object,
+        class: CK_OBJECT_CLASS,
+        key_type: CK_KEY_TYPE,
+        kind: CK_ATTRIBUTE_TYPE,
+    ) -> Result<Vec<u8>> {
+        if let Some(value) = object.attrs.get(kind) {
+            return Ok(value.to_vec());
+        }
+        let spec = attributes::spec(kind).ok_or(Rv::ATTRIBUTE_TYPE_INVALID)?;
+        if !spec.has(SECRET) || !object::applies(class, key_type, kind) {
+            Err(Rv::ATTRIBUTE_TYPE_INVALID)?
+        }
+        if object.attrs.flag(CKA_SENSITIVE) || !object.attrs.flag(CKA_EXTRACTABLE) {
+            Err(Rv::ATTRIBUTE_SENSITIVE)?
+        }
+        match self.material(access, object)? {
+            KeyMaterial::Secret(value) if kind == CKA_VALUE => Ok(value.to_vec()),
+            KeyMaterial::Private(private) => {
+                let value = private
+                    .private_component(kind)?
+                    .ok_or(Rv::ATTRIBUTE_TYPE_INVALID)?;
+                Ok(value.to_vec())
+            }
+            _ => Err(Rv::ATTRIBUTE_TYPE_INVALID)?,
+        }
+    }
+
+    pub fn set_attribute_value(
+        &self,
+        session: CK_SESSION_HANDLE,
+        handle: CK_OBJECT_HANDLE,
+        template: &[Attribute],
+    ) -> Result<()> {
+        let access = self.access(session)?;
+        let object = self.visible_object(&access, handle, Rv::OBJECT_HANDLE_INVALID)?;
+        if object.is_token() && !access.read_write {
+            Err(Rv::SESSION_READ_ONLY)?
+        }
+        if !object.attrs.flag(CKA_MODIFIABLE) {
+            Err(Rv::ACTION_PROHIBITED)?
+        }
+        let class = object.class();
+        let key_type = object
+            .attrs
+            .ulong(CKA_KEY_TYPE)
+            .unwrap_or(CK_UNAVAILABLE_INFORMATION);
+        let mut attrs = object.attrs.clone();
+        for attr in template {
+            let spec = attributes::spec(attr.kind).ok_or(Rv::ATTRIBUTE_TYPE_INVALID)?;
+            if !object::applies(class, key_type, attr.kind) {
+                Err(Rv::ATTRIBUTE_TYPE_INVALID)?
+            }
+            attributes::validate_value(spec, &attr.value)?;
+            if spec.has(READ_ONLY) || spec.has(TOKEN_SET) || spec.has(DERIVED) || spec.has(SECRET) {
+                if object.attrs.get(attr.kind) == Some(attr.value.as_slice()) {
+                    continue; // setting a read-only attribute to its current value is harmless
+                }
+                Err(Rv::ATTRIBUTE_READ_ONLY)?
+            }
+            let current = object.attrs.flag(attr.kind);
+            let wanted = attributes::decode_bool(&attr.value).unwrap_or(false);
+            if spec.has(ONLY_TO_TRUE) && current && !wanted
+                || spec.has(ONLY_TO_FALSE) && !current && wanted
+            {
+                Err(Rv::ATTRIBUTE_READ_ONLY)?
+            }
+            if spec.has(SO_ONLY) && wanted && access.login.kind() != LoginKind::So {
+                Err(Rv::ATTRIBUTE_READ_ONLY)?
+            }
+            attrs.set(attr.kind, attr.value.to_vec());
+        }
+        match object.id {
+            ObjectId::Session(_) => {
+                self.objects.insert(object.with_attrs(attrs)?)?;
+            }
+            ObjectId::Token { row, half } => self.persist_attributes(&object, row, half, attrs)?,
+        }
+        Ok(())
+    }
+
+    /// Writes a token object's new attributes. The halves of a pair share label and `CKA_ID`
+    /// (one row, one indexed label), so those two follow on the other half too.
+    fn persist_attributes(
+        &self,
+        object: &Object,
+        row: Uuid,
+        half: Half,
+        attrs: AttrMap,
+    ) -> Result<()> {
+        if half == Half::Secret {
+            let stored = self
+                .storage
+                .get_sym_key(row)?
+                .ok_or(Rv::OBJECT_HANDLE_INVALID)?;
+            let metadata = keystore::row_metadata(&[(Half::Secret, &attrs)]);
+            if !self
+                .storage
+                .update_sym_key_attributes(row, &metadata, expiration_of(&attrs))?
+            {
+                Err(Rv::OBJECT_HANDLE_INVALID)?
+            }
+            drop(stored);
+            self.objects.insert(object.with_attrs(attrs)?)?;
+            return Ok(());
+        }
+        let stored = self
+            .storage
+            .get_asym_key(row)?
+            .ok_or(Rv::OBJECT_HANDLE_INVALID)?;
+        let mut halves: Vec<(Half, AttrMap)> = Vec::new();
+        for other in keystore::objects_from_asym_row(&stored)? {
+            let ObjectId::Token {
+                half: other_half, ..
+            } = other.id
+            else {
+                continue;
+            };
+            if other_half == half {
+                halves.push((half, attrs.clone()));
+            } else {
+                let mut other_attrs = other.attrs.clone();
+                for shared in [CKA_LABEL, CKA_ID] {
+                    if let Some(value) = attrs.get(shared) {
+                        other_attrs.set(shared, value.to_vec());
+                    }
+                }
+                halves.push((other_half, other_attrs));
+            }
+        }
+        let refs: Vec<(Half, &AttrMap)> = halves.iter().map(|(h, a)| (*h, a)).collect();
+        let metadata = keystore::row_metadata(&refs);
+        let primary = refs
+            .iter()
+            .find(|(h, _)| *h == Half::Private)
+            .or(refs.first())
+            .map(|(_, a)| *a);
+        if !self.storage.update_asym_key_attributes(
+            row,
+            &metadata,
+            primary.and_then(expiration_of),
+        )? {
+            Err(Rv::OBJECT_HANDLE_INVALID)?
+        }
+        let updated = self
+            .storage
+            .get_asym_key(row)?
+            .ok_or(Rv::OBJECT_HANDLE_INVALID)?;
+        for fresh in keystore::objects_from_asym_row(&updated)? {
+            self.objects.insert(fresh)?;
+        }
+        Ok(())
+    }
+
+    pub fn find_objects_init(
+        &self,
+        session: CK_SESSION_HANDLE,
+        template: &[Attribute],
+    ) -> Result<()> {
+        let access = self.access(session)?;
+        {
+            let session = self.session(session)?;
+            if session.lock()?.find.is_some() {
+                Err(Rv::OPERATION_ACTIVE)?
+            }
+        }
+        let handles = self.find(&access, template)?;
+        let session = self.session(session)?;
+        let mut s = session.lock()?;
+        if s.find.is_some() {
+            Err(Rv::OPERATION_ACTIVE)?
+        }
+        s.find = Some(FindState { handles, next: 0 });
+        Ok(())
+    }
+
+    /// Every visible object matching `template`: token objects through indexed SQL, session
+    /// objects from memory.
+    pub fn find(&self, access: &Access, template: &[Attribute]) -> Result<Vec<CK_OBJECT_HANDLE>> {
+        let class = template_ulong(template, CKA_CLASS)?;
+        let key_type = template_ulong(template, CKA_KEY_TYPE)?;
+        let token_wanted = template_bool(template, CKA_TOKEN)?;
+        let mut found = Vec::new();
+        if token_wanted != Some(false) {
+            let mut filter = KeyFilter {
+                provider_config_id: access.token,
+                ..KeyFilter::default()
+            };
+            if let Some(label) = find_in_template(template, CKA_LABEL)? {
+                filter.label = Some(String::from_utf8_lossy(label).into_owned());
+            }
+            if let Some(id) = find_in_template(template, CKA_ID)? {
+                filter.ck_id = Some(hex::encode(id));
+            }
+            if let Some(key_id) = find_in_template(template, crate::vendor::CKA_SQLHSM_KEY_ID)? {
+                filter.key_id = Some(String::from_utf8_lossy(key_id).into_owned());
+            }
+            let want_asym = matches!(class, None | Some(CKO_PUBLIC_KEY) | Some(CKO_PRIVATE_KEY));
+            let want_sym = matches!(class, None | Some(CKO_SECRET_KEY));
+            let mut candidates: Vec<Object> = Vec::new();
+            if want_asym {
+                let mut asym_filter = filter.clone();
+                if let Some(key_type) = key_type {
+                    asym_filter.key_algorithms = Some(KeyAlgorithm::codes_for_key_type(key_type));
+                }
+                let skip = asym_filter
+                    .key_algorithms
+                    .as_ref()
+                    .is_some_and(Vec::is_empty);
+                if !skip {
+                    for row in self.storage.find_asym_keys(&asym_filter)? {
+                        match keystore::objects_from_asym_row(&row) {
+                            Ok(objects) => candidates.extend(objects),
+                            Err(e) => {
+                                tracing::error!(key_id = %row.key_id, error = %e, "skipping an unreadable asym_key row")
+                            }
+                        }
+                    }
+                }
+            }
+            if want_sym && !matches!(key_type, Some(CKK_RSA | CKK_EC | CKK_EC_EDWARDS)) {
+                for row in self.storage.find_sym_keys(&filter)? {
+                    match keystore::object_from_sym_row(&row) {
+                        Ok(Some(object)) => candidates.push(object),
+                        Ok(None) => {}
+                        Err(e) => {
+                            tracing::error!(key_id = %row.key_id, error = %e, "skipping an unreadable sym_key row")
+                        }
+                    }
+                }
+            }
+            for object in candidates {
+                if access.can_see(&object) && object.attrs.matches(template) {
+                    found.push(self.objects.insert(object)?);
+                }
+            }
+        }
+        if token_wanted != Some(true) {
+            let mut session_objects = self.objects.session_objects()?;
+            session_objects.sort_by_key(|(h, _)| *h);
+            for (handle, object) in session_objects {
+                if access.can_see(&object) && object.attrs.matches(template) {
+                    found.push(handle);
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    pub fn find_objects(
+        &self,
+        session: CK_SESSION_HANDLE,
+        max: usize,
+    ) -> Result<Vec<CK_OBJECT_HANDLE>> {
+        let session = self.session(session)?;
+        let mut s = session.lock()?;
+        let find = s.find.as_mut().ok_or(Rv::OPERATION_NOT_INITIALIZED)?;
+        let end = find.handles.len().min(find.next.saturating_add(max));
+        let batch = find.handles[find.next..end].to_vec();
+        find.next = end;
+        Ok(batch)
+    }
+
+    pub fn find_objects_final(&self, session: CK_SESSION_HANDLE) -> Result<()> {
+        let session = self.session(session)?;
+        let mut s = session.lock()?;
+        s.find.take().ok_or(Rv::OPERATION_NOT_INITIALIZED)?;
+        Ok(())
+    }
+}
+
+fn import_public(template: &[Attribute], key_type: CK_KEY_TYPE) -> Result<NewKey> {
+    let (public_key, consumed): (PublicKey, &[CK_ATTRIBUTE_TYPE]) = match key_type {
+        CKK_RSA => (
+            PublicKey::from_rsa_components(
+                required(template, CKA_MODULUS)?,
+                required(template, CKA_PUBLIC_EXPONENT)?,
+            )?,
+            &[CKA_MODULUS, CKA_PUBLIC_EXPONENT, CKA_MODULUS_BITS],
+        ),
+        CKK_EC | CKK_EC_EDWARDS => {
+            let params = required(template, CKA_EC_PARAMS)?;
+            check_curve_family(key_type, params)?;
+            (
+                PublicKey::from_ec_point(params, required(template, CKA_EC_POINT)?)?,
+                &[CKA_EC_PARAMS, CKA_EC_POINT],
+            )
+        }
+        _ => Err(Rv::ATTRIBUTE_VALUE_INVALID)?,
+    };
+    let mut attrs = object::build_key_attrs(
+        CKO_PUBLIC_KEY,
+        key_type,
+        template,
+        consumed,
+        Origin::Imported,
+    )?;
+    if let Some(bits) = template_ulong(template, CKA_MODULUS_BITS)? {
+        if let crate::crypto::keys::PublicInfo::Rsa { bits: actual, .. } =
+            public_key.public_info()?
+        {
+            if CK_ULONG::from(actual) != bits {
+                Err(Rv::TEMPLATE_INCONSISTENT)?
+            }
+        }
+    }
+    keystore::add_public_values(&mut attrs, &public_key, CKO_PUBLIC_KEY)?;
+    Ok(NewKey::Pair {
+        public: Some(attrs),
+        private: None,
+        public_key: Arc::new(public_key),
+        private_key: None,
+    })
+}
+
+fn check_curve_family(key_type: CK_KEY_TYPE, params: &[u8]) -> Result<()> {
+    let edwards = crate::crypto::keys::is_ed25519_params(params);
+    match key_type {
+        CKK_EC_EDWARDS if !edwards => Err(Rv::CURVE_NOT_SUPPORTED)?,
+        CKK_EC if edwards => Err(Rv::TEMPLATE_INCONSISTENT)?,
+        CKK_EC => Curve::from_params_der(params).map(|_| ()),
+        _ => Ok(()),
+    }
+}
+
+fn optional_secret(
+    template: &[Attribute],
+    kind: CK_ATTRIBUTE_TYPE,
+) -> Result<Option<zeroize::Zeroizing<Vec<u8>>>> {
+    Ok(find_in_template(template, kind)?.map(|v| zeroize::Zeroizing::new(v.to_vec())))
+}
+
+fn import_private(template: &[Attribute], key_type: CK_KEY_TYPE) -> Result<NewKey> {
+    let (private_key, consumed): (PrivateKey, &[CK_ATTRIBUTE_TYPE]) = match key_type {
+        CKK_RSA => {
+            let components = RsaPrivateComponents {
+                modulus: required(template, CKA_MODULUS)?.to_vec(),
+                public_exponent: required(template, CKA_PUBLIC_EXPONENT)?.to_vec(),
+                private_exponent: zeroize::Zeroizing::new(
+                    required(template, CKA_PRIVATE_EXPONENT)?.to_vec(),
+                ),
+                prime_1: optional_secret(template, CKA_PRIME_1)?,
+                prime_2: optional_secret(template, CKA_PRIME_2)?,
+                exponent_1: optional_secret(template, CKA_EXPONENT_1)?,
+                exponent_2: optional_secret(template, CKA_EXPONENT_2)?,
+                coefficient: optional_secret(template, CKA_COEFFICIENT)?,
+            };
+            (
+                PrivateKey::from_rsa_components(&components)?,
+                &[
+                    CKA_MODULUS,
+                    CKA_PUBLIC_EXPONENT,
+                    CKA_PRIVATE_EXPONENT,
+                    CKA_PRIME_1,
+                    CKA_PRIME_2,
+                    CKA_EXPONENT_1,
+                    CKA_EXPONENT_2,
+                    CKA_COEFFICIENT,
+                ],
+            )
+        }
+        CKK_EC => {
+            let params = required(template, CKA_EC_PARAMS)?;
+            check_curve_family(key_type, params)?;
+            (
+                PrivateKey::from_ec_components(params, required(template, CKA_VALUE)?)?,
+                &[CKA_EC_PARAMS, CKA_VALUE, CKA_EC_POINT],
+            )
+        }
+        CKK_EC_EDWARDS => {
+            let params = required(template, CKA_EC_PARAMS)?;
+            check_curve_family(key_type, params)?;
+            (
+                PrivateKey::from_ed25519_seed(required(template, CKA_VALUE)?)?,
+                &[CKA_EC_PARAMS, CKA_VALUE, CKA_EC_POINT],
+            )
+        }
+        _ => Err(Rv::ATTRIBUTE_VALUE_INVALID)?,
+    };
+    let public_key = private_key.public_key()?;
+    let mut attrs = object::build_key_attrs(
+        CKO_PRIVATE_KEY,
+        key_type,
+        template,
+        consumed,
+        Origin::Imported,
+    )?;
+    keystore::add_public_values(&mut attrs, &public_key, CKO_PRIVATE_KEY)?;
+    Ok(NewKey::Pair {
+        public: None,
+        private: Some(attrs),
+        public_key: Arc::new(public_key),
+        private_key: Some(Arc::new(private_key)),
+    })
+}
+
+fn import_secret(template: &[Attribute], key_type: CK_KEY_TYPE) -> Result<NewKey> {
+    let value = zeroize::Zeroizing::new(required(template, CKA_VALUE)?.to_vec());
+    match key_type {
+        CKK_AES if matches!(value.len(), 16 | 24 | 32) => {}
+        CKK_GENERIC_SECRET if !value.is_empty() => {}
+        CKK_AES | CKK_GENERIC_SECRET => Err(Rv::ATTRIBUTE_VALUE_INVALID)?,
+        _ => Err(Rv::ATTRIBUTE_VALUE_INVALID)?,
+    }
+    if let Some(len) = template_ulong(template, CKA_VALUE_LEN)? {
+        if len != value.len() as CK_ULONG {
+            Err(Rv::TEMPLATE_INCONSISTENT)?
+        }
+    }
+    let attrs = object::build_key_attrs(
+        CKO_SECRET_KEY,
+        key_type,
+        template,
+        &[CKA_VALUE, CKA_VALUE_LEN],
+        Origin::Imported,
+    )?;
+    Ok(NewKey::Secret { attrs, value })
+}

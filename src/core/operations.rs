@@ -1,0 +1,484 @@
+//! Cryptographic operations of the module (PKCS#11 3.0 §5.8–5.11, §5.13, §5.15): the `*Init`
+//! checks (mechanism, key visibility, usage flag, allowed mechanisms), the spec's operation-state
+//! rules, and the two-call output convention for single-part and multi-part calls.
+//!
+//! The hot path (`C_Sign` on an initialized operation) touches only its own session's mutex: the
+//! key was resolved and its material unsealed (or taken from the cache) at `C_SignInit`.
+
+use cryptoki_sys::*;
+use zeroize::Zeroizing;
+
+use super::module::Module;
+use super::objects::Access;
+use super::session::{CipherState, DigestState, SignState, VerifyState};
+use crate::crypto::random;
+use crate::error::{Result, Rv};
+use crate::mechanism::{self, KeyMaterial, MechanismEntry};
+use crate::types::{Mechanism, OutBuf};
+
+/// An operation that can hold a result computed for a buffer that was too small.
+trait HoldsPending {
+    fn pending(&mut self) -> &mut Option<Zeroizing<Vec<u8>>>;
+}
+
+macro_rules! holds_pending {
+    ($($state:ty),*) => {
+        $(impl HoldsPending for $state {
+            fn pending(&mut self) -> &mut Option<Zeroizing<Vec<u8>>> {
+                &mut self.pending
+            }
+        })*
+    };
+}
+holds_pending!(SignState, CipherState, DigestState);
+
+/// The end of a single-part call or a `*Final`: answers a length query with `bound` (the
+/// operation stays active), computes once, hands the result out, and keeps it for the retry when
+/// the caller's buffer is too small. Any other error ends the operation, as the spec requires.
+fn deliver<S: HoldsPending>(
+    slot: &mut Option<S>,
+    out: &mut OutBuf<'_>,
+    bound: impl FnOnce(&S) -> usize,
+    compute: impl FnOnce(&mut S) -> Result<Zeroizing<Vec<u8>>>,
+) -> Result<()> {
+    let state = slot.as_mut().ok_or(Rv::OPERATION_NOT_INITIALIZED)?;
+    if out.is_query() {
+        let needed = match state.pending() {
+            Some(p) => p.len(),
+            None => bound(state),
+        };
+        out.reserve(needed)?;
+        return Ok(());
+    }
+    let computed = match state.pending().take() {
+        Some(p) => Ok(p),
+        None => compute(state),
+    };
+    let bytes = match computed {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            *slot = None;
+            return Err(e);
+        }
+    };
+    match out.fill(&bytes) {
+        Err(e) if e.rv() == Rv::BUFFER_TOO_SMALL => {
+            if let Some(state) = slot.as_mut() {
+                *state.pending() = Some(bytes);
+            }
+            Err(e)
+        }
+        other => {
+            *slot = None;
+            other.map(|_| ())
+        }
+    }
+}
+
+/// Runs one step of a multi-part operation; an error ends the operation.
+fn step<S, T>(slot: &mut Option<S>, run: impl FnOnce(&mut S) -> Result<T>) -> Result<T> {
+    let state = slot.as_mut().ok_or(Rv::OPERATION_NOT_INITIALIZED)?;
+    let result = run(state);
+    if result.is_err() {
+        *slot = None;
+    }
+    result
+}
+
+fn entry(mechanism: &Mechanism) -> Result<&'static MechanismEntry> {
+    mechanism::lookup(mechanism.kind).ok_or_else(|| Rv::MECHANISM_INVALID.into())
+}
+
+fn cipher_update(slot: &mut Option<CipherState>, data: &[u8], out: &mut OutBuf<'_>) -> Result<()> {
+    let multipart = slot
+        .as_ref()
+        .ok_or(Rv::OPERATION_NOT_INITIALIZED)?
+        .op
+        .multipart();
+    if !multipart {
+        *slot = None;
+        Err(Rv::FUNCTION_NOT_SUPPORTED)?
+    }
+    let bound = slot
+        .as_ref()
+        .map_or(0, |s| s.op.output_len(data.len(), false));
+    if !out.reserve(bound)? {
+        return Ok(());
+    }
+    let produced = step(slot, |s| {
+        s.multipart = true;
+        s.op.update(data)
+    })?;
+    out.fill(&produced).map(|_| ())
+}
+
+fn cipher_final(slot: &mut Option<CipherState>, out: &mut OutBuf<'_>) -> Result<()> {
+    deliver(slot, out, |s| s.op.output_len(0, true), |s| s.op.finish())
+}
+
+fn cipher_single(slot: &mut Option<CipherState>, data: &[u8], out: &mut OutBuf<'_>) -> Result<()> {
+    if slot.as_ref().is_some_and(|s| s.multipart) {
+        Err(Rv::OPERATION_ACTIVE)?
+    }
+    deliver(
+        slot,
+        out,
+        |s| s.op.output_len(data.len(), true),
+        |s| s.op.run(data),
+    )
+}
+
+impl Module {
+    /// Resolves the key of an `*Init`: visible, carrying `usage` set to true, allowed for
+    /// `mechanism`; returns its (cached) material.
+    fn operation_key(
+        &self,
+        access: &Access,
+        key: CK_OBJECT_HANDLE,
+        usage: CK_ATTRIBUTE_TYPE,
+        mechanism: &Mechanism,
+    ) -> Result<KeyMaterial> {
+        let object = self.visible_object(access, key, Rv::KEY_HANDLE_INVALID)?;
+        if !object.attrs.contains(usage) {
+            Err(Rv::KEY_TYPE_INCONSISTENT)?
+        }
+        if !object.attrs.flag(usage) {
+            tracing::debug!(key = ?object.id, usage, "key usage flag not set");
+            Err(Rv::KEY_FUNCTION_NOT_PERMITTED)?
+        }
+        if let Some(allowed) = object.attrs.get(CKA_ALLOWED_MECHANISMS) {
+            let listed = allowed
+                .chunks_exact(std::mem::size_of::<CK_ULONG>())
+                .filter_map(super::attributes::decode_ulong)
+                .any(|m| m == mechanism.kind);
+            if !allowed.is_empty() && !listed {
+                Err(Rv::MECHANISM_INVALID)?
+            }
+        }
+        self.material(access, &object)
+    }
+
+    /// Fails with `CKR_OPERATION_ACTIVE` before any key work when the slot is taken.
+    fn ensure_idle<S>(
+        &self,
+        session: CK_SESSION_HANDLE,
+        pick: impl FnOnce(&super::session::Session) -> &Option<S>,
+    ) -> Result<()> {
+        let session = self.session(session)?;
+        let s = session.lock()?;
+        if pick(&s).is_some() {
+            Err(Rv::OPERATION_ACTIVE)?
+        }
+        Ok(())
+    }
+
+    pub fn sign_init(
+        &self,
+        session: CK_SESSION_HANDLE,
+        mechanism: &Mechanism,
+        key: CK_OBJECT_HANDLE,
+    ) -> Result<()> {
+        let access = self.access(session)?;
+        self.ensure_idle(session, |s| &s.sign)?;
+        let factory = entry(mechanism)?.sign.ok_or(Rv::MECHANISM_INVALID)?;
+        let material = self.operation_key(&access, key, CKA_SIGN, mechanism)?;
+        let op = factory(&material, &mechanism.param)?;
+        let session = self.session(session)?;
+        let mut s = session.lock()?;
+        if s.sign.is_some() {
+            Err(Rv::OPERATION_ACTIVE)?
+        }
+        s.sign = Some(SignState {
+            op,
+            multipart: false,
+            pending: None,
+        });
+        Ok(())
+    }
+
+    pub fn sign(
+        &self,
+        session: CK_SESSION_HANDLE,
+        data: &[u8],
+        out: &mut OutBuf<'_>,
+    ) -> Result<()> {
+        let session = self.session(session)?;
+        let mut s = session.lock()?;
+        if s.sign.as_ref().is_some_and(|st| st.multipart) {
+            Err(Rv::OPERATION_ACTIVE)?
+        }
+        deliver(
+            &mut s.sign,
+            out,
+            |st| st.op.signature_len(),
+            |st| st.op.sign(data).map(Zeroizing::new),
+        )
+    }
+
+    pub fn sign_update(&self, session: CK_SESSION_HANDLE, data: &[u8]) -> Result<()> {
+        let session = self.session(session)?;
+        let mut s = session.lock()?;
+        step(&mut s.sign, |st| {
+            if !st.op.multipart() {
+                Err(Rv::FUNCTION_NOT_SUPPORTED)?
+            }
+            st.multipart = true;
+            st.op.update(data)
+        })
+    }
+
+    pub fn sign_final(&self, session: CK_SESSION_HANDLE, out: &mut OutBuf<'_>) -> Result<()> {
+        let session = self.session(session)?;
+        let mut s = session.lock()?;
+        deliver(
+            &mut s.sign,
+            out,
+            |st| st.op.signature_len(),
+            |st| st.op.finish().map(Zeroizing::new),
+        )
+    }
+
+    pub fn verify_init(
+        &self,
+        session: CK_SESSION_HANDLE,
+        mechanism: &Mechanism,
+        key: CK_OBJECT_HANDLE,
+    ) -> Result<()> {
+        let access = self.access(session)?;
+        self.ensure_idle(session, |s| &s.verify)?;
+        let factory = entry(mechanism)?.verify.ok_or(Rv::MECHANISM_INVALID)?;
+        let material = self.operation_key(&access, key, CKA_VERIFY, mechanism)?;
+        let op = factory(&material, &mechanism.param)?;
+        let session = self.session(session)?;
+        let mut s = session.lock()?;
+        if s.verify.is_some() {
+            Err(Rv::OPERATION_ACTIVE)?
+        }
+        s.verify = Some(VerifyState {
+            op,
+            multipart: false,
+        });
+        Ok(())
+    }
+
+    pub fn verify(&self, session: CK_SESSION_HANDLE, data: &[u8], signature: &[u8]) -> Result<()> {
+        let session = self.session(session)?;
+        let mut s = session.lock()?;
+        if s.verify.as_ref().is_some_and(|st| st.multipart) {
+            Err(Rv::OPERATION_ACTIVE)?
+        }
+        let result = step(&mut s.verify, |st| st.op.verify(data, signature));
+        s.verify = None;
+        result
+    }
+
+    pub fn verify_update(&self, session: CK_SESSION_HANDLE, data: &[u8]) -> Result<()> {
+        let session = self.session(session)?;
+        let mut s = session.lock()?;
+        step(&mut s.verify, |st| {
+            if !st.op.multipart() {
+                Err(Rv::FUNCTION_NOT_SUPPORTED)?
+            }
+            st.multipart = true;
+            st.op.update(data)
+        })
+    }
+
+    pub fn verify_final(&self, session: CK_SESSION_HANDLE, signature: &[u8]) -> Result<()> {
+        let session = self.session(session)?;
+        let mut s = session.lock()?;
+        let result = step(&mut s.verify, |st| st.op.finish(signature));
+        s.verify = None;
+        result
+    }
+
+    pub fn encrypt_init(
+        &self,
+        session: CK_SESSION_HANDLE,
+        mechanism: &Mechanism,
+        key: CK_OBJECT_HANDLE,
+    ) -> Result<()> {
+        let access = self.access(session)?;
+        self.ensure_idle(session, |s| &s.encrypt)?;
+        let factory = entry(mechanism)?.encrypt.ok_or(Rv::MECHANISM_INVALID)?;
+        let material = self.operation_key(&access, key, CKA_ENCRYPT, mechanism)?;
+        let op = factory(&material, &mechanism.param)?;
+        let session = self.session(session)?;
+        let mut s = session.lock()?;
+        if s.encrypt.is_some() {
+            Err(Rv::OPERATION_ACTIVE)?
+        }
+        s.encrypt = Some(CipherState {
+            op,
+            multipart: false,
+            pending: None,
+        });
+        Ok(())
+    }
+
+    pub fn decrypt_init(
+        &self,
+        session: CK_SESSION_HANDLE,
+        mechanism: &Mechanism,
+        key: CK_OBJECT_HANDLE,
+    ) -> Result<()> {
+        let access = self.access(session)?;
+        self.ensure_idle(session, |s| &s.decrypt)?;
+        let factory = entry(mechanism)?.decrypt.ok_or(Rv::MECHANISM_INVALID)?;
+        let material = self.operation_key(&access, key, CKA_DECRYPT, mechanism)?;
+        let op = factory(&material, &mechanism.param)?;
+        let session = self.session(session)?;
+        let mut s = session.lock()?;
+        if s.decrypt.is_some() {
+            Err(Rv::OPERATION_ACTIVE)?
+        }
+        s.decrypt = Some(CipherState {
+            op,
+            multipart: false,
+            pending: None,
+        });
+        Ok(())
+    }
+
+    pub fn encrypt(
+        &self,
+        session: CK_SESSION_HANDLE,
+        data: &[u8],
+        out: &mut OutBuf<'_>,
+    ) -> Result<()> {
+        let session = self.session(session)?;
+        let mut s = session.lock()?;
+        cipher_single(&mut s.encrypt, data, out)
+    }
+
+    pub fn encrypt_update(
+        &self,
+        session: CK_SESSION_HANDLE,
+        data: &[u8],
+        out: &mut OutBuf<'_>,
+    ) -> Result<()> {
+        let session = self.session(session)?;
+        let mut s = session.lock()?;
+        cipher_update(&mut s.encrypt, data, out)
+    }
+
+    pub fn encrypt_final(&self, session: CK_SESSION_HANDLE, out: &mut OutBuf<'_>) -> Result<()> {
+        let session = self.session(session)?;
+        let mut s = session.lock()?;
+        cipher_final(&mut s.encrypt, out)
+    }
+
+    pub fn decrypt(
+        &self,
+        session: CK_SESSION_HANDLE,
+        data: &[u8],
+        out: &mut OutBuf<'_>,
+    ) -> Result<()> {
+        let session = self.session(session)?;
+        let mut s = session.lock()?;
+        cipher_single(&mut s.decrypt, data, out)
+    }
+
+    pub fn decrypt_update(
+        &self,
+        session: CK_SESSION_HANDLE,
+        data: &[u8],
+        out: &mut OutBuf<'_>,
+    ) -> Result<()> {
+        let session = self.session(session)?;
+        let mut s = session.lock()?;
+        cipher_update(&mut s.decrypt, data, out)
+    }
+
+    pub fn decrypt_final(&self, session: CK_SESSION_HANDLE, out: &mut OutBuf<'_>) -> Result<()> {
+        let session = self.session(session)?;
+        let mut s = session.lock()?;
+        cipher_final(&mut s.decrypt, out)
+    }
+
+    pub fn digest_init(&self, session: CK_SESSION_HANDLE, mechanism: &Mechanism) -> Result<()> {
+        self.ensure_idle(session, |s| &s.digest)?;
+        let factory = entry(mechanism)?.digest.ok_or(Rv::MECHANISM_INVALID)?;
+        let op = factory(&mechanism.param)?;
+        let session = self.session(session)?;
+        let mut s = session.lock()?;
+        if s.digest.is_some() {
+            Err(Rv::OPERATION_ACTIVE)?
+        }
+        s.digest = Some(DigestState {
+            op,
+            multipart: false,
+            pending: None,
+        });
+        Ok(())
+    }
+
+    pub fn digest(
+        &self,
+        session: CK_SESSION_HANDLE,
+        data: &[u8],
+        out: &mut OutBuf<'_>,
+    ) -> Result<()> {
+        let session = self.session(session)?;
+        let mut s = session.lock()?;
+        if s.digest.as_ref().is_some_and(|st| st.multipart) {
+            Err(Rv::OPERATION_ACTIVE)?
+        }
+        deliver(
+            &mut s.digest,
+            out,
+            |st| st.op.digest_len(),
+            |st| {
+                st.op.update(data)?;
+                st.op.finish().map(Zeroizing::new)
+            },
+        )
+    }
+
+    pub fn digest_update(&self, session: CK_SESSION_HANDLE, data: &[u8]) -> Result<()> {
+        let session = self.session(session)?;
+        let mut s = session.lock()?;
+        step(&mut s.digest, |st| {
+            st.multipart = true;
+            st.op.update(data)
+        })
+    }
+
+    /// `C_DigestKey`: feeds a secret key's value into the digest without revealing it.
+    pub fn digest_key(&self, session: CK_SESSION_HANDLE, key: CK_OBJECT_HANDLE) -> Result<()> {
+        let access = self.access(session)?;
+        let object = self.visible_object(&access, key, Rv::KEY_HANDLE_INVALID)?;
+        let material = self.material(&access, &object);
+        let session = self.session(session)?;
+        let mut s = session.lock()?;
+        step(&mut s.digest, |st| match material? {
+            KeyMaterial::Secret(value) => {
+                st.multipart = true;
+                st.op.update(&value)
+            }
+            _ => Err(Rv::KEY_TYPE_INCONSISTENT)?,
+        })
+    }
+
+    pub fn digest_final(&self, session: CK_SESSION_HANDLE, out: &mut OutBuf<'_>) -> Result<()> {
+        let session = self.session(session)?;
+        let mut s = session.lock()?;
+        deliver(
+            &mut s.digest,
+            out,
+            |st| st.op.digest_len(),
+            |st| st.op.finish().map(Zeroizing::new),
+        )
+    }
+
+    pub fn generate_random(&self, session: CK_SESSION_HANDLE, out: &mut [u8]) -> Result<()> {
+        self.session(session)?;
+        random::fill(out)
+    }
+
+    pub fn seed_random(&self, session: CK_SESSION_HANDLE, _seed: &[u8]) -> Result<()> {
+        self.session(session)?;
+        // OpenSSL's DRBG seeds itself from the OS; a caller's seed is not mixed in.
+        Err(Rv::RANDOM_SEED_NOT_SUPPORTED)?
+    }
+}

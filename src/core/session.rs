@@ -1,0 +1,133 @@
+//! Sessions (PKCS#11 3.0 §5.6) and the operations they hold. Each session is its own
+//! `Arc<Mutex<Session>>`: the session table's lock is released before any work is done, so two
+//! sessions on two threads never wait for each other.
+
+use cryptoki_sys::*;
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+use crate::mechanism::{CipherOperation, DigestOperation, SignOperation, VerifyOperation};
+
+/// A signing operation with its two-call bookkeeping.
+pub struct SignState {
+    pub op: Box<dyn SignOperation>,
+    /// `C_SignUpdate` was called: single-part `C_Sign` is no longer allowed.
+    pub multipart: bool,
+    /// A result computed for a caller whose buffer was too small, handed out on the retry.
+    pub pending: Option<Zeroizing<Vec<u8>>>,
+}
+
+pub struct VerifyState {
+    pub op: Box<dyn VerifyOperation>,
+    pub multipart: bool,
+}
+
+pub struct CipherState {
+    pub op: Box<dyn CipherOperation>,
+    pub multipart: bool,
+    pub pending: Option<Zeroizing<Vec<u8>>>,
+}
+
+pub struct DigestState {
+    pub op: Box<dyn DigestOperation>,
+    pub multipart: bool,
+    pub pending: Option<Zeroizing<Vec<u8>>>,
+}
+
+pub struct FindState {
+    pub handles: Vec<CK_OBJECT_HANDLE>,
+    pub next: usize,
+}
+
+/// One open session.
+pub struct Session {
+    pub handle: CK_SESSION_HANDLE,
+    pub slot: CK_SLOT_ID,
+    pub token: Uuid,
+    pub read_write: bool,
+    pub find: Option<FindState>,
+    pub sign: Option<SignState>,
+    pub verify: Option<VerifyState>,
+    pub encrypt: Option<CipherState>,
+    pub decrypt: Option<CipherState>,
+    pub digest: Option<DigestState>,
+}
+
+impl Session {
+    pub fn new(
+        handle: CK_SESSION_HANDLE,
+        slot: CK_SLOT_ID,
+        token: Uuid,
+        read_write: bool,
+    ) -> Session {
+        Session {
+            handle,
+            slot,
+            token,
+            read_write,
+            find: None,
+            sign: None,
+            verify: None,
+            encrypt: None,
+            decrypt: None,
+            digest: None,
+        }
+    }
+
+    /// Ends the operations named by `C_SessionCancel` flags.
+    pub fn cancel(&mut self, flags: CK_FLAGS) {
+        if flags & CKF_FIND_OBJECTS != 0 {
+            self.find = None;
+        }
+        if flags & CKF_SIGN != 0 {
+            self.sign = None;
+        }
+        if flags & CKF_VERIFY != 0 {
+            self.verify = None;
+        }
+        if flags & CKF_ENCRYPT != 0 {
+            self.encrypt = None;
+        }
+        if flags & CKF_DECRYPT != 0 {
+            self.decrypt = None;
+        }
+        if flags & CKF_DIGEST != 0 {
+            self.digest = None;
+        }
+    }
+}
+
+/// What the application is logged in as, on one token (login state is shared by all sessions
+/// of the application with that token, PKCS#11 3.0 §5.6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LoginKind {
+    Public,
+    User,
+    So,
+}
+
+/// `CK_SESSION_INFO.state` for a session.
+pub fn session_state(login: LoginKind, read_write: bool) -> CK_STATE {
+    match (login, read_write) {
+        (LoginKind::Public, false) => CKS_RO_PUBLIC_SESSION,
+        (LoginKind::Public, true) => CKS_RW_PUBLIC_SESSION,
+        (LoginKind::User, false) => CKS_RO_USER_FUNCTIONS,
+        (LoginKind::User, true) => CKS_RW_USER_FUNCTIONS,
+        (LoginKind::So, _) => CKS_RW_SO_FUNCTIONS,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_follow_the_spec_table() {
+        assert_eq!(
+            session_state(LoginKind::Public, false),
+            CKS_RO_PUBLIC_SESSION
+        );
+        assert_eq!(session_state(LoginKind::User, true), CKS_RW_USER_FUNCTIONS);
+        assert_eq!(session_state(LoginKind::So, true), CKS_RW_SO_FUNCTIONS);
+    }
+}

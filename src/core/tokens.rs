@@ -1,0 +1,353 @@
+//! Slot, token and login functions of the module (PKCS#11 3.0 §5.5, §5.6): `C_InitToken`,
+//! `C_InitPIN`, `C_SetPIN`, `C_Login`, `C_Logout` and the info structures.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use cryptoki_sys::*;
+use uuid::Uuid;
+
+use super::module::{Login, Module};
+use super::session::LoginKind;
+use super::token::{
+    check_pin_len, open_token_key, seal_token_key, PinOwner, TokenKey, TokenRecord,
+};
+use crate::crypto::kdf::ScryptParams;
+use crate::error::{Error, Result, Rv, StorageError};
+use crate::storage::TokenRow;
+
+/// Copies `text` into a blank-padded fixed-size PKCS#11 string field.
+pub fn padded<const N: usize>(text: &str) -> [u8; N] {
+    let mut out = [b' '; N];
+    let bytes = text.as_bytes();
+    let n = bytes.len().min(N);
+    out[..n].copy_from_slice(&bytes[..n]);
+    out
+}
+
+/// The label as stored: the caller's 32 bytes without trailing blanks.
+fn label_text(label: &[u8; 32]) -> Result<String> {
+    let text = std::str::from_utf8(label).map_err(|_| Rv::ARGUMENTS_BAD)?;
+    Ok(text.trim_end_matches([' ', '\0']).to_string())
+}
+
+impl Module {
+    fn scrypt_params(&self) -> ScryptParams {
+        ScryptParams {
+            log_n: self.config.security.pin_kdf_log_n,
+            ..ScryptParams::default()
+        }
+    }
+
+    fn max_failures(&self) -> u32 {
+        self.config.security.max_pin_failures
+    }
+
+    fn check_pin(&self, pin: &[u8]) -> Result<()> {
+        check_pin_len(
+            pin,
+            self.config.security.min_pin_len,
+            self.config.security.max_pin_len,
+        )
+    }
+
+    /// Verifies `pin` for `owner`, counting failures persistently and exactly (the counter is
+    /// updated in one write transaction, so concurrent wrong PINs in several processes all count).
+    pub fn verify_pin(&self, token: Uuid, owner: PinOwner, pin: &[u8]) -> Result<TokenKey> {
+        let (_, record) = self.token_row(token)?;
+        let max = self.max_failures();
+        if record.is_locked(owner, max) {
+            Err(Rv::PIN_LOCKED)?
+        }
+        let pin_record = record.pin(owner).ok_or(Rv::USER_PIN_NOT_INITIALIZED)?;
+        match open_token_key(pin_record, token, owner, pin)? {
+            Some(key) => {
+                if record.failures(owner) > 0 {
+                    self.update_record(token, &mut |r| {
+                        *r.failures_mut(owner) = 0;
+                        Ok(())
+                    })?;
+                }
+                Ok(key)
+            }
+            None => {
+                let mut locked_now = false;
+                self.update_record(token, &mut |r| {
+                    let failures = r.failures_mut(owner);
+                    *failures = failures.saturating_add(1);
+                    locked_now = *failures >= max;
+                    Ok(())
+                })?;
+                tracing::warn!(%token, ?owner, locked = locked_now, "wrong PIN");
+                Err(Rv::PIN_INCORRECT)?
+            }
+        }
+    }
+
+    /// Read-modify-write of a token record in one storage transaction.
+    pub fn update_record(
+        &self,
+        token: Uuid,
+        update: &mut dyn FnMut(&mut TokenRecord) -> Result<()>,
+    ) -> Result<TokenRecord> {
+        let stored = self.storage.update_token_config(token, &mut |config| {
+            let mut record = TokenRecord::from_json(config)?;
+            update(&mut record)?;
+            *config = record.to_json()?;
+            Ok(())
+        })??;
+        TokenRecord::from_json(&stored)
+    }
+
+    pub fn init_token(&self, slot: CK_SLOT_ID, so_pin: &[u8], label: &[u8; 32]) -> Result<()> {
+        self.check_pin(so_pin)?;
+        let label = label_text(label)?;
+        match self.slot_token(slot)? {
+            None => self.create_token(slot, so_pin, &label),
+            Some(token) => self.reinit_token(token, so_pin, &label),
+        }
+    }
+
+    fn create_token(&self, slot: CK_SLOT_ID, so_pin: &[u8], label: &str) -> Result<()> {
+        let id = Uuid::new_v4();
+        let (record, _key) = TokenRecord::create(id, slot, so_pin, self.scrypt_params())?;
+        let now = Utc::now();
+        let row = TokenRow {
+            id,
+            provider_name: label.to_string(),
+            config: record.to_json()?,
+            metadata: serde_json::json!({ "created_by": "C_InitToken" }),
+            created_at: now,
+            updated_at: now,
+        };
+        match self.storage.insert_token(&row) {
+            Ok(()) => {}
+            Err(StorageError::Conflict(what)) => {
+                tracing::warn!(%label, %what, "C_InitToken: label or slot already taken");
+                Err(Rv::ARGUMENTS_BAD)?
+            }
+            Err(e) => Err(e)?,
+        }
+        tracing::info!(%label, slot, "token created");
+        self.refresh_slots()
+    }
+
+    fn reinit_token(&self, token: Uuid, so_pin: &[u8], label: &str) -> Result<()> {
+        if !self.sessions_of(token)?.is_empty() {
+            Err(Rv::SESSION_EXISTS)?
+        }
+        self.verify_pin(token, PinOwner::So, so_pin)?;
+        let (row, _) = self.token_row(token)?;
+        if row.provider_name != label {
+            self.storage
+                .rename_token(token, label)
+                .map_err(|e| match e {
+                    StorageError::Conflict(_) => Error::from(Rv::ARGUMENTS_BAD),
+                    other => other.into(),
+                })?;
+        }
+        // Re-initialisation destroys every object and the user PIN; the token key is replaced
+        // so nothing sealed before can be opened again.
+        self.storage.delete_token_keys(token)?;
+        let params = self.scrypt_params();
+        let (fresh, _key) = TokenRecord::create(token, 0, so_pin, params)?;
+        self.update_record(token, &mut |r| {
+            r.so = fresh.so.clone();
+            r.token_key_id = fresh.token_key_id.clone();
+            r.user = None;
+            r.so_failures = 0;
+            r.user_failures = 0;
+            Ok(())
+        })?;
+        self.logout_token(token)?;
+        tracing::info!(%label, "token re-initialized");
+        Ok(())
+    }
+
+    pub fn login(
+        &self,
+        session: CK_SESSION_HANDLE,
+        user_type: CK_USER_TYPE,
+        pin: Option<&[u8]>,
+    ) -> Result<()> {
+        let (_, token, _) = self.session_basics(session)?;
+        let pin = pin.ok_or(Rv::ARGUMENTS_BAD)?;
+        let state = self.token_state(token)?;
+        let current = state.login.read()?.kind();
+        let owner = match user_type {
+            CKU_SO => PinOwner::So,
+            CKU_USER => PinOwner::User,
+            CKU_CONTEXT_SPECIFIC => {
+                // No sqlhsm key requires re-authentication (CKA_ALWAYS_AUTHENTICATE is false),
+                // but a correct user PIN is accepted as the spec allows.
+                if current != LoginKind::User {
+                    Err(Rv::USER_NOT_LOGGED_IN)?
+                }
+                self.verify_pin(token, PinOwner::User, pin)?;
+                return Ok(());
+            }
+            _ => Err(Rv::USER_TYPE_INVALID)?,
+        };
+        match (current, owner) {
+            (LoginKind::User, PinOwner::User) | (LoginKind::So, PinOwner::So) => {
+                Err(Rv::USER_ALREADY_LOGGED_IN)?
+            }
+            (LoginKind::User, PinOwner::So) | (LoginKind::So, PinOwner::User) => {
+                Err(Rv::USER_ANOTHER_ALREADY_LOGGED_IN)?
+            }
+            _ => {}
+        }
+        if owner == PinOwner::So && self.sessions_of(token)?.iter().any(|(_, rw)| !rw) {
+            Err(Rv::SESSION_READ_ONLY_EXISTS)?
+        }
+        let (_, record) = self.token_row(token)?;
+        if owner == PinOwner::User && record.user.is_none() {
+            Err(Rv::USER_PIN_NOT_INITIALIZED)?
+        }
+        let key = Arc::new(self.verify_pin(token, owner, pin)?);
+        let mut login = state.login.write()?;
+        if login.kind() != LoginKind::Public {
+            // Another thread logged in while the PIN was being derived.
+            Err(Rv::USER_ALREADY_LOGGED_IN)?
+        }
+        *login = match owner {
+            PinOwner::So => Login::So(key),
+            PinOwner::User => Login::User(key),
+        };
+        Ok(())
+    }
+
+    pub fn logout(&self, session: CK_SESSION_HANDLE) -> Result<()> {
+        let (_, token, _) = self.session_basics(session)?;
+        if self.login_of(token)?.kind() == LoginKind::Public {
+            Err(Rv::USER_NOT_LOGGED_IN)?
+        }
+        self.logout_token(token)
+    }
+
+    pub fn init_pin(&self, session: CK_SESSION_HANDLE, pin: &[u8]) -> Result<()> {
+        let (_, token, read_write) = self.session_basics(session)?;
+        let login = self.login_of(token)?;
+        let Login::So(key) = login else {
+            Err(Rv::USER_NOT_LOGGED_IN)?
+        };
+        if !read_write {
+            Err(Rv::SESSION_READ_ONLY)?
+        }
+        self.check_pin(pin)?;
+        let sealed = seal_token_key(&key, token, PinOwner::User, pin, self.scrypt_params())?;
+        self.update_record(token, &mut |r| {
+            r.user = Some(sealed.clone());
+            r.user_failures = 0;
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    pub fn set_pin(
+        &self,
+        session: CK_SESSION_HANDLE,
+        old_pin: &[u8],
+        new_pin: &[u8],
+    ) -> Result<()> {
+        let (_, token, read_write) = self.session_basics(session)?;
+        if !read_write {
+            Err(Rv::SESSION_READ_ONLY)?
+        }
+        self.check_pin(new_pin)?;
+        let owner = match self.login_of(token)?.kind() {
+            LoginKind::So => PinOwner::So,
+            LoginKind::User | LoginKind::Public => PinOwner::User,
+        };
+        let key = self.verify_pin(token, owner, old_pin)?;
+        let sealed = seal_token_key(&key, token, owner, new_pin, self.scrypt_params())?;
+        self.update_record(token, &mut |r| {
+            match owner {
+                PinOwner::So => r.so = sealed.clone(),
+                PinOwner::User => r.user = Some(sealed.clone()),
+            }
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    pub fn slot_list(&self, token_present: bool) -> Result<Vec<CK_SLOT_ID>> {
+        let _ = token_present; // every slot has a token present (the empty one, uninitialized)
+        self.refresh_slots()?;
+        let slots = self.slots.read()?;
+        let mut list: Vec<CK_SLOT_ID> = slots.tokens.keys().copied().collect();
+        list.push(slots.empty_slot);
+        Ok(list)
+    }
+
+    pub fn slot_info(&self, slot: CK_SLOT_ID) -> Result<CK_SLOT_INFO> {
+        self.slot_token(slot)?;
+        Ok(CK_SLOT_INFO {
+            slotDescription: padded(&format!("sqlhsm slot {slot}")),
+            manufacturerID: padded(super::MANUFACTURER),
+            flags: CKF_TOKEN_PRESENT,
+            hardwareVersion: super::version(),
+            firmwareVersion: super::version(),
+        })
+    }
+
+    pub fn token_info(&self, slot: CK_SLOT_ID) -> Result<CK_TOKEN_INFO> {
+        let token = self.slot_token(slot)?;
+        let mut info = CK_TOKEN_INFO {
+            label: [b' '; 32],
+            manufacturerID: padded(super::MANUFACTURER),
+            model: padded("sqlhsm"),
+            serialNumber: [b' '; 16],
+            flags: CKF_RNG | CKF_LOGIN_REQUIRED,
+            ulMaxSessionCount: CK_EFFECTIVELY_INFINITE,
+            ulSessionCount: 0,
+            ulMaxRwSessionCount: CK_EFFECTIVELY_INFINITE,
+            ulRwSessionCount: 0,
+            ulMaxPinLen: self.config.security.max_pin_len as CK_ULONG,
+            ulMinPinLen: self.config.security.min_pin_len as CK_ULONG,
+            ulTotalPublicMemory: CK_UNAVAILABLE_INFORMATION,
+            ulFreePublicMemory: CK_UNAVAILABLE_INFORMATION,
+            ulTotalPrivateMemory: CK_UNAVAILABLE_INFORMATION,
+            ulFreePrivateMemory: CK_UNAVAILABLE_INFORMATION,
+            hardwareVersion: super::version(),
+            firmwareVersion: super::version(),
+            utcTime: [b' '; 16],
+        };
+        let Some(token) = token else { return Ok(info) };
+        let (row, record) = self.token_row(token)?;
+        let sessions = self.sessions_of(token)?;
+        info.label = padded(&row.provider_name);
+        info.serialNumber = padded(&record.serial);
+        info.ulSessionCount = sessions.len() as CK_ULONG;
+        info.ulRwSessionCount = sessions.iter().filter(|(_, rw)| *rw).count() as CK_ULONG;
+        info.flags |= CKF_TOKEN_INITIALIZED | CKF_RESTORE_KEY_NOT_NEEDED;
+        let max = self.max_failures();
+        if record.user.is_some() {
+            info.flags |= CKF_USER_PIN_INITIALIZED;
+        }
+        for (owner, count_low, final_try, locked) in [
+            (
+                PinOwner::User,
+                CKF_USER_PIN_COUNT_LOW,
+                CKF_USER_PIN_FINAL_TRY,
+                CKF_USER_PIN_LOCKED,
+            ),
+            (
+                PinOwner::So,
+                CKF_SO_PIN_COUNT_LOW,
+                CKF_SO_PIN_FINAL_TRY,
+                CKF_SO_PIN_LOCKED,
+            ),
+        ] {
+            let failures = record.failures(owner);
+            if failures >= max {
+                info.flags |= locked;
+            } else if failures + 1 == max {
+                info.flags |= final_try | count_low;
+            } else if failures > 0 {
+                info.flags |= count_low;
+            }
+        }
+        Ok(info)
+    }
+}
