@@ -12,6 +12,7 @@ pub mod core;
 pub mod crypto;
 pub mod error;
 pub mod ffi;
+pub mod logging;
 pub mod mechanism;
 pub mod storage;
 pub mod types;
