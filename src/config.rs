@@ -1,28 +1,494 @@
-//! Configuration (placeholder until the storage branch lands).
-#[derive(Clone, Debug)]
+//! Configuration: a TOML file, then the environment.
+//!
+//! Where the file comes from, first match wins:
+//! 1. the path in `SQLHSM_CONF` (it must exist);
+//! 2. `<config dir>/sqlhsm/sqlhsm.toml` (`~/.config/sqlhsm/sqlhsm.toml` on Linux), if present;
+//! 3. no file: built-in defaults.
+//!
+//! Then `SQLHSM_DB` replaces `database.url` and `SQLHSM_LOG` replaces `log.level` (empty values
+//! are ignored). Unknown keys are errors, so a misspelt setting is not silently ignored.
+//!
+//! ```toml
+//! [database]
+//! url = "sqlite:/path/to/sqlhsm.db"   # or postgres://… later
+//! busy_timeout_ms = 5000
+//!
+//! [security]
+//! max_pin_failures = 10
+//! pin_kdf_log_n = 15
+//! min_pin_len = 4
+//! max_pin_len = 255
+//!
+//! [log]
+//! level = "warn"
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+/// Environment variable naming the configuration file.
+pub const ENV_CONF: &str = "SQLHSM_CONF";
+/// Environment variable overriding `database.url`.
+pub const ENV_DB: &str = "SQLHSM_DB";
+/// Environment variable overriding `log.level`.
+pub const ENV_LOG: &str = "SQLHSM_LOG";
+
+/// The allowed `pin_kdf_log_n` range: below 2^10 scrypt is too cheap to slow guessing, above
+/// 2^20 one login takes seconds and a gigabyte.
+pub const PIN_KDF_LOG_N_RANGE: std::ops::RangeInclusive<u8> = 10..=20;
+/// The longest busy timeout accepted (ten minutes); longer looks like a unit mistake.
+pub const MAX_BUSY_TIMEOUT_MS: u64 = 600_000;
+/// The log levels `log.level` accepts.
+pub const LOG_LEVELS: &[&str] = &["error", "warn", "info", "debug", "trace"];
+
+/// The whole configuration.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Config {
+    /// `[database]`: where tokens and keys are stored.
     pub database: DatabaseConfig,
+    /// `[security]`: PIN policy.
     pub security: SecurityConfig,
+    /// `[log]`: diagnostics on stderr.
     pub log: LogConfig,
 }
-#[derive(Clone, Debug)]
+
+/// `[database]`.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct DatabaseConfig {
+    /// The store's URL: `sqlite:/path/to/sqlhsm.db` (PostgreSQL `postgres://…` later). Default
+    /// `sqlite:<data dir>/sqlhsm/sqlhsm.db` (`~/.local/share/sqlhsm/sqlhsm.db` on Linux).
+    /// Overridden by `SQLHSM_DB`.
     pub url: String,
+    /// How long a call waits for another writer's lock before failing with
+    /// `CKR_DEVICE_ERROR`, in milliseconds (0..=600000). Default 5000.
     pub busy_timeout_ms: u64,
 }
-#[derive(Clone, Debug)]
+
+/// `[security]`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct SecurityConfig {
+    /// Consecutive wrong PINs before the PIN locks (`CKF_USER_PIN_LOCKED`, or the SO's lock).
+    /// At least 1. Default 10.
     pub max_pin_failures: u32,
+    /// scrypt cost for PINs set from now on: N = 2^`pin_kdf_log_n`, allowed 10..=20. Existing
+    /// PINs keep the cost they were stored with. Default 15.
     pub pin_kdf_log_n: u8,
-    pub min_pin_len: usize,
-    pub max_pin_len: usize,
+    /// Shortest PIN accepted (`ulMinPinLen`), at least 1. Default 4.
+    pub min_pin_len: u32,
+    /// Longest PIN accepted (`ulMaxPinLen`), at most 255 and not below `min_pin_len`.
+    /// Default 255.
+    pub max_pin_len: u32,
 }
-#[derive(Clone, Debug)]
+
+/// `[log]`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct LogConfig {
+    /// One of `error`, `warn`, `info`, `debug`, `trace` (any case). Overridden by `SQLHSM_LOG`.
+    /// Default `warn`.
     pub level: String,
 }
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            url: default_database_url(),
+            busy_timeout_ms: 5000,
+        }
+    }
+}
+
+impl Default for SecurityConfig {
+    fn default() -> Self {
+        SecurityConfig {
+            max_pin_failures: 10,
+            pin_kdf_log_n: 15,
+            min_pin_len: 4,
+            max_pin_len: 255,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: "warn".into(),
+        }
+    }
+}
+
+/// Keeps a PostgreSQL password out of logs.
+impl std::fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseConfig")
+            .field("url", &redact_url(&self.url))
+            .field("busy_timeout_ms", &self.busy_timeout_ms)
+            .finish()
+    }
+}
+
+impl DatabaseConfig {
+    /// The URL with any password replaced by `***`, for log lines.
+    pub fn redacted_url(&self) -> String {
+        redact_url(&self.url)
+    }
+}
+
+/// `scheme://user:secret@host/db` → `scheme://user:***@host/db`; anything else unchanged.
+fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _password)) => format!("{scheme}://{user}:***@{host}{path}"),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}
+
+/// `sqlite:<data dir>/sqlhsm/sqlhsm.db`, falling back to `$HOME/.local/share`, then the current
+/// directory.
+pub fn default_database_url() -> String {
+    let base = dirs::data_dir()
+        .or_else(|| dirs::home_dir().map(|home| home.join(".local").join("share")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    format!("sqlite:{}", base.join("sqlhsm").join("sqlhsm.db").display())
+}
+
+/// `<config dir>/sqlhsm/sqlhsm.toml`, where the file is looked for when `SQLHSM_CONF` is unset.
+pub fn default_config_path() -> Option<PathBuf> {
+    dirs::config_dir().map(|dir| dir.join("sqlhsm").join("sqlhsm.toml"))
+}
+
+fn non_empty(value: Option<String>) -> Option<String> {
+    value.filter(|v| !v.trim().is_empty())
+}
+
 impl Config {
-    pub fn load() -> crate::Result<Config> {
-        todo!()
+    /// Reads the file and environment described in the module documentation.
+    pub fn load() -> Result<Config> {
+        let file = match non_empty(std::env::var(ENV_CONF).ok()) {
+            Some(path) => Some(read_file(Path::new(&path))?),
+            None => match default_config_path() {
+                Some(path) if path.is_file() => Some(read_file(&path)?),
+                _ => None,
+            },
+        };
+        Config::resolve_named(
+            file.as_ref()
+                .map(|(path, text)| (path.as_str(), text.as_str())),
+            std::env::var(ENV_DB).ok(),
+            std::env::var(ENV_LOG).ok(),
+        )
+    }
+
+    /// Parses a configuration file's text (no environment applied) and validates it.
+    pub fn from_toml_str(text: &str) -> Result<Config> {
+        let mut config = parse("configuration", text)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The pure part of [`Config::load`]: `file` is the TOML text (if any), the other two are the
+    /// values of `SQLHSM_DB` and `SQLHSM_LOG` (empty means unset).
+    pub fn resolve(
+        file: Option<&str>,
+        env_db: Option<String>,
+        env_log: Option<String>,
+    ) -> Result<Config> {
+        Config::resolve_named(file.map(|text| ("configuration", text)), env_db, env_log)
+    }
+
+    /// [`Config::resolve`] with the file's name (`(name, text)`) for error messages.
+    fn resolve_named(
+        file: Option<(&str, &str)>,
+        env_db: Option<String>,
+        env_log: Option<String>,
+    ) -> Result<Config> {
+        let mut config = match file {
+            Some((name, text)) => parse(name, text)?,
+            None => Config::default(),
+        };
+        if let Some(url) = non_empty(env_db) {
+            config.database.url = url;
+        }
+        if let Some(level) = non_empty(env_log) {
+            config.log.level = level;
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks ranges and normalises `log.level` to lower case.
+    fn validate(&mut self) -> Result<()> {
+        let bad = |message: String| Err(Error::Config(message));
+        let url = self.database.url.trim();
+        if url.is_empty() {
+            return bad("database.url is empty".into());
+        }
+        let known_scheme = ["sqlite:", "postgres://", "postgresql://"]
+            .iter()
+            .any(|scheme| url.starts_with(scheme));
+        if !known_scheme {
+            return bad(format!(
+                "database.url {:?} has an unsupported scheme; use sqlite:/path/to/sqlhsm.db",
+                redact_url(url)
+            ));
+        }
+        if self.database.busy_timeout_ms > MAX_BUSY_TIMEOUT_MS {
+            return bad(format!(
+                "database.busy_timeout_ms = {} is above the maximum {MAX_BUSY_TIMEOUT_MS}",
+                self.database.busy_timeout_ms
+            ));
+        }
+        let security = &self.security;
+        if security.max_pin_failures == 0 {
+            return bad("security.max_pin_failures must be at least 1".into());
+        }
+        if !PIN_KDF_LOG_N_RANGE.contains(&security.pin_kdf_log_n) {
+            return bad(format!(
+                "security.pin_kdf_log_n = {} is outside {}..={}",
+                security.pin_kdf_log_n,
+                PIN_KDF_LOG_N_RANGE.start(),
+                PIN_KDF_LOG_N_RANGE.end()
+            ));
+        }
+        if security.min_pin_len == 0 {
+            return bad("security.min_pin_len must be at least 1".into());
+        }
+        if security.max_pin_len > 255 {
+            return bad(format!(
+                "security.max_pin_len = {} is above 255",
+                security.max_pin_len
+            ));
+        }
+        if security.min_pin_len > security.max_pin_len {
+            return bad(format!(
+                "security.min_pin_len = {} is above security.max_pin_len = {}",
+                security.min_pin_len, security.max_pin_len
+            ));
+        }
+        let level = self.log.level.trim().to_ascii_lowercase();
+        if !LOG_LEVELS.contains(&level.as_str()) {
+            return bad(format!(
+                "log.level {:?} is not one of {}",
+                self.log.level,
+                LOG_LEVELS.join(", ")
+            ));
+        }
+        self.log.level = level;
+        Ok(())
+    }
+}
+
+fn read_file(path: &Path) -> Result<(String, String)> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Error::Config(format!(
+            "cannot read configuration file {}: {e}",
+            path.display()
+        ))
+    })?;
+    Ok((path.display().to_string(), text))
+}
+
+fn parse(name: &str, text: &str) -> Result<Config> {
+    toml::from_str(text).map_err(|e| Error::Config(format!("{name}: {}", e.to_string().trim_end())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults() {
+        let config = Config::resolve(None, None, None).unwrap();
+        assert_eq!(config, Config::default());
+        assert!(config.database.url.starts_with("sqlite:"));
+        assert!(
+            config.database.url.ends_with("sqlhsm/sqlhsm.db"),
+            "{}",
+            config.database.url
+        );
+        assert_eq!(config.database.busy_timeout_ms, 5000);
+        assert_eq!(config.security.max_pin_failures, 10);
+        assert_eq!(config.security.pin_kdf_log_n, 15);
+        assert_eq!(config.security.min_pin_len, 4);
+        assert_eq!(config.security.max_pin_len, 255);
+        assert_eq!(config.log.level, "warn");
+        assert_eq!(Config::from_toml_str("").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn parses_every_field() {
+        let config = Config::from_toml_str(
+            r#"
+            [database]
+            url = "sqlite:/var/lib/sqlhsm/keys.db"
+            busy_timeout_ms = 250
+
+            [security]
+            max_pin_failures = 3
+            pin_kdf_log_n = 10
+            min_pin_len = 6
+            max_pin_len = 64
+
+            [log]
+            level = "DEBUG"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(config.database.url, "sqlite:/var/lib/sqlhsm/keys.db");
+        assert_eq!(config.database.busy_timeout_ms, 250);
+        assert_eq!(
+            config.security,
+            SecurityConfig {
+                max_pin_failures: 3,
+                pin_kdf_log_n: 10,
+                min_pin_len: 6,
+                max_pin_len: 64,
+            }
+        );
+        assert_eq!(config.log.level, "debug");
+    }
+
+    #[test]
+    fn partial_sections_keep_defaults() {
+        let config = Config::from_toml_str("[security]\nmax_pin_failures = 5\n").unwrap();
+        assert_eq!(config.security.max_pin_failures, 5);
+        assert_eq!(config.security.pin_kdf_log_n, 15);
+        assert_eq!(config.database, DatabaseConfig::default());
+    }
+
+    fn config_error(text: &str) -> String {
+        match Config::from_toml_str(text) {
+            Err(Error::Config(message)) => message,
+            other => panic!("expected a configuration error for {text:?}, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let message = config_error("[database]\nurll = \"sqlite:/x\"\n");
+        assert!(message.contains("urll"), "{message}");
+        let message = config_error("[securty]\nmax_pin_failures = 1\n");
+        assert!(message.contains("securty"), "{message}");
+        let message = config_error("[log]\nlevel = \"info\"\nfile = \"/tmp/x\"\n");
+        assert!(message.contains("file"), "{message}");
+    }
+
+    #[test]
+    fn wrong_types_are_rejected() {
+        let message = config_error("[database]\nbusy_timeout_ms = \"soon\"\n");
+        assert!(message.contains("busy_timeout_ms"), "{message}");
+        config_error("[security]\nmax_pin_failures = -1\n");
+    }
+
+    #[test]
+    fn ranges_are_validated() {
+        for (text, needle) in [
+            ("[security]\npin_kdf_log_n = 9", "pin_kdf_log_n"),
+            ("[security]\npin_kdf_log_n = 21", "pin_kdf_log_n"),
+            ("[security]\nmax_pin_failures = 0", "max_pin_failures"),
+            ("[security]\nmin_pin_len = 0", "min_pin_len"),
+            ("[security]\nmax_pin_len = 256", "max_pin_len"),
+            (
+                "[security]\nmin_pin_len = 9\nmax_pin_len = 8",
+                "min_pin_len",
+            ),
+            ("[database]\nbusy_timeout_ms = 600001", "busy_timeout_ms"),
+            ("[database]\nurl = \"\"", "database.url"),
+            ("[database]\nurl = \"mysql://h/db\"", "scheme"),
+            ("[log]\nlevel = \"loud\"", "log.level"),
+        ] {
+            let message = config_error(text);
+            assert!(message.contains(needle), "{text}: {message}");
+        }
+        for log_n in [10, 20] {
+            Config::from_toml_str(&format!("[security]\npin_kdf_log_n = {log_n}")).unwrap();
+        }
+        Config::from_toml_str("[database]\nurl = \"postgres://u@h/db\"").unwrap();
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let file = "[database]\nurl = \"sqlite:/from/file.db\"\n[log]\nlevel = \"error\"\n";
+        let config = Config::resolve(Some(file), None, None).unwrap();
+        assert_eq!(config.database.url, "sqlite:/from/file.db");
+        assert_eq!(config.log.level, "error");
+
+        let config = Config::resolve(
+            Some(file),
+            Some("sqlite:/from/env.db".into()),
+            Some("Trace".into()),
+        )
+        .unwrap();
+        assert_eq!(config.database.url, "sqlite:/from/env.db");
+        assert_eq!(config.log.level, "trace");
+
+        let config = Config::resolve(Some(file), Some(String::new()), Some(" ".into())).unwrap();
+        assert_eq!(
+            config.database.url, "sqlite:/from/file.db",
+            "empty means unset"
+        );
+        assert_eq!(config.log.level, "error");
+
+        let config = Config::resolve(None, Some("sqlite::memory:".into()), None).unwrap();
+        assert_eq!(config.database.url, "sqlite::memory:");
+    }
+
+    #[test]
+    fn bad_environment_values_are_errors() {
+        assert!(matches!(
+            Config::resolve(None, None, Some("verbose".into())),
+            Err(Error::Config(_))
+        ));
+        assert!(matches!(
+            Config::resolve(None, Some("/no/scheme.db".into()), None),
+            Err(Error::Config(_))
+        ));
+    }
+
+    #[test]
+    fn errors_name_the_file() {
+        match Config::resolve_named(Some(("/etc/sqlhsm.toml", "[[[")), None, None) {
+            Err(Error::Config(message)) => {
+                assert!(message.starts_with("/etc/sqlhsm.toml"), "{message}")
+            }
+            other => panic!("{other:?}"),
+        }
+        let missing = read_file(Path::new("/nonexistent/sqlhsm.toml")).unwrap_err();
+        assert!(missing.to_string().contains("/nonexistent/sqlhsm.toml"));
+    }
+
+    #[test]
+    fn passwords_stay_out_of_debug() {
+        let config = Config::resolve(
+            None,
+            Some("postgres://hsm:s3cret@db:5432/keys".into()),
+            None,
+        )
+        .unwrap();
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("postgres://hsm:***@db:5432/keys"), "{shown}");
+        assert_eq!(
+            config.database.redacted_url(),
+            "postgres://hsm:***@db:5432/keys"
+        );
+        assert_eq!(redact_url("sqlite:/a/b.db"), "sqlite:/a/b.db");
+        assert_eq!(
+            redact_url("postgres://hsm@db/keys"),
+            "postgres://hsm@db/keys"
+        );
     }
 }

@@ -46,8 +46,8 @@ impl Module {
     fn check_pin(&self, pin: &[u8]) -> Result<()> {
         check_pin_len(
             pin,
-            self.config.security.min_pin_len,
-            self.config.security.max_pin_len,
+            self.config.security.min_pin_len as usize,
+            self.config.security.max_pin_len as usize,
         )
     }
 
@@ -303,8 +303,8 @@ impl Module {
             ulSessionCount: 0,
             ulMaxRwSessionCount: CK_EFFECTIVELY_INFINITE,
             ulRwSessionCount: 0,
-            ulMaxPinLen: self.config.security.max_pin_len as CK_ULONG,
-            ulMinPinLen: self.config.security.min_pin_len as CK_ULONG,
+            ulMaxPinLen: CK_ULONG::from(self.config.security.max_pin_len),
+            ulMinPinLen: CK_ULONG::from(self.config.security.min_pin_len),
             ulTotalPublicMemory: CK_UNAVAILABLE_INFORMATION,
             ulFreePublicMemory: CK_UNAVAILABLE_INFORMATION,
             ulTotalPrivateMemory: CK_UNAVAILABLE_INFORMATION,

@@ -1,1 +1,281 @@
 //! Embedded, versioned SQL migrations per dialect.
+//!
+//! The SQL lives in `migrations/<dialect>/NNNN_name.sql` and is compiled into the binary. Both
+//! dialects carry the same version numbers (a test reads the directories to make sure no file is
+//! forgotten). [`run`] applies every pending migration in one transaction and records each
+//! version in `schema_migrations`; a database whose newest version is beyond what this build
+//! knows is refused with [`StorageError::SchemaTooNew`] rather than written to.
+//!
+//! This module does not name a driver: a backend hands [`run`] a [`MigrationTarget`].
+
+use crate::error::StorageError;
+
+use super::StorageResult;
+
+/// The SQL dialect a migration is written in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// One embedded migration.
+#[derive(Clone, Copy, Debug)]
+pub struct Migration {
+    pub version: i64,
+    /// The file name, for error messages.
+    pub name: &'static str,
+    pub sql: &'static str,
+}
+
+const SQLITE: &[Migration] = &[Migration {
+    version: 1,
+    name: "0001_init.sql",
+    sql: include_str!("../../migrations/sqlite/0001_init.sql"),
+}];
+
+const POSTGRES: &[Migration] = &[Migration {
+    version: 1,
+    name: "0001_init.sql",
+    sql: include_str!("../../migrations/postgres/0001_init.sql"),
+}];
+
+/// Creates the version table if needed, before the current version can be read. Migration 0001
+/// creates it too (with `IF NOT EXISTS`) so the schema files show the whole schema.
+fn bootstrap_sql(dialect: Dialect) -> &'static str {
+    match dialect {
+        Dialect::Sqlite => {
+            "CREATE TABLE IF NOT EXISTS schema_migrations (
+                version INTEGER PRIMARY KEY NOT NULL,
+                applied_at TEXT NOT NULL
+            );"
+        }
+        Dialect::Postgres => {
+            "CREATE TABLE IF NOT EXISTS schema_migrations (
+                version BIGINT PRIMARY KEY,
+                applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+            );"
+        }
+    }
+}
+
+/// The embedded migrations of a dialect, in ascending version order.
+pub fn migrations(dialect: Dialect) -> &'static [Migration] {
+    match dialect {
+        Dialect::Sqlite => SQLITE,
+        Dialect::Postgres => POSTGRES,
+    }
+}
+
+/// The newest schema version this build understands.
+pub fn latest_version(dialect: Dialect) -> i64 {
+    migrations(dialect).last().map_or(0, |m| m.version)
+}
+
+/// What [`run`] needs from a backend connection. Every method runs on the same connection, so
+/// everything between `begin` and `commit` is one transaction.
+pub trait MigrationTarget {
+    /// Starts a write transaction that excludes other migrators (SQLite: `BEGIN IMMEDIATE`;
+    /// PostgreSQL: `BEGIN` plus an advisory or table lock).
+    fn begin(&mut self) -> StorageResult<()>;
+    fn commit(&mut self) -> StorageResult<()>;
+    fn rollback(&mut self) -> StorageResult<()>;
+    /// Runs several `;`-separated statements.
+    fn execute_batch(&mut self, sql: &str) -> StorageResult<()>;
+    /// `MAX(version)` of `schema_migrations`, 0 when empty.
+    fn current_version(&mut self) -> StorageResult<i64>;
+    /// Records `version` as applied now.
+    fn record_version(&mut self, version: i64) -> StorageResult<()>;
+}
+
+/// Applies all pending migrations in one transaction; returns how many were applied (0 when the
+/// schema is current). On any failure nothing is applied.
+pub fn run(target: &mut dyn MigrationTarget, dialect: Dialect) -> StorageResult<usize> {
+    target.begin()?;
+    match apply_pending(target, dialect) {
+        Ok(applied) => {
+            target.commit()?;
+            Ok(applied)
+        }
+        Err(error) => {
+            // The original error matters more than a failed rollback; a broken connection rolls
+            // back on its own when it closes.
+            let _ = target.rollback();
+            Err(error)
+        }
+    }
+}
+
+fn apply_pending(target: &mut dyn MigrationTarget, dialect: Dialect) -> StorageResult<usize> {
+    target.execute_batch(bootstrap_sql(dialect))?;
+    let current = target.current_version()?;
+    let supported = latest_version(dialect);
+    if current > supported {
+        return Err(StorageError::SchemaTooNew {
+            found: current,
+            supported,
+        });
+    }
+    let mut applied = 0;
+    for migration in migrations(dialect).iter().filter(|m| m.version > current) {
+        let failed = |error: StorageError| StorageError::Migration {
+            version: migration.version,
+            reason: format!("{}: {error}", migration.name),
+        };
+        target.execute_batch(migration.sql).map_err(failed)?;
+        target.record_version(migration.version).map_err(failed)?;
+        applied += 1;
+    }
+    Ok(applied)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+    use std::path::Path;
+
+    fn versions_on_disk(dialect: &str) -> BTreeSet<(i64, String)> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("migrations")
+            .join(dialect);
+        std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+            .filter(|name| name.ends_with(".sql"))
+            .map(|name| {
+                let (number, _) = name.split_once('_').expect("NNNN_name.sql");
+                (number.parse::<i64>().expect("numeric version"), name)
+            })
+            .collect()
+    }
+
+    fn embedded(dialect: Dialect) -> BTreeSet<(i64, String)> {
+        migrations(dialect)
+            .iter()
+            .map(|m| (m.version, m.name.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn dialects_carry_the_same_versions() {
+        let sqlite = versions_on_disk("sqlite");
+        let postgres = versions_on_disk("postgres");
+        assert!(!sqlite.is_empty());
+        assert_eq!(
+            sqlite, postgres,
+            "migrations/sqlite and migrations/postgres differ"
+        );
+        assert_eq!(
+            sqlite,
+            embedded(Dialect::Sqlite),
+            "a sqlite migration is not embedded"
+        );
+        assert_eq!(
+            postgres,
+            embedded(Dialect::Postgres),
+            "a postgres migration is not embedded"
+        );
+        assert_eq!(
+            latest_version(Dialect::Sqlite),
+            latest_version(Dialect::Postgres)
+        );
+    }
+
+    #[test]
+    fn embedded_versions_ascend_without_gaps() {
+        for dialect in [Dialect::Sqlite, Dialect::Postgres] {
+            for (index, migration) in migrations(dialect).iter().enumerate() {
+                assert_eq!(migration.version, index as i64 + 1, "{dialect:?}");
+                assert!(migration
+                    .name
+                    .starts_with(&format!("{:04}_", migration.version)));
+            }
+        }
+    }
+
+    /// A fake target that records what it was asked to do.
+    #[derive(Default)]
+    struct Fake {
+        committed: BTreeSet<i64>,
+        pending: Option<BTreeSet<i64>>,
+        batches: usize,
+        fail_batch: bool,
+    }
+
+    impl MigrationTarget for Fake {
+        fn begin(&mut self) -> StorageResult<()> {
+            self.pending = Some(self.committed.clone());
+            Ok(())
+        }
+        fn commit(&mut self) -> StorageResult<()> {
+            self.committed = self.pending.take().unwrap();
+            Ok(())
+        }
+        fn rollback(&mut self) -> StorageResult<()> {
+            self.pending = None;
+            Ok(())
+        }
+        fn execute_batch(&mut self, _sql: &str) -> StorageResult<()> {
+            self.batches += 1;
+            if self.fail_batch && self.batches > 1 {
+                return Err(StorageError::Backend("syntax error".into()));
+            }
+            Ok(())
+        }
+        fn current_version(&mut self) -> StorageResult<i64> {
+            Ok(self
+                .pending
+                .as_ref()
+                .unwrap()
+                .iter()
+                .max()
+                .copied()
+                .unwrap_or(0))
+        }
+        fn record_version(&mut self, version: i64) -> StorageResult<()> {
+            self.pending.as_mut().unwrap().insert(version);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn applying_twice_is_a_no_op() {
+        let mut fake = Fake::default();
+        let latest = latest_version(Dialect::Sqlite) as usize;
+        assert_eq!(run(&mut fake, Dialect::Sqlite).unwrap(), latest);
+        assert_eq!(run(&mut fake, Dialect::Sqlite).unwrap(), 0);
+        assert_eq!(fake.committed.len(), latest);
+    }
+
+    #[test]
+    fn a_newer_database_is_refused() {
+        let mut fake = Fake {
+            committed: [1, 2, 99].into(),
+            ..Fake::default()
+        };
+        match run(&mut fake, Dialect::Postgres) {
+            Err(StorageError::SchemaTooNew { found, supported }) => {
+                assert_eq!(found, 99);
+                assert_eq!(supported, latest_version(Dialect::Postgres));
+            }
+            other => panic!("expected SchemaTooNew, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_failed_migration_applies_nothing() {
+        let mut fake = Fake {
+            fail_batch: true,
+            ..Fake::default()
+        };
+        match run(&mut fake, Dialect::Sqlite) {
+            Err(StorageError::Migration { version: 1, reason }) => {
+                assert!(reason.contains("0001_init.sql"), "{reason}");
+            }
+            other => panic!("expected Migration error, got {other:?}"),
+        }
+        assert!(fake.committed.is_empty());
+        assert!(fake.pending.is_none(), "rolled back");
+    }
+}

@@ -1,7 +1,12 @@
 //! The key store: a small synchronous trait over the three tables of the key-management schema,
 //! chosen by URL scheme (`sqlite:` now, `postgres://` later). It only ever sees ciphertext for
 //! secrets: sealing happens above it, in the core.
+//!
+//! Timestamps are kept to the microsecond (PostgreSQL's `timestamptz` precision; SQLite stores
+//! RFC 3339 text with six fractional digits). Every backend passes the suite in [`contract`].
 
+#[cfg(test)]
+pub mod contract;
 pub mod migrations;
 pub mod sqlite;
 
@@ -95,7 +100,8 @@ pub trait Storage: Send + Sync {
     fn rename_token(&self, id: Uuid, provider_name: &str) -> StorageResult<()>;
     /// Applies `update` to the current config in one write transaction and stores the result;
     /// returns the stored config. If `update` fails, nothing is written and its error is returned
-    /// as `Ok(Err(..))`.
+    /// as `Ok(Err(..))`. A token that does not exist answers `Ok(Err(CKR_TOKEN_NOT_PRESENT))`
+    /// without calling `update`.
     fn update_token_config(
         &self,
         id: Uuid,
@@ -136,8 +142,17 @@ pub trait Storage: Send + Sync {
 /// Opens the store a URL names: `sqlite:/path/to.db` (or `sqlite::memory:` for tests).
 pub fn open(url: &str, busy_timeout_ms: u64) -> StorageResult<Arc<dyn Storage>> {
     if let Some(path) = url.strip_prefix("sqlite:") {
-        let _ = (path, busy_timeout_ms); // placeholder until the SQLite backend lands
-        return Err(StorageError::Backend("sqlite backend not built yet".into()));
+        // `sqlite:///abs/path` and `sqlite:/abs/path` name the same file.
+        let path = path.strip_prefix("//").unwrap_or(path);
+        if path.is_empty() {
+            return Err(StorageError::Backend(
+                "empty SQLite path in the database URL".into(),
+            ));
+        }
+        return Ok(Arc::new(sqlite::SqliteStorage::open(
+            path,
+            busy_timeout_ms,
+        )?));
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         return Err(StorageError::Backend(
@@ -148,4 +163,30 @@ pub fn open(url: &str, busy_timeout_ms: u64) -> StorageResult<Arc<dyn Storage>> 
         "unsupported database URL scheme in {:?}; use sqlite:/path",
         url.split(':').next().unwrap_or_default()
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_picks_the_backend_by_scheme() {
+        let memory = open("sqlite::memory:", 1000).unwrap();
+        assert_eq!(memory.describe(), "sqlite::memory:");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.db");
+        let file = open(&format!("sqlite://{}", path.display()), 1000).unwrap();
+        assert_eq!(file.describe(), format!("sqlite:{}", path.display()));
+        assert!(path.exists());
+        assert!(open("sqlite:", 1000).is_err());
+        assert!(matches!(
+            open("mysql://x", 1000),
+            Err(StorageError::Backend(_))
+        ));
+    }
+
+    #[test]
+    fn contract_through_open() {
+        contract::run_contract(open("sqlite::memory:", 1000).unwrap());
+    }
 }

@@ -1,12 +1,950 @@
 //! SQLite backend.
+//!
+//! One database file, opened in WAL mode with `synchronous=FULL` (a key is durable once the call
+//! returns) and foreign keys on. Many threads (and processes) use it at once:
+//! * a small connection pool, so readers never queue behind one global lock;
+//! * every write is a `BEGIN IMMEDIATE` transaction, so lock waits happen up front inside the busy
+//!   timeout instead of as a deadlock when a reader tries to upgrade;
+//! * driver errors become [`StorageError`] kinds (busy, conflict, corrupt, backend) in one place.
+//!
+//! Timestamps are RFC 3339 UTC text with six fractional digits, so text order is time order;
+//! like PostgreSQL's `timestamptz`, they keep microseconds.
 
+use std::path::Path;
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+
+use chrono::SecondsFormat;
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{params, params_from_iter, Connection, ErrorCode, OpenFlags, OptionalExtension};
+use rusqlite::{Row, Transaction, TransactionBehavior};
+
+use super::migrations::{self, Dialect, MigrationTarget};
 use super::*;
 
-pub struct SqliteStorage;
+/// The metadata expressions the indexes in `migrations/sqlite/0001_init.sql` are built on. The
+/// queries must use exactly these, or SQLite scans the table.
+const LABEL_EXPR: &str = "json_extract(metadata, '$.label')";
+const CK_ID_EXPR: &str = "json_extract(metadata, '$.id')";
+
+/// Idle connections kept for reuse; more may be open while busy.
+const MAX_IDLE: usize = 8;
+
+const ASYM_COLUMNS: &str = "id, provider_config_id, key_id, key_algorithm, key_status, key_mode, \
+     expiration, public_key_ctx, private_key_ctx, metadata, created_at, updated_at";
+const SYM_COLUMNS: &str = "id, provider_config_id, key_id, key_status, key_mode, expiration, \
+     key_value, metadata, created_at, updated_at";
+const TOKEN_COLUMNS: &str = "id, provider_name, config, metadata, created_at, updated_at";
+
+/// The SQLite key store.
+pub struct SqliteStorage {
+    /// What `describe` says.
+    location: String,
+    pool: Pool,
+}
+
+/// Where connections come from.
+enum Source {
+    File {
+        path: String,
+        busy_timeout: Duration,
+    },
+    /// `:memory:` is private to its connection, so an in-memory store has exactly one, shared by
+    /// checkout.
+    Memory,
+}
+
+struct Pool {
+    source: Source,
+    idle: Mutex<Vec<Connection>>,
+    /// Signalled on check-in; only waited on for the single in-memory connection.
+    returned: Condvar,
+}
+
+/// A checked-out connection; goes back to the pool on drop.
+struct PooledConnection<'a> {
+    pool: &'a Pool,
+    connection: Option<Connection>,
+}
+
+impl std::ops::Deref for PooledConnection<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        // Only `Drop` takes the connection out.
+        match &self.connection {
+            Some(connection) => connection,
+            None => unreachable!("connection used after check-in"),
+        }
+    }
+}
+
+impl std::ops::DerefMut for PooledConnection<'_> {
+    fn deref_mut(&mut self) -> &mut Connection {
+        match &mut self.connection {
+            Some(connection) => connection,
+            None => unreachable!("connection used after check-in"),
+        }
+    }
+}
+
+impl Drop for PooledConnection<'_> {
+    fn drop(&mut self) {
+        if let Some(connection) = self.connection.take() {
+            self.pool.check_in(connection);
+        }
+    }
+}
+
+impl Pool {
+    fn lock_idle(&self) -> StorageResult<MutexGuard<'_, Vec<Connection>>> {
+        self.idle
+            .lock()
+            .map_err(|_| StorageError::Backend("connection pool lock poisoned".into()))
+    }
+
+    fn check_out(&self) -> StorageResult<PooledConnection<'_>> {
+        let mut idle = self.lock_idle()?;
+        let connection = match &self.source {
+            Source::File { path, busy_timeout } => match idle.pop() {
+                Some(connection) => connection,
+                None => {
+                    // Open outside the lock: opening touches the disk.
+                    drop(idle);
+                    open_connection(path, *busy_timeout)?
+                }
+            },
+            Source::Memory => loop {
+                if let Some(connection) = idle.pop() {
+                    break connection;
+                }
+                idle = self
+                    .returned
+                    .wait(idle)
+                    .map_err(|_| StorageError::Backend("connection pool lock poisoned".into()))?;
+            },
+        };
+        Ok(PooledConnection {
+            pool: self,
+            connection: Some(connection),
+        })
+    }
+
+    fn check_in(&self, connection: Connection) {
+        // A transaction left open (a panic in a config update closure) must not leak into the
+        // next caller; if it cannot be rolled back, the connection is dropped.
+        if !connection.is_autocommit() && connection.execute_batch("ROLLBACK").is_err() {
+            if matches!(self.source, Source::Memory) {
+                tracing::error!("in-memory SQLite connection stuck in a transaction");
+                // Put it back anyway: without it the in-memory store is gone.
+            } else {
+                return;
+            }
+        }
+        if let Ok(mut idle) = self.idle.lock() {
+            if idle.len() < MAX_IDLE || matches!(self.source, Source::Memory) {
+                idle.push(connection);
+            }
+        }
+        self.returned.notify_one();
+    }
+}
+
+/// Opens one file connection with the per-connection pragmas.
+fn open_connection(path: &str, busy_timeout: Duration) -> StorageResult<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let connection = Connection::open_with_flags(path, flags).map_err(map_error)?;
+    connection.busy_timeout(busy_timeout).map_err(map_error)?;
+    connection
+        .execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;")
+        .map_err(map_error)?;
+    Ok(connection)
+}
+
+fn open_memory() -> StorageResult<Connection> {
+    let connection = Connection::open_in_memory().map_err(map_error)?;
+    connection
+        .execute_batch("PRAGMA foreign_keys = ON;")
+        .map_err(map_error)?;
+    Ok(connection)
+}
+
+/// Creates the database's directory (owner-only on Unix) when it is missing.
+fn create_parent_dir(path: &str) -> StorageResult<()> {
+    let Some(parent) = Path::new(path).parent() else {
+        return Ok(());
+    };
+    if parent.as_os_str().is_empty() || parent.exists() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(parent).map_err(|e| {
+        StorageError::Backend(format!("cannot create directory {}: {e}", parent.display()))
+    })
+}
 
 impl SqliteStorage {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    /// `:memory:` gives a private in-memory database for tests.
     pub fn open(path: &str, busy_timeout_ms: u64) -> StorageResult<SqliteStorage> {
-        let _ = (path, busy_timeout_ms);
-        todo!("helper")
+        let busy_timeout = Duration::from_millis(busy_timeout_ms);
+        let (source, first) = if path == ":memory:" {
+            (Source::Memory, open_memory()?)
+        } else {
+            create_parent_dir(path)?;
+            let first = open_connection(path, busy_timeout)?;
+            // WAL is a property of the file; set once here rather than on every connection.
+            let mode: String = first
+                .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
+                .map_err(map_error)?;
+            if !mode.eq_ignore_ascii_case("wal") {
+                tracing::warn!(%mode, "SQLite refused WAL journal mode");
+            }
+            (
+                Source::File {
+                    path: path.to_string(),
+                    busy_timeout,
+                },
+                first,
+            )
+        };
+        let mut first = first;
+        let applied = migrations::run(&mut SqliteMigrator(&mut first), Dialect::Sqlite)?;
+        if applied > 0 {
+            tracing::info!(path, applied, "applied SQLite schema migrations");
+        }
+        Ok(SqliteStorage {
+            location: format!("sqlite:{path}"),
+            pool: Pool {
+                source,
+                idle: Mutex::new(vec![first]),
+                returned: Condvar::new(),
+            },
+        })
+    }
+
+    /// Runs `work` in a `BEGIN IMMEDIATE` transaction and commits when it succeeds.
+    fn write<T>(
+        &self,
+        work: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>,
+    ) -> StorageResult<T> {
+        let mut connection = self.pool.check_out()?;
+        let tx = connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(map_error)?;
+        let value = work(&tx).map_err(map_error)?;
+        tx.commit().map_err(map_error)?;
+        Ok(value)
+    }
+
+    fn find<T>(
+        &self,
+        table: &str,
+        columns: &str,
+        filter: &KeyFilter,
+        with_algorithms: bool,
+        decode: fn(&Row<'_>) -> rusqlite::Result<T>,
+    ) -> StorageResult<Vec<T>> {
+        let (sql, values) = match find_query(table, columns, filter, with_algorithms) {
+            Some(query) => query,
+            None => return Ok(Vec::new()),
+        };
+        let connection = self.pool.check_out()?;
+        let mut statement = connection.prepare_cached(&sql).map_err(map_error)?;
+        let rows = statement
+            .query_map(params_from_iter(values), decode)
+            .map_err(map_error)?;
+        rows.collect::<rusqlite::Result<Vec<T>>>()
+            .map_err(map_error)
+    }
+
+    fn get<T>(
+        &self,
+        table: &str,
+        columns: &str,
+        id: Uuid,
+        decode: fn(&Row<'_>) -> rusqlite::Result<T>,
+    ) -> StorageResult<Option<T>> {
+        let connection = self.pool.check_out()?;
+        let sql = format!("SELECT {columns} FROM {table} WHERE id = ?1");
+        let mut statement = connection.prepare_cached(&sql).map_err(map_error)?;
+        statement
+            .query_row([id.to_string()], decode)
+            .optional()
+            .map_err(map_error)
+    }
+
+    fn update_attributes(
+        &self,
+        table: &str,
+        id: Uuid,
+        metadata: &Value,
+        expiration: Option<DateTime<Utc>>,
+    ) -> StorageResult<bool> {
+        let metadata = json_text(metadata)?;
+        let sql = format!(
+            "UPDATE {table} SET metadata = ?1, expiration = ?2, updated_at = ?3 WHERE id = ?4"
+        );
+        let changed = self.write(|tx| {
+            tx.execute(
+                &sql,
+                params![
+                    metadata,
+                    expiration.map(timestamp),
+                    timestamp(Utc::now()),
+                    id.to_string()
+                ],
+            )
+        })?;
+        Ok(changed > 0)
+    }
+
+    fn delete_key(&self, table: &str, id: Uuid) -> StorageResult<bool> {
+        let sql = format!("DELETE FROM {table} WHERE id = ?1");
+        let changed = self.write(|tx| tx.execute(&sql, [id.to_string()]))?;
+        Ok(changed > 0)
+    }
+}
+
+/// Builds the `SELECT` for a [`KeyFilter`] with bound parameters; `None` when the filter can
+/// match nothing (an empty algorithm list).
+fn find_query(
+    table: &str,
+    columns: &str,
+    filter: &KeyFilter,
+    with_algorithms: bool,
+) -> Option<(String, Vec<SqlValue>)> {
+    let mut sql = format!("SELECT {columns} FROM {table} WHERE provider_config_id = ?");
+    let mut values = vec![SqlValue::Text(filter.provider_config_id.to_string())];
+    if let Some(label) = &filter.label {
+        sql.push_str(&format!(" AND {LABEL_EXPR} = ?"));
+        values.push(SqlValue::Text(label.clone()));
+    }
+    if let Some(ck_id) = &filter.ck_id {
+        sql.push_str(&format!(" AND {CK_ID_EXPR} = ?"));
+        values.push(SqlValue::Text(ck_id.clone()));
+    }
+    if with_algorithms {
+        if let Some(algorithms) = &filter.key_algorithms {
+            if algorithms.is_empty() {
+                return None;
+            }
+            let marks = vec!["?"; algorithms.len()].join(", ");
+            sql.push_str(&format!(" AND key_algorithm IN ({marks})"));
+            values.extend(algorithms.iter().map(|a| SqlValue::Integer(i64::from(*a))));
+        }
+    }
+    if let Some(key_id) = &filter.key_id {
+        sql.push_str(" AND key_id = ?");
+        values.push(SqlValue::Text(key_id.clone()));
+    }
+    sql.push_str(" ORDER BY created_at, id");
+    Some((sql, values))
+}
+
+/// The one mapping from driver errors to storage error kinds. Messages name tables and
+/// constraints, never values.
+fn map_error(error: rusqlite::Error) -> StorageError {
+    use rusqlite::Error as E;
+    match &error {
+        E::SqliteFailure(failure, _) => match failure.code {
+            ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => {
+                StorageError::Busy(error.to_string())
+            }
+            ErrorCode::ConstraintViolation
+                if failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                    || failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
+            {
+                StorageError::Conflict(error.to_string())
+            }
+            ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase => {
+                StorageError::Corrupt(error.to_string())
+            }
+            _ => StorageError::Backend(error.to_string()),
+        },
+        E::FromSqlConversionFailure(..)
+        | E::IntegralValueOutOfRange(..)
+        | E::InvalidColumnType(..)
+        | E::Utf8Error(..) => StorageError::Corrupt(error.to_string()),
+        _ => StorageError::Backend(error.to_string()),
+    }
+}
+
+/// Marks a decoding failure so [`map_error`] reports it as corrupt data.
+fn corrupt(column: usize, what: String) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        column,
+        rusqlite::types::Type::Text,
+        Box::new(StorageError::Corrupt(what)),
+    )
+}
+
+fn timestamp(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+fn json_text(value: &Value) -> StorageResult<String> {
+    serde_json::to_string(value).map_err(|e| StorageError::Backend(format!("JSON encoding: {e}")))
+}
+
+fn get_uuid(row: &Row<'_>, column: usize) -> rusqlite::Result<Uuid> {
+    let text: String = row.get(column)?;
+    Uuid::parse_str(&text).map_err(|_| corrupt(column, format!("bad uuid in column {column}")))
+}
+
+fn get_time(row: &Row<'_>, column: usize) -> rusqlite::Result<DateTime<Utc>> {
+    let text: String = row.get(column)?;
+    DateTime::parse_from_rfc3339(&text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| corrupt(column, format!("bad timestamp in column {column}")))
+}
+
+fn get_opt_time(row: &Row<'_>, column: usize) -> rusqlite::Result<Option<DateTime<Utc>>> {
+    match row.get::<_, Option<String>>(column)? {
+        None => Ok(None),
+        Some(_) => get_time(row, column).map(Some),
+    }
+}
+
+fn get_json(row: &Row<'_>, column: usize) -> rusqlite::Result<Value> {
+    let text: String = row.get(column)?;
+    serde_json::from_str(&text).map_err(|_| corrupt(column, format!("bad JSON in column {column}")))
+}
+
+fn get_opt_json(row: &Row<'_>, column: usize) -> rusqlite::Result<Option<Value>> {
+    match row.get::<_, Option<String>>(column)? {
+        None => Ok(None),
+        Some(_) => get_json(row, column).map(Some),
+    }
+}
+
+fn decode_token(row: &Row<'_>) -> rusqlite::Result<TokenRow> {
+    Ok(TokenRow {
+        id: get_uuid(row, 0)?,
+        provider_name: row.get(1)?,
+        config: get_json(row, 2)?,
+        metadata: get_json(row, 3)?,
+        created_at: get_time(row, 4)?,
+        updated_at: get_time(row, 5)?,
+    })
+}
+
+fn decode_asym(row: &Row<'_>) -> rusqlite::Result<AsymKeyRow> {
+    Ok(AsymKeyRow {
+        id: get_uuid(row, 0)?,
+        provider_config_id: get_uuid(row, 1)?,
+        key_id: row.get(2)?,
+        key_algorithm: row.get(3)?,
+        key_status: row.get(4)?,
+        key_mode: row.get(5)?,
+        expiration: get_opt_time(row, 6)?,
+        public_key_ctx: get_opt_json(row, 7)?,
+        private_key_ctx: get_opt_json(row, 8)?,
+        metadata: get_json(row, 9)?,
+        created_at: get_time(row, 10)?,
+        updated_at: get_time(row, 11)?,
+    })
+}
+
+fn decode_sym(row: &Row<'_>) -> rusqlite::Result<SymKeyRow> {
+    Ok(SymKeyRow {
+        id: get_uuid(row, 0)?,
+        provider_config_id: get_uuid(row, 1)?,
+        key_id: row.get(2)?,
+        key_status: row.get(3)?,
+        key_mode: row.get(4)?,
+        expiration: get_opt_time(row, 5)?,
+        key_value: row.get(6)?,
+        metadata: get_json(row, 7)?,
+        created_at: get_time(row, 8)?,
+        updated_at: get_time(row, 9)?,
+    })
+}
+
+fn opt_json_text(value: &Option<Value>) -> StorageResult<Option<String>> {
+    value.as_ref().map(json_text).transpose()
+}
+
+impl Storage for SqliteStorage {
+    fn describe(&self) -> String {
+        self.location.clone()
+    }
+
+    fn list_tokens(&self) -> StorageResult<Vec<TokenRow>> {
+        let connection = self.pool.check_out()?;
+        let sql = format!("SELECT {TOKEN_COLUMNS} FROM provider_config ORDER BY created_at, id");
+        let mut statement = connection.prepare_cached(&sql).map_err(map_error)?;
+        let rows = statement.query_map([], decode_token).map_err(map_error)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(map_error)
+    }
+
+    fn get_token(&self, id: Uuid) -> StorageResult<Option<TokenRow>> {
+        self.get("provider_config", TOKEN_COLUMNS, id, decode_token)
+    }
+
+    fn insert_token(&self, row: &TokenRow) -> StorageResult<()> {
+        let config = json_text(&row.config)?;
+        let metadata = json_text(&row.metadata)?;
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO provider_config (id, provider_name, config, metadata, created_at, \
+                 updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    row.id.to_string(),
+                    row.provider_name,
+                    config,
+                    metadata,
+                    timestamp(row.created_at),
+                    timestamp(row.updated_at)
+                ],
+            )
+        })?;
+        Ok(())
+    }
+
+    fn rename_token(&self, id: Uuid, provider_name: &str) -> StorageResult<()> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE provider_config SET provider_name = ?1, updated_at = ?2 WHERE id = ?3",
+                params![provider_name, timestamp(Utc::now()), id.to_string()],
+            )
+        })?;
+        Ok(())
+    }
+
+    fn update_token_config(
+        &self,
+        id: Uuid,
+        update: ConfigUpdate<'_>,
+    ) -> StorageResult<Result<Value, Error>> {
+        let mut connection = self.pool.check_out()?;
+        let tx = connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(map_error)?;
+        let current: Option<String> = tx
+            .query_row(
+                "SELECT config FROM provider_config WHERE id = ?1",
+                [id.to_string()],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(map_error)?;
+        let Some(current) = current else {
+            return Ok(Err(Error::Pkcs11(crate::Rv::TOKEN_NOT_PRESENT)));
+        };
+        let mut config: Value = serde_json::from_str(&current)
+            .map_err(|_| StorageError::Corrupt("bad JSON in provider_config.config".into()))?;
+        if let Err(error) = update(&mut config) {
+            // Dropping `tx` rolls back; nothing was written.
+            return Ok(Err(error));
+        }
+        tx.execute(
+            "UPDATE provider_config SET config = ?1, updated_at = ?2 WHERE id = ?3",
+            params![json_text(&config)?, timestamp(Utc::now()), id.to_string()],
+        )
+        .map_err(map_error)?;
+        tx.commit().map_err(map_error)?;
+        Ok(Ok(config))
+    }
+
+    fn delete_token(&self, id: Uuid) -> StorageResult<()> {
+        let id = id.to_string();
+        self.write(|tx| {
+            tx.execute("DELETE FROM asym_key WHERE provider_config_id = ?1", [&id])?;
+            tx.execute("DELETE FROM sym_key WHERE provider_config_id = ?1", [&id])?;
+            tx.execute("DELETE FROM provider_config WHERE id = ?1", [&id])
+        })?;
+        Ok(())
+    }
+
+    fn delete_token_keys(&self, id: Uuid) -> StorageResult<()> {
+        let id = id.to_string();
+        self.write(|tx| {
+            tx.execute("DELETE FROM asym_key WHERE provider_config_id = ?1", [&id])?;
+            tx.execute("DELETE FROM sym_key WHERE provider_config_id = ?1", [&id])
+        })?;
+        Ok(())
+    }
+
+    fn insert_asym_key(&self, row: &AsymKeyRow) -> StorageResult<()> {
+        let public = opt_json_text(&row.public_key_ctx)?;
+        let private = opt_json_text(&row.private_key_ctx)?;
+        let metadata = json_text(&row.metadata)?;
+        self.write(|tx| {
+            tx.execute(
+                &format!(
+                    "INSERT INTO asym_key ({ASYM_COLUMNS}) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+                ),
+                params![
+                    row.id.to_string(),
+                    row.provider_config_id.to_string(),
+                    row.key_id,
+                    row.key_algorithm,
+                    row.key_status,
+                    row.key_mode,
+                    row.expiration.map(timestamp),
+                    public,
+                    private,
+                    metadata,
+                    timestamp(row.created_at),
+                    timestamp(row.updated_at)
+                ],
+            )
+        })?;
+        Ok(())
+    }
+
+    fn insert_sym_key(&self, row: &SymKeyRow) -> StorageResult<()> {
+        let metadata = json_text(&row.metadata)?;
+        self.write(|tx| {
+            tx.execute(
+                &format!(
+                    "INSERT INTO sym_key ({SYM_COLUMNS}) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+                ),
+                params![
+                    row.id.to_string(),
+                    row.provider_config_id.to_string(),
+                    row.key_id,
+                    row.key_status,
+                    row.key_mode,
+                    row.expiration.map(timestamp),
+                    row.key_value,
+                    metadata,
+                    timestamp(row.created_at),
+                    timestamp(row.updated_at)
+                ],
+            )
+        })?;
+        Ok(())
+    }
+
+    fn get_asym_key(&self, id: Uuid) -> StorageResult<Option<AsymKeyRow>> {
+        self.get("asym_key", ASYM_COLUMNS, id, decode_asym)
+    }
+
+    fn get_sym_key(&self, id: Uuid) -> StorageResult<Option<SymKeyRow>> {
+        self.get("sym_key", SYM_COLUMNS, id, decode_sym)
+    }
+
+    fn find_asym_keys(&self, filter: &KeyFilter) -> StorageResult<Vec<AsymKeyRow>> {
+        self.find("asym_key", ASYM_COLUMNS, filter, true, decode_asym)
+    }
+
+    fn find_sym_keys(&self, filter: &KeyFilter) -> StorageResult<Vec<SymKeyRow>> {
+        self.find("sym_key", SYM_COLUMNS, filter, false, decode_sym)
+    }
+
+    fn update_asym_key_attributes(
+        &self,
+        id: Uuid,
+        metadata: &Value,
+        expiration: Option<DateTime<Utc>>,
+    ) -> StorageResult<bool> {
+        self.update_attributes("asym_key", id, metadata, expiration)
+    }
+
+    fn update_sym_key_attributes(
+        &self,
+        id: Uuid,
+        metadata: &Value,
+        expiration: Option<DateTime<Utc>>,
+    ) -> StorageResult<bool> {
+        self.update_attributes("sym_key", id, metadata, expiration)
+    }
+
+    fn delete_asym_key(&self, id: Uuid) -> StorageResult<bool> {
+        self.delete_key("asym_key", id)
+    }
+
+    fn delete_sym_key(&self, id: Uuid) -> StorageResult<bool> {
+        self.delete_key("sym_key", id)
+    }
+
+    fn key_id_exists(&self, key_id: &str) -> StorageResult<bool> {
+        let connection = self.pool.check_out()?;
+        let mut statement = connection
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM asym_key WHERE key_id = ?1) \
+                 OR EXISTS (SELECT 1 FROM sym_key WHERE key_id = ?1)",
+            )
+            .map_err(map_error)?;
+        statement
+            .query_row([key_id], |row| row.get(0))
+            .map_err(map_error)
+    }
+}
+
+/// Lets the dialect-neutral migration runner drive one SQLite connection.
+struct SqliteMigrator<'a>(&'a mut Connection);
+
+impl MigrationTarget for SqliteMigrator<'_> {
+    fn begin(&mut self) -> StorageResult<()> {
+        self.0.execute_batch("BEGIN IMMEDIATE").map_err(map_error)
+    }
+    fn commit(&mut self) -> StorageResult<()> {
+        self.0.execute_batch("COMMIT").map_err(map_error)
+    }
+    fn rollback(&mut self) -> StorageResult<()> {
+        self.0.execute_batch("ROLLBACK").map_err(map_error)
+    }
+    fn execute_batch(&mut self, sql: &str) -> StorageResult<()> {
+        self.0.execute_batch(sql).map_err(map_error)
+    }
+    fn current_version(&mut self) -> StorageResult<i64> {
+        self.0
+            .query_row(
+                "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+                [],
+                |row| row.get(0),
+            )
+            .map_err(map_error)
+    }
+    fn record_version(&mut self, version: i64) -> StorageResult<()> {
+        self.0
+            .execute(
+                "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
+                params![version, timestamp(Utc::now())],
+            )
+            .map(|_| ())
+            .map_err(map_error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_db() -> (tempfile::TempDir, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nested/dir/sqlhsm.db");
+        let path = path.to_str().unwrap().to_string();
+        (dir, path)
+    }
+
+    mod file_contract {
+        use super::*;
+        crate::storage_contract_tests!({
+            let (dir, path) = temp_db();
+            let storage = SqliteStorage::open(&path, 5000).unwrap();
+            (dir, std::sync::Arc::new(storage))
+        });
+    }
+
+    mod memory_contract {
+        use super::*;
+        crate::storage_contract_tests!({
+            let storage = SqliteStorage::open(":memory:", 5000).unwrap();
+            ((), std::sync::Arc::new(storage))
+        });
+    }
+
+    #[test]
+    fn open_creates_directories_wal_and_current_schema() {
+        let (_dir, path) = temp_db();
+        let storage = SqliteStorage::open(&path, 1000).unwrap();
+        assert!(Path::new(&path).exists());
+        assert_eq!(storage.describe(), format!("sqlite:{path}"));
+        let connection = storage.pool.check_out().unwrap();
+        let mode: String = connection
+            .query_row("PRAGMA journal_mode", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        let sync: i64 = connection
+            .query_row("PRAGMA synchronous", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(sync, 2, "synchronous=FULL");
+        let fk: i64 = connection
+            .query_row("PRAGMA foreign_keys", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(fk, 1);
+        let version: i64 = connection
+            .query_row("SELECT MAX(version) FROM schema_migrations", [], |row| {
+                row.get(0)
+            })
+            .unwrap();
+        assert_eq!(version, migrations::latest_version(Dialect::Sqlite));
+    }
+
+    #[test]
+    fn reopening_applies_nothing_twice() {
+        let (_dir, path) = temp_db();
+        drop(SqliteStorage::open(&path, 1000).unwrap());
+        let storage = SqliteStorage::open(&path, 1000).unwrap();
+        let connection = storage.pool.check_out().unwrap();
+        let rows: i64 = connection
+            .query_row("SELECT COUNT(*) FROM schema_migrations", [], |row| {
+                row.get(0)
+            })
+            .unwrap();
+        assert_eq!(rows, migrations::latest_version(Dialect::Sqlite));
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused() {
+        let (_dir, path) = temp_db();
+        drop(SqliteStorage::open(&path, 1000).unwrap());
+        let connection = Connection::open(&path).unwrap();
+        connection
+            .execute(
+                "INSERT INTO schema_migrations (version, applied_at) VALUES (9999, 'x')",
+                [],
+            )
+            .unwrap();
+        drop(connection);
+        match SqliteStorage::open(&path, 1000) {
+            Err(StorageError::SchemaTooNew { found: 9999, .. }) => {}
+            Err(other) => panic!("expected SchemaTooNew, got {other:?}"),
+            Ok(_) => panic!("expected SchemaTooNew, got a store"),
+        }
+    }
+
+    #[test]
+    fn corrupt_rows_are_reported_as_corrupt() {
+        let storage = SqliteStorage::open(":memory:", 1000).unwrap();
+        let id = Uuid::new_v4();
+        {
+            let connection = storage.pool.check_out().unwrap();
+            connection
+                .execute(
+                    "INSERT INTO provider_config VALUES (?1, 't', '{}', '{}', 'yesterday', 'x')",
+                    [id.to_string()],
+                )
+                .unwrap();
+        }
+        assert!(matches!(
+            storage.get_token(id),
+            Err(StorageError::Corrupt(_))
+        ));
+    }
+
+    /// A find by label or by `CKA_ID` must be an index search, not a scan of all keys.
+    #[test]
+    fn finds_use_the_metadata_indexes() {
+        let storage = SqliteStorage::open(":memory:", 1000).unwrap();
+        let connection = storage.pool.check_out().unwrap();
+        let token = Uuid::new_v4();
+        let cases = [
+            (
+                "asym_key",
+                ASYM_COLUMNS,
+                true,
+                KeyFilter {
+                    provider_config_id: token,
+                    label: Some("l".into()),
+                    ..KeyFilter::default()
+                },
+                "asym_key_label_idx",
+            ),
+            (
+                "asym_key",
+                ASYM_COLUMNS,
+                true,
+                KeyFilter {
+                    provider_config_id: token,
+                    ck_id: Some("0102".into()),
+                    ..KeyFilter::default()
+                },
+                "asym_key_ck_id_idx",
+            ),
+            (
+                "asym_key",
+                ASYM_COLUMNS,
+                true,
+                KeyFilter {
+                    provider_config_id: token,
+                    key_algorithms: Some(vec![1, 3]),
+                    ..KeyFilter::default()
+                },
+                "asym_key_algorithm_idx",
+            ),
+            (
+                "sym_key",
+                SYM_COLUMNS,
+                false,
+                KeyFilter {
+                    provider_config_id: token,
+                    label: Some("l".into()),
+                    ..KeyFilter::default()
+                },
+                "sym_key_label_idx",
+            ),
+            (
+                "sym_key",
+                SYM_COLUMNS,
+                false,
+                KeyFilter {
+                    provider_config_id: token,
+                    ck_id: Some("0102".into()),
+                    ..KeyFilter::default()
+                },
+                "sym_key_ck_id_idx",
+            ),
+        ];
+        for (table, columns, with_algorithms, filter, index) in cases {
+            let (sql, values) = find_query(table, columns, &filter, with_algorithms).unwrap();
+            let mut statement = connection
+                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .unwrap();
+            let plan: Vec<String> = statement
+                .query_map(params_from_iter(values), |row| row.get::<_, String>(3))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            let plan = plan.join("\n");
+            assert!(
+                plan.contains(&format!("USING INDEX {index}")),
+                "{table} {filter:?}: {plan}"
+            );
+            assert!(!plan.contains(&format!("SCAN {table}")), "{plan}");
+        }
+    }
+
+    #[test]
+    fn the_index_expressions_match_the_migration() {
+        let sql = migrations::migrations(Dialect::Sqlite)[0].sql;
+        assert!(sql.contains(LABEL_EXPR));
+        assert!(sql.contains(CK_ID_EXPR));
+    }
+
+    #[test]
+    fn slot_numbers_are_unique() {
+        let storage = SqliteStorage::open(":memory:", 1000).unwrap();
+        let now = Utc::now();
+        let token = |name: &str| TokenRow {
+            id: Uuid::new_v4(),
+            provider_name: name.into(),
+            config: serde_json::json!({ "slot": 7 }),
+            metadata: serde_json::json!({}),
+            created_at: now,
+            updated_at: now,
+        };
+        storage.insert_token(&token("a")).unwrap();
+        assert!(matches!(
+            storage.insert_token(&token("b")),
+            Err(StorageError::Conflict(_))
+        ));
+    }
+
+    #[test]
+    fn busy_past_the_timeout_is_busy() {
+        let (_dir, path) = temp_db();
+        let storage = SqliteStorage::open(&path, 50).unwrap();
+        let mut blocker = Connection::open(&path).unwrap();
+        let tx = blocker
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .unwrap();
+        let result = storage.rename_token(Uuid::new_v4(), "x");
+        assert!(matches!(result, Err(StorageError::Busy(_))), "{result:?}");
+        drop(tx);
     }
 }
