@@ -135,7 +135,7 @@ pub fn validate_value(spec: &AttrSpec, value: &[u8]) -> Result<()> {
         Encoding::Date => {
             value.is_empty() || (value.len() == 8 && value.iter().all(u8::is_ascii_digit))
         }
-        Encoding::MechanismList => value.len() % std::mem::size_of::<CK_ULONG>() == 0,
+        Encoding::MechanismList => value.len().is_multiple_of(std::mem::size_of::<CK_ULONG>()),
         Encoding::Bytes | Encoding::Utf8 => true,
     };
     if ok {
@@ -255,7 +255,7 @@ impl AttrMap {
 fn value_to_json(spec: &AttrSpec, value: &[u8]) -> Value {
     match spec.encoding {
         Encoding::Bool => Value::Bool(decode_bool(value).unwrap_or(false)),
-        Encoding::Ulong => decode_ulong(value).map_or(Value::Null, |v| Value::from(v)),
+        Encoding::Ulong => decode_ulong(value).map_or(Value::Null, Value::from),
         Encoding::Utf8 | Encoding::Date => match std::str::from_utf8(value) {
             Ok(text) => Value::String(text.to_string()),
             Err(_) => serde_json::json!({ "hex": hex::encode(value) }),

@@ -57,7 +57,7 @@ pub enum NewKey {
     },
 }
 
-fn required<'a>(template: &'a [Attribute], kind: CK_ATTRIBUTE_TYPE) -> Result<&'a [u8]> {
+fn required(template: &[Attribute], kind: CK_ATTRIBUTE_TYPE) -> Result<&[u8]> {
     find_in_template(template, kind)?.ok_or_else(|| Rv::TEMPLATE_INCOMPLETE.into())
 }
 
