@@ -25,3 +25,5 @@ pub fn version() -> cryptoki_sys::CK_VERSION {
     let minor = env!("CARGO_PKG_VERSION_MINOR").parse().unwrap_or(0);
     cryptoki_sys::CK_VERSION { major, minor }
 }
+#[cfg(test)]
+mod tests;

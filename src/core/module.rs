@@ -102,18 +102,7 @@ pub fn initialize() -> Result<()> {
             Error::from(e)
         })?;
     tracing::info!(store = %storage.describe(), "sqlhsm initialized");
-    let module = Module {
-        pid: std::process::id(),
-        config,
-        storage,
-        slots: RwLock::new(SlotMap::default()),
-        tokens: RwLock::new(HashMap::new()),
-        sessions: RwLock::new(HashMap::new()),
-        objects: HandleTable::default(),
-        next_session: AtomicU64::new(0),
-        next_session_object: AtomicU64::new(0),
-    };
-    module.refresh_slots()?;
+    let module = Module::new(config, storage)?;
     *guard = Some(Arc::new(module));
     Ok(())
 }
@@ -131,6 +120,24 @@ pub fn finalize() -> Result<()> {
 }
 
 impl Module {
+    /// A module over an opened store. `C_Initialize` makes the process-wide one; tests make
+    /// their own, in-process.
+    pub fn new(config: Config, storage: Arc<dyn Storage>) -> Result<Module> {
+        let module = Module {
+            pid: std::process::id(),
+            config,
+            storage,
+            slots: RwLock::new(SlotMap::default()),
+            tokens: RwLock::new(HashMap::new()),
+            sessions: RwLock::new(HashMap::new()),
+            objects: HandleTable::default(),
+            next_session: AtomicU64::new(0),
+            next_session_object: AtomicU64::new(0),
+        };
+        module.refresh_slots()?;
+        Ok(module)
+    }
+
     /// Re-reads the tokens from the database (other processes may have created some) and
     /// rebuilds the slot map. Called by `C_GetSlotList` and when an unknown slot id arrives.
     pub fn refresh_slots(&self) -> Result<()> {

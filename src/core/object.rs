@@ -204,10 +204,7 @@ pub fn applies(class: CK_OBJECT_CLASS, key_type: CK_KEY_TYPE, kind: CK_ATTRIBUTE
 }
 
 /// Looks up one attribute in a caller's template; duplicates must agree.
-pub fn find_in_template(
-    template: &[Attribute],
-    kind: CK_ATTRIBUTE_TYPE,
-) -> Result<Option<&[u8]>> {
+pub fn find_in_template(template: &[Attribute], kind: CK_ATTRIBUTE_TYPE) -> Result<Option<&[u8]>> {
     let mut found: Option<&[u8]> = None;
     for attr in template.iter().filter(|a| a.kind == kind) {
         match found {

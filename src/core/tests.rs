@@ -1,0 +1,413 @@
+//! In-process tests of the core through the safe API of [`Module`], on an in-memory SQLite
+//! store. The C ABI is covered by the tests in `tests/`.
+
+use cryptoki_sys::*;
+
+use super::Module;
+use crate::api::object::AttributeRequest;
+use crate::config::Config;
+use crate::error::Rv;
+use crate::types::{Attribute, Mechanism, OutBuf};
+
+const SO_PIN: &[u8] = b"so-secret";
+const USER_PIN: &[u8] = b"user-1234";
+
+fn module() -> Module {
+    let config =
+        Config::from_toml_str("[security]\npin_kdf_log_n = 10\nmax_pin_failures = 3\n").unwrap();
+    let storage = crate::storage::open("sqlite::memory:", 1000).unwrap();
+    Module::new(config, storage).unwrap()
+}
+
+fn label(text: &str) -> [u8; 32] {
+    super::tokens::padded(text)
+}
+
+/// A token with a user PIN, and a R/W session logged in as the user.
+fn ready() -> (Module, CK_SESSION_HANDLE) {
+    let m = module();
+    let slot = *m.slot_list(true).unwrap().last().unwrap();
+    m.init_token(slot, SO_PIN, &label("core-test")).unwrap();
+    let so = m
+        .open_session(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION)
+        .unwrap();
+    m.login(so, CKU_SO, Some(SO_PIN)).unwrap();
+    m.init_pin(so, USER_PIN).unwrap();
+    m.logout(so).unwrap();
+    m.login(so, CKU_USER, Some(USER_PIN)).unwrap();
+    (m, so)
+}
+
+fn rv<T: std::fmt::Debug>(result: crate::Result<T>) -> Rv {
+    result.unwrap_err().rv()
+}
+
+fn ec_pair(
+    m: &Module,
+    session: CK_SESSION_HANDLE,
+    token: bool,
+    extra_private: &[Attribute],
+) -> (CK_OBJECT_HANDLE, CK_OBJECT_HANDLE) {
+    let params = crate::crypto::keys::Curve::P256.params_der().to_vec();
+    let public = vec![
+        Attribute::new(CKA_EC_PARAMS, params),
+        Attribute::from_bool(CKA_TOKEN, token),
+        Attribute::new(CKA_LABEL, b"ec".to_vec()),
+    ];
+    let mut private = vec![
+        Attribute::from_bool(CKA_TOKEN, token),
+        Attribute::new(CKA_ID, b"ec-1".to_vec()),
+    ];
+    private.extend_from_slice(extra_private);
+    m.generate_key_pair(
+        session,
+        &Mechanism::new(CKM_EC_KEY_PAIR_GEN),
+        &public,
+        &private,
+    )
+    .unwrap()
+}
+
+fn sign(
+    m: &Module,
+    session: CK_SESSION_HANDLE,
+    mechanism: CK_MECHANISM_TYPE,
+    key: CK_OBJECT_HANDLE,
+    data: &[u8],
+) -> Vec<u8> {
+    m.sign_init(session, &Mechanism::new(mechanism), key)
+        .unwrap();
+    let mut out = OutBuf::query();
+    m.sign(session, data, &mut out).unwrap();
+    let mut buffer = vec![0u8; out.len()];
+    let mut out = OutBuf::buffer(&mut buffer);
+    m.sign(session, data, &mut out).unwrap();
+    let len = out.len();
+    buffer.truncate(len);
+    buffer
+}
+
+#[test]
+fn token_lifecycle_and_slots() {
+    let m = module();
+    let slots = m.slot_list(true).unwrap();
+    assert_eq!(slots.len(), 1, "a fresh store shows only the empty slot");
+    let info = m.token_info(slots[0]).unwrap();
+    assert_eq!(info.flags & CKF_TOKEN_INITIALIZED, 0);
+    m.init_token(slots[0], SO_PIN, &label("first")).unwrap();
+    let after = m.slot_list(true).unwrap();
+    assert_eq!(after.len(), 2);
+    assert_eq!(
+        after[0], slots[0],
+        "the token keeps the slot it was initialized on"
+    );
+    let info = m.token_info(slots[0]).unwrap();
+    assert_ne!(info.flags & CKF_TOKEN_INITIALIZED, 0);
+    assert_eq!(&info.label[..5], b"first");
+    assert_eq!(
+        rv(m.init_token(after[1], SO_PIN, &label("first"))),
+        Rv::ARGUMENTS_BAD,
+        "labels are unique"
+    );
+}
+
+#[test]
+fn pins_lock_after_the_configured_failures_and_so_unlocks() {
+    let (m, session) = ready();
+    m.logout(session).unwrap();
+    for _ in 0..3 {
+        assert_eq!(
+            rv(m.login(session, CKU_USER, Some(b"wrong-pin"))),
+            Rv::PIN_INCORRECT
+        );
+    }
+    assert_eq!(
+        rv(m.login(session, CKU_USER, Some(USER_PIN))),
+        Rv::PIN_LOCKED
+    );
+    let slot = m.session_basics(session).unwrap().0;
+    assert_ne!(m.token_info(slot).unwrap().flags & CKF_USER_PIN_LOCKED, 0);
+    m.login(session, CKU_SO, Some(SO_PIN)).unwrap();
+    m.init_pin(session, b"new-user-pin").unwrap();
+    m.logout(session).unwrap();
+    m.login(session, CKU_USER, Some(b"new-user-pin")).unwrap();
+    assert_eq!(m.token_info(slot).unwrap().flags & CKF_USER_PIN_LOCKED, 0);
+}
+
+#[test]
+fn set_pin_rewraps_the_token_key_only() {
+    let (m, session) = ready();
+    let (_, private) = ec_pair(&m, session, true, &[]);
+    m.set_pin(session, USER_PIN, b"changed-pin").unwrap();
+    m.logout(session).unwrap();
+    assert_eq!(
+        rv(m.login(session, CKU_USER, Some(USER_PIN))),
+        Rv::PIN_INCORRECT
+    );
+    m.login(session, CKU_USER, Some(b"changed-pin")).unwrap();
+    assert_eq!(
+        sign(&m, session, CKM_ECDSA_SHA256, private, b"data").len(),
+        64
+    );
+}
+
+#[test]
+fn private_objects_are_invisible_before_login() {
+    let (m, session) = ready();
+    let (public, private) = ec_pair(&m, session, true, &[]);
+    let all = m.find(&m.access(session).unwrap(), &[]).unwrap();
+    assert!(all.contains(&public) && all.contains(&private));
+    m.logout(session).unwrap();
+    let visible = m.find(&m.access(session).unwrap(), &[]).unwrap();
+    assert_eq!(visible, vec![public]);
+    assert_eq!(
+        rv(m.sign_init(session, &Mechanism::new(CKM_ECDSA), private)),
+        Rv::KEY_HANDLE_INVALID
+    );
+}
+
+#[test]
+fn find_uses_label_id_class_and_key_type() {
+    let (m, session) = ready();
+    let (public, private) = ec_pair(&m, session, true, &[]);
+    let access = m.access(session).unwrap();
+    let by_label = m
+        .find(&access, &[Attribute::new(CKA_LABEL, b"ec".to_vec())])
+        .unwrap();
+    assert_eq!(by_label, vec![public, private], "a pair shares its label");
+    let by_class = m
+        .find(
+            &access,
+            &[Attribute::from_ulong(CKA_CLASS, CKO_PRIVATE_KEY)],
+        )
+        .unwrap();
+    assert_eq!(by_class, vec![private]);
+    let by_type = m
+        .find(&access, &[Attribute::from_ulong(CKA_KEY_TYPE, CKK_RSA)])
+        .unwrap();
+    assert!(by_type.is_empty());
+    let by_id = m
+        .find(&access, &[Attribute::new(CKA_ID, b"ec-1".to_vec())])
+        .unwrap();
+    assert_eq!(by_id.len(), 2);
+    let by_key_id = m
+        .find(
+            &access,
+            &[Attribute::new(
+                crate::vendor::CKA_SQLHSM_KEY_ID,
+                b"ec-1".to_vec(),
+            )],
+        )
+        .unwrap();
+    assert_eq!(by_key_id.len(), 2, "key_id comes from a printable CKA_ID");
+}
+
+#[test]
+fn attributes_follow_the_policy() {
+    let (m, session) = ready();
+    let (_, private) = ec_pair(&m, session, true, &[]);
+    let mut buffer = [0u8; 64];
+    let mut requests = vec![
+        AttributeRequest {
+            kind: CKA_VALUE,
+            out: OutBuf::query(),
+            unavailable: false,
+        },
+        AttributeRequest {
+            kind: CKA_EC_POINT,
+            out: OutBuf::query(),
+            unavailable: false,
+        },
+        AttributeRequest {
+            kind: CKA_MODULUS,
+            out: OutBuf::query(),
+            unavailable: false,
+        },
+        AttributeRequest {
+            kind: CKA_LABEL,
+            out: OutBuf::buffer(&mut buffer),
+            unavailable: false,
+        },
+    ];
+    assert_eq!(
+        rv(m.get_attribute_value(session, private, &mut requests)),
+        Rv::ATTRIBUTE_SENSITIVE
+    );
+    assert!(requests[0].unavailable, "the private value is sensitive");
+    assert!(
+        !requests[1].unavailable && requests[1].out.len() == 67,
+        "EC point as DER OCTET STRING"
+    );
+    assert!(requests[2].unavailable, "an EC key has no modulus");
+    assert_eq!(requests[3].out.len(), 2);
+
+    let set = |attrs: Vec<Attribute>| m.set_attribute_value(session, private, &attrs);
+    assert_eq!(
+        rv(set(vec![Attribute::from_bool(CKA_SENSITIVE, false)])),
+        Rv::ATTRIBUTE_READ_ONLY
+    );
+    assert_eq!(
+        rv(set(vec![Attribute::from_bool(CKA_EXTRACTABLE, true)])),
+        Rv::ATTRIBUTE_READ_ONLY
+    );
+    assert_eq!(
+        rv(set(vec![Attribute::from_ulong(CKA_KEY_TYPE, CKK_RSA)])),
+        Rv::ATTRIBUTE_READ_ONLY
+    );
+    set(vec![Attribute::new(CKA_LABEL, b"renamed".to_vec())]).unwrap();
+    let found = m
+        .find(
+            &m.access(session).unwrap(),
+            &[Attribute::new(CKA_LABEL, b"renamed".to_vec())],
+        )
+        .unwrap();
+    assert_eq!(
+        found.len(),
+        2,
+        "the new label reaches the database and both halves"
+    );
+}
+
+#[test]
+fn usage_flags_are_enforced() {
+    let (m, session) = ready();
+    let (_, private) = ec_pair(&m, session, false, &[Attribute::from_bool(CKA_SIGN, false)]);
+    assert_eq!(
+        rv(m.sign_init(session, &Mechanism::new(CKM_ECDSA), private)),
+        Rv::KEY_FUNCTION_NOT_PERMITTED
+    );
+}
+
+#[test]
+fn operation_state_rules() {
+    let (m, session) = ready();
+    let (public, private) = ec_pair(&m, session, false, &[]);
+    let mut out = OutBuf::query();
+    assert_eq!(
+        rv(m.sign(session, b"x", &mut out)),
+        Rv::OPERATION_NOT_INITIALIZED
+    );
+    m.sign_init(session, &Mechanism::new(CKM_ECDSA_SHA256), private)
+        .unwrap();
+    assert_eq!(
+        rv(m.sign_init(session, &Mechanism::new(CKM_ECDSA_SHA256), private)),
+        Rv::OPERATION_ACTIVE
+    );
+    // A too-small buffer keeps the operation and hands out the same signature on retry.
+    let mut small = [0u8; 10];
+    let mut out = OutBuf::buffer(&mut small);
+    assert_eq!(rv(m.sign(session, b"data", &mut out)), Rv::BUFFER_TOO_SMALL);
+    assert_eq!(out.len(), 64);
+    let mut big = [0u8; 64];
+    let mut out = OutBuf::buffer(&mut big);
+    m.sign(session, b"data", &mut out).unwrap();
+    m.verify_init(session, &Mechanism::new(CKM_ECDSA_SHA256), public)
+        .unwrap();
+    m.verify(session, b"data", &big).unwrap();
+    m.verify_init(session, &Mechanism::new(CKM_ECDSA_SHA256), public)
+        .unwrap();
+    assert_eq!(rv(m.verify(session, b"other", &big)), Rv::SIGNATURE_INVALID);
+}
+
+#[test]
+fn secret_keys_encrypt_and_survive_reload() {
+    let (m, session) = ready();
+    let template = [
+        Attribute::from_ulong(CKA_VALUE_LEN, 32),
+        Attribute::from_bool(CKA_TOKEN, true),
+        Attribute::new(CKA_LABEL, b"aes".to_vec()),
+    ];
+    let key = m
+        .generate_key(session, &Mechanism::new(CKM_AES_KEY_GEN), &template)
+        .unwrap();
+    let gcm = Mechanism {
+        kind: CKM_AES_GCM,
+        param: crate::types::MechanismParam::Gcm {
+            iv: vec![7; 12],
+            aad: b"aad".to_vec(),
+            tag_bits: 128,
+        },
+    };
+    m.encrypt_init(session, &gcm, key).unwrap();
+    let mut ciphertext = vec![0u8; 64];
+    let mut out = OutBuf::buffer(&mut ciphertext);
+    m.encrypt(session, b"hello", &mut out).unwrap();
+    let n = out.len();
+    ciphertext.truncate(n);
+    assert_eq!(ciphertext.len(), 5 + 16);
+
+    // A second module on the same store (another process) finds and uses the key.
+    let storage = m.storage.clone();
+    let other = Module::new(m.config.clone(), storage).unwrap();
+    let slot = m.session_basics(session).unwrap().0;
+    let s2 = other.open_session(slot, CKF_SERIAL_SESSION).unwrap();
+    other.login(s2, CKU_USER, Some(USER_PIN)).unwrap();
+    let found = other
+        .find(
+            &other.access(s2).unwrap(),
+            &[Attribute::new(CKA_LABEL, b"aes".to_vec())],
+        )
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    other.decrypt_init(s2, &gcm, found[0]).unwrap();
+    let mut plain = vec![0u8; 64];
+    let mut out = OutBuf::buffer(&mut plain);
+    other.decrypt(s2, &ciphertext, &mut out).unwrap();
+    let n = out.len();
+    assert_eq!(&plain[..n], b"hello");
+}
+
+#[test]
+fn read_only_sessions_cannot_write_token_objects() {
+    let (m, session) = ready();
+    let slot = m.session_basics(session).unwrap().0;
+    let ro = m.open_session(slot, CKF_SERIAL_SESSION).unwrap();
+    let template = [
+        Attribute::from_ulong(CKA_VALUE_LEN, 16),
+        Attribute::from_bool(CKA_TOKEN, true),
+    ];
+    assert_eq!(
+        rv(m.generate_key(ro, &Mechanism::new(CKM_AES_KEY_GEN), &template)),
+        Rv::SESSION_READ_ONLY
+    );
+    let session_only = [Attribute::from_ulong(CKA_VALUE_LEN, 16)];
+    m.generate_key(ro, &Mechanism::new(CKM_AES_KEY_GEN), &session_only)
+        .unwrap();
+    assert_eq!(
+        rv(m.login(ro, CKU_SO, Some(SO_PIN))),
+        Rv::USER_ANOTHER_ALREADY_LOGGED_IN
+    );
+    m.logout(ro).unwrap();
+    assert_eq!(
+        rv(m.login(ro, CKU_SO, Some(SO_PIN))),
+        Rv::SESSION_READ_ONLY_EXISTS
+    );
+}
+
+#[test]
+fn session_objects_die_with_their_session() {
+    let (m, session) = ready();
+    let slot = m.session_basics(session).unwrap().0;
+    let other = m
+        .open_session(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION)
+        .unwrap();
+    let (public, _) = ec_pair(&m, other, false, &[]);
+    assert!(m.objects.get(public).unwrap().is_some());
+    m.close_session(other).unwrap();
+    assert!(m.objects.get(public).unwrap().is_none());
+}
+
+#[test]
+fn destroying_both_halves_deletes_the_row() {
+    let (m, session) = ready();
+    let (public, private) = ec_pair(&m, session, true, &[]);
+    m.destroy_object(session, public).unwrap();
+    let access = m.access(session).unwrap();
+    assert_eq!(m.find(&access, &[]).unwrap(), vec![private]);
+    m.destroy_object(session, private).unwrap();
+    assert!(m.find(&access, &[]).unwrap().is_empty());
+    assert_eq!(
+        rv(m.destroy_object(session, private)),
+        Rv::OBJECT_HANDLE_INVALID
+    );
+}
