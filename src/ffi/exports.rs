@@ -127,13 +127,13 @@ pub unsafe extern "C" fn C_GetMechanismList(
 #[no_mangle]
 pub unsafe extern "C" fn C_GetMechanismInfo(
     slotID: CK_SLOT_ID,
-    type_: CK_MECHANISM_TYPE,
+    mechanismType: CK_MECHANISM_TYPE,
     pInfo: CK_MECHANISM_INFO_PTR,
 ) -> CK_RV {
     guard("C_GetMechanismInfo", || {
         // SAFETY: pInfo is writable for one CK_MECHANISM_INFO (§5.5).
         let info = unsafe { ptr::out(pInfo) }?;
-        info.set(api::slot::get_mechanism_info(slotID, type_)?);
+        info.set(api::slot::get_mechanism_info(slotID, mechanismType)?);
         Ok(())
     })
 }
