@@ -2,7 +2,7 @@
 //! `include/sqlhsm.h`, is compared with it by `tests/header.rs`. Nothing is written into the
 //! source tree.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 fn main() {
     println!("cargo:rerun-if-changed=src");
@@ -15,16 +15,17 @@ fn main() {
 
     // Only the FFI module (every C_* export) and the vendor constants make up the header; the
     // rest of the crate has nothing for C callers. cbindgen follows `mod` items from ffi/mod.rs.
-    let sources = [crate_dir.join("src/ffi/mod.rs"), crate_dir.join("src/vendor.rs")];
+    let sources = [
+        crate_dir.join("src/ffi/mod.rs"),
+        crate_dir.join("src/vendor.rs"),
+    ];
     let mut builder = cbindgen::Builder::new().with_config(config);
     for source in &sources {
         builder = builder.with_src(source);
     }
-    let bindings = builder.generate().expect("cbindgen could not generate the header");
-    write_if_changed(&bindings, &out_dir.join("sqlhsm.h"));
-}
-
-fn write_if_changed(bindings: &cbindgen::Bindings, path: &Path) {
-    // `write_to_file` already skips rewriting identical contents (keeps mtimes stable).
-    bindings.write_to_file(path);
+    let bindings = builder
+        .generate()
+        .expect("cbindgen could not generate the header");
+    // `write_to_file` leaves an identical file untouched, so its mtime stays stable.
+    bindings.write_to_file(out_dir.join("sqlhsm.h"));
 }

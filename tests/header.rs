@@ -33,7 +33,10 @@ fn committed_header_matches_generated() {
             .lines()
             .zip(GENERATED.lines())
             .position(|(a, b)| a != b)
-            .map_or_else(|| "one is a prefix of the other".to_owned(), |i| format!("first difference at line {}", i + 1));
+            .map_or_else(
+                || "one is a prefix of the other".to_owned(),
+                |i| format!("first difference at line {}", i + 1),
+            );
         panic!(
             "include/sqlhsm.h is out of date with the code ({first_difference}).\n\
              Regenerate it with:  SQLHSM_BLESS=1 cargo test --test header\n\
@@ -54,7 +57,12 @@ fn pkcs11_headers() -> Vec<(String, Vec<String>)> {
     if nss.exists() && nspr.exists() {
         found.push((
             nss.display().to_string(),
-            vec!["-I/usr/include/nss".into(), "-I/usr/include/nspr".into(), "-include".into(), "pkcs11.h".into()],
+            vec![
+                "-I/usr/include/nss".into(),
+                "-I/usr/include/nspr".into(),
+                "-include".into(),
+                "pkcs11.h".into(),
+            ],
         ));
     }
     let cargo_home = std::env::var_os("CARGO_HOME")
@@ -64,7 +72,10 @@ fn pkcs11_headers() -> Vec<(String, Vec<String>)> {
         for index in std::fs::read_dir(registry).into_iter().flatten().flatten() {
             let header = index.path().join("cryptoki-sys-0.5.0/vendor/pkcs11.h");
             if header.exists() {
-                found.push((header.display().to_string(), vec!["-include".into(), header.display().to_string()]));
+                found.push((
+                    header.display().to_string(),
+                    vec!["-include".into(), header.display().to_string()],
+                ));
                 break;
             }
         }
@@ -107,17 +118,38 @@ fn header_declares_every_export_and_the_vendor_constants() {
         "C_SessionCancel",
         "C_MessageVerifyFinal",
     ] {
-        assert!(GENERATED.contains(&format!("CK_RV {function}(")), "{function} missing");
+        assert!(
+            GENERATED.contains(&format!("CK_RV {function}(")),
+            "{function} missing"
+        );
     }
-    assert_eq!(GENERATED.matches("\nCK_RV C_").count(), 92, "the PKCS#11 3.0 list has 92 functions");
-    for constant in ["CKA_SQLHSM_KEY_ID", "CKA_SQLHSM_KEY_STATUS", "CKA_SQLHSM_KEY_MODE", "CKA_SQLHSM_KEY_ALGORITHM"] {
-        assert!(GENERATED.contains(&format!("#define {constant} ")), "{constant} missing");
+    assert_eq!(
+        GENERATED.matches("\nCK_RV C_").count(),
+        92,
+        "the PKCS#11 3.0 list has 92 functions"
+    );
+    for constant in [
+        "CKA_SQLHSM_KEY_ID",
+        "CKA_SQLHSM_KEY_STATUS",
+        "CKA_SQLHSM_KEY_MODE",
+        "CKA_SQLHSM_KEY_ALGORITHM",
+    ] {
+        assert!(
+            GENERATED.contains(&format!("#define {constant} ")),
+            "{constant} missing"
+        );
     }
     // Nothing but the C_* functions and the CKA_SQLHSM_* constants.
     for line in GENERATED.lines() {
         if let Some(name) = line.strip_prefix("#define ") {
-            assert!(name.starts_with("CKA_SQLHSM_") || name == "SQLHSM_H", "unexpected {line}");
+            assert!(
+                name.starts_with("CKA_SQLHSM_") || name == "SQLHSM_H",
+                "unexpected {line}"
+            );
         }
-        assert!(!line.starts_with("typedef") && !line.starts_with("struct"), "unexpected {line}");
+        assert!(
+            !line.starts_with("typedef") && !line.starts_with("struct"),
+            "unexpected {line}"
+        );
     }
 }

@@ -7,12 +7,12 @@
 //! operations, slot events) answer `CKR_FUNCTION_NOT_SUPPORTED`, still through the guard.
 
 use cryptoki_sys::{
-    CK_ATTRIBUTE_PTR, CK_BBOOL, CK_BYTE_PTR, CK_C_INITIALIZE_ARGS, CK_FLAGS, CK_INFO_PTR,
-    CK_MECHANISM_INFO_PTR, CK_MECHANISM_PTR, CK_MECHANISM_TYPE, CK_MECHANISM_TYPE_PTR, CK_NOTIFY,
-    CK_OBJECT_HANDLE, CK_OBJECT_HANDLE_PTR, CK_RV, CK_SESSION_HANDLE, CK_SESSION_HANDLE_PTR,
-    CK_SESSION_INFO_PTR, CK_SLOT_ID, CK_SLOT_ID_PTR, CK_SLOT_INFO_PTR, CK_TOKEN_INFO_PTR, CK_ULONG,
-    CK_ULONG_PTR, CK_UNAVAILABLE_INFORMATION, CK_USER_TYPE, CK_UTF8CHAR_PTR, CK_VOID_PTR,
-    CKF_OS_LOCKING_OK,
+    CKF_OS_LOCKING_OK, CK_ATTRIBUTE_PTR, CK_BBOOL, CK_BYTE_PTR, CK_C_INITIALIZE_ARGS, CK_FLAGS,
+    CK_INFO_PTR, CK_MECHANISM_INFO_PTR, CK_MECHANISM_PTR, CK_MECHANISM_TYPE, CK_MECHANISM_TYPE_PTR,
+    CK_NOTIFY, CK_OBJECT_HANDLE, CK_OBJECT_HANDLE_PTR, CK_RV, CK_SESSION_HANDLE,
+    CK_SESSION_HANDLE_PTR, CK_SESSION_INFO_PTR, CK_SLOT_ID, CK_SLOT_ID_PTR, CK_SLOT_INFO_PTR,
+    CK_TOKEN_INFO_PTR, CK_ULONG, CK_ULONG_PTR, CK_UNAVAILABLE_INFORMATION, CK_USER_TYPE,
+    CK_UTF8CHAR_PTR, CK_VOID_PTR,
 };
 
 use super::guard::{guard, not_supported};
@@ -175,7 +175,12 @@ pub unsafe extern "C" fn C_SetPIN(
 ) -> CK_RV {
     guard("C_SetPIN", || {
         // SAFETY: each PIN pointer holds its stated length (§5.5).
-        let (old, new) = unsafe { (ptr::bytes(pOldPin, ulOldLen)?, ptr::bytes(pNewPin, ulNewLen)?) };
+        let (old, new) = unsafe {
+            (
+                ptr::bytes(pOldPin, ulOldLen)?,
+                ptr::bytes(pNewPin, ulNewLen)?,
+            )
+        };
         api::slot::set_pin(hSession, old, new)
     })
 }
@@ -209,11 +214,16 @@ pub unsafe extern "C" fn C_CloseSession(hSession: CK_SESSION_HANDLE) -> CK_RV {
 
 #[no_mangle]
 pub unsafe extern "C" fn C_CloseAllSessions(slotID: CK_SLOT_ID) -> CK_RV {
-    guard("C_CloseAllSessions", || api::session::close_all_sessions(slotID))
+    guard("C_CloseAllSessions", || {
+        api::session::close_all_sessions(slotID)
+    })
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn C_GetSessionInfo(hSession: CK_SESSION_HANDLE, pInfo: CK_SESSION_INFO_PTR) -> CK_RV {
+pub unsafe extern "C" fn C_GetSessionInfo(
+    hSession: CK_SESSION_HANDLE,
+    pInfo: CK_SESSION_INFO_PTR,
+) -> CK_RV {
     guard("C_GetSessionInfo", || {
         // SAFETY: pInfo is writable for one CK_SESSION_INFO (§5.6).
         let info = unsafe { ptr::out(pInfo) }?;
@@ -224,7 +234,9 @@ pub unsafe extern "C" fn C_GetSessionInfo(hSession: CK_SESSION_HANDLE, pInfo: CK
 
 #[no_mangle]
 pub unsafe extern "C" fn C_SessionCancel(hSession: CK_SESSION_HANDLE, flags: CK_FLAGS) -> CK_RV {
-    guard("C_SessionCancel", || api::session::session_cancel(hSession, flags))
+    guard("C_SessionCancel", || {
+        api::session::session_cancel(hSession, flags)
+    })
 }
 
 #[no_mangle]
@@ -245,7 +257,13 @@ pub unsafe extern "C" fn C_SetOperationState(
     hEncryptionKey: CK_OBJECT_HANDLE,
     hAuthenticationKey: CK_OBJECT_HANDLE,
 ) -> CK_RV {
-    let _ = (hSession, pOperationState, ulOperationStateLen, hEncryptionKey, hAuthenticationKey);
+    let _ = (
+        hSession,
+        pOperationState,
+        ulOperationStateLen,
+        hEncryptionKey,
+        hAuthenticationKey,
+    );
     not_supported("C_SetOperationState")
 }
 
@@ -274,8 +292,12 @@ pub unsafe extern "C" fn C_LoginUser(
 ) -> CK_RV {
     guard("C_LoginUser", || {
         // SAFETY: each non-NULL pointer holds its stated length (§5.6).
-        let (pin, username) =
-            unsafe { (ptr::bytes_opt(pPin, ulPinLen)?, ptr::bytes_opt(pUsername, ulUsernameLen)?) };
+        let (pin, username) = unsafe {
+            (
+                ptr::bytes_opt(pPin, ulPinLen)?,
+                ptr::bytes_opt(pUsername, ulUsernameLen)?,
+            )
+        };
         api::session::login_user(hSession, userType, pin, username)
     })
 }
@@ -297,7 +319,8 @@ pub unsafe extern "C" fn C_CreateObject(
 ) -> CK_RV {
     guard("C_CreateObject", || {
         // SAFETY: pTemplate holds ulCount attributes; phObject is writable (§5.7).
-        let (template, object) = unsafe { (ptr::template(pTemplate, ulCount)?, ptr::out(phObject)?) };
+        let (template, object) =
+            unsafe { (ptr::template(pTemplate, ulCount)?, ptr::out(phObject)?) };
         object.set(api::object::create_object(hSession, &template)?);
         Ok(())
     })
@@ -313,15 +336,21 @@ pub unsafe extern "C" fn C_CopyObject(
 ) -> CK_RV {
     guard("C_CopyObject", || {
         // SAFETY: pTemplate holds ulCount attributes; phNewObject is writable (§5.7).
-        let (template, object) = unsafe { (ptr::template(pTemplate, ulCount)?, ptr::out(phNewObject)?) };
+        let (template, object) =
+            unsafe { (ptr::template(pTemplate, ulCount)?, ptr::out(phNewObject)?) };
         object.set(api::object::copy_object(hSession, hObject, &template)?);
         Ok(())
     })
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn C_DestroyObject(hSession: CK_SESSION_HANDLE, hObject: CK_OBJECT_HANDLE) -> CK_RV {
-    guard("C_DestroyObject", || api::object::destroy_object(hSession, hObject))
+pub unsafe extern "C" fn C_DestroyObject(
+    hSession: CK_SESSION_HANDLE,
+    hObject: CK_OBJECT_HANDLE,
+) -> CK_RV {
+    guard("C_DestroyObject", || {
+        api::object::destroy_object(hSession, hObject)
+    })
 }
 
 #[no_mangle]
@@ -333,7 +362,9 @@ pub unsafe extern "C" fn C_GetObjectSize(
     guard("C_GetObjectSize", || {
         // SAFETY: pulSize is writable (§5.7).
         let size = unsafe { ptr::out(pulSize) }?;
-        size.set(ptr::to_ulong(api::object::get_object_size(hSession, hObject)?));
+        size.set(ptr::to_ulong(api::object::get_object_size(
+            hSession, hObject,
+        )?));
         Ok(())
     })
 }
@@ -359,21 +390,35 @@ pub unsafe extern "C" fn C_GetAttributeValue(
                     // SAFETY: a non-NULL pValue is writable for ulValueLen bytes (§5.7).
                     OutBuf::buffer(unsafe { ptr::slice_mut(a.pValue.cast::<u8>(), a.ulValueLen) }?)
                 };
-                Ok(AttributeRequest { kind: a.type_, out, unavailable: false })
+                Ok(AttributeRequest {
+                    kind: a.type_,
+                    out,
+                    unavailable: false,
+                })
             })
             .collect::<crate::Result<Vec<_>>>()?;
         let result = api::object::get_attribute_value(hSession, hObject, &mut requests);
         let lengths: Vec<CK_ULONG> = requests
             .iter()
-            .map(|r| if r.unavailable { CK_UNAVAILABLE_INFORMATION } else { ptr::to_ulong(r.out.len()) })
+            .map(|r| {
+                if r.unavailable {
+                    CK_UNAVAILABLE_INFORMATION
+                } else {
+                    ptr::to_ulong(r.out.len())
+                }
+            })
             .collect();
         drop(requests);
         // §5.7: every entry is processed and its length reported even when the call as a whole
         // answers CKR_ATTRIBUTE_SENSITIVE, CKR_ATTRIBUTE_TYPE_INVALID or CKR_BUFFER_TOO_SMALL.
         let per_entry = match &result {
             Ok(()) => true,
-            Err(e) => [Rv::ATTRIBUTE_SENSITIVE, Rv::ATTRIBUTE_TYPE_INVALID, Rv::BUFFER_TOO_SMALL]
-                .contains(&e.rv()),
+            Err(e) => [
+                Rv::ATTRIBUTE_SENSITIVE,
+                Rv::ATTRIBUTE_TYPE_INVALID,
+                Rv::BUFFER_TOO_SMALL,
+            ]
+            .contains(&e.rv()),
         };
         if per_entry {
             for (i, len) in lengths.into_iter().enumerate() {
@@ -423,8 +468,12 @@ pub unsafe extern "C" fn C_FindObjects(
     guard("C_FindObjects", || {
         // SAFETY: phObject is writable for ulMaxObjectCount handles and pulObjectCount for one
         // count (§5.7).
-        let (handles, count) =
-            unsafe { (ptr::slice_mut(phObject, ulMaxObjectCount)?, ptr::out(pulObjectCount)?) };
+        let (handles, count) = unsafe {
+            (
+                ptr::slice_mut(phObject, ulMaxObjectCount)?,
+                ptr::out(pulObjectCount)?,
+            )
+        };
         let found = api::object::find_objects(hSession, handles.len())?;
         let n = found.len().min(handles.len());
         handles[..n].copy_from_slice(&found[..n]);
@@ -435,7 +484,9 @@ pub unsafe extern "C" fn C_FindObjects(
 
 #[no_mangle]
 pub unsafe extern "C" fn C_FindObjectsFinal(hSession: CK_SESSION_HANDLE) -> CK_RV {
-    guard("C_FindObjectsFinal", || api::object::find_objects_final(hSession))
+    guard("C_FindObjectsFinal", || {
+        api::object::find_objects_final(hSession)
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -464,7 +515,8 @@ pub unsafe extern "C" fn C_Encrypt(
 ) -> CK_RV {
     guard("C_Encrypt", || {
         // SAFETY: pData holds ulDataLen bytes; the output follows §5.2 (may overlap pData).
-        let (data, mut out) = unsafe { ptr::in_out(pData, ulDataLen, pEncryptedData, pulEncryptedDataLen) }?;
+        let (data, mut out) =
+            unsafe { ptr::in_out(pData, ulDataLen, pEncryptedData, pulEncryptedDataLen) }?;
         let result = api::crypt::encrypt(hSession, &data, &mut out.buf);
         out.finish(result)
     })
@@ -480,7 +532,8 @@ pub unsafe extern "C" fn C_EncryptUpdate(
 ) -> CK_RV {
     guard("C_EncryptUpdate", || {
         // SAFETY: pPart holds ulPartLen bytes; the output follows §5.2 (may overlap pPart).
-        let (data, mut out) = unsafe { ptr::in_out(pPart, ulPartLen, pEncryptedPart, pulEncryptedPartLen) }?;
+        let (data, mut out) =
+            unsafe { ptr::in_out(pPart, ulPartLen, pEncryptedPart, pulEncryptedPartLen) }?;
         let result = api::crypt::encrypt_update(hSession, &data, &mut out.buf);
         out.finish(result)
     })
@@ -526,7 +579,8 @@ pub unsafe extern "C" fn C_Decrypt(
 ) -> CK_RV {
     guard("C_Decrypt", || {
         // SAFETY: the input holds its stated length; the output follows §5.2 (may overlap).
-        let (data, mut out) = unsafe { ptr::in_out(pEncryptedData, ulEncryptedDataLen, pData, pulDataLen) }?;
+        let (data, mut out) =
+            unsafe { ptr::in_out(pEncryptedData, ulEncryptedDataLen, pData, pulDataLen) }?;
         let result = api::crypt::decrypt(hSession, &data, &mut out.buf);
         out.finish(result)
     })
@@ -542,7 +596,8 @@ pub unsafe extern "C" fn C_DecryptUpdate(
 ) -> CK_RV {
     guard("C_DecryptUpdate", || {
         // SAFETY: the input holds its stated length; the output follows §5.2 (may overlap).
-        let (data, mut out) = unsafe { ptr::in_out(pEncryptedPart, ulEncryptedPartLen, pPart, pulPartLen) }?;
+        let (data, mut out) =
+            unsafe { ptr::in_out(pEncryptedPart, ulEncryptedPartLen, pPart, pulPartLen) }?;
         let result = api::crypt::decrypt_update(hSession, &data, &mut out.buf);
         out.finish(result)
     })
@@ -566,7 +621,10 @@ pub unsafe extern "C" fn C_DecryptFinal(
 // §5.10 Message digesting.
 
 #[no_mangle]
-pub unsafe extern "C" fn C_DigestInit(hSession: CK_SESSION_HANDLE, pMechanism: CK_MECHANISM_PTR) -> CK_RV {
+pub unsafe extern "C" fn C_DigestInit(
+    hSession: CK_SESSION_HANDLE,
+    pMechanism: CK_MECHANISM_PTR,
+) -> CK_RV {
     guard("C_DigestInit", || {
         // SAFETY: pMechanism points to a CK_MECHANISM (§5.10).
         let mechanism = unsafe { ptr::mechanism(pMechanism) }?;
@@ -591,7 +649,11 @@ pub unsafe extern "C" fn C_Digest(
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn C_DigestUpdate(hSession: CK_SESSION_HANDLE, pPart: CK_BYTE_PTR, ulPartLen: CK_ULONG) -> CK_RV {
+pub unsafe extern "C" fn C_DigestUpdate(
+    hSession: CK_SESSION_HANDLE,
+    pPart: CK_BYTE_PTR,
+    ulPartLen: CK_ULONG,
+) -> CK_RV {
     guard("C_DigestUpdate", || {
         // SAFETY: pPart holds ulPartLen bytes (§5.10).
         let part = unsafe { ptr::bytes(pPart, ulPartLen) }?;
@@ -644,14 +706,19 @@ pub unsafe extern "C" fn C_Sign(
 ) -> CK_RV {
     guard("C_Sign", || {
         // SAFETY: pData holds ulDataLen bytes; the output follows §5.2.
-        let (data, mut out) = unsafe { ptr::in_out(pData, ulDataLen, pSignature, pulSignatureLen) }?;
+        let (data, mut out) =
+            unsafe { ptr::in_out(pData, ulDataLen, pSignature, pulSignatureLen) }?;
         let result = api::sign::sign(hSession, &data, &mut out.buf);
         out.finish(result)
     })
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn C_SignUpdate(hSession: CK_SESSION_HANDLE, pPart: CK_BYTE_PTR, ulPartLen: CK_ULONG) -> CK_RV {
+pub unsafe extern "C" fn C_SignUpdate(
+    hSession: CK_SESSION_HANDLE,
+    pPart: CK_BYTE_PTR,
+    ulPartLen: CK_ULONG,
+) -> CK_RV {
     guard("C_SignUpdate", || {
         // SAFETY: pPart holds ulPartLen bytes (§5.11).
         let part = unsafe { ptr::bytes(pPart, ulPartLen) }?;
@@ -721,14 +788,22 @@ pub unsafe extern "C" fn C_Verify(
 ) -> CK_RV {
     guard("C_Verify", || {
         // SAFETY: pData and pSignature hold their stated lengths (§5.13).
-        let (data, signature) =
-            unsafe { (ptr::bytes(pData, ulDataLen)?, ptr::bytes(pSignature, ulSignatureLen)?) };
+        let (data, signature) = unsafe {
+            (
+                ptr::bytes(pData, ulDataLen)?,
+                ptr::bytes(pSignature, ulSignatureLen)?,
+            )
+        };
         api::sign::verify(hSession, data, signature)
     })
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn C_VerifyUpdate(hSession: CK_SESSION_HANDLE, pPart: CK_BYTE_PTR, ulPartLen: CK_ULONG) -> CK_RV {
+pub unsafe extern "C" fn C_VerifyUpdate(
+    hSession: CK_SESSION_HANDLE,
+    pPart: CK_BYTE_PTR,
+    ulPartLen: CK_ULONG,
+) -> CK_RV {
     guard("C_VerifyUpdate", || {
         // SAFETY: pPart holds ulPartLen bytes (§5.13).
         let part = unsafe { ptr::bytes(pPart, ulPartLen) }?;
@@ -782,7 +857,13 @@ pub unsafe extern "C" fn C_DigestEncryptUpdate(
     pEncryptedPart: CK_BYTE_PTR,
     pulEncryptedPartLen: CK_ULONG_PTR,
 ) -> CK_RV {
-    let _ = (hSession, pPart, ulPartLen, pEncryptedPart, pulEncryptedPartLen);
+    let _ = (
+        hSession,
+        pPart,
+        ulPartLen,
+        pEncryptedPart,
+        pulEncryptedPartLen,
+    );
     not_supported("C_DigestEncryptUpdate")
 }
 
@@ -794,7 +875,13 @@ pub unsafe extern "C" fn C_DecryptDigestUpdate(
     pPart: CK_BYTE_PTR,
     pulPartLen: CK_ULONG_PTR,
 ) -> CK_RV {
-    let _ = (hSession, pEncryptedPart, ulEncryptedPartLen, pPart, pulPartLen);
+    let _ = (
+        hSession,
+        pEncryptedPart,
+        ulEncryptedPartLen,
+        pPart,
+        pulPartLen,
+    );
     not_supported("C_DecryptDigestUpdate")
 }
 
@@ -806,7 +893,13 @@ pub unsafe extern "C" fn C_SignEncryptUpdate(
     pEncryptedPart: CK_BYTE_PTR,
     pulEncryptedPartLen: CK_ULONG_PTR,
 ) -> CK_RV {
-    let _ = (hSession, pPart, ulPartLen, pEncryptedPart, pulEncryptedPartLen);
+    let _ = (
+        hSession,
+        pPart,
+        ulPartLen,
+        pEncryptedPart,
+        pulEncryptedPartLen,
+    );
     not_supported("C_SignEncryptUpdate")
 }
 
@@ -818,7 +911,13 @@ pub unsafe extern "C" fn C_DecryptVerifyUpdate(
     pPart: CK_BYTE_PTR,
     pulPartLen: CK_ULONG_PTR,
 ) -> CK_RV {
-    let _ = (hSession, pEncryptedPart, ulEncryptedPartLen, pPart, pulPartLen);
+    let _ = (
+        hSession,
+        pEncryptedPart,
+        ulEncryptedPartLen,
+        pPart,
+        pulPartLen,
+    );
     not_supported("C_DecryptVerifyUpdate")
 }
 
@@ -836,7 +935,11 @@ pub unsafe extern "C" fn C_GenerateKey(
     guard("C_GenerateKey", || {
         // SAFETY: pMechanism, the template and phKey follow §5.15.
         let (mechanism, template, key) = unsafe {
-            (ptr::mechanism(pMechanism)?, ptr::template(pTemplate, ulCount)?, ptr::out(phKey)?)
+            (
+                ptr::mechanism(pMechanism)?,
+                ptr::template(pTemplate, ulCount)?,
+                ptr::out(phKey)?,
+            )
         };
         key.set(api::keys::generate_key(hSession, &mechanism, &template)?);
         Ok(())
@@ -865,8 +968,12 @@ pub unsafe extern "C" fn C_GenerateKeyPair(
                 ptr::out(phPrivateKey)?,
             )
         };
-        let (public, private) =
-            api::keys::generate_key_pair(hSession, &mechanism, &public_template, &private_template)?;
+        let (public, private) = api::keys::generate_key_pair(
+            hSession,
+            &mechanism,
+            &public_template,
+            &private_template,
+        )?;
         public_key.set(public);
         private_key.set(private);
         Ok(())
@@ -884,8 +991,12 @@ pub unsafe extern "C" fn C_WrapKey(
 ) -> CK_RV {
     guard("C_WrapKey", || {
         // SAFETY: pMechanism points to a CK_MECHANISM; the output follows §5.2.
-        let (mechanism, mut out) =
-            unsafe { (ptr::mechanism(pMechanism)?, ptr::out_buf(pWrappedKey, pulWrappedKeyLen)?) };
+        let (mechanism, mut out) = unsafe {
+            (
+                ptr::mechanism(pMechanism)?,
+                ptr::out_buf(pWrappedKey, pulWrappedKeyLen)?,
+            )
+        };
         let result = api::keys::wrap_key(hSession, &mechanism, hWrappingKey, hKey, &mut out.buf);
         out.finish(result)
     })
@@ -912,7 +1023,13 @@ pub unsafe extern "C" fn C_UnwrapKey(
                 ptr::out(phKey)?,
             )
         };
-        key.set(api::keys::unwrap_key(hSession, &mechanism, hUnwrappingKey, wrapped, &template)?);
+        key.set(api::keys::unwrap_key(
+            hSession,
+            &mechanism,
+            hUnwrappingKey,
+            wrapped,
+            &template,
+        )?);
         Ok(())
     })
 }
@@ -929,9 +1046,15 @@ pub unsafe extern "C" fn C_DeriveKey(
     guard("C_DeriveKey", || {
         // SAFETY: pMechanism, the template and phKey follow §5.15.
         let (mechanism, template, key) = unsafe {
-            (ptr::mechanism(pMechanism)?, ptr::template(pTemplate, ulAttributeCount)?, ptr::out(phKey)?)
+            (
+                ptr::mechanism(pMechanism)?,
+                ptr::template(pTemplate, ulAttributeCount)?,
+                ptr::out(phKey)?,
+            )
         };
-        key.set(api::keys::derive_key(hSession, &mechanism, hBaseKey, &template)?);
+        key.set(api::keys::derive_key(
+            hSession, &mechanism, hBaseKey, &template,
+        )?);
         Ok(())
     })
 }
@@ -940,7 +1063,11 @@ pub unsafe extern "C" fn C_DeriveKey(
 // §5.16 Random number generation.
 
 #[no_mangle]
-pub unsafe extern "C" fn C_SeedRandom(hSession: CK_SESSION_HANDLE, pSeed: CK_BYTE_PTR, ulSeedLen: CK_ULONG) -> CK_RV {
+pub unsafe extern "C" fn C_SeedRandom(
+    hSession: CK_SESSION_HANDLE,
+    pSeed: CK_BYTE_PTR,
+    ulSeedLen: CK_ULONG,
+) -> CK_RV {
     guard("C_SeedRandom", || {
         // SAFETY: pSeed holds ulSeedLen bytes (§5.16).
         let seed = unsafe { ptr::bytes(pSeed, ulSeedLen) }?;
@@ -979,7 +1106,11 @@ pub unsafe extern "C" fn C_CancelFunction(hSession: CK_SESSION_HANDLE) -> CK_RV 
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn C_WaitForSlotEvent(flags: CK_FLAGS, pSlot: CK_SLOT_ID_PTR, pReserved: CK_VOID_PTR) -> CK_RV {
+pub unsafe extern "C" fn C_WaitForSlotEvent(
+    flags: CK_FLAGS,
+    pSlot: CK_SLOT_ID_PTR,
+    pReserved: CK_VOID_PTR,
+) -> CK_RV {
     let _ = (flags, pSlot, pReserved);
     not_supported("C_WaitForSlotEvent")
 }
@@ -1010,7 +1141,13 @@ pub unsafe extern "C" fn C_EncryptMessage(
     pCiphertext: CK_BYTE_PTR,
     pulCiphertextLen: CK_ULONG_PTR,
 ) -> CK_RV {
-    let _ = (hSession, pParameter, ulParameterLen, pAssociatedData, ulAssociatedDataLen);
+    let _ = (
+        hSession,
+        pParameter,
+        ulParameterLen,
+        pAssociatedData,
+        ulAssociatedDataLen,
+    );
     let _ = (pPlaintext, ulPlaintextLen, pCiphertext, pulCiphertextLen);
     not_supported("C_EncryptMessage")
 }
@@ -1023,7 +1160,13 @@ pub unsafe extern "C" fn C_EncryptMessageBegin(
     pAssociatedData: CK_BYTE_PTR,
     ulAssociatedDataLen: CK_ULONG,
 ) -> CK_RV {
-    let _ = (hSession, pParameter, ulParameterLen, pAssociatedData, ulAssociatedDataLen);
+    let _ = (
+        hSession,
+        pParameter,
+        ulParameterLen,
+        pAssociatedData,
+        ulAssociatedDataLen,
+    );
     not_supported("C_EncryptMessageBegin")
 }
 
@@ -1038,7 +1181,13 @@ pub unsafe extern "C" fn C_EncryptMessageNext(
     pulCiphertextPartLen: CK_ULONG_PTR,
     flags: CK_FLAGS,
 ) -> CK_RV {
-    let _ = (hSession, pParameter, ulParameterLen, pPlaintextPart, ulPlaintextPartLen);
+    let _ = (
+        hSession,
+        pParameter,
+        ulParameterLen,
+        pPlaintextPart,
+        ulPlaintextPartLen,
+    );
     let _ = (pCiphertextPart, pulCiphertextPartLen, flags);
     not_supported("C_EncryptMessageNext")
 }
@@ -1071,7 +1220,13 @@ pub unsafe extern "C" fn C_DecryptMessage(
     pPlaintext: CK_BYTE_PTR,
     pulPlaintextLen: CK_ULONG_PTR,
 ) -> CK_RV {
-    let _ = (hSession, pParameter, ulParameterLen, pAssociatedData, ulAssociatedDataLen);
+    let _ = (
+        hSession,
+        pParameter,
+        ulParameterLen,
+        pAssociatedData,
+        ulAssociatedDataLen,
+    );
     let _ = (pCiphertext, ulCiphertextLen, pPlaintext, pulPlaintextLen);
     not_supported("C_DecryptMessage")
 }
@@ -1084,7 +1239,13 @@ pub unsafe extern "C" fn C_DecryptMessageBegin(
     pAssociatedData: CK_BYTE_PTR,
     ulAssociatedDataLen: CK_ULONG,
 ) -> CK_RV {
-    let _ = (hSession, pParameter, ulParameterLen, pAssociatedData, ulAssociatedDataLen);
+    let _ = (
+        hSession,
+        pParameter,
+        ulParameterLen,
+        pAssociatedData,
+        ulAssociatedDataLen,
+    );
     not_supported("C_DecryptMessageBegin")
 }
 
@@ -1099,7 +1260,13 @@ pub unsafe extern "C" fn C_DecryptMessageNext(
     pulPlaintextPartLen: CK_ULONG_PTR,
     flags: CK_FLAGS,
 ) -> CK_RV {
-    let _ = (hSession, pParameter, ulParameterLen, pCiphertextPart, ulCiphertextPartLen);
+    let _ = (
+        hSession,
+        pParameter,
+        ulParameterLen,
+        pCiphertextPart,
+        ulCiphertextPartLen,
+    );
     let _ = (pPlaintextPart, pulPlaintextPartLen, flags);
     not_supported("C_DecryptMessageNext")
 }
@@ -1130,7 +1297,15 @@ pub unsafe extern "C" fn C_SignMessage(
     pSignature: CK_BYTE_PTR,
     pulSignatureLen: CK_ULONG_PTR,
 ) -> CK_RV {
-    let _ = (hSession, pParameter, ulParameterLen, pData, ulDataLen, pSignature, pulSignatureLen);
+    let _ = (
+        hSession,
+        pParameter,
+        ulParameterLen,
+        pData,
+        ulDataLen,
+        pSignature,
+        pulSignatureLen,
+    );
     not_supported("C_SignMessage")
 }
 
@@ -1154,7 +1329,15 @@ pub unsafe extern "C" fn C_SignMessageNext(
     pSignature: CK_BYTE_PTR,
     pulSignatureLen: CK_ULONG_PTR,
 ) -> CK_RV {
-    let _ = (hSession, pParameter, ulParameterLen, pData, ulDataLen, pSignature, pulSignatureLen);
+    let _ = (
+        hSession,
+        pParameter,
+        ulParameterLen,
+        pData,
+        ulDataLen,
+        pSignature,
+        pulSignatureLen,
+    );
     not_supported("C_SignMessageNext")
 }
 
@@ -1184,7 +1367,15 @@ pub unsafe extern "C" fn C_VerifyMessage(
     pSignature: CK_BYTE_PTR,
     ulSignatureLen: CK_ULONG,
 ) -> CK_RV {
-    let _ = (hSession, pParameter, ulParameterLen, pData, ulDataLen, pSignature, ulSignatureLen);
+    let _ = (
+        hSession,
+        pParameter,
+        ulParameterLen,
+        pData,
+        ulDataLen,
+        pSignature,
+        ulSignatureLen,
+    );
     not_supported("C_VerifyMessage")
 }
 
@@ -1208,7 +1399,15 @@ pub unsafe extern "C" fn C_VerifyMessageNext(
     pSignature: CK_BYTE_PTR,
     ulSignatureLen: CK_ULONG,
 ) -> CK_RV {
-    let _ = (hSession, pParameter, ulParameterLen, pData, ulDataLen, pSignature, ulSignatureLen);
+    let _ = (
+        hSession,
+        pParameter,
+        ulParameterLen,
+        pData,
+        ulDataLen,
+        pSignature,
+        ulSignatureLen,
+    );
     not_supported("C_VerifyMessageNext")
 }
 
@@ -1219,6 +1418,7 @@ pub unsafe extern "C" fn C_MessageVerifyFinal(hSession: CK_SESSION_HANDLE) -> CK
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use cryptoki_sys::{CK_ATTRIBUTE, CK_INFO, CK_SESSION_HANDLE};
@@ -1233,20 +1433,44 @@ mod tests {
         // SAFETY: every pointer is NULL or a live local.
         unsafe {
             assert_eq!(C_GetInfo(null_mut()), Rv::ARGUMENTS_BAD.0);
-            assert_eq!(C_GetSlotList(1, null_mut(), null_mut()), Rv::ARGUMENTS_BAD.0);
-            assert_eq!(C_GetMechanismList(0, null_mut(), null_mut()), Rv::ARGUMENTS_BAD.0);
+            assert_eq!(
+                C_GetSlotList(1, null_mut(), null_mut()),
+                Rv::ARGUMENTS_BAD.0
+            );
+            assert_eq!(
+                C_GetMechanismList(0, null_mut(), null_mut()),
+                Rv::ARGUMENTS_BAD.0
+            );
             assert_eq!(C_GetSlotInfo(0, null_mut()), Rv::ARGUMENTS_BAD.0);
             assert_eq!(C_GetTokenInfo(0, null_mut()), Rv::ARGUMENTS_BAD.0);
             assert_eq!(C_GetMechanismInfo(0, 0, null_mut()), Rv::ARGUMENTS_BAD.0);
-            assert_eq!(C_OpenSession(0, 0, null_mut(), None, null_mut()), Rv::ARGUMENTS_BAD.0);
+            assert_eq!(
+                C_OpenSession(0, 0, null_mut(), None, null_mut()),
+                Rv::ARGUMENTS_BAD.0
+            );
             assert_eq!(C_GetSessionInfo(1, null_mut()), Rv::ARGUMENTS_BAD.0);
             assert_eq!(C_GetObjectSize(1, 1, null_mut()), Rv::ARGUMENTS_BAD.0);
-            assert_eq!(C_CreateObject(1, null_mut(), 0, null_mut()), Rv::ARGUMENTS_BAD.0);
-            assert_eq!(C_FindObjects(1, null_mut(), 4, &mut word), Rv::ARGUMENTS_BAD.0);
-            assert_eq!(C_EncryptFinal(1, null_mut(), null_mut()), Rv::ARGUMENTS_BAD.0);
-            assert_eq!(C_Sign(1, null_mut(), 0, null_mut(), null_mut()), Rv::ARGUMENTS_BAD.0);
+            assert_eq!(
+                C_CreateObject(1, null_mut(), 0, null_mut()),
+                Rv::ARGUMENTS_BAD.0
+            );
+            assert_eq!(
+                C_FindObjects(1, null_mut(), 4, &mut word),
+                Rv::ARGUMENTS_BAD.0
+            );
+            assert_eq!(
+                C_EncryptFinal(1, null_mut(), null_mut()),
+                Rv::ARGUMENTS_BAD.0
+            );
+            assert_eq!(
+                C_Sign(1, null_mut(), 0, null_mut(), null_mut()),
+                Rv::ARGUMENTS_BAD.0
+            );
             assert_eq!(C_GenerateRandom(1, null_mut(), 16), Rv::ARGUMENTS_BAD.0);
-            assert_eq!(C_InitToken(0, null_mut(), 0, null_mut()), Rv::ARGUMENTS_BAD.0);
+            assert_eq!(
+                C_InitToken(0, null_mut(), 0, null_mut()),
+                Rv::ARGUMENTS_BAD.0
+            );
         }
     }
 
@@ -1258,18 +1482,37 @@ mod tests {
             assert_eq!(C_EncryptInit(1, null_mut(), 1), Rv::ARGUMENTS_BAD.0);
             assert_eq!(C_SignInit(1, null_mut(), 1), Rv::ARGUMENTS_BAD.0);
             assert_eq!(C_DigestInit(1, null_mut()), Rv::ARGUMENTS_BAD.0);
-            assert_eq!(C_GenerateKey(1, null_mut(), null_mut(), 0, &mut handle), Rv::ARGUMENTS_BAD.0);
-            assert_eq!(C_SetAttributeValue(1, 1, null_mut(), 2), Rv::ARGUMENTS_BAD.0);
-            assert_eq!(C_GetAttributeValue(1, 1, null_mut(), 2), Rv::ARGUMENTS_BAD.0);
-            assert_eq!(C_Verify(1, null_mut(), 3, null_mut(), 0), Rv::ARGUMENTS_BAD.0);
+            assert_eq!(
+                C_GenerateKey(1, null_mut(), null_mut(), 0, &mut handle),
+                Rv::ARGUMENTS_BAD.0
+            );
+            assert_eq!(
+                C_SetAttributeValue(1, 1, null_mut(), 2),
+                Rv::ARGUMENTS_BAD.0
+            );
+            assert_eq!(
+                C_GetAttributeValue(1, 1, null_mut(), 2),
+                Rv::ARGUMENTS_BAD.0
+            );
+            assert_eq!(
+                C_Verify(1, null_mut(), 3, null_mut(), 0),
+                Rv::ARGUMENTS_BAD.0
+            );
             assert_eq!(C_DigestUpdate(1, null_mut(), 3), Rv::ARGUMENTS_BAD.0);
-            assert_eq!(C_SetPIN(1, null_mut(), 4, null_mut(), 4), Rv::ARGUMENTS_BAD.0);
+            assert_eq!(
+                C_SetPIN(1, null_mut(), 4, null_mut(), 4),
+                Rv::ARGUMENTS_BAD.0
+            );
         }
     }
 
     #[test]
     fn template_with_null_value_and_length_is_arguments_bad() {
-        let template = [CK_ATTRIBUTE { type_: 0, pValue: null_mut(), ulValueLen: 4 }];
+        let template = [CK_ATTRIBUTE {
+            type_: 0,
+            pValue: null_mut(),
+            ulValueLen: 4,
+        }];
         let mut object = 0;
         // SAFETY: `template` and `object` are live locals.
         let rv = unsafe { C_CreateObject(1, template.as_ptr().cast_mut(), 1, &mut object) };
@@ -1311,12 +1554,30 @@ mod tests {
         unsafe {
             assert_eq!(C_GetFunctionStatus(1), Rv::FUNCTION_NOT_PARALLEL.0);
             assert_eq!(C_CancelFunction(1), Rv::FUNCTION_NOT_PARALLEL.0);
-            assert_eq!(C_WaitForSlotEvent(0, null_mut(), null_mut()), Rv::FUNCTION_NOT_SUPPORTED.0);
-            assert_eq!(C_GetOperationState(1, dangling, null_mut()), Rv::FUNCTION_NOT_SUPPORTED.0);
-            assert_eq!(C_SignRecoverInit(1, null_mut(), 1), Rv::FUNCTION_NOT_SUPPORTED.0);
-            assert_eq!(C_VerifyRecover(1, dangling, 9, dangling, null_mut()), Rv::FUNCTION_NOT_SUPPORTED.0);
-            assert_eq!(C_DigestEncryptUpdate(1, dangling, 1, dangling, null_mut()), Rv::FUNCTION_NOT_SUPPORTED.0);
-            assert_eq!(C_MessageEncryptInit(1, null_mut(), 1), Rv::FUNCTION_NOT_SUPPORTED.0);
+            assert_eq!(
+                C_WaitForSlotEvent(0, null_mut(), null_mut()),
+                Rv::FUNCTION_NOT_SUPPORTED.0
+            );
+            assert_eq!(
+                C_GetOperationState(1, dangling, null_mut()),
+                Rv::FUNCTION_NOT_SUPPORTED.0
+            );
+            assert_eq!(
+                C_SignRecoverInit(1, null_mut(), 1),
+                Rv::FUNCTION_NOT_SUPPORTED.0
+            );
+            assert_eq!(
+                C_VerifyRecover(1, dangling, 9, dangling, null_mut()),
+                Rv::FUNCTION_NOT_SUPPORTED.0
+            );
+            assert_eq!(
+                C_DigestEncryptUpdate(1, dangling, 1, dangling, null_mut()),
+                Rv::FUNCTION_NOT_SUPPORTED.0
+            );
+            assert_eq!(
+                C_MessageEncryptInit(1, null_mut(), 1),
+                Rv::FUNCTION_NOT_SUPPORTED.0
+            );
             assert_eq!(C_MessageVerifyFinal(1), Rv::FUNCTION_NOT_SUPPORTED.0);
         }
     }

@@ -21,7 +21,10 @@ use crate::error::Rv;
 /// The interface name, NUL-terminated as `CK_INTERFACE.pInterfaceName` requires.
 static INTERFACE_NAME: [CK_UTF8CHAR; 8] = *b"PKCS 11\0";
 
-const VERSION_2_40: CK_VERSION = CK_VERSION { major: 2, minor: 40 };
+const VERSION_2_40: CK_VERSION = CK_VERSION {
+    major: 2,
+    minor: 40,
+};
 const VERSION_3_0: CK_VERSION = CK_VERSION { major: 3, minor: 0 };
 
 macro_rules! function_list {
@@ -143,19 +146,26 @@ unsafe impl Sync for Interfaces {}
 static INTERFACES: Interfaces = Interfaces([
     CK_INTERFACE {
         pInterfaceName: INTERFACE_NAME.as_ptr().cast_mut(),
-        pFunctionList: std::ptr::from_ref(&FUNCTION_LIST_3_0).cast_mut().cast::<c_void>(),
+        pFunctionList: std::ptr::from_ref(&FUNCTION_LIST_3_0)
+            .cast_mut()
+            .cast::<c_void>(),
         flags: 0,
     },
     CK_INTERFACE {
         pInterfaceName: INTERFACE_NAME.as_ptr().cast_mut(),
-        pFunctionList: std::ptr::from_ref(&FUNCTION_LIST).cast_mut().cast::<c_void>(),
+        pFunctionList: std::ptr::from_ref(&FUNCTION_LIST)
+            .cast_mut()
+            .cast::<c_void>(),
         flags: 0,
     },
 ]);
 
 /// The version stored at the start of an interface's function list.
 fn interface_version(interface: &CK_INTERFACE) -> CK_VERSION {
-    if std::ptr::eq(interface.pFunctionList.cast_const(), std::ptr::from_ref(&FUNCTION_LIST).cast()) {
+    if std::ptr::eq(
+        interface.pFunctionList.cast_const(),
+        std::ptr::from_ref(&FUNCTION_LIST).cast(),
+    ) {
         FUNCTION_LIST.version
     } else {
         FUNCTION_LIST_3_0.version
@@ -174,7 +184,10 @@ pub unsafe extern "C" fn C_GetFunctionList(ppFunctionList: CK_FUNCTION_LIST_PTR_
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn C_GetInterfaceList(pInterfacesList: CK_INTERFACE_PTR, pulCount: CK_ULONG_PTR) -> CK_RV {
+pub unsafe extern "C" fn C_GetInterfaceList(
+    pInterfacesList: CK_INTERFACE_PTR,
+    pulCount: CK_ULONG_PTR,
+) -> CK_RV {
     guard("C_GetInterfaceList", || {
         // SAFETY: pulCount is in/out; a non-NULL list holds *pulCount interfaces (§5.4).
         unsafe { ptr::fill_list(&INTERFACES.0, pInterfacesList, pulCount) }
@@ -207,7 +220,8 @@ pub unsafe extern "C" fn C_GetInterface(
     guard("C_GetInterface", || {
         // SAFETY: ppInterface is writable for one pointer; a non-NULL pVersion points to a
         // CK_VERSION (§5.4).
-        let (interface_out, version) = unsafe { (ptr::out(ppInterface)?, ptr::read_opt(pVersion)?) };
+        let (interface_out, version) =
+            unsafe { (ptr::out(ppInterface)?, ptr::read_opt(pVersion)?) };
         // SAFETY: a non-NULL pInterfaceName is NUL-terminated (§5.4).
         if !pInterfaceName.is_null() && !unsafe { is_our_name(pInterfaceName) } {
             Err(Rv::ARGUMENTS_BAD)?
@@ -228,6 +242,7 @@ pub unsafe extern "C" fn C_GetInterface(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use cryptoki_sys::{CKF_INTERFACE_FORK_SAFE, CK_ULONG};
@@ -248,8 +263,11 @@ mod tests {
 
     #[test]
     fn get_function_list() {
-        // SAFETY: NULL is refused.
-        assert_eq!(unsafe { C_GetFunctionList(null_mut()) }, Rv::ARGUMENTS_BAD.0);
+        assert_eq!(
+            // SAFETY: NULL is refused.
+            unsafe { C_GetFunctionList(null_mut()) },
+            Rv::ARGUMENTS_BAD.0
+        );
         let mut list: *mut CK_FUNCTION_LIST = null_mut();
         // SAFETY: `list` is a live local.
         assert_eq!(unsafe { C_GetFunctionList(&mut list) }, Rv::OK.0);
@@ -296,23 +314,39 @@ mod tests {
 
     #[test]
     fn get_interface_list_two_calls() {
-        // SAFETY: NULL count is refused.
-        assert_eq!(unsafe { C_GetInterfaceList(null_mut(), null_mut()) }, Rv::ARGUMENTS_BAD.0);
+        assert_eq!(
+            // SAFETY: NULL count is refused.
+            unsafe { C_GetInterfaceList(null_mut(), null_mut()) },
+            Rv::ARGUMENTS_BAD.0
+        );
         let mut count: CK_ULONG = 0;
-        // SAFETY: `count` is live; NULL list asks for the count.
-        assert_eq!(unsafe { C_GetInterfaceList(null_mut(), &mut count) }, Rv::OK.0);
+        assert_eq!(
+            // SAFETY: `count` is live; NULL list asks for the count.
+            unsafe { C_GetInterfaceList(null_mut(), &mut count) },
+            Rv::OK.0
+        );
         assert_eq!(count, 2);
 
-        let empty = CK_INTERFACE { pInterfaceName: null_mut(), pFunctionList: null_mut(), flags: 0 };
+        let empty = CK_INTERFACE {
+            pInterfaceName: null_mut(),
+            pFunctionList: null_mut(),
+            flags: 0,
+        };
         let mut list = [empty; 2];
         let mut count: CK_ULONG = 1;
-        // SAFETY: `list` holds at least `count` entries.
-        assert_eq!(unsafe { C_GetInterfaceList(list.as_mut_ptr(), &mut count) }, Rv::BUFFER_TOO_SMALL.0);
+        assert_eq!(
+            // SAFETY: `list` holds at least `count` entries.
+            unsafe { C_GetInterfaceList(list.as_mut_ptr(), &mut count) },
+            Rv::BUFFER_TOO_SMALL.0
+        );
         assert_eq!(count, 2);
 
         let mut count: CK_ULONG = 2;
-        // SAFETY: `list` holds `count` entries.
-        assert_eq!(unsafe { C_GetInterfaceList(list.as_mut_ptr(), &mut count) }, Rv::OK.0);
+        assert_eq!(
+            // SAFETY: `list` holds `count` entries.
+            unsafe { C_GetInterfaceList(list.as_mut_ptr(), &mut count) },
+            Rv::OK.0
+        );
         assert_eq!(count, 2);
         for interface in &list {
             assert_eq!(name_of(interface).to_bytes(), b"PKCS 11");
@@ -323,10 +357,17 @@ mod tests {
         assert_eq!(list_version(&list[1]), (2, 40));
     }
 
-    fn get_interface(name: Option<&CStr>, version: Option<CK_VERSION>, flags: CK_FLAGS) -> Result<(u8, u8), Rv> {
+    fn get_interface(
+        name: Option<&CStr>,
+        version: Option<CK_VERSION>,
+        flags: CK_FLAGS,
+    ) -> Result<(u8, u8), Rv> {
         let mut version = version;
         let version_ptr = version.as_mut().map_or(null_mut(), std::ptr::from_mut);
-        let name_ptr = name.map_or(null(), CStr::as_ptr).cast::<CK_UTF8CHAR>().cast_mut();
+        let name_ptr = name
+            .map_or(null(), CStr::as_ptr)
+            .cast::<CK_UTF8CHAR>()
+            .cast_mut();
         let mut interface: CK_INTERFACE_PTR = null_mut();
         // SAFETY: all pointers are NULL or live locals.
         let rv = unsafe { C_GetInterface(name_ptr, version_ptr, &mut interface, flags) };
@@ -345,25 +386,46 @@ mod tests {
         assert_eq!(get_interface(None, None, 0), Ok((3, 0)));
         assert_eq!(get_interface(Some(ours), None, 0), Ok((3, 0)));
         assert_eq!(get_interface(Some(ours), Some(VERSION_3_0), 0), Ok((3, 0)));
-        assert_eq!(get_interface(Some(ours), Some(VERSION_2_40), 0), Ok((2, 40)));
+        assert_eq!(
+            get_interface(Some(ours), Some(VERSION_2_40), 0),
+            Ok((2, 40))
+        );
         assert_eq!(get_interface(None, Some(VERSION_2_40), 0), Ok((2, 40)));
         assert_eq!(
             get_interface(Some(ours), Some(CK_VERSION { major: 3, minor: 1 }), 0),
             Err(Rv::ARGUMENTS_BAD)
         );
-        assert_eq!(get_interface(Some(c"Vendor XYZ"), None, 0), Err(Rv::ARGUMENTS_BAD));
-        assert_eq!(get_interface(Some(c"PKCS 11 "), None, 0), Err(Rv::ARGUMENTS_BAD));
-        assert_eq!(get_interface(Some(c"PKCS"), None, 0), Err(Rv::ARGUMENTS_BAD));
-        assert_eq!(get_interface(None, None, CKF_INTERFACE_FORK_SAFE), Err(Rv::ARGUMENTS_BAD));
-        // SAFETY: NULL ppInterface is refused.
-        assert_eq!(unsafe { C_GetInterface(null_mut(), null_mut(), null_mut(), 0) }, Rv::ARGUMENTS_BAD.0);
+        assert_eq!(
+            get_interface(Some(c"Vendor XYZ"), None, 0),
+            Err(Rv::ARGUMENTS_BAD)
+        );
+        assert_eq!(
+            get_interface(Some(c"PKCS 11 "), None, 0),
+            Err(Rv::ARGUMENTS_BAD)
+        );
+        assert_eq!(
+            get_interface(Some(c"PKCS"), None, 0),
+            Err(Rv::ARGUMENTS_BAD)
+        );
+        assert_eq!(
+            get_interface(None, None, CKF_INTERFACE_FORK_SAFE),
+            Err(Rv::ARGUMENTS_BAD)
+        );
+        assert_eq!(
+            // SAFETY: NULL ppInterface is refused.
+            unsafe { C_GetInterface(null_mut(), null_mut(), null_mut(), 0) },
+            Rv::ARGUMENTS_BAD.0
+        );
     }
 
     #[test]
     fn interface_3_0_points_to_the_3_0_list() {
         let mut interface: CK_INTERFACE_PTR = null_mut();
-        // SAFETY: `interface` is a live local.
-        assert_eq!(unsafe { C_GetInterface(null_mut(), null_mut(), &mut interface, 0) }, Rv::OK.0);
+        assert_eq!(
+            // SAFETY: `interface` is a live local.
+            unsafe { C_GetInterface(null_mut(), null_mut(), &mut interface, 0) },
+            Rv::OK.0
+        );
         // SAFETY: the default interface's list is our static CK_FUNCTION_LIST_3_0.
         let list = unsafe { &*(*interface).pFunctionList.cast::<CK_FUNCTION_LIST_3_0>() };
         assert!(list.C_GetInterface.is_some() && list.C_MessageVerifyFinal.is_some());

@@ -70,6 +70,7 @@ fn panic_message(payload: &(dyn Any + Send)) -> &str {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -85,14 +86,21 @@ mod tests {
             guard("t", || Err(StorageError::Backend("disk".into()))?),
             Rv::DEVICE_ERROR.0
         );
-        assert_eq!(guard("t", || Err(Error::Crypto("x".into()))), Rv::FUNCTION_FAILED.0);
+        assert_eq!(
+            guard("t", || Err(Error::Crypto("x".into()))),
+            Rv::FUNCTION_FAILED.0
+        );
         assert_eq!(guard("t", || Err(Error::Poisoned)), Rv::GENERAL_ERROR.0);
     }
 
     #[test]
     fn panic_becomes_general_error_and_does_not_escape() {
         let rv = std::panic::catch_unwind(|| guard("t", || panic!("boom")));
-        assert_eq!(rv.ok(), Some(Rv::GENERAL_ERROR.0), "the guard let an unwind escape");
+        assert_eq!(
+            rv.ok(),
+            Some(Rv::GENERAL_ERROR.0),
+            "the guard let an unwind escape"
+        );
         let rv = guard("t", || todo!());
         assert_eq!(rv, Rv::GENERAL_ERROR.0);
         let rv = guard("t", || std::panic::panic_any(42_u32));

@@ -17,13 +17,13 @@ use std::ops::Deref;
 use std::ptr::NonNull;
 
 use cryptoki_sys::{
-    CK_ATTRIBUTE, CK_BYTE, CK_ECDH1_DERIVE_PARAMS, CK_EDDSA_PARAMS, CK_GCM_PARAMS, CK_MECHANISM,
-    CK_MECHANISM_TYPE, CK_RSA_PKCS_OAEP_PARAMS, CK_RSA_PKCS_PSS_PARAMS, CK_ULONG,
     CKM_AES_GCM, CKM_ECDH1_COFACTOR_DERIVE, CKM_ECDH1_DERIVE, CKM_EDDSA, CKM_RSA_PKCS_OAEP,
     CKM_RSA_PKCS_PSS, CKM_SHA1_RSA_PKCS_PSS, CKM_SHA224_RSA_PKCS_PSS, CKM_SHA256_RSA_PKCS_PSS,
     CKM_SHA384_RSA_PKCS_PSS, CKM_SHA3_224_RSA_PKCS_PSS, CKM_SHA3_256_RSA_PKCS_PSS,
     CKM_SHA3_384_RSA_PKCS_PSS, CKM_SHA3_512_RSA_PKCS_PSS, CKM_SHA512_RSA_PKCS_PSS,
-    CKZ_DATA_SPECIFIED,
+    CKZ_DATA_SPECIFIED, CK_ATTRIBUTE, CK_BYTE, CK_ECDH1_DERIVE_PARAMS, CK_EDDSA_PARAMS,
+    CK_GCM_PARAMS, CK_MECHANISM, CK_MECHANISM_TYPE, CK_RSA_PKCS_OAEP_PARAMS,
+    CK_RSA_PKCS_PSS_PARAMS, CK_ULONG,
 };
 use zeroize::Zeroizing;
 
@@ -245,7 +245,10 @@ pub(crate) unsafe fn in_out<'a>(
     // SAFETY: forwarded contract (the location is read only for its value).
     let capacity = unsafe { self::out(out_len) }?.get();
     let overlaps = !out.is_null() && {
-        let (in_start, in_end) = (input.as_ptr() as usize, input.as_ptr() as usize + input.len());
+        let (in_start, in_end) = (
+            input.as_ptr() as usize,
+            input.as_ptr() as usize + input.len(),
+        );
         let out_start = out as usize;
         let out_end = out_start.saturating_add(checked_count::<u8>(capacity)?);
         in_start < out_end && out_start < in_end
@@ -267,14 +270,18 @@ pub(crate) unsafe fn in_out<'a>(
 ///
 /// # Safety
 /// `count` as [`out`]; when `list` is non-NULL it must be valid for writes of `*count` `T`s.
-pub(crate) unsafe fn fill_list<T: Copy>(items: &[T], list: *mut T, count: *mut CK_ULONG) -> Result<()> {
+pub(crate) unsafe fn fill_list<T: Copy>(
+    items: &[T],
+    list: *mut T,
+    count: *mut CK_ULONG,
+) -> Result<()> {
     // SAFETY: forwarded contract.
     let count = unsafe { out(count) }?;
     if list.is_null() {
         count.set(to_ulong(items.len()));
         return Ok(());
     }
-    if usize::try_from(count.get()).map_or(false, |capacity| capacity < items.len()) {
+    if usize::try_from(count.get()).is_ok_and(|capacity| capacity < items.len()) {
         count.set(to_ulong(items.len()));
         Err(Rv::BUFFER_TOO_SMALL)?
     }
@@ -314,7 +321,10 @@ pub(crate) unsafe fn mechanism(p: *const CK_MECHANISM) -> Result<Mechanism> {
     let m = unsafe { read(p) }?;
     // SAFETY: forwarded contract.
     let param = unsafe { mechanism_param(m.mechanism, m.pParameter, m.ulParameterLen) }?;
-    Ok(Mechanism { kind: m.mechanism, param })
+    Ok(Mechanism {
+        kind: m.mechanism,
+        param,
+    })
 }
 
 const PSS_MECHANISMS: &[CK_MECHANISM_TYPE] = &[
@@ -375,19 +385,29 @@ unsafe fn mechanism_param(
         k if PSS_MECHANISMS.contains(&k) => {
             // SAFETY: see above.
             let s: CK_RSA_PKCS_PSS_PARAMS = unsafe { param_struct(p, len) }?;
-            MechanismParam::Pss { hash: s.hashAlg, mgf: s.mgf, salt_len: s.sLen }
+            MechanismParam::Pss {
+                hash: s.hashAlg,
+                mgf: s.mgf,
+                salt_len: s.sLen,
+            }
         }
         CKM_RSA_PKCS_OAEP => {
             // SAFETY: see above.
             let s: CK_RSA_PKCS_OAEP_PARAMS = unsafe { param_struct(p, len) }?;
             let source_data = match s.source {
-                // SAFETY: see above.
-                CKZ_DATA_SPECIFIED => unsafe { param_bytes(s.pSourceData.cast(), s.ulSourceDataLen) }?,
+                CKZ_DATA_SPECIFIED => {
+                    // SAFETY: see above.
+                    unsafe { param_bytes(s.pSourceData.cast(), s.ulSourceDataLen) }?
+                }
                 // Some callers leave `source` zero for "no label"; the pointer means nothing then.
                 0 => Vec::new(),
                 _ => Err(Rv::MECHANISM_PARAM_INVALID)?,
             };
-            MechanismParam::Oaep { hash: s.hashAlg, mgf: s.mgf, source_data }
+            MechanismParam::Oaep {
+                hash: s.hashAlg,
+                mgf: s.mgf,
+                source_data,
+            }
         }
         CKM_AES_GCM => {
             // SAFETY: see above.
@@ -427,6 +447,7 @@ unsafe fn mechanism_param(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use cryptoki_sys::{
@@ -455,7 +476,10 @@ mod tests {
         unsafe {
             assert_eq!(bytes(data.as_ptr(), 3).unwrap(), &data);
             assert_eq!(bytes_opt(data.as_ptr(), 2).unwrap(), Some(&data[..2]));
-            assert_eq!(rv(bytes(data.as_ptr(), (MAX_LEN + 1) as CK_ULONG)), Rv::ARGUMENTS_BAD);
+            assert_eq!(
+                rv(bytes(data.as_ptr(), (MAX_LEN + 1) as CK_ULONG)),
+                Rv::ARGUMENTS_BAD
+            );
             assert_eq!(rv(bytes(data.as_ptr(), CK_ULONG::MAX)), Rv::ARGUMENTS_BAD);
         }
     }
@@ -469,7 +493,11 @@ mod tests {
             assert_eq!(rv(out::<CK_ULONG>(null_mut())), Rv::ARGUMENTS_BAD);
         }
         let mut words = [0 as CK_ULONG; 2];
-        let misaligned = words.as_mut_ptr().cast::<u8>().wrapping_add(1).cast::<CK_ULONG>();
+        let misaligned = words
+            .as_mut_ptr()
+            .cast::<u8>()
+            .wrapping_add(1)
+            .cast::<CK_ULONG>();
         // SAFETY: the misaligned pointer is refused before use.
         unsafe { assert_eq!(rv(out(misaligned)), Rv::ARGUMENTS_BAD) };
         let mut x: CK_ULONG = 7;
@@ -531,9 +559,15 @@ mod tests {
         // NULL length pointer and absurd capacities are refused.
         // SAFETY: refused before use.
         unsafe {
-            assert_eq!(rv(out_buf(storage.as_mut_ptr(), null_mut())), Rv::ARGUMENTS_BAD);
+            assert_eq!(
+                rv(out_buf(storage.as_mut_ptr(), null_mut())),
+                Rv::ARGUMENTS_BAD
+            );
             let mut huge = CK_ULONG::MAX;
-            assert_eq!(rv(out_buf(storage.as_mut_ptr(), &mut huge)), Rv::ARGUMENTS_BAD);
+            assert_eq!(
+                rv(out_buf(storage.as_mut_ptr(), &mut huge)),
+                Rv::ARGUMENTS_BAD
+            );
         }
     }
 
@@ -555,7 +589,8 @@ mod tests {
         let mut storage = [0u8; 3];
         let mut len: CK_ULONG = 3;
         // SAFETY: disjoint live buffers.
-        let (input, _o) = unsafe { in_out(data.as_ptr(), 3, storage.as_mut_ptr(), &mut len) }.unwrap();
+        let (input, _o) =
+            unsafe { in_out(data.as_ptr(), 3, storage.as_mut_ptr(), &mut len) }.unwrap();
         assert!(matches!(input, Input::Borrowed(_)));
         assert_eq!(&*input, b"xyz");
     }
@@ -583,8 +618,11 @@ mod tests {
         assert_eq!(count, 3);
         assert_eq!(big, [10, 20, 30, 0, 0]);
 
-        // SAFETY: refused before use.
-        assert_eq!(rv(unsafe { fill_list(&items, big.as_mut_ptr(), null_mut()) }), Rv::ARGUMENTS_BAD);
+        assert_eq!(
+            // SAFETY: refused before use.
+            rv(unsafe { fill_list(&items, big.as_mut_ptr(), null_mut()) }),
+            Rv::ARGUMENTS_BAD
+        );
     }
 
     fn attr(kind: CK_ATTRIBUTE_TYPE, value: &mut [u8]) -> CK_ATTRIBUTE {
@@ -602,7 +640,11 @@ mod tests {
         let template_in = [
             attr(CKA_LABEL, &mut label_value),
             attr(CKA_TOKEN, &mut token),
-            CK_ATTRIBUTE { type_: CKA_VALUE, pValue: null_mut(), ulValueLen: 0 },
+            CK_ATTRIBUTE {
+                type_: CKA_VALUE,
+                pValue: null_mut(),
+                ulValueLen: 0,
+            },
         ];
         // SAFETY: every entry points to live memory of its stated length.
         let t = unsafe { template(template_in.as_ptr(), 3) }.unwrap();
@@ -619,7 +661,11 @@ mod tests {
         // SAFETY: refused before use.
         assert_eq!(rv(unsafe { template(null(), 1) }), Rv::ARGUMENTS_BAD);
 
-        let bad = [CK_ATTRIBUTE { type_: CKA_VALUE, pValue: null_mut(), ulValueLen: 4 }];
+        let bad = [CK_ATTRIBUTE {
+            type_: CKA_VALUE,
+            pValue: null_mut(),
+            ulValueLen: 4,
+        }];
         // SAFETY: the NULL pValue is refused before use.
         assert_eq!(rv(unsafe { template(bad.as_ptr(), 1) }), Rv::ARGUMENTS_BAD);
     }
@@ -639,9 +685,17 @@ mod tests {
 
     #[test]
     fn mechanism_without_parameter() {
-        let m = CK_MECHANISM { mechanism: CKM_SHA256, pParameter: null_mut(), ulParameterLen: 0 };
+        let m = CK_MECHANISM {
+            mechanism: CKM_SHA256,
+            pParameter: null_mut(),
+            ulParameterLen: 0,
+        };
         assert_eq!(decode(&m).unwrap(), Mechanism::new(CKM_SHA256));
-        let m = CK_MECHANISM { mechanism: CKM_SHA256, pParameter: null_mut(), ulParameterLen: 8 };
+        let m = CK_MECHANISM {
+            mechanism: CKM_SHA256,
+            pParameter: null_mut(),
+            ulParameterLen: 8,
+        };
         assert_eq!(rv(decode(&m)), Rv::MECHANISM_PARAM_INVALID);
         // SAFETY: refused before use.
         assert_eq!(rv(unsafe { mechanism(null()) }), Rv::ARGUMENTS_BAD);
@@ -650,23 +704,41 @@ mod tests {
     #[test]
     fn mechanism_raw_bytes() {
         let mut iv = [7u8; 16];
-        let m = CK_MECHANISM { mechanism: CKM_AES_CBC, pParameter: iv.as_mut_ptr().cast(), ulParameterLen: 16 };
-        assert_eq!(decode(&m).unwrap().param, MechanismParam::Bytes(vec![7; 16]));
+        let m = CK_MECHANISM {
+            mechanism: CKM_AES_CBC,
+            pParameter: iv.as_mut_ptr().cast(),
+            ulParameterLen: 16,
+        };
+        assert_eq!(
+            decode(&m).unwrap().param,
+            MechanismParam::Bytes(vec![7; 16])
+        );
     }
 
     #[test]
     fn mechanism_pss() {
-        let mut p = CK_RSA_PKCS_PSS_PARAMS { hashAlg: CKM_SHA256, mgf: CKG_MGF1_SHA256, sLen: 32 };
+        let mut p = CK_RSA_PKCS_PSS_PARAMS {
+            hashAlg: CKM_SHA256,
+            mgf: CKG_MGF1_SHA256,
+            sLen: 32,
+        };
         let m = mech(CKM_SHA256_RSA_PKCS_PSS, &mut p);
         assert_eq!(
             decode(&m).unwrap(),
             Mechanism {
                 kind: CKM_SHA256_RSA_PKCS_PSS,
-                param: MechanismParam::Pss { hash: CKM_SHA256, mgf: CKG_MGF1_SHA256, salt_len: 32 }
+                param: MechanismParam::Pss {
+                    hash: CKM_SHA256,
+                    mgf: CKG_MGF1_SHA256,
+                    salt_len: 32
+                }
             }
         );
         let mut m = mech(CKM_RSA_PKCS_PSS, &mut p);
-        assert!(matches!(decode(&m).unwrap().param, MechanismParam::Pss { .. }));
+        assert!(matches!(
+            decode(&m).unwrap().param,
+            MechanismParam::Pss { .. }
+        ));
         m.ulParameterLen -= 1;
         assert_eq!(rv(decode(&m)), Rv::MECHANISM_PARAM_INVALID);
     }
@@ -684,7 +756,11 @@ mod tests {
         let m = mech(CKM_RSA_PKCS_OAEP, &mut p);
         assert_eq!(
             decode(&m).unwrap().param,
-            MechanismParam::Oaep { hash: CKM_SHA256, mgf: CKG_MGF1_SHA256, source_data: b"label".to_vec() }
+            MechanismParam::Oaep {
+                hash: CKM_SHA256,
+                mgf: CKG_MGF1_SHA256,
+                source_data: b"label".to_vec()
+            }
         );
         // Without CKZ_DATA_SPECIFIED the pointer is not followed, even if garbage.
         p.source = 0;
@@ -692,7 +768,11 @@ mod tests {
         let m = mech(CKM_RSA_PKCS_OAEP, &mut p);
         assert_eq!(
             decode(&m).unwrap().param,
-            MechanismParam::Oaep { hash: CKM_SHA256, mgf: CKG_MGF1_SHA256, source_data: Vec::new() }
+            MechanismParam::Oaep {
+                hash: CKM_SHA256,
+                mgf: CKG_MGF1_SHA256,
+                source_data: Vec::new()
+            }
         );
         p.source = 7;
         let m = mech(CKM_RSA_PKCS_OAEP, &mut p);
@@ -718,14 +798,22 @@ mod tests {
         let m = mech(CKM_AES_GCM, &mut p);
         assert_eq!(
             decode(&m).unwrap().param,
-            MechanismParam::Gcm { iv: vec![1; 12], aad: b"header".to_vec(), tag_bits: 128 }
+            MechanismParam::Gcm {
+                iv: vec![1; 12],
+                aad: b"header".to_vec(),
+                tag_bits: 128
+            }
         );
         p.pAAD = null_mut();
         p.ulAADLen = 0;
         let m = mech(CKM_AES_GCM, &mut p);
         assert_eq!(
             decode(&m).unwrap().param,
-            MechanismParam::Gcm { iv: vec![1; 12], aad: Vec::new(), tag_bits: 128 }
+            MechanismParam::Gcm {
+                iv: vec![1; 12],
+                aad: Vec::new(),
+                tag_bits: 128
+            }
         );
         p.ulIvLen = CK_ULONG::MAX;
         let m = mech(CKM_AES_GCM, &mut p);
@@ -735,13 +823,24 @@ mod tests {
     #[test]
     fn mechanism_eddsa() {
         let mut context = *b"ctx";
-        let mut p = CK_EDDSA_PARAMS { phFlag: 1, ulContextDataLen: 3, pContextData: context.as_mut_ptr() };
+        let mut p = CK_EDDSA_PARAMS {
+            phFlag: 1,
+            ulContextDataLen: 3,
+            pContextData: context.as_mut_ptr(),
+        };
         let m = mech(CKM_EDDSA, &mut p);
         assert_eq!(
             decode(&m).unwrap().param,
-            MechanismParam::Eddsa { prehash: true, context: b"ctx".to_vec() }
+            MechanismParam::Eddsa {
+                prehash: true,
+                context: b"ctx".to_vec()
+            }
         );
-        let m = CK_MECHANISM { mechanism: CKM_EDDSA, pParameter: null_mut(), ulParameterLen: 0 };
+        let m = CK_MECHANISM {
+            mechanism: CKM_EDDSA,
+            pParameter: null_mut(),
+            ulParameterLen: 0,
+        };
         assert_eq!(decode(&m).unwrap().param, MechanismParam::None);
     }
 
@@ -759,7 +858,11 @@ mod tests {
             let m = mech(kind, &mut p);
             assert_eq!(
                 decode(&m).unwrap().param,
-                MechanismParam::Ecdh { kdf: CKD_NULL, shared_data: Vec::new(), public_data: vec![4; 65] }
+                MechanismParam::Ecdh {
+                    kdf: CKD_NULL,
+                    shared_data: Vec::new(),
+                    public_data: vec![4; 65]
+                }
             );
         }
         let mut m = mech(CKM_ECDH1_DERIVE, &mut p);
@@ -770,10 +873,19 @@ mod tests {
     #[test]
     fn mechanism_param_read_unaligned() {
         // A parameter structure at an odd address is still decoded (copied, not referenced).
-        let p = CK_RSA_PKCS_PSS_PARAMS { hashAlg: CKM_SHA256, mgf: CKG_MGF1_SHA256, sLen: 20 };
+        let p = CK_RSA_PKCS_PSS_PARAMS {
+            hashAlg: CKM_SHA256,
+            mgf: CKG_MGF1_SHA256,
+            sLen: 20,
+        };
         let mut raw = vec![0u8; size_of::<CK_RSA_PKCS_PSS_PARAMS>() + 1];
         // SAFETY: `raw` has room for the structure at offset 1; written unaligned.
-        unsafe { raw.as_mut_ptr().add(1).cast::<CK_RSA_PKCS_PSS_PARAMS>().write_unaligned(p) };
+        unsafe {
+            raw.as_mut_ptr()
+                .add(1)
+                .cast::<CK_RSA_PKCS_PSS_PARAMS>()
+                .write_unaligned(p)
+        };
         let m = CK_MECHANISM {
             mechanism: CKM_RSA_PKCS_PSS,
             // SAFETY: offset 1 is inside `raw`.
@@ -782,7 +894,11 @@ mod tests {
         };
         assert_eq!(
             decode(&m).unwrap().param,
-            MechanismParam::Pss { hash: CKM_SHA256, mgf: CKG_MGF1_SHA256, salt_len: 20 }
+            MechanismParam::Pss {
+                hash: CKM_SHA256,
+                mgf: CKG_MGF1_SHA256,
+                salt_len: 20
+            }
         );
     }
 }
