@@ -11,17 +11,14 @@ use cryptoki_sys::{
     CK_INFO_PTR, CK_MECHANISM_INFO_PTR, CK_MECHANISM_PTR, CK_MECHANISM_TYPE, CK_MECHANISM_TYPE_PTR,
     CK_NOTIFY, CK_OBJECT_HANDLE, CK_OBJECT_HANDLE_PTR, CK_RV, CK_SESSION_HANDLE,
     CK_SESSION_HANDLE_PTR, CK_SESSION_INFO_PTR, CK_SLOT_ID, CK_SLOT_ID_PTR, CK_SLOT_INFO_PTR,
-    CK_TOKEN_INFO_PTR, CK_ULONG, CK_ULONG_PTR, CK_UNAVAILABLE_INFORMATION, CK_USER_TYPE,
-    CK_UTF8CHAR_PTR, CK_VOID_PTR,
+    CK_TOKEN_INFO_PTR, CK_ULONG, CK_ULONG_PTR, CK_USER_TYPE, CK_UTF8CHAR_PTR, CK_VOID_PTR,
 };
 
 use super::guard::{guard, not_supported};
 use super::ptr;
 use crate::api;
 use crate::api::general::InitArgs;
-use crate::api::object::AttributeRequest;
 use crate::error::Rv;
-use crate::types::OutBuf;
 
 // ---------------------------------------------------------------------------------------------
 // §5.4 General-purpose functions (C_GetFunctionList, C_GetInterfaceList and C_GetInterface live in
@@ -377,57 +374,13 @@ pub unsafe extern "C" fn C_GetAttributeValue(
     ulCount: CK_ULONG,
 ) -> CK_RV {
     guard("C_GetAttributeValue", || {
-        // SAFETY: pTemplate holds ulCount attributes (§5.7). They are read by value here and
-        // their ulValueLen written back through the raw pointer below, so no reference to the
-        // template array is alive while the value buffers are borrowed.
-        let entries = unsafe { ptr::slice(pTemplate, ulCount) }?.to_vec();
-        let mut requests = entries
-            .iter()
-            .map(|a| {
-                let out = if a.pValue.is_null() {
-                    OutBuf::query()
-                } else {
-                    // SAFETY: a non-NULL pValue is writable for ulValueLen bytes (§5.7).
-                    OutBuf::buffer(unsafe { ptr::slice_mut(a.pValue.cast::<u8>(), a.ulValueLen) }?)
-                };
-                Ok(AttributeRequest {
-                    kind: a.type_,
-                    out,
-                    unavailable: false,
-                })
+        // SAFETY: pTemplate holds ulCount attributes, each non-NULL pValue writable for its
+        // ulValueLen bytes (§5.7).
+        unsafe {
+            ptr::attribute_requests(pTemplate, ulCount, |requests| {
+                api::object::get_attribute_value(hSession, hObject, requests)
             })
-            .collect::<crate::Result<Vec<_>>>()?;
-        let result = api::object::get_attribute_value(hSession, hObject, &mut requests);
-        let lengths: Vec<CK_ULONG> = requests
-            .iter()
-            .map(|r| {
-                if r.unavailable {
-                    CK_UNAVAILABLE_INFORMATION
-                } else {
-                    ptr::to_ulong(r.out.len())
-                }
-            })
-            .collect();
-        drop(requests);
-        // §5.7: every entry is processed and its length reported even when the call as a whole
-        // answers CKR_ATTRIBUTE_SENSITIVE, CKR_ATTRIBUTE_TYPE_INVALID or CKR_BUFFER_TOO_SMALL.
-        let per_entry = match &result {
-            Ok(()) => true,
-            Err(e) => [
-                Rv::ATTRIBUTE_SENSITIVE,
-                Rv::ATTRIBUTE_TYPE_INVALID,
-                Rv::BUFFER_TOO_SMALL,
-            ]
-            .contains(&e.rv()),
-        };
-        if per_entry {
-            for (i, len) in lengths.into_iter().enumerate() {
-                // SAFETY: `slice` checked pTemplate non-NULL and aligned for ulCount entries
-                // (count > 0 here since there is an entry), and the caller lets us write them.
-                unsafe { (*pTemplate.add(i)).ulValueLen = len };
-            }
         }
-        result
     })
 }
 

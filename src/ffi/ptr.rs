@@ -23,10 +23,11 @@ use cryptoki_sys::{
     CKM_SHA3_384_RSA_PKCS_PSS, CKM_SHA3_512_RSA_PKCS_PSS, CKM_SHA512_RSA_PKCS_PSS,
     CKZ_DATA_SPECIFIED, CK_ATTRIBUTE, CK_BYTE, CK_ECDH1_DERIVE_PARAMS, CK_EDDSA_PARAMS,
     CK_GCM_PARAMS, CK_MECHANISM, CK_MECHANISM_TYPE, CK_RSA_PKCS_OAEP_PARAMS,
-    CK_RSA_PKCS_PSS_PARAMS, CK_ULONG,
+    CK_RSA_PKCS_PSS_PARAMS, CK_ULONG, CK_UNAVAILABLE_INFORMATION,
 };
 use zeroize::Zeroizing;
 
+use crate::api::object::AttributeRequest;
 use crate::error::{Error, Result, Rv};
 use crate::types::{Attribute, Mechanism, MechanismParam, OutBuf, Template};
 
@@ -308,6 +309,74 @@ pub(crate) unsafe fn template(p: *const CK_ATTRIBUTE, count: CK_ULONG) -> Result
             Ok(Attribute::new(a.type_, value.to_vec()))
         })
         .collect()
+}
+
+/// Runs `fill` over the `C_GetAttributeValue` requests built from the caller's template (a NULL
+/// `pValue` is a length query), then writes each `ulValueLen` back: `CK_UNAVAILABLE_INFORMATION`
+/// for an entry marked unavailable, else the entry's [`OutBuf`] length. Lengths are written on
+/// success and on the three template-wide answers of §5.7 (`CKR_ATTRIBUTE_SENSITIVE`,
+/// `CKR_ATTRIBUTE_TYPE_INVALID`, `CKR_BUFFER_TOO_SMALL`), after which `fill`'s result is returned.
+///
+/// # Safety
+/// When `count > 0`, `p` must be valid for reads and writes of `count` attributes, each non-NULL
+/// `pValue` valid for writes of its `ulValueLen` bytes, none overlapping the array or each other.
+pub(crate) unsafe fn attribute_requests<F>(
+    p: *mut CK_ATTRIBUTE,
+    count: CK_ULONG,
+    fill: F,
+) -> Result<()>
+where
+    F: FnOnce(&mut [AttributeRequest<'_>]) -> Result<()>,
+{
+    // The entries are copied out and the lengths written back through `p`, so no reference to the
+    // array is alive while the value buffers are borrowed.
+    // SAFETY: forwarded contract.
+    let entries = unsafe { slice(p, count) }?.to_vec();
+    let mut requests = entries
+        .iter()
+        .map(|a| {
+            let out = if a.pValue.is_null() {
+                OutBuf::query()
+            } else {
+                // SAFETY: forwarded contract.
+                OutBuf::buffer(unsafe { slice_mut(a.pValue.cast::<u8>(), a.ulValueLen) }?)
+            };
+            Ok(AttributeRequest {
+                kind: a.type_,
+                out,
+                unavailable: false,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let result = fill(&mut requests);
+    let lengths: Vec<CK_ULONG> = requests
+        .iter()
+        .map(|r| {
+            if r.unavailable {
+                CK_UNAVAILABLE_INFORMATION
+            } else {
+                to_ulong(r.out.len())
+            }
+        })
+        .collect();
+    drop(requests);
+    let per_entry = match &result {
+        Ok(()) => true,
+        Err(e) => [
+            Rv::ATTRIBUTE_SENSITIVE,
+            Rv::ATTRIBUTE_TYPE_INVALID,
+            Rv::BUFFER_TOO_SMALL,
+        ]
+        .contains(&e.rv()),
+    };
+    if per_entry {
+        for (i, len) in lengths.into_iter().enumerate() {
+            // SAFETY: `slice` accepted `p` as non-NULL and aligned for `count` > `i` entries, and
+            // the caller lets us write them.
+            unsafe { (*p.add(i)).ulValueLen = len };
+        }
+    }
+    result
 }
 
 /// Decodes a required `CK_MECHANISM_PTR`, its parameter included.
@@ -668,6 +737,74 @@ mod tests {
         }];
         // SAFETY: the NULL pValue is refused before use.
         assert_eq!(rv(unsafe { template(bad.as_ptr(), 1) }), Rv::ARGUMENTS_BAD);
+    }
+
+    #[test]
+    fn attribute_requests_write_lengths_back() {
+        let mut big = [0u8; 16];
+        let mut small = [0u8; 2];
+        let mut template_io = [
+            CK_ATTRIBUTE {
+                type_: CKA_LABEL,
+                pValue: big.as_mut_ptr().cast(),
+                ulValueLen: 16,
+            },
+            CK_ATTRIBUTE {
+                type_: CKA_VALUE,
+                pValue: null_mut(),
+                ulValueLen: 99,
+            },
+            CK_ATTRIBUTE {
+                type_: CKA_TOKEN,
+                pValue: small.as_mut_ptr().cast(),
+                ulValueLen: 2,
+            },
+            CK_ATTRIBUTE {
+                type_: 0x1234,
+                pValue: null_mut(),
+                ulValueLen: 5,
+            },
+        ];
+        let fill = |requests: &mut [AttributeRequest<'_>]| -> Result<()> {
+            assert_eq!(requests.len(), 4);
+            assert_eq!(requests[0].kind, CKA_LABEL);
+            assert!(requests[1].out.is_query());
+            requests[0].out.fill(b"label").map(drop)?;
+            requests[1].out.fill(&[9; 32]).map(drop)?;
+            let too_small = requests[2].out.fill(b"four").is_err();
+            requests[3].unavailable = true;
+            if too_small {
+                Err(Rv::BUFFER_TOO_SMALL)?
+            }
+            Ok(())
+        };
+        // SAFETY: the template and its value buffers are live, disjoint locals.
+        let r = unsafe { attribute_requests(template_io.as_mut_ptr(), 4, fill) };
+        assert_eq!(rv(r), Rv::BUFFER_TOO_SMALL);
+        assert_eq!(&big[..5], b"label");
+        let lens: Vec<CK_ULONG> = template_io.iter().map(|a| a.ulValueLen).collect();
+        assert_eq!(lens, [5, 32, 4, CK_UNAVAILABLE_INFORMATION]);
+        assert_eq!(small, [0, 0]);
+
+        // Any other failure leaves the template untouched.
+        let mut template_io = [CK_ATTRIBUTE {
+            type_: CKA_LABEL,
+            pValue: null_mut(),
+            ulValueLen: 7,
+        }];
+        // SAFETY: as above.
+        let r = unsafe {
+            attribute_requests(template_io.as_mut_ptr(), 1, |requests| {
+                requests[0].out.fill(b"abc").map(drop)?;
+                Err(Rv::SESSION_HANDLE_INVALID)?
+            })
+        };
+        assert_eq!(rv(r), Rv::SESSION_HANDLE_INVALID);
+        assert_eq!(template_io[0].ulValueLen, 7);
+
+        // SAFETY: NULL with a non-zero count is refused before use.
+        let r = unsafe { attribute_requests(null_mut(), 1, |_| Ok(())) };
+        assert_eq!(rv(r), Rv::ARGUMENTS_BAD);
     }
 
     fn mech<T>(kind: CK_MECHANISM_TYPE, param: &mut T) -> CK_MECHANISM {
