@@ -1,0 +1,1537 @@
+//! Every function of the PKCS#11 3.0 function list (§5.4–§5.21), in the spec's order, each written
+//! out by hand so cbindgen sees it. Each body is one [`guard`] call that turns the caller's memory
+//! into plain values through [`ptr`] and calls the matching `crate::api` function. Pointer checks
+//! happen before the api call, so a rejected call has no side effect.
+//!
+//! Functions sqlhsm does not implement (operation state, recover, dual-function and message-based
+//! operations, slot events) answer `CKR_FUNCTION_NOT_SUPPORTED`, still through the guard.
+
+use cryptoki_sys::{
+    CKF_OS_LOCKING_OK, CK_ATTRIBUTE_PTR, CK_BBOOL, CK_BYTE_PTR, CK_C_INITIALIZE_ARGS, CK_FLAGS,
+    CK_INFO_PTR, CK_MECHANISM_INFO_PTR, CK_MECHANISM_PTR, CK_MECHANISM_TYPE, CK_MECHANISM_TYPE_PTR,
+    CK_NOTIFY, CK_OBJECT_HANDLE, CK_OBJECT_HANDLE_PTR, CK_RV, CK_SESSION_HANDLE,
+    CK_SESSION_HANDLE_PTR, CK_SESSION_INFO_PTR, CK_SLOT_ID, CK_SLOT_ID_PTR, CK_SLOT_INFO_PTR,
+    CK_TOKEN_INFO_PTR, CK_ULONG, CK_ULONG_PTR, CK_USER_TYPE, CK_UTF8CHAR_PTR, CK_VOID_PTR,
+};
+
+use super::guard::{guard, not_supported};
+use super::ptr;
+use crate::api;
+use crate::api::general::InitArgs;
+use crate::error::Rv;
+
+// ---------------------------------------------------------------------------------------------
+// §5.4 General-purpose functions (C_GetFunctionList, C_GetInterfaceList and C_GetInterface live in
+// `function_list`).
+
+#[no_mangle]
+pub unsafe extern "C" fn C_Initialize(pInitArgs: CK_VOID_PTR) -> CK_RV {
+    guard("C_Initialize", || {
+        // SAFETY: a non-NULL pInitArgs points to a CK_C_INITIALIZE_ARGS (§5.4).
+        let args = unsafe { ptr::read_opt(pInitArgs.cast::<CK_C_INITIALIZE_ARGS>()) }?;
+        let args = args.map(|a| InitArgs {
+            mutex_callbacks: [
+                a.CreateMutex.is_some(),
+                a.DestroyMutex.is_some(),
+                a.LockMutex.is_some(),
+                a.UnlockMutex.is_some(),
+            ]
+            .into_iter()
+            .map(u8::from)
+            .sum(),
+            os_locking_ok: a.flags & CKF_OS_LOCKING_OK != 0,
+            reserved_is_null: a.pReserved.is_null(),
+        });
+        api::general::initialize(args)
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_Finalize(pReserved: CK_VOID_PTR) -> CK_RV {
+    guard("C_Finalize", || {
+        if !pReserved.is_null() {
+            Err(Rv::ARGUMENTS_BAD)?
+        }
+        api::general::finalize()
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_GetInfo(pInfo: CK_INFO_PTR) -> CK_RV {
+    guard("C_GetInfo", || {
+        // SAFETY: pInfo is writable for one CK_INFO (§5.4).
+        let info = unsafe { ptr::out(pInfo) }?;
+        info.set(api::general::get_info()?);
+        Ok(())
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// §5.5 Slot and token management.
+
+#[no_mangle]
+pub unsafe extern "C" fn C_GetSlotList(
+    tokenPresent: CK_BBOOL,
+    pSlotList: CK_SLOT_ID_PTR,
+    pulCount: CK_ULONG_PTR,
+) -> CK_RV {
+    guard("C_GetSlotList", || {
+        if pulCount.is_null() {
+            Err(Rv::ARGUMENTS_BAD)?
+        }
+        let slots = api::slot::get_slot_list(tokenPresent != 0)?;
+        // SAFETY: pulCount is in/out; a non-NULL pSlotList holds *pulCount slot IDs (§5.5).
+        unsafe { ptr::fill_list(&slots, pSlotList, pulCount) }
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_GetSlotInfo(slotID: CK_SLOT_ID, pInfo: CK_SLOT_INFO_PTR) -> CK_RV {
+    guard("C_GetSlotInfo", || {
+        // SAFETY: pInfo is writable for one CK_SLOT_INFO (§5.5).
+        let info = unsafe { ptr::out(pInfo) }?;
+        info.set(api::slot::get_slot_info(slotID)?);
+        Ok(())
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_GetTokenInfo(slotID: CK_SLOT_ID, pInfo: CK_TOKEN_INFO_PTR) -> CK_RV {
+    guard("C_GetTokenInfo", || {
+        // SAFETY: pInfo is writable for one CK_TOKEN_INFO (§5.5).
+        let info = unsafe { ptr::out(pInfo) }?;
+        info.set(api::slot::get_token_info(slotID)?);
+        Ok(())
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_GetMechanismList(
+    slotID: CK_SLOT_ID,
+    pMechanismList: CK_MECHANISM_TYPE_PTR,
+    pulCount: CK_ULONG_PTR,
+) -> CK_RV {
+    guard("C_GetMechanismList", || {
+        if pulCount.is_null() {
+            Err(Rv::ARGUMENTS_BAD)?
+        }
+        let mechanisms = api::slot::get_mechanism_list(slotID)?;
+        // SAFETY: pulCount is in/out; a non-NULL list holds *pulCount mechanism types (§5.5).
+        unsafe { ptr::fill_list(&mechanisms, pMechanismList, pulCount) }
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_GetMechanismInfo(
+    slotID: CK_SLOT_ID,
+    mechanismType: CK_MECHANISM_TYPE,
+    pInfo: CK_MECHANISM_INFO_PTR,
+) -> CK_RV {
+    guard("C_GetMechanismInfo", || {
+        // SAFETY: pInfo is writable for one CK_MECHANISM_INFO (§5.5).
+        let info = unsafe { ptr::out(pInfo) }?;
+        info.set(api::slot::get_mechanism_info(slotID, mechanismType)?);
+        Ok(())
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_InitToken(
+    slotID: CK_SLOT_ID,
+    pPin: CK_UTF8CHAR_PTR,
+    ulPinLen: CK_ULONG,
+    pLabel: CK_UTF8CHAR_PTR,
+) -> CK_RV {
+    guard("C_InitToken", || {
+        // SAFETY: pPin holds ulPinLen bytes and pLabel 32 bytes (§5.5).
+        let (pin, label) = unsafe { (ptr::bytes(pPin, ulPinLen)?, ptr::label(pLabel)?) };
+        api::slot::init_token(slotID, pin, &label)
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_InitPIN(
+    hSession: CK_SESSION_HANDLE,
+    pPin: CK_UTF8CHAR_PTR,
+    ulPinLen: CK_ULONG,
+) -> CK_RV {
+    guard("C_InitPIN", || {
+        // SAFETY: pPin holds ulPinLen bytes (§5.5).
+        let pin = unsafe { ptr::bytes(pPin, ulPinLen) }?;
+        api::slot::init_pin(hSession, pin)
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_SetPIN(
+    hSession: CK_SESSION_HANDLE,
+    pOldPin: CK_UTF8CHAR_PTR,
+    ulOldLen: CK_ULONG,
+    pNewPin: CK_UTF8CHAR_PTR,
+    ulNewLen: CK_ULONG,
+) -> CK_RV {
+    guard("C_SetPIN", || {
+        // SAFETY: each PIN pointer holds its stated length (§5.5).
+        let (old, new) = unsafe {
+            (
+                ptr::bytes(pOldPin, ulOldLen)?,
+                ptr::bytes(pNewPin, ulNewLen)?,
+            )
+        };
+        api::slot::set_pin(hSession, old, new)
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// §5.6 Session management.
+
+#[no_mangle]
+pub unsafe extern "C" fn C_OpenSession(
+    slotID: CK_SLOT_ID,
+    flags: CK_FLAGS,
+    pApplication: CK_VOID_PTR,
+    Notify: CK_NOTIFY,
+    phSession: CK_SESSION_HANDLE_PTR,
+) -> CK_RV {
+    // sqlhsm never calls back (no CKN_SURRENDER), so the application pointer and callback are
+    // accepted and ignored, as §5.6 permits.
+    let _ = (pApplication, Notify);
+    guard("C_OpenSession", || {
+        // SAFETY: phSession is writable for one handle (§5.6).
+        let session = unsafe { ptr::out(phSession) }?;
+        session.set(api::session::open_session(slotID, flags)?);
+        Ok(())
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_CloseSession(hSession: CK_SESSION_HANDLE) -> CK_RV {
+    guard("C_CloseSession", || api::session::close_session(hSession))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_CloseAllSessions(slotID: CK_SLOT_ID) -> CK_RV {
+    guard("C_CloseAllSessions", || {
+        api::session::close_all_sessions(slotID)
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_GetSessionInfo(
+    hSession: CK_SESSION_HANDLE,
+    pInfo: CK_SESSION_INFO_PTR,
+) -> CK_RV {
+    guard("C_GetSessionInfo", || {
+        // SAFETY: pInfo is writable for one CK_SESSION_INFO (§5.6).
+        let info = unsafe { ptr::out(pInfo) }?;
+        info.set(api::session::get_session_info(hSession)?);
+        Ok(())
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_SessionCancel(hSession: CK_SESSION_HANDLE, flags: CK_FLAGS) -> CK_RV {
+    guard("C_SessionCancel", || {
+        api::session::session_cancel(hSession, flags)
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_GetOperationState(
+    hSession: CK_SESSION_HANDLE,
+    pOperationState: CK_BYTE_PTR,
+    pulOperationStateLen: CK_ULONG_PTR,
+) -> CK_RV {
+    let _ = (hSession, pOperationState, pulOperationStateLen);
+    not_supported("C_GetOperationState")
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_SetOperationState(
+    hSession: CK_SESSION_HANDLE,
+    pOperationState: CK_BYTE_PTR,
+    ulOperationStateLen: CK_ULONG,
+    hEncryptionKey: CK_OBJECT_HANDLE,
+    hAuthenticationKey: CK_OBJECT_HANDLE,
+) -> CK_RV {
+    let _ = (
+        hSession,
+        pOperationState,
+        ulOperationStateLen,
+        hEncryptionKey,
+        hAuthenticationKey,
+    );
+    not_supported("C_SetOperationState")
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_Login(
+    hSession: CK_SESSION_HANDLE,
+    userType: CK_USER_TYPE,
+    pPin: CK_UTF8CHAR_PTR,
+    ulPinLen: CK_ULONG,
+) -> CK_RV {
+    guard("C_Login", || {
+        // SAFETY: a non-NULL pPin holds ulPinLen bytes; NULL means the protected path (§5.6).
+        let pin = unsafe { ptr::bytes_opt(pPin, ulPinLen) }?;
+        api::session::login(hSession, userType, pin)
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_LoginUser(
+    hSession: CK_SESSION_HANDLE,
+    userType: CK_USER_TYPE,
+    pPin: CK_UTF8CHAR_PTR,
+    ulPinLen: CK_ULONG,
+    pUsername: CK_UTF8CHAR_PTR,
+    ulUsernameLen: CK_ULONG,
+) -> CK_RV {
+    guard("C_LoginUser", || {
+        // SAFETY: each non-NULL pointer holds its stated length (§5.6).
+        let (pin, username) = unsafe {
+            (
+                ptr::bytes_opt(pPin, ulPinLen)?,
+                ptr::bytes_opt(pUsername, ulUsernameLen)?,
+            )
+        };
+        api::session::login_user(hSession, userType, pin, username)
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_Logout(hSession: CK_SESSION_HANDLE) -> CK_RV {
+    guard("C_Logout", || api::session::logout(hSession))
+}
+
+// ---------------------------------------------------------------------------------------------
+// §5.7 Object management.
+
+#[no_mangle]
+pub unsafe extern "C" fn C_CreateObject(
+    hSession: CK_SESSION_HANDLE,
+    pTemplate: CK_ATTRIBUTE_PTR,
+    ulCount: CK_ULONG,
+    phObject: CK_OBJECT_HANDLE_PTR,
+) -> CK_RV {
+    guard("C_CreateObject", || {
+        // SAFETY: pTemplate holds ulCount attributes; phObject is writable (§5.7).
+        let (template, object) =
+            unsafe { (ptr::template(pTemplate, ulCount)?, ptr::out(phObject)?) };
+        object.set(api::object::create_object(hSession, &template)?);
+        Ok(())
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_CopyObject(
+    hSession: CK_SESSION_HANDLE,
+    hObject: CK_OBJECT_HANDLE,
+    pTemplate: CK_ATTRIBUTE_PTR,
+    ulCount: CK_ULONG,
+    phNewObject: CK_OBJECT_HANDLE_PTR,
+) -> CK_RV {
+    guard("C_CopyObject", || {
+        // SAFETY: pTemplate holds ulCount attributes; phNewObject is writable (§5.7).
+        let (template, object) =
+            unsafe { (ptr::template(pTemplate, ulCount)?, ptr::out(phNewObject)?) };
+        object.set(api::object::copy_object(hSession, hObject, &template)?);
+        Ok(())
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_DestroyObject(
+    hSession: CK_SESSION_HANDLE,
+    hObject: CK_OBJECT_HANDLE,
+) -> CK_RV {
+    guard("C_DestroyObject", || {
+        api::object::destroy_object(hSession, hObject)
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_GetObjectSize(
+    hSession: CK_SESSION_HANDLE,
+    hObject: CK_OBJECT_HANDLE,
+    pulSize: CK_ULONG_PTR,
+) -> CK_RV {
+    guard("C_GetObjectSize", || {
+        // SAFETY: pulSize is writable (§5.7).
+        let size = unsafe { ptr::out(pulSize) }?;
+        size.set(ptr::to_ulong(api::object::get_object_size(
+            hSession, hObject,
+        )?));
+        Ok(())
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_GetAttributeValue(
+    hSession: CK_SESSION_HANDLE,
+    hObject: CK_OBJECT_HANDLE,
+    pTemplate: CK_ATTRIBUTE_PTR,
+    ulCount: CK_ULONG,
+) -> CK_RV {
+    guard("C_GetAttributeValue", || {
+        // SAFETY: pTemplate holds ulCount attributes, each non-NULL pValue writable for its
+        // ulValueLen bytes (§5.7).
+        unsafe {
+            ptr::attribute_requests(pTemplate, ulCount, |requests| {
+                api::object::get_attribute_value(hSession, hObject, requests)
+            })
+        }
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_SetAttributeValue(
+    hSession: CK_SESSION_HANDLE,
+    hObject: CK_OBJECT_HANDLE,
+    pTemplate: CK_ATTRIBUTE_PTR,
+    ulCount: CK_ULONG,
+) -> CK_RV {
+    guard("C_SetAttributeValue", || {
+        // SAFETY: pTemplate holds ulCount attributes (§5.7).
+        let template = unsafe { ptr::template(pTemplate, ulCount) }?;
+        api::object::set_attribute_value(hSession, hObject, &template)
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_FindObjectsInit(
+    hSession: CK_SESSION_HANDLE,
+    pTemplate: CK_ATTRIBUTE_PTR,
+    ulCount: CK_ULONG,
+) -> CK_RV {
+    guard("C_FindObjectsInit", || {
+        // SAFETY: pTemplate holds ulCount attributes (§5.7).
+        let template = unsafe { ptr::template(pTemplate, ulCount) }?;
+        api::object::find_objects_init(hSession, &template)
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_FindObjects(
+    hSession: CK_SESSION_HANDLE,
+    phObject: CK_OBJECT_HANDLE_PTR,
+    ulMaxObjectCount: CK_ULONG,
+    pulObjectCount: CK_ULONG_PTR,
+) -> CK_RV {
+    guard("C_FindObjects", || {
+        // SAFETY: phObject is writable for ulMaxObjectCount handles and pulObjectCount for one
+        // count (§5.7).
+        let (handles, count) = unsafe {
+            (
+                ptr::slice_mut(phObject, ulMaxObjectCount)?,
+                ptr::out(pulObjectCount)?,
+            )
+        };
+        let found = api::object::find_objects(hSession, handles.len())?;
+        let n = found.len().min(handles.len());
+        handles[..n].copy_from_slice(&found[..n]);
+        count.set(ptr::to_ulong(n));
+        Ok(())
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_FindObjectsFinal(hSession: CK_SESSION_HANDLE) -> CK_RV {
+    guard("C_FindObjectsFinal", || {
+        api::object::find_objects_final(hSession)
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// §5.8 Encryption.
+
+#[no_mangle]
+pub unsafe extern "C" fn C_EncryptInit(
+    hSession: CK_SESSION_HANDLE,
+    pMechanism: CK_MECHANISM_PTR,
+    hKey: CK_OBJECT_HANDLE,
+) -> CK_RV {
+    guard("C_EncryptInit", || {
+        // SAFETY: pMechanism points to a CK_MECHANISM (§5.8).
+        let mechanism = unsafe { ptr::mechanism(pMechanism) }?;
+        api::crypt::encrypt_init(hSession, &mechanism, hKey)
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_Encrypt(
+    hSession: CK_SESSION_HANDLE,
+    pData: CK_BYTE_PTR,
+    ulDataLen: CK_ULONG,
+    pEncryptedData: CK_BYTE_PTR,
+    pulEncryptedDataLen: CK_ULONG_PTR,
+) -> CK_RV {
+    guard("C_Encrypt", || {
+        // SAFETY: pData holds ulDataLen bytes; the output follows §5.2 (may overlap pData).
+        let (data, mut out) =
+            unsafe { ptr::in_out(pData, ulDataLen, pEncryptedData, pulEncryptedDataLen) }?;
+        let result = api::crypt::encrypt(hSession, &data, &mut out.buf);
+        out.finish(result)
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_EncryptUpdate(
+    hSession: CK_SESSION_HANDLE,
+    pPart: CK_BYTE_PTR,
+    ulPartLen: CK_ULONG,
+    pEncryptedPart: CK_BYTE_PTR,
+    pulEncryptedPartLen: CK_ULONG_PTR,
+) -> CK_RV {
+    guard("C_EncryptUpdate", || {
+        // SAFETY: pPart holds ulPartLen bytes; the output follows §5.2 (may overlap pPart).
+        let (data, mut out) =
+            unsafe { ptr::in_out(pPart, ulPartLen, pEncryptedPart, pulEncryptedPartLen) }?;
+        let result = api::crypt::encrypt_update(hSession, &data, &mut out.buf);
+        out.finish(result)
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_EncryptFinal(
+    hSession: CK_SESSION_HANDLE,
+    pLastEncryptedPart: CK_BYTE_PTR,
+    pulLastEncryptedPartLen: CK_ULONG_PTR,
+) -> CK_RV {
+    guard("C_EncryptFinal", || {
+        // SAFETY: the output follows §5.2.
+        let mut out = unsafe { ptr::out_buf(pLastEncryptedPart, pulLastEncryptedPartLen) }?;
+        let result = api::crypt::encrypt_final(hSession, &mut out.buf);
+        out.finish(result)
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// §5.9 Decryption.
+
+#[no_mangle]
+pub unsafe extern "C" fn C_DecryptInit(
+    hSession: CK_SESSION_HANDLE,
+    pMechanism: CK_MECHANISM_PTR,
+    hKey: CK_OBJECT_HANDLE,
+) -> CK_RV {
+    guard("C_DecryptInit", || {
+        // SAFETY: pMechanism points to a CK_MECHANISM (§5.9).
+        let mechanism = unsafe { ptr::mechanism(pMechanism) }?;
+        api::crypt::decrypt_init(hSession, &mechanism, hKey)
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_Decrypt(
+    hSession: CK_SESSION_HANDLE,
+    pEncryptedData: CK_BYTE_PTR,
+    ulEncryptedDataLen: CK_ULONG,
+    pData: CK_BYTE_PTR,
+    pulDataLen: CK_ULONG_PTR,
+) -> CK_RV {
+    guard("C_Decrypt", || {
+        // SAFETY: the input holds its stated length; the output follows §5.2 (may overlap).
+        let (data, mut out) =
+            unsafe { ptr::in_out(pEncryptedData, ulEncryptedDataLen, pData, pulDataLen) }?;
+        let result = api::crypt::decrypt(hSession, &data, &mut out.buf);
+        out.finish(result)
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_DecryptUpdate(
+    hSession: CK_SESSION_HANDLE,
+    pEncryptedPart: CK_BYTE_PTR,
+    ulEncryptedPartLen: CK_ULONG,
+    pPart: CK_BYTE_PTR,
+    pulPartLen: CK_ULONG_PTR,
+) -> CK_RV {
+    guard("C_DecryptUpdate", || {
+        // SAFETY: the input holds its stated length; the output follows §5.2 (may overlap).
+        let (data, mut out) =
+            unsafe { ptr::in_out(pEncryptedPart, ulEncryptedPartLen, pPart, pulPartLen) }?;
+        let result = api::crypt::decrypt_update(hSession, &data, &mut out.buf);
+        out.finish(result)
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_DecryptFinal(
+    hSession: CK_SESSION_HANDLE,
+    pLastPart: CK_BYTE_PTR,
+    pulLastPartLen: CK_ULONG_PTR,
+) -> CK_RV {
+    guard("C_DecryptFinal", || {
+        // SAFETY: the output follows §5.2.
+        let mut out = unsafe { ptr::out_buf(pLastPart, pulLastPartLen) }?;
+        let result = api::crypt::decrypt_final(hSession, &mut out.buf);
+        out.finish(result)
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// §5.10 Message digesting.
+
+#[no_mangle]
+pub unsafe extern "C" fn C_DigestInit(
+    hSession: CK_SESSION_HANDLE,
+    pMechanism: CK_MECHANISM_PTR,
+) -> CK_RV {
+    guard("C_DigestInit", || {
+        // SAFETY: pMechanism points to a CK_MECHANISM (§5.10).
+        let mechanism = unsafe { ptr::mechanism(pMechanism) }?;
+        api::digest::digest_init(hSession, &mechanism)
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_Digest(
+    hSession: CK_SESSION_HANDLE,
+    pData: CK_BYTE_PTR,
+    ulDataLen: CK_ULONG,
+    pDigest: CK_BYTE_PTR,
+    pulDigestLen: CK_ULONG_PTR,
+) -> CK_RV {
+    guard("C_Digest", || {
+        // SAFETY: pData holds ulDataLen bytes; the output follows §5.2.
+        let (data, mut out) = unsafe { ptr::in_out(pData, ulDataLen, pDigest, pulDigestLen) }?;
+        let result = api::digest::digest(hSession, &data, &mut out.buf);
+        out.finish(result)
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_DigestUpdate(
+    hSession: CK_SESSION_HANDLE,
+    pPart: CK_BYTE_PTR,
+    ulPartLen: CK_ULONG,
+) -> CK_RV {
+    guard("C_DigestUpdate", || {
+        // SAFETY: pPart holds ulPartLen bytes (§5.10).
+        let part = unsafe { ptr::bytes(pPart, ulPartLen) }?;
+        api::digest::digest_update(hSession, part)
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_DigestKey(hSession: CK_SESSION_HANDLE, hKey: CK_OBJECT_HANDLE) -> CK_RV {
+    guard("C_DigestKey", || api::digest::digest_key(hSession, hKey))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_DigestFinal(
+    hSession: CK_SESSION_HANDLE,
+    pDigest: CK_BYTE_PTR,
+    pulDigestLen: CK_ULONG_PTR,
+) -> CK_RV {
+    guard("C_DigestFinal", || {
+        // SAFETY: the output follows §5.2.
+        let mut out = unsafe { ptr::out_buf(pDigest, pulDigestLen) }?;
+        let result = api::digest::digest_final(hSession, &mut out.buf);
+        out.finish(result)
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// §5.11 Signing and MACing.
+
+#[no_mangle]
+pub unsafe extern "C" fn C_SignInit(
+    hSession: CK_SESSION_HANDLE,
+    pMechanism: CK_MECHANISM_PTR,
+    hKey: CK_OBJECT_HANDLE,
+) -> CK_RV {
+    guard("C_SignInit", || {
+        // SAFETY: pMechanism points to a CK_MECHANISM (§5.11).
+        let mechanism = unsafe { ptr::mechanism(pMechanism) }?;
+        api::sign::sign_init(hSession, &mechanism, hKey)
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_Sign(
+    hSession: CK_SESSION_HANDLE,
+    pData: CK_BYTE_PTR,
+    ulDataLen: CK_ULONG,
+    pSignature: CK_BYTE_PTR,
+    pulSignatureLen: CK_ULONG_PTR,
+) -> CK_RV {
+    guard("C_Sign", || {
+        // SAFETY: pData holds ulDataLen bytes; the output follows §5.2.
+        let (data, mut out) =
+            unsafe { ptr::in_out(pData, ulDataLen, pSignature, pulSignatureLen) }?;
+        let result = api::sign::sign(hSession, &data, &mut out.buf);
+        out.finish(result)
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_SignUpdate(
+    hSession: CK_SESSION_HANDLE,
+    pPart: CK_BYTE_PTR,
+    ulPartLen: CK_ULONG,
+) -> CK_RV {
+    guard("C_SignUpdate", || {
+        // SAFETY: pPart holds ulPartLen bytes (§5.11).
+        let part = unsafe { ptr::bytes(pPart, ulPartLen) }?;
+        api::sign::sign_update(hSession, part)
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_SignFinal(
+    hSession: CK_SESSION_HANDLE,
+    pSignature: CK_BYTE_PTR,
+    pulSignatureLen: CK_ULONG_PTR,
+) -> CK_RV {
+    guard("C_SignFinal", || {
+        // SAFETY: the output follows §5.2.
+        let mut out = unsafe { ptr::out_buf(pSignature, pulSignatureLen) }?;
+        let result = api::sign::sign_final(hSession, &mut out.buf);
+        out.finish(result)
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_SignRecoverInit(
+    hSession: CK_SESSION_HANDLE,
+    pMechanism: CK_MECHANISM_PTR,
+    hKey: CK_OBJECT_HANDLE,
+) -> CK_RV {
+    let _ = (hSession, pMechanism, hKey);
+    not_supported("C_SignRecoverInit")
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_SignRecover(
+    hSession: CK_SESSION_HANDLE,
+    pData: CK_BYTE_PTR,
+    ulDataLen: CK_ULONG,
+    pSignature: CK_BYTE_PTR,
+    pulSignatureLen: CK_ULONG_PTR,
+) -> CK_RV {
+    let _ = (hSession, pData, ulDataLen, pSignature, pulSignatureLen);
+    not_supported("C_SignRecover")
+}
+
+// ---------------------------------------------------------------------------------------------
+// §5.13 Verifying signatures and MACs.
+
+#[no_mangle]
+pub unsafe extern "C" fn C_VerifyInit(
+    hSession: CK_SESSION_HANDLE,
+    pMechanism: CK_MECHANISM_PTR,
+    hKey: CK_OBJECT_HANDLE,
+) -> CK_RV {
+    guard("C_VerifyInit", || {
+        // SAFETY: pMechanism points to a CK_MECHANISM (§5.13).
+        let mechanism = unsafe { ptr::mechanism(pMechanism) }?;
+        api::sign::verify_init(hSession, &mechanism, hKey)
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_Verify(
+    hSession: CK_SESSION_HANDLE,
+    pData: CK_BYTE_PTR,
+    ulDataLen: CK_ULONG,
+    pSignature: CK_BYTE_PTR,
+    ulSignatureLen: CK_ULONG,
+) -> CK_RV {
+    guard("C_Verify", || {
+        // SAFETY: pData and pSignature hold their stated lengths (§5.13).
+        let (data, signature) = unsafe {
+            (
+                ptr::bytes(pData, ulDataLen)?,
+                ptr::bytes(pSignature, ulSignatureLen)?,
+            )
+        };
+        api::sign::verify(hSession, data, signature)
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_VerifyUpdate(
+    hSession: CK_SESSION_HANDLE,
+    pPart: CK_BYTE_PTR,
+    ulPartLen: CK_ULONG,
+) -> CK_RV {
+    guard("C_VerifyUpdate", || {
+        // SAFETY: pPart holds ulPartLen bytes (§5.13).
+        let part = unsafe { ptr::bytes(pPart, ulPartLen) }?;
+        api::sign::verify_update(hSession, part)
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_VerifyFinal(
+    hSession: CK_SESSION_HANDLE,
+    pSignature: CK_BYTE_PTR,
+    ulSignatureLen: CK_ULONG,
+) -> CK_RV {
+    guard("C_VerifyFinal", || {
+        // SAFETY: pSignature holds ulSignatureLen bytes (§5.13).
+        let signature = unsafe { ptr::bytes(pSignature, ulSignatureLen) }?;
+        api::sign::verify_final(hSession, signature)
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_VerifyRecoverInit(
+    hSession: CK_SESSION_HANDLE,
+    pMechanism: CK_MECHANISM_PTR,
+    hKey: CK_OBJECT_HANDLE,
+) -> CK_RV {
+    let _ = (hSession, pMechanism, hKey);
+    not_supported("C_VerifyRecoverInit")
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_VerifyRecover(
+    hSession: CK_SESSION_HANDLE,
+    pSignature: CK_BYTE_PTR,
+    ulSignatureLen: CK_ULONG,
+    pData: CK_BYTE_PTR,
+    pulDataLen: CK_ULONG_PTR,
+) -> CK_RV {
+    let _ = (hSession, pSignature, ulSignatureLen, pData, pulDataLen);
+    not_supported("C_VerifyRecover")
+}
+
+// ---------------------------------------------------------------------------------------------
+// §5.14 Dual-function cryptographic functions (not supported).
+
+#[no_mangle]
+pub unsafe extern "C" fn C_DigestEncryptUpdate(
+    hSession: CK_SESSION_HANDLE,
+    pPart: CK_BYTE_PTR,
+    ulPartLen: CK_ULONG,
+    pEncryptedPart: CK_BYTE_PTR,
+    pulEncryptedPartLen: CK_ULONG_PTR,
+) -> CK_RV {
+    let _ = (
+        hSession,
+        pPart,
+        ulPartLen,
+        pEncryptedPart,
+        pulEncryptedPartLen,
+    );
+    not_supported("C_DigestEncryptUpdate")
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_DecryptDigestUpdate(
+    hSession: CK_SESSION_HANDLE,
+    pEncryptedPart: CK_BYTE_PTR,
+    ulEncryptedPartLen: CK_ULONG,
+    pPart: CK_BYTE_PTR,
+    pulPartLen: CK_ULONG_PTR,
+) -> CK_RV {
+    let _ = (
+        hSession,
+        pEncryptedPart,
+        ulEncryptedPartLen,
+        pPart,
+        pulPartLen,
+    );
+    not_supported("C_DecryptDigestUpdate")
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_SignEncryptUpdate(
+    hSession: CK_SESSION_HANDLE,
+    pPart: CK_BYTE_PTR,
+    ulPartLen: CK_ULONG,
+    pEncryptedPart: CK_BYTE_PTR,
+    pulEncryptedPartLen: CK_ULONG_PTR,
+) -> CK_RV {
+    let _ = (
+        hSession,
+        pPart,
+        ulPartLen,
+        pEncryptedPart,
+        pulEncryptedPartLen,
+    );
+    not_supported("C_SignEncryptUpdate")
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_DecryptVerifyUpdate(
+    hSession: CK_SESSION_HANDLE,
+    pEncryptedPart: CK_BYTE_PTR,
+    ulEncryptedPartLen: CK_ULONG,
+    pPart: CK_BYTE_PTR,
+    pulPartLen: CK_ULONG_PTR,
+) -> CK_RV {
+    let _ = (
+        hSession,
+        pEncryptedPart,
+        ulEncryptedPartLen,
+        pPart,
+        pulPartLen,
+    );
+    not_supported("C_DecryptVerifyUpdate")
+}
+
+// ---------------------------------------------------------------------------------------------
+// §5.15 Key management.
+
+#[no_mangle]
+pub unsafe extern "C" fn C_GenerateKey(
+    hSession: CK_SESSION_HANDLE,
+    pMechanism: CK_MECHANISM_PTR,
+    pTemplate: CK_ATTRIBUTE_PTR,
+    ulCount: CK_ULONG,
+    phKey: CK_OBJECT_HANDLE_PTR,
+) -> CK_RV {
+    guard("C_GenerateKey", || {
+        // SAFETY: pMechanism, the template and phKey follow §5.15.
+        let (mechanism, template, key) = unsafe {
+            (
+                ptr::mechanism(pMechanism)?,
+                ptr::template(pTemplate, ulCount)?,
+                ptr::out(phKey)?,
+            )
+        };
+        key.set(api::keys::generate_key(hSession, &mechanism, &template)?);
+        Ok(())
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_GenerateKeyPair(
+    hSession: CK_SESSION_HANDLE,
+    pMechanism: CK_MECHANISM_PTR,
+    pPublicKeyTemplate: CK_ATTRIBUTE_PTR,
+    ulPublicKeyAttributeCount: CK_ULONG,
+    pPrivateKeyTemplate: CK_ATTRIBUTE_PTR,
+    ulPrivateKeyAttributeCount: CK_ULONG,
+    phPublicKey: CK_OBJECT_HANDLE_PTR,
+    phPrivateKey: CK_OBJECT_HANDLE_PTR,
+) -> CK_RV {
+    guard("C_GenerateKeyPair", || {
+        // SAFETY: pMechanism, both templates and both handle pointers follow §5.15.
+        let (mechanism, public_template, private_template, public_key, private_key) = unsafe {
+            (
+                ptr::mechanism(pMechanism)?,
+                ptr::template(pPublicKeyTemplate, ulPublicKeyAttributeCount)?,
+                ptr::template(pPrivateKeyTemplate, ulPrivateKeyAttributeCount)?,
+                ptr::out(phPublicKey)?,
+                ptr::out(phPrivateKey)?,
+            )
+        };
+        let (public, private) = api::keys::generate_key_pair(
+            hSession,
+            &mechanism,
+            &public_template,
+            &private_template,
+        )?;
+        public_key.set(public);
+        private_key.set(private);
+        Ok(())
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_WrapKey(
+    hSession: CK_SESSION_HANDLE,
+    pMechanism: CK_MECHANISM_PTR,
+    hWrappingKey: CK_OBJECT_HANDLE,
+    hKey: CK_OBJECT_HANDLE,
+    pWrappedKey: CK_BYTE_PTR,
+    pulWrappedKeyLen: CK_ULONG_PTR,
+) -> CK_RV {
+    guard("C_WrapKey", || {
+        // SAFETY: pMechanism points to a CK_MECHANISM; the output follows §5.2.
+        let (mechanism, mut out) = unsafe {
+            (
+                ptr::mechanism(pMechanism)?,
+                ptr::out_buf(pWrappedKey, pulWrappedKeyLen)?,
+            )
+        };
+        let result = api::keys::wrap_key(hSession, &mechanism, hWrappingKey, hKey, &mut out.buf);
+        out.finish(result)
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_UnwrapKey(
+    hSession: CK_SESSION_HANDLE,
+    pMechanism: CK_MECHANISM_PTR,
+    hUnwrappingKey: CK_OBJECT_HANDLE,
+    pWrappedKey: CK_BYTE_PTR,
+    ulWrappedKeyLen: CK_ULONG,
+    pTemplate: CK_ATTRIBUTE_PTR,
+    ulAttributeCount: CK_ULONG,
+    phKey: CK_OBJECT_HANDLE_PTR,
+) -> CK_RV {
+    guard("C_UnwrapKey", || {
+        // SAFETY: pMechanism, the wrapped key bytes, the template and phKey follow §5.15.
+        let (mechanism, wrapped, template, key) = unsafe {
+            (
+                ptr::mechanism(pMechanism)?,
+                ptr::bytes(pWrappedKey, ulWrappedKeyLen)?,
+                ptr::template(pTemplate, ulAttributeCount)?,
+                ptr::out(phKey)?,
+            )
+        };
+        key.set(api::keys::unwrap_key(
+            hSession,
+            &mechanism,
+            hUnwrappingKey,
+            wrapped,
+            &template,
+        )?);
+        Ok(())
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_DeriveKey(
+    hSession: CK_SESSION_HANDLE,
+    pMechanism: CK_MECHANISM_PTR,
+    hBaseKey: CK_OBJECT_HANDLE,
+    pTemplate: CK_ATTRIBUTE_PTR,
+    ulAttributeCount: CK_ULONG,
+    phKey: CK_OBJECT_HANDLE_PTR,
+) -> CK_RV {
+    guard("C_DeriveKey", || {
+        // SAFETY: pMechanism, the template and phKey follow §5.15.
+        let (mechanism, template, key) = unsafe {
+            (
+                ptr::mechanism(pMechanism)?,
+                ptr::template(pTemplate, ulAttributeCount)?,
+                ptr::out(phKey)?,
+            )
+        };
+        key.set(api::keys::derive_key(
+            hSession, &mechanism, hBaseKey, &template,
+        )?);
+        Ok(())
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// §5.16 Random number generation.
+
+#[no_mangle]
+pub unsafe extern "C" fn C_SeedRandom(
+    hSession: CK_SESSION_HANDLE,
+    pSeed: CK_BYTE_PTR,
+    ulSeedLen: CK_ULONG,
+) -> CK_RV {
+    guard("C_SeedRandom", || {
+        // SAFETY: pSeed holds ulSeedLen bytes (§5.16).
+        let seed = unsafe { ptr::bytes(pSeed, ulSeedLen) }?;
+        api::random::seed_random(hSession, seed)
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_GenerateRandom(
+    hSession: CK_SESSION_HANDLE,
+    RandomData: CK_BYTE_PTR,
+    ulRandomLen: CK_ULONG,
+) -> CK_RV {
+    guard("C_GenerateRandom", || {
+        // SAFETY: RandomData is writable for ulRandomLen bytes (§5.16).
+        let out = unsafe { ptr::slice_mut(RandomData, ulRandomLen) }?;
+        api::random::generate_random(hSession, out)
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// §5.17 Parallel function management (legacy) and §5.5 slot events.
+
+/// A legacy function: §5.17 says it "should simply return the value CKR_FUNCTION_NOT_PARALLEL".
+#[no_mangle]
+pub unsafe extern "C" fn C_GetFunctionStatus(hSession: CK_SESSION_HANDLE) -> CK_RV {
+    let _ = hSession;
+    guard("C_GetFunctionStatus", || Err(Rv::FUNCTION_NOT_PARALLEL)?)
+}
+
+/// A legacy function: §5.17 says it "should simply return the value CKR_FUNCTION_NOT_PARALLEL".
+#[no_mangle]
+pub unsafe extern "C" fn C_CancelFunction(hSession: CK_SESSION_HANDLE) -> CK_RV {
+    let _ = hSession;
+    guard("C_CancelFunction", || Err(Rv::FUNCTION_NOT_PARALLEL)?)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_WaitForSlotEvent(
+    flags: CK_FLAGS,
+    pSlot: CK_SLOT_ID_PTR,
+    pReserved: CK_VOID_PTR,
+) -> CK_RV {
+    let _ = (flags, pSlot, pReserved);
+    not_supported("C_WaitForSlotEvent")
+}
+
+// ---------------------------------------------------------------------------------------------
+// §5.12 / §5.9 / §5.11 / §5.13 Message-based encryption, decryption, signing and verifying
+// (PKCS#11 3.0; not supported).
+
+#[no_mangle]
+pub unsafe extern "C" fn C_MessageEncryptInit(
+    hSession: CK_SESSION_HANDLE,
+    pMechanism: CK_MECHANISM_PTR,
+    hKey: CK_OBJECT_HANDLE,
+) -> CK_RV {
+    let _ = (hSession, pMechanism, hKey);
+    not_supported("C_MessageEncryptInit")
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_EncryptMessage(
+    hSession: CK_SESSION_HANDLE,
+    pParameter: CK_VOID_PTR,
+    ulParameterLen: CK_ULONG,
+    pAssociatedData: CK_BYTE_PTR,
+    ulAssociatedDataLen: CK_ULONG,
+    pPlaintext: CK_BYTE_PTR,
+    ulPlaintextLen: CK_ULONG,
+    pCiphertext: CK_BYTE_PTR,
+    pulCiphertextLen: CK_ULONG_PTR,
+) -> CK_RV {
+    let _ = (
+        hSession,
+        pParameter,
+        ulParameterLen,
+        pAssociatedData,
+        ulAssociatedDataLen,
+    );
+    let _ = (pPlaintext, ulPlaintextLen, pCiphertext, pulCiphertextLen);
+    not_supported("C_EncryptMessage")
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_EncryptMessageBegin(
+    hSession: CK_SESSION_HANDLE,
+    pParameter: CK_VOID_PTR,
+    ulParameterLen: CK_ULONG,
+    pAssociatedData: CK_BYTE_PTR,
+    ulAssociatedDataLen: CK_ULONG,
+) -> CK_RV {
+    let _ = (
+        hSession,
+        pParameter,
+        ulParameterLen,
+        pAssociatedData,
+        ulAssociatedDataLen,
+    );
+    not_supported("C_EncryptMessageBegin")
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_EncryptMessageNext(
+    hSession: CK_SESSION_HANDLE,
+    pParameter: CK_VOID_PTR,
+    ulParameterLen: CK_ULONG,
+    pPlaintextPart: CK_BYTE_PTR,
+    ulPlaintextPartLen: CK_ULONG,
+    pCiphertextPart: CK_BYTE_PTR,
+    pulCiphertextPartLen: CK_ULONG_PTR,
+    flags: CK_FLAGS,
+) -> CK_RV {
+    let _ = (
+        hSession,
+        pParameter,
+        ulParameterLen,
+        pPlaintextPart,
+        ulPlaintextPartLen,
+    );
+    let _ = (pCiphertextPart, pulCiphertextPartLen, flags);
+    not_supported("C_EncryptMessageNext")
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_MessageEncryptFinal(hSession: CK_SESSION_HANDLE) -> CK_RV {
+    let _ = hSession;
+    not_supported("C_MessageEncryptFinal")
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_MessageDecryptInit(
+    hSession: CK_SESSION_HANDLE,
+    pMechanism: CK_MECHANISM_PTR,
+    hKey: CK_OBJECT_HANDLE,
+) -> CK_RV {
+    let _ = (hSession, pMechanism, hKey);
+    not_supported("C_MessageDecryptInit")
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_DecryptMessage(
+    hSession: CK_SESSION_HANDLE,
+    pParameter: CK_VOID_PTR,
+    ulParameterLen: CK_ULONG,
+    pAssociatedData: CK_BYTE_PTR,
+    ulAssociatedDataLen: CK_ULONG,
+    pCiphertext: CK_BYTE_PTR,
+    ulCiphertextLen: CK_ULONG,
+    pPlaintext: CK_BYTE_PTR,
+    pulPlaintextLen: CK_ULONG_PTR,
+) -> CK_RV {
+    let _ = (
+        hSession,
+        pParameter,
+        ulParameterLen,
+        pAssociatedData,
+        ulAssociatedDataLen,
+    );
+    let _ = (pCiphertext, ulCiphertextLen, pPlaintext, pulPlaintextLen);
+    not_supported("C_DecryptMessage")
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_DecryptMessageBegin(
+    hSession: CK_SESSION_HANDLE,
+    pParameter: CK_VOID_PTR,
+    ulParameterLen: CK_ULONG,
+    pAssociatedData: CK_BYTE_PTR,
+    ulAssociatedDataLen: CK_ULONG,
+) -> CK_RV {
+    let _ = (
+        hSession,
+        pParameter,
+        ulParameterLen,
+        pAssociatedData,
+        ulAssociatedDataLen,
+    );
+    not_supported("C_DecryptMessageBegin")
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_DecryptMessageNext(
+    hSession: CK_SESSION_HANDLE,
+    pParameter: CK_VOID_PTR,
+    ulParameterLen: CK_ULONG,
+    pCiphertextPart: CK_BYTE_PTR,
+    ulCiphertextPartLen: CK_ULONG,
+    pPlaintextPart: CK_BYTE_PTR,
+    pulPlaintextPartLen: CK_ULONG_PTR,
+    flags: CK_FLAGS,
+) -> CK_RV {
+    let _ = (
+        hSession,
+        pParameter,
+        ulParameterLen,
+        pCiphertextPart,
+        ulCiphertextPartLen,
+    );
+    let _ = (pPlaintextPart, pulPlaintextPartLen, flags);
+    not_supported("C_DecryptMessageNext")
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_MessageDecryptFinal(hSession: CK_SESSION_HANDLE) -> CK_RV {
+    let _ = hSession;
+    not_supported("C_MessageDecryptFinal")
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_MessageSignInit(
+    hSession: CK_SESSION_HANDLE,
+    pMechanism: CK_MECHANISM_PTR,
+    hKey: CK_OBJECT_HANDLE,
+) -> CK_RV {
+    let _ = (hSession, pMechanism, hKey);
+    not_supported("C_MessageSignInit")
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_SignMessage(
+    hSession: CK_SESSION_HANDLE,
+    pParameter: CK_VOID_PTR,
+    ulParameterLen: CK_ULONG,
+    pData: CK_BYTE_PTR,
+    ulDataLen: CK_ULONG,
+    pSignature: CK_BYTE_PTR,
+    pulSignatureLen: CK_ULONG_PTR,
+) -> CK_RV {
+    let _ = (
+        hSession,
+        pParameter,
+        ulParameterLen,
+        pData,
+        ulDataLen,
+        pSignature,
+        pulSignatureLen,
+    );
+    not_supported("C_SignMessage")
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_SignMessageBegin(
+    hSession: CK_SESSION_HANDLE,
+    pParameter: CK_VOID_PTR,
+    ulParameterLen: CK_ULONG,
+) -> CK_RV {
+    let _ = (hSession, pParameter, ulParameterLen);
+    not_supported("C_SignMessageBegin")
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_SignMessageNext(
+    hSession: CK_SESSION_HANDLE,
+    pParameter: CK_VOID_PTR,
+    ulParameterLen: CK_ULONG,
+    pData: CK_BYTE_PTR,
+    ulDataLen: CK_ULONG,
+    pSignature: CK_BYTE_PTR,
+    pulSignatureLen: CK_ULONG_PTR,
+) -> CK_RV {
+    let _ = (
+        hSession,
+        pParameter,
+        ulParameterLen,
+        pData,
+        ulDataLen,
+        pSignature,
+        pulSignatureLen,
+    );
+    not_supported("C_SignMessageNext")
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_MessageSignFinal(hSession: CK_SESSION_HANDLE) -> CK_RV {
+    let _ = hSession;
+    not_supported("C_MessageSignFinal")
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_MessageVerifyInit(
+    hSession: CK_SESSION_HANDLE,
+    pMechanism: CK_MECHANISM_PTR,
+    hKey: CK_OBJECT_HANDLE,
+) -> CK_RV {
+    let _ = (hSession, pMechanism, hKey);
+    not_supported("C_MessageVerifyInit")
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_VerifyMessage(
+    hSession: CK_SESSION_HANDLE,
+    pParameter: CK_VOID_PTR,
+    ulParameterLen: CK_ULONG,
+    pData: CK_BYTE_PTR,
+    ulDataLen: CK_ULONG,
+    pSignature: CK_BYTE_PTR,
+    ulSignatureLen: CK_ULONG,
+) -> CK_RV {
+    let _ = (
+        hSession,
+        pParameter,
+        ulParameterLen,
+        pData,
+        ulDataLen,
+        pSignature,
+        ulSignatureLen,
+    );
+    not_supported("C_VerifyMessage")
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_VerifyMessageBegin(
+    hSession: CK_SESSION_HANDLE,
+    pParameter: CK_VOID_PTR,
+    ulParameterLen: CK_ULONG,
+) -> CK_RV {
+    let _ = (hSession, pParameter, ulParameterLen);
+    not_supported("C_VerifyMessageBegin")
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_VerifyMessageNext(
+    hSession: CK_SESSION_HANDLE,
+    pParameter: CK_VOID_PTR,
+    ulParameterLen: CK_ULONG,
+    pData: CK_BYTE_PTR,
+    ulDataLen: CK_ULONG,
+    pSignature: CK_BYTE_PTR,
+    ulSignatureLen: CK_ULONG,
+) -> CK_RV {
+    let _ = (
+        hSession,
+        pParameter,
+        ulParameterLen,
+        pData,
+        ulDataLen,
+        pSignature,
+        ulSignatureLen,
+    );
+    not_supported("C_VerifyMessageNext")
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_MessageVerifyFinal(hSession: CK_SESSION_HANDLE) -> CK_RV {
+    let _ = hSession;
+    not_supported("C_MessageVerifyFinal")
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use cryptoki_sys::{CK_ATTRIBUTE, CK_INFO, CK_SESSION_HANDLE};
+    use std::ptr::{null_mut, NonNull};
+
+    // Each call below is rejected by a pointer check before any `crate::api` function runs (those
+    // are `todo!()` in this branch; reaching one would answer CKR_GENERAL_ERROR instead).
+
+    #[test]
+    fn null_out_pointers_are_arguments_bad() {
+        let mut word: CK_ULONG = 1;
+        // SAFETY: every pointer is NULL or a live local.
+        unsafe {
+            assert_eq!(C_GetInfo(null_mut()), Rv::ARGUMENTS_BAD.0);
+            assert_eq!(
+                C_GetSlotList(1, null_mut(), null_mut()),
+                Rv::ARGUMENTS_BAD.0
+            );
+            assert_eq!(
+                C_GetMechanismList(0, null_mut(), null_mut()),
+                Rv::ARGUMENTS_BAD.0
+            );
+            assert_eq!(C_GetSlotInfo(0, null_mut()), Rv::ARGUMENTS_BAD.0);
+            assert_eq!(C_GetTokenInfo(0, null_mut()), Rv::ARGUMENTS_BAD.0);
+            assert_eq!(C_GetMechanismInfo(0, 0, null_mut()), Rv::ARGUMENTS_BAD.0);
+            assert_eq!(
+                C_OpenSession(0, 0, null_mut(), None, null_mut()),
+                Rv::ARGUMENTS_BAD.0
+            );
+            assert_eq!(C_GetSessionInfo(1, null_mut()), Rv::ARGUMENTS_BAD.0);
+            assert_eq!(C_GetObjectSize(1, 1, null_mut()), Rv::ARGUMENTS_BAD.0);
+            assert_eq!(
+                C_CreateObject(1, null_mut(), 0, null_mut()),
+                Rv::ARGUMENTS_BAD.0
+            );
+            assert_eq!(
+                C_FindObjects(1, null_mut(), 4, &mut word),
+                Rv::ARGUMENTS_BAD.0
+            );
+            assert_eq!(
+                C_EncryptFinal(1, null_mut(), null_mut()),
+                Rv::ARGUMENTS_BAD.0
+            );
+            assert_eq!(
+                C_Sign(1, null_mut(), 0, null_mut(), null_mut()),
+                Rv::ARGUMENTS_BAD.0
+            );
+            assert_eq!(C_GenerateRandom(1, null_mut(), 16), Rv::ARGUMENTS_BAD.0);
+            assert_eq!(
+                C_InitToken(0, null_mut(), 0, null_mut()),
+                Rv::ARGUMENTS_BAD.0
+            );
+        }
+    }
+
+    #[test]
+    fn null_inputs_are_arguments_bad() {
+        let mut handle: CK_SESSION_HANDLE = 0;
+        // SAFETY: every pointer is NULL or a live local.
+        unsafe {
+            assert_eq!(C_EncryptInit(1, null_mut(), 1), Rv::ARGUMENTS_BAD.0);
+            assert_eq!(C_SignInit(1, null_mut(), 1), Rv::ARGUMENTS_BAD.0);
+            assert_eq!(C_DigestInit(1, null_mut()), Rv::ARGUMENTS_BAD.0);
+            assert_eq!(
+                C_GenerateKey(1, null_mut(), null_mut(), 0, &mut handle),
+                Rv::ARGUMENTS_BAD.0
+            );
+            assert_eq!(
+                C_SetAttributeValue(1, 1, null_mut(), 2),
+                Rv::ARGUMENTS_BAD.0
+            );
+            assert_eq!(
+                C_GetAttributeValue(1, 1, null_mut(), 2),
+                Rv::ARGUMENTS_BAD.0
+            );
+            assert_eq!(
+                C_Verify(1, null_mut(), 3, null_mut(), 0),
+                Rv::ARGUMENTS_BAD.0
+            );
+            assert_eq!(C_DigestUpdate(1, null_mut(), 3), Rv::ARGUMENTS_BAD.0);
+            assert_eq!(
+                C_SetPIN(1, null_mut(), 4, null_mut(), 4),
+                Rv::ARGUMENTS_BAD.0
+            );
+        }
+    }
+
+    #[test]
+    fn template_with_null_value_and_length_is_arguments_bad() {
+        let template = [CK_ATTRIBUTE {
+            type_: 0,
+            pValue: null_mut(),
+            ulValueLen: 4,
+        }];
+        let mut object = 0;
+        // SAFETY: `template` and `object` are live locals.
+        let rv = unsafe { C_CreateObject(1, template.as_ptr().cast_mut(), 1, &mut object) };
+        assert_eq!(rv, Rv::ARGUMENTS_BAD.0);
+    }
+
+    #[test]
+    fn absurd_lengths_are_refused_before_reading() {
+        let byte = 0u8;
+        let p = std::ptr::from_ref(&byte).cast_mut();
+        // SAFETY: the lengths are refused before `p` is read past its one byte.
+        unsafe {
+            assert_eq!(C_DigestUpdate(1, p, CK_ULONG::MAX), Rv::ARGUMENTS_BAD.0);
+            assert_eq!(C_SignUpdate(1, p, 1 << 40), Rv::ARGUMENTS_BAD.0);
+        }
+    }
+
+    #[test]
+    fn finalize_requires_null_reserved() {
+        let mut x = 0u8;
+        // SAFETY: pReserved is only compared with NULL.
+        let rv = unsafe { C_Finalize(std::ptr::from_mut(&mut x).cast()) };
+        assert_eq!(rv, Rv::ARGUMENTS_BAD.0);
+    }
+
+    #[test]
+    fn reaching_an_unimplemented_api_is_a_general_error_not_a_crash() {
+        let mut info = std::mem::MaybeUninit::<CK_INFO>::zeroed();
+        // SAFETY: `info` is writable for one CK_INFO. Whatever api::general::get_info does (it is
+        // a `todo!()` stub in this branch), the call must come back with a CK_RV, not unwind.
+        let rv = unsafe { C_GetInfo(info.as_mut_ptr()) };
+        let _ = rv;
+    }
+
+    #[test]
+    fn unsupported_functions() {
+        let dangling = NonNull::<u8>::dangling().as_ptr();
+        // SAFETY: unsupported functions never touch their pointers.
+        unsafe {
+            assert_eq!(C_GetFunctionStatus(1), Rv::FUNCTION_NOT_PARALLEL.0);
+            assert_eq!(C_CancelFunction(1), Rv::FUNCTION_NOT_PARALLEL.0);
+            assert_eq!(
+                C_WaitForSlotEvent(0, null_mut(), null_mut()),
+                Rv::FUNCTION_NOT_SUPPORTED.0
+            );
+            assert_eq!(
+                C_GetOperationState(1, dangling, null_mut()),
+                Rv::FUNCTION_NOT_SUPPORTED.0
+            );
+            assert_eq!(
+                C_SignRecoverInit(1, null_mut(), 1),
+                Rv::FUNCTION_NOT_SUPPORTED.0
+            );
+            assert_eq!(
+                C_VerifyRecover(1, dangling, 9, dangling, null_mut()),
+                Rv::FUNCTION_NOT_SUPPORTED.0
+            );
+            assert_eq!(
+                C_DigestEncryptUpdate(1, dangling, 1, dangling, null_mut()),
+                Rv::FUNCTION_NOT_SUPPORTED.0
+            );
+            assert_eq!(
+                C_MessageEncryptInit(1, null_mut(), 1),
+                Rv::FUNCTION_NOT_SUPPORTED.0
+            );
+            assert_eq!(C_MessageVerifyFinal(1), Rv::FUNCTION_NOT_SUPPORTED.0);
+        }
+    }
+}

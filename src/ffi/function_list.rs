@@ -1,0 +1,436 @@
+//! The function lists and interfaces handed to the application (PKCS#11 3.0 §5.4:
+//! `C_GetFunctionList`, `C_GetInterfaceList`, `C_GetInterface`).
+//!
+//! Two interfaces named "PKCS 11" are offered: version 3.0 (the default) with the
+//! `CK_FUNCTION_LIST_3_0`, and version 2.40 with the `CK_FUNCTION_LIST` that `C_GetFunctionList`
+//! also returns. Neither claims `CKF_INTERFACE_FORK_SAFE`.
+
+use std::ffi::c_void;
+
+use cryptoki_sys::{
+    CK_FLAGS, CK_FUNCTION_LIST, CK_FUNCTION_LIST_3_0, CK_FUNCTION_LIST_PTR_PTR, CK_INTERFACE,
+    CK_INTERFACE_PTR, CK_INTERFACE_PTR_PTR, CK_RV, CK_ULONG_PTR, CK_UTF8CHAR, CK_UTF8CHAR_PTR,
+    CK_VERSION, CK_VERSION_PTR,
+};
+
+use super::exports::*;
+use super::guard::guard;
+use super::ptr;
+use crate::error::Rv;
+
+/// The interface name, NUL-terminated as `CK_INTERFACE.pInterfaceName` requires.
+static INTERFACE_NAME: [CK_UTF8CHAR; 8] = *b"PKCS 11\0";
+
+const VERSION_2_40: CK_VERSION = CK_VERSION {
+    major: 2,
+    minor: 40,
+};
+const VERSION_3_0: CK_VERSION = CK_VERSION { major: 3, minor: 0 };
+
+macro_rules! function_list {
+    ($ty:ident, $version:expr, { $($extra:ident),* }) => {
+        $ty {
+            version: $version,
+            C_Initialize: Some(C_Initialize),
+            C_Finalize: Some(C_Finalize),
+            C_GetInfo: Some(C_GetInfo),
+            C_GetFunctionList: Some(C_GetFunctionList),
+            C_GetSlotList: Some(C_GetSlotList),
+            C_GetSlotInfo: Some(C_GetSlotInfo),
+            C_GetTokenInfo: Some(C_GetTokenInfo),
+            C_GetMechanismList: Some(C_GetMechanismList),
+            C_GetMechanismInfo: Some(C_GetMechanismInfo),
+            C_InitToken: Some(C_InitToken),
+            C_InitPIN: Some(C_InitPIN),
+            C_SetPIN: Some(C_SetPIN),
+            C_OpenSession: Some(C_OpenSession),
+            C_CloseSession: Some(C_CloseSession),
+            C_CloseAllSessions: Some(C_CloseAllSessions),
+            C_GetSessionInfo: Some(C_GetSessionInfo),
+            C_GetOperationState: Some(C_GetOperationState),
+            C_SetOperationState: Some(C_SetOperationState),
+            C_Login: Some(C_Login),
+            C_Logout: Some(C_Logout),
+            C_CreateObject: Some(C_CreateObject),
+            C_CopyObject: Some(C_CopyObject),
+            C_DestroyObject: Some(C_DestroyObject),
+            C_GetObjectSize: Some(C_GetObjectSize),
+            C_GetAttributeValue: Some(C_GetAttributeValue),
+            C_SetAttributeValue: Some(C_SetAttributeValue),
+            C_FindObjectsInit: Some(C_FindObjectsInit),
+            C_FindObjects: Some(C_FindObjects),
+            C_FindObjectsFinal: Some(C_FindObjectsFinal),
+            C_EncryptInit: Some(C_EncryptInit),
+            C_Encrypt: Some(C_Encrypt),
+            C_EncryptUpdate: Some(C_EncryptUpdate),
+            C_EncryptFinal: Some(C_EncryptFinal),
+            C_DecryptInit: Some(C_DecryptInit),
+            C_Decrypt: Some(C_Decrypt),
+            C_DecryptUpdate: Some(C_DecryptUpdate),
+            C_DecryptFinal: Some(C_DecryptFinal),
+            C_DigestInit: Some(C_DigestInit),
+            C_Digest: Some(C_Digest),
+            C_DigestUpdate: Some(C_DigestUpdate),
+            C_DigestKey: Some(C_DigestKey),
+            C_DigestFinal: Some(C_DigestFinal),
+            C_SignInit: Some(C_SignInit),
+            C_Sign: Some(C_Sign),
+            C_SignUpdate: Some(C_SignUpdate),
+            C_SignFinal: Some(C_SignFinal),
+            C_SignRecoverInit: Some(C_SignRecoverInit),
+            C_SignRecover: Some(C_SignRecover),
+            C_VerifyInit: Some(C_VerifyInit),
+            C_Verify: Some(C_Verify),
+            C_VerifyUpdate: Some(C_VerifyUpdate),
+            C_VerifyFinal: Some(C_VerifyFinal),
+            C_VerifyRecoverInit: Some(C_VerifyRecoverInit),
+            C_VerifyRecover: Some(C_VerifyRecover),
+            C_DigestEncryptUpdate: Some(C_DigestEncryptUpdate),
+            C_DecryptDigestUpdate: Some(C_DecryptDigestUpdate),
+            C_SignEncryptUpdate: Some(C_SignEncryptUpdate),
+            C_DecryptVerifyUpdate: Some(C_DecryptVerifyUpdate),
+            C_GenerateKey: Some(C_GenerateKey),
+            C_GenerateKeyPair: Some(C_GenerateKeyPair),
+            C_WrapKey: Some(C_WrapKey),
+            C_UnwrapKey: Some(C_UnwrapKey),
+            C_DeriveKey: Some(C_DeriveKey),
+            C_SeedRandom: Some(C_SeedRandom),
+            C_GenerateRandom: Some(C_GenerateRandom),
+            C_GetFunctionStatus: Some(C_GetFunctionStatus),
+            C_CancelFunction: Some(C_CancelFunction),
+            C_WaitForSlotEvent: Some(C_WaitForSlotEvent),
+            $($extra: Some($extra),)*
+        }
+    };
+}
+
+/// The PKCS#11 2.40 function list (also what `C_GetFunctionList` returns).
+static FUNCTION_LIST: CK_FUNCTION_LIST = function_list!(CK_FUNCTION_LIST, VERSION_2_40, {});
+
+/// The PKCS#11 3.0 function list.
+static FUNCTION_LIST_3_0: CK_FUNCTION_LIST_3_0 = function_list!(CK_FUNCTION_LIST_3_0, VERSION_3_0, {
+    C_GetInterfaceList,
+    C_GetInterface,
+    C_LoginUser,
+    C_SessionCancel,
+    C_MessageEncryptInit,
+    C_EncryptMessage,
+    C_EncryptMessageBegin,
+    C_EncryptMessageNext,
+    C_MessageEncryptFinal,
+    C_MessageDecryptInit,
+    C_DecryptMessage,
+    C_DecryptMessageBegin,
+    C_DecryptMessageNext,
+    C_MessageDecryptFinal,
+    C_MessageSignInit,
+    C_SignMessage,
+    C_SignMessageBegin,
+    C_SignMessageNext,
+    C_MessageSignFinal,
+    C_MessageVerifyInit,
+    C_VerifyMessage,
+    C_VerifyMessageBegin,
+    C_VerifyMessageNext,
+    C_MessageVerifyFinal
+});
+
+/// `CK_INTERFACE`s hold raw pointers, so a static of them needs a `Sync` wrapper.
+struct Interfaces([CK_INTERFACE; 2]);
+
+// SAFETY: the pointers inside point to immutable statics (the name and the function lists); no
+// one writes through them, so sharing them between threads is sound.
+unsafe impl Sync for Interfaces {}
+
+/// Our interfaces, the default (3.0) first.
+static INTERFACES: Interfaces = Interfaces([
+    CK_INTERFACE {
+        pInterfaceName: INTERFACE_NAME.as_ptr().cast_mut(),
+        pFunctionList: std::ptr::from_ref(&FUNCTION_LIST_3_0)
+            .cast_mut()
+            .cast::<c_void>(),
+        flags: 0,
+    },
+    CK_INTERFACE {
+        pInterfaceName: INTERFACE_NAME.as_ptr().cast_mut(),
+        pFunctionList: std::ptr::from_ref(&FUNCTION_LIST)
+            .cast_mut()
+            .cast::<c_void>(),
+        flags: 0,
+    },
+]);
+
+/// The version stored at the start of an interface's function list.
+fn interface_version(interface: &CK_INTERFACE) -> CK_VERSION {
+    if std::ptr::eq(
+        interface.pFunctionList.cast_const(),
+        std::ptr::from_ref(&FUNCTION_LIST).cast(),
+    ) {
+        FUNCTION_LIST.version
+    } else {
+        FUNCTION_LIST_3_0.version
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_GetFunctionList(ppFunctionList: CK_FUNCTION_LIST_PTR_PTR) -> CK_RV {
+    guard("C_GetFunctionList", || {
+        // SAFETY: ppFunctionList is writable for one pointer (§5.4).
+        let list = unsafe { ptr::out(ppFunctionList) }?;
+        // The caller receives a `*mut` by the spec's signature but must not write through it.
+        list.set(std::ptr::from_ref(&FUNCTION_LIST).cast_mut());
+        Ok(())
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_GetInterfaceList(
+    pInterfacesList: CK_INTERFACE_PTR,
+    pulCount: CK_ULONG_PTR,
+) -> CK_RV {
+    guard("C_GetInterfaceList", || {
+        // SAFETY: pulCount is in/out; a non-NULL list holds *pulCount interfaces (§5.4).
+        unsafe { ptr::fill_list(&INTERFACES.0, pInterfacesList, pulCount) }
+    })
+}
+
+/// True when the caller's NUL-terminated `name` is "PKCS 11". Compares byte by byte and stops
+/// at the first difference, so it never reads past the caller's terminator.
+///
+/// # Safety
+/// `name` must be non-NULL and point to a NUL-terminated string.
+unsafe fn is_our_name(name: *const CK_UTF8CHAR) -> bool {
+    for (i, expected) in INTERFACE_NAME.iter().enumerate() {
+        // SAFETY: every byte before the caller's NUL is readable, and we stop at the first
+        // mismatch, which at the latest is their NUL or ours.
+        if unsafe { name.add(i).read() } != *expected {
+            return false;
+        }
+    }
+    true
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_GetInterface(
+    pInterfaceName: CK_UTF8CHAR_PTR,
+    pVersion: CK_VERSION_PTR,
+    ppInterface: CK_INTERFACE_PTR_PTR,
+    flags: CK_FLAGS,
+) -> CK_RV {
+    guard("C_GetInterface", || {
+        // SAFETY: ppInterface is writable for one pointer; a non-NULL pVersion points to a
+        // CK_VERSION (§5.4).
+        let (interface_out, version) =
+            unsafe { (ptr::out(ppInterface)?, ptr::read_opt(pVersion)?) };
+        // SAFETY: a non-NULL pInterfaceName is NUL-terminated (§5.4).
+        if !pInterfaceName.is_null() && !unsafe { is_our_name(pInterfaceName) } {
+            Err(Rv::ARGUMENTS_BAD)?
+        }
+        let found = INTERFACES.0.iter().find(|interface| {
+            let v = interface_version(interface);
+            version.is_none_or(|want| (want.major, want.minor) == (v.major, v.minor))
+                && interface.flags & flags == flags
+        });
+        match found {
+            Some(interface) => {
+                interface_out.set(std::ptr::from_ref(interface).cast_mut());
+                Ok(())
+            }
+            None => Err(Rv::ARGUMENTS_BAD)?,
+        }
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use cryptoki_sys::{CKF_INTERFACE_FORK_SAFE, CK_ULONG};
+    use std::ffi::CStr;
+    use std::ptr::{null, null_mut};
+
+    fn name_of(interface: &CK_INTERFACE) -> &CStr {
+        // SAFETY: our interfaces point to the static NUL-terminated name.
+        unsafe { CStr::from_ptr(interface.pInterfaceName.cast()) }
+    }
+
+    /// The version at the start of the function list an interface points to.
+    fn list_version(interface: &CK_INTERFACE) -> (u8, u8) {
+        // SAFETY: both list types start with a CK_VERSION; the pointer is to one of our statics.
+        let v = unsafe { interface.pFunctionList.cast::<CK_VERSION>().read() };
+        (v.major, v.minor)
+    }
+
+    #[test]
+    fn get_function_list() {
+        assert_eq!(
+            // SAFETY: NULL is refused.
+            unsafe { C_GetFunctionList(null_mut()) },
+            Rv::ARGUMENTS_BAD.0
+        );
+        let mut list: *mut CK_FUNCTION_LIST = null_mut();
+        // SAFETY: `list` is a live local.
+        assert_eq!(unsafe { C_GetFunctionList(&mut list) }, Rv::OK.0);
+        // SAFETY: we just received a pointer to our static list.
+        let list = unsafe { &*list };
+        assert_eq!((list.version.major, list.version.minor), (2, 40));
+        assert!(list.C_Initialize.is_some() && list.C_WaitForSlotEvent.is_some());
+        assert!(list.C_GetFunctionList.is_some());
+        // Calling through the list reaches our export.
+        let get_info = list.C_GetInfo.expect("C_GetInfo");
+        // SAFETY: NULL is refused before any api call.
+        assert_eq!(unsafe { get_info(null_mut()) }, Rv::ARGUMENTS_BAD.0);
+    }
+
+    #[test]
+    fn function_list_3_0_is_complete() {
+        let l = &FUNCTION_LIST_3_0;
+        assert_eq!((l.version.major, l.version.minor), (3, 0));
+        let all = [
+            l.C_GetInterfaceList.is_some(),
+            l.C_GetInterface.is_some(),
+            l.C_LoginUser.is_some(),
+            l.C_SessionCancel.is_some(),
+            l.C_MessageEncryptInit.is_some(),
+            l.C_MessageVerifyFinal.is_some(),
+            l.C_Initialize.is_some(),
+            l.C_GenerateRandom.is_some(),
+        ];
+        assert!(all.iter().all(|x| *x));
+        // Every slot of both tables is filled: the tables are plain arrays of nullable function
+        // pointers after the version.
+        fn all_filled<T>(list: &T) -> bool {
+            let words = (size_of::<T>() - size_of::<usize>()) / size_of::<usize>();
+            // SAFETY: both list types are a CK_VERSION (padded to one word) followed by
+            // `words` function pointers, each readable as a usize.
+            let slots = unsafe {
+                std::slice::from_raw_parts(std::ptr::from_ref(list).cast::<usize>().add(1), words)
+            };
+            slots.iter().all(|&p| p != 0)
+        }
+        assert!(all_filled(&FUNCTION_LIST));
+        assert!(all_filled(&FUNCTION_LIST_3_0));
+    }
+
+    #[test]
+    fn get_interface_list_two_calls() {
+        assert_eq!(
+            // SAFETY: NULL count is refused.
+            unsafe { C_GetInterfaceList(null_mut(), null_mut()) },
+            Rv::ARGUMENTS_BAD.0
+        );
+        let mut count: CK_ULONG = 0;
+        assert_eq!(
+            // SAFETY: `count` is live; NULL list asks for the count.
+            unsafe { C_GetInterfaceList(null_mut(), &mut count) },
+            Rv::OK.0
+        );
+        assert_eq!(count, 2);
+
+        let empty = CK_INTERFACE {
+            pInterfaceName: null_mut(),
+            pFunctionList: null_mut(),
+            flags: 0,
+        };
+        let mut list = [empty; 2];
+        let mut count: CK_ULONG = 1;
+        assert_eq!(
+            // SAFETY: `list` holds at least `count` entries.
+            unsafe { C_GetInterfaceList(list.as_mut_ptr(), &mut count) },
+            Rv::BUFFER_TOO_SMALL.0
+        );
+        assert_eq!(count, 2);
+
+        let mut count: CK_ULONG = 2;
+        assert_eq!(
+            // SAFETY: `list` holds `count` entries.
+            unsafe { C_GetInterfaceList(list.as_mut_ptr(), &mut count) },
+            Rv::OK.0
+        );
+        assert_eq!(count, 2);
+        for interface in &list {
+            assert_eq!(name_of(interface).to_bytes(), b"PKCS 11");
+            assert!(!interface.pFunctionList.is_null());
+            assert_eq!(interface.flags, 0);
+        }
+        assert_eq!(list_version(&list[0]), (3, 0));
+        assert_eq!(list_version(&list[1]), (2, 40));
+    }
+
+    fn get_interface(
+        name: Option<&CStr>,
+        version: Option<CK_VERSION>,
+        flags: CK_FLAGS,
+    ) -> Result<(u8, u8), Rv> {
+        let mut version = version;
+        let version_ptr = version.as_mut().map_or(null_mut(), std::ptr::from_mut);
+        let name_ptr = name
+            .map_or(null(), CStr::as_ptr)
+            .cast::<CK_UTF8CHAR>()
+            .cast_mut();
+        let mut interface: CK_INTERFACE_PTR = null_mut();
+        // SAFETY: all pointers are NULL or live locals.
+        let rv = unsafe { C_GetInterface(name_ptr, version_ptr, &mut interface, flags) };
+        if rv != Rv::OK.0 {
+            return Err(Rv(rv));
+        }
+        // SAFETY: on success `interface` points to one of our static interfaces.
+        let interface = unsafe { &*interface };
+        assert_eq!(name_of(interface).to_bytes(), b"PKCS 11");
+        Ok(list_version(interface))
+    }
+
+    #[test]
+    fn get_interface_selection() {
+        let ours = c"PKCS 11";
+        assert_eq!(get_interface(None, None, 0), Ok((3, 0)));
+        assert_eq!(get_interface(Some(ours), None, 0), Ok((3, 0)));
+        assert_eq!(get_interface(Some(ours), Some(VERSION_3_0), 0), Ok((3, 0)));
+        assert_eq!(
+            get_interface(Some(ours), Some(VERSION_2_40), 0),
+            Ok((2, 40))
+        );
+        assert_eq!(get_interface(None, Some(VERSION_2_40), 0), Ok((2, 40)));
+        assert_eq!(
+            get_interface(Some(ours), Some(CK_VERSION { major: 3, minor: 1 }), 0),
+            Err(Rv::ARGUMENTS_BAD)
+        );
+        assert_eq!(
+            get_interface(Some(c"Vendor XYZ"), None, 0),
+            Err(Rv::ARGUMENTS_BAD)
+        );
+        assert_eq!(
+            get_interface(Some(c"PKCS 11 "), None, 0),
+            Err(Rv::ARGUMENTS_BAD)
+        );
+        assert_eq!(
+            get_interface(Some(c"PKCS"), None, 0),
+            Err(Rv::ARGUMENTS_BAD)
+        );
+        assert_eq!(
+            get_interface(None, None, CKF_INTERFACE_FORK_SAFE),
+            Err(Rv::ARGUMENTS_BAD)
+        );
+        assert_eq!(
+            // SAFETY: NULL ppInterface is refused.
+            unsafe { C_GetInterface(null_mut(), null_mut(), null_mut(), 0) },
+            Rv::ARGUMENTS_BAD.0
+        );
+    }
+
+    #[test]
+    fn interface_3_0_points_to_the_3_0_list() {
+        let mut interface: CK_INTERFACE_PTR = null_mut();
+        assert_eq!(
+            // SAFETY: `interface` is a live local.
+            unsafe { C_GetInterface(null_mut(), null_mut(), &mut interface, 0) },
+            Rv::OK.0
+        );
+        // SAFETY: the default interface's list is our static CK_FUNCTION_LIST_3_0.
+        let list = unsafe { &*(*interface).pFunctionList.cast::<CK_FUNCTION_LIST_3_0>() };
+        assert!(list.C_GetInterface.is_some() && list.C_MessageVerifyFinal.is_some());
+        let cancel = list.C_CancelFunction.expect("C_CancelFunction");
+        // SAFETY: C_CancelFunction takes no pointers.
+        assert_eq!(unsafe { cancel(1) }, Rv::FUNCTION_NOT_PARALLEL.0);
+    }
+}

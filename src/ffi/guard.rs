@@ -1,0 +1,133 @@
+//! The one panic boundary every export runs its body in (STYLE rule 3).
+//!
+//! A panic must never unwind into C (that is undefined behaviour and, in practice, kills the host
+//! process), so each body runs under `catch_unwind` and a panic becomes `CKR_GENERAL_ERROR`.
+//! Errors are turned into a `CK_RV` through the crate's one mapping, [`Error::rv`], and logged by
+//! kind: causes the caller cannot see (storage, crypto, configuration) at `warn!`/`error!`,
+//! deliberate PKCS#11 answers at `debug!`. Log lines never carry the caller's argument values.
+
+use std::any::Any;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use cryptoki_sys::CK_RV;
+
+use crate::error::{Error, Result, Rv, StorageError};
+
+/// Runs `body` for the export `function`, catching panics, and returns the `CK_RV` the caller sees.
+///
+/// `AssertUnwindSafe` is sound here because a panicking body leaves nothing half-updated that the
+/// caller could observe through us: shared state lives behind locks whose poisoning the inner
+/// layers report as [`Error::Poisoned`].
+pub(crate) fn guard<F>(function: &'static str, body: F) -> CK_RV
+where
+    F: FnOnce() -> Result<()>,
+{
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(Ok(())) => Rv::OK.0,
+        Ok(Err(error)) => {
+            log_error(function, &error);
+            error.rv().0
+        }
+        Err(payload) => {
+            tracing::error!(
+                function,
+                panic = panic_message(payload.as_ref()),
+                "panic caught at the PKCS#11 boundary; answering CKR_GENERAL_ERROR"
+            );
+            Rv::GENERAL_ERROR.0
+        }
+    }
+}
+
+/// The export for functions sqlhsm does not implement: still guarded, checks nothing.
+pub(crate) fn not_supported(function: &'static str) -> CK_RV {
+    guard(function, || Err(Rv::FUNCTION_NOT_SUPPORTED)?)
+}
+
+fn log_error(function: &'static str, error: &Error) {
+    let rv = error.rv();
+    match error {
+        Error::Pkcs11(_) => tracing::debug!(function, %rv, "returning"),
+        Error::Storage(StorageError::Busy(_)) | Error::Crypto(_) => {
+            tracing::warn!(function, %rv, cause = %error, "operation failed")
+        }
+        Error::Storage(_) | Error::Config(_) | Error::Poisoned => {
+            tracing::error!(function, %rv, cause = %error, "operation failed")
+        }
+    }
+}
+
+/// The panic's message when it is a string (`panic!`, `todo!`, `unwrap`); our own `Debug`
+/// implementations redact secrets, so this never prints key material.
+fn panic_message(payload: &(dyn Any + Send)) -> &str {
+    if let Some(message) = payload.downcast_ref::<&'static str>() {
+        message
+    } else if let Some(message) = payload.downcast_ref::<String>() {
+        message
+    } else {
+        "<non-string panic payload>"
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ok_is_ckr_ok() {
+        assert_eq!(guard("t", || Ok(())), Rv::OK.0);
+    }
+
+    #[test]
+    fn errors_map_through_rv() {
+        assert_eq!(guard("t", || Err(Rv::PIN_INCORRECT)?), Rv::PIN_INCORRECT.0);
+        assert_eq!(
+            guard("t", || Err(StorageError::Backend("disk".into()))?),
+            Rv::DEVICE_ERROR.0
+        );
+        assert_eq!(
+            guard("t", || Err(Error::Crypto("x".into()))),
+            Rv::FUNCTION_FAILED.0
+        );
+        assert_eq!(guard("t", || Err(Error::Poisoned)), Rv::GENERAL_ERROR.0);
+    }
+
+    #[test]
+    fn panic_becomes_general_error_and_does_not_escape() {
+        let rv = std::panic::catch_unwind(|| guard("t", || panic!("boom")));
+        assert_eq!(
+            rv.ok(),
+            Some(Rv::GENERAL_ERROR.0),
+            "the guard let an unwind escape"
+        );
+        let rv = guard("t", || todo!());
+        assert_eq!(rv, Rv::GENERAL_ERROR.0);
+        let rv = guard("t", || std::panic::panic_any(42_u32));
+        assert_eq!(rv, Rv::GENERAL_ERROR.0);
+    }
+
+    #[test]
+    fn panic_inside_extern_c_fn_is_caught() {
+        extern "C" fn export() -> CK_RV {
+            guard("export", || {
+                let v: Vec<u8> = Vec::new();
+                let _ = v[usize::MAX / 2];
+                Ok(())
+            })
+        }
+        assert_eq!(export(), Rv::GENERAL_ERROR.0);
+    }
+
+    #[test]
+    fn not_supported_answers_function_not_supported() {
+        assert_eq!(not_supported("C_X"), Rv::FUNCTION_NOT_SUPPORTED.0);
+    }
+
+    #[test]
+    fn panic_messages() {
+        assert_eq!(panic_message(&"a"), "a");
+        assert_eq!(panic_message(&String::from("b")), "b");
+        assert_eq!(panic_message(&1_i32), "<non-string panic payload>");
+    }
+}

@@ -1,0 +1,1041 @@
+//! The small set of helpers that turn the caller's raw memory into Rust values (PKCS#11 3.0 §5.2,
+//! STYLE rule 2). Every export goes through these; no other code reads or writes through a raw
+//! pointer.
+//!
+//! Rules encoded once here:
+//! - a NULL pointer where the spec requires one → `CKR_ARGUMENTS_BAD`;
+//! - a NULL pointer with a zero length is an empty slice;
+//! - a length above [`MAX_LEN`] bytes is refused, so a garbage length never makes us read or write
+//!   wild memory (and never overflows `isize`);
+//! - a misaligned structure pointer is refused rather than dereferenced;
+//! - the two-call output rule goes through [`OutBuf`] and its length is written back only on
+//!   success or `CKR_BUFFER_TOO_SMALL`.
+
+use std::ffi::c_void;
+use std::mem::size_of;
+use std::ops::Deref;
+use std::ptr::NonNull;
+
+use cryptoki_sys::{
+    CKM_AES_GCM, CKM_ECDH1_COFACTOR_DERIVE, CKM_ECDH1_DERIVE, CKM_EDDSA, CKM_RSA_PKCS_OAEP,
+    CKM_RSA_PKCS_PSS, CKM_SHA1_RSA_PKCS_PSS, CKM_SHA224_RSA_PKCS_PSS, CKM_SHA256_RSA_PKCS_PSS,
+    CKM_SHA384_RSA_PKCS_PSS, CKM_SHA3_224_RSA_PKCS_PSS, CKM_SHA3_256_RSA_PKCS_PSS,
+    CKM_SHA3_384_RSA_PKCS_PSS, CKM_SHA3_512_RSA_PKCS_PSS, CKM_SHA512_RSA_PKCS_PSS,
+    CKZ_DATA_SPECIFIED, CK_ATTRIBUTE, CK_BYTE, CK_ECDH1_DERIVE_PARAMS, CK_EDDSA_PARAMS,
+    CK_GCM_PARAMS, CK_MECHANISM, CK_MECHANISM_TYPE, CK_RSA_PKCS_OAEP_PARAMS,
+    CK_RSA_PKCS_PSS_PARAMS, CK_ULONG, CK_UNAVAILABLE_INFORMATION,
+};
+use zeroize::Zeroizing;
+
+use crate::api::object::AttributeRequest;
+use crate::error::{Error, Result, Rv};
+use crate::types::{Attribute, Mechanism, MechanismParam, OutBuf, Template};
+
+/// The largest buffer, in bytes, we accept from a caller (1 GiB). Nothing sqlhsm handles comes
+/// close; a larger length is a garbage value, not a request.
+pub(crate) const MAX_LEN: usize = 1 << 30;
+
+/// A `usize` as the caller's `CK_ULONG` (lossless on every platform we build for).
+pub(crate) fn to_ulong(n: usize) -> CK_ULONG {
+    CK_ULONG::try_from(n).unwrap_or(CK_ULONG::MAX)
+}
+
+/// The number of `T`s a caller's count stands for, refused when the bytes exceed [`MAX_LEN`].
+fn checked_count<T>(count: CK_ULONG) -> Result<usize> {
+    usize::try_from(count)
+        .ok()
+        .filter(|&n| n.saturating_mul(size_of::<T>().max(1)) <= MAX_LEN)
+        .ok_or(Error::Pkcs11(Rv::ARGUMENTS_BAD))
+}
+
+/// A required pointer: NULL or misaligned → `CKR_ARGUMENTS_BAD`.
+fn non_null<T>(p: *mut T) -> Result<NonNull<T>> {
+    match NonNull::new(p) {
+        Some(p) if p.as_ptr().is_aligned() => Ok(p),
+        _ => Err(Rv::ARGUMENTS_BAD)?,
+    }
+}
+
+/// Reads a required input structure (`CK_C_INITIALIZE_ARGS`, `CK_MECHANISM`, …) by value.
+///
+/// # Safety
+/// When non-NULL, `p` must be valid for reads of one `T`.
+pub(crate) unsafe fn read<T: Copy>(p: *const T) -> Result<T> {
+    let p = non_null(p.cast_mut())?;
+    // SAFETY: non-NULL and aligned (checked); valid for reads by the caller's contract.
+    Ok(unsafe { p.as_ptr().read() })
+}
+
+/// Reads an optional input structure: NULL → `None`.
+///
+/// # Safety
+/// As [`read`].
+pub(crate) unsafe fn read_opt<T: Copy>(p: *const T) -> Result<Option<T>> {
+    if p.is_null() {
+        return Ok(None);
+    }
+    // SAFETY: forwarded contract.
+    unsafe { read(p) }.map(Some)
+}
+
+/// A checked output location (`phSession`, `pInfo`, `pulCount`, …). Holding the raw pointer
+/// rather than a `&mut T` keeps two output arguments that the caller made alias (say the same
+/// handle pointer twice) from becoming two live `&mut`.
+pub(crate) struct Out<T> {
+    p: NonNull<T>,
+}
+
+impl<T> Out<T> {
+    /// Stores `value` in the caller's location.
+    pub(crate) fn set(&self, value: T) {
+        // SAFETY: `out` only builds an `Out` from a non-NULL, aligned pointer that its caller
+        // promised is valid for writes for the whole export call, which `Out` does not outlive.
+        unsafe { self.p.as_ptr().write(value) }
+    }
+}
+
+impl<T: Copy> Out<T> {
+    /// What the caller left in the location (the capacity in a `pulDataLen`, say).
+    pub(crate) fn get(&self) -> T {
+        // SAFETY: as in `set`; `pulXxxLen`-style locations are in/out, so also valid for reads.
+        unsafe { self.p.as_ptr().read() }
+    }
+}
+
+/// A required output location: NULL or misaligned → `CKR_ARGUMENTS_BAD`.
+///
+/// # Safety
+/// When non-NULL, `p` must be valid for reads and writes of one `T` for as long as the returned
+/// `Out` lives, and not be accessed otherwise meanwhile.
+pub(crate) unsafe fn out<T>(p: *mut T) -> Result<Out<T>> {
+    Ok(Out { p: non_null(p)? })
+}
+
+/// A slice of the caller's `T`s: NULL with count 0 is empty; NULL otherwise, misaligned, or
+/// larger than [`MAX_LEN`] bytes → `CKR_ARGUMENTS_BAD`.
+///
+/// # Safety
+/// When non-NULL and `count > 0`, `p` must be valid for reads of `count` `T`s for `'a`, with no
+/// writer meanwhile.
+pub(crate) unsafe fn slice<'a, T>(p: *const T, count: CK_ULONG) -> Result<&'a [T]> {
+    let count = checked_count::<T>(count)?;
+    if count == 0 {
+        return Ok(&[]);
+    }
+    let p = non_null(p.cast_mut())?;
+    // SAFETY: non-NULL, aligned, at most MAX_LEN bytes (so within isize), and valid for reads of
+    // `count` elements for 'a by the caller's contract.
+    Ok(unsafe { std::slice::from_raw_parts(p.as_ptr(), count) })
+}
+
+/// The writable counterpart of [`slice`].
+///
+/// # Safety
+/// When non-NULL and `count > 0`, `p` must be valid for reads and writes of `count` `T`s for `'a`,
+/// with no other access meanwhile.
+pub(crate) unsafe fn slice_mut<'a, T>(p: *mut T, count: CK_ULONG) -> Result<&'a mut [T]> {
+    let count = checked_count::<T>(count)?;
+    if count == 0 {
+        return Ok(&mut []);
+    }
+    let p = non_null(p)?;
+    // SAFETY: as in `slice`, and exclusively ours for 'a by the caller's contract.
+    Ok(unsafe { std::slice::from_raw_parts_mut(p.as_ptr(), count) })
+}
+
+/// Input bytes (`pData`/`ulDataLen`, a PIN, a seed): see [`slice`].
+///
+/// # Safety
+/// As [`slice`].
+pub(crate) unsafe fn bytes<'a>(p: *const CK_BYTE, len: CK_ULONG) -> Result<&'a [u8]> {
+    // SAFETY: forwarded contract.
+    unsafe { slice(p, len) }
+}
+
+/// Optional input bytes: NULL → `None` whatever the length (`C_Login`'s protected path).
+///
+/// # Safety
+/// As [`slice`].
+pub(crate) unsafe fn bytes_opt<'a>(p: *const CK_BYTE, len: CK_ULONG) -> Result<Option<&'a [u8]>> {
+    if p.is_null() {
+        return Ok(None);
+    }
+    // SAFETY: forwarded contract.
+    unsafe { bytes(p, len) }.map(Some)
+}
+
+/// A copy of the caller's 32-byte, blank-padded token label (`C_InitToken`).
+///
+/// # Safety
+/// When non-NULL, `p` must be valid for reads of 32 bytes.
+pub(crate) unsafe fn label(p: *const CK_BYTE) -> Result<[u8; 32]> {
+    // SAFETY: forwarded contract; `[u8; 32]` has alignment 1.
+    unsafe { read(p.cast::<[u8; 32]>()) }
+}
+
+/// Input bytes that may share memory with the output buffer (C_Encrypt explicitly allows
+/// `pData == pEncryptedData`). Overlapping input is copied first, so we never hold a `&[u8]` and a
+/// `&mut [u8]` to the same bytes.
+pub(crate) enum Input<'a> {
+    Borrowed(&'a [u8]),
+    Copied(Zeroizing<Vec<u8>>),
+}
+
+impl Deref for Input<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Input::Borrowed(bytes) => bytes,
+            Input::Copied(bytes) => bytes,
+        }
+    }
+}
+
+/// The caller's output buffer under the two-call rule: `(pData, pulDataLen)` with `pulDataLen`
+/// required, `pData` NULL for a length query, `*pulDataLen` the capacity otherwise.
+pub(crate) struct CallerOut<'a> {
+    pub(crate) buf: OutBuf<'a>,
+    len: Out<CK_ULONG>,
+}
+
+impl CallerOut<'_> {
+    /// Writes the length back as §5.2 asks — after success (a query included) and after
+    /// `CKR_BUFFER_TOO_SMALL`; other failures leave `*pulDataLen` alone — and passes `result` on.
+    pub(crate) fn finish(self, result: Result<()>) -> Result<()> {
+        let write_back = match &result {
+            Ok(()) => true,
+            Err(error) => error.rv() == Rv::BUFFER_TOO_SMALL,
+        };
+        if write_back {
+            self.len.set(to_ulong(self.buf.len()));
+        }
+        result
+    }
+}
+
+/// Builds a [`CallerOut`] from `(pData, pulDataLen)`.
+///
+/// # Safety
+/// `len` as [`out`]; when `p` is non-NULL it must be valid for writes of `*len` bytes for `'a`,
+/// with no other access meanwhile.
+pub(crate) unsafe fn out_buf<'a>(p: *mut CK_BYTE, len: *mut CK_ULONG) -> Result<CallerOut<'a>> {
+    // SAFETY: forwarded contract.
+    let len = unsafe { out(len) }?;
+    let buf = if p.is_null() {
+        OutBuf::query()
+    } else {
+        // SAFETY: forwarded contract; the capacity is the caller's `*pulDataLen`.
+        OutBuf::buffer(unsafe { slice_mut(p, len.get()) }?)
+    };
+    Ok(CallerOut { buf, len })
+}
+
+/// Input bytes plus an output buffer for the `C_Encrypt`-shaped functions; overlapping input is
+/// copied before the output buffer is borrowed.
+///
+/// # Safety
+/// As [`bytes`] for `(data, data_len)` and [`out_buf`] for `(out, out_len)`.
+pub(crate) unsafe fn in_out<'a>(
+    data: *const CK_BYTE,
+    data_len: CK_ULONG,
+    out: *mut CK_BYTE,
+    out_len: *mut CK_ULONG,
+) -> Result<(Input<'a>, CallerOut<'a>)> {
+    // SAFETY: forwarded contract.
+    let input = unsafe { bytes(data, data_len) }?;
+    // SAFETY: forwarded contract (the location is read only for its value).
+    let capacity = unsafe { self::out(out_len) }?.get();
+    let overlaps = !out.is_null() && {
+        let (in_start, in_end) = (
+            input.as_ptr() as usize,
+            input.as_ptr() as usize + input.len(),
+        );
+        let out_start = out as usize;
+        let out_end = out_start.saturating_add(checked_count::<u8>(capacity)?);
+        in_start < out_end && out_start < in_end
+    };
+    let input = if overlaps {
+        Input::Copied(Zeroizing::new(input.to_vec()))
+    } else {
+        Input::Borrowed(input)
+    };
+    // SAFETY: forwarded contract; after this point the overlapping input is only read from our
+    // copy.
+    let output = unsafe { out_buf(out, out_len) }?;
+    Ok((input, output))
+}
+
+/// Copies `items` into the caller's list under the two-call rule for lists (`C_GetSlotList`,
+/// `C_GetMechanismList`, `C_GetInterfaceList`): NULL list → count only; `*count` too small →
+/// `CKR_BUFFER_TOO_SMALL` with the count; otherwise copy and set the count.
+///
+/// # Safety
+/// `count` as [`out`]; when `list` is non-NULL it must be valid for writes of `*count` `T`s.
+pub(crate) unsafe fn fill_list<T: Copy>(
+    items: &[T],
+    list: *mut T,
+    count: *mut CK_ULONG,
+) -> Result<()> {
+    // SAFETY: forwarded contract.
+    let count = unsafe { out(count) }?;
+    if list.is_null() {
+        count.set(to_ulong(items.len()));
+        return Ok(());
+    }
+    if usize::try_from(count.get()).is_ok_and(|capacity| capacity < items.len()) {
+        count.set(to_ulong(items.len()));
+        Err(Rv::BUFFER_TOO_SMALL)?
+    }
+    // SAFETY: forwarded contract; we write only `items.len()` ≤ `*count` elements.
+    let dst = unsafe { slice_mut(list, to_ulong(items.len())) }?;
+    dst.copy_from_slice(items);
+    count.set(to_ulong(items.len()));
+    Ok(())
+}
+
+/// Decodes a template (`CK_ATTRIBUTE_PTR`, count) into owned attributes. A NULL `pValue` with a
+/// non-zero `ulValueLen` → `CKR_ARGUMENTS_BAD`.
+///
+/// # Safety
+/// As [`slice`] for the array; each entry's `pValue` as [`bytes`] for its `ulValueLen`.
+pub(crate) unsafe fn template(p: *const CK_ATTRIBUTE, count: CK_ULONG) -> Result<Template> {
+    // SAFETY: forwarded contract.
+    let attributes = unsafe { slice(p, count) }?;
+    attributes
+        .iter()
+        .map(|a| {
+            // SAFETY: forwarded contract for each entry.
+            let value = unsafe { bytes(a.pValue.cast::<u8>(), a.ulValueLen) }?;
+            Ok(Attribute::new(a.type_, value.to_vec()))
+        })
+        .collect()
+}
+
+/// Runs `fill` over the `C_GetAttributeValue` requests built from the caller's template (a NULL
+/// `pValue` is a length query), then writes each `ulValueLen` back: `CK_UNAVAILABLE_INFORMATION`
+/// for an entry marked unavailable, else the entry's [`OutBuf`] length. Lengths are written on
+/// success and on the three template-wide answers of §5.7 (`CKR_ATTRIBUTE_SENSITIVE`,
+/// `CKR_ATTRIBUTE_TYPE_INVALID`, `CKR_BUFFER_TOO_SMALL`), after which `fill`'s result is returned.
+///
+/// # Safety
+/// When `count > 0`, `p` must be valid for reads and writes of `count` attributes, each non-NULL
+/// `pValue` valid for writes of its `ulValueLen` bytes, none overlapping the array or each other.
+pub(crate) unsafe fn attribute_requests<F>(
+    p: *mut CK_ATTRIBUTE,
+    count: CK_ULONG,
+    fill: F,
+) -> Result<()>
+where
+    F: FnOnce(&mut [AttributeRequest<'_>]) -> Result<()>,
+{
+    // The entries are copied out and the lengths written back through `p`, so no reference to the
+    // array is alive while the value buffers are borrowed.
+    // SAFETY: forwarded contract.
+    let entries = unsafe { slice(p, count) }?.to_vec();
+    let mut requests = entries
+        .iter()
+        .map(|a| {
+            let out = if a.pValue.is_null() {
+                OutBuf::query()
+            } else {
+                // SAFETY: forwarded contract.
+                OutBuf::buffer(unsafe { slice_mut(a.pValue.cast::<u8>(), a.ulValueLen) }?)
+            };
+            Ok(AttributeRequest {
+                kind: a.type_,
+                out,
+                unavailable: false,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let result = fill(&mut requests);
+    let lengths: Vec<CK_ULONG> = requests
+        .iter()
+        .map(|r| {
+            if r.unavailable {
+                CK_UNAVAILABLE_INFORMATION
+            } else {
+                to_ulong(r.out.len())
+            }
+        })
+        .collect();
+    drop(requests);
+    let per_entry = match &result {
+        Ok(()) => true,
+        Err(e) => [
+            Rv::ATTRIBUTE_SENSITIVE,
+            Rv::ATTRIBUTE_TYPE_INVALID,
+            Rv::BUFFER_TOO_SMALL,
+        ]
+        .contains(&e.rv()),
+    };
+    if per_entry {
+        for (i, len) in lengths.into_iter().enumerate() {
+            // SAFETY: `slice` accepted `p` as non-NULL and aligned for `count` > `i` entries, and
+            // the caller lets us write them.
+            unsafe { (*p.add(i)).ulValueLen = len };
+        }
+    }
+    result
+}
+
+/// Decodes a required `CK_MECHANISM_PTR`, its parameter included.
+///
+/// # Safety
+/// When non-NULL, `p` must be valid for reads of a `CK_MECHANISM` whose `pParameter` is valid
+/// for reads of `ulParameterLen` bytes and, for the structures decoded here, whose inner
+/// pointers are valid for their stated lengths.
+pub(crate) unsafe fn mechanism(p: *const CK_MECHANISM) -> Result<Mechanism> {
+    // SAFETY: forwarded contract.
+    let m = unsafe { read(p) }?;
+    // SAFETY: forwarded contract.
+    let param = unsafe { mechanism_param(m.mechanism, m.pParameter, m.ulParameterLen) }?;
+    Ok(Mechanism {
+        kind: m.mechanism,
+        param,
+    })
+}
+
+const PSS_MECHANISMS: &[CK_MECHANISM_TYPE] = &[
+    CKM_RSA_PKCS_PSS,
+    CKM_SHA1_RSA_PKCS_PSS,
+    CKM_SHA224_RSA_PKCS_PSS,
+    CKM_SHA256_RSA_PKCS_PSS,
+    CKM_SHA384_RSA_PKCS_PSS,
+    CKM_SHA512_RSA_PKCS_PSS,
+    CKM_SHA3_224_RSA_PKCS_PSS,
+    CKM_SHA3_256_RSA_PKCS_PSS,
+    CKM_SHA3_384_RSA_PKCS_PSS,
+    CKM_SHA3_512_RSA_PKCS_PSS,
+];
+
+fn param_invalid(_: Error) -> Error {
+    Error::Pkcs11(Rv::MECHANISM_PARAM_INVALID)
+}
+
+/// A parameter structure by value; its size must be exactly `size_of::<T>()`.
+///
+/// # Safety
+/// `p` non-NULL and valid for reads of `len` bytes.
+unsafe fn param_struct<T: Copy>(p: *const c_void, len: CK_ULONG) -> Result<T> {
+    if usize::try_from(len).ok() != Some(size_of::<T>()) {
+        Err(Rv::MECHANISM_PARAM_INVALID)?
+    }
+    // SAFETY: `len` bytes are readable (caller's contract) and `len == size_of::<T>()`; the
+    // caller's parameter buffer may be any byte buffer, so read without assuming alignment.
+    Ok(unsafe { p.cast::<T>().read_unaligned() })
+}
+
+/// Bytes a parameter structure points to; any pointer/length problem is the parameter's fault.
+///
+/// # Safety
+/// As [`bytes`].
+unsafe fn param_bytes(p: *const CK_BYTE, len: CK_ULONG) -> Result<Vec<u8>> {
+    // SAFETY: forwarded contract.
+    Ok(unsafe { bytes(p, len) }.map_err(param_invalid)?.to_vec())
+}
+
+/// # Safety
+/// As [`mechanism`], for the parameter alone.
+unsafe fn mechanism_param(
+    kind: CK_MECHANISM_TYPE,
+    p: *const c_void,
+    len: CK_ULONG,
+) -> Result<MechanismParam> {
+    if p.is_null() {
+        if len != 0 {
+            Err(Rv::MECHANISM_PARAM_INVALID)?
+        }
+        return Ok(MechanismParam::None);
+    }
+    // SAFETY (all blocks below): `p` is non-NULL and valid for `len` bytes; the inner pointers
+    // of a decoded structure are valid for their stated lengths (caller's contract).
+    let param = match kind {
+        k if PSS_MECHANISMS.contains(&k) => {
+            // SAFETY: see above.
+            let s: CK_RSA_PKCS_PSS_PARAMS = unsafe { param_struct(p, len) }?;
+            MechanismParam::Pss {
+                hash: s.hashAlg,
+                mgf: s.mgf,
+                salt_len: s.sLen,
+            }
+        }
+        CKM_RSA_PKCS_OAEP => {
+            // SAFETY: see above.
+            let s: CK_RSA_PKCS_OAEP_PARAMS = unsafe { param_struct(p, len) }?;
+            let source_data = match s.source {
+                CKZ_DATA_SPECIFIED => {
+                    // SAFETY: see above.
+                    unsafe { param_bytes(s.pSourceData.cast(), s.ulSourceDataLen) }?
+                }
+                // Some callers leave `source` zero for "no label"; the pointer means nothing then.
+                0 => Vec::new(),
+                _ => Err(Rv::MECHANISM_PARAM_INVALID)?,
+            };
+            MechanismParam::Oaep {
+                hash: s.hashAlg,
+                mgf: s.mgf,
+                source_data,
+            }
+        }
+        CKM_AES_GCM => {
+            // SAFETY: see above.
+            let s: CK_GCM_PARAMS = unsafe { param_struct(p, len) }?;
+            MechanismParam::Gcm {
+                // SAFETY: see above.
+                iv: unsafe { param_bytes(s.pIv, s.ulIvLen) }?,
+                // SAFETY: see above.
+                aad: unsafe { param_bytes(s.pAAD, s.ulAADLen) }?,
+                tag_bits: s.ulTagBits,
+            }
+        }
+        CKM_EDDSA => {
+            // SAFETY: see above.
+            let s: CK_EDDSA_PARAMS = unsafe { param_struct(p, len) }?;
+            MechanismParam::Eddsa {
+                prehash: s.phFlag != 0,
+                // SAFETY: see above.
+                context: unsafe { param_bytes(s.pContextData, s.ulContextDataLen) }?,
+            }
+        }
+        CKM_ECDH1_DERIVE | CKM_ECDH1_COFACTOR_DERIVE => {
+            // SAFETY: see above.
+            let s: CK_ECDH1_DERIVE_PARAMS = unsafe { param_struct(p, len) }?;
+            MechanismParam::Ecdh {
+                kdf: s.kdf,
+                // SAFETY: see above.
+                shared_data: unsafe { param_bytes(s.pSharedData, s.ulSharedDataLen) }?,
+                // SAFETY: see above.
+                public_data: unsafe { param_bytes(s.pPublicData, s.ulPublicDataLen) }?,
+            }
+        }
+        // SAFETY: see above.
+        _ => MechanismParam::Bytes(unsafe { param_bytes(p.cast(), len) }?),
+    };
+    Ok(param)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use cryptoki_sys::{
+        CKA_LABEL, CKA_TOKEN, CKA_VALUE, CKD_NULL, CKG_MGF1_SHA256, CKM_AES_CBC, CKM_SHA256,
+        CKM_SHA256_RSA_PKCS_PSS, CK_ATTRIBUTE_TYPE,
+    };
+    use std::ptr::{null, null_mut};
+
+    fn rv<T>(r: Result<T>) -> Rv {
+        match r {
+            Ok(_) => panic!("expected an error"),
+            Err(e) => e.rv(),
+        }
+    }
+
+    #[test]
+    fn bytes_null_and_lengths() {
+        // SAFETY: NULL pointers are never dereferenced.
+        unsafe {
+            assert_eq!(bytes(null(), 0).unwrap(), &[] as &[u8]);
+            assert_eq!(rv(bytes(null(), 1)), Rv::ARGUMENTS_BAD);
+            assert_eq!(bytes_opt(null(), 5).unwrap(), None);
+        }
+        let data = [1u8, 2, 3];
+        // SAFETY: `data` is 3 readable bytes; the absurd length is refused before any read.
+        unsafe {
+            assert_eq!(bytes(data.as_ptr(), 3).unwrap(), &data);
+            assert_eq!(bytes_opt(data.as_ptr(), 2).unwrap(), Some(&data[..2]));
+            assert_eq!(
+                rv(bytes(data.as_ptr(), (MAX_LEN + 1) as CK_ULONG)),
+                Rv::ARGUMENTS_BAD
+            );
+            assert_eq!(rv(bytes(data.as_ptr(), CK_ULONG::MAX)), Rv::ARGUMENTS_BAD);
+        }
+    }
+
+    #[test]
+    fn required_pointers() {
+        // SAFETY: NULL is refused before use.
+        unsafe {
+            assert_eq!(rv(read::<CK_ULONG>(null())), Rv::ARGUMENTS_BAD);
+            assert!(read_opt::<CK_ULONG>(null()).unwrap().is_none());
+            assert_eq!(rv(out::<CK_ULONG>(null_mut())), Rv::ARGUMENTS_BAD);
+        }
+        let mut words = [0 as CK_ULONG; 2];
+        let misaligned = words
+            .as_mut_ptr()
+            .cast::<u8>()
+            .wrapping_add(1)
+            .cast::<CK_ULONG>();
+        // SAFETY: the misaligned pointer is refused before use.
+        unsafe { assert_eq!(rv(out(misaligned)), Rv::ARGUMENTS_BAD) };
+        let mut x: CK_ULONG = 7;
+        // SAFETY: `x` is a live local.
+        let o = unsafe { out(&mut x) }.unwrap();
+        assert_eq!(o.get(), 7);
+        o.set(9);
+        assert_eq!(x, 9);
+    }
+
+    #[test]
+    fn label_is_copied() {
+        let label_bytes = *b"my token                        ";
+        // SAFETY: 32 readable bytes.
+        assert_eq!(unsafe { label(label_bytes.as_ptr()) }.unwrap(), label_bytes);
+        // SAFETY: NULL is refused.
+        assert_eq!(rv(unsafe { label(null()) }), Rv::ARGUMENTS_BAD);
+    }
+
+    #[test]
+    fn out_buf_query_too_small_and_fill() {
+        // Query: NULL data, length written back.
+        let mut len: CK_ULONG = 0;
+        // SAFETY: `len` is live; NULL data means a query.
+        let mut o = unsafe { out_buf(null_mut(), &mut len) }.unwrap();
+        assert!(o.buf.is_query());
+        let r = o.buf.fill(b"hello").map(drop);
+        o.finish(r).unwrap();
+        assert_eq!(len, 5);
+
+        // Too small: CKR_BUFFER_TOO_SMALL and the needed length.
+        let mut storage = [0u8; 4];
+        let mut len: CK_ULONG = 2;
+        // SAFETY: `storage` has at least `len` bytes.
+        let mut o = unsafe { out_buf(storage.as_mut_ptr(), &mut len) }.unwrap();
+        let r = o.buf.fill(b"hello").map(drop);
+        assert_eq!(rv(o.finish(r)), Rv::BUFFER_TOO_SMALL);
+        assert_eq!(len, 5);
+        assert_eq!(storage, [0; 4]);
+
+        // Large enough: copied, actual length written back.
+        let mut storage = [0u8; 8];
+        let mut len: CK_ULONG = 8;
+        // SAFETY: `storage` has `len` bytes.
+        let mut o = unsafe { out_buf(storage.as_mut_ptr(), &mut len) }.unwrap();
+        assert_eq!(o.buf.capacity(), 8);
+        let r = o.buf.fill(b"hello").map(drop);
+        o.finish(r).unwrap();
+        assert_eq!(len, 5);
+        assert_eq!(&storage[..5], b"hello");
+
+        // Other errors leave the length alone.
+        let mut len: CK_ULONG = 8;
+        // SAFETY: as above.
+        let o = unsafe { out_buf(storage.as_mut_ptr(), &mut len) }.unwrap();
+        assert_eq!(rv(o.finish(Err(Rv::DATA_INVALID.into()))), Rv::DATA_INVALID);
+        assert_eq!(len, 8);
+
+        // NULL length pointer and absurd capacities are refused.
+        // SAFETY: refused before use.
+        unsafe {
+            assert_eq!(
+                rv(out_buf(storage.as_mut_ptr(), null_mut())),
+                Rv::ARGUMENTS_BAD
+            );
+            let mut huge = CK_ULONG::MAX;
+            assert_eq!(
+                rv(out_buf(storage.as_mut_ptr(), &mut huge)),
+                Rv::ARGUMENTS_BAD
+            );
+        }
+    }
+
+    #[test]
+    fn in_out_copies_overlapping_input() {
+        let mut storage = *b"abcdefgh";
+        let mut len: CK_ULONG = 8;
+        let p = storage.as_mut_ptr();
+        // SAFETY: both ranges lie in `storage`; `in_out` copies the overlapping input first.
+        let (input, mut o) = unsafe { in_out(p, 4, p, &mut len) }.unwrap();
+        assert!(matches!(input, Input::Copied(_)));
+        let reversed: Vec<u8> = input.iter().rev().copied().collect();
+        let r = o.buf.fill(&reversed).map(drop);
+        o.finish(r).unwrap();
+        assert_eq!(&storage, b"dcbaefgh");
+        assert_eq!(len, 4);
+
+        let data = *b"xyz";
+        let mut storage = [0u8; 3];
+        let mut len: CK_ULONG = 3;
+        // SAFETY: disjoint live buffers.
+        let (input, _o) =
+            unsafe { in_out(data.as_ptr(), 3, storage.as_mut_ptr(), &mut len) }.unwrap();
+        assert!(matches!(input, Input::Borrowed(_)));
+        assert_eq!(&*input, b"xyz");
+    }
+
+    #[test]
+    fn lists_follow_the_two_call_rule() {
+        let items: [CK_ULONG; 3] = [10, 20, 30];
+        let mut count: CK_ULONG = 0;
+        // SAFETY: NULL list means a count query.
+        unsafe { fill_list(&items, null_mut(), &mut count) }.unwrap();
+        assert_eq!(count, 3);
+
+        let mut small = [0 as CK_ULONG; 2];
+        let mut count: CK_ULONG = 2;
+        // SAFETY: `small` holds `count` elements.
+        let r = unsafe { fill_list(&items, small.as_mut_ptr(), &mut count) };
+        assert_eq!(rv(r), Rv::BUFFER_TOO_SMALL);
+        assert_eq!(count, 3);
+        assert_eq!(small, [0, 0]);
+
+        let mut big = [0 as CK_ULONG; 5];
+        let mut count: CK_ULONG = 5;
+        // SAFETY: `big` holds `count` elements.
+        unsafe { fill_list(&items, big.as_mut_ptr(), &mut count) }.unwrap();
+        assert_eq!(count, 3);
+        assert_eq!(big, [10, 20, 30, 0, 0]);
+
+        assert_eq!(
+            // SAFETY: refused before use.
+            rv(unsafe { fill_list(&items, big.as_mut_ptr(), null_mut()) }),
+            Rv::ARGUMENTS_BAD
+        );
+    }
+
+    fn attr(kind: CK_ATTRIBUTE_TYPE, value: &mut [u8]) -> CK_ATTRIBUTE {
+        CK_ATTRIBUTE {
+            type_: kind,
+            pValue: value.as_mut_ptr().cast(),
+            ulValueLen: value.len() as CK_ULONG,
+        }
+    }
+
+    #[test]
+    fn templates_decode() {
+        let mut label_value = *b"key one";
+        let mut token = [1u8];
+        let template_in = [
+            attr(CKA_LABEL, &mut label_value),
+            attr(CKA_TOKEN, &mut token),
+            CK_ATTRIBUTE {
+                type_: CKA_VALUE,
+                pValue: null_mut(),
+                ulValueLen: 0,
+            },
+        ];
+        // SAFETY: every entry points to live memory of its stated length.
+        let t = unsafe { template(template_in.as_ptr(), 3) }.unwrap();
+        assert_eq!(
+            t,
+            vec![
+                Attribute::new(CKA_LABEL, b"key one".to_vec()),
+                Attribute::from_bool(CKA_TOKEN, true),
+                Attribute::new(CKA_VALUE, Vec::new()),
+            ]
+        );
+        // SAFETY: NULL with count 0 is never read.
+        assert!(unsafe { template(null(), 0) }.unwrap().is_empty());
+        // SAFETY: refused before use.
+        assert_eq!(rv(unsafe { template(null(), 1) }), Rv::ARGUMENTS_BAD);
+
+        let bad = [CK_ATTRIBUTE {
+            type_: CKA_VALUE,
+            pValue: null_mut(),
+            ulValueLen: 4,
+        }];
+        // SAFETY: the NULL pValue is refused before use.
+        assert_eq!(rv(unsafe { template(bad.as_ptr(), 1) }), Rv::ARGUMENTS_BAD);
+    }
+
+    #[test]
+    fn attribute_requests_write_lengths_back() {
+        let mut big = [0u8; 16];
+        let mut small = [0u8; 2];
+        let mut template_io = [
+            CK_ATTRIBUTE {
+                type_: CKA_LABEL,
+                pValue: big.as_mut_ptr().cast(),
+                ulValueLen: 16,
+            },
+            CK_ATTRIBUTE {
+                type_: CKA_VALUE,
+                pValue: null_mut(),
+                ulValueLen: 99,
+            },
+            CK_ATTRIBUTE {
+                type_: CKA_TOKEN,
+                pValue: small.as_mut_ptr().cast(),
+                ulValueLen: 2,
+            },
+            CK_ATTRIBUTE {
+                type_: 0x1234,
+                pValue: null_mut(),
+                ulValueLen: 5,
+            },
+        ];
+        let fill = |requests: &mut [AttributeRequest<'_>]| -> Result<()> {
+            assert_eq!(requests.len(), 4);
+            assert_eq!(requests[0].kind, CKA_LABEL);
+            assert!(requests[1].out.is_query());
+            requests[0].out.fill(b"label").map(drop)?;
+            requests[1].out.fill(&[9; 32]).map(drop)?;
+            let too_small = requests[2].out.fill(b"four").is_err();
+            requests[3].unavailable = true;
+            if too_small {
+                Err(Rv::BUFFER_TOO_SMALL)?
+            }
+            Ok(())
+        };
+        // SAFETY: the template and its value buffers are live, disjoint locals.
+        let r = unsafe { attribute_requests(template_io.as_mut_ptr(), 4, fill) };
+        assert_eq!(rv(r), Rv::BUFFER_TOO_SMALL);
+        assert_eq!(&big[..5], b"label");
+        let lens: Vec<CK_ULONG> = template_io.iter().map(|a| a.ulValueLen).collect();
+        assert_eq!(lens, [5, 32, 4, CK_UNAVAILABLE_INFORMATION]);
+        assert_eq!(small, [0, 0]);
+
+        // Any other failure leaves the template untouched.
+        let mut template_io = [CK_ATTRIBUTE {
+            type_: CKA_LABEL,
+            pValue: null_mut(),
+            ulValueLen: 7,
+        }];
+        // SAFETY: as above.
+        let r = unsafe {
+            attribute_requests(template_io.as_mut_ptr(), 1, |requests| {
+                requests[0].out.fill(b"abc").map(drop)?;
+                Err(Rv::SESSION_HANDLE_INVALID)?
+            })
+        };
+        assert_eq!(rv(r), Rv::SESSION_HANDLE_INVALID);
+        assert_eq!(template_io[0].ulValueLen, 7);
+
+        // SAFETY: NULL with a non-zero count is refused before use.
+        let r = unsafe { attribute_requests(null_mut(), 1, |_| Ok(())) };
+        assert_eq!(rv(r), Rv::ARGUMENTS_BAD);
+    }
+
+    fn mech<T>(kind: CK_MECHANISM_TYPE, param: &mut T) -> CK_MECHANISM {
+        CK_MECHANISM {
+            mechanism: kind,
+            pParameter: (param as *mut T).cast(),
+            ulParameterLen: size_of::<T>() as CK_ULONG,
+        }
+    }
+
+    fn decode(m: &CK_MECHANISM) -> Result<Mechanism> {
+        // SAFETY: every test mechanism points to live parameter memory of its stated length.
+        unsafe { mechanism(m) }
+    }
+
+    #[test]
+    fn mechanism_without_parameter() {
+        let m = CK_MECHANISM {
+            mechanism: CKM_SHA256,
+            pParameter: null_mut(),
+            ulParameterLen: 0,
+        };
+        assert_eq!(decode(&m).unwrap(), Mechanism::new(CKM_SHA256));
+        let m = CK_MECHANISM {
+            mechanism: CKM_SHA256,
+            pParameter: null_mut(),
+            ulParameterLen: 8,
+        };
+        assert_eq!(rv(decode(&m)), Rv::MECHANISM_PARAM_INVALID);
+        // SAFETY: refused before use.
+        assert_eq!(rv(unsafe { mechanism(null()) }), Rv::ARGUMENTS_BAD);
+    }
+
+    #[test]
+    fn mechanism_raw_bytes() {
+        let mut iv = [7u8; 16];
+        let m = CK_MECHANISM {
+            mechanism: CKM_AES_CBC,
+            pParameter: iv.as_mut_ptr().cast(),
+            ulParameterLen: 16,
+        };
+        assert_eq!(
+            decode(&m).unwrap().param,
+            MechanismParam::Bytes(vec![7; 16])
+        );
+    }
+
+    #[test]
+    fn mechanism_pss() {
+        let mut p = CK_RSA_PKCS_PSS_PARAMS {
+            hashAlg: CKM_SHA256,
+            mgf: CKG_MGF1_SHA256,
+            sLen: 32,
+        };
+        let m = mech(CKM_SHA256_RSA_PKCS_PSS, &mut p);
+        assert_eq!(
+            decode(&m).unwrap(),
+            Mechanism {
+                kind: CKM_SHA256_RSA_PKCS_PSS,
+                param: MechanismParam::Pss {
+                    hash: CKM_SHA256,
+                    mgf: CKG_MGF1_SHA256,
+                    salt_len: 32
+                }
+            }
+        );
+        let mut m = mech(CKM_RSA_PKCS_PSS, &mut p);
+        assert!(matches!(
+            decode(&m).unwrap().param,
+            MechanismParam::Pss { .. }
+        ));
+        m.ulParameterLen -= 1;
+        assert_eq!(rv(decode(&m)), Rv::MECHANISM_PARAM_INVALID);
+    }
+
+    #[test]
+    fn mechanism_oaep() {
+        let mut label_bytes = *b"label";
+        let mut p = CK_RSA_PKCS_OAEP_PARAMS {
+            hashAlg: CKM_SHA256,
+            mgf: CKG_MGF1_SHA256,
+            source: CKZ_DATA_SPECIFIED,
+            pSourceData: label_bytes.as_mut_ptr().cast(),
+            ulSourceDataLen: 5,
+        };
+        let m = mech(CKM_RSA_PKCS_OAEP, &mut p);
+        assert_eq!(
+            decode(&m).unwrap().param,
+            MechanismParam::Oaep {
+                hash: CKM_SHA256,
+                mgf: CKG_MGF1_SHA256,
+                source_data: b"label".to_vec()
+            }
+        );
+        // Without CKZ_DATA_SPECIFIED the pointer is not followed, even if garbage.
+        p.source = 0;
+        p.pSourceData = 0x10 as *mut c_void;
+        let m = mech(CKM_RSA_PKCS_OAEP, &mut p);
+        assert_eq!(
+            decode(&m).unwrap().param,
+            MechanismParam::Oaep {
+                hash: CKM_SHA256,
+                mgf: CKG_MGF1_SHA256,
+                source_data: Vec::new()
+            }
+        );
+        p.source = 7;
+        let m = mech(CKM_RSA_PKCS_OAEP, &mut p);
+        assert_eq!(rv(decode(&m)), Rv::MECHANISM_PARAM_INVALID);
+        p.source = CKZ_DATA_SPECIFIED;
+        p.pSourceData = null_mut();
+        let m = mech(CKM_RSA_PKCS_OAEP, &mut p);
+        assert_eq!(rv(decode(&m)), Rv::MECHANISM_PARAM_INVALID);
+    }
+
+    #[test]
+    fn mechanism_gcm() {
+        let mut iv = [1u8; 12];
+        let mut aad = *b"header";
+        let mut p = CK_GCM_PARAMS {
+            pIv: iv.as_mut_ptr(),
+            ulIvLen: 12,
+            ulIvBits: 96,
+            pAAD: aad.as_mut_ptr(),
+            ulAADLen: 6,
+            ulTagBits: 128,
+        };
+        let m = mech(CKM_AES_GCM, &mut p);
+        assert_eq!(
+            decode(&m).unwrap().param,
+            MechanismParam::Gcm {
+                iv: vec![1; 12],
+                aad: b"header".to_vec(),
+                tag_bits: 128
+            }
+        );
+        p.pAAD = null_mut();
+        p.ulAADLen = 0;
+        let m = mech(CKM_AES_GCM, &mut p);
+        assert_eq!(
+            decode(&m).unwrap().param,
+            MechanismParam::Gcm {
+                iv: vec![1; 12],
+                aad: Vec::new(),
+                tag_bits: 128
+            }
+        );
+        p.ulIvLen = CK_ULONG::MAX;
+        let m = mech(CKM_AES_GCM, &mut p);
+        assert_eq!(rv(decode(&m)), Rv::MECHANISM_PARAM_INVALID);
+    }
+
+    #[test]
+    fn mechanism_eddsa() {
+        let mut context = *b"ctx";
+        let mut p = CK_EDDSA_PARAMS {
+            phFlag: 1,
+            ulContextDataLen: 3,
+            pContextData: context.as_mut_ptr(),
+        };
+        let m = mech(CKM_EDDSA, &mut p);
+        assert_eq!(
+            decode(&m).unwrap().param,
+            MechanismParam::Eddsa {
+                prehash: true,
+                context: b"ctx".to_vec()
+            }
+        );
+        let m = CK_MECHANISM {
+            mechanism: CKM_EDDSA,
+            pParameter: null_mut(),
+            ulParameterLen: 0,
+        };
+        assert_eq!(decode(&m).unwrap().param, MechanismParam::None);
+    }
+
+    #[test]
+    fn mechanism_ecdh() {
+        let mut public = [4u8; 65];
+        let mut p = CK_ECDH1_DERIVE_PARAMS {
+            kdf: CKD_NULL,
+            ulSharedDataLen: 0,
+            pSharedData: null_mut(),
+            ulPublicDataLen: 65,
+            pPublicData: public.as_mut_ptr(),
+        };
+        for kind in [CKM_ECDH1_DERIVE, CKM_ECDH1_COFACTOR_DERIVE] {
+            let m = mech(kind, &mut p);
+            assert_eq!(
+                decode(&m).unwrap().param,
+                MechanismParam::Ecdh {
+                    kdf: CKD_NULL,
+                    shared_data: Vec::new(),
+                    public_data: vec![4; 65]
+                }
+            );
+        }
+        let mut m = mech(CKM_ECDH1_DERIVE, &mut p);
+        m.ulParameterLen += 8;
+        assert_eq!(rv(decode(&m)), Rv::MECHANISM_PARAM_INVALID);
+    }
+
+    #[test]
+    fn mechanism_param_read_unaligned() {
+        // A parameter structure at an odd address is still decoded (copied, not referenced).
+        let p = CK_RSA_PKCS_PSS_PARAMS {
+            hashAlg: CKM_SHA256,
+            mgf: CKG_MGF1_SHA256,
+            sLen: 20,
+        };
+        let mut raw = vec![0u8; size_of::<CK_RSA_PKCS_PSS_PARAMS>() + 1];
+        // SAFETY: `raw` has room for the structure at offset 1; written unaligned.
+        unsafe {
+            raw.as_mut_ptr()
+                .add(1)
+                .cast::<CK_RSA_PKCS_PSS_PARAMS>()
+                .write_unaligned(p)
+        };
+        let m = CK_MECHANISM {
+            mechanism: CKM_RSA_PKCS_PSS,
+            // SAFETY: offset 1 is inside `raw`.
+            pParameter: unsafe { raw.as_mut_ptr().add(1) }.cast(),
+            ulParameterLen: size_of::<CK_RSA_PKCS_PSS_PARAMS>() as CK_ULONG,
+        };
+        assert_eq!(
+            decode(&m).unwrap().param,
+            MechanismParam::Pss {
+                hash: CKM_SHA256,
+                mgf: CKG_MGF1_SHA256,
+                salt_len: 20
+            }
+        );
+    }
+}

@@ -1,0 +1,155 @@
+//! The committed C header `include/sqlhsm.h` must be exactly what `build.rs` generates with
+//! cbindgen from the current code (STYLE rule 11), and it must compile after a PKCS#11 3.0
+//! `pkcs11.h`.
+//!
+//! To regenerate the committed header after changing an export or a vendor constant:
+//!
+//! ```text
+//! SQLHSM_BLESS=1 cargo test --test header
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// What build.rs generated for this build.
+const GENERATED: &str = include_str!(concat!(env!("OUT_DIR"), "/sqlhsm.h"));
+
+fn committed_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("include/sqlhsm.h")
+}
+
+#[test]
+fn committed_header_matches_generated() {
+    let path = committed_path();
+    if std::env::var_os("SQLHSM_BLESS").is_some() {
+        std::fs::create_dir_all(path.parent().expect("include/")).expect("create include/");
+        std::fs::write(&path, GENERATED).expect("write include/sqlhsm.h");
+        eprintln!("rewrote {}", path.display());
+        return;
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    if committed != GENERATED {
+        let first_difference = committed
+            .lines()
+            .zip(GENERATED.lines())
+            .position(|(a, b)| a != b)
+            .map_or_else(
+                || "one is a prefix of the other".to_owned(),
+                |i| format!("first difference at line {}", i + 1),
+            );
+        panic!(
+            "include/sqlhsm.h is out of date with the code ({first_difference}).\n\
+             Regenerate it with:  SQLHSM_BLESS=1 cargo test --test header\n\
+             and commit the result."
+        );
+    }
+}
+
+/// The `cc` flags that pre-include a PKCS#11 3.0 `pkcs11.h`, for each one found on this machine.
+///
+/// p11-kit's `pkcs11.h` is not among them: it is a 2.40 header and lacks `CK_INTERFACE`, which
+/// `C_GetInterfaceList`/`C_GetInterface` need. NSS's header is 3.0 (it needs NSPR's include
+/// directory), and cryptoki-sys ships the public-domain 3.2 header it was generated from.
+fn pkcs11_headers() -> Vec<(String, Vec<String>)> {
+    let mut found = Vec::new();
+    let nss = Path::new("/usr/include/nss/pkcs11.h");
+    let nspr = Path::new("/usr/include/nspr/prtypes.h");
+    if nss.exists() && nspr.exists() {
+        found.push((
+            nss.display().to_string(),
+            vec![
+                "-I/usr/include/nss".into(),
+                "-I/usr/include/nspr".into(),
+                "-include".into(),
+                "pkcs11.h".into(),
+            ],
+        ));
+    }
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".cargo")));
+    if let Some(registry) = cargo_home.map(|home| home.join("registry/src")) {
+        for index in std::fs::read_dir(registry).into_iter().flatten().flatten() {
+            let header = index.path().join("cryptoki-sys-0.5.0/vendor/pkcs11.h");
+            if header.exists() {
+                found.push((
+                    header.display().to_string(),
+                    vec!["-include".into(), header.display().to_string()],
+                ));
+                break;
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn header_compiles_after_a_pkcs11_3_0_header() {
+    let headers = pkcs11_headers();
+    if headers.is_empty() {
+        eprintln!("skipped: no PKCS#11 3.0 pkcs11.h found (install libnss3-dev)");
+        return;
+    }
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    for (name, flags) in headers {
+        let output = Command::new(&cc)
+            .args(["-fsyntax-only", "-Wall", "-Wextra", "-Werror", "-x", "c"])
+            .args(&flags)
+            .arg(committed_path())
+            .output()
+            .unwrap_or_else(|e| panic!("could not run {cc}: {e}"));
+        assert!(
+            output.status.success(),
+            "include/sqlhsm.h does not compile after {name}:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+#[test]
+fn header_declares_every_export_and_the_vendor_constants() {
+    for function in [
+        "C_Initialize",
+        "C_GetFunctionList",
+        "C_GetInterfaceList",
+        "C_GetInterface",
+        "C_GetAttributeValue",
+        "C_LoginUser",
+        "C_SessionCancel",
+        "C_MessageVerifyFinal",
+    ] {
+        assert!(
+            GENERATED.contains(&format!("CK_RV {function}(")),
+            "{function} missing"
+        );
+    }
+    assert_eq!(
+        GENERATED.matches("\nCK_RV C_").count(),
+        92,
+        "the PKCS#11 3.0 list has 92 functions"
+    );
+    for constant in [
+        "CKA_SQLHSM_KEY_ID",
+        "CKA_SQLHSM_KEY_STATUS",
+        "CKA_SQLHSM_KEY_MODE",
+        "CKA_SQLHSM_KEY_ALGORITHM",
+    ] {
+        assert!(
+            GENERATED.contains(&format!("#define {constant} ")),
+            "{constant} missing"
+        );
+    }
+    // Nothing but the C_* functions and the CKA_SQLHSM_* constants.
+    for line in GENERATED.lines() {
+        if let Some(name) = line.strip_prefix("#define ") {
+            assert!(
+                name.starts_with("CKA_SQLHSM_") || name == "SQLHSM_H",
+                "unexpected {line}"
+            );
+        }
+        assert!(
+            !line.starts_with("typedef") && !line.starts_with("struct"),
+            "unexpected {line}"
+        );
+    }
+}
