@@ -306,6 +306,7 @@ fn parse(name: &str, text: &str) -> Result<Config> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

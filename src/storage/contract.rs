@@ -18,8 +18,11 @@ use super::{AsymKeyRow, KeyFilter, Storage, SymKeyRow, TokenRow};
 use crate::error::{Error, StorageError};
 use crate::Rv;
 
+/// One contract check; it gets a fresh store.
+pub type Check = fn(Arc<dyn Storage>);
+
 /// Every contract check, by name, for [`run_contract`] and the test macro.
-pub const CHECKS: &[(&str, fn(Arc<dyn Storage>))] = &[
+pub const CHECKS: &[(&str, Check)] = &[
     ("tokens_insert_get_list", tokens_insert_get_list),
     ("token_label_conflict", token_label_conflict),
     ("rename_token", rename_token),

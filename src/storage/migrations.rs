@@ -130,6 +130,7 @@ fn apply_pending(target: &mut dyn MigrationTarget, dialect: Dialect) -> StorageR
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use std::collections::BTreeSet;

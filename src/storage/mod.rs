@@ -6,6 +6,7 @@
 //! RFC 3339 text with six fractional digits). Every backend passes the suite in [`contract`].
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 pub mod contract;
 pub mod migrations;
 pub mod sqlite;
@@ -101,7 +102,8 @@ pub trait Storage: Send + Sync {
     /// Applies `update` to the current config in one write transaction and stores the result;
     /// returns the stored config. If `update` fails, nothing is written and its error is returned
     /// as `Ok(Err(..))`. A token that does not exist answers `Ok(Err(CKR_TOKEN_NOT_PRESENT))`
-    /// without calling `update`.
+    /// without calling `update`. `update` must not call back into storage: it runs while this
+    /// call holds the write lock.
     fn update_token_config(
         &self,
         id: Uuid,
@@ -166,6 +168,7 @@ pub fn open(url: &str, busy_timeout_ms: u64) -> StorageResult<Arc<dyn Storage>> 
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

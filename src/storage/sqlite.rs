@@ -721,6 +721,7 @@ impl MigrationTarget for SqliteMigrator<'_> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -780,6 +781,29 @@ mod tests {
         let (_dir, path) = temp_db();
         drop(SqliteStorage::open(&path, 1000).unwrap());
         let storage = SqliteStorage::open(&path, 1000).unwrap();
+        let connection = storage.pool.check_out().unwrap();
+        let rows: i64 = connection
+            .query_row("SELECT COUNT(*) FROM schema_migrations", [], |row| {
+                row.get(0)
+            })
+            .unwrap();
+        assert_eq!(rows, migrations::latest_version(Dialect::Sqlite));
+    }
+
+    /// Several processes starting at once race to create and migrate the same file.
+    #[test]
+    fn concurrent_first_opens_all_succeed() {
+        let (_dir, path) = temp_db();
+        let handles: Vec<_> = (0..6)
+            .map(|_| {
+                let path = path.clone();
+                std::thread::spawn(move || SqliteStorage::open(&path, 5000).map(|_| ()))
+            })
+            .collect();
+        for handle in handles {
+            handle.join().unwrap().unwrap();
+        }
+        let storage = SqliteStorage::open(&path, 5000).unwrap();
         let connection = storage.pool.check_out().unwrap();
         let rows: i64 = connection
             .query_row("SELECT COUNT(*) FROM schema_migrations", [], |row| {
