@@ -16,29 +16,29 @@
  */
 
 /**
- * The sqlhsm vendor prefix inside `CKA_VENDOR_DEFINED` (0x8000_0000 | "SQ" << 16).
+ * The sqlhsm vendor prefix: `CKA_VENDOR_DEFINED` (0x8000_0000) | "SQ" (0x5351) << 16.
  */
-#define CKA_SQLHSM_BASE (2147483648 | 1397817344)
+#define CKA_SQLHSM_BASE 3545300992
 
 /**
  * `key_id` of the row holding the object (UTF-8, read-only). C type: `CK_UTF8CHAR[]`.
  */
-#define CKA_SQLHSM_KEY_ID (2147483648 | 1397817345)
+#define CKA_SQLHSM_KEY_ID 3545300993
 
 /**
  * `key_status` (1 Active, 2 Inactive, 3 Compromised, 4 Expired). C type: `CK_ULONG`.
  */
-#define CKA_SQLHSM_KEY_STATUS (2147483648 | 1397817346)
+#define CKA_SQLHSM_KEY_STATUS 3545300994
 
 /**
  * `key_mode` (1 LOCAL, 2 PROVIDER_ROOT_KEY, 3 REMOTE, 4 PUBLIC_KEY_ONLY). C type: `CK_ULONG`.
  */
-#define CKA_SQLHSM_KEY_MODE (2147483648 | 1397817347)
+#define CKA_SQLHSM_KEY_MODE 3545300995
 
 /**
  * `key_algorithm` of an asymmetric key (see README). C type: `CK_ULONG`.
  */
-#define CKA_SQLHSM_KEY_ALGORITHM (2147483648 | 1397817348)
+#define CKA_SQLHSM_KEY_ALGORITHM 3545300996
 
 #ifdef __cplusplus
 extern "C" {
