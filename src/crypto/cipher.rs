@@ -129,7 +129,7 @@ impl AesBlocks {
 
     /// Process `blocks` (a multiple of 16 bytes).
     pub fn update(&mut self, blocks: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
-        if blocks.len() % AES_BLOCK != 0 {
+        if !blocks.len().is_multiple_of(AES_BLOCK) {
             Err(Rv::DATA_LEN_RANGE)?
         }
         let mut out = Zeroizing::new(vec![0u8; blocks.len() + AES_BLOCK]);

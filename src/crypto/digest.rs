@@ -17,7 +17,7 @@ pub enum HashAlg {
 
 impl HashAlg {
     /// Output length in bytes.
-    pub fn len(self) -> usize {
+    pub fn output_len(self) -> usize {
         match self {
             HashAlg::Sha1 => 20,
             HashAlg::Sha224 => 28,
@@ -105,10 +105,10 @@ mod tests {
         for (alg, hex) in cases {
             let d = digest(alg, b"abc").unwrap();
             assert_eq!(hex::encode(&d), hex);
-            assert_eq!(d.len(), alg.len());
+            assert_eq!(d.len(), alg.output_len());
         }
         for alg in [HashAlg::Sha384, HashAlg::Sha512] {
-            assert_eq!(digest(alg, b"").unwrap().len(), alg.len());
+            assert_eq!(digest(alg, b"").unwrap().len(), alg.output_len());
         }
     }
 }
