@@ -562,9 +562,9 @@ mod tests {
     use super::*;
     use std::sync::OnceLock;
 
-    pub(crate) fn rsa_2048() -> &'static PrivateKey {
-        static KEY: OnceLock<PrivateKey> = OnceLock::new();
-        KEY.get_or_init(|| PrivateKey::generate_rsa(2048, &[]).unwrap())
+    fn rsa_2048() -> &'static PrivateKey {
+        static KEY: OnceLock<std::sync::Arc<PrivateKey>> = OnceLock::new();
+        KEY.get_or_init(crate::crypto::test_keys::rsa_2048)
     }
 
     fn printable(s: &str) -> Vec<u8> {

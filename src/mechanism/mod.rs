@@ -11,7 +11,7 @@ pub mod registry;
 mod rsa;
 mod support;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::sync::Arc;
 
