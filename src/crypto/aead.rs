@@ -69,6 +69,7 @@ pub(crate) fn gcm_open(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

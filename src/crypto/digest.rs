@@ -86,6 +86,7 @@ pub fn digest(alg: HashAlg, data: &[u8]) -> Result<Vec<u8>> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -49,6 +49,7 @@ pub fn derive_pin_key(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

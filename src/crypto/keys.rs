@@ -558,6 +558,7 @@ fn printable_string(der: &[u8]) -> Option<&str> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use std::sync::OnceLock;

@@ -9,11 +9,9 @@ pub mod keys;
 pub mod random;
 pub mod sign;
 
-#[cfg(test)]
-mod interop_tests;
-
 /// Keys shared by the tests of this crate; RSA generation is slow, so each key is made once.
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 pub(crate) mod test_keys {
     use std::sync::{Arc, OnceLock};
 
@@ -48,3 +46,7 @@ pub(crate) mod test_keys {
 pub(crate) fn openssl_error(err: openssl::error::ErrorStack) -> crate::error::Error {
     crate::error::Error::Crypto(err.to_string())
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod interop_tests;

@@ -10,6 +10,7 @@ pub fn fill(buf: &mut [u8]) -> Result<()> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

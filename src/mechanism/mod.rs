@@ -11,6 +11,7 @@ pub mod registry;
 mod rsa;
 mod support;
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 pub(crate) mod tests;
 
 use std::sync::Arc;
