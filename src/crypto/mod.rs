@@ -2,11 +2,51 @@
 //! here, so a change of crypto library touches this folder alone.
 
 pub mod aead;
+pub mod cipher;
+pub mod digest;
 pub mod kdf;
 pub mod keys;
 pub mod random;
+pub mod sign;
+
+/// Keys shared by the tests of this crate; RSA generation is slow, so each key is made once.
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+pub(crate) mod test_keys {
+    use std::sync::{Arc, OnceLock};
+
+    use super::keys::{Curve, PrivateKey};
+
+    pub(crate) fn rsa_2048() -> Arc<PrivateKey> {
+        static KEY: OnceLock<Arc<PrivateKey>> = OnceLock::new();
+        Arc::clone(KEY.get_or_init(|| Arc::new(PrivateKey::generate_rsa(2048, &[]).unwrap())))
+    }
+
+    pub(crate) fn ec(curve: Curve) -> Arc<PrivateKey> {
+        static KEYS: OnceLock<[Arc<PrivateKey>; 3]> = OnceLock::new();
+        let keys = KEYS.get_or_init(|| {
+            [Curve::P256, Curve::P384, Curve::P521]
+                .map(|c| Arc::new(PrivateKey::generate_ec(c).unwrap()))
+        });
+        let i = match curve {
+            Curve::P256 => 0,
+            Curve::P384 => 1,
+            Curve::P521 => 2,
+        };
+        Arc::clone(&keys[i])
+    }
+
+    pub(crate) fn ed25519() -> Arc<PrivateKey> {
+        static KEY: OnceLock<Arc<PrivateKey>> = OnceLock::new();
+        Arc::clone(KEY.get_or_init(|| Arc::new(PrivateKey::generate_ed25519().unwrap())))
+    }
+}
 
 /// Turns an OpenSSL error stack into the crate's error, keeping the cause for the log.
 pub(crate) fn openssl_error(err: openssl::error::ErrorStack) -> crate::error::Error {
     crate::error::Error::Crypto(err.to_string())
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod interop_tests;

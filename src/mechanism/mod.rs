@@ -3,7 +3,16 @@
 //! provides. The core never matches on mechanism numbers; it looks the entry up and asks it for an
 //! operation object, which then carries all per-operation state (multi-part included).
 
+mod aes;
+mod digest;
+mod ecdsa;
+mod eddsa;
 pub mod registry;
+mod rsa;
+mod support;
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+pub(crate) mod tests;
 
 use std::sync::Arc;
 

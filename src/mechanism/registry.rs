@@ -1,15 +1,75 @@
-//! The mechanism table.
+//! The mechanism table: every family contributes its entries once, the table is sorted by
+//! mechanism type, and lookups are a binary search.
 
-use cryptoki_sys::CK_MECHANISM_TYPE;
+use std::sync::OnceLock;
 
-use super::MechanismEntry;
+use cryptoki_sys::{
+    CKF_GENERATE, CKM_GENERIC_SECRET_KEY_GEN, CK_FLAGS, CK_MECHANISM_INFO, CK_MECHANISM_TYPE,
+    CK_ULONG,
+};
+
+use super::{aes, digest, ecdsa, eddsa, rsa, KeyGen, MechanismEntry};
+
+/// Generic secrets (HMAC keys, derivation bases), sizes in bytes.
+const GENERIC_SECRET_MIN: CK_ULONG = 1;
+const GENERIC_SECRET_MAX: CK_ULONG = 512;
+
+static TABLE: OnceLock<Vec<MechanismEntry>> = OnceLock::new();
+
+fn table() -> &'static [MechanismEntry] {
+    TABLE.get_or_init(|| {
+        let mut entries = vec![MechanismEntry {
+            generate: Some(KeyGen::GenericSecret),
+            ..entry(
+                CKM_GENERIC_SECRET_KEY_GEN,
+                GENERIC_SECRET_MIN,
+                GENERIC_SECRET_MAX,
+                CKF_GENERATE,
+            )
+        }];
+        entries.extend(rsa::entries());
+        entries.extend(ecdsa::entries());
+        entries.extend(eddsa::entries());
+        entries.extend(aes::entries());
+        entries.extend(digest::entries());
+        entries.sort_by_key(|e| e.kind);
+        entries
+    })
+}
+
+/// An entry with its `CK_MECHANISM_INFO` and no operations; families fill in the operations
+/// with struct update syntax.
+pub(super) fn entry(
+    kind: CK_MECHANISM_TYPE,
+    min: CK_ULONG,
+    max: CK_ULONG,
+    flags: CK_FLAGS,
+) -> MechanismEntry {
+    MechanismEntry {
+        kind,
+        info: CK_MECHANISM_INFO {
+            ulMinKeySize: min,
+            ulMaxKeySize: max,
+            flags,
+        },
+        sign: None,
+        verify: None,
+        encrypt: None,
+        decrypt: None,
+        digest: None,
+        generate: None,
+    }
+}
 
 pub fn lookup(kind: CK_MECHANISM_TYPE) -> Option<&'static MechanismEntry> {
-    let _ = kind;
-    todo!("helper")
+    let table = table();
+    table
+        .binary_search_by_key(&kind, |e| e.kind)
+        .ok()
+        .map(|i| &table[i])
 }
 
 /// All entries, sorted by mechanism type.
 pub fn all() -> &'static [MechanismEntry] {
-    todo!("helper")
+    table()
 }

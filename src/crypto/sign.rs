@@ -1,0 +1,124 @@
+//! Signature primitives over already-hashed input (PKCS#1 v1.5, PSS, ECDSA) and over whole
+//! messages (Ed25519). Hashing, length checks and PKCS#11 error codes are the mechanisms' job;
+//! verification answers a plain `bool` (any OpenSSL complaint about a signature is `false`).
+
+use openssl::bn::BigNum;
+use openssl::ecdsa::EcdsaSig;
+use openssl::pkey::{PKeyRef, Private};
+use openssl::pkey_ctx::PkeyCtx;
+use openssl::rsa::Padding;
+use openssl::sign::{RsaPssSaltlen, Signer, Verifier};
+
+use crate::crypto::digest::HashAlg;
+use crate::crypto::keys::{KeyKind, PrivateKey, PublicKey};
+use crate::crypto::openssl_error;
+use crate::error::{Result, Rv};
+
+/// RSA-PSS parameters (RFC 8017 §8.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PssParams {
+    pub hash: HashAlg,
+    pub mgf1: HashAlg,
+    pub salt_len: usize,
+}
+
+/// How an RSA signature is padded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RsaPadding {
+    /// PKCS#1 v1.5. With a hash, the input is that hash's digest and OpenSSL builds the
+    /// DigestInfo; without, the input is the caller's DigestInfo (`CKM_RSA_PKCS`).
+    Pkcs1(Option<HashAlg>),
+    /// PSS over a digest of `params.hash`.
+    Pss(PssParams),
+}
+
+fn set_rsa_padding<T>(ctx: &mut PkeyCtx<T>, padding: RsaPadding) -> Result<()> {
+    match padding {
+        RsaPadding::Pkcs1(hash) => {
+            ctx.set_rsa_padding(Padding::PKCS1).map_err(openssl_error)?;
+            if let Some(hash) = hash {
+                ctx.set_signature_md(hash.md_ref()).map_err(openssl_error)?;
+            }
+        }
+        RsaPadding::Pss(p) => {
+            ctx.set_rsa_padding(Padding::PKCS1_PSS)
+                .map_err(openssl_error)?;
+            ctx.set_signature_md(p.hash.md_ref())
+                .map_err(openssl_error)?;
+            ctx.set_rsa_mgf1_md(p.mgf1.md_ref())
+                .map_err(openssl_error)?;
+            let salt = i32::try_from(p.salt_len).map_err(|_| Rv::MECHANISM_PARAM_INVALID)?;
+            ctx.set_rsa_pss_saltlen(RsaPssSaltlen::custom(salt))
+                .map_err(openssl_error)?;
+        }
+    }
+    Ok(())
+}
+
+pub fn rsa_sign(key: &PrivateKey, padding: RsaPadding, input: &[u8]) -> Result<Vec<u8>> {
+    let mut ctx = PkeyCtx::new(&key.0).map_err(openssl_error)?;
+    ctx.sign_init().map_err(openssl_error)?;
+    set_rsa_padding(&mut ctx, padding)?;
+    let mut sig = Vec::new();
+    ctx.sign_to_vec(input, &mut sig).map_err(openssl_error)?;
+    Ok(sig)
+}
+
+pub fn rsa_verify(
+    key: &PublicKey,
+    padding: RsaPadding,
+    input: &[u8],
+    signature: &[u8],
+) -> Result<bool> {
+    let mut ctx = PkeyCtx::new(&key.0).map_err(openssl_error)?;
+    ctx.verify_init().map_err(openssl_error)?;
+    set_rsa_padding(&mut ctx, padding)?;
+    Ok(ctx.verify(input, signature).unwrap_or(false))
+}
+
+fn ec_field_bytes(kind: KeyKind) -> Result<usize> {
+    match kind {
+        KeyKind::Ec(curve) => Ok(curve.field_bytes()),
+        _ => Err(Rv::KEY_TYPE_INCONSISTENT)?,
+    }
+}
+
+/// ECDSA over `digest` (any length; OpenSSL truncates to the group order as FIPS 186 says).
+/// The signature is `r ‖ s`, each left-padded to the field size, as PKCS#11 encodes it.
+pub fn ecdsa_sign(key: &PrivateKey, digest: &[u8]) -> Result<Vec<u8>> {
+    let n = ec_field_bytes(key.kind()?)? as i32;
+    let ec = key.0.ec_key().map_err(openssl_error)?;
+    let sig = EcdsaSig::sign(digest, &ec).map_err(openssl_error)?;
+    let mut out = sig.r().to_vec_padded(n).map_err(openssl_error)?;
+    out.extend_from_slice(&sig.s().to_vec_padded(n).map_err(openssl_error)?);
+    Ok(out)
+}
+
+pub fn ecdsa_verify(key: &PublicKey, digest: &[u8], signature: &[u8]) -> Result<bool> {
+    let n = ec_field_bytes(key.kind()?)?;
+    if signature.len() != 2 * n {
+        return Ok(false);
+    }
+    let ec = key.0.ec_key().map_err(openssl_error)?;
+    let (r, s) = signature.split_at(n);
+    let r = BigNum::from_slice(r).map_err(openssl_error)?;
+    let s = BigNum::from_slice(s).map_err(openssl_error)?;
+    let sig = EcdsaSig::from_private_components(r, s).map_err(openssl_error)?;
+    Ok(sig.verify(digest, &ec).unwrap_or(false))
+}
+
+/// Pure Ed25519 (RFC 8032) over the whole message.
+pub fn ed25519_sign(key: &PrivateKey, message: &[u8]) -> Result<Vec<u8>> {
+    ed25519_signer(&key.0)?
+        .sign_oneshot_to_vec(message)
+        .map_err(openssl_error)
+}
+
+fn ed25519_signer(pkey: &PKeyRef<Private>) -> Result<Signer<'_>> {
+    Signer::new_without_digest(pkey).map_err(openssl_error)
+}
+
+pub fn ed25519_verify(key: &PublicKey, message: &[u8], signature: &[u8]) -> Result<bool> {
+    let mut verifier = Verifier::new_without_digest(&key.0).map_err(openssl_error)?;
+    Ok(verifier.verify_oneshot(signature, message).unwrap_or(false))
+}

@@ -1,0 +1,287 @@
+//! AES mechanisms (PKCS#11 3.0 Current Mechanisms §2.10): ECB, CBC, CBC with PKCS#7 padding,
+//! and GCM. Multi-part buffering lives here; `crate::crypto::cipher` only ever sees whole blocks
+//! (or, for GCM, whole messages on decryption).
+
+use std::sync::Arc;
+
+use cryptoki_sys::{
+    CKF_DECRYPT, CKF_ENCRYPT, CKF_GENERATE, CKF_UNWRAP, CKF_WRAP, CKM_AES_CBC, CKM_AES_CBC_PAD,
+    CKM_AES_ECB, CKM_AES_GCM, CKM_AES_KEY_GEN, CK_ULONG,
+};
+use zeroize::Zeroizing;
+
+use super::registry::entry;
+use super::support::{no_param, secret_key};
+use super::{CipherOperation, KeyGen, KeyMaterial, MechanismEntry};
+use crate::crypto::cipher::{aes_gcm_decrypt, AesBlocks, AesGcmEncryptor, AesMode, AES_BLOCK};
+use crate::error::{Result, Rv};
+use crate::types::MechanismParam;
+
+const MIN_KEY: CK_ULONG = 16;
+const MAX_KEY: CK_ULONG = 32;
+/// GCM tag lengths accepted, in bits (NIST SP 800-38D allows 96..=128 for general use).
+const GCM_TAG_BITS: std::ops::RangeInclusive<CK_ULONG> = 96..=128;
+
+pub(super) fn entries() -> Vec<MechanismEntry> {
+    let block_flags = CKF_ENCRYPT | CKF_DECRYPT | CKF_WRAP | CKF_UNWRAP;
+    vec![
+        MechanismEntry {
+            generate: Some(KeyGen::Aes),
+            ..entry(CKM_AES_KEY_GEN, MIN_KEY, MAX_KEY, CKF_GENERATE)
+        },
+        MechanismEntry {
+            encrypt: Some(|k, p| AesBlockOp::boxed(k, p, Block::Ecb, true)),
+            decrypt: Some(|k, p| AesBlockOp::boxed(k, p, Block::Ecb, false)),
+            ..entry(CKM_AES_ECB, MIN_KEY, MAX_KEY, block_flags)
+        },
+        MechanismEntry {
+            encrypt: Some(|k, p| AesBlockOp::boxed(k, p, Block::Cbc, true)),
+            decrypt: Some(|k, p| AesBlockOp::boxed(k, p, Block::Cbc, false)),
+            ..entry(CKM_AES_CBC, MIN_KEY, MAX_KEY, block_flags)
+        },
+        MechanismEntry {
+            encrypt: Some(|k, p| AesBlockOp::boxed(k, p, Block::CbcPad, true)),
+            decrypt: Some(|k, p| AesBlockOp::boxed(k, p, Block::CbcPad, false)),
+            ..entry(CKM_AES_CBC_PAD, MIN_KEY, MAX_KEY, block_flags)
+        },
+        MechanismEntry {
+            encrypt: Some(GcmEncrypt::boxed),
+            decrypt: Some(GcmDecrypt::boxed),
+            ..entry(CKM_AES_GCM, MIN_KEY, MAX_KEY, CKF_ENCRYPT | CKF_DECRYPT)
+        },
+    ]
+}
+
+/// An AES key: secret material of 16, 24 or 32 bytes.
+fn aes_key(key: &KeyMaterial) -> Result<Arc<Zeroizing<Vec<u8>>>> {
+    let key = secret_key(key)?;
+    if ![16, 24, 32].contains(&key.len()) {
+        Err(Rv::KEY_SIZE_RANGE)?
+    }
+    Ok(key)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Block {
+    Ecb,
+    Cbc,
+    CbcPad,
+}
+
+/// ECB / CBC / CBC_PAD in either direction, buffering partial blocks between calls.
+struct AesBlockOp {
+    cipher: AesBlocks,
+    encrypt: bool,
+    pad: bool,
+    /// Bytes not yet processed: less than a block, or (decrypting with padding) the last full
+    /// block, which must wait for `finish` because it carries the padding.
+    pending: Zeroizing<Vec<u8>>,
+}
+
+impl AesBlockOp {
+    fn boxed(
+        key: &KeyMaterial,
+        param: &MechanismParam,
+        block: Block,
+        encrypt: bool,
+    ) -> Result<Box<dyn CipherOperation>> {
+        let key = aes_key(key)?;
+        let (mode, iv) = match (block, param) {
+            (Block::Ecb, _) => {
+                no_param(param)?;
+                (AesMode::Ecb, None)
+            }
+            (_, MechanismParam::Bytes(iv)) if iv.len() == AES_BLOCK => {
+                (AesMode::Cbc, Some(iv.as_slice()))
+            }
+            _ => Err(Rv::MECHANISM_PARAM_INVALID)?,
+        };
+        Ok(Box::new(AesBlockOp {
+            cipher: AesBlocks::new(&key, mode, iv, encrypt)?,
+            encrypt,
+            pad: block == Block::CbcPad,
+            pending: Zeroizing::new(Vec::new()),
+        }))
+    }
+
+    /// How many of `total` buffered bytes `update` may process now.
+    fn ready(&self, total: usize) -> usize {
+        if !self.encrypt && self.pad {
+            total.saturating_sub(1) / AES_BLOCK * AES_BLOCK
+        } else {
+            total / AES_BLOCK * AES_BLOCK
+        }
+    }
+
+    fn length_error(&self) -> Rv {
+        if self.encrypt {
+            Rv::DATA_LEN_RANGE
+        } else {
+            Rv::ENCRYPTED_DATA_LEN_RANGE
+        }
+    }
+}
+
+impl CipherOperation for AesBlockOp {
+    fn output_len(&self, input_len: usize, last: bool) -> usize {
+        let total = self.pending.len() + input_len;
+        match (last, self.encrypt && self.pad) {
+            (true, true) => (total / AES_BLOCK + 1) * AES_BLOCK,
+            (true, false) => total / AES_BLOCK * AES_BLOCK,
+            (false, _) => self.ready(total),
+        }
+    }
+
+    fn multipart(&self) -> bool {
+        true
+    }
+
+    fn update(&mut self, data: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        self.pending.extend_from_slice(data);
+        let n = self.ready(self.pending.len());
+        let out = self.cipher.update(&self.pending[..n])?;
+        self.pending.drain(..n);
+        Ok(out)
+    }
+
+    fn finish(&mut self) -> Result<Zeroizing<Vec<u8>>> {
+        let pending = std::mem::take(&mut self.pending);
+        match (self.encrypt, self.pad) {
+            (_, false) if pending.is_empty() => Ok(Zeroizing::new(Vec::new())),
+            (_, false) => Err(self.length_error())?,
+            (true, true) => {
+                // PKCS#7: always 1..=16 bytes, each the pad length.
+                let pad = AES_BLOCK - pending.len();
+                let mut last = Zeroizing::new(pending.to_vec());
+                last.resize(AES_BLOCK, pad as u8);
+                self.cipher.update(&last)
+            }
+            (false, true) => {
+                if pending.len() != AES_BLOCK {
+                    Err(Rv::ENCRYPTED_DATA_LEN_RANGE)?
+                }
+                let mut plain = self.cipher.update(&pending)?;
+                let pad = usize::from(plain[AES_BLOCK - 1]);
+                let valid = (1..=AES_BLOCK).contains(&pad)
+                    && plain[AES_BLOCK - pad..]
+                        .iter()
+                        .all(|&b| usize::from(b) == pad);
+                if !valid {
+                    Err(Rv::ENCRYPTED_DATA_INVALID)?
+                }
+                plain.truncate(AES_BLOCK - pad);
+                Ok(plain)
+            }
+        }
+    }
+
+    /// Single-part calls check the whole length first, so nothing is processed on bad input.
+    fn run(&mut self, data: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        let aligned = data.len().is_multiple_of(AES_BLOCK);
+        let ok = match (self.encrypt, self.pad) {
+            (true, true) => true,
+            (true, false) => aligned,
+            (false, true) => aligned && !data.is_empty(),
+            (false, false) => aligned,
+        };
+        if !ok {
+            Err(self.length_error())?
+        }
+        let mut out = self.update(data)?;
+        out.extend_from_slice(&self.finish()?);
+        Ok(out)
+    }
+}
+
+/// IV, AAD and tag length from `CK_GCM_PARAMS`.
+fn gcm_params(param: &MechanismParam) -> Result<(Vec<u8>, Vec<u8>, usize)> {
+    let MechanismParam::Gcm { iv, aad, tag_bits } = param else {
+        Err(Rv::MECHANISM_PARAM_INVALID)?
+    };
+    if iv.is_empty() || !GCM_TAG_BITS.contains(tag_bits) || !tag_bits.is_multiple_of(8) {
+        Err(Rv::MECHANISM_PARAM_INVALID)?
+    }
+    Ok((iv.clone(), aad.clone(), (*tag_bits / 8) as usize))
+}
+
+struct GcmEncrypt {
+    inner: AesGcmEncryptor,
+    tag_len: usize,
+}
+
+impl GcmEncrypt {
+    fn boxed(key: &KeyMaterial, param: &MechanismParam) -> Result<Box<dyn CipherOperation>> {
+        let key = aes_key(key)?;
+        let (iv, aad, tag_len) = gcm_params(param)?;
+        Ok(Box::new(GcmEncrypt {
+            inner: AesGcmEncryptor::new(&key, &iv, &aad, tag_len)?,
+            tag_len,
+        }))
+    }
+}
+
+impl CipherOperation for GcmEncrypt {
+    fn output_len(&self, input_len: usize, last: bool) -> usize {
+        input_len + if last { self.tag_len } else { 0 }
+    }
+    fn multipart(&self) -> bool {
+        true
+    }
+    fn update(&mut self, data: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        Ok(Zeroizing::new(self.inner.update(data)?))
+    }
+    fn finish(&mut self) -> Result<Zeroizing<Vec<u8>>> {
+        Ok(Zeroizing::new(self.inner.finish()?))
+    }
+}
+
+/// GCM decryption buffers everything: no plaintext leaves before the tag is checked.
+struct GcmDecrypt {
+    key: Arc<Zeroizing<Vec<u8>>>,
+    iv: Vec<u8>,
+    aad: Vec<u8>,
+    tag_len: usize,
+    input: Vec<u8>,
+}
+
+impl GcmDecrypt {
+    fn boxed(key: &KeyMaterial, param: &MechanismParam) -> Result<Box<dyn CipherOperation>> {
+        let key = aes_key(key)?;
+        let (iv, aad, tag_len) = gcm_params(param)?;
+        Ok(Box::new(GcmDecrypt {
+            key,
+            iv,
+            aad,
+            tag_len,
+            input: Vec::new(),
+        }))
+    }
+}
+
+impl CipherOperation for GcmDecrypt {
+    fn output_len(&self, input_len: usize, last: bool) -> usize {
+        if last {
+            (self.input.len() + input_len).saturating_sub(self.tag_len)
+        } else {
+            0
+        }
+    }
+    fn multipart(&self) -> bool {
+        true
+    }
+    fn update(&mut self, data: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        self.input.extend_from_slice(data);
+        Ok(Zeroizing::new(Vec::new()))
+    }
+    fn finish(&mut self) -> Result<Zeroizing<Vec<u8>>> {
+        let input = std::mem::take(&mut self.input);
+        if input.len() < self.tag_len {
+            Err(Rv::ENCRYPTED_DATA_LEN_RANGE)?
+        }
+        let (ciphertext, tag) = input.split_at(input.len() - self.tag_len);
+        Ok(
+            aes_gcm_decrypt(&self.key, &self.iv, &self.aad, ciphertext, tag)?
+                .ok_or(Rv::ENCRYPTED_DATA_INVALID)?,
+        )
+    }
+}

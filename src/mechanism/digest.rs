@@ -1,0 +1,50 @@
+//! Digest mechanisms (PKCS#11 3.0 Current Mechanisms §2.16–2.20): SHA-1 and SHA-2.
+
+use cryptoki_sys::{CKF_DIGEST, CKM_SHA224, CKM_SHA256, CKM_SHA384, CKM_SHA512, CKM_SHA_1};
+
+use super::registry::entry;
+use super::{DigestOperation, MechanismEntry};
+use crate::crypto::digest::{HashAlg, Hasher};
+use crate::error::{Result, Rv};
+use crate::types::MechanismParam;
+
+pub(super) fn entries() -> Vec<MechanismEntry> {
+    macro_rules! digest {
+        ($mech:expr, $alg:expr) => {
+            MechanismEntry {
+                digest: Some(|p| Digest::boxed(p, $alg)),
+                ..entry($mech, 0, 0, CKF_DIGEST)
+            }
+        };
+    }
+    vec![
+        digest!(CKM_SHA_1, HashAlg::Sha1),
+        digest!(CKM_SHA224, HashAlg::Sha224),
+        digest!(CKM_SHA256, HashAlg::Sha256),
+        digest!(CKM_SHA384, HashAlg::Sha384),
+        digest!(CKM_SHA512, HashAlg::Sha512),
+    ]
+}
+
+struct Digest(Hasher);
+
+impl Digest {
+    fn boxed(param: &MechanismParam, alg: HashAlg) -> Result<Box<dyn DigestOperation>> {
+        if *param != MechanismParam::None {
+            Err(Rv::MECHANISM_PARAM_INVALID)?
+        }
+        Ok(Box::new(Digest(Hasher::new(alg)?)))
+    }
+}
+
+impl DigestOperation for Digest {
+    fn digest_len(&self) -> usize {
+        self.0.alg().output_len()
+    }
+    fn update(&mut self, data: &[u8]) -> Result<()> {
+        self.0.update(data)
+    }
+    fn finish(&mut self) -> Result<Vec<u8>> {
+        self.0.finish()
+    }
+}

@@ -1,0 +1,441 @@
+//! RSA mechanisms (PKCS#11 3.0 Current Mechanisms §2.1): PKCS#1 v1.5 and PSS signatures, raw
+//! and hash-and-sign; PKCS#1 v1.5 and OAEP encryption (single-part).
+
+use std::sync::Arc;
+
+use cryptoki_sys::{
+    CKF_DECRYPT, CKF_ENCRYPT, CKF_GENERATE_KEY_PAIR, CKF_SIGN, CKF_UNWRAP, CKF_VERIFY, CKF_WRAP,
+    CKM_RSA_PKCS, CKM_RSA_PKCS_KEY_PAIR_GEN, CKM_RSA_PKCS_OAEP, CKM_RSA_PKCS_PSS,
+    CKM_SHA1_RSA_PKCS, CKM_SHA1_RSA_PKCS_PSS, CKM_SHA224_RSA_PKCS, CKM_SHA224_RSA_PKCS_PSS,
+    CKM_SHA256_RSA_PKCS, CKM_SHA256_RSA_PKCS_PSS, CKM_SHA384_RSA_PKCS, CKM_SHA384_RSA_PKCS_PSS,
+    CKM_SHA512_RSA_PKCS, CKM_SHA512_RSA_PKCS_PSS, CK_ULONG,
+};
+use zeroize::Zeroizing;
+
+use super::registry::entry;
+use super::support::{hash_from_ckm, hash_from_mgf, no_param, private_key, public_key, Input};
+use super::{CipherOperation, KeyGen, KeyMaterial, MechanismEntry, SignOperation, VerifyOperation};
+use crate::crypto::cipher::{rsa_decrypt, rsa_encrypt, RsaEncPadding};
+use crate::crypto::digest::HashAlg;
+use crate::crypto::keys::{KeyKind, PrivateKey, PublicKey, RSA_MAX_BITS, RSA_MIN_BITS};
+use crate::crypto::sign::{rsa_sign, rsa_verify, PssParams, RsaPadding};
+use crate::error::{Result, Rv};
+use crate::types::MechanismParam;
+
+/// Key sizes advertised for generation (smaller keys can still be imported and used).
+const GEN_MIN_BITS: CK_ULONG = 2048;
+/// PKCS#1 v1.5 padding overhead (RFC 8017 §8.2.1, §7.2.1).
+const PKCS1_OVERHEAD: usize = 11;
+
+pub(super) fn entries() -> Vec<MechanismEntry> {
+    let min = CK_ULONG::from(RSA_MIN_BITS);
+    let max = CK_ULONG::from(RSA_MAX_BITS);
+    let sv = CKF_SIGN | CKF_VERIFY;
+    let mut out = vec![
+        MechanismEntry {
+            generate: Some(KeyGen::RsaPair),
+            ..entry(
+                CKM_RSA_PKCS_KEY_PAIR_GEN,
+                GEN_MIN_BITS,
+                max,
+                CKF_GENERATE_KEY_PAIR,
+            )
+        },
+        MechanismEntry {
+            sign: Some(|k, p| RsaSign::boxed(k, p, Scheme::Pkcs1(None))),
+            verify: Some(|k, p| RsaVerify::boxed(k, p, Scheme::Pkcs1(None))),
+            encrypt: Some(|k, p| RsaEncrypt::boxed(k, p, false)),
+            decrypt: Some(|k, p| RsaDecrypt::boxed(k, p, false)),
+            ..entry(
+                CKM_RSA_PKCS,
+                min,
+                max,
+                sv | CKF_ENCRYPT | CKF_DECRYPT | CKF_WRAP | CKF_UNWRAP,
+            )
+        },
+        MechanismEntry {
+            encrypt: Some(|k, p| RsaEncrypt::boxed(k, p, true)),
+            decrypt: Some(|k, p| RsaDecrypt::boxed(k, p, true)),
+            ..entry(
+                CKM_RSA_PKCS_OAEP,
+                min,
+                max,
+                CKF_ENCRYPT | CKF_DECRYPT | CKF_WRAP | CKF_UNWRAP,
+            )
+        },
+        MechanismEntry {
+            sign: Some(|k, p| RsaSign::boxed(k, p, Scheme::Pss(None))),
+            verify: Some(|k, p| RsaVerify::boxed(k, p, Scheme::Pss(None))),
+            ..entry(CKM_RSA_PKCS_PSS, min, max, sv)
+        },
+    ];
+    // Non-capturing closures only coerce to `fn` pointers, so each hash gets its own pair.
+    macro_rules! hashed {
+        ($pkcs1:expr, $pss:expr, $alg:expr) => {
+            out.push(MechanismEntry {
+                sign: Some(|k, p| RsaSign::boxed(k, p, Scheme::Pkcs1(Some($alg)))),
+                verify: Some(|k, p| RsaVerify::boxed(k, p, Scheme::Pkcs1(Some($alg)))),
+                ..entry($pkcs1, min, max, sv)
+            });
+            out.push(MechanismEntry {
+                sign: Some(|k, p| RsaSign::boxed(k, p, Scheme::Pss(Some($alg)))),
+                verify: Some(|k, p| RsaVerify::boxed(k, p, Scheme::Pss(Some($alg)))),
+                ..entry($pss, min, max, sv)
+            });
+        };
+    }
+    hashed!(CKM_SHA1_RSA_PKCS, CKM_SHA1_RSA_PKCS_PSS, HashAlg::Sha1);
+    hashed!(
+        CKM_SHA224_RSA_PKCS,
+        CKM_SHA224_RSA_PKCS_PSS,
+        HashAlg::Sha224
+    );
+    hashed!(
+        CKM_SHA256_RSA_PKCS,
+        CKM_SHA256_RSA_PKCS_PSS,
+        HashAlg::Sha256
+    );
+    hashed!(
+        CKM_SHA384_RSA_PKCS,
+        CKM_SHA384_RSA_PKCS_PSS,
+        HashAlg::Sha384
+    );
+    hashed!(
+        CKM_SHA512_RSA_PKCS,
+        CKM_SHA512_RSA_PKCS_PSS,
+        HashAlg::Sha512
+    );
+    out
+}
+
+/// The signature scheme of a mechanism; `None` hash means the caller supplies the input to be
+/// padded (a DigestInfo for PKCS#1, a digest for PSS).
+#[derive(Clone, Copy)]
+enum Scheme {
+    Pkcs1(Option<HashAlg>),
+    Pss(Option<HashAlg>),
+}
+
+/// Modulus length in bytes, after checking the key is RSA of a usable size.
+fn modulus_bytes(kind: KeyKind) -> Result<usize> {
+    match kind {
+        KeyKind::Rsa { bits } if (RSA_MIN_BITS..=RSA_MAX_BITS).contains(&bits) => {
+            Ok(kind.rsa_bytes())
+        }
+        KeyKind::Rsa { .. } => Err(Rv::KEY_SIZE_RANGE)?,
+        _ => Err(Rv::KEY_TYPE_INCONSISTENT)?,
+    }
+}
+
+/// What a sign or verify operation does at the end, decided once at init.
+struct Plan {
+    padding: RsaPadding,
+    input: Input,
+    /// Modulus length in bytes.
+    k: usize,
+    /// The exact input length the padding needs (PSS digest) or its maximum (PKCS#1 raw).
+    raw_len: RawLen,
+}
+
+enum RawLen {
+    Any,
+    Exactly(usize),
+    AtMost(usize),
+}
+
+fn plan(kind: KeyKind, param: &MechanismParam, scheme: Scheme) -> Result<Plan> {
+    let k = modulus_bytes(kind)?;
+    let KeyKind::Rsa { bits } = kind else {
+        Err(Rv::KEY_TYPE_INCONSISTENT)?
+    };
+    match scheme {
+        Scheme::Pkcs1(hash) => {
+            no_param(param)?;
+            let raw_len = match hash {
+                Some(_) => RawLen::Any,
+                None => RawLen::AtMost(k - PKCS1_OVERHEAD),
+            };
+            Ok(Plan {
+                padding: RsaPadding::Pkcs1(hash),
+                input: Input::new(hash)?,
+                k,
+                raw_len,
+            })
+        }
+        Scheme::Pss(mech_hash) => {
+            let MechanismParam::Pss {
+                hash,
+                mgf,
+                salt_len,
+            } = param
+            else {
+                Err(Rv::MECHANISM_PARAM_INVALID)?
+            };
+            let hash = hash_from_ckm(*hash)?;
+            if mech_hash.is_some_and(|h| h != hash) {
+                Err(Rv::MECHANISM_PARAM_INVALID)?
+            }
+            let mgf1 = hash_from_mgf(*mgf)?;
+            // RFC 8017 §9.1.1: emLen ≥ hLen + sLen + 2, emLen = ⌈(modBits − 1) / 8⌉.
+            let em_len = (bits as usize - 1).div_ceil(8);
+            let salt_len = usize::try_from(*salt_len).map_err(|_| Rv::MECHANISM_PARAM_INVALID)?;
+            if salt_len
+                .checked_add(hash.output_len() + 2)
+                .is_none_or(|need| need > em_len)
+            {
+                Err(Rv::MECHANISM_PARAM_INVALID)?
+            }
+            let raw_len = match mech_hash {
+                Some(_) => RawLen::Any,
+                None => RawLen::Exactly(hash.output_len()),
+            };
+            Ok(Plan {
+                padding: RsaPadding::Pss(PssParams {
+                    hash,
+                    mgf1,
+                    salt_len,
+                }),
+                input: Input::new(mech_hash)?,
+                k,
+                raw_len,
+            })
+        }
+    }
+}
+
+impl Plan {
+    fn update(&mut self, data: &[u8]) -> Result<()> {
+        self.input.update(data)?;
+        if let (Input::Raw(buf), RawLen::AtMost(n) | RawLen::Exactly(n)) =
+            (&self.input, &self.raw_len)
+        {
+            if buf.len() > *n {
+                Err(Rv::DATA_LEN_RANGE)?
+            }
+        }
+        Ok(())
+    }
+
+    /// The input for the padding: a digest, or the caller's bytes checked against `raw_len`.
+    fn finish_input(&mut self) -> Result<Zeroizing<Vec<u8>>> {
+        let input = self.input.finish()?;
+        let ok = match self.raw_len {
+            RawLen::Any => true,
+            RawLen::Exactly(n) => input.len() == n,
+            RawLen::AtMost(n) => input.len() <= n,
+        };
+        if !ok {
+            Err(Rv::DATA_LEN_RANGE)?
+        }
+        Ok(input)
+    }
+}
+
+struct RsaSign {
+    key: Arc<PrivateKey>,
+    plan: Plan,
+}
+
+impl RsaSign {
+    fn boxed(
+        key: &KeyMaterial,
+        param: &MechanismParam,
+        scheme: Scheme,
+    ) -> Result<Box<dyn SignOperation>> {
+        let (key, kind) = private_key(key)?;
+        Ok(Box::new(RsaSign {
+            key,
+            plan: plan(kind, param, scheme)?,
+        }))
+    }
+}
+
+impl SignOperation for RsaSign {
+    fn signature_len(&self) -> usize {
+        self.plan.k
+    }
+    fn multipart(&self) -> bool {
+        self.plan.input.multipart()
+    }
+    fn update(&mut self, data: &[u8]) -> Result<()> {
+        self.plan.update(data)
+    }
+    fn finish(&mut self) -> Result<Vec<u8>> {
+        let input = self.plan.finish_input()?;
+        rsa_sign(&self.key, self.plan.padding, &input)
+    }
+}
+
+struct RsaVerify {
+    key: Arc<PublicKey>,
+    plan: Plan,
+}
+
+impl RsaVerify {
+    fn boxed(
+        key: &KeyMaterial,
+        param: &MechanismParam,
+        scheme: Scheme,
+    ) -> Result<Box<dyn VerifyOperation>> {
+        let (key, kind) = public_key(key)?;
+        Ok(Box::new(RsaVerify {
+            key,
+            plan: plan(kind, param, scheme)?,
+        }))
+    }
+}
+
+impl VerifyOperation for RsaVerify {
+    fn multipart(&self) -> bool {
+        self.plan.input.multipart()
+    }
+    fn update(&mut self, data: &[u8]) -> Result<()> {
+        self.plan.update(data)
+    }
+    fn finish(&mut self, signature: &[u8]) -> Result<()> {
+        let input = self.plan.finish_input()?;
+        if signature.len() != self.plan.k {
+            Err(Rv::SIGNATURE_LEN_RANGE)?
+        }
+        if !rsa_verify(&self.key, self.plan.padding, &input, signature)? {
+            Err(Rv::SIGNATURE_INVALID)?
+        }
+        Ok(())
+    }
+}
+
+/// PKCS#1 v1.5 (no parameter) or OAEP (`CK_RSA_PKCS_OAEP_PARAMS`) padding, and the largest
+/// message it can carry in a `k`-byte modulus.
+fn enc_padding(param: &MechanismParam, oaep: bool, k: usize) -> Result<(RsaEncPadding, usize)> {
+    if !oaep {
+        no_param(param)?;
+        return Ok((RsaEncPadding::Pkcs1, k - PKCS1_OVERHEAD));
+    }
+    let MechanismParam::Oaep {
+        hash,
+        mgf,
+        source_data,
+    } = param
+    else {
+        Err(Rv::MECHANISM_PARAM_INVALID)?
+    };
+    let hash = hash_from_ckm(*hash)?;
+    let mgf1 = hash_from_mgf(*mgf)?;
+    // RFC 8017 §7.1.1: mLen ≤ k − 2hLen − 2.
+    let max = k.saturating_sub(2 * hash.output_len() + 2);
+    Ok((
+        RsaEncPadding::Oaep {
+            hash,
+            mgf1,
+            label: source_data.clone(),
+        },
+        max,
+    ))
+}
+
+struct RsaEncrypt {
+    key: Arc<PublicKey>,
+    padding: RsaEncPadding,
+    k: usize,
+    max: usize,
+    data: Zeroizing<Vec<u8>>,
+}
+
+impl RsaEncrypt {
+    fn boxed(
+        key: &KeyMaterial,
+        param: &MechanismParam,
+        oaep: bool,
+    ) -> Result<Box<dyn CipherOperation>> {
+        let (key, kind) = public_key(key)?;
+        let k = modulus_bytes(kind)?;
+        let (padding, max) = enc_padding(param, oaep, k)?;
+        Ok(Box::new(RsaEncrypt {
+            key,
+            padding,
+            k,
+            max,
+            data: Zeroizing::new(Vec::new()),
+        }))
+    }
+}
+
+impl CipherOperation for RsaEncrypt {
+    fn output_len(&self, _input_len: usize, last: bool) -> usize {
+        if last {
+            self.k
+        } else {
+            0
+        }
+    }
+    fn multipart(&self) -> bool {
+        false
+    }
+    fn update(&mut self, data: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        self.data.extend_from_slice(data);
+        if self.data.len() > self.max {
+            Err(Rv::DATA_LEN_RANGE)?
+        }
+        Ok(Zeroizing::new(Vec::new()))
+    }
+    fn finish(&mut self) -> Result<Zeroizing<Vec<u8>>> {
+        let data = std::mem::take(&mut self.data);
+        Ok(Zeroizing::new(rsa_encrypt(
+            &self.key,
+            &self.padding,
+            &data,
+        )?))
+    }
+}
+
+struct RsaDecrypt {
+    key: Arc<PrivateKey>,
+    padding: RsaEncPadding,
+    k: usize,
+    data: Vec<u8>,
+}
+
+impl RsaDecrypt {
+    fn boxed(
+        key: &KeyMaterial,
+        param: &MechanismParam,
+        oaep: bool,
+    ) -> Result<Box<dyn CipherOperation>> {
+        let (key, kind) = private_key(key)?;
+        let k = modulus_bytes(kind)?;
+        let (padding, _) = enc_padding(param, oaep, k)?;
+        Ok(Box::new(RsaDecrypt {
+            key,
+            padding,
+            k,
+            data: Vec::new(),
+        }))
+    }
+}
+
+impl CipherOperation for RsaDecrypt {
+    fn output_len(&self, _input_len: usize, last: bool) -> usize {
+        if last {
+            self.k
+        } else {
+            0
+        }
+    }
+    fn multipart(&self) -> bool {
+        false
+    }
+    fn update(&mut self, data: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        self.data.extend_from_slice(data);
+        if self.data.len() > self.k {
+            Err(Rv::ENCRYPTED_DATA_LEN_RANGE)?
+        }
+        Ok(Zeroizing::new(Vec::new()))
+    }
+    fn finish(&mut self) -> Result<Zeroizing<Vec<u8>>> {
+        let data = std::mem::take(&mut self.data);
+        if data.len() != self.k {
+            Err(Rv::ENCRYPTED_DATA_LEN_RANGE)?
+        }
+        Ok(rsa_decrypt(&self.key, &self.padding, &data)?.ok_or(Rv::ENCRYPTED_DATA_INVALID)?)
+    }
+}
