@@ -23,7 +23,10 @@ mod tests {
             super::CKA_SQLHSM_KEY_MODE,
             super::CKA_SQLHSM_KEY_ALGORITHM,
         ] {
-            assert_eq!(value & cryptoki_sys::CKA_VENDOR_DEFINED, cryptoki_sys::CKA_VENDOR_DEFINED);
+            assert_eq!(
+                value & cryptoki_sys::CKA_VENDOR_DEFINED,
+                cryptoki_sys::CKA_VENDOR_DEFINED
+            );
             assert_eq!(value & 0xFFFF_0000, super::CKA_SQLHSM_BASE);
         }
     }
