@@ -36,24 +36,29 @@ pub const P384: &[u8] = &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22];
 pub const P521: &[u8] = &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23];
 pub const ED25519: &[u8] = &[0x06, 0x03, 0x2b, 0x65, 0x70];
 
-/// The built module: `target/<profile>/libsqlhsm.so`, found from the test executable
-/// (`target/<profile>/deps/<test>-<hash>`), or `$SQLHSM_MODULE` when set.
+/// The built module, found from the test executable (`target/<profile>/deps/<test>-<hash>`):
+/// `target/<profile>/deps/libsqlhsm.so` (what `cargo test` just built: cargo builds the cdylib
+/// there for tests but does not copy it up), else `target/<profile>/libsqlhsm.so` (what
+/// `cargo build` leaves). `$SQLHSM_MODULE` overrides both.
 pub fn module_path() -> PathBuf {
     if let Some(p) = std::env::var_os("SQLHSM_MODULE") {
         return PathBuf::from(p);
     }
     let exe = std::env::current_exe().expect("current_exe");
-    let mut dir = exe.parent().expect("exe dir").to_path_buf();
-    if dir.ends_with("deps") || dir.ends_with("examples") {
-        dir.pop();
+    let mut profile_dir = exe.parent().expect("exe dir").to_path_buf();
+    if profile_dir.ends_with("deps") || profile_dir.ends_with("examples") {
+        profile_dir.pop();
     }
-    let so = dir.join("libsqlhsm.so");
-    assert!(
-        so.exists(),
-        "{} does not exist: build the cdylib first (`cargo build`)",
-        so.display()
-    );
-    so
+    let candidates = [
+        profile_dir.join("deps").join("libsqlhsm.so"),
+        profile_dir.join("libsqlhsm.so"),
+    ];
+    for so in &candidates {
+        if so.exists() {
+            return so.clone();
+        }
+    }
+    panic!("libsqlhsm.so not found (looked at {candidates:?}): build the cdylib first (`cargo build`)");
 }
 
 /// A fresh directory under cargo's per-target temp dir holding a database and a config file.
