@@ -14,7 +14,13 @@ fn compile() -> PathBuf {
     std::fs::create_dir_all(out.parent().unwrap()).unwrap();
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
     let status = Command::new(&cc)
-        .args(["-Wall", "-Wextra", "-Werror", "-std=c11", "-D_DEFAULT_SOURCE"])
+        .args([
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-std=c11",
+            "-D_DEFAULT_SOURCE",
+        ])
         .arg("-I/usr/include/p11-kit-1/p11-kit")
         .arg(format!("-I{}", root.join("include").display()))
         .arg(root.join("tests/c/smoke.c"))
@@ -37,7 +43,11 @@ fn run(exe: &Path, db: &common::TestDb, label: &str) -> String {
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr);
     println!("--- smoke {label} stdout ---\n{stdout}--- stderr ---\n{stderr}");
-    assert!(out.status.success(), "smoke ({label}) exited with {:?}", out.status);
+    assert!(
+        out.status.success(),
+        "smoke ({label}) exited with {:?}",
+        out.status
+    );
     stdout
 }
 

@@ -54,7 +54,10 @@ fn eight_threads_sign_with_one_key() {
     }
     let total = ops.load(Ordering::Relaxed);
     // Printed for information only; timing is never asserted.
-    println!("8 threads: {total} ECDSA P-256 signatures in 3 s = {:.0} ops/s", total as f64 / 3.0);
+    println!(
+        "8 threads: {total} ECDSA P-256 signatures in 3 s = {:.0} ops/s",
+        total as f64 / 3.0
+    );
 }
 
 const TOKEN: &str = "multi-process";
@@ -63,7 +66,13 @@ const KEYS_PER_WORKER: usize = 4;
 
 fn child(db: &TestDb, role: &str) -> std::process::Child {
     Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_process", "--nocapture", "--test-threads", "1"])
+        .args([
+            "--exact",
+            "child_process",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
         .envs(db.envs())
         .env("SQLHSM_CHILD_ROLE", role)
         .stdout(Stdio::piped())
@@ -79,7 +88,11 @@ fn wait(role: &str, c: std::process::Child) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(out.status.success(), "child {role} failed: {:?}", out.status);
+    assert!(
+        out.status.success(),
+        "child {role} failed: {:?}",
+        out.status
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("child {role}: ok")));
 }
 
@@ -87,7 +100,9 @@ fn wait(role: &str, c: std::process::Child) {
 fn processes_share_one_database() {
     let db = TestDb::new("multi-process");
     wait("setup", child(&db, "setup"));
-    let workers: Vec<_> = (0..WORKERS).map(|i| (format!("worker{i}"), child(&db, &format!("worker{i}")))).collect();
+    let workers: Vec<_> = (0..WORKERS)
+        .map(|i| (format!("worker{i}"), child(&db, &format!("worker{i}"))))
+        .collect();
     for (role, c) in workers {
         wait(&role, c);
     }
@@ -123,24 +138,45 @@ fn child_process() {
                     assert_eq!(find_by_label(&s, &label).len(), 1, "{label} present");
                 }
             }
-            let privs = s.find_objects(&[cryptoki::object::Attribute::Class(ObjectClass::PRIVATE_KEY)]).unwrap();
-            assert_eq!(privs.len(), 1 + WORKERS * KEYS_PER_WORKER, "no extra or lost keys");
+            let privs = s
+                .find_objects(&[cryptoki::object::Attribute::Class(ObjectClass::PRIVATE_KEY)])
+                .unwrap();
+            assert_eq!(
+                privs.len(),
+                1 + WORKERS * KEYS_PER_WORKER,
+                "no extra or lost keys"
+            );
         }
         worker => {
             let slot = slot_by_label(&p, TOKEN).expect("token made by setup");
             let s = user_session(&p, slot);
             let shared = find_by_label_class(&s, "shared-ec", ObjectClass::PRIVATE_KEY);
-            assert_eq!(shared.len(), 1, "the key made by another process is visible");
+            assert_eq!(
+                shared.len(),
+                1,
+                "the key made by another process is visible"
+            );
             let shared_pub = find_by_label_class(&s, "shared-ec", ObjectClass::PUBLIC_KEY)[0];
             for k in 0..KEYS_PER_WORKER {
-                let (public, private) = gen_ec(&s, P256, &format!("{worker}-ec{k}"), worker.as_bytes());
+                let (public, private) =
+                    gen_ec(&s, P256, &format!("{worker}-ec{k}"), worker.as_bytes());
                 let aes = gen_aes(&s, 32, &format!("{worker}-aes{k}"));
                 let sig = s.sign(&Mechanism::EcdsaSha256, private, b"mine").unwrap();
-                s.verify(&Mechanism::EcdsaSha256, public, b"mine", &sig).unwrap();
-                let sig = s.sign(&Mechanism::EcdsaSha256, shared[0], b"shared").unwrap();
-                s.verify(&Mechanism::EcdsaSha256, shared_pub, b"shared", &sig).unwrap();
-                let ct = s.encrypt(&Mechanism::AesCbcPad([k as u8; 16]), aes, b"data").unwrap();
-                assert_eq!(s.decrypt(&Mechanism::AesCbcPad([k as u8; 16]), aes, &ct).unwrap(), b"data");
+                s.verify(&Mechanism::EcdsaSha256, public, b"mine", &sig)
+                    .unwrap();
+                let sig = s
+                    .sign(&Mechanism::EcdsaSha256, shared[0], b"shared")
+                    .unwrap();
+                s.verify(&Mechanism::EcdsaSha256, shared_pub, b"shared", &sig)
+                    .unwrap();
+                let ct = s
+                    .encrypt(&Mechanism::AesCbcPad([k as u8; 16]), aes, b"data")
+                    .unwrap();
+                assert_eq!(
+                    s.decrypt(&Mechanism::AesCbcPad([k as u8; 16]), aes, &ct)
+                        .unwrap(),
+                    b"data"
+                );
             }
         }
     }

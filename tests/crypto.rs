@@ -21,39 +21,66 @@ use common::*;
 const MSG: &[u8] = b"The quick brown fox jumps over the lazy dog, many times over. 0123456789";
 
 fn pss(hash_alg: MechanismType, mgf: PkcsMgfType, s_len: u64) -> PkcsPssParams {
-    PkcsPssParams { hash_alg, mgf, s_len: s_len.into() }
+    PkcsPssParams {
+        hash_alg,
+        mgf,
+        s_len: s_len.into(),
+    }
 }
 
 /// Signs `MSG` single-part and multi-part (3 chunks), verifies both ways in the module, and
 /// rejects a tampered message.
-fn sign_both_ways(s: &Session, mech: &Mechanism, private: ObjectHandle, public: ObjectHandle, data: &[u8]) -> Vec<u8> {
-    let sig = s.sign(mech, private, data).unwrap_or_else(|e| panic!("C_Sign {mech:?}: {e}"));
-    s.verify(mech, public, data, &sig).unwrap_or_else(|e| panic!("C_Verify {mech:?}: {e}"));
+fn sign_both_ways(
+    s: &Session,
+    mech: &Mechanism,
+    private: ObjectHandle,
+    public: ObjectHandle,
+    data: &[u8],
+) -> Vec<u8> {
+    let sig = s
+        .sign(mech, private, data)
+        .unwrap_or_else(|e| panic!("C_Sign {mech:?}: {e}"));
+    s.verify(mech, public, data, &sig)
+        .unwrap_or_else(|e| panic!("C_Verify {mech:?}: {e}"));
 
     s.sign_init(mech, private).unwrap();
     for chunk in data.chunks(data.len().div_ceil(3).max(1)) {
-        s.sign_update(chunk).unwrap_or_else(|e| panic!("C_SignUpdate {mech:?}: {e}"));
+        s.sign_update(chunk)
+            .unwrap_or_else(|e| panic!("C_SignUpdate {mech:?}: {e}"));
     }
     let sig2 = s.sign_final().unwrap();
     s.verify_init(mech, public).unwrap();
     for chunk in data.chunks(7) {
         s.verify_update(chunk).unwrap();
     }
-    s.verify_final(&sig2).unwrap_or_else(|e| panic!("C_VerifyFinal {mech:?}: {e}"));
+    s.verify_final(&sig2)
+        .unwrap_or_else(|e| panic!("C_VerifyFinal {mech:?}: {e}"));
     // Single-part verify of the multi-part signature, too.
     s.verify(mech, public, data, &sig2).unwrap();
 
     let mut bad = data.to_vec();
     bad[0] ^= 1;
-    expect_rv(s.verify(mech, public, &bad, &sig), RvError::SignatureInvalid);
+    expect_rv(
+        s.verify(mech, public, &bad, &sig),
+        RvError::SignatureInvalid,
+    );
     let mut badsig = sig.clone();
     let last = badsig.len() - 1;
     badsig[last] ^= 1;
-    expect_rv(s.verify(mech, public, data, &badsig), RvError::SignatureInvalid);
+    expect_rv(
+        s.verify(mech, public, data, &badsig),
+        RvError::SignatureInvalid,
+    );
     sig
 }
 
-fn openssl_verify(pk: &PKey<Public>, md: Option<MessageDigest>, pad: Option<Padding>, data: &[u8], sig: &[u8]) -> bool {
+fn openssl_verify(
+    pk: &PKey<Public>,
+    md: Option<MessageDigest>,
+    pad: Option<Padding>,
+    data: &[u8],
+    sig: &[u8],
+) -> bool {
     let mut v = match md {
         Some(md) => Verifier::new(md, pk).unwrap(),
         None => Verifier::new_without_digest(pk).unwrap(),
@@ -89,7 +116,10 @@ fn rsa_signatures() {
     ] {
         let sig = sign_both_ways(&s, &mech, private, public, MSG);
         assert_eq!(sig.len(), 256);
-        assert!(openssl_verify(&pk, Some(md), Some(Padding::PKCS1), MSG, &sig), "{mech:?}");
+        assert!(
+            openssl_verify(&pk, Some(md), Some(Padding::PKCS1), MSG, &sig),
+            "{mech:?}"
+        );
     }
     for (mech, md) in [
         (
@@ -106,7 +136,10 @@ fn rsa_signatures() {
         ),
     ] {
         let sig = sign_both_ways(&s, &mech, private, public, MSG);
-        assert!(openssl_verify(&pk, Some(md), Some(Padding::PKCS1_PSS), MSG, &sig), "{mech:?}");
+        assert!(
+            openssl_verify(&pk, Some(md), Some(Padding::PKCS1_PSS), MSG, &sig),
+            "{mech:?}"
+        );
     }
 
     // CKM_RSA_PKCS over a caller-made DigestInfo (single-part only: no multi-part for raw RSA).
@@ -114,16 +147,31 @@ fn rsa_signatures() {
     di.extend(hash(MessageDigest::sha256(), MSG).unwrap().iter());
     let sig = s.sign(&Mechanism::RsaPkcs, private, &di).unwrap();
     s.verify(&Mechanism::RsaPkcs, public, &di, &sig).unwrap();
-    assert!(openssl_verify(&pk, Some(MessageDigest::sha256()), Some(Padding::PKCS1), MSG, &sig));
+    assert!(openssl_verify(
+        &pk,
+        Some(MessageDigest::sha256()),
+        Some(Padding::PKCS1),
+        MSG,
+        &sig
+    ));
     // CKM_RSA_PKCS input longer than k - 11 bytes.
-    expect_rv(s.sign(&Mechanism::RsaPkcs, private, &[1u8; 250]), RvError::DataLenRange);
+    expect_rv(
+        s.sign(&Mechanism::RsaPkcs, private, &[1u8; 250]),
+        RvError::DataLenRange,
+    );
 
     // CKM_RSA_PKCS_PSS over a caller-made hash.
     let digest = hash(MessageDigest::sha256(), MSG).unwrap();
     let mech = Mechanism::RsaPkcsPss(pss(MechanismType::SHA256, PkcsMgfType::MGF1_SHA256, 32));
     let sig = s.sign(&mech, private, &digest).unwrap();
     s.verify(&mech, public, &digest, &sig).unwrap();
-    assert!(openssl_verify(&pk, Some(MessageDigest::sha256()), Some(Padding::PKCS1_PSS), MSG, &sig));
+    assert!(openssl_verify(
+        &pk,
+        Some(MessageDigest::sha256()),
+        Some(Padding::PKCS1_PSS),
+        MSG,
+        &sig
+    ));
     // The hash must have the length hashAlg says.
     expect_rv(s.sign(&mech, private, &digest[..20]), RvError::DataLenRange);
     // PSS parameters inconsistent with the mechanism's hash.
@@ -136,7 +184,10 @@ fn rsa_signatures() {
     );
     // Wrong key type for the mechanism.
     let (_, ec_private) = gen_ec(&s, P256, "not-rsa", b"n");
-    expect_rv(s.sign_init(&Mechanism::Sha256RsaPkcs, ec_private), RvError::KeyTypeInconsistent);
+    expect_rv(
+        s.sign_init(&Mechanism::Sha256RsaPkcs, ec_private),
+        RvError::KeyTypeInconsistent,
+    );
 }
 
 #[test]
@@ -149,7 +200,13 @@ fn rsa_3072_and_4096_sign() {
         let sig = sign_both_ways(&s, &Mechanism::Sha256RsaPkcs, private, public, MSG);
         assert_eq!(sig.len() as u64 * 8, bits);
         let pk = openssl_public(&s, public);
-        assert!(openssl_verify(&pk, Some(MessageDigest::sha256()), Some(Padding::PKCS1), MSG, &sig));
+        assert!(openssl_verify(
+            &pk,
+            Some(MessageDigest::sha256()),
+            Some(Padding::PKCS1),
+            MSG,
+            &sig
+        ));
     }
 }
 
@@ -168,14 +225,23 @@ fn ecdsa_signatures() {
         ] {
             let sig = sign_both_ways(&s, &mech, private, public, MSG);
             assert_eq!(sig.len(), 2 * n, "raw r||s, each the size of the order");
-            assert!(openssl_verify(&pk, Some(md), None, MSG, &ecdsa_raw_to_der(&sig)), "{mech:?}");
+            assert!(
+                openssl_verify(&pk, Some(md), None, MSG, &ecdsa_raw_to_der(&sig)),
+                "{mech:?}"
+            );
         }
         // CKM_ECDSA over a caller-made hash (single-part).
         let digest = hash(MessageDigest::sha256(), MSG).unwrap();
         let sig = s.sign(&Mechanism::Ecdsa, private, &digest).unwrap();
         assert_eq!(sig.len(), 2 * n);
         s.verify(&Mechanism::Ecdsa, public, &digest, &sig).unwrap();
-        assert!(openssl_verify(&pk, Some(MessageDigest::sha256()), None, MSG, &ecdsa_raw_to_der(&sig)));
+        assert!(openssl_verify(
+            &pk,
+            Some(MessageDigest::sha256()),
+            None,
+            MSG,
+            &ecdsa_raw_to_der(&sig)
+        ));
         // A signature of the wrong length.
         expect_rv_in(
             s.verify(&Mechanism::Ecdsa, public, &digest, &sig[1..]),
@@ -224,7 +290,13 @@ fn aes_encrypt_decrypt() {
     // AES-CBC-PAD, checked against OpenSSL, single- and multi-part.
     let iv = [0x42u8; 16];
     let ct = s.encrypt(&Mechanism::AesCbcPad(iv), k, MSG).unwrap();
-    let want = openssl::symm::encrypt(openssl::symm::Cipher::aes_256_cbc(), &key_bytes, Some(&iv), MSG).unwrap();
+    let want = openssl::symm::encrypt(
+        openssl::symm::Cipher::aes_256_cbc(),
+        &key_bytes,
+        Some(&iv),
+        MSG,
+    )
+    .unwrap();
     assert_eq!(ct, want, "CBC-PAD matches OpenSSL");
     assert_eq!(s.decrypt(&Mechanism::AesCbcPad(iv), k, &ct).unwrap(), MSG);
     s.encrypt_init(&Mechanism::AesCbcPad(iv), k).unwrap();
@@ -251,7 +323,11 @@ fn aes_encrypt_decrypt() {
     let mut gcm_iv = [7u8; 12];
     let aad = b"header";
     let ct = s
-        .encrypt(&Mechanism::AesGcm(GcmParams::new(&mut gcm_iv, aad, 128.into()).unwrap()), k, MSG)
+        .encrypt(
+            &Mechanism::AesGcm(GcmParams::new(&mut gcm_iv, aad, 128.into()).unwrap()),
+            k,
+            MSG,
+        )
         .unwrap();
     assert_eq!(ct.len(), MSG.len() + 16, "ciphertext ‖ 16-byte tag");
     let mut tag = [0u8; 16];
@@ -267,18 +343,30 @@ fn aes_encrypt_decrypt() {
     assert_eq!(&ct[..MSG.len()], &want[..]);
     assert_eq!(&ct[MSG.len()..], &tag[..]);
     let pt = s
-        .decrypt(&Mechanism::AesGcm(GcmParams::new(&mut gcm_iv, aad, 128.into()).unwrap()), k, &ct)
+        .decrypt(
+            &Mechanism::AesGcm(GcmParams::new(&mut gcm_iv, aad, 128.into()).unwrap()),
+            k,
+            &ct,
+        )
         .unwrap();
     assert_eq!(pt, MSG);
     // Tampered ciphertext or AAD → CKR_ENCRYPTED_DATA_INVALID.
     let mut bad = ct.clone();
     bad[3] ^= 1;
     expect_rv(
-        s.decrypt(&Mechanism::AesGcm(GcmParams::new(&mut gcm_iv, aad, 128.into()).unwrap()), k, &bad),
+        s.decrypt(
+            &Mechanism::AesGcm(GcmParams::new(&mut gcm_iv, aad, 128.into()).unwrap()),
+            k,
+            &bad,
+        ),
         RvError::EncryptedDataInvalid,
     );
     expect_rv(
-        s.decrypt(&Mechanism::AesGcm(GcmParams::new(&mut gcm_iv, b"other", 128.into()).unwrap()), k, &ct),
+        s.decrypt(
+            &Mechanism::AesGcm(GcmParams::new(&mut gcm_iv, b"other", 128.into()).unwrap()),
+            k,
+            &ct,
+        ),
         RvError::EncryptedDataInvalid,
     );
 
@@ -287,10 +375,18 @@ fn aes_encrypt_decrypt() {
         let g = gen_aes(&s, len, &format!("gen{len}"));
         let mut iv = [1u8; 12];
         let ct = s
-            .encrypt(&Mechanism::AesGcm(GcmParams::new(&mut iv, b"", 128.into()).unwrap()), g, MSG)
+            .encrypt(
+                &Mechanism::AesGcm(GcmParams::new(&mut iv, b"", 128.into()).unwrap()),
+                g,
+                MSG,
+            )
             .unwrap();
         let pt = s
-            .decrypt(&Mechanism::AesGcm(GcmParams::new(&mut iv, b"", 128.into()).unwrap()), g, &ct)
+            .decrypt(
+                &Mechanism::AesGcm(GcmParams::new(&mut iv, b"", 128.into()).unwrap()),
+                g,
+                &ct,
+            )
             .unwrap();
         assert_eq!(pt, MSG);
     }
@@ -306,10 +402,19 @@ fn rsa_encrypt_decrypt() {
     let rsa = pk.rsa().unwrap();
 
     for (hash_alg, mgf, md) in [
-        (MechanismType::SHA1, PkcsMgfType::MGF1_SHA1, MessageDigest::sha1()),
-        (MechanismType::SHA256, PkcsMgfType::MGF1_SHA256, MessageDigest::sha256()),
+        (
+            MechanismType::SHA1,
+            PkcsMgfType::MGF1_SHA1,
+            MessageDigest::sha1(),
+        ),
+        (
+            MechanismType::SHA256,
+            PkcsMgfType::MGF1_SHA256,
+            MessageDigest::sha256(),
+        ),
     ] {
-        let oaep = Mechanism::RsaPkcsOaep(PkcsOaepParams::new(hash_alg, mgf, PkcsOaepSource::empty()));
+        let oaep =
+            Mechanism::RsaPkcsOaep(PkcsOaepParams::new(hash_alg, mgf, PkcsOaepSource::empty()));
         let ct = s.encrypt(&oaep, public, b"oaep secret").unwrap();
         assert_eq!(ct.len(), 256);
         assert_eq!(s.decrypt(&oaep, private, &ct).unwrap(), b"oaep secret");
@@ -321,14 +426,28 @@ fn rsa_encrypt_decrypt() {
         let mut ct = vec![0u8; enc.encrypt_len(b"from openssl").unwrap()];
         let n = enc.encrypt(b"from openssl", &mut ct).unwrap();
         ct.truncate(n);
-        assert_eq!(s.decrypt(&oaep, private, &ct).unwrap(), b"from openssl", "{hash_alg}");
+        assert_eq!(
+            s.decrypt(&oaep, private, &ct).unwrap(),
+            b"from openssl",
+            "{hash_alg}"
+        );
     }
     // CKM_RSA_PKCS (v1.5) encryption both ways.
-    let ct = s.encrypt(&Mechanism::RsaPkcs, public, b"pkcs1 secret").unwrap();
-    assert_eq!(s.decrypt(&Mechanism::RsaPkcs, private, &ct).unwrap(), b"pkcs1 secret");
+    let ct = s
+        .encrypt(&Mechanism::RsaPkcs, public, b"pkcs1 secret")
+        .unwrap();
+    assert_eq!(
+        s.decrypt(&Mechanism::RsaPkcs, private, &ct).unwrap(),
+        b"pkcs1 secret"
+    );
     let mut ct = vec![0u8; 256];
-    let n = rsa.public_encrypt(b"v15 from openssl", &mut ct, Padding::PKCS1).unwrap();
-    assert_eq!(s.decrypt(&Mechanism::RsaPkcs, private, &ct[..n]).unwrap(), b"v15 from openssl");
+    let n = rsa
+        .public_encrypt(b"v15 from openssl", &mut ct, Padding::PKCS1)
+        .unwrap();
+    assert_eq!(
+        s.decrypt(&Mechanism::RsaPkcs, private, &ct[..n]).unwrap(),
+        b"v15 from openssl"
+    );
     // Garbage ciphertext.
     expect_rv_in(
         s.decrypt(
@@ -365,7 +484,10 @@ fn digests_and_random() {
         assert_eq!(s.digest_final().unwrap(), want, "multi-part {mech:?}");
     }
     expect_rv(s.digest_update(b"x"), RvError::OperationNotInitialized);
-    expect_rv(s.digest(&Mechanism::AesKeyGen, MSG), RvError::MechanismInvalid);
+    expect_rv(
+        s.digest(&Mechanism::AesKeyGen, MSG),
+        RvError::MechanismInvalid,
+    );
 
     let a = s.generate_random_vec(64).unwrap();
     let b = s.generate_random_vec(64).unwrap();
@@ -387,9 +509,17 @@ fn usage_flags_enforced() {
     private_t.push(Attribute::Sign(false));
     public_t.retain(|a| a.attribute_type() != cryptoki::object::AttributeType::Verify);
     public_t.push(Attribute::Verify(false));
-    let (public, private) = s.generate_key_pair(&Mechanism::EccKeyPairGen, &public_t, &private_t).unwrap();
-    expect_rv(s.sign_init(&Mechanism::Ecdsa, private), RvError::KeyFunctionNotPermitted);
-    expect_rv(s.verify_init(&Mechanism::Ecdsa, public), RvError::KeyFunctionNotPermitted);
+    let (public, private) = s
+        .generate_key_pair(&Mechanism::EccKeyPairGen, &public_t, &private_t)
+        .unwrap();
+    expect_rv(
+        s.sign_init(&Mechanism::Ecdsa, private),
+        RvError::KeyFunctionNotPermitted,
+    );
+    expect_rv(
+        s.verify_init(&Mechanism::Ecdsa, public),
+        RvError::KeyFunctionNotPermitted,
+    );
 
     let k = s
         .generate_key(
@@ -405,13 +535,22 @@ fn usage_flags_enforced() {
         .unwrap();
     s.encrypt_init(&Mechanism::AesCbcPad([0; 16]), k).unwrap();
     let _ = s.encrypt_final();
-    expect_rv(s.decrypt_init(&Mechanism::AesCbcPad([0; 16]), k), RvError::KeyFunctionNotPermitted);
+    expect_rv(
+        s.decrypt_init(&Mechanism::AesCbcPad([0; 16]), k),
+        RvError::KeyFunctionNotPermitted,
+    );
     // A secret key can't sign with an asymmetric mechanism; a private key can't encrypt.
-    expect_rv(s.sign_init(&Mechanism::Ecdsa, k), RvError::KeyTypeInconsistent);
+    expect_rv(
+        s.sign_init(&Mechanism::Ecdsa, k),
+        RvError::KeyTypeInconsistent,
+    );
     let (_, rsa_private) = gen_rsa(&s, 2048, "rsa-usage", b"u");
     expect_rv_in(
         s.encrypt_init(&Mechanism::RsaPkcs, rsa_private),
-        &[RvError::KeyTypeInconsistent, RvError::KeyFunctionNotPermitted],
+        &[
+            RvError::KeyTypeInconsistent,
+            RvError::KeyFunctionNotPermitted,
+        ],
     );
     // A mechanism the key can't do.
     expect_rv_in(
@@ -435,23 +574,32 @@ fn operation_state_rules() {
     expect_rv(s.decrypt_final(), RvError::OperationNotInitialized);
 
     s.sign_init(&Mechanism::EcdsaSha256, private).unwrap();
-    expect_rv(s.sign_init(&Mechanism::EcdsaSha256, private), RvError::OperationActive);
+    expect_rv(
+        s.sign_init(&Mechanism::EcdsaSha256, private),
+        RvError::OperationActive,
+    );
     s.sign_update(b"abc").unwrap();
     let sig = s.sign_final().unwrap();
     // After C_SignFinal the operation is over.
     expect_rv(s.sign_final(), RvError::OperationNotInitialized);
-    s.verify(&Mechanism::EcdsaSha256, public, b"abc", &sig).unwrap();
+    s.verify(&Mechanism::EcdsaSha256, public, b"abc", &sig)
+        .unwrap();
 
     // A failed C_Sign (other than CKR_BUFFER_TOO_SMALL) ends the operation too.
     s.sign_init(&Mechanism::Ecdsa, private).unwrap();
-    expect_rv_in(s.sign(&Mechanism::Ecdsa, private, &[]), &[RvError::DataLenRange, RvError::DataInvalid]);
-    s.sign_init(&Mechanism::Ecdsa, private).expect("previous operation ended");
+    expect_rv_in(
+        s.sign(&Mechanism::Ecdsa, private, &[]),
+        &[RvError::DataLenRange, RvError::DataInvalid],
+    );
+    s.sign_init(&Mechanism::Ecdsa, private)
+        .expect("previous operation ended");
     let _ = s.sign_final();
 
     // Operation state is per session.
     let s2 = user_session(p, slot);
     s.sign_init(&Mechanism::EcdsaSha256, private).unwrap();
-    s2.sign_init(&Mechanism::EcdsaSha256, private).expect("another session is independent");
+    s2.sign_init(&Mechanism::EcdsaSha256, private)
+        .expect("another session is independent");
     s2.sign_update(b"abc").unwrap();
     let _ = s2.sign_final().unwrap();
     let _ = s.sign_final().unwrap();
@@ -461,8 +609,14 @@ fn operation_state_rules() {
     s.logout().unwrap();
     expect_rv_in(
         pub_only.sign_init(&Mechanism::EcdsaSha256, private),
-        &[RvError::UserNotLoggedIn, RvError::KeyHandleInvalid, RvError::ObjectHandleInvalid],
+        &[
+            RvError::UserNotLoggedIn,
+            RvError::KeyHandleInvalid,
+            RvError::ObjectHandleInvalid,
+        ],
     );
     // Public key operations need no login.
-    pub_only.verify(&Mechanism::EcdsaSha256, public, b"abc", &sig).expect("verify without login");
+    pub_only
+        .verify(&Mechanism::EcdsaSha256, public, b"abc", &sig)
+        .expect("verify without login");
 }

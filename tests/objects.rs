@@ -6,7 +6,9 @@ mod common;
 
 use cryptoki::error::RvError;
 use cryptoki::mechanism::{Mechanism, MechanismType};
-use cryptoki::object::{Attribute, AttributeInfo, AttributeType, KeyType, ObjectClass, ObjectHandle};
+use cryptoki::object::{
+    Attribute, AttributeInfo, AttributeType, KeyType, ObjectClass, ObjectHandle,
+};
 use cryptoki::session::{Session, UserType};
 use openssl::bn::BigNumContext;
 use openssl::ec::{EcGroup, EcKey, PointConversionForm};
@@ -32,16 +34,26 @@ fn key_type_of(s: &Session, o: ObjectHandle) -> KeyType {
 
 fn assert_sensitive(s: &Session, o: ObjectHandle, t: AttributeType) {
     let info = s.get_attribute_info(o, &[t]).expect("C_GetAttributeValue");
-    assert!(matches!(info[0], AttributeInfo::Sensitive), "{t:?} → CKR_ATTRIBUTE_SENSITIVE, got {:?}", info[0]);
+    assert!(
+        matches!(info[0], AttributeInfo::Sensitive),
+        "{t:?} → CKR_ATTRIBUTE_SENSITIVE, got {:?}",
+        info[0]
+    );
 }
 
 /// Checks that a generated key carries the generation flags and the sqlhsm vendor attributes.
 fn assert_generated_secret(s: &Session, o: ObjectHandle) {
-    assert!(get_bool(s, o, AttributeType::Local), "CKA_LOCAL on generated keys");
+    assert!(
+        get_bool(s, o, AttributeType::Local),
+        "CKA_LOCAL on generated keys"
+    );
     assert!(get_bool(s, o, AttributeType::AlwaysSensitive));
     assert!(get_bool(s, o, AttributeType::NeverExtractable));
     let key_id = get_bytes(s, o, AttributeType::VendorDefined(CKA_SQLHSM_KEY_ID));
-    assert!(!key_id.is_empty() && std::str::from_utf8(&key_id).is_ok(), "UTF-8 key_id");
+    assert!(
+        !key_id.is_empty() && std::str::from_utf8(&key_id).is_ok(),
+        "UTF-8 key_id"
+    );
     assert_eq!(get_ulong_vendor(s, o, CKA_SQLHSM_KEY_STATUS), 1, "Active");
     assert_eq!(get_ulong_vendor(s, o, CKA_SQLHSM_KEY_MODE), 1, "LOCAL");
 }
@@ -93,14 +105,20 @@ fn generate_secret_keys() {
     expect_rv(
         s.generate_key(
             &Mechanism::AesKeyGen,
-            &[Attribute::ValueLen(16.into()), Attribute::KeyType(KeyType::RSA)],
+            &[
+                Attribute::ValueLen(16.into()),
+                Attribute::KeyType(KeyType::RSA),
+            ],
         ),
         RvError::TemplateInconsistent,
     );
     expect_rv(
         s.generate_key(
             &Mechanism::AesKeyGen,
-            &[Attribute::ValueLen(16.into()), Attribute::Class(ObjectClass::PUBLIC_KEY)],
+            &[
+                Attribute::ValueLen(16.into()),
+                Attribute::Class(ObjectClass::PUBLIC_KEY),
+            ],
         ),
         RvError::TemplateInconsistent,
     );
@@ -111,7 +129,10 @@ fn generate_secret_keys() {
     );
     // A key pair mechanism is not a key mechanism.
     expect_rv(
-        s.generate_key(&Mechanism::RsaPkcsKeyPairGen, &[Attribute::ValueLen(16.into())]),
+        s.generate_key(
+            &Mechanism::RsaPkcsKeyPairGen,
+            &[Attribute::ValueLen(16.into())],
+        ),
         RvError::MechanismInvalid,
     );
 }
@@ -201,7 +222,11 @@ fn generate_key_pairs() {
     let (public_t, private_t) = ec_templates(&k1, "bad", b"bad");
     expect_rv_in(
         s.generate_key_pair(&Mechanism::EccKeyPairGen, &public_t, &private_t),
-        &[RvError::CurveNotSupported, RvError::DomainParamsInvalid, RvError::AttributeValueInvalid],
+        &[
+            RvError::CurveNotSupported,
+            RvError::DomainParamsInvalid,
+            RvError::AttributeValueInvalid,
+        ],
     );
     // Not DER at all.
     let (public_t, private_t) = ec_templates(&[0xff, 0x00], "bad", b"bad");
@@ -215,7 +240,10 @@ fn generate_key_pairs() {
         s.generate_key_pair(&Mechanism::RsaPkcsKeyPairGen, &public_t, &private_t),
         &[RvError::KeySizeRange, RvError::AttributeValueInvalid],
     );
-    assert!(find_by_label(&s, "bad").is_empty(), "failed generations leave nothing behind");
+    assert!(
+        find_by_label(&s, "bad").is_empty(),
+        "failed generations leave nothing behind"
+    );
 }
 
 fn rsa_private_template(rsa: &Rsa<openssl::pkey::Private>, label: &str) -> Vec<Attribute> {
@@ -248,7 +276,9 @@ fn create_object_imports() {
 
     // RSA private + public.
     let rsa = Rsa::generate(2048).unwrap();
-    let rsa_priv = s.create_object(&rsa_private_template(&rsa, "imp-rsa")).expect("import RSA private");
+    let rsa_priv = s
+        .create_object(&rsa_private_template(&rsa, "imp-rsa"))
+        .expect("import RSA private");
     let rsa_pub = s
         .create_object(&[
             Attribute::Class(ObjectClass::PUBLIC_KEY),
@@ -262,18 +292,31 @@ fn create_object_imports() {
             Attribute::PublicExponent(rsa.e().to_vec()),
         ])
         .expect("import RSA public");
-    assert!(!get_bool(&s, rsa_priv, AttributeType::Local), "imported keys are not CKA_LOCAL");
+    assert!(
+        !get_bool(&s, rsa_priv, AttributeType::Local),
+        "imported keys are not CKA_LOCAL"
+    );
     assert!(!get_bool(&s, rsa_priv, AttributeType::AlwaysSensitive));
-    assert_eq!(get_bytes(&s, rsa_priv, AttributeType::Modulus), rsa.n().to_vec());
+    assert_eq!(
+        get_bytes(&s, rsa_priv, AttributeType::Modulus),
+        rsa.n().to_vec()
+    );
     assert_sensitive(&s, rsa_priv, AttributeType::PrivateExponent);
     assert_eq!(get_ulong_vendor(&s, rsa_pub, CKA_SQLHSM_KEY_STATUS), 1);
     // The imported private key signs, and OpenSSL verifies with the original public key.
-    let sig = s.sign(&Mechanism::Sha256RsaPkcs, rsa_priv, b"imported").expect("sign");
+    let sig = s
+        .sign(&Mechanism::Sha256RsaPkcs, rsa_priv, b"imported")
+        .expect("sign");
     let pkey = PKey::from_rsa(rsa.clone()).unwrap();
-    let mut v = openssl::sign::Verifier::new(openssl::hash::MessageDigest::sha256(), &pkey).unwrap();
+    let mut v =
+        openssl::sign::Verifier::new(openssl::hash::MessageDigest::sha256(), &pkey).unwrap();
     v.update(b"imported").unwrap();
-    assert!(v.verify(&sig).unwrap(), "OpenSSL verifies the imported key's signature");
-    s.verify(&Mechanism::Sha256RsaPkcs, rsa_pub, b"imported", &sig).expect("verify");
+    assert!(
+        v.verify(&sig).unwrap(),
+        "OpenSSL verifies the imported key's signature"
+    );
+    s.verify(&Mechanism::Sha256RsaPkcs, rsa_pub, b"imported", &sig)
+        .expect("verify");
 
     // A lone public key (no private half) is stored as public-key-only.
     let other = Rsa::generate(2048).unwrap();
@@ -288,7 +331,11 @@ fn create_object_imports() {
             Attribute::PublicExponent(other.e().to_vec()),
         ])
         .expect("import lone public key");
-    assert_eq!(get_ulong_vendor(&s, lone, CKA_SQLHSM_KEY_MODE), 4, "PUBLIC_KEY_ONLY");
+    assert_eq!(
+        get_ulong_vendor(&s, lone, CKA_SQLHSM_KEY_MODE),
+        4,
+        "PUBLIC_KEY_ONLY"
+    );
 
     // EC P-256.
     let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
@@ -323,10 +370,16 @@ fn create_object_imports() {
         ])
         .expect("import EC public");
     assert_sensitive(&s, ec_priv, AttributeType::Value);
-    assert_eq!(unwrap_octet_string(&get_bytes(&s, ec_pub, AttributeType::EcPoint)), point);
-    let sig = s.sign(&Mechanism::EcdsaSha256, ec_priv, b"ec import").unwrap();
+    assert_eq!(
+        unwrap_octet_string(&get_bytes(&s, ec_pub, AttributeType::EcPoint)),
+        point
+    );
+    let sig = s
+        .sign(&Mechanism::EcdsaSha256, ec_priv, b"ec import")
+        .unwrap();
     assert_eq!(sig.len(), 64, "raw r||s");
-    s.verify(&Mechanism::EcdsaSha256, ec_pub, b"ec import", &sig).unwrap();
+    s.verify(&Mechanism::EcdsaSha256, ec_pub, b"ec import", &sig)
+        .unwrap();
     let epk = PKey::from_ec_key(ec.clone()).unwrap();
     let mut v = openssl::sign::Verifier::new(openssl::hash::MessageDigest::sha256(), &epk).unwrap();
     v.update(b"ec import").unwrap();
@@ -362,7 +415,8 @@ fn create_object_imports() {
     ));
     let sig = s.sign(&eddsa, ed_priv, b"ed import").unwrap();
     s.verify(&eddsa, ed_pub, b"ed import", &sig).unwrap();
-    let edpub = PKey::public_key_from_raw_bytes(&ed.raw_public_key().unwrap(), Id::ED25519).unwrap();
+    let edpub =
+        PKey::public_key_from_raw_bytes(&ed.raw_public_key().unwrap(), Id::ED25519).unwrap();
     let mut v = openssl::sign::Verifier::new_without_digest(&edpub).unwrap();
     assert!(v.verify_oneshot(&sig, b"ed import").unwrap());
 
@@ -404,7 +458,10 @@ fn create_object_imports() {
 
     // Template errors on C_CreateObject.
     expect_rv(
-        s.create_object(&[Attribute::KeyType(KeyType::AES), Attribute::Value(vec![1; 16])]),
+        s.create_object(&[
+            Attribute::KeyType(KeyType::AES),
+            Attribute::Value(vec![1; 16]),
+        ]),
         RvError::TemplateIncomplete,
     );
     expect_rv(
@@ -467,22 +524,41 @@ fn find_objects() {
         v.sort_by_key(|h| h.handle());
         v
     };
-    assert_eq!(by(&[Attribute::Label(b"find-rsa".to_vec())]), sorted(vec![rsa_pub, rsa_priv]));
-    assert_eq!(by(&[Attribute::Id(b"\x03\x04".to_vec())]), sorted(vec![ec_pub, ec_priv]));
     assert_eq!(
-        by(&[Attribute::Id(b"\x03\x04".to_vec()), Attribute::Class(ObjectClass::PRIVATE_KEY)]),
+        by(&[Attribute::Label(b"find-rsa".to_vec())]),
+        sorted(vec![rsa_pub, rsa_priv])
+    );
+    assert_eq!(
+        by(&[Attribute::Id(b"\x03\x04".to_vec())]),
+        sorted(vec![ec_pub, ec_priv])
+    );
+    assert_eq!(
+        by(&[
+            Attribute::Id(b"\x03\x04".to_vec()),
+            Attribute::Class(ObjectClass::PRIVATE_KEY)
+        ]),
         vec![ec_priv]
     );
     assert_eq!(by(&[Attribute::Class(ObjectClass::SECRET_KEY)]), vec![aes]);
-    assert_eq!(by(&[Attribute::KeyType(KeyType::EC)]), sorted(vec![ec_pub, ec_priv]));
+    assert_eq!(
+        by(&[Attribute::KeyType(KeyType::EC)]),
+        sorted(vec![ec_pub, ec_priv])
+    );
     assert_eq!(
         by(&[Attribute::Class(ObjectClass::PUBLIC_KEY)]),
         sorted(vec![rsa_pub, ec_pub])
     );
-    assert_eq!(by(&[]).len(), 5, "empty template finds every object of the token");
+    assert_eq!(
+        by(&[]).len(),
+        5,
+        "empty template finds every object of the token"
+    );
     assert!(by(&[Attribute::Label(b"nothing".to_vec())]).is_empty());
-    assert!(by(&[Attribute::Label(b"find-rsa".to_vec()), Attribute::KeyType(KeyType::EC)])
-        .is_empty());
+    assert!(by(&[
+        Attribute::Label(b"find-rsa".to_vec()),
+        Attribute::KeyType(KeyType::EC)
+    ])
+    .is_empty());
     // Objects of other tokens are not found.
     let other = new_token(p, "find-other");
     let so = user_session(p, other);
@@ -507,20 +583,38 @@ fn private_objects_invisible_before_login() {
     s.logout().unwrap();
 
     let ro = p.open_ro_session(slot).unwrap();
-    assert_eq!(find_by_label(&ro, "vis"), vec![public], "only the public key is visible");
-    assert!(ro.find_objects(&[Attribute::Class(ObjectClass::PRIVATE_KEY)]).unwrap().is_empty());
+    assert_eq!(
+        find_by_label(&ro, "vis"),
+        vec![public],
+        "only the public key is visible"
+    );
+    assert!(ro
+        .find_objects(&[Attribute::Class(ObjectClass::PRIVATE_KEY)])
+        .unwrap()
+        .is_empty());
     // Private objects can't be used or read while logged out.
     let info = ro.get_attribute_info(private, &[AttributeType::Label]);
-    assert!(info.is_err(), "private object handle is unusable before login");
+    assert!(
+        info.is_err(),
+        "private object handle is unusable before login"
+    );
     expect_rv_in(
         ro.sign(&Mechanism::Ecdsa, private, &[0u8; 32]),
-        &[RvError::UserNotLoggedIn, RvError::KeyHandleInvalid, RvError::ObjectHandleInvalid],
+        &[
+            RvError::UserNotLoggedIn,
+            RvError::KeyHandleInvalid,
+            RvError::ObjectHandleInvalid,
+        ],
     );
     // Creating a private object needs a login too.
     expect_rv(
         s.generate_key(
             &Mechanism::AesKeyGen,
-            &[Attribute::Token(true), Attribute::Private(true), Attribute::ValueLen(16.into())],
+            &[
+                Attribute::Token(true),
+                Attribute::Private(true),
+                Attribute::ValueLen(16.into()),
+            ],
         ),
         RvError::UserNotLoggedIn,
     );
@@ -556,34 +650,65 @@ fn get_and_set_attributes() {
     let info = s
         .get_attribute_info(
             private,
-            &[AttributeType::PrivateExponent, AttributeType::Value, AttributeType::Label],
+            &[
+                AttributeType::PrivateExponent,
+                AttributeType::Value,
+                AttributeType::Label,
+            ],
         )
         .unwrap();
     assert!(matches!(info[0], AttributeInfo::Sensitive), "{:?}", info[0]);
-    assert!(matches!(info[1], AttributeInfo::TypeInvalid), "CKA_VALUE is no RSA attribute: {:?}", info[1]);
-    assert!(matches!(info[2], AttributeInfo::Available(9)), "{:?}", info[2]);
-    let info = s.get_attribute_info(aes, &[AttributeType::Modulus]).unwrap();
-    assert!(matches!(info[0], AttributeInfo::TypeInvalid), "{:?}", info[0]);
+    assert!(
+        matches!(info[1], AttributeInfo::TypeInvalid),
+        "CKA_VALUE is no RSA attribute: {:?}",
+        info[1]
+    );
+    assert!(
+        matches!(info[2], AttributeInfo::Available(9)),
+        "{:?}",
+        info[2]
+    );
+    let info = s
+        .get_attribute_info(aes, &[AttributeType::Modulus])
+        .unwrap();
+    assert!(
+        matches!(info[0], AttributeInfo::TypeInvalid),
+        "{:?}",
+        info[0]
+    );
 
     // Label change is allowed and persists.
-    s.update_attributes(private, &[Attribute::Label(b"renamed".to_vec())]).expect("set label");
+    s.update_attributes(private, &[Attribute::Label(b"renamed".to_vec())])
+        .expect("set label");
     assert_eq!(get_bytes(&s, private, AttributeType::Label), b"renamed");
     assert_eq!(find_by_label(&s, "renamed"), vec![private]);
-    s.update_attributes(public, &[Attribute::Id(b"new-id".to_vec())]).expect("set id");
+    s.update_attributes(public, &[Attribute::Id(b"new-id".to_vec())])
+        .expect("set id");
     assert_eq!(get_bytes(&s, public, AttributeType::Id), b"new-id");
 
     // CKA_SENSITIVE only to true; then it is read-only.
-    s.update_attributes(aes, &[Attribute::Sensitive(true)]).expect("sensitive → true");
+    s.update_attributes(aes, &[Attribute::Sensitive(true)])
+        .expect("sensitive → true");
     assert_sensitive(&s, aes, AttributeType::Value);
-    assert!(!get_bool(&s, aes, AttributeType::AlwaysSensitive), "was not always sensitive");
-    expect_rv(s.update_attributes(aes, &[Attribute::Sensitive(false)]), RvError::AttributeReadOnly);
+    assert!(
+        !get_bool(&s, aes, AttributeType::AlwaysSensitive),
+        "was not always sensitive"
+    );
+    expect_rv(
+        s.update_attributes(aes, &[Attribute::Sensitive(false)]),
+        RvError::AttributeReadOnly,
+    );
     expect_rv(
         s.update_attributes(private, &[Attribute::Sensitive(false)]),
         RvError::AttributeReadOnly,
     );
     // CKA_EXTRACTABLE only to false.
-    s.update_attributes(aes, &[Attribute::Extractable(false)]).expect("extractable → false");
-    expect_rv(s.update_attributes(aes, &[Attribute::Extractable(true)]), RvError::AttributeReadOnly);
+    s.update_attributes(aes, &[Attribute::Extractable(false)])
+        .expect("extractable → false");
+    expect_rv(
+        s.update_attributes(aes, &[Attribute::Extractable(true)]),
+        RvError::AttributeReadOnly,
+    );
     // Class and key type are read-only.
     expect_rv(
         s.update_attributes(aes, &[Attribute::Class(ObjectClass::PUBLIC_KEY)]),
@@ -612,7 +737,10 @@ fn get_and_set_attributes() {
     expect_rv(
         s.update_attributes(
             aes,
-            &[Attribute::Label(b"half".to_vec()), Attribute::Class(ObjectClass::DATA)],
+            &[
+                Attribute::Label(b"half".to_vec()),
+                Attribute::Class(ObjectClass::DATA),
+            ],
         ),
         RvError::AttributeReadOnly,
     );
@@ -626,7 +754,10 @@ fn destroy_and_invalid_handles() {
     let s = user_session(p, slot);
     let (public, private) = gen_ec(&s, P256, "doomed", b"d");
     s.destroy_object(private).expect("C_DestroyObject(private)");
-    expect_rv(s.get_attributes(private, &[AttributeType::Label]), RvError::ObjectHandleInvalid);
+    expect_rv(
+        s.get_attributes(private, &[AttributeType::Label]),
+        RvError::ObjectHandleInvalid,
+    );
     expect_rv(s.destroy_object(private), RvError::ObjectHandleInvalid);
     expect_rv_in(
         s.sign(&Mechanism::Ecdsa, private, &[0; 32]),
@@ -639,20 +770,32 @@ fn destroy_and_invalid_handles() {
 
     // SAFETY: a handle value the module never handed out; the module must reject it.
     let bogus = unsafe { ObjectHandle::new_from_raw(0x7fff_fff0) };
-    expect_rv(s.get_attributes(bogus, &[AttributeType::Label]), RvError::ObjectHandleInvalid);
+    expect_rv(
+        s.get_attributes(bogus, &[AttributeType::Label]),
+        RvError::ObjectHandleInvalid,
+    );
     expect_rv(s.destroy_object(bogus), RvError::ObjectHandleInvalid);
     expect_rv(
         s.update_attributes(bogus, &[Attribute::Label(b"x".to_vec())]),
         RvError::ObjectHandleInvalid,
     );
-    expect_rv(s.sign_init(&Mechanism::Ecdsa, bogus), RvError::KeyHandleInvalid);
-    expect_rv(s.encrypt_init(&Mechanism::AesCbcPad([0; 16]), bogus), RvError::KeyHandleInvalid);
+    expect_rv(
+        s.sign_init(&Mechanism::Ecdsa, bogus),
+        RvError::KeyHandleInvalid,
+    );
+    expect_rv(
+        s.encrypt_init(&Mechanism::AesCbcPad([0; 16]), bogus),
+        RvError::KeyHandleInvalid,
+    );
 
     // Objects are scoped to their token: a handle from another token's session is invalid.
     let other = new_token(p, "destroy-other");
     let os = user_session(p, other);
     let foreign = gen_aes(&os, 16, "foreign");
-    expect_rv(s.get_attributes(foreign, &[AttributeType::Label]), RvError::ObjectHandleInvalid);
+    expect_rv(
+        s.get_attributes(foreign, &[AttributeType::Label]),
+        RvError::ObjectHandleInvalid,
+    );
 
     // Invalid session handle: a closed session.
     let closed = p.open_rw_session_no_drop(slot).unwrap();

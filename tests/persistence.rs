@@ -27,7 +27,10 @@ fn db_bytes(db: &TestDb) -> Vec<(String, Vec<u8>)> {
             out.push((path, b));
         }
     }
-    assert!(!out.is_empty() && !out[0].1.is_empty(), "database file exists");
+    assert!(
+        !out.is_empty() && !out[0].1.is_empty(),
+        "database file exists"
+    );
     out
 }
 
@@ -38,11 +41,16 @@ fn keys_persist_and_are_encrypted_at_rest() {
     let slot = new_token(&p, "persist");
 
     // Known key material.
-    let aes_key: Vec<u8> = (0..32u8).map(|i| i.wrapping_mul(37).wrapping_add(11)).collect();
+    let aes_key: Vec<u8> = (0..32u8)
+        .map(|i| i.wrapping_mul(37).wrapping_add(11))
+        .collect();
     let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
     let ec = EcKey::generate(&group).unwrap();
     let ec_scalar = ec.private_key().to_vec_padded(32).unwrap();
-    let ec_pkcs8 = PKey::from_ec_key(ec.clone()).unwrap().private_key_to_pkcs8().unwrap();
+    let ec_pkcs8 = PKey::from_ec_key(ec.clone())
+        .unwrap()
+        .private_key_to_pkcs8()
+        .unwrap();
     let mut bn = BigNumContext::new().unwrap();
     let ec_point = ec
         .public_key()
@@ -51,7 +59,10 @@ fn keys_persist_and_are_encrypted_at_rest() {
     let rsa = Rsa::generate(2048).unwrap();
     let rsa_d = rsa.d().to_vec();
     let rsa_p = rsa.p().unwrap().to_vec();
-    let rsa_pkcs8 = PKey::from_rsa(rsa.clone()).unwrap().private_key_to_pkcs8().unwrap();
+    let rsa_pkcs8 = PKey::from_rsa(rsa.clone())
+        .unwrap()
+        .private_key_to_pkcs8()
+        .unwrap();
     let rsa_der = rsa.private_key_to_der().unwrap();
 
     {
@@ -128,11 +139,17 @@ fn keys_persist_and_are_encrypted_at_rest() {
             ("user PIN", USER_PIN.as_bytes()),
             ("SO PIN", SO_PIN.as_bytes()),
         ] {
-            assert!(!contains(&bytes, secret), "{what} found in plaintext in {path}");
+            assert!(
+                !contains(&bytes, secret),
+                "{what} found in plaintext in {path}"
+            );
         }
         // Public data is stored (sanity check that the scan looks at the right file).
         if path == db.db.display().to_string() {
-            assert!(contains(&bytes, b"persist"), "token label is in the main database file");
+            assert!(
+                contains(&bytes, b"persist"),
+                "token label is in the main database file"
+            );
         }
     }
 
@@ -144,17 +161,26 @@ fn keys_persist_and_are_encrypted_at_rest() {
     let aes = find_by_label(&s, "p-aes");
     assert_eq!(aes.len(), 1);
     let iv = [3u8; 16];
-    let ct = s.encrypt(&Mechanism::AesCbcPad(iv), aes[0], b"persisted").unwrap();
-    let want =
-        openssl::symm::encrypt(openssl::symm::Cipher::aes_256_cbc(), &aes_key, Some(&iv), b"persisted")
-            .unwrap();
+    let ct = s
+        .encrypt(&Mechanism::AesCbcPad(iv), aes[0], b"persisted")
+        .unwrap();
+    let want = openssl::symm::encrypt(
+        openssl::symm::Cipher::aes_256_cbc(),
+        &aes_key,
+        Some(&iv),
+        b"persisted",
+    )
+    .unwrap();
     assert_eq!(ct, want, "the same AES key after re-initialisation");
 
     let ec_priv = find_by_label_class(&s, "p-ec", ObjectClass::PRIVATE_KEY);
     let ec_pub = find_by_label_class(&s, "p-ec", ObjectClass::PUBLIC_KEY);
     assert_eq!((ec_priv.len(), ec_pub.len()), (1, 1));
-    let sig = s.sign(&Mechanism::EcdsaSha256, ec_priv[0], b"after restart").unwrap();
-    s.verify(&Mechanism::EcdsaSha256, ec_pub[0], b"after restart", &sig).unwrap();
+    let sig = s
+        .sign(&Mechanism::EcdsaSha256, ec_priv[0], b"after restart")
+        .unwrap();
+    s.verify(&Mechanism::EcdsaSha256, ec_pub[0], b"after restart", &sig)
+        .unwrap();
     let pk = PKey::from_ec_key(ec).unwrap();
     let mut v = openssl::sign::Verifier::new(openssl::hash::MessageDigest::sha256(), &pk).unwrap();
     v.update(b"after restart").unwrap();
@@ -163,8 +189,12 @@ fn keys_persist_and_are_encrypted_at_rest() {
     let rsa_priv = find_by_label_class(&s, "p-rsa", ObjectClass::PRIVATE_KEY);
     assert_eq!(rsa_priv.len(), 1);
     let mut ct = vec![0u8; 256];
-    let n = rsa.public_encrypt(b"rsa persisted", &mut ct, openssl::rsa::Padding::PKCS1).unwrap();
-    let pt = s.decrypt(&Mechanism::RsaPkcs, rsa_priv[0], &ct[..n]).unwrap();
+    let n = rsa
+        .public_encrypt(b"rsa persisted", &mut ct, openssl::rsa::Padding::PKCS1)
+        .unwrap();
+    let pt = s
+        .decrypt(&Mechanism::RsaPkcs, rsa_priv[0], &ct[..n])
+        .unwrap();
     assert_eq!(pt, b"rsa persisted");
     assert_eq!(find_by_label(&s, "p-gen").len(), 1);
     drop(s);

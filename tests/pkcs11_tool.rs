@@ -26,6 +26,10 @@ fn pkcs11_tool_scenario() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     println!("{stdout}\n--- stderr ---\n{stderr}");
-    assert!(out.status.success(), "tests/pkcs11_tool.sh failed ({:?}); output above", out.status);
+    assert!(
+        out.status.success(),
+        "tests/pkcs11_tool.sh failed ({:?}); output above",
+        out.status
+    );
     assert!(stdout.contains("pkcs11-tool scenario: ALL OK"));
 }

@@ -60,7 +60,10 @@ fn token_info_flags() {
     s.login(UserType::So, Some(&pin(SO_PIN))).unwrap();
     s.init_pin(&pin(USER_PIN)).unwrap();
     let t = p.get_token_info(slot).unwrap();
-    assert!(t.user_pin_initialized(), "CKF_USER_PIN_INITIALIZED after C_InitPIN");
+    assert!(
+        t.user_pin_initialized(),
+        "CKF_USER_PIN_INITIALIZED after C_InitPIN"
+    );
     assert_eq!(t.session_count(), Some(1));
     assert_eq!(t.rw_session_count(), Some(1));
 
@@ -105,24 +108,45 @@ fn mechanism_list_and_info() {
     }
     // The spare slot's blank token lists the same mechanisms (PKCS#11 lets it; pkcs11-tool
     // reads them before C_InitToken).
-    let _ = p.get_mechanism_list(empty_slot(p)).expect("mechanisms of the blank token");
+    let _ = p
+        .get_mechanism_list(empty_slot(p))
+        .expect("mechanisms of the blank token");
 
-    let rsa = p.get_mechanism_info(slot, MechanismType::RSA_PKCS_KEY_PAIR_GEN).unwrap();
+    let rsa = p
+        .get_mechanism_info(slot, MechanismType::RSA_PKCS_KEY_PAIR_GEN)
+        .unwrap();
     assert!(rsa.generate_key_pair());
-    assert!(rsa.min_key_size() <= 2048 && rsa.max_key_size() >= 4096, "RSA 2048..4096 bits");
-    let sign = p.get_mechanism_info(slot, MechanismType::SHA256_RSA_PKCS_PSS).unwrap();
+    assert!(
+        rsa.min_key_size() <= 2048 && rsa.max_key_size() >= 4096,
+        "RSA 2048..4096 bits"
+    );
+    let sign = p
+        .get_mechanism_info(slot, MechanismType::SHA256_RSA_PKCS_PSS)
+        .unwrap();
     assert!(sign.sign() && sign.verify() && !sign.encrypt());
-    let oaep = p.get_mechanism_info(slot, MechanismType::RSA_PKCS_OAEP).unwrap();
+    let oaep = p
+        .get_mechanism_info(slot, MechanismType::RSA_PKCS_OAEP)
+        .unwrap();
     assert!(oaep.encrypt() && oaep.decrypt());
-    let ec = p.get_mechanism_info(slot, MechanismType::ECC_KEY_PAIR_GEN).unwrap();
+    let ec = p
+        .get_mechanism_info(slot, MechanismType::ECC_KEY_PAIR_GEN)
+        .unwrap();
     assert!(ec.generate_key_pair());
-    assert!(ec.min_key_size() <= 256 && ec.max_key_size() >= 521, "P-256..P-521 in bits");
+    assert!(
+        ec.min_key_size() <= 256 && ec.max_key_size() >= 521,
+        "P-256..P-521 in bits"
+    );
     assert!(ec.ec_from_oid() && ec.ec_uncompressed());
     let ecdsa = p.get_mechanism_info(slot, MechanismType::ECDSA).unwrap();
     assert!(ecdsa.sign() && ecdsa.verify());
-    let aes = p.get_mechanism_info(slot, MechanismType::AES_KEY_GEN).unwrap();
+    let aes = p
+        .get_mechanism_info(slot, MechanismType::AES_KEY_GEN)
+        .unwrap();
     assert!(aes.generate());
-    assert!(aes.min_key_size() <= 16 && aes.max_key_size() >= 32, "AES sizes in bytes");
+    assert!(
+        aes.min_key_size() <= 16 && aes.max_key_size() >= 32,
+        "AES sizes in bytes"
+    );
     let gcm = p.get_mechanism_info(slot, MechanismType::AES_GCM).unwrap();
     assert!(gcm.encrypt() && gcm.decrypt());
     let sha = p.get_mechanism_info(slot, MechanismType::SHA256).unwrap();
@@ -142,7 +166,10 @@ fn init_token_creates_slot_and_label_is_unique() {
     let slot = new_token_no_user_pin(p, "inittok");
     let after = p.get_all_slots().unwrap();
     assert_eq!(after.len(), before + 1, "a new spare slot appears");
-    assert!(after.contains(&slot), "the slot keeps its id as the new token's slot");
+    assert!(
+        after.contains(&slot),
+        "the slot keeps its id as the new token's slot"
+    );
     assert_eq!(slot_by_label(p, "inittok"), Some(slot));
 
     // Label taken: a second token with the same label is refused, and no slot is used up.
@@ -153,7 +180,10 @@ fn init_token_creates_slot_and_label_is_unique() {
     assert!(!p.get_token_info(spare).unwrap().token_initialized());
 
     // Re-initialising an existing token needs its SO PIN.
-    expect_rv(p.init_token(slot, &pin("wrong-so-pin"), "inittok"), RvError::PinIncorrect);
+    expect_rv(
+        p.init_token(slot, &pin("wrong-so-pin"), "inittok"),
+        RvError::PinIncorrect,
+    );
 
     // Re-initialising with the right SO PIN wipes its objects and keeps the slot.
     let s = p.open_rw_session(slot).unwrap();
@@ -163,9 +193,13 @@ fn init_token_creates_slot_and_label_is_unique() {
     s.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
     gen_aes(&s, 16, "wiped");
     // Sessions open on the token → CKR_SESSION_EXISTS.
-    expect_rv(p.init_token(slot, &pin(SO_PIN), "inittok"), RvError::SessionExists);
+    expect_rv(
+        p.init_token(slot, &pin(SO_PIN), "inittok"),
+        RvError::SessionExists,
+    );
     drop(s);
-    p.init_token(slot, &pin(SO_PIN), "inittok-renamed").expect("re-initialise");
+    p.init_token(slot, &pin(SO_PIN), "inittok-renamed")
+        .expect("re-initialise");
     assert_eq!(p.get_token_info(slot).unwrap().label(), "inittok-renamed");
     assert!(!p.get_token_info(slot).unwrap().user_pin_initialized());
     let s = p.open_rw_session(slot).unwrap();
@@ -173,7 +207,10 @@ fn init_token_creates_slot_and_label_is_unique() {
     s.init_pin(&pin(USER_PIN)).unwrap();
     s.logout().unwrap();
     s.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
-    assert!(find_by_label(&s, "wiped").is_empty(), "C_InitToken destroyed the objects");
+    assert!(
+        find_by_label(&s, "wiped").is_empty(),
+        "C_InitToken destroyed the objects"
+    );
 }
 
 #[test]
@@ -191,10 +228,19 @@ fn pins_login_logout() {
     expect_rv(s.init_pin(&pin(USER_PIN)), RvError::UserNotLoggedIn);
     expect_rv(s.logout(), RvError::UserNotLoggedIn);
 
-    expect_rv(s.login(UserType::So, Some(&pin("nope-nope"))), RvError::PinIncorrect);
+    expect_rv(
+        s.login(UserType::So, Some(&pin("nope-nope"))),
+        RvError::PinIncorrect,
+    );
     s.login(UserType::So, Some(&pin(SO_PIN))).expect("SO login");
-    assert_eq!(s.get_session_info().unwrap().session_state(), SessionState::RwSecurityOfficer);
-    expect_rv(s.login(UserType::So, Some(&pin(SO_PIN))), RvError::UserAlreadyLoggedIn);
+    assert_eq!(
+        s.get_session_info().unwrap().session_state(),
+        SessionState::RwSecurityOfficer
+    );
+    expect_rv(
+        s.login(UserType::So, Some(&pin(SO_PIN))),
+        RvError::UserAlreadyLoggedIn,
+    );
     expect_rv(
         s.login(UserType::User, Some(&pin(USER_PIN))),
         RvError::UserAnotherAlreadyLoggedIn,
@@ -203,17 +249,31 @@ fn pins_login_logout() {
     expect_rv(s.init_pin(&pin("123")), RvError::PinLenRange);
     s.init_pin(&pin(USER_PIN)).expect("C_InitPIN");
     // The SO may change the SO PIN.
-    s.set_pin(&pin(SO_PIN), &pin("so-pin-2222")).expect("C_SetPIN(SO)");
+    s.set_pin(&pin(SO_PIN), &pin("so-pin-2222"))
+        .expect("C_SetPIN(SO)");
     s.logout().expect("C_Logout");
-    assert_eq!(s.get_session_info().unwrap().session_state(), SessionState::RwPublic);
-    expect_rv(s.login(UserType::So, Some(&pin(SO_PIN))), RvError::PinIncorrect);
+    assert_eq!(
+        s.get_session_info().unwrap().session_state(),
+        SessionState::RwPublic
+    );
+    expect_rv(
+        s.login(UserType::So, Some(&pin(SO_PIN))),
+        RvError::PinIncorrect,
+    );
     s.login(UserType::So, Some(&pin("so-pin-2222"))).unwrap();
     s.set_pin(&pin("so-pin-2222"), &pin(SO_PIN)).unwrap();
     s.logout().unwrap();
 
-    s.login(UserType::User, Some(&pin(USER_PIN))).expect("user login");
-    assert_eq!(s.get_session_info().unwrap().session_state(), SessionState::RwUser);
-    expect_rv(s.login(UserType::User, Some(&pin(USER_PIN))), RvError::UserAlreadyLoggedIn);
+    s.login(UserType::User, Some(&pin(USER_PIN)))
+        .expect("user login");
+    assert_eq!(
+        s.get_session_info().unwrap().session_state(),
+        SessionState::RwUser
+    );
+    expect_rv(
+        s.login(UserType::User, Some(&pin(USER_PIN))),
+        RvError::UserAlreadyLoggedIn,
+    );
     expect_rv(
         s.login(UserType::So, Some(&pin(SO_PIN))),
         RvError::UserAnotherAlreadyLoggedIn,
@@ -222,16 +282,28 @@ fn pins_login_logout() {
     // not re-made).
     let k = gen_aes(&s, 32, "pin-change-key");
     // C_SetPIN as user: wrong old PIN, bad length, then a real change.
-    expect_rv(s.set_pin(&pin("wrong-old"), &pin("new-user-pin")), RvError::PinIncorrect);
+    expect_rv(
+        s.set_pin(&pin("wrong-old"), &pin("new-user-pin")),
+        RvError::PinIncorrect,
+    );
     expect_rv(s.set_pin(&pin(USER_PIN), &pin("abc")), RvError::PinLenRange);
-    s.set_pin(&pin(USER_PIN), &pin("new-user-pin")).expect("C_SetPIN(user)");
+    s.set_pin(&pin(USER_PIN), &pin("new-user-pin"))
+        .expect("C_SetPIN(user)");
     s.logout().unwrap();
-    expect_rv(s.login(UserType::User, Some(&pin(USER_PIN))), RvError::PinIncorrect);
-    s.login(UserType::User, Some(&pin("new-user-pin"))).expect("login with new PIN");
+    expect_rv(
+        s.login(UserType::User, Some(&pin(USER_PIN))),
+        RvError::PinIncorrect,
+    );
+    s.login(UserType::User, Some(&pin("new-user-pin")))
+        .expect("login with new PIN");
     let mut iv = [7u8; 16];
     iv[0] = 1;
     let ct = s
-        .encrypt(&cryptoki::mechanism::Mechanism::AesCbcPad(iv), k, b"still usable")
+        .encrypt(
+            &cryptoki::mechanism::Mechanism::AesCbcPad(iv),
+            k,
+            b"still usable",
+        )
         .expect("key survives C_SetPIN");
     let pt = s
         .decrypt(&cryptoki::mechanism::Mechanism::AesCbcPad(iv), k, &ct)
@@ -239,9 +311,15 @@ fn pins_login_logout() {
     assert_eq!(pt, b"still usable");
     // Login state is per token, shared by all sessions of the application.
     let s2 = p.open_ro_session(slot).unwrap();
-    assert_eq!(s2.get_session_info().unwrap().session_state(), SessionState::RoUser);
+    assert_eq!(
+        s2.get_session_info().unwrap().session_state(),
+        SessionState::RoUser
+    );
     s2.logout().expect("logout from another session");
-    assert_eq!(s.get_session_info().unwrap().session_state(), SessionState::RwPublic);
+    assert_eq!(
+        s.get_session_info().unwrap().session_state(),
+        SessionState::RwPublic
+    );
 }
 
 #[test]
@@ -251,7 +329,10 @@ fn pin_lockout_and_unlock() {
     let s = p.open_rw_session(slot).unwrap();
 
     for i in 0..MAX_PIN_FAILURES - 1 {
-        expect_rv(s.login(UserType::User, Some(&pin("bad-pin!"))), RvError::PinIncorrect);
+        expect_rv(
+            s.login(UserType::User, Some(&pin("bad-pin!"))),
+            RvError::PinIncorrect,
+        );
         let t = p.get_token_info(slot).unwrap();
         assert!(
             t.user_pin_count_low() || t.user_pin_final_try(),
@@ -260,15 +341,27 @@ fn pin_lockout_and_unlock() {
         );
         assert!(!t.user_pin_locked());
     }
-    assert!(p.get_token_info(slot).unwrap().user_pin_final_try(), "CKF_USER_PIN_FINAL_TRY");
+    assert!(
+        p.get_token_info(slot).unwrap().user_pin_final_try(),
+        "CKF_USER_PIN_FINAL_TRY"
+    );
     // The last allowed failure locks the PIN; the right PIN then no longer works.
     expect_rv_in(
         s.login(UserType::User, Some(&pin("bad-pin!"))),
         &[RvError::PinIncorrect, RvError::PinLocked],
     );
-    assert!(p.get_token_info(slot).unwrap().user_pin_locked(), "CKF_USER_PIN_LOCKED");
-    expect_rv(s.login(UserType::User, Some(&pin(USER_PIN))), RvError::PinLocked);
-    expect_rv(s.login(UserType::User, Some(&pin("bad-pin!"))), RvError::PinLocked);
+    assert!(
+        p.get_token_info(slot).unwrap().user_pin_locked(),
+        "CKF_USER_PIN_LOCKED"
+    );
+    expect_rv(
+        s.login(UserType::User, Some(&pin(USER_PIN))),
+        RvError::PinLocked,
+    );
+    expect_rv(
+        s.login(UserType::User, Some(&pin("bad-pin!"))),
+        RvError::PinLocked,
+    );
 
     // The SO's C_InitPIN unlocks and resets the counter.
     s.login(UserType::So, Some(&pin(SO_PIN))).unwrap();
@@ -276,11 +369,15 @@ fn pin_lockout_and_unlock() {
     s.logout().unwrap();
     let t = p.get_token_info(slot).unwrap();
     assert!(!t.user_pin_locked() && !t.user_pin_count_low() && !t.user_pin_final_try());
-    s.login(UserType::User, Some(&pin(USER_PIN))).expect("unlocked");
+    s.login(UserType::User, Some(&pin(USER_PIN)))
+        .expect("unlocked");
     s.logout().unwrap();
 
     // A successful login resets the failure count.
-    expect_rv(s.login(UserType::User, Some(&pin("bad-pin!"))), RvError::PinIncorrect);
+    expect_rv(
+        s.login(UserType::User, Some(&pin("bad-pin!"))),
+        RvError::PinIncorrect,
+    );
     s.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
     s.logout().unwrap();
     assert!(!p.get_token_info(slot).unwrap().user_pin_count_low());
@@ -289,8 +386,14 @@ fn pin_lockout_and_unlock() {
     for _ in 0..MAX_PIN_FAILURES {
         let _ = s.login(UserType::So, Some(&pin("bad-so-pin")));
     }
-    assert!(p.get_token_info(slot).unwrap().so_pin_locked(), "CKF_SO_PIN_LOCKED");
-    expect_rv(s.login(UserType::So, Some(&pin(SO_PIN))), RvError::PinLocked);
+    assert!(
+        p.get_token_info(slot).unwrap().so_pin_locked(),
+        "CKF_SO_PIN_LOCKED"
+    );
+    expect_rv(
+        s.login(UserType::So, Some(&pin(SO_PIN))),
+        RvError::PinLocked,
+    );
     // The user is unaffected.
     s.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
 }
@@ -312,11 +415,18 @@ fn sessions_open_close_info() {
     assert_eq!(p.get_token_info(slot).unwrap().rw_session_count(), Some(1));
 
     // SO login with an R/O session open → CKR_SESSION_READ_ONLY_EXISTS.
-    expect_rv(rw.login(UserType::So, Some(&pin(SO_PIN))), RvError::SessionReadOnlyExists);
+    expect_rv(
+        rw.login(UserType::So, Some(&pin(SO_PIN))),
+        RvError::SessionReadOnlyExists,
+    );
     // SO login from the R/O session itself is refused too.
-    expect_rv(ro.login(UserType::So, Some(&pin(SO_PIN))), RvError::SessionReadOnlyExists);
+    expect_rv(
+        ro.login(UserType::So, Some(&pin(SO_PIN))),
+        RvError::SessionReadOnlyExists,
+    );
     drop(ro);
-    rw.login(UserType::So, Some(&pin(SO_PIN))).expect("SO login with only R/W sessions");
+    rw.login(UserType::So, Some(&pin(SO_PIN)))
+        .expect("SO login with only R/W sessions");
     // While the SO is logged in, no R/O session may be opened.
     expect_rv(p.open_ro_session(slot), RvError::SessionReadWriteSoExists);
     rw.logout().unwrap();
@@ -324,7 +434,10 @@ fn sessions_open_close_info() {
     // Object creation in an R/O session: token objects → CKR_SESSION_READ_ONLY.
     let ro = p.open_ro_session(slot).unwrap();
     ro.login(UserType::User, Some(&pin(USER_PIN))).unwrap();
-    assert_eq!(ro.get_session_info().unwrap().session_state(), SessionState::RoUser);
+    assert_eq!(
+        ro.get_session_info().unwrap().session_state(),
+        SessionState::RoUser
+    );
     let tmpl = |token: bool| {
         vec![
             Attribute::Class(ObjectClass::SECRET_KEY),
@@ -390,7 +503,8 @@ fn session_objects_in_ro_session() {
             Attribute::Label(b"session-key".to_vec()),
         ])
         .expect("session object in R/O session");
-    ro.update_attributes(k, &[Attribute::Label(b"session-key-2".to_vec())]).unwrap();
+    ro.update_attributes(k, &[Attribute::Label(b"session-key-2".to_vec())])
+        .unwrap();
     assert_eq!(find_by_label(&ro, "session-key-2"), vec![k]);
     // Session objects die with their session.
     let other = p.open_ro_session(slot).unwrap();

@@ -58,7 +58,9 @@ pub fn module_path() -> PathBuf {
             return so.clone();
         }
     }
-    panic!("libsqlhsm.so not found (looked at {candidates:?}): build the cdylib first (`cargo build`)");
+    panic!(
+        "libsqlhsm.so not found (looked at {candidates:?}): build the cdylib first (`cargo build`)"
+    );
 }
 
 /// A fresh directory under cargo's per-target temp dir holding a database and a config file.
@@ -179,9 +181,17 @@ pub fn empty_slot(p: &Pkcs11) -> Slot {
     let slots = p.get_slots_with_token().expect("C_GetSlotList");
     let empty: Vec<Slot> = slots
         .into_iter()
-        .filter(|s| !p.get_token_info(*s).expect("C_GetTokenInfo").token_initialized())
+        .filter(|s| {
+            !p.get_token_info(*s)
+                .expect("C_GetTokenInfo")
+                .token_initialized()
+        })
         .collect();
-    assert_eq!(empty.len(), 1, "exactly one slot holds an uninitialised token");
+    assert_eq!(
+        empty.len(),
+        1,
+        "exactly one slot holds an uninitialised token"
+    );
     empty[0]
 }
 
@@ -190,14 +200,19 @@ pub fn slot_by_label(p: &Pkcs11, label: &str) -> Option<Slot> {
     p.get_slots_with_token()
         .expect("C_GetSlotList")
         .into_iter()
-        .find(|s| p.get_token_info(*s).map(|t| t.label() == label).unwrap_or(false))
+        .find(|s| {
+            p.get_token_info(*s)
+                .map(|t| t.label() == label)
+                .unwrap_or(false)
+        })
 }
 
 /// Initialises a new token `label` (SO PIN [`SO_PIN`]) on the empty slot, without a user PIN.
 pub fn new_token_no_user_pin(p: &Pkcs11, label: &str) -> Slot {
     let _g = TOKEN_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let slot = empty_slot(p);
-    p.init_token(slot, &pin(SO_PIN), label).expect("C_InitToken");
+    p.init_token(slot, &pin(SO_PIN), label)
+        .expect("C_InitToken");
     slot
 }
 
@@ -205,7 +220,8 @@ pub fn new_token_no_user_pin(p: &Pkcs11, label: &str) -> Slot {
 pub fn new_token(p: &Pkcs11, label: &str) -> Slot {
     let slot = new_token_no_user_pin(p, label);
     let s = p.open_rw_session(slot).expect("C_OpenSession");
-    s.login(UserType::So, Some(&pin(SO_PIN))).expect("C_Login(SO)");
+    s.login(UserType::So, Some(&pin(SO_PIN)))
+        .expect("C_Login(SO)");
     s.init_pin(&pin(USER_PIN)).expect("C_InitPIN");
     s.logout().expect("C_Logout");
     slot
@@ -241,7 +257,10 @@ pub fn expect_rv<T: Debug>(r: cryptoki::error::Result<T>, want: RvError) {
 #[track_caller]
 pub fn expect_rv_in<T: Debug>(r: cryptoki::error::Result<T>, wants: &[RvError]) {
     let got = rv_of(r);
-    assert!(wants.contains(&got), "expected one of {wants:?}, got {got:?}");
+    assert!(
+        wants.contains(&got),
+        "expected one of {wants:?}, got {got:?}"
+    );
 }
 
 // ---------- attribute access ----------
@@ -388,7 +407,11 @@ pub fn find_by_label_class(s: &Session, label: &str, class: ObjectClass) -> Vec<
 
 /// Strips the DER OCTET STRING around `CKA_EC_POINT`.
 pub fn unwrap_octet_string(der: &[u8]) -> Vec<u8> {
-    assert_eq!(der.first(), Some(&0x04), "CKA_EC_POINT is a DER OCTET STRING");
+    assert_eq!(
+        der.first(),
+        Some(&0x04),
+        "CKA_EC_POINT is a DER OCTET STRING"
+    );
     let (len, hdr) = match der[1] {
         n if n < 0x80 => (n as usize, 2),
         0x81 => (der[2] as usize, 3),
