@@ -486,7 +486,7 @@ pub fn openssl_public(
 /// Converts a raw `r‖s` ECDSA signature to DER for OpenSSL.
 pub fn ecdsa_raw_to_der(sig: &[u8]) -> Vec<u8> {
     use openssl::bn::BigNum;
-    assert!(sig.len() % 2 == 0, "raw r||s has even length");
+    assert!(sig.len().is_multiple_of(2), "raw r||s has even length");
     let (r, s) = sig.split_at(sig.len() / 2);
     openssl::ecdsa::EcdsaSig::from_private_components(
         BigNum::from_slice(r).expect("r"),
