@@ -37,7 +37,7 @@ fn eight_threads_sign_with_one_key() {
                     let sig = s
                         .sign(&Mechanism::EcdsaSha256, private, msg.as_bytes())
                         .unwrap_or_else(|e| panic!("thread {t}: C_Sign: {e}"));
-                    if n % 16 == 0 {
+                    if n.is_multiple_of(16) {
                         s.verify(&Mechanism::EcdsaSha256, public, msg.as_bytes(), &sig)
                             .unwrap_or_else(|e| panic!("thread {t}: C_Verify: {e}"));
                     }
