@@ -1,0 +1,498 @@
+//! Shared helpers for the end-to-end tests in `tests/`.
+//!
+//! Every test file is its own process, and a PKCS#11 module is process-global (one
+//! `C_Initialize` per process), so each file shares ONE initialised [`Pkcs11`] ([`ctx`]) on a
+//! fresh database, and each `#[test]` makes its own token ([`new_token`]) with a unique label.
+//! The module is loaded the way users load it: the built `libsqlhsm.so`, through the C ABI.
+#![allow(dead_code)]
+
+use std::fmt::Debug;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+
+use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+use cryptoki::error::{Error, RvError};
+use cryptoki::mechanism::Mechanism;
+use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
+use cryptoki::session::{Session, UserType};
+use cryptoki::slot::Slot;
+use cryptoki::types::AuthPin;
+
+pub const SO_PIN: &str = "so-pin-0000";
+pub const USER_PIN: &str = "user-pin-1111";
+/// `[security] max_pin_failures` in the test configuration (the default is 10).
+pub const MAX_PIN_FAILURES: usize = 5;
+
+/// sqlhsm's vendor attributes (`include/sqlhsm.h`, `src/vendor.rs`). Written out here rather
+/// than taken from the `sqlhsm` rlib, so the tests link nothing of the module but the `.so`.
+pub const CKA_SQLHSM_KEY_ID: u64 = 0x8000_0000 | 0x5351_0001;
+pub const CKA_SQLHSM_KEY_STATUS: u64 = 0x8000_0000 | 0x5351_0002;
+pub const CKA_SQLHSM_KEY_MODE: u64 = 0x8000_0000 | 0x5351_0003;
+pub const CKA_SQLHSM_KEY_ALGORITHM: u64 = 0x8000_0000 | 0x5351_0004;
+
+/// DER-encoded `CKA_EC_PARAMS` (namedCurve OIDs).
+pub const P256: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+pub const P384: &[u8] = &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22];
+pub const P521: &[u8] = &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23];
+pub const ED25519: &[u8] = &[0x06, 0x03, 0x2b, 0x65, 0x70];
+
+/// The built module, found from the test executable (`target/<profile>/deps/<test>-<hash>`):
+/// `target/<profile>/deps/libsqlhsm.so` (what `cargo test` just built: cargo builds the cdylib
+/// there for tests but does not copy it up), else `target/<profile>/libsqlhsm.so` (what
+/// `cargo build` leaves). `$SQLHSM_MODULE` overrides both.
+pub fn module_path() -> PathBuf {
+    if let Some(p) = std::env::var_os("SQLHSM_MODULE") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().expect("current_exe");
+    let mut profile_dir = exe.parent().expect("exe dir").to_path_buf();
+    if profile_dir.ends_with("deps") || profile_dir.ends_with("examples") {
+        profile_dir.pop();
+    }
+    let candidates = [
+        profile_dir.join("deps").join("libsqlhsm.so"),
+        profile_dir.join("libsqlhsm.so"),
+    ];
+    for so in &candidates {
+        if so.exists() {
+            return so.clone();
+        }
+    }
+    panic!(
+        "libsqlhsm.so not found (looked at {candidates:?}): build the cdylib first (`cargo build`)"
+    );
+}
+
+/// A fresh directory under cargo's per-target temp dir holding a database and a config file.
+pub struct TestDb {
+    pub dir: PathBuf,
+    pub db: PathBuf,
+    pub conf: PathBuf,
+}
+
+impl TestDb {
+    pub fn new(name: &str) -> TestDb {
+        let base = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        std::fs::create_dir_all(base).expect("create CARGO_TARGET_TMPDIR");
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("sqlhsm-{name}-"))
+            .tempdir_in(base)
+            .expect("tempdir")
+            .keep();
+        let db = dir.join("sqlhsm.db");
+        let conf = dir.join("sqlhsm.toml");
+        std::fs::write(&conf, config_text(&db)).expect("write config");
+        TestDb { dir, db, conf }
+    }
+
+    pub fn url(&self) -> String {
+        format!("sqlite:{}", self.db.display())
+    }
+
+    /// Points the module at this database. Env vars are read at `C_Initialize`.
+    pub fn set_env(&self) {
+        std::env::set_var("SQLHSM_DB", self.url());
+        std::env::set_var("SQLHSM_CONF", &self.conf);
+        if std::env::var_os("SQLHSM_LOG").is_none() {
+            std::env::set_var("SQLHSM_LOG", "warn");
+        }
+    }
+
+    /// The same settings as environment pairs, for child processes.
+    pub fn envs(&self) -> Vec<(String, String)> {
+        vec![
+            ("SQLHSM_DB".into(), self.url()),
+            ("SQLHSM_CONF".into(), self.conf.display().to_string()),
+        ]
+    }
+}
+
+/// The test configuration: a cheap scrypt cost so logins are fast, and a low lockout count.
+pub fn config_text(db: &Path) -> String {
+    format!(
+        "[database]\nurl = \"sqlite:{}\"\nbusy_timeout_ms = 10000\n\n\
+         [security]\nmax_pin_failures = {MAX_PIN_FAILURES}\npin_kdf_log_n = 10\n\
+         min_pin_len = 4\nmax_pin_len = 255\n\n[log]\nlevel = \"warn\"\n",
+        db.display()
+    )
+}
+
+/// Loads the module without initialising it.
+pub fn load() -> Pkcs11 {
+    Pkcs11::new(module_path()).expect("load libsqlhsm.so")
+}
+
+/// Loads and initialises the module on `db`.
+pub fn init(db: &TestDb) -> Pkcs11 {
+    db.set_env();
+    let p = load();
+    p.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
+        .expect("C_Initialize");
+    p
+}
+
+struct Shared {
+    pkcs11: Pkcs11,
+    db: TestDb,
+}
+
+static SHARED: OnceLock<Shared> = OnceLock::new();
+
+fn shared() -> &'static Shared {
+    SHARED.get_or_init(|| {
+        let name = std::env::current_exe()
+            .ok()
+            .and_then(|e| e.file_stem().map(|s| s.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| "test".into());
+        let db = TestDb::new(name.split('-').next().unwrap_or("test"));
+        let pkcs11 = init(&db);
+        Shared { pkcs11, db }
+    })
+}
+
+/// The process-wide initialised module, on a fresh database of this test file.
+pub fn ctx() -> &'static Pkcs11 {
+    &shared().pkcs11
+}
+
+/// The database behind [`ctx`].
+pub fn ctx_db() -> &'static TestDb {
+    &shared().db
+}
+
+/// The raw C function list of the same loaded module (`dlopen` returns the same handle), for
+/// the calls `cryptoki` does not expose or hides (NULL pointers, two-call buffers,
+/// `C_CloseAllSessions`).
+pub fn raw() -> &'static cryptoki_sys::Pkcs11 {
+    static RAW: OnceLock<cryptoki_sys::Pkcs11> = OnceLock::new();
+    // SAFETY: loading the module under test; its initialisers are the module's own.
+    RAW.get_or_init(|| unsafe { cryptoki_sys::Pkcs11::new(module_path()) }.expect("dlopen"))
+}
+
+pub fn pin(s: &str) -> AuthPin {
+    AuthPin::from(s)
+}
+
+/// Serialises token creation: two tests must not both pick the same empty slot.
+static TOKEN_LOCK: Mutex<()> = Mutex::new(());
+
+/// The slot holding the uninitialised token (`CKF_TOKEN_PRESENT`, not `CKF_TOKEN_INITIALIZED`).
+pub fn empty_slot(p: &Pkcs11) -> Slot {
+    let slots = p.get_slots_with_token().expect("C_GetSlotList");
+    let empty: Vec<Slot> = slots
+        .into_iter()
+        .filter(|s| {
+            !p.get_token_info(*s)
+                .expect("C_GetTokenInfo")
+                .token_initialized()
+        })
+        .collect();
+    assert_eq!(
+        empty.len(),
+        1,
+        "exactly one slot holds an uninitialised token"
+    );
+    empty[0]
+}
+
+/// The slot whose token carries `label`.
+pub fn slot_by_label(p: &Pkcs11, label: &str) -> Option<Slot> {
+    p.get_slots_with_token()
+        .expect("C_GetSlotList")
+        .into_iter()
+        .find(|s| {
+            p.get_token_info(*s)
+                .map(|t| t.label() == label)
+                .unwrap_or(false)
+        })
+}
+
+/// Initialises a new token `label` (SO PIN [`SO_PIN`]) on the empty slot, without a user PIN.
+pub fn new_token_no_user_pin(p: &Pkcs11, label: &str) -> Slot {
+    let _g = TOKEN_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let slot = empty_slot(p);
+    p.init_token(slot, &pin(SO_PIN), label)
+        .expect("C_InitToken");
+    slot
+}
+
+/// Initialises a new token `label` with SO PIN [`SO_PIN`] and user PIN [`USER_PIN`].
+pub fn new_token(p: &Pkcs11, label: &str) -> Slot {
+    let slot = new_token_no_user_pin(p, label);
+    let s = p.open_rw_session(slot).expect("C_OpenSession");
+    s.login(UserType::So, Some(&pin(SO_PIN)))
+        .expect("C_Login(SO)");
+    s.init_pin(&pin(USER_PIN)).expect("C_InitPIN");
+    s.logout().expect("C_Logout");
+    slot
+}
+
+/// An R/W session logged in as the user.
+pub fn user_session(p: &Pkcs11, slot: Slot) -> Session {
+    let s = p.open_rw_session(slot).expect("C_OpenSession");
+    match s.login(UserType::User, Some(&pin(USER_PIN))) {
+        Ok(()) | Err(Error::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {}
+        Err(e) => panic!("C_Login(USER): {e}"),
+    }
+    s
+}
+
+/// The `CK_RV` of a failed call; panics on success or on a non-PKCS#11 error.
+#[track_caller]
+pub fn rv_of<T: Debug>(r: cryptoki::error::Result<T>) -> RvError {
+    match r {
+        Err(Error::Pkcs11(rv, _)) => rv,
+        other => panic!("expected a PKCS#11 error, got {other:?}"),
+    }
+}
+
+/// Asserts that `r` failed with `want`.
+#[track_caller]
+pub fn expect_rv<T: Debug>(r: cryptoki::error::Result<T>, want: RvError) {
+    let got = rv_of(r);
+    assert_eq!(got, want, "expected CKR {want:?}, got {got:?}");
+}
+
+/// Asserts that `r` failed with one of `wants` (where the spec allows more than one code).
+#[track_caller]
+pub fn expect_rv_in<T: Debug>(r: cryptoki::error::Result<T>, wants: &[RvError]) {
+    let got = rv_of(r);
+    assert!(
+        wants.contains(&got),
+        "expected one of {wants:?}, got {got:?}"
+    );
+}
+
+// ---------- attribute access ----------
+
+pub fn get_attr(s: &Session, o: ObjectHandle, t: AttributeType) -> Attribute {
+    let mut v = s.get_attributes(o, &[t]).expect("C_GetAttributeValue");
+    assert_eq!(v.len(), 1, "attribute {t:?} is available");
+    v.remove(0)
+}
+
+pub fn get_bytes(s: &Session, o: ObjectHandle, t: AttributeType) -> Vec<u8> {
+    match get_attr(s, o, t) {
+        Attribute::Value(v)
+        | Attribute::Label(v)
+        | Attribute::Id(v)
+        | Attribute::Modulus(v)
+        | Attribute::PublicExponent(v)
+        | Attribute::EcParams(v)
+        | Attribute::EcPoint(v)
+        | Attribute::VendorDefined((_, v)) => v,
+        other => panic!("not a byte attribute: {other:?}"),
+    }
+}
+
+pub fn get_bool(s: &Session, o: ObjectHandle, t: AttributeType) -> bool {
+    match get_attr(s, o, t) {
+        Attribute::Token(b)
+        | Attribute::Private(b)
+        | Attribute::Sensitive(b)
+        | Attribute::Extractable(b)
+        | Attribute::AlwaysSensitive(b)
+        | Attribute::NeverExtractable(b)
+        | Attribute::Local(b)
+        | Attribute::Sign(b)
+        | Attribute::Verify(b)
+        | Attribute::Encrypt(b)
+        | Attribute::Decrypt(b)
+        | Attribute::Modifiable(b)
+        | Attribute::Destroyable(b) => b,
+        other => panic!("not a boolean attribute: {other:?}"),
+    }
+}
+
+pub fn get_ulong_vendor(s: &Session, o: ObjectHandle, t: u64) -> u64 {
+    let b = get_bytes(s, o, AttributeType::VendorDefined(t));
+    assert_eq!(b.len(), std::mem::size_of::<u64>(), "CK_ULONG attribute");
+    u64::from_ne_bytes(b.try_into().expect("8 bytes"))
+}
+
+// ---------- key generation ----------
+
+pub fn rsa_templates(bits: u64, label: &str, id: &[u8]) -> (Vec<Attribute>, Vec<Attribute>) {
+    let public = vec![
+        Attribute::Token(true),
+        Attribute::Private(false),
+        Attribute::ModulusBits(bits.into()),
+        Attribute::PublicExponent(vec![0x01, 0x00, 0x01]),
+        Attribute::Verify(true),
+        Attribute::Encrypt(true),
+        Attribute::Label(label.as_bytes().to_vec()),
+        Attribute::Id(id.to_vec()),
+    ];
+    let private = vec![
+        Attribute::Token(true),
+        Attribute::Private(true),
+        Attribute::Sensitive(true),
+        Attribute::Extractable(false),
+        Attribute::Sign(true),
+        Attribute::Decrypt(true),
+        Attribute::Label(label.as_bytes().to_vec()),
+        Attribute::Id(id.to_vec()),
+    ];
+    (public, private)
+}
+
+pub fn gen_rsa(s: &Session, bits: u64, label: &str, id: &[u8]) -> (ObjectHandle, ObjectHandle) {
+    let (public, private) = rsa_templates(bits, label, id);
+    s.generate_key_pair(&Mechanism::RsaPkcsKeyPairGen, &public, &private)
+        .unwrap_or_else(|e| panic!("C_GenerateKeyPair(RSA-{bits}): {e}"))
+}
+
+pub fn ec_templates(params: &[u8], label: &str, id: &[u8]) -> (Vec<Attribute>, Vec<Attribute>) {
+    let public = vec![
+        Attribute::Token(true),
+        Attribute::Private(false),
+        Attribute::EcParams(params.to_vec()),
+        Attribute::Verify(true),
+        Attribute::Label(label.as_bytes().to_vec()),
+        Attribute::Id(id.to_vec()),
+    ];
+    let private = vec![
+        Attribute::Token(true),
+        Attribute::Private(true),
+        Attribute::Sensitive(true),
+        Attribute::Extractable(false),
+        Attribute::Sign(true),
+        Attribute::Label(label.as_bytes().to_vec()),
+        Attribute::Id(id.to_vec()),
+    ];
+    (public, private)
+}
+
+/// EC (`CKM_EC_KEY_PAIR_GEN`) or, for [`ED25519`] params, Edwards key pair generation.
+pub fn gen_ec(s: &Session, params: &[u8], label: &str, id: &[u8]) -> (ObjectHandle, ObjectHandle) {
+    let (public, private) = ec_templates(params, label, id);
+    let mech = if params == ED25519 {
+        Mechanism::EccEdwardsKeyPairGen
+    } else {
+        Mechanism::EccKeyPairGen
+    };
+    s.generate_key_pair(&mech, &public, &private)
+        .unwrap_or_else(|e| panic!("C_GenerateKeyPair({mech:?}): {e}"))
+}
+
+pub fn gen_aes(s: &Session, len: u64, label: &str) -> ObjectHandle {
+    let t = vec![
+        Attribute::Token(true),
+        Attribute::Private(true),
+        Attribute::Sensitive(true),
+        Attribute::Extractable(false),
+        Attribute::ValueLen(len.into()),
+        Attribute::Encrypt(true),
+        Attribute::Decrypt(true),
+        Attribute::Label(label.as_bytes().to_vec()),
+    ];
+    s.generate_key(&Mechanism::AesKeyGen, &t)
+        .unwrap_or_else(|e| panic!("C_GenerateKey(AES-{len}): {e}"))
+}
+
+pub fn find_by_label(s: &Session, label: &str) -> Vec<ObjectHandle> {
+    s.find_objects(&[Attribute::Label(label.as_bytes().to_vec())])
+        .expect("C_FindObjects")
+}
+
+pub fn find_by_label_class(s: &Session, label: &str, class: ObjectClass) -> Vec<ObjectHandle> {
+    s.find_objects(&[
+        Attribute::Label(label.as_bytes().to_vec()),
+        Attribute::Class(class),
+    ])
+    .expect("C_FindObjects")
+}
+
+// ---------- independent checks with OpenSSL ----------
+
+/// Strips the DER OCTET STRING around `CKA_EC_POINT`.
+pub fn unwrap_octet_string(der: &[u8]) -> Vec<u8> {
+    assert_eq!(
+        der.first(),
+        Some(&0x04),
+        "CKA_EC_POINT is a DER OCTET STRING"
+    );
+    let (len, hdr) = match der[1] {
+        n if n < 0x80 => (n as usize, 2),
+        0x81 => (der[2] as usize, 3),
+        0x82 => (((der[2] as usize) << 8) | der[3] as usize, 4),
+        n => panic!("unexpected DER length byte {n:#x}"),
+    };
+    assert_eq!(der.len(), hdr + len, "OCTET STRING length");
+    der[hdr..].to_vec()
+}
+
+/// Wraps `bytes` in a DER OCTET STRING.
+pub fn octet_string(bytes: &[u8]) -> Vec<u8> {
+    let mut v = vec![0x04];
+    match bytes.len() {
+        n if n < 0x80 => v.push(n as u8),
+        n if n < 0x100 => v.extend([0x81, n as u8]),
+        n => v.extend([0x82, (n >> 8) as u8, n as u8]),
+    }
+    v.extend_from_slice(bytes);
+    v
+}
+
+/// The public half read back from the module as an OpenSSL key.
+pub fn openssl_public(
+    s: &Session,
+    public: ObjectHandle,
+) -> openssl::pkey::PKey<openssl::pkey::Public> {
+    use openssl::bn::{BigNum, BigNumContext};
+    use openssl::ec::{EcGroup, EcKey, EcPoint};
+    use openssl::nid::Nid;
+    use openssl::pkey::{Id, PKey};
+    use openssl::rsa::Rsa;
+
+    let kt = match get_attr(s, public, AttributeType::KeyType) {
+        Attribute::KeyType(k) => k,
+        other => panic!("{other:?}"),
+    };
+    if kt == KeyType::RSA {
+        let n = get_bytes(s, public, AttributeType::Modulus);
+        let e = get_bytes(s, public, AttributeType::PublicExponent);
+        let rsa = Rsa::from_public_components(
+            BigNum::from_slice(&n).expect("n"),
+            BigNum::from_slice(&e).expect("e"),
+        )
+        .expect("rsa");
+        PKey::from_rsa(rsa).expect("pkey")
+    } else if kt == KeyType::EC {
+        let params = get_bytes(s, public, AttributeType::EcParams);
+        let nid = if params == P256 {
+            Nid::X9_62_PRIME256V1
+        } else if params == P384 {
+            Nid::SECP384R1
+        } else if params == P521 {
+            Nid::SECP521R1
+        } else {
+            panic!("unexpected CKA_EC_PARAMS {params:02x?}")
+        };
+        let group = EcGroup::from_curve_name(nid).expect("group");
+        let point = unwrap_octet_string(&get_bytes(s, public, AttributeType::EcPoint));
+        let mut bn = BigNumContext::new().expect("bn ctx");
+        let point = EcPoint::from_bytes(&group, &point, &mut bn).expect("EC point");
+        PKey::from_ec_key(EcKey::from_public_key(&group, &point).expect("ec key")).expect("pkey")
+    } else if kt == KeyType::EC_EDWARDS {
+        let point = unwrap_octet_string(&get_bytes(s, public, AttributeType::EcPoint));
+        assert_eq!(point.len(), 32, "Ed25519 public key");
+        PKey::public_key_from_raw_bytes(&point, Id::ED25519).expect("ed25519")
+    } else {
+        panic!("unexpected key type {kt:?}")
+    }
+}
+
+/// Converts a raw `r‖s` ECDSA signature to DER for OpenSSL.
+pub fn ecdsa_raw_to_der(sig: &[u8]) -> Vec<u8> {
+    use openssl::bn::BigNum;
+    assert!(sig.len().is_multiple_of(2), "raw r||s has even length");
+    let (r, s) = sig.split_at(sig.len() / 2);
+    openssl::ecdsa::EcdsaSig::from_private_components(
+        BigNum::from_slice(r).expect("r"),
+        BigNum::from_slice(s).expect("s"),
+    )
+    .expect("sig")
+    .to_der()
+    .expect("der")
+}

@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# pkcs11-tool scenario against sqlhsm. Every pkcs11-tool call is its own process, so keys made
+# by one process are used by the next: that is the point. Signatures are checked by OpenSSL on
+# the public keys exported through the module.
+#
+# Usage: tests/pkcs11_tool.sh /path/to/libsqlhsm.so [workdir]
+# Uses a fresh SQLite database and a config with a cheap PIN KDF inside workdir (default: mktemp).
+set -euo pipefail
+
+MODULE=${1:?usage: $0 /path/to/libsqlhsm.so [workdir]}
+WORK=${2:-$(mktemp -d)}
+mkdir -p "$WORK"
+cd "$WORK"
+
+export SQLHSM_DB="sqlite:$WORK/tool.db"
+export SQLHSM_CONF="$WORK/tool.toml"
+cat >"$SQLHSM_CONF" <<TOML
+[database]
+url = "$SQLHSM_DB"
+busy_timeout_ms = 5000
+
+[security]
+pin_kdf_log_n = 10
+max_pin_failures = 10
+
+[log]
+level = "warn"
+TOML
+
+SO_PIN=so-pin-0000
+PIN=user-pin-1111
+LABEL=tool-token
+
+step() { printf '\n=== %s\n' "$*"; }
+p11() { pkcs11-tool --module "$MODULE" "$@"; }
+p11u() { p11 --token-label "$LABEL" --login --pin "$PIN" "$@"; }
+
+step "list slots"
+p11 --list-slots | tee slots.txt
+EMPTY=$(awk '/^Slot [0-9]+ \(0x/ { id = $3; gsub(/[():]/, "", id) } /uninitialized/ { print id; exit }' slots.txt)
+[ -n "$EMPTY" ] || { echo "no slot with an uninitialised token"; exit 1; }
+echo "empty slot: $EMPTY"
+
+step "list mechanisms"
+p11 --slot "$EMPTY" --list-mechanisms | tee mechs.txt
+for m in RSA-PKCS-KEY-PAIR-GEN SHA256-RSA-PKCS-PSS ECDSA-SHA256 AES-CBC-PAD; do
+    grep -q "$m" mechs.txt || { echo "mechanism $m not listed"; exit 1; }
+done
+
+step "init token"
+p11 --slot "$EMPTY" --init-token --label "$LABEL" --so-pin "$SO_PIN"
+
+step "init user PIN"
+p11 --token-label "$LABEL" --login --login-type so --so-pin "$SO_PIN" --init-pin --pin "$PIN"
+
+step "keypairgen RSA-2048 (id 01)"
+p11u --keypairgen --key-type rsa:2048 --id 01 --label rsa --usage-sign --usage-decrypt
+step "keypairgen EC P-256 (id 02)"
+p11u --keypairgen --key-type EC:prime256v1 --id 02 --label ec256 --usage-sign
+step "keypairgen EC P-384 (id 03)"
+p11u --keypairgen --key-type EC:secp384r1 --id 03 --label ec384 --usage-sign
+step "keygen AES-256 (id 04)"
+p11u --keygen --key-type AES:32 --id 04 --label aes --usage-decrypt
+
+step "list objects"
+p11u --list-objects | tee objects.txt
+[ "$(grep -c 'Private Key Object' objects.txt)" -eq 3 ] || { echo "want 3 private keys"; exit 1; }
+[ "$(grep -c 'Public Key Object' objects.txt)" -eq 3 ] || { echo "want 3 public keys"; exit 1; }
+[ "$(grep -c 'Secret Key Object' objects.txt)" -eq 1 ] || { echo "want 1 secret key"; exit 1; }
+
+step "export public keys"
+for id in 01 02 03; do
+    p11 --token-label "$LABEL" --read-object --type pubkey --id "$id" -o "pub$id.der"
+    openssl pkey -pubin -inform DER -in "pub$id.der" -out "pub$id.pem"
+    openssl pkey -pubin -in "pub$id.pem" -noout -text | head -1
+done
+
+head -c 1000 /dev/urandom >data.bin
+openssl dgst -sha256 -binary data.bin >data.sha256
+openssl dgst -sha384 -binary data.bin >data.sha384
+
+step "sign RSA-PKCS (DigestInfo made here), verify with openssl"
+{ printf '\x30\x31\x30\x0d\x06\x09\x60\x86\x48\x01\x65\x03\x04\x02\x01\x05\x00\x04\x20'; cat data.sha256; } >data.di
+p11u --sign --id 01 -m RSA-PKCS -i data.di -o sig.rsa-pkcs
+openssl dgst -sha256 -verify pub01.pem -signature sig.rsa-pkcs data.bin
+
+step "sign SHA256-RSA-PKCS, verify with openssl"
+p11u --sign --id 01 -m SHA256-RSA-PKCS -i data.bin -o sig.sha256-rsa
+openssl dgst -sha256 -verify pub01.pem -signature sig.sha256-rsa data.bin
+
+step "sign SHA256-RSA-PKCS-PSS, verify with openssl"
+p11u --sign --id 01 -m SHA256-RSA-PKCS-PSS --mgf MGF1-SHA256 --salt-len 32 -i data.bin -o sig.pss
+openssl dgst -sha256 -sigopt rsa_padding_mode:pss -sigopt rsa_pss_saltlen:32 \
+    -sigopt rsa_mgf1_md:sha256 -verify pub01.pem -signature sig.pss data.bin
+
+step "sign ECDSA-SHA256 on P-256, verify with openssl"
+p11u --sign --id 02 -m ECDSA-SHA256 --signature-format openssl -i data.bin -o sig.ec256
+openssl dgst -sha256 -verify pub02.pem -signature sig.ec256 data.bin
+
+step "sign ECDSA (pre-hashed SHA-384) on P-384, verify with openssl"
+p11u --sign --id 03 -m ECDSA --signature-format openssl -i data.sha384 -o sig.ec384
+openssl pkeyutl -verify -pubin -inkey pub03.pem -in data.sha384 -sigfile sig.ec384
+
+step "verify in the module too (pkcs11-tool --verify)"
+p11u --verify --id 02 -m ECDSA-SHA256 --signature-format openssl -i data.bin --signature-file sig.ec256
+
+step "tampered data does not verify"
+cp data.bin bad.bin && printf 'X' | dd of=bad.bin bs=1 seek=0 conv=notrunc 2>/dev/null
+if openssl dgst -sha256 -verify pub02.pem -signature sig.ec256 bad.bin; then
+    echo "tampered data verified"; exit 1
+fi
+
+step "decrypt RSA-OAEP (SHA-256) made by openssl"
+printf 'oaep secret from openssl' >secret.txt
+openssl pkeyutl -encrypt -pubin -inkey pub01.pem -pkeyopt rsa_padding_mode:oaep \
+    -pkeyopt rsa_oaep_md:sha256 -pkeyopt rsa_mgf1_md:sha256 -in secret.txt -out secret.oaep256
+p11u --decrypt --id 01 -m RSA-PKCS-OAEP --hash-algorithm SHA256 --mgf MGF1-SHA256 \
+    -i secret.oaep256 -o secret.out256
+cmp secret.txt secret.out256
+
+step "decrypt RSA-OAEP (SHA-1) made by openssl"
+openssl pkeyutl -encrypt -pubin -inkey pub01.pem -pkeyopt rsa_padding_mode:oaep \
+    -in secret.txt -out secret.oaep1
+p11u --decrypt --id 01 -m RSA-PKCS-OAEP --hash-algorithm SHA-1 --mgf MGF1-SHA1 \
+    -i secret.oaep1 -o secret.out1
+cmp secret.txt secret.out1
+
+step "AES-CBC-PAD round trip"
+IV=000102030405060708090a0b0c0d0e0f
+head -c 100 /dev/urandom >plain.bin
+p11u --encrypt --id 04 -m AES-CBC-PAD --iv "$IV" -i plain.bin -o cipher.bin
+[ "$(stat -c %s cipher.bin)" -eq 112 ] || { echo "CBC-PAD of 100 bytes is 112 bytes"; exit 1; }
+p11u --decrypt --id 04 -m AES-CBC-PAD --iv "$IV" -i cipher.bin -o plain.out
+cmp plain.bin plain.out
+
+step "delete the P-384 key pair"
+p11u --delete-object --type privkey --id 03
+p11u --delete-object --type pubkey --id 03
+p11u --list-objects | tee objects2.txt
+if grep -q 'label:.*ec384' objects2.txt; then echo "ec384 still there"; exit 1; fi
+[ "$(grep -c 'Private Key Object' objects2.txt)" -eq 2 ] || { echo "want 2 private keys"; exit 1; }
+
+step "wrong PIN is refused"
+if p11 --token-label "$LABEL" --login --pin wrong-pin --list-objects; then
+    echo "login with a wrong PIN succeeded"; exit 1
+fi
+
+step "pkcs11-tool --test"
+p11 --token-label "$LABEL" --test --login --pin "$PIN"
+
+step "done"
+echo "pkcs11-tool scenario: ALL OK"
