@@ -7,14 +7,15 @@
 //! operations, slot events) answer `CKR_FUNCTION_NOT_SUPPORTED`, still through the guard.
 
 use cryptoki_sys::{
-    CKF_OS_LOCKING_OK, CK_ATTRIBUTE_PTR, CK_BBOOL, CK_BYTE_PTR, CK_C_INITIALIZE_ARGS, CK_FLAGS,
-    CK_INFO_PTR, CK_MECHANISM_INFO_PTR, CK_MECHANISM_PTR, CK_MECHANISM_TYPE, CK_MECHANISM_TYPE_PTR,
-    CK_NOTIFY, CK_OBJECT_HANDLE, CK_OBJECT_HANDLE_PTR, CK_RV, CK_SESSION_HANDLE,
-    CK_SESSION_HANDLE_PTR, CK_SESSION_INFO_PTR, CK_SLOT_ID, CK_SLOT_ID_PTR, CK_SLOT_INFO_PTR,
-    CK_TOKEN_INFO_PTR, CK_ULONG, CK_ULONG_PTR, CK_USER_TYPE, CK_UTF8CHAR_PTR, CK_VOID_PTR,
+    CKF_DECRYPT, CKF_DIGEST, CKF_ENCRYPT, CKF_OS_LOCKING_OK, CKF_SIGN, CKF_VERIFY,
+    CK_ATTRIBUTE_PTR, CK_BBOOL, CK_BYTE_PTR, CK_C_INITIALIZE_ARGS, CK_FLAGS, CK_INFO_PTR,
+    CK_MECHANISM_INFO_PTR, CK_MECHANISM_PTR, CK_MECHANISM_TYPE, CK_MECHANISM_TYPE_PTR, CK_NOTIFY,
+    CK_OBJECT_HANDLE, CK_OBJECT_HANDLE_PTR, CK_RV, CK_SESSION_HANDLE, CK_SESSION_HANDLE_PTR,
+    CK_SESSION_INFO_PTR, CK_SLOT_ID, CK_SLOT_ID_PTR, CK_SLOT_INFO_PTR, CK_TOKEN_INFO_PTR, CK_ULONG,
+    CK_ULONG_PTR, CK_USER_TYPE, CK_UTF8CHAR_PTR, CK_VOID_PTR,
 };
 
-use super::guard::{guard, not_supported};
+use super::guard::{guard, guard_operation, not_supported};
 use super::ptr;
 use crate::api;
 use crate::api::general::InitArgs;
@@ -466,7 +467,7 @@ pub unsafe extern "C" fn C_Encrypt(
     pEncryptedData: CK_BYTE_PTR,
     pulEncryptedDataLen: CK_ULONG_PTR,
 ) -> CK_RV {
-    guard("C_Encrypt", || {
+    guard_operation("C_Encrypt", hSession, CKF_ENCRYPT, || {
         // SAFETY: pData holds ulDataLen bytes; the output follows §5.2 (may overlap pData).
         let (data, mut out) =
             unsafe { ptr::in_out(pData, ulDataLen, pEncryptedData, pulEncryptedDataLen) }?;
@@ -483,7 +484,7 @@ pub unsafe extern "C" fn C_EncryptUpdate(
     pEncryptedPart: CK_BYTE_PTR,
     pulEncryptedPartLen: CK_ULONG_PTR,
 ) -> CK_RV {
-    guard("C_EncryptUpdate", || {
+    guard_operation("C_EncryptUpdate", hSession, CKF_ENCRYPT, || {
         // SAFETY: pPart holds ulPartLen bytes; the output follows §5.2 (may overlap pPart).
         let (data, mut out) =
             unsafe { ptr::in_out(pPart, ulPartLen, pEncryptedPart, pulEncryptedPartLen) }?;
@@ -498,7 +499,7 @@ pub unsafe extern "C" fn C_EncryptFinal(
     pLastEncryptedPart: CK_BYTE_PTR,
     pulLastEncryptedPartLen: CK_ULONG_PTR,
 ) -> CK_RV {
-    guard("C_EncryptFinal", || {
+    guard_operation("C_EncryptFinal", hSession, CKF_ENCRYPT, || {
         // SAFETY: the output follows §5.2.
         let mut out = unsafe { ptr::out_buf(pLastEncryptedPart, pulLastEncryptedPartLen) }?;
         let result = api::crypt::encrypt_final(hSession, &mut out.buf);
@@ -530,7 +531,7 @@ pub unsafe extern "C" fn C_Decrypt(
     pData: CK_BYTE_PTR,
     pulDataLen: CK_ULONG_PTR,
 ) -> CK_RV {
-    guard("C_Decrypt", || {
+    guard_operation("C_Decrypt", hSession, CKF_DECRYPT, || {
         // SAFETY: the input holds its stated length; the output follows §5.2 (may overlap).
         let (data, mut out) =
             unsafe { ptr::in_out(pEncryptedData, ulEncryptedDataLen, pData, pulDataLen) }?;
@@ -547,7 +548,7 @@ pub unsafe extern "C" fn C_DecryptUpdate(
     pPart: CK_BYTE_PTR,
     pulPartLen: CK_ULONG_PTR,
 ) -> CK_RV {
-    guard("C_DecryptUpdate", || {
+    guard_operation("C_DecryptUpdate", hSession, CKF_DECRYPT, || {
         // SAFETY: the input holds its stated length; the output follows §5.2 (may overlap).
         let (data, mut out) =
             unsafe { ptr::in_out(pEncryptedPart, ulEncryptedPartLen, pPart, pulPartLen) }?;
@@ -562,7 +563,7 @@ pub unsafe extern "C" fn C_DecryptFinal(
     pLastPart: CK_BYTE_PTR,
     pulLastPartLen: CK_ULONG_PTR,
 ) -> CK_RV {
-    guard("C_DecryptFinal", || {
+    guard_operation("C_DecryptFinal", hSession, CKF_DECRYPT, || {
         // SAFETY: the output follows §5.2.
         let mut out = unsafe { ptr::out_buf(pLastPart, pulLastPartLen) }?;
         let result = api::crypt::decrypt_final(hSession, &mut out.buf);
@@ -593,7 +594,7 @@ pub unsafe extern "C" fn C_Digest(
     pDigest: CK_BYTE_PTR,
     pulDigestLen: CK_ULONG_PTR,
 ) -> CK_RV {
-    guard("C_Digest", || {
+    guard_operation("C_Digest", hSession, CKF_DIGEST, || {
         // SAFETY: pData holds ulDataLen bytes; the output follows §5.2.
         let (data, mut out) = unsafe { ptr::in_out(pData, ulDataLen, pDigest, pulDigestLen) }?;
         let result = api::digest::digest(hSession, &data, &mut out.buf);
@@ -607,7 +608,7 @@ pub unsafe extern "C" fn C_DigestUpdate(
     pPart: CK_BYTE_PTR,
     ulPartLen: CK_ULONG,
 ) -> CK_RV {
-    guard("C_DigestUpdate", || {
+    guard_operation("C_DigestUpdate", hSession, CKF_DIGEST, || {
         // SAFETY: pPart holds ulPartLen bytes (§5.10).
         let part = unsafe { ptr::bytes(pPart, ulPartLen) }?;
         api::digest::digest_update(hSession, part)
@@ -625,7 +626,7 @@ pub unsafe extern "C" fn C_DigestFinal(
     pDigest: CK_BYTE_PTR,
     pulDigestLen: CK_ULONG_PTR,
 ) -> CK_RV {
-    guard("C_DigestFinal", || {
+    guard_operation("C_DigestFinal", hSession, CKF_DIGEST, || {
         // SAFETY: the output follows §5.2.
         let mut out = unsafe { ptr::out_buf(pDigest, pulDigestLen) }?;
         let result = api::digest::digest_final(hSession, &mut out.buf);
@@ -657,7 +658,7 @@ pub unsafe extern "C" fn C_Sign(
     pSignature: CK_BYTE_PTR,
     pulSignatureLen: CK_ULONG_PTR,
 ) -> CK_RV {
-    guard("C_Sign", || {
+    guard_operation("C_Sign", hSession, CKF_SIGN, || {
         // SAFETY: pData holds ulDataLen bytes; the output follows §5.2.
         let (data, mut out) =
             unsafe { ptr::in_out(pData, ulDataLen, pSignature, pulSignatureLen) }?;
@@ -672,7 +673,7 @@ pub unsafe extern "C" fn C_SignUpdate(
     pPart: CK_BYTE_PTR,
     ulPartLen: CK_ULONG,
 ) -> CK_RV {
-    guard("C_SignUpdate", || {
+    guard_operation("C_SignUpdate", hSession, CKF_SIGN, || {
         // SAFETY: pPart holds ulPartLen bytes (§5.11).
         let part = unsafe { ptr::bytes(pPart, ulPartLen) }?;
         api::sign::sign_update(hSession, part)
@@ -685,7 +686,7 @@ pub unsafe extern "C" fn C_SignFinal(
     pSignature: CK_BYTE_PTR,
     pulSignatureLen: CK_ULONG_PTR,
 ) -> CK_RV {
-    guard("C_SignFinal", || {
+    guard_operation("C_SignFinal", hSession, CKF_SIGN, || {
         // SAFETY: the output follows §5.2.
         let mut out = unsafe { ptr::out_buf(pSignature, pulSignatureLen) }?;
         let result = api::sign::sign_final(hSession, &mut out.buf);
@@ -739,7 +740,7 @@ pub unsafe extern "C" fn C_Verify(
     pSignature: CK_BYTE_PTR,
     ulSignatureLen: CK_ULONG,
 ) -> CK_RV {
-    guard("C_Verify", || {
+    guard_operation("C_Verify", hSession, CKF_VERIFY, || {
         // SAFETY: pData and pSignature hold their stated lengths (§5.13).
         let (data, signature) = unsafe {
             (
@@ -757,7 +758,7 @@ pub unsafe extern "C" fn C_VerifyUpdate(
     pPart: CK_BYTE_PTR,
     ulPartLen: CK_ULONG,
 ) -> CK_RV {
-    guard("C_VerifyUpdate", || {
+    guard_operation("C_VerifyUpdate", hSession, CKF_VERIFY, || {
         // SAFETY: pPart holds ulPartLen bytes (§5.13).
         let part = unsafe { ptr::bytes(pPart, ulPartLen) }?;
         api::sign::verify_update(hSession, part)
@@ -770,7 +771,7 @@ pub unsafe extern "C" fn C_VerifyFinal(
     pSignature: CK_BYTE_PTR,
     ulSignatureLen: CK_ULONG,
 ) -> CK_RV {
-    guard("C_VerifyFinal", || {
+    guard_operation("C_VerifyFinal", hSession, CKF_VERIFY, || {
         // SAFETY: pSignature holds ulSignatureLen bytes (§5.13).
         let signature = unsafe { ptr::bytes(pSignature, ulSignatureLen) }?;
         api::sign::verify_final(hSession, signature)

@@ -39,6 +39,26 @@ where
     }
 }
 
+/// [`guard`] for a call inside an active operation: PKCS#11 3.0 §5.8–5.13 say such a call ends
+/// the operation whenever it fails, except with `CKR_BUFFER_TOO_SMALL`. Failures found here at
+/// the boundary (a NULL pointer, say) never reach the operation, so the guard ends it.
+pub(crate) fn guard_operation<F>(
+    function: &'static str,
+    session: cryptoki_sys::CK_SESSION_HANDLE,
+    operation: cryptoki_sys::CK_FLAGS,
+    body: F,
+) -> CK_RV
+where
+    F: FnOnce() -> Result<()>,
+{
+    let rv = guard(function, body);
+    if rv != Rv::OK.0 && rv != Rv::BUFFER_TOO_SMALL.0 {
+        // The session may be gone or the operation already ended; either way nothing is left.
+        let _ = catch_unwind(|| crate::api::session::session_cancel(session, operation));
+    }
+    rv
+}
+
 /// The export for functions sqlhsm does not implement: still guarded, checks nothing.
 pub(crate) fn not_supported(function: &'static str) -> CK_RV {
     guard(function, || Err(Rv::FUNCTION_NOT_SUPPORTED)?)

@@ -337,6 +337,10 @@ where
         .map(|a| {
             let out = if a.pValue.is_null() {
                 OutBuf::query()
+            } else if a.ulValueLen == CK_UNAVAILABLE_INFORMATION {
+                // A template reused after an earlier call marked this entry unavailable: its
+                // capacity is unknown, so nothing fits and nothing is written.
+                OutBuf::buffer(&mut [])
             } else {
                 // SAFETY: forwarded contract.
                 OutBuf::buffer(unsafe { slice_mut(a.pValue.cast::<u8>(), a.ulValueLen) }?)

@@ -3,7 +3,7 @@
  * cryptoki crate hides: NULL pointers, the two-call output-buffer convention and
  * C_GetAttributeValue with mixed valid/invalid/sensitive attributes.
  *
- * Build: cc -Wall -Werror -I/usr/include/p11-kit-1/p11-kit -Iinclude tests/c/smoke.c -ldl
+ * Build: cc -Wall -Werror -Iinclude tests/c/smoke.c -ldl
  * Run:   SQLHSM_CONF=... ./smoke /path/to/libsqlhsm.so
  * Prints "ok: <step>" per step and "ALL OK" at the end; exits non-zero on the first failure. */
 #include <dlfcn.h>
@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pkcs11.h" /* p11-kit's PKCS#11 header, standard CK_ names (CRYPTOKI_COMPAT) */
+#include "pkcs11.h" /* the public-domain PKCS#11 3.x header in include/ */
 #include "sqlhsm.h" /* sqlhsm's vendor constants */
 
 static CK_FUNCTION_LIST_PTR f;
