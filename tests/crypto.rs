@@ -585,8 +585,8 @@ fn operation_state_rules() {
     s.verify(&Mechanism::EcdsaSha256, public, b"abc", &sig)
         .unwrap();
 
-    // A failed C_Sign (other than CKR_BUFFER_TOO_SMALL) ends the operation too.
-    s.sign_init(&Mechanism::Ecdsa, private).unwrap();
+    // A failed C_Sign (other than CKR_BUFFER_TOO_SMALL) ends the operation too. The cryptoki
+    // crate's `sign` runs C_SignInit itself, so the failing C_Sign is its second call.
     expect_rv_in(
         s.sign(&Mechanism::Ecdsa, private, &[]),
         &[RvError::DataLenRange, RvError::DataInvalid],

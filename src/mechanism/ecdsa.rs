@@ -102,6 +102,10 @@ impl SignOperation for EcdsaSign {
     }
     fn finish(&mut self) -> Result<Vec<u8>> {
         let digest = self.input.finish()?;
+        if digest.is_empty() {
+            // Raw CKM_ECDSA signs the caller's hash; an empty one is no hash at all.
+            Err(Rv::DATA_LEN_RANGE)?
+        }
         ecdsa_sign(&self.key, &digest)
     }
 }

@@ -1,4 +1,5 @@
-//! EdDSA (PKCS#11 3.0 Current Mechanisms §2.3.14): pure Ed25519 only, single-part, no context.
+//! EdDSA (PKCS#11 3.0 Current Mechanisms §2.3.14): pure Ed25519 only, no context. Pure EdDSA
+//! hashes the message twice, so multi-part calls buffer it and sign at `C_SignFinal`.
 
 use std::sync::Arc;
 
@@ -84,7 +85,7 @@ impl SignOperation for EddsaSign {
         SIGNATURE_LEN
     }
     fn multipart(&self) -> bool {
-        false
+        true
     }
     fn update(&mut self, data: &[u8]) -> Result<()> {
         self.message.extend_from_slice(data);
@@ -115,7 +116,7 @@ impl EddsaVerify {
 
 impl VerifyOperation for EddsaVerify {
     fn multipart(&self) -> bool {
-        false
+        true
     }
     fn update(&mut self, data: &[u8]) -> Result<()> {
         self.message.extend_from_slice(data);
