@@ -681,10 +681,12 @@ fn get_and_set_attributes() {
     s.update_attributes(private, &[Attribute::Label(b"renamed".to_vec())])
         .expect("set label");
     assert_eq!(get_bytes(&s, private, AttributeType::Label), b"renamed");
-    assert_eq!(find_by_label(&s, "renamed"), vec![private]);
+    // The halves of a pair share one row, so they share label and CKA_ID (see README).
+    assert_eq!(find_by_label(&s, "renamed"), vec![public, private]);
     s.update_attributes(public, &[Attribute::Id(b"new-id".to_vec())])
         .expect("set id");
     assert_eq!(get_bytes(&s, public, AttributeType::Id), b"new-id");
+    assert_eq!(get_bytes(&s, private, AttributeType::Id), b"new-id");
 
     // CKA_SENSITIVE only to true; then it is read-only.
     s.update_attributes(aes, &[Attribute::Sensitive(true)])

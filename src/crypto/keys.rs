@@ -54,7 +54,11 @@ impl Curve {
             Some("prime256v1" | "secp256r1" | "P-256") => Ok(Curve::P256),
             Some("secp384r1" | "P-384") => Ok(Curve::P384),
             Some("secp521r1" | "P-521") => Ok(Curve::P521),
-            _ => Err(Rv::CURVE_NOT_SUPPORTED)?,
+            Some(_) => Err(Rv::CURVE_NOT_SUPPORTED)?,
+            // A well-formed OID of a curve sqlhsm lacks is unsupported; anything else is not
+            // an ECParameters value at all.
+            None if is_der_oid(der) => Err(Rv::CURVE_NOT_SUPPORTED)?,
+            None => Err(Rv::ATTRIBUTE_VALUE_INVALID)?,
         }
     }
 
@@ -95,6 +99,11 @@ impl Curve {
     fn group(self) -> Result<EcGroup> {
         EcGroup::from_curve_name(self.nid()).map_err(openssl_error)
     }
+}
+
+/// True when `der` is exactly one short-form DER OBJECT IDENTIFIER.
+fn is_der_oid(der: &[u8]) -> bool {
+    matches!(der, [0x06, len, rest @ ..] if usize::from(*len) == rest.len() && !rest.is_empty())
 }
 
 /// DER of the Ed25519 OID (1.3.101.112), the `CKA_EC_PARAMS` value for Ed25519 keys.
