@@ -162,6 +162,26 @@ fn open_connection(path: &str, busy_timeout: Duration) -> StorageResult<Connecti
     Ok(connection)
 }
 
+/// Switches the file to WAL (a property of the file, so set once at open). While another
+/// process is creating or converting the same file, SQLite answers `SQLITE_BUSY` here without
+/// consulting the busy handler, so the switch is retried until the busy timeout runs out.
+fn enable_wal(connection: &Connection, busy_timeout: Duration) -> StorageResult<String> {
+    let deadline = std::time::Instant::now() + busy_timeout;
+    loop {
+        match connection.query_row("PRAGMA journal_mode = WAL", [], |row| {
+            row.get::<_, String>(0)
+        }) {
+            Ok(mode) => return Ok(mode),
+            Err(e) => match map_error(e) {
+                StorageError::Busy(_) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                other => return Err(other),
+            },
+        }
+    }
+}
+
 fn open_memory() -> StorageResult<Connection> {
     let connection = Connection::open_in_memory().map_err(map_error)?;
     connection
@@ -200,10 +220,7 @@ impl SqliteStorage {
         } else {
             create_parent_dir(path)?;
             let first = open_connection(path, busy_timeout)?;
-            // WAL is a property of the file; set once here rather than on every connection.
-            let mode: String = first
-                .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
-                .map_err(map_error)?;
+            let mode = enable_wal(&first, busy_timeout)?;
             if !mode.eq_ignore_ascii_case("wal") {
                 tracing::warn!(%mode, "SQLite refused WAL journal mode");
             }
