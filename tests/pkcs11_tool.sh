@@ -69,11 +69,21 @@ p11u --list-objects | tee objects.txt
 [ "$(grep -c 'Secret Key Object' objects.txt)" -eq 1 ] || { echo "want 1 secret key"; exit 1; }
 
 step "export public keys"
-for id in 01 02 03; do
+for id in 01 02; do
     p11 --token-label "$LABEL" --read-object --type pubkey --id "$id" -o "pub$id.der"
     openssl pkey -pubin -inform DER -in "pub$id.der" -out "pub$id.pem"
     openssl pkey -pubin -in "pub$id.pem" -noout -text | head -1
 done
+# pkcs11-tool 0.23 cannot export P-384 public keys ("cannot create EVP_PKEY", SoftHSMv2 fails the
+# same way), so the SubjectPublicKeyInfo is built here from the CKA_EC_POINT it lists: the fixed
+# P-384 SPKI prefix, then the uncompressed point without its OCTET STRING header (04 61).
+# (--list-objects ignores --id, so the one 97-byte point, the P-384 key's, is picked by length.)
+p11 --token-label "$LABEL" --list-objects --type pubkey >pubkeys.txt
+point=$(sed -n 's/^ *EC_POINT: *\(0461[0-9a-f]*\)$/\1/p' pubkeys.txt)
+[ "${#point}" -eq 198 ] || { echo "expected one P-384 EC_POINT, got: $point"; exit 1; }
+printf '%s%s' 3076301006072a8648ce3d020106052b81040022036200 "${point:4}" | perl -ne 'print pack("H*", $_)' >pub03.der
+openssl pkey -pubin -inform DER -in pub03.der -out pub03.pem
+openssl pkey -pubin -in pub03.pem -noout -text | head -1
 
 head -c 1000 /dev/urandom >data.bin
 openssl dgst -sha256 -binary data.bin >data.sha256
