@@ -5,6 +5,13 @@
 
 mod common;
 
+/// These tests count slots and look for the one empty slot, which another test creating a
+/// token at the same moment would change; so the tests of this file run one at a time.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 use cryptoki::error::RvError;
 use cryptoki::mechanism::MechanismType;
 use cryptoki::object::{Attribute, KeyType, ObjectClass};
@@ -14,6 +21,7 @@ use common::*;
 
 #[test]
 fn slot_list_and_info() {
+    let _serial = serial();
     let p = ctx();
     let slot = new_token(p, "slots-a");
 
@@ -42,6 +50,7 @@ fn slot_list_and_info() {
 
 #[test]
 fn token_info_flags() {
+    let _serial = serial();
     let p = ctx();
     let slot = new_token_no_user_pin(p, "tokinfo");
     let t = p.get_token_info(slot).expect("C_GetTokenInfo");
@@ -73,6 +82,7 @@ fn token_info_flags() {
 
 #[test]
 fn mechanism_list_and_info() {
+    let _serial = serial();
     let p = ctx();
     let slot = new_token(p, "mechs");
     let list = p.get_mechanism_list(slot).expect("C_GetMechanismList");
@@ -161,6 +171,7 @@ fn mechanism_list_and_info() {
 
 #[test]
 fn init_token_creates_slot_and_label_is_unique() {
+    let _serial = serial();
     let p = ctx();
     let before = p.get_all_slots().unwrap().len();
     let slot = new_token_no_user_pin(p, "inittok");
@@ -215,6 +226,7 @@ fn init_token_creates_slot_and_label_is_unique() {
 
 #[test]
 fn pins_login_logout() {
+    let _serial = serial();
     let p = ctx();
     let slot = new_token_no_user_pin(p, "pins");
     let s = p.open_rw_session(slot).unwrap();
@@ -324,6 +336,7 @@ fn pins_login_logout() {
 
 #[test]
 fn pin_lockout_and_unlock() {
+    let _serial = serial();
     let p = ctx();
     let slot = new_token(p, "lockout");
     let s = p.open_rw_session(slot).unwrap();
@@ -400,6 +413,7 @@ fn pin_lockout_and_unlock() {
 
 #[test]
 fn sessions_open_close_info() {
+    let _serial = serial();
     let p = ctx();
     let slot = new_token(p, "sessions");
     let ro = p.open_ro_session(slot).expect("R/O session");
@@ -489,6 +503,7 @@ fn sessions_open_close_info() {
 
 #[test]
 fn session_objects_in_ro_session() {
+    let _serial = serial();
     // PKCS#11 §4.2: R/O sessions may create, modify and destroy *session* objects.
     let p = ctx();
     let slot = new_token(p, "ro-session-objects");
