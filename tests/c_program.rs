@@ -66,6 +66,7 @@ fn c_program_smoke() {
         "ok: C_Verify",
         "ok: C_GetAttributeValue mixed",
         "ok: C_FindObjects",
+        "ok: fork: the child must C_Initialize",
         "ok: C_Finalize",
     ] {
         assert!(stdout.contains(step), "missing step {step:?}");

@@ -92,7 +92,12 @@ pub fn initialize() -> Result<()> {
         if m.pid == std::process::id() {
             Err(Rv::CRYPTOKI_ALREADY_INITIALIZED)?
         }
-        // A stale instance inherited across fork(): drop it without touching its sessions.
+        // An instance inherited across fork(): its database connections belong to the parent.
+        // Closing them here could make SQLite checkpoint or remove the WAL under the parent's
+        // feet, so the child leaks them instead of running their destructors.
+        if let Some(inherited) = guard.take() {
+            std::mem::forget(inherited);
+        }
     }
     let config = Config::load()?;
     crate::logging::init(&config.log.level);

@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "pkcs11.h" /* the public-domain PKCS#11 3.x header in include/ */
 #include "sqlhsm.h" /* sqlhsm's vendor constants */
@@ -273,6 +275,26 @@ int main(int argc, char **argv) {
 
     CHECK(f->C_CloseSession(h), CKR_OK);
     CHECK(f->C_CloseSession(h), CKR_SESSION_HANDLE_INVALID);
+    /* A forked child inherits no usable module: it must call C_Initialize itself (§5.4), and
+     * the parent's instance is untouched. */
+    fflush(stdout);
+    pid_t child = fork();
+    ASSERT(child >= 0);
+    if (child == 0) {
+        CK_INFO child_info;
+        CK_ULONG n = 0;
+        if (f->C_GetInfo(&child_info) != CKR_CRYPTOKI_NOT_INITIALIZED) _exit(10);
+        if (f->C_Initialize(NULL) != CKR_OK) _exit(11);
+        if (f->C_GetSlotList(CK_TRUE, NULL, &n) != CKR_OK || n < 2) _exit(12);
+        if (f->C_Finalize(NULL) != CKR_OK) _exit(13);
+        _exit(0);
+    }
+    int child_status = 0;
+    ASSERT(waitpid(child, &child_status, 0) == child);
+    ASSERT(WIFEXITED(child_status) && WEXITSTATUS(child_status) == 0);
+    CHECK(f->C_GetInfo(&info), CKR_OK);
+    OK("fork: the child must C_Initialize");
+
     CHECK(f->C_Finalize((CK_VOID_PTR)1), CKR_ARGUMENTS_BAD);
     CHECK(f->C_Finalize(NULL), CKR_OK);
     CHECK(f->C_Finalize(NULL), CKR_CRYPTOKI_NOT_INITIALIZED);
