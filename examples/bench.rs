@@ -1,0 +1,256 @@
+//! Signing throughput of a PKCS#11 module, next to raw OpenSSL in the same process, so figures
+//! from one run compare like with like:
+//!
+//! ```sh
+//! cargo run --release --example bench -- [SECONDS] [MODULE …]
+//! ```
+//!
+//! With no module it measures the `libsqlhsm.so` built beside the example and, when installed,
+//! SoftHSMv2 (`/usr/lib/softhsm/libsofthsm2.so`). Each module gets a fresh token on a temporary
+//! store (`SQLHSM_DB`, `SOFTHSM2_CONF`), a token EC P-256 and RSA-2048 key pair, and then signs a
+//! 32-byte hash with `CKM_ECDSA` (SoftHSMv2 2.6 lacks `CKM_ECDSA_SHA256`) and a 32-byte message with `CKM_SHA256_RSA_PKCS` from 1 and from N threads
+//! (N = the machine's cores), one session per thread. It prints operations per second; it never
+//! fails on a figure.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+use cryptoki::mechanism::Mechanism;
+use cryptoki::object::{Attribute, ObjectHandle};
+use cryptoki::session::UserType;
+use cryptoki::types::AuthPin;
+use openssl::ec::{EcGroup, EcKey};
+use openssl::hash::MessageDigest;
+use openssl::nid::Nid;
+use openssl::pkey::{PKey, Private};
+use openssl::rsa::Rsa;
+use openssl::sign::Signer;
+
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+const MESSAGE: &[u8; 32] = b"sqlhsm benchmark message 32 byte";
+
+/// Runs `op` on `threads` threads for `duration`; returns operations per second.
+fn throughput(
+    threads: usize,
+    duration: Duration,
+    op: impl Fn() -> Result<()> + Sync,
+) -> Result<f64> {
+    let stop = AtomicBool::new(false);
+    let count = AtomicU64::new(0);
+    let start = Instant::now();
+    std::thread::scope(|scope| -> Result<()> {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| -> std::result::Result<(), String> {
+                    while !stop.load(Ordering::Relaxed) {
+                        op().map_err(|e| e.to_string())?;
+                        count.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        std::thread::sleep(duration);
+        stop.store(true, Ordering::Relaxed);
+        for worker in workers {
+            worker.join().map_err(|_| "worker panicked")??;
+        }
+        Ok(())
+    })?;
+    Ok(count.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64())
+}
+
+fn openssl_ecdsa(key: &EcKey<Private>) -> Result<()> {
+    openssl::ecdsa::EcdsaSig::sign(MESSAGE, key)?;
+    Ok(())
+}
+
+fn openssl_sign(key: &PKey<Private>) -> Result<()> {
+    let mut signer = Signer::new(MessageDigest::sha256(), key)?;
+    signer.update(MESSAGE)?;
+    signer.sign_to_vec()?;
+    Ok(())
+}
+
+struct Keys {
+    ec: ObjectHandle,
+    rsa: ObjectHandle,
+}
+
+/// A fresh token with an EC P-256 and an RSA-2048 token key pair.
+/// The session stays open: closing a module's last session logs the application out, and
+/// SoftHSMv2 then forgets the handles of private objects.
+fn prepare(
+    p: &Pkcs11,
+    pin: &AuthPin,
+) -> Result<(cryptoki::slot::Slot, Keys, cryptoki::session::Session)> {
+    let slot = p
+        .get_slots_with_token()?
+        .into_iter()
+        .find(|s| {
+            p.get_token_info(*s)
+                .map(|t| !t.token_initialized())
+                .unwrap_or(false)
+        })
+        .ok_or("no slot with an uninitialised token")?;
+    let so_pin = AuthPin::from("bench-so-pin");
+    p.init_token(slot, &so_pin, "bench")?;
+    let s = p.open_rw_session(slot)?;
+    s.login(UserType::So, Some(&so_pin))?;
+    s.init_pin(pin)?;
+    s.logout()?;
+    s.login(UserType::User, Some(pin))?;
+    let private = [
+        Attribute::Token(true),
+        Attribute::Private(true),
+        Attribute::Sign(true),
+    ];
+    let p256 = vec![0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+    let (_, ec) = s.generate_key_pair(
+        &Mechanism::EccKeyPairGen,
+        &[Attribute::Token(true), Attribute::EcParams(p256)],
+        &private,
+    )?;
+    let (_, rsa) = s.generate_key_pair(
+        &Mechanism::RsaPkcsKeyPairGen,
+        &[
+            Attribute::Token(true),
+            Attribute::ModulusBits(2048.into()),
+            Attribute::PublicExponent(vec![1, 0, 1]),
+        ],
+        &private,
+    )?;
+    Ok((slot, Keys { ec, rsa }, s))
+}
+
+/// Signs from `threads` threads, one logged-in session each.
+fn module_throughput(
+    p: &Pkcs11,
+    slot: cryptoki::slot::Slot,
+    key: ObjectHandle,
+    mechanism: fn() -> Mechanism<'static>,
+    threads: usize,
+    duration: Duration,
+) -> Result<f64> {
+    let sessions: Vec<_> = (0..threads)
+        .map(|_| p.open_ro_session(slot))
+        .collect::<std::result::Result<_, _>>()?;
+    let next = AtomicU64::new(0);
+    thread_local! { static MINE: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) }; }
+    let sessions = Arc::new(
+        sessions
+            .into_iter()
+            .map(std::sync::Mutex::new)
+            .collect::<Vec<_>>(),
+    );
+    throughput(threads, duration, || {
+        let index = MINE.with(|mine| {
+            mine.get().unwrap_or_else(|| {
+                let i = next.fetch_add(1, Ordering::Relaxed) as usize;
+                mine.set(Some(i));
+                i
+            })
+        });
+        // One session per thread: the mutex is never contended, it only satisfies Sync.
+        let session = sessions[index].lock().map_err(|_| "poisoned")?;
+        session.sign(&mechanism(), key, MESSAGE)?;
+        Ok(())
+    })
+}
+
+fn sqlhsm_path() -> Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let profile = exe
+        .parent()
+        .and_then(Path::parent)
+        .ok_or("unexpected executable location")?;
+    [
+        profile.join("deps/libsqlhsm.so"),
+        profile.join("libsqlhsm.so"),
+    ]
+    .into_iter()
+    .find(|p| p.exists())
+    .ok_or_else(|| "libsqlhsm.so not built".into())
+}
+
+fn main() -> Result<()> {
+    let mut args = std::env::args().skip(1);
+    let seconds: u64 = args.next().map(|s| s.parse()).transpose()?.unwrap_or(3);
+    let mut modules: Vec<PathBuf> = args.map(PathBuf::from).collect();
+    if modules.is_empty() {
+        modules.push(sqlhsm_path()?);
+        let softhsm = PathBuf::from("/usr/lib/softhsm/libsofthsm2.so");
+        if softhsm.exists() {
+            modules.push(softhsm);
+        }
+    }
+    let duration = Duration::from_secs(seconds);
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let dir = tempfile::tempdir()?;
+    std::fs::create_dir_all(dir.path().join("softhsm"))?;
+    std::fs::write(
+        dir.path().join("softhsm2.conf"),
+        format!(
+            "directories.tokendir = {}\n",
+            dir.path().join("softhsm").display()
+        ),
+    )?;
+    std::fs::write(
+        dir.path().join("sqlhsm.toml"),
+        "[security]\npin_kdf_log_n = 12\n",
+    )?;
+    std::env::set_var("SOFTHSM2_CONF", dir.path().join("softhsm2.conf"));
+    std::env::set_var("SQLHSM_CONF", dir.path().join("sqlhsm.toml"));
+    std::env::set_var(
+        "SQLHSM_DB",
+        format!("sqlite:{}", dir.path().join("bench.db").display()),
+    );
+
+    let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1)?;
+    let ec = EcKey::generate(&group)?;
+    let rsa = PKey::from_rsa(Rsa::generate(2048)?)?;
+    println!("{seconds} s per figure, 32-byte message, threads = 1 and {cores}");
+    println!(
+        "{:<52} {:>12} {:>12}",
+        "signer",
+        "1 thread",
+        format!("{cores} threads")
+    );
+    let row = |name: &str, one: f64, many: f64| println!("{name:<52} {one:>12.0} {many:>12.0}");
+    row(
+        "raw OpenSSL ECDSA P-256 (32-byte hash)",
+        throughput(1, duration, || openssl_ecdsa(&ec))?,
+        throughput(cores, duration, || openssl_ecdsa(&ec))?,
+    );
+    row(
+        "raw OpenSSL RSA-2048 SHA256 PKCS#1",
+        throughput(1, duration, || openssl_sign(&rsa))?,
+        throughput(cores, duration, || openssl_sign(&rsa))?,
+    );
+    for module in modules {
+        let name = module
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        let p = Pkcs11::new(&module)?;
+        p.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))?;
+        let pin = AuthPin::from("bench-user-pin");
+        let (slot, keys, login) = prepare(&p, &pin)?;
+        let ecdsa: fn() -> Mechanism<'static> = || Mechanism::Ecdsa;
+        let rsa: fn() -> Mechanism<'static> = || Mechanism::Sha256RsaPkcs;
+        for (label, key, mechanism) in [
+            ("ECDSA P-256 (CKM_ECDSA, 32-byte hash)", keys.ec, ecdsa),
+            ("RSA-2048 SHA256 PKCS#1", keys.rsa, rsa),
+        ] {
+            let one = module_throughput(&p, slot, key, mechanism, 1, duration)?;
+            let many = module_throughput(&p, slot, key, mechanism, cores, duration)?;
+            row(&format!("{name} {label}"), one, many);
+        }
+        drop(login);
+        p.finalize()?;
+    }
+    Ok(())
+}
