@@ -10,7 +10,7 @@ use zeroize::Zeroizing;
 
 use super::module::Module;
 use super::objects::Access;
-use super::session::{CipherState, DigestState, SignState, VerifyState};
+use super::session::{CipherState, DigestState, Session, SignState, VerifyState};
 use crate::crypto::random;
 use crate::error::{Result, Rv};
 use crate::mechanism::{self, KeyMaterial, MechanismEntry};
@@ -158,15 +158,43 @@ impl Module {
         self.material(access, &object)
     }
 
-    /// Fails with `CKR_OPERATION_ACTIVE` before any key work when the slot is taken.
+    /// The common part of every keyed `*Init`: the operation slot must be free
+    /// (`CKR_OPERATION_ACTIVE` before any key work), the key must pass [`Module::operation_key`],
+    /// and `start` makes the operation from its material. No lock is held while the key is
+    /// resolved (that may read the database and unseal).
+    fn begin<S>(
+        &self,
+        session: CK_SESSION_HANDLE,
+        mechanism: &Mechanism,
+        key: CK_OBJECT_HANDLE,
+        usage: CK_ATTRIBUTE_TYPE,
+        slot: fn(&mut Session) -> &mut Option<S>,
+        start: impl FnOnce(&KeyMaterial) -> Result<S>,
+    ) -> Result<()> {
+        let access = self.access(session)?;
+        let handle = self.session(session)?;
+        if slot(&mut *handle.lock()?).is_some() {
+            Err(Rv::OPERATION_ACTIVE)?
+        }
+        let material = self.operation_key(&access, key, usage, mechanism)?;
+        let state = start(&material)?;
+        let mut guard = handle.lock()?;
+        let target = slot(&mut guard);
+        if target.is_some() {
+            Err(Rv::OPERATION_ACTIVE)?
+        }
+        *target = Some(state);
+        Ok(())
+    }
+
+    /// `CKR_OPERATION_ACTIVE` when the operation a `*Init` would start is already running.
     fn ensure_idle<S>(
         &self,
         session: CK_SESSION_HANDLE,
-        pick: impl FnOnce(&super::session::Session) -> &Option<S>,
+        slot: fn(&mut Session) -> &mut Option<S>,
     ) -> Result<()> {
-        let session = self.session(session)?;
-        let s = session.lock()?;
-        if pick(&s).is_some() {
+        let handle = self.session(session)?;
+        if slot(&mut *handle.lock()?).is_some() {
             Err(Rv::OPERATION_ACTIVE)?
         }
         Ok(())
@@ -178,22 +206,22 @@ impl Module {
         mechanism: &Mechanism,
         key: CK_OBJECT_HANDLE,
     ) -> Result<()> {
-        let access = self.access(session)?;
-        self.ensure_idle(session, |s| &s.sign)?;
         let factory = entry(mechanism)?.sign.ok_or(Rv::MECHANISM_INVALID)?;
-        let material = self.operation_key(&access, key, CKA_SIGN, mechanism)?;
-        let op = factory(&material, &mechanism.param)?;
-        let session = self.session(session)?;
-        let mut s = session.lock()?;
-        if s.sign.is_some() {
-            Err(Rv::OPERATION_ACTIVE)?
-        }
-        s.sign = Some(SignState {
-            op,
-            multipart: false,
-            pending: None,
-        });
-        Ok(())
+        self.begin(
+            session,
+            mechanism,
+            key,
+            CKA_SIGN,
+            |s| &mut s.sign,
+            |material| {
+                let op = factory(material, &mechanism.param)?;
+                Ok(SignState {
+                    op,
+                    multipart: false,
+                    pending: None,
+                })
+            },
+        )
     }
 
     pub fn sign(
@@ -244,21 +272,21 @@ impl Module {
         mechanism: &Mechanism,
         key: CK_OBJECT_HANDLE,
     ) -> Result<()> {
-        let access = self.access(session)?;
-        self.ensure_idle(session, |s| &s.verify)?;
         let factory = entry(mechanism)?.verify.ok_or(Rv::MECHANISM_INVALID)?;
-        let material = self.operation_key(&access, key, CKA_VERIFY, mechanism)?;
-        let op = factory(&material, &mechanism.param)?;
-        let session = self.session(session)?;
-        let mut s = session.lock()?;
-        if s.verify.is_some() {
-            Err(Rv::OPERATION_ACTIVE)?
-        }
-        s.verify = Some(VerifyState {
-            op,
-            multipart: false,
-        });
-        Ok(())
+        self.begin(
+            session,
+            mechanism,
+            key,
+            CKA_VERIFY,
+            |s| &mut s.verify,
+            |material| {
+                let op = factory(material, &mechanism.param)?;
+                Ok(VerifyState {
+                    op,
+                    multipart: false,
+                })
+            },
+        )
     }
 
     pub fn verify(&self, session: CK_SESSION_HANDLE, data: &[u8], signature: &[u8]) -> Result<()> {
@@ -298,22 +326,22 @@ impl Module {
         mechanism: &Mechanism,
         key: CK_OBJECT_HANDLE,
     ) -> Result<()> {
-        let access = self.access(session)?;
-        self.ensure_idle(session, |s| &s.encrypt)?;
         let factory = entry(mechanism)?.encrypt.ok_or(Rv::MECHANISM_INVALID)?;
-        let material = self.operation_key(&access, key, CKA_ENCRYPT, mechanism)?;
-        let op = factory(&material, &mechanism.param)?;
-        let session = self.session(session)?;
-        let mut s = session.lock()?;
-        if s.encrypt.is_some() {
-            Err(Rv::OPERATION_ACTIVE)?
-        }
-        s.encrypt = Some(CipherState {
-            op,
-            multipart: false,
-            pending: None,
-        });
-        Ok(())
+        self.begin(
+            session,
+            mechanism,
+            key,
+            CKA_ENCRYPT,
+            |s| &mut s.encrypt,
+            |material| {
+                let op = factory(material, &mechanism.param)?;
+                Ok(CipherState {
+                    op,
+                    multipart: false,
+                    pending: None,
+                })
+            },
+        )
     }
 
     pub fn decrypt_init(
@@ -322,22 +350,22 @@ impl Module {
         mechanism: &Mechanism,
         key: CK_OBJECT_HANDLE,
     ) -> Result<()> {
-        let access = self.access(session)?;
-        self.ensure_idle(session, |s| &s.decrypt)?;
         let factory = entry(mechanism)?.decrypt.ok_or(Rv::MECHANISM_INVALID)?;
-        let material = self.operation_key(&access, key, CKA_DECRYPT, mechanism)?;
-        let op = factory(&material, &mechanism.param)?;
-        let session = self.session(session)?;
-        let mut s = session.lock()?;
-        if s.decrypt.is_some() {
-            Err(Rv::OPERATION_ACTIVE)?
-        }
-        s.decrypt = Some(CipherState {
-            op,
-            multipart: false,
-            pending: None,
-        });
-        Ok(())
+        self.begin(
+            session,
+            mechanism,
+            key,
+            CKA_DECRYPT,
+            |s| &mut s.decrypt,
+            |material| {
+                let op = factory(material, &mechanism.param)?;
+                Ok(CipherState {
+                    op,
+                    multipart: false,
+                    pending: None,
+                })
+            },
+        )
     }
 
     pub fn encrypt(
@@ -397,7 +425,7 @@ impl Module {
     }
 
     pub fn digest_init(&self, session: CK_SESSION_HANDLE, mechanism: &Mechanism) -> Result<()> {
-        self.ensure_idle(session, |s| &s.digest)?;
+        self.ensure_idle(session, |s| &mut s.digest)?;
         let factory = entry(mechanism)?.digest.ok_or(Rv::MECHANISM_INVALID)?;
         let op = factory(&mechanism.param)?;
         let session = self.session(session)?;
