@@ -97,6 +97,15 @@ pub type SignFactory = fn(&KeyMaterial, &MechanismParam) -> Result<Box<dyn SignO
 pub type VerifyFactory = fn(&KeyMaterial, &MechanismParam) -> Result<Box<dyn VerifyOperation>>;
 pub type CipherFactory = fn(&KeyMaterial, &MechanismParam) -> Result<Box<dyn CipherOperation>>;
 pub type DigestFactory = fn(&MechanismParam) -> Result<Box<dyn DigestOperation>>;
+/// `C_WrapKey`: encrypts `key_bytes` (a secret key's value, or a private key's PKCS#8) under
+/// the wrapping key.
+pub type WrapFn = fn(&KeyMaterial, &MechanismParam, &[u8]) -> Result<Vec<u8>>;
+/// `C_UnwrapKey`: the inverse of [`WrapFn`]; a bad wrapping gives `CKR_WRAPPED_KEY_INVALID`
+/// (or `CKR_WRAPPED_KEY_LEN_RANGE`), and no partial plaintext.
+pub type UnwrapFn = fn(&KeyMaterial, &MechanismParam, &[u8]) -> Result<Zeroizing<Vec<u8>>>;
+/// `C_DeriveKey`: derives `len` bytes from the base key (`None`: the mechanism's natural length,
+/// e.g. the ECDH shared secret's). For ECDH the peer's public point is in the parameter.
+pub type DeriveFn = fn(&KeyMaterial, &MechanismParam, Option<usize>) -> Result<Zeroizing<Vec<u8>>>;
 
 /// What a key-generation mechanism makes; the core does the generating, the registry only
 /// declares which mechanism makes what.
@@ -120,4 +129,7 @@ pub struct MechanismEntry {
     pub decrypt: Option<CipherFactory>,
     pub digest: Option<DigestFactory>,
     pub generate: Option<KeyGen>,
+    pub wrap: Option<WrapFn>,
+    pub unwrap: Option<UnwrapFn>,
+    pub derive: Option<DeriveFn>,
 }

@@ -58,6 +58,9 @@ pub(super) fn entry(
         decrypt: None,
         digest: None,
         generate: None,
+        wrap: None,
+        unwrap: None,
+        derive: None,
     }
 }
 
