@@ -111,6 +111,7 @@ static SPECS: &[AttrSpec] = specs! {
     CKA_EC_POINT, "ec_point", Bytes, READ_ONLY | DERIVED;
     CKA_VALUE, "value", Bytes, SECRET | READ_ONLY;
     CKA_VALUE_LEN, "value_len", Ulong, READ_ONLY;
+    CKA_CHECK_VALUE, "check_value", Bytes, READ_ONLY;
     vendor::CKA_SQLHSM_KEY_ID, "sqlhsm_key_id", Utf8, READ_ONLY | DERIVED | TOKEN_SET;
     vendor::CKA_SQLHSM_KEY_STATUS, "sqlhsm_key_status", Ulong, READ_ONLY | DERIVED | TOKEN_SET;
     vendor::CKA_SQLHSM_KEY_MODE, "sqlhsm_key_mode", Ulong, READ_ONLY | DERIVED | TOKEN_SET;

@@ -5,6 +5,7 @@ pub mod algorithm;
 pub mod attributes;
 pub mod handles;
 pub mod keygen;
+pub mod keymgmt;
 pub mod keystore;
 pub mod module;
 pub mod object;

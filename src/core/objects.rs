@@ -191,6 +191,7 @@ impl Module {
             NewKey::Secret { mut attrs, value } => {
                 self.check_create(access, attrs.flag(CKA_TOKEN), attrs.flag(CKA_PRIVATE))?;
                 attrs.set_ulong(CKA_VALUE_LEN, value.len() as CK_ULONG);
+                super::keymgmt::apply_check_value(&mut attrs, &value)?;
                 if attrs.flag(CKA_TOKEN) {
                     let token_key = access.login.token_key().ok_or(Rv::USER_NOT_LOGGED_IN)?;
                     Ok(vec![self.insert_sym_row(access, attrs, &value, &token_key)?])

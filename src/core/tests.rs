@@ -411,3 +411,48 @@ fn destroying_both_halves_deletes_the_row() {
         Rv::OBJECT_HANDLE_INVALID
     );
 }
+
+#[test]
+fn copies_keep_material_and_apply_the_template() {
+    let (m, session) = ready();
+    let template = [
+        Attribute::from_ulong(CKA_VALUE_LEN, 16),
+        Attribute::from_bool(CKA_TOKEN, true),
+        Attribute::new(CKA_LABEL, b"original".to_vec()),
+    ];
+    let key = m
+        .generate_key(session, &Mechanism::new(CKM_AES_KEY_GEN), &template)
+        .unwrap();
+    let copy = m
+        .copy_object(
+            session,
+            key,
+            &[
+                Attribute::new(CKA_LABEL, b"copy".to_vec()),
+                Attribute::from_bool(CKA_TOKEN, false),
+            ],
+        )
+        .unwrap();
+    assert_ne!(copy, key);
+    let check = |handle| {
+        let mut buffer = [0u8; 3];
+        let mut requests = vec![AttributeRequest {
+            kind: CKA_CHECK_VALUE,
+            out: OutBuf::buffer(&mut buffer),
+            unavailable: false,
+        }];
+        m.get_attribute_value(session, handle, &mut requests)
+            .unwrap();
+        buffer
+    };
+    assert_eq!(check(key), check(copy), "same key value, same check value");
+    assert_eq!(
+        rv(m.copy_object(session, key, &[Attribute::from_bool(CKA_EXTRACTABLE, true)])),
+        Rv::ATTRIBUTE_READ_ONLY,
+        "a copy cannot become extractable"
+    );
+    m.set_attribute_value(session, key, &[Attribute::from_bool(CKA_COPYABLE, false)])
+        .unwrap();
+    assert_eq!(rv(m.copy_object(session, key, &[])), Rv::ACTION_PROHIBITED);
+    assert!(m.object_size(session, key).unwrap() > 16);
+}
