@@ -70,6 +70,21 @@ pub struct SymKeyRow {
     pub updated_at: DateTime<Utc>,
 }
 
+/// A `p11_object` row: a PKCS#11 object that is not a key (certificate, data).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ObjectRow {
+    pub id: Uuid,
+    pub provider_config_id: Uuid,
+    /// `CKA_CLASS`.
+    pub object_class: i64,
+    /// `CKA_VALUE`: clear for public objects, sealed for private ones.
+    pub value: Option<Vec<u8>>,
+    /// As for [`AsymKeyRow::metadata`]; `label` and `id` are indexed.
+    pub metadata: Value,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
 /// Indexed search criteria; every `Some` narrows the SQL `WHERE`. What no column or index covers
 /// is filtered above storage on the (few) rows returned.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -109,9 +124,9 @@ pub trait Storage: Send + Sync {
         id: Uuid,
         update: ConfigUpdate<'_>,
     ) -> StorageResult<Result<Value, Error>>;
-    /// Deletes the token and all its keys in one transaction.
+    /// Deletes the token and all its keys and objects in one transaction.
     fn delete_token(&self, id: Uuid) -> StorageResult<()>;
-    /// Deletes all keys of a token (re-initialisation) in one transaction.
+    /// Deletes all keys and objects of a token (re-initialisation) in one transaction.
     fn delete_token_keys(&self, id: Uuid) -> StorageResult<()>;
 
     /// `Conflict` when `key_id` is taken.
@@ -139,6 +154,16 @@ pub trait Storage: Send + Sync {
     fn delete_sym_key(&self, id: Uuid) -> StorageResult<bool>;
     /// True when `key_id` is used by any asym or sym row.
     fn key_id_exists(&self, key_id: &str) -> StorageResult<bool>;
+
+    fn insert_object(&self, row: &ObjectRow) -> StorageResult<()>;
+    fn get_object(&self, id: Uuid) -> StorageResult<Option<ObjectRow>>;
+    /// Objects of a token by the filter's label and `CKA_ID` (its key fields are ignored) and,
+    /// when given, class.
+    fn find_objects(&self, filter: &KeyFilter, class: Option<i64>)
+        -> StorageResult<Vec<ObjectRow>>;
+    /// Replaces `metadata` and bumps `updated_at`; false when the row is gone.
+    fn update_object_metadata(&self, id: Uuid, metadata: &Value) -> StorageResult<bool>;
+    fn delete_object(&self, id: Uuid) -> StorageResult<bool>;
 }
 
 /// Opens the store a URL names: `sqlite:/path/to.db` (or `sqlite::memory:` for tests).
