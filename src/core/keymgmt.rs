@@ -62,20 +62,14 @@ fn key_bytes(material: &KeyMaterial) -> Result<Zeroizing<Vec<u8>>> {
     }
 }
 
-/// The attributes of a copy or a derived key keep what the caller may not set directly.
+/// The attributes a copy starts from: everything the source shows except what names the
+/// source itself (its unique id, its row's vendor attributes).
 fn stored_attrs(object: &Object) -> AttrMap {
     let mut attrs = AttrMap::new();
     for (kind, value) in object.attrs.iter() {
-        let keep = attributes::spec(kind).is_none_or(|spec| {
-            !spec.has(TOKEN_SET)
-                || kind == CKA_LOCAL
-                || kind == CKA_KEY_GEN_MECHANISM
-                || kind == CKA_ALWAYS_SENSITIVE
-                || kind == CKA_NEVER_EXTRACTABLE
-        });
-        let derived = attributes::spec(kind)
-            .is_some_and(|spec| spec.has(DERIVED) && kind != CKA_CLASS && kind != CKA_TOKEN);
-        if keep && !derived {
+        let names_the_source =
+            kind == CKA_UNIQUE_ID || (kind & 0xFFFF_0000) == crate::vendor::CKA_SQLHSM_BASE;
+        if !names_the_source {
             attrs.set(kind, value.to_vec());
         }
     }
@@ -259,6 +253,12 @@ impl Module {
                 Err(Rv::ATTRIBUTE_READ_ONLY)?
             }
             attrs.set(attr.kind, attr.value.to_vec());
+        }
+        if matches!(source.class(), CKO_DATA | CKO_CERTIFICATE) {
+            if let Some(value) = source.attrs.get(CKA_VALUE) {
+                attrs.set(CKA_VALUE, value.to_vec());
+            }
+            return self.store_plain(session, &access, attrs);
         }
         let material = self.material(&access, &source)?;
         let key = match (source.class(), material) {

@@ -11,6 +11,7 @@ pub mod module;
 pub mod object;
 pub mod objects;
 pub mod operations;
+pub mod plain_objects;
 pub mod session;
 pub mod token;
 pub mod tokens;

@@ -122,6 +122,9 @@ impl Module {
     ) -> Result<CK_OBJECT_HANDLE> {
         let access = self.access(session)?;
         let class = template_ulong(template, CKA_CLASS)?.ok_or(Rv::TEMPLATE_INCOMPLETE)?;
+        if matches!(class, CKO_DATA | CKO_CERTIFICATE) {
+            return self.create_plain_object(session, &access, class, template);
+        }
         let key_type = template_ulong(template, CKA_KEY_TYPE)?.ok_or(Rv::TEMPLATE_INCOMPLETE)?;
         let new_key = match class {
             CKO_PUBLIC_KEY => import_public(template, key_type)?,
@@ -386,6 +389,12 @@ impl Module {
             } => {
                 self.storage.delete_sym_key(row)?;
             }
+            ObjectId::Token {
+                row,
+                half: Half::Standalone,
+            } => {
+                self.storage.delete_object(row)?;
+            }
             ObjectId::Token { row, half } => {
                 if let Some(mut stored) = self.storage.get_asym_key(row)? {
                     let name = if half == Half::Public {
@@ -548,6 +557,14 @@ impl Module {
         half: Half,
         attrs: AttrMap,
     ) -> Result<()> {
+        if half == Half::Standalone {
+            let metadata = super::plain_objects::plain_metadata(&attrs);
+            if !self.storage.update_object_metadata(row, &metadata)? {
+                Err(Rv::OBJECT_HANDLE_INVALID)?
+            }
+            self.objects.insert(object.with_attrs(attrs)?)?;
+            return Ok(());
+        }
         if half == Half::Secret {
             let stored = self
                 .storage
@@ -685,6 +702,21 @@ impl Module {
                         Ok(None) => {}
                         Err(e) => {
                             tracing::error!(key_id = %row.key_id, error = %e, "skipping an unreadable sym_key row")
+                        }
+                    }
+                }
+            }
+            let want_plain = matches!(class, None | Some(CKO_DATA) | Some(CKO_CERTIFICATE))
+                && key_type.is_none();
+            if want_plain {
+                let class = class.and_then(|c| i64::try_from(c).ok());
+                let token_key = access.login.token_key();
+                for row in self.storage.find_objects(&filter, class)? {
+                    match super::plain_objects::object_from_row(&row, token_key.as_deref()) {
+                        Ok(Some(object)) => candidates.push(object),
+                        Ok(None) => {}
+                        Err(e) => {
+                            tracing::error!(row = %row.id, error = %e, "skipping an unreadable p11_object row")
                         }
                     }
                 }

@@ -456,3 +456,161 @@ fn copies_keep_material_and_apply_the_template() {
     assert_eq!(rv(m.copy_object(session, key, &[])), Rv::ACTION_PROHIBITED);
     assert!(m.object_size(session, key).unwrap() > 16);
 }
+
+fn certificate_der() -> Vec<u8> {
+    use openssl::asn1::Asn1Time;
+    use openssl::bn::BigNum;
+    use openssl::ec::{EcGroup, EcKey};
+    use openssl::hash::MessageDigest;
+    use openssl::nid::Nid;
+    use openssl::pkey::PKey;
+    use openssl::x509::{X509Builder, X509NameBuilder};
+    let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
+    let key = PKey::from_ec_key(EcKey::generate(&group).unwrap()).unwrap();
+    let mut name = X509NameBuilder::new().unwrap();
+    name.append_entry_by_text("CN", "core test").unwrap();
+    let name = name.build();
+    let mut builder = X509Builder::new().unwrap();
+    builder.set_subject_name(&name).unwrap();
+    builder.set_issuer_name(&name).unwrap();
+    builder.set_pubkey(&key).unwrap();
+    builder
+        .set_serial_number(&BigNum::from_u32(7).unwrap().to_asn1_integer().unwrap())
+        .unwrap();
+    builder
+        .set_not_before(&Asn1Time::days_from_now(0).unwrap())
+        .unwrap();
+    builder
+        .set_not_after(&Asn1Time::days_from_now(1).unwrap())
+        .unwrap();
+    builder.sign(&key, MessageDigest::sha256()).unwrap();
+    builder.build().to_der().unwrap()
+}
+
+fn read(
+    m: &Module,
+    session: CK_SESSION_HANDLE,
+    handle: CK_OBJECT_HANDLE,
+    kind: CK_ATTRIBUTE_TYPE,
+) -> Vec<u8> {
+    let mut buffer = vec![0u8; 4096];
+    let mut requests = vec![AttributeRequest {
+        kind,
+        out: OutBuf::buffer(&mut buffer),
+        unavailable: false,
+    }];
+    m.get_attribute_value(session, handle, &mut requests)
+        .unwrap();
+    let len = requests[0].out.len();
+    drop(requests);
+    buffer.truncate(len);
+    buffer
+}
+
+#[test]
+fn certificates_and_data_objects_live_in_their_own_table() {
+    let (m, session) = ready();
+    let der = certificate_der();
+    let cert = m
+        .create_object(
+            session,
+            &[
+                Attribute::from_ulong(CKA_CLASS, CKO_CERTIFICATE),
+                Attribute::from_ulong(CKA_CERTIFICATE_TYPE, CKC_X_509),
+                Attribute::from_bool(CKA_TOKEN, true),
+                Attribute::new(CKA_VALUE, der.clone()),
+                Attribute::new(CKA_LABEL, b"cert".to_vec()),
+                Attribute::new(CKA_ID, vec![1, 2]),
+            ],
+        )
+        .unwrap();
+    assert_eq!(read(&m, session, cert, CKA_VALUE), der);
+    assert_eq!(
+        read(&m, session, cert, CKA_SERIAL_NUMBER),
+        vec![0x02, 0x01, 0x07],
+        "taken from the certificate"
+    );
+    let data = m
+        .create_object(
+            session,
+            &[
+                Attribute::from_ulong(CKA_CLASS, CKO_DATA),
+                Attribute::from_bool(CKA_TOKEN, true),
+                Attribute::new(CKA_APPLICATION, b"app".to_vec()),
+                Attribute::new(CKA_VALUE, b"secret data".to_vec()),
+                Attribute::new(CKA_LABEL, b"data".to_vec()),
+            ],
+        )
+        .unwrap();
+    let access = m.access(session).unwrap();
+    let certs = m
+        .find(
+            &access,
+            &[Attribute::from_ulong(CKA_CLASS, CKO_CERTIFICATE)],
+        )
+        .unwrap();
+    assert_eq!(certs, vec![cert]);
+    let by_label = m
+        .find(&access, &[Attribute::new(CKA_LABEL, b"data".to_vec())])
+        .unwrap();
+    assert_eq!(by_label, vec![data]);
+
+    // Another process sees both; the private data object only after login, and its value is
+    // sealed at rest.
+    let other = Module::new(m.config.clone(), m.storage.clone()).unwrap();
+    let slot = m.session_basics(session).unwrap().0;
+    let s2 = other.open_session(slot, CKF_SERIAL_SESSION).unwrap();
+    let public_view = other.find(&other.access(s2).unwrap(), &[]).unwrap();
+    assert_eq!(public_view.len(), 1, "only the certificate before login");
+    other.login(s2, CKU_USER, Some(USER_PIN)).unwrap();
+    let found = other
+        .find(
+            &other.access(s2).unwrap(),
+            &[Attribute::new(CKA_LABEL, b"data".to_vec())],
+        )
+        .unwrap();
+    assert_eq!(read(&other, s2, found[0], CKA_VALUE), b"secret data");
+    let row = m
+        .storage
+        .find_objects(
+            &crate::storage::KeyFilter {
+                provider_config_id: access.token,
+                ..Default::default()
+            },
+            Some(CKO_DATA as i64),
+        )
+        .unwrap();
+    assert!(!row[0]
+        .value
+        .as_ref()
+        .unwrap()
+        .windows(11)
+        .any(|w| w == b"secret data"));
+
+    m.set_attribute_value(
+        session,
+        cert,
+        &[Attribute::new(CKA_LABEL, b"renamed".to_vec())],
+    )
+    .unwrap();
+    assert_eq!(
+        m.find(&access, &[Attribute::new(CKA_LABEL, b"renamed".to_vec())])
+            .unwrap(),
+        vec![cert]
+    );
+    let copy = m
+        .copy_object(session, cert, &[Attribute::from_bool(CKA_TOKEN, false)])
+        .unwrap();
+    assert_eq!(read(&m, session, copy, CKA_VALUE), der);
+    m.destroy_object(session, cert).unwrap();
+    assert!(m
+        .find(
+            &access,
+            &[
+                Attribute::from_ulong(CKA_CLASS, CKO_CERTIFICATE),
+                Attribute::from_bool(CKA_TOKEN, true)
+            ]
+        )
+        .unwrap()
+        .is_empty());
+}

@@ -8,6 +8,7 @@ pub mod kdf;
 pub mod keys;
 pub mod random;
 pub mod sign;
+pub mod x509;
 
 /// Keys shared by the tests of this crate; RSA generation is slow, so each key is made once.
 #[cfg(test)]
