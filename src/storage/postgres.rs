@@ -427,7 +427,20 @@ fn error_text(error: &::postgres::Error) -> String {
             }
             text
         }
-        None => error.to_string(),
+        None => {
+            // The driver's own text is generic ("error connecting to server"); the cause is in
+            // the source chain.
+            let mut text = error.to_string();
+            let mut source = std::error::Error::source(error);
+            while let Some(cause) = source {
+                let cause_text = cause.to_string();
+                if !text.contains(&cause_text) {
+                    text.push_str(&format!(": {cause_text}"));
+                }
+                source = cause.source();
+            }
+            text
+        }
     }
 }
 
@@ -946,6 +959,50 @@ mod tests {
         assert_eq!(
             count_versions(&storage),
             migrations::latest_version(Dialect::Postgres)
+        );
+    }
+
+    /// Several stores on one database stand for several processes: the row lock, not a lock in
+    /// this process, keeps the failed-login counter exact.
+    #[test]
+    fn config_updates_are_exact_across_stores() {
+        const STORES: usize = 4;
+        const ROUNDS: u64 = 25;
+        let (db, first) = store!();
+        let now = Utc::now();
+        let token = TokenRow {
+            id: Uuid::new_v4(),
+            provider_name: "shared".into(),
+            config: serde_json::json!({ "slot": 1, "failures": 0 }),
+            metadata: serde_json::json!({}),
+            created_at: now,
+            updated_at: now,
+        };
+        first.insert_token(&token).unwrap();
+        let handles: Vec<_> = (0..STORES)
+            .map(|_| {
+                let store = PostgresStorage::open(&db.settings()).unwrap();
+                std::thread::spawn(move || {
+                    for _ in 0..ROUNDS {
+                        store
+                            .update_token_config(token.id, &mut |config: &mut Value| {
+                                let n = config["failures"].as_u64().unwrap();
+                                config["failures"] = serde_json::json!(n + 1);
+                                Ok(())
+                            })
+                            .unwrap()
+                            .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for handle in handles {
+            handle.join().unwrap();
+        }
+        let stored = first.get_token(token.id).unwrap().unwrap();
+        assert_eq!(
+            stored.config["failures"],
+            serde_json::json!(STORES as u64 * ROUNDS)
         );
     }
 
