@@ -764,6 +764,7 @@ impl MigrationTarget for PostgresMigrator<'_> {
 #[doc(hidden)]
 pub mod testing {
     use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::{Condvar, Mutex};
 
     use super::*;
 
@@ -781,19 +782,51 @@ pub mod testing {
             .unwrap_or_else(|| DEFAULT_TEST_PG.to_string())
     }
 
+    /// Test databases alive at once in this process: with many test threads, each holding a
+    /// pool, the server's `max_connections` (100 by default) would otherwise run out.
+    const MAX_LIVE_DATABASES: usize = 6;
+
+    static LIVE: Mutex<usize> = Mutex::new(0);
+    static FREED: Condvar = Condvar::new();
+
+    /// One of the [`MAX_LIVE_DATABASES`] places; given back on drop.
+    struct Permit;
+
+    impl Permit {
+        fn acquire() -> Permit {
+            let mut live = LIVE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            while *live >= MAX_LIVE_DATABASES {
+                live = FREED
+                    .wait(live)
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+            }
+            *live += 1;
+            Permit
+        }
+    }
+
+    impl Drop for Permit {
+        fn drop(&mut self) {
+            let mut live = LIVE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            *live = live.saturating_sub(1);
+            FREED.notify_one();
+        }
+    }
+
     /// A database created for one test; dropped (connections forced out) when this is dropped.
     pub struct TestDatabase {
         /// The URL of the new database.
         pub url: String,
         name: String,
         base: ::postgres::Config,
+        _permit: Permit,
     }
 
     impl TestDatabase {
-        /// Store settings for this database with short timeouts.
+        /// Store settings for this database: the defaults with a smaller pool.
         pub fn settings(&self) -> DatabaseConfig {
             DatabaseConfig {
-                connect_timeout_ms: 5000,
+                pool_size: 4,
                 ..DatabaseConfig::with_url(self.url.clone())
             }
         }
@@ -818,6 +851,7 @@ pub mod testing {
     /// When the server is unreachable and `CI` is set, or creating the database fails.
     pub fn test_database() -> Option<TestDatabase> {
         static NEXT: AtomicU32 = AtomicU32::new(0);
+        let permit = Permit::acquire();
         let base_url = test_database_url();
         let shown = crate::config::DatabaseConfig::with_url(base_url.clone()).redacted_url();
         let connected = base_url
@@ -858,6 +892,7 @@ pub mod testing {
             url: with_database(&base_url, &name),
             name,
             base,
+            _permit: permit,
         })
     }
 
