@@ -101,11 +101,10 @@ pub fn initialize() -> Result<()> {
     }
     let config = Config::load()?;
     crate::logging::init(&config.log.level);
-    let storage = crate::storage::open(&config.database.url, config.database.busy_timeout_ms)
-        .map_err(|e| {
-            tracing::error!(error = %e, "cannot open the key store");
-            Error::from(e)
-        })?;
+    let storage = crate::storage::open(&config.database).map_err(|e| {
+        tracing::error!(error = %e, "cannot open the key store");
+        Error::from(e)
+    })?;
     tracing::info!(store = %storage.describe(), "sqlhsm initialized");
     let module = Module::new(config, storage)?;
     *guard = Some(Arc::new(module));

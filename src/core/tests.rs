@@ -15,7 +15,8 @@ const USER_PIN: &[u8] = b"user-1234";
 fn module() -> Module {
     let config =
         Config::from_toml_str("[security]\npin_kdf_log_n = 10\nmax_pin_failures = 3\n").unwrap();
-    let storage = crate::storage::open("sqlite::memory:", 1000).unwrap();
+    let storage =
+        crate::storage::open(&crate::config::DatabaseConfig::with_url("sqlite::memory:")).unwrap();
     Module::new(config, storage).unwrap()
 }
 

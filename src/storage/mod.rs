@@ -1,5 +1,5 @@
 //! The key store: a small synchronous trait over the three tables of the key-management schema,
-//! chosen by URL scheme (`sqlite:` now, `postgres://` later). It only ever sees ciphertext for
+//! chosen by URL scheme (`sqlite:` or `postgres://`). It only ever sees ciphertext for
 //! secrets: sealing happens above it, in the core.
 //!
 //! Timestamps are kept to the microsecond (PostgreSQL's `timestamptz` precision; SQLite stores
@@ -9,6 +9,7 @@
 #[allow(clippy::unwrap_used)]
 pub mod contract;
 pub mod migrations;
+pub mod postgres;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::config::DatabaseConfig;
 use crate::error::{Error, StorageError};
 
 pub type StorageResult<T> = std::result::Result<T, StorageError>;
@@ -166,8 +168,11 @@ pub trait Storage: Send + Sync {
     fn delete_object(&self, id: Uuid) -> StorageResult<bool>;
 }
 
-/// Opens the store a URL names: `sqlite:/path/to.db` (or `sqlite::memory:` for tests).
-pub fn open(url: &str, busy_timeout_ms: u64) -> StorageResult<Arc<dyn Storage>> {
+/// Opens the store `config.url` names: `sqlite:/path/to.db` (or `sqlite::memory:` for tests), or
+/// `postgres://…` / `postgresql://…`. The other `[database]` settings apply where they mean
+/// something (`busy_timeout_ms` to both, the pool, timeouts and `password_env` to PostgreSQL).
+pub fn open(config: &DatabaseConfig) -> StorageResult<Arc<dyn Storage>> {
+    let url = config.url.as_str();
     if let Some(path) = url.strip_prefix("sqlite:") {
         // `sqlite:///abs/path` and `sqlite:/abs/path` name the same file.
         let path = path.strip_prefix("//").unwrap_or(path);
@@ -178,16 +183,14 @@ pub fn open(url: &str, busy_timeout_ms: u64) -> StorageResult<Arc<dyn Storage>> 
         }
         return Ok(Arc::new(sqlite::SqliteStorage::open(
             path,
-            busy_timeout_ms,
+            config.busy_timeout_ms,
         )?));
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Err(StorageError::Backend(
-            "the PostgreSQL backend is not built yet (issue 4)".into(),
-        ));
+        return Ok(Arc::new(postgres::PostgresStorage::open(config)?));
     }
     Err(StorageError::Backend(format!(
-        "unsupported database URL scheme in {:?}; use sqlite:/path",
+        "unsupported database URL scheme in {:?}; use sqlite:/path or postgres://user@host/db",
         url.split(':').next().unwrap_or_default()
     )))
 }
@@ -197,24 +200,50 @@ pub fn open(url: &str, busy_timeout_ms: u64) -> StorageResult<Arc<dyn Storage>> 
 mod tests {
     use super::*;
 
+    fn open_url(url: &str) -> StorageResult<Arc<dyn Storage>> {
+        open(&DatabaseConfig::with_url(url))
+    }
+
     #[test]
     fn open_picks_the_backend_by_scheme() {
-        let memory = open("sqlite::memory:", 1000).unwrap();
+        let memory = open_url("sqlite::memory:").unwrap();
         assert_eq!(memory.describe(), "sqlite::memory:");
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.db");
-        let file = open(&format!("sqlite://{}", path.display()), 1000).unwrap();
+        let file = open_url(&format!("sqlite://{}", path.display())).unwrap();
         assert_eq!(file.describe(), format!("sqlite:{}", path.display()));
         assert!(path.exists());
-        assert!(open("sqlite:", 1000).is_err());
+        assert!(open_url("sqlite:").is_err());
         assert!(matches!(
-            open("mysql://x", 1000),
+            open_url("mysql://x"),
             Err(StorageError::Backend(_))
         ));
+        // A closed port: the PostgreSQL backend answers, with a connection error.
+        let closed = DatabaseConfig {
+            connect_timeout_ms: 500,
+            ..DatabaseConfig::with_url("postgresql://u@127.0.0.1:1/db")
+        };
+        match open(&closed) {
+            Err(StorageError::Backend(message)) => {
+                assert!(message.contains("cannot connect"), "{message}")
+            }
+            Err(other) => panic!("expected Backend, got {other:?}"),
+            Ok(_) => panic!("connected to a closed port"),
+        }
     }
 
     #[test]
     fn contract_through_open() {
-        contract::run_contract(open("sqlite::memory:", 1000).unwrap());
+        contract::run_contract(open_url("sqlite::memory:").unwrap());
+    }
+
+    #[test]
+    fn postgres_contract_through_open() {
+        let Some(db) = postgres::testing::test_database() else {
+            return;
+        };
+        let storage = open(&db.settings()).unwrap();
+        assert!(storage.describe().starts_with("postgres://"));
+        contract::run_contract(storage);
     }
 }
