@@ -52,6 +52,8 @@ const ASYM_COLUMNS: &str = "id, provider_config_id, key_id, key_algorithm, key_s
 const SYM_COLUMNS: &str = "id, provider_config_id, key_id, key_status, key_mode, expiration, \
      key_value, metadata, created_at, updated_at";
 const TOKEN_COLUMNS: &str = "id, provider_name, config, metadata, created_at, updated_at";
+const OBJECT_COLUMNS: &str =
+    "id, provider_config_id, object_class, value, metadata, created_at, updated_at";
 
 type Manager = PostgresConnectionManager<MakeTlsConnector>;
 type Pooled = r2d2::PooledConnection<Manager>;
@@ -517,6 +519,18 @@ fn decode_sym(row: &Row) -> StorageResult<SymKeyRow> {
     })
 }
 
+fn decode_object(row: &Row) -> StorageResult<ObjectRow> {
+    Ok(ObjectRow {
+        id: column(row, "id")?,
+        provider_config_id: column(row, "provider_config_id")?,
+        object_class: column(row, "object_class")?,
+        value: column(row, "value")?,
+        metadata: column(row, "metadata")?,
+        created_at: column(row, "created_at")?,
+        updated_at: column(row, "updated_at")?,
+    })
+}
+
 impl Storage for PostgresStorage {
     fn describe(&self) -> String {
         self.location.clone()
@@ -596,6 +610,10 @@ impl Storage for PostgresStorage {
         self.write(|tx| {
             tx.execute("DELETE FROM asym_key WHERE provider_config_id = $1", &[&id])?;
             tx.execute("DELETE FROM sym_key WHERE provider_config_id = $1", &[&id])?;
+            tx.execute(
+                "DELETE FROM p11_object WHERE provider_config_id = $1",
+                &[&id],
+            )?;
             tx.execute("DELETE FROM provider_config WHERE id = $1", &[&id])
         })?;
         Ok(())
@@ -604,7 +622,11 @@ impl Storage for PostgresStorage {
     fn delete_token_keys(&self, id: Uuid) -> StorageResult<()> {
         self.write(|tx| {
             tx.execute("DELETE FROM asym_key WHERE provider_config_id = $1", &[&id])?;
-            tx.execute("DELETE FROM sym_key WHERE provider_config_id = $1", &[&id])
+            tx.execute("DELETE FROM sym_key WHERE provider_config_id = $1", &[&id])?;
+            tx.execute(
+                "DELETE FROM p11_object WHERE provider_config_id = $1",
+                &[&id],
+            )
         })?;
         Ok(())
     }
@@ -711,6 +733,73 @@ impl Storage for PostgresStorage {
             )
             .map_err(map_error)?;
         column(&row, "found")
+    }
+
+    fn insert_object(&self, row: &ObjectRow) -> StorageResult<()> {
+        self.client()?
+            .execute(
+                &format!(
+                    "INSERT INTO p11_object ({OBJECT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+                ),
+                &[
+                    &row.id,
+                    &row.provider_config_id,
+                    &row.object_class,
+                    &row.value,
+                    &row.metadata,
+                    &row.created_at,
+                    &row.updated_at,
+                ],
+            )
+            .map_err(map_error)?;
+        Ok(())
+    }
+
+    fn get_object(&self, id: Uuid) -> StorageResult<Option<ObjectRow>> {
+        self.get("p11_object", OBJECT_COLUMNS, id, decode_object)
+    }
+
+    fn find_objects(
+        &self,
+        filter: &KeyFilter,
+        class: Option<i64>,
+    ) -> StorageResult<Vec<ObjectRow>> {
+        let mut sql =
+            format!("SELECT {OBJECT_COLUMNS} FROM p11_object WHERE provider_config_id = $1");
+        let mut params: Vec<&(dyn ToSql + Sync)> = vec![&filter.provider_config_id];
+        if let Some(class) = &class {
+            params.push(class);
+            sql.push_str(&format!(" AND object_class = ${}", params.len()));
+        }
+        if let Some(label) = &filter.label {
+            params.push(label);
+            sql.push_str(&format!(" AND {LABEL_EXPR} = ${}", params.len()));
+        }
+        if let Some(ck_id) = &filter.ck_id {
+            params.push(ck_id);
+            sql.push_str(&format!(" AND {CK_ID_EXPR} = ${}", params.len()));
+        }
+        sql.push_str(" ORDER BY created_at, id");
+        let rows = self
+            .client()?
+            .query(sql.as_str(), &params)
+            .map_err(map_error)?;
+        rows.iter().map(decode_object).collect()
+    }
+
+    fn update_object_metadata(&self, id: Uuid, metadata: &Value) -> StorageResult<bool> {
+        let changed = self
+            .client()?
+            .execute(
+                "UPDATE p11_object SET metadata = $1, updated_at = $2 WHERE id = $3",
+                &[metadata, &Utc::now(), &id],
+            )
+            .map_err(map_error)?;
+        Ok(changed > 0)
+    }
+
+    fn delete_object(&self, id: Uuid) -> StorageResult<bool> {
+        self.delete_key("p11_object", id)
     }
 }
 
