@@ -86,11 +86,64 @@ impl Module {
         handle: CK_OBJECT_HANDLE,
         invalid: Rv,
     ) -> Result<ObjectRef> {
-        let object = self.objects.get(handle)?.ok_or(invalid)?;
+        self.check_coherence();
+        let (object, stale) = self.objects.lookup(handle)?.ok_or(invalid)?;
+        let object = if stale {
+            self.revalidate(object)?.ok_or(invalid)?
+        } else {
+            object
+        };
         if !access.can_see(&object) {
             Err(invalid)?
         }
         Ok(object)
+    }
+
+    /// Re-reads a cached token object that another process may have changed: the fresh copy
+    /// replaces it (keeping unsealed material if the sealed bytes are the same), a vanished one
+    /// leaves the handle table (`None`). If the store is unreachable the cached copy is used.
+    fn revalidate(&self, object: ObjectRef) -> Result<Option<ObjectRef>> {
+        let ObjectId::Token { row, half } = object.id else {
+            return Ok(Some(object));
+        };
+        let fresh: Result<Option<Object>> = (|| match half {
+            Half::Public | Half::Private => Ok(match self.storage.get_asym_key(row)? {
+                Some(stored) => keystore::objects_from_asym_row(&stored)?
+                    .into_iter()
+                    .find(|o| o.id == object.id),
+                None => None,
+            }),
+            Half::Secret => match self.storage.get_sym_key(row)? {
+                Some(stored) => keystore::object_from_sym_row(&stored),
+                None => Ok(None),
+            },
+            Half::Standalone => match self.storage.get_object(row)? {
+                Some(stored) => {
+                    let token_key = self.login_of(object.token)?.token_key();
+                    match super::plain_objects::object_from_row(&stored, token_key.as_deref())? {
+                        Some(fresh) => Ok(Some(fresh)),
+                        // Private and nobody logged in: it is invisible now; check again later.
+                        None => Err(Rv::USER_NOT_LOGGED_IN.into()),
+                    }
+                }
+                None => Ok(None),
+            },
+        })();
+        match fresh {
+            Ok(Some(fresh)) => {
+                let handle = self.objects.insert(fresh)?;
+                Ok(self.objects.get(handle)?)
+            }
+            Ok(None) => {
+                tracing::info!(object = ?object.id, "a cached object was destroyed by another process");
+                self.objects.remove(object.id)?;
+                Ok(None)
+            }
+            Err(e) => {
+                tracing::warn!(object = ?object.id, error = %e, "cannot revalidate a cached object; using the cached copy");
+                Ok(Some(object))
+            }
+        }
     }
 
     /// The object's material, unsealed with the token key on first use and cached after.

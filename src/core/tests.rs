@@ -615,3 +615,78 @@ fn certificates_and_data_objects_live_in_their_own_table() {
         .unwrap()
         .is_empty());
 }
+
+#[test]
+fn changes_by_another_process_reach_cached_objects_within_the_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("coherence.db").display());
+    let config = Config::from_toml_str(&format!(
+        "[database]\nurl = \"{url}\"\n[security]\npin_kdf_log_n = 10\n[cache]\ncoherence_ms = 100\n"
+    ))
+    .unwrap();
+    let open = || {
+        let storage = crate::storage::open(&config.database).unwrap();
+        Module::new(config.clone(), storage).unwrap()
+    };
+    let a = open();
+    let slot = *a.slot_list(true).unwrap().last().unwrap();
+    a.init_token(slot, SO_PIN, &label("coherence")).unwrap();
+    let sa = a
+        .open_session(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION)
+        .unwrap();
+    a.login(sa, CKU_SO, Some(SO_PIN)).unwrap();
+    a.init_pin(sa, USER_PIN).unwrap();
+    a.logout(sa).unwrap();
+    a.login(sa, CKU_USER, Some(USER_PIN)).unwrap();
+    let (_, first) = ec_pair(&a, sa, true, &[]);
+    let params = crate::crypto::keys::Curve::P256.params_der().to_vec();
+    let (_, second) = a
+        .generate_key_pair(
+            sa,
+            &Mechanism::new(CKM_EC_KEY_PAIR_GEN),
+            &[
+                Attribute::new(CKA_EC_PARAMS, params),
+                Attribute::from_bool(CKA_TOKEN, true),
+                Attribute::new(CKA_LABEL, b"other".to_vec()),
+            ],
+            &[Attribute::from_bool(CKA_TOKEN, true)],
+        )
+        .unwrap();
+    sign(&a, sa, CKM_ECDSA_SHA256, first, b"cached");
+    sign(&a, sa, CKM_ECDSA_SHA256, second, b"cached");
+
+    // Process B destroys the first key and forbids signing with the second.
+    let b = open();
+    let sb = b
+        .open_session(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION)
+        .unwrap();
+    b.login(sb, CKU_USER, Some(USER_PIN)).unwrap();
+    let access = b.access(sb).unwrap();
+    let privates = b
+        .find(
+            &access,
+            &[Attribute::from_ulong(CKA_CLASS, CKO_PRIVATE_KEY)],
+        )
+        .unwrap();
+    let by_label = |label: &[u8]| {
+        privates
+            .iter()
+            .copied()
+            .find(|h| b.objects.get(*h).unwrap().unwrap().attrs.get(CKA_LABEL) == Some(label))
+            .unwrap()
+    };
+    let (b_first, b_second) = (by_label(b"ec"), by_label(b"other"));
+    b.destroy_object(sb, b_first).unwrap();
+    b.set_attribute_value(sb, b_second, &[Attribute::from_bool(CKA_SIGN, false)])
+        .unwrap();
+
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    assert_eq!(
+        rv(a.sign_init(sa, &Mechanism::new(CKM_ECDSA), first)),
+        Rv::KEY_HANDLE_INVALID
+    );
+    assert_eq!(
+        rv(a.sign_init(sa, &Mechanism::new(CKM_ECDSA), second)),
+        Rv::KEY_FUNCTION_NOT_PERMITTED
+    );
+}

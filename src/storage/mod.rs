@@ -5,6 +5,7 @@
 //! Timestamps are kept to the microsecond (PostgreSQL's `timestamptz` precision; SQLite stores
 //! RFC 3339 text with six fractional digits). Every backend passes the suite in [`contract`].
 
+mod change_feed;
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 pub mod contract;
@@ -166,6 +167,13 @@ pub trait Storage: Send + Sync {
     /// Replaces `metadata` and bumps `updated_at`; false when the row is gone.
     fn update_object_metadata(&self, id: Uuid, metadata: &Value) -> StorageResult<bool>;
     fn delete_object(&self, id: Uuid) -> StorageResult<bool>;
+
+    /// A number that changes after any commit to the store by another connection, process or
+    /// host (and may change after this process's own writes). Cheap: SQLite answers from
+    /// `PRAGMA data_version` on a watch connection, PostgreSQL from a counter its `LISTEN`
+    /// thread bumps, with no round trip. The core compares it to decide when cached objects
+    /// must be revalidated.
+    fn change_marker(&self) -> StorageResult<u64>;
 }
 
 /// Opens the store `config.url` names: `sqlite:/path/to.db` (or `sqlite::memory:` for tests), or

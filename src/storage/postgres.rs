@@ -65,6 +65,8 @@ pub struct PostgresStorage {
     pool: r2d2::Pool<Manager>,
     /// How long a checkout waits, for the `Busy` message.
     checkout_timeout: Duration,
+    /// The `LISTEN` thread behind [`Storage::change_marker`].
+    changes: super::change_feed::ChangeFeed,
 }
 
 impl PostgresStorage {
@@ -100,6 +102,10 @@ impl PostgresStorage {
                 .saturating_add(settings.connect_timeout_ms)
                 .max(1),
         );
+        let changes =
+            super::change_feed::ChangeFeed::start(config.clone(), tls.clone()).map_err(|e| {
+                StorageError::Backend(format!("cannot start the change feed thread: {e}"))
+            })?;
         let pool = r2d2::Pool::builder()
             .max_size(settings.pool_size.max(1))
             .min_idle(Some(0))
@@ -110,6 +116,7 @@ impl PostgresStorage {
             location,
             pool,
             checkout_timeout,
+            changes,
         })
     }
 
@@ -801,6 +808,10 @@ impl Storage for PostgresStorage {
     fn delete_object(&self, id: Uuid) -> StorageResult<bool> {
         self.delete_key("p11_object", id)
     }
+
+    fn change_marker(&self) -> StorageResult<u64> {
+        Ok(self.changes.marker())
+    }
 }
 
 /// Lets the dialect-neutral migration runner drive one PostgreSQL connection.
@@ -1088,6 +1099,40 @@ mod tests {
 
     /// Several stores on one database stand for several processes: the row lock, not a lock in
     /// this process, keeps the failed-login counter exact.
+    /// A commit by another store (process, host) reaches this store's change marker through
+    /// LISTEN/NOTIFY, without a query per check.
+    #[test]
+    fn another_stores_commit_moves_the_change_marker() {
+        let (db, storage) = store!();
+        let other = PostgresStorage::open(&db.settings()).unwrap();
+        // Wait until the listener is connected (it counts its first connection as a change).
+        let start = Instant::now();
+        while storage.change_marker().unwrap() == 0 && start.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let before = storage.change_marker().unwrap();
+        let at = Utc::now();
+        other
+            .insert_token(&TokenRow {
+                id: Uuid::new_v4(),
+                provider_name: "noticed".into(),
+                config: serde_json::json!({ "slot": 77 }),
+                metadata: serde_json::json!({}),
+                created_at: at,
+                updated_at: at,
+            })
+            .unwrap();
+        let start = Instant::now();
+        while storage.change_marker().unwrap() == before {
+            assert!(
+                start.elapsed() < Duration::from_secs(2),
+                "no notification within 2 s"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        eprintln!("change feed: notification after {:?}", start.elapsed());
+    }
+
     #[test]
     fn config_updates_are_exact_across_stores() {
         const STORES: usize = 4;

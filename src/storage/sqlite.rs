@@ -43,6 +43,10 @@ pub struct SqliteStorage {
     /// What `describe` says.
     location: String,
     pool: Pool,
+    /// A connection that never writes, so its `PRAGMA data_version` changes with every commit
+    /// of any other connection (this process's pool included). `None` for `:memory:`, which no
+    /// other process can reach.
+    watch: Option<Mutex<Connection>>,
 }
 
 /// Where connections come from.
@@ -239,7 +243,14 @@ impl SqliteStorage {
         if applied > 0 {
             tracing::info!(path, applied, "applied SQLite schema migrations");
         }
+        let watch = match &source {
+            Source::File { path, busy_timeout } => {
+                Some(Mutex::new(open_connection(path, *busy_timeout)?))
+            }
+            Source::Memory => None,
+        };
         Ok(SqliteStorage {
+            watch,
             location: format!("sqlite:{path}"),
             pool: Pool {
                 source,
@@ -791,6 +802,19 @@ impl Storage for SqliteStorage {
     fn delete_object(&self, id: Uuid) -> StorageResult<bool> {
         self.delete_key("p11_object", id)
     }
+
+    fn change_marker(&self) -> StorageResult<u64> {
+        let Some(watch) = &self.watch else {
+            return Ok(0);
+        };
+        let connection = watch
+            .lock()
+            .map_err(|_| StorageError::Backend("the watch connection was poisoned".into()))?;
+        let version: i64 = connection
+            .query_row("PRAGMA data_version", [], |row| row.get(0))
+            .map_err(map_error)?;
+        Ok(version as u64)
+    }
 }
 
 /// Lets the dialect-neutral migration runner drive one SQLite connection.
@@ -897,6 +921,32 @@ mod tests {
             })
             .unwrap();
         assert_eq!(rows, migrations::latest_version(Dialect::Sqlite));
+    }
+
+    /// A commit through any other connection moves the watch connection's `data_version`.
+    #[test]
+    fn another_connections_commit_moves_the_change_marker() {
+        let (_dir, path) = temp_db();
+        let watcher = SqliteStorage::open(&path, 5000).unwrap();
+        let writer = SqliteStorage::open(&path, 5000).unwrap();
+        let before = watcher.change_marker().unwrap();
+        assert_eq!(
+            watcher.change_marker().unwrap(),
+            before,
+            "stable without writes"
+        );
+        let at = Utc::now();
+        writer
+            .insert_token(&TokenRow {
+                id: Uuid::new_v4(),
+                provider_name: "noticed".into(),
+                config: serde_json::json!({ "slot": 77 }),
+                metadata: serde_json::json!({}),
+                created_at: at,
+                updated_at: at,
+            })
+            .unwrap();
+        assert_ne!(watcher.change_marker().unwrap(), before);
     }
 
     /// Several processes starting at once race to create and migrate the same file.
