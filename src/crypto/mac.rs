@@ -50,7 +50,7 @@ impl Mac {
     }
 
     /// Full MAC length in bytes.
-    pub fn len(&self) -> usize {
+    pub fn mac_len(&self) -> usize {
         self.len
     }
 

@@ -122,10 +122,10 @@ fn start(
         Kind::Cmac => Mac::aes_cmac(&key)?,
     };
     let len = if general {
-        general_len(param, mac.len())?
+        general_len(param, mac.mac_len())?
     } else {
         no_param(param)?;
-        mac.len()
+        mac.mac_len()
     };
     Ok((mac, len))
 }
