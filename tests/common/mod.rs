@@ -621,3 +621,39 @@ pub fn session_secret(s: &Session, kt: KeyType, value: &[u8], extra: &[Attribute
     s.create_object(&t)
         .unwrap_or_else(|e| panic!("C_CreateObject({kt:?}, {} bytes): {e}", value.len()))
 }
+
+/// Any byte-string attribute's value (`CKA_CHECK_VALUE`, `CKA_UNIQUE_ID`, `CKA_SUBJECT`, …).
+pub fn get_any_bytes(s: &Session, o: ObjectHandle, t: AttributeType) -> Vec<u8> {
+    match get_attr(s, o, t) {
+        Attribute::Value(v)
+        | Attribute::Label(v)
+        | Attribute::Id(v)
+        | Attribute::Modulus(v)
+        | Attribute::PublicExponent(v)
+        | Attribute::EcParams(v)
+        | Attribute::EcPoint(v)
+        | Attribute::CheckValue(v)
+        | Attribute::UniqueId(v)
+        | Attribute::PublicKeyInfo(v)
+        | Attribute::Subject(v)
+        | Attribute::Issuer(v)
+        | Attribute::SerialNumber(v)
+        | Attribute::Application(v)
+        | Attribute::ObjectId(v)
+        | Attribute::VendorDefined((_, v)) => v,
+        other => panic!("not a byte attribute: {other:?}"),
+    }
+}
+
+/// Any boolean attribute's value (`CKA_COPYABLE`, `CKA_WRAP`, `CKA_TRUSTED`, …).
+pub fn get_any_bool(s: &Session, o: ObjectHandle, t: AttributeType) -> bool {
+    match get_attr(s, o, t) {
+        Attribute::Copyable(b)
+        | Attribute::Wrap(b)
+        | Attribute::Unwrap(b)
+        | Attribute::Derive(b)
+        | Attribute::Trusted(b)
+        | Attribute::WrapWithTrusted(b) => b,
+        _ => get_bool(s, o, t),
+    }
+}
