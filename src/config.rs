@@ -10,8 +10,13 @@
 //!
 //! ```toml
 //! [database]
-//! url = "sqlite:/path/to/sqlhsm.db"   # or postgres://… later
+//! url = "sqlite:/path/to/sqlhsm.db"   # or "postgres://user@host:5432/db?sslmode=require"
 //! busy_timeout_ms = 5000
+//! # PostgreSQL only:
+//! pool_size = 8
+//! connect_timeout_ms = 5000
+//! statement_timeout_ms = 10000
+//! password_env = "SQLHSM_DB_PASSWORD"
 //!
 //! [security]
 //! max_pin_failures = 10
@@ -41,6 +46,11 @@ pub const ENV_LOG: &str = "SQLHSM_LOG";
 pub const PIN_KDF_LOG_N_RANGE: std::ops::RangeInclusive<u8> = 10..=20;
 /// The longest busy timeout accepted (ten minutes); longer looks like a unit mistake.
 pub const MAX_BUSY_TIMEOUT_MS: u64 = 600_000;
+/// The longest connect or statement timeout accepted (ten minutes), for the same reason.
+pub const MAX_PG_TIMEOUT_MS: u64 = 600_000;
+/// The allowed `pool_size` range: PostgreSQL's default `max_connections` is 100, shared by
+/// every process using the database.
+pub const POOL_SIZE_RANGE: std::ops::RangeInclusive<u32> = 1..=64;
 /// The log levels `log.level` accepts.
 pub const LOG_LEVELS: &[&str] = &["error", "warn", "info", "debug", "trace"];
 
@@ -54,19 +64,56 @@ pub struct Config {
     pub security: SecurityConfig,
     /// `[log]`: diagnostics on stderr.
     pub log: LogConfig,
+    /// `[cache]`: how fresh this process's cached objects stay.
+    pub cache: CacheConfig,
+}
+
+/// The allowed `coherence_ms` range.
+pub const COHERENCE_MS_RANGE: std::ops::RangeInclusive<u64> = 10..=60_000;
+
+/// `[cache]`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CacheConfig {
+    /// The longest time, in milliseconds, before a change made by another process or host (a
+    /// key destroyed, its attributes changed) is seen by this process's cached objects
+    /// (10..=60000). Default 1000. Checks cost no database round trip on PostgreSQL (its
+    /// `LISTEN` thread hears the changes) and one `PRAGMA data_version` on SQLite, at most
+    /// twice per interval.
+    pub coherence_ms: u64,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig { coherence_ms: 1000 }
+    }
 }
 
 /// `[database]`.
 #[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DatabaseConfig {
-    /// The store's URL: `sqlite:/path/to/sqlhsm.db` (PostgreSQL `postgres://…` later). Default
-    /// `sqlite:<data dir>/sqlhsm/sqlhsm.db` (`~/.local/share/sqlhsm/sqlhsm.db` on Linux).
-    /// Overridden by `SQLHSM_DB`.
+    /// The store's URL: `sqlite:/path/to/sqlhsm.db`, or
+    /// `postgres://user[:password]@host[:port]/db[?sslmode=disable|prefer|require]`
+    /// (`postgresql://` too). Default `sqlite:<data dir>/sqlhsm/sqlhsm.db`
+    /// (`~/.local/share/sqlhsm/sqlhsm.db` on Linux). Overridden by `SQLHSM_DB`.
     pub url: String,
     /// How long a call waits for another writer's lock before failing with
-    /// `CKR_DEVICE_ERROR`, in milliseconds (0..=600000). Default 5000.
+    /// `CKR_DEVICE_ERROR`, in milliseconds (0..=600000). Default 5000. On PostgreSQL this is the
+    /// session's `lock_timeout` and how long a call waits for a free pooled connection.
     pub busy_timeout_ms: u64,
+    /// PostgreSQL: connections kept by this process at most (1..=64). Default 8.
+    pub pool_size: u32,
+    /// PostgreSQL: how long opening one connection may take, in milliseconds (1..=600000).
+    /// Default 5000.
+    pub connect_timeout_ms: u64,
+    /// PostgreSQL: the session's `statement_timeout` in milliseconds (0..=600000; 0 means no
+    /// limit). Default 10000.
+    pub statement_timeout_ms: u64,
+    /// PostgreSQL: the name of an environment variable holding the password, used when the URL
+    /// has none. When it is set here the variable must exist. Without it (and without a password
+    /// in the URL) the password is looked up in `PGPASSFILE` or `~/.pgpass`. Default none.
+    pub password_env: Option<String>,
 }
 
 /// `[security]`.
@@ -100,6 +147,10 @@ impl Default for DatabaseConfig {
         DatabaseConfig {
             url: default_database_url(),
             busy_timeout_ms: 5000,
+            pool_size: 8,
+            connect_timeout_ms: 5000,
+            statement_timeout_ms: 10_000,
+            password_env: None,
         }
     }
 }
@@ -129,11 +180,23 @@ impl std::fmt::Debug for DatabaseConfig {
         f.debug_struct("DatabaseConfig")
             .field("url", &redact_url(&self.url))
             .field("busy_timeout_ms", &self.busy_timeout_ms)
+            .field("pool_size", &self.pool_size)
+            .field("connect_timeout_ms", &self.connect_timeout_ms)
+            .field("statement_timeout_ms", &self.statement_timeout_ms)
+            .field("password_env", &self.password_env)
             .finish()
     }
 }
 
 impl DatabaseConfig {
+    /// The defaults with another URL (tests and tools that only know a URL).
+    pub fn with_url(url: impl Into<String>) -> DatabaseConfig {
+        DatabaseConfig {
+            url: url.into(),
+            ..DatabaseConfig::default()
+        }
+    }
+
     /// The URL with any password replaced by `***`, for log lines.
     pub fn redacted_url(&self) -> String {
         redact_url(&self.url)
@@ -232,6 +295,14 @@ impl Config {
     /// Checks ranges and normalises `log.level` to lower case.
     fn validate(&mut self) -> Result<()> {
         let bad = |message: String| Err(Error::Config(message));
+        if !COHERENCE_MS_RANGE.contains(&self.cache.coherence_ms) {
+            return bad(format!(
+                "cache.coherence_ms = {} is outside {}..={}",
+                self.cache.coherence_ms,
+                COHERENCE_MS_RANGE.start(),
+                COHERENCE_MS_RANGE.end()
+            ));
+        }
         let url = self.database.url.trim();
         if url.is_empty() {
             return bad("database.url is empty".into());
@@ -241,7 +312,7 @@ impl Config {
             .any(|scheme| url.starts_with(scheme));
         if !known_scheme {
             return bad(format!(
-                "database.url {:?} has an unsupported scheme; use sqlite:/path/to/sqlhsm.db",
+                "database.url {:?} has an unsupported scheme; use sqlite:/path/to/sqlhsm.db or postgres://user@host/db",
                 redact_url(url)
             ));
         }
@@ -250,6 +321,35 @@ impl Config {
                 "database.busy_timeout_ms = {} is above the maximum {MAX_BUSY_TIMEOUT_MS}",
                 self.database.busy_timeout_ms
             ));
+        }
+        let database = &self.database;
+        if !POOL_SIZE_RANGE.contains(&database.pool_size) {
+            return bad(format!(
+                "database.pool_size = {} is outside {}..={}",
+                database.pool_size,
+                POOL_SIZE_RANGE.start(),
+                POOL_SIZE_RANGE.end()
+            ));
+        }
+        if database.connect_timeout_ms == 0 || database.connect_timeout_ms > MAX_PG_TIMEOUT_MS {
+            return bad(format!(
+                "database.connect_timeout_ms = {} is outside 1..={MAX_PG_TIMEOUT_MS}",
+                database.connect_timeout_ms
+            ));
+        }
+        if database.statement_timeout_ms > MAX_PG_TIMEOUT_MS {
+            return bad(format!(
+                "database.statement_timeout_ms = {} is above the maximum {MAX_PG_TIMEOUT_MS}",
+                database.statement_timeout_ms
+            ));
+        }
+        if let Some(name) = &database.password_env {
+            if !is_env_var_name(name) {
+                return bad(format!(
+                    "database.password_env {name:?} is not an environment variable name \
+                     (letters, digits and _, not starting with a digit)"
+                ));
+            }
         }
         let security = &self.security;
         if security.max_pin_failures == 0 {
@@ -291,6 +391,13 @@ impl Config {
     }
 }
 
+/// `[A-Za-z_][A-Za-z0-9_]*`: what a shell can export.
+fn is_env_var_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
 fn read_file(path: &Path) -> Result<(String, String)> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         Error::Config(format!(
@@ -321,6 +428,10 @@ mod tests {
             config.database.url
         );
         assert_eq!(config.database.busy_timeout_ms, 5000);
+        assert_eq!(config.database.pool_size, 8);
+        assert_eq!(config.database.connect_timeout_ms, 5000);
+        assert_eq!(config.database.statement_timeout_ms, 10_000);
+        assert_eq!(config.database.password_env, None);
         assert_eq!(config.security.max_pin_failures, 10);
         assert_eq!(config.security.pin_kdf_log_n, 15);
         assert_eq!(config.security.min_pin_len, 4);
@@ -336,6 +447,10 @@ mod tests {
             [database]
             url = "sqlite:/var/lib/sqlhsm/keys.db"
             busy_timeout_ms = 250
+            pool_size = 3
+            connect_timeout_ms = 700
+            statement_timeout_ms = 0
+            password_env = "SQLHSM_DB_PASSWORD"
 
             [security]
             max_pin_failures = 3
@@ -350,6 +465,13 @@ mod tests {
         .unwrap();
         assert_eq!(config.database.url, "sqlite:/var/lib/sqlhsm/keys.db");
         assert_eq!(config.database.busy_timeout_ms, 250);
+        assert_eq!(config.database.pool_size, 3);
+        assert_eq!(config.database.connect_timeout_ms, 700);
+        assert_eq!(config.database.statement_timeout_ms, 0);
+        assert_eq!(
+            config.database.password_env.as_deref(),
+            Some("SQLHSM_DB_PASSWORD")
+        );
         assert_eq!(
             config.security,
             SecurityConfig {
@@ -407,6 +529,20 @@ mod tests {
                 "min_pin_len",
             ),
             ("[database]\nbusy_timeout_ms = 600001", "busy_timeout_ms"),
+            ("[database]\npool_size = 0", "pool_size"),
+            ("[database]\npool_size = 65", "pool_size"),
+            ("[database]\nconnect_timeout_ms = 0", "connect_timeout_ms"),
+            (
+                "[database]\nconnect_timeout_ms = 600001",
+                "connect_timeout_ms",
+            ),
+            (
+                "[database]\nstatement_timeout_ms = 600001",
+                "statement_timeout_ms",
+            ),
+            ("[database]\npassword_env = \"\"", "password_env"),
+            ("[database]\npassword_env = \"1PW\"", "password_env"),
+            ("[database]\npassword_env = \"MY-PW\"", "password_env"),
             ("[database]\nurl = \"\"", "database.url"),
             ("[database]\nurl = \"mysql://h/db\"", "scheme"),
             ("[log]\nlevel = \"loud\"", "log.level"),
@@ -418,6 +554,7 @@ mod tests {
             Config::from_toml_str(&format!("[security]\npin_kdf_log_n = {log_n}")).unwrap();
         }
         Config::from_toml_str("[database]\nurl = \"postgres://u@h/db\"").unwrap();
+        Config::from_toml_str("[database]\npassword_env = \"_PW_2\"").unwrap();
     }
 
     #[test]
@@ -482,6 +619,7 @@ mod tests {
         let shown = format!("{config:?}");
         assert!(!shown.contains("s3cret"), "{shown}");
         assert!(shown.contains("postgres://hsm:***@db:5432/keys"), "{shown}");
+        assert!(shown.contains("pool_size: 8"), "{shown}");
         assert_eq!(
             config.database.redacted_url(),
             "postgres://hsm:***@db:5432/keys"

@@ -2,7 +2,7 @@
 
 use super::{CK_OBJECT_HANDLE, CK_SESSION_HANDLE};
 use crate::core::module;
-use crate::error::{Result, Rv};
+use crate::error::Result;
 use crate::types::{Attribute, Mechanism, OutBuf};
 
 pub fn generate_key(
@@ -30,9 +30,7 @@ pub fn wrap_key(
     key: CK_OBJECT_HANDLE,
     out: &mut OutBuf<'_>,
 ) -> Result<()> {
-    module()?.session(session)?;
-    let _ = (mechanism, wrapping_key, key, out);
-    Err(Rv::FUNCTION_NOT_SUPPORTED)?
+    module()?.wrap_key(session, mechanism, wrapping_key, key, out)
 }
 
 pub fn unwrap_key(
@@ -42,9 +40,7 @@ pub fn unwrap_key(
     wrapped_key: &[u8],
     template: &[Attribute],
 ) -> Result<CK_OBJECT_HANDLE> {
-    module()?.session(session)?;
-    let _ = (mechanism, unwrapping_key, wrapped_key, template);
-    Err(Rv::FUNCTION_NOT_SUPPORTED)?
+    module()?.unwrap_key(session, mechanism, unwrapping_key, wrapped_key, template)
 }
 
 pub fn derive_key(
@@ -53,7 +49,5 @@ pub fn derive_key(
     base_key: CK_OBJECT_HANDLE,
     template: &[Attribute],
 ) -> Result<CK_OBJECT_HANDLE> {
-    module()?.session(session)?;
-    let _ = (mechanism, base_key, template);
-    Err(Rv::FUNCTION_NOT_SUPPORTED)?
+    module()?.derive_key(session, mechanism, base_key, template)
 }

@@ -4,7 +4,7 @@ use cryptoki_sys::CK_ATTRIBUTE_TYPE;
 
 use super::{CK_OBJECT_HANDLE, CK_SESSION_HANDLE};
 use crate::core::module;
-use crate::error::{Result, Rv};
+use crate::error::Result;
 use crate::types::{Attribute, OutBuf};
 
 /// One entry of a `C_GetAttributeValue` template. After the call, the FFI layer writes
@@ -28,9 +28,7 @@ pub fn copy_object(
     object: CK_OBJECT_HANDLE,
     template: &[Attribute],
 ) -> Result<CK_OBJECT_HANDLE> {
-    module()?.session(session)?;
-    let _ = (object, template);
-    Err(Rv::FUNCTION_NOT_SUPPORTED)?
+    module()?.copy_object(session, object, template)
 }
 
 pub fn destroy_object(session: CK_SESSION_HANDLE, object: CK_OBJECT_HANDLE) -> Result<()> {
@@ -38,9 +36,7 @@ pub fn destroy_object(session: CK_SESSION_HANDLE, object: CK_OBJECT_HANDLE) -> R
 }
 
 pub fn get_object_size(session: CK_SESSION_HANDLE, object: CK_OBJECT_HANDLE) -> Result<usize> {
-    module()?.session(session)?;
-    let _ = object;
-    Err(Rv::FUNCTION_NOT_SUPPORTED)?
+    module()?.object_size(session, object)
 }
 
 /// Fills every request it can and returns the spec's error for the template as a whole

@@ -111,6 +111,18 @@ static SPECS: &[AttrSpec] = specs! {
     CKA_EC_POINT, "ec_point", Bytes, READ_ONLY | DERIVED;
     CKA_VALUE, "value", Bytes, SECRET | READ_ONLY;
     CKA_VALUE_LEN, "value_len", Ulong, READ_ONLY;
+    CKA_CHECK_VALUE, "check_value", Bytes, READ_ONLY;
+    CKA_APPLICATION, "application", Utf8, 0;
+    CKA_OBJECT_ID, "object_id", Bytes, 0;
+    CKA_CERTIFICATE_TYPE, "certificate_type", Ulong, READ_ONLY;
+    CKA_CERTIFICATE_CATEGORY, "certificate_category", Ulong, 0;
+    CKA_ISSUER, "issuer", Bytes, 0;
+    CKA_SERIAL_NUMBER, "serial_number", Bytes, 0;
+    CKA_URL, "url", Utf8, 0;
+    CKA_HASH_OF_SUBJECT_PUBLIC_KEY, "hash_of_subject_public_key", Bytes, 0;
+    CKA_HASH_OF_ISSUER_PUBLIC_KEY, "hash_of_issuer_public_key", Bytes, 0;
+    CKA_JAVA_MIDP_SECURITY_DOMAIN, "java_midp_security_domain", Ulong, 0;
+    CKA_NAME_HASH_ALGORITHM, "name_hash_algorithm", Ulong, 0;
     vendor::CKA_SQLHSM_KEY_ID, "sqlhsm_key_id", Utf8, READ_ONLY | DERIVED | TOKEN_SET;
     vendor::CKA_SQLHSM_KEY_STATUS, "sqlhsm_key_status", Ulong, READ_ONLY | DERIVED | TOKEN_SET;
     vendor::CKA_SQLHSM_KEY_MODE, "sqlhsm_key_mode", Ulong, READ_ONLY | DERIVED | TOKEN_SET;

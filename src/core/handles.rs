@@ -10,9 +10,15 @@ use cryptoki_sys::{CK_OBJECT_HANDLE, CK_SESSION_HANDLE};
 use super::object::{Object, ObjectId, ObjectRef};
 use crate::error::Result;
 
+/// A cached object; `stale` once another process may have changed or destroyed it.
+struct Entry {
+    object: ObjectRef,
+    stale: bool,
+}
+
 #[derive(Default)]
 struct Inner {
-    by_handle: HashMap<CK_OBJECT_HANDLE, ObjectRef>,
+    by_handle: HashMap<CK_OBJECT_HANDLE, Entry>,
     by_id: HashMap<ObjectId, CK_OBJECT_HANDLE>,
     next: CK_OBJECT_HANDLE,
 }
@@ -28,7 +34,10 @@ impl HandleTable {
     pub fn insert(&self, object: Object) -> Result<CK_OBJECT_HANDLE> {
         let mut inner = self.inner.write()?;
         if let Some(&handle) = inner.by_id.get(&object.id) {
-            if let Some(previous) = inner.by_handle.get(&handle) {
+            if let Some(Entry {
+                object: previous, ..
+            }) = inner.by_handle.get(&handle)
+            {
                 let same_material = match (&previous.sealed, &object.sealed) {
                     (Some(a), Some(b)) => a.bytes == b.bytes,
                     (None, None) => true,
@@ -38,18 +47,55 @@ impl HandleTable {
                     *object.material.write()? = previous.material.read()?.clone();
                 }
             }
-            inner.by_handle.insert(handle, Arc::new(object));
+            inner.by_handle.insert(
+                handle,
+                Entry {
+                    object: Arc::new(object),
+                    stale: false,
+                },
+            );
             return Ok(handle);
         }
         inner.next += 1;
         let handle = inner.next;
         inner.by_id.insert(object.id, handle);
-        inner.by_handle.insert(handle, Arc::new(object));
+        inner.by_handle.insert(
+            handle,
+            Entry {
+                object: Arc::new(object),
+                stale: false,
+            },
+        );
         Ok(handle)
     }
 
     pub fn get(&self, handle: CK_OBJECT_HANDLE) -> Result<Option<ObjectRef>> {
-        Ok(self.inner.read()?.by_handle.get(&handle).cloned())
+        Ok(self
+            .inner
+            .read()?
+            .by_handle
+            .get(&handle)
+            .map(|e| e.object.clone()))
+    }
+
+    /// The cached object and whether it must be revalidated against the store first.
+    pub fn lookup(&self, handle: CK_OBJECT_HANDLE) -> Result<Option<(ObjectRef, bool)>> {
+        Ok(self
+            .inner
+            .read()?
+            .by_handle
+            .get(&handle)
+            .map(|e| (e.object.clone(), e.stale)))
+    }
+
+    /// Another process changed the store: every cached token object is revalidated on its
+    /// next use (session objects live only here and cannot be stale).
+    pub fn mark_token_objects_stale(&self) -> Result<()> {
+        let mut inner = self.inner.write()?;
+        for entry in inner.by_handle.values_mut().filter(|e| e.object.is_token()) {
+            entry.stale = true;
+        }
+        Ok(())
     }
 
     /// Forgets an object (destroyed, or found gone from the database).
@@ -67,8 +113,8 @@ impl HandleTable {
         let doomed: Vec<(CK_OBJECT_HANDLE, ObjectId)> = inner
             .by_handle
             .iter()
-            .filter(|(_, o)| o.owner_session == Some(session))
-            .map(|(h, o)| (*h, o.id))
+            .filter(|(_, e)| e.object.owner_session == Some(session))
+            .map(|(h, e)| (*h, e.object.id))
             .collect();
         for (handle, id) in doomed {
             inner.by_handle.remove(&handle);
@@ -84,19 +130,16 @@ impl HandleTable {
             .read()?
             .by_handle
             .iter()
-            .filter(|(_, o)| !o.is_token())
-            .map(|(h, o)| (*h, o.clone()))
+            .filter(|(_, e)| !e.object.is_token())
+            .map(|(h, e)| (*h, e.object.clone()))
             .collect())
     }
 
     /// Drops the unwrapped material of a token's objects (on logout), zeroizing secrets.
     pub fn forget_material(&self, token: uuid::Uuid) -> Result<()> {
         let inner = self.inner.read()?;
-        for object in inner
-            .by_handle
-            .values()
-            .filter(|o| o.token == token && o.is_token())
-        {
+        let objects = inner.by_handle.values().map(|e| &e.object);
+        for object in objects.filter(|o| o.token == token && o.is_token()) {
             if object.sealed.is_some() {
                 *object.material.write()? = None;
             }

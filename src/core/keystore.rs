@@ -115,6 +115,7 @@ fn half_name(half: Half) -> &'static str {
         Half::Public => "public",
         Half::Private => "private",
         Half::Secret => "secret",
+        Half::Standalone => "object",
     }
 }
 

@@ -71,6 +71,18 @@ pub struct Module {
     pub objects: HandleTable,
     next_session: AtomicU64,
     next_session_object: AtomicU64,
+    coherence: Coherence,
+}
+
+/// When cached token objects were last checked against the store's change marker.
+struct Coherence {
+    started: std::time::Instant,
+    /// Milliseconds since `started` at which the next check is due.
+    next_check_ms: AtomicU64,
+    /// Checks happen twice per configured bound, so a change is noticed within it.
+    interval_ms: u64,
+    /// The store's change marker when last checked.
+    marker: AtomicU64,
 }
 
 static MODULE: RwLock<Option<Arc<Module>>> = RwLock::new(None);
@@ -101,11 +113,10 @@ pub fn initialize() -> Result<()> {
     }
     let config = Config::load()?;
     crate::logging::init(&config.log.level);
-    let storage = crate::storage::open(&config.database.url, config.database.busy_timeout_ms)
-        .map_err(|e| {
-            tracing::error!(error = %e, "cannot open the key store");
-            Error::from(e)
-        })?;
+    let storage = crate::storage::open(&config.database).map_err(|e| {
+        tracing::error!(error = %e, "cannot open the key store");
+        Error::from(e)
+    })?;
     tracing::info!(store = %storage.describe(), "sqlhsm initialized");
     let module = Module::new(config, storage)?;
     *guard = Some(Arc::new(module));
@@ -128,6 +139,12 @@ impl Module {
     /// A module over an opened store. `C_Initialize` makes the process-wide one; tests make
     /// their own, in-process.
     pub fn new(config: Config, storage: Arc<dyn Storage>) -> Result<Module> {
+        let coherence = Coherence {
+            started: std::time::Instant::now(),
+            next_check_ms: AtomicU64::new(0),
+            interval_ms: (config.cache.coherence_ms / 2).max(5),
+            marker: AtomicU64::new(storage.change_marker().unwrap_or(0)),
+        };
         let module = Module {
             pid: std::process::id(),
             config,
@@ -138,6 +155,7 @@ impl Module {
             objects: HandleTable::default(),
             next_session: AtomicU64::new(0),
             next_session_object: AtomicU64::new(0),
+            coherence,
         };
         module.refresh_slots()?;
         Ok(module)
@@ -300,6 +318,36 @@ impl Module {
     pub fn logout_token(&self, token: Uuid) -> Result<()> {
         *self.token_state(token)?.login.write()? = Login::Public;
         self.objects.forget_material(token)
+    }
+
+    /// At most once per coherence interval, asks the store whether anything changed since the
+    /// last look; if so, every cached token object is revalidated on its next use. When the
+    /// store cannot answer, cached objects stay in use (their keys keep working offline).
+    pub fn check_coherence(&self) {
+        let c = &self.coherence;
+        let now = u64::try_from(c.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let due = c.next_check_ms.load(Ordering::Acquire);
+        if now < due {
+            return;
+        }
+        let next = now.saturating_add(c.interval_ms);
+        if c.next_check_ms
+            .compare_exchange(due, next, Ordering::AcqRel, Ordering::Relaxed)
+            .is_err()
+        {
+            return; // another thread is checking
+        }
+        match self.storage.change_marker() {
+            Ok(marker) if c.marker.swap(marker, Ordering::AcqRel) != marker => {
+                if let Err(e) = self.objects.mark_token_objects_stale() {
+                    tracing::error!(error = %e, "cannot mark cached objects stale");
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot check the store for changes; cached objects stay in use")
+            }
+        }
     }
 
     pub fn next_session_object_id(&self) -> u64 {

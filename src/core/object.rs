@@ -21,6 +21,8 @@ pub enum Half {
     Private,
     /// The `CKO_SECRET_KEY` of a `sym_key` row.
     Secret,
+    /// The certificate or data object of a `p11_object` row.
+    Standalone,
 }
 
 /// Where an object lives: a database row (token object) or this process's memory.
@@ -160,6 +162,7 @@ const SECRET_KEY: &[CK_ATTRIBUTE_TYPE] = &[
     CKA_TRUSTED,
     CKA_VALUE,
     CKA_VALUE_LEN,
+    CKA_CHECK_VALUE,
 ];
 const RSA_PUBLIC: &[CK_ATTRIBUTE_TYPE] = &[CKA_MODULUS, CKA_MODULUS_BITS, CKA_PUBLIC_EXPONENT];
 const RSA_PRIVATE: &[CK_ATTRIBUTE_TYPE] = &[
@@ -183,8 +186,42 @@ const VENDOR: &[CK_ATTRIBUTE_TYPE] = &[
     crate::vendor::CKA_SQLHSM_KEY_ALGORITHM,
 ];
 
-/// Whether `kind` is an attribute of objects of this class and key type.
+const DATA: &[CK_ATTRIBUTE_TYPE] = &[CKA_APPLICATION, CKA_OBJECT_ID, CKA_VALUE];
+const CERTIFICATE: &[CK_ATTRIBUTE_TYPE] = &[
+    CKA_CERTIFICATE_TYPE,
+    CKA_TRUSTED,
+    CKA_CERTIFICATE_CATEGORY,
+    CKA_CHECK_VALUE,
+    CKA_START_DATE,
+    CKA_END_DATE,
+    CKA_PUBLIC_KEY_INFO,
+];
+const X509: &[CK_ATTRIBUTE_TYPE] = &[
+    CKA_SUBJECT,
+    CKA_ID,
+    CKA_ISSUER,
+    CKA_SERIAL_NUMBER,
+    CKA_VALUE,
+    CKA_URL,
+    CKA_HASH_OF_SUBJECT_PUBLIC_KEY,
+    CKA_HASH_OF_ISSUER_PUBLIC_KEY,
+    CKA_JAVA_MIDP_SECURITY_DOMAIN,
+    CKA_NAME_HASH_ALGORITHM,
+];
+
+/// Whether `kind` is an attribute of objects of this class and key type (for certificates,
+/// `key_type` is the certificate type).
 pub fn applies(class: CK_OBJECT_CLASS, key_type: CK_KEY_TYPE, kind: CK_ATTRIBUTE_TYPE) -> bool {
+    match class {
+        CKO_DATA => return [COMMON, DATA].iter().any(|set| set.contains(&kind)),
+        CKO_CERTIFICATE => {
+            let x509: &[CK_ATTRIBUTE_TYPE] = if key_type == CKC_X_509 { X509 } else { &[] };
+            return [COMMON, CERTIFICATE, x509]
+                .iter()
+                .any(|set| set.contains(&kind));
+        }
+        _ => {}
+    }
     let type_specific: &[CK_ATTRIBUTE_TYPE] = match (class, key_type) {
         (CKO_PUBLIC_KEY, CKK_RSA) => RSA_PUBLIC,
         (CKO_PRIVATE_KEY, CKK_RSA) => RSA_PRIVATE,

@@ -86,11 +86,64 @@ impl Module {
         handle: CK_OBJECT_HANDLE,
         invalid: Rv,
     ) -> Result<ObjectRef> {
-        let object = self.objects.get(handle)?.ok_or(invalid)?;
+        self.check_coherence();
+        let (object, stale) = self.objects.lookup(handle)?.ok_or(invalid)?;
+        let object = if stale {
+            self.revalidate(object)?.ok_or(invalid)?
+        } else {
+            object
+        };
         if !access.can_see(&object) {
             Err(invalid)?
         }
         Ok(object)
+    }
+
+    /// Re-reads a cached token object that another process may have changed: the fresh copy
+    /// replaces it (keeping unsealed material if the sealed bytes are the same), a vanished one
+    /// leaves the handle table (`None`). If the store is unreachable the cached copy is used.
+    fn revalidate(&self, object: ObjectRef) -> Result<Option<ObjectRef>> {
+        let ObjectId::Token { row, half } = object.id else {
+            return Ok(Some(object));
+        };
+        let fresh: Result<Option<Object>> = (|| match half {
+            Half::Public | Half::Private => Ok(match self.storage.get_asym_key(row)? {
+                Some(stored) => keystore::objects_from_asym_row(&stored)?
+                    .into_iter()
+                    .find(|o| o.id == object.id),
+                None => None,
+            }),
+            Half::Secret => match self.storage.get_sym_key(row)? {
+                Some(stored) => keystore::object_from_sym_row(&stored),
+                None => Ok(None),
+            },
+            Half::Standalone => match self.storage.get_object(row)? {
+                Some(stored) => {
+                    let token_key = self.login_of(object.token)?.token_key();
+                    match super::plain_objects::object_from_row(&stored, token_key.as_deref())? {
+                        Some(fresh) => Ok(Some(fresh)),
+                        // Private and nobody logged in: it is invisible now; check again later.
+                        None => Err(Rv::USER_NOT_LOGGED_IN.into()),
+                    }
+                }
+                None => Ok(None),
+            },
+        })();
+        match fresh {
+            Ok(Some(fresh)) => {
+                let handle = self.objects.insert(fresh)?;
+                Ok(self.objects.get(handle)?)
+            }
+            Ok(None) => {
+                tracing::info!(object = ?object.id, "a cached object was destroyed by another process");
+                self.objects.remove(object.id)?;
+                Ok(None)
+            }
+            Err(e) => {
+                tracing::warn!(object = ?object.id, error = %e, "cannot revalidate a cached object; using the cached copy");
+                Ok(Some(object))
+            }
+        }
     }
 
     /// The object's material, unsealed with the token key on first use and cached after.
@@ -122,6 +175,9 @@ impl Module {
     ) -> Result<CK_OBJECT_HANDLE> {
         let access = self.access(session)?;
         let class = template_ulong(template, CKA_CLASS)?.ok_or(Rv::TEMPLATE_INCOMPLETE)?;
+        if matches!(class, CKO_DATA | CKO_CERTIFICATE) {
+            return self.create_plain_object(session, &access, class, template);
+        }
         let key_type = template_ulong(template, CKA_KEY_TYPE)?.ok_or(Rv::TEMPLATE_INCOMPLETE)?;
         let new_key = match class {
             CKO_PUBLIC_KEY => import_public(template, key_type)?,
@@ -191,6 +247,7 @@ impl Module {
             NewKey::Secret { mut attrs, value } => {
                 self.check_create(access, attrs.flag(CKA_TOKEN), attrs.flag(CKA_PRIVATE))?;
                 attrs.set_ulong(CKA_VALUE_LEN, value.len() as CK_ULONG);
+                super::keymgmt::apply_check_value(&mut attrs, &value)?;
                 if attrs.flag(CKA_TOKEN) {
                     let token_key = access.login.token_key().ok_or(Rv::USER_NOT_LOGGED_IN)?;
                     Ok(vec![self.insert_sym_row(access, attrs, &value, &token_key)?])
@@ -385,6 +442,12 @@ impl Module {
             } => {
                 self.storage.delete_sym_key(row)?;
             }
+            ObjectId::Token {
+                row,
+                half: Half::Standalone,
+            } => {
+                self.storage.delete_object(row)?;
+            }
             ObjectId::Token { row, half } => {
                 if let Some(mut stored) = self.storage.get_asym_key(row)? {
                     let name = if half == Half::Public {
@@ -547,6 +610,14 @@ impl Module {
         half: Half,
         attrs: AttrMap,
     ) -> Result<()> {
+        if half == Half::Standalone {
+            let metadata = super::plain_objects::plain_metadata(&attrs);
+            if !self.storage.update_object_metadata(row, &metadata)? {
+                Err(Rv::OBJECT_HANDLE_INVALID)?
+            }
+            self.objects.insert(object.with_attrs(attrs)?)?;
+            return Ok(());
+        }
         if half == Half::Secret {
             let stored = self
                 .storage
@@ -684,6 +755,21 @@ impl Module {
                         Ok(None) => {}
                         Err(e) => {
                             tracing::error!(key_id = %row.key_id, error = %e, "skipping an unreadable sym_key row")
+                        }
+                    }
+                }
+            }
+            let want_plain = matches!(class, None | Some(CKO_DATA) | Some(CKO_CERTIFICATE))
+                && key_type.is_none();
+            if want_plain {
+                let class = class.and_then(|c| i64::try_from(c).ok());
+                let token_key = access.login.token_key();
+                for row in self.storage.find_objects(&filter, class)? {
+                    match super::plain_objects::object_from_row(&row, token_key.as_deref()) {
+                        Ok(Some(object)) => candidates.push(object),
+                        Ok(None) => {}
+                        Err(e) => {
+                            tracing::error!(row = %row.id, error = %e, "skipping an unreadable p11_object row")
                         }
                     }
                 }

@@ -131,14 +131,28 @@ fn cipher_single(slot: &mut Option<CipherState>, data: &[u8], out: &mut OutBuf<'
 impl Module {
     /// Resolves the key of an `*Init`: visible, carrying `usage` set to true, allowed for
     /// `mechanism`; returns its (cached) material.
-    fn operation_key(
+    pub(super) fn operation_key(
         &self,
         access: &Access,
         key: CK_OBJECT_HANDLE,
         usage: CK_ATTRIBUTE_TYPE,
         mechanism: &Mechanism,
     ) -> Result<KeyMaterial> {
-        let object = self.visible_object(access, key, Rv::KEY_HANDLE_INVALID)?;
+        self.usable_key(access, key, usage, mechanism, Rv::KEY_HANDLE_INVALID)
+            .map(|(_, material)| material)
+    }
+
+    /// [`Module::operation_key`] with the object too, and the code for an invisible handle
+    /// chosen by the caller (`CKR_WRAPPING_KEY_HANDLE_INVALID`, …).
+    pub(super) fn usable_key(
+        &self,
+        access: &Access,
+        key: CK_OBJECT_HANDLE,
+        usage: CK_ATTRIBUTE_TYPE,
+        mechanism: &Mechanism,
+        invalid: Rv,
+    ) -> Result<(super::object::ObjectRef, KeyMaterial)> {
+        let object = self.visible_object(access, key, invalid)?;
         if !object.attrs.contains(usage) {
             Err(Rv::KEY_TYPE_INCONSISTENT)?
         }
@@ -155,7 +169,8 @@ impl Module {
                 Err(Rv::MECHANISM_INVALID)?
             }
         }
-        self.material(access, &object)
+        let material = self.material(access, &object)?;
+        Ok((object, material))
     }
 
     /// The common part of every keyed `*Init`: the operation slot must be free

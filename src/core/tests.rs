@@ -15,7 +15,8 @@ const USER_PIN: &[u8] = b"user-1234";
 fn module() -> Module {
     let config =
         Config::from_toml_str("[security]\npin_kdf_log_n = 10\nmax_pin_failures = 3\n").unwrap();
-    let storage = crate::storage::open("sqlite::memory:", 1000).unwrap();
+    let storage =
+        crate::storage::open(&crate::config::DatabaseConfig::with_url("sqlite::memory:")).unwrap();
     Module::new(config, storage).unwrap()
 }
 
@@ -409,5 +410,362 @@ fn destroying_both_halves_deletes_the_row() {
     assert_eq!(
         rv(m.destroy_object(session, private)),
         Rv::OBJECT_HANDLE_INVALID
+    );
+}
+
+#[test]
+fn copies_keep_material_and_apply_the_template() {
+    let (m, session) = ready();
+    let template = [
+        Attribute::from_ulong(CKA_VALUE_LEN, 16),
+        Attribute::from_bool(CKA_TOKEN, true),
+        Attribute::new(CKA_LABEL, b"original".to_vec()),
+    ];
+    let key = m
+        .generate_key(session, &Mechanism::new(CKM_AES_KEY_GEN), &template)
+        .unwrap();
+    let copy = m
+        .copy_object(
+            session,
+            key,
+            &[
+                Attribute::new(CKA_LABEL, b"copy".to_vec()),
+                Attribute::from_bool(CKA_TOKEN, false),
+            ],
+        )
+        .unwrap();
+    assert_ne!(copy, key);
+    let check = |handle| {
+        let mut buffer = [0u8; 3];
+        let mut requests = vec![AttributeRequest {
+            kind: CKA_CHECK_VALUE,
+            out: OutBuf::buffer(&mut buffer),
+            unavailable: false,
+        }];
+        m.get_attribute_value(session, handle, &mut requests)
+            .unwrap();
+        buffer
+    };
+    assert_eq!(check(key), check(copy), "same key value, same check value");
+    assert_eq!(
+        rv(m.copy_object(session, key, &[Attribute::from_bool(CKA_EXTRACTABLE, true)])),
+        Rv::ATTRIBUTE_READ_ONLY,
+        "a copy cannot become extractable"
+    );
+    m.set_attribute_value(session, key, &[Attribute::from_bool(CKA_COPYABLE, false)])
+        .unwrap();
+    assert_eq!(rv(m.copy_object(session, key, &[])), Rv::ACTION_PROHIBITED);
+    assert!(m.object_size(session, key).unwrap() > 16);
+}
+
+fn certificate_der() -> Vec<u8> {
+    use openssl::asn1::Asn1Time;
+    use openssl::bn::BigNum;
+    use openssl::ec::{EcGroup, EcKey};
+    use openssl::hash::MessageDigest;
+    use openssl::nid::Nid;
+    use openssl::pkey::PKey;
+    use openssl::x509::{X509Builder, X509NameBuilder};
+    let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
+    let key = PKey::from_ec_key(EcKey::generate(&group).unwrap()).unwrap();
+    let mut name = X509NameBuilder::new().unwrap();
+    name.append_entry_by_text("CN", "core test").unwrap();
+    let name = name.build();
+    let mut builder = X509Builder::new().unwrap();
+    builder.set_subject_name(&name).unwrap();
+    builder.set_issuer_name(&name).unwrap();
+    builder.set_pubkey(&key).unwrap();
+    builder
+        .set_serial_number(&BigNum::from_u32(7).unwrap().to_asn1_integer().unwrap())
+        .unwrap();
+    builder
+        .set_not_before(&Asn1Time::days_from_now(0).unwrap())
+        .unwrap();
+    builder
+        .set_not_after(&Asn1Time::days_from_now(1).unwrap())
+        .unwrap();
+    builder.sign(&key, MessageDigest::sha256()).unwrap();
+    builder.build().to_der().unwrap()
+}
+
+fn read(
+    m: &Module,
+    session: CK_SESSION_HANDLE,
+    handle: CK_OBJECT_HANDLE,
+    kind: CK_ATTRIBUTE_TYPE,
+) -> Vec<u8> {
+    let mut buffer = vec![0u8; 4096];
+    let mut requests = vec![AttributeRequest {
+        kind,
+        out: OutBuf::buffer(&mut buffer),
+        unavailable: false,
+    }];
+    m.get_attribute_value(session, handle, &mut requests)
+        .unwrap();
+    let len = requests[0].out.len();
+    drop(requests);
+    buffer.truncate(len);
+    buffer
+}
+
+#[test]
+fn certificates_and_data_objects_live_in_their_own_table() {
+    let (m, session) = ready();
+    let der = certificate_der();
+    let cert = m
+        .create_object(
+            session,
+            &[
+                Attribute::from_ulong(CKA_CLASS, CKO_CERTIFICATE),
+                Attribute::from_ulong(CKA_CERTIFICATE_TYPE, CKC_X_509),
+                Attribute::from_bool(CKA_TOKEN, true),
+                Attribute::new(CKA_VALUE, der.clone()),
+                Attribute::new(CKA_LABEL, b"cert".to_vec()),
+                Attribute::new(CKA_ID, vec![1, 2]),
+            ],
+        )
+        .unwrap();
+    assert_eq!(read(&m, session, cert, CKA_VALUE), der);
+    assert_eq!(
+        read(&m, session, cert, CKA_SERIAL_NUMBER),
+        vec![0x02, 0x01, 0x07],
+        "taken from the certificate"
+    );
+    let data = m
+        .create_object(
+            session,
+            &[
+                Attribute::from_ulong(CKA_CLASS, CKO_DATA),
+                Attribute::from_bool(CKA_TOKEN, true),
+                Attribute::new(CKA_APPLICATION, b"app".to_vec()),
+                Attribute::new(CKA_VALUE, b"secret data".to_vec()),
+                Attribute::new(CKA_LABEL, b"data".to_vec()),
+            ],
+        )
+        .unwrap();
+    let access = m.access(session).unwrap();
+    let certs = m
+        .find(
+            &access,
+            &[Attribute::from_ulong(CKA_CLASS, CKO_CERTIFICATE)],
+        )
+        .unwrap();
+    assert_eq!(certs, vec![cert]);
+    let by_label = m
+        .find(&access, &[Attribute::new(CKA_LABEL, b"data".to_vec())])
+        .unwrap();
+    assert_eq!(by_label, vec![data]);
+
+    // Another process sees both; the private data object only after login, and its value is
+    // sealed at rest.
+    let other = Module::new(m.config.clone(), m.storage.clone()).unwrap();
+    let slot = m.session_basics(session).unwrap().0;
+    let s2 = other.open_session(slot, CKF_SERIAL_SESSION).unwrap();
+    let public_view = other.find(&other.access(s2).unwrap(), &[]).unwrap();
+    assert_eq!(public_view.len(), 1, "only the certificate before login");
+    other.login(s2, CKU_USER, Some(USER_PIN)).unwrap();
+    let found = other
+        .find(
+            &other.access(s2).unwrap(),
+            &[Attribute::new(CKA_LABEL, b"data".to_vec())],
+        )
+        .unwrap();
+    assert_eq!(read(&other, s2, found[0], CKA_VALUE), b"secret data");
+    let row = m
+        .storage
+        .find_objects(
+            &crate::storage::KeyFilter {
+                provider_config_id: access.token,
+                ..Default::default()
+            },
+            Some(CKO_DATA as i64),
+        )
+        .unwrap();
+    assert!(!row[0]
+        .value
+        .as_ref()
+        .unwrap()
+        .windows(11)
+        .any(|w| w == b"secret data"));
+
+    m.set_attribute_value(
+        session,
+        cert,
+        &[Attribute::new(CKA_LABEL, b"renamed".to_vec())],
+    )
+    .unwrap();
+    assert_eq!(
+        m.find(&access, &[Attribute::new(CKA_LABEL, b"renamed".to_vec())])
+            .unwrap(),
+        vec![cert]
+    );
+    let copy = m
+        .copy_object(session, cert, &[Attribute::from_bool(CKA_TOKEN, false)])
+        .unwrap();
+    assert_eq!(read(&m, session, copy, CKA_VALUE), der);
+    m.destroy_object(session, cert).unwrap();
+    assert!(m
+        .find(
+            &access,
+            &[
+                Attribute::from_ulong(CKA_CLASS, CKO_CERTIFICATE),
+                Attribute::from_bool(CKA_TOKEN, true)
+            ]
+        )
+        .unwrap()
+        .is_empty());
+}
+
+#[test]
+fn changes_by_another_process_reach_cached_objects_within_the_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("coherence.db").display());
+    let config = Config::from_toml_str(&format!(
+        "[database]\nurl = \"{url}\"\n[security]\npin_kdf_log_n = 10\n[cache]\ncoherence_ms = 100\n"
+    ))
+    .unwrap();
+    let open = || {
+        let storage = crate::storage::open(&config.database).unwrap();
+        Module::new(config.clone(), storage).unwrap()
+    };
+    let a = open();
+    let slot = *a.slot_list(true).unwrap().last().unwrap();
+    a.init_token(slot, SO_PIN, &label("coherence")).unwrap();
+    let sa = a
+        .open_session(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION)
+        .unwrap();
+    a.login(sa, CKU_SO, Some(SO_PIN)).unwrap();
+    a.init_pin(sa, USER_PIN).unwrap();
+    a.logout(sa).unwrap();
+    a.login(sa, CKU_USER, Some(USER_PIN)).unwrap();
+    let (_, first) = ec_pair(&a, sa, true, &[]);
+    let params = crate::crypto::keys::Curve::P256.params_der().to_vec();
+    let (_, second) = a
+        .generate_key_pair(
+            sa,
+            &Mechanism::new(CKM_EC_KEY_PAIR_GEN),
+            &[
+                Attribute::new(CKA_EC_PARAMS, params),
+                Attribute::from_bool(CKA_TOKEN, true),
+                Attribute::new(CKA_LABEL, b"other".to_vec()),
+            ],
+            &[Attribute::from_bool(CKA_TOKEN, true)],
+        )
+        .unwrap();
+    sign(&a, sa, CKM_ECDSA_SHA256, first, b"cached");
+    sign(&a, sa, CKM_ECDSA_SHA256, second, b"cached");
+
+    // Process B destroys the first key and forbids signing with the second.
+    let b = open();
+    let sb = b
+        .open_session(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION)
+        .unwrap();
+    b.login(sb, CKU_USER, Some(USER_PIN)).unwrap();
+    let access = b.access(sb).unwrap();
+    let privates = b
+        .find(
+            &access,
+            &[Attribute::from_ulong(CKA_CLASS, CKO_PRIVATE_KEY)],
+        )
+        .unwrap();
+    let by_label = |label: &[u8]| {
+        privates
+            .iter()
+            .copied()
+            .find(|h| b.objects.get(*h).unwrap().unwrap().attrs.get(CKA_LABEL) == Some(label))
+            .unwrap()
+    };
+    let (b_first, b_second) = (by_label(b"ec"), by_label(b"other"));
+    b.destroy_object(sb, b_first).unwrap();
+    b.set_attribute_value(sb, b_second, &[Attribute::from_bool(CKA_SIGN, false)])
+        .unwrap();
+
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    assert_eq!(
+        rv(a.sign_init(sa, &Mechanism::new(CKM_ECDSA), first)),
+        Rv::KEY_HANDLE_INVALID
+    );
+    assert_eq!(
+        rv(a.sign_init(sa, &Mechanism::new(CKM_ECDSA), second)),
+        Rv::KEY_FUNCTION_NOT_PERMITTED
+    );
+}
+
+#[test]
+fn wrap_unwrap_and_derive() {
+    let (m, session) = ready();
+    let aes = |extra: &[Attribute]| {
+        let mut template = vec![Attribute::from_ulong(CKA_VALUE_LEN, 32)];
+        template.extend_from_slice(extra);
+        m.generate_key(session, &Mechanism::new(CKM_AES_KEY_GEN), &template)
+            .unwrap()
+    };
+    let kek = aes(&[]);
+    let target = aes(&[Attribute::from_bool(CKA_EXTRACTABLE, true)]);
+    let locked = aes(&[]);
+    let kw = Mechanism::new(CKM_AES_KEY_WRAP);
+    let mut query = OutBuf::query();
+    m.wrap_key(session, &kw, kek, target, &mut query).unwrap();
+    assert_eq!(query.len(), 40, "RFC 3394 adds 8 bytes");
+    let mut wrapped = vec![0u8; 40];
+    let mut out = OutBuf::buffer(&mut wrapped);
+    m.wrap_key(session, &kw, kek, target, &mut out).unwrap();
+    let mut sink = OutBuf::query();
+    assert_eq!(
+        rv(m.wrap_key(session, &kw, kek, locked, &mut sink)),
+        Rv::KEY_UNEXTRACTABLE
+    );
+
+    let template = [
+        Attribute::from_ulong(CKA_CLASS, CKO_SECRET_KEY),
+        Attribute::from_ulong(CKA_KEY_TYPE, CKK_AES),
+        Attribute::new(CKA_LABEL, b"unwrapped".to_vec()),
+    ];
+    let unwrapped = m
+        .unwrap_key(session, &kw, kek, &wrapped, &template)
+        .unwrap();
+    assert_eq!(
+        read(&m, session, unwrapped, CKA_CHECK_VALUE),
+        read(&m, session, target, CKA_CHECK_VALUE)
+    );
+    assert!(!m
+        .objects
+        .get(unwrapped)
+        .unwrap()
+        .unwrap()
+        .attrs
+        .flag(CKA_LOCAL));
+    wrapped[5] ^= 1;
+    assert_eq!(
+        rv(m.unwrap_key(session, &kw, kek, &wrapped, &template)),
+        Rv::WRAPPED_KEY_INVALID
+    );
+
+    // ECDH: each side derives from its private key and the other's public point.
+    let derive_flag = [Attribute::from_bool(CKA_DERIVE, true)];
+    let (a_pub, a_priv) = ec_pair(&m, session, false, &derive_flag);
+    let (b_pub, b_priv) = ec_pair(&m, session, false, &derive_flag);
+    let derive = |private, peer_public| {
+        let point = read(&m, session, peer_public, CKA_EC_POINT);
+        let mechanism = Mechanism {
+            kind: CKM_ECDH1_DERIVE,
+            param: crate::types::MechanismParam::Ecdh {
+                kdf: CKD_SHA256_KDF,
+                shared_data: Vec::new(),
+                public_data: point,
+            },
+        };
+        let template = [
+            Attribute::from_ulong(CKA_KEY_TYPE, CKK_AES),
+            Attribute::from_ulong(CKA_VALUE_LEN, 32),
+        ];
+        m.derive_key(session, &mechanism, private, &template)
+            .unwrap()
+    };
+    let ab = derive(a_priv, b_pub);
+    let ba = derive(b_priv, a_pub);
+    assert_eq!(
+        read(&m, session, ab, CKA_CHECK_VALUE),
+        read(&m, session, ba, CKA_CHECK_VALUE)
     );
 }

@@ -14,7 +14,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::{AsymKeyRow, KeyFilter, Storage, SymKeyRow, TokenRow};
+use super::{AsymKeyRow, KeyFilter, ObjectRow, Storage, SymKeyRow, TokenRow};
 use crate::error::{Error, StorageError};
 use crate::Rv;
 
@@ -59,6 +59,7 @@ pub const CHECKS: &[(&str, Check)] = &[
         "finds_are_ordered_by_creation",
         finds_are_ordered_by_creation,
     ),
+    ("objects_round_trip", objects_round_trip),
 ];
 
 /// Runs every check against `storage` (which should start empty).
@@ -81,7 +82,7 @@ macro_rules! storage_contract_tests {
             asym_round_trip, asym_find_by_each_field, asym_update_and_delete,
             sym_round_trip, sym_find_by_each_field, sym_update_and_delete,
             key_id_conflict, key_id_exists, delete_token_removes_keys,
-            delete_token_keys_keeps_token, finds_are_ordered_by_creation,
+            delete_token_keys_keeps_token, finds_are_ordered_by_creation, objects_round_trip,
             all_checks_in_one_store);
     };
     (@each $make:expr; $($check:ident),* $(,)?) => {
@@ -655,4 +656,67 @@ pub fn finds_are_ordered_by_creation(storage: Arc<dyn Storage>) {
     assert_eq!(found, syms);
     // The same question twice gives the same order.
     assert_eq!(storage.find_sym_keys(&filter(t.id)).unwrap(), found);
+}
+
+pub fn objects_round_trip(storage: Arc<dyn Storage>) {
+    let t = new_token(&*storage);
+    let at = now();
+    let object = |class: i64, label: &str, id: &str| ObjectRow {
+        id: Uuid::new_v4(),
+        provider_config_id: t.id,
+        object_class: class,
+        value: Some(vec![1, 2, 3]),
+        metadata: json!({ "label": label, "id": id, "object": { "label": label } }),
+        created_at: at,
+        updated_at: at,
+    };
+    let cert = object(1, "cert", "01");
+    let data = object(0, "data", "02");
+    storage.insert_object(&cert).unwrap();
+    storage.insert_object(&data).unwrap();
+    assert_eq!(storage.get_object(cert.id).unwrap(), Some(cert.clone()));
+    let all = storage.find_objects(&filter(t.id), None).unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!(
+        storage.find_objects(&filter(t.id), Some(1)).unwrap(),
+        vec![cert.clone()]
+    );
+    let by_label = KeyFilter {
+        label: Some("data".into()),
+        ..filter(t.id)
+    };
+    assert_eq!(
+        storage.find_objects(&by_label, None).unwrap(),
+        vec![data.clone()]
+    );
+    let by_id = KeyFilter {
+        ck_id: Some("01".into()),
+        ..filter(t.id)
+    };
+    assert_eq!(
+        storage.find_objects(&by_id, None).unwrap(),
+        vec![cert.clone()]
+    );
+    let metadata = json!({ "label": "renamed", "id": "01" });
+    assert!(storage.update_object_metadata(cert.id, &metadata).unwrap());
+    let updated = storage.get_object(cert.id).unwrap().unwrap();
+    assert_eq!(updated.metadata, metadata);
+    assert!(updated.updated_at >= cert.updated_at);
+    assert!(storage.delete_object(cert.id).unwrap());
+    assert!(!storage.delete_object(cert.id).unwrap());
+    assert!(!storage.update_object_metadata(cert.id, &metadata).unwrap());
+    storage.delete_token_keys(t.id).unwrap();
+    assert!(
+        storage
+            .find_objects(&filter(t.id), None)
+            .unwrap()
+            .is_empty(),
+        "re-initialisation removes objects"
+    );
+    storage.insert_object(&object(0, "again", "03")).unwrap();
+    storage.delete_token(t.id).unwrap();
+    assert!(storage
+        .find_objects(&filter(t.id), None)
+        .unwrap()
+        .is_empty());
 }

@@ -28,17 +28,41 @@ pub struct Migration {
     pub sql: &'static str,
 }
 
-const SQLITE: &[Migration] = &[Migration {
-    version: 1,
-    name: "0001_init.sql",
-    sql: include_str!("../../migrations/sqlite/0001_init.sql"),
-}];
+const SQLITE: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "0001_init.sql",
+        sql: include_str!("../../migrations/sqlite/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "0002_objects.sql",
+        sql: include_str!("../../migrations/sqlite/0002_objects.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "0003_change_feed.sql",
+        sql: include_str!("../../migrations/sqlite/0003_change_feed.sql"),
+    },
+];
 
-const POSTGRES: &[Migration] = &[Migration {
-    version: 1,
-    name: "0001_init.sql",
-    sql: include_str!("../../migrations/postgres/0001_init.sql"),
-}];
+const POSTGRES: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "0001_init.sql",
+        sql: include_str!("../../migrations/postgres/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "0002_objects.sql",
+        sql: include_str!("../../migrations/postgres/0002_objects.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "0003_change_feed.sql",
+        sql: include_str!("../../migrations/postgres/0003_change_feed.sql"),
+    },
+];
 
 /// Creates the version table if needed, before the current version can be read. Migration 0001
 /// creates it too (with `IF NOT EXISTS`) so the schema files show the whole schema.

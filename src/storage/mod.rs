@@ -1,14 +1,16 @@
 //! The key store: a small synchronous trait over the three tables of the key-management schema,
-//! chosen by URL scheme (`sqlite:` now, `postgres://` later). It only ever sees ciphertext for
+//! chosen by URL scheme (`sqlite:` or `postgres://`). It only ever sees ciphertext for
 //! secrets: sealing happens above it, in the core.
 //!
 //! Timestamps are kept to the microsecond (PostgreSQL's `timestamptz` precision; SQLite stores
 //! RFC 3339 text with six fractional digits). Every backend passes the suite in [`contract`].
 
+mod change_feed;
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 pub mod contract;
 pub mod migrations;
+pub mod postgres;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -17,6 +19,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::config::DatabaseConfig;
 use crate::error::{Error, StorageError};
 
 pub type StorageResult<T> = std::result::Result<T, StorageError>;
@@ -70,6 +73,21 @@ pub struct SymKeyRow {
     pub updated_at: DateTime<Utc>,
 }
 
+/// A `p11_object` row: a PKCS#11 object that is not a key (certificate, data).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ObjectRow {
+    pub id: Uuid,
+    pub provider_config_id: Uuid,
+    /// `CKA_CLASS`.
+    pub object_class: i64,
+    /// `CKA_VALUE`: clear for public objects, sealed for private ones.
+    pub value: Option<Vec<u8>>,
+    /// As for [`AsymKeyRow::metadata`]; `label` and `id` are indexed.
+    pub metadata: Value,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
 /// Indexed search criteria; every `Some` narrows the SQL `WHERE`. What no column or index covers
 /// is filtered above storage on the (few) rows returned.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -109,9 +127,9 @@ pub trait Storage: Send + Sync {
         id: Uuid,
         update: ConfigUpdate<'_>,
     ) -> StorageResult<Result<Value, Error>>;
-    /// Deletes the token and all its keys in one transaction.
+    /// Deletes the token and all its keys and objects in one transaction.
     fn delete_token(&self, id: Uuid) -> StorageResult<()>;
-    /// Deletes all keys of a token (re-initialisation) in one transaction.
+    /// Deletes all keys and objects of a token (re-initialisation) in one transaction.
     fn delete_token_keys(&self, id: Uuid) -> StorageResult<()>;
 
     /// `Conflict` when `key_id` is taken.
@@ -139,10 +157,30 @@ pub trait Storage: Send + Sync {
     fn delete_sym_key(&self, id: Uuid) -> StorageResult<bool>;
     /// True when `key_id` is used by any asym or sym row.
     fn key_id_exists(&self, key_id: &str) -> StorageResult<bool>;
+
+    fn insert_object(&self, row: &ObjectRow) -> StorageResult<()>;
+    fn get_object(&self, id: Uuid) -> StorageResult<Option<ObjectRow>>;
+    /// Objects of a token by the filter's label and `CKA_ID` (its key fields are ignored) and,
+    /// when given, class.
+    fn find_objects(&self, filter: &KeyFilter, class: Option<i64>)
+        -> StorageResult<Vec<ObjectRow>>;
+    /// Replaces `metadata` and bumps `updated_at`; false when the row is gone.
+    fn update_object_metadata(&self, id: Uuid, metadata: &Value) -> StorageResult<bool>;
+    fn delete_object(&self, id: Uuid) -> StorageResult<bool>;
+
+    /// A number that changes after any commit to the store by another connection, process or
+    /// host (and may change after this process's own writes). Cheap: SQLite answers from
+    /// `PRAGMA data_version` on a watch connection, PostgreSQL from a counter its `LISTEN`
+    /// thread bumps, with no round trip. The core compares it to decide when cached objects
+    /// must be revalidated.
+    fn change_marker(&self) -> StorageResult<u64>;
 }
 
-/// Opens the store a URL names: `sqlite:/path/to.db` (or `sqlite::memory:` for tests).
-pub fn open(url: &str, busy_timeout_ms: u64) -> StorageResult<Arc<dyn Storage>> {
+/// Opens the store `config.url` names: `sqlite:/path/to.db` (or `sqlite::memory:` for tests), or
+/// `postgres://…` / `postgresql://…`. The other `[database]` settings apply where they mean
+/// something (`busy_timeout_ms` to both, the pool, timeouts and `password_env` to PostgreSQL).
+pub fn open(config: &DatabaseConfig) -> StorageResult<Arc<dyn Storage>> {
+    let url = config.url.as_str();
     if let Some(path) = url.strip_prefix("sqlite:") {
         // `sqlite:///abs/path` and `sqlite:/abs/path` name the same file.
         let path = path.strip_prefix("//").unwrap_or(path);
@@ -153,16 +191,14 @@ pub fn open(url: &str, busy_timeout_ms: u64) -> StorageResult<Arc<dyn Storage>> 
         }
         return Ok(Arc::new(sqlite::SqliteStorage::open(
             path,
-            busy_timeout_ms,
+            config.busy_timeout_ms,
         )?));
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Err(StorageError::Backend(
-            "the PostgreSQL backend is not built yet (issue 4)".into(),
-        ));
+        return Ok(Arc::new(postgres::PostgresStorage::open(config)?));
     }
     Err(StorageError::Backend(format!(
-        "unsupported database URL scheme in {:?}; use sqlite:/path",
+        "unsupported database URL scheme in {:?}; use sqlite:/path or postgres://user@host/db",
         url.split(':').next().unwrap_or_default()
     )))
 }
@@ -172,24 +208,50 @@ pub fn open(url: &str, busy_timeout_ms: u64) -> StorageResult<Arc<dyn Storage>> 
 mod tests {
     use super::*;
 
+    fn open_url(url: &str) -> StorageResult<Arc<dyn Storage>> {
+        open(&DatabaseConfig::with_url(url))
+    }
+
     #[test]
     fn open_picks_the_backend_by_scheme() {
-        let memory = open("sqlite::memory:", 1000).unwrap();
+        let memory = open_url("sqlite::memory:").unwrap();
         assert_eq!(memory.describe(), "sqlite::memory:");
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.db");
-        let file = open(&format!("sqlite://{}", path.display()), 1000).unwrap();
+        let file = open_url(&format!("sqlite://{}", path.display())).unwrap();
         assert_eq!(file.describe(), format!("sqlite:{}", path.display()));
         assert!(path.exists());
-        assert!(open("sqlite:", 1000).is_err());
+        assert!(open_url("sqlite:").is_err());
         assert!(matches!(
-            open("mysql://x", 1000),
+            open_url("mysql://x"),
             Err(StorageError::Backend(_))
         ));
+        // A closed port: the PostgreSQL backend answers, with a connection error.
+        let closed = DatabaseConfig {
+            connect_timeout_ms: 500,
+            ..DatabaseConfig::with_url("postgresql://u@127.0.0.1:1/db")
+        };
+        match open(&closed) {
+            Err(StorageError::Backend(message)) => {
+                assert!(message.contains("cannot connect"), "{message}")
+            }
+            Err(other) => panic!("expected Backend, got {other:?}"),
+            Ok(_) => panic!("connected to a closed port"),
+        }
     }
 
     #[test]
     fn contract_through_open() {
-        contract::run_contract(open("sqlite::memory:", 1000).unwrap());
+        contract::run_contract(open_url("sqlite::memory:").unwrap());
+    }
+
+    #[test]
+    fn postgres_contract_through_open() {
+        let Some(db) = postgres::testing::test_database() else {
+            return;
+        };
+        let storage = open(&db.settings()).unwrap();
+        assert!(storage.describe().starts_with("postgres://"));
+        contract::run_contract(storage);
     }
 }

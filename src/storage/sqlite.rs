@@ -35,12 +35,18 @@ const ASYM_COLUMNS: &str = "id, provider_config_id, key_id, key_algorithm, key_s
 const SYM_COLUMNS: &str = "id, provider_config_id, key_id, key_status, key_mode, expiration, \
      key_value, metadata, created_at, updated_at";
 const TOKEN_COLUMNS: &str = "id, provider_name, config, metadata, created_at, updated_at";
+const OBJECT_COLUMNS: &str =
+    "id, provider_config_id, object_class, value, metadata, created_at, updated_at";
 
 /// The SQLite key store.
 pub struct SqliteStorage {
     /// What `describe` says.
     location: String,
     pool: Pool,
+    /// A connection that never writes, so its `PRAGMA data_version` changes with every commit
+    /// of any other connection (this process's pool included). `None` for `:memory:`, which no
+    /// other process can reach.
+    watch: Option<Mutex<Connection>>,
 }
 
 /// Where connections come from.
@@ -237,7 +243,14 @@ impl SqliteStorage {
         if applied > 0 {
             tracing::info!(path, applied, "applied SQLite schema migrations");
         }
+        let watch = match &source {
+            Source::File { path, busy_timeout } => {
+                Some(Mutex::new(open_connection(path, *busy_timeout)?))
+            }
+            Source::Memory => None,
+        };
         Ok(SqliteStorage {
+            watch,
             location: format!("sqlite:{path}"),
             pool: Pool {
                 source,
@@ -485,6 +498,18 @@ fn decode_sym(row: &Row<'_>) -> rusqlite::Result<SymKeyRow> {
     })
 }
 
+fn decode_object(row: &Row<'_>) -> rusqlite::Result<ObjectRow> {
+    Ok(ObjectRow {
+        id: get_uuid(row, 0)?,
+        provider_config_id: get_uuid(row, 1)?,
+        object_class: row.get(2)?,
+        value: row.get(3)?,
+        metadata: get_json(row, 4)?,
+        created_at: get_time(row, 5)?,
+        updated_at: get_time(row, 6)?,
+    })
+}
+
 fn opt_json_text(value: &Option<Value>) -> StorageResult<Option<String>> {
     value.as_ref().map(json_text).transpose()
 }
@@ -577,6 +602,10 @@ impl Storage for SqliteStorage {
         self.write(|tx| {
             tx.execute("DELETE FROM asym_key WHERE provider_config_id = ?1", [&id])?;
             tx.execute("DELETE FROM sym_key WHERE provider_config_id = ?1", [&id])?;
+            tx.execute(
+                "DELETE FROM p11_object WHERE provider_config_id = ?1",
+                [&id],
+            )?;
             tx.execute("DELETE FROM provider_config WHERE id = ?1", [&id])
         })?;
         Ok(())
@@ -586,7 +615,11 @@ impl Storage for SqliteStorage {
         let id = id.to_string();
         self.write(|tx| {
             tx.execute("DELETE FROM asym_key WHERE provider_config_id = ?1", [&id])?;
-            tx.execute("DELETE FROM sym_key WHERE provider_config_id = ?1", [&id])
+            tx.execute("DELETE FROM sym_key WHERE provider_config_id = ?1", [&id])?;
+            tx.execute(
+                "DELETE FROM p11_object WHERE provider_config_id = ?1",
+                [&id],
+            )
         })?;
         Ok(())
     }
@@ -699,6 +732,89 @@ impl Storage for SqliteStorage {
             .query_row([key_id], |row| row.get(0))
             .map_err(map_error)
     }
+
+    fn insert_object(&self, row: &ObjectRow) -> StorageResult<()> {
+        let metadata = json_text(&row.metadata)?;
+        self.write(|tx| {
+            tx.execute(
+                &format!(
+                    "INSERT INTO p11_object ({OBJECT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+                ),
+                params![
+                    row.id.to_string(),
+                    row.provider_config_id.to_string(),
+                    row.object_class,
+                    row.value,
+                    metadata,
+                    timestamp(row.created_at),
+                    timestamp(row.updated_at)
+                ],
+            )
+        })?;
+        Ok(())
+    }
+
+    fn get_object(&self, id: Uuid) -> StorageResult<Option<ObjectRow>> {
+        self.get("p11_object", OBJECT_COLUMNS, id, decode_object)
+    }
+
+    fn find_objects(
+        &self,
+        filter: &KeyFilter,
+        class: Option<i64>,
+    ) -> StorageResult<Vec<ObjectRow>> {
+        let mut sql =
+            format!("SELECT {OBJECT_COLUMNS} FROM p11_object WHERE provider_config_id = ?");
+        let mut values = vec![SqlValue::Text(filter.provider_config_id.to_string())];
+        if let Some(class) = class {
+            sql.push_str(" AND object_class = ?");
+            values.push(SqlValue::Integer(class));
+        }
+        if let Some(label) = &filter.label {
+            sql.push_str(&format!(" AND {LABEL_EXPR} = ?"));
+            values.push(SqlValue::Text(label.clone()));
+        }
+        if let Some(ck_id) = &filter.ck_id {
+            sql.push_str(&format!(" AND {CK_ID_EXPR} = ?"));
+            values.push(SqlValue::Text(ck_id.clone()));
+        }
+        sql.push_str(" ORDER BY created_at, id");
+        let connection = self.pool.check_out()?;
+        let mut statement = connection.prepare_cached(&sql).map_err(map_error)?;
+        let rows = statement
+            .query_map(params_from_iter(values), decode_object)
+            .map_err(map_error)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(map_error)
+    }
+
+    fn update_object_metadata(&self, id: Uuid, metadata: &Value) -> StorageResult<bool> {
+        let metadata = json_text(metadata)?;
+        let changed = self.write(|tx| {
+            tx.execute(
+                "UPDATE p11_object SET metadata = ?1, updated_at = ?2 WHERE id = ?3",
+                params![metadata, timestamp(Utc::now()), id.to_string()],
+            )
+        })?;
+        Ok(changed > 0)
+    }
+
+    fn delete_object(&self, id: Uuid) -> StorageResult<bool> {
+        self.delete_key("p11_object", id)
+    }
+
+    fn change_marker(&self) -> StorageResult<u64> {
+        let Some(watch) = &self.watch else {
+            return Ok(0);
+        };
+        let connection = watch
+            .lock()
+            .map_err(|_| StorageError::Backend("the watch connection was poisoned".into()))?;
+        let version: i64 = connection
+            .query_row("PRAGMA data_version", [], |row| row.get(0))
+            .map_err(map_error)?;
+        Ok(version as u64)
+    }
 }
 
 /// Lets the dialect-neutral migration runner drive one SQLite connection.
@@ -805,6 +921,32 @@ mod tests {
             })
             .unwrap();
         assert_eq!(rows, migrations::latest_version(Dialect::Sqlite));
+    }
+
+    /// A commit through any other connection moves the watch connection's `data_version`.
+    #[test]
+    fn another_connections_commit_moves_the_change_marker() {
+        let (_dir, path) = temp_db();
+        let watcher = SqliteStorage::open(&path, 5000).unwrap();
+        let writer = SqliteStorage::open(&path, 5000).unwrap();
+        let before = watcher.change_marker().unwrap();
+        assert_eq!(
+            watcher.change_marker().unwrap(),
+            before,
+            "stable without writes"
+        );
+        let at = Utc::now();
+        writer
+            .insert_token(&TokenRow {
+                id: Uuid::new_v4(),
+                provider_name: "noticed".into(),
+                config: serde_json::json!({ "slot": 77 }),
+                metadata: serde_json::json!({}),
+                created_at: at,
+                updated_at: at,
+            })
+            .unwrap();
+        assert_ne!(watcher.change_marker().unwrap(), before);
     }
 
     /// Several processes starting at once race to create and migrate the same file.

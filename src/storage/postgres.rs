@@ -1,0 +1,1650 @@
+//! PostgreSQL backend.
+//!
+//! Many processes on many hosts may share one database, so everything that must be exact is
+//! decided by the server:
+//! * a pool of connections per process (`r2d2`), sized by `database.pool_size`;
+//! * every connection starts with `statement_timeout` and `lock_timeout` set (through the startup
+//!   `options`), so a call fails instead of hanging; the lock timeout is `database.busy_timeout_ms`,
+//!   as for SQLite;
+//! * a token's failed-login counter is changed under `SELECT … FOR UPDATE` of its row
+//!   ([`Storage::update_token_config`]), so concurrent logins from several hosts count exactly;
+//! * migrations run in one transaction under a transaction-scoped advisory lock, so processes
+//!   starting together migrate once;
+//! * driver errors become [`StorageError`] kinds in one place ([`map_error`]).
+//!
+//! TLS follows the URL's `sslmode` (`disable`, `prefer`, `require`) with libpq's meaning: the
+//! channel is encrypted but the server certificate is not verified. Naming `openssl` here is the
+//! one exception to "only `crypto` names openssl": `postgres-openssl` wants an `SslConnector`.
+//!
+//! The password comes from the URL, else from the environment variable named by
+//! `database.password_env`, else from the password file (`PGPASSFILE` or `~/.pgpass`, libpq's
+//! format). [`Storage::describe`] never shows it.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ::postgres::config::Host;
+use ::postgres::error::SqlState;
+use ::postgres::types::{FromSql, ToSql};
+use ::postgres::{Client, Row};
+use openssl::ssl::{SslConnector, SslMethod, SslVerifyMode};
+use postgres_openssl::MakeTlsConnector;
+use r2d2_postgres::PostgresConnectionManager;
+
+use super::migrations::{self, Dialect, MigrationTarget};
+use super::*;
+use crate::config::DatabaseConfig;
+
+/// The metadata expressions the indexes in `migrations/postgres/0001_init.sql` are built on. The
+/// queries must use exactly these, or the planner cannot use the indexes.
+const LABEL_EXPR: &str = "metadata->>'label'";
+const CK_ID_EXPR: &str = "metadata->>'id'";
+
+/// The advisory lock that serialises migrators of one database: "sqlhsm" in ASCII, then 1.
+const MIGRATION_LOCK_KEY: i64 = 0x7371_6c68_736d_0001;
+
+/// PostgreSQL's default port, also what the password file is matched against when the URL has
+/// no port.
+const DEFAULT_PORT: u16 = 5432;
+
+const ASYM_COLUMNS: &str = "id, provider_config_id, key_id, key_algorithm, key_status, key_mode, \
+     expiration, public_key_ctx, private_key_ctx, metadata, created_at, updated_at";
+const SYM_COLUMNS: &str = "id, provider_config_id, key_id, key_status, key_mode, expiration, \
+     key_value, metadata, created_at, updated_at";
+const TOKEN_COLUMNS: &str = "id, provider_name, config, metadata, created_at, updated_at";
+const OBJECT_COLUMNS: &str =
+    "id, provider_config_id, object_class, value, metadata, created_at, updated_at";
+
+type Manager = PostgresConnectionManager<MakeTlsConnector>;
+type Pooled = r2d2::PooledConnection<Manager>;
+
+/// The PostgreSQL key store.
+pub struct PostgresStorage {
+    /// What `describe` says: `postgres://user@host:port/db`, never a password.
+    location: String,
+    pool: r2d2::Pool<Manager>,
+    /// How long a checkout waits, for the `Busy` message.
+    checkout_timeout: Duration,
+    /// The `LISTEN` thread behind [`Storage::change_marker`].
+    changes: super::change_feed::ChangeFeed,
+}
+
+impl PostgresStorage {
+    /// Connects to the database `settings.url` names and brings its schema up to date.
+    pub fn open(settings: &DatabaseConfig) -> StorageResult<PostgresStorage> {
+        let mut config: ::postgres::Config = settings.url.parse().map_err(|e| {
+            StorageError::Backend(format!(
+                "invalid PostgreSQL URL {}: {e} (sslmode may be disable, prefer or require)",
+                settings.redacted_url()
+            ))
+        })?;
+        apply_settings(&mut config, settings)?;
+        let location = describe_config(&config);
+        let tls = tls_connector()?;
+
+        // A direct connection for the migrations: a refused or timed-out connection reports its
+        // own cause at once, where the pool would retry until its checkout timeout.
+        let mut first = config.connect(tls.clone()).map_err(|e| {
+            StorageError::Backend(format!("cannot connect to {location}: {}", error_text(&e)))
+        })?;
+        let applied = migrations::run(&mut PostgresMigrator(&mut first), Dialect::Postgres)?;
+        if applied > 0 {
+            tracing::info!(%location, applied, "applied PostgreSQL schema migrations");
+        }
+        // Closing politely; a failure here changes nothing for the store.
+        let _ = first.close();
+
+        // Waiting for a free connection may take a busy timeout; opening a new one, a connect
+        // timeout.
+        let checkout_timeout = Duration::from_millis(
+            settings
+                .busy_timeout_ms
+                .saturating_add(settings.connect_timeout_ms)
+                .max(1),
+        );
+        let changes =
+            super::change_feed::ChangeFeed::start(config.clone(), tls.clone()).map_err(|e| {
+                StorageError::Backend(format!("cannot start the change feed thread: {e}"))
+            })?;
+        let pool = r2d2::Pool::builder()
+            .max_size(settings.pool_size.max(1))
+            .min_idle(Some(0))
+            .connection_timeout(checkout_timeout)
+            .error_handler(Box::new(TracingErrorHandler))
+            .build_unchecked(PostgresConnectionManager::new(config, tls));
+        Ok(PostgresStorage {
+            location,
+            pool,
+            checkout_timeout,
+            changes,
+        })
+    }
+
+    fn client(&self) -> StorageResult<Pooled> {
+        self.pool.get().map_err(|error| {
+            // r2d2 appends the last connection error to its timeout message when connecting
+            // failed; without one, every connection simply stayed in use.
+            let message = error.to_string();
+            if message.trim_end() == "timed out waiting for connection" {
+                StorageError::Busy(format!(
+                    "all {} connections to {} stayed in use for {:?}",
+                    self.pool.max_size(),
+                    self.location,
+                    self.checkout_timeout
+                ))
+            } else {
+                StorageError::Backend(format!("cannot connect to {}: {message}", self.location))
+            }
+        })
+    }
+
+    /// Runs `work` in one transaction and commits when it succeeds; dropping the transaction on
+    /// error rolls it back.
+    fn write<T>(
+        &self,
+        work: impl FnOnce(&mut ::postgres::Transaction<'_>) -> Result<T, ::postgres::Error>,
+    ) -> StorageResult<T> {
+        let mut client = self.client()?;
+        let mut tx = client.transaction().map_err(map_error)?;
+        let value = work(&mut tx).map_err(map_error)?;
+        tx.commit().map_err(map_error)?;
+        Ok(value)
+    }
+
+    fn find<T>(
+        &self,
+        table: &str,
+        columns: &str,
+        filter: &KeyFilter,
+        with_algorithms: bool,
+        decode: fn(&Row) -> StorageResult<T>,
+    ) -> StorageResult<Vec<T>> {
+        let Some((sql, params)) = find_query(table, columns, filter, with_algorithms) else {
+            return Ok(Vec::new());
+        };
+        let rows = self
+            .client()?
+            .query(sql.as_str(), &params)
+            .map_err(map_error)?;
+        rows.iter().map(decode).collect()
+    }
+
+    fn get<T>(
+        &self,
+        table: &str,
+        columns: &str,
+        id: Uuid,
+        decode: fn(&Row) -> StorageResult<T>,
+    ) -> StorageResult<Option<T>> {
+        let sql = format!("SELECT {columns} FROM {table} WHERE id = $1");
+        let row = self
+            .client()?
+            .query_opt(sql.as_str(), &[&id])
+            .map_err(map_error)?;
+        row.as_ref().map(decode).transpose()
+    }
+
+    fn update_attributes(
+        &self,
+        table: &str,
+        id: Uuid,
+        metadata: &Value,
+        expiration: Option<DateTime<Utc>>,
+    ) -> StorageResult<bool> {
+        let sql = format!(
+            "UPDATE {table} SET metadata = $1, expiration = $2, updated_at = $3 WHERE id = $4"
+        );
+        let changed = self
+            .client()?
+            .execute(sql.as_str(), &[metadata, &expiration, &Utc::now(), &id])
+            .map_err(map_error)?;
+        Ok(changed > 0)
+    }
+
+    fn delete_key(&self, table: &str, id: Uuid) -> StorageResult<bool> {
+        let sql = format!("DELETE FROM {table} WHERE id = $1");
+        let changed = self
+            .client()?
+            .execute(sql.as_str(), &[&id])
+            .map_err(map_error)?;
+        Ok(changed > 0)
+    }
+}
+
+/// Timeouts, session settings and the password, on top of what the URL says.
+fn apply_settings(config: &mut ::postgres::Config, settings: &DatabaseConfig) -> StorageResult<()> {
+    config.connect_timeout(Duration::from_millis(settings.connect_timeout_ms.max(1)));
+    // `lock_timeout = 0` would mean "wait forever"; a busy timeout of 0 means "do not wait".
+    let session = format!(
+        "-c statement_timeout={} -c lock_timeout={}",
+        settings.statement_timeout_ms,
+        settings.busy_timeout_ms.max(1)
+    );
+    let options = match config.get_options() {
+        Some(given) if !given.trim().is_empty() => format!("{given} {session}"),
+        _ => session,
+    };
+    config.options(&options);
+    if config.get_application_name().is_none() {
+        config.application_name("sqlhsm");
+    }
+    if config.get_password().is_some() {
+        return Ok(());
+    }
+    if let Some(name) = &settings.password_env {
+        let password = std::env::var(name).map_err(|_| {
+            StorageError::Backend(format!(
+                "database.password_env names {name}, but that environment variable is not set"
+            ))
+        })?;
+        config.password(password);
+        return Ok(());
+    }
+    let (host, port, dbname, user) = pgpass_key(config);
+    if let Some(password) = pgpass_path()
+        .and_then(|path| read_pgpass(&path))
+        .and_then(|text| pgpass_lookup(&text, &host, port, &dbname, &user))
+    {
+        config.password(password);
+    }
+    Ok(())
+}
+
+/// `(host, port, database, user)` as libpq matches them against the password file: a Unix
+/// socket counts as `localhost`, the database defaults to the user name.
+fn pgpass_key(config: &::postgres::Config) -> (String, u16, String, String) {
+    let host = match config.get_hosts().first() {
+        Some(Host::Tcp(name)) => name.clone(),
+        _ => "localhost".to_string(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(DEFAULT_PORT);
+    let user = config.get_user().unwrap_or_default().to_string();
+    let dbname = config.get_dbname().unwrap_or(&user).to_string();
+    (host, port, dbname, user)
+}
+
+/// `postgres://user@host:port/db`, built from the parsed configuration so no password can slip
+/// in.
+fn describe_config(config: &::postgres::Config) -> String {
+    let (_, port, dbname, user) = pgpass_key(config);
+    let host = match config.get_hosts().first() {
+        Some(Host::Tcp(name)) if name.contains(':') => format!("[{name}]"),
+        Some(Host::Tcp(name)) => name.clone(),
+        #[cfg(unix)]
+        Some(Host::Unix(path)) => path.display().to_string(),
+        #[allow(unreachable_patterns)]
+        _ => "localhost".to_string(),
+    };
+    format!("postgres://{user}@{host}:{port}/{dbname}")
+}
+
+/// TLS as libpq's `prefer` and `require` do it: encrypt, do not authenticate the server.
+fn tls_connector() -> StorageResult<MakeTlsConnector> {
+    let tls_error =
+        |e: openssl::error::ErrorStack| StorageError::Backend(format!("TLS setup: {e}"));
+    let mut builder = SslConnector::builder(SslMethod::tls_client()).map_err(tls_error)?;
+    builder.set_verify(SslVerifyMode::NONE);
+    let mut connector = MakeTlsConnector::new(builder.build());
+    connector.set_callback(|connect, _domain| {
+        connect.set_verify_hostname(false);
+        Ok(())
+    });
+    Ok(connector)
+}
+
+/// Sends r2d2's background connection failures to the log instead of the `log` crate.
+#[derive(Debug)]
+struct TracingErrorHandler;
+
+impl r2d2::HandleError<::postgres::Error> for TracingErrorHandler {
+    fn handle_error(&self, error: ::postgres::Error) {
+        tracing::warn!(error = %error_text(&error), "PostgreSQL connection failed");
+    }
+}
+
+/// The password file: `PGPASSFILE` when set, else `~/.pgpass`.
+fn pgpass_path() -> Option<PathBuf> {
+    match std::env::var_os("PGPASSFILE") {
+        Some(path) if !path.is_empty() => Some(PathBuf::from(path)),
+        _ => dirs::home_dir().map(|home| home.join(".pgpass")),
+    }
+}
+
+/// The password file's text, if it is a regular file only its owner can read (libpq ignores it
+/// otherwise, with a warning).
+fn read_pgpass(path: &std::path::Path) -> Option<String> {
+    let metadata = std::fs::metadata(path).ok()?;
+    if !metadata.is_file() {
+        return None;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if metadata.permissions().mode() & 0o077 != 0 {
+            tracing::warn!(
+                path = %path.display(),
+                "password file has group or world access; ignored (use chmod 0600)"
+            );
+            return None;
+        }
+    }
+    std::fs::read_to_string(path).ok()
+}
+
+/// One line of a password file split at unescaped `:`, each field with `\` escapes removed and
+/// a flag telling whether it was a bare `*` (a wildcard).
+fn pgpass_fields(line: &str) -> Vec<(String, bool)> {
+    let mut fields = Vec::new();
+    let mut field = String::new();
+    let mut escaped_any = false;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                escaped_any = true;
+                match chars.next() {
+                    Some(next) => field.push(next),
+                    None => field.push('\\'),
+                }
+            }
+            ':' => {
+                let wildcard = field == "*" && !escaped_any;
+                fields.push((std::mem::take(&mut field), wildcard));
+                escaped_any = false;
+            }
+            _ => field.push(c),
+        }
+    }
+    let wildcard = field == "*" && !escaped_any;
+    fields.push((field, wildcard));
+    fields
+}
+
+/// Looks `host:port:database:user` up in a password file's text (libpq's format: one
+/// `hostname:port:database:username:password` per line, `*` matches anything, `\` escapes `:`
+/// and `\`, `#` starts a comment line); the first matching line wins.
+pub fn pgpass_lookup(
+    text: &str,
+    host: &str,
+    port: u16,
+    dbname: &str,
+    user: &str,
+) -> Option<String> {
+    let port = port.to_string();
+    let wanted = [host, port.as_str(), dbname, user];
+    text.lines()
+        .map(|line| line.trim_end_matches('\r'))
+        .filter(|line| !line.trim_start().starts_with('#') && !line.trim().is_empty())
+        .map(pgpass_fields)
+        .filter(|fields| fields.len() >= 5)
+        .find(|fields| {
+            fields
+                .iter()
+                .zip(wanted)
+                .all(|((value, wildcard), wanted)| *wildcard || value == wanted)
+        })
+        .map(|fields| fields[4].0.clone())
+}
+
+/// Builds the `SELECT` for a [`KeyFilter`] with numbered parameters; `None` when the filter can
+/// match nothing (an empty algorithm list).
+fn find_query<'a>(
+    table: &str,
+    columns: &str,
+    filter: &'a KeyFilter,
+    with_algorithms: bool,
+) -> Option<(String, Vec<&'a (dyn ToSql + Sync)>)> {
+    let mut sql = format!("SELECT {columns} FROM {table} WHERE provider_config_id = $1");
+    let mut params: Vec<&'a (dyn ToSql + Sync)> = vec![&filter.provider_config_id];
+    let mut and = |sql: &mut String, expression: &str, value: &'a (dyn ToSql + Sync)| {
+        params.push(value);
+        sql.push_str(&format!(" AND {expression} ${}", params.len()));
+    };
+    if let Some(label) = &filter.label {
+        and(&mut sql, &format!("{LABEL_EXPR} ="), label);
+    }
+    if let Some(ck_id) = &filter.ck_id {
+        and(&mut sql, &format!("{CK_ID_EXPR} ="), ck_id);
+    }
+    if with_algorithms {
+        if let Some(algorithms) = &filter.key_algorithms {
+            if algorithms.is_empty() {
+                return None;
+            }
+            params.push(algorithms);
+            sql.push_str(&format!(" AND key_algorithm = ANY(${})", params.len()));
+        }
+    }
+    if let Some(key_id) = &filter.key_id {
+        params.push(key_id);
+        sql.push_str(&format!(" AND key_id = ${}", params.len()));
+    }
+    sql.push_str(" ORDER BY created_at, id");
+    Some((sql, params))
+}
+
+/// A driver error as text: for server errors the SQLSTATE, the message and the constraint or
+/// table, never the `DETAIL` line (it quotes row values).
+fn error_text(error: &::postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => {
+            let mut text = format!("{} ({}): {}", db.severity(), db.code().code(), db.message());
+            if let Some(constraint) = db.constraint() {
+                text.push_str(&format!(" [constraint {constraint}]"));
+            } else if let Some(table) = db.table() {
+                text.push_str(&format!(" [table {table}]"));
+            }
+            text
+        }
+        None => {
+            // The driver's own text is generic ("error connecting to server"); the cause is in
+            // the source chain.
+            let mut text = error.to_string();
+            let mut source = std::error::Error::source(error);
+            while let Some(cause) = source {
+                let cause_text = cause.to_string();
+                if !text.contains(&cause_text) {
+                    text.push_str(&format!(": {cause_text}"));
+                }
+                source = cause.source();
+            }
+            text
+        }
+    }
+}
+
+/// The one mapping from driver errors to storage error kinds.
+fn map_error(error: ::postgres::Error) -> StorageError {
+    let text = error_text(&error);
+    let Some(code) = error.code() else {
+        // No SQLSTATE: the connection broke, timed out or could not be made.
+        return StorageError::Backend(text);
+    };
+    if *code == SqlState::UNIQUE_VIOLATION {
+        StorageError::Conflict(text)
+    } else if *code == SqlState::LOCK_NOT_AVAILABLE
+        || *code == SqlState::T_R_SERIALIZATION_FAILURE
+        || *code == SqlState::T_R_DEADLOCK_DETECTED
+        || *code == SqlState::QUERY_CANCELED
+    {
+        // Waiting on other writers past `lock_timeout`, losing a race, or running past
+        // `statement_timeout`: the caller may try again.
+        StorageError::Busy(text)
+    } else if *code == SqlState::DATA_CORRUPTED || *code == SqlState::INDEX_CORRUPTED {
+        StorageError::Corrupt(text)
+    } else {
+        StorageError::Backend(text)
+    }
+}
+
+/// One column, a decoding failure reported as corrupt data.
+fn column<'a, T: FromSql<'a>>(row: &'a Row, name: &str) -> StorageResult<T> {
+    row.try_get(name)
+        .map_err(|e| StorageError::Corrupt(format!("column {name}: {e}")))
+}
+
+fn decode_token(row: &Row) -> StorageResult<TokenRow> {
+    Ok(TokenRow {
+        id: column(row, "id")?,
+        provider_name: column(row, "provider_name")?,
+        config: column(row, "config")?,
+        metadata: column(row, "metadata")?,
+        created_at: column(row, "created_at")?,
+        updated_at: column(row, "updated_at")?,
+    })
+}
+
+fn decode_asym(row: &Row) -> StorageResult<AsymKeyRow> {
+    Ok(AsymKeyRow {
+        id: column(row, "id")?,
+        provider_config_id: column(row, "provider_config_id")?,
+        key_id: column(row, "key_id")?,
+        key_algorithm: column(row, "key_algorithm")?,
+        key_status: column(row, "key_status")?,
+        key_mode: column(row, "key_mode")?,
+        expiration: column(row, "expiration")?,
+        public_key_ctx: column(row, "public_key_ctx")?,
+        private_key_ctx: column(row, "private_key_ctx")?,
+        metadata: column(row, "metadata")?,
+        created_at: column(row, "created_at")?,
+        updated_at: column(row, "updated_at")?,
+    })
+}
+
+fn decode_sym(row: &Row) -> StorageResult<SymKeyRow> {
+    Ok(SymKeyRow {
+        id: column(row, "id")?,
+        provider_config_id: column(row, "provider_config_id")?,
+        key_id: column(row, "key_id")?,
+        key_status: column(row, "key_status")?,
+        key_mode: column(row, "key_mode")?,
+        expiration: column(row, "expiration")?,
+        key_value: column(row, "key_value")?,
+        metadata: column(row, "metadata")?,
+        created_at: column(row, "created_at")?,
+        updated_at: column(row, "updated_at")?,
+    })
+}
+
+fn decode_object(row: &Row) -> StorageResult<ObjectRow> {
+    Ok(ObjectRow {
+        id: column(row, "id")?,
+        provider_config_id: column(row, "provider_config_id")?,
+        object_class: column(row, "object_class")?,
+        value: column(row, "value")?,
+        metadata: column(row, "metadata")?,
+        created_at: column(row, "created_at")?,
+        updated_at: column(row, "updated_at")?,
+    })
+}
+
+impl Storage for PostgresStorage {
+    fn describe(&self) -> String {
+        self.location.clone()
+    }
+
+    fn list_tokens(&self) -> StorageResult<Vec<TokenRow>> {
+        let sql = format!("SELECT {TOKEN_COLUMNS} FROM provider_config ORDER BY created_at, id");
+        let rows = self.client()?.query(sql.as_str(), &[]).map_err(map_error)?;
+        rows.iter().map(decode_token).collect()
+    }
+
+    fn get_token(&self, id: Uuid) -> StorageResult<Option<TokenRow>> {
+        self.get("provider_config", TOKEN_COLUMNS, id, decode_token)
+    }
+
+    fn insert_token(&self, row: &TokenRow) -> StorageResult<()> {
+        self.client()?
+            .execute(
+                &format!(
+                    "INSERT INTO provider_config ({TOKEN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"
+                ),
+                &[
+                    &row.id,
+                    &row.provider_name,
+                    &row.config,
+                    &row.metadata,
+                    &row.created_at,
+                    &row.updated_at,
+                ],
+            )
+            .map_err(map_error)?;
+        Ok(())
+    }
+
+    fn rename_token(&self, id: Uuid, provider_name: &str) -> StorageResult<()> {
+        self.client()?
+            .execute(
+                "UPDATE provider_config SET provider_name = $1, updated_at = $2 WHERE id = $3",
+                &[&provider_name, &Utc::now(), &id],
+            )
+            .map_err(map_error)?;
+        Ok(())
+    }
+
+    fn update_token_config(
+        &self,
+        id: Uuid,
+        update: ConfigUpdate<'_>,
+    ) -> StorageResult<Result<Value, Error>> {
+        let mut client = self.client()?;
+        let mut tx = client.transaction().map_err(map_error)?;
+        // The row lock makes concurrent read-modify-writes from any process take turns.
+        let current = tx
+            .query_opt(
+                "SELECT config FROM provider_config WHERE id = $1 FOR UPDATE",
+                &[&id],
+            )
+            .map_err(map_error)?;
+        let Some(current) = current else {
+            return Ok(Err(Error::Pkcs11(crate::Rv::TOKEN_NOT_PRESENT)));
+        };
+        let mut config: Value = column(&current, "config")?;
+        if let Err(error) = update(&mut config) {
+            // Dropping `tx` rolls back and releases the row lock; nothing was written.
+            return Ok(Err(error));
+        }
+        tx.execute(
+            "UPDATE provider_config SET config = $1, updated_at = $2 WHERE id = $3",
+            &[&config, &Utc::now(), &id],
+        )
+        .map_err(map_error)?;
+        tx.commit().map_err(map_error)?;
+        Ok(Ok(config))
+    }
+
+    fn delete_token(&self, id: Uuid) -> StorageResult<()> {
+        self.write(|tx| {
+            tx.execute("DELETE FROM asym_key WHERE provider_config_id = $1", &[&id])?;
+            tx.execute("DELETE FROM sym_key WHERE provider_config_id = $1", &[&id])?;
+            tx.execute(
+                "DELETE FROM p11_object WHERE provider_config_id = $1",
+                &[&id],
+            )?;
+            tx.execute("DELETE FROM provider_config WHERE id = $1", &[&id])
+        })?;
+        Ok(())
+    }
+
+    fn delete_token_keys(&self, id: Uuid) -> StorageResult<()> {
+        self.write(|tx| {
+            tx.execute("DELETE FROM asym_key WHERE provider_config_id = $1", &[&id])?;
+            tx.execute("DELETE FROM sym_key WHERE provider_config_id = $1", &[&id])?;
+            tx.execute(
+                "DELETE FROM p11_object WHERE provider_config_id = $1",
+                &[&id],
+            )
+        })?;
+        Ok(())
+    }
+
+    fn insert_asym_key(&self, row: &AsymKeyRow) -> StorageResult<()> {
+        self.client()?
+            .execute(
+                &format!(
+                    "INSERT INTO asym_key ({ASYM_COLUMNS}) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+                ),
+                &[
+                    &row.id,
+                    &row.provider_config_id,
+                    &row.key_id,
+                    &row.key_algorithm,
+                    &row.key_status,
+                    &row.key_mode,
+                    &row.expiration,
+                    &row.public_key_ctx,
+                    &row.private_key_ctx,
+                    &row.metadata,
+                    &row.created_at,
+                    &row.updated_at,
+                ],
+            )
+            .map_err(map_error)?;
+        Ok(())
+    }
+
+    fn insert_sym_key(&self, row: &SymKeyRow) -> StorageResult<()> {
+        self.client()?
+            .execute(
+                &format!(
+                    "INSERT INTO sym_key ({SYM_COLUMNS}) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+                ),
+                &[
+                    &row.id,
+                    &row.provider_config_id,
+                    &row.key_id,
+                    &row.key_status,
+                    &row.key_mode,
+                    &row.expiration,
+                    &row.key_value,
+                    &row.metadata,
+                    &row.created_at,
+                    &row.updated_at,
+                ],
+            )
+            .map_err(map_error)?;
+        Ok(())
+    }
+
+    fn get_asym_key(&self, id: Uuid) -> StorageResult<Option<AsymKeyRow>> {
+        self.get("asym_key", ASYM_COLUMNS, id, decode_asym)
+    }
+
+    fn get_sym_key(&self, id: Uuid) -> StorageResult<Option<SymKeyRow>> {
+        self.get("sym_key", SYM_COLUMNS, id, decode_sym)
+    }
+
+    fn find_asym_keys(&self, filter: &KeyFilter) -> StorageResult<Vec<AsymKeyRow>> {
+        self.find("asym_key", ASYM_COLUMNS, filter, true, decode_asym)
+    }
+
+    fn find_sym_keys(&self, filter: &KeyFilter) -> StorageResult<Vec<SymKeyRow>> {
+        self.find("sym_key", SYM_COLUMNS, filter, false, decode_sym)
+    }
+
+    fn update_asym_key_attributes(
+        &self,
+        id: Uuid,
+        metadata: &Value,
+        expiration: Option<DateTime<Utc>>,
+    ) -> StorageResult<bool> {
+        self.update_attributes("asym_key", id, metadata, expiration)
+    }
+
+    fn update_sym_key_attributes(
+        &self,
+        id: Uuid,
+        metadata: &Value,
+        expiration: Option<DateTime<Utc>>,
+    ) -> StorageResult<bool> {
+        self.update_attributes("sym_key", id, metadata, expiration)
+    }
+
+    fn delete_asym_key(&self, id: Uuid) -> StorageResult<bool> {
+        self.delete_key("asym_key", id)
+    }
+
+    fn delete_sym_key(&self, id: Uuid) -> StorageResult<bool> {
+        self.delete_key("sym_key", id)
+    }
+
+    fn key_id_exists(&self, key_id: &str) -> StorageResult<bool> {
+        let row = self
+            .client()?
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM asym_key WHERE key_id = $1) \
+                 OR EXISTS (SELECT 1 FROM sym_key WHERE key_id = $1) AS found",
+                &[&key_id],
+            )
+            .map_err(map_error)?;
+        column(&row, "found")
+    }
+
+    fn insert_object(&self, row: &ObjectRow) -> StorageResult<()> {
+        self.client()?
+            .execute(
+                &format!(
+                    "INSERT INTO p11_object ({OBJECT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+                ),
+                &[
+                    &row.id,
+                    &row.provider_config_id,
+                    &row.object_class,
+                    &row.value,
+                    &row.metadata,
+                    &row.created_at,
+                    &row.updated_at,
+                ],
+            )
+            .map_err(map_error)?;
+        Ok(())
+    }
+
+    fn get_object(&self, id: Uuid) -> StorageResult<Option<ObjectRow>> {
+        self.get("p11_object", OBJECT_COLUMNS, id, decode_object)
+    }
+
+    fn find_objects(
+        &self,
+        filter: &KeyFilter,
+        class: Option<i64>,
+    ) -> StorageResult<Vec<ObjectRow>> {
+        let mut sql =
+            format!("SELECT {OBJECT_COLUMNS} FROM p11_object WHERE provider_config_id = $1");
+        let mut params: Vec<&(dyn ToSql + Sync)> = vec![&filter.provider_config_id];
+        if let Some(class) = &class {
+            params.push(class);
+            sql.push_str(&format!(" AND object_class = ${}", params.len()));
+        }
+        if let Some(label) = &filter.label {
+            params.push(label);
+            sql.push_str(&format!(" AND {LABEL_EXPR} = ${}", params.len()));
+        }
+        if let Some(ck_id) = &filter.ck_id {
+            params.push(ck_id);
+            sql.push_str(&format!(" AND {CK_ID_EXPR} = ${}", params.len()));
+        }
+        sql.push_str(" ORDER BY created_at, id");
+        let rows = self
+            .client()?
+            .query(sql.as_str(), &params)
+            .map_err(map_error)?;
+        rows.iter().map(decode_object).collect()
+    }
+
+    fn update_object_metadata(&self, id: Uuid, metadata: &Value) -> StorageResult<bool> {
+        let changed = self
+            .client()?
+            .execute(
+                "UPDATE p11_object SET metadata = $1, updated_at = $2 WHERE id = $3",
+                &[metadata, &Utc::now(), &id],
+            )
+            .map_err(map_error)?;
+        Ok(changed > 0)
+    }
+
+    fn delete_object(&self, id: Uuid) -> StorageResult<bool> {
+        self.delete_key("p11_object", id)
+    }
+
+    fn change_marker(&self) -> StorageResult<u64> {
+        Ok(self.changes.marker())
+    }
+}
+
+/// Lets the dialect-neutral migration runner drive one PostgreSQL connection.
+struct PostgresMigrator<'a>(&'a mut Client);
+
+impl MigrationTarget for PostgresMigrator<'_> {
+    fn begin(&mut self) -> StorageResult<()> {
+        // The advisory lock is released with the transaction, whatever happens to it; other
+        // migrators of this database wait here (up to `lock_timeout`) and then find nothing to
+        // do. A long migration must not be cut off by `statement_timeout`.
+        self.0
+            .batch_execute(&format!(
+                "BEGIN; SET LOCAL statement_timeout = 0; \
+                 SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY});"
+            ))
+            .map_err(map_error)
+    }
+    fn commit(&mut self) -> StorageResult<()> {
+        self.0.batch_execute("COMMIT").map_err(map_error)
+    }
+    fn rollback(&mut self) -> StorageResult<()> {
+        self.0.batch_execute("ROLLBACK").map_err(map_error)
+    }
+    fn execute_batch(&mut self, sql: &str) -> StorageResult<()> {
+        self.0.batch_execute(sql).map_err(map_error)
+    }
+    fn current_version(&mut self) -> StorageResult<i64> {
+        let row = self
+            .0
+            .query_one(
+                "SELECT COALESCE(MAX(version), 0) AS version FROM schema_migrations",
+                &[],
+            )
+            .map_err(map_error)?;
+        column(&row, "version")
+    }
+    fn record_version(&mut self, version: i64) -> StorageResult<()> {
+        self.0
+            .execute(
+                "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, now())",
+                &[&version],
+            )
+            .map(|_| ())
+            .map_err(map_error)
+    }
+}
+
+/// Test support shared by unit and integration tests: a fresh database per store on the server
+/// named by `SQLHSM_TEST_PG`.
+#[doc(hidden)]
+pub mod testing {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::{Condvar, Mutex};
+
+    use super::*;
+
+    /// Environment variable with the URL of a database the tests may connect to and create
+    /// databases from.
+    pub const ENV_TEST_PG: &str = "SQLHSM_TEST_PG";
+    /// Used when `SQLHSM_TEST_PG` is unset: the local server with trust authentication.
+    pub const DEFAULT_TEST_PG: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+    /// The base URL tests connect to.
+    pub fn test_database_url() -> String {
+        std::env::var(ENV_TEST_PG)
+            .ok()
+            .filter(|url| !url.trim().is_empty())
+            .unwrap_or_else(|| DEFAULT_TEST_PG.to_string())
+    }
+
+    /// Test databases alive at once in this process: with many test threads, each holding a
+    /// pool, the server's `max_connections` (100 by default) would otherwise run out.
+    const MAX_LIVE_DATABASES: usize = 6;
+
+    static LIVE: Mutex<usize> = Mutex::new(0);
+    static FREED: Condvar = Condvar::new();
+
+    /// One of the [`MAX_LIVE_DATABASES`] places; given back on drop.
+    struct Permit;
+
+    impl Permit {
+        fn acquire() -> Permit {
+            let mut live = LIVE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            while *live >= MAX_LIVE_DATABASES {
+                live = FREED
+                    .wait(live)
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+            }
+            *live += 1;
+            Permit
+        }
+    }
+
+    impl Drop for Permit {
+        fn drop(&mut self) {
+            let mut live = LIVE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            *live = live.saturating_sub(1);
+            FREED.notify_one();
+        }
+    }
+
+    /// A database created for one test; dropped (connections forced out) when this is dropped.
+    pub struct TestDatabase {
+        /// The URL of the new database.
+        pub url: String,
+        name: String,
+        base: ::postgres::Config,
+        _permit: Permit,
+    }
+
+    impl TestDatabase {
+        /// Store settings for this database: the defaults with a smaller pool.
+        pub fn settings(&self) -> DatabaseConfig {
+            DatabaseConfig {
+                pool_size: 4,
+                ..DatabaseConfig::with_url(self.url.clone())
+            }
+        }
+    }
+
+    impl Drop for TestDatabase {
+        fn drop(&mut self) {
+            // Best effort: a database left behind is harmless, only untidy.
+            if let Ok(mut client) = self.base.connect(::postgres::NoTls) {
+                let sql = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name);
+                if let Err(e) = client.batch_execute(&sql) {
+                    eprintln!("could not drop test database {}: {e}", self.name);
+                }
+            }
+        }
+    }
+
+    /// Creates a fresh, empty database, or `None` (with a `skipped:` line on stderr) when the
+    /// server cannot be reached. When `CI` is set an unreachable server is a test failure.
+    ///
+    /// # Panics
+    /// When the server is unreachable and `CI` is set, or creating the database fails.
+    pub fn test_database() -> Option<TestDatabase> {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let permit = Permit::acquire();
+        let base_url = test_database_url();
+        let shown = crate::config::DatabaseConfig::with_url(base_url.clone()).redacted_url();
+        let connected = base_url
+            .parse::<::postgres::Config>()
+            .map(|mut config| {
+                config.connect_timeout(Duration::from_secs(5));
+                config
+            })
+            .and_then(|config| {
+                config
+                    .connect(::postgres::NoTls)
+                    .map(|client| (config, client))
+            });
+        let (base, mut client) = match connected {
+            Ok(pair) => pair,
+            Err(error) => {
+                let reason = error_text(&error);
+                if std::env::var_os("CI").is_some() {
+                    panic!("PostgreSQL unreachable at {shown}: {reason} (CI is set, so this is a failure, not a skip)");
+                }
+                eprintln!("skipped: PostgreSQL unreachable at {shown}: {reason}");
+                return None;
+            }
+        };
+        let name = format!(
+            "sqlhsm_test_{}_{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed),
+            &Uuid::new_v4().simple().to_string()[..8]
+        );
+        if let Err(error) = client.batch_execute(&format!("CREATE DATABASE \"{name}\"")) {
+            panic!(
+                "cannot create test database {name} on {shown}: {}",
+                error_text(&error)
+            );
+        }
+        Some(TestDatabase {
+            url: with_database(&base_url, &name),
+            name,
+            base,
+            _permit: permit,
+        })
+    }
+
+    /// `url` with its database name replaced (the query string kept).
+    pub fn with_database(url: &str, name: &str) -> String {
+        let (scheme, rest) = url.split_once("://").unwrap_or(("postgres", url));
+        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+        let (authority, tail) = rest.split_at(authority_end);
+        let query = tail.find('?').map_or("", |at| &tail[at..]);
+        format!("{scheme}://{authority}/{name}{query}")
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    use super::testing::{test_database, with_database};
+    use super::*;
+
+    /// A fresh database and a store on it; returns from the calling test when the server is
+    /// unreachable (outside CI).
+    macro_rules! store {
+        () => {
+            store!(|settings| settings)
+        };
+        ($adjust:expr) => {{
+            let Some(db) = test_database() else {
+                return;
+            };
+            let adjust: fn(DatabaseConfig) -> DatabaseConfig = $adjust;
+            let storage = PostgresStorage::open(&adjust(db.settings())).unwrap();
+            (db, storage)
+        }};
+    }
+
+    mod contract {
+        use super::*;
+        crate::storage_contract_tests!({
+            let (db, storage) = store!();
+            (db, Arc::new(storage))
+        });
+    }
+
+    fn count_versions(storage: &PostgresStorage) -> i64 {
+        storage
+            .client()
+            .unwrap()
+            .query_one("SELECT COUNT(*) FROM schema_migrations", &[])
+            .unwrap()
+            .get(0)
+    }
+
+    #[test]
+    fn open_applies_the_current_schema_once() {
+        let (db, storage) = store!();
+        assert_eq!(
+            count_versions(&storage),
+            migrations::latest_version(Dialect::Postgres)
+        );
+        drop(storage);
+        let again = PostgresStorage::open(&db.settings()).unwrap();
+        assert_eq!(
+            count_versions(&again),
+            migrations::latest_version(Dialect::Postgres)
+        );
+        let mut client = again.client().unwrap();
+        assert_eq!(
+            migrations::run(&mut PostgresMigrator(&mut client), Dialect::Postgres).unwrap(),
+            0
+        );
+    }
+
+    /// Several processes starting at once race to migrate the same fresh database; the advisory
+    /// lock makes them take turns.
+    #[test]
+    fn concurrent_first_opens_all_succeed() {
+        let Some(db) = test_database() else {
+            return;
+        };
+        let settings = db.settings();
+        let barrier = Arc::new(std::sync::Barrier::new(8));
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                let settings = settings.clone();
+                let barrier = barrier.clone();
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    PostgresStorage::open(&settings).map(|_| ())
+                })
+            })
+            .collect();
+        for handle in handles {
+            handle.join().unwrap().unwrap();
+        }
+        let storage = PostgresStorage::open(&settings).unwrap();
+        assert_eq!(
+            count_versions(&storage),
+            migrations::latest_version(Dialect::Postgres)
+        );
+    }
+
+    /// Several stores on one database stand for several processes: the row lock, not a lock in
+    /// this process, keeps the failed-login counter exact.
+    /// A commit by another store (process, host) reaches this store's change marker through
+    /// LISTEN/NOTIFY, without a query per check.
+    #[test]
+    fn another_stores_commit_moves_the_change_marker() {
+        let (db, storage) = store!();
+        let other = PostgresStorage::open(&db.settings()).unwrap();
+        // Wait until the listener is connected (it counts its first connection as a change).
+        let start = Instant::now();
+        while storage.change_marker().unwrap() == 0 && start.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let before = storage.change_marker().unwrap();
+        let at = Utc::now();
+        other
+            .insert_token(&TokenRow {
+                id: Uuid::new_v4(),
+                provider_name: "noticed".into(),
+                config: serde_json::json!({ "slot": 77 }),
+                metadata: serde_json::json!({}),
+                created_at: at,
+                updated_at: at,
+            })
+            .unwrap();
+        let start = Instant::now();
+        while storage.change_marker().unwrap() == before {
+            assert!(
+                start.elapsed() < Duration::from_secs(2),
+                "no notification within 2 s"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        eprintln!("change feed: notification after {:?}", start.elapsed());
+    }
+
+    #[test]
+    fn config_updates_are_exact_across_stores() {
+        const STORES: usize = 4;
+        const ROUNDS: u64 = 25;
+        let (db, first) = store!();
+        let now = Utc::now();
+        let token = TokenRow {
+            id: Uuid::new_v4(),
+            provider_name: "shared".into(),
+            config: serde_json::json!({ "slot": 1, "failures": 0 }),
+            metadata: serde_json::json!({}),
+            created_at: now,
+            updated_at: now,
+        };
+        first.insert_token(&token).unwrap();
+        let handles: Vec<_> = (0..STORES)
+            .map(|_| {
+                let store = PostgresStorage::open(&db.settings()).unwrap();
+                std::thread::spawn(move || {
+                    for _ in 0..ROUNDS {
+                        store
+                            .update_token_config(token.id, &mut |config: &mut Value| {
+                                let n = config["failures"].as_u64().unwrap();
+                                config["failures"] = serde_json::json!(n + 1);
+                                Ok(())
+                            })
+                            .unwrap()
+                            .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for handle in handles {
+            handle.join().unwrap();
+        }
+        let stored = first.get_token(token.id).unwrap().unwrap();
+        assert_eq!(
+            stored.config["failures"],
+            serde_json::json!(STORES as u64 * ROUNDS)
+        );
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused() {
+        let (db, storage) = store!();
+        storage
+            .client()
+            .unwrap()
+            .execute("INSERT INTO schema_migrations (version) VALUES (9999)", &[])
+            .unwrap();
+        drop(storage);
+        match PostgresStorage::open(&db.settings()) {
+            Err(StorageError::SchemaTooNew { found: 9999, .. }) => {}
+            Err(other) => panic!("expected SchemaTooNew, got {other:?}"),
+            Ok(_) => panic!("expected SchemaTooNew, got a store"),
+        }
+    }
+
+    #[test]
+    fn sessions_carry_the_timeouts() {
+        let (_db, storage) = store!(|settings| DatabaseConfig {
+            statement_timeout_ms: 1234,
+            busy_timeout_ms: 567,
+            ..settings
+        });
+        let mut client = storage.client().unwrap();
+        let show = |client: &mut Pooled, what: &str| -> String {
+            client
+                .query_one(&format!("SHOW {what}"), &[])
+                .unwrap()
+                .get(0)
+        };
+        assert_eq!(show(&mut client, "statement_timeout"), "1234ms");
+        assert_eq!(show(&mut client, "lock_timeout"), "567ms");
+        assert_eq!(show(&mut client, "application_name"), "sqlhsm");
+    }
+
+    #[test]
+    fn a_long_statement_is_cut_off_as_busy() {
+        let (_db, storage) = store!(|settings| DatabaseConfig {
+            statement_timeout_ms: 200,
+            ..settings
+        });
+        let started = Instant::now();
+        let error = storage
+            .client()
+            .unwrap()
+            .batch_execute("SELECT pg_sleep(5)")
+            .unwrap_err();
+        assert!(matches!(map_error(error), StorageError::Busy(_)));
+        assert!(started.elapsed() < Duration::from_secs(3));
+    }
+
+    #[test]
+    fn a_locked_token_is_busy_after_the_busy_timeout() {
+        let (db, storage) = store!(|settings| DatabaseConfig {
+            busy_timeout_ms: 100,
+            ..settings
+        });
+        let now = Utc::now();
+        let token = TokenRow {
+            id: Uuid::new_v4(),
+            provider_name: "locked".into(),
+            config: serde_json::json!({ "slot": 1 }),
+            metadata: serde_json::json!({}),
+            created_at: now,
+            updated_at: now,
+        };
+        storage.insert_token(&token).unwrap();
+        let mut blocker: Client = db
+            .url
+            .parse::<::postgres::Config>()
+            .unwrap()
+            .connect(::postgres::NoTls)
+            .unwrap();
+        let mut tx = blocker.transaction().unwrap();
+        tx.execute(
+            "SELECT 1 FROM provider_config WHERE id = $1 FOR UPDATE",
+            &[&token.id],
+        )
+        .unwrap();
+        let result = storage.update_token_config(token.id, &mut |_: &mut Value| Ok(()));
+        assert!(matches!(result, Err(StorageError::Busy(_))), "{result:?}");
+        tx.rollback().unwrap();
+        storage
+            .update_token_config(token.id, &mut |_: &mut Value| Ok(()))
+            .unwrap()
+            .unwrap();
+    }
+
+    #[test]
+    fn an_exhausted_pool_is_busy() {
+        let (_db, storage) = store!(|settings| DatabaseConfig {
+            pool_size: 1,
+            busy_timeout_ms: 100,
+            connect_timeout_ms: 100,
+            ..settings
+        });
+        let held = storage.client().unwrap();
+        let result = storage.list_tokens();
+        assert!(matches!(result, Err(StorageError::Busy(_))), "{result:?}");
+        drop(held);
+        storage.list_tokens().unwrap();
+    }
+
+    #[test]
+    fn a_closed_port_fails_fast_as_backend() {
+        let settings = DatabaseConfig {
+            connect_timeout_ms: 500,
+            ..DatabaseConfig::with_url("postgres://postgres:pw@127.0.0.1:1/test")
+        };
+        let started = Instant::now();
+        match PostgresStorage::open(&settings) {
+            Err(StorageError::Backend(message)) => {
+                assert!(message.contains("127.0.0.1:1"), "{message}");
+                assert!(!message.contains("pw"), "{message}");
+            }
+            Err(other) => panic!("expected Backend, got {other:?}"),
+            Ok(_) => panic!("connected to a closed port"),
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    /// A non-routable address: the connect timeout, not the kernel's, ends the attempt.
+    #[test]
+    fn an_unanswering_host_times_out() {
+        let settings = DatabaseConfig {
+            connect_timeout_ms: 300,
+            ..DatabaseConfig::with_url("postgres://postgres@10.255.255.1:5432/test")
+        };
+        let started = Instant::now();
+        assert!(matches!(
+            PostgresStorage::open(&settings),
+            Err(StorageError::Backend(_))
+        ));
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[test]
+    fn describe_hides_the_password() {
+        let mut config: ::postgres::Config =
+            "postgres://hsm:s3cret@db.example:6543/keys?sslmode=require"
+                .parse()
+                .unwrap();
+        apply_settings(&mut config, &DatabaseConfig::default()).unwrap();
+        assert_eq!(
+            describe_config(&config),
+            "postgres://hsm@db.example:6543/keys"
+        );
+        let config: ::postgres::Config = "postgresql://hsm@db".parse().unwrap();
+        assert_eq!(describe_config(&config), "postgres://hsm@db:5432/hsm");
+
+        // The same through a real store, when there is a server.
+        let Some(db) = test_database() else {
+            return;
+        };
+        let with_password = format!("{}?password=never-shown", db.url.split('?').next().unwrap());
+        let storage = PostgresStorage::open(&DatabaseConfig::with_url(with_password)).unwrap();
+        assert!(
+            !storage.describe().contains("never-shown"),
+            "{}",
+            storage.describe()
+        );
+        assert!(storage.describe().starts_with("postgres://"));
+    }
+
+    #[test]
+    fn tls_follows_sslmode() {
+        let Some(db) = test_database() else {
+            return;
+        };
+        for mode in ["disable", "prefer", "require"] {
+            let url = format!("{}?sslmode={mode}", db.url);
+            let storage = match PostgresStorage::open(&DatabaseConfig::with_url(url)) {
+                Ok(storage) => storage,
+                // A server without TLS refuses `require`; that is the point of `require`.
+                Err(StorageError::Backend(message)) if mode == "require" => {
+                    eprintln!("server without TLS: {message}");
+                    continue;
+                }
+                Err(other) => panic!("sslmode={mode}: {other:?}"),
+            };
+            let ssl: bool = storage
+                .client()
+                .unwrap()
+                .query_one(
+                    "SELECT COALESCE((SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()), false)",
+                    &[],
+                )
+                .unwrap()
+                .get(0);
+            if mode == "disable" {
+                assert!(!ssl);
+            }
+            if mode == "require" {
+                assert!(ssl);
+            }
+        }
+        let url = format!("{}?sslmode=verify-full", db.url);
+        assert!(matches!(
+            PostgresStorage::open(&DatabaseConfig::with_url(url)),
+            Err(StorageError::Backend(_))
+        ));
+    }
+
+    #[test]
+    fn password_env_is_used_and_must_exist() {
+        let mut config: ::postgres::Config = "postgres://hsm@db/keys".parse().unwrap();
+        let settings = DatabaseConfig {
+            password_env: Some("SQLHSM_TEST_PG_PASSWORD_SURELY_UNSET".into()),
+            ..DatabaseConfig::default()
+        };
+        assert!(matches!(
+            apply_settings(&mut config, &settings),
+            Err(StorageError::Backend(message)) if message.contains("SURELY_UNSET")
+        ));
+        // `PATH` is always set: it stands in for a password variable.
+        let settings = DatabaseConfig {
+            password_env: Some("PATH".into()),
+            ..DatabaseConfig::default()
+        };
+        apply_settings(&mut config, &settings).unwrap();
+        let path = std::env::var("PATH").unwrap();
+        assert_eq!(config.get_password(), Some(path.as_bytes()));
+        // A password in the URL wins.
+        let mut config: ::postgres::Config = "postgres://hsm:given@db/keys".parse().unwrap();
+        apply_settings(&mut config, &settings).unwrap();
+        assert_eq!(config.get_password(), Some(&b"given"[..]));
+    }
+
+    #[test]
+    fn options_from_the_url_are_kept() {
+        let mut config: ::postgres::Config =
+            "postgres://hsm@db/keys?options=-c%20search_path%3Dhsm"
+                .parse()
+                .unwrap();
+        apply_settings(&mut config, &DatabaseConfig::default()).unwrap();
+        assert_eq!(
+            config.get_options(),
+            Some("-c search_path=hsm -c statement_timeout=10000 -c lock_timeout=5000")
+        );
+    }
+
+    #[test]
+    fn pgpass_lines_match_like_libpq() {
+        let text = "\
+# comment:with:five:colons:here
+db.example:5432:keys:hsm:first
+db.example:5432:keys:hsm:second
+*:*:*:admin:wild\\:card\\\\
+localhost:6543:*:hsm:local
+short:line
+host\\:v6:5432:keys:hsm:escaped-host
+db.example:5432:keys:empty:
+other:5432:keys:hsm:pass:trailing-field
+";
+        let lookup = |host, port, db, user| pgpass_lookup(text, host, port, db, user);
+        assert_eq!(
+            lookup("db.example", 5432, "keys", "hsm").as_deref(),
+            Some("first")
+        );
+        assert_eq!(
+            lookup("any", 1, "thing", "admin").as_deref(),
+            Some("wild:card\\")
+        );
+        assert_eq!(
+            lookup("localhost", 6543, "x", "hsm").as_deref(),
+            Some("local")
+        );
+        assert_eq!(lookup("localhost", 5432, "x", "hsm"), None);
+        assert_eq!(
+            lookup("host:v6", 5432, "keys", "hsm").as_deref(),
+            Some("escaped-host")
+        );
+        assert_eq!(
+            lookup("db.example", 5432, "keys", "empty").as_deref(),
+            Some("")
+        );
+        assert_eq!(
+            lookup("other", 5432, "keys", "hsm").as_deref(),
+            Some("pass")
+        );
+        assert_eq!(lookup("short", 5432, "line", "x"), None);
+        assert_eq!(
+            lookup("DB.EXAMPLE", 5432, "keys", "hsm"),
+            None,
+            "case matters"
+        );
+        // A literal `\*` is not a wildcard.
+        assert_eq!(pgpass_lookup("\\*:*:*:*:pw", "h", 1, "d", "u"), None);
+        assert_eq!(
+            pgpass_lookup("\\*:*:*:*:pw\r\n", "*", 1, "d", "u").as_deref(),
+            Some("pw")
+        );
+    }
+
+    #[test]
+    fn pgpass_key_defaults_like_libpq() {
+        let config: ::postgres::Config = "postgres://hsm@db.example/keys".parse().unwrap();
+        assert_eq!(
+            pgpass_key(&config),
+            ("db.example".into(), 5432, "keys".into(), "hsm".into())
+        );
+        let config: ::postgres::Config = "host=/run/postgresql user=hsm port=6000".parse().unwrap();
+        assert_eq!(
+            pgpass_key(&config),
+            ("localhost".into(), 6000, "hsm".into(), "hsm".into())
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn pgpass_files_readable_by_others_are_ignored() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pgpass");
+        std::fs::write(&path, "*:*:*:*:pw\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert_eq!(read_pgpass(&path), None);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(read_pgpass(&path).as_deref(), Some("*:*:*:*:pw\n"));
+        assert_eq!(read_pgpass(dir.path()), None, "a directory");
+        assert_eq!(read_pgpass(&dir.path().join("missing")), None);
+    }
+
+    #[test]
+    fn corrupt_rows_are_reported_as_corrupt() {
+        let (_db, storage) = store!();
+        let id = Uuid::new_v4();
+        {
+            let mut client = storage.client().unwrap();
+            // A column of the wrong type, as a foreign schema change would leave it.
+            client
+                .batch_execute(
+                    "ALTER TABLE provider_config ALTER COLUMN metadata TYPE TEXT USING metadata::text",
+                )
+                .unwrap();
+            client
+                .execute(
+                    "INSERT INTO provider_config VALUES ($1, 't', '{}', '{}', now(), now())",
+                    &[&id],
+                )
+                .unwrap();
+        }
+        let result = storage.get_token(id);
+        assert!(
+            matches!(result, Err(StorageError::Corrupt(_))),
+            "{result:?}"
+        );
+    }
+
+    #[test]
+    fn slot_numbers_are_unique() {
+        let (_db, storage) = store!();
+        let now = Utc::now();
+        let token = |name: &str| TokenRow {
+            id: Uuid::new_v4(),
+            provider_name: name.into(),
+            config: serde_json::json!({ "slot": 7 }),
+            metadata: serde_json::json!({}),
+            created_at: now,
+            updated_at: now,
+        };
+        storage.insert_token(&token("a")).unwrap();
+        assert!(matches!(
+            storage.insert_token(&token("b")),
+            Err(StorageError::Conflict(_))
+        ));
+    }
+
+    /// A find by label, `CKA_ID` or algorithm must be able to use its index.
+    #[test]
+    fn finds_use_the_metadata_indexes() {
+        let (_db, storage) = store!();
+        let mut client = storage.client().unwrap();
+        // On empty tables a scan is cheapest; forbid it to see whether the index applies at all.
+        client.batch_execute("SET enable_seqscan = off").unwrap();
+        let token = Uuid::new_v4();
+        let cases = [
+            (
+                "asym_key",
+                ASYM_COLUMNS,
+                true,
+                KeyFilter {
+                    label: Some("l".into()),
+                    ..filter(token)
+                },
+                "asym_key_label_idx",
+            ),
+            (
+                "asym_key",
+                ASYM_COLUMNS,
+                true,
+                KeyFilter {
+                    ck_id: Some("0102".into()),
+                    ..filter(token)
+                },
+                "asym_key_ck_id_idx",
+            ),
+            (
+                "asym_key",
+                ASYM_COLUMNS,
+                true,
+                KeyFilter {
+                    key_algorithms: Some(vec![1, 3]),
+                    ..filter(token)
+                },
+                "asym_key_algorithm_idx",
+            ),
+            (
+                "sym_key",
+                SYM_COLUMNS,
+                false,
+                KeyFilter {
+                    label: Some("l".into()),
+                    ..filter(token)
+                },
+                "sym_key_label_idx",
+            ),
+            (
+                "sym_key",
+                SYM_COLUMNS,
+                false,
+                KeyFilter {
+                    ck_id: Some("0102".into()),
+                    ..filter(token)
+                },
+                "sym_key_ck_id_idx",
+            ),
+        ];
+        for (table, columns, with_algorithms, filter, index) in cases {
+            let (sql, params) = find_query(table, columns, &filter, with_algorithms).unwrap();
+            let plan: Vec<String> = client
+                .query(&format!("EXPLAIN {sql}"), &params)
+                .unwrap()
+                .iter()
+                .map(|row| row.get(0))
+                .collect();
+            let plan = plan.join("\n");
+            assert!(plan.contains(index), "{table} {filter:?}: {plan}");
+        }
+        client.batch_execute("RESET enable_seqscan").unwrap();
+    }
+
+    fn filter(token: Uuid) -> KeyFilter {
+        KeyFilter {
+            provider_config_id: token,
+            ..KeyFilter::default()
+        }
+    }
+
+    #[test]
+    fn the_index_expressions_match_the_migration() {
+        let sql = migrations::migrations(Dialect::Postgres)[0].sql;
+        assert!(sql.contains(&format!("({LABEL_EXPR})")));
+        assert!(sql.contains(&format!("({CK_ID_EXPR})")));
+    }
+
+    #[test]
+    fn test_urls_get_their_own_database() {
+        assert_eq!(
+            with_database("postgres://u@h:1/test?sslmode=disable", "x"),
+            "postgres://u@h:1/x?sslmode=disable"
+        );
+        assert_eq!(with_database("postgresql://u@h", "x"), "postgresql://u@h/x");
+    }
+}
