@@ -158,8 +158,18 @@ impl Module {
         Ok(material)
     }
 
-    /// Checks the rules for creating an object with these storage attributes.
-    fn check_create(&self, access: &Access, token_object: bool, private: bool) -> Result<()> {
+    /// Checks the rules for creating a key with these storage attributes; `CKA_TRUSTED` only
+    /// the security officer may set to true (PKCS#11 3.0 §4.9).
+    fn check_create(
+        &self,
+        access: &Access,
+        token_object: bool,
+        private: bool,
+        trusted: bool,
+    ) -> Result<()> {
+        if trusted && access.login.kind() != LoginKind::So {
+            Err(Rv::ATTRIBUTE_READ_ONLY)?
+        }
         if token_object && !access.read_write {
             Err(Rv::SESSION_READ_ONLY)?
         }
@@ -209,7 +219,12 @@ impl Module {
                 private_key,
             } => {
                 for attrs in public.iter().chain(private.iter()) {
-                    self.check_create(access, attrs.flag(CKA_TOKEN), attrs.flag(CKA_PRIVATE))?;
+                    self.check_create(
+                        access,
+                        attrs.flag(CKA_TOKEN),
+                        attrs.flag(CKA_PRIVATE),
+                        attrs.flag(CKA_TRUSTED),
+                    )?;
                 }
                 let mut token_halves = Vec::new();
                 let mut session_halves = Vec::new();
@@ -246,7 +261,12 @@ impl Module {
                 Ok(handles.into_iter().map(|(_, h)| h).collect())
             }
             NewKey::Secret { mut attrs, value } => {
-                self.check_create(access, attrs.flag(CKA_TOKEN), attrs.flag(CKA_PRIVATE))?;
+                self.check_create(
+                    access,
+                    attrs.flag(CKA_TOKEN),
+                    attrs.flag(CKA_PRIVATE),
+                    attrs.flag(CKA_TRUSTED),
+                )?;
                 attrs.set_ulong(CKA_VALUE_LEN, value.len() as CK_ULONG);
                 super::keymgmt::apply_check_value(&mut attrs, &value)?;
                 if attrs.flag(CKA_TOKEN) {
@@ -575,7 +595,12 @@ impl Module {
                 Err(Rv::ATTRIBUTE_TYPE_INVALID)?
             }
             attributes::validate_value(spec, &attr.value)?;
-            if spec.has(READ_ONLY) || spec.has(TOKEN_SET) || spec.has(DERIVED) || spec.has(SECRET) {
+            // A data object's value is its content, which the spec lets an application change;
+            // for keys and certificates CKA_VALUE is fixed at creation.
+            let data_value = class == CKO_DATA && attr.kind == CKA_VALUE;
+            let fixed =
+                spec.has(READ_ONLY) || spec.has(TOKEN_SET) || spec.has(DERIVED) || spec.has(SECRET);
+            if fixed && !data_value {
                 if object.attrs.get(attr.kind) == Some(attr.value.as_slice()) {
                     continue; // setting a read-only attribute to its current value is harmless
                 }
@@ -613,7 +638,16 @@ impl Module {
     ) -> Result<()> {
         if half == Half::Standalone {
             let metadata = super::plain_objects::plain_metadata(&attrs);
-            if !self.storage.update_object_metadata(row, &metadata)? {
+            let value = attrs.get(CKA_VALUE).unwrap_or_default();
+            let stored = match (
+                attrs.flag(CKA_PRIVATE),
+                self.login_of(object.token)?.token_key(),
+            ) {
+                (false, _) => value.to_vec(),
+                (true, Some(token_key)) => keystore::seal_secret(&token_key, row, value)?,
+                (true, None) => Err(Rv::USER_NOT_LOGGED_IN)?,
+            };
+            if !self.storage.update_object(row, &metadata, &stored)? {
                 Err(Rv::OBJECT_HANDLE_INVALID)?
             }
             self.objects.insert(object.with_attrs(attrs)?)?;

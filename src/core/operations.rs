@@ -156,6 +156,14 @@ impl Module {
         if !object.attrs.contains(usage) {
             Err(Rv::KEY_TYPE_INCONSISTENT)?
         }
+        let accepted = entry(mechanism)?.key_types;
+        let key_type = object
+            .attrs
+            .ulong(CKA_KEY_TYPE)
+            .unwrap_or(CK_UNAVAILABLE_INFORMATION);
+        if !accepted.is_empty() && !accepted.contains(&key_type) {
+            Err(Rv::KEY_TYPE_INCONSISTENT)?
+        }
         if !object.attrs.flag(usage) {
             tracing::debug!(key = ?object.id, usage, "key usage flag not set");
             Err(Rv::KEY_FUNCTION_NOT_PERMITTED)?

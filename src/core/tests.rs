@@ -519,6 +519,12 @@ fn certificates_and_data_objects_live_in_their_own_table() {
                 Attribute::from_ulong(CKA_CLASS, CKO_CERTIFICATE),
                 Attribute::from_ulong(CKA_CERTIFICATE_TYPE, CKC_X_509),
                 Attribute::from_bool(CKA_TOKEN, true),
+                Attribute::new(
+                    CKA_SUBJECT,
+                    crate::crypto::x509::certificate_fields(&der)
+                        .unwrap()
+                        .subject,
+                ),
                 Attribute::new(CKA_VALUE, der.clone()),
                 Attribute::new(CKA_LABEL, b"cert".to_vec()),
                 Attribute::new(CKA_ID, vec![1, 2]),

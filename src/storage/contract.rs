@@ -698,13 +698,14 @@ pub fn objects_round_trip(storage: Arc<dyn Storage>) {
         vec![cert.clone()]
     );
     let metadata = json!({ "label": "renamed", "id": "01" });
-    assert!(storage.update_object_metadata(cert.id, &metadata).unwrap());
+    assert!(storage.update_object(cert.id, &metadata, &[9, 9]).unwrap());
     let updated = storage.get_object(cert.id).unwrap().unwrap();
     assert_eq!(updated.metadata, metadata);
+    assert_eq!(updated.value, Some(vec![9, 9]));
     assert!(updated.updated_at >= cert.updated_at);
     assert!(storage.delete_object(cert.id).unwrap());
     assert!(!storage.delete_object(cert.id).unwrap());
-    assert!(!storage.update_object_metadata(cert.id, &metadata).unwrap());
+    assert!(!storage.update_object(cert.id, &metadata, &[]).unwrap());
     storage.delete_token_keys(t.id).unwrap();
     assert!(
         storage

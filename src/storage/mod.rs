@@ -164,8 +164,8 @@ pub trait Storage: Send + Sync {
     /// when given, class.
     fn find_objects(&self, filter: &KeyFilter, class: Option<i64>)
         -> StorageResult<Vec<ObjectRow>>;
-    /// Replaces `metadata` and bumps `updated_at`; false when the row is gone.
-    fn update_object_metadata(&self, id: Uuid, metadata: &Value) -> StorageResult<bool>;
+    /// Replaces `metadata` and `value` and bumps `updated_at`; false when the row is gone.
+    fn update_object(&self, id: Uuid, metadata: &Value, value: &[u8]) -> StorageResult<bool>;
     fn delete_object(&self, id: Uuid) -> StorageResult<bool>;
 
     /// A number that changes after any commit to the store by another connection, process or

@@ -794,12 +794,12 @@ impl Storage for PostgresStorage {
         rows.iter().map(decode_object).collect()
     }
 
-    fn update_object_metadata(&self, id: Uuid, metadata: &Value) -> StorageResult<bool> {
+    fn update_object(&self, id: Uuid, metadata: &Value, value: &[u8]) -> StorageResult<bool> {
         let changed = self
             .client()?
             .execute(
-                "UPDATE p11_object SET metadata = $1, updated_at = $2 WHERE id = $3",
-                &[metadata, &Utc::now(), &id],
+                "UPDATE p11_object SET metadata = $1, value = $2, updated_at = $3 WHERE id = $4",
+                &[metadata, &value, &Utc::now(), &id],
             )
             .map_err(map_error)?;
         Ok(changed > 0)

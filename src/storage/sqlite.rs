@@ -788,12 +788,12 @@ impl Storage for SqliteStorage {
             .map_err(map_error)
     }
 
-    fn update_object_metadata(&self, id: Uuid, metadata: &Value) -> StorageResult<bool> {
+    fn update_object(&self, id: Uuid, metadata: &Value, value: &[u8]) -> StorageResult<bool> {
         let metadata = json_text(metadata)?;
         let changed = self.write(|tx| {
             tx.execute(
-                "UPDATE p11_object SET metadata = ?1, updated_at = ?2 WHERE id = ?3",
-                params![metadata, timestamp(Utc::now()), id.to_string()],
+                "UPDATE p11_object SET metadata = ?1, value = ?2, updated_at = ?3 WHERE id = ?4",
+                params![metadata, value, timestamp(Utc::now()), id.to_string()],
             )
         })?;
         Ok(changed > 0)
