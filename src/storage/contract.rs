@@ -14,7 +14,9 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::{AsymKeyRow, KeyEvent, KeyFilter, KeyTable, ObjectRow, Storage, SymKeyRow, TokenRow};
+use super::{
+    AsymKeyRow, KeyEvent, KeyFilter, KeyTable, NewKeyRow, ObjectRow, Storage, SymKeyRow, TokenRow,
+};
 use crate::error::{Error, StorageError};
 use crate::Rv;
 
@@ -61,6 +63,7 @@ pub const CHECKS: &[(&str, Check)] = &[
     ),
     ("objects_round_trip", objects_round_trip),
     ("key_state_and_events", key_state_and_events),
+    ("rotation_is_one_transaction", rotation_is_one_transaction),
 ];
 
 /// Runs every check against `storage` (which should start empty).
@@ -84,7 +87,7 @@ macro_rules! storage_contract_tests {
             sym_round_trip, sym_find_by_each_field, sym_update_and_delete,
             key_id_conflict, key_id_exists, delete_token_removes_keys,
             delete_token_keys_keeps_token, finds_are_ordered_by_creation, objects_round_trip,
-            key_state_and_events,
+            key_state_and_events, rotation_is_one_transaction,
             all_checks_in_one_store);
     };
     (@each $make:expr; $($check:ident),* $(,)?) => {
@@ -777,4 +780,75 @@ pub fn key_state_and_events(storage: Arc<dyn Storage>) {
         2,
         "nothing recorded for a gone row"
     );
+}
+
+pub fn rotation_is_one_transaction(storage: Arc<dyn Storage>) {
+    let t = new_token(&*storage);
+    let old = asym(t.id, "k", "01", 3);
+    storage.insert_asym_key(&old).unwrap();
+    let successor = asym(t.id, "k", "01", 3);
+    let event = KeyEvent {
+        id: Uuid::new_v4(),
+        key_id: old.key_id.clone(),
+        provider_config_id: t.id,
+        event: "rotated".into(),
+        actor: "test".into(),
+        old_value: None,
+        new_value: Some(json!({ "rotated_to": successor.key_id })),
+        at: now(),
+    };
+    let linked = json!({ "label": "k", "id": "01", "rotated_to": successor.key_id });
+    assert!(storage
+        .rotate_key(
+            NewKeyRow::Asym(&successor),
+            KeyTable::Asym,
+            old.id,
+            &linked,
+            &[event.clone()]
+        )
+        .unwrap());
+    let before = storage.get_asym_key(old.id).unwrap().unwrap();
+    assert_eq!(
+        (before.key_status, before.metadata.clone()),
+        (2, linked.clone())
+    );
+    assert_eq!(
+        storage.get_asym_key(successor.id).unwrap(),
+        Some(successor.clone())
+    );
+    assert_eq!(storage.key_events(&old.key_id).unwrap().len(), 1);
+
+    // A successor whose key_id is taken: nothing of the rotation is written.
+    let mut clash = asym(t.id, "k", "01", 3);
+    clash.key_id = successor.key_id.clone();
+    let err = storage.rotate_key(
+        NewKeyRow::Asym(&clash),
+        KeyTable::Asym,
+        successor.id,
+        &linked,
+        &[event.clone()],
+    );
+    assert!(matches!(err, Err(StorageError::Conflict(_))), "{err:?}");
+    assert_eq!(
+        storage
+            .get_asym_key(successor.id)
+            .unwrap()
+            .unwrap()
+            .key_status,
+        successor.key_status
+    );
+    assert_eq!(storage.key_events(&old.key_id).unwrap().len(), 1);
+
+    // A predecessor that is gone: false, nothing written.
+    let orphan = sym(t.id, "s", "02");
+    assert!(!storage
+        .rotate_key(
+            NewKeyRow::Sym(&orphan),
+            KeyTable::Sym,
+            Uuid::new_v4(),
+            &linked,
+            &[]
+        )
+        .unwrap());
+    assert_eq!(storage.get_sym_key(orphan.id).unwrap(), None);
 }

@@ -104,6 +104,13 @@ pub struct KeyEvent {
     pub at: DateTime<Utc>,
 }
 
+/// The successor row a rotation inserts.
+#[derive(Clone, Copy, Debug)]
+pub enum NewKeyRow<'a> {
+    Asym(&'a AsymKeyRow),
+    Sym(&'a SymKeyRow),
+}
+
 /// A `p11_object` row: a PKCS#11 object that is not a key (certificate, data).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ObjectRow {
@@ -213,6 +220,19 @@ pub trait Storage: Send + Sync {
     fn key_events(&self, key_id: &str) -> StorageResult<Vec<KeyEvent>>;
     /// Sets `key_status` and `expiration` and records `event`, in one transaction; false when
     /// the row is gone (nothing is recorded then).
+    /// A rotation in one transaction: inserts the successor, makes the predecessor Inactive
+    /// (a Compromised one stays Compromised) with `old_metadata` (which links the successor),
+    /// and records `events`. `Conflict` when the successor's `key_id` is taken; false (and
+    /// nothing written) when the predecessor is gone.
+    fn rotate_key(
+        &self,
+        successor: NewKeyRow<'_>,
+        old_table: KeyTable,
+        old_id: Uuid,
+        old_metadata: &Value,
+        events: &[KeyEvent],
+    ) -> StorageResult<bool>;
+
     fn set_key_state(
         &self,
         table: KeyTable,

@@ -530,6 +530,56 @@ fn decode_sym(row: &Row) -> StorageResult<SymKeyRow> {
     })
 }
 
+fn insert_asym(
+    client: &mut impl ::postgres::GenericClient,
+    row: &AsymKeyRow,
+) -> Result<u64, ::postgres::Error> {
+    client.execute(
+        &format!(
+            "INSERT INTO asym_key ({ASYM_COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+        ),
+        &[
+            &row.id,
+            &row.provider_config_id,
+            &row.key_id,
+            &row.key_algorithm,
+            &row.key_status,
+            &row.key_mode,
+            &row.expiration,
+            &row.public_key_ctx,
+            &row.private_key_ctx,
+            &row.metadata,
+            &row.created_at,
+            &row.updated_at,
+        ],
+    )
+}
+
+fn insert_sym(
+    client: &mut impl ::postgres::GenericClient,
+    row: &SymKeyRow,
+) -> Result<u64, ::postgres::Error> {
+    client.execute(
+        &format!(
+            "INSERT INTO sym_key ({SYM_COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        ),
+        &[
+            &row.id,
+            &row.provider_config_id,
+            &row.key_id,
+            &row.key_status,
+            &row.key_mode,
+            &row.expiration,
+            &row.key_value,
+            &row.metadata,
+            &row.created_at,
+            &row.updated_at,
+        ],
+    )
+}
+
 const EVENT_COLUMNS: &str =
     "id, key_id, provider_config_id, event, actor, old_value, new_value, at";
 
@@ -678,53 +728,46 @@ impl Storage for PostgresStorage {
     }
 
     fn insert_asym_key(&self, row: &AsymKeyRow) -> StorageResult<()> {
-        self.client()?
-            .execute(
-                &format!(
-                    "INSERT INTO asym_key ({ASYM_COLUMNS}) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
-                ),
-                &[
-                    &row.id,
-                    &row.provider_config_id,
-                    &row.key_id,
-                    &row.key_algorithm,
-                    &row.key_status,
-                    &row.key_mode,
-                    &row.expiration,
-                    &row.public_key_ctx,
-                    &row.private_key_ctx,
-                    &row.metadata,
-                    &row.created_at,
-                    &row.updated_at,
-                ],
-            )
-            .map_err(map_error)?;
+        insert_asym(&mut *self.client()?, row).map_err(map_error)?;
         Ok(())
     }
 
     fn insert_sym_key(&self, row: &SymKeyRow) -> StorageResult<()> {
-        self.client()?
-            .execute(
-                &format!(
-                    "INSERT INTO sym_key ({SYM_COLUMNS}) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-                ),
-                &[
-                    &row.id,
-                    &row.provider_config_id,
-                    &row.key_id,
-                    &row.key_status,
-                    &row.key_mode,
-                    &row.expiration,
-                    &row.key_value,
-                    &row.metadata,
-                    &row.created_at,
-                    &row.updated_at,
-                ],
-            )
-            .map_err(map_error)?;
+        insert_sym(&mut *self.client()?, row).map_err(map_error)?;
         Ok(())
+    }
+
+    fn rotate_key(
+        &self,
+        successor: NewKeyRow<'_>,
+        old_table: KeyTable,
+        old_id: Uuid,
+        old_metadata: &Value,
+        events: &[KeyEvent],
+    ) -> StorageResult<bool> {
+        let sql = format!(
+            "UPDATE {} SET key_status = CASE WHEN key_status = 3 THEN 3 ELSE 2 END, \
+             metadata = $1, updated_at = $2 WHERE id = $3",
+            old_table.name()
+        );
+        let mut client = self.client()?;
+        let mut tx = client.transaction().map_err(map_error)?;
+        let changed = tx
+            .execute(sql.as_str(), &[old_metadata, &Utc::now(), &old_id])
+            .map_err(map_error)?;
+        if changed == 0 {
+            return Ok(false); // dropping `tx` rolls back
+        }
+        match successor {
+            NewKeyRow::Asym(row) => insert_asym(&mut tx, row),
+            NewKeyRow::Sym(row) => insert_sym(&mut tx, row),
+        }
+        .map_err(map_error)?;
+        for event in events {
+            insert_event(&mut tx, event).map_err(map_error)?;
+        }
+        tx.commit().map_err(map_error)?;
+        Ok(true)
     }
 
     fn get_asym_key(&self, id: Uuid) -> StorageResult<Option<AsymKeyRow>> {

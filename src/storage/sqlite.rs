@@ -514,6 +514,50 @@ fn decode_object(row: &Row<'_>) -> rusqlite::Result<ObjectRow> {
     })
 }
 
+fn insert_asym(tx: &Transaction<'_>, row: &AsymKeyRow) -> rusqlite::Result<usize> {
+    tx.execute(
+        &format!(
+            "INSERT INTO asym_key ({ASYM_COLUMNS}) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+        ),
+        params![
+            row.id.to_string(),
+            row.provider_config_id.to_string(),
+            row.key_id,
+            row.key_algorithm,
+            row.key_status,
+            row.key_mode,
+            row.expiration.map(timestamp),
+            row.public_key_ctx.as_ref().map(Value::to_string),
+            row.private_key_ctx.as_ref().map(Value::to_string),
+            row.metadata.to_string(),
+            timestamp(row.created_at),
+            timestamp(row.updated_at)
+        ],
+    )
+}
+
+fn insert_sym(tx: &Transaction<'_>, row: &SymKeyRow) -> rusqlite::Result<usize> {
+    tx.execute(
+        &format!(
+            "INSERT INTO sym_key ({SYM_COLUMNS}) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+        ),
+        params![
+            row.id.to_string(),
+            row.provider_config_id.to_string(),
+            row.key_id,
+            row.key_status,
+            row.key_mode,
+            row.expiration.map(timestamp),
+            row.key_value,
+            row.metadata.to_string(),
+            timestamp(row.created_at),
+            timestamp(row.updated_at)
+        ],
+    )
+}
+
 const EVENT_COLUMNS: &str =
     "id, key_id, provider_config_id, event, actor, old_value, new_value, at";
 
@@ -545,10 +589,6 @@ fn decode_event(row: &Row<'_>) -> rusqlite::Result<KeyEvent> {
         new_value: get_opt_json(row, 6)?,
         at: get_time(row, 7)?,
     })
-}
-
-fn opt_json_text(value: &Option<Value>) -> StorageResult<Option<String>> {
-    value.as_ref().map(json_text).transpose()
 }
 
 impl Storage for SqliteStorage {
@@ -662,57 +702,52 @@ impl Storage for SqliteStorage {
     }
 
     fn insert_asym_key(&self, row: &AsymKeyRow) -> StorageResult<()> {
-        let public = opt_json_text(&row.public_key_ctx)?;
-        let private = opt_json_text(&row.private_key_ctx)?;
-        let metadata = json_text(&row.metadata)?;
-        self.write(|tx| {
-            tx.execute(
-                &format!(
-                    "INSERT INTO asym_key ({ASYM_COLUMNS}) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
-                ),
-                params![
-                    row.id.to_string(),
-                    row.provider_config_id.to_string(),
-                    row.key_id,
-                    row.key_algorithm,
-                    row.key_status,
-                    row.key_mode,
-                    row.expiration.map(timestamp),
-                    public,
-                    private,
-                    metadata,
-                    timestamp(row.created_at),
-                    timestamp(row.updated_at)
-                ],
-            )
-        })?;
+        self.write(|tx| insert_asym(tx, row))?;
         Ok(())
     }
 
     fn insert_sym_key(&self, row: &SymKeyRow) -> StorageResult<()> {
-        let metadata = json_text(&row.metadata)?;
-        self.write(|tx| {
-            tx.execute(
-                &format!(
-                    "INSERT INTO sym_key ({SYM_COLUMNS}) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
-                ),
-                params![
-                    row.id.to_string(),
-                    row.provider_config_id.to_string(),
-                    row.key_id,
-                    row.key_status,
-                    row.key_mode,
-                    row.expiration.map(timestamp),
-                    row.key_value,
-                    metadata,
-                    timestamp(row.created_at),
-                    timestamp(row.updated_at)
-                ],
-            )
-        })?;
+        self.write(|tx| insert_sym(tx, row))?;
         Ok(())
+    }
+
+    fn rotate_key(
+        &self,
+        successor: NewKeyRow<'_>,
+        old_table: KeyTable,
+        old_id: Uuid,
+        old_metadata: &Value,
+        events: &[KeyEvent],
+    ) -> StorageResult<bool> {
+        let sql = format!(
+            "UPDATE {} SET key_status = CASE WHEN key_status = 3 THEN 3 ELSE 2 END, \
+             metadata = ?1, updated_at = ?2 WHERE id = ?3",
+            old_table.name()
+        );
+        let metadata = json_text(old_metadata)?;
+        let mut connection = self.pool.check_out()?;
+        let tx = connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(map_error)?;
+        let changed = tx
+            .execute(
+                &sql,
+                params![metadata, timestamp(Utc::now()), old_id.to_string()],
+            )
+            .map_err(map_error)?;
+        if changed == 0 {
+            return Ok(false); // dropping `tx` rolls back
+        }
+        match successor {
+            NewKeyRow::Asym(row) => insert_asym(&tx, row),
+            NewKeyRow::Sym(row) => insert_sym(&tx, row),
+        }
+        .map_err(map_error)?;
+        for event in events {
+            insert_event(&tx, event).map_err(map_error)?;
+        }
+        tx.commit().map_err(map_error)?;
+        Ok(true)
     }
 
     fn get_asym_key(&self, id: Uuid) -> StorageResult<Option<AsymKeyRow>> {
