@@ -14,7 +14,9 @@ use crate::crypto::keys::{is_ed25519_params, Curve, PrivateKey, ED25519_PARAMS_D
 use crate::crypto::random;
 use crate::error::{Result, Rv};
 use crate::mechanism::{self, KeyGen};
+use crate::storage::KeyTable;
 use crate::types::{Attribute, Mechanism, MechanismParam};
+use crate::vendor;
 
 fn generation_kind(mechanism: &Mechanism) -> Result<KeyGen> {
     let entry = mechanism::lookup(mechanism.kind).ok_or(Rv::MECHANISM_INVALID)?;
@@ -65,17 +67,23 @@ impl Module {
         if !in_range || (key_type == CKK_AES && !matches!(len, 16 | 24 | 32)) {
             Err(Rv::KEY_SIZE_RANGE)?
         }
+        let rotation = self.rotation_from_template(&access, template, KeyTable::Sym)?;
         let mut attrs = object::build_key_attrs(
             CKO_SECRET_KEY,
             key_type,
             template,
-            &[CKA_VALUE_LEN],
+            &[CKA_VALUE_LEN, vendor::CKA_SQLHSM_ROTATED_FROM],
             Origin::Generated(mechanism.kind),
         )?;
         attrs.set_ulong(CKA_VALUE_LEN, len as CK_ULONG);
         let mut value = Zeroizing::new(vec![0u8; len]);
         random::fill(&mut value)?;
-        let handles = self.store_new_key(session, &access, NewKey::Secret { attrs, value })?;
+        let handles = self.store_key(
+            session,
+            &access,
+            NewKey::Secret { attrs, value },
+            rotation.as_ref(),
+        )?;
         handles
             .into_iter()
             .next()
@@ -134,10 +142,29 @@ impl Module {
             };
         let origin = Origin::Generated(mechanism.kind);
         let public_key = private_key.public_key()?;
-        let mut public =
-            object::build_key_attrs(CKO_PUBLIC_KEY, key_type, &public_template, consumed, origin)?;
-        let mut private =
-            object::build_key_attrs(CKO_PRIVATE_KEY, key_type, &private_template, &[], origin)?;
+        // CKA_SQLHSM_ROTATED_FROM (in either template) makes the new pair a rotation's successor.
+        let rotation =
+            match self.rotation_from_template(&access, &private_template, KeyTable::Asym)? {
+                Some(rotation) => Some(rotation),
+                None => self.rotation_from_template(&access, &public_template, KeyTable::Asym)?,
+            };
+        let link = vendor::CKA_SQLHSM_ROTATED_FROM;
+        let public_consumed: Vec<CK_ATTRIBUTE_TYPE> =
+            consumed.iter().copied().chain([link]).collect();
+        let mut public = object::build_key_attrs(
+            CKO_PUBLIC_KEY,
+            key_type,
+            &public_template,
+            &public_consumed,
+            origin,
+        )?;
+        let mut private = object::build_key_attrs(
+            CKO_PRIVATE_KEY,
+            key_type,
+            &private_template,
+            &[link],
+            origin,
+        )?;
         add_public_values(&mut public, &public_key, CKO_PUBLIC_KEY)?;
         add_public_values(&mut private, &public_key, CKO_PRIVATE_KEY)?;
         let key = NewKey::Pair {
@@ -146,7 +173,7 @@ impl Module {
             public_key: Arc::new(public_key),
             private_key: Some(Arc::new(private_key)),
         };
-        let handles = self.store_new_key(session, &access, key)?;
+        let handles = self.store_key(session, &access, key, rotation.as_ref())?;
         match handles.as_slice() {
             [public, private] => Ok((*public, *private)),
             _ => Err(Rv::GENERAL_ERROR)?,

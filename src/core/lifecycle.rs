@@ -332,6 +332,31 @@ mod through_pkcs11 {
                     requested_expiration = Some(at);
                 }
             }
+            self.change_key_state(
+                table,
+                row,
+                object.token,
+                requested_status,
+                requested_expiration,
+                access.login.kind(),
+                &actor(),
+            )
+        }
+
+        /// Applies a requested status and/or expiration to a key row within the allowed
+        /// transitions: status, expiration and `CKA_END_DATE` change together, and the change
+        /// enters the history under `actor`.
+        #[allow(clippy::too_many_arguments)]
+        pub fn change_key_state(
+            &self,
+            table: KeyTable,
+            row: Uuid,
+            token: Uuid,
+            requested_status: Option<i32>,
+            requested_expiration: Option<Option<DateTime<Utc>>>,
+            login: LoginKind,
+            actor: &str,
+        ) -> Result<()> {
             let (key_id, stored_status, stored_expiration, mut metadata) = match table {
                 KeyTable::Asym => {
                     let r = self
@@ -352,8 +377,7 @@ mod through_pkcs11 {
             let effective = effective_status(stored_status, stored_expiration, now);
             let (mut status, mut expiration) = (stored_status, stored_expiration);
             if let Some(at) = requested_expiration {
-                (status, expiration) =
-                    expiration_change(status, effective, at, access.login.kind(), now)?;
+                (status, expiration) = expiration_change(status, effective, at, login, now)?;
             }
             if let Some(requested) = requested_status {
                 status = status_transition(effective_status(status, expiration, now), requested)?;
@@ -389,13 +413,14 @@ mod through_pkcs11 {
             } else {
                 "expiration"
             };
-            let event = event(
+            let mut event = event(
                 &key_id,
-                object.token,
+                token,
                 what,
                 Some(state_json(stored_status, stored_expiration)),
                 Some(state_json(status, expiration)),
             );
+            event.actor = actor.to_string();
             if !self
                 .storage
                 .set_key_state(table, row, status, expiration, &event)?

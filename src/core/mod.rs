@@ -13,6 +13,7 @@ pub mod object;
 pub mod objects;
 pub mod operations;
 pub mod plain_objects;
+pub mod rotation;
 pub mod session;
 pub mod token;
 pub mod tokens;

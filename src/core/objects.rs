@@ -22,7 +22,9 @@ use crate::api::object::AttributeRequest;
 use crate::crypto::keys::{Curve, PrivateKey, PublicKey, RsaPrivateComponents};
 use crate::error::{Result, Rv, StorageError};
 use crate::mechanism::KeyMaterial;
-use crate::storage::{AsymKeyRow, KeyFilter, SymKeyRow};
+use crate::storage::{AsymKeyRow, KeyFilter, KeyTable, NewKeyRow, SymKeyRow};
+
+pub use super::rotation::Rotation;
 use crate::types::Attribute;
 
 /// What a session may do, read once per call.
@@ -211,6 +213,24 @@ impl Module {
         access: &Access,
         key: NewKey,
     ) -> Result<Vec<CK_OBJECT_HANDLE>> {
+        self.store_key(session, access, key, None)
+    }
+
+    /// [`Module::store_new_key`], the new key replacing `rotation`'s key when given (both rows
+    /// change in one transaction).
+    pub fn store_key(
+        &self,
+        session: CK_SESSION_HANDLE,
+        access: &Access,
+        key: NewKey,
+        rotation: Option<&Rotation>,
+    ) -> Result<Vec<CK_OBJECT_HANDLE>> {
+        let token_only = |token_object: bool| -> Result<()> {
+            if rotation.is_some() && !token_object {
+                Err(Rv::TEMPLATE_INCONSISTENT)? // only token keys have a lifecycle to hand over
+            }
+            Ok(())
+        };
         match key {
             NewKey::Pair {
                 public,
@@ -236,6 +256,7 @@ impl Module {
                         session_halves.push((half, attrs));
                     }
                 }
+                token_only(session_halves.is_empty())?;
                 let mut handles: Vec<(Half, CK_OBJECT_HANDLE)> = Vec::new();
                 if !token_halves.is_empty() {
                     let token_key = access.login.token_key();
@@ -245,6 +266,7 @@ impl Module {
                         &public_key,
                         private_key.as_deref(),
                         token_key.as_deref(),
+                        rotation,
                     )?);
                 }
                 for (half, attrs) in session_halves {
@@ -269,9 +291,12 @@ impl Module {
                 )?;
                 attrs.set_ulong(CKA_VALUE_LEN, value.len() as CK_ULONG);
                 super::keymgmt::apply_check_value(&mut attrs, &value)?;
+                token_only(attrs.flag(CKA_TOKEN))?;
                 if attrs.flag(CKA_TOKEN) {
                     let token_key = access.login.token_key().ok_or(Rv::USER_NOT_LOGGED_IN)?;
-                    Ok(vec![self.insert_sym_row(access, attrs, &value, &token_key)?])
+                    Ok(vec![self.insert_sym_row(
+                        access, attrs, &value, &token_key, rotation,
+                    )?])
                 } else {
                     let material = KeyMaterial::Secret(Arc::new(value));
                     Ok(vec![self.insert_session_object(
@@ -305,6 +330,55 @@ impl Module {
             sealed: None,
             material: RwLock::new(Some(material)),
         })
+    }
+
+    /// After a new key's row is stored: its creation enters the history (a rotation recorded
+    /// its events in its own transaction) and a replaced key's cached objects are refreshed.
+    fn after_store(
+        &self,
+        access: &Access,
+        key_id: &str,
+        local: bool,
+        status: i32,
+        expiration: Option<chrono::DateTime<Utc>>,
+        rotation: Option<&Rotation>,
+    ) -> Result<()> {
+        match rotation {
+            None => {
+                self.record_creation(key_id, access.token, local, status, expiration);
+                Ok(())
+            }
+            Some(r) => {
+                tracing::info!(from = %r.key_id, to = %key_id, "key rotated");
+                self.reload_row(r.table, r.row)
+            }
+        }
+    }
+
+    /// The storage half of a rotation: successor in, predecessor Inactive and linked, events,
+    /// one transaction.
+    fn rotate_into(
+        &self,
+        rotation: &Rotation,
+        successor: NewKeyRow<'_>,
+        key_id: &str,
+        status: i32,
+    ) -> std::result::Result<(), StorageError> {
+        let metadata = rotation.linked_predecessor(key_id);
+        let events = rotation.events(key_id, status);
+        match self.storage.rotate_key(
+            successor,
+            rotation.table,
+            rotation.row,
+            &metadata,
+            &events,
+        )? {
+            true => Ok(()),
+            false => Err(StorageError::Backend(format!(
+                "the key being rotated ({}) was destroyed meanwhile",
+                rotation.key_id
+            ))),
+        }
     }
 
     /// History: a key entered the store, made here or imported.
@@ -354,9 +428,16 @@ impl Module {
         public_key: &Arc<PublicKey>,
         private_key: Option<&PrivateKey>,
         token_key: Option<&super::token::TokenKey>,
+        rotation: Option<&Rotation>,
     ) -> Result<Vec<(Half, CK_OBJECT_HANDLE)>> {
         let info = public_key.public_info()?;
         let algorithm = KeyAlgorithm::of(&info);
+        if rotation
+            .is_some_and(|r| r.table != KeyTable::Asym || r.key_algorithm != Some(algorithm.code()))
+        {
+            // A successor has its predecessor's algorithm.
+            Err(Rv::TEMPLATE_INCONSISTENT)?
+        }
         let row_id = Uuid::new_v4();
         let has_private = halves.iter().any(|(h, _)| *h == Half::Private);
         let (private_key_ctx, mode) = match (has_private, private_key) {
@@ -406,16 +487,23 @@ impl Module {
         let slug = keystore::algorithm_slug(Some(algorithm), algorithm.key_type());
         self.with_key_id(&ck_id, slug, |key_id| {
             row.key_id = key_id.to_string();
-            self.storage.insert_asym_key(&row)
+            match rotation {
+                None => self.storage.insert_asym_key(&row),
+                Some(r) => {
+                    r.link_successor(&mut row.metadata);
+                    self.rotate_into(r, NewKeyRow::Asym(&row), key_id, row.key_status)
+                }
+            }
         })?;
         tracing::info!(key_id = %row.key_id, algorithm = ?algorithm, "key pair stored");
-        self.record_creation(
+        self.after_store(
+            access,
             &row.key_id,
-            access.token,
             first.is_some_and(|a| a.flag(CKA_LOCAL)),
             row.key_status,
             row.expiration,
-        );
+            rotation,
+        )?;
         let mut handles = Vec::new();
         for object in keystore::objects_from_asym_row(&row)? {
             let ObjectId::Token { half, .. } = object.id else {
@@ -439,7 +527,11 @@ impl Module {
         attrs: AttrMap,
         value: &[u8],
         token_key: &super::token::TokenKey,
+        rotation: Option<&Rotation>,
     ) -> Result<CK_OBJECT_HANDLE> {
+        if rotation.is_some_and(|r| r.table != KeyTable::Sym) {
+            Err(Rv::TEMPLATE_INCONSISTENT)?
+        }
         let row_id = Uuid::new_v4();
         let now = Utc::now();
         let key_type = attrs.ulong(CKA_KEY_TYPE).unwrap_or(CKK_GENERIC_SECRET);
@@ -459,16 +551,23 @@ impl Module {
         let slug = keystore::algorithm_slug(None, key_type);
         self.with_key_id(&ck_id, slug, |key_id| {
             row.key_id = key_id.to_string();
-            self.storage.insert_sym_key(&row)
+            match rotation {
+                None => self.storage.insert_sym_key(&row),
+                Some(r) => {
+                    r.link_successor(&mut row.metadata);
+                    self.rotate_into(r, NewKeyRow::Sym(&row), key_id, row.key_status)
+                }
+            }
         })?;
         tracing::info!(key_id = %row.key_id, "secret key stored");
-        self.record_creation(
+        self.after_store(
+            access,
             &row.key_id,
-            access.token,
             attrs.flag(CKA_LOCAL),
             row.key_status,
             row.expiration,
-        );
+            rotation,
+        )?;
         let object = keystore::object_from_sym_row(&row)?.ok_or(Rv::GENERAL_ERROR)?;
         *object.material.write()? = Some(KeyMaterial::Secret(Arc::new(zeroize::Zeroizing::new(
             value.to_vec(),

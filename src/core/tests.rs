@@ -897,3 +897,103 @@ fn key_status_governs_every_operation_and_enters_the_history() {
         .iter()
         .all(|e| e.actor.starts_with("pkcs11:")));
 }
+
+#[test]
+fn rotation_retires_the_predecessor_and_links_both() {
+    use crate::vendor::{
+        CKA_SQLHSM_KEY_ID, CKA_SQLHSM_KEY_STATUS, CKA_SQLHSM_ROTATED_FROM, CKA_SQLHSM_ROTATED_TO,
+    };
+    let (m, session) = ready();
+    let (old_public, old_private) = ec_pair(&m, session, true, &[]);
+    let old_id = read(&m, session, old_private, CKA_SQLHSM_KEY_ID);
+    let successor = m.rotate_key(session, old_private).unwrap();
+    let [new_public, new_private] = successor[..] else {
+        panic!("a pair: {successor:?}")
+    };
+    let new_id = read(&m, session, new_private, CKA_SQLHSM_KEY_ID);
+    assert_ne!(new_id, old_id);
+    assert_eq!(
+        read(&m, session, new_private, CKA_SQLHSM_KEY_STATUS),
+        1u64.to_ne_bytes()
+    );
+    assert_eq!(
+        read(&m, session, old_private, CKA_SQLHSM_KEY_STATUS),
+        2u64.to_ne_bytes(),
+        "the predecessor is Inactive"
+    );
+    assert_eq!(read(&m, session, old_public, CKA_SQLHSM_ROTATED_TO), new_id);
+    assert_eq!(
+        read(&m, session, new_public, CKA_SQLHSM_ROTATED_FROM),
+        old_id
+    );
+    assert_eq!(
+        read(&m, session, new_private, CKA_LABEL),
+        read(&m, session, old_private, CKA_LABEL)
+    );
+    assert_eq!(
+        read(&m, session, new_public, CKA_EC_PARAMS),
+        read(&m, session, old_public, CKA_EC_PARAMS)
+    );
+    assert_eq!(
+        rv(m.sign_init(session, &Mechanism::new(CKM_ECDSA), old_private)),
+        Rv::KEY_FUNCTION_NOT_PERMITTED
+    );
+    sign(
+        &m,
+        session,
+        CKM_ECDSA_SHA256,
+        new_private,
+        b"from the successor",
+    );
+    let old_history: Vec<String> = m
+        .storage
+        .key_events(&String::from_utf8(old_id).unwrap())
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event)
+        .collect();
+    assert_eq!(old_history, vec!["generated", "rotated"]);
+
+    // Through PKCS#11 alone: a generation naming the key it replaces, here a secret key.
+    let aes = m
+        .generate_key(
+            session,
+            &Mechanism::new(CKM_AES_KEY_GEN),
+            &[
+                Attribute::from_ulong(CKA_VALUE_LEN, 32),
+                Attribute::from_bool(CKA_TOKEN, true),
+            ],
+        )
+        .unwrap();
+    let aes_id = read(&m, session, aes, CKA_SQLHSM_KEY_ID);
+    let template = [
+        Attribute::from_ulong(CKA_VALUE_LEN, 32),
+        Attribute::from_bool(CKA_TOKEN, true),
+        Attribute::new(CKA_SQLHSM_ROTATED_FROM, aes_id.clone()),
+    ];
+    let next = m
+        .generate_key(session, &Mechanism::new(CKM_AES_KEY_GEN), &template)
+        .unwrap();
+    assert_eq!(read(&m, session, next, CKA_SQLHSM_ROTATED_FROM), aes_id);
+    assert_eq!(
+        read(&m, session, aes, CKA_SQLHSM_KEY_STATUS),
+        2u64.to_ne_bytes()
+    );
+    // A successor must be a token key of the same kind.
+    let wrong_kind = [
+        Attribute::new(CKA_SQLHSM_ROTATED_FROM, aes_id),
+        Attribute::from_bool(CKA_TOKEN, true),
+    ];
+    let params = crate::crypto::keys::Curve::P256.params_der().to_vec();
+    assert!(m
+        .generate_key_pair(
+            session,
+            &Mechanism::new(CKM_EC_KEY_PAIR_GEN),
+            &[
+                Attribute::new(CKA_EC_PARAMS, params),
+                Attribute::from_bool(CKA_TOKEN, true)
+            ],
+            &wrong_kind
+        )
+        .is_err());
+}
