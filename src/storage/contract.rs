@@ -804,7 +804,7 @@ pub fn rotation_is_one_transaction(storage: Arc<dyn Storage>) {
             KeyTable::Asym,
             old.id,
             &linked,
-            &[event.clone()]
+            std::slice::from_ref(&event)
         )
         .unwrap());
     let before = storage.get_asym_key(old.id).unwrap().unwrap();
@@ -826,7 +826,7 @@ pub fn rotation_is_one_transaction(storage: Arc<dyn Storage>) {
         KeyTable::Asym,
         successor.id,
         &linked,
-        &[event.clone()],
+        std::slice::from_ref(&event),
     );
     assert!(matches!(err, Err(StorageError::Conflict(_))), "{err:?}");
     assert_eq!(
