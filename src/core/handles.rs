@@ -88,6 +88,18 @@ impl HandleTable {
             .map(|e| (e.object.clone(), e.stale)))
     }
 
+    /// Keeps a cached object as it is until the next change (its revalidation could not reach
+    /// the store; trying again on every use would make each call wait for the store).
+    pub fn mark_fresh(&self, id: ObjectId) -> Result<()> {
+        let mut inner = self.inner.write()?;
+        if let Some(handle) = inner.by_id.get(&id).copied() {
+            if let Some(entry) = inner.by_handle.get_mut(&handle) {
+                entry.stale = false;
+            }
+        }
+        Ok(())
+    }
+
     /// Another process changed the store: every cached token object is revalidated on its
     /// next use (session objects live only here and cannot be stale).
     pub fn mark_token_objects_stale(&self) -> Result<()> {

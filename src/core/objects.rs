@@ -141,6 +141,7 @@ impl Module {
             }
             Err(e) => {
                 tracing::warn!(object = ?object.id, error = %e, "cannot revalidate a cached object; using the cached copy");
+                self.objects.mark_fresh(object.id)?;
                 Ok(Some(object))
             }
         }

@@ -690,3 +690,82 @@ fn changes_by_another_process_reach_cached_objects_within_the_bound() {
         Rv::KEY_FUNCTION_NOT_PERMITTED
     );
 }
+
+#[test]
+fn wrap_unwrap_and_derive() {
+    let (m, session) = ready();
+    let aes = |extra: &[Attribute]| {
+        let mut template = vec![Attribute::from_ulong(CKA_VALUE_LEN, 32)];
+        template.extend_from_slice(extra);
+        m.generate_key(session, &Mechanism::new(CKM_AES_KEY_GEN), &template)
+            .unwrap()
+    };
+    let kek = aes(&[]);
+    let target = aes(&[Attribute::from_bool(CKA_EXTRACTABLE, true)]);
+    let locked = aes(&[]);
+    let kw = Mechanism::new(CKM_AES_KEY_WRAP);
+    let mut query = OutBuf::query();
+    m.wrap_key(session, &kw, kek, target, &mut query).unwrap();
+    assert_eq!(query.len(), 40, "RFC 3394 adds 8 bytes");
+    let mut wrapped = vec![0u8; 40];
+    let mut out = OutBuf::buffer(&mut wrapped);
+    m.wrap_key(session, &kw, kek, target, &mut out).unwrap();
+    let mut sink = OutBuf::query();
+    assert_eq!(
+        rv(m.wrap_key(session, &kw, kek, locked, &mut sink)),
+        Rv::KEY_UNEXTRACTABLE
+    );
+
+    let template = [
+        Attribute::from_ulong(CKA_CLASS, CKO_SECRET_KEY),
+        Attribute::from_ulong(CKA_KEY_TYPE, CKK_AES),
+        Attribute::new(CKA_LABEL, b"unwrapped".to_vec()),
+    ];
+    let unwrapped = m
+        .unwrap_key(session, &kw, kek, &wrapped, &template)
+        .unwrap();
+    assert_eq!(
+        read(&m, session, unwrapped, CKA_CHECK_VALUE),
+        read(&m, session, target, CKA_CHECK_VALUE)
+    );
+    assert!(!m
+        .objects
+        .get(unwrapped)
+        .unwrap()
+        .unwrap()
+        .attrs
+        .flag(CKA_LOCAL));
+    wrapped[5] ^= 1;
+    assert_eq!(
+        rv(m.unwrap_key(session, &kw, kek, &wrapped, &template)),
+        Rv::WRAPPED_KEY_INVALID
+    );
+
+    // ECDH: each side derives from its private key and the other's public point.
+    let derive_flag = [Attribute::from_bool(CKA_DERIVE, true)];
+    let (a_pub, a_priv) = ec_pair(&m, session, false, &derive_flag);
+    let (b_pub, b_priv) = ec_pair(&m, session, false, &derive_flag);
+    let derive = |private, peer_public| {
+        let point = read(&m, session, peer_public, CKA_EC_POINT);
+        let mechanism = Mechanism {
+            kind: CKM_ECDH1_DERIVE,
+            param: crate::types::MechanismParam::Ecdh {
+                kdf: CKD_SHA256_KDF,
+                shared_data: Vec::new(),
+                public_data: point,
+            },
+        };
+        let template = [
+            Attribute::from_ulong(CKA_KEY_TYPE, CKK_AES),
+            Attribute::from_ulong(CKA_VALUE_LEN, 32),
+        ];
+        m.derive_key(session, &mechanism, private, &template)
+            .unwrap()
+    };
+    let ab = derive(a_priv, b_pub);
+    let ba = derive(b_priv, a_pub);
+    assert_eq!(
+        read(&m, session, ab, CKA_CHECK_VALUE),
+        read(&m, session, ba, CKA_CHECK_VALUE)
+    );
+}

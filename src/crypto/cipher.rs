@@ -192,3 +192,55 @@ pub fn aes_gcm_decrypt(
     }
     Ok(super::aead::gcm_open(key, iv, aad, ciphertext, tag))
 }
+
+/// AES in counter mode (NIST SP 800-38A §6.5) with a full 128-bit big-endian counter block;
+/// limiting the counter to fewer bits is the mechanism's job (it refuses to wrap around).
+pub struct AesCtr {
+    crypter: Crypter,
+}
+
+impl AesCtr {
+    /// `CKR_KEY_SIZE_RANGE` for a key that is not 16, 24 or 32 bytes.
+    pub fn new(key: &[u8], counter_block: &[u8; AES_BLOCK]) -> Result<AesCtr> {
+        let cipher = match key.len() {
+            16 => Cipher::aes_128_ctr(),
+            24 => Cipher::aes_192_ctr(),
+            32 => Cipher::aes_256_ctr(),
+            _ => Err(Rv::KEY_SIZE_RANGE)?,
+        };
+        // Encryption and decryption are the same keystream XOR.
+        let crypter =
+            Crypter::new(cipher, Mode::Encrypt, key, Some(counter_block)).map_err(openssl_error)?;
+        Ok(AesCtr { crypter })
+    }
+
+    pub fn update(&mut self, data: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        let mut out = Zeroizing::new(vec![0u8; data.len() + AES_BLOCK]);
+        let len = self.crypter.update(data, &mut out).map_err(openssl_error)?;
+        out.truncate(len);
+        Ok(out)
+    }
+}
+
+/// Raw RSA public operation `m^e mod n` (`CKM_RSA_X_509` encrypt / verify). `input` must be as
+/// long as the modulus and numerically below it; the mechanism checks both first.
+pub fn rsa_raw_public(key: &PublicKey, input: &[u8]) -> Result<Vec<u8>> {
+    let mut ctx = PkeyCtx::new(&key.0).map_err(openssl_error)?;
+    ctx.encrypt_init().map_err(openssl_error)?;
+    ctx.set_rsa_padding(Padding::NONE).map_err(openssl_error)?;
+    let mut out = Vec::new();
+    ctx.encrypt_to_vec(input, &mut out).map_err(openssl_error)?;
+    Ok(out)
+}
+
+/// Raw RSA private operation `c^d mod n` (`CKM_RSA_X_509` decrypt / sign), output as long as
+/// the modulus. Same preconditions as [`rsa_raw_public`].
+pub fn rsa_raw_private(key: &PrivateKey, input: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+    let mut ctx = PkeyCtx::new(&key.0).map_err(openssl_error)?;
+    ctx.decrypt_init().map_err(openssl_error)?;
+    ctx.set_rsa_padding(Padding::NONE).map_err(openssl_error)?;
+    let mut out = Zeroizing::new(vec![0u8; key.0.size()]);
+    let len = ctx.decrypt(input, Some(&mut out)).map_err(openssl_error)?;
+    out.truncate(len);
+    Ok(out)
+}

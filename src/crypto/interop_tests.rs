@@ -321,3 +321,147 @@ fn aes_matches_openssl() {
         );
     }
 }
+
+#[test]
+fn hmac_and_cmac_match_openssl() {
+    let key = b"an hmac key of some length".to_vec();
+    for (mech, md) in [
+        (CKM_SHA_1_HMAC, MessageDigest::sha1()),
+        (CKM_SHA224_HMAC, MessageDigest::sha224()),
+        (CKM_SHA256_HMAC, MessageDigest::sha256()),
+        (CKM_SHA384_HMAC, MessageDigest::sha384()),
+        (CKM_SHA512_HMAC, MessageDigest::sha512()),
+    ] {
+        let pkey = PKey::hmac(&key).unwrap();
+        let theirs = Signer::new(md, &pkey)
+            .unwrap()
+            .sign_oneshot_to_vec(MSG)
+            .unwrap();
+        let ours = sign(mech, &secret(&key), &NONE, MSG).unwrap();
+        assert_eq!(ours, theirs, "0x{mech:x}");
+        verify(mech, &secret(&key), &NONE, MSG, &theirs).unwrap();
+    }
+    for len in [16, 24, 32] {
+        let key = vec![0x6bu8; len];
+        let cipher = match len {
+            16 => Cipher::aes_128_cbc(),
+            24 => Cipher::aes_192_cbc(),
+            _ => Cipher::aes_256_cbc(),
+        };
+        let pkey = PKey::cmac(&cipher, &key).unwrap();
+        let theirs = Signer::new_without_digest(&pkey)
+            .unwrap()
+            .sign_oneshot_to_vec(MSG)
+            .unwrap();
+        assert_eq!(
+            sign(CKM_AES_CMAC, &secret(&key), &NONE, MSG).unwrap(),
+            theirs
+        );
+        verify(CKM_AES_CMAC, &secret(&key), &NONE, MSG, &theirs).unwrap();
+    }
+}
+
+#[test]
+fn aes_ctr_matches_openssl() {
+    let block = [0xf0u8; 16];
+    let mut param = (128 as CK_ULONG).to_ne_bytes().to_vec();
+    param.extend_from_slice(&block);
+    let param = MechanismParam::Bytes(param);
+    let data = vec![0x17u8; 77];
+    for (len, cipher) in [
+        (16, Cipher::aes_128_ctr()),
+        (24, Cipher::aes_192_ctr()),
+        (32, Cipher::aes_256_ctr()),
+    ] {
+        let key = vec![0x21u8; len];
+        let theirs = symm::encrypt(cipher, &key, Some(&block), &data).unwrap();
+        assert_eq!(
+            encrypt(CKM_AES_CTR, &secret(&key), &param, &data).unwrap(),
+            theirs
+        );
+        assert_eq!(
+            decrypt(CKM_AES_CTR, &secret(&key), &param, &theirs).unwrap(),
+            data
+        );
+    }
+}
+
+#[test]
+fn rsa_x509_matches_openssl() {
+    let key = test_keys::rsa_2048();
+    let rsa = rsa_pkey().rsa().unwrap();
+    let mut block = vec![0u8; 256];
+    block[200..].copy_from_slice(&[0x5au8; 56]);
+    // Ours (left-padding the short input) equals OpenSSL's raw operation on the padded block.
+    let mut theirs = vec![0u8; 256];
+    rsa.public_encrypt(&block, &mut theirs, Padding::NONE)
+        .unwrap();
+    assert_eq!(
+        encrypt(CKM_RSA_X_509, &public(&key), &NONE, &block[200..]).unwrap(),
+        theirs
+    );
+    assert_eq!(
+        decrypt(CKM_RSA_X_509, &private(key.clone()), &NONE, &theirs).unwrap(),
+        block
+    );
+    let mut their_sig = vec![0u8; 256];
+    rsa.private_encrypt(&block, &mut their_sig, Padding::NONE)
+        .unwrap();
+    assert_eq!(
+        sign(CKM_RSA_X_509, &private(key.clone()), &NONE, &block[200..]).unwrap(),
+        their_sig
+    );
+    verify(CKM_RSA_X_509, &public(&key), &NONE, &block, &their_sig).unwrap();
+}
+
+#[test]
+fn aes_key_wrap_matches_openssl_aes_module() {
+    use openssl::aes::{wrap_key, AesKey};
+    let kek = [0x3eu8; 32];
+    let data = [0x99u8; 32];
+    let iv = [0x12u8; 8];
+    let enc = AesKey::new_encrypt(&kek).unwrap();
+    let mut theirs = vec![0u8; 40];
+    wrap_key(&enc, Some(iv), &mut theirs, &data).unwrap();
+    let wrap = crate::mechanism::lookup(CKM_AES_KEY_WRAP)
+        .unwrap()
+        .wrap
+        .unwrap();
+    let param = MechanismParam::Bytes(iv.to_vec());
+    assert_eq!(wrap(&secret(&kek), &param, &data).unwrap(), theirs);
+    let unwrap = crate::mechanism::lookup(CKM_AES_KEY_WRAP)
+        .unwrap()
+        .unwrap
+        .unwrap();
+    assert_eq!(*unwrap(&secret(&kek), &param, &theirs).unwrap(), data);
+}
+
+#[test]
+fn ecdh_matches_openssl_deriver() {
+    use openssl::derive::Deriver;
+    for curve in [Curve::P256, Curve::P384, Curve::P521] {
+        let ours = test_keys::ec(curve);
+        let peer = crate::crypto::keys::PrivateKey::generate_ec(curve).unwrap();
+        let crate::crypto::keys::PublicInfo::Ec { point_der, .. } = peer.public_info().unwrap()
+        else {
+            unreachable!()
+        };
+        let our_public = ours.public_key().unwrap();
+        let mut d = Deriver::new(&peer.0).unwrap();
+        d.set_peer(&our_public.0).unwrap();
+        let theirs = d.derive_to_vec().unwrap();
+        let derive = crate::mechanism::lookup(CKM_ECDH1_DERIVE)
+            .unwrap()
+            .derive
+            .unwrap();
+        let param = MechanismParam::Ecdh {
+            kdf: CKD_NULL,
+            shared_data: vec![],
+            public_data: point_der,
+        };
+        assert_eq!(
+            derive(&private(ours), &param, None).unwrap().to_vec(),
+            theirs
+        );
+    }
+}

@@ -4,10 +4,13 @@
 pub mod aead;
 pub mod cipher;
 pub mod digest;
+pub mod ecdh;
 pub mod kdf;
 pub mod keys;
+pub mod mac;
 pub mod random;
 pub mod sign;
+pub mod wrap;
 pub mod x509;
 
 /// Keys shared by the tests of this crate; RSA generation is slow, so each key is made once.

@@ -1,19 +1,22 @@
-//! AES mechanisms (PKCS#11 3.0 Current Mechanisms §2.10): ECB, CBC, CBC with PKCS#7 padding,
-//! and GCM. Multi-part buffering lives here; `crate::crypto::cipher` only ever sees whole blocks
+//! AES mechanisms (PKCS#11 3.0 Current Mechanisms §2.10): ECB, CBC, CBC with PKCS#7 padding
+//! (all three also for key wrapping), CTR and GCM. Multi-part buffering lives here; `crate::crypto::cipher` only ever sees whole blocks
 //! (or, for GCM, whole messages on decryption).
 
 use std::sync::Arc;
 
 use cryptoki_sys::{
     CKF_DECRYPT, CKF_ENCRYPT, CKF_GENERATE, CKF_UNWRAP, CKF_WRAP, CKM_AES_CBC, CKM_AES_CBC_PAD,
-    CKM_AES_ECB, CKM_AES_GCM, CKM_AES_KEY_GEN, CK_ULONG,
+    CKM_AES_CTR, CKM_AES_ECB, CKM_AES_GCM, CKM_AES_KEY_GEN, CK_ULONG,
 };
 use zeroize::Zeroizing;
 
+use super::keywrap::{unwrap_by_decrypting, wrap_by_encrypting};
 use super::registry::entry;
 use super::support::{no_param, secret_key};
 use super::{CipherOperation, KeyGen, KeyMaterial, MechanismEntry};
-use crate::crypto::cipher::{aes_gcm_decrypt, AesBlocks, AesGcmEncryptor, AesMode, AES_BLOCK};
+use crate::crypto::cipher::{
+    aes_gcm_decrypt, AesBlocks, AesCtr, AesGcmEncryptor, AesMode, AES_BLOCK,
+};
 use crate::error::{Result, Rv};
 use crate::types::MechanismParam;
 
@@ -32,17 +35,55 @@ pub(super) fn entries() -> Vec<MechanismEntry> {
         MechanismEntry {
             encrypt: Some(|k, p| AesBlockOp::boxed(k, p, Block::Ecb, true)),
             decrypt: Some(|k, p| AesBlockOp::boxed(k, p, Block::Ecb, false)),
+            wrap: Some(|k, p, d| {
+                wrap_by_encrypting(
+                    |k, p| AesBlockOp::boxed(k, p, Block::Ecb, true),
+                    k,
+                    p,
+                    &zero_pad(d),
+                )
+            }),
+            unwrap: Some(|k, p, d| {
+                unwrap_by_decrypting(|k, p| AesBlockOp::boxed(k, p, Block::Ecb, false), k, p, d)
+            }),
             ..entry(CKM_AES_ECB, MIN_KEY, MAX_KEY, block_flags)
         },
         MechanismEntry {
             encrypt: Some(|k, p| AesBlockOp::boxed(k, p, Block::Cbc, true)),
             decrypt: Some(|k, p| AesBlockOp::boxed(k, p, Block::Cbc, false)),
+            wrap: Some(|k, p, d| {
+                wrap_by_encrypting(
+                    |k, p| AesBlockOp::boxed(k, p, Block::Cbc, true),
+                    k,
+                    p,
+                    &zero_pad(d),
+                )
+            }),
+            unwrap: Some(|k, p, d| {
+                unwrap_by_decrypting(|k, p| AesBlockOp::boxed(k, p, Block::Cbc, false), k, p, d)
+            }),
             ..entry(CKM_AES_CBC, MIN_KEY, MAX_KEY, block_flags)
         },
         MechanismEntry {
             encrypt: Some(|k, p| AesBlockOp::boxed(k, p, Block::CbcPad, true)),
             decrypt: Some(|k, p| AesBlockOp::boxed(k, p, Block::CbcPad, false)),
+            wrap: Some(|k, p, d| {
+                wrap_by_encrypting(|k, p| AesBlockOp::boxed(k, p, Block::CbcPad, true), k, p, d)
+            }),
+            unwrap: Some(|k, p, d| {
+                unwrap_by_decrypting(
+                    |k, p| AesBlockOp::boxed(k, p, Block::CbcPad, false),
+                    k,
+                    p,
+                    d,
+                )
+            }),
             ..entry(CKM_AES_CBC_PAD, MIN_KEY, MAX_KEY, block_flags)
+        },
+        MechanismEntry {
+            encrypt: Some(Ctr::boxed),
+            decrypt: Some(Ctr::boxed),
+            ..entry(CKM_AES_CTR, MIN_KEY, MAX_KEY, CKF_ENCRYPT | CKF_DECRYPT)
         },
         MechanismEntry {
             encrypt: Some(GcmEncrypt::boxed),
@@ -283,5 +324,80 @@ impl CipherOperation for GcmDecrypt {
             aes_gcm_decrypt(&self.key, &self.iv, &self.aad, ciphertext, tag)?
                 .ok_or(Rv::ENCRYPTED_DATA_INVALID)?,
         )
+    }
+}
+
+/// Key bytes zero-padded to a whole number of blocks, as ECB and CBC wrapping requires
+/// (Current Mechanisms §2.10.3, §2.10.4); unwrapping leaves the padding for the core to cut
+/// with `CKA_VALUE_LEN`.
+fn zero_pad(data: &[u8]) -> Zeroizing<Vec<u8>> {
+    let mut out = Zeroizing::new(data.to_vec());
+    out.resize(data.len().div_ceil(AES_BLOCK) * AES_BLOCK, 0);
+    out
+}
+
+/// AES-CTR (Current Mechanisms §2.10.6) with `CK_AES_CTR_PARAMS`: `ulCounterBits` (a native
+/// `CK_ULONG`) then the 16-byte counter block, whose low `ulCounterBits` bits count. Multi-part,
+/// same in both directions. Input that would make the counter wrap within its bits is refused
+/// with `CKR_DATA_LEN_RANGE` (both directions) before any of it is processed.
+struct Ctr {
+    inner: AesCtr,
+    /// Bytes that may still be processed before the counter wraps (`None`: more than fits).
+    remaining: Option<u128>,
+}
+
+const ULONG: usize = size_of::<CK_ULONG>();
+
+impl Ctr {
+    fn boxed(key: &KeyMaterial, param: &MechanismParam) -> Result<Box<dyn CipherOperation>> {
+        let key = aes_key(key)?;
+        let MechanismParam::Bytes(bytes) = param else {
+            Err(Rv::MECHANISM_PARAM_INVALID)?
+        };
+        if bytes.len() != ULONG + AES_BLOCK {
+            Err(Rv::MECHANISM_PARAM_INVALID)?
+        }
+        let (bits, block) = bytes.split_at(ULONG);
+        let bits =
+            CK_ULONG::from_ne_bytes(bits.try_into().map_err(|_| Rv::MECHANISM_PARAM_INVALID)?);
+        if !(1..=128).contains(&bits) {
+            Err(Rv::MECHANISM_PARAM_INVALID)?
+        }
+        let block: [u8; AES_BLOCK] = block.try_into().map_err(|_| Rv::MECHANISM_PARAM_INVALID)?;
+        let counter = u128::from_be_bytes(block);
+        let mask = if bits == 128 {
+            u128::MAX
+        } else {
+            (1u128 << bits) - 1
+        };
+        // Blocks left, counting the current one: 2^bits − (counter mod 2^bits).
+        let blocks_left = (mask - (counter & mask)).checked_add(1);
+        let remaining = blocks_left.and_then(|b| b.checked_mul(AES_BLOCK as u128));
+        Ok(Box::new(Ctr {
+            inner: AesCtr::new(&key, &block)?,
+            remaining,
+        }))
+    }
+}
+
+impl CipherOperation for Ctr {
+    fn output_len(&self, input_len: usize, _last: bool) -> usize {
+        input_len
+    }
+    fn multipart(&self) -> bool {
+        true
+    }
+    fn update(&mut self, data: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        if let Some(remaining) = self.remaining {
+            let len = data.len() as u128;
+            if len > remaining {
+                Err(Rv::DATA_LEN_RANGE)?
+            }
+            self.remaining = Some(remaining - len);
+        }
+        self.inner.update(data)
+    }
+    fn finish(&mut self) -> Result<Zeroizing<Vec<u8>>> {
+        Ok(Zeroizing::new(Vec::new()))
     }
 }

@@ -5,14 +5,20 @@
 
 mod aes;
 mod digest;
+mod ecdh;
 mod ecdsa;
 mod eddsa;
+mod keywrap;
+mod mac;
 pub mod registry;
 mod rsa;
 mod support;
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 pub(crate) mod tests;
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+pub(crate) mod tests_more;
 
 use std::sync::Arc;
 

@@ -8,7 +8,7 @@ use cryptoki_sys::{
     CK_ULONG,
 };
 
-use super::{aes, digest, ecdsa, eddsa, rsa, KeyGen, MechanismEntry};
+use super::{aes, digest, ecdh, ecdsa, eddsa, keywrap, mac, rsa, KeyGen, MechanismEntry};
 
 /// Generic secrets (HMAC keys, derivation bases), sizes in bytes.
 const GENERIC_SECRET_MIN: CK_ULONG = 1;
@@ -32,6 +32,9 @@ fn table() -> &'static [MechanismEntry] {
         entries.extend(eddsa::entries());
         entries.extend(aes::entries());
         entries.extend(digest::entries());
+        entries.extend(mac::entries());
+        entries.extend(keywrap::entries());
+        entries.extend(ecdh::entries());
         entries.sort_by_key(|e| e.kind);
         entries
     })

@@ -1,22 +1,27 @@
 //! RSA mechanisms (PKCS#11 3.0 Current Mechanisms §2.1): PKCS#1 v1.5 and PSS signatures, raw
-//! and hash-and-sign; PKCS#1 v1.5 and OAEP encryption (single-part).
+//! and hash-and-sign; PKCS#1 v1.5 and OAEP encryption (single-part) and key wrapping; raw
+//! RSA (`CKM_RSA_X_509`, §2.1.11) sign / verify / encrypt / decrypt.
 
 use std::sync::Arc;
 
 use cryptoki_sys::{
     CKF_DECRYPT, CKF_ENCRYPT, CKF_GENERATE_KEY_PAIR, CKF_SIGN, CKF_UNWRAP, CKF_VERIFY, CKF_WRAP,
-    CKM_RSA_PKCS, CKM_RSA_PKCS_KEY_PAIR_GEN, CKM_RSA_PKCS_OAEP, CKM_RSA_PKCS_PSS,
+    CKM_RSA_PKCS, CKM_RSA_PKCS_KEY_PAIR_GEN, CKM_RSA_PKCS_OAEP, CKM_RSA_PKCS_PSS, CKM_RSA_X_509,
     CKM_SHA1_RSA_PKCS, CKM_SHA1_RSA_PKCS_PSS, CKM_SHA224_RSA_PKCS, CKM_SHA224_RSA_PKCS_PSS,
     CKM_SHA256_RSA_PKCS, CKM_SHA256_RSA_PKCS_PSS, CKM_SHA384_RSA_PKCS, CKM_SHA384_RSA_PKCS_PSS,
     CKM_SHA512_RSA_PKCS, CKM_SHA512_RSA_PKCS_PSS, CK_ULONG,
 };
 use zeroize::Zeroizing;
 
+use super::keywrap::{unwrap_by_decrypting, wrap_by_encrypting};
 use super::registry::entry;
 use super::support::{hash_from_ckm, hash_from_mgf, no_param, private_key, public_key, Input};
 use super::{CipherOperation, KeyGen, KeyMaterial, MechanismEntry, SignOperation, VerifyOperation};
-use crate::crypto::cipher::{rsa_decrypt, rsa_encrypt, RsaEncPadding};
+use crate::crypto::cipher::{
+    rsa_decrypt, rsa_encrypt, rsa_raw_private, rsa_raw_public, RsaEncPadding,
+};
 use crate::crypto::digest::HashAlg;
+use crate::crypto::keys::PublicInfo;
 use crate::crypto::keys::{KeyKind, PrivateKey, PublicKey, RSA_MAX_BITS, RSA_MIN_BITS};
 use crate::crypto::sign::{rsa_sign, rsa_verify, PssParams, RsaPadding};
 use crate::error::{Result, Rv};
@@ -46,6 +51,12 @@ pub(super) fn entries() -> Vec<MechanismEntry> {
             verify: Some(|k, p| RsaVerify::boxed(k, p, Scheme::Pkcs1(None))),
             encrypt: Some(|k, p| RsaEncrypt::boxed(k, p, false)),
             decrypt: Some(|k, p| RsaDecrypt::boxed(k, p, false)),
+            wrap: Some(|k, p, d| {
+                wrap_by_encrypting(|k, p| RsaEncrypt::boxed(k, p, false), k, p, d)
+            }),
+            unwrap: Some(|k, p, d| {
+                unwrap_by_decrypting(|k, p| RsaDecrypt::boxed(k, p, false), k, p, d)
+            }),
             ..entry(
                 CKM_RSA_PKCS,
                 min,
@@ -56,6 +67,10 @@ pub(super) fn entries() -> Vec<MechanismEntry> {
         MechanismEntry {
             encrypt: Some(|k, p| RsaEncrypt::boxed(k, p, true)),
             decrypt: Some(|k, p| RsaDecrypt::boxed(k, p, true)),
+            wrap: Some(|k, p, d| wrap_by_encrypting(|k, p| RsaEncrypt::boxed(k, p, true), k, p, d)),
+            unwrap: Some(|k, p, d| {
+                unwrap_by_decrypting(|k, p| RsaDecrypt::boxed(k, p, true), k, p, d)
+            }),
             ..entry(
                 CKM_RSA_PKCS_OAEP,
                 min,
@@ -67,6 +82,13 @@ pub(super) fn entries() -> Vec<MechanismEntry> {
             sign: Some(|k, p| RsaSign::boxed(k, p, Scheme::Pss(None))),
             verify: Some(|k, p| RsaVerify::boxed(k, p, Scheme::Pss(None))),
             ..entry(CKM_RSA_PKCS_PSS, min, max, sv)
+        },
+        MechanismEntry {
+            sign: Some(RawRsa::sign_op),
+            verify: Some(RawRsa::verify_op),
+            encrypt: Some(|k, p| RawRsa::cipher(k, p, true)),
+            decrypt: Some(|k, p| RawRsa::cipher(k, p, false)),
+            ..entry(CKM_RSA_X_509, min, max, sv | CKF_ENCRYPT | CKF_DECRYPT)
         },
     ];
     // Non-capturing closures only coerce to `fn` pointers, so each hash gets its own pair.
@@ -437,5 +459,181 @@ impl CipherOperation for RsaDecrypt {
             Err(Rv::ENCRYPTED_DATA_LEN_RANGE)?
         }
         Ok(rsa_decrypt(&self.key, &self.padding, &data)?.ok_or(Rv::ENCRYPTED_DATA_INVALID)?)
+    }
+}
+
+/// Raw RSA (`CKM_RSA_X_509`), single-part in all four directions. Input shorter than the
+/// modulus is left-padded with zeros (encrypt, sign, the data of verify); input numerically not
+/// below the modulus is `CKR_DATA_INVALID` (`CKR_ENCRYPTED_DATA_INVALID` to decrypt,
+/// `CKR_SIGNATURE_INVALID` as a signature). Decryption returns all `k` bytes, leading zeros
+/// included, as the spec says. Wrapping is not offered: the unwrapped length would be ambiguous.
+struct RawRsa {
+    private: Option<Arc<PrivateKey>>,
+    public: Option<Arc<PublicKey>>,
+    /// The modulus, big-endian, `k` bytes.
+    modulus: Vec<u8>,
+    /// Encrypting (or verifying) with the public key, rather than using the private one.
+    encrypt: bool,
+    data: Zeroizing<Vec<u8>>,
+}
+
+impl RawRsa {
+    fn new(key: &KeyMaterial, param: &MechanismParam, public_op: bool) -> Result<RawRsa> {
+        no_param(param)?;
+        let (private, public, kind, info) = if public_op {
+            let (public, kind) = public_key(key)?;
+            let info = public.public_info()?;
+            (None, Some(public), kind, info)
+        } else {
+            let (private, kind) = private_key(key)?;
+            let info = private.public_info()?;
+            (Some(private), None, kind, info)
+        };
+        let k = modulus_bytes(kind)?;
+        let PublicInfo::Rsa { modulus: n, .. } = info else {
+            Err(Rv::KEY_TYPE_INCONSISTENT)?
+        };
+        Ok(RawRsa {
+            private,
+            public,
+            modulus: left_pad(&n, k).ok_or(Rv::KEY_TYPE_INCONSISTENT)?,
+            encrypt: public_op,
+            data: Zeroizing::new(Vec::new()),
+        })
+    }
+
+    fn sign_op(key: &KeyMaterial, param: &MechanismParam) -> Result<Box<dyn SignOperation>> {
+        Ok(Box::new(RawRsa::new(key, param, false)?))
+    }
+
+    fn verify_op(key: &KeyMaterial, param: &MechanismParam) -> Result<Box<dyn VerifyOperation>> {
+        Ok(Box::new(RawRsa::new(key, param, true)?))
+    }
+
+    fn cipher(
+        key: &KeyMaterial,
+        param: &MechanismParam,
+        encrypt: bool,
+    ) -> Result<Box<dyn CipherOperation>> {
+        Ok(Box::new(RawRsa::new(key, param, encrypt)?))
+    }
+
+    fn k(&self) -> usize {
+        self.modulus.len()
+    }
+
+    fn collect(&mut self, data: &[u8], too_long: Rv) -> Result<()> {
+        self.data.extend_from_slice(data);
+        if self.data.len() > self.k() {
+            Err(too_long)?
+        }
+        Ok(())
+    }
+
+    /// The buffered input as a `k`-byte block below the modulus, or `invalid`.
+    fn block(&mut self, invalid: Rv) -> Result<Zeroizing<Vec<u8>>> {
+        let data = std::mem::take(&mut self.data);
+        let block = Zeroizing::new(left_pad(&data, self.k()).ok_or(invalid)?);
+        // Equal-length big-endian byte strings compare as numbers.
+        if block.as_slice() >= self.modulus.as_slice() {
+            Err(invalid)?
+        }
+        Ok(block)
+    }
+
+    fn private_op(&self, block: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        let key = self.private.as_ref().ok_or(Rv::KEY_TYPE_INCONSISTENT)?;
+        let out = rsa_raw_private(key, block)?;
+        Ok(Zeroizing::new(
+            left_pad(&out, self.k()).ok_or(Rv::GENERAL_ERROR)?,
+        ))
+    }
+
+    fn public_op(&self, block: &[u8]) -> Result<Vec<u8>> {
+        let key = self.public.as_ref().ok_or(Rv::KEY_TYPE_INCONSISTENT)?;
+        let out = rsa_raw_public(key, block)?;
+        left_pad(&out, self.k()).ok_or(Rv::GENERAL_ERROR.into())
+    }
+}
+
+/// `data` left-padded with zeros to `k` bytes; `None` when it is longer.
+fn left_pad(data: &[u8], k: usize) -> Option<Vec<u8>> {
+    let pad = k.checked_sub(data.len())?;
+    let mut out = vec![0u8; pad];
+    out.extend_from_slice(data);
+    Some(out)
+}
+
+impl SignOperation for RawRsa {
+    fn signature_len(&self) -> usize {
+        self.k()
+    }
+    fn multipart(&self) -> bool {
+        false
+    }
+    fn update(&mut self, data: &[u8]) -> Result<()> {
+        self.collect(data, Rv::DATA_LEN_RANGE)
+    }
+    fn finish(&mut self) -> Result<Vec<u8>> {
+        let block = self.block(Rv::DATA_INVALID)?;
+        Ok(self.private_op(&block)?.to_vec())
+    }
+}
+
+impl VerifyOperation for RawRsa {
+    fn multipart(&self) -> bool {
+        false
+    }
+    fn update(&mut self, data: &[u8]) -> Result<()> {
+        self.collect(data, Rv::DATA_LEN_RANGE)
+    }
+    fn finish(&mut self, signature: &[u8]) -> Result<()> {
+        let expected = std::mem::take(&mut self.data);
+        let expected = left_pad(&expected, self.k()).ok_or(Rv::DATA_LEN_RANGE)?;
+        if signature.len() != self.k() {
+            Err(Rv::SIGNATURE_LEN_RANGE)?
+        }
+        if signature >= self.modulus.as_slice() {
+            Err(Rv::SIGNATURE_INVALID)?
+        }
+        if self.public_op(signature)? != expected {
+            Err(Rv::SIGNATURE_INVALID)?
+        }
+        Ok(())
+    }
+}
+
+impl CipherOperation for RawRsa {
+    fn output_len(&self, _input_len: usize, last: bool) -> usize {
+        if last {
+            self.k()
+        } else {
+            0
+        }
+    }
+    fn multipart(&self) -> bool {
+        false
+    }
+    fn update(&mut self, data: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        let too_long = if self.encrypt {
+            Rv::DATA_LEN_RANGE
+        } else {
+            Rv::ENCRYPTED_DATA_LEN_RANGE
+        };
+        self.collect(data, too_long)?;
+        Ok(Zeroizing::new(Vec::new()))
+    }
+    fn finish(&mut self) -> Result<Zeroizing<Vec<u8>>> {
+        if self.encrypt {
+            let block = self.block(Rv::DATA_INVALID)?;
+            Ok(Zeroizing::new(self.public_op(&block)?))
+        } else {
+            if self.data.len() != self.k() {
+                self.data.clear();
+                Err(Rv::ENCRYPTED_DATA_LEN_RANGE)?
+            }
+            let block = self.block(Rv::ENCRYPTED_DATA_INVALID)?;
+            self.private_op(&block)
+        }
     }
 }

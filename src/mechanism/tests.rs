@@ -79,7 +79,7 @@ pub(crate) fn decrypt(
 
 /// Multi-part encryption or decryption in `chunk`-sized pieces, checking `output_len` at every
 /// step.
-fn cipher_chunks(
+pub(crate) fn cipher_chunks(
     mech: CK_MECHANISM_TYPE,
     encrypting: bool,
     key: &KeyMaterial,
@@ -114,7 +114,7 @@ fn cipher_chunks(
     Ok(out)
 }
 
-fn rv<T>(result: Result<T>) -> Rv {
+pub(crate) fn rv<T>(result: Result<T>) -> Rv {
     match result {
         Ok(_) => panic!("expected an error"),
         Err(e) => e.rv(),
@@ -129,7 +129,7 @@ fn pss(hash: CK_MECHANISM_TYPE, mgf: CK_ULONG, salt_len: CK_ULONG) -> MechanismP
     }
 }
 
-const NONE: MechanismParam = MechanismParam::None;
+pub(crate) const NONE: MechanismParam = MechanismParam::None;
 
 // ---------------------------------------------------------------------------------------------
 // Registry
@@ -137,7 +137,7 @@ const NONE: MechanismParam = MechanismParam::None;
 #[test]
 fn registry_sorted_unique_and_capable() {
     let entries = all();
-    assert_eq!(entries.len(), 34, "one entry per mechanism");
+    assert_eq!(entries.len(), 52, "one entry per mechanism");
     for pair in entries.windows(2) {
         assert!(
             pair[0].kind < pair[1].kind,
@@ -154,7 +154,10 @@ fn registry_sorted_unique_and_capable() {
                 || e.encrypt.is_some()
                 || e.decrypt.is_some()
                 || e.digest.is_some()
-                || e.generate.is_some(),
+                || e.generate.is_some()
+                || e.wrap.is_some()
+                || e.unwrap.is_some()
+                || e.derive.is_some(),
             "0x{:x} does nothing",
             e.kind
         );
@@ -163,6 +166,9 @@ fn registry_sorted_unique_and_capable() {
         assert_eq!(has(CKF_ENCRYPT), e.encrypt.is_some(), "0x{:x}", e.kind);
         assert_eq!(has(CKF_DECRYPT), e.decrypt.is_some(), "0x{:x}", e.kind);
         assert_eq!(has(CKF_DIGEST), e.digest.is_some(), "0x{:x}", e.kind);
+        assert_eq!(has(CKF_WRAP), e.wrap.is_some(), "0x{:x}", e.kind);
+        assert_eq!(has(CKF_UNWRAP), e.unwrap.is_some(), "0x{:x}", e.kind);
+        assert_eq!(has(CKF_DERIVE), e.derive.is_some(), "0x{:x}", e.kind);
         assert_eq!(
             has(CKF_GENERATE) || has(CKF_GENERATE_KEY_PAIR),
             e.generate.is_some()
@@ -233,6 +239,7 @@ pub(crate) fn sign_cases() -> Vec<(CK_MECHANISM_TYPE, Arc<PrivateKey>, Mechanism
         crate::crypto::digest::digest(crate::crypto::digest::HashAlg::Sha256, &msg).unwrap();
     let mut cases = vec![
         (CKM_RSA_PKCS, rsa.clone(), NONE, sha256_digest.clone()),
+        (CKM_RSA_X_509, rsa.clone(), NONE, msg.clone()),
         (
             CKM_RSA_PKCS_PSS,
             rsa.clone(),
@@ -303,9 +310,10 @@ fn every_sign_mechanism_round_trips_and_detects_tampering() {
     let mut covered: Vec<_> = cases.iter().map(|c| c.0).collect();
     covered.sort();
     covered.dedup();
+    // MACs sign with secret keys and have their own tests.
     let registered: Vec<_> = all()
         .iter()
-        .filter(|e| e.sign.is_some())
+        .filter(|e| e.sign.is_some() && !super::tests_more::MAC_MECHANISMS.contains(&e.kind))
         .map(|e| e.kind)
         .collect();
     assert_eq!(covered, registered, "every sign mechanism is tested");
@@ -356,7 +364,10 @@ fn multipart_sign_equals_single_part() {
         let factory = lookup(mech).unwrap().sign.unwrap();
         let mut op = factory(&private(key.clone()), &param).unwrap();
         // Pure EdDSA is multi-part by buffering; the raw mechanisms sign a caller's hash.
-        let raw = matches!(mech, CKM_RSA_PKCS | CKM_RSA_PKCS_PSS | CKM_ECDSA);
+        let raw = matches!(
+            mech,
+            CKM_RSA_PKCS | CKM_RSA_PKCS_PSS | CKM_ECDSA | CKM_RSA_X_509
+        );
         assert_eq!(op.multipart(), !raw, "0x{mech:x}");
         if raw {
             continue;

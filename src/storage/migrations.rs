@@ -74,11 +74,19 @@ fn bootstrap_sql(dialect: Dialect) -> &'static str {
                 applied_at TEXT NOT NULL
             );"
         }
+        // Not `CREATE TABLE IF NOT EXISTS`: PostgreSQL checks the CREATE privilege before it
+        // looks for the table, and an application role (README, "Several hosts") has none.
         Dialect::Postgres => {
-            "CREATE TABLE IF NOT EXISTS schema_migrations (
-                version BIGINT PRIMARY KEY,
-                applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
-            );"
+            "DO $$
+            BEGIN
+                IF to_regclass('schema_migrations') IS NULL THEN
+                    CREATE TABLE schema_migrations (
+                        version BIGINT PRIMARY KEY,
+                        applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+                    );
+                END IF;
+            END
+            $$;"
         }
     }
 }

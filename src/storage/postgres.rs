@@ -1099,6 +1099,47 @@ mod tests {
 
     /// Several stores on one database stand for several processes: the row lock, not a lock in
     /// this process, keeps the failed-login counter exact.
+    /// The grants the README gives an application role suffice once the schema exists: no
+    /// CREATE privilege is needed to open, read and write.
+    #[test]
+    fn an_application_role_without_create_can_use_a_migrated_store() {
+        let (db, storage) = store!();
+        let role = format!("sqlhsm_app_{}", Uuid::new_v4().simple());
+        let mut admin = storage.client().unwrap();
+        admin
+            .batch_execute(&format!(
+                "CREATE ROLE {role} LOGIN;
+                 REVOKE CREATE ON SCHEMA public FROM PUBLIC;
+                 GRANT USAGE ON SCHEMA public TO {role};
+                 GRANT SELECT, INSERT, UPDATE, DELETE ON provider_config, asym_key, sym_key, p11_object TO {role};
+                 GRANT SELECT ON schema_migrations TO {role};"
+            ))
+            .unwrap();
+        drop(admin);
+        let url = db.url.replacen("postgres@", &format!("{role}@"), 1);
+        let app = PostgresStorage::open(&DatabaseConfig::with_url(url)).unwrap();
+        assert!(app.list_tokens().unwrap().is_empty());
+        let at = Utc::now();
+        app.insert_token(&TokenRow {
+            id: Uuid::new_v4(),
+            provider_name: "app".into(),
+            config: serde_json::json!({ "slot": 1 }),
+            metadata: serde_json::json!({}),
+            created_at: at,
+            updated_at: at,
+        })
+        .unwrap();
+        drop(app);
+        let mut admin = storage.client().unwrap();
+        admin
+            .batch_execute(&format!(
+                "REVOKE ALL ON provider_config, asym_key, sym_key, p11_object, schema_migrations FROM {role};
+                 REVOKE USAGE ON SCHEMA public FROM {role};
+                 DROP ROLE {role};"
+            ))
+            .unwrap();
+    }
+
     /// A commit by another store (process, host) reaches this store's change marker through
     /// LISTEN/NOTIFY, without a query per check.
     #[test]

@@ -1,0 +1,92 @@
+//! Elliptic-curve Diffie-Hellman key derivation (PKCS#11 3.0 Current Mechanisms §2.3.15–16):
+//! `CKM_ECDH1_DERIVE` and `CKM_ECDH1_COFACTOR_DERIVE`, which coincide on the prime curves
+//! sqlhsm supports (cofactor 1).
+//!
+//! KDFs: `CKD_NULL` (the shared secret Z itself; no shared data allowed) and the ANSI X9.63
+//! `CKD_SHA*_KDF`. When a length is requested, `CKD_NULL` truncates Z "from the leading end"
+//! as the spec says (the trailing, least significant bytes are kept, as SoftHSM does); the
+//! X9.63 KDF produces exactly that many bytes. Without a requested length the result is Z
+//! (field length) or one hash output.
+//!
+//! A peer point that does not decode, is off the curve or is at infinity is
+//! `CKR_MECHANISM_PARAM_INVALID`: it is part of the parameter, and PKCS#11 has no closer code.
+
+use cryptoki_sys::{
+    CKD_NULL, CKD_SHA1_KDF, CKD_SHA224_KDF, CKD_SHA256_KDF, CKD_SHA384_KDF, CKD_SHA512_KDF,
+    CKF_DERIVE, CKF_EC_COMPRESS, CKF_EC_CURVENAME, CKF_EC_F_P, CKF_EC_OID, CKF_EC_UNCOMPRESS,
+    CKM_ECDH1_COFACTOR_DERIVE, CKM_ECDH1_DERIVE, CK_FLAGS, CK_ULONG,
+};
+use zeroize::Zeroizing;
+
+use super::registry::entry;
+use super::support::private_key;
+use super::{KeyMaterial, MechanismEntry};
+use crate::crypto::digest::HashAlg;
+use crate::crypto::ecdh::{ecdh, x963_kdf};
+use crate::crypto::keys::KeyKind;
+use crate::error::{Result, Rv};
+use crate::types::MechanismParam;
+
+/// Peer points may be compressed as well as uncompressed.
+const FLAGS: CK_FLAGS =
+    CKF_DERIVE | CKF_EC_F_P | CKF_EC_OID | CKF_EC_CURVENAME | CKF_EC_UNCOMPRESS | CKF_EC_COMPRESS;
+const MIN_BITS: CK_ULONG = 256;
+const MAX_BITS: CK_ULONG = 521;
+
+pub(super) fn entries() -> Vec<MechanismEntry> {
+    vec![
+        MechanismEntry {
+            derive: Some(derive),
+            ..entry(CKM_ECDH1_DERIVE, MIN_BITS, MAX_BITS, FLAGS)
+        },
+        MechanismEntry {
+            derive: Some(derive),
+            ..entry(CKM_ECDH1_COFACTOR_DERIVE, MIN_BITS, MAX_BITS, FLAGS)
+        },
+    ]
+}
+
+fn derive(
+    key: &KeyMaterial,
+    param: &MechanismParam,
+    len: Option<usize>,
+) -> Result<Zeroizing<Vec<u8>>> {
+    let MechanismParam::Ecdh {
+        kdf,
+        shared_data,
+        public_data,
+    } = param
+    else {
+        Err(Rv::MECHANISM_PARAM_INVALID)?
+    };
+    let hash = match *kdf {
+        CKD_NULL => None,
+        CKD_SHA1_KDF => Some(HashAlg::Sha1),
+        CKD_SHA224_KDF => Some(HashAlg::Sha224),
+        CKD_SHA256_KDF => Some(HashAlg::Sha256),
+        CKD_SHA384_KDF => Some(HashAlg::Sha384),
+        CKD_SHA512_KDF => Some(HashAlg::Sha512),
+        _ => Err(Rv::MECHANISM_PARAM_INVALID)?,
+    };
+    if hash.is_none() && !shared_data.is_empty() {
+        Err(Rv::MECHANISM_PARAM_INVALID)?
+    }
+    let (key, kind) = private_key(key)?;
+    if !matches!(kind, KeyKind::Ec(_)) {
+        Err(Rv::KEY_TYPE_INCONSISTENT)?
+    }
+    if len == Some(0) {
+        Err(Rv::KEY_SIZE_RANGE)?
+    }
+    let z = ecdh(&key, public_data)?;
+    match hash {
+        None => {
+            let n = len.unwrap_or(z.len());
+            if n > z.len() {
+                Err(Rv::KEY_SIZE_RANGE)?
+            }
+            Ok(Zeroizing::new(z[z.len() - n..].to_vec()))
+        }
+        Some(alg) => x963_kdf(alg, &z, shared_data, len.unwrap_or(alg.output_len())),
+    }
+}

@@ -1,0 +1,204 @@
+//! MAC mechanisms: HMAC over SHA-1 / SHA-2 (PKCS#11 3.0 Current Mechanisms §2.16–2.20, full
+//! length and `_GENERAL`) and AES-CMAC (§2.10.9, full length and `_GENERAL`). The core hands
+//! over secret bytes only, so any secret key type works for HMAC (generic secret or AES);
+//! CMAC needs 16, 24 or 32 bytes.
+
+use cryptoki_sys::{
+    CKF_SIGN, CKF_VERIFY, CKM_AES_CMAC, CKM_AES_CMAC_GENERAL, CKM_SHA224_HMAC,
+    CKM_SHA224_HMAC_GENERAL, CKM_SHA256_HMAC, CKM_SHA256_HMAC_GENERAL, CKM_SHA384_HMAC,
+    CKM_SHA384_HMAC_GENERAL, CKM_SHA512_HMAC, CKM_SHA512_HMAC_GENERAL, CKM_SHA_1_HMAC,
+    CKM_SHA_1_HMAC_GENERAL, CK_ULONG,
+};
+
+use super::registry::entry;
+use super::support::{no_param, secret_key};
+use super::{KeyMaterial, MechanismEntry, SignOperation, VerifyOperation};
+use crate::crypto::digest::HashAlg;
+use crate::crypto::mac::{mac_eq, Mac};
+use crate::error::{Result, Rv};
+use crate::types::MechanismParam;
+
+/// HMAC key sizes advertised, in bytes: the generic secret range. Longer keys still work
+/// (RFC 2104 hashes them); an empty key is refused.
+const HMAC_MIN: CK_ULONG = 1;
+const HMAC_MAX: CK_ULONG = 512;
+const AES_MIN: CK_ULONG = 16;
+const AES_MAX: CK_ULONG = 32;
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Hmac(HashAlg),
+    Cmac,
+}
+
+pub(super) fn entries() -> Vec<MechanismEntry> {
+    let sv = CKF_SIGN | CKF_VERIFY;
+    let mut out = Vec::new();
+    macro_rules! mac {
+        ($full:expr, $general:expr, $kind:expr, $min:expr, $max:expr) => {
+            out.push(MechanismEntry {
+                sign: Some(|k, p| MacSign::boxed(k, p, $kind, false)),
+                verify: Some(|k, p| MacVerify::boxed(k, p, $kind, false)),
+                ..entry($full, $min, $max, sv)
+            });
+            out.push(MechanismEntry {
+                sign: Some(|k, p| MacSign::boxed(k, p, $kind, true)),
+                verify: Some(|k, p| MacVerify::boxed(k, p, $kind, true)),
+                ..entry($general, $min, $max, sv)
+            });
+        };
+    }
+    mac!(
+        CKM_SHA_1_HMAC,
+        CKM_SHA_1_HMAC_GENERAL,
+        Kind::Hmac(HashAlg::Sha1),
+        HMAC_MIN,
+        HMAC_MAX
+    );
+    mac!(
+        CKM_SHA224_HMAC,
+        CKM_SHA224_HMAC_GENERAL,
+        Kind::Hmac(HashAlg::Sha224),
+        HMAC_MIN,
+        HMAC_MAX
+    );
+    mac!(
+        CKM_SHA256_HMAC,
+        CKM_SHA256_HMAC_GENERAL,
+        Kind::Hmac(HashAlg::Sha256),
+        HMAC_MIN,
+        HMAC_MAX
+    );
+    mac!(
+        CKM_SHA384_HMAC,
+        CKM_SHA384_HMAC_GENERAL,
+        Kind::Hmac(HashAlg::Sha384),
+        HMAC_MIN,
+        HMAC_MAX
+    );
+    mac!(
+        CKM_SHA512_HMAC,
+        CKM_SHA512_HMAC_GENERAL,
+        Kind::Hmac(HashAlg::Sha512),
+        HMAC_MIN,
+        HMAC_MAX
+    );
+    mac!(
+        CKM_AES_CMAC,
+        CKM_AES_CMAC_GENERAL,
+        Kind::Cmac,
+        AES_MIN,
+        AES_MAX
+    );
+    out
+}
+
+/// `CK_MAC_GENERAL_PARAMS`: one native-endian `CK_ULONG`, the MAC length in bytes.
+fn general_len(param: &MechanismParam, full: usize) -> Result<usize> {
+    let MechanismParam::Bytes(bytes) = param else {
+        Err(Rv::MECHANISM_PARAM_INVALID)?
+    };
+    let raw: [u8; size_of::<CK_ULONG>()] = bytes
+        .as_slice()
+        .try_into()
+        .map_err(|_| Rv::MECHANISM_PARAM_INVALID)?;
+    let len = CK_ULONG::from_ne_bytes(raw);
+    match usize::try_from(len) {
+        Ok(len) if (1..=full).contains(&len) => Ok(len),
+        _ => Err(Rv::MECHANISM_PARAM_INVALID)?,
+    }
+}
+
+/// A keyed MAC and the tag length it outputs.
+fn start(
+    key: &KeyMaterial,
+    param: &MechanismParam,
+    kind: Kind,
+    general: bool,
+) -> Result<(Mac, usize)> {
+    let key = secret_key(key)?;
+    let mac = match kind {
+        Kind::Hmac(alg) => Mac::hmac(alg, &key)?,
+        Kind::Cmac => Mac::aes_cmac(&key)?,
+    };
+    let len = if general {
+        general_len(param, mac.mac_len())?
+    } else {
+        no_param(param)?;
+        mac.mac_len()
+    };
+    Ok((mac, len))
+}
+
+struct MacSign {
+    mac: Mac,
+    len: usize,
+}
+
+impl MacSign {
+    fn boxed(
+        key: &KeyMaterial,
+        param: &MechanismParam,
+        kind: Kind,
+        general: bool,
+    ) -> Result<Box<dyn SignOperation>> {
+        let (mac, len) = start(key, param, kind, general)?;
+        Ok(Box::new(MacSign { mac, len }))
+    }
+}
+
+impl SignOperation for MacSign {
+    fn signature_len(&self) -> usize {
+        self.len
+    }
+    fn multipart(&self) -> bool {
+        true
+    }
+    fn update(&mut self, data: &[u8]) -> Result<()> {
+        self.mac.update(data)
+    }
+    fn finish(&mut self) -> Result<Vec<u8>> {
+        let mut tag = self.mac.finish()?;
+        tag.truncate(self.len);
+        Ok(tag)
+    }
+}
+
+struct MacVerify {
+    mac: Mac,
+    len: usize,
+}
+
+impl MacVerify {
+    fn boxed(
+        key: &KeyMaterial,
+        param: &MechanismParam,
+        kind: Kind,
+        general: bool,
+    ) -> Result<Box<dyn VerifyOperation>> {
+        let (mac, len) = start(key, param, kind, general)?;
+        Ok(Box::new(MacVerify { mac, len }))
+    }
+}
+
+impl VerifyOperation for MacVerify {
+    fn multipart(&self) -> bool {
+        true
+    }
+    fn update(&mut self, data: &[u8]) -> Result<()> {
+        self.mac.update(data)
+    }
+    /// A tag of any other length than the mechanism's (full, or the `_GENERAL` parameter's)
+    /// is `CKR_SIGNATURE_LEN_RANGE`: a truncated tag never verifies under a full-length
+    /// mechanism. The comparison is constant-time.
+    fn finish(&mut self, signature: &[u8]) -> Result<()> {
+        let tag = self.mac.finish()?;
+        if signature.len() != self.len {
+            Err(Rv::SIGNATURE_LEN_RANGE)?
+        }
+        if !mac_eq(&tag[..self.len], signature) {
+            Err(Rv::SIGNATURE_INVALID)?
+        }
+        Ok(())
+    }
+}
