@@ -232,6 +232,8 @@ pub struct TestDbOptions {
     pub pg_base_url: String,
     /// `[security] max_pin_failures`. Default [`MAX_PIN_FAILURES`].
     pub max_pin_failures: usize,
+    /// `[database] busy_timeout_ms`. Default 10000.
+    pub busy_timeout_ms: u64,
     /// More lines for the `[database]` table (`connect_timeout_ms = 1000`, …).
     pub database_toml: String,
     /// More tables appended to the file (`[cache]\ncoherence_ms = 1000\n`).
@@ -244,6 +246,7 @@ impl Default for TestDbOptions {
             backend: Backend::from_env(),
             pg_base_url: test_pg_url(),
             max_pin_failures: MAX_PIN_FAILURES,
+            busy_timeout_ms: 10_000,
             database_toml: String::new(),
             extra_toml: String::new(),
         }
@@ -342,10 +345,11 @@ impl TestDb {
             Backend::Sqlite => "",
         };
         format!(
-            "[database]\nurl = \"{}\"\nbusy_timeout_ms = 10000\n{pool}{}\n\n\
+            "[database]\nurl = \"{}\"\nbusy_timeout_ms = {}\n{pool}{}\n\n\
              [security]\nmax_pin_failures = {}\npin_kdf_log_n = 10\n\
              min_pin_len = 4\nmax_pin_len = 255\n\n[log]\nlevel = \"warn\"\n\n{}\n",
             self.url(),
+            o.busy_timeout_ms,
             o.database_toml.trim_end(),
             o.max_pin_failures,
             o.extra_toml
