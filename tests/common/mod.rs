@@ -904,6 +904,13 @@ pub fn child_ready_then_wait(role: &str) {
 
 /// In the parent: waits until `n` children are ready, then lets them all go at once.
 pub fn release_children(sync_dir: &Path, n: usize) {
+    wait_children_ready(sync_dir, n);
+    std::fs::write(sync_dir.join("go"), b"").expect("write go file");
+}
+
+/// In the parent: waits until `n` children started with [`ENV_CHILD_SYNC`] = `sync_dir` are
+/// ready (the `go` is then up to the caller: [`release_children`]).
+pub fn wait_children_ready(sync_dir: &Path, n: usize) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     loop {
         let ready = std::fs::read_dir(sync_dir)
@@ -923,7 +930,6 @@ pub fn release_children(sync_dir: &Path, n: usize) {
         );
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
-    std::fs::write(sync_dir.join("go"), b"").expect("write go file");
 }
 
 // ---------- PKCS#11 3.0 calls and constants cryptoki 0.12 does not expose ----------
