@@ -18,6 +18,9 @@ use cryptoki::session::Session;
 
 use common::*;
 
+/// A call under test: its name, how many objects it makes, and the call itself.
+type Op<'a> = (&'static str, usize, &'a dyn Fn(&str));
+
 fn import_aes(s: &Session, label: &str) {
     s.create_object(&[
         Attribute::Class(ObjectClass::SECRET_KEY),
@@ -41,7 +44,7 @@ fn another_process_finds_the_key_at_once() {
     let token = "durable-now";
     let slot = new_token(p, token);
     let s = user_session(p, slot);
-    let ops: [(&str, usize, &dyn Fn(&str)); 3] = [
+    let ops: [Op; 3] = [
         ("C_GenerateKey", 1, &|label| {
             gen_aes(&s, 32, label);
         }),
