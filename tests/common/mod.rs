@@ -285,8 +285,12 @@ impl TestDb {
                         "PostgreSQL unreachable: {why} (CI is set, so this is a failure, not a skip)"
                     );
                 }
-                announce(&format!("skipped: PostgreSQL unreachable: {why}"));
-                println!("skipped: PostgreSQL unreachable: {why}");
+                // On stderr and stdout, past libtest's capture: the process ends here.
+                let line = format!("skipped: PostgreSQL unreachable: {why}");
+                announce(&line);
+                use std::io::Write;
+                let mut out = std::io::stdout();
+                let _ = writeln!(out, "{line}").and_then(|()| out.flush());
                 std::process::exit(0);
             }
         }
