@@ -40,6 +40,22 @@
  */
 #define CKA_SQLHSM_KEY_ALGORITHM 3545300996
 
+/**
+ * `expiration` as seconds since the Unix epoch, 0 for none; kept in step with `CKA_END_DATE`.
+ * C type: `CK_ULONG`.
+ */
+#define CKA_SQLHSM_EXPIRATION 3545300997
+
+/**
+ * `key_id` of the key this one was rotated from (empty if none). C type: `CK_UTF8CHAR[]`.
+ */
+#define CKA_SQLHSM_ROTATED_FROM 3545300998
+
+/**
+ * `key_id` of the key this one was rotated to (empty if none). C type: `CK_UTF8CHAR[]`.
+ */
+#define CKA_SQLHSM_ROTATED_TO 3545300999
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus

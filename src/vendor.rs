@@ -12,6 +12,13 @@ pub const CKA_SQLHSM_KEY_STATUS: u64 = 0xD351_0002;
 pub const CKA_SQLHSM_KEY_MODE: u64 = 0xD351_0003;
 /// `key_algorithm` of an asymmetric key (see README). C type: `CK_ULONG`.
 pub const CKA_SQLHSM_KEY_ALGORITHM: u64 = 0xD351_0004;
+/// `expiration` as seconds since the Unix epoch, 0 for none; kept in step with `CKA_END_DATE`.
+/// C type: `CK_ULONG`.
+pub const CKA_SQLHSM_EXPIRATION: u64 = 0xD351_0005;
+/// `key_id` of the key this one was rotated from (empty if none). C type: `CK_UTF8CHAR[]`.
+pub const CKA_SQLHSM_ROTATED_FROM: u64 = 0xD351_0006;
+/// `key_id` of the key this one was rotated to (empty if none). C type: `CK_UTF8CHAR[]`.
+pub const CKA_SQLHSM_ROTATED_TO: u64 = 0xD351_0007;
 
 #[cfg(test)]
 mod tests {
@@ -22,6 +29,9 @@ mod tests {
             super::CKA_SQLHSM_KEY_STATUS,
             super::CKA_SQLHSM_KEY_MODE,
             super::CKA_SQLHSM_KEY_ALGORITHM,
+            super::CKA_SQLHSM_EXPIRATION,
+            super::CKA_SQLHSM_ROTATED_FROM,
+            super::CKA_SQLHSM_ROTATED_TO,
         ] {
             assert_eq!(
                 value & cryptoki_sys::CKA_VENDOR_DEFINED,

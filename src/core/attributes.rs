@@ -127,6 +127,9 @@ static SPECS: &[AttrSpec] = specs! {
     vendor::CKA_SQLHSM_KEY_STATUS, "sqlhsm_key_status", Ulong, READ_ONLY | DERIVED | TOKEN_SET;
     vendor::CKA_SQLHSM_KEY_MODE, "sqlhsm_key_mode", Ulong, READ_ONLY | DERIVED | TOKEN_SET;
     vendor::CKA_SQLHSM_KEY_ALGORITHM, "sqlhsm_key_algorithm", Ulong, READ_ONLY | DERIVED | TOKEN_SET;
+    vendor::CKA_SQLHSM_EXPIRATION, "sqlhsm_expiration", Ulong, READ_ONLY | DERIVED | TOKEN_SET;
+    vendor::CKA_SQLHSM_ROTATED_FROM, "sqlhsm_rotated_from", Utf8, READ_ONLY | DERIVED | TOKEN_SET;
+    vendor::CKA_SQLHSM_ROTATED_TO, "sqlhsm_rotated_to", Utf8, READ_ONLY | DERIVED | TOKEN_SET;
 };
 
 fn index() -> &'static HashMap<CK_ATTRIBUTE_TYPE, &'static AttrSpec> {

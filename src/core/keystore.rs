@@ -86,14 +86,43 @@ pub fn add_public_values(
     Ok(())
 }
 
-fn add_row_values(
-    attrs: &mut AttrMap,
-    key_id: &str,
+/// The lifecycle columns a key row shows as vendor attributes.
+struct RowValues<'a> {
+    key_id: &'a str,
     status: i32,
     mode: i32,
     algorithm: Option<i32>,
-) {
+    expiration: Option<chrono::DateTime<chrono::Utc>>,
+    metadata: &'a Value,
+}
+
+fn add_row_values(attrs: &mut AttrMap, row: RowValues<'_>) {
+    let RowValues {
+        key_id,
+        status,
+        mode,
+        algorithm,
+        expiration,
+        metadata,
+    } = row;
+    // The status shown (and matched by C_FindObjects) is the effective one: a passed
+    // expiration reads Expired even before anyone updates the row.
+    let status = super::lifecycle::effective_status(status, expiration, chrono::Utc::now());
     attrs.set(vendor::CKA_SQLHSM_KEY_ID, key_id.as_bytes().to_vec());
+    attrs.set_ulong(
+        vendor::CKA_SQLHSM_EXPIRATION,
+        super::lifecycle::expiration_seconds(expiration),
+    );
+    for (kind, name) in [
+        (vendor::CKA_SQLHSM_ROTATED_FROM, "rotated_from"),
+        (vendor::CKA_SQLHSM_ROTATED_TO, "rotated_to"),
+    ] {
+        let link = metadata
+            .get(name)
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        attrs.set(kind, link.as_bytes().to_vec());
+    }
     attrs.set_ulong(
         vendor::CKA_SQLHSM_KEY_STATUS,
         CK_ULONG::try_from(status).unwrap_or(0),
@@ -154,10 +183,14 @@ pub fn objects_from_asym_row(row: &AsymKeyRow) -> Result<Vec<Object>> {
         }
         add_row_values(
             &mut attrs,
-            &row.key_id,
-            row.key_status,
-            row.key_mode,
-            Some(algorithm.code()),
+            RowValues {
+                key_id: &row.key_id,
+                status: row.key_status,
+                mode: row.key_mode,
+                algorithm: Some(algorithm.code()),
+                expiration: row.expiration,
+                metadata: &row.metadata,
+            },
         );
         let (sealed, material) = match half {
             Half::Public => {
@@ -208,7 +241,17 @@ pub fn object_from_sym_row(row: &SymKeyRow) -> Result<Option<Object>> {
     attrs.set_ulong(CKA_CLASS, CKO_SECRET_KEY);
     attrs.set_bool(CKA_TOKEN, true);
     attrs.set(CKA_UNIQUE_ID, row.id.to_string().into_bytes());
-    add_row_values(&mut attrs, &row.key_id, row.key_status, row.key_mode, None);
+    add_row_values(
+        &mut attrs,
+        RowValues {
+            key_id: &row.key_id,
+            status: row.key_status,
+            mode: row.key_mode,
+            algorithm: None,
+            expiration: row.expiration,
+            metadata: &row.metadata,
+        },
+    );
     let bytes = row
         .key_value
         .clone()

@@ -7,6 +7,7 @@ pub mod handles;
 pub mod keygen;
 pub mod keymgmt;
 pub mod keystore;
+pub mod lifecycle;
 pub mod module;
 pub mod object;
 pub mod objects;

@@ -184,6 +184,9 @@ const VENDOR: &[CK_ATTRIBUTE_TYPE] = &[
     crate::vendor::CKA_SQLHSM_KEY_STATUS,
     crate::vendor::CKA_SQLHSM_KEY_MODE,
     crate::vendor::CKA_SQLHSM_KEY_ALGORITHM,
+    crate::vendor::CKA_SQLHSM_EXPIRATION,
+    crate::vendor::CKA_SQLHSM_ROTATED_FROM,
+    crate::vendor::CKA_SQLHSM_ROTATED_TO,
 ];
 
 const DATA: &[CK_ATTRIBUTE_TYPE] = &[CKA_APPLICATION, CKA_OBJECT_ID, CKA_VALUE];

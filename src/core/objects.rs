@@ -102,7 +102,7 @@ impl Module {
     /// Re-reads a cached token object that another process may have changed: the fresh copy
     /// replaces it (keeping unsealed material if the sealed bytes are the same), a vanished one
     /// leaves the handle table (`None`). If the store is unreachable the cached copy is used.
-    fn revalidate(&self, object: ObjectRef) -> Result<Option<ObjectRef>> {
+    pub(super) fn revalidate(&self, object: ObjectRef) -> Result<Option<ObjectRef>> {
         let ObjectId::Token { row, half } = object.id else {
             return Ok(Some(object));
         };
@@ -158,8 +158,18 @@ impl Module {
         Ok(material)
     }
 
-    /// Checks the rules for creating an object with these storage attributes.
-    fn check_create(&self, access: &Access, token_object: bool, private: bool) -> Result<()> {
+    /// Checks the rules for creating a key with these storage attributes; `CKA_TRUSTED` only
+    /// the security officer may set to true (PKCS#11 3.0 §4.9).
+    fn check_create(
+        &self,
+        access: &Access,
+        token_object: bool,
+        private: bool,
+        trusted: bool,
+    ) -> Result<()> {
+        if trusted && access.login.kind() != LoginKind::So {
+            Err(Rv::ATTRIBUTE_READ_ONLY)?
+        }
         if token_object && !access.read_write {
             Err(Rv::SESSION_READ_ONLY)?
         }
@@ -209,7 +219,12 @@ impl Module {
                 private_key,
             } => {
                 for attrs in public.iter().chain(private.iter()) {
-                    self.check_create(access, attrs.flag(CKA_TOKEN), attrs.flag(CKA_PRIVATE))?;
+                    self.check_create(
+                        access,
+                        attrs.flag(CKA_TOKEN),
+                        attrs.flag(CKA_PRIVATE),
+                        attrs.flag(CKA_TRUSTED),
+                    )?;
                 }
                 let mut token_halves = Vec::new();
                 let mut session_halves = Vec::new();
@@ -246,7 +261,12 @@ impl Module {
                 Ok(handles.into_iter().map(|(_, h)| h).collect())
             }
             NewKey::Secret { mut attrs, value } => {
-                self.check_create(access, attrs.flag(CKA_TOKEN), attrs.flag(CKA_PRIVATE))?;
+                self.check_create(
+                    access,
+                    attrs.flag(CKA_TOKEN),
+                    attrs.flag(CKA_PRIVATE),
+                    attrs.flag(CKA_TRUSTED),
+                )?;
                 attrs.set_ulong(CKA_VALUE_LEN, value.len() as CK_ULONG);
                 super::keymgmt::apply_check_value(&mut attrs, &value)?;
                 if attrs.flag(CKA_TOKEN) {
@@ -285,6 +305,26 @@ impl Module {
             sealed: None,
             material: RwLock::new(Some(material)),
         })
+    }
+
+    /// History: a key entered the store, made here or imported.
+    fn record_creation(
+        &self,
+        key_id: &str,
+        token: Uuid,
+        local: bool,
+        status: i32,
+        expiration: Option<chrono::DateTime<Utc>>,
+    ) {
+        let what = if local { "generated" } else { "imported" };
+        let state = super::lifecycle::state_json(status, expiration);
+        self.record(super::lifecycle::event(
+            key_id,
+            token,
+            what,
+            None,
+            Some(state),
+        ));
     }
 
     /// Tries the readable `key_id` first and falls back to a generated one on conflict.
@@ -369,6 +409,13 @@ impl Module {
             self.storage.insert_asym_key(&row)
         })?;
         tracing::info!(key_id = %row.key_id, algorithm = ?algorithm, "key pair stored");
+        self.record_creation(
+            &row.key_id,
+            access.token,
+            first.is_some_and(|a| a.flag(CKA_LOCAL)),
+            row.key_status,
+            row.expiration,
+        );
         let mut handles = Vec::new();
         for object in keystore::objects_from_asym_row(&row)? {
             let ObjectId::Token { half, .. } = object.id else {
@@ -415,6 +462,13 @@ impl Module {
             self.storage.insert_sym_key(&row)
         })?;
         tracing::info!(key_id = %row.key_id, "secret key stored");
+        self.record_creation(
+            &row.key_id,
+            access.token,
+            attrs.flag(CKA_LOCAL),
+            row.key_status,
+            row.expiration,
+        );
         let object = keystore::object_from_sym_row(&row)?.ok_or(Rv::GENERAL_ERROR)?;
         *object.material.write()? = Some(KeyMaterial::Secret(Arc::new(zeroize::Zeroizing::new(
             value.to_vec(),
@@ -475,6 +529,17 @@ impl Module {
                     }
                 }
             }
+        }
+        if let Some(key_id) = object.attrs.get(crate::vendor::CKA_SQLHSM_KEY_ID) {
+            let key_id = String::from_utf8_lossy(key_id).into_owned();
+            let what = serde_json::json!({ "class": object.class() });
+            self.record(super::lifecycle::event(
+                &key_id,
+                object.token,
+                "destroyed",
+                Some(what),
+                None,
+            ));
         }
         self.objects.remove(object.id)?;
         Ok(())
@@ -557,8 +622,19 @@ impl Module {
     ) -> Result<()> {
         let access = self.access(session)?;
         let object = self.visible_object(&access, handle, Rv::OBJECT_HANDLE_INVALID)?;
+        // Status and expiration are row state with transition rules, not plain attributes.
+        let (lifecycle, template): (Vec<Attribute>, Vec<Attribute>) = template
+            .iter()
+            .cloned()
+            .partition(|a| super::lifecycle::is_lifecycle_attribute(a.kind));
+        let template = template.as_slice();
         if object.is_token() && !access.read_write {
             Err(Rv::SESSION_READ_ONLY)?
+        }
+        if template.is_empty() && !lifecycle.is_empty() {
+            // Key state, not an attribute of the key: CKA_MODIFIABLE does not freeze it (a key
+            // that may not be changed can still be declared compromised).
+            return self.set_lifecycle(&access, &object, &lifecycle);
         }
         if !object.attrs.flag(CKA_MODIFIABLE) {
             Err(Rv::ACTION_PROHIBITED)?
@@ -575,7 +651,12 @@ impl Module {
                 Err(Rv::ATTRIBUTE_TYPE_INVALID)?
             }
             attributes::validate_value(spec, &attr.value)?;
-            if spec.has(READ_ONLY) || spec.has(TOKEN_SET) || spec.has(DERIVED) || spec.has(SECRET) {
+            // A data object's value is its content, which the spec lets an application change;
+            // for keys and certificates CKA_VALUE is fixed at creation.
+            let data_value = class == CKO_DATA && attr.kind == CKA_VALUE;
+            let fixed =
+                spec.has(READ_ONLY) || spec.has(TOKEN_SET) || spec.has(DERIVED) || spec.has(SECRET);
+            if fixed && !data_value {
                 if object.attrs.get(attr.kind) == Some(attr.value.as_slice()) {
                     continue; // setting a read-only attribute to its current value is harmless
                 }
@@ -599,6 +680,10 @@ impl Module {
             }
             ObjectId::Token { row, half } => self.persist_attributes(&object, row, half, attrs)?,
         }
+        if !lifecycle.is_empty() {
+            let object = self.visible_object(&access, handle, Rv::OBJECT_HANDLE_INVALID)?;
+            self.set_lifecycle(&access, &object, &lifecycle)?;
+        }
         Ok(())
     }
 
@@ -613,7 +698,16 @@ impl Module {
     ) -> Result<()> {
         if half == Half::Standalone {
             let metadata = super::plain_objects::plain_metadata(&attrs);
-            if !self.storage.update_object_metadata(row, &metadata)? {
+            let value = attrs.get(CKA_VALUE).unwrap_or_default();
+            let stored = match (
+                attrs.flag(CKA_PRIVATE),
+                self.login_of(object.token)?.token_key(),
+            ) {
+                (false, _) => value.to_vec(),
+                (true, Some(token_key)) => keystore::seal_secret(&token_key, row, value)?,
+                (true, None) => Err(Rv::USER_NOT_LOGGED_IN)?,
+            };
+            if !self.storage.update_object(row, &metadata, &stored)? {
                 Err(Rv::OBJECT_HANDLE_INVALID)?
             }
             self.objects.insert(object.with_attrs(attrs)?)?;
@@ -722,6 +816,11 @@ impl Module {
             }
             if let Some(id) = find_in_template(template, CKA_ID)? {
                 filter.ck_id = Some(hex::encode(id));
+            }
+            // Active, Inactive and Compromised are what the column says; Expired may also be an
+            // Active row whose expiration passed, so that one is filtered on the rows returned.
+            if let Some(status) = template_ulong(template, crate::vendor::CKA_SQLHSM_KEY_STATUS)? {
+                filter.key_status = i32::try_from(status).ok().filter(|s| (1..=3).contains(s));
             }
             if let Some(key_id) = find_in_template(template, crate::vendor::CKA_SQLHSM_KEY_ID)? {
                 filter.key_id = Some(String::from_utf8_lossy(key_id).into_owned());

@@ -5,12 +5,16 @@
 //! The hot path (`C_Sign` on an initialized operation) touches only its own session's mutex: the
 //! key was resolved and its material unsealed (or taken from the cache) at `C_SignInit`.
 
+use std::sync::{Arc, Mutex};
+
 use cryptoki_sys::*;
 use zeroize::Zeroizing;
 
 use super::module::Module;
 use super::objects::Access;
-use super::session::{CipherState, DigestState, Session, SignState, VerifyState};
+use super::session::{
+    CipherState, DigestState, Guarded, KeyGuard, Session, SignState, VerifyState,
+};
 use crate::crypto::random;
 use crate::error::{Result, Rv};
 use crate::mechanism::{self, KeyMaterial, MechanismEntry};
@@ -156,6 +160,14 @@ impl Module {
         if !object.attrs.contains(usage) {
             Err(Rv::KEY_TYPE_INCONSISTENT)?
         }
+        let accepted = entry(mechanism)?.key_types;
+        let key_type = object
+            .attrs
+            .ulong(CKA_KEY_TYPE)
+            .unwrap_or(CK_UNAVAILABLE_INFORMATION);
+        if !accepted.is_empty() && !accepted.contains(&key_type) {
+            Err(Rv::KEY_TYPE_INCONSISTENT)?
+        }
         if !object.attrs.flag(usage) {
             tracing::debug!(key = ?object.id, usage, "key usage flag not set");
             Err(Rv::KEY_FUNCTION_NOT_PERMITTED)?
@@ -169,6 +181,7 @@ impl Module {
                 Err(Rv::MECHANISM_INVALID)?
             }
         }
+        super::lifecycle::check_permitted(&object.attrs, usage)?;
         let material = self.material(access, &object)?;
         Ok((object, material))
     }
@@ -184,7 +197,7 @@ impl Module {
         key: CK_OBJECT_HANDLE,
         usage: CK_ATTRIBUTE_TYPE,
         slot: fn(&mut Session) -> &mut Option<S>,
-        start: impl FnOnce(&KeyMaterial) -> Result<S>,
+        start: impl FnOnce(&KeyMaterial, KeyGuard) -> Result<S>,
     ) -> Result<()> {
         let access = self.access(session)?;
         let handle = self.session(session)?;
@@ -192,7 +205,7 @@ impl Module {
             Err(Rv::OPERATION_ACTIVE)?
         }
         let material = self.operation_key(&access, key, usage, mechanism)?;
-        let state = start(&material)?;
+        let state = start(&material, KeyGuard { key, usage })?;
         let mut guard = handle.lock()?;
         let target = slot(&mut guard);
         if target.is_some() {
@@ -200,6 +213,37 @@ impl Module {
         }
         *target = Some(state);
         Ok(())
+    }
+
+    /// Before a single-part call: the operation's key must still exist and its status still
+    /// permit the operation (another process may have deactivated it since the `*Init`). The
+    /// check reads the cache; it touches the store only when the coherence check says so. A
+    /// refusal ends the operation.
+    fn recheck<S: Guarded>(
+        &self,
+        session: &Arc<Mutex<Session>>,
+        slot: fn(&mut Session) -> &mut Option<S>,
+    ) -> Result<()> {
+        let Some(guard) = slot(&mut *session.lock()?).as_ref().map(Guarded::guard) else {
+            return Ok(()); // no operation: the call itself reports it
+        };
+        let verdict = (|| {
+            self.check_coherence();
+            let (object, stale) = self
+                .objects
+                .lookup(guard.key)?
+                .ok_or(Rv::KEY_HANDLE_INVALID)?;
+            let object = if stale {
+                self.revalidate(object)?.ok_or(Rv::KEY_HANDLE_INVALID)?
+            } else {
+                object
+            };
+            super::lifecycle::check_permitted(&object.attrs, guard.usage)
+        })();
+        if verdict.is_err() {
+            *slot(&mut *session.lock()?) = None;
+        }
+        verdict
     }
 
     /// `CKR_OPERATION_ACTIVE` when the operation a `*Init` would start is already running.
@@ -228,9 +272,10 @@ impl Module {
             key,
             CKA_SIGN,
             |s| &mut s.sign,
-            |material| {
+            |material, guard| {
                 let op = factory(material, &mechanism.param)?;
                 Ok(SignState {
+                    guard,
                     op,
                     multipart: false,
                     pending: None,
@@ -246,6 +291,7 @@ impl Module {
         out: &mut OutBuf<'_>,
     ) -> Result<()> {
         let session = self.session(session)?;
+        self.recheck(&session, |s| &mut s.sign)?;
         let mut s = session.lock()?;
         if s.sign.as_ref().is_some_and(|st| st.multipart) {
             Err(Rv::OPERATION_ACTIVE)?
@@ -294,9 +340,10 @@ impl Module {
             key,
             CKA_VERIFY,
             |s| &mut s.verify,
-            |material| {
+            |material, guard| {
                 let op = factory(material, &mechanism.param)?;
                 Ok(VerifyState {
+                    guard,
                     op,
                     multipart: false,
                 })
@@ -306,6 +353,7 @@ impl Module {
 
     pub fn verify(&self, session: CK_SESSION_HANDLE, data: &[u8], signature: &[u8]) -> Result<()> {
         let session = self.session(session)?;
+        self.recheck(&session, |s| &mut s.verify)?;
         let mut s = session.lock()?;
         if s.verify.as_ref().is_some_and(|st| st.multipart) {
             Err(Rv::OPERATION_ACTIVE)?
@@ -348,9 +396,10 @@ impl Module {
             key,
             CKA_ENCRYPT,
             |s| &mut s.encrypt,
-            |material| {
+            |material, guard| {
                 let op = factory(material, &mechanism.param)?;
                 Ok(CipherState {
+                    guard,
                     op,
                     multipart: false,
                     pending: None,
@@ -372,9 +421,10 @@ impl Module {
             key,
             CKA_DECRYPT,
             |s| &mut s.decrypt,
-            |material| {
+            |material, guard| {
                 let op = factory(material, &mechanism.param)?;
                 Ok(CipherState {
+                    guard,
                     op,
                     multipart: false,
                     pending: None,
@@ -390,6 +440,7 @@ impl Module {
         out: &mut OutBuf<'_>,
     ) -> Result<()> {
         let session = self.session(session)?;
+        self.recheck(&session, |s| &mut s.encrypt)?;
         let mut s = session.lock()?;
         cipher_single(&mut s.encrypt, data, out)
     }
@@ -418,6 +469,7 @@ impl Module {
         out: &mut OutBuf<'_>,
     ) -> Result<()> {
         let session = self.session(session)?;
+        self.recheck(&session, |s| &mut s.decrypt)?;
         let mut s = session.lock()?;
         cipher_single(&mut s.decrypt, data, out)
     }

@@ -76,10 +76,14 @@ pub fn build_plain_attrs(
         }
         return Ok(attrs);
     }
+    // PKCS#11 3.0 §4.6.3: an X.509 certificate is created with its value and its subject.
     let value = attrs
         .get(CKA_VALUE)
         .ok_or(Rv::TEMPLATE_INCOMPLETE)?
         .to_vec();
+    if !attrs.contains(CKA_SUBJECT) {
+        Err(Rv::TEMPLATE_INCOMPLETE)?
+    }
     let fields = x509::certificate_fields(&value)?;
     if attrs
         .get(CKA_CHECK_VALUE)
@@ -89,8 +93,7 @@ pub fn build_plain_attrs(
     }
     attrs.set(CKA_CHECK_VALUE, fields.check_value);
     attrs.set(CKA_PUBLIC_KEY_INFO, fields.public_key_info);
-    // Fields a client left out are taken from the certificate itself.
-    attrs.set_default(CKA_SUBJECT, fields.subject);
+    // Optional fields a client left out are taken from the certificate itself.
     attrs.set_default(CKA_ISSUER, fields.issuer);
     attrs.set_default(CKA_SERIAL_NUMBER, fields.serial_number);
     attrs.set_default(CKA_TRUSTED, attributes::encode_bool(false));

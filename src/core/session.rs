@@ -8,8 +8,22 @@ use zeroize::Zeroizing;
 
 use crate::mechanism::{CipherOperation, DigestOperation, SignOperation, VerifyOperation};
 
+/// The key an operation was started with and what it does with it, so its status can be
+/// checked again before each single-part call (a key may be deactivated meanwhile).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyGuard {
+    pub key: CK_OBJECT_HANDLE,
+    pub usage: CK_ATTRIBUTE_TYPE,
+}
+
+/// Operation states that remember their key.
+pub trait Guarded {
+    fn guard(&self) -> KeyGuard;
+}
+
 /// A signing operation with its two-call bookkeeping.
 pub struct SignState {
+    pub guard: KeyGuard,
     pub op: Box<dyn SignOperation>,
     /// `C_SignUpdate` was called: single-part `C_Sign` is no longer allowed.
     pub multipart: bool,
@@ -18,15 +32,28 @@ pub struct SignState {
 }
 
 pub struct VerifyState {
+    pub guard: KeyGuard,
     pub op: Box<dyn VerifyOperation>,
     pub multipart: bool,
 }
 
 pub struct CipherState {
+    pub guard: KeyGuard,
     pub op: Box<dyn CipherOperation>,
     pub multipart: bool,
     pub pending: Option<Zeroizing<Vec<u8>>>,
 }
+
+macro_rules! guarded {
+    ($($state:ty),*) => {
+        $(impl Guarded for $state {
+            fn guard(&self) -> KeyGuard {
+                self.guard
+            }
+        })*
+    };
+}
+guarded!(SignState, VerifyState, CipherState);
 
 pub struct DigestState {
     pub op: Box<dyn DigestOperation>,

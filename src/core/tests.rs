@@ -519,6 +519,12 @@ fn certificates_and_data_objects_live_in_their_own_table() {
                 Attribute::from_ulong(CKA_CLASS, CKO_CERTIFICATE),
                 Attribute::from_ulong(CKA_CERTIFICATE_TYPE, CKC_X_509),
                 Attribute::from_bool(CKA_TOKEN, true),
+                Attribute::new(
+                    CKA_SUBJECT,
+                    crate::crypto::x509::certificate_fields(&der)
+                        .unwrap()
+                        .subject,
+                ),
                 Attribute::new(CKA_VALUE, der.clone()),
                 Attribute::new(CKA_LABEL, b"cert".to_vec()),
                 Attribute::new(CKA_ID, vec![1, 2]),
@@ -768,4 +774,126 @@ fn wrap_unwrap_and_derive() {
         read(&m, session, ab, CKA_CHECK_VALUE),
         read(&m, session, ba, CKA_CHECK_VALUE)
     );
+}
+
+#[test]
+fn key_status_governs_every_operation_and_enters_the_history() {
+    use crate::vendor::{CKA_SQLHSM_EXPIRATION, CKA_SQLHSM_KEY_ID, CKA_SQLHSM_KEY_STATUS};
+    let (m, session) = ready();
+    let (public, private) = ec_pair(&m, session, true, &[]);
+    let signature = sign(&m, session, CKM_ECDSA_SHA256, private, b"data");
+    let set_status = |status: CK_ULONG| {
+        m.set_attribute_value(
+            session,
+            private,
+            &[Attribute::from_ulong(CKA_SQLHSM_KEY_STATUS, status)],
+        )
+    };
+    let can_sign = || {
+        m.sign_init(session, &Mechanism::new(CKM_ECDSA_SHA256), private)
+            .map(|_| m.sign_final(session, &mut OutBuf::query()))
+    };
+    let can_verify = || {
+        m.verify_init(session, &Mechanism::new(CKM_ECDSA_SHA256), public)?;
+        m.verify(session, b"data", &signature)
+    };
+
+    // Inactive: old data stays readable, nothing new is protected.
+    set_status(2).unwrap();
+    assert_eq!(rv(can_sign()), Rv::KEY_FUNCTION_NOT_PERMITTED);
+    can_verify().unwrap();
+    let status = read(&m, session, public, CKA_SQLHSM_KEY_STATUS);
+    assert_eq!(
+        status,
+        2u64.to_ne_bytes(),
+        "both halves share the row's status"
+    );
+    set_status(1).unwrap();
+    sign(&m, session, CKM_ECDSA_SHA256, private, b"again");
+
+    // A status change made after C_SignInit is caught before the single-part call.
+    m.sign_init(session, &Mechanism::new(CKM_ECDSA_SHA256), private)
+        .unwrap();
+    set_status(2).unwrap();
+    let mut out = [0u8; 64];
+    assert_eq!(
+        rv(m.sign(session, b"late", &mut OutBuf::buffer(&mut out))),
+        Rv::KEY_FUNCTION_NOT_PERMITTED
+    );
+    set_status(1).unwrap();
+
+    // An expiration in the past: Expired, even though nobody updated the status.
+    let past = (chrono::Utc::now().timestamp() - 10) as CK_ULONG;
+    m.set_attribute_value(
+        session,
+        private,
+        &[Attribute::from_ulong(CKA_SQLHSM_EXPIRATION, past)],
+    )
+    .unwrap();
+    assert_eq!(
+        read(&m, session, private, CKA_SQLHSM_KEY_STATUS),
+        4u64.to_ne_bytes()
+    );
+    assert_eq!(rv(can_sign()), Rv::KEY_FUNCTION_NOT_PERMITTED);
+    can_verify().unwrap();
+    assert!(
+        !read(&m, session, private, CKA_END_DATE).is_empty(),
+        "CKA_END_DATE follows the expiration"
+    );
+    // Only the SO may bring it back with a future expiration; the user may not.
+    let future = (chrono::Utc::now().timestamp() + 3600) as CK_ULONG;
+    assert_eq!(
+        rv(m.set_attribute_value(
+            session,
+            private,
+            &[Attribute::from_ulong(CKA_SQLHSM_EXPIRATION, future)]
+        )),
+        Rv::ATTRIBUTE_VALUE_INVALID
+    );
+    assert_eq!(rv(set_status(1)), Rv::ATTRIBUTE_VALUE_INVALID);
+
+    // Compromised: nothing at all, and for good.
+    set_status(3).unwrap();
+    assert_eq!(rv(can_sign()), Rv::KEY_FUNCTION_NOT_PERMITTED);
+    assert_eq!(rv(can_verify()), Rv::KEY_FUNCTION_NOT_PERMITTED);
+    assert_eq!(rv(set_status(1)), Rv::ATTRIBUTE_VALUE_INVALID);
+
+    // Searchable by status, through the index.
+    let access = m.access(session).unwrap();
+    let compromised = m
+        .find(&access, &[Attribute::from_ulong(CKA_SQLHSM_KEY_STATUS, 3)])
+        .unwrap();
+    assert_eq!(compromised, vec![public, private]);
+    assert!(m
+        .find(&access, &[Attribute::from_ulong(CKA_SQLHSM_KEY_STATUS, 1)])
+        .unwrap()
+        .is_empty());
+
+    let key_id = String::from_utf8(read(&m, session, private, CKA_SQLHSM_KEY_ID)).unwrap();
+    m.destroy_object(session, private).unwrap();
+    m.destroy_object(session, public).unwrap();
+    let history: Vec<String> = m
+        .storage
+        .key_events(&key_id)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event)
+        .collect();
+    assert_eq!(history.first().map(String::as_str), Some("generated"));
+    assert!(
+        history.iter().filter(|e| *e == "status").count() >= 5,
+        "{history:?}"
+    );
+    assert!(history.contains(&"expiration".to_string()), "{history:?}");
+    assert_eq!(
+        history.iter().filter(|e| *e == "destroyed").count(),
+        2,
+        "{history:?}"
+    );
+    assert!(m
+        .storage
+        .key_events(&key_id)
+        .unwrap()
+        .iter()
+        .all(|e| e.actor.starts_with("pkcs11:")));
 }

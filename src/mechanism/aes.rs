@@ -46,6 +46,7 @@ pub(super) fn entries() -> Vec<MechanismEntry> {
             unwrap: Some(|k, p, d| {
                 unwrap_by_decrypting(|k, p| AesBlockOp::boxed(k, p, Block::Ecb, false), k, p, d)
             }),
+            key_types: super::registry::AES_KEYS,
             ..entry(CKM_AES_ECB, MIN_KEY, MAX_KEY, block_flags)
         },
         MechanismEntry {
@@ -62,6 +63,7 @@ pub(super) fn entries() -> Vec<MechanismEntry> {
             unwrap: Some(|k, p, d| {
                 unwrap_by_decrypting(|k, p| AesBlockOp::boxed(k, p, Block::Cbc, false), k, p, d)
             }),
+            key_types: super::registry::AES_KEYS,
             ..entry(CKM_AES_CBC, MIN_KEY, MAX_KEY, block_flags)
         },
         MechanismEntry {
@@ -78,16 +80,19 @@ pub(super) fn entries() -> Vec<MechanismEntry> {
                     d,
                 )
             }),
+            key_types: super::registry::AES_KEYS,
             ..entry(CKM_AES_CBC_PAD, MIN_KEY, MAX_KEY, block_flags)
         },
         MechanismEntry {
             encrypt: Some(Ctr::boxed),
             decrypt: Some(Ctr::boxed),
+            key_types: super::registry::AES_KEYS,
             ..entry(CKM_AES_CTR, MIN_KEY, MAX_KEY, CKF_ENCRYPT | CKF_DECRYPT)
         },
         MechanismEntry {
             encrypt: Some(GcmEncrypt::boxed),
             decrypt: Some(GcmDecrypt::boxed),
+            key_types: super::registry::AES_KEYS,
             ..entry(CKM_AES_GCM, MIN_KEY, MAX_KEY, CKF_ENCRYPT | CKF_DECRYPT)
         },
     ]
@@ -234,11 +239,18 @@ impl CipherOperation for AesBlockOp {
     }
 }
 
+/// The longest GCM IV: OpenSSL 3.0's GCM takes at most 128 bytes. PKCS#11 allows longer ones;
+/// sqlhsm refuses them with `CKR_MECHANISM_PARAM_INVALID` (README, mechanism table).
+const GCM_MAX_IV: usize = 128;
+
 /// IV, AAD and tag length from `CK_GCM_PARAMS`.
 fn gcm_params(param: &MechanismParam) -> Result<(Vec<u8>, Vec<u8>, usize)> {
     let MechanismParam::Gcm { iv, aad, tag_bits } = param else {
         Err(Rv::MECHANISM_PARAM_INVALID)?
     };
+    if iv.len() > GCM_MAX_IV {
+        Err(Rv::MECHANISM_PARAM_INVALID)?
+    }
     if iv.is_empty() || !GCM_TAG_BITS.contains(tag_bits) || !tag_bits.is_multiple_of(8) {
         Err(Rv::MECHANISM_PARAM_INVALID)?
     }

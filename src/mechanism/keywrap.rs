@@ -34,6 +34,7 @@ pub(super) fn entries() -> Vec<MechanismEntry> {
             decrypt: Some(|k, p| KwOp::boxed(k, p, KeyWrap::Kw, false)),
             wrap: Some(|k, p, d| kw_wrap(k, p, d, KeyWrap::Kw)),
             unwrap: Some(|k, p, d| kw_unwrap(k, p, d, KeyWrap::Kw)),
+            key_types: super::registry::AES_KEYS,
             ..entry(CKM_AES_KEY_WRAP, MIN_KEY, MAX_KEY, flags)
         },
         MechanismEntry {
@@ -41,6 +42,7 @@ pub(super) fn entries() -> Vec<MechanismEntry> {
             decrypt: Some(|k, p| KwOp::boxed(k, p, KeyWrap::Kwp, false)),
             wrap: Some(|k, p, d| kw_wrap(k, p, d, KeyWrap::Kwp)),
             unwrap: Some(|k, p, d| kw_unwrap(k, p, d, KeyWrap::Kwp)),
+            key_types: super::registry::AES_KEYS,
             ..entry(CKM_AES_KEY_WRAP_KWP, MIN_KEY, MAX_KEY, flags)
         },
     ]

@@ -36,14 +36,20 @@ pub(super) fn entries() -> Vec<MechanismEntry> {
     let mut out = Vec::new();
     macro_rules! mac {
         ($full:expr, $general:expr, $kind:expr, $min:expr, $max:expr) => {
+            let key_types = match $kind {
+                Kind::Cmac => super::registry::AES_KEYS,
+                Kind::Hmac(_) => super::registry::GENERIC_SECRET_KEYS,
+            };
             out.push(MechanismEntry {
                 sign: Some(|k, p| MacSign::boxed(k, p, $kind, false)),
                 verify: Some(|k, p| MacVerify::boxed(k, p, $kind, false)),
+                key_types,
                 ..entry($full, $min, $max, sv)
             });
             out.push(MechanismEntry {
                 sign: Some(|k, p| MacSign::boxed(k, p, $kind, true)),
                 verify: Some(|k, p| MacVerify::boxed(k, p, $kind, true)),
+                key_types,
                 ..entry($general, $min, $max, sv)
             });
         };

@@ -138,4 +138,7 @@ pub struct MechanismEntry {
     pub wrap: Option<WrapFn>,
     pub unwrap: Option<UnwrapFn>,
     pub derive: Option<DeriveFn>,
+    /// For secret-key mechanisms, the `CKK_*` a key must have (the material alone is bytes and
+    /// cannot tell an AES key from an HMAC key); empty when the material's kind decides.
+    pub key_types: &'static [cryptoki_sys::CK_KEY_TYPE],
 }

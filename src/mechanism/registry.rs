@@ -64,8 +64,15 @@ pub(super) fn entry(
         wrap: None,
         unwrap: None,
         derive: None,
+        key_types: &[],
     }
 }
+
+/// Secret-key mechanisms that take only AES keys.
+pub(super) const AES_KEYS: &[cryptoki_sys::CK_KEY_TYPE] = &[cryptoki_sys::CKK_AES];
+/// HMAC takes generic secret keys (PKCS#11 3.0 §2.24).
+pub(super) const GENERIC_SECRET_KEYS: &[cryptoki_sys::CK_KEY_TYPE] =
+    &[cryptoki_sys::CKK_GENERIC_SECRET];
 
 pub fn lookup(kind: CK_MECHANISM_TYPE) -> Option<&'static MechanismEntry> {
     let table = table();

@@ -14,7 +14,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::{AsymKeyRow, KeyFilter, ObjectRow, Storage, SymKeyRow, TokenRow};
+use super::{AsymKeyRow, KeyEvent, KeyFilter, KeyTable, ObjectRow, Storage, SymKeyRow, TokenRow};
 use crate::error::{Error, StorageError};
 use crate::Rv;
 
@@ -60,6 +60,7 @@ pub const CHECKS: &[(&str, Check)] = &[
         finds_are_ordered_by_creation,
     ),
     ("objects_round_trip", objects_round_trip),
+    ("key_state_and_events", key_state_and_events),
 ];
 
 /// Runs every check against `storage` (which should start empty).
@@ -83,6 +84,7 @@ macro_rules! storage_contract_tests {
             sym_round_trip, sym_find_by_each_field, sym_update_and_delete,
             key_id_conflict, key_id_exists, delete_token_removes_keys,
             delete_token_keys_keeps_token, finds_are_ordered_by_creation, objects_round_trip,
+            key_state_and_events,
             all_checks_in_one_store);
     };
     (@each $make:expr; $($check:ident),* $(,)?) => {
@@ -698,13 +700,14 @@ pub fn objects_round_trip(storage: Arc<dyn Storage>) {
         vec![cert.clone()]
     );
     let metadata = json!({ "label": "renamed", "id": "01" });
-    assert!(storage.update_object_metadata(cert.id, &metadata).unwrap());
+    assert!(storage.update_object(cert.id, &metadata, &[9, 9]).unwrap());
     let updated = storage.get_object(cert.id).unwrap().unwrap();
     assert_eq!(updated.metadata, metadata);
+    assert_eq!(updated.value, Some(vec![9, 9]));
     assert!(updated.updated_at >= cert.updated_at);
     assert!(storage.delete_object(cert.id).unwrap());
     assert!(!storage.delete_object(cert.id).unwrap());
-    assert!(!storage.update_object_metadata(cert.id, &metadata).unwrap());
+    assert!(!storage.update_object(cert.id, &metadata, &[]).unwrap());
     storage.delete_token_keys(t.id).unwrap();
     assert!(
         storage
@@ -719,4 +722,59 @@ pub fn objects_round_trip(storage: Arc<dyn Storage>) {
         .find_objects(&filter(t.id), None)
         .unwrap()
         .is_empty());
+}
+
+pub fn key_state_and_events(storage: Arc<dyn Storage>) {
+    let t = new_token(&*storage);
+    let a = asym(t.id, "a", "01", 0);
+    let s = sym(t.id, "s", "02");
+    storage.insert_asym_key(&a).unwrap();
+    storage.insert_sym_key(&s).unwrap();
+    let event = |key_id: &str, what: &str| KeyEvent {
+        id: Uuid::new_v4(),
+        key_id: key_id.to_string(),
+        provider_config_id: t.id,
+        event: what.to_string(),
+        actor: "test".into(),
+        old_value: Some(json!({ "status": 1 })),
+        new_value: Some(json!({ "status": 2 })),
+        at: now(),
+    };
+    let later = Some(now() + Duration::days(7));
+    assert!(storage
+        .set_key_state(KeyTable::Asym, a.id, 2, later, &event(&a.key_id, "status"))
+        .unwrap());
+    let stored = storage.get_asym_key(a.id).unwrap().unwrap();
+    assert_eq!((stored.key_status, stored.expiration), (2, later));
+    assert!(storage
+        .set_key_state(KeyTable::Sym, s.id, 3, None, &event(&s.key_id, "status"))
+        .unwrap());
+    assert_eq!(storage.get_sym_key(s.id).unwrap().unwrap().key_status, 3);
+    let by_status = KeyFilter {
+        key_status: Some(2),
+        ..filter(t.id)
+    };
+    assert_eq!(storage.find_asym_keys(&by_status).unwrap().len(), 1);
+    assert!(storage.find_sym_keys(&by_status).unwrap().is_empty());
+
+    storage
+        .record_event(&event(&a.key_id, "destroyed"))
+        .unwrap();
+    storage.delete_asym_key(a.id).unwrap();
+    let history = storage.key_events(&a.key_id).unwrap();
+    let kinds: Vec<&str> = history.iter().map(|e| e.event.as_str()).collect();
+    assert_eq!(
+        kinds,
+        vec!["status", "destroyed"],
+        "history outlives the key, oldest first"
+    );
+    assert_eq!(history[0].new_value, Some(json!({ "status": 2 })));
+    assert!(!storage
+        .set_key_state(KeyTable::Asym, a.id, 1, None, &event(&a.key_id, "status"))
+        .unwrap());
+    assert_eq!(
+        storage.key_events(&a.key_id).unwrap().len(),
+        2,
+        "nothing recorded for a gone row"
+    );
 }

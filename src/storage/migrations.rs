@@ -44,6 +44,11 @@ const SQLITE: &[Migration] = &[
         name: "0003_change_feed.sql",
         sql: include_str!("../../migrations/sqlite/0003_change_feed.sql"),
     },
+    Migration {
+        version: 4,
+        name: "0004_lifecycle.sql",
+        sql: include_str!("../../migrations/sqlite/0004_lifecycle.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -61,6 +66,11 @@ const POSTGRES: &[Migration] = &[
         version: 3,
         name: "0003_change_feed.sql",
         sql: include_str!("../../migrations/postgres/0003_change_feed.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "0004_lifecycle.sql",
+        sql: include_str!("../../migrations/postgres/0004_lifecycle.sql"),
     },
 ];
 

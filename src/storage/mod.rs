@@ -73,6 +73,37 @@ pub struct SymKeyRow {
     pub updated_at: DateTime<Utc>,
 }
 
+/// Which key table a row is in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyTable {
+    Asym,
+    Sym,
+}
+
+impl KeyTable {
+    pub fn name(self) -> &'static str {
+        match self {
+            KeyTable::Asym => "asym_key",
+            KeyTable::Sym => "sym_key",
+        }
+    }
+}
+
+/// A `key_event` row: one lifecycle event of a key, kept after the key is gone.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KeyEvent {
+    pub id: Uuid,
+    pub key_id: String,
+    pub provider_config_id: Uuid,
+    /// `created`, `imported`, `status`, `expiration`, `rotated`, `destroyed`, …
+    pub event: String,
+    /// Who: `pkcs11:<process>@<host>` or `admin:<user>@<host>`.
+    pub actor: String,
+    pub old_value: Option<Value>,
+    pub new_value: Option<Value>,
+    pub at: DateTime<Utc>,
+}
+
 /// A `p11_object` row: a PKCS#11 object that is not a key (certificate, data).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ObjectRow {
@@ -100,6 +131,8 @@ pub struct KeyFilter {
     /// `key_algorithm IN (…)` (asym only; ignored for sym).
     pub key_algorithms: Option<Vec<i32>>,
     pub key_id: Option<String>,
+    /// `key_status = …` (indexed).
+    pub key_status: Option<i32>,
 }
 
 /// A read-modify-write of a token record inside one write transaction, so concurrent failed
@@ -164,8 +197,8 @@ pub trait Storage: Send + Sync {
     /// when given, class.
     fn find_objects(&self, filter: &KeyFilter, class: Option<i64>)
         -> StorageResult<Vec<ObjectRow>>;
-    /// Replaces `metadata` and bumps `updated_at`; false when the row is gone.
-    fn update_object_metadata(&self, id: Uuid, metadata: &Value) -> StorageResult<bool>;
+    /// Replaces `metadata` and `value` and bumps `updated_at`; false when the row is gone.
+    fn update_object(&self, id: Uuid, metadata: &Value, value: &[u8]) -> StorageResult<bool>;
     fn delete_object(&self, id: Uuid) -> StorageResult<bool>;
 
     /// A number that changes after any commit to the store by another connection, process or
@@ -174,6 +207,20 @@ pub trait Storage: Send + Sync {
     /// thread bumps, with no round trip. The core compares it to decide when cached objects
     /// must be revalidated.
     fn change_marker(&self) -> StorageResult<u64>;
+
+    fn record_event(&self, event: &KeyEvent) -> StorageResult<()>;
+    /// A key's events, oldest first.
+    fn key_events(&self, key_id: &str) -> StorageResult<Vec<KeyEvent>>;
+    /// Sets `key_status` and `expiration` and records `event`, in one transaction; false when
+    /// the row is gone (nothing is recorded then).
+    fn set_key_state(
+        &self,
+        table: KeyTable,
+        id: Uuid,
+        status: i32,
+        expiration: Option<DateTime<Utc>>,
+        event: &KeyEvent,
+    ) -> StorageResult<bool>;
 }
 
 /// Opens the store `config.url` names: `sqlite:/path/to.db` (or `sqlite::memory:` for tests), or

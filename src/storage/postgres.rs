@@ -419,6 +419,10 @@ fn find_query<'a>(
         params.push(key_id);
         sql.push_str(&format!(" AND key_id = ${}", params.len()));
     }
+    if let Some(status) = &filter.key_status {
+        params.push(status);
+        sql.push_str(&format!(" AND key_status = ${}", params.len()));
+    }
     sql.push_str(" ORDER BY created_at, id");
     Some((sql, params))
 }
@@ -523,6 +527,41 @@ fn decode_sym(row: &Row) -> StorageResult<SymKeyRow> {
         metadata: column(row, "metadata")?,
         created_at: column(row, "created_at")?,
         updated_at: column(row, "updated_at")?,
+    })
+}
+
+const EVENT_COLUMNS: &str =
+    "id, key_id, provider_config_id, event, actor, old_value, new_value, at";
+
+fn insert_event(
+    tx: &mut ::postgres::Transaction<'_>,
+    event: &KeyEvent,
+) -> Result<u64, ::postgres::Error> {
+    tx.execute(
+        &format!("INSERT INTO key_event ({EVENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"),
+        &[
+            &event.id,
+            &event.key_id,
+            &event.provider_config_id,
+            &event.event,
+            &event.actor,
+            &event.old_value,
+            &event.new_value,
+            &event.at,
+        ],
+    )
+}
+
+fn decode_event(row: &Row) -> StorageResult<KeyEvent> {
+    Ok(KeyEvent {
+        id: column(row, "id")?,
+        key_id: column(row, "key_id")?,
+        provider_config_id: column(row, "provider_config_id")?,
+        event: column(row, "event")?,
+        actor: column(row, "actor")?,
+        old_value: column(row, "old_value")?,
+        new_value: column(row, "new_value")?,
+        at: column(row, "at")?,
     })
 }
 
@@ -794,12 +833,12 @@ impl Storage for PostgresStorage {
         rows.iter().map(decode_object).collect()
     }
 
-    fn update_object_metadata(&self, id: Uuid, metadata: &Value) -> StorageResult<bool> {
+    fn update_object(&self, id: Uuid, metadata: &Value, value: &[u8]) -> StorageResult<bool> {
         let changed = self
             .client()?
             .execute(
-                "UPDATE p11_object SET metadata = $1, updated_at = $2 WHERE id = $3",
-                &[metadata, &Utc::now(), &id],
+                "UPDATE p11_object SET metadata = $1, value = $2, updated_at = $3 WHERE id = $4",
+                &[metadata, &value, &Utc::now(), &id],
             )
             .map_err(map_error)?;
         Ok(changed > 0)
@@ -807,6 +846,43 @@ impl Storage for PostgresStorage {
 
     fn delete_object(&self, id: Uuid) -> StorageResult<bool> {
         self.delete_key("p11_object", id)
+    }
+
+    fn record_event(&self, event: &KeyEvent) -> StorageResult<()> {
+        self.write(|tx| insert_event(tx, event))?;
+        Ok(())
+    }
+
+    fn key_events(&self, key_id: &str) -> StorageResult<Vec<KeyEvent>> {
+        let rows = self
+            .client()?
+            .query(
+                &format!("SELECT {EVENT_COLUMNS} FROM key_event WHERE key_id = $1 ORDER BY at, id"),
+                &[&key_id],
+            )
+            .map_err(map_error)?;
+        rows.iter().map(decode_event).collect()
+    }
+
+    fn set_key_state(
+        &self,
+        table: KeyTable,
+        id: Uuid,
+        status: i32,
+        expiration: Option<DateTime<Utc>>,
+        event: &KeyEvent,
+    ) -> StorageResult<bool> {
+        let sql = format!(
+            "UPDATE {} SET key_status = $1, expiration = $2, updated_at = $3 WHERE id = $4",
+            table.name()
+        );
+        self.write(|tx| {
+            let changed = tx.execute(sql.as_str(), &[&status, &expiration, &Utc::now(), &id])?;
+            if changed > 0 {
+                insert_event(tx, event)?;
+            }
+            Ok(changed > 0)
+        })
     }
 
     fn change_marker(&self) -> StorageResult<u64> {

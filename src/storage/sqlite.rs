@@ -375,6 +375,10 @@ fn find_query(
         sql.push_str(" AND key_id = ?");
         values.push(SqlValue::Text(key_id.clone()));
     }
+    if let Some(status) = filter.key_status {
+        sql.push_str(" AND key_status = ?");
+        values.push(SqlValue::Integer(i64::from(status)));
+    }
     sql.push_str(" ORDER BY created_at, id");
     Some((sql, values))
 }
@@ -507,6 +511,39 @@ fn decode_object(row: &Row<'_>) -> rusqlite::Result<ObjectRow> {
         metadata: get_json(row, 4)?,
         created_at: get_time(row, 5)?,
         updated_at: get_time(row, 6)?,
+    })
+}
+
+const EVENT_COLUMNS: &str =
+    "id, key_id, provider_config_id, event, actor, old_value, new_value, at";
+
+fn insert_event(tx: &Transaction<'_>, event: &KeyEvent) -> rusqlite::Result<usize> {
+    let json = |value: &Option<Value>| value.as_ref().map(Value::to_string);
+    tx.execute(
+        &format!("INSERT INTO key_event ({EVENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
+        params![
+            event.id.to_string(),
+            event.key_id,
+            event.provider_config_id.to_string(),
+            event.event,
+            event.actor,
+            json(&event.old_value),
+            json(&event.new_value),
+            timestamp(event.at)
+        ],
+    )
+}
+
+fn decode_event(row: &Row<'_>) -> rusqlite::Result<KeyEvent> {
+    Ok(KeyEvent {
+        id: get_uuid(row, 0)?,
+        key_id: row.get(1)?,
+        provider_config_id: get_uuid(row, 2)?,
+        event: row.get(3)?,
+        actor: row.get(4)?,
+        old_value: get_opt_json(row, 5)?,
+        new_value: get_opt_json(row, 6)?,
+        at: get_time(row, 7)?,
     })
 }
 
@@ -788,12 +825,12 @@ impl Storage for SqliteStorage {
             .map_err(map_error)
     }
 
-    fn update_object_metadata(&self, id: Uuid, metadata: &Value) -> StorageResult<bool> {
+    fn update_object(&self, id: Uuid, metadata: &Value, value: &[u8]) -> StorageResult<bool> {
         let metadata = json_text(metadata)?;
         let changed = self.write(|tx| {
             tx.execute(
-                "UPDATE p11_object SET metadata = ?1, updated_at = ?2 WHERE id = ?3",
-                params![metadata, timestamp(Utc::now()), id.to_string()],
+                "UPDATE p11_object SET metadata = ?1, value = ?2, updated_at = ?3 WHERE id = ?4",
+                params![metadata, value, timestamp(Utc::now()), id.to_string()],
             )
         })?;
         Ok(changed > 0)
@@ -801,6 +838,54 @@ impl Storage for SqliteStorage {
 
     fn delete_object(&self, id: Uuid) -> StorageResult<bool> {
         self.delete_key("p11_object", id)
+    }
+
+    fn record_event(&self, event: &KeyEvent) -> StorageResult<()> {
+        self.write(|tx| insert_event(tx, event))?;
+        Ok(())
+    }
+
+    fn key_events(&self, key_id: &str) -> StorageResult<Vec<KeyEvent>> {
+        let connection = self.pool.check_out()?;
+        let mut statement = connection
+            .prepare_cached(&format!(
+                "SELECT {EVENT_COLUMNS} FROM key_event WHERE key_id = ?1 ORDER BY at, id"
+            ))
+            .map_err(map_error)?;
+        let rows = statement
+            .query_map([key_id], decode_event)
+            .map_err(map_error)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(map_error)
+    }
+
+    fn set_key_state(
+        &self,
+        table: KeyTable,
+        id: Uuid,
+        status: i32,
+        expiration: Option<DateTime<Utc>>,
+        event: &KeyEvent,
+    ) -> StorageResult<bool> {
+        let sql = format!(
+            "UPDATE {} SET key_status = ?1, expiration = ?2, updated_at = ?3 WHERE id = ?4",
+            table.name()
+        );
+        self.write(|tx| {
+            let changed = tx.execute(
+                &sql,
+                params![
+                    status,
+                    expiration.map(timestamp),
+                    timestamp(Utc::now()),
+                    id.to_string()
+                ],
+            )?;
+            if changed > 0 {
+                insert_event(tx, event)?;
+            }
+            Ok(changed > 0)
+        })
     }
 
     fn change_marker(&self) -> StorageResult<u64> {
