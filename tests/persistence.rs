@@ -1,6 +1,6 @@
 //! Persistence and at-rest encryption: import a known EC key, RSA key and AES key, finalise,
 //! scan what is stored for the secret bytes (raw, hex or base64) — the SQLite file and its -wal,
-//! or on PostgreSQL every column of the four tables as text — then re-initialise and use them.
+//! or on PostgreSQL every column of every table (the four of the schema first) as text — then re-initialise and use them.
 
 mod common;
 
@@ -34,7 +34,16 @@ fn db_bytes(db: &TestDb) -> Vec<(String, Vec<u8>)> {
             }
         }
         Backend::Postgres => {
-            for table in TABLES {
+            // The four tables of the schema, then any other table (history, …) in name order.
+            let mut tables: Vec<String> = TABLES.iter().map(|t| t.to_string()).collect();
+            let mut others = db.query_texts(
+                "SELECT table_name::text FROM information_schema.tables \
+                 WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'",
+            );
+            others.retain(|t| !tables.contains(t));
+            others.sort();
+            tables.extend(others);
+            for table in &tables {
                 let columns = db.query_texts(&format!(
                     "SELECT column_name::text FROM information_schema.columns \
                      WHERE table_schema = current_schema() AND table_name = '{table}' \
