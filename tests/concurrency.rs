@@ -1,5 +1,6 @@
 //! Concurrency: 8 threads with their own sessions signing with one token key, and several
-//! processes creating and using keys in one SQLite file at once. The multi-process part
+//! processes creating and using keys in one database at once (SQLite or PostgreSQL, as
+//! `SQLHSM_TEST_BACKEND` says). The multi-process part
 //! re-executes this test binary with `SQLHSM_CHILD_ROLE` set and only `child_process` selected.
 
 mod common;

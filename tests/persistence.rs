@@ -1,5 +1,6 @@
 //! Persistence and at-rest encryption: import a known EC key, RSA key and AES key, finalise,
-//! scan the SQLite file (and its -wal) for the secret bytes, then re-initialise and use them.
+//! scan what is stored for the secret bytes (raw, hex or base64) — the SQLite file and its -wal,
+//! or on PostgreSQL every column of every table (the four of the schema first) as text — then re-initialise and use them.
 
 mod common;
 
@@ -18,20 +19,79 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
     needle.len() <= hay.len() && hay.windows(needle.len()).any(|w| w == needle)
 }
 
-/// Every file of the database (main, -wal, -shm, -journal) as bytes.
+/// What an attacker with the database would read. SQLite: every file of the database (main,
+/// -wal, -shm, -journal) as bytes. PostgreSQL (no file to scan): every column of every row of
+/// the four tables, each cast to text.
 fn db_bytes(db: &TestDb) -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();
-    for suffix in ["", "-wal", "-shm", "-journal"] {
-        let path = format!("{}{suffix}", db.db.display());
-        if let Ok(b) = std::fs::read(&path) {
-            out.push((path, b));
+    match db.backend {
+        Backend::Sqlite => {
+            for suffix in ["", "-wal", "-shm", "-journal"] {
+                let path = format!("{}{suffix}", db.db.display());
+                if let Ok(b) = std::fs::read(&path) {
+                    out.push((path, b));
+                }
+            }
+        }
+        Backend::Postgres => {
+            // The four tables of the schema, then any other table (history, …) in name order.
+            let mut tables: Vec<String> = TABLES.iter().map(|t| t.to_string()).collect();
+            let mut others = db.query_texts(
+                "SELECT table_name::text FROM information_schema.tables \
+                 WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'",
+            );
+            others.retain(|t| !tables.contains(t));
+            others.sort();
+            tables.extend(others);
+            for table in &tables {
+                let columns = db.query_texts(&format!(
+                    "SELECT column_name::text FROM information_schema.columns \
+                     WHERE table_schema = current_schema() AND table_name = '{table}' \
+                     ORDER BY ordinal_position"
+                ));
+                assert!(!columns.is_empty(), "table {table} exists");
+                let each = columns
+                    .iter()
+                    .map(|c| format!("COALESCE(\"{c}\"::text, '')"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let rows =
+                    db.query_texts(&format!("SELECT concat_ws(E'\\n', {each}) FROM {table}"));
+                out.push((
+                    format!("table {table} ({} rows)", rows.len()),
+                    rows.join("\n").into_bytes(),
+                ));
+            }
         }
     }
     assert!(
         !out.is_empty() && !out[0].1.is_empty(),
-        "database file exists"
+        "database content exists"
     );
     out
+}
+
+/// The tables of the schema that hold tokens and objects.
+const TABLES: [&str; 4] = ["provider_config", "asym_key", "sym_key", "p11_object"];
+
+/// `secret` as it could appear in stored text or bytes: raw, hex, and base64 at each of the
+/// three byte alignments (the part of the encoding that depends on `secret` alone).
+fn encodings(secret: &[u8]) -> Vec<(&'static str, Vec<u8>)> {
+    use base64::Engine;
+    let mut v = vec![
+        ("raw", secret.to_vec()),
+        ("hex", hex::encode(secret).into_bytes()),
+        ("HEX", hex::encode_upper(secret).into_bytes()),
+    ];
+    for offset in 0..3 {
+        let mut padded = vec![0u8; offset];
+        padded.extend_from_slice(secret);
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&padded);
+        if b64.len() > 12 {
+            v.push(("base64", b64.as_bytes()[4..b64.len() - 4].to_vec()));
+        }
+    }
+    v
 }
 
 #[test]
@@ -139,13 +199,15 @@ fn keys_persist_and_are_encrypted_at_rest() {
             ("user PIN", USER_PIN.as_bytes()),
             ("SO PIN", SO_PIN.as_bytes()),
         ] {
-            assert!(
-                !contains(&bytes, secret),
-                "{what} found in plaintext in {path}"
-            );
+            for (encoding, needle) in encodings(secret) {
+                assert!(
+                    !contains(&bytes, &needle),
+                    "{what} found in plaintext ({encoding}) in {path}"
+                );
+            }
         }
         // Public data is stored (sanity check that the scan looks at the right file).
-        if path == db.db.display().to_string() {
+        if path == db.db.display().to_string() || path.starts_with("table provider_config") {
             assert!(
                 contains(&bytes, b"persist"),
                 "token label is in the main database file"

@@ -63,17 +63,250 @@ pub fn module_path() -> PathBuf {
     );
 }
 
-/// A fresh directory under cargo's per-target temp dir holding a database and a config file.
+/// Environment variable choosing the backend of every integration test: `sqlite` (default) or
+/// `postgres`.
+pub const ENV_TEST_BACKEND: &str = "SQLHSM_TEST_BACKEND";
+/// Environment variable with the URL of a PostgreSQL database the tests connect to in order to
+/// create their own databases (the same variable the crate's storage tests read).
+pub const ENV_TEST_PG: &str = "SQLHSM_TEST_PG";
+/// Used when `SQLHSM_TEST_PG` is unset: the local server with trust authentication.
+pub const DEFAULT_TEST_PG: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+/// The storage backend a test process runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// From `SQLHSM_TEST_BACKEND`; unset or empty means SQLite. Anything unknown is an error,
+    /// so a typo never quietly tests the wrong backend.
+    pub fn from_env() -> Backend {
+        match std::env::var(ENV_TEST_BACKEND)
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase()
+            .as_str()
+        {
+            "" | "sqlite" => Backend::Sqlite,
+            "postgres" | "postgresql" | "pg" => Backend::Postgres,
+            other => panic!("{ENV_TEST_BACKEND}={other:?}: expected `sqlite` or `postgres`"),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// The base URL PostgreSQL test databases are created from.
+pub fn test_pg_url() -> String {
+    std::env::var(ENV_TEST_PG)
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+        .unwrap_or_else(|| DEFAULT_TEST_PG.to_string())
+}
+
+/// Writes a line to the real stderr: `eprintln!` inside a `#[test]` is captured and only shown
+/// when the test fails, but which backend ran and why a test was skipped must always be visible.
+pub fn announce(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
+/// `url` with its database name replaced (the query string kept).
+pub fn pg_url_with_database(url: &str, name: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("postgres", url));
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let query = tail.find('?').map_or("", |at| &tail[at..]);
+    format!("{scheme}://{authority}/{name}{query}")
+}
+
+/// Connects to a PostgreSQL URL (tests only ever use `sslmode=disable`-style local servers).
+pub fn pg_connect(url: &str) -> Result<postgres::Client, String> {
+    let mut config: postgres::Config = url.parse().map_err(|e| format!("bad URL {url}: {e}"))?;
+    config.connect_timeout(std::time::Duration::from_secs(5));
+    config
+        .connect(postgres::NoTls)
+        .map_err(|e| match std::error::Error::source(&e) {
+            Some(cause) => format!("{e}: {cause}"),
+            None => e.to_string(),
+        })
+}
+
+/// A PostgreSQL database made for one test (or one test process); dropped, with any remaining
+/// connections forced out, when this value is dropped. The database behind the process-wide
+/// [`ctx`] lives in a static and is never dropped, so creating a database also drops those left
+/// behind by test processes of this machine that have exited (their pid is in the name).
+pub struct PgDatabase {
+    pub name: String,
+    pub url: String,
+    base_url: String,
+}
+
+impl PgDatabase {
+    /// Creates `sqlhsm_it_<pid>_<n>_<random>` on the server of `base_url`.
+    pub fn create(base_url: &str) -> Result<PgDatabase, String> {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let mut client = pg_connect(base_url)?;
+        reap_dead_databases(&mut client);
+        let rand: u32 = {
+            let mut b = [0u8; 4];
+            openssl::rand::rand_bytes(&mut b).expect("random bytes");
+            u32::from_ne_bytes(b)
+        };
+        let name = format!(
+            "sqlhsm_it_{}_{}_{rand:08x}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        client
+            .batch_execute(&format!("CREATE DATABASE \"{name}\""))
+            .map_err(|e| format!("CREATE DATABASE {name}: {e}"))?;
+        Ok(PgDatabase {
+            url: pg_url_with_database(base_url, &name),
+            name,
+            base_url: base_url.to_string(),
+        })
+    }
+
+    /// A new connection to this database (for checks made behind the module's back).
+    pub fn client(&self) -> postgres::Client {
+        pg_connect(&self.url).unwrap_or_else(|e| panic!("connect to {}: {e}", self.name))
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        // Best effort: a database left behind is only untidy, and the next run reaps it.
+        if let Ok(mut client) = pg_connect(&self.base_url) {
+            let sql = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name);
+            if let Err(e) = client.batch_execute(&sql) {
+                announce(&format!("could not drop test database {}: {e}", self.name));
+            }
+        }
+    }
+}
+
+/// Drops `sqlhsm_it_<pid>_…` databases whose process no longer runs. Only for a server on this
+/// machine: a pid means nothing on another host.
+fn reap_dead_databases(client: &mut postgres::Client) {
+    let base = test_pg_url();
+    if !(base.contains("@127.0.0.1") || base.contains("@localhost") || base.contains("@[::1]")) {
+        return;
+    }
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let Ok(rows) = client.query(
+            "SELECT datname FROM pg_database WHERE datname LIKE 'sqlhsm\\_it\\_%'",
+            &[],
+        ) else {
+            return;
+        };
+        for row in rows {
+            let name: String = row.get(0);
+            let pid = name.split('_').nth(2).and_then(|p| p.parse::<u32>().ok());
+            if let Some(pid) = pid {
+                if !Path::new(&format!("/proc/{pid}")).exists() {
+                    let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+                    let _ = client.batch_execute(&sql);
+                }
+            }
+        }
+    });
+}
+
+/// How a [`TestDb`] is configured. `Default` gives what [`TestDb::new`] uses.
+#[derive(Clone, Debug)]
+pub struct TestDbOptions {
+    /// Default: `SQLHSM_TEST_BACKEND`.
+    pub backend: Backend,
+    /// Where PostgreSQL test databases are created from. Default: `SQLHSM_TEST_PG`, else
+    /// [`DEFAULT_TEST_PG`].
+    pub pg_base_url: String,
+    /// `[security] max_pin_failures`. Default [`MAX_PIN_FAILURES`].
+    pub max_pin_failures: usize,
+    /// `[database] busy_timeout_ms`. Default 10000.
+    pub busy_timeout_ms: u64,
+    /// More lines for the `[database]` table (`connect_timeout_ms = 1000`, …).
+    pub database_toml: String,
+    /// More tables appended to the file (`[cache]\ncoherence_ms = 1000\n`).
+    pub extra_toml: String,
+}
+
+impl Default for TestDbOptions {
+    fn default() -> Self {
+        TestDbOptions {
+            backend: Backend::from_env(),
+            pg_base_url: test_pg_url(),
+            max_pin_failures: MAX_PIN_FAILURES,
+            busy_timeout_ms: 10_000,
+            database_toml: String::new(),
+            extra_toml: String::new(),
+        }
+    }
+}
+
+/// A fresh store for a test: a directory under cargo's per-target temp dir holding the config
+/// file and, on SQLite, the database file; on PostgreSQL a fresh database ([`PgDatabase`]).
 pub struct TestDb {
     pub dir: PathBuf,
+    /// The SQLite file (on PostgreSQL: where it would be; it is never created).
     pub db: PathBuf,
     pub conf: PathBuf,
+    pub backend: Backend,
+    /// The PostgreSQL database, when `backend` is [`Backend::Postgres`].
+    pub pg: Option<PgDatabase>,
 }
 
 impl TestDb {
+    /// A fresh store on the backend `SQLHSM_TEST_BACKEND` names, with the test configuration.
+    ///
+    /// When a PostgreSQL database cannot be created and `CI` is unset, this prints
+    /// `skipped: PostgreSQL unreachable: <why>` and ends the test process successfully: every
+    /// test of a process runs on the same backend, so none of them could run.
     pub fn new(name: &str) -> TestDb {
+        TestDb::with_options(name, TestDbOptions::default())
+    }
+
+    /// [`TestDb::new`] with other settings.
+    pub fn with_options(name: &str, options: TestDbOptions) -> TestDb {
+        match TestDb::try_with_options(name, options) {
+            Ok(db) => db,
+            Err(why) => {
+                if std::env::var_os("CI").is_some() {
+                    panic!(
+                        "PostgreSQL unreachable: {why} (CI is set, so this is a failure, not a skip)"
+                    );
+                }
+                // On stderr and stdout, past libtest's capture: the process ends here.
+                let line = format!("skipped: PostgreSQL unreachable: {why}");
+                announce(&line);
+                use std::io::Write;
+                let mut out = std::io::stdout();
+                let _ = writeln!(out, "{line}").and_then(|()| out.flush());
+                std::process::exit(0);
+            }
+        }
+    }
+
+    /// Like [`TestDb::with_options`], but returns why a PostgreSQL database could not be made.
+    pub fn try_with_options(name: &str, options: TestDbOptions) -> Result<TestDb, String> {
         let base = Path::new(env!("CARGO_TARGET_TMPDIR"));
         std::fs::create_dir_all(base).expect("create CARGO_TARGET_TMPDIR");
+        let pg = match options.backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(PgDatabase::create(&options.pg_base_url).map_err(|e| {
+                let shown = redact(&options.pg_base_url);
+                format!("{shown}: {e}")
+            })?),
+        };
         let dir = tempfile::Builder::new()
             .prefix(&format!("sqlhsm-{name}-"))
             .tempdir_in(base)
@@ -81,12 +314,50 @@ impl TestDb {
             .keep();
         let db = dir.join("sqlhsm.db");
         let conf = dir.join("sqlhsm.toml");
-        std::fs::write(&conf, config_text(&db)).expect("write config");
-        TestDb { dir, db, conf }
+        let test_db = TestDb {
+            dir,
+            db,
+            conf,
+            backend: options.backend,
+            pg,
+        };
+        std::fs::write(&test_db.conf, test_db.config_with(&options)).expect("write config");
+        static SHOWN: std::sync::Once = std::sync::Once::new();
+        SHOWN.call_once(|| {
+            announce(&format!(
+                "sqlhsm tests: backend {} ({}, process {})",
+                test_db.backend.name(),
+                redact(&test_db.url()),
+                std::process::id()
+            ))
+        });
+        Ok(test_db)
     }
 
     pub fn url(&self) -> String {
-        format!("sqlite:{}", self.db.display())
+        match &self.pg {
+            Some(pg) => pg.url.clone(),
+            None => format!("sqlite:{}", self.db.display()),
+        }
+    }
+
+    fn config_with(&self, o: &TestDbOptions) -> String {
+        let pool = match self.backend {
+            // Several test threads and re-executed processes share one server whose
+            // max_connections is 100 by default.
+            Backend::Postgres => "pool_size = 4\n",
+            Backend::Sqlite => "",
+        };
+        format!(
+            "[database]\nurl = \"{}\"\nbusy_timeout_ms = {}\n{pool}{}\n\n\
+             [security]\nmax_pin_failures = {}\npin_kdf_log_n = 10\n\
+             min_pin_len = 4\nmax_pin_len = 255\n\n[log]\nlevel = \"warn\"\n\n{}\n",
+            self.url(),
+            o.busy_timeout_ms,
+            o.database_toml.trim_end(),
+            o.max_pin_failures,
+            o.extra_toml
+        )
     }
 
     /// Points the module at this database. Env vars are read at `C_Initialize`.
@@ -103,11 +374,68 @@ impl TestDb {
         vec![
             ("SQLHSM_DB".into(), self.url()),
             ("SQLHSM_CONF".into(), self.conf.display().to_string()),
+            (ENV_TEST_BACKEND.into(), self.backend.name().into()),
         ]
+    }
+
+    /// Runs `sql` (one text column per row) on this store behind the module's back.
+    pub fn query_texts(&self, sql: &str) -> Vec<String> {
+        match &self.pg {
+            Some(pg) => pg
+                .client()
+                .query(sql, &[])
+                .unwrap_or_else(|e| panic!("{sql}: {e}"))
+                .iter()
+                .map(|row| row.get::<_, Option<String>>(0).unwrap_or_default())
+                .collect(),
+            None => {
+                let c = rusqlite::Connection::open(&self.db).expect("open SQLite file");
+                c.busy_timeout(std::time::Duration::from_secs(10))
+                    .expect("busy timeout");
+                let mut st = c.prepare(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+                st.query_map([], |row| row.get::<_, Option<String>>(0))
+                    .unwrap_or_else(|e| panic!("{sql}: {e}"))
+                    .map(|v| v.expect("row").unwrap_or_default())
+                    .collect()
+            }
+        }
+    }
+
+    /// A token's consecutive wrong user PINs, read from its record in `provider_config`.
+    pub fn user_failures(&self, token_label: &str) -> u64 {
+        let sql = match self.backend {
+            Backend::Postgres => format!(
+                "SELECT (config->>'user_failures') FROM provider_config \
+                 WHERE provider_name = '{token_label}'"
+            ),
+            Backend::Sqlite => format!(
+                "SELECT CAST(json_extract(config, '$.user_failures') AS TEXT) \
+                 FROM provider_config WHERE provider_name = '{token_label}'"
+            ),
+        };
+        let v = self.query_texts(&sql);
+        assert_eq!(v.len(), 1, "one token record for {token_label}");
+        v[0].parse()
+            .unwrap_or_else(|_| panic!("user_failures {:?}", v[0]))
     }
 }
 
-/// The test configuration: a cheap scrypt cost so logins are fast, and a low lockout count.
+/// `scheme://user:secret@host/db` → `scheme://user:***@host/db`.
+fn redact(url: &str) -> String {
+    match (url.split_once("://"), url.rfind('@')) {
+        (Some((scheme, rest)), Some(_)) => {
+            let (userinfo, host) = rest.rsplit_once('@').unwrap_or(("", rest));
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// The test configuration for the SQLite file `db`: a cheap scrypt cost so logins are fast, and
+/// a low lockout count. ([`TestDb`] writes its own, for either backend.)
 pub fn config_text(db: &Path) -> String {
     format!(
         "[database]\nurl = \"sqlite:{}\"\nbusy_timeout_ms = 10000\n\n\
@@ -495,6 +823,117 @@ pub fn ecdsa_raw_to_der(sig: &[u8]) -> Vec<u8> {
     .expect("sig")
     .to_der()
     .expect("der")
+}
+
+// ---------- re-executed child processes ----------
+
+/// Environment variable naming the role of a re-executed test process.
+pub const ENV_CHILD_ROLE: &str = "SQLHSM_CHILD_ROLE";
+/// Environment variable naming the directory where children report readiness and wait for `go`.
+pub const ENV_CHILD_SYNC: &str = "SQLHSM_CHILD_SYNC";
+
+/// The role this process was re-executed for, if it was.
+pub fn child_role() -> Option<String> {
+    std::env::var(ENV_CHILD_ROLE).ok().filter(|r| !r.is_empty())
+}
+
+/// Re-executes this test binary running only the test `test`, as `role`, on `db`, with `env`
+/// added. Its output is captured for [`finish_child`].
+pub fn spawn_child(
+    test: &str,
+    role: &str,
+    db: &TestDb,
+    env: &[(&str, String)],
+) -> std::process::Child {
+    use std::process::{Command, Stdio};
+    let mut cmd = Command::new(std::env::current_exe().expect("current_exe"));
+    cmd.args(["--exact", test, "--nocapture", "--test-threads", "1"])
+        .envs(db.envs())
+        .env(ENV_CHILD_ROLE, role)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.spawn().expect("spawn child")
+}
+
+/// Waits for a child, prints its output, asserts it succeeded and said `child <role>: ok`, and
+/// returns its stdout.
+#[track_caller]
+pub fn finish_child(role: &str, child: std::process::Child) -> String {
+    let out = child.wait_with_output().expect("wait for child");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    println!(
+        "--- {role} ---\n{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "child {role} failed: {:?}",
+        out.status
+    );
+    assert!(
+        stdout.contains(&format!("child {role}: ok")),
+        "child {role} did not finish its work"
+    );
+    stdout
+}
+
+/// In a child: loads and initialises the module on the database its environment names.
+pub fn child_init() -> Pkcs11 {
+    let p = load();
+    p.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
+        .expect("C_Initialize in child");
+    p
+}
+
+/// In a child started with [`ENV_CHILD_SYNC`]: reports `role` ready and waits for the parent's
+/// `go` (so that every child's work overlaps, not just their start-up).
+pub fn child_ready_then_wait(role: &str) {
+    let Some(dir) = std::env::var_os(ENV_CHILD_SYNC) else {
+        return;
+    };
+    let dir = PathBuf::from(dir);
+    std::fs::write(dir.join(format!("ready-{role}")), b"").expect("write ready file");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !dir.join("go").exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no go from the parent"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}
+
+/// In the parent: waits until `n` children are ready, then lets them all go at once.
+pub fn release_children(sync_dir: &Path, n: usize) {
+    wait_children_ready(sync_dir, n);
+    std::fs::write(sync_dir.join("go"), b"").expect("write go file");
+}
+
+/// In the parent: waits until `n` children started with [`ENV_CHILD_SYNC`] = `sync_dir` are
+/// ready (the `go` is then up to the caller: [`release_children`]).
+pub fn wait_children_ready(sync_dir: &Path, n: usize) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let ready = std::fs::read_dir(sync_dir)
+            .expect("read sync dir")
+            .filter(|e| {
+                e.as_ref()
+                    .map(|e| e.file_name().to_string_lossy().starts_with("ready-"))
+                    .unwrap_or(false)
+            })
+            .count();
+        if ready >= n {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "only {ready} of {n} children became ready"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
 }
 
 // ---------- PKCS#11 3.0 calls and constants cryptoki 0.12 does not expose ----------
