@@ -1,5 +1,5 @@
 //! Runs `tests/pkcs11_tool.sh` (OpenSC's `pkcs11-tool` plus `openssl`) against the built module,
-//! so `cargo test` covers it. The script makes its own database in a fresh directory.
+//! so `cargo test` covers it, on the backend under test.
 
 mod common;
 
@@ -14,12 +14,20 @@ fn pkcs11_tool_scenario() {
         "pkcs11-tool not found: install Debian package `opensc` (.ci/run does)"
     );
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/pkcs11_tool.sh");
-    let work = common::TestDb::new("pkcs11-tool").dir;
+    // The script writes its own config (low scrypt cost) but keeps the store of the backend
+    // under test (SQLite or PostgreSQL, from SQLHSM_TEST_BACKEND).
+    let db = common::TestDb::new("pkcs11-tool");
+    let store = db
+        .envs()
+        .into_iter()
+        .find(|(name, _)| name.as_str() == "SQLHSM_DB")
+        .map(|(_, value)| value)
+        .expect("TestDb names a store");
     let out = Command::new("bash")
         .arg(&script)
         .arg(common::module_path())
-        .arg(&work)
-        .env_remove("SQLHSM_DB")
+        .arg(&db.dir)
+        .env("SQLHSM_DB", store)
         .env_remove("SQLHSM_CONF")
         .output()
         .expect("run tests/pkcs11_tool.sh");

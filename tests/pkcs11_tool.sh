@@ -12,7 +12,8 @@ WORK=${2:-$(mktemp -d)}
 mkdir -p "$WORK"
 cd "$WORK"
 
-export SQLHSM_DB="sqlite:$WORK/tool.db"
+# The test harness passes the store of the backend under test; run by hand, a SQLite file.
+export SQLHSM_DB="${SQLHSM_DB:-sqlite:$WORK/tool.db}"
 export SQLHSM_CONF="$WORK/tool.toml"
 cat >"$SQLHSM_CONF" <<TOML
 [database]
