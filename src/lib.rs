@@ -6,6 +6,7 @@
 #![deny(unsafe_code)]
 #![deny(clippy::unwrap_used)]
 
+pub mod admin;
 pub mod api;
 pub mod config;
 pub mod core;

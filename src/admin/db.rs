@@ -1,0 +1,407 @@
+//! `sqlhsm db migrate|status|check`. Opening the store applies pending migrations (in one
+//! transaction, refusing a schema newer than this build), so `migrate` is an open that reports.
+//! `check` proves the stored keys usable: each sealed key opens under its token's key, each
+//! private key matches its stored public key, and each row belongs to a usable token.
+
+use chrono::Utc;
+use serde_json::{json, Value};
+
+use super::keys::{status_name, ACTIVE, COMPROMISED, EXPIRED, INACTIVE};
+use super::output::{self, Table};
+use super::{Admin, AdminResult, Failure};
+use crate::core::keystore;
+use crate::core::object::{Half, ObjectId};
+use crate::core::token::{PinOwner, TokenKey, TokenRecord};
+use crate::crypto::keys::PublicKey;
+use crate::mechanism::KeyMaterial;
+use crate::storage::migrations::{latest_version, Dialect};
+use crate::storage::{AsymKeyRow, KeyFilter, SymKeyRow, TokenRow};
+
+/// `sqlite` or `postgres`, from the URL.
+pub fn backend_of(url: &str) -> (&'static str, Dialect) {
+    if url.starts_with("sqlite:") {
+        ("sqlite", Dialect::Sqlite)
+    } else {
+        ("postgres", Dialect::Postgres)
+    }
+}
+
+/// What `db check` found about one token.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TokenCheck {
+    pub token: String,
+    pub keys: usize,
+    /// Keys whose sealed material was opened and matched.
+    pub verified: usize,
+    /// Why the sealed material was not opened (no PIN given), if so.
+    pub skipped: Option<String>,
+    pub problems: Vec<String>,
+}
+
+impl TokenCheck {
+    fn to_json(&self) -> Value {
+        json!({
+            "token": self.token,
+            "keys": self.keys,
+            "verified": self.verified,
+            "skipped": self.skipped,
+            "problems": self.problems,
+        })
+    }
+}
+
+impl Admin {
+    /// The schema version: the store opened, so pending migrations ran and a newer schema
+    /// would have been refused; it is this build's latest.
+    pub fn schema_version(&self) -> i64 {
+        latest_version(backend_of(&self.module.config.database.url).1)
+    }
+
+    pub fn db_migrate(&self) -> AdminResult<String> {
+        let version = self.schema_version();
+        if self.options.json {
+            return Ok(output::json(&json!({ "schema_version": version })));
+        }
+        Ok(format!("schema is at version {version}\n"))
+    }
+
+    pub fn db_status(&self) -> AdminResult<String> {
+        let database = &self.module.config.database;
+        let (backend, _) = backend_of(&database.url);
+        let tokens = self.storage.list_tokens()?;
+        let keys = self.keys(None)?;
+        let count = |status: i32| keys.iter().filter(|k| k.status == status).count();
+        let events: usize = keys
+            .iter()
+            .map(|k| self.storage.key_events(&k.key_id).map(|e| e.len()))
+            .sum::<Result<usize, _>>()?;
+        if self.options.json {
+            return Ok(output::json(&json!({
+                "backend": backend,
+                "url": database.redacted_url(),
+                "schema_version": self.schema_version(),
+                "tokens": tokens.len(),
+                "keys": keys.len(),
+                "asym_keys": keys.iter().filter(|k| k.table == "asym").count(),
+                "sym_keys": keys.iter().filter(|k| k.table == "sym").count(),
+                "by_status": {
+                    "active": count(ACTIVE),
+                    "inactive": count(INACTIVE),
+                    "compromised": count(COMPROMISED),
+                    "expired": count(EXPIRED),
+                },
+                "events_of_existing_keys": events,
+            })));
+        }
+        let by_status = [ACTIVE, INACTIVE, COMPROMISED, EXPIRED]
+            .iter()
+            .map(|s| format!("{} {}", count(*s), status_name(*s)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        Ok(output::fields(&[
+            ("backend", backend.to_string()),
+            ("url", database.redacted_url()),
+            ("schema version", self.schema_version().to_string()),
+            ("tokens", tokens.len().to_string()),
+            (
+                "keys",
+                format!(
+                    "{} ({} asymmetric, {} secret)",
+                    keys.len(),
+                    keys.iter().filter(|k| k.table == "asym").count(),
+                    keys.iter().filter(|k| k.table == "sym").count()
+                ),
+            ),
+            ("by status", by_status),
+            ("history events", events.to_string()),
+        ]))
+    }
+
+    /// The token key, when a user PIN is configured; `Err(reason)` when it is not usable.
+    fn check_token_key(
+        &self,
+        row: &TokenRow,
+        check: &mut TokenCheck,
+    ) -> AdminResult<Option<TokenKey>> {
+        let Some(pin) = self.options.pins.configured(PinOwner::User)? else {
+            check.skipped =
+                Some("no user PIN given (SQLHSM_PIN or --pin-file): sealed keys not opened".into());
+            return Ok(None);
+        };
+        match self
+            .module
+            .verify_pin(row.id, PinOwner::User, pin.as_bytes())
+        {
+            Ok(key) => Ok(Some(key)),
+            Err(e) => {
+                check.problems.push(format!(
+                    "token unusable with the given user PIN: {}",
+                    Failure::from(e)
+                ));
+                Ok(None)
+            }
+        }
+    }
+
+    fn check_asym(
+        &self,
+        row: &AsymKeyRow,
+        record: &TokenRecord,
+        token_key: Option<&TokenKey>,
+        check: &mut TokenCheck,
+    ) {
+        let key_id = &row.key_id;
+        let public = row
+            .public_key_ctx
+            .as_ref()
+            .and_then(|ctx| ctx.get("pem"))
+            .and_then(Value::as_str)
+            .map(PublicKey::from_spki_pem);
+        let public_der = match public {
+            Some(Ok(public)) => match public.to_spki_der() {
+                Ok(der) => Some(der),
+                Err(e) => {
+                    check.problems.push(format!("{key_id}: public key: {e}"));
+                    None
+                }
+            },
+            Some(Err(e)) => {
+                check
+                    .problems
+                    .push(format!("{key_id}: public_key_ctx does not parse: {e}"));
+                None
+            }
+            None => {
+                check
+                    .problems
+                    .push(format!("{key_id}: no public key in public_key_ctx"));
+                None
+            }
+        };
+        if crate::core::algorithm::KeyAlgorithm::from_code(row.key_algorithm).is_none() {
+            check.problems.push(format!(
+                "{key_id}: unknown key_algorithm {}",
+                row.key_algorithm
+            ));
+        }
+        let Some(ctx) = &row.private_key_ctx else {
+            return; // a lone public key
+        };
+        let sealed_under = ctx.get("keyId").and_then(Value::as_str);
+        if sealed_under != Some(record.token_key_id.as_str()) {
+            check.problems.push(format!(
+                "{key_id}: private key sealed under token key {sealed_under:?}, not the token's {:?}",
+                record.token_key_id
+            ));
+            return;
+        }
+        let Some(token_key) = token_key else { return };
+        let objects = match keystore::objects_from_asym_row(row) {
+            Ok(objects) => objects,
+            Err(e) => {
+                check
+                    .problems
+                    .push(format!("{key_id}: unreadable row: {e}"));
+                return;
+            }
+        };
+        let Some(private) = objects
+            .iter()
+            .find(|o| {
+                matches!(
+                    o.id,
+                    ObjectId::Token {
+                        half: Half::Private,
+                        ..
+                    }
+                )
+            })
+            .or_else(|| objects.iter().find(|o| o.sealed.is_some()))
+        else {
+            check
+                .problems
+                .push(format!("{key_id}: private_key_ctx but no private object"));
+            return;
+        };
+        let private = match private.sealed.is_some() {
+            true => keystore::unseal(private, token_key),
+            false => Err(crate::error::Rv::KEY_HANDLE_INVALID.into()),
+        };
+        match private {
+            Ok(KeyMaterial::Private(private)) => {
+                let derived = private.public_key().and_then(|p| p.to_spki_der());
+                match (derived, public_der) {
+                    (Ok(derived), Some(stored)) if derived == stored => check.verified += 1,
+                    (Ok(_), Some(_)) => check.problems.push(format!(
+                        "{key_id}: the private key does not match the stored public key"
+                    )),
+                    (Err(e), _) => check
+                        .problems
+                        .push(format!("{key_id}: cannot derive the public key: {e}")),
+                    (Ok(_), None) => {}
+                }
+            }
+            Ok(_) => check
+                .problems
+                .push(format!("{key_id}: private_key_ctx holds no private key")),
+            Err(e) => check.problems.push(format!(
+                "{key_id}: the private key does not unwrap under the token key: {e}"
+            )),
+        }
+    }
+
+    fn check_sym(&self, row: &SymKeyRow, token_key: Option<&TokenKey>, check: &mut TokenCheck) {
+        let key_id = &row.key_id;
+        if row.key_value.is_none() {
+            check.problems.push(format!("{key_id}: no key_value"));
+            return;
+        }
+        let Some(token_key) = token_key else { return };
+        match keystore::object_from_sym_row(row) {
+            Ok(Some(object)) => match keystore::unseal(&object, token_key) {
+                Ok(KeyMaterial::Secret(_)) => check.verified += 1,
+                Ok(_) => check
+                    .problems
+                    .push(format!("{key_id}: key_value holds no secret key")),
+                Err(e) => check.problems.push(format!(
+                    "{key_id}: the secret key does not unwrap under the token key: {e}"
+                )),
+            },
+            Ok(None) => check
+                .problems
+                .push(format!("{key_id}: the row shows no secret key object")),
+            Err(e) => check
+                .problems
+                .push(format!("{key_id}: unreadable row: {e}")),
+        }
+    }
+
+    /// Checks every token's keys; the report and whether anything is wrong.
+    pub fn db_check_tokens(&self) -> AdminResult<Vec<TokenCheck>> {
+        let mut checks = Vec::new();
+        for row in self.storage.list_tokens()? {
+            let mut check = TokenCheck {
+                token: row.provider_name.clone(),
+                ..TokenCheck::default()
+            };
+            let filter = KeyFilter {
+                provider_config_id: row.id,
+                ..KeyFilter::default()
+            };
+            let asym = self.storage.find_asym_keys(&filter)?;
+            let sym = self.storage.find_sym_keys(&filter)?;
+            check.keys = asym.len() + sym.len();
+            let record = match TokenRecord::from_json(&row.config) {
+                Ok(record) => record,
+                Err(e) => {
+                    // Its keys belong to no usable token: orphans in all but name.
+                    check.problems.push(format!(
+                        "not a usable token record ({e}); its {} key row(s) are orphaned",
+                        check.keys
+                    ));
+                    checks.push(check);
+                    continue;
+                }
+            };
+            let token_key = self.check_token_key(&row, &mut check)?;
+            for key in &asym {
+                self.check_asym(key, &record, token_key.as_ref(), &mut check);
+            }
+            for key in &sym {
+                self.check_sym(key, token_key.as_ref(), &mut check);
+            }
+            for key in asym
+                .iter()
+                .map(|k| (&k.key_id, &k.metadata))
+                .chain(sym.iter().map(|k| (&k.key_id, &k.metadata)))
+            {
+                self.check_links(key.0, key.1, &mut check)?;
+            }
+            checks.push(check);
+        }
+        Ok(checks)
+    }
+
+    /// A rotation link names a key that exists, or one whose destruction is in the history.
+    fn check_links(
+        &self,
+        key_id: &str,
+        metadata: &Value,
+        check: &mut TokenCheck,
+    ) -> AdminResult<()> {
+        for link in ["rotated_from", "rotated_to"] {
+            let Some(other) = metadata.get(link).and_then(Value::as_str) else {
+                continue;
+            };
+            if other.is_empty() || self.storage.key_id_exists(other)? {
+                continue;
+            }
+            let destroyed = self
+                .storage
+                .key_events(other)?
+                .iter()
+                .any(|e| e.event == "destroyed");
+            if !destroyed {
+                check.problems.push(format!(
+                    "{key_id}: {link} names {other}, which does not exist and was never destroyed"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// `db check`: the report, and whether everything is fine (the command exits 1 if not).
+    pub fn db_check(&self) -> AdminResult<(String, bool)> {
+        let checks = self.db_check_tokens()?;
+        let problems: usize = checks.iter().map(|c| c.problems.len()).sum();
+        let text = if self.options.json {
+            output::json(&json!({
+                "ok": problems == 0,
+                "checked_at": Utc::now().to_rfc3339(),
+                "tokens": checks.iter().map(TokenCheck::to_json).collect::<Vec<_>>(),
+            }))
+        } else {
+            let mut table = Table::new(&["TOKEN", "KEYS", "VERIFIED", "RESULT"]);
+            for c in &checks {
+                let result = if !c.problems.is_empty() {
+                    format!("{} problem(s)", c.problems.len())
+                } else if let Some(skipped) = &c.skipped {
+                    format!("ok (skipped: {skipped})")
+                } else {
+                    "ok".into()
+                };
+                table.row(vec![
+                    c.token.clone(),
+                    c.keys.to_string(),
+                    c.verified.to_string(),
+                    result,
+                ]);
+            }
+            let mut text = table.render();
+            for c in &checks {
+                for p in &c.problems {
+                    text.push_str(&format!("problem: {}: {p}\n", c.token));
+                }
+            }
+            text.push_str(&format!(
+                "{} token(s), {} problem(s)\n",
+                checks.len(),
+                problems
+            ));
+            text
+        };
+        Ok((text, problems == 0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backends() {
+        assert_eq!(backend_of("sqlite:/x.db").0, "sqlite");
+        assert_eq!(backend_of("postgres://u@h/db").0, "postgres");
+        assert!(matches!(backend_of("sqlite::memory:").1, Dialect::Sqlite));
+    }
+}

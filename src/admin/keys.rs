@@ -1,0 +1,923 @@
+//! `sqlhsm key …`: list, show, generate, import, export-public, rotate, set-status,
+//! set-expiration, destroy, history. Keys are made, changed and destroyed through the module's
+//! own operations (a user session on the token, as an application would), or, for status and
+//! expiration, through `Module::set_key_state_by_id` after the PIN is verified; listings read
+//! the rows through the storage trait.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use cryptoki_sys::*;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use super::output::{self, or_dash, Table};
+use super::{Admin, AdminResult, Failure};
+use crate::api::object::AttributeRequest;
+use crate::core::algorithm::KeyAlgorithm;
+use crate::core::attributes::AttrMap;
+use crate::core::keystore::add_public_values;
+use crate::core::lifecycle::effective_status;
+use crate::core::object::{build_key_attrs, Origin};
+use crate::core::objects::NewKey;
+use crate::core::token::PinOwner;
+use crate::crypto::keys::{Curve, KeyKind, PrivateKey, PublicInfo, PublicKey};
+use crate::storage::{AsymKeyRow, KeyEvent, KeyFilter, SymKeyRow, TokenRow};
+use crate::types::{Attribute, Mechanism, OutBuf};
+use crate::vendor;
+
+pub const ACTIVE: i32 = 1;
+pub const INACTIVE: i32 = 2;
+pub const COMPROMISED: i32 = 3;
+pub const EXPIRED: i32 = 4;
+
+pub fn status_name(status: i32) -> String {
+    match status {
+        ACTIVE => "active".into(),
+        INACTIVE => "inactive".into(),
+        COMPROMISED => "compromised".into(),
+        EXPIRED => "expired".into(),
+        other => format!("unknown({other})"),
+    }
+}
+
+/// `active|inactive|compromised|expired` → the status code.
+pub fn parse_status(text: &str) -> AdminResult<i32> {
+    match text.to_ascii_lowercase().as_str() {
+        "active" => Ok(ACTIVE),
+        "inactive" => Ok(INACTIVE),
+        "compromised" => Ok(COMPROMISED),
+        "expired" => Ok(EXPIRED),
+        _ => Err(Failure::usage(format!(
+            "unknown status {text:?}: use active, inactive, compromised or expired"
+        ))),
+    }
+}
+
+pub fn mode_name(mode: i32) -> String {
+    match mode {
+        1 => "local".into(),
+        2 => "provider-root-key".into(),
+        3 => "remote".into(),
+        4 => "public-key-only".into(),
+        other => format!("unknown({other})"),
+    }
+}
+
+/// The names `--algorithm` takes, for generation and for filters.
+pub const ALGORITHM_NAMES: &[&str] = &[
+    "ec-p256", "ec-p384", "ec-p521", "rsa-2048", "rsa-3072", "rsa-4096", "ed25519", "aes-128",
+    "aes-192", "aes-256",
+];
+
+pub fn algorithm_name(algorithm: KeyAlgorithm) -> &'static str {
+    match algorithm {
+        KeyAlgorithm::Rsa2048 => "rsa-2048",
+        KeyAlgorithm::Rsa3072 => "rsa-3072",
+        KeyAlgorithm::Rsa4096 => "rsa-4096",
+        KeyAlgorithm::RsaOther => "rsa-other",
+        KeyAlgorithm::EcP256 => "ec-p256",
+        KeyAlgorithm::EcP384 => "ec-p384",
+        KeyAlgorithm::EcP521 => "ec-p521",
+        KeyAlgorithm::Ed25519 => "ed25519",
+    }
+}
+
+/// What `key generate --algorithm` makes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GenAlgorithm {
+    Ec(Curve),
+    Rsa(u32),
+    Ed25519,
+    Aes(usize),
+}
+
+pub fn parse_gen_algorithm(text: &str) -> Result<GenAlgorithm, String> {
+    Ok(match text.to_ascii_lowercase().as_str() {
+        "ec-p256" | "p256" => GenAlgorithm::Ec(Curve::P256),
+        "ec-p384" | "p384" => GenAlgorithm::Ec(Curve::P384),
+        "ec-p521" | "p521" => GenAlgorithm::Ec(Curve::P521),
+        "rsa-2048" => GenAlgorithm::Rsa(2048),
+        "rsa-3072" => GenAlgorithm::Rsa(3072),
+        "rsa-4096" => GenAlgorithm::Rsa(4096),
+        "ed25519" => GenAlgorithm::Ed25519,
+        "aes-128" => GenAlgorithm::Aes(16),
+        "aes-192" => GenAlgorithm::Aes(24),
+        "aes-256" => GenAlgorithm::Aes(32),
+        _ => {
+            return Err(format!(
+                "unknown algorithm {text:?}; one of {}",
+                ALGORITHM_NAMES.join(", ")
+            ))
+        }
+    })
+}
+
+/// `30d`, `12h`, `45m`, `90s`, `2w`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(|| format!("{text:?}: give a unit (s, m, h, d, w), e.g. 30d"))?;
+    let (number, unit) = text.split_at(split);
+    let n: i64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration such as 30d or 12h"))?;
+    let seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        _ => return Err(format!("{text:?}: unknown unit {unit:?} (s, m, h, d, w)")),
+    };
+    n.checked_mul(seconds)
+        .map(Duration::seconds)
+        .ok_or_else(|| format!("{text:?} is too long"))
+}
+
+/// `never` → `None`; RFC 3339 → that instant; `YYYY-MM-DD` → the end of that day, UTC (the
+/// start of the next), as `CKA_END_DATE` means it.
+pub fn parse_expiration(text: &str) -> Result<Option<DateTime<Utc>>, String> {
+    let text = text.trim();
+    if text.eq_ignore_ascii_case("never") || text.eq_ignore_ascii_case("none") {
+        return Ok(None);
+    }
+    if let Ok(at) = DateTime::parse_from_rfc3339(text) {
+        return Ok(Some(at.with_timezone(&Utc)));
+    }
+    if let Ok(day) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        return day
+            .succ_opt()
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .map(|at| Some(at.and_utc()))
+            .ok_or_else(|| format!("{text:?} is out of range"));
+    }
+    Err(format!(
+        "{text:?} is not a date: use RFC 3339 (2030-12-31T23:59:59Z), YYYY-MM-DD or never"
+    ))
+}
+
+/// One key row as the admin sees it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KeyInfo {
+    pub key_id: String,
+    pub label: String,
+    pub ck_id: String,
+    pub token: String,
+    pub token_id: Uuid,
+    /// `asym` or `sym`.
+    pub table: &'static str,
+    /// The effective status (Expired when the expiration passed).
+    pub status: i32,
+    pub stored_status: i32,
+    pub mode: i32,
+    pub algorithm: String,
+    pub expiration: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub rotated_from: Option<String>,
+    pub rotated_to: Option<String>,
+    /// `public`, `private`, `secret`: the objects the row shows.
+    pub objects: Vec<String>,
+}
+
+fn text_of(metadata: &Value, name: &str) -> Option<String> {
+    metadata
+        .get(name)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
+fn sym_algorithm(metadata: &Value) -> String {
+    let secret = metadata.get("secret");
+    let key_type = secret
+        .and_then(|s| s.get("key_type"))
+        .and_then(Value::as_u64);
+    let len = secret
+        .and_then(|s| s.get("value_len"))
+        .and_then(Value::as_u64);
+    match (key_type, len) {
+        (Some(t), Some(len)) if t == CKK_AES => format!("aes-{}", len * 8),
+        (Some(t), _) if t == CKK_AES => "aes".into(),
+        _ => "generic-secret".into(),
+    }
+}
+
+impl KeyInfo {
+    fn from_asym(row: &AsymKeyRow, token: &str, now: DateTime<Utc>) -> KeyInfo {
+        KeyInfo {
+            key_id: row.key_id.clone(),
+            label: text_of(&row.metadata, "label").unwrap_or_default(),
+            ck_id: text_of(&row.metadata, "id").unwrap_or_default(),
+            token: token.to_string(),
+            token_id: row.provider_config_id,
+            table: "asym",
+            status: effective_status(row.key_status, row.expiration, now),
+            stored_status: row.key_status,
+            mode: row.key_mode,
+            algorithm: KeyAlgorithm::from_code(row.key_algorithm).map_or_else(
+                || format!("unknown({})", row.key_algorithm),
+                |a| algorithm_name(a).to_string(),
+            ),
+            expiration: row.expiration,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            rotated_from: text_of(&row.metadata, "rotated_from"),
+            rotated_to: text_of(&row.metadata, "rotated_to"),
+            objects: ["public", "private"]
+                .into_iter()
+                .filter(|h| row.metadata.get(*h).is_some())
+                .map(str::to_string)
+                .collect(),
+        }
+    }
+
+    fn from_sym(row: &SymKeyRow, token: &str, now: DateTime<Utc>) -> KeyInfo {
+        KeyInfo {
+            key_id: row.key_id.clone(),
+            label: text_of(&row.metadata, "label").unwrap_or_default(),
+            ck_id: text_of(&row.metadata, "id").unwrap_or_default(),
+            token: token.to_string(),
+            token_id: row.provider_config_id,
+            table: "sym",
+            status: effective_status(row.key_status, row.expiration, now),
+            stored_status: row.key_status,
+            mode: row.key_mode,
+            algorithm: sym_algorithm(&row.metadata),
+            expiration: row.expiration,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            rotated_from: text_of(&row.metadata, "rotated_from"),
+            rotated_to: text_of(&row.metadata, "rotated_to"),
+            objects: vec!["secret".into()],
+        }
+    }
+
+    pub fn to_json(&self) -> Value {
+        json!({
+            "key_id": self.key_id,
+            "label": self.label,
+            "id": self.ck_id,
+            "token": self.token,
+            "status": status_name(self.status),
+            "stored_status": status_name(self.stored_status),
+            "mode": mode_name(self.mode),
+            "algorithm": self.algorithm,
+            "expiration": self.expiration.map(|at| at.to_rfc3339()),
+            "created_at": self.created_at.to_rfc3339(),
+            "updated_at": self.updated_at.to_rfc3339(),
+            "rotated_from": self.rotated_from,
+            "rotated_to": self.rotated_to,
+            "objects": self.objects,
+        })
+    }
+}
+
+/// `key list` filters.
+#[derive(Clone, Debug, Default)]
+pub struct KeyQuery {
+    pub token: Option<String>,
+    pub status: Option<i32>,
+    pub algorithm: Option<String>,
+    pub expiring_within: Option<Duration>,
+}
+
+impl KeyQuery {
+    fn matches(&self, key: &KeyInfo, now: DateTime<Utc>) -> bool {
+        if self.status.is_some_and(|s| s != key.status) {
+            return false;
+        }
+        if let Some(algorithm) = &self.algorithm {
+            if !key.algorithm.eq_ignore_ascii_case(algorithm) {
+                return false;
+            }
+        }
+        if let Some(within) = self.expiring_within {
+            match key.expiration {
+                Some(at) if at > now && at <= now + within => {}
+                _ => return false,
+            }
+        }
+        true
+    }
+}
+
+/// A key's objects in a session: the handles that carry its `key_id`.
+fn key_id_template(key_id: &str) -> Vec<Attribute> {
+    vec![Attribute::new(
+        vendor::CKA_SQLHSM_KEY_ID,
+        key_id.as_bytes().to_vec(),
+    )]
+}
+
+impl Admin {
+    fn tokens_in_scope(&self, label: Option<&str>) -> AdminResult<Vec<TokenRow>> {
+        match label {
+            Some(label) => Ok(vec![self.token(label)?]),
+            None => Ok(self.storage.list_tokens()?),
+        }
+    }
+
+    /// Every key of the tokens in scope, sorted by token then `key_id`.
+    pub fn keys(&self, token: Option<&str>) -> AdminResult<Vec<KeyInfo>> {
+        let now = Utc::now();
+        let mut out = Vec::new();
+        for token in self.tokens_in_scope(token)? {
+            let filter = KeyFilter {
+                provider_config_id: token.id,
+                ..KeyFilter::default()
+            };
+            for row in self.storage.find_asym_keys(&filter)? {
+                out.push(KeyInfo::from_asym(&row, &token.provider_name, now));
+            }
+            for row in self.storage.find_sym_keys(&filter)? {
+                out.push(KeyInfo::from_sym(&row, &token.provider_name, now));
+            }
+        }
+        out.sort_by(|a, b| (&a.token, &a.key_id).cmp(&(&b.token, &b.key_id)));
+        Ok(out)
+    }
+
+    /// The key with this `key_id` (unique across the store) and its token.
+    pub fn key(&self, key_id: &str) -> AdminResult<(KeyInfo, TokenRow)> {
+        let now = Utc::now();
+        for token in self.storage.list_tokens()? {
+            let filter = KeyFilter {
+                provider_config_id: token.id,
+                key_id: Some(key_id.to_string()),
+                ..KeyFilter::default()
+            };
+            if let Some(row) = self.storage.find_asym_keys(&filter)?.into_iter().next() {
+                return Ok((KeyInfo::from_asym(&row, &token.provider_name, now), token));
+            }
+            if let Some(row) = self.storage.find_sym_keys(&filter)?.into_iter().next() {
+                return Ok((KeyInfo::from_sym(&row, &token.provider_name, now), token));
+            }
+        }
+        Err(Failure::refused(format!("no key with key_id {key_id:?}")))
+    }
+
+    pub fn key_list(&self, query: &KeyQuery) -> AdminResult<String> {
+        let now = Utc::now();
+        let keys: Vec<KeyInfo> = self
+            .keys(query.token.as_deref())?
+            .into_iter()
+            .filter(|k| query.matches(k, now))
+            .collect();
+        if self.options.json {
+            return Ok(output::json(&Value::Array(
+                keys.iter().map(KeyInfo::to_json).collect(),
+            )));
+        }
+        let mut table = Table::new(&[
+            "KEY_ID",
+            "LABEL",
+            "TOKEN",
+            "ALGORITHM",
+            "STATUS",
+            "MODE",
+            "EXPIRATION",
+        ]);
+        for k in &keys {
+            table.row(vec![
+                k.key_id.clone(),
+                or_dash(Some(k.label.clone())),
+                k.token.clone(),
+                k.algorithm.clone(),
+                status_name(k.status),
+                mode_name(k.mode),
+                or_dash(k.expiration.map(|at| at.to_rfc3339())),
+            ]);
+        }
+        Ok(table.render())
+    }
+
+    pub fn key_show(&self, key_id: &str) -> AdminResult<String> {
+        let (k, _) = self.key(key_id)?;
+        if self.options.json {
+            return Ok(output::json(&k.to_json()));
+        }
+        Ok(output::fields(&[
+            ("key_id", k.key_id.clone()),
+            ("label", or_dash(Some(k.label.clone()))),
+            ("CKA_ID", or_dash(Some(k.ck_id.clone()))),
+            ("token", k.token.clone()),
+            ("algorithm", k.algorithm.clone()),
+            ("status", status_name(k.status)),
+            ("stored status", status_name(k.stored_status)),
+            ("mode", mode_name(k.mode)),
+            (
+                "expiration",
+                or_dash(k.expiration.map(|at| at.to_rfc3339())),
+            ),
+            ("objects", k.objects.join(", ")),
+            ("rotated from", or_dash(k.rotated_from.clone())),
+            ("rotated to", or_dash(k.rotated_to.clone())),
+            ("created", k.created_at.to_rfc3339()),
+            ("updated", k.updated_at.to_rfc3339()),
+        ]))
+    }
+
+    /// Reads one attribute of an object (two-call convention: length, then value).
+    fn attribute(
+        &self,
+        session: CK_SESSION_HANDLE,
+        handle: CK_OBJECT_HANDLE,
+        kind: CK_ATTRIBUTE_TYPE,
+    ) -> AdminResult<Vec<u8>> {
+        let mut query = [AttributeRequest {
+            kind,
+            out: OutBuf::query(),
+            unavailable: false,
+        }];
+        self.module
+            .get_attribute_value(session, handle, &mut query)?;
+        let mut buffer = vec![0u8; query[0].out.len()];
+        let mut request = [AttributeRequest {
+            kind,
+            out: OutBuf::buffer(&mut buffer),
+            unavailable: false,
+        }];
+        self.module
+            .get_attribute_value(session, handle, &mut request)?;
+        let len = request[0].out.len();
+        buffer.truncate(len);
+        Ok(buffer)
+    }
+
+    fn key_id_of(
+        &self,
+        session: CK_SESSION_HANDLE,
+        handle: CK_OBJECT_HANDLE,
+    ) -> AdminResult<String> {
+        let bytes = self.attribute(session, handle, vendor::CKA_SQLHSM_KEY_ID)?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    fn created(&self, token: &TokenRow, key_id: &str, verb: &str) -> AdminResult<String> {
+        if self.options.json {
+            let (k, _) = self.key(key_id)?;
+            return Ok(output::json(&k.to_json()));
+        }
+        Ok(format!(
+            "{verb} key {key_id} on token {:?}\n",
+            token.provider_name
+        ))
+    }
+
+    pub fn key_generate(
+        &self,
+        token: &str,
+        algorithm: GenAlgorithm,
+        label: Option<&str>,
+        id: Option<&[u8]>,
+    ) -> AdminResult<String> {
+        let token = self.token(token)?;
+        let session = self.user_session(&token)?;
+        let mut identity = vec![Attribute::from_bool(CKA_TOKEN, true)];
+        if let Some(label) = label {
+            identity.push(Attribute::new(CKA_LABEL, label.as_bytes().to_vec()));
+        }
+        if let Some(id) = id {
+            identity.push(Attribute::new(CKA_ID, id.to_vec()));
+        }
+        let mut private = identity.clone();
+        private.push(Attribute::from_bool(CKA_PRIVATE, true));
+        private.push(Attribute::from_bool(CKA_SENSITIVE, true));
+        let handle = match algorithm {
+            GenAlgorithm::Aes(len) => {
+                let mut template = private;
+                template.push(Attribute::from_ulong(CKA_VALUE_LEN, len as CK_ULONG));
+                self.module.generate_key(
+                    session.handle,
+                    &Mechanism::new(CKM_AES_KEY_GEN),
+                    &template,
+                )?
+            }
+            pair => {
+                let mut public = identity;
+                let mechanism = match pair {
+                    GenAlgorithm::Ec(curve) => {
+                        public.push(Attribute::new(CKA_EC_PARAMS, curve.params_der().to_vec()));
+                        CKM_EC_KEY_PAIR_GEN
+                    }
+                    GenAlgorithm::Rsa(bits) => {
+                        public.push(Attribute::from_ulong(
+                            CKA_MODULUS_BITS,
+                            CK_ULONG::from(bits),
+                        ));
+                        CKM_RSA_PKCS_KEY_PAIR_GEN
+                    }
+                    _ => CKM_EC_EDWARDS_KEY_PAIR_GEN,
+                };
+                let (_, private) = self.module.generate_key_pair(
+                    session.handle,
+                    &Mechanism::new(mechanism),
+                    &public,
+                    &private,
+                )?;
+                private
+            }
+        };
+        let key_id = self.key_id_of(session.handle, handle)?;
+        drop(session);
+        self.created(&token, &key_id, "generated")
+    }
+
+    /// Imports a key file: PEM or DER, PKCS#8 private keys (and the traditional PKCS#1 / SEC1
+    /// PEM forms), SubjectPublicKeyInfo public keys, or raw AES bytes with `aes`. A private
+    /// key becomes a key pair (both objects, one row), as if generated here but not `CKA_LOCAL`.
+    pub fn key_import(
+        &self,
+        token: &str,
+        file: &std::path::Path,
+        aes: bool,
+        label: Option<&str>,
+        id: Option<&[u8]>,
+    ) -> AdminResult<String> {
+        let bytes = zeroize::Zeroizing::new(
+            std::fs::read(file)
+                .map_err(|e| Failure::usage(format!("cannot read {}: {e}", file.display())))?,
+        );
+        let parsed = if aes {
+            if !matches!(bytes.len(), 16 | 24 | 32) {
+                return Err(Failure::usage(format!(
+                    "an AES key file holds 16, 24 or 32 raw bytes; {} has {}",
+                    file.display(),
+                    bytes.len()
+                )));
+            }
+            Parsed::Aes(zeroize::Zeroizing::new(bytes.to_vec()))
+        } else {
+            super::import::parse_key_file(&bytes)?
+        };
+        let token = self.token(token)?;
+        let session = self.user_session(&token)?;
+        let mut identity = vec![Attribute::from_bool(CKA_TOKEN, true)];
+        if let Some(label) = label {
+            identity.push(Attribute::new(CKA_LABEL, label.as_bytes().to_vec()));
+        }
+        if let Some(id) = id {
+            identity.push(Attribute::new(CKA_ID, id.to_vec()));
+        }
+        let handle = match parsed {
+            Parsed::Aes(value) => {
+                let mut template = identity;
+                template.extend([
+                    Attribute::from_ulong(CKA_CLASS, CKO_SECRET_KEY),
+                    Attribute::from_ulong(CKA_KEY_TYPE, CKK_AES),
+                    Attribute::from_bool(CKA_PRIVATE, true),
+                    Attribute::from_bool(CKA_SENSITIVE, true),
+                    Attribute::new(CKA_VALUE, value.to_vec()),
+                ]);
+                self.module.create_object(session.handle, &template)?
+            }
+            Parsed::Public(public) => {
+                let (key_type, mut template) = public_template(&public)?;
+                template.extend(identity);
+                template.push(Attribute::from_ulong(CKA_CLASS, CKO_PUBLIC_KEY));
+                template.push(Attribute::from_ulong(CKA_KEY_TYPE, key_type));
+                self.module.create_object(session.handle, &template)?
+            }
+            Parsed::Private(private) => {
+                let key_type = match private.kind()? {
+                    KeyKind::Rsa { .. } => CKK_RSA,
+                    KeyKind::Ec(_) => CKK_EC,
+                    KeyKind::Ed25519 => CKK_EC_EDWARDS,
+                };
+                let public_key = private.public_key()?;
+                let mut private_template = identity.clone();
+                private_template.push(Attribute::from_bool(CKA_PRIVATE, true));
+                private_template.push(Attribute::from_bool(CKA_SENSITIVE, true));
+                let mut public_attrs: AttrMap =
+                    build_key_attrs(CKO_PUBLIC_KEY, key_type, &identity, &[], Origin::Imported)?;
+                let mut private_attrs: AttrMap = build_key_attrs(
+                    CKO_PRIVATE_KEY,
+                    key_type,
+                    &private_template,
+                    &[],
+                    Origin::Imported,
+                )?;
+                add_public_values(&mut public_attrs, &public_key, CKO_PUBLIC_KEY)?;
+                add_public_values(&mut private_attrs, &public_key, CKO_PRIVATE_KEY)?;
+                let access = self.module.access(session.handle)?;
+                let handles = self.module.store_new_key(
+                    session.handle,
+                    &access,
+                    NewKey::Pair {
+                        public: Some(public_attrs),
+                        private: Some(private_attrs),
+                        public_key: Arc::new(public_key),
+                        private_key: Some(Arc::new(private)),
+                    },
+                )?;
+                *handles
+                    .last()
+                    .ok_or_else(|| Failure::refused("the import made no object"))?
+            }
+        };
+        let key_id = self.key_id_of(session.handle, handle)?;
+        drop(session);
+        self.created(&token, &key_id, "imported")
+    }
+
+    /// The public key as SubjectPublicKeyInfo PEM, from the row's `public_key_ctx`.
+    pub fn key_export_public(&self, key_id: &str) -> AdminResult<String> {
+        let (info, token) = self.key(key_id)?;
+        if info.table != "asym" {
+            return Err(Failure::refused(format!(
+                "{key_id} is a secret key: it has no public half"
+            )));
+        }
+        let filter = KeyFilter {
+            provider_config_id: token.id,
+            key_id: Some(key_id.to_string()),
+            ..KeyFilter::default()
+        };
+        let row = self
+            .storage
+            .find_asym_keys(&filter)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| Failure::refused(format!("no key with key_id {key_id:?}")))?;
+        let pem = row
+            .public_key_ctx
+            .as_ref()
+            .and_then(|ctx| ctx.get("pem"))
+            .and_then(Value::as_str)
+            .ok_or_else(|| Failure::refused(format!("{key_id} has no stored public key")))?;
+        Ok(PublicKey::from_spki_pem(pem)?.to_spki_pem()?)
+    }
+
+    /// Handles of a key's objects in a user session, private or secret half last.
+    fn key_handles(
+        &self,
+        session: CK_SESSION_HANDLE,
+        key_id: &str,
+    ) -> AdminResult<Vec<CK_OBJECT_HANDLE>> {
+        let access = self.module.access(session)?;
+        let handles = self.module.find(&access, &key_id_template(key_id))?;
+        if handles.is_empty() {
+            return Err(Failure::refused(format!("no key with key_id {key_id:?}")));
+        }
+        let mut with_class = Vec::new();
+        for handle in handles {
+            let class = self.attribute(session, handle, CKA_CLASS)?;
+            let public = class == CKO_PUBLIC_KEY.to_ne_bytes();
+            with_class.push((!public, handle));
+        }
+        with_class.sort();
+        Ok(with_class.into_iter().map(|(_, h)| h).collect())
+    }
+
+    pub fn key_rotate(&self, key_id: &str) -> AdminResult<String> {
+        let (_, token) = self.key(key_id)?;
+        let session = self.user_session(&token)?;
+        let handles = self.key_handles(session.handle, key_id)?;
+        let handle = *handles
+            .last()
+            .ok_or_else(|| Failure::refused(format!("no key with key_id {key_id:?}")))?;
+        let successor = self.module.rotate_key(session.handle, handle)?;
+        let last = *successor
+            .last()
+            .ok_or_else(|| Failure::refused("the rotation made no key"))?;
+        let new_key_id = self.key_id_of(session.handle, last)?;
+        drop(session);
+        if self.options.json {
+            let (old, _) = self.key(key_id)?;
+            let (new, _) = self.key(&new_key_id)?;
+            return Ok(output::json(&json!({
+                "old": old.to_json(),
+                "new": new.to_json(),
+            })));
+        }
+        Ok(format!(
+            "rotated {key_id} -> {new_key_id} ({key_id} is now {})\n",
+            status_name(self.key(key_id)?.0.status)
+        ))
+    }
+
+    /// Verifies the PIN and changes status and/or expiration; the history records the admin.
+    fn change_state(
+        &self,
+        key_id: &str,
+        status: Option<i32>,
+        expiration: Option<Option<DateTime<Utc>>>,
+        as_so: bool,
+    ) -> AdminResult<KeyInfo> {
+        let (_, token) = self.key(key_id)?;
+        let owner = if as_so { PinOwner::So } else { PinOwner::User };
+        let pin = self.options.pins.pin(owner, &token.provider_name)?;
+        self.module
+            .verify_pin(token.id, owner, pin.as_bytes())
+            .map_err(|e| {
+                Failure::refused(format!("{:?}: {}", token.provider_name, Failure::from(e)))
+            })?;
+        self.module
+            .set_key_state_by_id(token.id, key_id, status, expiration, as_so, &self.actor)
+            .map_err(|e| Failure::refused(format!("{key_id}: {}", Failure::from(e))))?;
+        Ok(self.key(key_id)?.0)
+    }
+
+    pub fn key_set_status(&self, key_id: &str, status: i32) -> AdminResult<String> {
+        if status == EXPIRED {
+            return Err(Failure::usage(
+                "a key becomes expired through its expiration: use set-expiration",
+            ));
+        }
+        let key = self.change_state(key_id, Some(status), None, false)?;
+        if self.options.json {
+            return Ok(output::json(&key.to_json()));
+        }
+        Ok(format!("{key_id} is {}\n", status_name(key.status)))
+    }
+
+    pub fn key_set_expiration(
+        &self,
+        key_id: &str,
+        expiration: Option<DateTime<Utc>>,
+        as_so: bool,
+    ) -> AdminResult<String> {
+        let key = self.change_state(key_id, None, Some(expiration), as_so)?;
+        if self.options.json {
+            return Ok(output::json(&key.to_json()));
+        }
+        Ok(format!(
+            "{key_id} expires {} (status {})\n",
+            expiration.map_or_else(|| "never".to_string(), |at| at.to_rfc3339()),
+            status_name(key.status)
+        ))
+    }
+
+    pub fn key_destroy(&self, key_id: &str) -> AdminResult<String> {
+        let (_, token) = self.key(key_id)?;
+        let session = self.user_session(&token)?;
+        for handle in self.key_handles(session.handle, key_id)? {
+            self.module.destroy_object(session.handle, handle)?;
+        }
+        drop(session);
+        Ok(format!(
+            "destroyed {key_id} on token {:?}\n",
+            token.provider_name
+        ))
+    }
+
+    pub fn key_history(&self, key_id: &str) -> AdminResult<String> {
+        let events = self.storage.key_events(key_id)?;
+        if events.is_empty() {
+            // No history and no key: a typo, most likely.
+            self.key(key_id)?;
+        }
+        if self.options.json {
+            return Ok(output::json(&Value::Array(
+                events.iter().map(event_json).collect(),
+            )));
+        }
+        let mut table = Table::new(&["AT", "EVENT", "ACTOR", "OLD", "NEW"]);
+        for e in &events {
+            table.row(vec![
+                e.at.to_rfc3339(),
+                e.event.clone(),
+                e.actor.clone(),
+                or_dash(e.old_value.as_ref().map(Value::to_string)),
+                or_dash(e.new_value.as_ref().map(Value::to_string)),
+            ]);
+        }
+        Ok(table.render())
+    }
+}
+
+pub fn event_json(e: &KeyEvent) -> Value {
+    json!({
+        "at": e.at.to_rfc3339(),
+        "key_id": e.key_id,
+        "event": e.event,
+        "actor": e.actor,
+        "old": e.old_value,
+        "new": e.new_value,
+    })
+}
+
+/// A parsed key file.
+pub enum Parsed {
+    Private(PrivateKey),
+    Public(PublicKey),
+    Aes(zeroize::Zeroizing<Vec<u8>>),
+}
+
+/// The `C_CreateObject` values of a public key.
+fn public_template(public: &PublicKey) -> AdminResult<(CK_KEY_TYPE, Vec<Attribute>)> {
+    Ok(match public.public_info()? {
+        PublicInfo::Rsa {
+            modulus,
+            public_exponent,
+            ..
+        } => (
+            CKK_RSA,
+            vec![
+                Attribute::new(CKA_MODULUS, modulus),
+                Attribute::new(CKA_PUBLIC_EXPONENT, public_exponent),
+            ],
+        ),
+        PublicInfo::Ec {
+            params_der,
+            point_der,
+            ..
+        } => (
+            CKK_EC,
+            vec![
+                Attribute::new(CKA_EC_PARAMS, params_der),
+                Attribute::new(CKA_EC_POINT, point_der),
+            ],
+        ),
+        PublicInfo::Ed25519 {
+            params_der,
+            point_der,
+        } => (
+            CKK_EC_EDWARDS,
+            vec![
+                Attribute::new(CKA_EC_PARAMS, params_der),
+                Attribute::new(CKA_EC_POINT, point_der),
+            ],
+        ),
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30d").unwrap(), Duration::days(30));
+        assert_eq!(parse_duration("12h").unwrap(), Duration::hours(12));
+        assert_eq!(parse_duration("2w").unwrap(), Duration::days(14));
+        assert!(parse_duration("30").is_err());
+        assert!(parse_duration("d").is_err());
+        assert!(parse_duration("3y").is_err());
+    }
+
+    #[test]
+    fn expirations() {
+        assert_eq!(parse_expiration("never").unwrap(), None);
+        let day = parse_expiration("2030-12-31").unwrap().unwrap();
+        assert_eq!(day.to_rfc3339(), "2031-01-01T00:00:00+00:00");
+        let at = parse_expiration("2030-06-01T12:00:00+02:00")
+            .unwrap()
+            .unwrap();
+        assert_eq!(at.to_rfc3339(), "2030-06-01T10:00:00+00:00");
+        assert!(parse_expiration("tomorrow").is_err());
+    }
+
+    #[test]
+    fn names() {
+        for name in ALGORITHM_NAMES {
+            assert!(parse_gen_algorithm(name).is_ok(), "{name}");
+        }
+        assert!(parse_gen_algorithm("dsa").is_err());
+        for status in ["active", "inactive", "compromised", "expired"] {
+            assert_eq!(status_name(parse_status(status).unwrap()), status);
+        }
+        assert_eq!(
+            parse_status("gone").unwrap_err().code,
+            super::super::EXIT_USAGE
+        );
+        for a in KeyAlgorithm::ALL {
+            assert!(!algorithm_name(a).is_empty());
+        }
+    }
+
+    #[test]
+    fn expiring_within_ignores_passed_and_far_expirations() {
+        let now = Utc::now();
+        let key = |expiration| KeyInfo {
+            key_id: "k".into(),
+            label: String::new(),
+            ck_id: String::new(),
+            token: "t".into(),
+            token_id: Uuid::nil(),
+            table: "sym",
+            status: ACTIVE,
+            stored_status: ACTIVE,
+            mode: 1,
+            algorithm: "aes-256".into(),
+            expiration,
+            created_at: now,
+            updated_at: now,
+            rotated_from: None,
+            rotated_to: None,
+            objects: vec![],
+        };
+        let query = KeyQuery {
+            expiring_within: Some(Duration::days(30)),
+            ..KeyQuery::default()
+        };
+        assert!(query.matches(&key(Some(now + Duration::days(10))), now));
+        assert!(!query.matches(&key(Some(now + Duration::days(40))), now));
+        assert!(!query.matches(&key(Some(now - Duration::days(1))), now));
+        assert!(!query.matches(&key(None), now));
+    }
+}

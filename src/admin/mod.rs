@@ -1,0 +1,249 @@
+//! The `sqlhsm` administration command's logic: tokens, keys and the store, driven through the
+//! crate's own core (an in-process [`Module`]), never through raw SQL. `src/bin/sqlhsm.rs` is a
+//! thin argument parser over this module, so everything here is testable in-process.
+//!
+//! Exit codes (also in `sqlhsm --help`): 0 success; 1 the operation was refused or something
+//! was not found (or `db check` found a problem); 2 a usage error (bad arguments, missing PIN,
+//! invalid configuration); 3 the key store is unreachable.
+
+pub mod db;
+mod import;
+pub mod keys;
+pub mod output;
+pub mod pins;
+pub mod tokens;
+
+use std::sync::Arc;
+
+use cryptoki_sys::*;
+use uuid::Uuid;
+
+use crate::config::Config;
+use crate::core::token::PinOwner;
+use crate::core::Module;
+use crate::error::{Error, Rv, StorageError};
+use crate::storage::{Storage, TokenRow};
+use pins::PinSource;
+
+/// Success.
+pub const EXIT_OK: u8 = 0;
+/// The operation was refused, or what it names does not exist, or a check found a problem.
+pub const EXIT_REFUSED: u8 = 1;
+/// Bad arguments, a missing PIN, an invalid configuration.
+pub const EXIT_USAGE: u8 = 2;
+/// The key store cannot be reached (or opened).
+pub const EXIT_UNREACHABLE: u8 = 3;
+
+/// Why a command failed: the message for stderr and the exit code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub code: u8,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn refused(message: impl Into<String>) -> Failure {
+        Failure {
+            code: EXIT_REFUSED,
+            message: message.into(),
+        }
+    }
+
+    pub fn usage(message: impl Into<String>) -> Failure {
+        Failure {
+            code: EXIT_USAGE,
+            message: message.into(),
+        }
+    }
+
+    pub fn unreachable(message: impl Into<String>) -> Failure {
+        Failure {
+            code: EXIT_UNREACHABLE,
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// What a PKCS#11 code means to an administrator.
+fn explain(rv: Rv) -> &'static str {
+    match rv {
+        Rv::PIN_INCORRECT => "wrong PIN",
+        Rv::PIN_LOCKED => "the PIN is locked",
+        Rv::PIN_LEN_RANGE => "the PIN's length is outside the configured bounds",
+        Rv::USER_PIN_NOT_INITIALIZED => "the token's user PIN is not set",
+        Rv::ATTRIBUTE_VALUE_INVALID => "not allowed by the key's lifecycle",
+        Rv::KEY_FUNCTION_NOT_PERMITTED => "not permitted by the key's status",
+        Rv::ARGUMENTS_BAD => "invalid arguments (is the label taken?)",
+        Rv::TOKEN_NOT_PRESENT => "no such token",
+        Rv::OBJECT_HANDLE_INVALID | Rv::KEY_HANDLE_INVALID => "no such key",
+        Rv::ACTION_PROHIBITED => "the key does not allow it",
+        Rv::DATA_INVALID => "the data could not be parsed",
+        Rv::KEY_SIZE_RANGE => "unsupported key size",
+        Rv::CURVE_NOT_SUPPORTED => "unsupported curve",
+        Rv::SESSION_EXISTS => "the token has open sessions",
+        _ => "refused",
+    }
+}
+
+impl From<Error> for Failure {
+    fn from(error: Error) -> Failure {
+        match &error {
+            Error::Pkcs11(rv) => Failure::refused(format!("{} ({})", explain(*rv), rv.name())),
+            Error::Storage(StorageError::Backend(_) | StorageError::Busy(_)) => {
+                Failure::unreachable(format!("key store unreachable: {error}"))
+            }
+            Error::Storage(StorageError::SchemaTooNew { .. } | StorageError::Migration { .. }) => {
+                Failure::unreachable(error.to_string())
+            }
+            Error::Config(_) => Failure::usage(error.to_string()),
+            _ => Failure::refused(error.to_string()),
+        }
+    }
+}
+
+impl From<StorageError> for Failure {
+    fn from(error: StorageError) -> Failure {
+        Failure::from(Error::from(error))
+    }
+}
+
+impl From<Rv> for Failure {
+    fn from(rv: Rv) -> Failure {
+        Failure::from(Error::from(rv))
+    }
+}
+
+pub type AdminResult<T> = std::result::Result<T, Failure>;
+
+/// Who acts, for the key history: `admin:<$USER>@<hostname>`.
+pub fn actor() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+        .unwrap_or_else(|| "unknown".into());
+    format!("admin:{user}@{}", hostname())
+}
+
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "unknown-host".into())
+}
+
+/// Global options every command shares.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// `--db URL`: overrides `SQLHSM_DB` and the configuration file.
+    pub db: Option<String>,
+    /// `--json`: machine-readable output.
+    pub json: bool,
+    pub pins: PinSource,
+}
+
+/// An opened store and an in-process module over it.
+pub struct Admin {
+    pub module: Module,
+    pub storage: Arc<dyn Storage>,
+    pub options: Options,
+    pub actor: String,
+}
+
+impl Admin {
+    /// Reads the configuration as the module does (`Config::load`), applies `--db`, opens the
+    /// store (running its migrations) and makes a module over it.
+    pub fn open(options: Options) -> AdminResult<Admin> {
+        let mut config = Config::load().map_err(|e| Failure::usage(e.to_string()))?;
+        if let Some(url) = options.db.as_ref().filter(|u| !u.trim().is_empty()) {
+            // Validated the way SQLHSM_DB is; the file's other [database] settings stay.
+            Config::resolve(None, Some(url.clone()), None)
+                .map_err(|e| Failure::usage(e.to_string()))?;
+            config.database.url = url.trim().to_string();
+        }
+        let storage = crate::storage::open(&config.database).map_err(|e| match e {
+            StorageError::SchemaTooNew { .. } => Failure::unreachable(e.to_string()),
+            other => Failure::unreachable(format!(
+                "cannot open the key store {}: {other}",
+                config.database.redacted_url()
+            )),
+        })?;
+        let module = Module::new(config, storage.clone())?;
+        Ok(Admin {
+            module,
+            storage,
+            options,
+            actor: actor(),
+        })
+    }
+
+    /// A token by label.
+    pub fn token(&self, label: &str) -> AdminResult<TokenRow> {
+        self.storage
+            .list_tokens()?
+            .into_iter()
+            .find(|t| t.provider_name == label)
+            .ok_or_else(|| Failure::refused(format!("no token labelled {label:?}")))
+    }
+
+    /// The slot a token is shown in.
+    pub fn slot_of(&self, token: Uuid) -> AdminResult<CK_SLOT_ID> {
+        self.module.refresh_slots()?;
+        Ok(self.module.token_state(token)?.slot)
+    }
+
+    /// A read/write session on the token with the user logged in (the PIN from the configured
+    /// source). Closed (and logged out) when the returned guard drops.
+    pub fn user_session(&self, token: &TokenRow) -> AdminResult<SessionGuard<'_>> {
+        let pin = self
+            .options
+            .pins
+            .pin(PinOwner::User, &token.provider_name)?;
+        self.session_as(token, CKU_USER, pin.as_bytes())
+    }
+
+    pub fn session_as(
+        &self,
+        token: &TokenRow,
+        user_type: CK_USER_TYPE,
+        pin: &[u8],
+    ) -> AdminResult<SessionGuard<'_>> {
+        let slot = self.slot_of(token.id)?;
+        let handle = self
+            .module
+            .open_session(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION)?;
+        let guard = SessionGuard {
+            module: &self.module,
+            handle,
+        };
+        self.module
+            .login(handle, user_type, Some(pin))
+            .map_err(|e| {
+                let f = Failure::from(e);
+                Failure::refused(format!("cannot log in to {:?}: {}", token.provider_name, f))
+            })?;
+        Ok(guard)
+    }
+}
+
+/// An open session, closed on drop.
+pub struct SessionGuard<'a> {
+    module: &'a Module,
+    pub handle: CK_SESSION_HANDLE,
+}
+
+impl Drop for SessionGuard<'_> {
+    fn drop(&mut self) {
+        if let Err(e) = self.module.close_session(self.handle) {
+            tracing::warn!(error = %e, "cannot close an admin session");
+        }
+    }
+}

@@ -1,0 +1,251 @@
+//! `sqlhsm token init|list|show|delete`. A token is a `provider_config` row; it is created the
+//! PKCS#11 way (`C_InitToken` on the empty slot, then `C_InitPIN` as the SO), so the CLI and
+//! the module can never disagree about what a token is.
+
+use cryptoki_sys::*;
+use serde_json::{json, Value};
+
+use super::output::{self, Table};
+use super::{Admin, AdminResult, Failure};
+use crate::core::token::{PinOwner, TokenRecord};
+use crate::core::tokens::padded;
+use crate::storage::{KeyFilter, TokenRow};
+
+/// What `token list` / `token show` report about one token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenSummary {
+    pub label: String,
+    pub slot: u64,
+    pub serial: String,
+    pub asym_keys: usize,
+    pub sym_keys: usize,
+    pub user_pin: String,
+    pub so_pin: String,
+    pub created_at: String,
+}
+
+impl TokenSummary {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "label": self.label,
+            "slot": self.slot,
+            "serial": self.serial,
+            "keys": self.asym_keys + self.sym_keys,
+            "asym_keys": self.asym_keys,
+            "sym_keys": self.sym_keys,
+            "user_pin": self.user_pin,
+            "so_pin": self.so_pin,
+            "created_at": self.created_at,
+        })
+    }
+}
+
+/// `ok`, `not set`, `1 failure`, `final try`, `locked`.
+pub fn pin_state(record: &TokenRecord, owner: PinOwner, max_failures: u32) -> String {
+    if owner == PinOwner::User && record.user.is_none() {
+        return "not set".into();
+    }
+    let failures = record.failures(owner);
+    if failures >= max_failures {
+        "locked".into()
+    } else if failures + 1 == max_failures {
+        "final try".into()
+    } else if failures > 0 {
+        format!("{failures} failed")
+    } else {
+        "ok".into()
+    }
+}
+
+impl Admin {
+    pub fn token_summary(&self, row: &TokenRow) -> AdminResult<TokenSummary> {
+        let record = TokenRecord::from_json(&row.config)?;
+        let filter = KeyFilter {
+            provider_config_id: row.id,
+            ..KeyFilter::default()
+        };
+        let max = self.module.config.security.max_pin_failures;
+        Ok(TokenSummary {
+            label: row.provider_name.clone(),
+            slot: record.slot,
+            serial: record.serial.clone(),
+            asym_keys: self.storage.find_asym_keys(&filter)?.len(),
+            sym_keys: self.storage.find_sym_keys(&filter)?.len(),
+            user_pin: pin_state(&record, PinOwner::User, max),
+            so_pin: pin_state(&record, PinOwner::So, max),
+            created_at: row.created_at.to_rfc3339(),
+        })
+    }
+
+    /// Every token that holds a usable token record, by label.
+    pub fn token_summaries(&self) -> AdminResult<Vec<TokenSummary>> {
+        let mut out = Vec::new();
+        for row in self.storage.list_tokens()? {
+            match self.token_summary(&row) {
+                Ok(summary) => out.push(summary),
+                Err(e) => {
+                    tracing::warn!(token = %row.provider_name, error = %e, "skipping a provider_config row that is not a token")
+                }
+            }
+        }
+        out.sort_by(|a, b| a.label.cmp(&b.label));
+        Ok(out)
+    }
+
+    pub fn token_list(&self) -> AdminResult<String> {
+        let tokens = self.token_summaries()?;
+        if self.options.json {
+            return Ok(output::json(&Value::Array(
+                tokens.iter().map(TokenSummary::to_json).collect(),
+            )));
+        }
+        let mut table = Table::new(&["LABEL", "SLOT", "SERIAL", "KEYS", "USER PIN", "SO PIN"]);
+        for t in &tokens {
+            table.row(vec![
+                t.label.clone(),
+                t.slot.to_string(),
+                t.serial.clone(),
+                (t.asym_keys + t.sym_keys).to_string(),
+                t.user_pin.clone(),
+                t.so_pin.clone(),
+            ]);
+        }
+        Ok(table.render())
+    }
+
+    pub fn token_show(&self, label: &str) -> AdminResult<String> {
+        let row = self.token(label)?;
+        let t = self.token_summary(&row)?;
+        if self.options.json {
+            return Ok(output::json(&t.to_json()));
+        }
+        Ok(output::fields(&[
+            ("label", t.label.clone()),
+            ("slot", t.slot.to_string()),
+            ("serial", t.serial.clone()),
+            (
+                "keys",
+                format!(
+                    "{} ({} asymmetric, {} secret)",
+                    t.asym_keys + t.sym_keys,
+                    t.asym_keys,
+                    t.sym_keys
+                ),
+            ),
+            ("user PIN", t.user_pin.clone()),
+            ("SO PIN", t.so_pin.clone()),
+            ("created", t.created_at.clone()),
+        ]))
+    }
+
+    /// `C_InitToken` on the empty slot with the SO PIN, then `C_InitPIN` as the SO.
+    pub fn token_init(&self, label: &str) -> AdminResult<String> {
+        if label.is_empty() || label.len() > 32 {
+            return Err(Failure::usage("a token label is 1 to 32 bytes"));
+        }
+        if label.ends_with(' ') {
+            return Err(Failure::usage(
+                "a token label may not end with a blank (PKCS#11 pads labels with blanks)",
+            ));
+        }
+        if self
+            .storage
+            .list_tokens()?
+            .iter()
+            .any(|t| t.provider_name == label)
+        {
+            return Err(Failure::refused(format!(
+                "a token labelled {label:?} exists already"
+            )));
+        }
+        let so_pin = self.options.pins.new_pin(PinOwner::So, label)?;
+        let user_pin = self.options.pins.new_pin(PinOwner::User, label)?;
+        let slots = self.module.slot_list(true)?;
+        let empty = *slots
+            .last()
+            .ok_or_else(|| Failure::refused("no empty slot"))?;
+        self.module
+            .init_token(empty, so_pin.as_bytes(), &padded::<32>(label))?;
+        let row = self.token(label)?;
+        {
+            let session = self.session_as(&row, CKU_SO, so_pin.as_bytes())?;
+            self.module.init_pin(session.handle, user_pin.as_bytes())?;
+        }
+        let summary = self.token_summary(&row)?;
+        if self.options.json {
+            return Ok(output::json(&summary.to_json()));
+        }
+        Ok(format!(
+            "token {:?} initialized in slot {} (serial {})\n",
+            summary.label, summary.slot, summary.serial
+        ))
+    }
+
+    /// Deletes a token and all its keys and objects, after checking the SO PIN. Each key's
+    /// history gets a `destroyed` event (the history outlives the token).
+    pub fn token_delete(&self, label: &str) -> AdminResult<String> {
+        let row = self.token(label)?;
+        let so_pin = self.options.pins.pin(PinOwner::So, label)?;
+        self.module
+            .verify_pin(row.id, PinOwner::So, so_pin.as_bytes())
+            .map_err(|e| Failure::refused(format!("{label:?}: {}", Failure::from(e))))?;
+        let filter = KeyFilter {
+            provider_config_id: row.id,
+            ..KeyFilter::default()
+        };
+        let mut key_ids: Vec<String> = self
+            .storage
+            .find_asym_keys(&filter)?
+            .into_iter()
+            .map(|k| k.key_id)
+            .collect();
+        key_ids.extend(
+            self.storage
+                .find_sym_keys(&filter)?
+                .into_iter()
+                .map(|k| k.key_id),
+        );
+        self.storage.delete_token(row.id)?;
+        for key_id in &key_ids {
+            let mut event = crate::core::lifecycle::event(
+                key_id,
+                row.id,
+                "destroyed",
+                None,
+                Some(json!({ "reason": "token deleted", "token": label })),
+            );
+            event.actor = self.actor.clone();
+            self.module.record(event);
+        }
+        Ok(format!(
+            "token {label:?} deleted with its {} key(s)\n",
+            key_ids.len()
+        ))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::crypto::kdf::ScryptParams;
+
+    #[test]
+    fn pin_states() {
+        let params = ScryptParams {
+            log_n: 10,
+            r: 8,
+            p: 1,
+        };
+        let (mut record, _) =
+            TokenRecord::create(uuid::Uuid::new_v4(), 1, b"so-pin", params).unwrap();
+        assert_eq!(pin_state(&record, PinOwner::User, 5), "not set");
+        assert_eq!(pin_state(&record, PinOwner::So, 5), "ok");
+        record.so_failures = 2;
+        assert_eq!(pin_state(&record, PinOwner::So, 5), "2 failed");
+        record.so_failures = 4;
+        assert_eq!(pin_state(&record, PinOwner::So, 5), "final try");
+        record.so_failures = 5;
+        assert_eq!(pin_state(&record, PinOwner::So, 5), "locked");
+    }
+}

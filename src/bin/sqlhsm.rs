@@ -1,0 +1,280 @@
+//! `sqlhsm`: administration of sqlhsm tokens and keys. A thin clap front end over
+//! `sqlhsm::admin`, which drives the module's own core in-process.
+#![deny(clippy::unwrap_used)]
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use sqlhsm::admin::keys::{parse_duration, parse_expiration, parse_gen_algorithm, parse_status};
+use sqlhsm::admin::keys::{GenAlgorithm, KeyQuery};
+use sqlhsm::admin::pins::PinSource;
+use sqlhsm::admin::{Admin, AdminResult, Failure, Options, EXIT_REFUSED, EXIT_USAGE};
+
+const AFTER_HELP: &str = "\
+PINs are never taken from the command line: they come from --pin-file / --so-pin-file, the
+environment (SQLHSM_PIN for the user PIN, SQLHSM_SO_PIN for the SO PIN), or a hidden prompt.
+
+The store is the module's: SQLHSM_DB, else the file named by SQLHSM_CONF (or
+~/.config/sqlhsm/sqlhsm.toml), else the default SQLite file; --db overrides them.
+
+Exit codes:
+  0  success
+  1  the operation was refused, what it names does not exist, or `db check` found a problem
+  2  usage error (bad arguments, no PIN available, invalid configuration)
+  3  the key store is unreachable or cannot be opened";
+
+#[derive(Parser)]
+#[command(name = "sqlhsm", version, about = "Administer sqlhsm tokens and keys", after_help = AFTER_HELP)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args)]
+struct Global {
+    /// Database URL (sqlite:/path or postgres://…); overrides SQLHSM_DB and the config file.
+    #[arg(long, global = true, value_name = "URL")]
+    db: Option<String>,
+    /// Machine-readable JSON output.
+    #[arg(long, global = true)]
+    json: bool,
+    /// File whose first line is the user PIN (instead of SQLHSM_PIN or a prompt).
+    #[arg(long, global = true, value_name = "FILE")]
+    pin_file: Option<PathBuf>,
+    /// File whose first line is the SO PIN (instead of SQLHSM_SO_PIN or a prompt).
+    #[arg(long, global = true, value_name = "FILE")]
+    so_pin_file: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Tokens: init, list, show, delete.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Keys: list, show, generate, import, export-public, rotate, set-status, set-expiration,
+    /// destroy, history.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// The store: migrate, status, check.
+    #[command(subcommand)]
+    Db(DbCommand),
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a token with an SO PIN and a user PIN.
+    Init { label: String },
+    /// List the tokens.
+    List,
+    /// Show one token.
+    Show { label: String },
+    /// Delete a token and all its keys (needs the SO PIN).
+    Delete { label: String },
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// List keys (the status shown is the effective one: expired once the expiration passed).
+    List {
+        #[arg(long, value_name = "LABEL")]
+        token: Option<String>,
+        /// active, inactive, compromised or expired.
+        #[arg(long, value_parser = parse_status_arg)]
+        status: Option<i32>,
+        /// rsa-2048, rsa-3072, rsa-4096, rsa-other, ec-p256, ec-p384, ec-p521, ed25519,
+        /// aes-128, aes-192, aes-256, generic-secret.
+        #[arg(long)]
+        algorithm: Option<String>,
+        /// Only keys whose expiration falls within this duration from now (30d, 12h, 2w).
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        expiring_within: Option<chrono::Duration>,
+    },
+    /// Show one key.
+    Show { key_id: String },
+    /// Generate a key on a token.
+    Generate {
+        #[arg(long, value_name = "LABEL")]
+        token: String,
+        /// ec-p256, ec-p384, ec-p521, rsa-2048, rsa-3072, rsa-4096, ed25519, aes-128, aes-192,
+        /// aes-256.
+        #[arg(long, value_parser = parse_gen_algorithm)]
+        algorithm: GenAlgorithm,
+        /// CKA_LABEL.
+        #[arg(long)]
+        label: Option<String>,
+        /// CKA_ID in hex (also the key_id when free).
+        #[arg(long, value_name = "HEX", value_parser = parse_hex)]
+        id: Option<Vec<u8>>,
+    },
+    /// Import a key: PEM or DER private key (PKCS#8, PKCS#1, SEC1), public key (SPKI, PKCS#1),
+    /// or raw AES key bytes with --aes.
+    Import {
+        #[arg(long, value_name = "LABEL")]
+        token: String,
+        file: PathBuf,
+        /// The file holds raw AES key bytes (16, 24 or 32).
+        #[arg(long)]
+        aes: bool,
+        #[arg(long)]
+        label: Option<String>,
+        #[arg(long, value_name = "HEX", value_parser = parse_hex)]
+        id: Option<Vec<u8>>,
+    },
+    /// Print a key's public key as PEM (SubjectPublicKeyInfo).
+    ExportPublic {
+        key_id: String,
+        /// Write to this file instead of standard output.
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+    },
+    /// Generate a successor; the key becomes inactive and the two are linked.
+    Rotate { key_id: String },
+    /// Change a key's status: active, inactive or compromised (compromised is final).
+    SetStatus {
+        key_id: String,
+        #[arg(value_parser = parse_status_arg)]
+        status: i32,
+    },
+    /// Set a key's expiration: RFC 3339, YYYY-MM-DD (valid through that day, UTC) or never.
+    SetExpiration {
+        key_id: String,
+        #[arg(value_name = "DATE|never", value_parser = parse_expiration)]
+        expiration: ExpirationArg,
+        /// Act as the security officer (SO PIN): needed to bring an expired key back.
+        #[arg(long)]
+        so: bool,
+    },
+    /// Destroy a key (its history is kept).
+    Destroy { key_id: String },
+    /// A key's history (kept after the key is destroyed).
+    History { key_id: String },
+}
+
+type ExpirationArg = Option<chrono::DateTime<chrono::Utc>>;
+
+#[derive(Subcommand)]
+enum DbCommand {
+    /// Apply pending migrations and print the schema version.
+    Migrate,
+    /// Backend, URL (password redacted), schema version and counts.
+    Status,
+    /// Verify every key unwraps under its token key (user PIN from SQLHSM_PIN or --pin-file;
+    /// tokens are skipped without one) and matches its public key; exit 1 on a problem.
+    Check,
+}
+
+fn parse_status_arg(text: &str) -> Result<i32, String> {
+    parse_status(text).map_err(|f| f.message)
+}
+
+fn parse_hex(text: &str) -> Result<Vec<u8>, String> {
+    hex::decode(text.trim()).map_err(|e| format!("not hex: {e}"))
+}
+
+fn run(cli: Cli) -> AdminResult<(String, bool)> {
+    let options = Options {
+        db: cli.global.db,
+        json: cli.global.json,
+        pins: PinSource {
+            user_file: cli.global.pin_file,
+            so_file: cli.global.so_pin_file,
+        },
+    };
+    let admin = Admin::open(options)?;
+    let ok = |text: String| Ok((text, true));
+    match cli.command {
+        Command::Token(command) => match command {
+            TokenCommand::Init { label } => ok(admin.token_init(&label)?),
+            TokenCommand::List => ok(admin.token_list()?),
+            TokenCommand::Show { label } => ok(admin.token_show(&label)?),
+            TokenCommand::Delete { label } => ok(admin.token_delete(&label)?),
+        },
+        Command::Key(command) => match command {
+            KeyCommand::List {
+                token,
+                status,
+                algorithm,
+                expiring_within,
+            } => ok(admin.key_list(&KeyQuery {
+                token,
+                status,
+                algorithm,
+                expiring_within,
+            })?),
+            KeyCommand::Show { key_id } => ok(admin.key_show(&key_id)?),
+            KeyCommand::Generate {
+                token,
+                algorithm,
+                label,
+                id,
+            } => ok(admin.key_generate(&token, algorithm, label.as_deref(), id.as_deref())?),
+            KeyCommand::Import {
+                token,
+                file,
+                aes,
+                label,
+                id,
+            } => ok(admin.key_import(&token, &file, aes, label.as_deref(), id.as_deref())?),
+            KeyCommand::ExportPublic { key_id, out } => {
+                let pem = admin.key_export_public(&key_id)?;
+                match out {
+                    Some(path) => {
+                        std::fs::write(&path, pem).map_err(|e| {
+                            Failure::usage(format!("cannot write {}: {e}", path.display()))
+                        })?;
+                        ok(String::new())
+                    }
+                    None => ok(pem),
+                }
+            }
+            KeyCommand::Rotate { key_id } => ok(admin.key_rotate(&key_id)?),
+            KeyCommand::SetStatus { key_id, status } => ok(admin.key_set_status(&key_id, status)?),
+            KeyCommand::SetExpiration {
+                key_id,
+                expiration,
+                so,
+            } => ok(admin.key_set_expiration(&key_id, expiration, so)?),
+            KeyCommand::Destroy { key_id } => ok(admin.key_destroy(&key_id)?),
+            KeyCommand::History { key_id } => ok(admin.key_history(&key_id)?),
+        },
+        Command::Db(command) => match command {
+            DbCommand::Migrate => ok(admin.db_migrate()?),
+            DbCommand::Status => ok(admin.db_status()?),
+            DbCommand::Check => admin.db_check(),
+        },
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_USAGE } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    sqlhsm::logging::init(
+        &std::env::var("SQLHSM_LOG")
+            .ok()
+            .filter(|l| !l.trim().is_empty())
+            .unwrap_or_else(|| "error".into()),
+    );
+    match run(cli) {
+        Ok((text, fine)) => {
+            print!("{text}");
+            if fine {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(EXIT_REFUSED)
+            }
+        }
+        Err(failure) => {
+            eprintln!("sqlhsm: {}", failure.message.trim_end());
+            ExitCode::from(failure.code)
+        }
+    }
+}
