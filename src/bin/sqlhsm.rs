@@ -107,7 +107,7 @@ enum KeyCommand {
         label: Option<String>,
         /// CKA_ID in hex (also the key_id when free).
         #[arg(long, value_name = "HEX", value_parser = parse_hex)]
-        id: Option<Vec<u8>>,
+        id: Option<HexId>,
     },
     /// Import a key: PEM or DER private key (PKCS#8, PKCS#1, SEC1), public key (SPKI, PKCS#1),
     /// or raw AES key bytes with --aes.
@@ -121,7 +121,7 @@ enum KeyCommand {
         #[arg(long)]
         label: Option<String>,
         #[arg(long, value_name = "HEX", value_parser = parse_hex)]
-        id: Option<Vec<u8>>,
+        id: Option<HexId>,
     },
     /// Print a key's public key as PEM (SubjectPublicKeyInfo).
     ExportPublic {
@@ -170,8 +170,16 @@ fn parse_status_arg(text: &str) -> Result<i32, String> {
     parse_status(text).map_err(|f| f.message)
 }
 
-fn parse_hex(text: &str) -> Result<Vec<u8>, String> {
-    hex::decode(text.trim()).map_err(|e| format!("not hex: {e}"))
+/// `--id HEX` (a newtype: clap would read a bare `Vec<u8>` as a list of numbers).
+#[derive(Clone, Debug)]
+struct HexId(Vec<u8>);
+
+fn parse_hex(text: &str) -> Result<HexId, String> {
+    let bytes = hex::decode(text.trim()).map_err(|e| format!("not hex: {e}"))?;
+    if bytes.is_empty() {
+        return Err("an empty CKA_ID".into());
+    }
+    Ok(HexId(bytes))
 }
 
 fn run(cli: Cli) -> AdminResult<(String, bool)> {
@@ -210,14 +218,25 @@ fn run(cli: Cli) -> AdminResult<(String, bool)> {
                 algorithm,
                 label,
                 id,
-            } => ok(admin.key_generate(&token, algorithm, label.as_deref(), id.as_deref())?),
+            } => ok(admin.key_generate(
+                &token,
+                algorithm,
+                label.as_deref(),
+                id.as_ref().map(|h| h.0.as_slice()),
+            )?),
             KeyCommand::Import {
                 token,
                 file,
                 aes,
                 label,
                 id,
-            } => ok(admin.key_import(&token, &file, aes, label.as_deref(), id.as_deref())?),
+            } => ok(admin.key_import(
+                &token,
+                &file,
+                aes,
+                label.as_deref(),
+                id.as_ref().map(|h| h.0.as_slice()),
+            )?),
             KeyCommand::ExportPublic { key_id, out } => {
                 let pem = admin.key_export_public(&key_id)?;
                 match out {
