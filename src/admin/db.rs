@@ -395,8 +395,112 @@ impl Admin {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::admin::keys::GenAlgorithm;
+    use crate::admin::pins::PinSource;
+    use crate::admin::Options;
+    use crate::config::{Config, DatabaseConfig};
+    use crate::crypto::keys::{Curve, PrivateKey};
+
+    /// An admin on a fresh in-memory store with one token `t` holding one P-256 key; the user
+    /// PIN comes from a file (no environment, so tests stay independent).
+    fn admin_with_key() -> (Admin, tempfile::TempDir, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let user = dir.path().join("user");
+        let so = dir.path().join("so");
+        std::fs::write(&user, "user-1234").unwrap();
+        std::fs::write(&so, "so-123456").unwrap();
+        let mut config = Config::default();
+        config.security.pin_kdf_log_n = 10;
+        config.database = DatabaseConfig::with_url("sqlite::memory:");
+        let storage = crate::storage::open(&config.database).unwrap();
+        let options = Options {
+            db: None,
+            json: true,
+            pins: PinSource {
+                user_file: Some(user),
+                so_file: Some(so),
+            },
+        };
+        let admin = Admin::with_storage(config, storage, options).unwrap();
+        admin.token_init("t").unwrap();
+        let made: Value = serde_json::from_str(
+            &admin
+                .key_generate("t", GenAlgorithm::Ec(Curve::P256), Some("k"), None)
+                .unwrap(),
+        )
+        .unwrap();
+        let key_id = made["key_id"].as_str().unwrap().to_string();
+        (admin, dir, key_id)
+    }
+
+    #[test]
+    fn check_passes_on_a_sound_store() {
+        let (admin, _dir, _) = admin_with_key();
+        let (report, ok) = admin.db_check().unwrap();
+        assert!(ok, "{report}");
+        let report: Value = serde_json::from_str(&report).unwrap();
+        assert_eq!(report["tokens"][0]["verified"], 1);
+    }
+
+    #[test]
+    fn check_finds_mismatched_halves_and_foreign_sealing() {
+        let (admin, _dir, key_id) = admin_with_key();
+        let token = admin.token("t").unwrap();
+        let record = TokenRecord::from_json(&token.config).unwrap();
+        let token_key = admin
+            .module
+            .verify_pin(token.id, PinOwner::User, b"user-1234")
+            .unwrap();
+        let filter = KeyFilter {
+            provider_config_id: token.id,
+            key_id: Some(key_id),
+            ..KeyFilter::default()
+        };
+        let good = admin.storage.find_asym_keys(&filter).unwrap().remove(0);
+
+        // A row whose sealed private key is not the key of its public_key_ctx.
+        let mut mismatched = good.clone();
+        mismatched.id = uuid::Uuid::new_v4();
+        mismatched.key_id = "mismatched".into();
+        let other = PrivateKey::generate_ec(Curve::P256).unwrap();
+        mismatched.private_key_ctx = Some(
+            keystore::seal_private(
+                &token_key,
+                &record.token_key_id,
+                mismatched.id,
+                &other.to_pkcs8_der().unwrap(),
+            )
+            .unwrap(),
+        );
+        admin.storage.insert_asym_key(&mismatched).unwrap();
+
+        // A row whose sealed key was copied from another row: it fails authentication.
+        let mut copied = good.clone();
+        copied.id = uuid::Uuid::new_v4();
+        copied.key_id = "copied".into();
+        admin.storage.insert_asym_key(&copied).unwrap();
+
+        let (report, ok) = admin.db_check().unwrap();
+        assert!(!ok, "{report}");
+        let report: Value = serde_json::from_str(&report).unwrap();
+        let problems: Vec<String> = report["tokens"][0]["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems
+            .iter()
+            .any(|p| p.starts_with("mismatched:") && p.contains("does not match")));
+        assert!(problems
+            .iter()
+            .any(|p| p.starts_with("copied:") && p.contains("does not unwrap")));
+        assert_eq!(report["tokens"][0]["verified"], 1);
+    }
 
     #[test]
     fn backends() {

@@ -176,6 +176,15 @@ impl Admin {
                 config.database.redacted_url()
             )),
         })?;
+        Admin::with_storage(config, storage, options)
+    }
+
+    /// An admin over an opened store (tests, and tools that already hold one).
+    pub fn with_storage(
+        config: Config,
+        storage: Arc<dyn Storage>,
+        options: Options,
+    ) -> AdminResult<Admin> {
         let module = Module::new(config, storage.clone())?;
         Ok(Admin {
             module,
