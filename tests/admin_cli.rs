@@ -472,6 +472,17 @@ fn keys_generate_import_lifecycle_rotate_destroy_history_and_db() {
         vec![aes128.clone()]
     );
     assert_eq!(cli.key(&aes128)["status"], "expired");
+    // Only the security officer brings an expired key back, with a future expiration.
+    cli.expect(
+        REFUSED,
+        &["key", "set-expiration", &aes128, "never"],
+        &[],
+        &[],
+    );
+    assert_eq!(cli.key(&aes128)["status"], "expired");
+    cli.ok(&["key", "set-expiration", &aes128, "never", "--so"]);
+    assert_eq!(cli.key(&aes128)["status"], "active");
+    cli.ok(&["key", "set-expiration", &aes128, "2020-01-01"]);
     let soon = (chrono::Utc::now() + chrono::Duration::days(10)).to_rfc3339();
     let rsa3072 = the_key_with(&keys, "label", "rsa-3072");
     cli.ok(&["key", "set-expiration", &rsa3072, &soon]);
