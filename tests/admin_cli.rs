@@ -547,8 +547,15 @@ fn keys_generate_import_lifecycle_rotate_destroy_history_and_db() {
     let admin = format!("admin:{USER}@");
     let status_events: Vec<&Value> = history.iter().filter(|e| e["event"] == "status").collect();
     assert_eq!(status_events.len(), 2, "{history:?}");
-    for e in &status_events {
+    // Every event the admin caused names the admin: creation and status changes alike.
+    for e in &history {
         assert!(e["actor"].as_str().unwrap_or("").starts_with(&admin), "{e}");
+    }
+    for e in events(&cli, &p256).iter().chain(successor_history.iter()) {
+        assert!(
+            e["actor"].as_str().unwrap_or("").starts_with(&admin),
+            "rotation and destruction name the admin: {e}"
+        );
     }
     let table = cli.ok(&["key", "history", &ed]);
     assert!(table.starts_with("AT") && table.contains(&admin), "{table}");

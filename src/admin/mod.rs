@@ -186,11 +186,14 @@ impl Admin {
         options: Options,
     ) -> AdminResult<Admin> {
         let module = Module::new(config, storage.clone())?;
+        let actor = actor();
+        // Every history event the core records through this admin names the admin's user.
+        module.set_actor(actor.clone());
         Ok(Admin {
             module,
             storage,
             options,
-            actor: actor(),
+            actor,
         })
     }
 

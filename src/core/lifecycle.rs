@@ -284,7 +284,8 @@ mod through_pkcs11 {
     impl Module {
         /// Records a history event; a failure is logged, never turned into a failure of the
         /// operation that already happened.
-        pub fn record(&self, event: crate::storage::KeyEvent) {
+        pub fn record(&self, mut event: crate::storage::KeyEvent) {
+            event.actor = self.actor();
             if let Err(e) = self.storage.record_event(&event) {
                 tracing::error!(key_id = %event.key_id, event = %event.event, error = %e, "cannot record a key history event");
             }
@@ -339,7 +340,7 @@ mod through_pkcs11 {
                 requested_status,
                 requested_expiration,
                 access.login.kind(),
-                &actor(),
+                &self.actor(),
             )
         }
 

@@ -72,6 +72,9 @@ pub struct Module {
     next_session: AtomicU64,
     next_session_object: AtomicU64,
     coherence: Coherence,
+    /// Who the history names for this instance's changes; `None` means this process as a
+    /// PKCS#11 client (`lifecycle::actor`). The admin command names its user instead.
+    actor: RwLock<Option<String>>,
 }
 
 /// When cached token objects were last checked against the store's change marker.
@@ -156,6 +159,7 @@ impl Module {
             next_session: AtomicU64::new(0),
             next_session_object: AtomicU64::new(0),
             coherence,
+            actor: RwLock::new(None),
         };
         module.refresh_slots()?;
         Ok(module)
@@ -347,6 +351,21 @@ impl Module {
             Err(e) => {
                 tracing::warn!(error = %e, "cannot check the store for changes; cached objects stay in use")
             }
+        }
+    }
+
+    /// Names who acts through this instance in the key history from now on.
+    pub fn set_actor(&self, actor: String) {
+        if let Ok(mut current) = self.actor.write() {
+            *current = Some(actor);
+        }
+    }
+
+    /// Who acts through this instance, for the key history.
+    pub fn actor(&self) -> String {
+        match self.actor.read() {
+            Ok(current) => current.clone().unwrap_or_else(super::lifecycle::actor),
+            Err(_) => super::lifecycle::actor(),
         }
     }
 

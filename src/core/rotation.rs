@@ -126,14 +126,8 @@ impl Module {
         let key_id = std::str::from_utf8(key_id)
             .map_err(|_| Rv::ATTRIBUTE_VALUE_INVALID)?
             .to_string();
-        self.rotation_of(
-            access.token,
-            &key_id,
-            table,
-            access.is_user(),
-            lifecycle::actor(),
-        )
-        .map(Some)
+        self.rotation_of(access.token, &key_id, table, access.is_user(), self.actor())
+            .map(Some)
     }
 
     /// The rotation of the key `key_id` of `token`.
