@@ -390,22 +390,9 @@ impl Module {
         key: CK_OBJECT_HANDLE,
     ) -> Result<()> {
         let factory = entry(mechanism)?.encrypt.ok_or(Rv::MECHANISM_INVALID)?;
-        self.begin(
-            session,
-            mechanism,
-            key,
-            CKA_ENCRYPT,
-            |s| &mut s.encrypt,
-            |material, guard| {
-                let op = factory(material, &mechanism.param)?;
-                Ok(CipherState {
-                    guard,
-                    op,
-                    multipart: false,
-                    pending: None,
-                })
-            },
-        )
+        self.cipher_init(session, mechanism, key, CKA_ENCRYPT, factory, |s| {
+            &mut s.encrypt
+        })
     }
 
     pub fn decrypt_init(
@@ -415,22 +402,30 @@ impl Module {
         key: CK_OBJECT_HANDLE,
     ) -> Result<()> {
         let factory = entry(mechanism)?.decrypt.ok_or(Rv::MECHANISM_INVALID)?;
-        self.begin(
-            session,
-            mechanism,
-            key,
-            CKA_DECRYPT,
-            |s| &mut s.decrypt,
-            |material, guard| {
-                let op = factory(material, &mechanism.param)?;
-                Ok(CipherState {
-                    guard,
-                    op,
-                    multipart: false,
-                    pending: None,
-                })
-            },
-        )
+        self.cipher_init(session, mechanism, key, CKA_DECRYPT, factory, |s| {
+            &mut s.decrypt
+        })
+    }
+
+    /// `C_EncryptInit` and `C_DecryptInit` differ only in usage flag, factory and slot.
+    fn cipher_init(
+        &self,
+        session: CK_SESSION_HANDLE,
+        mechanism: &Mechanism,
+        key: CK_OBJECT_HANDLE,
+        usage: CK_ATTRIBUTE_TYPE,
+        factory: crate::mechanism::CipherFactory,
+        slot: fn(&mut Session) -> &mut Option<CipherState>,
+    ) -> Result<()> {
+        self.begin(session, mechanism, key, usage, slot, |material, guard| {
+            let op = factory(material, &mechanism.param)?;
+            Ok(CipherState {
+                guard,
+                op,
+                multipart: false,
+                pending: None,
+            })
+        })
     }
 
     pub fn encrypt(
