@@ -227,6 +227,10 @@ pub enum Error {
     /// A lock was poisoned by a panic on another thread.
     #[error("a lock was poisoned by an earlier panic")]
     Poisoned,
+    /// The token's remote provider (another PKCS#11 module) is missing, refuses its PIN or is
+    /// unreachable: the keys it holds are unusable until it is back.
+    #[error("provider: {0}")]
+    Provider(String),
 }
 
 impl From<Rv> for Error {
@@ -255,6 +259,7 @@ impl Error {
             Error::Crypto(_) => Rv::FUNCTION_FAILED,
             Error::Config(_) => Rv::GENERAL_ERROR,
             Error::Poisoned => Rv::GENERAL_ERROR,
+            Error::Provider(_) => Rv::DEVICE_ERROR,
         }
     }
 }
@@ -296,6 +301,7 @@ mod tests {
             (Error::Crypto("x".into()), Rv::FUNCTION_FAILED),
             (Error::Config("x".into()), Rv::GENERAL_ERROR),
             (Error::Poisoned, Rv::GENERAL_ERROR),
+            (Error::Provider("x".into()), Rv::DEVICE_ERROR),
         ];
         for (error, rv) in cases {
             assert_eq!(error.rv(), rv, "{error}");

@@ -15,6 +15,7 @@ pub mod error;
 pub mod ffi;
 pub mod logging;
 pub mod mechanism;
+pub mod provider;
 pub mod storage;
 pub mod types;
 pub mod vendor;

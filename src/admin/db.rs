@@ -425,7 +425,7 @@ mod tests {
             },
         };
         let admin = Admin::with_storage(config, storage, options).unwrap();
-        admin.token_init("t").unwrap();
+        admin.token_init("t", None).unwrap();
         let made: Value = serde_json::from_str(
             &admin
                 .key_generate("t", GenAlgorithm::Ec(Curve::P256), Some("k"), None)

@@ -9,6 +9,7 @@ use super::output::{self, Table};
 use super::{Admin, AdminResult, Failure};
 use crate::core::token::{PinOwner, TokenRecord};
 use crate::core::tokens::padded;
+use crate::provider::{Pkcs11Provider, ProviderSpec, RemoteUse};
 use crate::storage::{KeyFilter, TokenRow};
 
 /// What `token list` / `token show` report about one token.
@@ -22,6 +23,8 @@ pub struct TokenSummary {
     pub user_pin: String,
     pub so_pin: String,
     pub created_at: String,
+    /// `local`, or the remote module and token and what they are used for.
+    pub provider: String,
 }
 
 impl TokenSummary {
@@ -36,7 +39,31 @@ impl TokenSummary {
             "user_pin": self.user_pin,
             "so_pin": self.so_pin,
             "created_at": self.created_at,
+            "provider": self.provider,
         })
+    }
+}
+
+/// One line on where a token's keys live.
+pub fn describe_provider(provider: &ProviderSpec) -> String {
+    match provider {
+        ProviderSpec::Local => "local".into(),
+        ProviderSpec::Pkcs11(p) => {
+            let token = p
+                .token_label
+                .clone()
+                .or_else(|| p.token_serial.clone())
+                .unwrap_or_default();
+            let mode = match p.use_for {
+                RemoteUse::Keys => "REMOTE keys",
+                RemoteUse::RootKey => "PROVIDER_ROOT_KEY",
+            };
+            format!(
+                "pkcs11 {} token {token:?} ({mode}; PIN from {})",
+                p.module.display(),
+                p.pin.describe()
+            )
+        }
     }
 }
 
@@ -74,6 +101,7 @@ impl Admin {
             user_pin: pin_state(&record, PinOwner::User, max),
             so_pin: pin_state(&record, PinOwner::So, max),
             created_at: row.created_at.to_rfc3339(),
+            provider: describe_provider(&record.provider),
         })
     }
 
@@ -135,11 +163,12 @@ impl Admin {
             ("user PIN", t.user_pin.clone()),
             ("SO PIN", t.so_pin.clone()),
             ("created", t.created_at.clone()),
+            ("provider", t.provider.clone()),
         ]))
     }
 
     /// `C_InitToken` on the empty slot with the SO PIN, then `C_InitPIN` as the SO.
-    pub fn token_init(&self, label: &str) -> AdminResult<String> {
+    pub fn token_init(&self, label: &str, provider: Option<Pkcs11Provider>) -> AdminResult<String> {
         if label.is_empty() || label.len() > 32 {
             return Err(Failure::usage("a token label is 1 to 32 bytes"));
         }
@@ -167,6 +196,19 @@ impl Admin {
         self.module
             .init_token(empty, so_pin.as_bytes(), &padded::<32>(label))?;
         let row = self.token(label)?;
+        if let Some(provider) = provider {
+            // The remote must work now; a token whose provider does not is not left behind.
+            if let Err(e) = self
+                .module
+                .attach_provider(row.id, so_pin.as_bytes(), provider)
+            {
+                let _ = self.storage.delete_token(row.id);
+                return Err(Failure::refused(format!(
+                    "the remote provider is not usable: {}",
+                    Failure::from(e)
+                )));
+            }
+        }
         {
             let session = self.session_as(&row, CKU_SO, so_pin.as_bytes())?;
             self.module.init_pin(session.handle, user_pin.as_bytes())?;

@@ -10,6 +10,7 @@ use sqlhsm::admin::keys::{parse_duration, parse_expiration, parse_gen_algorithm,
 use sqlhsm::admin::keys::{GenAlgorithm, KeyQuery};
 use sqlhsm::admin::pins::PinSource;
 use sqlhsm::admin::{Admin, AdminResult, Failure, Options, EXIT_REFUSED, EXIT_USAGE};
+use sqlhsm::provider::{OnDestroy, PinSource as RemotePin, Pkcs11Provider, RemoteUse};
 
 const AFTER_HELP: &str = "\
 PINs are never taken from the command line: they come from --pin-file / --so-pin-file, the
@@ -65,14 +66,90 @@ enum Command {
 
 #[derive(Subcommand)]
 enum TokenCommand {
-    /// Create a token with an SO PIN and a user PIN.
-    Init { label: String },
+    /// Create a token with an SO PIN and a user PIN; `--provider pkcs11` puts it in front of
+    /// another PKCS#11 module (an HSM).
+    Init {
+        label: String,
+        #[command(flatten)]
+        provider: ProviderArgs,
+    },
     /// List the tokens.
     List,
     /// Show one token.
     Show { label: String },
     /// Delete a token and all its keys (needs the SO PIN).
     Delete { label: String },
+}
+
+/// Where a new token keeps its keys.
+#[derive(Args)]
+struct ProviderArgs {
+    /// `local` (keys sealed in the database) or `pkcs11` (another PKCS#11 module).
+    #[arg(long, default_value = "local", value_parser = ["local", "pkcs11"])]
+    provider: String,
+    /// Path of the remote PKCS#11 module (with --provider pkcs11).
+    #[arg(long)]
+    module: Option<std::path::PathBuf>,
+    /// Label of the token in the remote module.
+    #[arg(long)]
+    remote_token: Option<String>,
+    /// Serial number of the token in the remote module.
+    #[arg(long)]
+    remote_serial: Option<String>,
+    /// Environment variable holding the remote user PIN when sqlhsm runs.
+    #[arg(long, conflicts_with = "remote_pin_file")]
+    remote_pin_env: Option<String>,
+    /// File holding the remote user PIN (first line).
+    #[arg(long)]
+    remote_pin_file: Option<std::path::PathBuf>,
+    /// `remote`: keys are made and used in the remote module (key mode REMOTE);
+    /// `provider-root-key`: keys are sealed locally under a token key that only the remote
+    /// module's root key can open (key mode PROVIDER_ROOT_KEY).
+    #[arg(long, default_value = "remote", value_parser = ["remote", "provider-root-key"])]
+    key_mode: String,
+    /// What destroying a REMOTE key does to the remote object: `destroy` or `keep` (relabelled).
+    #[arg(long, default_value = "destroy", value_parser = ["destroy", "keep"])]
+    on_destroy: String,
+}
+
+impl ProviderArgs {
+    fn into_provider(self) -> Result<Option<Pkcs11Provider>, Failure> {
+        if self.provider == "local" {
+            return Ok(None);
+        }
+        let module = self
+            .module
+            .ok_or_else(|| Failure::usage("--provider pkcs11 needs --module"))?;
+        if self.remote_token.is_none() && self.remote_serial.is_none() {
+            return Err(Failure::usage(
+                "--provider pkcs11 needs --remote-token or --remote-serial",
+            ));
+        }
+        let pin = match (self.remote_pin_env, self.remote_pin_file) {
+            (Some(name), None) => RemotePin::Env(name),
+            (None, Some(path)) => RemotePin::File(path),
+            _ => {
+                return Err(Failure::usage(
+                    "--provider pkcs11 needs --remote-pin-env or --remote-pin-file (the PIN is never stored)",
+                ))
+            }
+        };
+        Ok(Some(Pkcs11Provider {
+            module,
+            token_label: self.remote_token,
+            token_serial: self.remote_serial,
+            pin,
+            use_for: match self.key_mode.as_str() {
+                "provider-root-key" => RemoteUse::RootKey,
+                _ => RemoteUse::Keys,
+            },
+            on_destroy: match self.on_destroy.as_str() {
+                "keep" => OnDestroy::Keep,
+                _ => OnDestroy::Destroy,
+            },
+            root_key: None,
+        }))
+    }
 }
 
 #[derive(Subcommand)]
@@ -195,7 +272,9 @@ fn run(cli: Cli) -> AdminResult<(String, bool)> {
     let ok = |text: String| Ok((text, true));
     match cli.command {
         Command::Token(command) => match command {
-            TokenCommand::Init { label } => ok(admin.token_init(&label)?),
+            TokenCommand::Init { label, provider } => {
+                ok(admin.token_init(&label, provider.into_provider()?)?)
+            }
             TokenCommand::List => ok(admin.token_list()?),
             TokenCommand::Show { label } => ok(admin.token_show(&label)?),
             TokenCommand::Delete { label } => ok(admin.token_delete(&label)?),

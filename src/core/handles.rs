@@ -38,11 +38,7 @@ impl HandleTable {
                 object: previous, ..
             }) = inner.by_handle.get(&handle)
             {
-                let same_material = match (&previous.sealed, &object.sealed) {
-                    (Some(a), Some(b)) => a.bytes == b.bytes,
-                    (None, None) => true,
-                    _ => false,
-                };
+                let same_material = previous.sealed == object.sealed;
                 if same_material && object.material.read()?.is_none() {
                     *object.material.write()? = previous.material.read()?.clone();
                 }

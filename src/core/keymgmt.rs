@@ -10,7 +10,7 @@ use super::attributes::{
     self, AttrMap, DERIVED, ONLY_TO_FALSE, ONLY_TO_TRUE, READ_ONLY, SECRET, TOKEN_SET,
 };
 use super::module::Module;
-use super::object::{self, template_ulong, Object, ObjectId, Origin};
+use super::object::{self, template_bool, template_ulong, Object, ObjectId, Origin};
 use super::objects::NewKey;
 use crate::crypto::keys::{KeyKind, PrivateKey};
 use crate::error::{Result, Rv};
@@ -50,6 +50,8 @@ fn key_bytes(material: &KeyMaterial) -> Result<Zeroizing<Vec<u8>>> {
         KeyMaterial::Secret(value) => Ok(Zeroizing::new(value.to_vec())),
         KeyMaterial::Private(private) => private.to_pkcs8_der(),
         KeyMaterial::Public(_) => Err(Rv::KEY_NOT_WRAPPABLE)?,
+        // Remote keys are made non-extractable; the remote module would refuse anyway.
+        KeyMaterial::External(_) => Err(Rv::KEY_UNEXTRACTABLE)?,
     }
 }
 
@@ -124,6 +126,21 @@ impl Module {
         )?;
         let class = template_ulong(template, CKA_CLASS)?.ok_or(Rv::TEMPLATE_INCOMPLETE)?;
         let key_type = template_ulong(template, CKA_KEY_TYPE)?.ok_or(Rv::TEMPLATE_INCOMPLETE)?;
+        if let Some(remote_key) = Self::as_remote_key(&unwrapping) {
+            if class != CKO_SECRET_KEY {
+                tracing::info!("a REMOTE key unwraps secret keys only");
+                Err(Rv::TEMPLATE_INCONSISTENT)?
+            }
+            let len = template_ulong(template, CKA_VALUE_LEN)?
+                .map(|l| usize::try_from(l).map_err(|_| Rv::ATTRIBUTE_VALUE_INVALID))
+                .transpose()?;
+            let attrs = remote_target_attrs(template, key_type, Origin::Imported)?;
+            let label = remote_label(&attrs);
+            let reference = crate::provider::keys::unwrap_secret(
+                remote_key, mechanism, wrapped, key_type, len, &label,
+            )?;
+            return self.store_remote_result(session, &access, remote_key, attrs, reference);
+        }
         let mut bytes = unwrap(&unwrapping, &mechanism.param, wrapped)?;
         let key = match class {
             CKO_SECRET_KEY => {
@@ -192,6 +209,18 @@ impl Module {
             (None, CKK_AES) => Err(Rv::TEMPLATE_INCOMPLETE)?,
             (None, _) => None,
         };
+        if let Some(remote_key) = Self::as_remote_key(&material) {
+            let mut attrs = remote_target_attrs(template, key_type, Origin::Imported)?;
+            attrs.set_bool(CKA_ALWAYS_SENSITIVE, base.attrs.flag(CKA_ALWAYS_SENSITIVE));
+            attrs.set_bool(
+                CKA_NEVER_EXTRACTABLE,
+                base.attrs.flag(CKA_NEVER_EXTRACTABLE),
+            );
+            let label = remote_label(&attrs);
+            let reference =
+                crate::provider::keys::derive_secret(remote_key, mechanism, key_type, len, &label)?;
+            return self.store_remote_result(session, &access, remote_key, attrs, reference);
+        }
         let value = derive(&material, &mechanism.param, len)?;
         let mut key = secret_key(template, key_type, value, Origin::Imported)?;
         if let NewKey::Secret { attrs, .. } = &mut key {
@@ -288,7 +317,7 @@ impl Module {
         let object = self.visible_object(&access, handle, Rv::OBJECT_HANDLE_INVALID)?;
         let attributes = object.attrs.to_json().to_string().len();
         let material = match (&object.sealed, object.id) {
-            (Some(sealed), _) => sealed.bytes.len(),
+            (Some(sealed), _) => sealed.stored_len(),
             (None, ObjectId::Session(_)) => match object.cached_material()? {
                 Some(KeyMaterial::Secret(value)) => value.len(),
                 Some(KeyMaterial::Private(private)) => private.to_pkcs8_der()?.len(),
@@ -297,6 +326,65 @@ impl Module {
             (None, _) => 0,
         };
         Ok(attributes + material)
+    }
+}
+
+/// The attributes of a secret key that a REMOTE key unwraps or derives in the remote module:
+/// always a token object (the remote holds it), sensitive and non-extractable.
+fn remote_target_attrs(
+    template: &[Attribute],
+    key_type: CK_KEY_TYPE,
+    origin: Origin,
+) -> Result<AttrMap> {
+    if !matches!(key_type, CKK_AES | CKK_GENERIC_SECRET) {
+        Err(Rv::TEMPLATE_INCONSISTENT)?
+    }
+    if template_bool(template, CKA_TOKEN)? == Some(false) {
+        tracing::info!("keys made by a REMOTE key are token objects in the remote module");
+        Err(Rv::TEMPLATE_INCONSISTENT)?
+    }
+    let mut attrs =
+        object::build_key_attrs(CKO_SECRET_KEY, key_type, template, &[CKA_VALUE_LEN], origin)?;
+    attrs.set_bool(CKA_TOKEN, true);
+    Ok(attrs)
+}
+
+fn remote_label(attrs: &AttrMap) -> String {
+    let label = String::from_utf8_lossy(attrs.get(CKA_LABEL).unwrap_or_default()).into_owned();
+    if label.is_empty() {
+        "sqlhsm".into()
+    } else {
+        label
+    }
+}
+
+impl Module {
+    /// Records a secret key that a REMOTE key made in the remote module; if the row cannot be
+    /// stored, the remote object is destroyed again.
+    fn store_remote_result(
+        &self,
+        session: CK_SESSION_HANDLE,
+        access: &super::objects::Access,
+        maker: &crate::provider::RemoteKey,
+        attrs: AttrMap,
+        reference: crate::provider::RemoteRef,
+    ) -> Result<CK_OBJECT_HANDLE> {
+        let key = NewKey::RemoteSecret {
+            attrs,
+            remote: reference.clone(),
+        };
+        match self.store_new_key(session, access, key) {
+            Ok(handles) => first_handle(handles),
+            Err(e) => {
+                let _ = crate::provider::keys::retire(
+                    &maker.remote,
+                    &reference,
+                    crate::provider::OnDestroy::Destroy,
+                    "unused",
+                );
+                Err(e)
+            }
+        }
     }
 }
 

@@ -23,6 +23,7 @@ use crate::crypto::aead;
 use crate::crypto::keys::{PrivateKey, PublicInfo, PublicKey};
 use crate::error::{Error, Result, Rv, StorageError};
 use crate::mechanism::KeyMaterial;
+use crate::provider::RemoteRef;
 use crate::storage::{AsymKeyRow, SymKeyRow};
 use crate::vendor;
 
@@ -44,6 +45,22 @@ pub fn seal_private(
 ) -> Result<Value> {
     let sealed = aead::seal(token_key, &row_aad(row), pkcs8)?;
     Ok(json!({ "keyId": token_key_id, "wrappedKey": B64.encode(sealed) }))
+}
+
+/// The reference to a REMOTE key kept under `"remote"` in `private_key_ctx` (key pairs) or
+/// `metadata` (secret keys, whose `key_value` is then NULL).
+pub fn remote_ref(holder: &Value) -> Result<Option<RemoteRef>> {
+    match holder.get("remote") {
+        None | Some(Value::Null) => Ok(None),
+        Some(value) => serde_json::from_value(value.clone())
+            .map(Some)
+            .map_err(|e| corrupt(format!("remote key reference: {e}"))),
+    }
+}
+
+/// `private_key_ctx` of a REMOTE key pair.
+pub fn remote_private_ctx(reference: &RemoteRef) -> Value {
+    json!({ "remote": reference })
 }
 
 /// `key_value` for secret key bytes sealed under the token key.
@@ -204,20 +221,24 @@ pub fn objects_from_asym_row(row: &AsymKeyRow) -> Result<Vec<Object>> {
                     .private_key_ctx
                     .as_ref()
                     .ok_or_else(|| corrupt("private half without private_key_ctx"))?;
-                let wrapped = ctx
-                    .get("wrappedKey")
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| corrupt("private_key_ctx.wrappedKey"))?;
-                let bytes = B64
-                    .decode(wrapped)
-                    .map_err(|_| corrupt("private_key_ctx.wrappedKey is not base64"))?;
-                (
-                    Some(Sealed {
-                        bytes,
-                        aad: row_aad(row.id),
-                    }),
-                    None,
-                )
+                if let Some(reference) = remote_ref(ctx)? {
+                    (Some(Sealed::Remote(reference)), None)
+                } else {
+                    let wrapped = ctx
+                        .get("wrappedKey")
+                        .and_then(Value::as_str)
+                        .ok_or_else(|| corrupt("private_key_ctx.wrappedKey"))?;
+                    let bytes = B64
+                        .decode(wrapped)
+                        .map_err(|_| corrupt("private_key_ctx.wrappedKey is not base64"))?;
+                    (
+                        Some(Sealed::Local {
+                            bytes,
+                            aad: row_aad(row.id),
+                        }),
+                        None,
+                    )
+                }
             }
         };
         objects.push(Object {
@@ -252,10 +273,14 @@ pub fn object_from_sym_row(row: &SymKeyRow) -> Result<Option<Object>> {
             metadata: &row.metadata,
         },
     );
-    let bytes = row
-        .key_value
-        .clone()
-        .ok_or_else(|| corrupt("sym_key row without key_value"))?;
+    let sealed = match (&row.key_value, remote_ref(&row.metadata)?) {
+        (None, Some(reference)) => Sealed::Remote(reference),
+        (Some(bytes), _) => Sealed::Local {
+            bytes: bytes.clone(),
+            aad: row_aad(row.id),
+        },
+        (None, None) => Err(corrupt("sym_key row without key_value"))?,
+    };
     Ok(Some(Object {
         id: ObjectId::Token {
             row: row.id,
@@ -264,10 +289,7 @@ pub fn object_from_sym_row(row: &SymKeyRow) -> Result<Option<Object>> {
         token: row.provider_config_id,
         owner_session: None,
         attrs,
-        sealed: Some(Sealed {
-            bytes,
-            aad: row_aad(row.id),
-        }),
+        sealed: Some(sealed),
         material: RwLock::new(None),
     }))
 }
@@ -296,12 +318,13 @@ pub fn row_metadata(halves: &[(Half, &AttrMap)]) -> Value {
 
 /// Unseals a token object's material with the token key.
 pub fn unseal(object: &Object, token_key: &TokenKey) -> Result<KeyMaterial> {
-    let sealed = object.sealed.as_ref().ok_or(Rv::KEY_HANDLE_INVALID)?;
-    let plain: Zeroizing<Vec<u8>> =
-        aead::open(token_key, &sealed.aad, &sealed.bytes)?.ok_or_else(|| {
-            tracing::error!(object = ?object.id, "sealed key material failed authentication");
-            corrupt("sealed key material failed authentication")
-        })?;
+    let Some(Sealed::Local { bytes, aad }) = object.sealed.as_ref() else {
+        Err(Rv::KEY_HANDLE_INVALID)?
+    };
+    let plain: Zeroizing<Vec<u8>> = aead::open(token_key, aad, bytes)?.ok_or_else(|| {
+        tracing::error!(object = ?object.id, "sealed key material failed authentication");
+        corrupt("sealed key material failed authentication")
+    })?;
     Ok(match object.id {
         ObjectId::Token {
             half: Half::Secret, ..

@@ -1,5 +1,6 @@
 //! The core: module instance, slots and tokens, sessions, objects and their attribute policy,
-//! key storage mapping. It depends on `mechanism`, `crypto` and `storage`, never on `ffi`.
+//! key storage mapping. It depends on `mechanism`, `crypto`, `storage` and `provider`, never on
+//! `ffi`.
 
 pub mod algorithm;
 pub mod attributes;
@@ -13,6 +14,7 @@ pub mod object;
 pub mod objects;
 pub mod operations;
 pub mod plain_objects;
+pub mod remote;
 pub mod rotation;
 pub mod session;
 pub mod token;

@@ -75,6 +75,8 @@ pub struct Module {
     /// Who the history names for this instance's changes; `None` means this process as a
     /// PKCS#11 client (`lifecycle::actor`). The admin command names its user instead.
     actor: RwLock<Option<String>>,
+    /// Connections to the remote modules of `pkcs11`-provider tokens, made on first use.
+    pub providers: crate::provider::Providers,
 }
 
 /// When cached token objects were last checked against the store's change marker.
@@ -160,6 +162,7 @@ impl Module {
             next_session_object: AtomicU64::new(0),
             coherence,
             actor: RwLock::new(None),
+            providers: crate::provider::Providers::default(),
         };
         module.refresh_slots()?;
         Ok(module)

@@ -32,11 +32,24 @@ pub enum ObjectId {
     Session(u64),
 }
 
-/// Sealed key material as stored: the bytes and the associated data they were sealed with.
-#[derive(Clone)]
-pub struct Sealed {
-    pub bytes: Vec<u8>,
-    pub aad: Vec<u8>,
+/// Where a token key's private or secret material is, as its row says.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Sealed {
+    /// Sealed under the token key (key modes LOCAL and PROVIDER_ROOT_KEY): the bytes and the
+    /// associated data they were sealed with.
+    Local { bytes: Vec<u8>, aad: Vec<u8> },
+    /// Held by the token's remote module (key mode REMOTE).
+    Remote(crate::provider::RemoteRef),
+}
+
+impl Sealed {
+    /// How many bytes of material the row stores.
+    pub fn stored_len(&self) -> usize {
+        match self {
+            Sealed::Local { bytes, .. } => bytes.len(),
+            Sealed::Remote(_) => 0,
+        }
+    }
 }
 
 /// An object with its attributes and, for keys, its material (unwrapped on first use).

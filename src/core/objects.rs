@@ -22,6 +22,7 @@ use crate::api::object::AttributeRequest;
 use crate::crypto::keys::{Curve, PrivateKey, PublicKey, RsaPrivateComponents};
 use crate::error::{Result, Rv, StorageError};
 use crate::mechanism::KeyMaterial;
+use crate::provider::{keys as remote_keys, OnDestroy, RemoteRef};
 use crate::storage::{AsymKeyRow, KeyFilter, KeyTable, NewKeyRow, SymKeyRow};
 
 pub use super::rotation::Rotation;
@@ -57,6 +58,55 @@ pub enum NewKey {
         attrs: AttrMap,
         value: zeroize::Zeroizing<Vec<u8>>,
     },
+    /// A pair generated in the token's remote module (key mode REMOTE); the private half is a
+    /// token object.
+    RemotePair {
+        public: Option<AttrMap>,
+        private: AttrMap,
+        public_key: Arc<PublicKey>,
+        remote: RemoteRef,
+    },
+    /// A secret token key made in the token's remote module (generated, unwrapped, derived).
+    RemoteSecret { attrs: AttrMap, remote: RemoteRef },
+}
+
+/// Where a new row's private material comes from.
+enum PrivateSource<'a> {
+    None,
+    Local(&'a PrivateKey),
+    Remote(&'a RemoteRef),
+}
+
+/// Where a new secret key row's material comes from.
+enum SecretSource<'a> {
+    Local(&'a [u8], &'a super::token::TokenKey),
+    Remote(&'a RemoteRef),
+}
+
+/// The mode of a row whose material is sealed here: PROVIDER_ROOT_KEY when the token key is
+/// itself protected by the provider's root key.
+fn sealed_mode(record: &super::token::TokenRecord) -> KeyMode {
+    match record.provider.root_key() {
+        Some(_) => KeyMode::ProviderRootKey,
+        None => KeyMode::Local,
+    }
+}
+
+/// A REMOTE key is sensitive and non-extractable whatever the template said: its material
+/// cannot leave the remote module, and the attributes must not claim otherwise.
+fn mark_remote(attrs: &mut AttrMap) {
+    attrs.set_bool(CKA_SENSITIVE, true);
+    attrs.set_bool(CKA_EXTRACTABLE, false);
+    attrs.set_bool(CKA_COPYABLE, false);
+}
+
+fn label_of(attrs: &AttrMap) -> String {
+    let label = String::from_utf8_lossy(attrs.get(CKA_LABEL).unwrap_or_default()).into_owned();
+    if label.is_empty() {
+        "sqlhsm".into()
+    } else {
+        label
+    }
 }
 
 fn required(template: &[Attribute], kind: CK_ATTRIBUTE_TYPE) -> Result<&[u8]> {
@@ -154,6 +204,11 @@ impl Module {
         if let Some(material) = object.cached_material()? {
             return Ok(material);
         }
+        if let Some(super::object::Sealed::Remote(reference)) = &object.sealed {
+            let material = self.remote_material(object, reference)?;
+            *object.material.write()? = Some(material.clone());
+            return Ok(material);
+        }
         let token_key = access.login.token_key().ok_or(Rv::USER_NOT_LOGGED_IN)?;
         let material = keystore::unseal(object, &token_key)?;
         *object.material.write()? = Some(material.clone());
@@ -231,13 +286,37 @@ impl Module {
             }
             Ok(())
         };
-        match key {
+        let (public, private, public_key, private_key, remote) = match key {
             NewKey::Pair {
                 public,
                 private,
                 public_key,
                 private_key,
-            } => {
+            } => (public, private, public_key, private_key, None),
+            NewKey::RemotePair {
+                public,
+                private,
+                public_key,
+                remote,
+            } => (public, Some(private), public_key, None, Some(remote)),
+            NewKey::Secret { attrs, value } => {
+                return self.store_secret(session, access, attrs, value, rotation)
+            }
+            NewKey::RemoteSecret { mut attrs, remote } => {
+                self.check_create(
+                    access,
+                    true,
+                    attrs.flag(CKA_PRIVATE),
+                    attrs.flag(CKA_TRUSTED),
+                )?;
+                mark_remote(&mut attrs);
+                return Ok(vec![
+                    self.insert_remote_secret(access, attrs, &remote, rotation)?
+                ]);
+            }
+        };
+        {
+            {
                 for attrs in public.iter().chain(private.iter()) {
                     self.check_create(
                         access,
@@ -260,14 +339,60 @@ impl Module {
                 let mut handles: Vec<(Half, CK_OBJECT_HANDLE)> = Vec::new();
                 if !token_halves.is_empty() {
                     let token_key = access.login.token_key();
-                    handles.extend(self.insert_asym_row(
+                    let private_in_row = token_halves.iter().any(|(h, _)| *h == Half::Private);
+                    let holder = match private_in_row {
+                        true => self.key_holder(access.token)?,
+                        false => None,
+                    };
+                    // A REMOTE token keeps every private token key in its remote module: one
+                    // made or received here goes there, and only the reference is stored.
+                    let imported = match (&holder, private_key.as_deref()) {
+                        (Some(holder), Some(local)) if remote.is_none() => {
+                            let label = token_halves
+                                .iter()
+                                .find(|(h, _)| *h == Half::Private)
+                                .map(|(_, a)| label_of(a))
+                                .unwrap_or_default();
+                            Some(self.import_private_remote(holder, local, &label)?)
+                        }
+                        _ => None,
+                    };
+                    let reference = remote.as_ref().or(imported.as_ref());
+                    if reference.is_some() {
+                        for (half, attrs) in token_halves.iter_mut() {
+                            if *half == Half::Private {
+                                mark_remote(attrs);
+                            }
+                        }
+                    }
+                    let source = match (reference, private_key.as_deref()) {
+                        (Some(reference), _) => PrivateSource::Remote(reference),
+                        (None, Some(local)) => PrivateSource::Local(local),
+                        (None, None) => PrivateSource::None,
+                    };
+                    let stored = self.insert_asym_row(
                         access,
                         &token_halves,
                         &public_key,
-                        private_key.as_deref(),
+                        source,
                         token_key.as_deref(),
                         rotation,
-                    )?);
+                    );
+                    match stored {
+                        Ok(stored) => handles.extend(stored),
+                        Err(e) => {
+                            if let (Some(reference), Some(remote)) = (reference, &holder) {
+                                // Nothing refers to the remote object: do not leave it behind.
+                                let _ = remote_keys::retire(
+                                    remote,
+                                    reference,
+                                    OnDestroy::Destroy,
+                                    "unused",
+                                );
+                            }
+                            return Err(e);
+                        }
+                    }
                 }
                 for (half, attrs) in session_halves {
                     let material = match half {
@@ -282,32 +407,80 @@ impl Module {
                 handles.sort_by_key(|(half, _)| *half != Half::Public);
                 Ok(handles.into_iter().map(|(_, h)| h).collect())
             }
-            NewKey::Secret { mut attrs, value } => {
-                self.check_create(
-                    access,
-                    attrs.flag(CKA_TOKEN),
-                    attrs.flag(CKA_PRIVATE),
-                    attrs.flag(CKA_TRUSTED),
-                )?;
-                attrs.set_ulong(CKA_VALUE_LEN, value.len() as CK_ULONG);
-                super::keymgmt::apply_check_value(&mut attrs, &value)?;
-                token_only(attrs.flag(CKA_TOKEN))?;
-                if attrs.flag(CKA_TOKEN) {
-                    let token_key = access.login.token_key().ok_or(Rv::USER_NOT_LOGGED_IN)?;
-                    Ok(vec![self.insert_sym_row(
-                        access, attrs, &value, &token_key, rotation,
-                    )?])
-                } else {
-                    let material = KeyMaterial::Secret(Arc::new(value));
-                    Ok(vec![self.insert_session_object(
-                        session,
-                        access.token,
-                        attrs,
-                        material,
-                    )?])
-                }
-            }
         }
+    }
+
+    /// The secret-key part of [`Module::store_key`].
+    fn store_secret(
+        &self,
+        session: CK_SESSION_HANDLE,
+        access: &Access,
+        mut attrs: AttrMap,
+        value: zeroize::Zeroizing<Vec<u8>>,
+        rotation: Option<&Rotation>,
+    ) -> Result<Vec<CK_OBJECT_HANDLE>> {
+        self.check_create(
+            access,
+            attrs.flag(CKA_TOKEN),
+            attrs.flag(CKA_PRIVATE),
+            attrs.flag(CKA_TRUSTED),
+        )?;
+        attrs.set_ulong(CKA_VALUE_LEN, value.len() as CK_ULONG);
+        super::keymgmt::apply_check_value(&mut attrs, &value)?;
+        if rotation.is_some() && !attrs.flag(CKA_TOKEN) {
+            Err(Rv::TEMPLATE_INCONSISTENT)? // only token keys have a lifecycle to hand over
+        }
+        if !attrs.flag(CKA_TOKEN) {
+            let material = KeyMaterial::Secret(Arc::new(value));
+            return Ok(vec![self.insert_session_object(
+                session,
+                access.token,
+                attrs,
+                material,
+            )?]);
+        }
+        if let Some(remote) = self.key_holder(access.token)? {
+            // A REMOTE token keeps its secret token keys in the remote module.
+            let key_type = attrs.ulong(CKA_KEY_TYPE).unwrap_or(CKK_GENERIC_SECRET);
+            let reference =
+                remote_keys::import_secret(&remote, key_type, &value, &label_of(&attrs))?;
+            drop(value);
+            mark_remote(&mut attrs);
+            return match self.insert_remote_secret(access, attrs, &reference, rotation) {
+                Ok(handle) => Ok(vec![handle]),
+                Err(e) => {
+                    let _ = remote_keys::retire(&remote, &reference, OnDestroy::Destroy, "unused");
+                    Err(e)
+                }
+            };
+        }
+        let token_key = access.login.token_key().ok_or(Rv::USER_NOT_LOGGED_IN)?;
+        Ok(vec![self.insert_sym_row(
+            access,
+            attrs,
+            SecretSource::Local(&value, &token_key),
+            rotation,
+        )?])
+    }
+
+    /// Stores the row of a secret key held by the remote module; its length and check value
+    /// are read from there.
+    fn insert_remote_secret(
+        &self,
+        access: &Access,
+        mut attrs: AttrMap,
+        reference: &RemoteRef,
+        rotation: Option<&Rotation>,
+    ) -> Result<CK_OBJECT_HANDLE> {
+        let remote = self
+            .key_holder(access.token)?
+            .ok_or(Rv::TEMPLATE_INCONSISTENT)?;
+        let (len, check_value) = remote_keys::secret_facts(&remote, reference)?;
+        attrs.set_ulong(CKA_VALUE_LEN, len as CK_ULONG);
+        if let (Some(check), Some(CKK_AES)) = (check_value, attrs.ulong(CKA_KEY_TYPE)) {
+            attrs.set(CKA_CHECK_VALUE, check);
+        }
+        self.insert_sym_row(access, attrs, SecretSource::Remote(reference), rotation)
     }
 
     fn insert_session_object(
@@ -350,6 +523,26 @@ impl Module {
             }
             Some(r) => {
                 tracing::info!(from = %r.key_id, to = %key_id, "key rotated");
+                // A REMOTE predecessor stays usable (Inactive keys decrypt and verify); its
+                // remote object is relabelled so the HSM shows it was rotated out.
+                let predecessor = match r.table {
+                    KeyTable::Asym => self
+                        .storage
+                        .get_asym_key(r.row)?
+                        .and_then(|row| row.private_key_ctx)
+                        .map(|ctx| keystore::remote_ref(&ctx))
+                        .transpose()?
+                        .flatten(),
+                    KeyTable::Sym => self
+                        .storage
+                        .get_sym_key(r.row)?
+                        .map(|row| keystore::remote_ref(&row.metadata))
+                        .transpose()?
+                        .flatten(),
+                };
+                if let Some(reference) = predecessor {
+                    self.retire_remote(access.token, &r.key_id, &reference, "rotated");
+                }
                 self.reload_row(r.table, r.row)
             }
         }
@@ -426,7 +619,7 @@ impl Module {
         access: &Access,
         halves: &[(Half, AttrMap)],
         public_key: &Arc<PublicKey>,
-        private_key: Option<&PrivateKey>,
+        source: PrivateSource<'_>,
         token_key: Option<&super::token::TokenKey>,
         rotation: Option<&Rotation>,
     ) -> Result<Vec<(Half, CK_OBJECT_HANDLE)>> {
@@ -440,8 +633,8 @@ impl Module {
         }
         let row_id = Uuid::new_v4();
         let has_private = halves.iter().any(|(h, _)| *h == Half::Private);
-        let (private_key_ctx, mode) = match (has_private, private_key) {
-            (true, Some(private)) => {
+        let (private_key_ctx, mode) = match (has_private, &source) {
+            (true, PrivateSource::Local(private)) => {
                 let token_key = token_key.ok_or(Rv::USER_NOT_LOGGED_IN)?;
                 let (_, record) = self.token_row(access.token)?;
                 let pkcs8 = private.to_pkcs8_der()?;
@@ -452,9 +645,13 @@ impl Module {
                         row_id,
                         &pkcs8,
                     )?),
-                    KeyMode::Local,
+                    sealed_mode(&record),
                 )
             }
+            (true, PrivateSource::Remote(reference)) => (
+                Some(keystore::remote_private_ctx(reference)),
+                KeyMode::Remote,
+            ),
             _ => (None, KeyMode::PublicKeyOnly),
         };
         let stored: Vec<(Half, AttrMap)> = halves.iter().map(|(h, a)| (*h, a.clone())).collect();
@@ -509,7 +706,7 @@ impl Module {
             let ObjectId::Token { half, .. } = object.id else {
                 continue;
             };
-            if let (Half::Private, Some(private)) = (half, private_key) {
+            if let (Half::Private, PrivateSource::Local(private)) = (half, &source) {
                 // Cache the material we already hold instead of unsealing it on first use.
                 let pkcs8 = private.to_pkcs8_der()?;
                 *object.material.write()? = Some(KeyMaterial::Private(Arc::new(
@@ -525,8 +722,7 @@ impl Module {
         &self,
         access: &Access,
         attrs: AttrMap,
-        value: &[u8],
-        token_key: &super::token::TokenKey,
+        source: SecretSource<'_>,
         rotation: Option<&Rotation>,
     ) -> Result<CK_OBJECT_HANDLE> {
         if rotation.is_some_and(|r| r.table != KeyTable::Sym) {
@@ -536,15 +732,34 @@ impl Module {
         let now = Utc::now();
         let key_type = attrs.ulong(CKA_KEY_TYPE).unwrap_or(CKK_GENERIC_SECRET);
         let ck_id = attrs.get(CKA_ID).unwrap_or_default().to_vec();
+        let mut metadata = keystore::row_metadata(&[(Half::Secret, &attrs)]);
+        let (key_value, mode) = match &source {
+            SecretSource::Local(value, token_key) => {
+                let (_, record) = self.token_row(access.token)?;
+                (
+                    Some(keystore::seal_secret(token_key, row_id, value)?),
+                    sealed_mode(&record),
+                )
+            }
+            SecretSource::Remote(reference) => {
+                if let Some(map) = metadata.as_object_mut() {
+                    map.insert(
+                        "remote".into(),
+                        serde_json::to_value(reference).unwrap_or_default(),
+                    );
+                }
+                (None, KeyMode::Remote)
+            }
+        };
         let mut row = SymKeyRow {
             id: row_id,
             provider_config_id: access.token,
             key_id: String::new(),
             key_status: KeyStatus::Active as i32,
-            key_mode: KeyMode::Local as i32,
+            key_mode: mode as i32,
             expiration: expiration_of(&attrs),
-            key_value: Some(keystore::seal_secret(token_key, row_id, value)?),
-            metadata: keystore::row_metadata(&[(Half::Secret, &attrs)]),
+            key_value,
+            metadata,
             created_at: now,
             updated_at: now,
         };
@@ -569,9 +784,11 @@ impl Module {
             rotation,
         )?;
         let object = keystore::object_from_sym_row(&row)?.ok_or(Rv::GENERAL_ERROR)?;
-        *object.material.write()? = Some(KeyMaterial::Secret(Arc::new(zeroize::Zeroizing::new(
-            value.to_vec(),
-        ))));
+        if let SecretSource::Local(value, _) = source {
+            *object.material.write()? = Some(KeyMaterial::Secret(Arc::new(
+                zeroize::Zeroizing::new(value.to_vec()),
+            )));
+        }
         self.objects.insert(object)
     }
 
@@ -639,6 +856,10 @@ impl Module {
                 Some(what),
                 None,
             ));
+            // The row is gone; the remote object follows (destroyed or kept, as configured).
+            if let Some(super::object::Sealed::Remote(reference)) = &object.sealed {
+                self.retire_remote(object.token, &key_id, reference, "destroyed");
+            }
         }
         self.objects.remove(object.id)?;
         Ok(())

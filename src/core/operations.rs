@@ -273,7 +273,10 @@ impl Module {
             CKA_SIGN,
             |s| &mut s.sign,
             |material, guard| {
-                let op = factory(material, &mechanism.param)?;
+                let op = match material {
+                    KeyMaterial::External(key) => key.sign(mechanism)?,
+                    local => factory(local, &mechanism.param)?,
+                };
                 Ok(SignState {
                     guard,
                     op,
@@ -341,7 +344,10 @@ impl Module {
             CKA_VERIFY,
             |s| &mut s.verify,
             |material, guard| {
-                let op = factory(material, &mechanism.param)?;
+                let op = match material {
+                    KeyMaterial::External(key) => key.verify(mechanism)?,
+                    local => factory(local, &mechanism.param)?,
+                };
                 Ok(VerifyState {
                     guard,
                     op,
@@ -418,7 +424,10 @@ impl Module {
         slot: fn(&mut Session) -> &mut Option<CipherState>,
     ) -> Result<()> {
         self.begin(session, mechanism, key, usage, slot, |material, guard| {
-            let op = factory(material, &mechanism.param)?;
+            let op = match material {
+                KeyMaterial::External(key) => key.cipher(mechanism, usage == CKA_ENCRYPT)?,
+                local => factory(local, &mechanism.param)?,
+            };
             Ok(CipherState {
                 guard,
                 op,

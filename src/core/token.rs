@@ -43,6 +43,10 @@ pub struct PinRecord {
     pub kdf: ScryptParams,
     /// base64(nonce ‖ AES-256-GCM(token key) ‖ tag) under the PIN-derived key.
     pub wrapped_token_key: String,
+    /// The PIN-derived key was bound to the provider's root secret (PROVIDER_ROOT_KEY): this
+    /// copy opens only with the remote module's help.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub root_bound: bool,
 }
 
 /// The token record stored as JSON in `provider_config.config`.
@@ -61,6 +65,9 @@ pub struct TokenRecord {
     pub so_failures: u32,
     #[serde(default)]
     pub user_failures: u32,
+    /// Where the token's keys live: locally (the default) or with a remote PKCS#11 module.
+    #[serde(default)]
+    pub provider: crate::provider::ProviderSpec,
 }
 
 impl TokenRecord {
@@ -80,10 +87,11 @@ impl TokenRecord {
             slot,
             serial: hex::encode(serial),
             token_key_id: Uuid::new_v4().to_string(),
-            so: seal_token_key(&token_key, token_id, PinOwner::So, so_pin, params)?,
+            so: seal_token_key(&token_key, token_id, PinOwner::So, so_pin, params, None)?,
             user: None,
             so_failures: 0,
             user_failures: 0,
+            provider: crate::provider::ProviderSpec::Local,
         };
         Ok((record, token_key))
     }
@@ -133,22 +141,39 @@ fn aad(token_id: Uuid, owner: PinOwner) -> Vec<u8> {
     format!("sqlhsm/token-key/{token_id}/{}", owner.aad_label()).into_bytes()
 }
 
-/// Seals the token key under a key derived from `pin` with fresh salt.
+/// The key that seals one PIN's copy: scrypt of the PIN, bound to the root secret if any.
+fn pin_key(
+    pin: &[u8],
+    salt: &[u8],
+    params: ScryptParams,
+    root: Option<&[u8; 32]>,
+) -> Result<Zeroizing<[u8; 32]>> {
+    let kek = kdf::derive_pin_key(pin, salt, params)?;
+    match root {
+        Some(secret) => kdf::bind_to_secret(&kek, secret),
+        None => Ok(kek),
+    }
+}
+
+/// Seals the token key under a key derived from `pin` with fresh salt (and bound to `root`,
+/// the provider's root secret, for PROVIDER_ROOT_KEY tokens).
 pub fn seal_token_key(
     token_key: &TokenKey,
     token_id: Uuid,
     owner: PinOwner,
     pin: &[u8],
     params: ScryptParams,
+    root: Option<&[u8; 32]>,
 ) -> Result<PinRecord> {
     let mut salt = [0u8; 16];
     random::fill(&mut salt)?;
-    let kek = kdf::derive_pin_key(pin, &salt, params)?;
+    let kek = pin_key(pin, &salt, params, root)?;
     let sealed = aead::seal(&kek, &aad(token_id, owner), token_key.as_ref())?;
     Ok(PinRecord {
         salt: B64.encode(salt),
         kdf: params,
         wrapped_token_key: B64.encode(sealed),
+        root_bound: root.is_some(),
     })
 }
 
@@ -159,6 +184,7 @@ pub fn open_token_key(
     token_id: Uuid,
     owner: PinOwner,
     pin: &[u8],
+    root: Option<&[u8; 32]>,
 ) -> Result<Option<TokenKey>> {
     let corrupt = |what: &str| {
         Error::from(StorageError::Corrupt(format!(
@@ -169,7 +195,14 @@ pub fn open_token_key(
     let sealed = B64
         .decode(&record.wrapped_token_key)
         .map_err(|_| corrupt("wrapped key"))?;
-    let kek = kdf::derive_pin_key(pin, &salt, record.kdf)?;
+    let root = match (record.root_bound, root) {
+        (true, None) => Err(Error::Provider(
+            "this PIN record needs the provider's root secret".into(),
+        ))?,
+        (true, root) => root,
+        (false, _) => None,
+    };
+    let kek = pin_key(pin, &salt, record.kdf, root)?;
     let Some(plain) = aead::open(&kek, &aad(token_id, owner), &sealed)? else {
         return Ok(None);
     };
@@ -202,19 +235,43 @@ mod tests {
     fn right_pin_opens_wrong_pin_does_not() {
         let id = Uuid::new_v4();
         let (record, key) = TokenRecord::create(id, 1, b"so-pin", FAST).unwrap();
-        let opened = open_token_key(&record.so, id, PinOwner::So, b"so-pin")
+        let opened = open_token_key(&record.so, id, PinOwner::So, b"so-pin", None)
             .unwrap()
             .unwrap();
         assert_eq!(opened.as_ref(), key.as_ref());
-        assert!(open_token_key(&record.so, id, PinOwner::So, b"wrong")
+        assert!(open_token_key(&record.so, id, PinOwner::So, b"wrong", None)
             .unwrap()
             .is_none());
         // The SO copy cannot be replayed as the user copy, nor moved to another token.
-        assert!(open_token_key(&record.so, id, PinOwner::User, b"so-pin")
-            .unwrap()
-            .is_none());
         assert!(
-            open_token_key(&record.so, Uuid::new_v4(), PinOwner::So, b"so-pin")
+            open_token_key(&record.so, id, PinOwner::User, b"so-pin", None)
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            open_token_key(&record.so, Uuid::new_v4(), PinOwner::So, b"so-pin", None)
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn a_root_bound_copy_needs_the_root_secret() {
+        let id = Uuid::new_v4();
+        let (_, key) = TokenRecord::create(id, 1, b"so-pin", FAST).unwrap();
+        let root = [7u8; 32];
+        let bound = seal_token_key(&key, id, PinOwner::So, b"so-pin", FAST, Some(&root)).unwrap();
+        assert!(bound.root_bound);
+        let opened = open_token_key(&bound, id, PinOwner::So, b"so-pin", Some(&root))
+            .unwrap()
+            .unwrap();
+        assert_eq!(opened.as_ref(), key.as_ref());
+        // Without the secret it is a device error (the HSM is needed), not a wrong PIN.
+        let missing = open_token_key(&bound, id, PinOwner::So, b"so-pin", None).unwrap_err();
+        assert_eq!(missing.rv(), Rv::DEVICE_ERROR);
+        // Another secret does not open it.
+        assert!(
+            open_token_key(&bound, id, PinOwner::So, b"so-pin", Some(&[8u8; 32]))
                 .unwrap()
                 .is_none()
         );
@@ -224,7 +281,7 @@ mod tests {
     fn record_round_trips_through_json() {
         let id = Uuid::new_v4();
         let (mut record, key) = TokenRecord::create(id, 7, b"so-pin", FAST).unwrap();
-        record.user = Some(seal_token_key(&key, id, PinOwner::User, b"1234", FAST).unwrap());
+        record.user = Some(seal_token_key(&key, id, PinOwner::User, b"1234", FAST, None).unwrap());
         record.user_failures = 3;
         let json = record.to_json().unwrap();
         assert!(!json.to_string().contains(&hex::encode(key.as_ref())));

@@ -60,7 +60,13 @@ impl Module {
             Err(Rv::PIN_LOCKED)?
         }
         let pin_record = record.pin(owner).ok_or(Rv::USER_PIN_NOT_INITIALIZED)?;
-        match open_token_key(pin_record, token, owner, pin)? {
+        // A PROVIDER_ROOT_KEY token needs its remote module for every PIN check: without it
+        // the answer is CKR_DEVICE_ERROR and no failure is counted.
+        let root = match pin_record.root_bound {
+            true => self.root_secret(token, &record)?,
+            false => None,
+        };
+        match open_token_key(pin_record, token, owner, pin, root.as_deref())? {
             Some(key) => {
                 if record.failures(owner) > 0 {
                     self.update_record(token, &mut |r| {
@@ -150,7 +156,11 @@ impl Module {
         // so nothing sealed before can be opened again.
         self.storage.delete_token_keys(token)?;
         let params = self.scrypt_params();
-        let (fresh, _key) = TokenRecord::create(token, 0, so_pin, params)?;
+        let (mut fresh, key) = TokenRecord::create(token, 0, so_pin, params)?;
+        let (_, record) = self.token_row(token)?;
+        if let Some(root) = self.root_secret(token, &record)? {
+            fresh.so = seal_token_key(&key, token, PinOwner::So, so_pin, params, Some(&root))?;
+        }
         self.update_record(token, &mut |r| {
             r.so = fresh.so.clone();
             r.token_key_id = fresh.token_key_id.clone();
@@ -235,7 +245,16 @@ impl Module {
             Err(Rv::SESSION_READ_ONLY)?
         }
         self.check_pin(pin)?;
-        let sealed = seal_token_key(&key, token, PinOwner::User, pin, self.scrypt_params())?;
+        let (_, record) = self.token_row(token)?;
+        let root = self.root_secret(token, &record)?;
+        let sealed = seal_token_key(
+            &key,
+            token,
+            PinOwner::User,
+            pin,
+            self.scrypt_params(),
+            root.as_deref(),
+        )?;
         self.update_record(token, &mut |r| {
             r.user = Some(sealed.clone());
             r.user_failures = 0;
@@ -260,7 +279,16 @@ impl Module {
             LoginKind::User | LoginKind::Public => PinOwner::User,
         };
         let key = self.verify_pin(token, owner, old_pin)?;
-        let sealed = seal_token_key(&key, token, owner, new_pin, self.scrypt_params())?;
+        let (_, record) = self.token_row(token)?;
+        let root = self.root_secret(token, &record)?;
+        let sealed = seal_token_key(
+            &key,
+            token,
+            owner,
+            new_pin,
+            self.scrypt_params(),
+            root.as_deref(),
+        )?;
         self.update_record(token, &mut |r| {
             match owner {
                 PinOwner::So => r.so = sealed.clone(),

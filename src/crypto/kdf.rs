@@ -48,6 +48,18 @@ pub fn derive_pin_key(
     Ok(key)
 }
 
+/// Mixes a PIN-derived key with a secret held elsewhere (a PROVIDER_ROOT_KEY token's root
+/// secret): HMAC-SHA256 keyed by the secret, so neither input alone gives the result.
+pub fn bind_to_secret(kek: &[u8; 32], secret: &[u8; 32]) -> Result<Zeroizing<[u8; 32]>> {
+    let mut mac = crate::crypto::mac::Mac::hmac(crate::crypto::digest::HashAlg::Sha256, secret)?;
+    mac.update(b"sqlhsm/pin-key-bound-to-root")?;
+    mac.update(kek)?;
+    let out = Zeroizing::new(mac.finish()?);
+    let mut key = Zeroizing::new([0u8; 32]);
+    key.copy_from_slice(&out[..32]);
+    Ok(key)
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

@@ -71,7 +71,7 @@ fn log_error(function: &'static str, error: &Error) {
         Error::Storage(StorageError::Busy(_)) | Error::Crypto(_) => {
             tracing::warn!(function, %rv, cause = %error, "operation failed")
         }
-        Error::Storage(_) | Error::Config(_) | Error::Poisoned => {
+        Error::Storage(_) | Error::Config(_) | Error::Poisoned | Error::Provider(_) => {
             tracing::error!(function, %rv, cause = %error, "operation failed")
         }
     }

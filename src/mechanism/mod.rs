@@ -38,6 +38,24 @@ pub enum KeyMaterial {
     Private(Arc<PrivateKey>),
     Public(Arc<PublicKey>),
     Secret(Arc<Zeroizing<Vec<u8>>>),
+    /// A private or secret key held by another PKCS#11 module (key mode REMOTE): operations are
+    /// forwarded to it rather than computed here.
+    External(Arc<dyn ExternalKey>),
+}
+
+/// A key whose material is elsewhere. It makes the operations the registry would otherwise
+/// make from local material; status, usage flags and allowed mechanisms are checked by the core
+/// before it is asked.
+pub trait ExternalKey: Send + Sync {
+    fn sign(&self, mechanism: &crate::types::Mechanism) -> Result<Box<dyn SignOperation>>;
+    fn verify(&self, mechanism: &crate::types::Mechanism) -> Result<Box<dyn VerifyOperation>>;
+    fn cipher(
+        &self,
+        mechanism: &crate::types::Mechanism,
+        encrypt: bool,
+    ) -> Result<Box<dyn CipherOperation>>;
+    /// For the core's key-management calls (unwrap, derive) that need the concrete key.
+    fn as_any(&self) -> &dyn std::any::Any;
 }
 
 impl std::fmt::Debug for KeyMaterial {
@@ -46,6 +64,7 @@ impl std::fmt::Debug for KeyMaterial {
             KeyMaterial::Private(_) => f.write_str("KeyMaterial::Private(<redacted>)"),
             KeyMaterial::Public(_) => f.write_str("KeyMaterial::Public"),
             KeyMaterial::Secret(_) => f.write_str("KeyMaterial::Secret(<redacted>)"),
+            KeyMaterial::External(_) => f.write_str("KeyMaterial::External"),
         }
     }
 }

@@ -29,7 +29,7 @@ pub(crate) fn public_key(key: &KeyMaterial) -> Result<(Arc<PublicKey>, KeyKind)>
     let public = match key {
         KeyMaterial::Public(k) => Arc::clone(k),
         KeyMaterial::Private(k) => Arc::new(k.public_key()?),
-        KeyMaterial::Secret(_) => Err(Rv::KEY_TYPE_INCONSISTENT)?,
+        KeyMaterial::Secret(_) | KeyMaterial::External(_) => Err(Rv::KEY_TYPE_INCONSISTENT)?,
     };
     let kind = public.kind()?;
     Ok((public, kind))

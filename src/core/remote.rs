@@ -1,0 +1,213 @@
+//! The core's side of remote providers: which tokens hold their keys in another PKCS#11 module
+//! (key mode REMOTE) or protect their token key with one (PROVIDER_ROOT_KEY), the material of
+//! REMOTE keys, putting keys into the remote module, and retiring remote objects when their
+//! rows are destroyed or rotated out. Faults of one token's remote stay with that token.
+
+use std::sync::Arc;
+
+use cryptoki::object::ObjectClass;
+use cryptoki_sys::*;
+use uuid::Uuid;
+
+use super::module::Module;
+use super::object::{Half, Object, ObjectId};
+use super::token::{seal_token_key, PinOwner, TokenRecord};
+use crate::crypto::keys::{Curve, PrivateKey};
+use crate::error::{Error, Result, Rv};
+use crate::mechanism::KeyMaterial;
+use crate::provider::root::{self, RootSecret};
+use crate::provider::{keys, KeySize, Pkcs11Provider, ProviderSpec, Remote, RemoteKey};
+use crate::provider::{RemoteRef, RemoteUse};
+
+impl Module {
+    /// The provider named by the token's record.
+    pub fn provider_of(&self, token: Uuid) -> Result<ProviderSpec> {
+        Ok(self.token_row(token)?.1.provider)
+    }
+
+    /// The remote module holding `token`'s keys, when the token is a REMOTE one.
+    pub fn key_holder(&self, token: Uuid) -> Result<Option<Arc<Remote>>> {
+        match self.provider_of(token)? {
+            ProviderSpec::Pkcs11(spec) if spec.use_for == RemoteUse::Keys => {
+                Ok(Some(self.providers.remote(token, &spec)?))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    fn remote_for(&self, token: Uuid) -> Result<Arc<Remote>> {
+        if let Some(remote) = self.providers.cached(token) {
+            return Ok(remote);
+        }
+        match self.provider_of(token)? {
+            ProviderSpec::Pkcs11(spec) => self.providers.remote(token, &spec),
+            ProviderSpec::Local => Err(Error::Provider(format!(
+                "token {token} has REMOTE keys but no pkcs11 provider"
+            ))),
+        }
+    }
+
+    /// The material of a REMOTE key: a handle on the remote object, sized from its attributes.
+    pub(super) fn remote_material(
+        &self,
+        object: &Object,
+        reference: &RemoteRef,
+    ) -> Result<KeyMaterial> {
+        let remote = self.remote_for(object.token)?;
+        let (class, size) = match object.id {
+            ObjectId::Token {
+                half: Half::Secret, ..
+            } => {
+                let len = object.attrs.ulong(CKA_VALUE_LEN).unwrap_or(32);
+                (
+                    ObjectClass::SECRET_KEY,
+                    KeySize::Secret {
+                        len: usize::try_from(len).unwrap_or(32),
+                    },
+                )
+            }
+            _ => (ObjectClass::PRIVATE_KEY, private_size(object)?),
+        };
+        Ok(KeyMaterial::External(Arc::new(RemoteKey {
+            remote,
+            class,
+            id: reference.id_bytes()?,
+            size,
+        })))
+    }
+
+    /// The remote key behind `material`, for unwrap and derive.
+    pub(super) fn as_remote_key(material: &KeyMaterial) -> Option<&RemoteKey> {
+        match material {
+            KeyMaterial::External(key) => key.as_any().downcast_ref::<RemoteKey>(),
+            _ => None,
+        }
+    }
+
+    /// Puts a private key made or received here into the token's remote module.
+    pub(super) fn import_private_remote(
+        &self,
+        remote: &Remote,
+        private: &PrivateKey,
+        label: &str,
+    ) -> Result<RemoteRef> {
+        keys::import_private(remote, private, label)
+    }
+
+    /// Retires the remote objects of a destroyed (`mark` "destroyed") or rotated-out
+    /// ("rotated") REMOTE key, as the provider's `on_destroy` says. A failure is logged and
+    /// recorded, never undoes the catalogue change: the operator finds the object by its label.
+    pub(super) fn retire_remote(
+        &self,
+        token: Uuid,
+        key_id: &str,
+        reference: &RemoteRef,
+        mark: &str,
+    ) {
+        let outcome = (|| -> Result<&'static str> {
+            let remote = self.remote_for(token)?;
+            let on_destroy = remote.spec.on_destroy;
+            // A rotated-out key is still usable here (Inactive keys decrypt and verify), so its
+            // remote object is only marked, whatever on_destroy says.
+            let action = if mark == "destroyed" {
+                on_destroy
+            } else {
+                crate::provider::OnDestroy::Keep
+            };
+            keys::retire(&remote, reference, action, mark)?;
+            Ok(match action {
+                crate::provider::OnDestroy::Destroy => "remote object destroyed",
+                crate::provider::OnDestroy::Keep => "remote object kept and relabelled",
+            })
+        })();
+        let detail = match &outcome {
+            Ok(what) => serde_json::json!({ "remote": reference, "outcome": what }),
+            Err(e) => {
+                tracing::error!(%key_id, error = %e, "could not retire the remote key object");
+                serde_json::json!({ "remote": reference, "outcome": format!("failed: {e}") })
+            }
+        };
+        self.record(super::lifecycle::event(
+            key_id,
+            token,
+            "remote-retired",
+            Some(detail),
+            None,
+        ));
+    }
+
+    /// The root secret of a PROVIDER_ROOT_KEY token, opened by its remote module.
+    pub(super) fn root_secret(
+        &self,
+        token: Uuid,
+        record: &TokenRecord,
+    ) -> Result<Option<RootSecret>> {
+        let ProviderSpec::Pkcs11(spec) = &record.provider else {
+            return Ok(None);
+        };
+        let Some(root_key) = &spec.root_key else {
+            return Ok(None);
+        };
+        let remote = self.providers.remote(token, spec)?;
+        root::open(&remote, root_key).map(Some)
+    }
+
+    /// Gives a freshly initialized token (SO PIN set, no user PIN, no keys) a `pkcs11`
+    /// provider. For PROVIDER_ROOT_KEY a root key is made in the remote module and the SO's copy
+    /// of the token key is re-sealed bound to it. The remote is reached first: a provider that
+    /// does not work is refused rather than stored.
+    pub fn attach_provider(
+        &self,
+        token: Uuid,
+        so_pin: &[u8],
+        mut spec: Pkcs11Provider,
+    ) -> Result<()> {
+        let (row, record) = self.token_row(token)?;
+        if record.user.is_some() || record.provider != ProviderSpec::Local {
+            Err(Rv::TEMPLATE_INCONSISTENT)?
+        }
+        let token_key = self.verify_pin(token, PinOwner::So, so_pin)?;
+        let remote = self.providers.remote(token, &spec)?;
+        remote.check()?;
+        let mut so = None;
+        if spec.use_for == RemoteUse::RootKey {
+            let (root_key, secret) = root::create(&remote, &row.provider_name)?;
+            spec.root_key = Some(root_key);
+            so = Some(seal_token_key(
+                &token_key,
+                token,
+                PinOwner::So,
+                so_pin,
+                record.so.kdf,
+                Some(&secret),
+            )?);
+        }
+        let provider = ProviderSpec::Pkcs11(Box::new(spec));
+        self.update_record(token, &mut |r| {
+            r.provider = provider.clone();
+            if let Some(so) = &so {
+                r.so = so.clone();
+            }
+            Ok(())
+        })?;
+        tracing::info!(%token, "provider attached");
+        Ok(())
+    }
+}
+
+/// Output sizes of a REMOTE private key, from the public values its object carries.
+fn private_size(object: &Object) -> Result<KeySize> {
+    Ok(match object.attrs.ulong(CKA_KEY_TYPE) {
+        Some(CKK_RSA) => KeySize::Rsa {
+            bytes: object.attrs.get(CKA_MODULUS).map_or(0, <[u8]>::len),
+        },
+        Some(CKK_EC) => {
+            let params = object.attrs.get(CKA_EC_PARAMS).unwrap_or_default();
+            KeySize::Ec {
+                field_bytes: Curve::from_params_der(params)?.field_bytes(),
+            }
+        }
+        Some(CKK_EC_EDWARDS) => KeySize::Ed25519,
+        _ => Err(Rv::KEY_TYPE_INCONSISTENT)?,
+    })
+}

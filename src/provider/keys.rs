@@ -1,0 +1,570 @@
+//! REMOTE keys: making them in the remote module (generation, import, unwrap, derive), reading
+//! back their public half, marking and destroying them, and the reference a row keeps to find
+//! them again (`{"id": <CKA_ID hex>, "label": …}`). Remote keys are always created as token
+//! objects, sensitive and non-extractable; usage is enforced by sqlhsm before any call.
+
+use std::sync::Arc;
+
+use cryptoki::mechanism::Mechanism as CkMechanism;
+use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass};
+use cryptoki_sys::*;
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use super::client::Remote;
+use super::config::OnDestroy;
+use super::forward::{RemoteCipher, RemoteSign, RemoteVerify};
+use super::mechanisms;
+use crate::crypto::keys::{Curve, KeyKind, PrivateKey, PublicInfo, PublicKey};
+use crate::crypto::random;
+use crate::error::{Error, Result, Rv};
+use crate::mechanism::{CipherOperation, ExternalKey, SignOperation, VerifyOperation};
+use crate::types::Mechanism;
+
+/// Where a REMOTE key is in its module, as stored in the row.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoteRef {
+    /// Hex of the remote `CKA_ID` (random, 16 bytes).
+    pub id: String,
+    /// The remote `CKA_LABEL`, for operators looking at the HSM.
+    pub label: String,
+}
+
+impl RemoteRef {
+    pub fn id_bytes(&self) -> Result<Vec<u8>> {
+        hex::decode(&self.id).map_err(|_| {
+            crate::error::StorageError::Corrupt("remote key reference: bad id".into()).into()
+        })
+    }
+}
+
+/// What the output bounds of a remote key's operations depend on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeySize {
+    Rsa { bytes: usize },
+    Ec { field_bytes: usize },
+    Ed25519,
+    Secret { len: usize },
+}
+
+impl KeySize {
+    pub fn of_public(public: &PublicKey) -> Result<KeySize> {
+        Ok(match public.kind()? {
+            KeyKind::Rsa { bits } => KeySize::Rsa {
+                bytes: (bits as usize).div_ceil(8),
+            },
+            KeyKind::Ec(curve) => KeySize::Ec {
+                field_bytes: curve.field_bytes(),
+            },
+            KeyKind::Ed25519 => KeySize::Ed25519,
+        })
+    }
+
+    pub fn signature_len(self, mechanism: CK_MECHANISM_TYPE) -> usize {
+        match self {
+            KeySize::Rsa { bytes } => bytes,
+            KeySize::Ec { field_bytes } => 2 * field_bytes,
+            KeySize::Ed25519 => 64,
+            KeySize::Secret { .. } => match mechanism {
+                CKM_SHA_1_HMAC => 20,
+                CKM_SHA224_HMAC => 28,
+                CKM_SHA384_HMAC => 48,
+                CKM_SHA512_HMAC => 64,
+                CKM_AES_CMAC => 16,
+                _ => 32,
+            },
+        }
+    }
+
+    pub fn modulus_len(self) -> Option<usize> {
+        match self {
+            KeySize::Rsa { bytes } => Some(bytes),
+            _ => None,
+        }
+    }
+}
+
+/// A REMOTE private or secret key, ready for operations.
+pub struct RemoteKey {
+    pub remote: Arc<Remote>,
+    pub class: ObjectClass,
+    pub id: Vec<u8>,
+    pub size: KeySize,
+}
+
+impl ExternalKey for RemoteKey {
+    fn sign(&self, mechanism: &Mechanism) -> Result<Box<dyn SignOperation>> {
+        Ok(Box::new(RemoteSign::new(self.clone_arc(), mechanism)?))
+    }
+
+    fn verify(&self, mechanism: &Mechanism) -> Result<Box<dyn VerifyOperation>> {
+        Ok(Box::new(RemoteVerify::new(self.clone_arc(), mechanism)?))
+    }
+
+    fn cipher(&self, mechanism: &Mechanism, encrypt: bool) -> Result<Box<dyn CipherOperation>> {
+        Ok(Box::new(RemoteCipher::new(
+            self.clone_arc(),
+            mechanism,
+            encrypt,
+        )?))
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+impl RemoteKey {
+    fn clone_arc(&self) -> Arc<RemoteKey> {
+        Arc::new(RemoteKey {
+            remote: Arc::clone(&self.remote),
+            class: self.class,
+            id: self.id.clone(),
+            size: self.size,
+        })
+    }
+}
+
+/// A fresh random remote `CKA_ID`.
+fn new_id() -> Result<Vec<u8>> {
+    let mut id = vec![0u8; 16];
+    random::fill(&mut id)?;
+    Ok(id)
+}
+
+/// The attributes every remote private or secret key gets.
+fn protected(id: &[u8], label: &str, class: ObjectClass, key_type: KeyType) -> Vec<Attribute> {
+    vec![
+        Attribute::Class(class),
+        Attribute::KeyType(key_type),
+        Attribute::Token(true),
+        Attribute::Private(true),
+        Attribute::Sensitive(true),
+        Attribute::Extractable(false),
+        Attribute::Id(id.to_vec()),
+        Attribute::Label(label.as_bytes().to_vec()),
+    ]
+}
+
+/// The usages a remote key needs for what sqlhsm may forward to it (sqlhsm's own flags decide
+/// what is actually allowed).
+fn usages(class: ObjectClass, key_type: KeyType) -> Vec<Attribute> {
+    match (class, key_type) {
+        (ObjectClass::PRIVATE_KEY, KeyType::RSA) => vec![
+            Attribute::Sign(true),
+            Attribute::Decrypt(true),
+            Attribute::Unwrap(true),
+        ],
+        (ObjectClass::PRIVATE_KEY, KeyType::EC) => {
+            vec![Attribute::Sign(true), Attribute::Derive(true)]
+        }
+        (ObjectClass::PRIVATE_KEY, _) => vec![Attribute::Sign(true)],
+        (_, KeyType::AES) => vec![
+            Attribute::Encrypt(true),
+            Attribute::Decrypt(true),
+            Attribute::Sign(true),
+            Attribute::Verify(true),
+            Attribute::Wrap(true),
+            Attribute::Unwrap(true),
+        ],
+        _ => vec![
+            Attribute::Sign(true),
+            Attribute::Verify(true),
+            Attribute::Derive(true),
+        ],
+    }
+}
+
+fn remote_key_type(key_type: CK_KEY_TYPE) -> Result<KeyType> {
+    Ok(match key_type {
+        CKK_RSA => KeyType::RSA,
+        CKK_EC => KeyType::EC,
+        CKK_EC_EDWARDS => KeyType::EC_EDWARDS,
+        CKK_AES => KeyType::AES,
+        CKK_GENERIC_SECRET => KeyType::GENERIC_SECRET,
+        _ => Err(Rv::KEY_TYPE_INCONSISTENT)?,
+    })
+}
+
+/// What a remote key pair is generated as.
+pub enum PairSpec<'a> {
+    Rsa {
+        bits: u64,
+        public_exponent: &'a [u8],
+    },
+    Ec {
+        params_der: &'a [u8],
+    },
+    Ed25519 {
+        params_der: &'a [u8],
+    },
+}
+
+/// Generates a key pair in the remote module; returns its reference and public key.
+pub fn generate_pair(
+    remote: &Remote,
+    spec: &PairSpec<'_>,
+    label: &str,
+) -> Result<(RemoteRef, PublicKey)> {
+    let id = new_id()?;
+    let (mechanism, key_type, mut public) = match spec {
+        PairSpec::Rsa {
+            bits,
+            public_exponent,
+        } => {
+            let exponent = if public_exponent.is_empty() {
+                vec![1, 0, 1]
+            } else {
+                public_exponent.to_vec()
+            };
+            (
+                CkMechanism::RsaPkcsKeyPairGen,
+                KeyType::RSA,
+                vec![
+                    Attribute::ModulusBits((*bits).into()),
+                    Attribute::PublicExponent(exponent),
+                    Attribute::Verify(true),
+                    Attribute::Encrypt(true),
+                    Attribute::Wrap(true),
+                ],
+            )
+        }
+        PairSpec::Ec { params_der } => (
+            CkMechanism::EccKeyPairGen,
+            KeyType::EC,
+            vec![
+                Attribute::EcParams(params_der.to_vec()),
+                Attribute::Verify(true),
+            ],
+        ),
+        PairSpec::Ed25519 { params_der } => (
+            CkMechanism::EccEdwardsKeyPairGen,
+            KeyType::EC_EDWARDS,
+            vec![
+                Attribute::EcParams(params_der.to_vec()),
+                Attribute::Verify(true),
+            ],
+        ),
+    };
+    public.extend([
+        Attribute::Class(ObjectClass::PUBLIC_KEY),
+        Attribute::KeyType(key_type),
+        Attribute::Token(true),
+        Attribute::Private(false),
+        Attribute::Id(id.clone()),
+        Attribute::Label(label.as_bytes().to_vec()),
+    ]);
+    let mut private = protected(&id, label, ObjectClass::PRIVATE_KEY, key_type);
+    private.extend(usages(ObjectClass::PRIVATE_KEY, key_type));
+    let public_key = remote.run("C_GenerateKeyPair", |session, _| {
+        let (public_handle, _) = session.generate_key_pair(&mechanism, &public, &private)?;
+        let wanted = [
+            AttributeType::Modulus,
+            AttributeType::PublicExponent,
+            AttributeType::EcParams,
+            AttributeType::EcPoint,
+        ];
+        session.get_attributes(public_handle, &wanted)
+    })?;
+    let public_key = public_from_attributes(key_type, &public_key)?;
+    tracing::info!(remote_id = %hex::encode(&id), %label, "key pair generated in the remote module");
+    Ok((
+        RemoteRef {
+            id: hex::encode(id),
+            label: label.to_string(),
+        },
+        public_key,
+    ))
+}
+
+fn public_from_attributes(key_type: KeyType, attributes: &[Attribute]) -> Result<PublicKey> {
+    let mut modulus = None;
+    let mut exponent = None;
+    let mut params = None;
+    let mut point = None;
+    for attribute in attributes {
+        match attribute {
+            Attribute::Modulus(v) => modulus = Some(v.as_slice()),
+            Attribute::PublicExponent(v) => exponent = Some(v.as_slice()),
+            Attribute::EcParams(v) => params = Some(v.as_slice()),
+            Attribute::EcPoint(v) => point = Some(v.as_slice()),
+            _ => {}
+        }
+    }
+    let missing = || Error::Provider("the remote public key lacks its public values".into());
+    match key_type {
+        KeyType::RSA => PublicKey::from_rsa_components(
+            modulus.ok_or_else(missing)?,
+            exponent.ok_or_else(missing)?,
+        ),
+        _ => PublicKey::from_ec_point(params.ok_or_else(missing)?, point.ok_or_else(missing)?),
+    }
+}
+
+/// Generates a secret key of `len` bytes in the remote module.
+pub fn generate_secret(
+    remote: &Remote,
+    key_type: CK_KEY_TYPE,
+    len: usize,
+    label: &str,
+) -> Result<RemoteRef> {
+    let id = new_id()?;
+    let kind = remote_key_type(key_type)?;
+    let mechanism = match kind {
+        KeyType::AES => CkMechanism::AesKeyGen,
+        _ => CkMechanism::GenericSecretKeyGen,
+    };
+    let mut template = protected(&id, label, ObjectClass::SECRET_KEY, kind);
+    template.extend(usages(ObjectClass::SECRET_KEY, kind));
+    template.push(Attribute::ValueLen((len as u64).into()));
+    remote.run("C_GenerateKey", |session, _| {
+        session.generate_key(&mechanism, &template)
+    })?;
+    tracing::info!(remote_id = %hex::encode(&id), %label, "secret key generated in the remote module");
+    Ok(RemoteRef {
+        id: hex::encode(id),
+        label: label.to_string(),
+    })
+}
+
+/// Puts a secret key made or received here into the remote module.
+pub fn import_secret(
+    remote: &Remote,
+    key_type: CK_KEY_TYPE,
+    value: &[u8],
+    label: &str,
+) -> Result<RemoteRef> {
+    let id = new_id()?;
+    let kind = remote_key_type(key_type)?;
+    let mut template = protected(&id, label, ObjectClass::SECRET_KEY, kind);
+    template.extend(usages(ObjectClass::SECRET_KEY, kind));
+    template.push(Attribute::Value(value.to_vec()));
+    let created = remote.run("C_CreateObject", |session, _| {
+        session.create_object(&template)
+    });
+    scrub(&mut template);
+    created?;
+    Ok(RemoteRef {
+        id: hex::encode(id),
+        label: label.to_string(),
+    })
+}
+
+/// Puts a private key imported here (`C_CreateObject`, `C_UnwrapKey` with a local key) into the
+/// remote module; the copy in memory is dropped by the caller right after.
+pub fn import_private(remote: &Remote, private: &PrivateKey, label: &str) -> Result<RemoteRef> {
+    let id = new_id()?;
+    let secret = |attribute| -> Result<Vec<u8>> {
+        Ok(private
+            .private_component(attribute)?
+            .ok_or(Rv::KEY_TYPE_INCONSISTENT)?
+            .to_vec())
+    };
+    let (kind, mut values) = match private.public_key()?.public_info()? {
+        PublicInfo::Rsa {
+            modulus,
+            public_exponent,
+            ..
+        } => (
+            KeyType::RSA,
+            vec![
+                Attribute::Modulus(modulus),
+                Attribute::PublicExponent(public_exponent),
+                Attribute::PrivateExponent(secret(CKA_PRIVATE_EXPONENT)?),
+                Attribute::Prime1(secret(CKA_PRIME_1)?),
+                Attribute::Prime2(secret(CKA_PRIME_2)?),
+                Attribute::Exponent1(secret(CKA_EXPONENT_1)?),
+                Attribute::Exponent2(secret(CKA_EXPONENT_2)?),
+                Attribute::Coefficient(secret(CKA_COEFFICIENT)?),
+            ],
+        ),
+        PublicInfo::Ec { params_der, .. } => (
+            KeyType::EC,
+            vec![
+                Attribute::EcParams(params_der),
+                Attribute::Value(secret(CKA_VALUE)?),
+            ],
+        ),
+        PublicInfo::Ed25519 { params_der, .. } => (
+            KeyType::EC_EDWARDS,
+            vec![
+                Attribute::EcParams(params_der),
+                Attribute::Value(secret(CKA_VALUE)?),
+            ],
+        ),
+    };
+    let mut template = protected(&id, label, ObjectClass::PRIVATE_KEY, kind);
+    template.extend(usages(ObjectClass::PRIVATE_KEY, kind));
+    template.append(&mut values);
+    let created = remote.run("C_CreateObject", |session, _| {
+        session.create_object(&template)
+    });
+    scrub(&mut template);
+    created?;
+    Ok(RemoteRef {
+        id: hex::encode(id),
+        label: label.to_string(),
+    })
+}
+
+/// Zeroizes the secret values of a template once it has been sent.
+fn scrub(template: &mut [Attribute]) {
+    use zeroize::Zeroize;
+    for attribute in template {
+        match attribute {
+            Attribute::Value(v)
+            | Attribute::PrivateExponent(v)
+            | Attribute::Prime1(v)
+            | Attribute::Prime2(v)
+            | Attribute::Exponent1(v)
+            | Attribute::Exponent2(v)
+            | Attribute::Coefficient(v) => v.zeroize(),
+            _ => {}
+        }
+    }
+}
+
+/// The template of a secret key made by a remote unwrap or derive.
+fn new_secret_template(
+    key_type: CK_KEY_TYPE,
+    len: Option<usize>,
+    label: &str,
+) -> Result<(Vec<u8>, Vec<Attribute>)> {
+    let id = new_id()?;
+    let kind = remote_key_type(key_type)?;
+    let mut template = protected(&id, label, ObjectClass::SECRET_KEY, kind);
+    template.extend(usages(ObjectClass::SECRET_KEY, kind));
+    if let Some(len) = len {
+        template.push(Attribute::ValueLen((len as u64).into()));
+    }
+    Ok((id, template))
+}
+
+/// `C_UnwrapKey` in the remote module: the unwrapped secret key never exists outside it.
+pub fn unwrap_secret(
+    unwrapping: &RemoteKey,
+    mechanism: &Mechanism,
+    wrapped: &[u8],
+    key_type: CK_KEY_TYPE,
+    len: Option<usize>,
+    label: &str,
+) -> Result<RemoteRef> {
+    mechanisms::check(mechanism)?;
+    let (id, template) = new_secret_template(key_type, len, label)?;
+    unwrapping.remote.run("C_UnwrapKey", |session, lookup| {
+        let handle = lookup.object(unwrapping.class, &unwrapping.id)?;
+        mechanisms::with_remote(mechanism, |m| {
+            session.unwrap_key(m, handle, wrapped, &template)
+        })
+    })?;
+    Ok(RemoteRef {
+        id: hex::encode(id),
+        label: label.to_string(),
+    })
+}
+
+/// `C_DeriveKey` in the remote module (ECDH): the shared secret stays there.
+pub fn derive_secret(
+    base: &RemoteKey,
+    mechanism: &Mechanism,
+    key_type: CK_KEY_TYPE,
+    len: Option<usize>,
+    label: &str,
+) -> Result<RemoteRef> {
+    mechanisms::check(mechanism)?;
+    let (id, template) = new_secret_template(key_type, len, label)?;
+    base.remote.run("C_DeriveKey", |session, lookup| {
+        let handle = lookup.object(base.class, &base.id)?;
+        mechanisms::with_remote(mechanism, |m| session.derive_key(m, handle, &template))
+    })?;
+    Ok(RemoteRef {
+        id: hex::encode(id),
+        label: label.to_string(),
+    })
+}
+
+/// The length in bytes of a remote secret key (`CKA_VALUE_LEN`) and its `CKA_CHECK_VALUE`.
+pub fn secret_facts(remote: &Remote, reference: &RemoteRef) -> Result<(usize, Option<Vec<u8>>)> {
+    let id = reference.id_bytes()?;
+    let attributes = remote.run("C_GetAttributeValue", |session, lookup| {
+        let handle = lookup.object(ObjectClass::SECRET_KEY, &id)?;
+        session.get_attributes(
+            handle,
+            &[AttributeType::ValueLen, AttributeType::CheckValue],
+        )
+    })?;
+    let mut len = None;
+    let mut check = None;
+    for attribute in attributes {
+        match attribute {
+            Attribute::ValueLen(l) => len = usize::try_from(u64::from(l)).ok(),
+            Attribute::CheckValue(v) => check = Some(v),
+            _ => {}
+        }
+    }
+    let len = len.ok_or_else(|| Error::Provider("remote key without CKA_VALUE_LEN".into()))?;
+    Ok((len, check))
+}
+
+/// What becomes of the remote objects (both halves of a pair) when their row is destroyed or
+/// its key rotated out: destroyed, or kept and relabelled with `mark` as a prefix.
+pub fn retire(
+    remote: &Remote,
+    reference: &RemoteRef,
+    on_destroy: OnDestroy,
+    mark: &str,
+) -> Result<()> {
+    let id = reference.id_bytes()?;
+    let label = format!("{mark}:{}", reference.label).into_bytes();
+    remote.run("retiring a remote key", |session, lookup| {
+        let found = session.find_objects(&[Attribute::Id(id.clone())])?;
+        for handle in found {
+            match on_destroy {
+                OnDestroy::Destroy => session.destroy_object(handle)?,
+                OnDestroy::Keep => {
+                    session.update_attributes(handle, &[Attribute::Label(label.clone())])?
+                }
+            }
+        }
+        for class in [
+            ObjectClass::PRIVATE_KEY,
+            ObjectClass::PUBLIC_KEY,
+            ObjectClass::SECRET_KEY,
+        ] {
+            lookup.forget(class, &id);
+        }
+        Ok(())
+    })?;
+    tracing::info!(remote_id = %reference.id, ?on_destroy, %mark, "remote key retired");
+    Ok(())
+}
+
+/// Whether the remote object of a reference exists and is sensitive and non-extractable, for
+/// `sqlhsm db check`.
+pub fn verify_protected(
+    remote: &Remote,
+    reference: &RemoteRef,
+    class: ObjectClass,
+) -> Result<bool> {
+    let id = reference.id_bytes()?;
+    let attributes = remote.run("C_GetAttributeValue", |session, lookup| {
+        let handle = lookup.object(class, &id)?;
+        session.get_attributes(
+            handle,
+            &[AttributeType::Sensitive, AttributeType::Extractable],
+        )
+    })?;
+    let sensitive = attributes.contains(&Attribute::Sensitive(true));
+    let extractable = attributes.contains(&Attribute::Extractable(true));
+    Ok(sensitive && !extractable)
+}
+
+/// Curve of EC parameters, for the caller to refuse curves sqlhsm cannot verify with.
+pub fn check_curve(params_der: &[u8]) -> Result<Curve> {
+    Curve::from_params_der(params_der)
+}
+
+/// A zeroizing copy of bytes that will be sent to the remote.
+pub fn secret_copy(bytes: &[u8]) -> Zeroizing<Vec<u8>> {
+    Zeroizing::new(bytes.to_vec())
+}
