@@ -189,12 +189,34 @@ impl Admin {
         }
         let so_pin = self.options.pins.new_pin(PinOwner::So, label)?;
         let user_pin = self.options.pins.new_pin(PinOwner::User, label)?;
-        let slots = self.module.slot_list(true)?;
-        let empty = *slots
-            .last()
-            .ok_or_else(|| Failure::refused("no empty slot"))?;
-        self.module
-            .init_token(empty, so_pin.as_bytes(), &padded::<32>(label))?;
+        // Another process may take the empty slot between listing and creating: the store
+        // refuses the second claim, and the slots are listed again.
+        let mut attempts = 0;
+        loop {
+            let slots = self.module.slot_list(true)?;
+            let empty = *slots
+                .last()
+                .ok_or_else(|| Failure::refused("no empty slot"))?;
+            match self
+                .module
+                .init_token(empty, so_pin.as_bytes(), &padded::<32>(label))
+            {
+                Ok(()) => break,
+                Err(e) if e.rv() == crate::error::Rv::ARGUMENTS_BAD && attempts < 10 => {
+                    let taken = self
+                        .storage
+                        .list_tokens()?
+                        .iter()
+                        .any(|t| t.provider_name == label);
+                    if taken {
+                        return Err(e.into());
+                    }
+                    attempts += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(20 * attempts));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
         let row = self.token(label)?;
         if let Some(provider) = provider {
             // The remote must work now; a token whose provider does not is not left behind.

@@ -265,13 +265,8 @@ impl Module {
             &public_consumed,
             origin,
         )?;
-        let mut private = object::build_key_attrs(
-            CKO_PRIVATE_KEY,
-            key_type,
-            private_template,
-            &[link],
-            origin,
-        )?;
+        let mut private =
+            object::build_key_attrs(CKO_PRIVATE_KEY, key_type, private_template, &[link], origin)?;
         add_public_values(&mut public, &public_key, CKO_PUBLIC_KEY)?;
         add_public_values(&mut private, &public_key, CKO_PRIVATE_KEY)?;
         let key = match remote {

@@ -46,6 +46,16 @@ pub(crate) mod test_keys {
     }
 }
 
+/// Empties this thread's OpenSSL error queue. Another library in the process that uses the same
+/// libcrypto (a remote PKCS#11 module such as SoftHSM) may leave errors there; left in place,
+/// they make the next unrelated OpenSSL call on the thread (a PostgreSQL TLS handshake) fail.
+pub fn clear_error_queue() {
+    let dropped = openssl::error::ErrorStack::get();
+    if !dropped.errors().is_empty() {
+        tracing::debug!(errors = %dropped, "cleared OpenSSL errors left by another library");
+    }
+}
+
 /// Turns an OpenSSL error stack into the crate's error, keeping the cause for the log.
 pub(crate) fn openssl_error(err: openssl::error::ErrorStack) -> crate::error::Error {
     crate::error::Error::Crypto(err.to_string())

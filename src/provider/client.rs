@@ -133,7 +133,9 @@ fn verdict(error: &CkError) -> Verdict {
         RvError::SignatureInvalid => Rv::SIGNATURE_INVALID,
         RvError::SignatureLenRange => Rv::SIGNATURE_LEN_RANGE,
         RvError::MechanismInvalid => Rv::MECHANISM_INVALID,
-        RvError::MechanismParamInvalid => Rv::MECHANISM_PARAM_INVALID,
+        // A remote that refuses a mechanism's parameters (SoftHSM answers CKR_ARGUMENTS_BAD to
+        // OAEP with SHA-256) refuses the request, it is not broken.
+        RvError::MechanismParamInvalid | RvError::ArgumentsBad => Rv::MECHANISM_PARAM_INVALID,
         RvError::KeyTypeInconsistent => Rv::KEY_TYPE_INCONSISTENT,
         RvError::KeySizeRange => Rv::KEY_SIZE_RANGE,
         RvError::KeyFunctionNotPermitted => Rv::KEY_FUNCTION_NOT_PERMITTED,
@@ -146,6 +148,9 @@ fn verdict(error: &CkError) -> Verdict {
         RvError::AttributeValueInvalid => Rv::ATTRIBUTE_VALUE_INVALID,
         RvError::CurveNotSupported => Rv::CURVE_NOT_SUPPORTED,
         RvError::DomainParamsInvalid => Rv::DOMAIN_PARAMS_INVALID,
+        // The remote could not do this one call (SoftHSM answers CKR_GENERAL_ERROR to a
+        // ciphertext that does not decrypt): the call failed, the connection is fine.
+        RvError::GeneralError | RvError::FunctionFailed => Rv::FUNCTION_FAILED,
         _ => return Verdict::Fault,
     })
 }
@@ -271,6 +276,19 @@ impl Remote {
 
     /// Runs one remote call on a pooled session. A stale object handle is looked up again once.
     pub fn run<T>(
+        &self,
+        what: &str,
+        call: impl Fn(&Session, &Lookup<'_>) -> cryptoki::error::Result<T>,
+    ) -> Result<T> {
+        // The remote module may share our libcrypto: it must not see errors left by us (or by
+        // the application) on this thread, nor leave its own behind.
+        crate::crypto::clear_error_queue();
+        let result = self.run_inner(what, call);
+        crate::crypto::clear_error_queue();
+        result
+    }
+
+    fn run_inner<T>(
         &self,
         what: &str,
         call: impl Fn(&Session, &Lookup<'_>) -> cryptoki::error::Result<T>,

@@ -388,14 +388,33 @@ impl TestDb {
                 .iter()
                 .map(|row| row.get::<_, Option<String>>(0).unwrap_or_default())
                 .collect(),
+            // In another process: a second SQLite library in this one (the test's, beside the
+            // module's own) would share the module's POSIX locks on the file, and releasing
+            // them would release the module's, letting another process delete the WAL under it.
             None => {
-                let c = rusqlite::Connection::open(&self.db).expect("open SQLite file");
-                c.busy_timeout(std::time::Duration::from_secs(10))
-                    .expect("busy timeout");
-                let mut st = c.prepare(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
-                st.query_map([], |row| row.get::<_, Option<String>>(0))
-                    .unwrap_or_else(|e| panic!("{sql}: {e}"))
-                    .map(|v| v.expect("row").unwrap_or_default())
+                let out = std::process::Command::new("sqlite3")
+                    .args(["-json", "-cmd", ".timeout 10000"])
+                    .arg(&self.db)
+                    .arg(sql)
+                    .output()
+                    .expect("run sqlite3 (Debian package sqlite3)");
+                assert!(
+                    out.status.success(),
+                    "sqlite3 {sql}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                let text = String::from_utf8_lossy(&out.stdout);
+                if text.trim().is_empty() {
+                    return Vec::new();
+                }
+                let rows: Vec<serde_json::Map<String, serde_json::Value>> =
+                    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{sql}: {e}: {text}"));
+                rows.into_iter()
+                    .map(|row| match row.into_iter().next().map(|(_, v)| v) {
+                        Some(serde_json::Value::String(s)) => s,
+                        Some(serde_json::Value::Null) | None => String::new(),
+                        Some(other) => other.to_string(),
+                    })
                     .collect()
             }
         }

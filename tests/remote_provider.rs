@@ -1,0 +1,793 @@
+//! Key modes REMOTE, PROVIDER_ROOT_KEY and PUBLIC_KEY_ONLY with a real remote module: SoftHSMv2
+//! (`libsofthsm2.so`, Debian package `softhsm2`) behind sqlhsm tokens made with
+//! `sqlhsm token init --provider pkcs11`. What is in the HSM is checked with SoftHSM's side of
+//! the world (`pkcs11-tool` on `libsofthsm2.so`, another process); what is in the database
+//! with SQL; signatures and ciphertexts with OpenSSL. Runs on SQLite and, with
+//! `SQLHSM_TEST_BACKEND=postgres`, on PostgreSQL.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use common::*;
+use cryptoki::error::RvError;
+use cryptoki::mechanism::elliptic_curve::{EcKdf, Ecdh1DeriveParams};
+use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsOaepParams, PkcsOaepSource};
+use cryptoki::mechanism::{Mechanism, MechanismType};
+use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
+use cryptoki::session::Session;
+use openssl::hash::MessageDigest;
+use openssl::pkey::PKey;
+use openssl::rsa::Padding;
+use openssl::sign::Verifier;
+
+const HSM_PIN: &str = "4321";
+const HSM_SO_PIN: &str = "87654321";
+const CKA_SQLHSM_ROTATED_FROM: u64 = 0xD351_0006;
+/// Every SoftHSM token the tests of this file use, made before any test loads SoftHSM.
+const HSM_TOKENS: &[&str] = &["hsm-keys", "hsm-root", "hsm-fault", "hsm-gone", "hsm-life"];
+
+/// The SoftHSM set-up of this test process: its module, configuration and token directory.
+struct SoftHsm {
+    module: PathBuf,
+    conf: PathBuf,
+    dir: PathBuf,
+}
+
+fn softhsm_module() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("SQLHSM_TEST_SOFTHSM") {
+        return Some(PathBuf::from(p));
+    }
+    [
+        "/usr/lib/softhsm/libsofthsm2.so",
+        "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
+        "/usr/local/lib/softhsm/libsofthsm2.so",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|p| p.exists())
+}
+
+/// SoftHSM, set up once: `None` (with the reason printed) when it is not installed and this is
+/// not CI; in CI a missing SoftHSM is a failure.
+fn softhsm() -> Option<&'static SoftHsm> {
+    static HSM: OnceLock<Option<SoftHsm>> = OnceLock::new();
+    HSM.get_or_init(|| {
+        let Some(module) = softhsm_module() else {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "libsofthsm2.so not found (CI is set, so this is a failure: install softhsm2)"
+            );
+            announce("skipped: SoftHSMv2 (libsofthsm2.so) is not installed");
+            return None;
+        };
+        let dir = tempfile::Builder::new()
+            .prefix("softhsm-")
+            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+            .expect("tempdir")
+            .keep();
+        let tokens = dir.join("tokens");
+        std::fs::create_dir_all(&tokens).expect("token dir");
+        let conf = dir.join("softhsm2.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+                tokens.display()
+            ),
+        )
+        .expect("softhsm2.conf");
+        // Before anything in this process loads SoftHSM (sqlhsm loads it on first remote use).
+        std::env::set_var("SOFTHSM2_CONF", &conf);
+        std::fs::write(dir.join("pin"), format!("{HSM_PIN}\n")).expect("pin file");
+        for label in HSM_TOKENS {
+            let out = Command::new("softhsm2-util")
+                .args(["--init-token", "--free", "--label", label])
+                .args(["--pin", HSM_PIN, "--so-pin", HSM_SO_PIN])
+                .env("SOFTHSM2_CONF", &conf)
+                .output()
+                .expect("run softhsm2-util");
+            assert!(
+                out.status.success(),
+                "softhsm2-util --init-token {label}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Some(SoftHsm { module, conf, dir })
+    })
+    .as_ref()
+}
+
+impl SoftHsm {
+    /// A file holding the right remote PIN (shared; tests that break a PIN use their own).
+    fn pin_file(&self) -> PathBuf {
+        self.dir.join("pin")
+    }
+
+    /// A private symlink to the module, so a test can make "the module" disappear.
+    fn module_link(&self, name: &str) -> PathBuf {
+        let link_dir = self.dir.join(format!("link-{name}"));
+        std::fs::create_dir_all(&link_dir).expect("link dir");
+        let link = link_dir.join("libsofthsm2.so");
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(&self.module, &link).expect("symlink module");
+        link
+    }
+
+    /// `pkcs11-tool --list-objects` on the SoftHSM token, logged in: SoftHSM's own account of
+    /// what it holds, from another process.
+    fn list_objects(&self, token: &str) -> String {
+        let out = Command::new("pkcs11-tool")
+            .args(["--module"])
+            .arg(&self.module)
+            .args(["--token-label", token, "--login", "--pin", HSM_PIN])
+            .arg("--list-objects")
+            .env("SOFTHSM2_CONF", &self.conf)
+            .output()
+            .expect("run pkcs11-tool");
+        assert!(out.status.success(), "pkcs11-tool --list-objects {token}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+/// One object of a `pkcs11-tool --list-objects` listing (its heading line and the indented
+/// lines under it), found by kind and exact label.
+fn listed(listing: &str, kind: &str, label: &str) -> Option<String> {
+    let mut blocks: Vec<String> = Vec::new();
+    for line in listing.lines() {
+        if !line.is_empty() && !line.starts_with(' ') {
+            blocks.push(String::new());
+        }
+        if let Some(block) = blocks.last_mut() {
+            block.push_str(line);
+            block.push('\n');
+        }
+    }
+    blocks.into_iter().find(|block| {
+        block.starts_with(kind)
+            && block
+                .lines()
+                .any(|l| l.trim().strip_prefix("label:").map(str::trim) == Some(label))
+    })
+}
+
+/// The object is sensitive and cannot be extracted, as `pkcs11-tool` shows its access flags.
+fn hsm_protected(block: &str) -> bool {
+    block.lines().any(|l| {
+        let l = l.trim();
+        l.starts_with("Access:")
+            && l.contains("sensitive")
+            && !l.replace("never extractable", "").contains("extractable")
+    })
+}
+
+/// Creates an sqlhsm token in front of a SoftHSM token with the admin command.
+fn init_provider_token(label: &str, module: &Path, remote: &str, pin_file: &Path, extra: &[&str]) {
+    let hsm = softhsm().expect("softhsm");
+    let db = ctx_db();
+    let out = Command::new(env!("CARGO_BIN_EXE_sqlhsm"))
+        .args(["token", "init", label, "--provider", "pkcs11", "--module"])
+        .arg(module)
+        .args(["--remote-token", remote, "--remote-pin-file"])
+        .arg(pin_file)
+        .args(extra)
+        .env("SQLHSM_DB", db.url())
+        .env("SQLHSM_CONF", &db.conf)
+        .env("SQLHSM_PIN", USER_PIN)
+        .env("SQLHSM_SO_PIN", SO_PIN)
+        .env("SOFTHSM2_CONF", &hsm.conf)
+        .env_remove("SQLHSM_LOG")
+        .output()
+        .expect("run sqlhsm");
+    assert!(
+        out.status.success(),
+        "sqlhsm token init {label}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn slot_of(label: &str) -> cryptoki::slot::Slot {
+    slot_by_label(ctx(), label).unwrap_or_else(|| {
+        let p = ctx();
+        let all: Vec<_> = p
+            .get_slots_with_token()
+            .unwrap()
+            .into_iter()
+            .map(|s| (s, p.get_token_info(s).map(|t| t.label().to_string())))
+            .collect();
+        panic!("no slot for token {label}: {all:?}")
+    })
+}
+
+fn key_id(s: &Session, key: ObjectHandle) -> String {
+    String::from_utf8(get_bytes(
+        s,
+        key,
+        AttributeType::VendorDefined(CKA_SQLHSM_KEY_ID),
+    ))
+    .expect("utf-8 key id")
+}
+
+fn mode(s: &Session, key: ObjectHandle) -> u64 {
+    get_ulong_vendor(s, key, CKA_SQLHSM_KEY_MODE)
+}
+
+fn one(db: &TestDb, sql: &str) -> String {
+    let rows = db.query_texts(sql);
+    assert_eq!(rows.len(), 1, "{sql}: {rows:?}");
+    rows.into_iter().next().unwrap_or_default()
+}
+
+fn verify_ecdsa(s: &Session, public: ObjectHandle, data: &[u8], raw_sig: &[u8]) -> bool {
+    let key = openssl_public(s, public);
+    let mut v = Verifier::new(MessageDigest::sha256(), &key).expect("verifier");
+    v.update(data).expect("update");
+    v.verify(&ecdsa_raw_to_der(raw_sig)).expect("verify")
+}
+
+fn oaep_sha256() -> Mechanism<'static> {
+    Mechanism::RsaPkcsOaep(PkcsOaepParams::new(
+        MechanismType::SHA256,
+        PkcsMgfType::MGF1_SHA256,
+        PkcsOaepSource::empty(),
+    ))
+}
+
+/// SoftHSM 2.6 does RSA-OAEP with SHA-1 only; sqlhsm forwards what the remote offers.
+fn oaep_sha1() -> Mechanism<'static> {
+    Mechanism::RsaPkcsOaep(PkcsOaepParams::new(
+        MechanismType::SHA1,
+        PkcsMgfType::MGF1_SHA1,
+        PkcsOaepSource::empty(),
+    ))
+}
+
+fn oaep_encrypt(public: &PKey<openssl::pkey::Public>, plain: &[u8], sha1: bool) -> Vec<u8> {
+    let md = if sha1 {
+        openssl::md::Md::sha1()
+    } else {
+        openssl::md::Md::sha256()
+    };
+    let mut ctx = openssl::pkey_ctx::PkeyCtx::new(public).expect("ctx");
+    ctx.encrypt_init().expect("init");
+    ctx.set_rsa_padding(Padding::PKCS1_OAEP).expect("padding");
+    ctx.set_rsa_oaep_md(md).expect("md");
+    ctx.set_rsa_mgf1_md(md).expect("mgf");
+    let mut out = Vec::new();
+    ctx.encrypt_to_vec(plain, &mut out).expect("encrypt");
+    out
+}
+
+#[test]
+fn remote_keys_are_made_and_used_in_the_hsm() {
+    let Some(hsm) = softhsm() else { return };
+    init_provider_token("remote-keys", &hsm.module, "hsm-keys", &hsm.pin_file(), &[]);
+    let s = user_session(ctx(), slot_of("remote-keys"));
+
+    let (ec_public, ec_private) = gen_ec(&s, P256, "ec-remote", b"ec-remote");
+    let (rsa_public, rsa_private) = gen_rsa(&s, 2048, "rsa-remote", b"rsa-remote");
+    let aes = gen_aes(&s, 32, "aes-remote");
+    for key in [ec_private, rsa_private, aes] {
+        assert_eq!(mode(&s, key), 3, "key mode REMOTE");
+        assert!(get_bool(&s, key, AttributeType::Sensitive));
+        assert!(!get_bool(&s, key, AttributeType::Extractable));
+    }
+    // The public halves are cached here, so they have a mode too (the row's).
+    assert_eq!(mode(&s, ec_public), 3);
+
+    // SoftHSM holds them, sensitive and never extractable.
+    let listing = hsm.list_objects("hsm-keys");
+    for (kind, label) in [
+        ("Private Key Object; EC", "ec-remote"),
+        ("Private Key Object; RSA", "rsa-remote"),
+        ("Secret Key Object; AES", "aes-remote"),
+    ] {
+        let block = listed(&listing, kind, label)
+            .unwrap_or_else(|| panic!("{kind} {label} not in SoftHSM:\n{listing}"));
+        assert!(hsm_protected(&block), "{label} in SoftHSM: {block}");
+        assert!(
+            block.contains("never extractable"),
+            "{label} in SoftHSM: {block}"
+        );
+    }
+
+    // The database holds references only: no sealed private key, no secret value.
+    let db = ctx_db();
+    for key in [ec_private, rsa_private] {
+        let id = key_id(&s, key);
+        let ctx_text = one(
+            db,
+            &format!("SELECT CAST(private_key_ctx AS TEXT) FROM asym_key WHERE key_id = '{id}'"),
+        );
+        assert!(ctx_text.contains("\"remote\""), "{ctx_text}");
+        assert!(!ctx_text.contains("wrappedKey"), "{ctx_text}");
+    }
+    let aes_id = key_id(&s, aes);
+    assert_eq!(
+        one(
+            db,
+            &format!("SELECT CASE WHEN key_value IS NULL THEN 'null' ELSE 'set' END FROM sym_key WHERE key_id = '{aes_id}'"),
+        ),
+        "null"
+    );
+    assert_eq!(
+        one(
+            db,
+            &format!("SELECT CAST(key_mode AS TEXT) FROM sym_key WHERE key_id = '{aes_id}'")
+        ),
+        "3"
+    );
+
+    // ECDSA-SHA256: hashed here, signed in SoftHSM, verified by OpenSSL.
+    let data = b"signed by the HSM behind sqlhsm";
+    let sig = s
+        .sign(&Mechanism::EcdsaSha256, ec_private, data)
+        .expect("C_Sign ECDSA");
+    assert!(
+        verify_ecdsa(&s, ec_public, data, &sig),
+        "ECDSA verifies in OpenSSL"
+    );
+    // Multi-part too.
+    s.sign_init(&Mechanism::EcdsaSha256, ec_private)
+        .expect("C_SignInit");
+    s.sign_update(&data[..10]).expect("update");
+    s.sign_update(&data[10..]).expect("update");
+    let sig = s.sign_final().expect("C_SignFinal");
+    assert!(verify_ecdsa(&s, ec_public, data, &sig));
+    // Verification runs locally on the cached public key.
+    s.verify(&Mechanism::EcdsaSha256, ec_public, data, &sig)
+        .expect("C_Verify");
+
+    // RSA PKCS#1 v1.5 with SHA-256, verified by OpenSSL.
+    let sig = s
+        .sign(&Mechanism::Sha256RsaPkcs, rsa_private, data)
+        .expect("C_Sign RSA");
+    let rsa_key = openssl_public(&s, rsa_public);
+    let mut v = Verifier::new(MessageDigest::sha256(), &rsa_key).expect("verifier");
+    v.update(data).expect("update");
+    assert!(
+        v.verify(&sig).expect("verify"),
+        "RSA signature verifies in OpenSSL"
+    );
+
+    // RSA-OAEP: encrypted by OpenSSL, decrypted in SoftHSM through sqlhsm.
+    let secret = b"only the HSM can read this";
+    let ciphertext = oaep_encrypt(&rsa_key, secret, true);
+    let plain = s
+        .decrypt(&oaep_sha1(), rsa_private, &ciphertext)
+        .expect("C_Decrypt OAEP");
+    assert_eq!(plain, secret);
+    // A damaged ciphertext is the caller's error, not a device error.
+    let mut bad = ciphertext.clone();
+    bad[10] ^= 1;
+    // (SoftHSM says CKR_GENERAL_ERROR, passed on as CKR_FUNCTION_FAILED.)
+    expect_rv_in(
+        s.decrypt(&oaep_sha1(), rsa_private, &bad),
+        &[
+            RvError::EncryptedDataInvalid,
+            RvError::DataInvalid,
+            RvError::FunctionFailed,
+        ],
+    );
+    // What the remote does not offer is refused as such, not as a device failure.
+    expect_rv(
+        s.decrypt(&oaep_sha256(), rsa_private, &ciphertext),
+        RvError::MechanismParamInvalid,
+    );
+
+    // AES-GCM with the remote secret key, both ways.
+    let aad = b"header";
+    let mut iv = [3u8; 12];
+    let gcm = Mechanism::AesGcm(
+        cryptoki::mechanism::aead::GcmParams::new(&mut iv, aad, 128.into()).expect("gcm"),
+    );
+    let sealed = s.encrypt(&gcm, aes, secret).expect("C_Encrypt GCM");
+    assert_eq!(sealed.len(), secret.len() + 16);
+    let opened = s.decrypt(&gcm, aes, &sealed).expect("C_Decrypt GCM");
+    assert_eq!(opened, secret);
+
+    // Status is enforced here before anything reaches the HSM.
+    s.update_attributes(
+        ec_private,
+        &[Attribute::VendorDefined((
+            AttributeType::VendorDefined(CKA_SQLHSM_KEY_STATUS),
+            3u64.to_ne_bytes().to_vec(),
+        ))],
+    )
+    .expect("mark compromised");
+    expect_rv(
+        s.sign(&Mechanism::EcdsaSha256, ec_private, data),
+        RvError::KeyFunctionNotPermitted,
+    );
+    // Usage flags too: the EC key was not made for decryption.
+    expect_rv_in(
+        s.decrypt_init(&Mechanism::Ecdsa, ec_private),
+        &[
+            RvError::KeyTypeInconsistent,
+            RvError::KeyFunctionNotPermitted,
+            RvError::MechanismInvalid,
+        ],
+    );
+
+    // Destroying the REMOTE key destroys its SoftHSM objects (on_destroy = destroy).
+    let rsa_id = key_id(&s, rsa_private);
+    s.destroy_object(rsa_private).expect("C_DestroyObject");
+    let listing = hsm.list_objects("hsm-keys");
+    assert!(
+        listed(&listing, "Private Key Object; RSA", "rsa-remote").is_none(),
+        "the remote RSA key is gone:\n{listing}"
+    );
+    let history = db.query_texts(&format!(
+        "SELECT event FROM key_event WHERE key_id = '{rsa_id}' ORDER BY at"
+    ));
+    assert!(
+        history.iter().any(|e| e == "remote-retired"),
+        "history records the remote side: {history:?}"
+    );
+}
+
+#[test]
+fn remote_unwrap_and_derive_stay_in_the_hsm() {
+    let Some(hsm) = softhsm() else { return };
+    if slot_by_label(ctx(), "remote-kx").is_none() {
+        init_provider_token("remote-kx", &hsm.module, "hsm-keys", &hsm.pin_file(), &[]);
+    }
+    let s = user_session(ctx(), slot_of("remote-kx"));
+
+    // Unwrap: an AES key wrapped by OpenSSL under the remote RSA key's public half.
+    let (mut public, mut private) = rsa_templates(2048, "kx-rsa", b"kx-rsa");
+    public.push(Attribute::Wrap(true));
+    private.push(Attribute::Unwrap(true));
+    let (rsa_public, rsa_private) = s
+        .generate_key_pair(&Mechanism::RsaPkcsKeyPairGen, &public, &private)
+        .expect("RSA pair");
+    let key = [0x5au8; 32];
+    let wrapped = oaep_encrypt(&openssl_public(&s, rsa_public), &key, true);
+    let template = [
+        Attribute::Class(ObjectClass::SECRET_KEY),
+        Attribute::KeyType(KeyType::AES),
+        Attribute::Token(true),
+        Attribute::Private(true),
+        Attribute::Encrypt(true),
+        Attribute::Decrypt(true),
+        Attribute::Label(b"kx-unwrapped".to_vec()),
+    ];
+    let unwrapped = s
+        .unwrap_key(&oaep_sha1(), rsa_private, &wrapped, &template)
+        .expect("C_UnwrapKey with a REMOTE key");
+    assert_eq!(mode(&s, unwrapped), 3, "the unwrapped key is REMOTE too");
+    let block = [0x11u8; 16];
+    let enc = s
+        .encrypt(&Mechanism::AesEcb, unwrapped, &block)
+        .expect("AES-ECB");
+    let expected = openssl::symm::encrypt(openssl::symm::Cipher::aes_256_ecb(), &key, None, &block)
+        .expect("openssl");
+    assert_eq!(
+        enc,
+        expected[..16],
+        "SoftHSM unwrapped exactly OpenSSL's key"
+    );
+
+    // Derive: ECDH with a peer made by OpenSSL; the shared secret stays in SoftHSM.
+    let (mut public, mut private) = ec_templates(P256, "kx-ec", b"kx-ec");
+    public.push(Attribute::Derive(true));
+    private.push(Attribute::Derive(true));
+    let (ec_public, ec_private) = s
+        .generate_key_pair(&Mechanism::EccKeyPairGen, &public, &private)
+        .expect("EC pair");
+    let group =
+        openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1).expect("group");
+    let peer = openssl::ec::EcKey::generate(&group).expect("peer");
+    let mut bn = openssl::bn::BigNumContext::new().expect("bn");
+    let peer_point = peer
+        .public_key()
+        .to_bytes(
+            &group,
+            openssl::ec::PointConversionForm::UNCOMPRESSED,
+            &mut bn,
+        )
+        .expect("point");
+    let template = [
+        Attribute::Class(ObjectClass::SECRET_KEY),
+        Attribute::KeyType(KeyType::AES),
+        Attribute::ValueLen(32.into()),
+        Attribute::Token(true),
+        Attribute::Private(true),
+        Attribute::Encrypt(true),
+        Attribute::Decrypt(true),
+        Attribute::Label(b"kx-derived".to_vec()),
+    ];
+    let derived = s
+        .derive_key(
+            &Mechanism::Ecdh1Derive(Ecdh1DeriveParams::new(EcKdf::null(), &peer_point)),
+            ec_private,
+            &template,
+        )
+        .expect("C_DeriveKey with a REMOTE key");
+    assert_eq!(mode(&s, derived), 3);
+    let ours = openssl_public(&s, ec_public);
+    let peer_key = PKey::from_ec_key(peer).expect("pkey");
+    let mut deriver = openssl::derive::Deriver::new(&peer_key).expect("deriver");
+    deriver.set_peer(&ours).expect("peer");
+    let shared = deriver.derive_to_vec().expect("derive");
+    let enc = s
+        .encrypt(&Mechanism::AesEcb, derived, &block)
+        .expect("AES-ECB");
+    let expected =
+        openssl::symm::encrypt(openssl::symm::Cipher::aes_256_ecb(), &shared, None, &block)
+            .expect("openssl");
+    assert_eq!(
+        enc,
+        expected[..16],
+        "the derived key is the ECDH shared secret"
+    );
+
+    let listing = hsm.list_objects("hsm-keys");
+    for label in ["kx-unwrapped", "kx-derived"] {
+        let block = listed(&listing, "Secret Key Object; AES", label)
+            .unwrap_or_else(|| panic!("{label} not in SoftHSM:\n{listing}"));
+        assert!(hsm_protected(&block), "{block}");
+    }
+}
+
+#[test]
+fn rotation_marks_the_remote_predecessor() {
+    let Some(hsm) = softhsm() else { return };
+    let keep = ["--on-destroy", "keep"];
+    init_provider_token(
+        "remote-life",
+        &hsm.module,
+        "hsm-life",
+        &hsm.pin_file(),
+        &keep,
+    );
+    let s = user_session(ctx(), slot_of("remote-life"));
+    let (_, old) = gen_ec(&s, P256, "life", b"life-1");
+    let old_id = key_id(&s, old);
+    let (public, mut private) = ec_templates(P256, "life", b"life-2");
+    private.push(Attribute::VendorDefined((
+        AttributeType::VendorDefined(CKA_SQLHSM_ROTATED_FROM),
+        old_id.clone().into_bytes(),
+    )));
+    let (new_public, new) = s
+        .generate_key_pair(&Mechanism::EccKeyPairGen, &public, &private)
+        .expect("rotation");
+    assert_eq!(mode(&s, new), 3);
+    assert_eq!(get_ulong_vendor(&s, old, CKA_SQLHSM_KEY_STATUS), 2);
+    let listing = hsm.list_objects("hsm-life");
+    assert!(
+        listed(&listing, "Private Key Object; EC", "rotated:life").is_some(),
+        "the predecessor is relabelled in SoftHSM:\n{listing}"
+    );
+    assert!(listed(&listing, "Private Key Object; EC", "life").is_some());
+    // The successor signs; the Inactive predecessor no longer does.
+    let sig = s.sign(&Mechanism::EcdsaSha256, new, b"x").expect("sign");
+    assert!(verify_ecdsa(&s, new_public, b"x", &sig));
+    expect_rv(
+        s.sign(&Mechanism::EcdsaSha256, old, b"x"),
+        RvError::KeyFunctionNotPermitted,
+    );
+    // on_destroy = keep: the remote object stays, marked.
+    s.destroy_object(old).expect("destroy");
+    let listing = hsm.list_objects("hsm-life");
+    assert!(
+        listed(&listing, "Private Key Object; EC", "destroyed:life").is_some(),
+        "kept and relabelled:\n{listing}"
+    );
+}
+
+#[test]
+fn provider_root_key_token_needs_its_hsm() {
+    if let Some(role) = child_role() {
+        return root_child(&role);
+    }
+    let Some(hsm) = softhsm() else { return };
+    let db = ctx_db();
+    let link = hsm.module_link("root");
+    init_provider_token(
+        "rooted",
+        &link,
+        "hsm-root",
+        &hsm.pin_file(),
+        &["--key-mode", "provider-root-key"],
+    );
+    let s = user_session(ctx(), slot_of("rooted"));
+    let (public, private) = gen_ec(&s, P256, "rooted-ec", b"rooted-ec");
+    assert_eq!(mode(&s, private), 2, "key mode PROVIDER_ROOT_KEY");
+    let sig = s
+        .sign(&Mechanism::EcdsaSha256, private, b"fast and local")
+        .expect("sign");
+    assert!(verify_ecdsa(&s, public, b"fast and local", &sig));
+    // The material is sealed here (locally, under the token key) ...
+    let ctx_text = one(
+        db,
+        "SELECT CAST(private_key_ctx AS TEXT) FROM asym_key WHERE key_id = 'rooted-ec'",
+    );
+    assert!(ctx_text.contains("wrappedKey"), "{ctx_text}");
+    // ... and the root key is in SoftHSM.
+    let listing = hsm.list_objects("hsm-root");
+    assert!(
+        listed(&listing, "Secret Key Object; AES", "sqlhsm-root:rooted").is_some(),
+        "{listing}"
+    );
+
+    // Another process, with the module gone: no login (a device error, not a wrong PIN);
+    // a local token works; when the module is back, the login works with no restart.
+    let sync = tempfile::tempdir().expect("sync dir");
+    std::fs::remove_file(&link).expect("remove the module");
+    let child = spawn_child(
+        "provider_root_key_token_needs_its_hsm",
+        "rootless",
+        db,
+        &[
+            (ENV_CHILD_SYNC, sync.path().display().to_string()),
+            ("SOFTHSM2_CONF", hsm.conf.display().to_string()),
+        ],
+    );
+    wait_children_ready(sync.path(), 1);
+    std::os::unix::fs::symlink(&hsm.module, &link).expect("restore the module");
+    std::fs::write(sync.path().join("go"), b"").expect("go");
+    finish_child("rootless", child);
+    assert_eq!(
+        db.user_failures("rooted"),
+        0,
+        "a missing HSM is not a wrong PIN"
+    );
+}
+
+fn root_child(role: &str) {
+    let p = child_init();
+    let slot = slot_by_label(&p, "rooted").expect("rooted token");
+    let s = p.open_rw_session(slot).expect("session");
+    expect_rv(
+        s.login(cryptoki::session::UserType::User, Some(&pin(USER_PIN))),
+        RvError::DeviceError,
+    );
+    let local = new_token(&p, "rootless-local");
+    let ls = user_session(&p, local);
+    let (_, k) = gen_ec(&ls, P256, "local", b"local");
+    ls.sign(&Mechanism::EcdsaSha256, k, b"x")
+        .expect("a LOCAL token still signs");
+    child_ready_then_wait(role);
+    s.login(cryptoki::session::UserType::User, Some(&pin(USER_PIN)))
+        .expect("login once the module is back");
+    let key = find_by_label_class(&s, "rooted-ec", ObjectClass::PRIVATE_KEY);
+    s.sign(&Mechanism::EcdsaSha256, key[0], b"x").expect("sign");
+    println!("child {role}: ok");
+}
+
+#[test]
+fn remote_faults_stay_with_their_token() {
+    let Some(hsm) = softhsm() else { return };
+    // A wrong remote PIN: the token's REMOTE keys fail with CKR_DEVICE_ERROR ...
+    let pin_file = hsm.dir.join("fault-pin");
+    std::fs::write(&pin_file, format!("{HSM_PIN}\n")).expect("pin");
+    init_provider_token("remote-fault", &hsm.module, "hsm-fault", &pin_file, &[]);
+    std::fs::write(&pin_file, "0000\n").expect("break the pin");
+    let s = user_session(ctx(), slot_of("remote-fault"));
+    let (public, private) = ec_templates(P256, "fault", b"fault");
+    expect_rv(
+        s.generate_key_pair(&Mechanism::EccKeyPairGen, &public, &private),
+        RvError::DeviceError,
+    );
+    // ... while a LOCAL token of the same process keeps working.
+    let local = new_token(ctx(), "fault-local");
+    let ls = user_session(ctx(), local);
+    let (_, k) = gen_ec(&ls, P256, "local", b"local");
+    ls.sign(&Mechanism::EcdsaSha256, k, b"x")
+        .expect("LOCAL token signs");
+    // The right PIN again: recovered, no restart.
+    std::fs::write(&pin_file, format!("{HSM_PIN}\n")).expect("fix the pin");
+    let (_, key) = gen_ec(&s, P256, "fault", b"fault");
+    s.sign(&Mechanism::EcdsaSha256, key, b"x")
+        .expect("sign after recovery");
+
+    // A missing module: same story.
+    let link = hsm.module_link("gone");
+    init_provider_token("remote-gone", &link, "hsm-gone", &hsm.pin_file(), &[]);
+    std::fs::remove_file(&link).expect("remove module");
+    let s = user_session(ctx(), slot_of("remote-gone"));
+    let (public, private) = ec_templates(P256, "gone", b"gone");
+    expect_rv(
+        s.generate_key_pair(&Mechanism::EccKeyPairGen, &public, &private),
+        RvError::DeviceError,
+    );
+    ls.sign(&Mechanism::EcdsaSha256, k, b"y")
+        .expect("LOCAL token signs");
+    std::os::unix::fs::symlink(&hsm.module, &link).expect("restore");
+    let (_, key) = gen_ec(&s, P256, "gone", b"gone");
+    s.sign(&Mechanism::EcdsaSha256, key, b"x")
+        .expect("sign after the module returns");
+}
+
+#[test]
+fn public_key_only_objects_verify_and_encrypt() {
+    let Some(hsm) = softhsm() else { return };
+    if slot_by_label(ctx(), "remote-pub").is_none() {
+        init_provider_token("remote-pub", &hsm.module, "hsm-keys", &hsm.pin_file(), &[]);
+    }
+    let s = user_session(ctx(), slot_of("remote-pub"));
+    let group =
+        openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1).expect("group");
+    let ec = openssl::ec::EcKey::generate(&group).expect("ec");
+    let mut bn = openssl::bn::BigNumContext::new().expect("bn");
+    let point = ec
+        .public_key()
+        .to_bytes(
+            &group,
+            openssl::ec::PointConversionForm::UNCOMPRESSED,
+            &mut bn,
+        )
+        .expect("point");
+    let ec_public = s
+        .create_object(&[
+            Attribute::Class(ObjectClass::PUBLIC_KEY),
+            Attribute::KeyType(KeyType::EC),
+            Attribute::Token(true),
+            Attribute::EcParams(P256.to_vec()),
+            Attribute::EcPoint(octet_string(&point)),
+            Attribute::Verify(true),
+            Attribute::Label(b"pub-only-ec".to_vec()),
+            Attribute::Id(b"pub-only-ec".to_vec()),
+        ])
+        .expect("C_CreateObject EC public");
+    assert_eq!(mode(&s, ec_public), 4, "PUBLIC_KEY_ONLY");
+    let ec_pkey = PKey::from_ec_key(ec).expect("pkey");
+    let mut signer = openssl::sign::Signer::new(MessageDigest::sha256(), &ec_pkey).expect("signer");
+    signer.update(b"message").expect("update");
+    let der = signer.sign_to_vec().expect("sign");
+    let parsed = openssl::ecdsa::EcdsaSig::from_der(&der).expect("der");
+    let mut raw = parsed.r().to_vec_padded(32).expect("r");
+    raw.extend(parsed.s().to_vec_padded(32).expect("s"));
+    s.verify(&Mechanism::EcdsaSha256, ec_public, b"message", &raw)
+        .expect("verifies with no private half");
+    expect_rv(
+        s.verify(&Mechanism::EcdsaSha256, ec_public, b"other", &raw),
+        RvError::SignatureInvalid,
+    );
+    let privates = s
+        .find_objects(&[
+            Attribute::Class(ObjectClass::PRIVATE_KEY),
+            Attribute::Id(b"pub-only-ec".to_vec()),
+        ])
+        .expect("find");
+    assert!(privates.is_empty(), "no private half");
+
+    let rsa = openssl::rsa::Rsa::generate(2048).expect("rsa");
+    let rsa_public = s
+        .create_object(&[
+            Attribute::Class(ObjectClass::PUBLIC_KEY),
+            Attribute::KeyType(KeyType::RSA),
+            Attribute::Token(true),
+            Attribute::Modulus(rsa.n().to_vec()),
+            Attribute::PublicExponent(rsa.e().to_vec()),
+            Attribute::Encrypt(true),
+            Attribute::Label(b"pub-only-rsa".to_vec()),
+        ])
+        .expect("C_CreateObject RSA public");
+    assert_eq!(mode(&s, rsa_public), 4);
+    let ciphertext = s
+        .encrypt(&oaep_sha256(), rsa_public, b"for the private key's owner")
+        .expect("C_Encrypt with a lone public key");
+    let private = PKey::from_rsa(rsa).expect("pkey");
+    let mut ctx = openssl::pkey_ctx::PkeyCtx::new(&private).expect("ctx");
+    ctx.decrypt_init().expect("init");
+    ctx.set_rsa_padding(Padding::PKCS1_OAEP).expect("padding");
+    ctx.set_rsa_oaep_md(openssl::md::Md::sha256()).expect("md");
+    ctx.set_rsa_mgf1_md(openssl::md::Md::sha256()).expect("mgf");
+    let mut plain = Vec::new();
+    ctx.decrypt_to_vec(&ciphertext, &mut plain)
+        .expect("decrypt");
+    assert_eq!(plain, b"for the private key's owner");
+    let db = ctx_db();
+    assert_eq!(
+        one(
+            db,
+            "SELECT CASE WHEN private_key_ctx IS NULL THEN 'none' ELSE 'some' END FROM asym_key WHERE key_id = 'pub-only-ec'",
+        ),
+        "none"
+    );
+}
