@@ -11,6 +11,11 @@
 //! 32-byte hash with `CKM_ECDSA` (SoftHSMv2 2.6 lacks `CKM_ECDSA_SHA256`) and a 32-byte message with `CKM_SHA256_RSA_PKCS` from 1 and from N threads
 //! (N = the machine's cores), one session per thread. It prints operations per second; it never
 //! fails on a figure.
+//!
+//! With SoftHSMv2 installed it then puts sqlhsm in front of it (`sqlhsm token init --provider
+//! pkcs11`, the admin command built beside the example) and measures the same signatures with
+//! REMOTE keys (every signature made by SoftHSM through sqlhsm) and with a PROVIDER_ROOT_KEY
+//! token (keys sealed locally, the token key opened by SoftHSM at login).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -79,6 +84,83 @@ fn openssl_sign(key: &PKey<Private>) -> Result<()> {
 struct Keys {
     ec: ObjectHandle,
     rsa: ObjectHandle,
+}
+
+/// The EC P-256 and RSA-2048 token key pairs of an already initialized token, logged in.
+fn keys_on(
+    p: &Pkcs11,
+    slot: cryptoki::slot::Slot,
+    pin: &AuthPin,
+) -> Result<(Keys, cryptoki::session::Session)> {
+    let s = p.open_rw_session(slot)?;
+    s.login(UserType::User, Some(pin))?;
+    let private = [
+        Attribute::Token(true),
+        Attribute::Private(true),
+        Attribute::Sign(true),
+    ];
+    let p256 = vec![0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+    let (_, ec) = s.generate_key_pair(
+        &Mechanism::EccKeyPairGen,
+        &[Attribute::Token(true), Attribute::EcParams(p256)],
+        &private,
+    )?;
+    let (_, rsa) = s.generate_key_pair(
+        &Mechanism::RsaPkcsKeyPairGen,
+        &[
+            Attribute::Token(true),
+            Attribute::ModulusBits(2048.into()),
+            Attribute::PublicExponent(vec![1, 0, 1]),
+        ],
+        &private,
+    )?;
+    Ok((Keys { ec, rsa }, s))
+}
+
+/// sqlhsm tokens in front of a SoftHSMv2 token, made with the admin command: one per key mode.
+fn provider_tokens(dir: &Path, softhsm: &Path) -> Result<Vec<(&'static str, &'static str)>> {
+    let admin = sqlhsm_path()?
+        .parent()
+        .and_then(|deps| {
+            [deps.join("sqlhsm"), deps.join("../sqlhsm")]
+                .into_iter()
+                .find(|p| p.exists())
+        })
+        .ok_or("the sqlhsm admin command is not built (cargo build --release)")?;
+    let out = std::process::Command::new("softhsm2-util")
+        .args([
+            "--init-token",
+            "--free",
+            "--label",
+            "behind",
+            "--pin",
+            "4321",
+        ])
+        .args(["--so-pin", "87654321"])
+        .output()?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned().into());
+    }
+    std::fs::write(dir.join("hsm-pin"), "4321\n")?;
+    let tokens = [("remote", "remote"), ("rooted", "provider-root-key")];
+    for (label, mode) in tokens {
+        let out = std::process::Command::new(&admin)
+            .args(["token", "init", label, "--provider", "pkcs11", "--module"])
+            .arg(softhsm)
+            .args(["--remote-token", "behind", "--remote-pin-file"])
+            .arg(dir.join("hsm-pin"))
+            .args(["--key-mode", mode])
+            .env("SQLHSM_PIN", "bench-user-pin")
+            .env("SQLHSM_SO_PIN", "bench-so-pin")
+            .output()?;
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).into_owned().into());
+        }
+    }
+    Ok(vec![
+        ("REMOTE (signed by SoftHSMv2)", "remote"),
+        ("PROVIDER_ROOT_KEY (signed here)", "rooted"),
+    ])
 }
 
 /// A fresh token with an EC P-256 and an RSA-2048 token key pair.
@@ -252,5 +334,43 @@ fn main() -> Result<()> {
         drop(login);
         p.finalize()?;
     }
+    let softhsm = PathBuf::from("/usr/lib/softhsm/libsofthsm2.so");
+    if !softhsm.exists() {
+        return Ok(());
+    }
+    let tokens = match provider_tokens(dir.path(), &softhsm) {
+        Ok(tokens) => tokens,
+        Err(e) => {
+            println!("(sqlhsm in front of SoftHSMv2 not measured: {e})");
+            return Ok(());
+        }
+    };
+    let p = Pkcs11::new(sqlhsm_path()?)?;
+    p.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))?;
+    let pin = AuthPin::from("bench-user-pin");
+    for (name, label) in tokens {
+        let slot = p
+            .get_slots_with_token()?
+            .into_iter()
+            .find(|s| {
+                p.get_token_info(*s)
+                    .map(|t| t.label() == label)
+                    .unwrap_or(false)
+            })
+            .ok_or("provider token not found")?;
+        let (keys, login) = keys_on(&p, slot, &pin)?;
+        let ecdsa: fn() -> Mechanism<'static> = || Mechanism::Ecdsa;
+        let rsa: fn() -> Mechanism<'static> = || Mechanism::Sha256RsaPkcs;
+        for (what, key, mechanism) in [
+            ("ECDSA P-256", keys.ec, ecdsa),
+            ("RSA-2048 SHA256", keys.rsa, rsa),
+        ] {
+            let one = module_throughput(&p, slot, key, mechanism, 1, duration)?;
+            let many = module_throughput(&p, slot, key, mechanism, cores, duration)?;
+            row(&format!("sqlhsm {name} {what}"), one, many);
+        }
+        drop(login);
+    }
+    p.finalize()?;
     Ok(())
 }
