@@ -27,7 +27,14 @@ const HSM_PIN: &str = "4321";
 const HSM_SO_PIN: &str = "87654321";
 const CKA_SQLHSM_ROTATED_FROM: u64 = 0xD351_0006;
 /// Every SoftHSM token the tests of this file use, made before any test loads SoftHSM.
-const HSM_TOKENS: &[&str] = &["hsm-keys", "hsm-root", "hsm-fault", "hsm-gone", "hsm-life"];
+const HSM_TOKENS: &[&str] = &[
+    "hsm-keys",
+    "hsm-root",
+    "hsm-fault",
+    "hsm-gone",
+    "hsm-life",
+    "hsm-admin",
+];
 
 /// The SoftHSM set-up of this test process: its module, configuration and token directory.
 struct SoftHsm {
@@ -789,5 +796,134 @@ fn public_key_only_objects_verify_and_encrypt() {
             "SELECT CASE WHEN private_key_ctx IS NULL THEN 'none' ELSE 'some' END FROM asym_key WHERE key_id = 'pub-only-ec'",
         ),
         "none"
+    );
+}
+
+/// Runs the admin command on this process's store with the remote PIN in `HSM_PIN_FOR_SQLHSM`
+/// (when `pin_env` is set); returns (exit code, stdout, stderr).
+fn admin(args: &[&str], pin_env: bool) -> (i32, String, String) {
+    let hsm = softhsm().expect("softhsm");
+    let db = ctx_db();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_sqlhsm"));
+    command
+        .args(args)
+        .env("SQLHSM_DB", db.url())
+        .env("SQLHSM_CONF", &db.conf)
+        .env("SQLHSM_PIN", USER_PIN)
+        .env("SQLHSM_SO_PIN", SO_PIN)
+        .env("SOFTHSM2_CONF", &hsm.conf)
+        .env_remove("SQLHSM_LOG");
+    if pin_env {
+        command.env("HSM_PIN_FOR_SQLHSM", HSM_PIN);
+    } else {
+        command.env_remove("HSM_PIN_FOR_SQLHSM");
+    }
+    let out = command.output().expect("run sqlhsm");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn admin_command_runs_provider_tokens() {
+    let Some(hsm) = softhsm() else { return };
+    let module = hsm.module.display().to_string();
+    let init = [
+        "token",
+        "init",
+        "remote-admin",
+        "--provider",
+        "pkcs11",
+        "--module",
+        module.as_str(),
+        "--remote-token",
+        "hsm-admin",
+        "--remote-pin-env",
+        "HSM_PIN_FOR_SQLHSM",
+    ];
+    // Without the remote PIN the provider cannot be reached: refused, and no token is left.
+    let (code, _, err) = admin(&init, false);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("HSM_PIN_FOR_SQLHSM"),
+        "the cause is named: {err}"
+    );
+    let (_, list, _) = admin(&["token", "list"], true);
+    assert!(!list.contains("remote-admin"), "{list}");
+    // The PIN source is stored, never the PIN.
+    let (code, out, err) = admin(&init, true);
+    assert_eq!(code, 0, "{out}{err}");
+    let (_, show, _) = admin(&["token", "show", "remote-admin"], true);
+    assert!(
+        show.contains("pkcs11") && show.contains("hsm-admin"),
+        "{show}"
+    );
+    assert!(show.contains("HSM_PIN_FOR_SQLHSM"), "{show}");
+    let configs = ctx_db().query_texts(
+        "SELECT CAST(config AS TEXT) FROM provider_config WHERE provider_name = 'remote-admin'",
+    );
+    assert!(!configs[0].contains(HSM_PIN), "{}", configs[0]);
+
+    for (algorithm, label) in [("ec-p384", "adm-ec"), ("aes-128", "adm-aes")] {
+        let (code, out, err) = admin(
+            &[
+                "key",
+                "generate",
+                "--token",
+                "remote-admin",
+                "--algorithm",
+                algorithm,
+                "--label",
+                label,
+            ],
+            true,
+        );
+        assert_eq!(code, 0, "{out}{err}");
+    }
+    let (_, keys, _) = admin(&["key", "list", "--token", "remote-admin", "--json"], true);
+    let keys: serde_json::Value = serde_json::from_str(&keys).expect("json");
+    let modes: Vec<_> = keys
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|k| k["mode"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(modes, ["remote", "remote"], "{keys}");
+    let listing = hsm.list_objects("hsm-admin");
+    assert!(
+        listed(&listing, "Private Key Object; EC", "adm-ec").is_some(),
+        "{listing}"
+    );
+    assert!(
+        listed(&listing, "Secret Key Object; AES", "adm-aes").is_some(),
+        "{listing}"
+    );
+
+    // db check asks the HSM about every REMOTE key.
+    // (Other tests' tokens share this store and may be mid-fault: only ours is judged.)
+    let (_, out, err) = admin(&["db", "check", "--json"], true);
+    let report: serde_json::Value =
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
+    let ours = report["tokens"]
+        .as_array()
+        .and_then(|t| t.iter().find(|t| t["token"] == "remote-admin"))
+        .cloned()
+        .unwrap_or_else(|| panic!("remote-admin not checked: {report}"));
+    assert_eq!(ours["verified"], 2, "{ours}");
+    assert_eq!(ours["problems"], serde_json::json!([]), "{ours}");
+
+    // Deleting the token destroys its keys in the HSM too.
+    let (code, out, err) = admin(&["token", "delete", "remote-admin"], true);
+    assert_eq!(code, 0, "{out}{err}");
+    let listing = hsm.list_objects("hsm-admin");
+    assert!(
+        listed(&listing, "Private Key Object; EC", "adm-ec").is_none(),
+        "{listing}"
+    );
+    assert!(
+        listed(&listing, "Secret Key Object; AES", "adm-aes").is_none(),
+        "{listing}"
     );
 }

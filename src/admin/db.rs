@@ -187,6 +187,24 @@ impl Admin {
         let Some(ctx) = &row.private_key_ctx else {
             return; // a lone public key
         };
+        match keystore::remote_ref(ctx) {
+            Ok(Some(reference)) => {
+                let class = cryptoki::object::ObjectClass::PRIVATE_KEY;
+                return self.check_remote(
+                    row.provider_config_id,
+                    record,
+                    key_id,
+                    &reference,
+                    class,
+                    check,
+                );
+            }
+            Ok(None) => {}
+            Err(e) => {
+                check.problems.push(format!("{key_id}: {e}"));
+                return;
+            }
+        }
         let sealed_under = ctx.get("keyId").and_then(Value::as_str);
         if sealed_under != Some(record.token_key_id.as_str()) {
             check.problems.push(format!(
@@ -250,9 +268,60 @@ impl Admin {
         }
     }
 
-    fn check_sym(&self, row: &SymKeyRow, token_key: Option<&TokenKey>, check: &mut TokenCheck) {
+    /// A REMOTE key: its object is in the remote module, sensitive and not extractable.
+    fn check_remote(
+        &self,
+        token: uuid::Uuid,
+        record: &TokenRecord,
+        key_id: &str,
+        reference: &crate::provider::RemoteRef,
+        class: cryptoki::object::ObjectClass,
+        check: &mut TokenCheck,
+    ) {
+        let Some(spec) = record.provider.pkcs11() else {
+            check.problems.push(format!(
+                "{key_id}: a REMOTE key on a token without a pkcs11 provider"
+            ));
+            return;
+        };
+        let verdict = self
+            .module
+            .providers
+            .remote(token, spec)
+            .and_then(|remote| crate::provider::keys::verify_protected(&remote, reference, class));
+        match verdict {
+            Ok(true) => check.verified += 1,
+            Ok(false) => check.problems.push(format!(
+                "{key_id}: the remote object {} is extractable or not sensitive",
+                reference.id
+            )),
+            Err(e) => check.problems.push(format!(
+                "{key_id}: the remote object {} cannot be checked: {e}",
+                reference.id
+            )),
+        }
+    }
+
+    fn check_sym(
+        &self,
+        row: &SymKeyRow,
+        record: &TokenRecord,
+        token_key: Option<&TokenKey>,
+        check: &mut TokenCheck,
+    ) {
         let key_id = &row.key_id;
         if row.key_value.is_none() {
+            if let Ok(Some(reference)) = keystore::remote_ref(&row.metadata) {
+                let class = cryptoki::object::ObjectClass::SECRET_KEY;
+                return self.check_remote(
+                    row.provider_config_id,
+                    record,
+                    key_id,
+                    &reference,
+                    class,
+                    check,
+                );
+            }
             check.problems.push(format!("{key_id}: no key_value"));
             return;
         }
@@ -308,7 +377,7 @@ impl Admin {
                 self.check_asym(key, &record, token_key.as_ref(), &mut check);
             }
             for key in &sym {
-                self.check_sym(key, token_key.as_ref(), &mut check);
+                self.check_sym(key, &record, token_key.as_ref(), &mut check);
             }
             for key in asym
                 .iter()

@@ -269,6 +269,9 @@ impl Admin {
                 .into_iter()
                 .map(|k| k.key_id),
         );
+        // REMOTE keys go with their token: their remote objects are destroyed (or kept and
+        // marked, as the provider says).
+        self.module.retire_all_remote(row.id)?;
         self.storage.delete_token(row.id)?;
         for key_id in &key_ids {
             let mut event = crate::core::lifecycle::event(

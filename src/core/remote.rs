@@ -97,13 +97,7 @@ impl Module {
     /// Retires the remote objects of a destroyed (`mark` "destroyed") or rotated-out
     /// ("rotated") REMOTE key, as the provider's `on_destroy` says. A failure is logged and
     /// recorded, never undoes the catalogue change: the operator finds the object by its label.
-    pub(super) fn retire_remote(
-        &self,
-        token: Uuid,
-        key_id: &str,
-        reference: &RemoteRef,
-        mark: &str,
-    ) {
+    pub fn retire_remote(&self, token: Uuid, key_id: &str, reference: &RemoteRef, mark: &str) {
         let outcome = (|| -> Result<&'static str> {
             let remote = self.remote_for(token)?;
             let on_destroy = remote.spec.on_destroy;
@@ -134,6 +128,32 @@ impl Module {
             Some(detail),
             None,
         ));
+    }
+
+    /// Retires the remote objects of every REMOTE key of `token`, before its keys are deleted
+    /// (token re-initialisation or deletion), while the record still names the provider.
+    pub fn retire_all_remote(&self, token: Uuid) -> Result<()> {
+        let filter = crate::storage::KeyFilter {
+            provider_config_id: token,
+            ..Default::default()
+        };
+        let mut remote = Vec::new();
+        for row in self.storage.find_asym_keys(&filter)? {
+            if let Some(ctx) = &row.private_key_ctx {
+                if let Some(reference) = super::keystore::remote_ref(ctx)? {
+                    remote.push((row.key_id, reference));
+                }
+            }
+        }
+        for row in self.storage.find_sym_keys(&filter)? {
+            if let Some(reference) = super::keystore::remote_ref(&row.metadata)? {
+                remote.push((row.key_id, reference));
+            }
+        }
+        for (key_id, reference) in &remote {
+            self.retire_remote(token, key_id, reference, "destroyed");
+        }
+        Ok(())
     }
 
     /// The root secret of a PROVIDER_ROOT_KEY token, opened by its remote module.

@@ -154,6 +154,7 @@ impl Module {
         }
         // Re-initialisation destroys every object and the user PIN; the token key is replaced
         // so nothing sealed before can be opened again.
+        self.retire_all_remote(token)?;
         self.storage.delete_token_keys(token)?;
         let params = self.scrypt_params();
         let (mut fresh, key) = TokenRecord::create(token, 0, so_pin, params)?;
