@@ -382,3 +382,54 @@ impl Lookup<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cryptoki::context::Function;
+
+    fn rv_of(error: RvError) -> Option<Rv> {
+        match verdict(&CkError::Pkcs11(error, Function::Sign)) {
+            Verdict::Caller(rv) => Some(rv),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn the_callers_errors_pass_through_and_device_errors_are_faults() {
+        assert_eq!(
+            rv_of(RvError::SignatureInvalid),
+            Some(Rv::SIGNATURE_INVALID)
+        );
+        assert_eq!(
+            rv_of(RvError::EncryptedDataInvalid),
+            Some(Rv::ENCRYPTED_DATA_INVALID)
+        );
+        assert_eq!(
+            rv_of(RvError::ArgumentsBad),
+            Some(Rv::MECHANISM_PARAM_INVALID)
+        );
+        assert_eq!(rv_of(RvError::GeneralError), Some(Rv::FUNCTION_FAILED));
+        for fault in [
+            RvError::DeviceError,
+            RvError::DeviceRemoved,
+            RvError::TokenNotPresent,
+            RvError::SessionHandleInvalid,
+            RvError::UserNotLoggedIn,
+            RvError::CryptokiNotInitialized,
+        ] {
+            assert!(
+                matches!(
+                    verdict(&CkError::Pkcs11(fault, Function::Sign)),
+                    Verdict::Fault
+                ),
+                "{fault:?}"
+            );
+        }
+        assert!(matches!(
+            verdict(&CkError::Pkcs11(RvError::KeyHandleInvalid, Function::Sign)),
+            Verdict::StaleHandle
+        ));
+        assert!(matches!(verdict(&CkError::NotSupported), Verdict::Fault));
+    }
+}

@@ -79,10 +79,11 @@ pub fn open(remote: &Remote, root: &RootKey) -> Result<RootSecret> {
                 let handle = lookup.object(ObjectClass::SECRET_KEY, &id)?;
                 mechanisms::with_remote(&mechanism, |m| session.decrypt(m, handle, &sealed))
             })
-            .map_err(|e| {
-                Error::Provider(format!(
-                    "the remote root key did not open the root secret: {e}"
-                ))
+            .map_err(|e| match e {
+                Error::Provider(_) => e,
+                other => Error::Provider(format!(
+                    "the remote root key did not open the root secret: {other}"
+                )),
             })?,
     );
     let secret: [u8; 32] = plain
