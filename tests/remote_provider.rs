@@ -927,3 +927,60 @@ fn admin_command_runs_provider_tokens() {
         "{listing}"
     );
 }
+
+#[test]
+fn remote_secret_keys_mac_and_stream() {
+    let Some(hsm) = softhsm() else { return };
+    if slot_by_label(ctx(), "remote-mac").is_none() {
+        init_provider_token("remote-mac", &hsm.module, "hsm-keys", &hsm.pin_file(), &[]);
+    }
+    let s = user_session(ctx(), slot_of("remote-mac"));
+    // An HMAC key made in the HSM: MACs made and checked there.
+    let mac_key = s
+        .generate_key(
+            &Mechanism::GenericSecretKeyGen,
+            &[
+                Attribute::Token(true),
+                Attribute::Private(true),
+                Attribute::ValueLen(32.into()),
+                Attribute::Sign(true),
+                Attribute::Verify(true),
+                Attribute::Label(b"mac-remote".to_vec()),
+            ],
+        )
+        .expect("C_GenerateKey generic secret");
+    assert_eq!(mode(&s, mac_key), 3);
+    let message = b"authenticated by the HSM";
+    let mac = s
+        .sign(&Mechanism::Sha256Hmac, mac_key, message)
+        .expect("HMAC");
+    assert_eq!(mac.len(), 32);
+    s.verify(&Mechanism::Sha256Hmac, mac_key, message, &mac)
+        .expect("the MAC verifies");
+    // Multi-part gives the same MAC.
+    s.sign_init(&Mechanism::Sha256Hmac, mac_key).expect("init");
+    s.sign_update(&message[..7]).expect("update");
+    s.sign_update(&message[7..]).expect("update");
+    assert_eq!(s.sign_final().expect("final"), mac);
+    let mut bad = mac.clone();
+    bad[0] ^= 1;
+    expect_rv(
+        s.verify(&Mechanism::Sha256Hmac, mac_key, message, &bad),
+        RvError::SignatureInvalid,
+    );
+
+    // AES-CBC-PAD in several parts: gathered and sent in one call, output at the end.
+    let aes = gen_aes(&s, 16, "stream-remote");
+    let iv = [9u8; 16];
+    let plain: Vec<u8> = (0..100u8).collect();
+    let sealed = s
+        .encrypt(&Mechanism::AesCbcPad(iv), aes, &plain)
+        .expect("single-part encrypt");
+    assert_eq!(sealed.len(), 112);
+    s.decrypt_init(&Mechanism::AesCbcPad(iv), aes)
+        .expect("C_DecryptInit");
+    let mut opened = s.decrypt_update(&sealed[..40]).expect("update");
+    opened.extend(s.decrypt_update(&sealed[40..]).expect("update"));
+    opened.extend(s.decrypt_final().expect("C_DecryptFinal"));
+    assert_eq!(opened, plain);
+}
