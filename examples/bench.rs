@@ -185,28 +185,9 @@ fn prepare(
     s.login(UserType::So, Some(&so_pin))?;
     s.init_pin(pin)?;
     s.logout()?;
-    s.login(UserType::User, Some(pin))?;
-    let private = [
-        Attribute::Token(true),
-        Attribute::Private(true),
-        Attribute::Sign(true),
-    ];
-    let p256 = vec![0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
-    let (_, ec) = s.generate_key_pair(
-        &Mechanism::EccKeyPairGen,
-        &[Attribute::Token(true), Attribute::EcParams(p256)],
-        &private,
-    )?;
-    let (_, rsa) = s.generate_key_pair(
-        &Mechanism::RsaPkcsKeyPairGen,
-        &[
-            Attribute::Token(true),
-            Attribute::ModulusBits(2048.into()),
-            Attribute::PublicExponent(vec![1, 0, 1]),
-        ],
-        &private,
-    )?;
-    Ok((slot, Keys { ec, rsa }, s))
+    drop(s);
+    let (keys, s) = keys_on(p, slot, pin)?;
+    Ok((slot, keys, s))
 }
 
 /// Signs from `threads` threads, one logged-in session each.

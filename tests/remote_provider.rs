@@ -209,6 +209,34 @@ fn slot_of(label: &str) -> cryptoki::slot::Slot {
     })
 }
 
+/// A P-256 key made by OpenSSL and its uncompressed public point.
+fn openssl_p256() -> (openssl::ec::EcKey<openssl::pkey::Private>, Vec<u8>) {
+    let group =
+        openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1).expect("group");
+    let key = openssl::ec::EcKey::generate(&group).expect("EC key");
+    let mut bn = openssl::bn::BigNumContext::new().expect("bn");
+    let point = key
+        .public_key()
+        .to_bytes(
+            &group,
+            openssl::ec::PointConversionForm::UNCOMPRESSED,
+            &mut bn,
+        )
+        .expect("point");
+    (key, point)
+}
+
+/// An sqlhsm token in front of the shared SoftHSM token `hsm-keys` (made once per label).
+fn token_on_shared_hsm(label: &str) -> cryptoki::slot::Slot {
+    let hsm = softhsm().expect("softhsm");
+    static MADE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _once = MADE.lock().unwrap_or_else(|e| e.into_inner());
+    if slot_by_label(ctx(), label).is_none() {
+        init_provider_token(label, &hsm.module, "hsm-keys", &hsm.pin_file(), &[]);
+    }
+    slot_of(label)
+}
+
 fn key_id(s: &Session, key: ObjectHandle) -> String {
     String::from_utf8(get_bytes(
         s,
@@ -439,10 +467,7 @@ fn remote_keys_are_made_and_used_in_the_hsm() {
 #[test]
 fn remote_unwrap_and_derive_stay_in_the_hsm() {
     let Some(hsm) = softhsm() else { return };
-    if slot_by_label(ctx(), "remote-kx").is_none() {
-        init_provider_token("remote-kx", &hsm.module, "hsm-keys", &hsm.pin_file(), &[]);
-    }
-    let s = user_session(ctx(), slot_of("remote-kx"));
+    let s = user_session(ctx(), token_on_shared_hsm("remote-kx"));
 
     // Unwrap: an AES key wrapped by OpenSSL under the remote RSA key's public half.
     let (mut public, mut private) = rsa_templates(2048, "kx-rsa", b"kx-rsa");
@@ -485,18 +510,7 @@ fn remote_unwrap_and_derive_stay_in_the_hsm() {
     let (ec_public, ec_private) = s
         .generate_key_pair(&Mechanism::EccKeyPairGen, &public, &private)
         .expect("EC pair");
-    let group =
-        openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1).expect("group");
-    let peer = openssl::ec::EcKey::generate(&group).expect("peer");
-    let mut bn = openssl::bn::BigNumContext::new().expect("bn");
-    let peer_point = peer
-        .public_key()
-        .to_bytes(
-            &group,
-            openssl::ec::PointConversionForm::UNCOMPRESSED,
-            &mut bn,
-        )
-        .expect("point");
+    let (peer, peer_point) = openssl_p256();
     let template = [
         Attribute::Class(ObjectClass::SECRET_KEY),
         Attribute::KeyType(KeyType::AES),
@@ -712,23 +726,11 @@ fn remote_faults_stay_with_their_token() {
 
 #[test]
 fn public_key_only_objects_verify_and_encrypt() {
-    let Some(hsm) = softhsm() else { return };
-    if slot_by_label(ctx(), "remote-pub").is_none() {
-        init_provider_token("remote-pub", &hsm.module, "hsm-keys", &hsm.pin_file(), &[]);
+    if softhsm().is_none() {
+        return;
     }
-    let s = user_session(ctx(), slot_of("remote-pub"));
-    let group =
-        openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1).expect("group");
-    let ec = openssl::ec::EcKey::generate(&group).expect("ec");
-    let mut bn = openssl::bn::BigNumContext::new().expect("bn");
-    let point = ec
-        .public_key()
-        .to_bytes(
-            &group,
-            openssl::ec::PointConversionForm::UNCOMPRESSED,
-            &mut bn,
-        )
-        .expect("point");
+    let s = user_session(ctx(), token_on_shared_hsm("remote-pub"));
+    let (ec, point) = openssl_p256();
     let ec_public = s
         .create_object(&[
             Attribute::Class(ObjectClass::PUBLIC_KEY),
@@ -930,11 +932,10 @@ fn admin_command_runs_provider_tokens() {
 
 #[test]
 fn remote_secret_keys_mac_and_stream() {
-    let Some(hsm) = softhsm() else { return };
-    if slot_by_label(ctx(), "remote-mac").is_none() {
-        init_provider_token("remote-mac", &hsm.module, "hsm-keys", &hsm.pin_file(), &[]);
+    if softhsm().is_none() {
+        return;
     }
-    let s = user_session(ctx(), slot_of("remote-mac"));
+    let s = user_session(ctx(), token_on_shared_hsm("remote-mac"));
     // An HMAC key made in the HSM: MACs made and checked there.
     let mac_key = s
         .generate_key(

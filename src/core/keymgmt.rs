@@ -350,12 +350,7 @@ fn remote_target_attrs(
 }
 
 fn remote_label(attrs: &AttrMap) -> String {
-    let label = String::from_utf8_lossy(attrs.get(CKA_LABEL).unwrap_or_default()).into_owned();
-    if label.is_empty() {
-        "sqlhsm".into()
-    } else {
-        label
-    }
+    super::remote::remote_label(attrs.get(CKA_LABEL))
 }
 
 impl Module {

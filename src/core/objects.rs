@@ -101,12 +101,7 @@ fn mark_remote(attrs: &mut AttrMap) {
 }
 
 fn label_of(attrs: &AttrMap) -> String {
-    let label = String::from_utf8_lossy(attrs.get(CKA_LABEL).unwrap_or_default()).into_owned();
-    if label.is_empty() {
-        "sqlhsm".into()
-    } else {
-        label
-    }
+    super::remote::remote_label(attrs.get(CKA_LABEL))
 }
 
 fn required(template: &[Attribute], kind: CK_ATTRIBUTE_TYPE) -> Result<&[u8]> {
@@ -236,6 +231,16 @@ impl Module {
         Ok(())
     }
 
+    /// [`Module::check_create`] for a key's attributes.
+    fn check_create_key(&self, access: &Access, attrs: &AttrMap) -> Result<()> {
+        self.check_create(
+            access,
+            attrs.flag(CKA_TOKEN),
+            attrs.flag(CKA_PRIVATE),
+            attrs.flag(CKA_TRUSTED),
+        )
+    }
+
     pub fn create_object(
         &self,
         session: CK_SESSION_HANDLE,
@@ -303,111 +308,93 @@ impl Module {
                 return self.store_secret(session, access, attrs, value, rotation)
             }
             NewKey::RemoteSecret { mut attrs, remote } => {
-                self.check_create(
-                    access,
-                    true,
-                    attrs.flag(CKA_PRIVATE),
-                    attrs.flag(CKA_TRUSTED),
-                )?;
+                self.check_create_key(access, &attrs)?;
                 mark_remote(&mut attrs);
                 return Ok(vec![
                     self.insert_remote_secret(access, attrs, &remote, rotation)?
                 ]);
             }
         };
-        {
-            {
-                for attrs in public.iter().chain(private.iter()) {
-                    self.check_create(
-                        access,
-                        attrs.flag(CKA_TOKEN),
-                        attrs.flag(CKA_PRIVATE),
-                        attrs.flag(CKA_TRUSTED),
-                    )?;
-                }
-                let mut token_halves = Vec::new();
-                let mut session_halves = Vec::new();
-                for (half, attrs) in [(Half::Public, public), (Half::Private, private)] {
-                    let Some(attrs) = attrs else { continue };
-                    if attrs.flag(CKA_TOKEN) {
-                        token_halves.push((half, attrs));
-                    } else {
-                        session_halves.push((half, attrs));
-                    }
-                }
-                token_only(session_halves.is_empty())?;
-                let mut handles: Vec<(Half, CK_OBJECT_HANDLE)> = Vec::new();
-                if !token_halves.is_empty() {
-                    let token_key = access.login.token_key();
-                    let private_in_row = token_halves.iter().any(|(h, _)| *h == Half::Private);
-                    let holder = match private_in_row {
-                        true => self.key_holder(access.token)?,
-                        false => None,
-                    };
-                    // A REMOTE token keeps every private token key in its remote module: one
-                    // made or received here goes there, and only the reference is stored.
-                    let imported = match (&holder, private_key.as_deref()) {
-                        (Some(holder), Some(local)) if remote.is_none() => {
-                            let label = token_halves
-                                .iter()
-                                .find(|(h, _)| *h == Half::Private)
-                                .map(|(_, a)| label_of(a))
-                                .unwrap_or_default();
-                            Some(self.import_private_remote(holder, local, &label)?)
-                        }
-                        _ => None,
-                    };
-                    let reference = remote.as_ref().or(imported.as_ref());
-                    if reference.is_some() {
-                        for (half, attrs) in token_halves.iter_mut() {
-                            if *half == Half::Private {
-                                mark_remote(attrs);
-                            }
-                        }
-                    }
-                    let source = match (reference, private_key.as_deref()) {
-                        (Some(reference), _) => PrivateSource::Remote(reference),
-                        (None, Some(local)) => PrivateSource::Local(local),
-                        (None, None) => PrivateSource::None,
-                    };
-                    let stored = self.insert_asym_row(
-                        access,
-                        &token_halves,
-                        &public_key,
-                        source,
-                        token_key.as_deref(),
-                        rotation,
-                    );
-                    match stored {
-                        Ok(stored) => handles.extend(stored),
-                        Err(e) => {
-                            if let (Some(reference), Some(remote)) = (reference, &holder) {
-                                // Nothing refers to the remote object: do not leave it behind.
-                                let _ = remote_keys::retire(
-                                    remote,
-                                    reference,
-                                    OnDestroy::Destroy,
-                                    "unused",
-                                );
-                            }
-                            return Err(e);
-                        }
-                    }
-                }
-                for (half, attrs) in session_halves {
-                    let material = match half {
-                        Half::Public => KeyMaterial::Public(public_key.clone()),
-                        _ => KeyMaterial::Private(private_key.clone().ok_or(Rv::GENERAL_ERROR)?),
-                    };
-                    handles.push((
-                        half,
-                        self.insert_session_object(session, access.token, attrs, material)?,
-                    ));
-                }
-                handles.sort_by_key(|(half, _)| *half != Half::Public);
-                Ok(handles.into_iter().map(|(_, h)| h).collect())
+        for attrs in public.iter().chain(private.iter()) {
+            self.check_create_key(access, attrs)?;
+        }
+        let mut token_halves = Vec::new();
+        let mut session_halves = Vec::new();
+        for (half, attrs) in [(Half::Public, public), (Half::Private, private)] {
+            let Some(attrs) = attrs else { continue };
+            if attrs.flag(CKA_TOKEN) {
+                token_halves.push((half, attrs));
+            } else {
+                session_halves.push((half, attrs));
             }
         }
+        token_only(session_halves.is_empty())?;
+        let mut handles: Vec<(Half, CK_OBJECT_HANDLE)> = Vec::new();
+        if !token_halves.is_empty() {
+            let token_key = access.login.token_key();
+            let private_in_row = token_halves.iter().any(|(h, _)| *h == Half::Private);
+            let holder = match private_in_row {
+                true => self.key_holder(access.token)?,
+                false => None,
+            };
+            // A REMOTE token keeps every private token key in its remote module: one
+            // made or received here goes there, and only the reference is stored.
+            let imported = match (&holder, private_key.as_deref()) {
+                (Some(holder), Some(local)) if remote.is_none() => {
+                    let label = token_halves
+                        .iter()
+                        .find(|(h, _)| *h == Half::Private)
+                        .map(|(_, a)| label_of(a))
+                        .unwrap_or_default();
+                    Some(self.import_private_remote(holder, local, &label)?)
+                }
+                _ => None,
+            };
+            let reference = remote.as_ref().or(imported.as_ref());
+            if reference.is_some() {
+                for (half, attrs) in token_halves.iter_mut() {
+                    if *half == Half::Private {
+                        mark_remote(attrs);
+                    }
+                }
+            }
+            let source = match (reference, private_key.as_deref()) {
+                (Some(reference), _) => PrivateSource::Remote(reference),
+                (None, Some(local)) => PrivateSource::Local(local),
+                (None, None) => PrivateSource::None,
+            };
+            let stored = self.insert_asym_row(
+                access,
+                &token_halves,
+                &public_key,
+                source,
+                token_key.as_deref(),
+                rotation,
+            );
+            match stored {
+                Ok(stored) => handles.extend(stored),
+                Err(e) => {
+                    if let (Some(reference), Some(remote)) = (reference, &holder) {
+                        // Nothing refers to the remote object: do not leave it behind.
+                        let _ =
+                            remote_keys::retire(remote, reference, OnDestroy::Destroy, "unused");
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        for (half, attrs) in session_halves {
+            let material = match half {
+                Half::Public => KeyMaterial::Public(public_key.clone()),
+                _ => KeyMaterial::Private(private_key.clone().ok_or(Rv::GENERAL_ERROR)?),
+            };
+            handles.push((
+                half,
+                self.insert_session_object(session, access.token, attrs, material)?,
+            ));
+        }
+        handles.sort_by_key(|(half, _)| *half != Half::Public);
+        Ok(handles.into_iter().map(|(_, h)| h).collect())
     }
 
     /// The secret-key part of [`Module::store_key`].
@@ -419,12 +406,7 @@ impl Module {
         value: zeroize::Zeroizing<Vec<u8>>,
         rotation: Option<&Rotation>,
     ) -> Result<Vec<CK_OBJECT_HANDLE>> {
-        self.check_create(
-            access,
-            attrs.flag(CKA_TOKEN),
-            attrs.flag(CKA_PRIVATE),
-            attrs.flag(CKA_TRUSTED),
-        )?;
+        self.check_create_key(access, &attrs)?;
         attrs.set_ulong(CKA_VALUE_LEN, value.len() as CK_ULONG);
         super::keymgmt::apply_check_value(&mut attrs, &value)?;
         if rotation.is_some() && !attrs.flag(CKA_TOKEN) {

@@ -215,6 +215,15 @@ impl Module {
     }
 }
 
+/// The label a REMOTE key gets in the remote module: its sqlhsm label, or "sqlhsm" if it has
+/// none (operators find sqlhsm's objects by label).
+pub fn remote_label(label: Option<&[u8]>) -> String {
+    match label.map(String::from_utf8_lossy) {
+        Some(label) if !label.is_empty() => label.into_owned(),
+        _ => "sqlhsm".into(),
+    }
+}
+
 /// Output sizes of a REMOTE private key, from the public values its object carries.
 fn private_size(object: &Object) -> Result<KeySize> {
     Ok(match object.attrs.ulong(CKA_KEY_TYPE) {

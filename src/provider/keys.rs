@@ -31,6 +31,13 @@ pub struct RemoteRef {
 }
 
 impl RemoteRef {
+    pub fn new(id: &[u8], label: &str) -> RemoteRef {
+        RemoteRef {
+            id: hex::encode(id),
+            label: label.to_string(),
+        }
+    }
+
     pub fn id_bytes(&self) -> Result<Vec<u8>> {
         hex::decode(&self.id).map_err(|_| {
             crate::error::StorageError::Corrupt("remote key reference: bad id".into()).into()
@@ -229,22 +236,17 @@ pub fn generate_pair(
                 ],
             )
         }
-        PairSpec::Ec { params_der } => (
-            CkMechanism::EccKeyPairGen,
-            KeyType::EC,
-            vec![
+        PairSpec::Ec { params_der } | PairSpec::Ed25519 { params_der } => {
+            let (mechanism, key_type) = match spec {
+                PairSpec::Ec { .. } => (CkMechanism::EccKeyPairGen, KeyType::EC),
+                _ => (CkMechanism::EccEdwardsKeyPairGen, KeyType::EC_EDWARDS),
+            };
+            let values = vec![
                 Attribute::EcParams(params_der.to_vec()),
                 Attribute::Verify(true),
-            ],
-        ),
-        PairSpec::Ed25519 { params_der } => (
-            CkMechanism::EccEdwardsKeyPairGen,
-            KeyType::EC_EDWARDS,
-            vec![
-                Attribute::EcParams(params_der.to_vec()),
-                Attribute::Verify(true),
-            ],
-        ),
+            ];
+            (mechanism, key_type, values)
+        }
     };
     public.extend([
         Attribute::Class(ObjectClass::PUBLIC_KEY),
@@ -268,13 +270,7 @@ pub fn generate_pair(
     })?;
     let public_key = public_from_attributes(key_type, &public_key)?;
     tracing::info!(remote_id = %hex::encode(&id), %label, "key pair generated in the remote module");
-    Ok((
-        RemoteRef {
-            id: hex::encode(id),
-            label: label.to_string(),
-        },
-        public_key,
-    ))
+    Ok((RemoteRef::new(&id, label), public_key))
 }
 
 fn public_from_attributes(key_type: KeyType, attributes: &[Attribute]) -> Result<PublicKey> {
@@ -321,10 +317,7 @@ pub fn generate_secret(
         session.generate_key(&mechanism, &template)
     })?;
     tracing::info!(remote_id = %hex::encode(&id), %label, "secret key generated in the remote module");
-    Ok(RemoteRef {
-        id: hex::encode(id),
-        label: label.to_string(),
-    })
+    Ok(RemoteRef::new(&id, label))
 }
 
 /// Puts a secret key made or received here into the remote module.
@@ -334,33 +327,26 @@ pub fn import_secret(
     value: &[u8],
     label: &str,
 ) -> Result<RemoteRef> {
-    let id = new_id()?;
     let kind = remote_key_type(key_type)?;
-    let mut template = protected(&id, label, ObjectClass::SECRET_KEY, kind);
-    template.extend(usages(ObjectClass::SECRET_KEY, kind));
-    template.push(Attribute::Value(value.to_vec()));
-    let created = remote.run("C_CreateObject", |session, _| {
-        session.create_object(&template)
-    });
-    scrub(&mut template);
-    created?;
-    Ok(RemoteRef {
-        id: hex::encode(id),
-        label: label.to_string(),
-    })
+    create_protected(
+        remote,
+        ObjectClass::SECRET_KEY,
+        kind,
+        label,
+        vec![Attribute::Value(value.to_vec())],
+    )
 }
 
 /// Puts a private key imported here (`C_CreateObject`, `C_UnwrapKey` with a local key) into the
 /// remote module; the copy in memory is dropped by the caller right after.
 pub fn import_private(remote: &Remote, private: &PrivateKey, label: &str) -> Result<RemoteRef> {
-    let id = new_id()?;
     let secret = |attribute| -> Result<Vec<u8>> {
         Ok(private
             .private_component(attribute)?
             .ok_or(Rv::KEY_TYPE_INCONSISTENT)?
             .to_vec())
     };
-    let (kind, mut values) = match private.public_key()?.public_info()? {
+    let (kind, values) = match private.public_key()?.public_info()? {
         PublicInfo::Rsa {
             modulus,
             public_exponent,
@@ -393,18 +379,28 @@ pub fn import_private(remote: &Remote, private: &PrivateKey, label: &str) -> Res
             ],
         ),
     };
-    let mut template = protected(&id, label, ObjectClass::PRIVATE_KEY, kind);
-    template.extend(usages(ObjectClass::PRIVATE_KEY, kind));
+    create_protected(remote, ObjectClass::PRIVATE_KEY, kind, label, values)
+}
+
+/// `C_CreateObject` of a protected key (`values` carry its material) in the remote module; the
+/// template's secret values are zeroized once sent.
+fn create_protected(
+    remote: &Remote,
+    class: ObjectClass,
+    kind: KeyType,
+    label: &str,
+    mut values: Vec<Attribute>,
+) -> Result<RemoteRef> {
+    let id = new_id()?;
+    let mut template = protected(&id, label, class, kind);
+    template.extend(usages(class, kind));
     template.append(&mut values);
     let created = remote.run("C_CreateObject", |session, _| {
         session.create_object(&template)
     });
     scrub(&mut template);
     created?;
-    Ok(RemoteRef {
-        id: hex::encode(id),
-        label: label.to_string(),
-    })
+    Ok(RemoteRef::new(&id, label))
 }
 
 /// Zeroizes the secret values of a template once it has been sent.
@@ -457,10 +453,7 @@ pub fn unwrap_secret(
             session.unwrap_key(m, handle, wrapped, &template)
         })
     })?;
-    Ok(RemoteRef {
-        id: hex::encode(id),
-        label: label.to_string(),
-    })
+    Ok(RemoteRef::new(&id, label))
 }
 
 /// `C_DeriveKey` in the remote module (ECDH): the shared secret stays there.
@@ -477,10 +470,7 @@ pub fn derive_secret(
         let handle = lookup.object(base.class, &base.id)?;
         mechanisms::with_remote(mechanism, |m| session.derive_key(m, handle, &template))
     })?;
-    Ok(RemoteRef {
-        id: hex::encode(id),
-        label: label.to_string(),
-    })
+    Ok(RemoteRef::new(&id, label))
 }
 
 /// The length in bytes of a remote secret key (`CKA_VALUE_LEN`) and its `CKA_CHECK_VALUE`.
