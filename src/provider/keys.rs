@@ -9,13 +9,12 @@ use cryptoki::mechanism::Mechanism as CkMechanism;
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass};
 use cryptoki_sys::*;
 use serde::{Deserialize, Serialize};
-use zeroize::Zeroizing;
 
 use super::client::Remote;
 use super::config::OnDestroy;
 use super::forward::{RemoteCipher, RemoteSign, RemoteVerify};
 use super::mechanisms;
-use crate::crypto::keys::{Curve, KeyKind, PrivateKey, PublicInfo, PublicKey};
+use crate::crypto::keys::{KeyKind, PrivateKey, PublicInfo, PublicKey};
 use crate::crypto::random;
 use crate::error::{Error, Result, Rv};
 use crate::mechanism::{CipherOperation, ExternalKey, SignOperation, VerifyOperation};
@@ -436,6 +435,29 @@ fn new_secret_template(
     Ok((id, template))
 }
 
+/// A secret key that `maker` makes in the remote module with `mechanism` (`call` is the remote
+/// unwrap or derive, given the maker's handle and the new key's template).
+fn make_secret(
+    maker: &RemoteKey,
+    mechanism: &Mechanism,
+    (key_type, len, label): (CK_KEY_TYPE, Option<usize>, &str),
+    what: &str,
+    call: impl Fn(
+        &cryptoki::session::Session,
+        &CkMechanism<'_>,
+        cryptoki::object::ObjectHandle,
+        &[Attribute],
+    ) -> cryptoki::error::Result<cryptoki::object::ObjectHandle>,
+) -> Result<RemoteRef> {
+    mechanisms::check(mechanism)?;
+    let (id, template) = new_secret_template(key_type, len, label)?;
+    maker.remote.run(what, |session, lookup| {
+        let handle = lookup.object(maker.class, &maker.id)?;
+        mechanisms::with_remote(mechanism, |m| call(session, m, handle, &template))
+    })?;
+    Ok(RemoteRef::new(&id, label))
+}
+
 /// `C_UnwrapKey` in the remote module: the unwrapped secret key never exists outside it.
 pub fn unwrap_secret(
     unwrapping: &RemoteKey,
@@ -445,15 +467,14 @@ pub fn unwrap_secret(
     len: Option<usize>,
     label: &str,
 ) -> Result<RemoteRef> {
-    mechanisms::check(mechanism)?;
-    let (id, template) = new_secret_template(key_type, len, label)?;
-    unwrapping.remote.run("C_UnwrapKey", |session, lookup| {
-        let handle = lookup.object(unwrapping.class, &unwrapping.id)?;
-        mechanisms::with_remote(mechanism, |m| {
-            session.unwrap_key(m, handle, wrapped, &template)
-        })
-    })?;
-    Ok(RemoteRef::new(&id, label))
+    let target = (key_type, len, label);
+    make_secret(
+        unwrapping,
+        mechanism,
+        target,
+        "C_UnwrapKey",
+        |s, m, h, t| s.unwrap_key(m, h, wrapped, t),
+    )
 }
 
 /// `C_DeriveKey` in the remote module (ECDH): the shared secret stays there.
@@ -464,13 +485,10 @@ pub fn derive_secret(
     len: Option<usize>,
     label: &str,
 ) -> Result<RemoteRef> {
-    mechanisms::check(mechanism)?;
-    let (id, template) = new_secret_template(key_type, len, label)?;
-    base.remote.run("C_DeriveKey", |session, lookup| {
-        let handle = lookup.object(base.class, &base.id)?;
-        mechanisms::with_remote(mechanism, |m| session.derive_key(m, handle, &template))
-    })?;
-    Ok(RemoteRef::new(&id, label))
+    let target = (key_type, len, label);
+    make_secret(base, mechanism, target, "C_DeriveKey", |s, m, h, t| {
+        s.derive_key(m, h, t)
+    })
 }
 
 /// The length in bytes of a remote secret key (`CKA_VALUE_LEN`) and its `CKA_CHECK_VALUE`.
@@ -547,14 +565,4 @@ pub fn verify_protected(
     let sensitive = attributes.contains(&Attribute::Sensitive(true));
     let extractable = attributes.contains(&Attribute::Extractable(true));
     Ok(sensitive && !extractable)
-}
-
-/// Curve of EC parameters, for the caller to refuse curves sqlhsm cannot verify with.
-pub fn check_curve(params_der: &[u8]) -> Result<Curve> {
-    Curve::from_params_der(params_der)
-}
-
-/// A zeroizing copy of bytes that will be sent to the remote.
-pub fn secret_copy(bytes: &[u8]) -> Zeroizing<Vec<u8>> {
-    Zeroizing::new(bytes.to_vec())
 }
