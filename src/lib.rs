@@ -2,7 +2,8 @@
 //!
 //! Layers, dependencies pointing one way: [`ffi`] (the only `unsafe`) → [`api`] (one safe module
 //! per chapter of the spec) → [`core`] (module, slots, tokens, sessions, objects, attribute
-//! policy) → [`mechanism`] / [`crypto`] / [`storage`].
+//! policy) → [`mechanism`] / [`crypto`] / [`storage`] / [`provider`] (other PKCS#11 modules that
+//! hold REMOTE keys or a token's root key).
 #![deny(unsafe_code)]
 #![deny(clippy::unwrap_used)]
 

@@ -27,6 +27,7 @@ const HSM_PIN: &str = "4321";
 const HSM_SO_PIN: &str = "87654321";
 const CKA_SQLHSM_ROTATED_FROM: u64 = 0xD351_0006;
 /// Every SoftHSM token the tests of this file use, made before any test loads SoftHSM.
+/// One per test: SoftHSM's file store is not built for several writers on one token at once.
 const HSM_TOKENS: &[&str] = &[
     "hsm-keys",
     "hsm-root",
@@ -34,6 +35,10 @@ const HSM_TOKENS: &[&str] = &[
     "hsm-gone",
     "hsm-life",
     "hsm-admin",
+    "hsm-kx",
+    "hsm-pub",
+    "hsm-mac",
+    "hsm-threads",
 ];
 
 /// The SoftHSM set-up of this test process: its module, configuration and token directory.
@@ -226,14 +231,10 @@ fn openssl_p256() -> (openssl::ec::EcKey<openssl::pkey::Private>, Vec<u8>) {
     (key, point)
 }
 
-/// An sqlhsm token in front of the shared SoftHSM token `hsm-keys` (made once per label).
-fn token_on_shared_hsm(label: &str) -> cryptoki::slot::Slot {
+/// An sqlhsm token `label` in front of the SoftHSM token `remote`, with the shared PIN file.
+fn token_on_hsm(label: &str, remote: &str) -> cryptoki::slot::Slot {
     let hsm = softhsm().expect("softhsm");
-    static MADE: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _once = MADE.lock().unwrap_or_else(|e| e.into_inner());
-    if slot_by_label(ctx(), label).is_none() {
-        init_provider_token(label, &hsm.module, "hsm-keys", &hsm.pin_file(), &[]);
-    }
+    init_provider_token(label, &hsm.module, remote, &hsm.pin_file(), &[]);
     slot_of(label)
 }
 
@@ -467,7 +468,7 @@ fn remote_keys_are_made_and_used_in_the_hsm() {
 #[test]
 fn remote_unwrap_and_derive_stay_in_the_hsm() {
     let Some(hsm) = softhsm() else { return };
-    let s = user_session(ctx(), token_on_shared_hsm("remote-kx"));
+    let s = user_session(ctx(), token_on_hsm("remote-kx", "hsm-kx"));
 
     // Unwrap: an AES key wrapped by OpenSSL under the remote RSA key's public half.
     let (mut public, mut private) = rsa_templates(2048, "kx-rsa", b"kx-rsa");
@@ -546,7 +547,7 @@ fn remote_unwrap_and_derive_stay_in_the_hsm() {
         "the derived key is the ECDH shared secret"
     );
 
-    let listing = hsm.list_objects("hsm-keys");
+    let listing = hsm.list_objects("hsm-kx");
     for label in ["kx-unwrapped", "kx-derived"] {
         let block = listed(&listing, "Secret Key Object; AES", label)
             .unwrap_or_else(|| panic!("{label} not in SoftHSM:\n{listing}"));
@@ -637,6 +638,10 @@ fn provider_root_key_token_needs_its_hsm() {
 
     // Another process, with the module gone: no login (a device error, not a wrong PIN);
     // a local token works; when the module is back, the login works with no restart.
+    // (The LOCAL token is made here: C_InitToken in the child would race this process's.)
+    let local = new_token(ctx(), "rootless-local");
+    let ls = user_session(ctx(), local);
+    gen_ec(&ls, P256, "local", b"rootless-local");
     let sync = tempfile::tempdir().expect("sync dir");
     std::fs::remove_file(&link).expect("remove the module");
     let child = spawn_child(
@@ -667,10 +672,10 @@ fn root_child(role: &str) {
         s.login(cryptoki::session::UserType::User, Some(&pin(USER_PIN))),
         RvError::DeviceError,
     );
-    let local = new_token(&p, "rootless-local");
+    let local = slot_by_label(&p, "rootless-local").expect("local token");
     let ls = user_session(&p, local);
-    let (_, k) = gen_ec(&ls, P256, "local", b"local");
-    ls.sign(&Mechanism::EcdsaSha256, k, b"x")
+    let k = find_by_label_class(&ls, "local", ObjectClass::PRIVATE_KEY);
+    ls.sign(&Mechanism::EcdsaSha256, k[0], b"x")
         .expect("a LOCAL token still signs");
     child_ready_then_wait(role);
     s.login(cryptoki::session::UserType::User, Some(&pin(USER_PIN)))
@@ -729,7 +734,7 @@ fn public_key_only_objects_verify_and_encrypt() {
     if softhsm().is_none() {
         return;
     }
-    let s = user_session(ctx(), token_on_shared_hsm("remote-pub"));
+    let s = user_session(ctx(), token_on_hsm("remote-pub", "hsm-pub"));
     let (ec, point) = openssl_p256();
     let ec_public = s
         .create_object(&[
@@ -935,7 +940,7 @@ fn remote_secret_keys_mac_and_stream() {
     if softhsm().is_none() {
         return;
     }
-    let s = user_session(ctx(), token_on_shared_hsm("remote-mac"));
+    let s = user_session(ctx(), token_on_hsm("remote-mac", "hsm-mac"));
     // An HMAC key made in the HSM: MACs made and checked there.
     let mac_key = s
         .generate_key(
@@ -984,4 +989,45 @@ fn remote_secret_keys_mac_and_stream() {
     opened.extend(s.decrypt_update(&sealed[40..]).expect("update"));
     opened.extend(s.decrypt_final().expect("C_DecryptFinal"));
     assert_eq!(opened, plain);
+}
+
+#[test]
+fn remote_signing_from_many_threads() {
+    if softhsm().is_none() {
+        return;
+    }
+    let slot = token_on_hsm("remote-threads", "hsm-threads");
+    let s = user_session(ctx(), slot);
+    let (public, private) = gen_ec(&s, P256, "threads", b"threads");
+    let public_key = openssl_public(&s, public);
+    let threads = 4;
+    let per_thread = 25;
+    let signed: Vec<(Vec<u8>, Vec<u8>)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|t| {
+                scope.spawn(move || {
+                    let session = user_session(ctx(), slot);
+                    (0..per_thread)
+                        .map(|i| {
+                            let data = format!("thread {t} message {i}").into_bytes();
+                            let sig = session
+                                .sign(&Mechanism::EcdsaSha256, private, &data)
+                                .expect("C_Sign through the session pool");
+                            (data, sig)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().expect("worker"))
+            .collect()
+    });
+    assert_eq!(signed.len(), threads * per_thread);
+    for (data, sig) in &signed {
+        let mut v = Verifier::new(MessageDigest::sha256(), &public_key).expect("verifier");
+        v.update(data).expect("update");
+        assert!(v.verify(&ecdsa_raw_to_der(sig)).expect("verify"));
+    }
 }

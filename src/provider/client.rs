@@ -96,6 +96,13 @@ pub struct Link {
     handles: RwLock<HashMap<(CK_OBJECT_CLASS, Vec<u8>), ObjectHandle>>,
 }
 
+/// Pauses before looking a missing remote object up again.
+const STALE_RETRIES: [std::time::Duration; 3] = [
+    std::time::Duration::from_millis(0),
+    std::time::Duration::from_millis(20),
+    std::time::Duration::from_millis(100),
+];
+
 /// Idle sessions kept per remote token; more are opened under load and closed when returned.
 const MAX_IDLE_SESSIONS: usize = 16;
 
@@ -293,7 +300,8 @@ impl Remote {
         what: &str,
         call: impl Fn(&Session, &Lookup<'_>) -> cryptoki::error::Result<T>,
     ) -> Result<T> {
-        for attempt in 0..2 {
+        let mut pauses = STALE_RETRIES.iter();
+        loop {
             let link = self.link()?;
             let pooled = link.idle.lock()?.pop();
             let session = match pooled {
@@ -324,13 +332,17 @@ impl Remote {
                         tracing::debug!(token = %self.token, %what, error = %e, "remote refused the input");
                         Err(rv)?
                     }
-                    Verdict::StaleHandle if attempt == 0 => {
-                        link.handles.write()?.clear();
-                        link.idle.lock()?.push(session);
-                    }
                     Verdict::StaleHandle => {
                         link.idle.lock()?.push(session);
-                        Err(self.failure(what, "the remote object is gone"))?
+                        // The cached handle may be stale (a restarted remote), or a key just
+                        // made may not be visible yet (HSM clusters replicate new keys with a
+                        // delay; SoftHSM re-reads its store under concurrent writers): look it
+                        // up again after a short pause.
+                        let Some(pause) = pauses.next() else {
+                            Err(self.failure(what, "the remote object is gone"))?
+                        };
+                        link.handles.write()?.clear();
+                        std::thread::sleep(*pause);
                     }
                     Verdict::Fault => {
                         drop(session);
@@ -340,7 +352,6 @@ impl Remote {
                 },
             }
         }
-        Err(self.failure(what, "retry exhausted"))
     }
 }
 
