@@ -555,12 +555,25 @@ pub fn slot_by_label(p: &Pkcs11, label: &str) -> Option<Slot> {
 }
 
 /// Initialises a new token `label` (SO PIN [`SO_PIN`]) on the empty slot, without a user PIN.
+/// Another process (the admin command in some tests) may take the empty slot between
+/// `C_GetSlotList` and `C_InitToken`; the module then refuses with `CKR_ARGUMENTS_BAD` and the
+/// slots are listed again.
 pub fn new_token_no_user_pin(p: &Pkcs11, label: &str) -> Slot {
     let _g = TOKEN_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let slot = empty_slot(p);
-    p.init_token(slot, &pin(SO_PIN), label)
-        .expect("C_InitToken");
-    slot
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let slot = empty_slot(p);
+        match p.init_token(slot, &pin(SO_PIN), label) {
+            Ok(()) => return slot,
+            Err(Error::Pkcs11(RvError::ArgumentsBad, _))
+                if attempt < 10 && slot_by_label(p, label).is_none() =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20 * attempt));
+            }
+            Err(e) => panic!("C_InitToken({label}): {e}"),
+        }
+    }
 }
 
 /// Initialises a new token `label` with SO PIN [`SO_PIN`] and user PIN [`USER_PIN`].
