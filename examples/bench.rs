@@ -225,6 +225,29 @@ fn module_throughput(
     })
 }
 
+/// ECDSA P-256 (`CKM_ECDSA` over a 32-byte hash) and RSA-2048 (`CKM_SHA256_RSA_PKCS`) signing
+/// with `keys`, from 1 and from `cores` threads.
+fn measure(
+    p: &Pkcs11,
+    slot: cryptoki::slot::Slot,
+    keys: &Keys,
+    cores: usize,
+    duration: Duration,
+) -> Result<Vec<(&'static str, f64, f64)>> {
+    let ecdsa: fn() -> Mechanism<'static> = || Mechanism::Ecdsa;
+    let rsa: fn() -> Mechanism<'static> = || Mechanism::Sha256RsaPkcs;
+    let mut figures = Vec::new();
+    for (label, key, mechanism) in [
+        ("ECDSA P-256 (CKM_ECDSA, 32-byte hash)", keys.ec, ecdsa),
+        ("RSA-2048 SHA256 PKCS#1", keys.rsa, rsa),
+    ] {
+        let one = module_throughput(p, slot, key, mechanism, 1, duration)?;
+        let many = module_throughput(p, slot, key, mechanism, cores, duration)?;
+        figures.push((label, one, many));
+    }
+    Ok(figures)
+}
+
 fn sqlhsm_path() -> Result<PathBuf> {
     let exe = std::env::current_exe()?;
     let profile = exe
@@ -278,12 +301,12 @@ fn main() -> Result<()> {
     let rsa = PKey::from_rsa(Rsa::generate(2048)?)?;
     println!("{seconds} s per figure, 32-byte message, threads = 1 and {cores}");
     println!(
-        "{:<52} {:>12} {:>12}",
+        "{:<76} {:>12} {:>12}",
         "signer",
         "1 thread",
         format!("{cores} threads")
     );
-    let row = |name: &str, one: f64, many: f64| println!("{name:<52} {one:>12.0} {many:>12.0}");
+    let row = |name: &str, one: f64, many: f64| println!("{name:<76} {one:>12.0} {many:>12.0}");
     row(
         "raw OpenSSL ECDSA P-256 (32-byte hash)",
         throughput(1, duration, || openssl_ecdsa(&ec))?,
@@ -302,14 +325,7 @@ fn main() -> Result<()> {
         p.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))?;
         let pin = AuthPin::from("bench-user-pin");
         let (slot, keys, login) = prepare(&p, &pin)?;
-        let ecdsa: fn() -> Mechanism<'static> = || Mechanism::Ecdsa;
-        let rsa: fn() -> Mechanism<'static> = || Mechanism::Sha256RsaPkcs;
-        for (label, key, mechanism) in [
-            ("ECDSA P-256 (CKM_ECDSA, 32-byte hash)", keys.ec, ecdsa),
-            ("RSA-2048 SHA256 PKCS#1", keys.rsa, rsa),
-        ] {
-            let one = module_throughput(&p, slot, key, mechanism, 1, duration)?;
-            let many = module_throughput(&p, slot, key, mechanism, cores, duration)?;
+        for (label, one, many) in measure(&p, slot, &keys, cores, duration)? {
             row(&format!("{name} {label}"), one, many);
         }
         drop(login);
@@ -340,14 +356,7 @@ fn main() -> Result<()> {
             })
             .ok_or("provider token not found")?;
         let (keys, login) = keys_on(&p, slot, &pin)?;
-        let ecdsa: fn() -> Mechanism<'static> = || Mechanism::Ecdsa;
-        let rsa: fn() -> Mechanism<'static> = || Mechanism::Sha256RsaPkcs;
-        for (what, key, mechanism) in [
-            ("ECDSA P-256", keys.ec, ecdsa),
-            ("RSA-2048 SHA256", keys.rsa, rsa),
-        ] {
-            let one = module_throughput(&p, slot, key, mechanism, 1, duration)?;
-            let many = module_throughput(&p, slot, key, mechanism, cores, duration)?;
+        for (what, one, many) in measure(&p, slot, &keys, cores, duration)? {
             row(&format!("sqlhsm {name} {what}"), one, many);
         }
         drop(login);

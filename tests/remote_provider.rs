@@ -629,6 +629,19 @@ fn provider_root_key_token_needs_its_hsm() {
         "SELECT CAST(private_key_ctx AS TEXT) FROM asym_key WHERE key_id = 'rooted-ec'",
     );
     assert!(ctx_text.contains("wrappedKey"), "{ctx_text}");
+    // A PIN change re-seals the token key bound to the root secret: the new PIN opens it.
+    s.set_pin(&pin(USER_PIN), &pin("user-pin-2222"))
+        .expect("C_SetPIN on a PROVIDER_ROOT_KEY token");
+    s.logout().expect("logout");
+    s.login(
+        cryptoki::session::UserType::User,
+        Some(&pin("user-pin-2222")),
+    )
+    .expect("login with the new PIN");
+    s.set_pin(&pin("user-pin-2222"), &pin(USER_PIN))
+        .expect("PIN back");
+    s.sign(&Mechanism::EcdsaSha256, private, b"after")
+        .expect("sign after the PIN change");
     // ... and the root key is in SoftHSM.
     let listing = hsm.list_objects("hsm-root");
     assert!(

@@ -18,6 +18,7 @@ use super::object::{
     Origin,
 };
 use super::session::{FindState, LoginKind};
+use super::token::TokenRecord;
 use crate::api::object::AttributeRequest;
 use crate::crypto::keys::{Curve, PrivateKey, PublicKey, RsaPrivateComponents};
 use crate::error::{Result, Rv, StorageError};
@@ -73,7 +74,8 @@ pub enum NewKey {
 /// Where a new row's private material comes from.
 enum PrivateSource<'a> {
     None,
-    Local(&'a PrivateKey),
+    /// Sealed here under the token key (absent when nobody is logged in).
+    Local(&'a PrivateKey, Option<&'a super::token::TokenKey>),
     Remote(&'a RemoteRef),
 }
 
@@ -85,7 +87,7 @@ enum SecretSource<'a> {
 
 /// The mode of a row whose material is sealed here: PROVIDER_ROOT_KEY when the token key is
 /// itself protected by the provider's root key.
-fn sealed_mode(record: &super::token::TokenRecord) -> KeyMode {
+fn sealed_mode(record: &TokenRecord) -> KeyMode {
     match record.provider.root_key() {
         Some(_) => KeyMode::ProviderRootKey,
         None => KeyMode::Local,
@@ -307,12 +309,19 @@ impl Module {
             NewKey::Secret { attrs, value } => {
                 return self.store_secret(session, access, attrs, value, rotation)
             }
-            NewKey::RemoteSecret { mut attrs, remote } => {
+            NewKey::RemoteSecret {
+                mut attrs,
+                remote: reference,
+            } => {
                 self.check_create_key(access, &attrs)?;
                 mark_remote(&mut attrs);
-                return Ok(vec![
-                    self.insert_remote_secret(access, attrs, &remote, rotation)?
-                ]);
+                let (_, record) = self.token_row(access.token)?;
+                let remote = self
+                    .key_holder_in(access.token, &record)?
+                    .ok_or(Rv::TEMPLATE_INCONSISTENT)?;
+                let handle = self
+                    .insert_remote_secret(access, &record, attrs, &remote, &reference, rotation)?;
+                return Ok(vec![handle]);
             }
         };
         for attrs in public.iter().chain(private.iter()) {
@@ -332,9 +341,10 @@ impl Module {
         let mut handles: Vec<(Half, CK_OBJECT_HANDLE)> = Vec::new();
         if !token_halves.is_empty() {
             let token_key = access.login.token_key();
+            let (_, record) = self.token_row(access.token)?;
             let private_in_row = token_halves.iter().any(|(h, _)| *h == Half::Private);
             let holder = match private_in_row {
-                true => self.key_holder(access.token)?,
+                true => self.key_holder_in(access.token, &record)?,
                 false => None,
             };
             // A REMOTE token keeps every private token key in its remote module: one
@@ -346,7 +356,7 @@ impl Module {
                         .find(|(h, _)| *h == Half::Private)
                         .map(|(_, a)| label_of(a))
                         .unwrap_or_default();
-                    Some(self.import_private_remote(holder, local, &label)?)
+                    Some(remote_keys::import_private(holder, local, &label)?)
                 }
                 _ => None,
             };
@@ -360,15 +370,15 @@ impl Module {
             }
             let source = match (reference, private_key.as_deref()) {
                 (Some(reference), _) => PrivateSource::Remote(reference),
-                (None, Some(local)) => PrivateSource::Local(local),
+                (None, Some(local)) => PrivateSource::Local(local, token_key.as_deref()),
                 (None, None) => PrivateSource::None,
             };
             let stored = self.insert_asym_row(
                 access,
+                &record,
                 &token_halves,
                 &public_key,
                 source,
-                token_key.as_deref(),
                 rotation,
             );
             match stored {
@@ -421,14 +431,17 @@ impl Module {
                 material,
             )?]);
         }
-        if let Some(remote) = self.key_holder(access.token)? {
+        let (_, record) = self.token_row(access.token)?;
+        if let Some(remote) = self.key_holder_in(access.token, &record)? {
             // A REMOTE token keeps its secret token keys in the remote module.
             let key_type = attrs.ulong(CKA_KEY_TYPE).unwrap_or(CKK_GENERIC_SECRET);
             let reference =
                 remote_keys::import_secret(&remote, key_type, &value, &label_of(&attrs))?;
             drop(value);
             mark_remote(&mut attrs);
-            return match self.insert_remote_secret(access, attrs, &reference, rotation) {
+            let stored =
+                self.insert_remote_secret(access, &record, attrs, &remote, &reference, rotation);
+            return match stored {
                 Ok(handle) => Ok(vec![handle]),
                 Err(e) => {
                     let _ = remote_keys::retire(&remote, &reference, OnDestroy::Destroy, "unused");
@@ -439,6 +452,7 @@ impl Module {
         let token_key = access.login.token_key().ok_or(Rv::USER_NOT_LOGGED_IN)?;
         Ok(vec![self.insert_sym_row(
             access,
+            &record,
             attrs,
             SecretSource::Local(&value, &token_key),
             rotation,
@@ -450,19 +464,24 @@ impl Module {
     fn insert_remote_secret(
         &self,
         access: &Access,
+        record: &TokenRecord,
         mut attrs: AttrMap,
+        remote: &crate::provider::Remote,
         reference: &RemoteRef,
         rotation: Option<&Rotation>,
     ) -> Result<CK_OBJECT_HANDLE> {
-        let remote = self
-            .key_holder(access.token)?
-            .ok_or(Rv::TEMPLATE_INCONSISTENT)?;
-        let (len, check_value) = remote_keys::secret_facts(&remote, reference)?;
+        let (len, check_value) = remote_keys::secret_facts(remote, reference)?;
         attrs.set_ulong(CKA_VALUE_LEN, len as CK_ULONG);
         if let (Some(check), Some(CKK_AES)) = (check_value, attrs.ulong(CKA_KEY_TYPE)) {
             attrs.set(CKA_CHECK_VALUE, check);
         }
-        self.insert_sym_row(access, attrs, SecretSource::Remote(reference), rotation)
+        self.insert_sym_row(
+            access,
+            record,
+            attrs,
+            SecretSource::Remote(reference),
+            rotation,
+        )
     }
 
     fn insert_session_object(
@@ -507,23 +526,8 @@ impl Module {
                 tracing::info!(from = %r.key_id, to = %key_id, "key rotated");
                 // A REMOTE predecessor stays usable (Inactive keys decrypt and verify); its
                 // remote object is relabelled so the HSM shows it was rotated out.
-                let predecessor = match r.table {
-                    KeyTable::Asym => self
-                        .storage
-                        .get_asym_key(r.row)?
-                        .and_then(|row| row.private_key_ctx)
-                        .map(|ctx| keystore::remote_ref(&ctx))
-                        .transpose()?
-                        .flatten(),
-                    KeyTable::Sym => self
-                        .storage
-                        .get_sym_key(r.row)?
-                        .map(|row| keystore::remote_ref(&row.metadata))
-                        .transpose()?
-                        .flatten(),
-                };
-                if let Some(reference) = predecessor {
-                    self.retire_remote(access.token, &r.key_id, &reference, "rotated");
+                if let Some(reference) = &r.remote {
+                    self.retire_remote(access.token, &r.key_id, reference, "rotated");
                 }
                 self.reload_row(r.table, r.row)
             }
@@ -599,10 +603,10 @@ impl Module {
     fn insert_asym_row(
         &self,
         access: &Access,
+        record: &TokenRecord,
         halves: &[(Half, AttrMap)],
         public_key: &Arc<PublicKey>,
         source: PrivateSource<'_>,
-        token_key: Option<&super::token::TokenKey>,
         rotation: Option<&Rotation>,
     ) -> Result<Vec<(Half, CK_OBJECT_HANDLE)>> {
         let info = public_key.public_info()?;
@@ -616,9 +620,8 @@ impl Module {
         let row_id = Uuid::new_v4();
         let has_private = halves.iter().any(|(h, _)| *h == Half::Private);
         let (private_key_ctx, mode) = match (has_private, &source) {
-            (true, PrivateSource::Local(private)) => {
+            (true, PrivateSource::Local(private, token_key)) => {
                 let token_key = token_key.ok_or(Rv::USER_NOT_LOGGED_IN)?;
-                let (_, record) = self.token_row(access.token)?;
                 let pkcs8 = private.to_pkcs8_der()?;
                 (
                     Some(keystore::seal_private(
@@ -627,7 +630,7 @@ impl Module {
                         row_id,
                         &pkcs8,
                     )?),
-                    sealed_mode(&record),
+                    sealed_mode(record),
                 )
             }
             (true, PrivateSource::Remote(reference)) => (
@@ -688,7 +691,7 @@ impl Module {
             let ObjectId::Token { half, .. } = object.id else {
                 continue;
             };
-            if let (Half::Private, PrivateSource::Local(private)) = (half, &source) {
+            if let (Half::Private, PrivateSource::Local(private, _)) = (half, &source) {
                 // Cache the material we already hold instead of unsealing it on first use.
                 let pkcs8 = private.to_pkcs8_der()?;
                 *object.material.write()? = Some(KeyMaterial::Private(Arc::new(
@@ -703,6 +706,7 @@ impl Module {
     fn insert_sym_row(
         &self,
         access: &Access,
+        record: &TokenRecord,
         attrs: AttrMap,
         source: SecretSource<'_>,
         rotation: Option<&Rotation>,
@@ -716,19 +720,13 @@ impl Module {
         let ck_id = attrs.get(CKA_ID).unwrap_or_default().to_vec();
         let mut metadata = keystore::row_metadata(&[(Half::Secret, &attrs)]);
         let (key_value, mode) = match &source {
-            SecretSource::Local(value, token_key) => {
-                let (_, record) = self.token_row(access.token)?;
-                (
-                    Some(keystore::seal_secret(token_key, row_id, value)?),
-                    sealed_mode(&record),
-                )
-            }
+            SecretSource::Local(value, token_key) => (
+                Some(keystore::seal_secret(token_key, row_id, value)?),
+                sealed_mode(record),
+            ),
             SecretSource::Remote(reference) => {
                 if let Some(map) = metadata.as_object_mut() {
-                    map.insert(
-                        "remote".into(),
-                        serde_json::to_value(reference).unwrap_or_default(),
-                    );
+                    map.insert("remote".into(), serde_json::json!(reference));
                 }
                 (None, KeyMode::Remote)
             }

@@ -274,7 +274,7 @@ impl Module {
             |s| &mut s.sign,
             |material, guard| {
                 let op = match material {
-                    KeyMaterial::External(key) => key.sign(mechanism)?,
+                    KeyMaterial::External(key) => Arc::clone(key).sign(mechanism)?,
                     local => factory(local, &mechanism.param)?,
                 };
                 Ok(SignState {
@@ -345,7 +345,7 @@ impl Module {
             |s| &mut s.verify,
             |material, guard| {
                 let op = match material {
-                    KeyMaterial::External(key) => key.verify(mechanism)?,
+                    KeyMaterial::External(key) => Arc::clone(key).verify(mechanism)?,
                     local => factory(local, &mechanism.param)?,
                 };
                 Ok(VerifyState {
@@ -425,7 +425,9 @@ impl Module {
     ) -> Result<()> {
         self.begin(session, mechanism, key, usage, slot, |material, guard| {
             let op = match material {
-                KeyMaterial::External(key) => key.cipher(mechanism, usage == CKA_ENCRYPT)?,
+                KeyMaterial::External(key) => {
+                    Arc::clone(key).cipher(mechanism, usage == CKA_ENCRYPT)?
+                }
                 local => factory(local, &mechanism.param)?,
             };
             Ok(CipherState {

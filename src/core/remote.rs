@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::module::Module;
 use super::object::{Half, Object, ObjectId};
 use super::token::{seal_token_key, PinOwner, TokenRecord};
-use crate::crypto::keys::{Curve, PrivateKey};
+use crate::crypto::keys::Curve;
 use crate::error::{Error, Result, Rv};
 use crate::mechanism::KeyMaterial;
 use crate::provider::root::{self, RootSecret};
@@ -27,9 +27,18 @@ impl Module {
 
     /// The remote module holding `token`'s keys, when the token is a REMOTE one.
     pub fn key_holder(&self, token: Uuid) -> Result<Option<Arc<Remote>>> {
-        match self.provider_of(token)? {
+        self.key_holder_in(token, &self.token_row(token)?.1)
+    }
+
+    /// [`Module::key_holder`] from a token record already read.
+    pub(super) fn key_holder_in(
+        &self,
+        token: Uuid,
+        record: &TokenRecord,
+    ) -> Result<Option<Arc<Remote>>> {
+        match &record.provider {
             ProviderSpec::Pkcs11(spec) if spec.use_for == RemoteUse::Keys => {
-                Ok(Some(self.providers.remote(token, &spec)?))
+                Ok(Some(self.providers.remote(token, spec)?))
             }
             _ => Ok(None),
         }
@@ -82,16 +91,6 @@ impl Module {
             KeyMaterial::External(key) => key.as_any().downcast_ref::<RemoteKey>(),
             _ => None,
         }
-    }
-
-    /// Puts a private key made or received here into the token's remote module.
-    pub(super) fn import_private_remote(
-        &self,
-        remote: &Remote,
-        private: &PrivateKey,
-        label: &str,
-    ) -> Result<RemoteRef> {
-        keys::import_private(remote, private, label)
     }
 
     /// Retires the remote objects of a destroyed (`mark` "destroyed") or rotated-out
@@ -188,7 +187,17 @@ impl Module {
         }
         let token_key = self.verify_pin(token, PinOwner::So, so_pin)?;
         let remote = self.providers.remote(token, &spec)?;
-        remote.check()?;
+        // Setting up is rare and an operator waits for it: a remote that fails transiently
+        // (SoftHSM's store under another process's writes) gets two more tries.
+        let mut checked = remote.check();
+        for pause_ms in [100, 500] {
+            if checked.is_ok() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(pause_ms));
+            checked = remote.check();
+        }
+        checked?;
         let mut so = None;
         if spec.use_for == RemoteUse::RootKey {
             let (root_key, secret) = root::create(&remote, &row.provider_name)?;

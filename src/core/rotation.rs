@@ -32,6 +32,9 @@ pub struct Rotation {
     pub status: i32,
     pub metadata: Value,
     pub actor: String,
+    /// Where the predecessor's material is, when it is a REMOTE key (its remote objects are
+    /// marked once the rotation is stored).
+    pub remote: Option<crate::provider::RemoteRef>,
 }
 
 impl Rotation {
@@ -144,7 +147,7 @@ impl Module {
             key_id: Some(key_id.to_string()),
             ..KeyFilter::default()
         };
-        let (row, key_algorithm, status, metadata) = match table {
+        let (row, key_algorithm, status, metadata, remote) = match table {
             KeyTable::Asym => {
                 let row = self
                     .storage
@@ -152,11 +155,16 @@ impl Module {
                     .into_iter()
                     .next()
                     .ok_or(Rv::ATTRIBUTE_VALUE_INVALID)?;
+                let remote = match &row.private_key_ctx {
+                    Some(ctx) => super::keystore::remote_ref(ctx)?,
+                    None => None,
+                };
                 (
                     row.id,
                     Some(row.key_algorithm),
                     row.key_status,
                     row.metadata,
+                    remote,
                 )
             }
             KeyTable::Sym => {
@@ -166,7 +174,8 @@ impl Module {
                     .into_iter()
                     .next()
                     .ok_or(Rv::ATTRIBUTE_VALUE_INVALID)?;
-                (row.id, None, row.key_status, row.metadata)
+                let remote = super::keystore::remote_ref(&row.metadata)?;
+                (row.id, None, row.key_status, row.metadata, remote)
             }
         };
         // A private predecessor is invisible (hence unknown) before the user logs in.
@@ -189,6 +198,7 @@ impl Module {
             status,
             metadata,
             actor,
+            remote,
         })
     }
 

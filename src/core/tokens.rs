@@ -14,6 +14,7 @@ use super::token::{
 };
 use crate::crypto::kdf::ScryptParams;
 use crate::error::{Error, Result, Rv, StorageError};
+use crate::provider::root::RootSecret;
 use crate::storage::TokenRow;
 
 /// Copies `text` into a blank-padded fixed-size PKCS#11 string field.
@@ -54,6 +55,17 @@ impl Module {
     /// Verifies `pin` for `owner`, counting failures persistently and exactly (the counter is
     /// updated in one write transaction, so concurrent wrong PINs in several processes all count).
     pub fn verify_pin(&self, token: Uuid, owner: PinOwner, pin: &[u8]) -> Result<TokenKey> {
+        self.open_with_pin(token, owner, pin).map(|(key, _)| key)
+    }
+
+    /// [`Module::verify_pin`], also returning the root secret the remote module opened for a
+    /// PROVIDER_ROOT_KEY token, so a PIN change re-seals without asking the HSM twice.
+    fn open_with_pin(
+        &self,
+        token: Uuid,
+        owner: PinOwner,
+        pin: &[u8],
+    ) -> Result<(TokenKey, Option<RootSecret>)> {
         let (_, record) = self.token_row(token)?;
         let max = self.max_failures();
         if record.is_locked(owner, max) {
@@ -74,7 +86,7 @@ impl Module {
                         Ok(())
                     })?;
                 }
-                Ok(key)
+                Ok((key, root))
             }
             None => {
                 let mut locked_now = false;
@@ -142,7 +154,7 @@ impl Module {
         if !self.sessions_of(token)?.is_empty() {
             Err(Rv::SESSION_EXISTS)?
         }
-        self.verify_pin(token, PinOwner::So, so_pin)?;
+        let (_, root) = self.open_with_pin(token, PinOwner::So, so_pin)?;
         let (row, _) = self.token_row(token)?;
         if row.provider_name != label {
             self.storage
@@ -158,8 +170,7 @@ impl Module {
         self.storage.delete_token_keys(token)?;
         let params = self.scrypt_params();
         let (mut fresh, key) = TokenRecord::create(token, 0, so_pin, params)?;
-        let (_, record) = self.token_row(token)?;
-        if let Some(root) = self.root_secret(token, &record)? {
+        if let Some(root) = root {
             fresh.so = seal_token_key(&key, token, PinOwner::So, so_pin, params, Some(&root))?;
         }
         self.update_record(token, &mut |r| {
@@ -279,9 +290,7 @@ impl Module {
             LoginKind::So => PinOwner::So,
             LoginKind::User | LoginKind::Public => PinOwner::User,
         };
-        let key = self.verify_pin(token, owner, old_pin)?;
-        let (_, record) = self.token_row(token)?;
-        let root = self.root_secret(token, &record)?;
+        let (key, root) = self.open_with_pin(token, owner, old_pin)?;
         let sealed = seal_token_key(
             &key,
             token,

@@ -45,12 +45,16 @@ pub enum KeyMaterial {
 
 /// A key whose material is elsewhere. It makes the operations the registry would otherwise
 /// make from local material; status, usage flags and allowed mechanisms are checked by the core
-/// before it is asked.
+/// before it is asked. The operation it makes keeps the key (`self: Arc<Self>`).
 pub trait ExternalKey: Send + Sync {
-    fn sign(&self, mechanism: &crate::types::Mechanism) -> Result<Box<dyn SignOperation>>;
-    fn verify(&self, mechanism: &crate::types::Mechanism) -> Result<Box<dyn VerifyOperation>>;
+    fn sign(self: Arc<Self>, mechanism: &crate::types::Mechanism)
+        -> Result<Box<dyn SignOperation>>;
+    fn verify(
+        self: Arc<Self>,
+        mechanism: &crate::types::Mechanism,
+    ) -> Result<Box<dyn VerifyOperation>>;
     fn cipher(
-        &self,
+        self: Arc<Self>,
         mechanism: &crate::types::Mechanism,
         encrypt: bool,
     ) -> Result<Box<dyn CipherOperation>>;

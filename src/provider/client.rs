@@ -207,6 +207,11 @@ impl Remote {
     }
 
     fn connect(&self) -> Result<Link> {
+        // The PIN source first: a missing variable or file is this host's configuration, and
+        // is reported as such without touching the remote.
+        let pin = self.spec.pin.read().inspect_err(|e| {
+            tracing::error!(token = %self.token, error = %e, "remote PIN unavailable");
+        })?;
         let pkcs11 = self.modules.get(&self.spec.module).inspect_err(|e| {
             tracing::error!(token = %self.token, error = %e, "remote module unavailable");
         })?;
@@ -214,9 +219,6 @@ impl Remote {
         let session = pkcs11
             .open_rw_session(slot)
             .map_err(|e| self.failure("C_OpenSession", e))?;
-        let pin = self.spec.pin.read().inspect_err(|e| {
-            tracing::error!(token = %self.token, error = %e, "remote PIN unavailable");
-        })?;
         let fingerprint = digest(HashAlg::Sha256, pin.as_bytes())?;
         if self.refused_pin.lock()?.as_deref() == Some(fingerprint.as_slice()) {
             Err(Error::Provider(format!(

@@ -99,35 +99,24 @@ pub struct RemoteKey {
 }
 
 impl ExternalKey for RemoteKey {
-    fn sign(&self, mechanism: &Mechanism) -> Result<Box<dyn SignOperation>> {
-        Ok(Box::new(RemoteSign::new(self.clone_arc(), mechanism)?))
+    fn sign(self: Arc<Self>, mechanism: &Mechanism) -> Result<Box<dyn SignOperation>> {
+        Ok(Box::new(RemoteSign::new(self, mechanism)?))
     }
 
-    fn verify(&self, mechanism: &Mechanism) -> Result<Box<dyn VerifyOperation>> {
-        Ok(Box::new(RemoteVerify::new(self.clone_arc(), mechanism)?))
+    fn verify(self: Arc<Self>, mechanism: &Mechanism) -> Result<Box<dyn VerifyOperation>> {
+        Ok(Box::new(RemoteVerify::new(self, mechanism)?))
     }
 
-    fn cipher(&self, mechanism: &Mechanism, encrypt: bool) -> Result<Box<dyn CipherOperation>> {
-        Ok(Box::new(RemoteCipher::new(
-            self.clone_arc(),
-            mechanism,
-            encrypt,
-        )?))
+    fn cipher(
+        self: Arc<Self>,
+        mechanism: &Mechanism,
+        encrypt: bool,
+    ) -> Result<Box<dyn CipherOperation>> {
+        Ok(Box::new(RemoteCipher::new(self, mechanism, encrypt)?))
     }
 
     fn as_any(&self) -> &dyn std::any::Any {
         self
-    }
-}
-
-impl RemoteKey {
-    fn clone_arc(&self) -> Arc<RemoteKey> {
-        Arc::new(RemoteKey {
-            remote: Arc::clone(&self.remote),
-            class: self.class,
-            id: self.id.clone(),
-            size: self.size,
-        })
     }
 }
 
