@@ -1,6 +1,8 @@
 //! Project Wycheproof test vectors driven through the module's PKCS#11 interface.
 //!
-//! Every file in `../shared/testvectors/wycheproof/` has one `#[test]` here. Each test group's
+//! Every file in `tests/data/wycheproof/` (a subset of Project Wycheproof's `testvectors_v1`, commit
+//! dac1dd4729fd1f8dd9e1e9f3dce51d783da6c166, Apache-2.0: see the `LICENSE` beside them) has one
+//! `#[test]` here. Each test group's
 //! key is imported with `C_CreateObject` as a session object (`CKA_TOKEN` false) on one token
 //! per file, and every case runs through the module (verify, decrypt, unwrap, derive, MAC).
 //! `valid` cases must succeed and give the expected output, `invalid` cases must be rejected,
@@ -43,10 +45,7 @@ use serde_json::Value;
 
 use common::*;
 
-const DIR: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../shared/testvectors/wycheproof"
-);
+const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/wycheproof");
 
 // ---------- the report ----------
 
