@@ -13,6 +13,7 @@ pub mod module;
 pub mod object;
 pub mod objects;
 pub mod operations;
+pub mod pin_attempts;
 pub mod plain_objects;
 pub mod remote;
 pub mod rotation;

@@ -65,6 +65,12 @@ pub struct TokenRecord {
     pub so_failures: u32,
     #[serde(default)]
     pub user_failures: u32,
+    /// Guesses of each PIN being evaluated now; each is already counted in its `*_failures`
+    /// (see `core::pin_attempts`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub so_attempts: Vec<super::pin_attempts::PinAttempt>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub user_attempts: Vec<super::pin_attempts::PinAttempt>,
     /// Where the token's keys live: locally (the default) or with a remote PKCS#11 module.
     #[serde(default)]
     pub provider: crate::provider::ProviderSpec,
@@ -91,6 +97,8 @@ impl TokenRecord {
             user: None,
             so_failures: 0,
             user_failures: 0,
+            so_attempts: Vec::new(),
+            user_attempts: Vec::new(),
             provider: crate::provider::ProviderSpec::Local,
         };
         Ok((record, token_key))

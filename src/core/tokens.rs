@@ -8,6 +8,7 @@ use cryptoki_sys::*;
 use uuid::Uuid;
 
 use super::module::{Login, Module};
+use super::pin_attempts::{self, Reservation, Settlement, Verdict};
 use super::session::LoginKind;
 use super::token::{
     check_pin_len, open_token_key, seal_token_key, PinOwner, TokenKey, TokenRecord,
@@ -52,8 +53,9 @@ impl Module {
         )
     }
 
-    /// Verifies `pin` for `owner`, counting failures persistently and exactly (the counter is
-    /// updated in one write transaction, so concurrent wrong PINs in several processes all count).
+    /// Verifies `pin` for `owner`. The guess is reserved in the store before the derivation runs
+    /// and settled after it (`core::pin_attempts`), so however many processes and hosts guess at
+    /// once, at most `max_pin_failures` guesses are evaluated before `CKR_PIN_LOCKED`.
     pub fn verify_pin(&self, token: Uuid, owner: PinOwner, pin: &[u8]) -> Result<TokenKey> {
         self.open_with_pin(token, owner, pin).map(|(key, _)| key)
     }
@@ -67,39 +69,81 @@ impl Module {
         pin: &[u8],
     ) -> Result<(TokenKey, Option<RootSecret>)> {
         let (_, record) = self.token_row(token)?;
-        let max = self.max_failures();
-        if record.is_locked(owner, max) {
+        if record.is_locked(owner, self.max_failures()) && record.attempts(owner).is_empty() {
             Err(Rv::PIN_LOCKED)?
         }
         let pin_record = record.pin(owner).ok_or(Rv::USER_PIN_NOT_INITIALIZED)?;
         // A PROVIDER_ROOT_KEY token needs its remote module for every PIN check: without it
-        // the answer is CKR_DEVICE_ERROR and no failure is counted.
+        // the answer is CKR_DEVICE_ERROR and no guess is reserved, so none is counted.
         let root = match pin_record.root_bound {
             true => self.root_secret(token, &record)?,
             false => None,
         };
-        match open_token_key(pin_record, token, owner, pin, root.as_deref())? {
-            Some(key) => {
-                if record.failures(owner) > 0 {
-                    self.update_record(token, &mut |r| {
-                        *r.failures_mut(owner) = 0;
-                        Ok(())
-                    })?;
+        let (attempt, record) = self.reserve_pin_attempt(token, owner)?;
+        let pin_record = record.pin(owner).ok_or(Rv::USER_PIN_NOT_INITIALIZED)?;
+        let opened = open_token_key(pin_record, token, owner, pin, root.as_deref());
+        let verdict = match &opened {
+            Ok(Some(_)) => Verdict::Correct,
+            Ok(None) => Verdict::Wrong,
+            Err(_) => Verdict::NotEvaluated,
+        };
+        let settled = self.settle_pin_attempt(token, owner, &attempt, verdict);
+        match (opened?, settled) {
+            (Some(key), Ok(Settlement::LoggedIn)) => Ok((key, root)),
+            (Some(_), Ok(_)) => Err(Rv::PIN_LOCKED)?,
+            // A correct PIN whose success cannot be written stays counted as a wrong guess.
+            (Some(_), Err(e)) => Err(e),
+            (None, settled) => {
+                if let Err(e) = settled {
+                    // The reservation already counts the failure; only the bookkeeping is late.
+                    tracing::warn!(%token, ?owner, error = %e, "cannot settle a wrong PIN guess; it stays counted");
                 }
-                Ok((key, root))
-            }
-            None => {
-                let mut locked_now = false;
-                self.update_record(token, &mut |r| {
-                    let failures = r.failures_mut(owner);
-                    *failures = failures.saturating_add(1);
-                    locked_now = *failures >= max;
-                    Ok(())
-                })?;
-                tracing::warn!(%token, ?owner, locked = locked_now, "wrong PIN");
+                tracing::warn!(%token, ?owner, "wrong PIN");
                 Err(Rv::PIN_INCORRECT)?
             }
         }
+    }
+
+    /// Reserves one guess of `owner`'s PIN, waiting while the limit is reached only by guesses
+    /// still in flight. Returns the reservation and the record as stored with it.
+    fn reserve_pin_attempt(&self, token: Uuid, owner: PinOwner) -> Result<(String, TokenRecord)> {
+        let max = self.max_failures();
+        let deadline = std::time::Instant::now()
+            + std::time::Duration::from_millis(pin_attempts::ATTEMPT_TTL_MS.unsigned_abs() + 1000);
+        loop {
+            let mut outcome = Reservation::Locked;
+            let record = self.update_record(token, &mut |r| {
+                r.pin(owner).ok_or(Rv::USER_PIN_NOT_INITIALIZED)?;
+                outcome = r.reserve_attempt(owner, max, Utc::now().timestamp_millis());
+                Ok(())
+            })?;
+            match outcome {
+                Reservation::Granted(id) => return Ok((id, record)),
+                Reservation::Locked => Err(Rv::PIN_LOCKED)?,
+                // Guesses in flight expire within the TTL, so this ends before the deadline.
+                Reservation::Wait if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Reservation::Wait => Err(Rv::PIN_LOCKED)?,
+            }
+        }
+    }
+
+    fn settle_pin_attempt(
+        &self,
+        token: Uuid,
+        owner: PinOwner,
+        attempt: &str,
+        verdict: Verdict,
+    ) -> Result<Settlement> {
+        let max = self.max_failures();
+        let mut settlement = Settlement::Recorded;
+        self.update_record(token, &mut |r| {
+            let now = Utc::now().timestamp_millis();
+            settlement = r.settle_attempt(owner, attempt, verdict, max, now);
+            Ok(())
+        })?;
+        Ok(settlement)
     }
 
     /// Read-modify-write of a token record in one storage transaction.
@@ -177,8 +221,8 @@ impl Module {
             r.so = fresh.so.clone();
             r.token_key_id = fresh.token_key_id.clone();
             r.user = None;
-            r.so_failures = 0;
-            r.user_failures = 0;
+            r.clear_attempts(PinOwner::So);
+            r.clear_attempts(PinOwner::User);
             Ok(())
         })?;
         self.logout_token(token)?;
@@ -269,7 +313,7 @@ impl Module {
         )?;
         self.update_record(token, &mut |r| {
             r.user = Some(sealed.clone());
-            r.user_failures = 0;
+            r.clear_attempts(PinOwner::User);
             Ok(())
         })?;
         Ok(())

@@ -232,6 +232,8 @@ pub struct TestDbOptions {
     pub pg_base_url: String,
     /// `[security] max_pin_failures`. Default [`MAX_PIN_FAILURES`].
     pub max_pin_failures: usize,
+    /// `[security] pin_kdf_log_n`. Default 10 (fast: tests log in often).
+    pub pin_kdf_log_n: u32,
     /// `[database] busy_timeout_ms`. Default 10000.
     pub busy_timeout_ms: u64,
     /// More lines for the `[database]` table (`connect_timeout_ms = 1000`, …).
@@ -246,6 +248,7 @@ impl Default for TestDbOptions {
             backend: Backend::from_env(),
             pg_base_url: test_pg_url(),
             max_pin_failures: MAX_PIN_FAILURES,
+            pin_kdf_log_n: 10,
             busy_timeout_ms: 10_000,
             database_toml: String::new(),
             extra_toml: String::new(),
@@ -350,12 +353,13 @@ impl TestDb {
         };
         format!(
             "[database]\nurl = \"{}\"\nbusy_timeout_ms = {}\n{pool}{}\n\n\
-             [security]\nmax_pin_failures = {}\npin_kdf_log_n = 10\n\
+             [security]\nmax_pin_failures = {}\npin_kdf_log_n = {}\n\
              min_pin_len = 4\nmax_pin_len = 255\n\n[log]\nlevel = \"warn\"\n\n{}\n",
             self.url(),
             o.busy_timeout_ms,
             o.database_toml.trim_end(),
             o.max_pin_failures,
+            o.pin_kdf_log_n,
             o.extra_toml
         )
     }
@@ -422,20 +426,25 @@ impl TestDb {
 
     /// A token's consecutive wrong user PINs, read from its record in `provider_config`.
     pub fn user_failures(&self, token_label: &str) -> u64 {
+        self.token_counter(token_label, "user_failures")
+    }
+
+    /// A number in a token's record in `provider_config` (`user_failures`, `so_failures`).
+    pub fn token_counter(&self, token_label: &str, field: &str) -> u64 {
         let sql = match self.backend {
             Backend::Postgres => format!(
-                "SELECT (config->>'user_failures') FROM provider_config \
+                "SELECT (config->>'{field}') FROM provider_config \
                  WHERE provider_name = '{token_label}'"
             ),
             Backend::Sqlite => format!(
-                "SELECT CAST(json_extract(config, '$.user_failures') AS TEXT) \
+                "SELECT CAST(json_extract(config, '$.{field}') AS TEXT) \
                  FROM provider_config WHERE provider_name = '{token_label}'"
             ),
         };
         let v = self.query_texts(&sql);
         assert_eq!(v.len(), 1, "one token record for {token_label}");
         v[0].parse()
-            .unwrap_or_else(|_| panic!("user_failures {:?}", v[0]))
+            .unwrap_or_else(|_| panic!("{field} {:?}", v[0]))
     }
 }
 
