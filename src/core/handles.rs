@@ -1,14 +1,36 @@
 //! The object handle table: handles are integers, never pointers, and never reused within a
-//! process (a stale handle can never name a different object). The table also caches each
+//! process — not even across `C_Finalize` / `C_Initialize`, because the counters are the
+//! process's, not the module instance's — so a stale handle can never name a different object
+//! or session. The table also caches each
 //! object's attributes and unwrapped material, so the signing path needs no database round trip.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use cryptoki_sys::{CK_OBJECT_HANDLE, CK_SESSION_HANDLE};
 
 use super::object::{Object, ObjectId, ObjectRef};
 use crate::error::Result;
+
+/// A process-wide source of numbers that are never handed out twice.
+pub struct Counter(AtomicU64);
+
+impl Counter {
+    const fn new() -> Counter {
+        Counter(AtomicU64::new(0))
+    }
+
+    /// The next number, from 1 up. 2^64 handles cannot be used up.
+    pub fn next(&self) -> u64 {
+        self.0.fetch_add(1, Ordering::Relaxed) + 1
+    }
+}
+
+/// Object handles, session handles and the numbers in session objects' `CKA_UNIQUE_ID`.
+pub static OBJECT_HANDLES: Counter = Counter::new();
+pub static SESSION_HANDLES: Counter = Counter::new();
+pub static SESSION_OBJECT_IDS: Counter = Counter::new();
 
 /// A cached object; `stale` once another process may have changed or destroyed it.
 struct Entry {
@@ -20,7 +42,6 @@ struct Entry {
 struct Inner {
     by_handle: HashMap<CK_OBJECT_HANDLE, Entry>,
     by_id: HashMap<ObjectId, CK_OBJECT_HANDLE>,
-    next: CK_OBJECT_HANDLE,
 }
 
 #[derive(Default)]
@@ -52,8 +73,7 @@ impl HandleTable {
             );
             return Ok(handle);
         }
-        inner.next += 1;
-        let handle = inner.next;
+        let handle = OBJECT_HANDLES.next();
         inner.by_id.insert(object.id, handle);
         inner.by_handle.insert(
             handle,

@@ -69,8 +69,6 @@ pub struct Module {
     pub tokens: RwLock<HashMap<Uuid, Arc<TokenState>>>,
     pub sessions: RwLock<HashMap<CK_SESSION_HANDLE, Arc<Mutex<Session>>>>,
     pub objects: HandleTable,
-    next_session: AtomicU64,
-    next_session_object: AtomicU64,
     coherence: Coherence,
     /// Who the history names for this instance's changes; `None` means this process as a
     /// PKCS#11 client (`lifecycle::actor`). The admin command names its user instead.
@@ -158,8 +156,6 @@ impl Module {
             tokens: RwLock::new(HashMap::new()),
             sessions: RwLock::new(HashMap::new()),
             objects: HandleTable::default(),
-            next_session: AtomicU64::new(0),
-            next_session_object: AtomicU64::new(0),
             coherence,
             actor: RwLock::new(None),
             providers: crate::provider::Providers::default(),
@@ -285,7 +281,7 @@ impl Module {
         if !read_write && state.login.read()?.kind() == LoginKind::So {
             Err(Rv::SESSION_READ_WRITE_SO_EXISTS)?
         }
-        let handle = self.next_session.fetch_add(1, Ordering::Relaxed) + 1;
+        let handle = super::handles::SESSION_HANDLES.next();
         let session = Session::new(handle, slot, token, read_write);
         self.sessions
             .write()?
@@ -373,6 +369,6 @@ impl Module {
     }
 
     pub fn next_session_object_id(&self) -> u64 {
-        self.next_session_object.fetch_add(1, Ordering::Relaxed) + 1
+        super::handles::SESSION_OBJECT_IDS.next()
     }
 }
