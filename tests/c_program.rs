@@ -5,32 +5,8 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-
-fn compile() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("sqlhsm-c-smoke");
-    std::fs::create_dir_all(out.parent().unwrap()).unwrap();
-    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
-    let status = Command::new(&cc)
-        .args([
-            "-Wall",
-            "-Wextra",
-            "-Werror",
-            "-std=c11",
-            "-D_DEFAULT_SOURCE",
-        ])
-        .arg(format!("-I{}", root.join("include").display()))
-        .arg(root.join("tests/c/smoke.c"))
-        .arg("-o")
-        .arg(&out)
-        .arg("-ldl")
-        .status()
-        .unwrap_or_else(|e| panic!("running {cc}: {e} (install gcc)"));
-    assert!(status.success(), "compiling tests/c/smoke.c failed");
-    out
-}
 
 fn run(exe: &Path, db: &common::TestDb, label: &str) -> String {
     let out = Command::new(exe)
@@ -52,7 +28,7 @@ fn run(exe: &Path, db: &common::TestDb, label: &str) -> String {
 
 #[test]
 fn c_program_smoke() {
-    let exe = compile();
+    let exe = common::compile_c("smoke", &["-ldl"]);
     let db = common::TestDb::new("c-program");
     let stdout = run(&exe, &db, "c-smoke-1");
     for step in [

@@ -31,6 +31,11 @@ pub fn initialize(args: Option<InitArgs>) -> Result<()> {
     crate::core::initialize()
 }
 
+/// Whether `C_Initialize` has run in this process; cheap (no lock, no system call).
+pub fn is_initialized() -> bool {
+    crate::core::module::is_initialized()
+}
+
 pub fn finalize() -> Result<()> {
     crate::core::finalize()
 }

@@ -164,6 +164,15 @@ impl HandleTable {
     }
 
     /// Drops the unwrapped material of a token's objects (on logout), zeroizing secrets.
+    /// In a forked child: drops every cached object (and with it the key material) of a table
+    /// inherited from the parent, unless a lock held at the fork is in the way.
+    pub fn clear_after_fork(&self) {
+        if let Ok(mut inner) = self.inner.try_write() {
+            inner.by_handle.clear();
+            inner.by_id.clear();
+        }
+    }
+
     pub fn forget_material(&self, token: uuid::Uuid) -> Result<()> {
         let inner = self.inner.read()?;
         let objects = inner.by_handle.values().map(|e| &e.object);

@@ -4,6 +4,7 @@
 
 pub mod algorithm;
 pub mod attributes;
+pub mod fork;
 pub mod handles;
 pub mod keygen;
 pub mod keymgmt;

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use cryptoki_sys::*;
 use uuid::Uuid;
 
+use super::fork;
 use super::handles::HandleTable;
 use super::session::{LoginKind, Session};
 use super::token::{TokenKey, TokenRecord};
@@ -62,7 +63,6 @@ pub struct SlotMap {
 }
 
 pub struct Module {
-    pid: u32,
     pub config: Config,
     pub storage: Arc<dyn Storage>,
     pub slots: RwLock<SlotMap>,
@@ -88,31 +88,78 @@ struct Coherence {
     marker: AtomicU64,
 }
 
-static MODULE: RwLock<Option<Arc<Module>>> = RwLock::new(None);
+/// The module of this process, with the fork generation it was made in.
+struct Installed {
+    generation: u64,
+    module: Arc<Module>,
+}
 
-/// The initialized module of this process. A forked child sees its parent's instance as not
-/// initialized, as PKCS#11 requires (it must call `C_Initialize` itself).
+static MODULE: RwLock<Option<Installed>> = RwLock::new(None);
+/// The generation of the installed module, `u64::MAX` for none: lets every call tell, without a
+/// lock, whether the library is initialized in this process (a child of a fork is not).
+static INSTALLED_GENERATION: AtomicU64 = AtomicU64::new(u64::MAX);
+
+/// Whether `C_Initialize` has run in this process (and not `C_Finalize` since). A forked child
+/// sees its parent's instance as not initialized, as PKCS#11 requires.
+pub fn is_initialized() -> bool {
+    INSTALLED_GENERATION.load(Ordering::Acquire) == fork::generation()
+}
+
+/// The initialized module of this process.
 pub fn module() -> Result<Arc<Module>> {
+    if !is_initialized() {
+        Err(Rv::CRYPTOKI_NOT_INITIALIZED)?
+    }
     let guard = MODULE.read()?;
     match guard.as_ref() {
-        Some(m) if m.pid == std::process::id() => Ok(m.clone()),
+        Some(m) if m.generation == fork::generation() => Ok(m.module.clone()),
         _ => Err(Rv::CRYPTOKI_NOT_INITIALIZED)?,
+    }
+}
+
+/// The module lock for `C_Initialize` / `C_Finalize`. In a child whose parent forked while
+/// another thread was initializing or finalizing (and did not finish within the fork's wait),
+/// the lock stays held by a thread that does not exist here: that child gets an error, never a
+/// hang.
+fn lock_for_change() -> Result<std::sync::RwLockWriteGuard<'static, Option<Installed>>> {
+    if fork::generation() == 0 || fork::inherited_state_is_clean() {
+        return Ok(MODULE.write()?);
+    }
+    let deadline = std::time::Instant::now() + fork::QUIESCE_TIMEOUT;
+    loop {
+        match MODULE.try_write() {
+            Ok(guard) => return Ok(guard),
+            Err(std::sync::TryLockError::Poisoned(_)) => Err(Error::Poisoned)?,
+            Err(std::sync::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            Err(std::sync::TryLockError::WouldBlock) => {
+                tracing::error!("forked while another thread was in C_Initialize or C_Finalize; this child cannot initialize sqlhsm (fork again, or exec)");
+                Err(Rv::GENERAL_ERROR)?
+            }
+        }
     }
 }
 
 /// `C_Initialize`.
 pub fn initialize() -> Result<()> {
-    let mut guard = MODULE.write()?;
-    if let Some(m) = guard.as_ref() {
-        if m.pid == std::process::id() {
-            Err(Rv::CRYPTOKI_ALREADY_INITIALIZED)?
+    let mut guard = lock_for_change()?;
+    if guard
+        .as_ref()
+        .is_some_and(|m| m.generation == fork::generation())
+    {
+        Err(Rv::CRYPTOKI_ALREADY_INITIALIZED)?
+    }
+    if let Some(inherited) = guard.take() {
+        INSTALLED_GENERATION.store(u64::MAX, Ordering::Release);
+        if let Err(e) = inherited.module.abandon_after_fork() {
+            // Kept (never dropped), so that every later C_Initialize here refuses the same way.
+            *guard = Some(inherited);
+            return Err(e);
         }
-        // An instance inherited across fork(): its database connections belong to the parent.
-        // Closing them here could make SQLite checkpoint or remove the WAL under the parent's
-        // feet, so the child leaks them instead of running their destructors.
-        if let Some(inherited) = guard.take() {
-            std::mem::forget(inherited);
-        }
+        // Its connections and threads belong to the parent: their destructors would talk to
+        // the parent's database sessions (a PostgreSQL connection's goodbye ends the parent's).
+        std::mem::forget(inherited);
     }
     let config = Config::load()?;
     crate::logging::init(&config.log.level);
@@ -122,15 +169,42 @@ pub fn initialize() -> Result<()> {
     })?;
     tracing::info!(store = %storage.describe(), "sqlhsm initialized");
     let module = Module::new(config, storage)?;
-    *guard = Some(Arc::new(module));
+    let generation = fork::generation();
+    *guard = Some(Installed {
+        generation,
+        module: Arc::new(module),
+    });
+    INSTALLED_GENERATION.store(generation, Ordering::Release);
+    Ok(())
+}
+
+/// For the crate's own tests of the C boundary: makes the process's module (on an in-memory
+/// store) if there is none, so that exports get past the initialization check.
+#[cfg(test)]
+pub fn initialize_for_tests() -> Result<()> {
+    let mut guard = lock_for_change()?;
+    if !is_initialized() {
+        let config = Config::default();
+        let storage =
+            crate::storage::open(&crate::config::DatabaseConfig::with_url("sqlite::memory:"))?;
+        *guard = Some(Installed {
+            generation: fork::generation(),
+            module: Arc::new(Module::new(config, storage)?),
+        });
+        INSTALLED_GENERATION.store(fork::generation(), Ordering::Release);
+    }
     Ok(())
 }
 
 /// `C_Finalize`: closes every session and forgets every secret.
 pub fn finalize() -> Result<()> {
-    let mut guard = MODULE.write()?;
+    if !is_initialized() {
+        Err(Rv::CRYPTOKI_NOT_INITIALIZED)?
+    }
+    let mut guard = lock_for_change()?;
     match guard.as_ref() {
-        Some(m) if m.pid == std::process::id() => {
+        Some(m) if m.generation == fork::generation() => {
+            INSTALLED_GENERATION.store(u64::MAX, Ordering::Release);
             *guard = None;
             Ok(())
         }
@@ -149,7 +223,6 @@ impl Module {
             marker: AtomicU64::new(storage.change_marker().unwrap_or(0)),
         };
         let module = Module {
-            pid: std::process::id(),
             config,
             storage,
             slots: RwLock::new(SlotMap::default()),
@@ -351,6 +424,23 @@ impl Module {
                 tracing::warn!(error = %e, "cannot check the store for changes; cached objects stay in use")
             }
         }
+    }
+
+    /// In a forked child, before this instance inherited from the parent is forgotten: drops
+    /// the secrets it holds (login token keys, cached key material) and lets the store release
+    /// what it safely can. Only `try_` locks: a lock held at the fork is never released here.
+    fn abandon_after_fork(&self) -> Result<()> {
+        if let Ok(tokens) = self.tokens.try_read() {
+            for state in tokens.values() {
+                if let Ok(mut login) = state.login.try_write() {
+                    *login = Login::Public;
+                }
+            }
+        }
+        self.objects.clear_after_fork();
+        self.storage
+            .release_after_fork(fork::inherited_state_is_clean())?;
+        Ok(())
     }
 
     /// Names who acts through this instance in the key history from now on.

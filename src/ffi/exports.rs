@@ -15,7 +15,7 @@ use cryptoki_sys::{
     CK_ULONG_PTR, CK_USER_TYPE, CK_UTF8CHAR_PTR, CK_VOID_PTR,
 };
 
-use super::guard::{guard, guard_operation, not_supported};
+use super::guard::{guard, guard_operation, guard_uninitialized, not_supported};
 use super::ptr;
 use crate::api;
 use crate::api::general::InitArgs;
@@ -27,7 +27,8 @@ use crate::error::Rv;
 
 #[no_mangle]
 pub unsafe extern "C" fn C_Initialize(pInitArgs: CK_VOID_PTR) -> CK_RV {
-    guard("C_Initialize", || {
+    guard_uninitialized("C_Initialize", || {
+        super::fork::register_handlers()?;
         // SAFETY: a non-NULL pInitArgs points to a CK_C_INITIALIZE_ARGS (§5.4).
         let args = unsafe { ptr::read_opt(pInitArgs.cast::<CK_C_INITIALIZE_ARGS>()) }?;
         let args = args.map(|a| InitArgs {
@@ -1383,6 +1384,7 @@ mod tests {
 
     #[test]
     fn null_out_pointers_are_arguments_bad() {
+        crate::core::module::initialize_for_tests().expect("a module for the boundary tests");
         let mut word: CK_ULONG = 1;
         // SAFETY: every pointer is NULL or a live local.
         unsafe {
@@ -1430,6 +1432,7 @@ mod tests {
 
     #[test]
     fn null_inputs_are_arguments_bad() {
+        crate::core::module::initialize_for_tests().expect("a module for the boundary tests");
         let mut handle: CK_SESSION_HANDLE = 0;
         // SAFETY: every pointer is NULL or a live local.
         unsafe {
@@ -1462,6 +1465,7 @@ mod tests {
 
     #[test]
     fn template_with_null_value_and_length_is_arguments_bad() {
+        crate::core::module::initialize_for_tests().expect("a module for the boundary tests");
         let template = [CK_ATTRIBUTE {
             type_: 0,
             pValue: null_mut(),
@@ -1475,6 +1479,7 @@ mod tests {
 
     #[test]
     fn absurd_lengths_are_refused_before_reading() {
+        crate::core::module::initialize_for_tests().expect("a module for the boundary tests");
         let byte = 0u8;
         let p = std::ptr::from_ref(&byte).cast_mut();
         // SAFETY: the lengths are refused before `p` is read past its one byte.
@@ -1486,6 +1491,7 @@ mod tests {
 
     #[test]
     fn finalize_requires_null_reserved() {
+        crate::core::module::initialize_for_tests().expect("a module for the boundary tests");
         let mut x = 0u8;
         // SAFETY: pReserved is only compared with NULL.
         let rv = unsafe { C_Finalize(std::ptr::from_mut(&mut x).cast()) };
@@ -1494,6 +1500,7 @@ mod tests {
 
     #[test]
     fn reaching_an_unimplemented_api_is_a_general_error_not_a_crash() {
+        crate::core::module::initialize_for_tests().expect("a module for the boundary tests");
         let mut info = std::mem::MaybeUninit::<CK_INFO>::zeroed();
         // SAFETY: `info` is writable for one CK_INFO. Whatever api::general::get_info does (it is
         // a `todo!()` stub in this branch), the call must come back with a CK_RV, not unwind.
@@ -1503,6 +1510,7 @@ mod tests {
 
     #[test]
     fn unsupported_functions() {
+        crate::core::module::initialize_for_tests().expect("a module for the boundary tests");
         let dangling = NonNull::<u8>::dangling().as_ptr();
         // SAFETY: unsupported functions never touch their pointers.
         unsafe {

@@ -14,7 +14,7 @@ use cryptoki_sys::{
 };
 
 use super::exports::*;
-use super::guard::guard;
+use super::guard::guard_uninitialized;
 use super::ptr;
 use crate::error::Rv;
 
@@ -174,7 +174,7 @@ fn interface_version(interface: &CK_INTERFACE) -> CK_VERSION {
 
 #[no_mangle]
 pub unsafe extern "C" fn C_GetFunctionList(ppFunctionList: CK_FUNCTION_LIST_PTR_PTR) -> CK_RV {
-    guard("C_GetFunctionList", || {
+    guard_uninitialized("C_GetFunctionList", || {
         // SAFETY: ppFunctionList is writable for one pointer (§5.4).
         let list = unsafe { ptr::out(ppFunctionList) }?;
         // The caller receives a `*mut` by the spec's signature but must not write through it.
@@ -188,7 +188,7 @@ pub unsafe extern "C" fn C_GetInterfaceList(
     pInterfacesList: CK_INTERFACE_PTR,
     pulCount: CK_ULONG_PTR,
 ) -> CK_RV {
-    guard("C_GetInterfaceList", || {
+    guard_uninitialized("C_GetInterfaceList", || {
         // SAFETY: pulCount is in/out; a non-NULL list holds *pulCount interfaces (§5.4).
         unsafe { ptr::fill_list(&INTERFACES.0, pInterfacesList, pulCount) }
     })
@@ -217,7 +217,7 @@ pub unsafe extern "C" fn C_GetInterface(
     ppInterface: CK_INTERFACE_PTR_PTR,
     flags: CK_FLAGS,
 ) -> CK_RV {
-    guard("C_GetInterface", || {
+    guard_uninitialized("C_GetInterface", || {
         // SAFETY: ppInterface is writable for one pointer; a non-NULL pVersion points to a
         // CK_VERSION (§5.4).
         let (interface_out, version) =
@@ -263,6 +263,7 @@ mod tests {
 
     #[test]
     fn get_function_list() {
+        crate::core::module::initialize_for_tests().expect("a module for the boundary tests");
         assert_eq!(
             // SAFETY: NULL is refused.
             unsafe { C_GetFunctionList(null_mut()) },
@@ -284,6 +285,7 @@ mod tests {
 
     #[test]
     fn function_list_3_0_is_complete() {
+        crate::core::module::initialize_for_tests().expect("a module for the boundary tests");
         let l = &FUNCTION_LIST_3_0;
         assert_eq!((l.version.major, l.version.minor), (3, 0));
         let all = [
@@ -314,6 +316,7 @@ mod tests {
 
     #[test]
     fn get_interface_list_two_calls() {
+        crate::core::module::initialize_for_tests().expect("a module for the boundary tests");
         assert_eq!(
             // SAFETY: NULL count is refused.
             unsafe { C_GetInterfaceList(null_mut(), null_mut()) },
@@ -382,6 +385,7 @@ mod tests {
 
     #[test]
     fn get_interface_selection() {
+        crate::core::module::initialize_for_tests().expect("a module for the boundary tests");
         let ours = c"PKCS 11";
         assert_eq!(get_interface(None, None, 0), Ok((3, 0)));
         assert_eq!(get_interface(Some(ours), None, 0), Ok((3, 0)));
@@ -420,6 +424,7 @@ mod tests {
 
     #[test]
     fn interface_3_0_points_to_the_3_0_list() {
+        crate::core::module::initialize_for_tests().expect("a module for the boundary tests");
         let mut interface: CK_INTERFACE_PTR = null_mut();
         assert_eq!(
             // SAFETY: `interface` is a live local.

@@ -11,9 +11,12 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use cryptoki_sys::CK_RV;
 
+use crate::core::fork;
 use crate::error::{Error, Result, Rv, StorageError};
 
 /// Runs `body` for the export `function`, catching panics, and returns the `CK_RV` the caller sees.
+/// Before `C_Initialize` (and in a forked child until it calls `C_Initialize`) the answer is
+/// `CKR_CRYPTOKI_NOT_INITIALIZED`, before anything else is looked at (PKCS#11 3.0 §5.4).
 ///
 /// `AssertUnwindSafe` is sound here because a panicking body leaves nothing half-updated that the
 /// caller could observe through us: shared state lives behind locks whose poisoning the inner
@@ -22,7 +25,31 @@ pub(crate) fn guard<F>(function: &'static str, body: F) -> CK_RV
 where
     F: FnOnce() -> Result<()>,
 {
-    match catch_unwind(AssertUnwindSafe(body)) {
+    run(function, true, body)
+}
+
+/// [`guard`] for the few functions an application may call before `C_Initialize`
+/// (`C_Initialize` itself, `C_GetFunctionList`, `C_GetInterfaceList`, `C_GetInterface`).
+pub(crate) fn guard_uninitialized<F>(function: &'static str, body: F) -> CK_RV
+where
+    F: FnOnce() -> Result<()>,
+{
+    run(function, false, body)
+}
+
+fn run<F>(function: &'static str, needs_initialize: bool, body: F) -> CK_RV
+where
+    F: FnOnce() -> Result<()>,
+{
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        // The whole call is inside the fork door (`core::fork`), so no fork happens mid-call.
+        let _call = fork::enter();
+        if needs_initialize && !crate::api::general::is_initialized() {
+            Err(Rv::CRYPTOKI_NOT_INITIALIZED)?
+        }
+        body()
+    }));
+    match outcome {
         Ok(Ok(())) => Rv::OK.0,
         Ok(Err(error)) => {
             log_error(function, &error);
@@ -51,8 +78,10 @@ pub(crate) fn guard_operation<F>(
 where
     F: FnOnce() -> Result<()>,
 {
+    // The cancel below belongs to the same call: no fork between the failure and it.
+    let _call = catch_unwind(fork::enter).ok();
     let rv = guard(function, body);
-    if rv != Rv::OK.0 && rv != Rv::BUFFER_TOO_SMALL.0 {
+    if rv != Rv::OK.0 && rv != Rv::BUFFER_TOO_SMALL.0 && rv != Rv::CRYPTOKI_NOT_INITIALIZED.0 {
         // The session may be gone or the operation already ended; either way nothing is left.
         let _ = catch_unwind(|| crate::api::session::session_cancel(session, operation));
     }
@@ -96,41 +125,47 @@ mod tests {
 
     #[test]
     fn ok_is_ckr_ok() {
-        assert_eq!(guard("t", || Ok(())), Rv::OK.0);
+        assert_eq!(guard_uninitialized("t", || Ok(())), Rv::OK.0);
     }
 
     #[test]
     fn errors_map_through_rv() {
-        assert_eq!(guard("t", || Err(Rv::PIN_INCORRECT)?), Rv::PIN_INCORRECT.0);
         assert_eq!(
-            guard("t", || Err(StorageError::Backend("disk".into()))?),
+            guard_uninitialized("t", || Err(Rv::PIN_INCORRECT)?),
+            Rv::PIN_INCORRECT.0
+        );
+        assert_eq!(
+            guard_uninitialized("t", || Err(StorageError::Backend("disk".into()))?),
             Rv::DEVICE_ERROR.0
         );
         assert_eq!(
-            guard("t", || Err(Error::Crypto("x".into()))),
+            guard_uninitialized("t", || Err(Error::Crypto("x".into()))),
             Rv::FUNCTION_FAILED.0
         );
-        assert_eq!(guard("t", || Err(Error::Poisoned)), Rv::GENERAL_ERROR.0);
+        assert_eq!(
+            guard_uninitialized("t", || Err(Error::Poisoned)),
+            Rv::GENERAL_ERROR.0
+        );
     }
 
     #[test]
     fn panic_becomes_general_error_and_does_not_escape() {
-        let rv = std::panic::catch_unwind(|| guard("t", || panic!("boom")));
+        let rv = std::panic::catch_unwind(|| guard_uninitialized("t", || panic!("boom")));
         assert_eq!(
             rv.ok(),
             Some(Rv::GENERAL_ERROR.0),
             "the guard let an unwind escape"
         );
-        let rv = guard("t", || todo!());
+        let rv = guard_uninitialized("t", || todo!());
         assert_eq!(rv, Rv::GENERAL_ERROR.0);
-        let rv = guard("t", || std::panic::panic_any(42_u32));
+        let rv = guard_uninitialized("t", || std::panic::panic_any(42_u32));
         assert_eq!(rv, Rv::GENERAL_ERROR.0);
     }
 
     #[test]
     fn panic_inside_extern_c_fn_is_caught() {
         extern "C" fn export() -> CK_RV {
-            guard("export", || {
+            guard_uninitialized("export", || {
                 let v: Vec<u8> = Vec::new();
                 let _ = v[usize::MAX / 2];
                 Ok(())
@@ -141,6 +176,7 @@ mod tests {
 
     #[test]
     fn not_supported_answers_function_not_supported() {
+        crate::core::module::initialize_for_tests().expect("a module for the boundary tests");
         assert_eq!(not_supported("C_X"), Rv::FUNCTION_NOT_SUPPORTED.0);
     }
 

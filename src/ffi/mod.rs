@@ -16,6 +16,7 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod exports;
+mod fork;
 pub mod function_list;
 pub(crate) mod guard;
 pub(crate) mod ptr;

@@ -215,6 +215,14 @@ pub trait Storage: Send + Sync {
     /// must be revalidated.
     fn change_marker(&self) -> StorageResult<u64>;
 
+    /// In a forked child, for a store the parent opened: lets go of what can be let go without
+    /// touching the parent's use of the database, so that the child can open the store afresh.
+    /// Whatever would talk to the parent's database sessions (a PostgreSQL connection's
+    /// goodbye) is left alone, and leaked with the inherited instance. `at_rest` says whether
+    /// every call of the parent had finished at the fork; an error means this child cannot
+    /// safely open the store again.
+    fn release_after_fork(&self, at_rest: bool) -> StorageResult<()>;
+
     fn record_event(&self, event: &KeyEvent) -> StorageResult<()>;
     /// A key's events, oldest first.
     fn key_events(&self, key_id: &str) -> StorageResult<Vec<KeyEvent>>;

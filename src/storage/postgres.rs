@@ -891,6 +891,13 @@ impl Storage for PostgresStorage {
         self.delete_key("p11_object", id)
     }
 
+    /// Nothing is closed: a pooled connection's socket is shared with the parent, and closing it
+    /// (or ending its session) would end the parent's. The inherited pool and change feed are
+    /// leaked with the instance; their threads do not exist in the child.
+    fn release_after_fork(&self, _at_rest: bool) -> StorageResult<()> {
+        Ok(())
+    }
+
     fn record_event(&self, event: &KeyEvent) -> StorageResult<()> {
         self.write(|tx| insert_event(tx, event))?;
         Ok(())

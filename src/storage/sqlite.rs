@@ -923,6 +923,38 @@ impl Storage for SqliteStorage {
         })
     }
 
+    /// SQLite keeps, per process, one record of each open database file and of the locks its
+    /// connections hold on it, and a new connection to the same file joins that record instead
+    /// of asking the kernel for locks. In a child those inherited records claim locks only the
+    /// parent holds (POSIX locks are per process), so a new connection would read and write
+    /// without real locks. Closing every inherited connection first empties them; it is safe for
+    /// the parent because a closing connection only checkpoints or removes the WAL when it gets
+    /// an exclusive lock, which the parent's own connections prevent.
+    fn release_after_fork(&self, at_rest: bool) -> StorageResult<()> {
+        let stuck = || {
+            StorageError::Backend(format!(
+                "{}: the process forked while another thread was using this SQLite store, so \
+                 this child cannot open it safely (fork when no PKCS#11 call is running, or exec)",
+                self.location
+            ))
+        };
+        if !at_rest {
+            return Err(stuck());
+        }
+        let closed = match self.pool.idle.try_lock() {
+            Ok(mut idle) => std::mem::take(&mut *idle),
+            Err(_) => return Err(stuck()),
+        };
+        drop(closed);
+        if let Some(watch) = &self.watch {
+            let mut connection = watch.try_lock().map_err(|_| stuck())?;
+            // Replaced by a connection to no file, so the inherited one closes now.
+            let detached = Connection::open_in_memory().map_err(map_error)?;
+            drop(std::mem::replace(&mut *connection, detached));
+        }
+        Ok(())
+    }
+
     fn change_marker(&self) -> StorageResult<u64> {
         let Some(watch) = &self.watch else {
             return Ok(0);

@@ -83,6 +83,15 @@ int main(int argc, char **argv) {
     CK_SLOT_ID slots[64];
     CK_ULONG n = 64;
     CHECK(f->C_GetSlotList(CK_TRUE, slots, &n), CKR_CRYPTOKI_NOT_INITIALIZED);
+    /* Before C_Initialize every function answers CKR_CRYPTOKI_NOT_INITIALIZED first (§5.4),
+     * whatever else is wrong with its arguments. */
+    CHECK(f->C_GetSlotList(CK_TRUE, NULL, NULL), CKR_CRYPTOKI_NOT_INITIALIZED);
+    CK_BYTE odd_iv[3] = {0};
+    CK_MECHANISM odd = {CKM_AES_CBC, odd_iv, sizeof odd_iv}; /* a bad IV length */
+    CHECK(f->C_EncryptInit(1, &odd, 1), CKR_CRYPTOKI_NOT_INITIALIZED);
+    CHECK(f->C_WaitForSlotEvent(0, NULL, NULL), CKR_CRYPTOKI_NOT_INITIALIZED);
+    CHECK(f->C_GetInfo(NULL), CKR_CRYPTOKI_NOT_INITIALIZED);
+    CHECK(f->C_Finalize(NULL), CKR_CRYPTOKI_NOT_INITIALIZED);
     /* Half the mutex callbacks → CKR_ARGUMENTS_BAD. */
     CK_C_INITIALIZE_ARGS bad_args;
     memset(&bad_args, 0, sizeof bad_args);
