@@ -102,8 +102,17 @@ pub fn module() -> Result<Arc<Module>> {
     }
 }
 
+/// What the application allowed in its `C_Initialize` arguments.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct InitOptions {
+    /// `CKF_LIBRARY_CANT_CREATE_OS_THREADS`: the module may not start threads (PKCS#11 3.0
+    /// §5.4). A store that needs them is refused with `CKR_NEED_TO_CREATE_THREADS`, and remote
+    /// modules are initialised with the same flag.
+    pub no_os_threads: bool,
+}
+
 /// `C_Initialize`.
-pub fn initialize() -> Result<()> {
+pub fn initialize(options: InitOptions) -> Result<()> {
     let mut guard = MODULE.write()?;
     if let Some(m) = guard.as_ref() {
         if m.pid == std::process::id() {
@@ -118,12 +127,21 @@ pub fn initialize() -> Result<()> {
     }
     let config = Config::load()?;
     crate::logging::init(&config.log.level);
+    if options.no_os_threads && crate::storage::starts_threads(&config.database) {
+        tracing::warn!(
+            "CKF_LIBRARY_CANT_CREATE_OS_THREADS: the PostgreSQL store needs its own threads"
+        );
+        Err(Rv::NEED_TO_CREATE_THREADS)?
+    }
     let storage = crate::storage::open(&config.database).map_err(|e| {
         tracing::error!(error = %e, "cannot open the key store");
         Error::from(e)
     })?;
     tracing::info!(store = %storage.describe(), "sqlhsm initialized");
     let module = Module::new(config, storage)?;
+    if options.no_os_threads {
+        module.providers.forbid_os_threads();
+    }
     *guard = Some(Arc::new(module));
     Ok(())
 }

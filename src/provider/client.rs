@@ -32,6 +32,9 @@ use crate::error::{Error, Result, Rv};
 #[derive(Default)]
 pub struct LoadedModules {
     loaded: Mutex<HashMap<PathBuf, Loaded>>,
+    /// Passed on from sqlhsm's own `C_Initialize`: the application lets no library start
+    /// threads, the remote module included.
+    no_os_threads: std::sync::atomic::AtomicBool,
 }
 
 struct Loaded {
@@ -53,7 +56,14 @@ impl LoadedModules {
                 path.display()
             ))
         })?;
-        let ours = match pkcs11.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
+        let mut flags = CInitializeFlags::OS_LOCKING_OK;
+        if self
+            .no_os_threads
+            .load(std::sync::atomic::Ordering::Acquire)
+        {
+            flags |= CInitializeFlags::LIBRARY_CANT_CREATE_OS_THREADS;
+        }
+        let ours = match pkcs11.initialize(CInitializeArgs::new(flags)) {
             Ok(()) => true,
             Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => false,
             Err(e) => Err(Error::Provider(format!(
@@ -70,6 +80,12 @@ impl LoadedModules {
             },
         );
         Ok(pkcs11)
+    }
+
+    /// Remote modules loaded from now on are initialised with `CKF_LIBRARY_CANT_CREATE_OS_THREADS`.
+    pub fn forbid_os_threads(&self) {
+        self.no_os_threads
+            .store(true, std::sync::atomic::Ordering::Release);
     }
 
     /// `C_Finalize` of every module sqlhsm initialized (at sqlhsm's own `C_Finalize`).
