@@ -56,14 +56,7 @@ impl LoadedModules {
                 path.display()
             ))
         })?;
-        let mut flags = CInitializeFlags::OS_LOCKING_OK;
-        if self
-            .no_os_threads
-            .load(std::sync::atomic::Ordering::Acquire)
-        {
-            flags |= CInitializeFlags::LIBRARY_CANT_CREATE_OS_THREADS;
-        }
-        let ours = match pkcs11.initialize(CInitializeArgs::new(flags)) {
+        let ours = match pkcs11.initialize(CInitializeArgs::new(self.init_flags())) {
             Ok(()) => true,
             Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => false,
             Err(e) => Err(Error::Provider(format!(
@@ -80,6 +73,19 @@ impl LoadedModules {
             },
         );
         Ok(pkcs11)
+    }
+
+    /// The flags of a remote module's `C_Initialize`: OS locking, and no threads when the
+    /// application forbade them to sqlhsm.
+    fn init_flags(&self) -> CInitializeFlags {
+        let mut flags = CInitializeFlags::OS_LOCKING_OK;
+        if self
+            .no_os_threads
+            .load(std::sync::atomic::Ordering::Acquire)
+        {
+            flags |= CInitializeFlags::LIBRARY_CANT_CREATE_OS_THREADS;
+        }
+        flags
     }
 
     /// Remote modules loaded from now on are initialised with `CKF_LIBRARY_CANT_CREATE_OS_THREADS`.
@@ -422,6 +428,18 @@ mod tests {
             Verdict::Caller(rv) => Some(rv),
             _ => None,
         }
+    }
+
+    #[test]
+    fn a_thread_ban_is_passed_on_to_remote_modules() {
+        let modules = LoadedModules::default();
+        let flags = modules.init_flags();
+        assert!(flags.contains(CInitializeFlags::OS_LOCKING_OK));
+        assert!(!flags.contains(CInitializeFlags::LIBRARY_CANT_CREATE_OS_THREADS));
+        modules.forbid_os_threads();
+        assert!(modules.init_flags().contains(
+            CInitializeFlags::OS_LOCKING_OK | CInitializeFlags::LIBRARY_CANT_CREATE_OS_THREADS
+        ));
     }
 
     #[test]
