@@ -417,3 +417,107 @@ fn persist_child() {
     );
     println!("persist child: ok");
 }
+
+/// PKCS#11 3.0 §4.6.3: CKA_ID, CKA_ISSUER and CKA_SERIAL_NUMBER of an X.509 certificate are
+/// modifiable. (A certificate has no CKA_KEY_TYPE; the attribute table used to be chosen by key
+/// type, so every X.509 attribute looked foreign to it: CKR_ATTRIBUTE_TYPE_INVALID.)
+#[test]
+fn x509_attributes_can_be_changed() {
+    let p = ctx();
+    let slot = new_token(p, "cert-set");
+    let s = user_session(p, slot);
+    let c = make_cert("sqlhsm cert set", 0x42);
+    let other = make_cert("sqlhsm other issuer", 0x4242);
+    for token in [false, true] {
+        let label = format!("cert-set-{token}");
+        let h = s
+            .create_object(&cert_template(token, &label, b"old-id", &c))
+            .expect("C_CreateObject(CKO_CERTIFICATE)");
+        s.update_attributes(
+            h,
+            &[
+                Attribute::Id(b"new-id".to_vec()),
+                Attribute::Issuer(other.issuer.clone()),
+                Attribute::SerialNumber(other.serial.clone()),
+            ],
+        )
+        .unwrap_or_else(|e| panic!("C_SetAttributeValue (token {token}): {e}"));
+        assert_eq!(get_bytes(&s, h, AttributeType::Id), b"new-id");
+        assert_eq!(get_any_bytes(&s, h, AttributeType::Issuer), other.issuer);
+        assert_eq!(
+            get_any_bytes(&s, h, AttributeType::SerialNumber),
+            other.serial
+        );
+        // Found by the new CKA_ID, from another session too (token: read back from the row).
+        let fresh = p.open_ro_session(slot).expect("C_OpenSession");
+        let found = fresh
+            .find_objects(&[
+                Attribute::Class(ObjectClass::CERTIFICATE),
+                Attribute::Label(label.as_bytes().to_vec()),
+                Attribute::Id(b"new-id".to_vec()),
+            ])
+            .expect("C_FindObjects");
+        assert_eq!(found, vec![h]);
+        assert_eq!(
+            get_any_bytes(&fresh, h, AttributeType::Issuer),
+            other.issuer
+        );
+        // What is not a certificate's attribute is still refused, and its value is fixed.
+        expect_rv(
+            s.update_attributes(h, &[Attribute::Sign(true)]),
+            RvError::AttributeTypeInvalid,
+        );
+        expect_rv(
+            s.update_attributes(h, &[Attribute::Value(other.der.clone())]),
+            RvError::AttributeReadOnly,
+        );
+        // C_CopyObject follows the same table.
+        let copy = s
+            .copy_object(h, &[Attribute::Id(b"copy-id".to_vec())])
+            .expect("C_CopyObject of a certificate with a new CKA_ID");
+        assert_eq!(get_bytes(&s, copy, AttributeType::Id), b"copy-id");
+        assert_eq!(get_bytes(&s, copy, AttributeType::Value), c.der);
+        expect_rv(
+            s.copy_object(h, &[Attribute::Sign(true)]),
+            RvError::AttributeTypeInvalid,
+        );
+    }
+}
+
+/// C_GetObjectSize counts a data object's value; C_CopyObject may give the copy a new value,
+/// as C_SetAttributeValue may.
+#[test]
+fn data_object_size_and_copy_follow_the_value() {
+    let p = ctx();
+    let slot = new_token(p, "data-size");
+    let s = user_session(p, slot);
+    for (token, private) in [(false, false), (true, false), (true, true)] {
+        let small = s
+            .create_object(&data_template(token, private, "data-small", &[1u8; 100]))
+            .expect("C_CreateObject 100 B");
+        let large = s
+            .create_object(&data_template(token, private, "data-large", &[1u8; 10_240]))
+            .expect("C_CreateObject 10 KiB");
+        let small_size = raw_object_size(&s, small).expect("C_GetObjectSize");
+        let large_size = raw_object_size(&s, large).expect("C_GetObjectSize");
+        assert!(
+            small_size >= 100 && large_size >= small_size + 10_140,
+            "token {token} private {private}: 100 B -> {small_size}, 10 KiB -> {large_size}"
+        );
+
+        let copy = s
+            .copy_object(small, &[Attribute::Value(b"another value".to_vec())])
+            .unwrap_or_else(|e| panic!("C_CopyObject with a new CKA_VALUE: {e}"));
+        assert_eq!(get_bytes(&s, copy, AttributeType::Value), b"another value");
+        assert_eq!(get_bytes(&s, small, AttributeType::Value), vec![1u8; 100]);
+        let plain_copy = s.copy_object(large, &[]).expect("C_CopyObject");
+        assert_eq!(
+            get_bytes(&s, plain_copy, AttributeType::Value),
+            vec![1u8; 10_240]
+        );
+        expect_rv(
+            s.copy_object(small, &[Attribute::Sign(true)]),
+            RvError::AttributeTypeInvalid,
+        );
+    }
+}

@@ -14,9 +14,14 @@ pub struct InitArgs {
     pub os_locking_ok: bool,
     /// `pReserved` was NULL.
     pub reserved_is_null: bool,
+    /// `CKF_LIBRARY_CANT_CREATE_OS_THREADS` was set.
+    pub cant_create_threads: bool,
 }
 
 pub fn initialize(args: Option<InitArgs>) -> Result<()> {
+    let options = crate::core::InitOptions {
+        no_os_threads: args.is_some_and(|a| a.cant_create_threads),
+    };
     if let Some(args) = args {
         if !args.reserved_is_null {
             Err(Rv::ARGUMENTS_BAD)?
@@ -28,7 +33,7 @@ pub fn initialize(args: Option<InitArgs>) -> Result<()> {
             _ => Err(Rv::ARGUMENTS_BAD)?,
         }
     }
-    crate::core::initialize()
+    crate::core::initialize(options)
 }
 
 /// Whether `C_Initialize` has run in this process; cheap (no lock, no system call).

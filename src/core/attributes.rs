@@ -96,7 +96,9 @@ static SPECS: &[AttrSpec] = specs! {
     CKA_EXTRACTABLE, "extractable", Bool, ONLY_TO_FALSE;
     CKA_ALWAYS_SENSITIVE, "always_sensitive", Bool, READ_ONLY | TOKEN_SET;
     CKA_NEVER_EXTRACTABLE, "never_extractable", Bool, READ_ONLY | TOKEN_SET;
-    CKA_ALWAYS_AUTHENTICATE, "always_authenticate", Bool, 0;
+    // Fixed at creation (the spec does not list it as modifiable): a user who could clear it
+    // would undo the PIN-per-use it demands.
+    CKA_ALWAYS_AUTHENTICATE, "always_authenticate", Bool, READ_ONLY;
     CKA_PUBLIC_KEY_INFO, "public_key_info", Bytes, READ_ONLY | DERIVED;
     CKA_MODULUS, "modulus", Bytes, READ_ONLY | DERIVED;
     CKA_MODULUS_BITS, "modulus_bits", Ulong, READ_ONLY | DERIVED;

@@ -114,6 +114,7 @@ impl Module {
         template: &[Attribute],
     ) -> Result<CK_OBJECT_HANDLE> {
         let access = self.access(session)?;
+        let template = &*access.with_private_default(template)?;
         let unwrap = mechanism::lookup(mechanism.kind)
             .and_then(|e| e.unwrap)
             .ok_or(Rv::MECHANISM_INVALID)?;
@@ -189,6 +190,7 @@ impl Module {
         template: &[Attribute],
     ) -> Result<CK_OBJECT_HANDLE> {
         let access = self.access(session)?;
+        let template = &*access.with_private_default(template)?;
         let derive = mechanism::lookup(mechanism.kind)
             .and_then(|e| e.derive)
             .ok_or(Rv::MECHANISM_INVALID)?;
@@ -250,14 +252,19 @@ impl Module {
         let mut attrs = stored_attrs(&source);
         for attr in template {
             let spec = attributes::spec(attr.kind).ok_or(Rv::ATTRIBUTE_TYPE_INVALID)?;
+            if !object::applies_to(&source.attrs, attr.kind) {
+                Err(Rv::ATTRIBUTE_TYPE_INVALID)?
+            }
             attributes::validate_value(spec, &attr.value)?;
             let current = source.attrs.flag(attr.kind);
             let wanted = attributes::decode_bool(&attr.value).unwrap_or(false);
             // C_CopyObject may also choose where the copy lives and how it is protected.
+            // A data object's value is its content, which C_SetAttributeValue may change, so a
+            // copy may be given another one too.
             let storage_choice = matches!(
                 attr.kind,
                 CKA_TOKEN | CKA_PRIVATE | CKA_MODIFIABLE | CKA_DESTROYABLE
-            );
+            ) || (source.class() == CKO_DATA && attr.kind == CKA_VALUE);
             let forbidden = !storage_choice
                 && (spec.has(READ_ONLY)
                     || spec.has(TOKEN_SET)
@@ -275,9 +282,8 @@ impl Module {
             attrs.set(attr.kind, attr.value.to_vec());
         }
         if matches!(source.class(), CKO_DATA | CKO_CERTIFICATE) {
-            if let Some(value) = source.attrs.get(CKA_VALUE) {
-                attrs.set(CKA_VALUE, value.to_vec());
-            }
+            // The value came with the other attributes (a plain object holds it in the clear
+            // once loaded), or from the template.
             return self.store_plain(session, &access, attrs);
         }
         let material = self.material(&access, &source)?;
@@ -307,7 +313,8 @@ impl Module {
     }
 
     /// `C_GetObjectSize`: what the object takes in the store (attributes as stored plus sealed
-    /// material), an approximation as the spec allows.
+    /// material, or a data object's or certificate's value), an approximation as the spec
+    /// allows.
     pub fn object_size(
         &self,
         session: CK_SESSION_HANDLE,
@@ -325,7 +332,13 @@ impl Module {
             },
             (None, _) => 0,
         };
-        Ok(attributes + material)
+        // A data object's or certificate's value is held with its attributes, but `to_json`
+        // leaves CKA_VALUE out (for keys it is sealed material): count it here.
+        let value = match object.class() {
+            CKO_DATA | CKO_CERTIFICATE => object.attrs.get(CKA_VALUE).map_or(0, <[u8]>::len),
+            _ => 0,
+        };
+        Ok(attributes + material + value)
     }
 }
 

@@ -22,7 +22,7 @@ pub mod session;
 pub mod token;
 pub mod tokens;
 
-pub use module::{finalize, initialize, module, Module};
+pub use module::{finalize, initialize, module, InitOptions, Module};
 
 /// `manufacturerID` of the module, its slots and tokens.
 pub const MANUFACTURER: &str = "sqlhsm project";

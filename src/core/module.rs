@@ -117,6 +117,15 @@ pub fn module() -> Result<Arc<Module>> {
     }
 }
 
+/// What the application allowed in its `C_Initialize` arguments.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct InitOptions {
+    /// `CKF_LIBRARY_CANT_CREATE_OS_THREADS`: the module may not start threads (PKCS#11 3.0
+    /// §5.4). A store that needs them is refused with `CKR_NEED_TO_CREATE_THREADS`, and remote
+    /// modules are initialised with the same flag.
+    pub no_os_threads: bool,
+}
+
 /// The module lock for `C_Initialize` / `C_Finalize`. In a child whose parent forked while
 /// another thread was initializing or finalizing (and did not finish within the fork's wait),
 /// the lock stays held by a thread that does not exist here: that child gets an error, never a
@@ -142,7 +151,7 @@ fn lock_for_change() -> Result<std::sync::RwLockWriteGuard<'static, Option<Insta
 }
 
 /// `C_Initialize`.
-pub fn initialize() -> Result<()> {
+pub fn initialize(options: InitOptions) -> Result<()> {
     let mut guard = lock_for_change()?;
     if guard
         .as_ref()
@@ -163,12 +172,21 @@ pub fn initialize() -> Result<()> {
     }
     let config = Config::load()?;
     crate::logging::init(&config.log.level);
+    if options.no_os_threads && crate::storage::starts_threads(&config.database) {
+        tracing::warn!(
+            "CKF_LIBRARY_CANT_CREATE_OS_THREADS: the PostgreSQL store needs its own threads"
+        );
+        Err(Rv::NEED_TO_CREATE_THREADS)?
+    }
     let storage = crate::storage::open(&config.database).map_err(|e| {
         tracing::error!(error = %e, "cannot open the key store");
         Error::from(e)
     })?;
     tracing::info!(store = %storage.describe(), "sqlhsm initialized");
     let module = Module::new(config, storage)?;
+    if options.no_os_threads {
+        module.providers.forbid_os_threads();
+    }
     let generation = fork::generation();
     *guard = Some(Installed {
         generation,

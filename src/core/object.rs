@@ -256,6 +256,21 @@ pub fn applies(class: CK_OBJECT_CLASS, key_type: CK_KEY_TYPE, kind: CK_ATTRIBUTE
         .any(|set| set.contains(&kind))
 }
 
+/// [`applies`] for an existing object, from its own attributes: the class, refined by
+/// `CKA_KEY_TYPE` for a key and by `CKA_CERTIFICATE_TYPE` for a certificate (a certificate has
+/// no key type, and reading one made every X.509 attribute look foreign to it).
+pub fn applies_to(attrs: &AttrMap, kind: CK_ATTRIBUTE_TYPE) -> bool {
+    let class = attrs.ulong(CKA_CLASS).unwrap_or(CK_UNAVAILABLE_INFORMATION);
+    let refinement = match class {
+        CKO_CERTIFICATE => CKA_CERTIFICATE_TYPE,
+        _ => CKA_KEY_TYPE,
+    };
+    let subtype = attrs
+        .ulong(refinement)
+        .unwrap_or(CK_UNAVAILABLE_INFORMATION);
+    applies(class, subtype, kind)
+}
+
 /// Looks up one attribute in a caller's template; duplicates must agree.
 pub fn find_in_template(template: &[Attribute], kind: CK_ATTRIBUTE_TYPE) -> Result<Option<&[u8]>> {
     let mut found: Option<&[u8]> = None;

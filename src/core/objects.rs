@@ -45,6 +45,29 @@ impl Access {
     pub fn can_see(&self, object: &Object) -> bool {
         object.token == self.token && (!object.is_private() || self.is_user())
     }
+
+    /// The template of a new object with sqlhsm's `CKA_PRIVATE` default applied (PKCS#11 3.0
+    /// §4.4 leaves the default to the token): a session object made by a session not logged in
+    /// as the user is not private, since such a session could neither make nor see a private
+    /// one; so an import without `CKA_PRIVATE` works there, as Kryoptic and pkcs11-provider
+    /// expect. Every other object keeps its class's default (private for private and secret
+    /// keys and data objects): a token object in particular, so leaving `CKA_PRIVATE` out never
+    /// lets a session without login store a token object. Other defaults (`CKA_SENSITIVE`
+    /// true, …) do not depend on the login.
+    pub fn with_private_default<'a>(
+        &self,
+        template: &'a [Attribute],
+    ) -> Result<std::borrow::Cow<'a, [Attribute]>> {
+        let applies = !self.is_user()
+            && template_bool(template, CKA_TOKEN)? != Some(true)
+            && find_in_template(template, CKA_PRIVATE)?.is_none();
+        if !applies {
+            return Ok(std::borrow::Cow::Borrowed(template));
+        }
+        let mut completed = template.to_vec();
+        completed.push(Attribute::from_bool(CKA_PRIVATE, false));
+        Ok(std::borrow::Cow::Owned(completed))
+    }
 }
 
 /// A new key ready to be stored: its halves' attributes and material.
@@ -249,6 +272,7 @@ impl Module {
         template: &[Attribute],
     ) -> Result<CK_OBJECT_HANDLE> {
         let access = self.access(session)?;
+        let template = &*access.with_private_default(template)?;
         let class = template_ulong(template, CKA_CLASS)?.ok_or(Rv::TEMPLATE_INCOMPLETE)?;
         if matches!(class, CKO_DATA | CKO_CERTIFICATE) {
             return self.create_plain_object(session, &access, class, template);
@@ -854,14 +878,9 @@ impl Module {
         let access = self.access(session)?;
         let object = self.visible_object(&access, handle, Rv::OBJECT_HANDLE_INVALID)?;
         let mut verdict: Option<Rv> = None;
-        let class = object.class();
-        let key_type = object
-            .attrs
-            .ulong(CKA_KEY_TYPE)
-            .unwrap_or(CK_UNAVAILABLE_INFORMATION);
         for request in requests.iter_mut() {
             request.unavailable = false;
-            let outcome = self.attribute_bytes(&access, &object, class, key_type, request.kind);
+            let outcome = self.attribute_bytes(&access, &object, request.kind);
             let result = match outcome {
                 Ok(bytes) => request.out.fill(&bytes).map(|_| ()),
                 Err(e) => Err(e),
@@ -888,15 +907,13 @@ impl Module {
         &self,
         access: &Access,
         object: &Object,
-        class: CK_OBJECT_CLASS,
-        key_type: CK_KEY_TYPE,
         kind: CK_ATTRIBUTE_TYPE,
     ) -> Result<Vec<u8>> {
         if let Some(value) = object.attrs.get(kind) {
             return Ok(value.to_vec());
         }
         let spec = attributes::spec(kind).ok_or(Rv::ATTRIBUTE_TYPE_INVALID)?;
-        if !spec.has(SECRET) || !object::applies(class, key_type, kind) {
+        if !spec.has(SECRET) || !object::applies_to(&object.attrs, kind) {
             Err(Rv::ATTRIBUTE_TYPE_INVALID)?
         }
         if object.attrs.flag(CKA_SENSITIVE) || !object.attrs.flag(CKA_EXTRACTABLE) {
@@ -940,14 +957,10 @@ impl Module {
             Err(Rv::ACTION_PROHIBITED)?
         }
         let class = object.class();
-        let key_type = object
-            .attrs
-            .ulong(CKA_KEY_TYPE)
-            .unwrap_or(CK_UNAVAILABLE_INFORMATION);
         let mut attrs = object.attrs.clone();
         for attr in template {
             let spec = attributes::spec(attr.kind).ok_or(Rv::ATTRIBUTE_TYPE_INVALID)?;
-            if !object::applies(class, key_type, attr.kind) {
+            if !object::applies_to(&object.attrs, attr.kind) {
                 Err(Rv::ATTRIBUTE_TYPE_INVALID)?
             }
             attributes::validate_value(spec, &attr.value)?;

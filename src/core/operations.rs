@@ -13,7 +13,7 @@ use zeroize::Zeroizing;
 use super::module::Module;
 use super::objects::Access;
 use super::session::{
-    CipherState, DigestState, Guarded, KeyGuard, Session, SignState, VerifyState,
+    CipherState, ContextLogin, DigestState, Guarded, KeyGuard, Session, SignState, VerifyState,
 };
 use crate::crypto::random;
 use crate::error::{Result, Rv};
@@ -36,16 +36,46 @@ macro_rules! holds_pending {
 }
 holds_pending!(SignState, CipherState, DigestState);
 
+/// An operation state that may be waiting for a context-specific login.
+trait LoginGate {
+    fn login_pending(&self) -> bool;
+}
+
+impl<S: Guarded> LoginGate for S {
+    fn login_pending(&self) -> bool {
+        self.guard().context_login == ContextLogin::Pending
+    }
+}
+
+impl LoginGate for DigestState {
+    fn login_pending(&self) -> bool {
+        false // no key, nothing to authenticate
+    }
+}
+
+/// The active operation of `slot`, for any call after its `*Init`: `CKR_OPERATION_NOT_INITIALIZED`
+/// without one; `CKR_USER_NOT_LOGGED_IN` (ending the operation, as every failed call does) while
+/// its `CKA_ALWAYS_AUTHENTICATE` key still waits for the context-specific login (PKCS#11 3.0
+/// §4.9). A length query counts as a use too.
+fn active<S: LoginGate>(slot: &mut Option<S>) -> Result<&mut S> {
+    if slot.as_ref().is_some_and(LoginGate::login_pending) {
+        *slot = None;
+        Err(Rv::USER_NOT_LOGGED_IN)?
+    }
+    slot.as_mut()
+        .ok_or_else(|| Rv::OPERATION_NOT_INITIALIZED.into())
+}
+
 /// The end of a single-part call or a `*Final`: answers a length query with `bound` (the
 /// operation stays active), computes once, hands the result out, and keeps it for the retry when
 /// the caller's buffer is too small. Any other error ends the operation, as the spec requires.
-fn deliver<S: HoldsPending>(
+fn deliver<S: HoldsPending + LoginGate>(
     slot: &mut Option<S>,
     out: &mut OutBuf<'_>,
     bound: impl FnOnce(&S) -> usize,
     compute: impl FnOnce(&mut S) -> Result<Zeroizing<Vec<u8>>>,
 ) -> Result<()> {
-    let state = slot.as_mut().ok_or(Rv::OPERATION_NOT_INITIALIZED)?;
+    let state = active(slot)?;
     if out.is_query() {
         let needed = match state.pending() {
             Some(p) => p.len(),
@@ -80,8 +110,8 @@ fn deliver<S: HoldsPending>(
 }
 
 /// Runs one step of a multi-part operation; an error ends the operation.
-fn step<S, T>(slot: &mut Option<S>, run: impl FnOnce(&mut S) -> Result<T>) -> Result<T> {
-    let state = slot.as_mut().ok_or(Rv::OPERATION_NOT_INITIALIZED)?;
+fn step<S: LoginGate, T>(slot: &mut Option<S>, run: impl FnOnce(&mut S) -> Result<T>) -> Result<T> {
+    let state = active(slot)?;
     let result = run(state);
     if result.is_err() {
         *slot = None;
@@ -94,11 +124,7 @@ fn entry(mechanism: &Mechanism) -> Result<&'static MechanismEntry> {
 }
 
 fn cipher_update(slot: &mut Option<CipherState>, data: &[u8], out: &mut OutBuf<'_>) -> Result<()> {
-    let multipart = slot
-        .as_ref()
-        .ok_or(Rv::OPERATION_NOT_INITIALIZED)?
-        .op
-        .multipart();
+    let multipart = active(slot)?.op.multipart();
     if !multipart {
         *slot = None;
         Err(Rv::FUNCTION_NOT_SUPPORTED)?
@@ -133,21 +159,10 @@ fn cipher_single(slot: &mut Option<CipherState>, data: &[u8], out: &mut OutBuf<'
 }
 
 impl Module {
-    /// Resolves the key of an `*Init`: visible, carrying `usage` set to true, allowed for
-    /// `mechanism`; returns its (cached) material.
-    pub(super) fn operation_key(
-        &self,
-        access: &Access,
-        key: CK_OBJECT_HANDLE,
-        usage: CK_ATTRIBUTE_TYPE,
-        mechanism: &Mechanism,
-    ) -> Result<KeyMaterial> {
-        self.usable_key(access, key, usage, mechanism, Rv::KEY_HANDLE_INVALID)
-            .map(|(_, material)| material)
-    }
-
-    /// [`Module::operation_key`] with the object too, and the code for an invisible handle
-    /// chosen by the caller (`CKR_WRAPPING_KEY_HANDLE_INVALID`, …).
+    /// Resolves the key of an `*Init` (or of a wrap, unwrap, derive): visible, carrying `usage`
+    /// set to true, allowed for `mechanism`; returns the object and its (cached) material. An
+    /// invisible handle answers `invalid` (`CKR_KEY_HANDLE_INVALID`,
+    /// `CKR_WRAPPING_KEY_HANDLE_INVALID`, …).
     pub(super) fn usable_key(
         &self,
         access: &Access,
@@ -187,9 +202,10 @@ impl Module {
     }
 
     /// The common part of every keyed `*Init`: the operation slot must be free
-    /// (`CKR_OPERATION_ACTIVE` before any key work), the key must pass [`Module::operation_key`],
-    /// and `start` makes the operation from its material. No lock is held while the key is
-    /// resolved (that may read the database and unseal).
+    /// (`CKR_OPERATION_ACTIVE` before any key work), the key must pass [`Module::usable_key`],
+    /// and `start` makes the operation from its material. An operation with a
+    /// `CKA_ALWAYS_AUTHENTICATE` key starts waiting for its context-specific login. No lock is
+    /// held while the key is resolved (that may read the database and unseal).
     fn begin<S>(
         &self,
         session: CK_SESSION_HANDLE,
@@ -204,8 +220,18 @@ impl Module {
         if slot(&mut *handle.lock()?).is_some() {
             Err(Rv::OPERATION_ACTIVE)?
         }
-        let material = self.operation_key(&access, key, usage, mechanism)?;
-        let state = start(&material, KeyGuard { key, usage })?;
+        let (object, material) =
+            self.usable_key(&access, key, usage, mechanism, Rv::KEY_HANDLE_INVALID)?;
+        let context_login = match object.attrs.flag(CKA_ALWAYS_AUTHENTICATE) {
+            true => ContextLogin::Pending,
+            false => ContextLogin::NotRequired,
+        };
+        let guard = KeyGuard {
+            key,
+            usage,
+            context_login,
+        };
+        let state = start(&material, guard)?;
         let mut guard = handle.lock()?;
         let target = slot(&mut guard);
         if target.is_some() {

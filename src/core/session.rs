@@ -8,17 +8,30 @@ use zeroize::Zeroizing;
 
 use crate::mechanism::{CipherOperation, DigestOperation, SignOperation, VerifyOperation};
 
+/// Whether an operation's key wants the user's PIN once more for this one operation: a key
+/// with `CKA_ALWAYS_AUTHENTICATE` true (PKCS#11 3.0 §4.9) is used only after a `C_Login` with
+/// `CKU_CONTEXT_SPECIFIC` made after its `*Init`, and that login is spent when the operation
+/// ends (the state lives in the operation, so it goes with it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ContextLogin {
+    NotRequired,
+    Pending,
+    Given,
+}
+
 /// The key an operation was started with and what it does with it, so its status can be
 /// checked again before each single-part call (a key may be deactivated meanwhile).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct KeyGuard {
     pub key: CK_OBJECT_HANDLE,
     pub usage: CK_ATTRIBUTE_TYPE,
+    pub context_login: ContextLogin,
 }
 
 /// Operation states that remember their key.
 pub trait Guarded {
     fn guard(&self) -> KeyGuard;
+    fn guard_mut(&mut self) -> &mut KeyGuard;
 }
 
 /// A signing operation with its two-call bookkeeping.
@@ -49,6 +62,9 @@ macro_rules! guarded {
         $(impl Guarded for $state {
             fn guard(&self) -> KeyGuard {
                 self.guard
+            }
+            fn guard_mut(&mut self) -> &mut KeyGuard {
+                &mut self.guard
             }
         })*
     };
@@ -99,6 +115,33 @@ impl Session {
             decrypt: None,
             digest: None,
         }
+    }
+
+    /// The keys of the operations now active (sign, verify, encrypt, decrypt).
+    fn keyed_operations(&mut self) -> impl Iterator<Item = &mut KeyGuard> {
+        let sign = self.sign.as_mut().map(Guarded::guard_mut);
+        let verify = self.verify.as_mut().map(Guarded::guard_mut);
+        let encrypt = self.encrypt.as_mut().map(Guarded::guard_mut);
+        let decrypt = self.decrypt.as_mut().map(Guarded::guard_mut);
+        sign.into_iter().chain(verify).chain(encrypt).chain(decrypt)
+    }
+
+    /// Whether a keyed operation is active, the condition of a context-specific login.
+    pub fn has_keyed_operation(&mut self) -> bool {
+        self.keyed_operations().next().is_some()
+    }
+
+    /// Records a context-specific login: every active operation waiting for one may now run
+    /// (once). Returns false when no keyed operation is active any more.
+    pub fn grant_context_login(&mut self) -> bool {
+        let mut any = false;
+        for guard in self.keyed_operations() {
+            any = true;
+            if guard.context_login == ContextLogin::Pending {
+                guard.context_login = ContextLogin::Given;
+            }
+        }
+        any
     }
 
     /// Ends the operations named by `C_SessionCancel` flags.

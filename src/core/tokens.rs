@@ -244,12 +244,22 @@ impl Module {
             CKU_SO => PinOwner::So,
             CKU_USER => PinOwner::User,
             CKU_CONTEXT_SPECIFIC => {
-                // No sqlhsm key requires re-authentication (CKA_ALWAYS_AUTHENTICATE is false),
-                // but a correct user PIN is accepted as the spec allows.
+                // PKCS#11 3.0 §4.9, §5.6: the user's PIN once more, for the operations this
+                // session has just initialised (a CKA_ALWAYS_AUTHENTICATE key waits for it); it
+                // counts for those operations only. With none active there is nothing to
+                // authenticate. A wrong PIN counts as a failure like any other.
+                let handle = self.session(session)?;
+                if !handle.lock()?.has_keyed_operation() {
+                    Err(Rv::OPERATION_NOT_INITIALIZED)?
+                }
                 if current != LoginKind::User {
                     Err(Rv::USER_NOT_LOGGED_IN)?
                 }
                 self.verify_pin(token, PinOwner::User, pin)?;
+                if !handle.lock()?.grant_context_login() {
+                    // The operation ended while the PIN was being checked.
+                    Err(Rv::OPERATION_NOT_INITIALIZED)?
+                }
                 return Ok(());
             }
             _ => Err(Rv::USER_TYPE_INVALID)?,

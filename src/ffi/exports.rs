@@ -7,19 +7,43 @@
 //! operations, slot events) answer `CKR_FUNCTION_NOT_SUPPORTED`, still through the guard.
 
 use cryptoki_sys::{
-    CKF_DECRYPT, CKF_DIGEST, CKF_ENCRYPT, CKF_OS_LOCKING_OK, CKF_SIGN, CKF_VERIFY,
-    CK_ATTRIBUTE_PTR, CK_BBOOL, CK_BYTE_PTR, CK_C_INITIALIZE_ARGS, CK_FLAGS, CK_INFO_PTR,
-    CK_MECHANISM_INFO_PTR, CK_MECHANISM_PTR, CK_MECHANISM_TYPE, CK_MECHANISM_TYPE_PTR, CK_NOTIFY,
-    CK_OBJECT_HANDLE, CK_OBJECT_HANDLE_PTR, CK_RV, CK_SESSION_HANDLE, CK_SESSION_HANDLE_PTR,
-    CK_SESSION_INFO_PTR, CK_SLOT_ID, CK_SLOT_ID_PTR, CK_SLOT_INFO_PTR, CK_TOKEN_INFO_PTR, CK_ULONG,
-    CK_ULONG_PTR, CK_USER_TYPE, CK_UTF8CHAR_PTR, CK_VOID_PTR,
+    CKF_DECRYPT, CKF_DIGEST, CKF_ENCRYPT, CKF_LIBRARY_CANT_CREATE_OS_THREADS, CKF_OS_LOCKING_OK,
+    CKF_SIGN, CKF_VERIFY, CK_ATTRIBUTE_PTR, CK_BBOOL, CK_BYTE_PTR, CK_C_INITIALIZE_ARGS, CK_FLAGS,
+    CK_INFO_PTR, CK_MECHANISM_INFO_PTR, CK_MECHANISM_PTR, CK_MECHANISM_TYPE, CK_MECHANISM_TYPE_PTR,
+    CK_NOTIFY, CK_OBJECT_HANDLE, CK_OBJECT_HANDLE_PTR, CK_RV, CK_SESSION_HANDLE,
+    CK_SESSION_HANDLE_PTR, CK_SESSION_INFO_PTR, CK_SLOT_ID, CK_SLOT_ID_PTR, CK_SLOT_INFO_PTR,
+    CK_TOKEN_INFO_PTR, CK_ULONG, CK_ULONG_PTR, CK_USER_TYPE, CK_UTF8CHAR_PTR, CK_VOID_PTR,
 };
 
 use super::guard::{guard, guard_operation, guard_uninitialized, not_supported};
 use super::ptr;
 use crate::api;
 use crate::api::general::InitArgs;
-use crate::error::Rv;
+use crate::error::{Result, Rv};
+use crate::types::Mechanism;
+
+/// What every mechanism-taking `C_*Init` of an operation does with its `pMechanism`, said once:
+/// NULL ends the session's active `operation` (PKCS#11 3.0 §5.8, §5.9, §5.10, §5.11, §5.13: the
+/// `*Init` "can be called with pMechanism set to NULL_PTR to terminate an active … operation"),
+/// and the key handle is not looked at. The spec allows only `CKR_OK` or
+/// `CKR_OPERATION_CANCEL_FAILED` for this form and sqlhsm can always cancel, so the answer is
+/// `CKR_OK`, also when nothing was active (like `C_SessionCancel`). Otherwise the mechanism is
+/// decoded and `start` runs.
+///
+/// # Safety
+/// As [`ptr::mechanism`].
+unsafe fn init_or_end(
+    session: CK_SESSION_HANDLE,
+    operation: CK_FLAGS,
+    p: CK_MECHANISM_PTR,
+    start: impl FnOnce(&Mechanism) -> Result<()>,
+) -> Result<()> {
+    // SAFETY: forwarded contract.
+    match unsafe { ptr::mechanism_opt(p) }? {
+        None => api::session::session_cancel(session, operation),
+        Some(mechanism) => start(&mechanism),
+    }
+}
 
 // ---------------------------------------------------------------------------------------------
 // §5.4 General-purpose functions (C_GetFunctionList, C_GetInterfaceList and C_GetInterface live in
@@ -43,6 +67,7 @@ pub unsafe extern "C" fn C_Initialize(pInitArgs: CK_VOID_PTR) -> CK_RV {
             .sum(),
             os_locking_ok: a.flags & CKF_OS_LOCKING_OK != 0,
             reserved_is_null: a.pReserved.is_null(),
+            cant_create_threads: a.flags & CKF_LIBRARY_CANT_CREATE_OS_THREADS != 0,
         });
         api::general::initialize(args)
     })
@@ -454,9 +479,12 @@ pub unsafe extern "C" fn C_EncryptInit(
     hKey: CK_OBJECT_HANDLE,
 ) -> CK_RV {
     guard("C_EncryptInit", || {
-        // SAFETY: pMechanism points to a CK_MECHANISM (§5.8).
-        let mechanism = unsafe { ptr::mechanism(pMechanism) }?;
-        api::crypt::encrypt_init(hSession, &mechanism, hKey)
+        // SAFETY: a non-NULL pMechanism points to a CK_MECHANISM (§5.8).
+        unsafe {
+            init_or_end(hSession, CKF_ENCRYPT, pMechanism, |m| {
+                api::crypt::encrypt_init(hSession, m, hKey)
+            })
+        }
     })
 }
 
@@ -518,9 +546,12 @@ pub unsafe extern "C" fn C_DecryptInit(
     hKey: CK_OBJECT_HANDLE,
 ) -> CK_RV {
     guard("C_DecryptInit", || {
-        // SAFETY: pMechanism points to a CK_MECHANISM (§5.9).
-        let mechanism = unsafe { ptr::mechanism(pMechanism) }?;
-        api::crypt::decrypt_init(hSession, &mechanism, hKey)
+        // SAFETY: a non-NULL pMechanism points to a CK_MECHANISM (§5.9).
+        unsafe {
+            init_or_end(hSession, CKF_DECRYPT, pMechanism, |m| {
+                api::crypt::decrypt_init(hSession, m, hKey)
+            })
+        }
     })
 }
 
@@ -581,9 +612,12 @@ pub unsafe extern "C" fn C_DigestInit(
     pMechanism: CK_MECHANISM_PTR,
 ) -> CK_RV {
     guard("C_DigestInit", || {
-        // SAFETY: pMechanism points to a CK_MECHANISM (§5.10).
-        let mechanism = unsafe { ptr::mechanism(pMechanism) }?;
-        api::digest::digest_init(hSession, &mechanism)
+        // SAFETY: a non-NULL pMechanism points to a CK_MECHANISM (§5.10).
+        unsafe {
+            init_or_end(hSession, CKF_DIGEST, pMechanism, |m| {
+                api::digest::digest_init(hSession, m)
+            })
+        }
     })
 }
 
@@ -645,9 +679,12 @@ pub unsafe extern "C" fn C_SignInit(
     hKey: CK_OBJECT_HANDLE,
 ) -> CK_RV {
     guard("C_SignInit", || {
-        // SAFETY: pMechanism points to a CK_MECHANISM (§5.11).
-        let mechanism = unsafe { ptr::mechanism(pMechanism) }?;
-        api::sign::sign_init(hSession, &mechanism, hKey)
+        // SAFETY: a non-NULL pMechanism points to a CK_MECHANISM (§5.11).
+        unsafe {
+            init_or_end(hSession, CKF_SIGN, pMechanism, |m| {
+                api::sign::sign_init(hSession, m, hKey)
+            })
+        }
     })
 }
 
@@ -727,9 +764,12 @@ pub unsafe extern "C" fn C_VerifyInit(
     hKey: CK_OBJECT_HANDLE,
 ) -> CK_RV {
     guard("C_VerifyInit", || {
-        // SAFETY: pMechanism points to a CK_MECHANISM (§5.13).
-        let mechanism = unsafe { ptr::mechanism(pMechanism) }?;
-        api::sign::verify_init(hSession, &mechanism, hKey)
+        // SAFETY: a non-NULL pMechanism points to a CK_MECHANISM (§5.13).
+        unsafe {
+            init_or_end(hSession, CKF_VERIFY, pMechanism, |m| {
+                api::sign::verify_init(hSession, m, hKey)
+            })
+        }
     })
 }
 
@@ -1436,9 +1476,8 @@ mod tests {
         let mut handle: CK_SESSION_HANDLE = 0;
         // SAFETY: every pointer is NULL or a live local.
         unsafe {
-            assert_eq!(C_EncryptInit(1, null_mut(), 1), Rv::ARGUMENTS_BAD.0);
-            assert_eq!(C_SignInit(1, null_mut(), 1), Rv::ARGUMENTS_BAD.0);
-            assert_eq!(C_DigestInit(1, null_mut()), Rv::ARGUMENTS_BAD.0);
+            // A NULL pMechanism of an operation's *Init is the request to end it (§5.8 ff.),
+            // not a bad argument; C_GenerateKey has no such form.
             assert_eq!(
                 C_GenerateKey(1, null_mut(), null_mut(), 0, &mut handle),
                 Rv::ARGUMENTS_BAD.0

@@ -400,6 +400,19 @@ pub(crate) unsafe fn mechanism(p: *const CK_MECHANISM) -> Result<Mechanism> {
     })
 }
 
+/// Decodes the `CK_MECHANISM_PTR` of a `C_*Init`, where NULL is not an error: it asks for the
+/// active operation to be ended (PKCS#11 3.0 §5.8 ff.) and comes back as `None`.
+///
+/// # Safety
+/// As [`mechanism`].
+pub(crate) unsafe fn mechanism_opt(p: *const CK_MECHANISM) -> Result<Option<Mechanism>> {
+    if p.is_null() {
+        return Ok(None);
+    }
+    // SAFETY: forwarded contract.
+    unsafe { mechanism(p) }.map(Some)
+}
+
 const PSS_MECHANISMS: &[CK_MECHANISM_TYPE] = &[
     CKM_RSA_PKCS_PSS,
     CKM_SHA1_RSA_PKCS_PSS,

@@ -32,6 +32,9 @@ use crate::error::{Error, Result, Rv};
 #[derive(Default)]
 pub struct LoadedModules {
     loaded: Mutex<HashMap<PathBuf, Loaded>>,
+    /// Passed on from sqlhsm's own `C_Initialize`: the application lets no library start
+    /// threads, the remote module included.
+    no_os_threads: std::sync::atomic::AtomicBool,
 }
 
 struct Loaded {
@@ -53,7 +56,7 @@ impl LoadedModules {
                 path.display()
             ))
         })?;
-        let ours = match pkcs11.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
+        let ours = match pkcs11.initialize(CInitializeArgs::new(self.init_flags())) {
             Ok(()) => true,
             Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => false,
             Err(e) => Err(Error::Provider(format!(
@@ -70,6 +73,25 @@ impl LoadedModules {
             },
         );
         Ok(pkcs11)
+    }
+
+    /// The flags of a remote module's `C_Initialize`: OS locking, and no threads when the
+    /// application forbade them to sqlhsm.
+    fn init_flags(&self) -> CInitializeFlags {
+        let mut flags = CInitializeFlags::OS_LOCKING_OK;
+        if self
+            .no_os_threads
+            .load(std::sync::atomic::Ordering::Acquire)
+        {
+            flags |= CInitializeFlags::LIBRARY_CANT_CREATE_OS_THREADS;
+        }
+        flags
+    }
+
+    /// Remote modules loaded from now on are initialised with `CKF_LIBRARY_CANT_CREATE_OS_THREADS`.
+    pub fn forbid_os_threads(&self) {
+        self.no_os_threads
+            .store(true, std::sync::atomic::Ordering::Release);
     }
 
     /// `C_Finalize` of every module sqlhsm initialized (at sqlhsm's own `C_Finalize`).
@@ -406,6 +428,18 @@ mod tests {
             Verdict::Caller(rv) => Some(rv),
             _ => None,
         }
+    }
+
+    #[test]
+    fn a_thread_ban_is_passed_on_to_remote_modules() {
+        let modules = LoadedModules::default();
+        let flags = modules.init_flags();
+        assert!(flags.contains(CInitializeFlags::OS_LOCKING_OK));
+        assert!(!flags.contains(CInitializeFlags::LIBRARY_CANT_CREATE_OS_THREADS));
+        modules.forbid_os_threads();
+        assert!(modules.init_flags().contains(
+            CInitializeFlags::OS_LOCKING_OK | CInitializeFlags::LIBRARY_CANT_CREATE_OS_THREADS
+        ));
     }
 
     #[test]

@@ -51,6 +51,12 @@ impl Providers {
         }
     }
 
+    /// The application forbade threads: remote modules are initialised with
+    /// `CKF_LIBRARY_CANT_CREATE_OS_THREADS` too.
+    pub fn forbid_os_threads(&self) {
+        self.modules.forbid_os_threads();
+    }
+
     /// The cached remote of `token`, if one was made (cheap: no database read).
     pub fn cached(&self, token: Uuid) -> Option<Arc<Remote>> {
         self.remotes.read().ok()?.get(&token).cloned()

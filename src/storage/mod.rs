@@ -254,6 +254,14 @@ pub trait Storage: Send + Sync {
 /// Opens the store `config.url` names: `sqlite:/path/to.db` (or `sqlite::memory:` for tests), or
 /// `postgres://…` / `postgresql://…`. The other `[database]` settings apply where they mean
 /// something (`busy_timeout_ms` to both, the pool, timeouts and `password_env` to PostgreSQL).
+/// Whether the backend `config` names runs threads of its own. SQLite runs none (every call
+/// happens on the caller's thread). PostgreSQL does: the pool (`r2d2`) keeps worker threads
+/// that open connections, and the change feed is a `LISTEN` thread; so when the application
+/// forbids threads (`CKF_LIBRARY_CANT_CREATE_OS_THREADS`) a PostgreSQL store cannot be opened.
+pub fn starts_threads(config: &DatabaseConfig) -> bool {
+    !config.url.starts_with("sqlite:")
+}
+
 pub fn open(config: &DatabaseConfig) -> StorageResult<Arc<dyn Storage>> {
     let url = config.url.as_str();
     if let Some(path) = url.strip_prefix("sqlite:") {

@@ -189,7 +189,11 @@ int main(int argc, char **argv) {
     CK_BYTE sig[256];
     CK_ULONG siglen = 0;
     CHECK(f->C_Sign(h, msg, sizeof msg, sig, &siglen), CKR_OPERATION_NOT_INITIALIZED);
-    CHECK(f->C_SignInit(h, NULL, priv), CKR_ARGUMENTS_BAD);
+    /* A NULL mechanism ends the active operation (PKCS#11 3.0 §5.11); none active: CKR_OK. */
+    CHECK(f->C_SignInit(h, NULL, priv), CKR_OK);
+    CHECK(f->C_SignInit(h, &ecdsa, priv), CKR_OK);
+    CHECK(f->C_SignInit(h, NULL, CK_INVALID_HANDLE), CKR_OK);
+    CHECK(f->C_Sign(h, msg, sizeof msg, NULL, &siglen), CKR_OPERATION_NOT_INITIALIZED);
     CHECK(f->C_SignInit(h, &ecdsa, priv), CKR_OK);
     CHECK(f->C_SignInit(h, &ecdsa, priv), CKR_OPERATION_ACTIVE);
     CHECK(f->C_Sign(h, msg, sizeof msg, NULL, NULL), CKR_ARGUMENTS_BAD);
