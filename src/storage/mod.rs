@@ -179,9 +179,9 @@ pub trait Storage: Send + Sync {
         id: Uuid,
         update: ConfigUpdate<'_>,
     ) -> StorageResult<Result<Value, Error>>;
-    /// Deletes the token and all its keys and objects, and records `destroyed` for each key
-    /// ([`KeyEvent::for_key`]: its `key_id` is ignored), in one transaction. Returns the number
-    /// of keys deleted.
+    /// Deletes the token and all its keys and objects, and records `destroyed` for each key, in
+    /// one transaction. `destroyed` is a template: each key deleted gets a copy with its
+    /// `key_id` and a new `id` ([`KeyEvent::for_key`]). Returns the number of keys deleted.
     fn delete_token(&self, id: Uuid, destroyed: &KeyEvent) -> StorageResult<usize>;
     /// Deletes all keys and objects of a token (re-initialisation), recording `destroyed` for
     /// each key as [`Storage::delete_token`] does, in one transaction.

@@ -206,38 +206,35 @@ fn record_if(
     Ok(changed)
 }
 
-/// Deletes every key and object of a token and records `destroyed` for each key, in the
-/// caller's transaction; returns the number of keys.
+/// Deletes every key and object of a token and records `destroyed` for each key deleted (the
+/// `RETURNING` rows: a key another transaction commits meanwhile is either deleted with its event
+/// or left alone), in the caller's transaction; returns the number of keys.
 fn delete_token_contents(
     tx: &mut ::postgres::Transaction<'_>,
     token: Uuid,
     destroyed: &KeyEvent,
 ) -> Result<usize, ::postgres::Error> {
-    let key_ids: Vec<String> = tx
-        .query(
-            "SELECT key_id FROM asym_key WHERE provider_config_id = $1 \
-             UNION ALL SELECT key_id FROM sym_key WHERE provider_config_id = $1",
-            &[&token],
-        )?
-        .iter()
-        .map(|row| row.try_get(0))
-        .collect::<Result<_, _>>()?;
-    for key_id in &key_ids {
-        insert_event(tx, &destroyed.for_key(key_id))?;
+    let mut keys = 0;
+    for table in [KeyTable::Asym, KeyTable::Sym] {
+        let sql = format!(
+            "DELETE FROM {} WHERE provider_config_id = $1 RETURNING key_id",
+            table.name()
+        );
+        let key_ids: Vec<String> = tx
+            .query(sql.as_str(), &[&token])?
+            .iter()
+            .map(|row| row.try_get(0))
+            .collect::<Result<_, _>>()?;
+        for key_id in &key_ids {
+            insert_event(tx, &destroyed.for_key(key_id))?;
+        }
+        keys += key_ids.len();
     }
-    tx.execute(
-        "DELETE FROM asym_key WHERE provider_config_id = $1",
-        &[&token],
-    )?;
-    tx.execute(
-        "DELETE FROM sym_key WHERE provider_config_id = $1",
-        &[&token],
-    )?;
     tx.execute(
         "DELETE FROM p11_object WHERE provider_config_id = $1",
         &[&token],
     )?;
-    Ok(key_ids.len())
+    Ok(keys)
 }
 
 /// Timeouts, session settings and the password, on top of what the URL says.

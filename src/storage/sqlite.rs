@@ -333,34 +333,33 @@ fn record_if(
     Ok(changed)
 }
 
-/// Deletes every key and object of a token and records `destroyed` for each key, in the
-/// caller's transaction; returns the number of keys.
+/// Deletes every key and object of a token and records `destroyed` for each key deleted (the
+/// `RETURNING` rows, so no key goes without its event), in the caller's transaction; returns the
+/// number of keys.
 fn delete_token_contents(
     tx: &Transaction<'_>,
     token: &str,
     destroyed: &KeyEvent,
 ) -> rusqlite::Result<usize> {
-    let key_ids = {
-        let mut statement = tx.prepare_cached(
-            "SELECT key_id FROM asym_key WHERE provider_config_id = ?1 \
-             UNION ALL SELECT key_id FROM sym_key WHERE provider_config_id = ?1",
-        )?;
-        let rows = statement.query_map([token], |row| row.get::<_, String>(0))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()?
-    };
-    for key_id in &key_ids {
-        insert_event(tx, &destroyed.for_key(key_id))?;
+    let mut keys = 0;
+    for table in [KeyTable::Asym, KeyTable::Sym] {
+        let mut statement = tx.prepare_cached(&format!(
+            "DELETE FROM {} WHERE provider_config_id = ?1 RETURNING key_id",
+            table.name()
+        ))?;
+        let key_ids = statement
+            .query_map([token], |row| row.get::<_, String>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        for key_id in &key_ids {
+            insert_event(tx, &destroyed.for_key(key_id))?;
+        }
+        keys += key_ids.len();
     }
-    tx.execute(
-        "DELETE FROM asym_key WHERE provider_config_id = ?1",
-        [token],
-    )?;
-    tx.execute("DELETE FROM sym_key WHERE provider_config_id = ?1", [token])?;
     tx.execute(
         "DELETE FROM p11_object WHERE provider_config_id = ?1",
         [token],
     )?;
-    Ok(key_ids.len())
+    Ok(keys)
 }
 
 /// Builds the `SELECT` for a [`KeyFilter`] with bound parameters; `None` when the filter can
