@@ -472,6 +472,7 @@ mod tests {
     use crate::admin::Options;
     use crate::config::{Config, DatabaseConfig};
     use crate::crypto::keys::{Curve, PrivateKey};
+    use crate::storage::NewKeyRow;
 
     /// An admin on a fresh in-memory store with one token `t` holding one P-256 key; the user
     /// PIN comes from a file (no environment, so tests stay independent).
@@ -529,6 +530,8 @@ mod tests {
             ..KeyFilter::default()
         };
         let good = admin.storage.find_asym_keys(&filter).unwrap().remove(0);
+        let imported =
+            |key_id: &str| crate::core::lifecycle::event(key_id, token.id, "imported", None, None);
 
         // A row whose sealed private key is not the key of its public_key_ctx.
         let mut mismatched = good.clone();
@@ -544,13 +547,19 @@ mod tests {
             )
             .unwrap(),
         );
-        admin.storage.insert_asym_key(&mismatched).unwrap();
+        admin
+            .storage
+            .insert_key(NewKeyRow::Asym(&mismatched), &imported(&mismatched.key_id))
+            .unwrap();
 
         // A row whose sealed key was copied from another row: it fails authentication.
         let mut copied = good.clone();
         copied.id = uuid::Uuid::new_v4();
         copied.key_id = "copied".into();
-        admin.storage.insert_asym_key(&copied).unwrap();
+        admin
+            .storage
+            .insert_key(NewKeyRow::Asym(&copied), &imported(&copied.key_id))
+            .unwrap();
 
         let (report, ok) = admin.db_check().unwrap();
         assert!(!ok, "{report}");

@@ -10,7 +10,7 @@ use super::{Admin, AdminResult, Failure};
 use crate::core::token::{PinOwner, TokenRecord};
 use crate::core::tokens::padded;
 use crate::provider::{Pkcs11Provider, ProviderSpec, RemoteUse};
-use crate::storage::{KeyFilter, TokenRow};
+use crate::storage::{KeyEvent, KeyFilter, TokenRow};
 
 /// What `token list` / `token show` report about one token.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -224,7 +224,8 @@ impl Admin {
                 .module
                 .attach_provider(row.id, so_pin.as_bytes(), provider)
             {
-                let _ = self.storage.delete_token(row.id);
+                let destroyed = self.token_deleted(row.id, label, "token setup failed");
+                let _ = self.storage.delete_token(row.id, &destroyed);
                 return Err(Failure::refused(format!(
                     "the remote provider is not usable: {}",
                     Failure::from(e)
@@ -245,49 +246,35 @@ impl Admin {
         ))
     }
 
+    /// The template of the `destroyed` event each key of a deleted token gets.
+    fn token_deleted(&self, token: uuid::Uuid, label: &str, reason: &str) -> KeyEvent {
+        let mut event = crate::core::lifecycle::event(
+            "",
+            token,
+            "destroyed",
+            None,
+            Some(json!({ "reason": reason, "token": label })),
+        );
+        event.actor = self.actor.clone();
+        event
+    }
+
     /// Deletes a token and all its keys and objects, after checking the SO PIN. Each key's
-    /// history gets a `destroyed` event (the history outlives the token).
+    /// history gets a `destroyed` event (the history outlives the token) in the transaction
+    /// that deletes the key.
     pub fn token_delete(&self, label: &str) -> AdminResult<String> {
         let row = self.token(label)?;
         let so_pin = self.options.pins.pin(PinOwner::So, label)?;
         self.module
             .verify_pin(row.id, PinOwner::So, so_pin.as_bytes())
             .map_err(|e| Failure::refused(format!("{label:?}: {}", Failure::from(e))))?;
-        let filter = KeyFilter {
-            provider_config_id: row.id,
-            ..KeyFilter::default()
-        };
-        let mut key_ids: Vec<String> = self
-            .storage
-            .find_asym_keys(&filter)?
-            .into_iter()
-            .map(|k| k.key_id)
-            .collect();
-        key_ids.extend(
-            self.storage
-                .find_sym_keys(&filter)?
-                .into_iter()
-                .map(|k| k.key_id),
-        );
         // REMOTE keys go with their token: their remote objects are destroyed (or kept and
         // marked, as the provider says).
         self.module.retire_all_remote(row.id)?;
-        self.storage.delete_token(row.id)?;
-        for key_id in &key_ids {
-            let mut event = crate::core::lifecycle::event(
-                key_id,
-                row.id,
-                "destroyed",
-                None,
-                Some(json!({ "reason": "token deleted", "token": label })),
-            );
-            event.actor = self.actor.clone();
-            self.module.record(event);
-        }
-        Ok(format!(
-            "token {label:?} deleted with its {} key(s)\n",
-            key_ids.len()
-        ))
+        let keys = self
+            .storage
+            .delete_token(row.id, &self.token_deleted(row.id, label, "token deleted"))?;
+        Ok(format!("token {label:?} deleted with its {keys} key(s)\n"))
     }
 }
 

@@ -282,13 +282,52 @@ mod through_pkcs11 {
     }
 
     impl Module {
-        /// Records a history event; a failure is logged, never turned into a failure of the
-        /// operation that already happened.
-        pub fn record(&self, mut event: crate::storage::KeyEvent) {
-            event.actor = self.actor();
+        /// A history event for a key, by whoever acts through this instance. A change of the
+        /// store hands it to the storage call that makes the change, which writes both in one
+        /// transaction.
+        pub fn history_event(
+            &self,
+            key_id: &str,
+            token: Uuid,
+            what: &str,
+            old: Option<serde_json::Value>,
+            new: Option<serde_json::Value>,
+        ) -> KeyEvent {
+            KeyEvent {
+                actor: self.actor(),
+                ..event(key_id, token, what, old, new)
+            }
+        }
+
+        /// Records an event about something done outside the store: only `remote-retired`, a
+        /// REMOTE key's object destroyed or relabelled in its HSM. The HSM is another module
+        /// with transactions of its own, so this event cannot share ours; a failure to record
+        /// it is logged, and does not fail the operation, which has already happened.
+        pub fn record_outside_change(&self, event: KeyEvent) {
             if let Err(e) = self.storage.record_event(&event) {
                 tracing::error!(key_id = %event.key_id, event = %event.event, error = %e, "cannot record a key history event");
             }
+        }
+
+        /// The `expiration` event of a `CKA_END_DATE` set through `C_SetAttributeValue`, when
+        /// it moves the key's expiration (`change`: from, to); it commits with the attributes.
+        pub fn end_date_event(
+            &self,
+            key_id: &str,
+            token: Uuid,
+            status: i32,
+            change: (Option<DateTime<Utc>>, Option<DateTime<Utc>>),
+        ) -> Option<KeyEvent> {
+            let (from, to) = change;
+            (from != to).then(|| {
+                self.history_event(
+                    key_id,
+                    token,
+                    "expiration",
+                    Some(state_json(status, from)),
+                    Some(state_json(status, to)),
+                )
+            })
         }
 
         /// `C_SetAttributeValue` of `CKA_SQLHSM_KEY_STATUS` and/or `CKA_SQLHSM_EXPIRATION` on a
@@ -386,8 +425,10 @@ mod through_pkcs11 {
             if (status, expiration) == (stored_status, stored_expiration) {
                 return Ok(());
             }
-            // CKA_END_DATE follows the expiration on every half the row shows.
-            if expiration != stored_expiration {
+            // CKA_END_DATE follows the expiration on every half the row shows, in the same
+            // transaction as the new state and its event.
+            let end_date_changed = expiration != stored_expiration;
+            if end_date_changed {
                 let end_date = String::from_utf8_lossy(&end_date_for(expiration)).into_owned();
                 for half in ["public", "private", "secret"] {
                     if let Some(stored) = metadata
@@ -400,14 +441,6 @@ mod through_pkcs11 {
                         );
                     }
                 }
-                match table {
-                    KeyTable::Asym => self
-                        .storage
-                        .update_asym_key_attributes(row, &metadata, expiration)?,
-                    KeyTable::Sym => self
-                        .storage
-                        .update_sym_key_attributes(row, &metadata, expiration)?,
-                };
             }
             let what = if status != stored_status {
                 "status"
@@ -422,10 +455,14 @@ mod through_pkcs11 {
                 Some(state_json(status, expiration)),
             );
             event.actor = actor.to_string();
-            if !self
-                .storage
-                .set_key_state(table, row, status, expiration, &event)?
-            {
+            if !self.storage.set_key_state(
+                table,
+                row,
+                status,
+                expiration,
+                end_date_changed.then_some(&metadata),
+                &event,
+            )? {
                 Err(Rv::OBJECT_HANDLE_INVALID)?
             }
             tracing::info!(%key_id, from = stored_status, to = status, "key state changed");

@@ -24,7 +24,7 @@ use crate::crypto::keys::{Curve, PrivateKey, PublicKey, RsaPrivateComponents};
 use crate::error::{Result, Rv, StorageError};
 use crate::mechanism::KeyMaterial;
 use crate::provider::{keys as remote_keys, OnDestroy, RemoteRef};
-use crate::storage::{AsymKeyRow, KeyFilter, KeyTable, NewKeyRow, SymKeyRow};
+use crate::storage::{AsymKeyRow, KeyEvent, KeyFilter, KeyTable, NewKeyRow, SymKeyRow};
 
 pub use super::rotation::Rotation;
 use crate::types::Attribute;
@@ -530,32 +530,41 @@ impl Module {
         })
     }
 
-    /// After a new key's row is stored: its creation enters the history (a rotation recorded
-    /// its events in its own transaction) and a replaced key's cached objects are refreshed.
-    fn after_store(
+    /// The storage half of storing a new key: the row and its creation event in one
+    /// transaction, or, for a rotation, the successor, the predecessor's change and their
+    /// events in one transaction. Either way no key is stored without its history.
+    fn store_row(
         &self,
-        access: &Access,
-        key_id: &str,
+        row: NewKeyRow<'_>,
+        token: Uuid,
         local: bool,
-        status: i32,
-        expiration: Option<chrono::DateTime<Utc>>,
         rotation: Option<&Rotation>,
-    ) -> Result<()> {
+    ) -> std::result::Result<(), StorageError> {
+        let (key_id, status, expiration) = match row {
+            NewKeyRow::Asym(r) => (&r.key_id, r.key_status, r.expiration),
+            NewKeyRow::Sym(r) => (&r.key_id, r.key_status, r.expiration),
+        };
         match rotation {
             None => {
-                self.record_creation(key_id, access.token, local, status, expiration);
-                Ok(())
+                let what = if local { "generated" } else { "imported" };
+                let state = super::lifecycle::state_json(status, expiration);
+                let created = self.history_event(key_id, token, what, None, Some(state));
+                self.storage.insert_key(row, &created)
             }
-            Some(r) => {
-                tracing::info!(from = %r.key_id, to = %key_id, "key rotated");
-                // A REMOTE predecessor stays usable (Inactive keys decrypt and verify); its
-                // remote object is relabelled so the HSM shows it was rotated out.
-                if let Some(reference) = &r.remote {
-                    self.retire_remote(access.token, &r.key_id, reference, "rotated");
-                }
-                self.reload_row(r.table, r.row)
-            }
+            Some(r) => self.rotate_into(r, row, key_id, status),
         }
+    }
+
+    /// After a rotation's rows are stored: a REMOTE predecessor's object is marked and the
+    /// replaced key's cached objects are refreshed.
+    fn after_rotation(&self, access: &Access, key_id: &str, rotation: &Rotation) -> Result<()> {
+        tracing::info!(from = %rotation.key_id, to = %key_id, "key rotated");
+        // A REMOTE predecessor stays usable (Inactive keys decrypt and verify); its remote
+        // object is relabelled so the HSM shows it was rotated out.
+        if let Some(reference) = &rotation.remote {
+            self.retire_remote(access.token, &rotation.key_id, reference, "rotated");
+        }
+        self.reload_row(rotation.table, rotation.row)
     }
 
     /// The storage half of a rotation: successor in, predecessor Inactive and linked, events,
@@ -582,26 +591,6 @@ impl Module {
                 rotation.key_id
             ))),
         }
-    }
-
-    /// History: a key entered the store, made here or imported.
-    fn record_creation(
-        &self,
-        key_id: &str,
-        token: Uuid,
-        local: bool,
-        status: i32,
-        expiration: Option<chrono::DateTime<Utc>>,
-    ) {
-        let what = if local { "generated" } else { "imported" };
-        let state = super::lifecycle::state_json(status, expiration);
-        self.record(super::lifecycle::event(
-            key_id,
-            token,
-            what,
-            None,
-            Some(state),
-        ));
     }
 
     /// Tries the readable `key_id` first and falls back to a generated one on conflict.
@@ -691,25 +680,18 @@ impl Module {
             updated_at: now,
         };
         let slug = keystore::algorithm_slug(Some(algorithm), algorithm.key_type());
+        let local = first.is_some_and(|a| a.flag(CKA_LOCAL));
+        if let Some(r) = rotation {
+            r.link_successor(&mut row.metadata);
+        }
         self.with_key_id(&ck_id, slug, |key_id| {
             row.key_id = key_id.to_string();
-            match rotation {
-                None => self.storage.insert_asym_key(&row),
-                Some(r) => {
-                    r.link_successor(&mut row.metadata);
-                    self.rotate_into(r, NewKeyRow::Asym(&row), key_id, row.key_status)
-                }
-            }
+            self.store_row(NewKeyRow::Asym(&row), access.token, local, rotation)
         })?;
         tracing::info!(key_id = %row.key_id, algorithm = ?algorithm, "key pair stored");
-        self.after_store(
-            access,
-            &row.key_id,
-            first.is_some_and(|a| a.flag(CKA_LOCAL)),
-            row.key_status,
-            row.expiration,
-            rotation,
-        )?;
+        if let Some(r) = rotation {
+            self.after_rotation(access, &row.key_id, r)?;
+        }
         let mut handles = Vec::new();
         for object in keystore::objects_from_asym_row(&row)? {
             let ObjectId::Token { half, .. } = object.id else {
@@ -768,25 +750,18 @@ impl Module {
             updated_at: now,
         };
         let slug = keystore::algorithm_slug(None, key_type);
+        let local = attrs.flag(CKA_LOCAL);
+        if let Some(r) = rotation {
+            r.link_successor(&mut row.metadata);
+        }
         self.with_key_id(&ck_id, slug, |key_id| {
             row.key_id = key_id.to_string();
-            match rotation {
-                None => self.storage.insert_sym_key(&row),
-                Some(r) => {
-                    r.link_successor(&mut row.metadata);
-                    self.rotate_into(r, NewKeyRow::Sym(&row), key_id, row.key_status)
-                }
-            }
+            self.store_row(NewKeyRow::Sym(&row), access.token, local, rotation)
         })?;
         tracing::info!(key_id = %row.key_id, "secret key stored");
-        self.after_store(
-            access,
-            &row.key_id,
-            attrs.flag(CKA_LOCAL),
-            row.key_status,
-            row.expiration,
-            rotation,
-        )?;
+        if let Some(r) = rotation {
+            self.after_rotation(access, &row.key_id, r)?;
+        }
         let object = keystore::object_from_sym_row(&row)?.ok_or(Rv::GENERAL_ERROR)?;
         if let SecretSource::Local(value, _) = source {
             *object.material.write()? = Some(KeyMaterial::Secret(Arc::new(
@@ -809,61 +784,59 @@ impl Module {
         if !object.attrs.flag(CKA_DESTROYABLE) {
             Err(Rv::ACTION_PROHIBITED)?
         }
-        match object.id {
-            ObjectId::Session(_) => {}
+        let key_id = object
+            .attrs
+            .get(crate::vendor::CKA_SQLHSM_KEY_ID)
+            .map(|id| String::from_utf8_lossy(id).into_owned());
+        // A token key's destruction and its history event commit together. False when another
+        // process destroyed it first (and recorded that).
+        let destroyed = || -> Result<KeyEvent> {
+            let key_id = key_id.as_deref().ok_or(Rv::GENERAL_ERROR)?;
+            let what = serde_json::json!({ "class": object.class() });
+            Ok(self.history_event(key_id, object.token, "destroyed", Some(what), None))
+        };
+        let changed = match object.id {
+            ObjectId::Session(_) => false,
             ObjectId::Token {
                 row,
                 half: Half::Secret,
-            } => {
-                self.storage.delete_sym_key(row)?;
-            }
+            } => self.storage.delete_key(KeyTable::Sym, row, &destroyed()?)?,
             ObjectId::Token {
                 row,
                 half: Half::Standalone,
-            } => {
-                self.storage.delete_object(row)?;
-            }
-            ObjectId::Token { row, half } => {
-                if let Some(mut stored) = self.storage.get_asym_key(row)? {
-                    let name = if half == Half::Public {
-                        "public"
-                    } else {
-                        "private"
-                    };
-                    let other = if half == Half::Public {
-                        "private"
-                    } else {
-                        "public"
+            } => self.storage.delete_object(row)?,
+            ObjectId::Token { row, half } => match self.storage.get_asym_key(row)? {
+                None => false,
+                Some(mut stored) => {
+                    let (name, other) = match half {
+                        Half::Public => ("public", "private"),
+                        _ => ("private", "public"),
                     };
                     if stored.metadata.get(other).is_some() {
+                        // The other half stays: only this half's attributes leave the row.
                         if let Some(map) = stored.metadata.as_object_mut() {
                             map.remove(name);
                         }
-                        self.storage.update_asym_key_attributes(
+                        self.storage.update_key_attributes(
+                            KeyTable::Asym,
                             row,
                             &stored.metadata,
                             stored.expiration,
-                        )?;
+                            Some(&destroyed()?),
+                        )?
                     } else {
-                        self.storage.delete_asym_key(row)?;
+                        self.storage
+                            .delete_key(KeyTable::Asym, row, &destroyed()?)?
                     }
                 }
-            }
-        }
-        if let Some(key_id) = object.attrs.get(crate::vendor::CKA_SQLHSM_KEY_ID) {
-            let key_id = String::from_utf8_lossy(key_id).into_owned();
-            let what = serde_json::json!({ "class": object.class() });
-            self.record(super::lifecycle::event(
-                &key_id,
-                object.token,
-                "destroyed",
-                Some(what),
-                None,
-            ));
-            // The row is gone; the remote object follows (destroyed or kept, as configured).
-            if let Some(super::object::Sealed::Remote(reference)) = &object.sealed {
-                self.retire_remote(object.token, &key_id, reference, "destroyed");
-            }
+            },
+        };
+        // The row no longer holds the key; its remote object follows (destroyed or kept, as
+        // configured).
+        if let (true, Some(key_id), Some(super::object::Sealed::Remote(reference))) =
+            (changed, &key_id, &object.sealed)
+        {
+            self.retire_remote(object.token, key_id, reference, "destroyed");
         }
         self.objects.remove(object.id)?;
         Ok(())
@@ -1032,10 +1005,20 @@ impl Module {
                 .get_sym_key(row)?
                 .ok_or(Rv::OBJECT_HANDLE_INVALID)?;
             let metadata = keystore::row_metadata(&[(Half::Secret, &attrs)]);
-            if !self
-                .storage
-                .update_sym_key_attributes(row, &metadata, expiration_of(&attrs))?
-            {
+            let expiration = expiration_of(&attrs);
+            let event = self.end_date_event(
+                &stored.key_id,
+                object.token,
+                stored.key_status,
+                (stored.expiration, expiration),
+            );
+            if !self.storage.update_key_attributes(
+                KeyTable::Sym,
+                row,
+                &metadata,
+                expiration,
+                event.as_ref(),
+            )? {
                 Err(Rv::OBJECT_HANDLE_INVALID)?
             }
             drop(stored);
@@ -1073,10 +1056,19 @@ impl Module {
             .find(|(h, _)| *h == Half::Private)
             .or(refs.first())
             .map(|(_, a)| *a);
-        if !self.storage.update_asym_key_attributes(
+        let expiration = primary.and_then(expiration_of);
+        let event = self.end_date_event(
+            &stored.key_id,
+            object.token,
+            stored.key_status,
+            (stored.expiration, expiration),
+        );
+        if !self.storage.update_key_attributes(
+            KeyTable::Asym,
             row,
             &metadata,
-            primary.and_then(expiration_of),
+            expiration,
+            event.as_ref(),
         )? {
             Err(Rv::OBJECT_HANDLE_INVALID)?
         }

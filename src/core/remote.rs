@@ -96,6 +96,8 @@ impl Module {
     /// Retires the remote objects of a destroyed (`mark` "destroyed") or rotated-out
     /// ("rotated") REMOTE key, as the provider's `on_destroy` says. A failure is logged and
     /// recorded, never undoes the catalogue change: the operator finds the object by its label.
+    /// Its `remote-retired` event is the only history event not written in the transaction of
+    /// the change it records (see [`Module::record_outside_change`]).
     pub fn retire_remote(&self, token: Uuid, key_id: &str, reference: &RemoteRef, mark: &str) {
         let outcome = (|| -> Result<&'static str> {
             let remote = self.remote_for(token)?;
@@ -120,7 +122,9 @@ impl Module {
                 serde_json::json!({ "remote": reference, "outcome": format!("failed: {e}") })
             }
         };
-        self.record(super::lifecycle::event(
+        // The one event written apart from a change of the store: what it records happened in
+        // the HSM, in transactions of its own that ours cannot include.
+        self.record_outside_change(self.history_event(
             key_id,
             token,
             "remote-retired",

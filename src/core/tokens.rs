@@ -211,7 +211,9 @@ impl Module {
         // Re-initialisation destroys every object and the user PIN; the token key is replaced
         // so nothing sealed before can be opened again.
         self.retire_all_remote(token)?;
-        self.storage.delete_token_keys(token)?;
+        let reason = serde_json::json!({ "reason": "token re-initialized", "token": label });
+        let destroyed = self.history_event("", token, "destroyed", None, Some(reason));
+        self.storage.delete_token_keys(token, &destroyed)?;
         let params = self.scrypt_params();
         let (mut fresh, key) = TokenRecord::create(token, 0, so_pin, params)?;
         if let Some(root) = root {

@@ -64,6 +64,11 @@ pub const CHECKS: &[(&str, Check)] = &[
     ("objects_round_trip", objects_round_trip),
     ("key_state_and_events", key_state_and_events),
     ("rotation_is_one_transaction", rotation_is_one_transaction),
+    (
+        "every_change_records_its_event",
+        every_change_records_its_event,
+    ),
+    ("no_change_without_its_event", no_change_without_its_event),
 ];
 
 /// Runs every check against `storage` (which should start empty).
@@ -88,6 +93,7 @@ macro_rules! storage_contract_tests {
             key_id_conflict, key_id_exists, delete_token_removes_keys,
             delete_token_keys_keeps_token, finds_are_ordered_by_creation, objects_round_trip,
             key_state_and_events, rotation_is_one_transaction,
+            every_change_records_its_event, no_change_without_its_event,
             all_checks_in_one_store);
     };
     (@each $make:expr; $($check:ident),* $(,)?) => {
@@ -166,6 +172,70 @@ fn sym(token: Uuid, label: &str, ck_id: &str) -> SymKeyRow {
         created_at: at,
         updated_at: at,
     }
+}
+
+/// What the checks need of a key row to write its events.
+trait KeyRow {
+    fn token(&self) -> Uuid;
+    fn key_id(&self) -> &str;
+}
+
+impl KeyRow for AsymKeyRow {
+    fn token(&self) -> Uuid {
+        self.provider_config_id
+    }
+    fn key_id(&self) -> &str {
+        &self.key_id
+    }
+}
+
+impl KeyRow for SymKeyRow {
+    fn token(&self) -> Uuid {
+        self.provider_config_id
+    }
+    fn key_id(&self) -> &str {
+        &self.key_id
+    }
+}
+
+fn key_event(token: Uuid, key_id: &str, what: &str) -> KeyEvent {
+    KeyEvent {
+        id: Uuid::new_v4(),
+        key_id: key_id.to_string(),
+        provider_config_id: token,
+        event: what.to_string(),
+        actor: "contract".into(),
+        old_value: None,
+        new_value: Some(json!({ "status": 1 })),
+        at: now(),
+    }
+}
+
+fn created(row: &impl KeyRow) -> KeyEvent {
+    key_event(row.token(), row.key_id(), "generated")
+}
+
+fn destroyed(row: &impl KeyRow) -> KeyEvent {
+    key_event(row.token(), row.key_id(), "destroyed")
+}
+
+/// The template of the `destroyed` events a token's deletion records.
+fn token_deleted(token: Uuid) -> KeyEvent {
+    key_event(token, "", "destroyed")
+}
+
+fn insert_asym(storage: &dyn Storage, row: &AsymKeyRow) -> Result<(), StorageError> {
+    storage.insert_key(NewKeyRow::Asym(row), &created(row))
+}
+
+fn insert_sym(storage: &dyn Storage, row: &SymKeyRow) -> Result<(), StorageError> {
+    storage.insert_key(NewKeyRow::Sym(row), &created(row))
+}
+
+/// The kinds of a key's events, oldest first.
+fn history(storage: &dyn Storage, key_id: &str) -> Vec<String> {
+    let events = storage.key_events(key_id).unwrap();
+    events.into_iter().map(|e| e.event).collect()
 }
 
 fn filter(token: Uuid) -> KeyFilter {
@@ -304,8 +374,8 @@ pub fn asym_round_trip(storage: Arc<dyn Storage>) {
     sparse.public_key_ctx = None;
     sparse.private_key_ctx = None;
     sparse.metadata = json!({});
-    storage.insert_asym_key(&full).unwrap();
-    storage.insert_asym_key(&sparse).unwrap();
+    insert_asym(&*storage, &full).unwrap();
+    insert_asym(&*storage, &sparse).unwrap();
     assert_eq!(storage.get_asym_key(full.id).unwrap(), Some(full.clone()));
     assert_eq!(storage.get_asym_key(sparse.id).unwrap(), Some(sparse));
     assert_eq!(storage.get_asym_key(Uuid::new_v4()).unwrap(), None);
@@ -323,8 +393,8 @@ pub fn sym_round_trip(storage: Arc<dyn Storage>) {
     let mut sparse = sym(t.id, "sparse", "");
     sparse.key_value = None;
     sparse.metadata = json!({ "nested": { "a": [1, 2] } });
-    storage.insert_sym_key(&full).unwrap();
-    storage.insert_sym_key(&sparse).unwrap();
+    insert_sym(&*storage, &full).unwrap();
+    insert_sym(&*storage, &sparse).unwrap();
     assert_eq!(storage.get_sym_key(full.id).unwrap(), Some(full.clone()));
     assert_eq!(storage.get_sym_key(sparse.id).unwrap(), Some(sparse));
     assert_eq!(storage.get_sym_key(Uuid::new_v4()).unwrap(), None);
@@ -343,7 +413,7 @@ pub fn asym_find_by_each_field(storage: Arc<dyn Storage>) {
     let ed = asym(t.id, "other", "01", 0x40);
     let foreign = asym(other.id, "signing", "01", 0);
     for row in [&rsa, &ec, &ed, &foreign] {
-        storage.insert_asym_key(row).unwrap();
+        insert_asym(&*storage, row).unwrap();
     }
     let find = |f: KeyFilter| {
         let mut found = ids(&storage.find_asym_keys(&f).unwrap(), |r| r.id);
@@ -428,7 +498,7 @@ pub fn sym_find_by_each_field(storage: Arc<dyn Storage>) {
     let c = sym(t.id, "mac", "01");
     let foreign = sym(other.id, "wrap", "01");
     for row in [&a, &b, &c, &foreign] {
-        storage.insert_sym_key(row).unwrap();
+        insert_sym(&*storage, row).unwrap();
     }
     let find = |f: KeyFilter| {
         let mut found = ids(&storage.find_sym_keys(&f).unwrap(), |r| r.id);
@@ -488,10 +558,10 @@ pub fn sym_find_by_each_field(storage: Arc<dyn Storage>) {
 pub fn asym_update_and_delete(storage: Arc<dyn Storage>) {
     let t = new_token(&*storage);
     let row = asym(t.id, "before", "01", 3);
-    storage.insert_asym_key(&row).unwrap();
+    insert_asym(&*storage, &row).unwrap();
     let metadata = json!({ "label": "after", "id": "02" });
     assert!(storage
-        .update_asym_key_attributes(row.id, &metadata, None)
+        .update_key_attributes(KeyTable::Asym, row.id, &metadata, None, None)
         .unwrap());
     let updated = storage.get_asym_key(row.id).unwrap().unwrap();
     assert_eq!(updated.metadata, metadata);
@@ -514,29 +584,33 @@ pub fn asym_update_and_delete(storage: Arc<dyn Storage>) {
     assert!(storage.find_asym_keys(&by_old_label).unwrap().is_empty());
     let expiry = Some(now() + Duration::days(1));
     assert!(storage
-        .update_asym_key_attributes(row.id, &metadata, expiry)
+        .update_key_attributes(KeyTable::Asym, row.id, &metadata, expiry, None)
         .unwrap());
     assert_eq!(
         storage.get_asym_key(row.id).unwrap().unwrap().expiration,
         expiry
     );
 
-    assert!(storage.delete_asym_key(row.id).unwrap());
-    assert!(!storage.delete_asym_key(row.id).unwrap());
+    assert!(storage
+        .delete_key(KeyTable::Asym, row.id, &destroyed(&row))
+        .unwrap());
+    assert!(!storage
+        .delete_key(KeyTable::Asym, row.id, &destroyed(&row))
+        .unwrap());
     assert_eq!(storage.get_asym_key(row.id).unwrap(), None);
     assert!(!storage
-        .update_asym_key_attributes(row.id, &metadata, None)
+        .update_key_attributes(KeyTable::Asym, row.id, &metadata, None, None)
         .unwrap());
 }
 
 pub fn sym_update_and_delete(storage: Arc<dyn Storage>) {
     let t = new_token(&*storage);
     let row = sym(t.id, "before", "01");
-    storage.insert_sym_key(&row).unwrap();
+    insert_sym(&*storage, &row).unwrap();
     let metadata = json!({ "label": "after", "id": "02" });
     let expiry = Some(now() + Duration::days(1));
     assert!(storage
-        .update_sym_key_attributes(row.id, &metadata, expiry)
+        .update_key_attributes(KeyTable::Sym, row.id, &metadata, expiry, None)
         .unwrap());
     let updated = storage.get_sym_key(row.id).unwrap().unwrap();
     assert_eq!(updated.metadata, metadata);
@@ -549,29 +623,33 @@ pub fn sym_update_and_delete(storage: Arc<dyn Storage>) {
     };
     assert_eq!(storage.find_sym_keys(&by_id).unwrap().len(), 1);
 
-    assert!(storage.delete_sym_key(row.id).unwrap());
-    assert!(!storage.delete_sym_key(row.id).unwrap());
+    assert!(storage
+        .delete_key(KeyTable::Sym, row.id, &destroyed(&row))
+        .unwrap());
+    assert!(!storage
+        .delete_key(KeyTable::Sym, row.id, &destroyed(&row))
+        .unwrap());
     assert_eq!(storage.get_sym_key(row.id).unwrap(), None);
     assert!(!storage
-        .update_sym_key_attributes(row.id, &metadata, None)
+        .update_key_attributes(KeyTable::Sym, row.id, &metadata, None, None)
         .unwrap());
 }
 
 pub fn key_id_conflict(storage: Arc<dyn Storage>) {
     let t = new_token(&*storage);
     let first = asym(t.id, "a", "01", 0);
-    storage.insert_asym_key(&first).unwrap();
+    insert_asym(&*storage, &first).unwrap();
     let mut second = asym(t.id, "b", "02", 0);
     second.key_id = first.key_id.clone();
-    assert_conflict(storage.insert_asym_key(&second), "asym key_id");
-    assert_conflict(storage.insert_asym_key(&first), "asym id");
+    assert_conflict(insert_asym(&*storage, &second), "asym key_id");
+    assert_conflict(insert_asym(&*storage, &first), "asym id");
     assert_eq!(storage.get_asym_key(second.id).unwrap(), None);
 
     let first = sym(t.id, "a", "01");
-    storage.insert_sym_key(&first).unwrap();
+    insert_sym(&*storage, &first).unwrap();
     let mut second = sym(t.id, "b", "02");
     second.key_id = first.key_id.clone();
-    assert_conflict(storage.insert_sym_key(&second), "sym key_id");
+    assert_conflict(insert_sym(&*storage, &second), "sym key_id");
     assert_eq!(storage.get_sym_key(second.id).unwrap(), None);
 }
 
@@ -580,12 +658,14 @@ pub fn key_id_exists(storage: Arc<dyn Storage>) {
     let a = asym(t.id, "a", "01", 0);
     let s = sym(t.id, "s", "01");
     assert!(!storage.key_id_exists(&a.key_id).unwrap());
-    storage.insert_asym_key(&a).unwrap();
-    storage.insert_sym_key(&s).unwrap();
+    insert_asym(&*storage, &a).unwrap();
+    insert_sym(&*storage, &s).unwrap();
     assert!(storage.key_id_exists(&a.key_id).unwrap());
     assert!(storage.key_id_exists(&s.key_id).unwrap());
     assert!(!storage.key_id_exists("never-used").unwrap());
-    storage.delete_sym_key(s.id).unwrap();
+    storage
+        .delete_key(KeyTable::Sym, s.id, &destroyed(&s))
+        .unwrap();
     assert!(!storage.key_id_exists(&s.key_id).unwrap());
 }
 
@@ -595,10 +675,10 @@ pub fn delete_token_removes_keys(storage: Arc<dyn Storage>) {
     let a = asym(t.id, "a", "01", 0);
     let s = sym(t.id, "s", "01");
     let kept = sym(keep.id, "s", "01");
-    storage.insert_asym_key(&a).unwrap();
-    storage.insert_sym_key(&s).unwrap();
-    storage.insert_sym_key(&kept).unwrap();
-    storage.delete_token(t.id).unwrap();
+    insert_asym(&*storage, &a).unwrap();
+    insert_sym(&*storage, &s).unwrap();
+    insert_sym(&*storage, &kept).unwrap();
+    storage.delete_token(t.id, &token_deleted(t.id)).unwrap();
     assert_eq!(storage.get_token(t.id).unwrap(), None);
     assert_eq!(storage.get_asym_key(a.id).unwrap(), None);
     assert_eq!(storage.get_sym_key(s.id).unwrap(), None);
@@ -620,9 +700,11 @@ pub fn delete_token_keys_keeps_token(storage: Arc<dyn Storage>) {
     let t = new_token(&*storage);
     let a = asym(t.id, "a", "01", 0);
     let s = sym(t.id, "s", "01");
-    storage.insert_asym_key(&a).unwrap();
-    storage.insert_sym_key(&s).unwrap();
-    storage.delete_token_keys(t.id).unwrap();
+    insert_asym(&*storage, &a).unwrap();
+    insert_sym(&*storage, &s).unwrap();
+    storage
+        .delete_token_keys(t.id, &token_deleted(t.id))
+        .unwrap();
     assert_eq!(storage.get_token(t.id).unwrap(), Some(t.clone()));
     assert!(storage.find_asym_keys(&filter(t.id)).unwrap().is_empty());
     assert!(storage.find_sym_keys(&filter(t.id)).unwrap().is_empty());
@@ -640,7 +722,7 @@ pub fn finds_are_ordered_by_creation(storage: Arc<dyn Storage>) {
         })
         .collect();
     for row in &rows {
-        storage.insert_asym_key(row).unwrap();
+        insert_asym(&*storage, row).unwrap();
     }
     rows.sort_by_key(|row| row.created_at);
     let found = storage.find_asym_keys(&filter(t.id)).unwrap();
@@ -654,7 +736,7 @@ pub fn finds_are_ordered_by_creation(storage: Arc<dyn Storage>) {
         })
         .collect();
     for row in &syms {
-        storage.insert_sym_key(row).unwrap();
+        insert_sym(&*storage, row).unwrap();
     }
     syms.sort_by_key(|row| row.created_at);
     let found = storage.find_sym_keys(&filter(t.id)).unwrap();
@@ -711,7 +793,9 @@ pub fn objects_round_trip(storage: Arc<dyn Storage>) {
     assert!(storage.delete_object(cert.id).unwrap());
     assert!(!storage.delete_object(cert.id).unwrap());
     assert!(!storage.update_object(cert.id, &metadata, &[]).unwrap());
-    storage.delete_token_keys(t.id).unwrap();
+    storage
+        .delete_token_keys(t.id, &token_deleted(t.id))
+        .unwrap();
     assert!(
         storage
             .find_objects(&filter(t.id), None)
@@ -720,7 +804,7 @@ pub fn objects_round_trip(storage: Arc<dyn Storage>) {
         "re-initialisation removes objects"
     );
     storage.insert_object(&object(0, "again", "03")).unwrap();
-    storage.delete_token(t.id).unwrap();
+    storage.delete_token(t.id, &token_deleted(t.id)).unwrap();
     assert!(storage
         .find_objects(&filter(t.id), None)
         .unwrap()
@@ -731,8 +815,8 @@ pub fn key_state_and_events(storage: Arc<dyn Storage>) {
     let t = new_token(&*storage);
     let a = asym(t.id, "a", "01", 0);
     let s = sym(t.id, "s", "02");
-    storage.insert_asym_key(&a).unwrap();
-    storage.insert_sym_key(&s).unwrap();
+    insert_asym(&*storage, &a).unwrap();
+    insert_sym(&*storage, &s).unwrap();
     let event = |key_id: &str, what: &str| KeyEvent {
         id: Uuid::new_v4(),
         key_id: key_id.to_string(),
@@ -745,12 +829,26 @@ pub fn key_state_and_events(storage: Arc<dyn Storage>) {
     };
     let later = Some(now() + Duration::days(7));
     assert!(storage
-        .set_key_state(KeyTable::Asym, a.id, 2, later, &event(&a.key_id, "status"))
+        .set_key_state(
+            KeyTable::Asym,
+            a.id,
+            2,
+            later,
+            None,
+            &event(&a.key_id, "status")
+        )
         .unwrap());
     let stored = storage.get_asym_key(a.id).unwrap().unwrap();
     assert_eq!((stored.key_status, stored.expiration), (2, later));
     assert!(storage
-        .set_key_state(KeyTable::Sym, s.id, 3, None, &event(&s.key_id, "status"))
+        .set_key_state(
+            KeyTable::Sym,
+            s.id,
+            3,
+            None,
+            None,
+            &event(&s.key_id, "status")
+        )
         .unwrap());
     assert_eq!(storage.get_sym_key(s.id).unwrap().unwrap().key_status, 3);
     let by_status = KeyFilter {
@@ -760,32 +858,63 @@ pub fn key_state_and_events(storage: Arc<dyn Storage>) {
     assert_eq!(storage.find_asym_keys(&by_status).unwrap().len(), 1);
     assert!(storage.find_sym_keys(&by_status).unwrap().is_empty());
 
+    // An event of its own, for what happened outside the store.
     storage
-        .record_event(&event(&a.key_id, "destroyed"))
+        .record_event(&event(&a.key_id, "remote-retired"))
         .unwrap();
-    storage.delete_asym_key(a.id).unwrap();
-    let history = storage.key_events(&a.key_id).unwrap();
-    let kinds: Vec<&str> = history.iter().map(|e| e.event.as_str()).collect();
+    assert!(storage
+        .delete_key(KeyTable::Asym, a.id, &destroyed(&a))
+        .unwrap());
+    let events = storage.key_events(&a.key_id).unwrap();
     assert_eq!(
-        kinds,
-        vec!["status", "destroyed"],
+        history(&*storage, &a.key_id),
+        ["generated", "status", "remote-retired", "destroyed"],
         "history outlives the key, oldest first"
     );
-    assert_eq!(history[0].new_value, Some(json!({ "status": 2 })));
+    assert_eq!(events[1].new_value, Some(json!({ "status": 2 })));
     assert!(!storage
-        .set_key_state(KeyTable::Asym, a.id, 1, None, &event(&a.key_id, "status"))
+        .set_key_state(
+            KeyTable::Asym,
+            a.id,
+            1,
+            None,
+            None,
+            &event(&a.key_id, "status")
+        )
+        .unwrap());
+    assert!(!storage
+        .delete_key(KeyTable::Asym, a.id, &destroyed(&a))
         .unwrap());
     assert_eq!(
         storage.key_events(&a.key_id).unwrap().len(),
-        2,
+        4,
         "nothing recorded for a gone row"
+    );
+
+    // A new expiration with the metadata that follows it, in the same transaction.
+    let end_date = json!({ "label": "s", "id": "02", "secret": { "end_date": "20300101" } });
+    assert!(storage
+        .set_key_state(
+            KeyTable::Sym,
+            s.id,
+            3,
+            later,
+            Some(&end_date),
+            &event(&s.key_id, "expiration")
+        )
+        .unwrap());
+    let stored = storage.get_sym_key(s.id).unwrap().unwrap();
+    assert_eq!((stored.expiration, stored.metadata), (later, end_date));
+    assert_eq!(
+        history(&*storage, &s.key_id),
+        ["generated", "status", "expiration"]
     );
 }
 
 pub fn rotation_is_one_transaction(storage: Arc<dyn Storage>) {
     let t = new_token(&*storage);
     let old = asym(t.id, "k", "01", 3);
-    storage.insert_asym_key(&old).unwrap();
+    insert_asym(&*storage, &old).unwrap();
     let successor = asym(t.id, "k", "01", 3);
     let event = KeyEvent {
         id: Uuid::new_v4(),
@@ -816,7 +945,7 @@ pub fn rotation_is_one_transaction(storage: Arc<dyn Storage>) {
         storage.get_asym_key(successor.id).unwrap(),
         Some(successor.clone())
     );
-    assert_eq!(storage.key_events(&old.key_id).unwrap().len(), 1);
+    assert_eq!(history(&*storage, &old.key_id), ["generated", "rotated"]);
 
     // A successor whose key_id is taken: nothing of the rotation is written.
     let mut clash = asym(t.id, "k", "01", 3);
@@ -837,7 +966,7 @@ pub fn rotation_is_one_transaction(storage: Arc<dyn Storage>) {
             .key_status,
         successor.key_status
     );
-    assert_eq!(storage.key_events(&old.key_id).unwrap().len(), 1);
+    assert_eq!(history(&*storage, &old.key_id), ["generated", "rotated"]);
 
     // A predecessor that is gone: false, nothing written.
     let orphan = sym(t.id, "s", "02");
@@ -851,4 +980,171 @@ pub fn rotation_is_one_transaction(storage: Arc<dyn Storage>) {
         )
         .unwrap());
     assert_eq!(storage.get_sym_key(orphan.id).unwrap(), None);
+}
+
+/// Each change of a key writes its event with it: creation, an attribute change that is part of
+/// the history (one half of a pair destroyed), destruction, and a token's deletion or
+/// re-initialisation (one `destroyed` per key).
+pub fn every_change_records_its_event(storage: Arc<dyn Storage>) {
+    let t = new_token(&*storage);
+    let pair = asym(t.id, "pair", "01", 3);
+    let secret = sym(t.id, "secret", "02");
+    insert_asym(&*storage, &pair).unwrap();
+    insert_sym(&*storage, &secret).unwrap();
+    assert_eq!(history(&*storage, &pair.key_id), ["generated"]);
+    assert_eq!(history(&*storage, &secret.key_id), ["generated"]);
+
+    // An attribute change outside the history records nothing; one inside it, its event.
+    let relabelled = json!({ "label": "renamed", "id": "01" });
+    assert!(storage
+        .update_key_attributes(KeyTable::Asym, pair.id, &relabelled, None, None)
+        .unwrap());
+    assert_eq!(history(&*storage, &pair.key_id), ["generated"]);
+    let private_only = json!({ "label": "renamed", "id": "01", "private": {} });
+    assert!(storage
+        .update_key_attributes(
+            KeyTable::Asym,
+            pair.id,
+            &private_only,
+            None,
+            Some(&destroyed(&pair))
+        )
+        .unwrap());
+    assert_eq!(
+        storage.get_asym_key(pair.id).unwrap().unwrap().metadata,
+        private_only
+    );
+    assert_eq!(history(&*storage, &pair.key_id), ["generated", "destroyed"]);
+    assert!(storage
+        .delete_key(KeyTable::Asym, pair.id, &destroyed(&pair))
+        .unwrap());
+    assert_eq!(storage.get_asym_key(pair.id).unwrap(), None);
+    assert_eq!(
+        history(&*storage, &pair.key_id),
+        ["generated", "destroyed", "destroyed"]
+    );
+    // A row already gone: false, and no event.
+    assert!(!storage
+        .update_key_attributes(
+            KeyTable::Asym,
+            pair.id,
+            &private_only,
+            None,
+            Some(&destroyed(&pair))
+        )
+        .unwrap());
+    assert_eq!(storage.key_events(&pair.key_id).unwrap().len(), 3);
+
+    // Re-initialisation: one event per key, copied from the template, each with its own id.
+    let second = sym(t.id, "second", "03");
+    insert_sym(&*storage, &second).unwrap();
+    let reinit = token_deleted(t.id);
+    assert_eq!(storage.delete_token_keys(t.id, &reinit).unwrap(), 2);
+    for key in [&secret, &second] {
+        let events = storage.key_events(&key.key_id).unwrap();
+        assert_eq!(events.len(), 2);
+        let last = &events[1];
+        assert_eq!(
+            (last.event.as_str(), &last.actor, &last.new_value, last.at),
+            ("destroyed", &reinit.actor, &reinit.new_value, reinit.at)
+        );
+        assert_ne!(last.id, reinit.id);
+    }
+    assert!(storage.get_token(t.id).unwrap().is_some());
+    assert_eq!(storage.delete_token_keys(t.id, &reinit).unwrap(), 0);
+
+    // Deletion: the same, and the token goes too.
+    let last = asym(t.id, "last", "04", 3);
+    insert_asym(&*storage, &last).unwrap();
+    assert_eq!(storage.delete_token(t.id, &token_deleted(t.id)).unwrap(), 1);
+    assert_eq!(history(&*storage, &last.key_id), ["generated", "destroyed"]);
+    assert_eq!(storage.get_token(t.id).unwrap(), None);
+}
+
+/// A change whose event cannot be written is not written either. The event fails here because
+/// its id is taken (a unique violation in the real database, no mock); every backend must roll
+/// the change back with it.
+pub fn no_change_without_its_event(storage: Arc<dyn Storage>) {
+    let t = new_token(&*storage);
+    let kept = sym(t.id, "kept", "01");
+    insert_sym(&*storage, &kept).unwrap();
+    let taken = storage.key_events(&kept.key_id).unwrap().remove(0);
+    let clash = |key: &dyn KeyRow, what: &str| KeyEvent {
+        id: taken.id,
+        ..key_event(t.id, key.key_id(), what)
+    };
+
+    let pair = asym(t.id, "pair", "02", 3);
+    let secret = sym(t.id, "secret", "03");
+    assert_conflict(
+        storage.insert_key(NewKeyRow::Asym(&pair), &clash(&pair, "generated")),
+        "asym insert whose event clashes",
+    );
+    assert_conflict(
+        storage.insert_key(NewKeyRow::Sym(&secret), &clash(&secret, "imported")),
+        "sym insert whose event clashes",
+    );
+    assert_eq!(storage.get_asym_key(pair.id).unwrap(), None);
+    assert_eq!(storage.get_sym_key(secret.id).unwrap(), None);
+    assert!(!storage.key_id_exists(&pair.key_id).unwrap());
+    assert!(storage.key_events(&pair.key_id).unwrap().is_empty());
+
+    assert!(storage
+        .delete_key(KeyTable::Sym, kept.id, &clash(&kept, "destroyed"))
+        .is_err());
+    assert_eq!(storage.get_sym_key(kept.id).unwrap(), Some(kept.clone()));
+
+    let changed = json!({ "label": "changed" });
+    let later = Some(now() + Duration::days(1));
+    assert!(storage
+        .update_key_attributes(
+            KeyTable::Sym,
+            kept.id,
+            &changed,
+            later,
+            Some(&clash(&kept, "destroyed"))
+        )
+        .is_err());
+    assert!(storage
+        .set_key_state(
+            KeyTable::Sym,
+            kept.id,
+            2,
+            later,
+            Some(&changed),
+            &clash(&kept, "status")
+        )
+        .is_err());
+    assert_eq!(storage.get_sym_key(kept.id).unwrap(), Some(kept.clone()));
+    assert_eq!(history(&*storage, &kept.key_id), ["generated"]);
+}
+
+/// [`no_change_without_its_event`] for a fault the backend's own test installs: after
+/// `refuse_events(token)`, every `key_event` insert of that token fails in the database (a
+/// trigger). Nothing of a key insert, a re-initialisation or a token deletion is written then.
+pub fn refused_events_write_nothing(storage: Arc<dyn Storage>, refuse_events: &dyn Fn(Uuid)) {
+    let t = new_token(&*storage);
+    let pair = asym(t.id, "pair", "01", 3);
+    insert_asym(&*storage, &pair).unwrap();
+    refuse_events(t.id);
+
+    let secret = sym(t.id, "secret", "02");
+    let other = asym(t.id, "other", "03", 3);
+    let refused = |result: Result<(), StorageError>, what: &str| {
+        assert!(result.is_err(), "{what}: written without its event")
+    };
+    refused(insert_sym(&*storage, &secret), "sym insert");
+    refused(insert_asym(&*storage, &other), "asym insert");
+    assert_eq!(storage.get_sym_key(secret.id).unwrap(), None);
+    assert_eq!(storage.get_asym_key(other.id).unwrap(), None);
+    assert!(storage
+        .delete_key(KeyTable::Asym, pair.id, &destroyed(&pair))
+        .is_err());
+    assert!(storage
+        .delete_token_keys(t.id, &token_deleted(t.id))
+        .is_err());
+    assert!(storage.delete_token(t.id, &token_deleted(t.id)).is_err());
+    assert_eq!(storage.get_asym_key(pair.id).unwrap(), Some(pair.clone()));
+    assert!(storage.get_token(t.id).unwrap().is_some());
+    assert_eq!(history(&*storage, &pair.key_id), ["generated"]);
 }

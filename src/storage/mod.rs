@@ -104,7 +104,19 @@ pub struct KeyEvent {
     pub at: DateTime<Utc>,
 }
 
-/// The successor row a rotation inserts.
+impl KeyEvent {
+    /// This event for another key: a copy with `key_id` and a new `id`. A token's deletion
+    /// records one `destroyed` per key this way.
+    pub fn for_key(&self, key_id: &str) -> KeyEvent {
+        KeyEvent {
+            id: Uuid::new_v4(),
+            key_id: key_id.to_string(),
+            ..self.clone()
+        }
+    }
+}
+
+/// A key row to insert: a new key, or the successor a rotation inserts.
 #[derive(Clone, Copy, Debug)]
 pub enum NewKeyRow<'a> {
     Asym(&'a AsymKeyRow),
@@ -167,34 +179,35 @@ pub trait Storage: Send + Sync {
         id: Uuid,
         update: ConfigUpdate<'_>,
     ) -> StorageResult<Result<Value, Error>>;
-    /// Deletes the token and all its keys and objects in one transaction.
-    fn delete_token(&self, id: Uuid) -> StorageResult<()>;
-    /// Deletes all keys and objects of a token (re-initialisation) in one transaction.
-    fn delete_token_keys(&self, id: Uuid) -> StorageResult<()>;
+    /// Deletes the token and all its keys and objects, and records `destroyed` for each key, in
+    /// one transaction. `destroyed` is a template: each key deleted gets a copy with its
+    /// `key_id` and a new `id` ([`KeyEvent::for_key`]). Returns the number of keys deleted.
+    fn delete_token(&self, id: Uuid, destroyed: &KeyEvent) -> StorageResult<usize>;
+    /// Deletes all keys and objects of a token (re-initialisation), recording `destroyed` for
+    /// each key as [`Storage::delete_token`] does, in one transaction.
+    fn delete_token_keys(&self, id: Uuid, destroyed: &KeyEvent) -> StorageResult<usize>;
 
-    /// `Conflict` when `key_id` is taken.
-    fn insert_asym_key(&self, row: &AsymKeyRow) -> StorageResult<()>;
-    fn insert_sym_key(&self, row: &SymKeyRow) -> StorageResult<()>;
+    /// Inserts a key row and records `created` (its `generated` or `imported` event), in one
+    /// transaction: a key is never stored without its creation event. `Conflict` (and nothing
+    /// written) when the row's `id` or `key_id` is taken.
+    fn insert_key(&self, row: NewKeyRow<'_>, created: &KeyEvent) -> StorageResult<()>;
     fn get_asym_key(&self, id: Uuid) -> StorageResult<Option<AsymKeyRow>>;
     fn get_sym_key(&self, id: Uuid) -> StorageResult<Option<SymKeyRow>>;
     fn find_asym_keys(&self, filter: &KeyFilter) -> StorageResult<Vec<AsymKeyRow>>;
     fn find_sym_keys(&self, filter: &KeyFilter) -> StorageResult<Vec<SymKeyRow>>;
-    /// Replaces `metadata` and `expiration` and bumps `updated_at`; false when the row is gone.
-    fn update_asym_key_attributes(
+    /// Replaces `metadata` and `expiration`, bumps `updated_at` and records `event` when given,
+    /// in one transaction; false (nothing recorded) when the row is gone.
+    fn update_key_attributes(
         &self,
+        table: KeyTable,
         id: Uuid,
         metadata: &Value,
         expiration: Option<DateTime<Utc>>,
+        event: Option<&KeyEvent>,
     ) -> StorageResult<bool>;
-    fn update_sym_key_attributes(
-        &self,
-        id: Uuid,
-        metadata: &Value,
-        expiration: Option<DateTime<Utc>>,
-    ) -> StorageResult<bool>;
-    /// False when the row was already gone.
-    fn delete_asym_key(&self, id: Uuid) -> StorageResult<bool>;
-    fn delete_sym_key(&self, id: Uuid) -> StorageResult<bool>;
+    /// Deletes a key row and records `destroyed`, in one transaction; false (nothing recorded)
+    /// when the row was already gone.
+    fn delete_key(&self, table: KeyTable, id: Uuid, destroyed: &KeyEvent) -> StorageResult<bool>;
     /// True when `key_id` is used by any asym or sym row.
     fn key_id_exists(&self, key_id: &str) -> StorageResult<bool>;
 
@@ -223,11 +236,12 @@ pub trait Storage: Send + Sync {
     /// safely open the store again.
     fn release_after_fork(&self, at_rest: bool) -> StorageResult<()>;
 
+    /// Records an event on its own. Every change of the store writes its event in its own
+    /// transaction (the methods above); this is for what happens outside the store, such as a
+    /// REMOTE key's object retired in its HSM after the row changed.
     fn record_event(&self, event: &KeyEvent) -> StorageResult<()>;
     /// A key's events, oldest first.
     fn key_events(&self, key_id: &str) -> StorageResult<Vec<KeyEvent>>;
-    /// Sets `key_status` and `expiration` and records `event`, in one transaction; false when
-    /// the row is gone (nothing is recorded then).
     /// A rotation in one transaction: inserts the successor, makes the predecessor Inactive
     /// (a Compromised one stays Compromised) with `old_metadata` (which links the successor),
     /// and records `events`. `Conflict` when the successor's `key_id` is taken; false (and
@@ -241,12 +255,16 @@ pub trait Storage: Send + Sync {
         events: &[KeyEvent],
     ) -> StorageResult<bool>;
 
+    /// Sets `key_status` and `expiration` (and `metadata` when given: `CKA_END_DATE` follows
+    /// the expiration) and records `event`, in one transaction; false when the row is gone
+    /// (nothing is recorded then).
     fn set_key_state(
         &self,
         table: KeyTable,
         id: Uuid,
         status: i32,
         expiration: Option<DateTime<Utc>>,
+        metadata: Option<&Value>,
         event: &KeyEvent,
     ) -> StorageResult<bool>;
 }

@@ -184,31 +184,57 @@ impl PostgresStorage {
         row.as_ref().map(decode).transpose()
     }
 
-    fn update_attributes(
-        &self,
-        table: &str,
-        id: Uuid,
-        metadata: &Value,
-        expiration: Option<DateTime<Utc>>,
-    ) -> StorageResult<bool> {
-        let sql = format!(
-            "UPDATE {table} SET metadata = $1, expiration = $2, updated_at = $3 WHERE id = $4"
-        );
-        let changed = self
-            .client()?
-            .execute(sql.as_str(), &[metadata, &expiration, &Utc::now(), &id])
-            .map_err(map_error)?;
-        Ok(changed > 0)
-    }
-
-    fn delete_key(&self, table: &str, id: Uuid) -> StorageResult<bool> {
+    fn delete_row(&self, table: &str, id: Uuid, event: Option<&KeyEvent>) -> StorageResult<bool> {
         let sql = format!("DELETE FROM {table} WHERE id = $1");
-        let changed = self
-            .client()?
-            .execute(sql.as_str(), &[&id])
-            .map_err(map_error)?;
-        Ok(changed > 0)
+        self.write(|tx| {
+            let changed = tx.execute(sql.as_str(), &[&id])? > 0;
+            record_if(tx, changed, event)
+        })
     }
+}
+
+/// Records `event` (when given) if the row it is about changed, in the caller's transaction;
+/// returns `changed`.
+fn record_if(
+    tx: &mut ::postgres::Transaction<'_>,
+    changed: bool,
+    event: Option<&KeyEvent>,
+) -> Result<bool, ::postgres::Error> {
+    if let (true, Some(event)) = (changed, event) {
+        insert_event(tx, event)?;
+    }
+    Ok(changed)
+}
+
+/// Deletes every key and object of a token and records `destroyed` for each key deleted (the
+/// `RETURNING` rows: a key another transaction commits meanwhile is either deleted with its event
+/// or left alone), in the caller's transaction; returns the number of keys.
+fn delete_token_contents(
+    tx: &mut ::postgres::Transaction<'_>,
+    token: Uuid,
+    destroyed: &KeyEvent,
+) -> Result<usize, ::postgres::Error> {
+    let mut keys = 0;
+    for table in [KeyTable::Asym, KeyTable::Sym] {
+        let sql = format!(
+            "DELETE FROM {} WHERE provider_config_id = $1 RETURNING key_id",
+            table.name()
+        );
+        let key_ids: Vec<String> = tx
+            .query(sql.as_str(), &[&token])?
+            .iter()
+            .map(|row| row.try_get(0))
+            .collect::<Result<_, _>>()?;
+        for key_id in &key_ids {
+            insert_event(tx, &destroyed.for_key(key_id))?;
+        }
+        keys += key_ids.len();
+    }
+    tx.execute(
+        "DELETE FROM p11_object WHERE provider_config_id = $1",
+        &[&token],
+    )?;
+    Ok(keys)
 }
 
 /// Timeouts, session settings and the password, on top of what the URL says.
@@ -530,6 +556,16 @@ fn decode_sym(row: &Row) -> StorageResult<SymKeyRow> {
     })
 }
 
+fn insert_row(
+    client: &mut impl ::postgres::GenericClient,
+    row: NewKeyRow<'_>,
+) -> Result<u64, ::postgres::Error> {
+    match row {
+        NewKeyRow::Asym(row) => insert_asym(client, row),
+        NewKeyRow::Sym(row) => insert_sym(client, row),
+    }
+}
+
 fn insert_asym(
     client: &mut impl ::postgres::GenericClient,
     row: &AsymKeyRow,
@@ -702,38 +738,23 @@ impl Storage for PostgresStorage {
         Ok(Ok(config))
     }
 
-    fn delete_token(&self, id: Uuid) -> StorageResult<()> {
+    fn delete_token(&self, id: Uuid, destroyed: &KeyEvent) -> StorageResult<usize> {
         self.write(|tx| {
-            tx.execute("DELETE FROM asym_key WHERE provider_config_id = $1", &[&id])?;
-            tx.execute("DELETE FROM sym_key WHERE provider_config_id = $1", &[&id])?;
-            tx.execute(
-                "DELETE FROM p11_object WHERE provider_config_id = $1",
-                &[&id],
-            )?;
-            tx.execute("DELETE FROM provider_config WHERE id = $1", &[&id])
-        })?;
-        Ok(())
+            let keys = delete_token_contents(tx, id, destroyed)?;
+            tx.execute("DELETE FROM provider_config WHERE id = $1", &[&id])?;
+            Ok(keys)
+        })
     }
 
-    fn delete_token_keys(&self, id: Uuid) -> StorageResult<()> {
+    fn delete_token_keys(&self, id: Uuid, destroyed: &KeyEvent) -> StorageResult<usize> {
+        self.write(|tx| delete_token_contents(tx, id, destroyed))
+    }
+
+    fn insert_key(&self, row: NewKeyRow<'_>, created: &KeyEvent) -> StorageResult<()> {
         self.write(|tx| {
-            tx.execute("DELETE FROM asym_key WHERE provider_config_id = $1", &[&id])?;
-            tx.execute("DELETE FROM sym_key WHERE provider_config_id = $1", &[&id])?;
-            tx.execute(
-                "DELETE FROM p11_object WHERE provider_config_id = $1",
-                &[&id],
-            )
+            insert_row(tx, row)?;
+            insert_event(tx, created)
         })?;
-        Ok(())
-    }
-
-    fn insert_asym_key(&self, row: &AsymKeyRow) -> StorageResult<()> {
-        insert_asym(&mut *self.client()?, row).map_err(map_error)?;
-        Ok(())
-    }
-
-    fn insert_sym_key(&self, row: &SymKeyRow) -> StorageResult<()> {
-        insert_sym(&mut *self.client()?, row).map_err(map_error)?;
         Ok(())
     }
 
@@ -758,11 +779,7 @@ impl Storage for PostgresStorage {
         if changed == 0 {
             return Ok(false); // dropping `tx` rolls back
         }
-        match successor {
-            NewKeyRow::Asym(row) => insert_asym(&mut tx, row),
-            NewKeyRow::Sym(row) => insert_sym(&mut tx, row),
-        }
-        .map_err(map_error)?;
+        insert_row(&mut tx, successor).map_err(map_error)?;
         for event in events {
             insert_event(&mut tx, event).map_err(map_error)?;
         }
@@ -786,30 +803,26 @@ impl Storage for PostgresStorage {
         self.find("sym_key", SYM_COLUMNS, filter, false, decode_sym)
     }
 
-    fn update_asym_key_attributes(
+    fn update_key_attributes(
         &self,
+        table: KeyTable,
         id: Uuid,
         metadata: &Value,
         expiration: Option<DateTime<Utc>>,
+        event: Option<&KeyEvent>,
     ) -> StorageResult<bool> {
-        self.update_attributes("asym_key", id, metadata, expiration)
+        let sql = format!(
+            "UPDATE {} SET metadata = $1, expiration = $2, updated_at = $3 WHERE id = $4",
+            table.name()
+        );
+        self.write(|tx| {
+            let changed = tx.execute(sql.as_str(), &[metadata, &expiration, &Utc::now(), &id])? > 0;
+            record_if(tx, changed, event)
+        })
     }
 
-    fn update_sym_key_attributes(
-        &self,
-        id: Uuid,
-        metadata: &Value,
-        expiration: Option<DateTime<Utc>>,
-    ) -> StorageResult<bool> {
-        self.update_attributes("sym_key", id, metadata, expiration)
-    }
-
-    fn delete_asym_key(&self, id: Uuid) -> StorageResult<bool> {
-        self.delete_key("asym_key", id)
-    }
-
-    fn delete_sym_key(&self, id: Uuid) -> StorageResult<bool> {
-        self.delete_key("sym_key", id)
+    fn delete_key(&self, table: KeyTable, id: Uuid, destroyed: &KeyEvent) -> StorageResult<bool> {
+        self.delete_row(table.name(), id, Some(destroyed))
     }
 
     fn key_id_exists(&self, key_id: &str) -> StorageResult<bool> {
@@ -888,7 +901,7 @@ impl Storage for PostgresStorage {
     }
 
     fn delete_object(&self, id: Uuid) -> StorageResult<bool> {
-        self.delete_key("p11_object", id)
+        self.delete_row("p11_object", id, None)
     }
 
     /// Nothing is closed: a pooled connection's socket is shared with the parent, and closing it
@@ -920,18 +933,20 @@ impl Storage for PostgresStorage {
         id: Uuid,
         status: i32,
         expiration: Option<DateTime<Utc>>,
+        metadata: Option<&Value>,
         event: &KeyEvent,
     ) -> StorageResult<bool> {
         let sql = format!(
-            "UPDATE {} SET key_status = $1, expiration = $2, updated_at = $3 WHERE id = $4",
+            "UPDATE {} SET key_status = $1, expiration = $2, updated_at = $3, \
+             metadata = COALESCE($5, metadata) WHERE id = $4",
             table.name()
         );
         self.write(|tx| {
-            let changed = tx.execute(sql.as_str(), &[&status, &expiration, &Utc::now(), &id])?;
-            if changed > 0 {
-                insert_event(tx, event)?;
-            }
-            Ok(changed > 0)
+            let changed = tx.execute(
+                sql.as_str(),
+                &[&status, &expiration, &Utc::now(), &id, &metadata],
+            )? > 0;
+            record_if(tx, changed, Some(event))
         })
     }
 
@@ -1165,6 +1180,32 @@ mod tests {
         });
     }
 
+    /// A trigger that fails every `key_event` insert of `token`: the event cannot be written,
+    /// as with a full disk or a revoked grant.
+    fn refuse_events(storage: &PostgresStorage, token: Uuid) {
+        let name = format!("refuse_events_{}", token.simple());
+        storage
+            .client()
+            .unwrap()
+            .batch_execute(&format!(
+                "CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS \
+                 $$ BEGIN RAISE EXCEPTION 'no history'; END $$; \
+                 CREATE TRIGGER {name} BEFORE INSERT ON key_event FOR EACH ROW \
+                 WHEN (NEW.provider_config_id = '{token}') EXECUTE FUNCTION {name}();"
+            ))
+            .unwrap();
+    }
+
+    #[test]
+    fn refused_events_write_nothing() {
+        let (_db, storage) = store!();
+        let storage = Arc::new(storage);
+        let faulty = storage.clone();
+        crate::storage::contract::refused_events_write_nothing(storage, &move |token| {
+            refuse_events(&faulty, token)
+        });
+    }
+
     fn count_versions(storage: &PostgresStorage) -> i64 {
         storage
             .client()
@@ -1226,7 +1267,9 @@ mod tests {
     /// Several stores on one database stand for several processes: the row lock, not a lock in
     /// this process, keeps the failed-login counter exact.
     /// The grants the README gives an application role suffice once the schema exists: no
-    /// CREATE privilege is needed to open, read and write.
+    /// CREATE privilege is needed to open, read and write. The history is append-only for it
+    /// (`SELECT, INSERT` on `key_event`), and without `INSERT` there no key can be stored: a
+    /// key never enters the store without its creation event.
     #[test]
     fn an_application_role_without_create_can_use_a_migrated_store() {
         let (db, storage) = store!();
@@ -1238,16 +1281,17 @@ mod tests {
                  REVOKE CREATE ON SCHEMA public FROM PUBLIC;
                  GRANT USAGE ON SCHEMA public TO {role};
                  GRANT SELECT, INSERT, UPDATE, DELETE ON provider_config, asym_key, sym_key, p11_object TO {role};
+                 GRANT SELECT, INSERT ON key_event TO {role};
                  GRANT SELECT ON schema_migrations TO {role};"
             ))
             .unwrap();
-        drop(admin);
         let url = db.url.replacen("postgres@", &format!("{role}@"), 1);
         let app = PostgresStorage::open(&DatabaseConfig::with_url(url)).unwrap();
         assert!(app.list_tokens().unwrap().is_empty());
         let at = Utc::now();
+        let token = Uuid::new_v4();
         app.insert_token(&TokenRow {
-            id: Uuid::new_v4(),
+            id: token,
             provider_name: "app".into(),
             config: serde_json::json!({ "slot": 1 }),
             metadata: serde_json::json!({}),
@@ -1255,11 +1299,46 @@ mod tests {
             updated_at: at,
         })
         .unwrap();
+        let key = |key_id: &str| SymKeyRow {
+            id: Uuid::new_v4(),
+            provider_config_id: token,
+            key_id: key_id.into(),
+            key_status: 1,
+            key_mode: 0,
+            expiration: None,
+            key_value: Some(vec![1, 2, 3]),
+            metadata: serde_json::json!({}),
+            created_at: at,
+            updated_at: at,
+        };
+        let created = |key_id: &str| KeyEvent {
+            id: Uuid::new_v4(),
+            key_id: key_id.into(),
+            provider_config_id: token,
+            event: "generated".into(),
+            actor: "app".into(),
+            old_value: None,
+            new_value: None,
+            at,
+        };
+        let stored = key("stored");
+        app.insert_key(NewKeyRow::Sym(&stored), &created("stored"))
+            .unwrap();
+        assert_eq!(app.key_events("stored").unwrap().len(), 1);
+        admin
+            .batch_execute(&format!("REVOKE INSERT ON key_event FROM {role}"))
+            .unwrap();
+        let refused = key("refused");
+        let result = app.insert_key(NewKeyRow::Sym(&refused), &created("refused"));
+        assert!(
+            matches!(&result, Err(StorageError::Backend(m)) if m.contains("42501")),
+            "{result:?}"
+        );
+        assert_eq!(app.get_sym_key(refused.id).unwrap(), None);
         drop(app);
-        let mut admin = storage.client().unwrap();
         admin
             .batch_execute(&format!(
-                "REVOKE ALL ON provider_config, asym_key, sym_key, p11_object, schema_migrations FROM {role};
+                "REVOKE ALL ON provider_config, asym_key, sym_key, p11_object, key_event, schema_migrations FROM {role};
                  REVOKE USAGE ON SCHEMA public FROM {role};
                  DROP ROLE {role};"
             ))

@@ -311,36 +311,55 @@ impl SqliteStorage {
             .map_err(map_error)
     }
 
-    fn update_attributes(
-        &self,
-        table: &str,
-        id: Uuid,
-        metadata: &Value,
-        expiration: Option<DateTime<Utc>>,
-    ) -> StorageResult<bool> {
-        let metadata = json_text(metadata)?;
-        let sql = format!(
-            "UPDATE {table} SET metadata = ?1, expiration = ?2, updated_at = ?3 WHERE id = ?4"
-        );
-        let changed = self.write(|tx| {
-            tx.execute(
-                &sql,
-                params![
-                    metadata,
-                    expiration.map(timestamp),
-                    timestamp(Utc::now()),
-                    id.to_string()
-                ],
-            )
-        })?;
-        Ok(changed > 0)
-    }
-
-    fn delete_key(&self, table: &str, id: Uuid) -> StorageResult<bool> {
+    fn delete_row(&self, table: &str, id: Uuid, event: Option<&KeyEvent>) -> StorageResult<bool> {
         let sql = format!("DELETE FROM {table} WHERE id = ?1");
-        let changed = self.write(|tx| tx.execute(&sql, [id.to_string()]))?;
-        Ok(changed > 0)
+        self.write(|tx| {
+            let changed = tx.execute(&sql, [id.to_string()])? > 0;
+            record_if(tx, changed, event)
+        })
     }
+}
+
+/// Records `event` (when given) if the row it is about changed, in the caller's transaction;
+/// returns `changed`.
+fn record_if(
+    tx: &Transaction<'_>,
+    changed: bool,
+    event: Option<&KeyEvent>,
+) -> rusqlite::Result<bool> {
+    if let (true, Some(event)) = (changed, event) {
+        insert_event(tx, event)?;
+    }
+    Ok(changed)
+}
+
+/// Deletes every key and object of a token and records `destroyed` for each key deleted (the
+/// `RETURNING` rows, so no key goes without its event), in the caller's transaction; returns the
+/// number of keys.
+fn delete_token_contents(
+    tx: &Transaction<'_>,
+    token: &str,
+    destroyed: &KeyEvent,
+) -> rusqlite::Result<usize> {
+    let mut keys = 0;
+    for table in [KeyTable::Asym, KeyTable::Sym] {
+        let mut statement = tx.prepare_cached(&format!(
+            "DELETE FROM {} WHERE provider_config_id = ?1 RETURNING key_id",
+            table.name()
+        ))?;
+        let key_ids = statement
+            .query_map([token], |row| row.get::<_, String>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        for key_id in &key_ids {
+            insert_event(tx, &destroyed.for_key(key_id))?;
+        }
+        keys += key_ids.len();
+    }
+    tx.execute(
+        "DELETE FROM p11_object WHERE provider_config_id = ?1",
+        [token],
+    )?;
+    Ok(keys)
 }
 
 /// Builds the `SELECT` for a [`KeyFilter`] with bound parameters; `None` when the filter can
@@ -514,6 +533,13 @@ fn decode_object(row: &Row<'_>) -> rusqlite::Result<ObjectRow> {
     })
 }
 
+fn insert_row(tx: &Transaction<'_>, row: NewKeyRow<'_>) -> rusqlite::Result<usize> {
+    match row {
+        NewKeyRow::Asym(row) => insert_asym(tx, row),
+        NewKeyRow::Sym(row) => insert_sym(tx, row),
+    }
+}
+
 fn insert_asym(tx: &Transaction<'_>, row: &AsymKeyRow) -> rusqlite::Result<usize> {
     tx.execute(
         &format!(
@@ -674,40 +700,24 @@ impl Storage for SqliteStorage {
         Ok(Ok(config))
     }
 
-    fn delete_token(&self, id: Uuid) -> StorageResult<()> {
+    fn delete_token(&self, id: Uuid, destroyed: &KeyEvent) -> StorageResult<usize> {
         let id = id.to_string();
         self.write(|tx| {
-            tx.execute("DELETE FROM asym_key WHERE provider_config_id = ?1", [&id])?;
-            tx.execute("DELETE FROM sym_key WHERE provider_config_id = ?1", [&id])?;
-            tx.execute(
-                "DELETE FROM p11_object WHERE provider_config_id = ?1",
-                [&id],
-            )?;
-            tx.execute("DELETE FROM provider_config WHERE id = ?1", [&id])
-        })?;
-        Ok(())
+            let keys = delete_token_contents(tx, &id, destroyed)?;
+            tx.execute("DELETE FROM provider_config WHERE id = ?1", [&id])?;
+            Ok(keys)
+        })
     }
 
-    fn delete_token_keys(&self, id: Uuid) -> StorageResult<()> {
-        let id = id.to_string();
+    fn delete_token_keys(&self, id: Uuid, destroyed: &KeyEvent) -> StorageResult<usize> {
+        self.write(|tx| delete_token_contents(tx, &id.to_string(), destroyed))
+    }
+
+    fn insert_key(&self, row: NewKeyRow<'_>, created: &KeyEvent) -> StorageResult<()> {
         self.write(|tx| {
-            tx.execute("DELETE FROM asym_key WHERE provider_config_id = ?1", [&id])?;
-            tx.execute("DELETE FROM sym_key WHERE provider_config_id = ?1", [&id])?;
-            tx.execute(
-                "DELETE FROM p11_object WHERE provider_config_id = ?1",
-                [&id],
-            )
+            insert_row(tx, row)?;
+            insert_event(tx, created)
         })?;
-        Ok(())
-    }
-
-    fn insert_asym_key(&self, row: &AsymKeyRow) -> StorageResult<()> {
-        self.write(|tx| insert_asym(tx, row))?;
-        Ok(())
-    }
-
-    fn insert_sym_key(&self, row: &SymKeyRow) -> StorageResult<()> {
-        self.write(|tx| insert_sym(tx, row))?;
         Ok(())
     }
 
@@ -738,11 +748,7 @@ impl Storage for SqliteStorage {
         if changed == 0 {
             return Ok(false); // dropping `tx` rolls back
         }
-        match successor {
-            NewKeyRow::Asym(row) => insert_asym(&tx, row),
-            NewKeyRow::Sym(row) => insert_sym(&tx, row),
-        }
-        .map_err(map_error)?;
+        insert_row(&tx, successor).map_err(map_error)?;
         for event in events {
             insert_event(&tx, event).map_err(map_error)?;
         }
@@ -766,30 +772,35 @@ impl Storage for SqliteStorage {
         self.find("sym_key", SYM_COLUMNS, filter, false, decode_sym)
     }
 
-    fn update_asym_key_attributes(
+    fn update_key_attributes(
         &self,
+        table: KeyTable,
         id: Uuid,
         metadata: &Value,
         expiration: Option<DateTime<Utc>>,
+        event: Option<&KeyEvent>,
     ) -> StorageResult<bool> {
-        self.update_attributes("asym_key", id, metadata, expiration)
+        let metadata = json_text(metadata)?;
+        let sql = format!(
+            "UPDATE {} SET metadata = ?1, expiration = ?2, updated_at = ?3 WHERE id = ?4",
+            table.name()
+        );
+        self.write(|tx| {
+            let changed = tx.execute(
+                &sql,
+                params![
+                    metadata,
+                    expiration.map(timestamp),
+                    timestamp(Utc::now()),
+                    id.to_string()
+                ],
+            )? > 0;
+            record_if(tx, changed, event)
+        })
     }
 
-    fn update_sym_key_attributes(
-        &self,
-        id: Uuid,
-        metadata: &Value,
-        expiration: Option<DateTime<Utc>>,
-    ) -> StorageResult<bool> {
-        self.update_attributes("sym_key", id, metadata, expiration)
-    }
-
-    fn delete_asym_key(&self, id: Uuid) -> StorageResult<bool> {
-        self.delete_key("asym_key", id)
-    }
-
-    fn delete_sym_key(&self, id: Uuid) -> StorageResult<bool> {
-        self.delete_key("sym_key", id)
+    fn delete_key(&self, table: KeyTable, id: Uuid, destroyed: &KeyEvent) -> StorageResult<bool> {
+        self.delete_row(table.name(), id, Some(destroyed))
     }
 
     fn key_id_exists(&self, key_id: &str) -> StorageResult<bool> {
@@ -872,7 +883,7 @@ impl Storage for SqliteStorage {
     }
 
     fn delete_object(&self, id: Uuid) -> StorageResult<bool> {
-        self.delete_key("p11_object", id)
+        self.delete_row("p11_object", id, None)
     }
 
     fn record_event(&self, event: &KeyEvent) -> StorageResult<()> {
@@ -900,12 +911,15 @@ impl Storage for SqliteStorage {
         id: Uuid,
         status: i32,
         expiration: Option<DateTime<Utc>>,
+        metadata: Option<&Value>,
         event: &KeyEvent,
     ) -> StorageResult<bool> {
         let sql = format!(
-            "UPDATE {} SET key_status = ?1, expiration = ?2, updated_at = ?3 WHERE id = ?4",
+            "UPDATE {} SET key_status = ?1, expiration = ?2, updated_at = ?3, \
+             metadata = COALESCE(?5, metadata) WHERE id = ?4",
             table.name()
         );
+        let metadata = metadata.map(json_text).transpose()?;
         self.write(|tx| {
             let changed = tx.execute(
                 &sql,
@@ -913,13 +927,11 @@ impl Storage for SqliteStorage {
                     status,
                     expiration.map(timestamp),
                     timestamp(Utc::now()),
-                    id.to_string()
+                    id.to_string(),
+                    metadata
                 ],
-            )?;
-            if changed > 0 {
-                insert_event(tx, event)?;
-            }
-            Ok(changed > 0)
+            )? > 0;
+            record_if(tx, changed, Some(event))
         })
     }
 
@@ -1032,6 +1044,34 @@ mod tests {
             let storage = SqliteStorage::open(":memory:", 5000).unwrap();
             ((), std::sync::Arc::new(storage))
         });
+    }
+
+    /// A trigger that fails every `key_event` insert of `token`: the event cannot be written,
+    /// as with a full disk or a broken grant.
+    fn refuse_events(storage: &SqliteStorage, token: Uuid) {
+        let name = format!("refuse_events_{}", token.simple());
+        storage
+            .pool
+            .check_out()
+            .unwrap()
+            .execute_batch(&format!(
+                "CREATE TRIGGER {name} BEFORE INSERT ON key_event \
+                 WHEN NEW.provider_config_id = '{token}' \
+                 BEGIN SELECT RAISE(ABORT, 'no history'); END;"
+            ))
+            .unwrap();
+    }
+
+    #[test]
+    fn refused_events_write_nothing() {
+        let (_dir, path) = temp_db();
+        for path in [path.as_str(), ":memory:"] {
+            let storage = std::sync::Arc::new(SqliteStorage::open(path, 5000).unwrap());
+            let faulty = storage.clone();
+            crate::storage::contract::refused_events_write_nothing(storage, &move |token| {
+                refuse_events(&faulty, token)
+            });
+        }
     }
 
     #[test]
