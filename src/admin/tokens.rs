@@ -252,7 +252,7 @@ impl Admin {
         let so_pin = self.options.pins.pin(PinOwner::So, label)?;
         self.module
             .verify_pin(row.id, PinOwner::So, so_pin.as_bytes())
-            .map_err(|e| Failure::refused(format!("{label:?}: {}", Failure::from(e))))?;
+            .map_err(|e| Failure::from(e).about(format!("{label:?}")))?;
         let filter = KeyFilter {
             provider_config_id: row.id,
             ..KeyFilter::default()

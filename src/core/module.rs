@@ -116,7 +116,7 @@ pub fn initialize() -> Result<()> {
             std::mem::forget(inherited);
         }
     }
-    let config = Config::load()?;
+    let config = Config::load().inspect_err(|e| _ = crate::logging::report_once(e))?;
     crate::logging::init(&config.log.level);
     let storage = crate::storage::open(&config.database).map_err(|e| {
         tracing::error!(error = %e, "cannot open the key store");

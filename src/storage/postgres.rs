@@ -476,6 +476,13 @@ fn map_error(error: ::postgres::Error) -> StorageError {
         StorageError::Busy(text)
     } else if *code == SqlState::DATA_CORRUPTED || *code == SqlState::INDEX_CORRUPTED {
         StorageError::Corrupt(text)
+    } else if *code == SqlState::INSUFFICIENT_PRIVILEGE {
+        // The server answered: this role may not do it (`sqlhsm db check` names what is
+        // missing). Not an outage.
+        StorageError::Access(text)
+    } else if *code == SqlState::READ_ONLY_SQL_TRANSACTION {
+        // A standby, or `default_transaction_read_only`: reads work, writes cannot.
+        StorageError::ReadOnly(text)
     } else {
         StorageError::Backend(text)
     }
@@ -931,6 +938,36 @@ impl Storage for PostgresStorage {
     fn change_marker(&self) -> StorageResult<u64> {
         Ok(self.changes.marker())
     }
+
+    fn missing_privileges(&self) -> StorageResult<Vec<String>> {
+        let mut client = self.client()?;
+        let mut missing = Vec::new();
+        let schema_usage: bool = client
+            .query_one(
+                "SELECT has_schema_privilege(current_user, current_schema(), 'USAGE')",
+                &[],
+            )
+            .map_err(map_error)?
+            .get(0);
+        if !schema_usage {
+            missing.push("USAGE on the schema".to_string());
+        }
+        for (table, privileges) in migrations::POSTGRES_APP_PRIVILEGES {
+            for privilege in *privileges {
+                let held: bool = client
+                    .query_one(
+                        "SELECT has_table_privilege(current_user, $1, $2)",
+                        &[table, privilege],
+                    )
+                    .map_err(map_error)?
+                    .get(0);
+                if !held {
+                    missing.push(format!("{privilege} on {table}"));
+                }
+            }
+        }
+        Ok(missing)
+    }
 }
 
 /// Lets the dialect-neutral migration runner drive one PostgreSQL connection.
@@ -1231,6 +1268,7 @@ mod tests {
                  REVOKE CREATE ON SCHEMA public FROM PUBLIC;
                  GRANT USAGE ON SCHEMA public TO {role};
                  GRANT SELECT, INSERT, UPDATE, DELETE ON provider_config, asym_key, sym_key, p11_object TO {role};
+                 GRANT SELECT, INSERT ON key_event TO {role};
                  GRANT SELECT ON schema_migrations TO {role};"
             ))
             .unwrap();
@@ -1248,11 +1286,47 @@ mod tests {
             updated_at: at,
         })
         .unwrap();
+        assert_eq!(app.missing_privileges().unwrap(), Vec::<String>::new());
+        assert_eq!(
+            storage.missing_privileges().unwrap(),
+            Vec::<String>::new(),
+            "the owner"
+        );
+        // Without key_event the role cannot keep history: named by the check, and the refusal
+        // is an access error, not an outage.
+        storage
+            .client()
+            .unwrap()
+            .batch_execute(&format!("REVOKE INSERT ON key_event FROM {role}"))
+            .unwrap();
+        assert_eq!(
+            app.missing_privileges().unwrap(),
+            vec!["INSERT on key_event"]
+        );
+        let event = KeyEvent {
+            id: Uuid::new_v4(),
+            key_id: "k".into(),
+            provider_config_id: Uuid::new_v4(),
+            event: "generated".into(),
+            actor: "test".into(),
+            old_value: None,
+            new_value: None,
+            at,
+        };
+        match app.record_event(&event) {
+            Err(StorageError::Access(message)) => {
+                assert!(
+                    message.contains("42501") && message.contains("key_event"),
+                    "{message}"
+                )
+            }
+            other => panic!("expected Access, got {other:?}"),
+        }
         drop(app);
         let mut admin = storage.client().unwrap();
         admin
             .batch_execute(&format!(
-                "REVOKE ALL ON provider_config, asym_key, sym_key, p11_object, schema_migrations FROM {role};
+                "REVOKE ALL ON provider_config, asym_key, sym_key, p11_object, key_event, schema_migrations FROM {role};
                  REVOKE USAGE ON SCHEMA public FROM {role};
                  DROP ROLE {role};"
             ))
