@@ -282,10 +282,13 @@ impl Pool {
             // A read-only file keeps its journal mode; the schema must already be current.
             migrations::run(&mut SqliteMigrator(&mut first), Dialect::Sqlite).map_err(
                 |e| match e {
-                    StorageError::SchemaTooNew { .. } => e,
-                    other => StorageError::ReadOnly(format!(
-                        "{why}, and its schema needs migrations: {other}"
-                    )),
+                    StorageError::ReadOnly(_) | StorageError::Migration { .. } => {
+                        StorageError::ReadOnly(format!(
+                            "{why}, and its schema is older than this build: it must be \
+                             migrated (`sqlhsm db migrate`) by a user who may write it"
+                        ))
+                    }
+                    other => explain(path, other),
                 },
             )?;
             tracing::warn!(path, reason = %why, "SQLite key store opened read-only: reads work, writes fail");
@@ -385,8 +388,10 @@ fn unusable(path: &str, e: &std::io::Error) -> StorageError {
 /// "unable to open database file" or "attempt to write a readonly database"; the file system
 /// says why.
 fn explain(path: &str, error: StorageError) -> StorageError {
-    let sqlite = match error {
-        StorageError::Access(sqlite) | StorageError::ReadOnly(sqlite) => sqlite,
+    // `Access`: SQLite could not open or read; `ReadOnly`: it could not write.
+    let (sqlite, reading) = match error {
+        StorageError::Access(sqlite) => (sqlite, true),
+        StorageError::ReadOnly(sqlite) => (sqlite, false),
         StorageError::Corrupt(text) => {
             return StorageError::Corrupt(format!(
                 "{path} is not a usable SQLite key store: {text}"
@@ -404,19 +409,20 @@ fn explain(path: &str, error: StorageError) -> StorageError {
     if let Err(e) = std::fs::File::open(path) {
         return StorageError::Access(format!("cannot open the key store {path}: {e}"));
     }
-    if let Some(refusal) = write_refusal(path) {
-        return StorageError::ReadOnly(format!("the key store {path} is read-only: {refusal}"));
+    if !reading {
+        if let Some(refusal) = write_refusal(path) {
+            return StorageError::ReadOnly(format!("the key store {path} is read-only: {refusal}"));
+        }
     }
-    // The file itself is readable and writable: what SQLite could not create or open is beside
-    // it (WAL mode keeps `-wal` and `-shm` files next to the database).
+    // The file itself can be read: what SQLite could not create or open is beside it (WAL mode
+    // keeps `-wal` and `-shm` files next to the database, and even a reader needs `-shm`).
     let dir = Path::new(path)
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     StorageError::Access(format!(
-        "cannot open the key store {path}: {sqlite}; the file can be read and written, so \
-         the directory {} must let this process create {path}-wal and {path}-shm \
-         (or they must exist and be writable)",
+        "cannot open the key store {path}: {sqlite}; the directory {} must let this process \
+         create {path}-wal and {path}-shm (or they must exist and be writable)",
         dir.display()
     ))
 }
