@@ -237,13 +237,46 @@ fn non_empty(value: Option<String>) -> Option<String> {
     value.filter(|v| !v.trim().is_empty())
 }
 
+/// Where the values being checked came from, so an error names what the operator wrote: the
+/// variable (`SQLHSM_DB`), the command-line option (`--db`) or the file and its key.
+#[derive(Clone, Copy, Debug, Default)]
+struct Origins<'a> {
+    /// The configuration file's path (or `configuration` for text without a file).
+    file: Option<&'a str>,
+    /// The name `database.url` goes by when it did not come from the file (`SQLHSM_DB`).
+    url: Option<&'a str>,
+    /// The name `log.level` goes by when it did not come from the file (`SQLHSM_LOG`).
+    level: Option<&'a str>,
+}
+
+impl Origins<'_> {
+    /// `setting` as the operator wrote it: `SQLHSM_DB`, or `/etc/sqlhsm.toml: database.url`,
+    /// or just `database.url` for a built-in default.
+    fn name(&self, setting: &str) -> String {
+        let by_other_name = match setting {
+            "database.url" => self.url,
+            "log.level" => self.level,
+            _ => None,
+        };
+        match (by_other_name, self.file) {
+            (Some(name), _) => name.to_string(),
+            (None, Some(file)) => format!("{file}: {setting}"),
+            (None, None) => setting.to_string(),
+        }
+    }
+}
+
 impl Config {
     /// Reads the file and environment described in the module documentation.
+    ///
+    /// Every error is one line naming where the bad value is (the variable, or the file, the
+    /// line and the key) and what is wrong with it; the module prints it at `C_Initialize`
+    /// and the admin command prints the same words.
     pub fn load() -> Result<Config> {
         let file = match non_empty(std::env::var(ENV_CONF).ok()) {
-            Some(path) => Some(read_file(Path::new(&path))?),
+            Some(path) => Some(read_file(Path::new(&path), Some(ENV_CONF))?),
             None => match default_config_path() {
-                Some(path) if path.is_file() => Some(read_file(&path)?),
+                Some(path) if path.is_file() => Some(read_file(&path, None)?),
                 _ => None,
             },
         };
@@ -258,7 +291,10 @@ impl Config {
     /// Parses a configuration file's text (no environment applied) and validates it.
     pub fn from_toml_str(text: &str) -> Result<Config> {
         let mut config = parse("configuration", text)?;
-        config.validate()?;
+        config.validate(&Origins {
+            file: Some("configuration"),
+            ..Origins::default()
+        })?;
         Ok(config)
     }
 
@@ -272,6 +308,19 @@ impl Config {
         Config::resolve_named(file.map(|text| ("configuration", text)), env_db, env_log)
     }
 
+    /// Replaces `database.url` with `url`, which came from `origin` (`--db`), and checks it as
+    /// the file's and `SQLHSM_DB`'s are checked; errors name `origin`.
+    pub fn override_url(&mut self, url: &str, origin: &str) -> Result<()> {
+        let mut candidate = self.clone();
+        candidate.database.url = url.trim().to_string();
+        candidate.validate(&Origins {
+            url: Some(origin),
+            ..Origins::default()
+        })?;
+        *self = candidate;
+        Ok(())
+    }
+
     /// [`Config::resolve`] with the file's name (`(name, text)`) for error messages.
     fn resolve_named(
         file: Option<(&str, &str)>,
@@ -282,109 +331,160 @@ impl Config {
             Some((name, text)) => parse(name, text)?,
             None => Config::default(),
         };
+        let mut origins = Origins {
+            file: file.map(|(name, _)| name),
+            ..Origins::default()
+        };
         if let Some(url) = non_empty(env_db) {
             config.database.url = url;
+            origins.url = Some(ENV_DB);
         }
         if let Some(level) = non_empty(env_log) {
             config.log.level = level;
+            origins.level = Some(ENV_LOG);
         }
-        config.validate()?;
+        config.validate(&origins)?;
         Ok(config)
     }
 
-    /// Checks ranges and normalises `log.level` to lower case.
-    fn validate(&mut self) -> Result<()> {
-        let bad = |message: String| Err(Error::Config(message));
+    /// Checks ranges and normalises `log.level` to lower case. Messages name each setting as
+    /// `origins` says it was given.
+    fn validate(&mut self, origins: &Origins<'_>) -> Result<()> {
+        let bad = |setting: &str, problem: String| {
+            Err(Error::Config(format!(
+                "{} {problem}",
+                origins.name(setting)
+            )))
+        };
         if !COHERENCE_MS_RANGE.contains(&self.cache.coherence_ms) {
-            return bad(format!(
-                "cache.coherence_ms = {} is outside {}..={}",
-                self.cache.coherence_ms,
-                COHERENCE_MS_RANGE.start(),
-                COHERENCE_MS_RANGE.end()
-            ));
+            return bad(
+                "cache.coherence_ms",
+                format!(
+                    "= {} is outside {}..={}",
+                    self.cache.coherence_ms,
+                    COHERENCE_MS_RANGE.start(),
+                    COHERENCE_MS_RANGE.end()
+                ),
+            );
         }
         let url = self.database.url.trim();
         if url.is_empty() {
-            return bad("database.url is empty".into());
+            return bad("database.url", "is empty".into());
         }
         let known_scheme = ["sqlite:", "postgres://", "postgresql://"]
             .iter()
             .any(|scheme| url.starts_with(scheme));
         if !known_scheme {
-            return bad(format!(
-                "database.url {:?} has an unsupported scheme; use sqlite:/path/to/sqlhsm.db or postgres://user@host/db",
-                redact_url(url)
-            ));
+            return bad(
+                "database.url",
+                format!(
+                    "{:?} has an unsupported scheme; use sqlite:/path/to/sqlhsm.db or postgres://user@host/db",
+                    redact_url(url)
+                ),
+            );
+        }
+        let sqlite_path = url
+            .strip_prefix("sqlite:")
+            .map(|p| p.strip_prefix("//").unwrap_or(p));
+        if sqlite_path.is_some_and(str::is_empty) {
+            return bad(
+                "database.url",
+                format!("{:?} names no file; use sqlite:/path/to/sqlhsm.db", url),
+            );
         }
         if self.database.busy_timeout_ms > MAX_BUSY_TIMEOUT_MS {
-            return bad(format!(
-                "database.busy_timeout_ms = {} is above the maximum {MAX_BUSY_TIMEOUT_MS}",
-                self.database.busy_timeout_ms
-            ));
+            return bad(
+                "database.busy_timeout_ms",
+                format!(
+                    "= {} is above the maximum {MAX_BUSY_TIMEOUT_MS}",
+                    self.database.busy_timeout_ms
+                ),
+            );
         }
         let database = &self.database;
         if !POOL_SIZE_RANGE.contains(&database.pool_size) {
-            return bad(format!(
-                "database.pool_size = {} is outside {}..={}",
-                database.pool_size,
-                POOL_SIZE_RANGE.start(),
-                POOL_SIZE_RANGE.end()
-            ));
+            return bad(
+                "database.pool_size",
+                format!(
+                    "= {} is outside {}..={}",
+                    database.pool_size,
+                    POOL_SIZE_RANGE.start(),
+                    POOL_SIZE_RANGE.end()
+                ),
+            );
         }
         if database.connect_timeout_ms == 0 || database.connect_timeout_ms > MAX_PG_TIMEOUT_MS {
-            return bad(format!(
-                "database.connect_timeout_ms = {} is outside 1..={MAX_PG_TIMEOUT_MS}",
-                database.connect_timeout_ms
-            ));
+            return bad(
+                "database.connect_timeout_ms",
+                format!(
+                    "= {} is outside 1..={MAX_PG_TIMEOUT_MS}",
+                    database.connect_timeout_ms
+                ),
+            );
         }
         if database.statement_timeout_ms > MAX_PG_TIMEOUT_MS {
-            return bad(format!(
-                "database.statement_timeout_ms = {} is above the maximum {MAX_PG_TIMEOUT_MS}",
-                database.statement_timeout_ms
-            ));
+            return bad(
+                "database.statement_timeout_ms",
+                format!(
+                    "= {} is above the maximum {MAX_PG_TIMEOUT_MS}",
+                    database.statement_timeout_ms
+                ),
+            );
         }
         if let Some(name) = &database.password_env {
             if !is_env_var_name(name) {
-                return bad(format!(
-                    "database.password_env {name:?} is not an environment variable name \
-                     (letters, digits and _, not starting with a digit)"
-                ));
+                return bad(
+                    "database.password_env",
+                    format!(
+                        "{name:?} is not an environment variable name \
+                         (letters, digits and _, not starting with a digit)"
+                    ),
+                );
             }
         }
         let security = &self.security;
         if security.max_pin_failures == 0 {
-            return bad("security.max_pin_failures must be at least 1".into());
+            return bad("security.max_pin_failures", "must be at least 1".into());
         }
         if !PIN_KDF_LOG_N_RANGE.contains(&security.pin_kdf_log_n) {
-            return bad(format!(
-                "security.pin_kdf_log_n = {} is outside {}..={}",
-                security.pin_kdf_log_n,
-                PIN_KDF_LOG_N_RANGE.start(),
-                PIN_KDF_LOG_N_RANGE.end()
-            ));
+            return bad(
+                "security.pin_kdf_log_n",
+                format!(
+                    "= {} is outside {}..={}",
+                    security.pin_kdf_log_n,
+                    PIN_KDF_LOG_N_RANGE.start(),
+                    PIN_KDF_LOG_N_RANGE.end()
+                ),
+            );
         }
         if security.min_pin_len == 0 {
-            return bad("security.min_pin_len must be at least 1".into());
+            return bad("security.min_pin_len", "must be at least 1".into());
         }
         if security.max_pin_len > 255 {
-            return bad(format!(
-                "security.max_pin_len = {} is above 255",
-                security.max_pin_len
-            ));
+            return bad(
+                "security.max_pin_len",
+                format!("= {} is above 255", security.max_pin_len),
+            );
         }
         if security.min_pin_len > security.max_pin_len {
-            return bad(format!(
-                "security.min_pin_len = {} is above security.max_pin_len = {}",
-                security.min_pin_len, security.max_pin_len
-            ));
+            return bad(
+                "security.min_pin_len",
+                format!(
+                    "= {} is above security.max_pin_len = {}",
+                    security.min_pin_len, security.max_pin_len
+                ),
+            );
         }
         let level = self.log.level.trim().to_ascii_lowercase();
         if !LOG_LEVELS.contains(&level.as_str()) {
-            return bad(format!(
-                "log.level {:?} is not one of {}",
-                self.log.level,
-                LOG_LEVELS.join(", ")
-            ));
+            return bad(
+                "log.level",
+                format!(
+                    "{:?} is not one of {}",
+                    self.log.level,
+                    LOG_LEVELS.join(", ")
+                ),
+            );
         }
         self.log.level = level;
         Ok(())
@@ -398,18 +498,37 @@ fn is_env_var_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-fn read_file(path: &Path) -> Result<(String, String)> {
+/// The file's path and text. `named_by` is the variable that named the file, if one did, so
+/// a missing file is reported as the variable's mistake.
+fn read_file(path: &Path, named_by: Option<&str>) -> Result<(String, String)> {
     let text = std::fs::read_to_string(path).map_err(|e| {
-        Error::Config(format!(
-            "cannot read configuration file {}: {e}",
-            path.display()
-        ))
+        Error::Config(match named_by {
+            Some(variable) => format!(
+                "{variable} names {}, which cannot be read: {e}",
+                path.display()
+            ),
+            None => format!("cannot read configuration file {}: {e}", path.display()),
+        })
     })?;
     Ok((path.display().to_string(), text))
 }
 
+/// Parses TOML; an error is one line: `<file>: line N: `<the line>`: <what is wrong>`.
 fn parse(name: &str, text: &str) -> Result<Config> {
-    toml::from_str(text).map_err(|e| Error::Config(format!("{name}: {}", e.to_string().trim_end())))
+    toml::from_str(text).map_err(|e| {
+        let mut message = format!("{name}: ");
+        if let Some(span) = e.span() {
+            let start = span.start.min(text.len());
+            let line_start = text[..start].rfind('\n').map_or(0, |at| at + 1);
+            let line_end = text[start..].find('\n').map_or(text.len(), |at| start + at);
+            let number = text[..start].matches('\n').count() + 1;
+            // A URL on the line may carry a password.
+            let line = redact_url(text[line_start..line_end].trim());
+            message.push_str(&format!("line {number}: `{line}`: "));
+        }
+        message.push_str(&e.message().replace('\n', " "));
+        Error::Config(message.trim_end().to_string())
+    })
 }
 
 #[cfg(test)]
@@ -604,8 +723,104 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        let missing = read_file(Path::new("/nonexistent/sqlhsm.toml")).unwrap_err();
+        let missing = read_file(Path::new("/nonexistent/sqlhsm.toml"), None).unwrap_err();
         assert!(missing.to_string().contains("/nonexistent/sqlhsm.toml"));
+        let named = read_file(Path::new("/nonexistent/sqlhsm.toml"), Some(ENV_CONF)).unwrap_err();
+        assert_eq!(
+            named.to_string(),
+            "configuration: SQLHSM_CONF names /nonexistent/sqlhsm.toml, which cannot be read: \
+             No such file or directory (os error 2)"
+        );
+    }
+
+    /// Every error is one line that says where the value came from.
+    #[test]
+    fn errors_are_one_line_naming_the_origin() {
+        let message = |result: Result<Config>| match result {
+            Err(Error::Config(message)) => message,
+            other => panic!("expected a configuration error, got {other:?}"),
+        };
+        assert_eq!(
+            message(Config::resolve(
+                None,
+                Some("/var/lib/sqlhsm/keys.db".into()),
+                None
+            )),
+            "SQLHSM_DB \"/var/lib/sqlhsm/keys.db\" has an unsupported scheme; \
+             use sqlite:/path/to/sqlhsm.db or postgres://user@host/db"
+        );
+        assert_eq!(
+            message(Config::resolve(None, None, Some("verbose".into()))),
+            "SQLHSM_LOG \"verbose\" is not one of error, warn, info, debug, trace"
+        );
+        let text = "[database]\nurll = \"postgres://u:s3cret@h/db\"\n";
+        let unknown = message(Config::resolve_named(
+            Some(("/etc/s.toml", text)),
+            None,
+            None,
+        ));
+        assert!(
+            unknown.starts_with(
+                "/etc/s.toml: line 2: `urll = \"postgres://u:***@h/db\"`: unknown field `urll`"
+            ),
+            "{unknown}"
+        );
+        assert!(!unknown.contains('\n'), "{unknown}");
+        assert!(!unknown.contains("s3cret"), "{unknown}");
+        let range = message(Config::resolve_named(
+            Some(("/etc/s.toml", "[database]\npool_size = 0\n")),
+            None,
+            None,
+        ));
+        assert_eq!(
+            range,
+            "/etc/s.toml: database.pool_size = 0 is outside 1..=64"
+        );
+        // The file's URL is named by the file; SQLHSM_DB's by the variable, even with a file.
+        let file = "[database]\nurl = \"mysql://h/db\"\n";
+        let from_file = message(Config::resolve_named(
+            Some(("/etc/s.toml", file)),
+            None,
+            None,
+        ));
+        assert!(
+            from_file.starts_with("/etc/s.toml: database.url \"mysql://h/db\""),
+            "{from_file}"
+        );
+        let from_env = message(Config::resolve_named(
+            Some(("/etc/s.toml", "")),
+            Some("mysql://e/db".into()),
+            None,
+        ));
+        assert!(
+            from_env.starts_with("SQLHSM_DB \"mysql://e/db\""),
+            "{from_env}"
+        );
+        assert!(
+            message(Config::resolve(None, Some("sqlite:".into()), None)).contains("names no file")
+        );
+        let typed = message(Config::from_toml_str(
+            "[database]\nbusy_timeout_ms = \"soon\"\n",
+        ));
+        assert!(
+            typed.starts_with("configuration: line 2: `busy_timeout_ms = \"soon\"`: invalid type"),
+            "{typed}"
+        );
+    }
+
+    #[test]
+    fn override_url_names_its_origin_and_keeps_the_rest() {
+        let mut config = Config::from_toml_str("[database]\nbusy_timeout_ms = 7\n").unwrap();
+        let error = config.override_url("mysql://x/y", "--db").unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("configuration: --db \"mysql://x/y\""),
+            "{error}"
+        );
+        config.override_url(" sqlite:/x.db ", "--db").unwrap();
+        assert_eq!(config.database.url, "sqlite:/x.db");
+        assert_eq!(config.database.busy_timeout_ms, 7);
     }
 
     #[test]

@@ -206,6 +206,20 @@ pub enum StorageError {
     /// A stored row could not be decoded (corrupt or foreign data).
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// The store has not been created yet (a SQLite file that does not exist). Reads of such a
+    /// store find nothing; the first write that needs it creates it. The text names the path:
+    /// `no key store at /var/lib/sqlhsm/keys.db`.
+    #[error("{0}")]
+    Missing(String),
+    /// The store can be read but not written (a read-only file or file system, a read-only
+    /// PostgreSQL transaction or standby). The text names the store and the cause.
+    #[error("{0}")]
+    ReadOnly(String),
+    /// The store refuses access: file permissions, a path through something that is not a
+    /// directory, a PostgreSQL privilege the role lacks. The text names the store (or table)
+    /// and the cause. Never reported as "unreachable": the store answered, and said no.
+    #[error("{0}")]
+    Access(String),
     /// Any other driver or I/O failure.
     #[error("backend: {0}")]
     Backend(String),
@@ -257,6 +271,12 @@ impl Error {
             Error::Storage(StorageError::SchemaTooNew { .. }) => Rv::DEVICE_ERROR,
             Error::Storage(StorageError::Migration { .. }) => Rv::DEVICE_ERROR,
             Error::Storage(StorageError::Corrupt(_)) => Rv::DEVICE_ERROR,
+            Error::Storage(StorageError::Missing(_)) => Rv::DEVICE_ERROR,
+            // The spec's answer for a write to a write-protected token (C_InitToken,
+            // C_GenerateKey*, C_CreateObject, C_DestroyObject, C_SetAttributeValue, C_SetPIN, …);
+            // reads keep working.
+            Error::Storage(StorageError::ReadOnly(_)) => Rv::TOKEN_WRITE_PROTECTED,
+            Error::Storage(StorageError::Access(_)) => Rv::DEVICE_ERROR,
             Error::Storage(StorageError::Backend(_)) => Rv::DEVICE_ERROR,
             Error::Crypto(_) => Rv::FUNCTION_FAILED,
             Error::Config(_) => Rv::GENERAL_ERROR,
@@ -299,6 +319,12 @@ mod tests {
                 Rv::DEVICE_ERROR,
             ),
             (StorageError::Corrupt("x".into()).into(), Rv::DEVICE_ERROR),
+            (StorageError::Missing("x".into()).into(), Rv::DEVICE_ERROR),
+            (
+                StorageError::ReadOnly("x".into()).into(),
+                Rv::TOKEN_WRITE_PROTECTED,
+            ),
+            (StorageError::Access("x".into()).into(), Rv::DEVICE_ERROR),
             (StorageError::Backend("x".into()).into(), Rv::DEVICE_ERROR),
             (Error::Crypto("x".into()), Rv::FUNCTION_FAILED),
             (Error::Config("x".into()), Rv::GENERAL_ERROR),

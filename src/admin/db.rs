@@ -1,7 +1,9 @@
 //! `sqlhsm db migrate|status|check`. Opening the store applies pending migrations (in one
-//! transaction, refusing a schema newer than this build), so `migrate` is an open that reports.
-//! `check` proves the stored keys usable: each sealed key opens under its token's key, each
-//! private key matches its stored public key, and each row belongs to a usable token.
+//! transaction, refusing a schema newer than this build), so `migrate` is an open that reports —
+//! and creates the store when it does not exist yet, which no other `db` command does.
+//! `check` proves the store usable: the database role holds every privilege the module needs
+//! (each missing one is named), each sealed key opens under its token's key, each private key
+//! matches its stored public key, and each row belongs to a usable token.
 
 use chrono::Utc;
 use serde_json::{json, Value};
@@ -57,7 +59,9 @@ impl Admin {
         latest_version(backend_of(&self.module.config.database.url).1)
     }
 
+    /// Creates the store when it does not exist yet (a SQLite file) and reports the version.
     pub fn db_migrate(&self) -> AdminResult<String> {
+        self.storage.create()?;
         let version = self.schema_version();
         if self.options.json {
             return Ok(output::json(&json!({ "schema_version": version })));
@@ -420,13 +424,31 @@ impl Admin {
     }
 
     /// `db check`: the report, and whether everything is fine (the command exits 1 if not).
+    /// First the store itself: each privilege the module needs that the database role lacks is
+    /// a problem, named (`INSERT on key_event`); then every token's keys.
     pub fn db_check(&self) -> AdminResult<(String, bool)> {
-        let checks = self.db_check_tokens()?;
-        let problems: usize = checks.iter().map(|c| c.problems.len()).sum();
+        let mut store_problems: Vec<String> = self
+            .storage
+            .missing_privileges()?
+            .into_iter()
+            .map(|privilege| format!("the database role lacks {privilege}"))
+            .collect();
+        let checks = match self.db_check_tokens() {
+            Ok(checks) => checks,
+            // Without a privilege the token checks may fail too; the privileges say why.
+            Err(failure) if !store_problems.is_empty() => {
+                store_problems.push(format!("tokens not checked: {failure}"));
+                Vec::new()
+            }
+            Err(failure) => return Err(failure),
+        };
+        let problems: usize =
+            store_problems.len() + checks.iter().map(|c| c.problems.len()).sum::<usize>();
         let text = if self.options.json {
             output::json(&json!({
                 "ok": problems == 0,
                 "checked_at": Utc::now().to_rfc3339(),
+                "store_problems": store_problems,
                 "tokens": checks.iter().map(TokenCheck::to_json).collect::<Vec<_>>(),
             }))
         } else {
@@ -447,6 +469,9 @@ impl Admin {
                 ]);
             }
             let mut text = table.render();
+            for p in &store_problems {
+                text.push_str(&format!("problem: store: {p}\n"));
+            }
             for c in &checks {
                 for p in &c.problems {
                     text.push_str(&format!("problem: {}: {p}\n", c.token));

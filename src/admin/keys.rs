@@ -712,12 +712,10 @@ impl Admin {
         let pin = self.options.pins.pin(owner, &token.provider_name)?;
         self.module
             .verify_pin(token.id, owner, pin.as_bytes())
-            .map_err(|e| {
-                Failure::refused(format!("{:?}: {}", token.provider_name, Failure::from(e)))
-            })?;
+            .map_err(|e| Failure::from(e).about(format!("{:?}", token.provider_name)))?;
         self.module
             .set_key_state_by_id(token.id, key_id, status, expiration, as_so, &self.actor)
-            .map_err(|e| Failure::refused(format!("{key_id}: {}", Failure::from(e))))?;
+            .map_err(|e| Failure::from(e).about(key_id))?;
         Ok(self.key(key_id)?.0)
     }
 

@@ -4,7 +4,11 @@
 //!
 //! Exit codes (also in `sqlhsm --help`): 0 success; 1 the operation was refused or something
 //! was not found (or `db check` found a problem); 2 a usage error (bad arguments, missing PIN,
-//! invalid configuration); 3 the key store is unreachable.
+//! invalid configuration); 3 the key store is missing, unreachable, or refuses access (file
+//! permissions, a read-only file, a privilege the database role lacks).
+//!
+//! Only `token init` and `db migrate` create a store that does not exist yet; every other
+//! command on a missing SQLite file says so (exit 3) and leaves no file behind.
 
 pub mod db;
 mod import;
@@ -31,8 +35,11 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_REFUSED: u8 = 1;
 /// Bad arguments, a missing PIN, an invalid configuration.
 pub const EXIT_USAGE: u8 = 2;
-/// The key store cannot be reached (or opened).
+/// The key store is missing, cannot be reached, or refuses access.
 pub const EXIT_UNREACHABLE: u8 = 3;
+
+/// What an operator is told about a store that does not exist yet.
+pub const CREATED_BY: &str = "it is created by `sqlhsm token init` or `sqlhsm db migrate`";
 
 /// Why a command failed: the message for stderr and the exit code.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +67,15 @@ impl Failure {
         Failure {
             code: EXIT_UNREACHABLE,
             message: message.into(),
+        }
+    }
+
+    /// The same failure (and exit code) said about `subject`: `subject: message`. A store that
+    /// is unreachable or refuses access stays exit 3 when a key or token operation meets it.
+    pub fn about(self, subject: impl std::fmt::Display) -> Failure {
+        Failure {
+            code: self.code,
+            message: format!("{subject}: {}", self.message),
         }
     }
 }
@@ -100,6 +116,13 @@ impl From<Error> for Failure {
             }
             Error::Storage(StorageError::SchemaTooNew { .. } | StorageError::Migration { .. }) => {
                 Failure::unreachable(error.to_string())
+            }
+            Error::Storage(missing @ StorageError::Missing(_)) => {
+                Failure::unreachable(format!("{missing} ({CREATED_BY})"))
+            }
+            // The store answered and refused: its own words name the path (or table) and why.
+            Error::Storage(refusal @ (StorageError::ReadOnly(_) | StorageError::Access(_))) => {
+                Failure::unreachable(refusal.to_string())
             }
             Error::Config(_) => Failure::usage(error.to_string()),
             _ => Failure::refused(error.to_string()),
@@ -160,17 +183,29 @@ pub struct Admin {
 
 impl Admin {
     /// Reads the configuration as the module does (`Config::load`), applies `--db`, opens the
-    /// store (running its migrations) and makes a module over it.
+    /// store (running its migrations) and makes a module over it. A store that does not exist
+    /// yet is an error ([`CREATED_BY`]): only [`Admin::open_creating`] may bring one about.
     pub fn open(options: Options) -> AdminResult<Admin> {
+        let admin = Admin::open_creating(options)?;
+        admin.storage.require_existing()?;
+        Ok(admin)
+    }
+
+    /// [`Admin::open`] for the commands that create the store when it is missing (`token
+    /// init`, `db migrate`): the file appears at their first write.
+    pub fn open_creating(options: Options) -> AdminResult<Admin> {
         let mut config = Config::load().map_err(|e| Failure::usage(e.to_string()))?;
         if let Some(url) = options.db.as_ref().filter(|u| !u.trim().is_empty()) {
             // Validated the way SQLHSM_DB is; the file's other [database] settings stay.
-            Config::resolve(None, Some(url.clone()), None)
+            config
+                .override_url(url, "--db")
                 .map_err(|e| Failure::usage(e.to_string()))?;
-            config.database.url = url.trim().to_string();
         }
         let storage = crate::storage::open(&config.database).map_err(|e| match e {
-            StorageError::SchemaTooNew { .. } => Failure::unreachable(e.to_string()),
+            StorageError::SchemaTooNew { .. }
+            | StorageError::Missing(_)
+            | StorageError::ReadOnly(_)
+            | StorageError::Access(_) => Failure::from(e),
             other => Failure::unreachable(format!(
                 "cannot open the key store {}: {other}",
                 config.database.redacted_url()
@@ -239,8 +274,7 @@ impl Admin {
         self.module
             .login(handle, user_type, Some(pin))
             .map_err(|e| {
-                let f = Failure::from(e);
-                Failure::refused(format!("cannot log in to {:?}: {}", token.provider_name, f))
+                Failure::from(e).about(format!("cannot log in to {:?}", token.provider_name))
             })?;
         Ok(guard)
     }

@@ -267,7 +267,7 @@ impl Admin {
         let so_pin = self.options.pins.pin(PinOwner::So, label)?;
         self.module
             .verify_pin(row.id, PinOwner::So, so_pin.as_bytes())
-            .map_err(|e| Failure::refused(format!("{label:?}: {}", Failure::from(e))))?;
+            .map_err(|e| Failure::from(e).about(format!("{label:?}")))?;
         // REMOTE keys go with their token: their remote objects are destroyed (or kept and
         // marked, as the provider says).
         self.module.retire_all_remote(row.id)?;

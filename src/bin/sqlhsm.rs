@@ -19,11 +19,15 @@ environment (SQLHSM_PIN for the user PIN, SQLHSM_SO_PIN for the SO PIN), or a hi
 The store is the module's: SQLHSM_DB, else the file named by SQLHSM_CONF (or
 ~/.config/sqlhsm/sqlhsm.toml), else the default SQLite file; --db overrides them.
 
+Only `token init` and `db migrate` create a store that does not exist yet; every other command
+on a missing SQLite file says so and creates nothing.
+
 Exit codes:
   0  success
   1  the operation was refused, what it names does not exist, or `db check` found a problem
   2  usage error (bad arguments, no PIN available, invalid configuration)
-  3  the key store is unreachable or cannot be opened";
+  3  the key store is missing, unreachable, or refuses access (file permissions, a read-only
+     file, a privilege the database role lacks)";
 
 #[derive(Parser)]
 #[command(name = "sqlhsm", version, about = "Administer sqlhsm tokens and keys", after_help = AFTER_HELP)]
@@ -268,7 +272,15 @@ fn run(cli: Cli) -> AdminResult<(String, bool)> {
             so_file: cli.global.so_pin_file,
         },
     };
-    let admin = Admin::open(options)?;
+    // Only these two may bring a store into being; the rest need one that exists.
+    let creates = matches!(
+        cli.command,
+        Command::Token(TokenCommand::Init { .. }) | Command::Db(DbCommand::Migrate)
+    );
+    let admin = match creates {
+        true => Admin::open_creating(options)?,
+        false => Admin::open(options)?,
+    };
     let ok = |text: String| Ok((text, true));
     match cli.command {
         Command::Token(command) => match command {
@@ -371,7 +383,8 @@ fn main() -> ExitCode {
             }
         }
         Err(failure) => {
-            eprintln!("sqlhsm: {}", failure.message.trim_end());
+            // The module prints its configuration errors through the same function.
+            sqlhsm::logging::print_error(&failure.message);
             ExitCode::from(failure.code)
         }
     }

@@ -170,7 +170,7 @@ pub fn initialize(options: InitOptions) -> Result<()> {
         // the parent's database sessions (a PostgreSQL connection's goodbye ends the parent's).
         std::mem::forget(inherited);
     }
-    let config = Config::load()?;
+    let config = Config::load().inspect_err(|e| _ = crate::logging::report_once(e))?;
     crate::logging::init(&config.log.level);
     if options.no_os_threads && crate::storage::starts_threads(&config.database) {
         tracing::warn!(

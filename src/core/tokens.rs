@@ -407,6 +407,10 @@ impl Module {
             firmwareVersion: super::version(),
             utcTime: [b' '; 16],
         };
+        if self.storage.read_only().is_some() {
+            // Reads work, writes answer CKR_TOKEN_WRITE_PROTECTED (sessions may still be R/W).
+            info.flags |= CKF_WRITE_PROTECTED;
+        }
         let Some(token) = token else { return Ok(info) };
         let (row, record) = self.token_row(token)?;
         let sessions = self.sessions_of(token)?;

@@ -130,9 +130,41 @@ pub trait MigrationTarget {
     fn record_version(&mut self, version: i64) -> StorageResult<()>;
 }
 
+/// What an application role needs on a PostgreSQL store that another role created and migrated
+/// (README, "PostgreSQL set-up"): each table the module reads or writes, with the privileges it
+/// uses there — `key_event` is only ever appended to and read. Besides these the role needs
+/// `USAGE` on the schema (and `CONNECT` on the database); the change-feed triggers need nothing
+/// (a trigger runs without its function's `EXECUTE` privilege). `sqlhsm db check` reports each
+/// one the current role lacks; a test checks that the README's `GRANT` lines say exactly this.
+pub const POSTGRES_APP_PRIVILEGES: &[(&str, &[&str])] = &[
+    ("provider_config", &["SELECT", "INSERT", "UPDATE", "DELETE"]),
+    ("asym_key", &["SELECT", "INSERT", "UPDATE", "DELETE"]),
+    ("sym_key", &["SELECT", "INSERT", "UPDATE", "DELETE"]),
+    ("p11_object", &["SELECT", "INSERT", "UPDATE", "DELETE"]),
+    ("key_event", &["SELECT", "INSERT"]),
+    ("schema_migrations", &["SELECT"]),
+];
+
 /// Applies all pending migrations in one transaction; returns how many were applied (0 when the
 /// schema is current). On any failure nothing is applied.
+///
+/// A current schema is recognised by one read, without a write transaction: most opens find
+/// nothing to do, and a store that may only be read (a read-only file, an application role)
+/// opens without asking for a write lock it cannot have.
 pub fn run(target: &mut dyn MigrationTarget, dialect: Dialect) -> StorageResult<usize> {
+    let supported = latest_version(dialect);
+    // An error here (no version table yet) is answered by the transactional path below.
+    if let Ok(current) = target.current_version() {
+        if current == supported {
+            return Ok(0);
+        }
+        if current > supported {
+            return Err(StorageError::SchemaTooNew {
+                found: current,
+                supported,
+            });
+        }
+    }
     target.begin()?;
     match apply_pending(target, dialect) {
         Ok(applied) => {
@@ -244,10 +276,12 @@ mod tests {
         pending: Option<BTreeSet<i64>>,
         batches: usize,
         fail_batch: bool,
+        begins: usize,
     }
 
     impl MigrationTarget for Fake {
         fn begin(&mut self) -> StorageResult<()> {
+            self.begins += 1;
             self.pending = Some(self.committed.clone());
             Ok(())
         }
@@ -270,7 +304,7 @@ mod tests {
             Ok(self
                 .pending
                 .as_ref()
-                .unwrap()
+                .unwrap_or(&self.committed)
                 .iter()
                 .max()
                 .copied()
@@ -289,6 +323,70 @@ mod tests {
         assert_eq!(run(&mut fake, Dialect::Sqlite).unwrap(), latest);
         assert_eq!(run(&mut fake, Dialect::Sqlite).unwrap(), 0);
         assert_eq!(fake.committed.len(), latest);
+        assert_eq!(
+            fake.begins, 1,
+            "a current schema needs no write transaction"
+        );
+    }
+
+    /// The README's `GRANT … ON <tables> TO sqlhsm_app` lines grant exactly
+    /// [`POSTGRES_APP_PRIVILEGES`], and every table the migrations create is in it.
+    #[test]
+    fn the_readme_grants_what_the_application_role_needs() {
+        let readme =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+                .unwrap();
+        let mut granted = BTreeSet::new();
+        for line in readme.lines().map(str::trim) {
+            let Some(rest) = line.strip_prefix("GRANT ") else {
+                continue;
+            };
+            let Some((privileges, rest)) = rest.split_once(" ON ") else {
+                continue;
+            };
+            let Some((objects, _role)) = rest.split_once(" TO ") else {
+                continue;
+            };
+            if objects.starts_with("DATABASE ") || objects.starts_with("SCHEMA ") {
+                continue;
+            }
+            for table in objects.split(',').map(str::trim) {
+                for privilege in privileges.split(',').map(str::trim) {
+                    granted.insert((table.to_string(), privilege.to_string()));
+                }
+            }
+        }
+        let needed: BTreeSet<(String, String)> = POSTGRES_APP_PRIVILEGES
+            .iter()
+            .flat_map(|(table, privileges)| {
+                privileges
+                    .iter()
+                    .map(move |p| (table.to_string(), p.to_string()))
+            })
+            .collect();
+        assert_eq!(granted, needed, "README.md's GRANT lines");
+        let mut tables = BTreeSet::new();
+        for migration in migrations(Dialect::Postgres) {
+            let code: String = migration
+                .sql
+                .lines()
+                .filter(|line| !line.trim_start().starts_with("--"))
+                .map(|line| format!("{line}\n"))
+                .collect();
+            for statement in code.split(';') {
+                let words: Vec<&str> = statement.split_whitespace().collect();
+                if let ["CREATE", "TABLE", name, ..] = words.as_slice() {
+                    let name = if *name == "IF" { words[5] } else { name };
+                    tables.insert(name.to_string());
+                    assert!(
+                        POSTGRES_APP_PRIVILEGES.iter().any(|(t, _)| *t == name),
+                        "{}: table {name} is missing from POSTGRES_APP_PRIVILEGES",
+                        migration.name
+                    );
+                }
+            }
+        }
+        assert_eq!(tables.len(), POSTGRES_APP_PRIVILEGES.len(), "{tables:?}");
     }
 
     #[test]

@@ -163,6 +163,31 @@ pub trait Storage: Send + Sync {
     /// A short name for logs ("sqlite:/path", "postgres://host/db" without password).
     fn describe(&self) -> String;
 
+    /// `Err(StorageError::Missing)` when the store has not been created yet (a SQLite file that
+    /// does not exist). Such a store reads as empty, and the first write that needs it (a new
+    /// token) creates it; read-only tools use this to say so instead of listing nothing.
+    fn require_existing(&self) -> StorageResult<()> {
+        Ok(())
+    }
+
+    /// Creates the store when it does not exist yet, with the current schema (`sqlhsm db
+    /// migrate`). A PostgreSQL database is created by its administrator and migrated at open.
+    fn create(&self) -> StorageResult<()> {
+        Ok(())
+    }
+
+    /// Why the store cannot be written, when it can only be read (a read-only SQLite file);
+    /// writes then fail with [`StorageError::ReadOnly`].
+    fn read_only(&self) -> Option<String> {
+        None
+    }
+
+    /// The privileges the module needs that the store's current role lacks, by name
+    /// (`INSERT on key_event`); empty where the backend has no roles (SQLite).
+    fn missing_privileges(&self) -> StorageResult<Vec<String>> {
+        Ok(Vec::new())
+    }
+
     fn list_tokens(&self) -> StorageResult<Vec<TokenRow>>;
     fn get_token(&self, id: Uuid) -> StorageResult<Option<TokenRow>>;
     /// `Conflict` when `provider_name` is taken.
@@ -269,9 +294,6 @@ pub trait Storage: Send + Sync {
     ) -> StorageResult<bool>;
 }
 
-/// Opens the store `config.url` names: `sqlite:/path/to.db` (or `sqlite::memory:` for tests), or
-/// `postgres://…` / `postgresql://…`. The other `[database]` settings apply where they mean
-/// something (`busy_timeout_ms` to both, the pool, timeouts and `password_env` to PostgreSQL).
 /// Whether the backend `config` names runs threads of its own. SQLite runs none (every call
 /// happens on the caller's thread). PostgreSQL does: the pool (`r2d2`) keeps worker threads
 /// that open connections, and the change feed is a `LISTEN` thread; so when the application
@@ -280,6 +302,12 @@ pub fn starts_threads(config: &DatabaseConfig) -> bool {
     !config.url.starts_with("sqlite:")
 }
 
+/// Opens the store `config.url` names: `sqlite:/path/to.db` (or `sqlite::memory:` for tests), or
+/// `postgres://…` / `postgresql://…`. The other `[database]` settings apply where they mean
+/// something (`busy_timeout_ms` to both, the pool, timeouts and `password_env` to PostgreSQL).
+///
+/// Opening never creates a store: a SQLite file that does not exist reads as empty until the
+/// first write creates it ([`Storage::create`] does so on purpose).
 pub fn open(config: &DatabaseConfig) -> StorageResult<Arc<dyn Storage>> {
     let url = config.url.as_str();
     if let Some(path) = url.strip_prefix("sqlite:") {
@@ -321,6 +349,10 @@ mod tests {
         let path = dir.path().join("a.db");
         let file = open_url(&format!("sqlite://{}", path.display())).unwrap();
         assert_eq!(file.describe(), format!("sqlite:{}", path.display()));
+        assert!(!path.exists(), "opening (and reading) creates nothing");
+        assert!(file.list_tokens().unwrap().is_empty());
+        assert!(!path.exists());
+        file.create().unwrap();
         assert!(path.exists());
         assert!(open_url("sqlite:").is_err());
         assert!(matches!(

@@ -502,6 +502,13 @@ fn map_error(error: ::postgres::Error) -> StorageError {
         StorageError::Busy(text)
     } else if *code == SqlState::DATA_CORRUPTED || *code == SqlState::INDEX_CORRUPTED {
         StorageError::Corrupt(text)
+    } else if *code == SqlState::INSUFFICIENT_PRIVILEGE {
+        // The server answered: this role may not do it (`sqlhsm db check` names what is
+        // missing). Not an outage.
+        StorageError::Access(text)
+    } else if *code == SqlState::READ_ONLY_SQL_TRANSACTION {
+        // A standby, or `default_transaction_read_only`: reads work, writes cannot.
+        StorageError::ReadOnly(text)
     } else {
         StorageError::Backend(text)
     }
@@ -953,6 +960,36 @@ impl Storage for PostgresStorage {
     fn change_marker(&self) -> StorageResult<u64> {
         Ok(self.changes.marker())
     }
+
+    fn missing_privileges(&self) -> StorageResult<Vec<String>> {
+        let mut client = self.client()?;
+        let mut missing = Vec::new();
+        let schema_usage: bool = client
+            .query_one(
+                "SELECT has_schema_privilege(current_user, current_schema(), 'USAGE')",
+                &[],
+            )
+            .map_err(map_error)?
+            .get(0);
+        if !schema_usage {
+            missing.push("USAGE on the schema".to_string());
+        }
+        for (table, privileges) in migrations::POSTGRES_APP_PRIVILEGES {
+            for privilege in *privileges {
+                let held: bool = client
+                    .query_one(
+                        "SELECT has_table_privilege(current_user, $1, $2)",
+                        &[table, privilege],
+                    )
+                    .map_err(map_error)?
+                    .get(0);
+                if !held {
+                    missing.push(format!("{privilege} on {table}"));
+                }
+            }
+        }
+        Ok(missing)
+    }
 }
 
 /// Lets the dialect-neutral migration runner drive one PostgreSQL connection.
@@ -1299,6 +1336,12 @@ mod tests {
             updated_at: at,
         })
         .unwrap();
+        assert_eq!(app.missing_privileges().unwrap(), Vec::<String>::new());
+        assert_eq!(
+            storage.missing_privileges().unwrap(),
+            Vec::<String>::new(),
+            "the owner"
+        );
         let key = |key_id: &str| SymKeyRow {
             id: Uuid::new_v4(),
             provider_config_id: token,
@@ -1325,15 +1368,25 @@ mod tests {
         app.insert_key(NewKeyRow::Sym(&stored), &created("stored"))
             .unwrap();
         assert_eq!(app.key_events("stored").unwrap().len(), 1);
+        // Without key_event the role cannot keep history: named by the check, and the refusal
+        // is an access error, not an outage.
         admin
             .batch_execute(&format!("REVOKE INSERT ON key_event FROM {role}"))
             .unwrap();
-        let refused = key("refused");
-        let result = app.insert_key(NewKeyRow::Sym(&refused), &created("refused"));
-        assert!(
-            matches!(&result, Err(StorageError::Backend(m)) if m.contains("42501")),
-            "{result:?}"
+        assert_eq!(
+            app.missing_privileges().unwrap(),
+            vec!["INSERT on key_event"]
         );
+        let refused = key("refused");
+        match app.insert_key(NewKeyRow::Sym(&refused), &created("refused")) {
+            Err(StorageError::Access(message)) => {
+                assert!(
+                    message.contains("42501") && message.contains("key_event"),
+                    "{message}"
+                )
+            }
+            other => panic!("expected Access, got {other:?}"),
+        }
         assert_eq!(app.get_sym_key(refused.id).unwrap(), None);
         drop(app);
         admin

@@ -5,12 +5,19 @@
 //! * a small connection pool, so readers never queue behind one global lock;
 //! * every write is a `BEGIN IMMEDIATE` transaction, so lock waits happen up front inside the busy
 //!   timeout instead of as a deadlock when a reader tries to upgrade;
-//! * driver errors become [`StorageError`] kinds (busy, conflict, corrupt, backend) in one place.
+//! * driver errors become [`StorageError`] kinds (busy, conflict, corrupt, read-only, access,
+//!   backend) in one place; problems with the file itself are explained with its path and the
+//!   cause the file system gives (permission, not a directory, no room for `-wal` / `-shm`);
+//! * a file that does not exist is never created by reading: it reads as an empty store, and
+//!   the first write creates it (see [`SqliteStorage`]);
+//! * a file SQLite can only open read-only serves reads, and writes fail with
+//!   [`StorageError::ReadOnly`] naming the file and why.
 //!
 //! Timestamps are RFC 3339 UTC text with six fractional digits, so text order is time order;
 //! like PostgreSQL's `timestamptz`, they keep microseconds.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -39,14 +46,17 @@ const OBJECT_COLUMNS: &str =
     "id, provider_config_id, object_class, value, metadata, created_at, updated_at";
 
 /// The SQLite key store.
+///
+/// A file store is opened lazily: a file that does not exist yet is not created by reading.
+/// Until it exists, reads are answered by an empty stand-in (an in-memory database with the
+/// current schema, read-only), so `C_GetSlotList` shows the one empty slot and `sqlhsm key
+/// list` can say that there is no store; the first write creates the file, its directory and
+/// the schema. Another process may create the file meanwhile: every read of a store not yet
+/// seen checks for the file again and starts using it when it appears.
 pub struct SqliteStorage {
     /// What `describe` says.
     location: String,
     pool: Pool,
-    /// A connection that never writes, so its `PRAGMA data_version` changes with every commit
-    /// of any other connection (this process's pool included). `None` for `:memory:`, which no
-    /// other process can reach.
-    watch: Option<Mutex<Connection>>,
 }
 
 /// Where connections come from.
@@ -65,12 +75,32 @@ struct Pool {
     idle: Mutex<Vec<Connection>>,
     /// Signalled on check-in; only waited on for the single in-memory connection.
     returned: Condvar,
+    /// The file's state (unused for `:memory:`).
+    file: FileState,
+}
+
+/// What a file store knows about its file.
+#[derive(Default)]
+struct FileState {
+    /// The file exists and was prepared (WAL mode, current schema); set once, never cleared.
+    ready: AtomicBool,
+    /// Held while preparing, so threads racing to first open or create the file do it once.
+    preparing: Mutex<()>,
+    /// Why the file cannot be written, when SQLite opened it read-only.
+    read_only: Mutex<Option<String>>,
+    /// A connection that never writes, so its `PRAGMA data_version` changes with every commit
+    /// of any other connection (this process's pool included); opened on first use.
+    watch: Mutex<Option<Connection>>,
+    /// Stand-ins answering reads while the file does not exist.
+    stand_ins: Mutex<Vec<Connection>>,
 }
 
 /// A checked-out connection; goes back to the pool on drop.
 struct PooledConnection<'a> {
     pool: &'a Pool,
     connection: Option<Connection>,
+    /// An empty stand-in for a file that does not exist yet.
+    stand_in: bool,
 }
 
 impl std::ops::Deref for PooledConnection<'_> {
@@ -96,19 +126,48 @@ impl std::ops::DerefMut for PooledConnection<'_> {
 impl Drop for PooledConnection<'_> {
     fn drop(&mut self) {
         if let Some(connection) = self.connection.take() {
-            self.pool.check_in(connection);
+            if self.stand_in {
+                self.pool.check_in_stand_in(connection);
+            } else {
+                self.pool.check_in(connection);
+            }
         }
     }
 }
 
+fn poisoned() -> StorageError {
+    StorageError::Backend("connection pool lock poisoned".into())
+}
+
 impl Pool {
     fn lock_idle(&self) -> StorageResult<MutexGuard<'_, Vec<Connection>>> {
-        self.idle
-            .lock()
-            .map_err(|_| StorageError::Backend("connection pool lock poisoned".into()))
+        self.idle.lock().map_err(|_| poisoned())
     }
 
+    /// A connection for reading: the file's, or a stand-in while the file does not exist.
     fn check_out(&self) -> StorageResult<PooledConnection<'_>> {
+        if let Source::File { .. } = &self.source {
+            if !self.prepare(false)? {
+                return self.stand_in();
+            }
+        }
+        self.check_out_prepared()
+    }
+
+    /// A connection for a write transaction: creates the file when it does not exist yet (a
+    /// write is what creates a store), and refuses when the file is read-only.
+    fn writer(&self) -> StorageResult<PooledConnection<'_>> {
+        if let Source::File { .. } = &self.source {
+            self.prepare(true)?;
+            let read_only = self.file.read_only.lock().map_err(|_| poisoned())?;
+            if let Some(why) = read_only.as_ref() {
+                return Err(StorageError::ReadOnly(why.clone()));
+            }
+        }
+        self.check_out_prepared()
+    }
+
+    fn check_out_prepared(&self) -> StorageResult<PooledConnection<'_>> {
         let mut idle = self.lock_idle()?;
         let connection = match &self.source {
             Source::File { path, busy_timeout } => match idle.pop() {
@@ -116,23 +175,52 @@ impl Pool {
                 None => {
                     // Open outside the lock: opening touches the disk.
                     drop(idle);
-                    open_connection(path, *busy_timeout)?
+                    open_connection(path, *busy_timeout, false).map_err(|e| explain(path, e))?
                 }
             },
             Source::Memory => loop {
                 if let Some(connection) = idle.pop() {
                     break connection;
                 }
-                idle = self
-                    .returned
-                    .wait(idle)
-                    .map_err(|_| StorageError::Backend("connection pool lock poisoned".into()))?;
+                idle = self.returned.wait(idle).map_err(|_| poisoned())?;
             },
         };
         Ok(PooledConnection {
             pool: self,
             connection: Some(connection),
+            stand_in: false,
         })
+    }
+
+    fn stand_in(&self) -> StorageResult<PooledConnection<'_>> {
+        let spare = self.file.stand_ins.lock().map_err(|_| poisoned())?.pop();
+        let connection = match spare {
+            Some(connection) => connection,
+            None => {
+                let mut connection = open_memory()?;
+                migrations::run(&mut SqliteMigrator(&mut connection), Dialect::Sqlite)?;
+                connection
+                    .execute_batch("PRAGMA query_only = ON;")
+                    .map_err(map_error)?;
+                connection
+            }
+        };
+        Ok(PooledConnection {
+            pool: self,
+            connection: Some(connection),
+            stand_in: true,
+        })
+    }
+
+    fn check_in_stand_in(&self, connection: Connection) {
+        if self.file.ready.load(Ordering::Acquire) {
+            return; // the file exists now; stand-ins are done
+        }
+        if let Ok(mut spare) = self.file.stand_ins.lock() {
+            if spare.len() < MAX_IDLE {
+                spare.push(connection);
+            }
+        }
     }
 
     fn check_in(&self, connection: Connection) {
@@ -153,19 +241,190 @@ impl Pool {
         }
         self.returned.notify_one();
     }
+
+    /// Makes sure the file is open and current: returns false when it does not exist (and
+    /// `create` is false). With `create`, a missing file is created with its directory. Every
+    /// failure names the path and, for access problems, the cause the file system gives.
+    fn prepare(&self, create: bool) -> StorageResult<bool> {
+        let Source::File { path, busy_timeout } = &self.source else {
+            return Ok(true);
+        };
+        if self.file.ready.load(Ordering::Acquire) {
+            return Ok(true);
+        }
+        let _preparing = self.file.preparing.lock().map_err(|_| poisoned())?;
+        if self.file.ready.load(Ordering::Acquire) {
+            return Ok(true);
+        }
+        match std::fs::metadata(path) {
+            Ok(metadata) if metadata.is_dir() => {
+                return Err(StorageError::Access(format!(
+                    "cannot open the key store {path}: it is a directory"
+                )))
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if !create {
+                    return Ok(false);
+                }
+                create_parent_dir(path)?;
+            }
+            Err(e) => return Err(unusable(path, &e)),
+        }
+        let mut first =
+            open_connection(path, *busy_timeout, create).map_err(|e| explain(path, e))?;
+        let read_only = first.is_readonly(rusqlite::MAIN_DB).map_err(map_error)?;
+        if read_only {
+            let why = format!(
+                "the key store {path} is read-only: {}",
+                write_refusal(path).unwrap_or_else(|| "SQLite opened it read-only".into())
+            );
+            // A read-only file keeps its journal mode; the schema must already be current.
+            migrations::run(&mut SqliteMigrator(&mut first), Dialect::Sqlite).map_err(
+                |e| match e {
+                    StorageError::ReadOnly(_) | StorageError::Migration { .. } => {
+                        StorageError::ReadOnly(format!(
+                            "{why}, and its schema is older than this build: it must be \
+                             migrated (`sqlhsm db migrate`) by a user who may write it"
+                        ))
+                    }
+                    other => explain(path, other),
+                },
+            )?;
+            tracing::warn!(path, reason = %why, "SQLite key store opened read-only: reads work, writes fail");
+            *self.file.read_only.lock().map_err(|_| poisoned())? = Some(why);
+        } else {
+            let mode = enable_wal(&first, *busy_timeout).map_err(|e| explain(path, e))?;
+            if !mode.eq_ignore_ascii_case("wal") {
+                tracing::warn!(%mode, "SQLite refused WAL journal mode");
+            }
+            let applied = migrations::run(&mut SqliteMigrator(&mut first), Dialect::Sqlite)
+                .map_err(|e| explain(path, e))?;
+            if applied > 0 {
+                tracing::info!(path, applied, "applied SQLite schema migrations");
+            }
+        }
+        self.lock_idle()?.push(first);
+        self.file.ready.store(true, Ordering::Release);
+        if let Ok(mut spare) = self.file.stand_ins.lock() {
+            spare.clear();
+        }
+        Ok(true)
+    }
+
+    /// `PRAGMA data_version` of the watch connection; 0 while the file does not exist.
+    fn change_marker(&self) -> StorageResult<u64> {
+        let Source::File { path, busy_timeout } = &self.source else {
+            return Ok(0); // `:memory:`: no other process can reach it
+        };
+        if !self.prepare(false)? {
+            return Ok(0);
+        }
+        let mut watch = self
+            .file
+            .watch
+            .lock()
+            .map_err(|_| StorageError::Backend("the watch connection was poisoned".into()))?;
+        if watch.is_none() {
+            *watch =
+                Some(open_connection(path, *busy_timeout, false).map_err(|e| explain(path, e))?);
+        }
+        let Some(connection) = watch.as_ref() else {
+            return Ok(0);
+        };
+        let version: i64 = connection
+            .query_row("PRAGMA data_version", [], |row| row.get(0))
+            .map_err(map_error)?;
+        Ok(version as u64)
+    }
 }
 
-/// Opens one file connection with the per-connection pragmas.
-fn open_connection(path: &str, busy_timeout: Duration) -> StorageResult<Connection> {
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-        | OpenFlags::SQLITE_OPEN_CREATE
-        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+/// Opens one file connection with the per-connection pragmas; only `create` makes a missing
+/// file.
+fn open_connection(path: &str, busy_timeout: Duration, create: bool) -> StorageResult<Connection> {
+    let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    if create {
+        flags |= OpenFlags::SQLITE_OPEN_CREATE;
+    }
     let connection = Connection::open_with_flags(path, flags).map_err(map_error)?;
     connection.busy_timeout(busy_timeout).map_err(map_error)?;
     connection
         .execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;")
         .map_err(map_error)?;
     Ok(connection)
+}
+
+/// Why the file system refuses this process write access to `path`, if it does (`Permission
+/// denied (os error 13)`, `Read-only file system (os error 30)`). Opening for writing creates
+/// nothing and changes nothing.
+fn write_refusal(path: &str) -> Option<String> {
+    match std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+    {
+        Ok(_) => None,
+        Err(e) => Some(format!("{path}: {e}")),
+    }
+}
+
+/// An access failure of `path` found by the file system (`e`), as the operator should read it.
+fn unusable(path: &str, e: &std::io::Error) -> StorageError {
+    // ENOTDIR: say which part of the path is not a directory.
+    let through_a_file = Path::new(path)
+        .ancestors()
+        .skip(1)
+        .find(|ancestor| ancestor.is_file());
+    match through_a_file {
+        Some(file) => StorageError::Access(format!(
+            "cannot open the key store {path}: {} is a file, not a directory",
+            file.display()
+        )),
+        None => StorageError::Access(format!("cannot open the key store {path}: {e}")),
+    }
+}
+
+/// An error from opening or preparing the file, with the path and the cause. SQLite says only
+/// "unable to open database file" or "attempt to write a readonly database"; the file system
+/// says why.
+fn explain(path: &str, error: StorageError) -> StorageError {
+    // `Access`: SQLite could not open or read; `ReadOnly`: it could not write.
+    let (sqlite, reading) = match error {
+        StorageError::Access(sqlite) => (sqlite, true),
+        StorageError::ReadOnly(sqlite) => (sqlite, false),
+        StorageError::Corrupt(text) => {
+            return StorageError::Corrupt(format!(
+                "{path} is not a usable SQLite key store: {text}"
+            ))
+        }
+        other => return other,
+    };
+    match std::fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return StorageError::Missing(format!("no key store at {path}"))
+        }
+        Err(e) => return unusable(path, &e),
+        Ok(_) => {}
+    }
+    if let Err(e) = std::fs::File::open(path) {
+        return StorageError::Access(format!("cannot open the key store {path}: {e}"));
+    }
+    if !reading {
+        if let Some(refusal) = write_refusal(path) {
+            return StorageError::ReadOnly(format!("the key store {path} is read-only: {refusal}"));
+        }
+    }
+    // The file itself can be read: what SQLite could not create or open is beside it (WAL mode
+    // keeps `-wal` and `-shm` files next to the database, and even a reader needs `-shm`).
+    let dir = Path::new(path)
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    StorageError::Access(format!(
+        "cannot open the key store {path}: {sqlite}; the directory {} must let this process \
+         create {path}-wal and {path}-shm (or they must exist and be writable)",
+        dir.display()
+    ))
 }
 
 /// Switches the file to WAL (a property of the file, so set once at open). While another
@@ -217,47 +476,45 @@ fn create_parent_dir(path: &str) -> StorageResult<()> {
 }
 
 impl SqliteStorage {
-    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
-    /// `:memory:` gives a private in-memory database for tests.
+    /// Opens the database at `path` and brings its schema up to date — without creating it: a
+    /// file that does not exist yet reads as an empty store (see [`SqliteStorage`]), and the
+    /// first write creates it. `:memory:` gives a private in-memory database for tests.
     pub fn open(path: &str, busy_timeout_ms: u64) -> StorageResult<SqliteStorage> {
         let busy_timeout = Duration::from_millis(busy_timeout_ms);
-        let (source, first) = if path == ":memory:" {
-            (Source::Memory, open_memory()?)
-        } else {
-            create_parent_dir(path)?;
-            let first = open_connection(path, busy_timeout)?;
-            let mode = enable_wal(&first, busy_timeout)?;
-            if !mode.eq_ignore_ascii_case("wal") {
-                tracing::warn!(%mode, "SQLite refused WAL journal mode");
-            }
-            (
-                Source::File {
+        let location = format!("sqlite:{path}");
+        if path == ":memory:" {
+            let mut first = open_memory()?;
+            migrations::run(&mut SqliteMigrator(&mut first), Dialect::Sqlite)?;
+            return Ok(SqliteStorage {
+                location,
+                pool: Pool {
+                    source: Source::Memory,
+                    idle: Mutex::new(vec![first]),
+                    returned: Condvar::new(),
+                    file: FileState::default(),
+                },
+            });
+        }
+        let storage = SqliteStorage {
+            location,
+            pool: Pool {
+                source: Source::File {
                     path: path.to_string(),
                     busy_timeout,
                 },
-                first,
-            )
-        };
-        let mut first = first;
-        let applied = migrations::run(&mut SqliteMigrator(&mut first), Dialect::Sqlite)?;
-        if applied > 0 {
-            tracing::info!(path, applied, "applied SQLite schema migrations");
-        }
-        let watch = match &source {
-            Source::File { path, busy_timeout } => {
-                Some(Mutex::new(open_connection(path, *busy_timeout)?))
-            }
-            Source::Memory => None,
-        };
-        Ok(SqliteStorage {
-            watch,
-            location: format!("sqlite:{path}"),
-            pool: Pool {
-                source,
-                idle: Mutex::new(vec![first]),
+                idle: Mutex::new(Vec::new()),
                 returned: Condvar::new(),
+                file: FileState::default(),
             },
-        })
+        };
+        if !storage.pool.prepare(false)? {
+            tracing::warn!(
+                path,
+                "no key store at this path yet: it reads as empty until the first write \
+                 (C_InitToken, `sqlhsm token init`, `sqlhsm db migrate`) creates it"
+            );
+        }
+        Ok(storage)
     }
 
     /// Runs `work` in a `BEGIN IMMEDIATE` transaction and commits when it succeeds.
@@ -265,7 +522,7 @@ impl SqliteStorage {
         &self,
         work: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>,
     ) -> StorageResult<T> {
-        let mut connection = self.pool.check_out()?;
+        let mut connection = self.pool.writer()?;
         let tx = connection
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(map_error)?;
@@ -420,6 +677,23 @@ fn map_error(error: rusqlite::Error) -> StorageError {
             ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase => {
                 StorageError::Corrupt(error.to_string())
             }
+            // Reading a WAL database needs its `-shm` file: when it cannot be made or locked,
+            // nothing can be read, which is an access problem, not a read-only store.
+            ErrorCode::ReadOnly
+                if matches!(
+                    failure.extended_code,
+                    rusqlite::ffi::SQLITE_READONLY_CANTINIT
+                        | rusqlite::ffi::SQLITE_READONLY_DIRECTORY
+                        | rusqlite::ffi::SQLITE_READONLY_CANTLOCK
+                        | rusqlite::ffi::SQLITE_READONLY_RECOVERY
+                ) =>
+            {
+                StorageError::Access(error.to_string())
+            }
+            ErrorCode::ReadOnly => StorageError::ReadOnly(error.to_string()),
+            ErrorCode::CannotOpen
+            | ErrorCode::PermissionDenied
+            | ErrorCode::AuthorizationForStatementDenied => StorageError::Access(error.to_string()),
             _ => StorageError::Backend(error.to_string()),
         },
         E::FromSqlConversionFailure(..)
@@ -622,6 +896,28 @@ impl Storage for SqliteStorage {
         self.location.clone()
     }
 
+    fn require_existing(&self) -> StorageResult<()> {
+        match &self.pool.source {
+            Source::File { path, .. } if !self.pool.prepare(false)? => {
+                Err(StorageError::Missing(format!("no key store at {path}")))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn create(&self) -> StorageResult<()> {
+        self.pool.prepare(true).map(|_| ())
+    }
+
+    fn read_only(&self) -> Option<String> {
+        self.pool
+            .file
+            .read_only
+            .lock()
+            .ok()
+            .and_then(|why| why.clone())
+    }
+
     fn list_tokens(&self) -> StorageResult<Vec<TokenRow>> {
         let connection = self.pool.check_out()?;
         let sql = format!("SELECT {TOKEN_COLUMNS} FROM provider_config ORDER BY created_at, id");
@@ -670,7 +966,7 @@ impl Storage for SqliteStorage {
         id: Uuid,
         update: ConfigUpdate<'_>,
     ) -> StorageResult<Result<Value, Error>> {
-        let mut connection = self.pool.check_out()?;
+        let mut connection = self.pool.writer()?;
         let tx = connection
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(map_error)?;
@@ -735,7 +1031,7 @@ impl Storage for SqliteStorage {
             old_table.name()
         );
         let metadata = json_text(old_metadata)?;
-        let mut connection = self.pool.check_out()?;
+        let mut connection = self.pool.writer()?;
         let tx = connection
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(map_error)?;
@@ -958,26 +1254,13 @@ impl Storage for SqliteStorage {
             Err(_) => return Err(stuck()),
         };
         drop(closed);
-        if let Some(watch) = &self.watch {
-            let mut connection = watch.try_lock().map_err(|_| stuck())?;
-            // Replaced by a connection to no file, so the inherited one closes now.
-            let detached = Connection::open_in_memory().map_err(map_error)?;
-            drop(std::mem::replace(&mut *connection, detached));
-        }
+        let watch = self.pool.file.watch.try_lock().map_err(|_| stuck())?.take();
+        drop(watch);
         Ok(())
     }
 
     fn change_marker(&self) -> StorageResult<u64> {
-        let Some(watch) = &self.watch else {
-            return Ok(0);
-        };
-        let connection = watch
-            .lock()
-            .map_err(|_| StorageError::Backend("the watch connection was poisoned".into()))?;
-        let version: i64 = connection
-            .query_row("PRAGMA data_version", [], |row| row.get(0))
-            .map_err(map_error)?;
-        Ok(version as u64)
+        self.pool.change_marker()
     }
 }
 
@@ -1075,9 +1358,11 @@ mod tests {
     }
 
     #[test]
-    fn open_creates_directories_wal_and_current_schema() {
+    fn create_makes_directories_wal_and_current_schema() {
         let (_dir, path) = temp_db();
         let storage = SqliteStorage::open(&path, 1000).unwrap();
+        assert!(!Path::new(&path).exists());
+        storage.create().unwrap();
         assert!(Path::new(&path).exists());
         assert_eq!(storage.describe(), format!("sqlite:{path}"));
         let connection = storage.pool.check_out().unwrap();
@@ -1104,7 +1389,7 @@ mod tests {
     #[test]
     fn reopening_applies_nothing_twice() {
         let (_dir, path) = temp_db();
-        drop(SqliteStorage::open(&path, 1000).unwrap());
+        SqliteStorage::open(&path, 1000).unwrap().create().unwrap();
         let storage = SqliteStorage::open(&path, 1000).unwrap();
         let connection = storage.pool.check_out().unwrap();
         let rows: i64 = connection
@@ -1120,6 +1405,7 @@ mod tests {
     fn another_connections_commit_moves_the_change_marker() {
         let (_dir, path) = temp_db();
         let watcher = SqliteStorage::open(&path, 5000).unwrap();
+        watcher.create().unwrap();
         let writer = SqliteStorage::open(&path, 5000).unwrap();
         let before = watcher.change_marker().unwrap();
         assert_eq!(
@@ -1148,7 +1434,7 @@ mod tests {
         let handles: Vec<_> = (0..6)
             .map(|_| {
                 let path = path.clone();
-                std::thread::spawn(move || SqliteStorage::open(&path, 5000).map(|_| ()))
+                std::thread::spawn(move || SqliteStorage::open(&path, 5000)?.create())
             })
             .collect();
         for handle in handles {
@@ -1167,7 +1453,7 @@ mod tests {
     #[test]
     fn a_newer_schema_is_refused() {
         let (_dir, path) = temp_db();
-        drop(SqliteStorage::open(&path, 1000).unwrap());
+        SqliteStorage::open(&path, 1000).unwrap().create().unwrap();
         let connection = Connection::open(&path).unwrap();
         connection
             .execute(
@@ -1314,6 +1600,7 @@ mod tests {
     fn busy_past_the_timeout_is_busy() {
         let (_dir, path) = temp_db();
         let storage = SqliteStorage::open(&path, 50).unwrap();
+        storage.create().unwrap();
         let mut blocker = Connection::open(&path).unwrap();
         let tx = blocker
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -1321,5 +1608,139 @@ mod tests {
         let result = storage.rename_token(Uuid::new_v4(), "x");
         assert!(matches!(result, Err(StorageError::Busy(_))), "{result:?}");
         drop(tx);
+    }
+
+    fn token_row(name: &str, slot: u64) -> TokenRow {
+        let at = Utc::now();
+        TokenRow {
+            id: Uuid::new_v4(),
+            provider_name: name.into(),
+            config: serde_json::json!({ "slot": slot }),
+            metadata: serde_json::json!({}),
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
+    /// Reading a store whose file does not exist finds nothing and creates nothing, not even its
+    /// directory; the first write creates both.
+    #[test]
+    fn reads_never_create_the_file() {
+        let (dir, path) = temp_db();
+        let storage = SqliteStorage::open(&path, 1000).unwrap();
+        let filter = KeyFilter {
+            provider_config_id: Uuid::new_v4(),
+            ..KeyFilter::default()
+        };
+        assert!(storage.list_tokens().unwrap().is_empty());
+        assert_eq!(storage.get_token(Uuid::new_v4()).unwrap(), None);
+        assert!(storage.find_asym_keys(&filter).unwrap().is_empty());
+        assert!(storage.find_sym_keys(&filter).unwrap().is_empty());
+        assert!(storage.find_objects(&filter, None).unwrap().is_empty());
+        assert!(!storage.key_id_exists("k").unwrap());
+        assert!(storage.key_events("k").unwrap().is_empty());
+        assert_eq!(storage.change_marker().unwrap(), 0);
+        match storage.require_existing() {
+            Err(StorageError::Missing(message)) => {
+                assert_eq!(message, format!("no key store at {path}"))
+            }
+            other => panic!("expected Missing, got {other:?}"),
+        }
+        assert!(
+            !dir.path().join("nested").exists(),
+            "not even the directory"
+        );
+
+        storage.insert_token(&token_row("first", 1)).unwrap();
+        assert!(Path::new(&path).exists());
+        storage.require_existing().unwrap();
+        assert_eq!(storage.list_tokens().unwrap().len(), 1);
+    }
+
+    /// A store opened before its file existed uses the file as soon as another process (here
+    /// another store) creates it.
+    #[test]
+    fn a_file_created_elsewhere_is_used_at_once() {
+        let (_dir, path) = temp_db();
+        let early = SqliteStorage::open(&path, 1000).unwrap();
+        assert!(early.list_tokens().unwrap().is_empty());
+        let before = early.change_marker().unwrap();
+        let creator = SqliteStorage::open(&path, 1000).unwrap();
+        creator
+            .insert_token(&token_row("made-elsewhere", 1))
+            .unwrap();
+        let tokens = early.list_tokens().unwrap();
+        assert_eq!(tokens.len(), 1);
+        assert_eq!(tokens[0].provider_name, "made-elsewhere");
+        assert_ne!(early.change_marker().unwrap(), before);
+        early.insert_token(&token_row("second", 2)).unwrap();
+        assert_eq!(creator.list_tokens().unwrap().len(), 2);
+    }
+
+    /// A file deleted under a running store is not silently re-created empty by a new
+    /// connection: it is reported missing.
+    #[test]
+    fn a_deleted_file_is_reported_not_recreated() {
+        let (_dir, path) = temp_db();
+        let storage = SqliteStorage::open(&path, 1000).unwrap();
+        storage.create().unwrap();
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{path}{suffix}"));
+        }
+        // The one pooled connection (opened before the deletion) is in use, so the pool opens a
+        // new one.
+        let held = storage.pool.check_out().unwrap();
+        match storage.pool.check_out() {
+            Err(StorageError::Missing(message)) => assert!(message.contains(&path), "{message}"),
+            Err(other) => panic!("expected Missing, got {other:?}"),
+            Ok(_) => panic!("expected Missing, got a connection"),
+        }
+        drop(held);
+        assert!(!Path::new(&path).exists());
+    }
+
+    /// Paths that cannot name a store are refused at open, with the path and the cause.
+    #[test]
+    fn unusable_paths_name_the_path_and_the_cause() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("plain-file");
+        std::fs::write(&file, b"not a directory").unwrap();
+        let through_a_file = file.join("keys.db");
+        let through_a_file = through_a_file.to_str().unwrap();
+        match SqliteStorage::open(through_a_file, 1000) {
+            Err(StorageError::Access(message)) => assert_eq!(
+                message,
+                format!(
+                    "cannot open the key store {through_a_file}: {} is a file, not a directory",
+                    file.display()
+                )
+            ),
+            Err(other) => panic!("expected Access, got {other:?}"),
+            Ok(_) => panic!("opened a store under a file"),
+        }
+        let directory = dir.path().to_str().unwrap();
+        match SqliteStorage::open(directory, 1000) {
+            Err(StorageError::Access(message)) => {
+                assert!(
+                    message.contains(directory) && message.contains("is a directory"),
+                    "{message}"
+                )
+            }
+            Err(other) => panic!("expected Access, got {other:?}"),
+            Ok(_) => panic!("opened a directory as a store"),
+        }
+        match SqliteStorage::open(file.to_str().unwrap(), 1000) {
+            Err(StorageError::Corrupt(message)) => {
+                assert!(
+                    message.starts_with(&format!(
+                        "{} is not a usable SQLite key store",
+                        file.display()
+                    )),
+                    "{message}"
+                )
+            }
+            Err(other) => panic!("expected Corrupt, got {other:?}"),
+            Ok(_) => panic!("opened a text file as a store"),
+        }
     }
 }
