@@ -364,27 +364,18 @@ fn child_read_only_store() {
         .expect("C_GetTokenInfo")
         .write_protected());
     let s = p.open_rw_session(slot).expect("C_OpenSession (R/W)");
-    s.login(UserType::User, Some(&pin(USER_PIN)))
-        .expect("C_Login");
-    let keys = find_by_label_class(&s, "s", ObjectClass::PRIVATE_KEY);
+    let keys = find_by_label_class(&s, "s", ObjectClass::PUBLIC_KEY);
     assert_eq!(
         keys.len(),
         1,
-        "the key made before the file became read-only"
+        "the public key made before the file became read-only"
     );
-    let signature = s
-        .sign(&Mechanism::Ecdsa, keys[0], &[7u8; 32])
-        .expect("C_Sign");
-    assert_eq!(signature.len(), 64);
-    let made = s.generate_key(
-        &Mechanism::AesKeyGen,
-        &[
-            Attribute::Token(true),
-            Attribute::ValueLen(16.into()),
-            Attribute::Label(b"new".to_vec()),
-        ],
+    // A guess that cannot be counted is never evaluated (the PIN lockout is exact), so a
+    // read-only store refuses logins, the correct PIN included.
+    expect_rv(
+        s.login(UserType::User, Some(&pin(USER_PIN))),
+        RvError::TokenWriteProtected,
     );
-    expect_rv(made, RvError::TokenWriteProtected);
 }
 
 /// `C_Initialize` on a store that cannot be opened: `CKR_DEVICE_ERROR` (the log line says why).
@@ -702,13 +693,16 @@ fn a_read_only_file_serves_reads_and_refuses_writes_by_name() {
         "sqlhsm: the key store {0} is read-only: {0}: Permission denied (os error 13)",
         file.display()
     );
-    for args in [
-        &["key", "generate", "--token", "ro", "--algorithm", "aes-128"][..],
-        &["token", "init", "second"][..],
-    ] {
-        let ran = admin(&scratch, args, &env, true);
-        expect_refusal(&ran, &format!("{args:?}"), &expected);
-    }
+    let ran = admin(&scratch, &["token", "init", "second"], &env, true);
+    expect_refusal(&ran, "token init", &expected);
+    // Generating needs a login, which a read-only store refuses: it cannot count the guess.
+    let args = ["key", "generate", "--token", "ro", "--algorithm", "aes-128"];
+    let ran = admin(&scratch, &args, &env, true);
+    expect_refusal(
+        &ran,
+        "key generate",
+        &expected.replacen("sqlhsm: ", "sqlhsm: cannot log in to \"ro\": ", 1),
+    );
     let ran = module_child(&scratch, "read-only-store", &env, true);
     expect_child_ok(&ran, "read-only-store");
     assert!(
