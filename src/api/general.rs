@@ -3,7 +3,7 @@
 use cryptoki_sys::{CK_INFO, CK_VERSION};
 
 use crate::core::tokens::padded;
-use crate::error::{Result, Rv};
+use crate::error::{Error, Result, Rv};
 
 /// What `C_Initialize` received, decoded from `CK_C_INITIALIZE_ARGS`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -33,7 +33,28 @@ pub fn initialize(args: Option<InitArgs>) -> Result<()> {
             _ => Err(Rv::ARGUMENTS_BAD)?,
         }
     }
-    crate::core::initialize(options)
+    crate::core::initialize(options).map_err(within_initialize_codes)
+}
+
+/// The answers PKCS#11 3.0 §5.4 lists for `C_Initialize`. Anything else (a store that cannot be
+/// opened, say, which elsewhere is `CKR_DEVICE_ERROR`) becomes `CKR_FUNCTION_FAILED`, with its
+/// cause logged here since the caller only sees the code.
+const INITIALIZE_CODES: [Rv; 7] = [
+    Rv::ARGUMENTS_BAD,
+    Rv::CANT_LOCK,
+    Rv::CRYPTOKI_ALREADY_INITIALIZED,
+    Rv::FUNCTION_FAILED,
+    Rv::GENERAL_ERROR,
+    Rv::HOST_MEMORY,
+    Rv::NEED_TO_CREATE_THREADS,
+];
+
+fn within_initialize_codes(error: Error) -> Error {
+    if INITIALIZE_CODES.contains(&error.rv()) {
+        return error;
+    }
+    tracing::error!(cause = %error, "C_Initialize failed");
+    Error::from(Rv::FUNCTION_FAILED)
 }
 
 /// Whether `C_Initialize` has run in this process; cheap (no lock, no system call).
