@@ -251,6 +251,40 @@ fn expiration_crossing_while_the_process_runs() {
     );
 }
 
+/// A token key's `CKA_END_DATE` is its expiration and follows the same rules as
+/// `CKA_SQLHSM_EXPIRATION`: a user may not bring an expired key back by moving its end date.
+#[test]
+fn end_date_follows_the_expiration_rules() {
+    let p = ctx();
+    let slot = new_token(p, "lifecycle-end-date");
+    let s = user_session(p, slot);
+    let (_, private) = gen_ec(&s, P256, "end-date", b"end");
+    let date = |y: &str| cryptoki::types::Date::new_from_str_slice(y, "06", "30").unwrap();
+    // Into the past: the key expires, as with CKA_SQLHSM_EXPIRATION.
+    s.update_attributes(private, &[Attribute::EndDate(date("2020"))])
+        .unwrap();
+    assert_eq!(get_ulong_vendor(&s, private, CKA_SQLHSM_KEY_STATUS), 4);
+    assert_eq!(
+        get_ulong_vendor(&s, private, CKA_SQLHSM_EXPIRATION),
+        1_593_561_600,
+        "the end of 2020-06-30, UTC"
+    );
+    expect_rv(
+        s.sign(&Mechanism::EcdsaSha256, private, b"data"),
+        RvError::KeyFunctionNotPermitted,
+    );
+    // Back into the future: only the SO may, so the user is refused and the key stays expired.
+    expect_rv(
+        s.update_attributes(private, &[Attribute::EndDate(date("2099"))]),
+        RvError::AttributeValueInvalid,
+    );
+    assert_eq!(get_ulong_vendor(&s, private, CKA_SQLHSM_KEY_STATUS), 4);
+    expect_rv(
+        s.sign(&Mechanism::EcdsaSha256, private, b"data"),
+        RvError::KeyFunctionNotPermitted,
+    );
+}
+
 #[test]
 fn rotation_through_pkcs11_alone() {
     let p = ctx();

@@ -309,27 +309,6 @@ mod through_pkcs11 {
             }
         }
 
-        /// The `expiration` event of a `CKA_END_DATE` set through `C_SetAttributeValue`, when
-        /// it moves the key's expiration (`change`: from, to); it commits with the attributes.
-        pub fn end_date_event(
-            &self,
-            key_id: &str,
-            token: Uuid,
-            status: i32,
-            change: (Option<DateTime<Utc>>, Option<DateTime<Utc>>),
-        ) -> Option<KeyEvent> {
-            let (from, to) = change;
-            (from != to).then(|| {
-                self.history_event(
-                    key_id,
-                    token,
-                    "expiration",
-                    Some(state_json(status, from)),
-                    Some(state_json(status, to)),
-                )
-            })
-        }
-
         /// `C_SetAttributeValue` of `CKA_SQLHSM_KEY_STATUS` and/or `CKA_SQLHSM_EXPIRATION` on a
         /// token key, within the allowed transitions; the row's status, expiration and
         /// `CKA_END_DATE` change together and the change enters the history.
@@ -350,6 +329,19 @@ mod through_pkcs11 {
             let mut requested_status = None;
             let mut requested_expiration = None;
             for attr in template {
+                if attr.kind == CKA_END_DATE {
+                    let spec = attributes::spec(CKA_END_DATE).ok_or(Rv::GENERAL_ERROR)?;
+                    attributes::validate_value(spec, &attr.value)?;
+                    let at = match attr.value.is_empty() {
+                        true => None,
+                        false => Some(
+                            crate::core::objects::end_date_expiration(&attr.value)
+                                .ok_or(Rv::ATTRIBUTE_VALUE_INVALID)?,
+                        ),
+                    };
+                    requested_expiration = Some(at);
+                    continue;
+                }
                 let value =
                     attributes::decode_ulong(&attr.value).ok_or(Rv::ATTRIBUTE_VALUE_INVALID)?;
                 if attr.kind == vendor::CKA_SQLHSM_KEY_STATUS {

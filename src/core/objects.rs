@@ -135,7 +135,13 @@ fn required(template: &[Attribute], kind: CK_ATTRIBUTE_TYPE) -> Result<&[u8]> {
 
 /// `CKA_END_DATE` (YYYYMMDD) as the `expiration` column: the end of that day, UTC.
 pub fn expiration_of(attrs: &AttrMap) -> Option<DateTime<Utc>> {
-    let date = std::str::from_utf8(attrs.get(CKA_END_DATE)?).ok()?;
+    end_date_expiration(attrs.get(CKA_END_DATE)?)
+}
+
+/// A `CKA_END_DATE` value (YYYYMMDD) as an expiration: the end of that day, UTC; `None` for an
+/// empty or unreadable date.
+pub fn end_date_expiration(value: &[u8]) -> Option<DateTime<Utc>> {
+    let date = std::str::from_utf8(value).ok()?;
     let day = NaiveDate::parse_from_str(date, "%Y%m%d").ok()?;
     Some(day.succ_opt()?.and_hms_opt(0, 0, 0)?.and_utc())
 }
@@ -912,14 +918,23 @@ impl Module {
     ) -> Result<()> {
         let access = self.access(session)?;
         let object = self.visible_object(&access, handle, Rv::OBJECT_HANDLE_INVALID)?;
-        // Status and expiration are row state with transition rules, not plain attributes.
-        let (lifecycle, template): (Vec<Attribute>, Vec<Attribute>) = template
-            .iter()
-            .cloned()
-            .partition(|a| super::lifecycle::is_lifecycle_attribute(a.kind));
+        // Status and expiration are row state with transition rules, not plain attributes. A
+        // token key's CKA_END_DATE is its expiration, so it follows the same rules (only the SO
+        // brings an expired key back).
+        let is_token_key =
+            matches!(object.id, ObjectId::Token { half, .. } if half != Half::Standalone);
+        let (lifecycle, template): (Vec<Attribute>, Vec<Attribute>) =
+            template.iter().cloned().partition(|a| {
+                super::lifecycle::is_lifecycle_attribute(a.kind)
+                    || (is_token_key && a.kind == CKA_END_DATE)
+            });
         let template = template.as_slice();
         if object.is_token() && !access.read_write {
             Err(Rv::SESSION_READ_ONLY)?
+        }
+        if lifecycle.iter().any(|a| a.kind == CKA_END_DATE) && !object.attrs.flag(CKA_MODIFIABLE) {
+            // Unlike status, the end date is an attribute of the key, which CKA_MODIFIABLE freezes.
+            Err(Rv::ACTION_PROHIBITED)?
         }
         if template.is_empty() && !lifecycle.is_empty() {
             // Key state, not an attribute of the key: CKA_MODIFIABLE does not freeze it (a key
@@ -1005,19 +1020,13 @@ impl Module {
                 .get_sym_key(row)?
                 .ok_or(Rv::OBJECT_HANDLE_INVALID)?;
             let metadata = keystore::row_metadata(&[(Half::Secret, &attrs)]);
-            let expiration = expiration_of(&attrs);
-            let event = self.end_date_event(
-                &stored.key_id,
-                object.token,
-                stored.key_status,
-                (stored.expiration, expiration),
-            );
+            // The expiration (CKA_END_DATE) changes only through the lifecycle rules.
             if !self.storage.update_key_attributes(
                 KeyTable::Sym,
                 row,
                 &metadata,
-                expiration,
-                event.as_ref(),
+                stored.expiration,
+                None,
             )? {
                 Err(Rv::OBJECT_HANDLE_INVALID)?
             }
@@ -1051,24 +1060,13 @@ impl Module {
         }
         let refs: Vec<(Half, &AttrMap)> = halves.iter().map(|(h, a)| (*h, a)).collect();
         let metadata = keystore::row_metadata(&refs);
-        let primary = refs
-            .iter()
-            .find(|(h, _)| *h == Half::Private)
-            .or(refs.first())
-            .map(|(_, a)| *a);
-        let expiration = primary.and_then(expiration_of);
-        let event = self.end_date_event(
-            &stored.key_id,
-            object.token,
-            stored.key_status,
-            (stored.expiration, expiration),
-        );
+        // The expiration (CKA_END_DATE) changes only through the lifecycle rules.
         if !self.storage.update_key_attributes(
             KeyTable::Asym,
             row,
             &metadata,
-            expiration,
-            event.as_ref(),
+            stored.expiration,
+            None,
         )? {
             Err(Rv::OBJECT_HANDLE_INVALID)?
         }
