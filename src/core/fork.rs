@@ -116,18 +116,39 @@ pub fn enter() -> Call {
     let Some(slot) = slot else {
         return Call { slot: None };
     };
+    mark_busy(slot, nested);
+    Call { slot: Some(slot) }
+}
+
+/// Marks the thread busy, first waiting while a fork is being prepared (unless `nested`).
+fn mark_busy(slot: &Slot, nested: bool) {
     loop {
         // SeqCst pairs this mark with `prepare`'s flag: either prepare sees the thread busy, or
         // the thread sees the fork pending.
         slot.busy.fetch_add(1, Ordering::SeqCst);
         if nested || !FORK_PENDING.load(Ordering::SeqCst) {
-            return Call { slot: Some(slot) };
+            return;
         }
         slot.busy.fetch_sub(1, Ordering::SeqCst);
         while FORK_PENDING.load(Ordering::Acquire) {
             std::thread::sleep(Duration::from_micros(100));
         }
     }
+}
+
+/// Runs `wait` outside the door, so that a fork need not wait for it: for a call that pauses a
+/// long time (a PIN login waiting for other guesses to settle) while it holds no lock and no
+/// connection. The call comes back in through the door afterwards.
+pub fn outside<T>(wait: impl FnOnce() -> T) -> T {
+    let outermost = DEPTH.with(Cell::get) == 1;
+    let slot = CLAIM.try_with(Claim::slot).ok().filter(|_| outermost);
+    let Some(slot) = slot else {
+        return wait();
+    };
+    slot.busy.fetch_sub(1, Ordering::SeqCst);
+    let result = wait();
+    mark_busy(slot, false);
+    result
 }
 
 /// Before fork(): stops new calls and waits (at most [`QUIESCE_TIMEOUT`]) until no other thread
@@ -241,6 +262,34 @@ mod tests {
         parent();
         newcomer.join().ok();
         assert_eq!(entered.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn a_pause_outside_the_door_does_not_hold_a_fork() {
+        let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let paused = Arc::new(AtomicBool::new(false));
+        let worker = {
+            let paused = paused.clone();
+            std::thread::spawn(move || {
+                let _call = enter();
+                outside(|| {
+                    paused.store(true, Ordering::SeqCst);
+                    std::thread::sleep(Duration::from_millis(300));
+                });
+            })
+        };
+        while !paused.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let started = Instant::now();
+        prepare();
+        let waited = started.elapsed();
+        parent();
+        worker.join().ok();
+        assert!(
+            waited < Duration::from_millis(200),
+            "prepare waited {waited:?}"
+        );
     }
 
     #[test]

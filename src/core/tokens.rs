@@ -122,7 +122,10 @@ impl Module {
                 Reservation::Locked => Err(Rv::PIN_LOCKED)?,
                 // Guesses in flight expire within the TTL, so this ends before the deadline.
                 Reservation::Wait if std::time::Instant::now() < deadline => {
-                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    // Nothing is held while waiting, so a fork need not wait for this login.
+                    super::fork::outside(|| {
+                        std::thread::sleep(std::time::Duration::from_millis(20))
+                    });
                 }
                 Reservation::Wait => Err(Rv::PIN_LOCKED)?,
             }
