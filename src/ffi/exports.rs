@@ -28,6 +28,11 @@ use crate::error::Rv;
 #[no_mangle]
 pub unsafe extern "C" fn C_Initialize(pInitArgs: CK_VOID_PTR) -> CK_RV {
     guard("C_Initialize", || {
+        // Before anything can touch OpenSSL: the private copy must never read the host's
+        // OPENSSL_CONF (see `process`).
+        if !super::process::isolate_crypto() {
+            Err(Rv::GENERAL_ERROR)?
+        }
         // SAFETY: a non-NULL pInitArgs points to a CK_C_INITIALIZE_ARGS (§5.4).
         let args = unsafe { ptr::read_opt(pInitArgs.cast::<CK_C_INITIALIZE_ARGS>()) }?;
         let args = args.map(|a| InitArgs {

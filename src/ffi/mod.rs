@@ -18,6 +18,7 @@
 pub mod exports;
 pub mod function_list;
 pub(crate) mod guard;
+pub mod process;
 pub(crate) mod ptr;
 
 pub use exports::*;
