@@ -13,8 +13,11 @@ use super::test_keys;
 use super::wrap::KeyWrap;
 use super::{aead, ecdh, mac, x509};
 
+/// A named operation to run on an empty queue.
+type Case<'a> = (&'static str, Box<dyn Fn() + 'a>);
+
 /// Runs each case on an empty queue and names those that leave something behind.
-fn leaks(cases: Vec<(&str, Box<dyn Fn() + '_>)>) -> Vec<String> {
+fn leaks(cases: Vec<Case<'_>>) -> Vec<String> {
     let mut leaked = Vec::new();
     for (name, case) in cases {
         let _ = ErrorStack::get();
@@ -46,7 +49,7 @@ fn refused_input_leaves_no_error_behind() {
     // Field-sized halves of an ECDSA signature that are out of range (0, and above the order).
     let zero_r: Vec<u8> = [[0u8; 32], [1u8; 32]].concat();
     let big_r: Vec<u8> = [[0xffu8; 32], [1u8; 32]].concat();
-    let cases: Vec<(&str, Box<dyn Fn() + '_>)> = vec![
+    let cases: Vec<Case<'_>> = vec![
         (
             "ECDSA verify, wrong signature",
             Box::new(|| assert!(!sign::ecdsa_verify(&ec_pub, &digest, &[1u8; 64]).unwrap())),
@@ -182,7 +185,7 @@ fn successful_operations_leave_no_error_behind() {
     let ec = test_keys::ec(Curve::P384);
     let ed = test_keys::ed25519();
     let digest = [0x22u8; 32];
-    let cases: Vec<(&str, Box<dyn Fn() + '_>)> = vec![
+    let cases: Vec<Case<'_>> = vec![
         (
             "sign and verify",
             Box::new(|| {
