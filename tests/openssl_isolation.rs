@@ -11,6 +11,7 @@
 //!   decrypt, derive, wrap, unwrap, digest — leaving an error of its own on the thread's host
 //!   error queue before each call, and checks after each call that the queue holds exactly that
 //!   error: sqlhsm neither reads, adds to nor clears the application's queue.
+//! - The admin command `sqlhsm` works under the same `fips=yes` configuration.
 //! - The OpenSSL command with the libp11 engine (`libengine-pkcs11-openssl`) signs with sqlhsm
 //!   keys by `pkcs11:` URI, sqlhsm running inside the OpenSSL application it serves.
 //! - The module exports only PKCS#11 functions and needs no system libcrypto/libssl, so its
@@ -710,4 +711,41 @@ fn module_exports_only_pkcs11_and_links_no_system_openssl() {
             .any(|l| l.contains("(FLAGS_1)") && l.contains("NODELETE")),
         "libsqlhsm.so is not marked NODELETE: {dynamic}"
     );
+}
+
+#[test]
+fn the_admin_command_ignores_the_hosts_openssl_configuration() {
+    if child_role().is_some() {
+        return;
+    }
+    let db = TestDb::new("isolation-admin");
+    let conf = db.dir.join("fips-properties.cnf");
+    std::fs::write(&conf, CONFIGS[0].1).expect("write OpenSSL configuration");
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_sqlhsm"))
+            .args(args)
+            .stdin(Stdio::null())
+            .envs(db.envs())
+            .env("SQLHSM_PIN", USER_PIN)
+            .env("SQLHSM_SO_PIN", SO_PIN)
+            .env("OPENSSL_CONF", &conf)
+            .env_remove("SQLHSM_LOG")
+            .output()
+            .expect("run sqlhsm");
+        assert!(
+            out.status.success(),
+            "sqlhsm {args:?} under OPENSSL_CONF with default_properties = fips=yes: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&["token", "init", "admin-fips"]);
+    run(&[
+        "key",
+        "generate",
+        "--token",
+        "admin-fips",
+        "--algorithm",
+        "ec-p256",
+    ]);
 }
