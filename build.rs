@@ -8,6 +8,16 @@ fn main() {
     println!("cargo:rerun-if-changed=src");
     println!("cargo:rerun-if-changed=cbindgen.toml");
 
+    // sqlhsm's OpenSSL is linked statically into the module (src/ffi/process.rs). It frees its
+    // per-thread state with pthread key destructors that live in this library, so once loaded
+    // the library must stay mapped — or a thread ending after the application's dlclose() jumps
+    // into unmapped code. The system's libcrypto.so is linked `-z nodelete` for the same reason.
+    let target_os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
+    let unix = std::env::var("CARGO_CFG_TARGET_FAMILY").is_ok_and(|f| f == "unix");
+    if unix && target_os != "macos" && target_os != "ios" {
+        println!("cargo:rustc-cdylib-link-arg=-Wl,-z,nodelete");
+    }
+
     let crate_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"));
     let config = cbindgen::Config::from_file(crate_dir.join("cbindgen.toml"))

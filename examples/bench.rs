@@ -12,6 +12,11 @@
 //! (N = the machine's cores), one session per thread. It prints operations per second; it never
 //! fails on a figure.
 //!
+//! It then measures, from one thread, the other operations whose cost is the crypto library's:
+//! Ed25519 signing (`CKM_EDDSA`), AES-256-GCM encryption of 1 KiB and 1 MiB (`CKM_AES_GCM`) and
+//! EC P-256 key pair generation (session keys, each destroyed again), each next to the same
+//! operation in raw OpenSSL.
+//!
 //! With SoftHSMv2 installed it then puts sqlhsm in front of it (`sqlhsm token init --provider
 //! pkcs11`, the admin command built beside the example) and measures the same signatures with
 //! REMOTE keys (every signature made by SoftHSM through sqlhsm) and with a PROVIDER_ROOT_KEY
@@ -23,6 +28,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+use cryptoki::mechanism::aead::GcmParams;
+use cryptoki::mechanism::eddsa::{EddsaParams, EddsaSignatureScheme};
 use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, ObjectHandle};
 use cryptoki::session::UserType;
@@ -79,6 +86,112 @@ fn openssl_sign(key: &PKey<Private>) -> Result<()> {
     signer.update(MESSAGE)?;
     signer.sign_to_vec()?;
     Ok(())
+}
+
+fn openssl_ed25519(key: &PKey<Private>) -> Result<()> {
+    Signer::new_without_digest(key)?.sign_oneshot_to_vec(MESSAGE)?;
+    Ok(())
+}
+
+fn openssl_gcm(key: &[u8], data: &[u8]) -> Result<()> {
+    let mut tag = [0u8; 16];
+    let cipher = openssl::symm::Cipher::aes_256_gcm();
+    openssl::symm::encrypt_aead(cipher, key, Some(&[7; 12]), b"", data, &mut tag)?;
+    Ok(())
+}
+
+/// Ed25519 signing, AES-256-GCM over 1 KiB and 1 MiB and EC P-256 key generation on one
+/// session of a logged-in token, one thread, each with its raw OpenSSL counterpart. An operation
+/// the module lacks is reported, not fatal.
+fn other_operations(
+    p: &Pkcs11,
+    slot: cryptoki::slot::Slot,
+    duration: Duration,
+) -> Result<Vec<(&'static str, f64, Option<f64>)>> {
+    // The caller's session is logged in, so this one is too. A mutex only to make it `Sync`.
+    let s = std::sync::Mutex::new(p.open_rw_session(slot)?);
+    let session = || s.lock().map_err(|_| "poisoned");
+    let session_key = [
+        Attribute::Token(false),
+        Attribute::Private(true),
+        Attribute::Sign(true),
+    ];
+    let p256 = vec![0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+    let ed25519 = vec![0x06, 0x03, 0x2b, 0x65, 0x70];
+    let ed = session()?
+        .generate_key_pair(
+            &Mechanism::EccEdwardsKeyPairGen,
+            &[Attribute::Token(false), Attribute::EcParams(ed25519)],
+            &session_key,
+        )
+        .map(|(_, private)| private);
+    let aes_key = [0x42u8; 32];
+    let aes = session()?.create_object(&[
+        Attribute::Class(cryptoki::object::ObjectClass::SECRET_KEY),
+        Attribute::KeyType(cryptoki::object::KeyType::AES),
+        Attribute::Token(false),
+        Attribute::Private(true),
+        Attribute::Encrypt(true),
+        Attribute::Value(aes_key.to_vec()),
+    ]);
+    let raw_ed = PKey::generate_ed25519()?;
+    let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1)?;
+    let kib = vec![0x5au8; 1 << 10];
+    let mib = vec![0x5au8; 1 << 20];
+    let eddsa = || Mechanism::Eddsa(EddsaParams::new(EddsaSignatureScheme::Pure));
+    let gcm = |data: &[u8]| -> Result<()> {
+        let key = *aes.as_ref().map_err(|e| e.to_string())?;
+        let mut iv = [7u8; 12];
+        let mechanism = Mechanism::AesGcm(GcmParams::new(&mut iv, b"", 128.into())?);
+        session()?.encrypt(&mechanism, key, data)?;
+        Ok(())
+    };
+    type Op<'a> = Box<dyn Fn() -> Result<()> + Sync + 'a>;
+    let cases: Vec<(&'static str, Op<'_>, Op<'_>)> = vec![
+        (
+            "Ed25519 sign (CKM_EDDSA, 32-byte message)",
+            Box::new(|| openssl_ed25519(&raw_ed)),
+            Box::new(|| {
+                let key = *ed.as_ref().map_err(|e| e.to_string())?;
+                session()?.sign(&eddsa(), key, MESSAGE)?;
+                Ok(())
+            }),
+        ),
+        (
+            "AES-256-GCM encrypt 1 KiB (CKM_AES_GCM)",
+            Box::new(|| openssl_gcm(&aes_key, &kib)),
+            Box::new(|| gcm(&kib)),
+        ),
+        (
+            "AES-256-GCM encrypt 1 MiB (CKM_AES_GCM)",
+            Box::new(|| openssl_gcm(&aes_key, &mib)),
+            Box::new(|| gcm(&mib)),
+        ),
+        (
+            "EC P-256 key pair generation (session keys, destroyed)",
+            Box::new(|| {
+                EcKey::generate(&group)?;
+                Ok(())
+            }),
+            Box::new(|| {
+                let s = session()?;
+                let (public, private) = s.generate_key_pair(
+                    &Mechanism::EccKeyPairGen,
+                    &[Attribute::Token(false), Attribute::EcParams(p256.clone())],
+                    &session_key,
+                )?;
+                s.destroy_object(public)?;
+                s.destroy_object(private)?;
+                Ok(())
+            }),
+        ),
+    ];
+    let mut figures = Vec::new();
+    for (label, raw, module) in cases {
+        let raw = throughput(1, duration, raw)?;
+        figures.push((label, raw, throughput(1, duration, module).ok()));
+    }
+    Ok(figures)
 }
 
 struct Keys {
@@ -317,6 +430,7 @@ fn main() -> Result<()> {
         throughput(1, duration, || openssl_sign(&rsa))?,
         throughput(cores, duration, || openssl_sign(&rsa))?,
     );
+    let mut others = Vec::new();
     for module in modules {
         let name = module
             .file_name()
@@ -328,8 +442,22 @@ fn main() -> Result<()> {
         for (label, one, many) in measure(&p, slot, &keys, cores, duration)? {
             row(&format!("{name} {label}"), one, many);
         }
+        others.push((name, other_operations(&p, slot, duration)?));
         drop(login);
         p.finalize()?;
+    }
+    println!(
+        "\n{:<76} {:>12} {:>18}",
+        "one thread, operations per second", "raw OpenSSL", "module (ratio)"
+    );
+    for (name, figures) in others {
+        for (label, raw, module) in figures {
+            let module = module.map_or_else(
+                || "not supported".to_owned(),
+                |m| format!("{m:.0} ({:.2}x)", m / raw),
+            );
+            println!("{:<76} {raw:>12.0} {module:>18}", format!("{name} {label}"));
+        }
     }
     let softhsm = PathBuf::from("/usr/lib/softhsm/libsofthsm2.so");
     if !softhsm.exists() {

@@ -359,6 +359,11 @@ fn run(cli: Cli) -> AdminResult<(String, bool)> {
 }
 
 fn main() -> ExitCode {
+    // First of all: sqlhsm's private OpenSSL must never read the host's OPENSSL_CONF.
+    if !sqlhsm::ffi::process::isolate_crypto() {
+        eprintln!("sqlhsm: OpenSSL could not be initialised");
+        return ExitCode::FAILURE;
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

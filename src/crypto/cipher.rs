@@ -27,8 +27,17 @@ pub enum RsaEncPadding {
     },
 }
 
-fn set_padding<T>(ctx: &mut PkeyCtx<T>, padding: &RsaEncPadding) -> Result<()> {
+/// `RSA_PKCS1_NO_IMPLICIT_REJECT_PADDING` (`openssl/rsa.h`): PKCS#1 v1.5 decryption that
+/// reports a bad padding instead of answering a pseudo-random plaintext, as OpenSSL does by
+/// default since 3.2 ("implicit rejection"). sqlhsm answers `CKR_ENCRYPTED_DATA_INVALID` /
+/// `CKR_WRAPPED_KEY_INVALID` as PKCS#11 3.0 asks, the same code for every padding failure.
+const RSA_PKCS1_NO_IMPLICIT_REJECT_PADDING: std::ffi::c_int = 8;
+
+fn set_padding<T>(ctx: &mut PkeyCtx<T>, padding: &RsaEncPadding, decrypt: bool) -> Result<()> {
     match padding {
+        RsaEncPadding::Pkcs1 if decrypt => ctx
+            .set_rsa_padding(Padding::from_raw(RSA_PKCS1_NO_IMPLICIT_REJECT_PADDING))
+            .map_err(openssl_error),
         RsaEncPadding::Pkcs1 => ctx.set_rsa_padding(Padding::PKCS1).map_err(openssl_error),
         RsaEncPadding::Oaep { hash, mgf1, label } => {
             ctx.set_rsa_padding(Padding::PKCS1_OAEP)
@@ -46,7 +55,7 @@ fn set_padding<T>(ctx: &mut PkeyCtx<T>, padding: &RsaEncPadding) -> Result<()> {
 pub fn rsa_encrypt(key: &PublicKey, padding: &RsaEncPadding, data: &[u8]) -> Result<Vec<u8>> {
     let mut ctx = PkeyCtx::new(&key.0).map_err(openssl_error)?;
     ctx.encrypt_init().map_err(openssl_error)?;
-    set_padding(&mut ctx, padding)?;
+    set_padding(&mut ctx, padding, false)?;
     let mut out = Vec::new();
     ctx.encrypt_to_vec(data, &mut out).map_err(openssl_error)?;
     Ok(out)
@@ -60,7 +69,7 @@ pub fn rsa_decrypt(
 ) -> Result<Option<Zeroizing<Vec<u8>>>> {
     let mut ctx = PkeyCtx::new(&key.0).map_err(openssl_error)?;
     ctx.decrypt_init().map_err(openssl_error)?;
-    set_padding(&mut ctx, padding)?;
+    set_padding(&mut ctx, padding, true)?;
     // Sized up front so the plaintext is never reallocated out of the zeroized buffer.
     let mut out = Zeroizing::new(vec![0u8; key.0.size()]);
     match ctx.decrypt(data, Some(&mut out)) {

@@ -46,14 +46,24 @@ pub(crate) mod test_keys {
     }
 }
 
-/// Empties this thread's OpenSSL error queue. Another library in the process that uses the same
-/// libcrypto (a remote PKCS#11 module such as SoftHSM) may leave errors there; left in place,
-/// they make the next unrelated OpenSSL call on the thread (a PostgreSQL TLS handshake) fail.
+/// Empties this thread's error queue of sqlhsm's own OpenSSL (a private copy: the host
+/// application's queue belongs to another library and is never touched). Errors left there by
+/// one operation would otherwise be taken by a later, unrelated call for its own: a TLS read on
+/// the PostgreSQL connection fails when `SSL_get_error` finds one.
 pub fn clear_error_queue() {
     let dropped = openssl::error::ErrorStack::get();
     if !dropped.errors().is_empty() {
-        tracing::debug!(errors = %dropped, "cleared OpenSSL errors left by another library");
+        tracing::debug!(errors = %dropped, "cleared OpenSSL errors left on the queue");
     }
+}
+
+/// `valid`, after emptying the error queue when it is `false`: a refused signature is an answer,
+/// and OpenSSL sometimes queues an error with it that nobody will read.
+pub(crate) fn discard_errors_unless(valid: bool) -> bool {
+    if !valid {
+        let _ = openssl::error::ErrorStack::get();
+    }
+    valid
 }
 
 /// Turns an OpenSSL error stack into the crate's error, keeping the cause for the log.
@@ -64,3 +74,7 @@ pub(crate) fn openssl_error(err: openssl::error::ErrorStack) -> crate::error::Er
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod interop_tests;
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod error_queue_tests;

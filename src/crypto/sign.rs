@@ -11,7 +11,7 @@ use openssl::sign::{RsaPssSaltlen, Signer, Verifier};
 
 use crate::crypto::digest::HashAlg;
 use crate::crypto::keys::{KeyKind, PrivateKey, PublicKey};
-use crate::crypto::openssl_error;
+use crate::crypto::{discard_errors_unless, openssl_error};
 use crate::error::{Result, Rv};
 
 /// RSA-PSS parameters (RFC 8017 §8.1).
@@ -73,7 +73,9 @@ pub fn rsa_verify(
     let mut ctx = PkeyCtx::new(&key.0).map_err(openssl_error)?;
     ctx.verify_init().map_err(openssl_error)?;
     set_rsa_padding(&mut ctx, padding)?;
-    Ok(ctx.verify(input, signature).unwrap_or(false))
+    Ok(discard_errors_unless(
+        ctx.verify(input, signature).unwrap_or(false),
+    ))
 }
 
 fn ec_field_bytes(kind: KeyKind) -> Result<usize> {
@@ -104,7 +106,11 @@ pub fn ecdsa_verify(key: &PublicKey, digest: &[u8], signature: &[u8]) -> Result<
     let r = BigNum::from_slice(r).map_err(openssl_error)?;
     let s = BigNum::from_slice(s).map_err(openssl_error)?;
     let sig = EcdsaSig::from_private_components(r, s).map_err(openssl_error)?;
-    Ok(sig.verify(digest, &ec).unwrap_or(false))
+    // ECDSA_do_verify answers 0 for an out-of-range r or s and also queues EC_R_BAD_SIGNATURE,
+    // which the `openssl` crate leaves there with `Ok(false)`.
+    Ok(discard_errors_unless(
+        sig.verify(digest, &ec).unwrap_or(false),
+    ))
 }
 
 /// Pure Ed25519 (RFC 8032) over the whole message.
@@ -120,5 +126,7 @@ fn ed25519_signer(pkey: &PKeyRef<Private>) -> Result<Signer<'_>> {
 
 pub fn ed25519_verify(key: &PublicKey, message: &[u8], signature: &[u8]) -> Result<bool> {
     let mut verifier = Verifier::new_without_digest(&key.0).map_err(openssl_error)?;
-    Ok(verifier.verify_oneshot(signature, message).unwrap_or(false))
+    Ok(discard_errors_unless(
+        verifier.verify_oneshot(signature, message).unwrap_or(false),
+    ))
 }

@@ -52,6 +52,11 @@ unsafe fn init_or_end(
 #[no_mangle]
 pub unsafe extern "C" fn C_Initialize(pInitArgs: CK_VOID_PTR) -> CK_RV {
     guard_uninitialized("C_Initialize", || {
+        // Before anything can touch OpenSSL: the private copy must never read the host's
+        // OPENSSL_CONF (see `process`).
+        if !super::process::isolate_crypto() {
+            Err(Rv::GENERAL_ERROR)?
+        }
         super::fork::register_handlers()?;
         // SAFETY: a non-NULL pInitArgs points to a CK_C_INITIALIZE_ARGS (§5.4).
         let args = unsafe { ptr::read_opt(pInitArgs.cast::<CK_C_INITIALIZE_ARGS>()) }?;
