@@ -311,19 +311,8 @@ impl Remote {
         what: &str,
         call: impl Fn(&Session, &Lookup<'_>) -> cryptoki::error::Result<T>,
     ) -> Result<T> {
-        // The remote module may share our libcrypto: it must not see errors left by us (or by
-        // the application) on this thread, nor leave its own behind.
-        crate::crypto::clear_error_queue();
-        let result = self.run_inner(what, call);
-        crate::crypto::clear_error_queue();
-        result
-    }
-
-    fn run_inner<T>(
-        &self,
-        what: &str,
-        call: impl Fn(&Session, &Lookup<'_>) -> cryptoki::error::Result<T>,
-    ) -> Result<T> {
+        // No error-queue care is needed: the remote module uses the host's libcrypto (if any),
+        // never sqlhsm's private copy, so neither can see the other's errors.
         let mut pauses = STALE_RETRIES.iter();
         loop {
             let link = self.link()?;
