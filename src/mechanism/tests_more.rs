@@ -37,12 +37,11 @@ fn ulong(v: CK_ULONG) -> MechanismParam {
 
 fn wycheproof(name: &str) -> Value {
     let path = format!(
-        "{}/../shared/testvectors/wycheproof/{name}",
+        "{}/tests/data/wycheproof/{name}",
         env!("CARGO_MANIFEST_DIR")
     );
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!("Wycheproof file {path} is missing ({e}); the shared test vectors must sit beside the checkout")
-    });
+    let text =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("Wycheproof file {path}: {e}"));
     serde_json::from_str(&text).unwrap()
 }
 
