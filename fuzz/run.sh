@@ -49,7 +49,7 @@ for target in "${TARGETS[@]}"; do
     mkdir -p "$WORK/$target/corpus" "$WORK/$target/artefacts"
     echo "fuzz: $target for ${SECONDS_EACH} s"
     if ! "$BIN/$target" -seed=1 -max_total_time="$SECONDS_EACH" -timeout=20 -rss_limit_mb=4096 \
-        -max_len=2048 -print_final_stats=1 \
+        -max_len=1024 -len_control=0 -print_final_stats=1 \
         -artifact_prefix="$WORK/$target/artefacts/" \
         "$WORK/$target/corpus" "corpus/$target" >"$WORK/$target/log" 2>&1; then
         tail -n 80 "$WORK/$target/log"
@@ -61,7 +61,7 @@ for target in "${TARGETS[@]}"; do
         done
         exit 1
     fi
-    grep -E '^#[0-9]+ +DONE|^stat::(number_of_executed_units|average_exec_per_sec|new_units_added|peak_rss_mb)' \
+    grep -E '^#[0-9]+[[:space:]]+DONE|^stat::(number_of_executed_units|average_exec_per_sec|new_units_added|peak_rss_mb)' \
         "$WORK/$target/log" | sed "s/^/fuzz: $target: /"
 done
 echo "fuzz: every target ran ${SECONDS_EACH} s without a failure"

@@ -248,7 +248,7 @@ pub fn run(data: &[u8]) {
             }
             STEP_SIZE => {
                 let object = key(&mut r, fx);
-                let size = if r.u8() % 16 == 0 {
+                let size = if r.one_in(16) {
                     std::ptr::null_mut()
                 } else {
                     arena.keep(0 as CK_ULONG)

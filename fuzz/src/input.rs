@@ -70,6 +70,11 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// True for one byte value in `n` (0, `n`, 2`n`, …).
+    pub fn one_in(&mut self, n: u8) -> bool {
+        self.u8().is_multiple_of(n)
+    }
+
     pub fn bool(&mut self) -> bool {
         self.u8() & 1 == 1
     }

@@ -97,7 +97,7 @@ fn init(op: Op, session: CK_SESSION_HANDLE, m: *mut CK_MECHANISM, key: CK_OBJECT
 
 /// Fuzzed input bytes (`pData`, `ulDataLen`).
 fn data(r: &mut Reader, arena: &mut Arena) -> Field {
-    if r.u8() % 8 == 0 {
+    if r.one_in(8) {
         field(r, arena, 300, None)
     } else {
         let d = r.blob(300);
@@ -178,7 +178,7 @@ fn multi(r: &mut Reader, arena: &mut Arena, fx: &Fixture, op: Op, session: CK_SE
             Op::Verify => check(&what, unsafe {
                 ffi::C_VerifyUpdate(session, input.ptr, input.len)
             }),
-            Op::Digest if r.u8() % 4 == 0 => {
+            Op::Digest if r.one_in(4) => {
                 let k = key(r, fx);
                 // SAFETY: no pointers.
                 check("C_DigestKey", unsafe { ffi::C_DigestKey(session, k) })
@@ -233,7 +233,7 @@ fn one(r: &mut Reader, arena: &mut Arena, fx: &Fixture, session: CK_SESSION_HAND
     let m = mechanism(r, arena, fx, flags(op));
     let k = key(r, fx);
     // Now and then the NULL mechanism: ends whatever is active (CKR_OK even when nothing is).
-    let mp = if r.u8() % 32 == 0 {
+    let mp = if r.one_in(32) {
         std::ptr::null_mut()
     } else {
         m.ptr
@@ -281,11 +281,7 @@ fn one(r: &mut Reader, arena: &mut Arena, fx: &Fixture, session: CK_SESSION_HAND
             single(r, arena, op, session, input, sig);
         }
         AFTER_CONTEXT_LOGIN => {
-            let pin: &[u8] = if r.u8() % 8 == 0 {
-                b"wrong pin"
-            } else {
-                USER_PIN
-            };
+            let pin: &[u8] = if r.one_in(8) { b"wrong pin" } else { USER_PIN };
             // SAFETY: the PIN is live.
             let rv = unsafe {
                 ffi::C_Login(

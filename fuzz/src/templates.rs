@@ -48,12 +48,12 @@ fn template(
 }
 
 fn allow_token(r: &mut Reader) -> bool {
-    r.u8() % 4 == 0
+    r.one_in(4)
 }
 
 /// A handle output location, now and then NULL (the call must then fail and make nothing).
 fn handle_out(r: &mut Reader, arena: &mut Arena) -> *mut CK_OBJECT_HANDLE {
-    if r.u8() % 32 == 0 {
+    if r.one_in(32) {
         std::ptr::null_mut()
     } else {
         arena.keep(CK_INVALID_HANDLE)
@@ -137,7 +137,7 @@ fn step(
             wrap(r, arena, fx, session);
         }
         STEP_UNWRAP | STEP_WRAP_UNWRAP => {
-            let round_trip = r.u8() % 2 == 0;
+            let round_trip = r.one_in(2);
             let (m, wrapping, wrapped) = if round_trip {
                 match wrap(r, arena, fx, session) {
                     Some((m, k, bytes)) => (

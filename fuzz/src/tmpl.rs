@@ -146,7 +146,7 @@ pub fn typed_value(r: &mut Reader, fx: &Fixture, kind: CK_ATTRIBUTE_TYPE) -> Vec
     if BOOLS.contains(&kind) {
         return vec![r.choose(&[CK_TRUE, CK_FALSE, CK_TRUE, 2, 0xff])];
     }
-    let any = r.u8() % 8 == 0;
+    let any = r.one_in(8);
     match kind {
         CKA_CLASS if !any => ulong(r.choose(CLASSES)),
         CKA_KEY_TYPE if !any => ulong(r.choose(KEY_TYPES)),
