@@ -18,7 +18,7 @@ SECONDS_EACH="${1:-30}"
 shift || true
 TARGETS=("$@")
 if [ "${#TARGETS[@]}" -eq 0 ]; then
-    TARGETS=(templates mechanisms attributes)
+    TARGETS=(templates mechanisms attributes session)
 fi
 TRIPLE="$(rustc -vV | sed -n 's/^host: //p')"
 JOBS="${CARGO_BUILD_JOBS:-2}"

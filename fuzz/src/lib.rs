@@ -16,6 +16,7 @@ pub mod mechanisms;
 pub mod mem;
 pub mod out;
 pub mod seeds;
+pub mod session;
 pub mod templates;
 pub mod tmpl;
 

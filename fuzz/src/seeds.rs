@@ -10,7 +10,8 @@ use cryptoki_sys::*;
 
 use crate::fixture::{fixture, Fixture};
 use crate::input::Writer;
-use crate::{attributes as at, mech, mechanisms as me, out, templates as te, tmpl};
+use crate::mem::FIELD_EXACT;
+use crate::{attributes as at, mech, mechanisms as me, out, session as se, templates as te, tmpl};
 
 fn mech_index(fx: &Fixture, flags: CK_FLAGS, kind: CK_MECHANISM_TYPE) -> usize {
     fx.mechanisms_with(flags)
@@ -394,6 +395,58 @@ fn seeds_attributes(fx: &Fixture) -> Vec<(&'static str, Vec<u8>)> {
     seeds
 }
 
+fn seeds_session(_fx: &Fixture) -> Vec<(&'static str, Vec<u8>)> {
+    let mut seeds = Vec::new();
+    let mine = |w: &mut Writer, i: usize| {
+        w.index(i);
+    };
+
+    // Log out and in again, read the session's state, list every object.
+    let mut w = Writer::default();
+    w.u8(3).u8(se::STEP_LOGOUT);
+    mine(&mut w, 0);
+    w.u8(se::STEP_LOGIN);
+    mine(&mut w, 0);
+    w.index(0).u8(1).u8(se::STEP_INFO);
+    mine(&mut w, 0);
+    w.u8(1).u8(se::STEP_FIND);
+    mine(&mut w, 0);
+    w.u8(0).u8(0).u8(1).u8(1);
+    seeds.push(("logout-login-find", w.out));
+
+    // A read-only session, then an SO login (refused: the user is logged in), then closing it.
+    let mut w = Writer::default();
+    w.u8(2)
+        .u8(se::STEP_OPEN)
+        .index(1)
+        .u8(2)
+        .u8(1)
+        .u8(se::STEP_LOGIN);
+    mine(&mut w, 1);
+    w.index(1).u8(1).u8(se::STEP_CLOSE);
+    mine(&mut w, 1);
+    seeds.push(("read-only-session-so-login", w.out));
+
+    // A signature left active, then every session of the slot closed.
+    let mut w = Writer::default();
+    w.u8(1).u8(se::STEP_SIGN);
+    mine(&mut w, 0);
+    w.u8(1)
+        .blob(b"abc")
+        .u8(out::OUT_BIG)
+        .u8(se::STEP_CLOSE_ALL)
+        .u8(2);
+    seeds.push(("sign-active-then-close-all", w.out));
+
+    // 32 random bytes.
+    let mut w = Writer::default();
+    w.u8(0).u8(se::STEP_RANDOM);
+    mine(&mut w, 0);
+    w.u8(FIELD_EXACT).blob(&[0; 32]).u8(0);
+    seeds.push(("generate-random", w.out));
+    seeds
+}
+
 /// Writes the seeds of `target` under `dir/<target>/`.
 pub fn write(target: &str, dir: &Path) {
     let fx = fixture();
@@ -401,6 +454,7 @@ pub fn write(target: &str, dir: &Path) {
         "mechanisms" => seeds_mechanisms(fx),
         "templates" => seeds_templates(fx),
         "attributes" => seeds_attributes(fx),
+        "session" => seeds_session(fx),
         other => panic!("no seeds for target {other}"),
     };
     let dir = dir.join(target);
