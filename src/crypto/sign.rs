@@ -85,7 +85,7 @@ pub fn rsa_verify(
 /// digest refuses an empty recovered message, although its signing makes one, so a signature
 /// over zero bytes (allowed: any length up to k − 11) would never verify.
 fn pkcs1_raw_verify(key: &PublicKey, input: &[u8], signature: &[u8]) -> bool {
-    let k = key.0.size() as usize;
+    let k = key.0.size();
     let Some(padding) = k.checked_sub(input.len() + 3).filter(|&n| n >= 8) else {
         return false;
     };
