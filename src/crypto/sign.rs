@@ -70,12 +70,37 @@ pub fn rsa_verify(
     input: &[u8],
     signature: &[u8],
 ) -> Result<bool> {
+    if padding == RsaPadding::Pkcs1(None) {
+        return Ok(pkcs1_raw_verify(key, input, signature));
+    }
     let mut ctx = PkeyCtx::new(&key.0).map_err(openssl_error)?;
     ctx.verify_init().map_err(openssl_error)?;
     set_rsa_padding(&mut ctx, padding)?;
     Ok(discard_errors_unless(
         ctx.verify(input, signature).unwrap_or(false),
     ))
+}
+
+/// PKCS#1 v1.5 verification of the caller's own input (`CKM_RSA_PKCS`) by encoding and
+/// comparing (RFC 8017 §8.2.2): the signature's public operation must give exactly
+/// `00 01 FF…FF 00 ‖ input`, with at least 8 bytes of `FF`. OpenSSL's verification without a
+/// digest refuses an empty recovered message, although its signing makes one, so a signature
+/// over zero bytes (allowed: any length up to k − 11) would never verify.
+fn pkcs1_raw_verify(key: &PublicKey, input: &[u8], signature: &[u8]) -> bool {
+    let k = key.0.size();
+    let Some(padding) = k.checked_sub(input.len() + 3).filter(|&n| n >= 8) else {
+        return false;
+    };
+    // A signature numerically not below the modulus is refused by OpenSSL: not a signature.
+    let Ok(encoded) = crate::crypto::cipher::rsa_raw_public(key, signature) else {
+        return false;
+    };
+    let mut expected = Vec::with_capacity(k);
+    expected.extend_from_slice(&[0x00, 0x01]);
+    expected.resize(2 + padding, 0xff);
+    expected.push(0x00);
+    expected.extend_from_slice(input);
+    encoded == expected
 }
 
 fn ec_field_bytes(kind: KeyKind) -> Result<usize> {

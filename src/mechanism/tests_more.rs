@@ -938,3 +938,26 @@ fn wycheproof_ecdh_secp256r1() {
     assert_eq!(valid + invalid + acceptable + skipped, 612);
     assert!(skipped <= 10, "{skipped}");
 }
+
+/// Found by the `mechanisms` fuzz target: `CKM_RSA_PKCS` signs an empty input (PKCS#11 allows
+/// any length up to k − 11) but could not verify its own signature, because OpenSSL's PKCS#1
+/// verification without a digest refuses an empty recovered message. Every length, 0 to
+/// k − 11, must round-trip, and a signature over other bytes must not verify.
+#[test]
+fn rsa_pkcs_raw_signatures_verify_at_every_length_including_empty() {
+    let key = test_keys::rsa_2048();
+    let k = 256;
+    for len in [0, 1, 35, k - 11] {
+        let data = vec![0x5a; len];
+        let sig = sign(CKM_RSA_PKCS, &private(key.clone()), &NONE, &data).unwrap();
+        assert_eq!(sig.len(), k);
+        verify(CKM_RSA_PKCS, &public(&key), &NONE, &data, &sig)
+            .unwrap_or_else(|e| panic!("{len}-byte input: {e:?}"));
+        let other = vec![0xa5; len.max(1)];
+        assert_eq!(
+            rv(verify(CKM_RSA_PKCS, &public(&key), &NONE, &other, &sig)),
+            Rv::SIGNATURE_INVALID,
+            "{len}-byte input's signature verified other bytes"
+        );
+    }
+}
