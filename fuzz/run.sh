@@ -4,6 +4,7 @@
 #
 #   bash fuzz/run.sh                   # every target, 30 s each
 #   bash fuzz/run.sh 600 templates     # one target, 10 minutes
+#   FUZZ_BUILD_ONLY=1 bash fuzz/run.sh # build only (CI builds while the tests run)
 #
 # It builds with plain cargo and the flags `cargo fuzz build` (cargo-fuzz 0.13) passes —
 # SanitizerCoverage, AddressSanitizer, debug assertions, `--cfg fuzzing` — so CI needs no
@@ -36,6 +37,9 @@ export RUSTFLAGS="-Cpasses=sancov-module \
 build_start=$SECONDS
 cargo build --release -j "$JOBS" --target "$TRIPLE" --locked --bins
 echo "fuzz: targets built in $((SECONDS - build_start)) s"
+if [ -n "${FUZZ_BUILD_ONLY:-}" ]; then
+    exit 0
+fi
 
 BIN="target/$TRIPLE/release"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/sqlhsm-fuzz.XXXXXX")"
