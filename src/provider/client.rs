@@ -266,14 +266,27 @@ impl Remote {
         })
     }
 
+    /// The slot holding the configured token. A slot whose token cannot be read is passed
+    /// over (one faulty slot of a many-slot HSM must not hide the others); if the token is
+    /// not found, the first such fault is part of the message.
     fn find_slot(&self, pkcs11: &Pkcs11) -> Result<Slot> {
         let slots = pkcs11
-            .get_slots_with_initialized_token()
+            .get_slots_with_token()
             .map_err(|e| self.failure("C_GetSlotList", e))?;
+        let mut unreadable = None;
         for slot in slots {
-            let Ok(info) = pkcs11.get_token_info(slot) else {
-                continue;
+            let info = match pkcs11.get_token_info(slot) {
+                Ok(info) => info,
+                Err(e) => {
+                    unreadable.get_or_insert_with(|| {
+                        format!("; C_GetTokenInfo of slot {slot} failed: {e}")
+                    });
+                    continue;
+                }
             };
+            if !info.token_initialized() {
+                continue;
+            }
             let label_ok = self
                 .spec
                 .token_label
@@ -288,7 +301,13 @@ impl Remote {
                 return Ok(slot);
             }
         }
-        Err(self.failure("finding the token", "no such token in the module"))
+        Err(self.failure(
+            "finding the token",
+            format!(
+                "no such token in the module{}",
+                unreadable.unwrap_or_default()
+            ),
+        ))
     }
 
     /// Drops the connection after a fault, so the next call reconnects.
