@@ -680,7 +680,7 @@ impl Admin {
         label: Option<String>,
         id: Option<Vec<u8>>,
     ) -> AdminResult<String> {
-        let (_, token) = self.key(key_id)?;
+        let (before, token) = self.key(key_id)?;
         let session = self.user_session(&token)?;
         let handles = self.key_handles(session.handle, key_id)?;
         let handle = *handles
@@ -704,12 +704,13 @@ impl Admin {
                 "new": new.to_json(),
             })));
         }
-        let (new, _) = self.key(&new_key_id)?;
-        let renamed = if old.label != new.label {
-            format!(", labelled {:?}", old.label)
-        } else {
-            String::new()
-        };
+        let mut renamed = String::new();
+        if old.label != before.label {
+            renamed.push_str(&format!(", labelled {:?}", old.label));
+        }
+        if old.ck_id != before.ck_id {
+            renamed.push_str(&format!(", CKA_ID {}", old.ck_id));
+        }
         Ok(format!(
             "rotated {key_id} -> {new_key_id} ({key_id} is now {}{renamed})\n",
             status_name(old.status)
