@@ -220,6 +220,10 @@ pub enum StorageError {
     /// and the cause. Never reported as "unreachable": the store answered, and said no.
     #[error("{0}")]
     Access(String),
+    /// The row a change was made for is no longer what it was read as: the key being rotated
+    /// was destroyed, or rotated by another session or process, in between.
+    #[error("{0}")]
+    Superseded(String),
     /// Any other driver or I/O failure.
     #[error("backend: {0}")]
     Backend(String),
@@ -277,6 +281,7 @@ impl Error {
             // reads keep working.
             Error::Storage(StorageError::ReadOnly(_)) => Rv::TOKEN_WRITE_PROTECTED,
             Error::Storage(StorageError::Access(_)) => Rv::DEVICE_ERROR,
+            Error::Storage(StorageError::Superseded(_)) => Rv::ATTRIBUTE_VALUE_INVALID,
             Error::Storage(StorageError::Backend(_)) => Rv::DEVICE_ERROR,
             Error::Crypto(_) => Rv::FUNCTION_FAILED,
             Error::Config(_) => Rv::GENERAL_ERROR,
@@ -325,6 +330,10 @@ mod tests {
                 Rv::TOKEN_WRITE_PROTECTED,
             ),
             (StorageError::Access("x".into()).into(), Rv::DEVICE_ERROR),
+            (
+                StorageError::Superseded("x".into()).into(),
+                Rv::ATTRIBUTE_VALUE_INVALID,
+            ),
             (StorageError::Backend("x".into()).into(), Rv::DEVICE_ERROR),
             (Error::Crypto("x".into()), Rv::FUNCTION_FAILED),
             (Error::Config("x".into()), Rv::GENERAL_ERROR),

@@ -683,6 +683,9 @@ fn key_rotate_names_the_successor() {
     );
 
     cli.expect(USAGE, &["key", "rotate", &d, "--id", "zz"], &[], &[]);
+    // A key is replaced once: the first key again is refused and nothing changes.
+    cli.expect(REFUSED, &["key", "rotate", &a], &[], &[]);
+    assert_eq!(cli.key(&a)["label"], format!("signer@{a}"));
     let kinds: Vec<String> = events(&cli, &a)
         .iter()
         .filter_map(|e| e["event"].as_str().map(str::to_string))

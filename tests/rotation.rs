@@ -726,3 +726,63 @@ fn migrate_renames_keys_rotated_by_earlier_versions() {
     assert_eq!(event["label"], format!("{LABEL}@{old}"), "{event}");
     assert_eq!(event["rotated_to"], key_id(&s, new_private).as_str());
 }
+
+/// A key is replaced once. Rotating the predecessor again (it would fork the chain and take
+/// the names back from its successor) is refused with `CKR_ATTRIBUTE_VALUE_INVALID` and
+/// changes nothing; of two sessions rotating one key at the same moment, exactly one wins.
+#[test]
+fn a_rotated_key_is_not_rotated_again() {
+    let p = ctx();
+    let slot = new_token(p, "rot-once");
+    let s = user_session(p, slot);
+    let first = generate_aes(&s, LABEL, ID, None);
+    let first_id = key_id(&s, first);
+    let second = generate_aes(&s, LABEL, ID, Some(&first_id));
+    let refused = s.generate_key(
+        &Mechanism::AesKeyGen,
+        &[
+            Attribute::Token(true),
+            Attribute::ValueLen(32.into()),
+            label(LABEL),
+            Attribute::Id(ID.to_vec()),
+            vendor(CKA_SQLHSM_ROTATED_FROM, first_id.clone().into_bytes()),
+        ],
+    );
+    expect_rv(refused, cryptoki::error::RvError::AttributeValueInvalid);
+    assert_eq!(find(&s, &[label(LABEL)]), vec![second]);
+    assert_eq!(
+        text(&s, first, AttributeType::Label),
+        format!("{LABEL}@{first_id}")
+    );
+
+    // Two sessions race to rotate the current key: one successor, one refusal.
+    let second_id = key_id(&s, second);
+    let outcomes: Vec<_> = std::thread::scope(|scope| {
+        let racers: Vec<_> = (0..2)
+            .map(|_| {
+                let second_id = second_id.clone();
+                scope.spawn(move || {
+                    let session = user_session(p, slot);
+                    session
+                        .generate_key(
+                            &Mechanism::AesKeyGen,
+                            &[
+                                Attribute::Token(true),
+                                Attribute::ValueLen(32.into()),
+                                label(LABEL),
+                                Attribute::Id(ID.to_vec()),
+                                vendor(CKA_SQLHSM_ROTATED_FROM, second_id.into_bytes()),
+                            ],
+                        )
+                        .map_err(|e| rv_of::<()>(Err(e)))
+                })
+            })
+            .collect();
+        racers.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    let won = outcomes.iter().filter(|o| o.is_ok()).count();
+    assert_eq!(won, 1, "exactly one rotation wins: {outcomes:?}");
+    let lost = outcomes.iter().find_map(|o| o.as_ref().err()).unwrap();
+    assert_eq!(*lost, cryptoki::error::RvError::AttributeValueInvalid);
+    assert_eq!(find(&s, &[label(LABEL)]).len(), 1, "one key named {LABEL}");
+}

@@ -681,6 +681,11 @@ impl Admin {
         id: Option<Vec<u8>>,
     ) -> AdminResult<String> {
         let (before, token) = self.key(key_id)?;
+        if let Some(successor) = before.rotated_to.as_deref().filter(|s| !s.is_empty()) {
+            return Err(Failure::refused(format!(
+                "{key_id} was already rotated to {successor}: a key is replaced once; rotate {successor} instead"
+            )));
+        }
         let session = self.user_session(&token)?;
         let handles = self.key_handles(session.handle, key_id)?;
         let handle = *handles

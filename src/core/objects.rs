@@ -605,8 +605,8 @@ impl Module {
             &events,
         )? {
             true => Ok(()),
-            false => Err(StorageError::Backend(format!(
-                "the key being rotated ({}) was destroyed meanwhile",
+            false => Err(StorageError::Superseded(format!(
+                "the key being rotated ({}) was destroyed or rotated meanwhile",
                 rotation.key_id
             ))),
         }

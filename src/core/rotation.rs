@@ -390,6 +390,16 @@ impl Module {
         if private && !user {
             Err(Rv::ATTRIBUTE_VALUE_INVALID)?
         }
+        // A key is replaced once: rotating it again would fork the chain and take the names
+        // back from its successor. The successor is the one to rotate.
+        if let Some(successor) = metadata
+            .get("rotated_to")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+        {
+            tracing::warn!(key_id = %key_id, successor = %successor, "refused to rotate a key that was already rotated");
+            Err(Rv::ATTRIBUTE_VALUE_INVALID)?
+        }
         Ok(Rotation {
             table,
             row,

@@ -1031,6 +1031,31 @@ pub fn rotation_is_one_transaction(storage: Arc<dyn Storage>) {
     );
     assert_eq!(history(&*storage, &old.key_id), ["generated", "rotated"]);
 
+    // A predecessor that already has a successor (a second rotation racing the first): false,
+    // nothing written, the first rotation's link kept.
+    let second = asym(t.id, "k", "01", 3);
+    let relinked = json!({ "label": "k@old@old", "rotated_to": second.key_id });
+    assert!(!storage
+        .rotate_key(
+            NewKeyRow::Asym(&second),
+            KeyTable::Asym,
+            old.id,
+            &relinked,
+            std::slice::from_ref(&clash_cert),
+            std::slice::from_ref(&event)
+        )
+        .unwrap());
+    assert_eq!(storage.get_asym_key(second.id).unwrap(), None);
+    assert_eq!(
+        storage.get_asym_key(old.id).unwrap().unwrap().metadata,
+        linked
+    );
+    assert_eq!(
+        storage.get_object(other_cert.id).unwrap(),
+        Some(other_cert.clone())
+    );
+    assert_eq!(history(&*storage, &old.key_id), ["generated", "rotated"]);
+
     // A predecessor that is gone: false, nothing written.
     let orphan = sym(t.id, "s", "02");
     assert!(!storage

@@ -279,7 +279,8 @@ pub trait Storage: Send + Sync {
     /// carries the predecessor's new names), replaces the metadata of the `objects` given (the
     /// predecessor's certificates, renamed with it; a row gone meanwhile is skipped), and
     /// records `events`. `Conflict` when the successor's `key_id` is taken; false (and nothing
-    /// written) when the predecessor is gone.
+    /// written) when the predecessor is gone or already has a successor (`rotated_to` in its
+    /// metadata), so that two racing rotations of one key cannot both succeed.
     fn rotate_key(
         &self,
         successor: NewKeyRow<'_>,

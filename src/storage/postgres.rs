@@ -792,7 +792,8 @@ impl Storage for PostgresStorage {
     ) -> StorageResult<bool> {
         let sql = format!(
             "UPDATE {} SET key_status = CASE WHEN key_status = 3 THEN 3 ELSE 2 END, \
-             metadata = $1, updated_at = $2 WHERE id = $3",
+             metadata = $1, updated_at = $2 WHERE id = $3 \
+             AND COALESCE(metadata->>'rotated_to', '') = ''",
             old_table.name()
         );
         let mut client = self.client()?;

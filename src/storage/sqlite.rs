@@ -1052,7 +1052,8 @@ impl Storage for SqliteStorage {
     ) -> StorageResult<bool> {
         let sql = format!(
             "UPDATE {} SET key_status = CASE WHEN key_status = 3 THEN 3 ELSE 2 END, \
-             metadata = ?1, updated_at = ?2 WHERE id = ?3",
+             metadata = ?1, updated_at = ?2 \
+             WHERE id = ?3 AND IFNULL(json_extract(metadata, '$.rotated_to'), '') = ''",
             old_table.name()
         );
         let metadata = json_text(old_metadata)?;
