@@ -41,8 +41,8 @@ pub fn init_held(level: &str) -> bool {
 }
 
 fn install(level: &str, held: bool) -> bool {
-    let filter =
-        EnvFilter::try_new(level.trim().to_ascii_lowercase()).unwrap_or_else(|_| EnvFilter::new("warn"));
+    let filter = EnvFilter::try_new(level.trim().to_ascii_lowercase())
+        .unwrap_or_else(|_| EnvFilter::new("warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())

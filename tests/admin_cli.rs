@@ -255,7 +255,11 @@ fn tokens_init_list_show_delete() {
     assert_eq!(out.status.code(), Some(USAGE));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("--yes"), "{stderr}");
-    assert_eq!(cli.json(&["token", "show", "alpha"])["keys"], 1, "nothing deleted");
+    assert_eq!(
+        cli.json(&["token", "show", "alpha"])["keys"],
+        1,
+        "nothing deleted"
+    );
     // Delete needs the right SO PIN; a wrong one is counted and refused, and said to be the SO's.
     let out = cli.command(
         &["token", "delete", "alpha", "--yes"],
@@ -617,8 +621,8 @@ fn keys_generate_import_lifecycle_rotate_destroy_history_and_db() {
     );
     assert!(out.contains("--structure-only"), "{out}");
     let mut args = vec!["db", "check", "--json"];
-    let report: Value = serde_json::from_str(&cli.expect(REFUSED, &args, &[], &["SQLHSM_PIN"]))
-        .expect("JSON");
+    let report: Value =
+        serde_json::from_str(&cli.expect(REFUSED, &args, &[], &["SQLHSM_PIN"])).expect("JSON");
     assert_eq!(report["ok"], false, "{report}");
     assert_eq!(report["complete"], false, "{report}");
     assert_eq!(report["tokens"][0]["unverified"], sealed, "{report}");
@@ -673,7 +677,14 @@ fn expiring_hints_json_shapes_and_default_ids() {
     assert_eq!(made["id"], key_id.as_str(), "{made}");
     assert_eq!(key_id.len(), 16, "{made}");
     assert!(hex::decode(&key_id).is_ok(), "{made}");
-    let aes = cli.json(&["key", "generate", "--token", "life", "--algorithm", "aes-128"]);
+    let aes = cli.json(&[
+        "key",
+        "generate",
+        "--token",
+        "life",
+        "--algorithm",
+        "aes-128",
+    ]);
     assert_eq!(aes["id"], aes["key_id"], "{aes}");
     assert_ne!(aes["id"], made["id"]);
 
@@ -694,7 +705,13 @@ fn expiring_hints_json_shapes_and_default_ids() {
     assert!(out.contains("is expired"), "{out}");
     assert_eq!(cli.key(&key_id)["status"], "expired");
     // Bringing it back: the SO's, with --so, and the command says so.
-    let said = stderr_of(&cli, REFUSED, &["key", "set-status", &key_id, "active"], &[], &[]);
+    let said = stderr_of(
+        &cli,
+        REFUSED,
+        &["key", "set-status", &key_id, "active"],
+        &[],
+        &[],
+    );
     assert!(
         said.contains("only the security officer") && said.contains("--so"),
         "{said}"
@@ -714,7 +731,13 @@ fn expiring_hints_json_shapes_and_default_ids() {
     cli.ok(&["key", "set-expiration", &key_id, "never", "--so"]);
     assert_eq!(cli.key(&key_id)["status"], "active");
     cli.ok(&["key", "set-status", &key_id, "compromised"]);
-    let said = stderr_of(&cli, REFUSED, &["key", "set-status", &key_id, "active"], &[], &[]);
+    let said = stderr_of(
+        &cli,
+        REFUSED,
+        &["key", "set-status", &key_id, "active"],
+        &[],
+        &[],
+    );
     assert!(said.contains("compromised, which is final"), "{said}");
 
     // History by name: statuses, and the class of what was destroyed.
@@ -729,7 +752,10 @@ fn expiring_hints_json_shapes_and_default_ids() {
         ["active", "expired", "active", "compromised"],
         "{history:?}"
     );
-    let destroyed: Vec<&Value> = history.iter().filter(|e| e["event"] == "destroyed").collect();
+    let destroyed: Vec<&Value> = history
+        .iter()
+        .filter(|e| e["event"] == "destroyed")
+        .collect();
     assert!(!destroyed.is_empty(), "{history:?}");
     for e in destroyed {
         let class = e["old"]["class"].as_str().unwrap_or_default();
@@ -755,7 +781,14 @@ fn expiring_hints_json_shapes_and_default_ids() {
 fn pins_change_and_a_locked_user_pin_is_unlocked() {
     let cli = Cli::new("cli-pins");
     cli.ok(&["token", "init", "pins"]);
-    let generate = ["key", "generate", "--token", "pins", "--algorithm", "aes-128"];
+    let generate = [
+        "key",
+        "generate",
+        "--token",
+        "pins",
+        "--algorithm",
+        "aes-128",
+    ];
     let new_user = "user-pin-2222";
     // The user changes the user PIN, proving the old one; a wrong old one is the user's.
     let said = stderr_of(
@@ -772,7 +805,10 @@ fn pins_change_and_a_locked_user_pin_is_unlocked() {
         &[("SQLHSM_NEW_PIN", new_user)],
         &[],
     );
-    assert!(out.contains("user PIN of token \"pins\" is changed"), "{out}");
+    assert!(
+        out.contains("user PIN of token \"pins\" is changed"),
+        "{out}"
+    );
     cli.expect(REFUSED, &generate, &[], &[]);
     cli.expect(0, &generate, &[("SQLHSM_PIN", new_user)], &[]);
     // A new PIN too short: the range is said.
@@ -824,7 +860,15 @@ fn pins_change_and_a_locked_user_pin_is_unlocked() {
     let pin_file = pin_file.display().to_string();
     let out = cli.expect(
         0,
-        &["token", "set-pin", "pins", "user", "--so", "--new-pin-file", &pin_file],
+        &[
+            "token",
+            "set-pin",
+            "pins",
+            "user",
+            "--so",
+            "--new-pin-file",
+            &pin_file,
+        ],
         &[],
         &["SQLHSM_PIN"],
     );
@@ -853,8 +897,8 @@ fn certificate(cn: &str, serial: u32) -> Vec<u8> {
     use openssl::asn1::Asn1Time;
     use openssl::bn::BigNum;
     use openssl::x509::{X509Builder, X509NameBuilder};
-    let group = openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1)
-        .expect("group");
+    let group =
+        openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1).expect("group");
     let key = openssl::pkey::PKey::from_ec_key(openssl::ec::EcKey::generate(&group).expect("ec"))
         .expect("pkey");
     let mut name = X509NameBuilder::new().expect("name");
@@ -866,7 +910,10 @@ fn certificate(cn: &str, serial: u32) -> Vec<u8> {
     builder.set_subject_name(&name).expect("subject");
     builder.set_issuer_name(&name).expect("issuer");
     builder.set_pubkey(&key).expect("key");
-    let serial = BigNum::from_u32(serial).expect("bn").to_asn1_integer().expect("int");
+    let serial = BigNum::from_u32(serial)
+        .expect("bn")
+        .to_asn1_integer()
+        .expect("int");
     builder.set_serial_number(&serial).expect("serial");
     builder
         .set_not_before(&Asn1Time::from_unix(1_767_225_600).expect("time"))
@@ -945,7 +992,10 @@ fn certificates_and_data_objects_are_listed_and_shown() {
     assert_eq!(certs.len(), 1, "{certs:?}");
     assert_eq!(certs[0]["subject"], "CN=web.example, O=sqlhsm tests");
     let table = cli.ok(&["cert", "list", "--token", "objs"]);
-    assert!(table.starts_with("OBJECT_ID") && table.contains("CN=web.example"), "{table}");
+    assert!(
+        table.starts_with("OBJECT_ID") && table.contains("CN=web.example"),
+        "{table}"
+    );
     let shown = cli.expect(0, &["cert", "show", "web"], &[], &["SQLHSM_PIN"]);
     for needle in [
         "subject:    CN=web.example, O=sqlhsm tests",
@@ -975,7 +1025,10 @@ fn certificates_and_data_objects_are_listed_and_shown() {
     assert!(secret.contains("private:     yes"), "{secret}");
     assert!(secret.contains("sealed under the token key"), "{secret}");
     assert!(!secret.contains(&hex::encode("do not print")), "{secret}");
-    assert_eq!(cli.json(&["data", "list"]).as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        cli.json(&["data", "list"]).as_array().map(Vec::len),
+        Some(2)
+    );
     let Value::Array(none) = cli.json(&["cert", "list", "--token", "objs"]) else {
         panic!("not an array")
     };
@@ -999,7 +1052,11 @@ fn progress_is_shown_on_a_terminal_only() {
     args.extend(files.iter().map(String::as_str));
     let out = cli.command(&args, &[], &[]);
     assert!(out.status.success(), "{out:?}");
-    assert_eq!(String::from_utf8_lossy(&out.stderr), "", "no progress when piped");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "",
+        "no progress when piped"
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(stdout.lines().count(), 3, "{stdout}");
     assert!(stdout.contains(&format!("from {}", files[2])), "{stdout}");
@@ -1008,12 +1065,23 @@ fn progress_is_shown_on_a_terminal_only() {
     labelled.extend(["--label", "x"]);
     cli.expect(USAGE, &labelled, &[], &[]);
     for args in [
-        &["key", "generate", "--token", "bulk", "--algorithm", "rsa-2048"][..],
+        &[
+            "key",
+            "generate",
+            "--token",
+            "bulk",
+            "--algorithm",
+            "rsa-2048",
+        ][..],
         &["db", "check"],
     ] {
         let out = cli.command(args, &[], &[]);
         assert!(out.status.success(), "{args:?}: {out:?}");
-        assert_eq!(String::from_utf8_lossy(&out.stderr), "", "{args:?}: no progress when piped");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            "",
+            "{args:?}: no progress when piped"
+        );
     }
 
     // Under a terminal. `script` (util-linux) gives the command a pseudo-terminal.
@@ -1048,7 +1116,10 @@ fn progress_is_shown_on_a_terminal_only() {
         .expect("run script");
     let shown = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{shown}");
-    assert!(shown.contains("importing"), "no progress bar on a terminal:\n{shown:?}");
+    assert!(
+        shown.contains("importing"),
+        "no progress bar on a terminal:\n{shown:?}"
+    );
     assert!(shown.contains("imported key"), "{shown}");
 }
 
@@ -1098,7 +1169,11 @@ fn pkcs11_tool_selects_admin_keys_by_id() {
         .output()
         .expect("run pkcs11-tool");
     let listed = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{listed}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{listed}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(
         listed.contains("by-default-id") && listed.contains(&format!("ID:         {key_id}")),
         "{listed}"

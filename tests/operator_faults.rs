@@ -714,12 +714,24 @@ fn the_admin_command_says_one_thing_and_logs_plain_named_lines() {
     // Log lines asked for: plain, with names.
     let made = admin(
         &scratch,
-        &["key", "generate", "--token", "plain", "--algorithm", "aes-128"],
+        &[
+            "key",
+            "generate",
+            "--token",
+            "plain",
+            "--algorithm",
+            "aes-128",
+        ],
         &env,
         false,
     );
     made.expect_code(0, "key generate");
-    let key_id = made.stdout.split_whitespace().nth(2).expect("key_id").to_string();
+    let key_id = made
+        .stdout
+        .split_whitespace()
+        .nth(2)
+        .expect("key_id")
+        .to_string();
     let mut logged = env.to_vec();
     logged.push(("SQLHSM_LOG", "info".into()));
     let changed = admin(

@@ -521,7 +521,10 @@ impl Admin {
                 }
             }
             for c in checks.iter().filter(|c| c.unverified > 0) {
-                let why = c.skipped.as_deref().unwrap_or("sealed key material not opened");
+                let why = c
+                    .skipped
+                    .as_deref()
+                    .unwrap_or("sealed key material not opened");
                 text.push_str(&format!(
                     "not verified: {}: {} key(s): {why}\n",
                     c.token, c.unverified

@@ -165,14 +165,9 @@ impl Admin {
             )));
         }
         let mut table = match kind {
-            ObjectKind::Certificate => Table::new(&[
-                "OBJECT_ID",
-                "LABEL",
-                "TOKEN",
-                "ID",
-                "SUBJECT",
-                "NOT AFTER",
-            ]),
+            ObjectKind::Certificate => {
+                Table::new(&["OBJECT_ID", "LABEL", "TOKEN", "ID", "SUBJECT", "NOT AFTER"])
+            }
             ObjectKind::Data => Table::new(&[
                 "OBJECT_ID",
                 "LABEL",

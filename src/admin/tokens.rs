@@ -343,11 +343,15 @@ impl Admin {
             }
         }
         if self.options.json {
-            return Ok(output::json(&self.token_summary(&self.token(label)?)?.to_json()));
+            return Ok(output::json(
+                &self.token_summary(&self.token(label)?)?.to_json(),
+            ));
         }
         Ok(match change {
             PinChange::UserBySo => {
-                format!("the SO set a new user PIN on token {label:?} (its failure count is cleared)\n")
+                format!(
+                    "the SO set a new user PIN on token {label:?} (its failure count is cleared)\n"
+                )
             }
             _ => format!("the {} PIN of token {label:?} is changed\n", who(changed)),
         })
@@ -379,6 +383,68 @@ impl Admin {
 mod tests {
     use super::*;
     use crate::crypto::kdf::ScryptParams;
+
+    /// `Module::unlock_user_pin`: the SO only, in an R/W session; the count is cleared and the
+    /// PIN stays.
+    #[test]
+    fn only_the_so_unlocks_and_the_pin_stays() {
+        use crate::admin::pins::PinSource;
+        use crate::admin::Options;
+        use crate::config::{Config, DatabaseConfig};
+        use crate::error::Rv;
+        let dir = tempfile::tempdir().unwrap();
+        let (user, so) = (dir.path().join("user"), dir.path().join("so"));
+        std::fs::write(&user, "user-1234").unwrap();
+        std::fs::write(&so, "so-123456").unwrap();
+        let mut config = Config::default();
+        config.security.pin_kdf_log_n = 10;
+        config.security.max_pin_failures = 2;
+        config.database = DatabaseConfig::with_url("sqlite::memory:");
+        let storage = crate::storage::open(&config.database).unwrap();
+        let options = Options {
+            pins: PinSource {
+                user_file: Some(user),
+                so_file: Some(so),
+                new_file: None,
+            },
+            ..Options::default()
+        };
+        let admin = Admin::with_storage(config, storage, options).unwrap();
+        admin.token_init("t", None).unwrap();
+        let row = admin.token("t").unwrap();
+        for _ in 0..2 {
+            let e = admin
+                .module
+                .verify_pin(row.id, PinOwner::User, b"wrong-1")
+                .unwrap_err();
+            assert_eq!(e.rv(), Rv::PIN_INCORRECT);
+        }
+        let e = admin
+            .module
+            .verify_pin(row.id, PinOwner::User, b"user-1234")
+            .unwrap_err();
+        assert_eq!(e.rv(), Rv::PIN_LOCKED);
+        {
+            let public = admin.public_session(&row).unwrap();
+            let e = admin.module.unlock_user_pin(public.handle).unwrap_err();
+            assert_eq!(e.rv(), Rv::USER_NOT_LOGGED_IN, "not without the SO");
+        }
+        {
+            let so = admin.so_session(&row).unwrap();
+            assert_eq!(admin.module.unlock_user_pin(so.handle).unwrap(), 2);
+        }
+        admin
+            .module
+            .verify_pin(row.id, PinOwner::User, b"user-1234")
+            .unwrap();
+        assert_eq!(
+            admin
+                .token_summary(&admin.token("t").unwrap())
+                .unwrap()
+                .user_pin,
+            "ok"
+        );
+    }
 
     #[test]
     fn pin_states() {

@@ -86,13 +86,21 @@ pub fn describe_certificate(der: &[u8]) -> Result<CertificateText> {
     let key_type = certificate
         .public_key()
         .ok()
-        .and_then(|key| openssl::nid::Nid::from_raw(key.id().as_raw()).short_name().ok())
+        .and_then(|key| {
+            openssl::nid::Nid::from_raw(key.id().as_raw())
+                .short_name()
+                .ok()
+        })
         .unwrap_or("unknown")
         .to_string();
     Ok(CertificateText {
         subject: name_text(certificate.subject_name()),
         issuer: name_text(certificate.issuer_name()),
-        serial: if serial.is_empty() { "00".into() } else { serial },
+        serial: if serial.is_empty() {
+            "00".into()
+        } else {
+            serial
+        },
         not_before: unix_time(certificate.not_before())?,
         not_after: unix_time(certificate.not_after())?,
         key_type,
@@ -186,7 +194,10 @@ mod tests {
             .unwrap()
             .as_secs() as i64;
         assert!((text.not_before - now).abs() < 120, "{text:?}");
-        assert!((text.not_after - text.not_before - 86_400).abs() < 120, "{text:?}");
+        assert!(
+            (text.not_after - text.not_before - 86_400).abs() < 120,
+            "{text:?}"
+        );
         assert!(describe_certificate(b"junk").is_err());
     }
 }
