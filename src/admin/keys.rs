@@ -496,7 +496,7 @@ impl Admin {
                 "generating an RSA-{bits} key on token {:?}",
                 token.provider_name
             )),
-            _ => Progress::bar(0, ""),
+            _ => Progress::none(),
         };
         let mut private = identity.clone();
         private.push(Attribute::from_bool(CKA_PRIVATE, true));

@@ -16,6 +16,11 @@ pub fn shown() -> bool {
 }
 
 impl Progress {
+    /// No progress to show.
+    pub fn none() -> Progress {
+        Progress(None)
+    }
+
     /// A bar over `total` steps, e.g. the keys `db check` opens.
     pub fn bar(total: u64, what: &str) -> Progress {
         if !shown() || total == 0 {
