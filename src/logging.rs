@@ -9,8 +9,18 @@
 //! `sqlhsm: …` line by [`report_once`], whatever the log settings, and once per distinct
 //! message per process: an application retrying `C_Initialize` in a loop prints it once. The
 //! admin command prints its errors through [`print_error`], so both say the same words.
+//!
+//! Colour (ANSI escapes) only when stderr is a terminal: inside another program, a CI log or a
+//! pipe the lines are plain text.
+//!
+//! The admin command holds the module's log lines back ([`init_held`]) unless `SQLHSM_LOG`
+//! asks for them: when the command fails, its own one-line message says what went wrong and the
+//! lines that led to it are dropped ([`drop_held`]), so an operator reads one clear message,
+//! not the same cause three times; when it succeeds, whatever was logged is printed after all
+//! ([`release_held`]).
 
 use std::collections::HashSet;
+use std::io::{IsTerminal, Write};
 use std::sync::{Mutex, OnceLock};
 
 use tracing_subscriber::EnvFilter;
@@ -21,16 +31,67 @@ static INSTALLED: OnceLock<bool> = OnceLock::new();
 /// means `warn`). Only the first call in a process does anything. Returns whether this module's
 /// subscriber is the global one.
 pub fn init(level: &str) -> bool {
-    *INSTALLED.get_or_init(|| {
-        let filter = EnvFilter::try_new(level.trim().to_ascii_lowercase())
-            .unwrap_or_else(|_| EnvFilter::new("warn"));
-        tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_writer(std::io::stderr)
-            .with_target(true)
-            .try_init()
-            .is_ok()
-    })
+    *INSTALLED.get_or_init(|| install(level, false))
+}
+
+/// [`init`] for the admin command when `SQLHSM_LOG` is not set: the lines are kept in memory
+/// until [`release_held`] prints them or [`drop_held`] forgets them.
+pub fn init_held(level: &str) -> bool {
+    *INSTALLED.get_or_init(|| install(level, true))
+}
+
+fn install(level: &str, held: bool) -> bool {
+    let filter = EnvFilter::try_new(level.trim().to_ascii_lowercase())
+        .unwrap_or_else(|_| EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(true);
+    match held {
+        true => {
+            *lock_held() = Some(Vec::new());
+            builder.with_writer(|| HeldWriter).try_init().is_ok()
+        }
+        false => builder.with_writer(std::io::stderr).try_init().is_ok(),
+    }
+}
+
+/// Log output held back by [`init_held`]; `None` when nothing is held.
+static HELD: Mutex<Option<Vec<u8>>> = Mutex::new(None);
+
+fn lock_held() -> std::sync::MutexGuard<'static, Option<Vec<u8>>> {
+    // A poisoned buffer only means a thread panicked while appending: it is still bytes.
+    HELD.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+struct HeldWriter;
+
+impl Write for HeldWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        match lock_held().as_mut() {
+            Some(held) => held.extend_from_slice(bytes),
+            // Released already: later lines go straight out.
+            None => std::io::stderr().write_all(bytes)?,
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Prints the held lines on stderr; later lines are printed as they come.
+pub fn release_held() {
+    if let Some(held) = lock_held().take() {
+        let _ = std::io::stderr().write_all(&held);
+    }
+}
+
+/// Forgets the held lines (the command's own message says what failed); later lines are
+/// printed as they come.
+pub fn drop_held() {
+    lock_held().take();
 }
 
 /// Distinct lines [`report_once`] has printed in this process.

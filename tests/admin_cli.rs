@@ -216,7 +216,10 @@ fn no_pin_and_no_terminal_is_a_usage_error() {
 fn tokens_init_list_show_delete() {
     let cli = Cli::new("cli-tokens");
     assert!(cli.ok(&["token", "init", "alpha"]).contains("alpha"));
-    cli.ok(&["token", "init", "beta"]);
+    // The JSON of `token init` shows the user PIN it has just set.
+    let beta = cli.json(&["token", "init", "beta"]);
+    assert_eq!(beta["user_pin"], "ok", "{beta}");
+    assert_eq!(beta["so_pin"], "ok", "{beta}");
     cli.expect(REFUSED, &["token", "init", "alpha"], &[], &[]);
 
     let table = cli.ok(&["token", "list"]);
@@ -247,16 +250,31 @@ fn tokens_init_list_show_delete() {
     assert!(cli.ok(&["token", "show", "alpha"]).contains("serial:"));
     cli.expect(REFUSED, &["token", "show", "gamma"], &[], &[]);
 
-    // Delete needs the right SO PIN; a wrong one is counted and refused.
-    cli.expect(
-        REFUSED,
-        &["token", "delete", "alpha"],
+    // Delete asks first: without a terminal and without --yes it refuses, naming --yes.
+    let out = cli.command(&["token", "delete", "alpha"], &[], &[]);
+    assert_eq!(out.status.code(), Some(USAGE));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--yes"), "{stderr}");
+    assert_eq!(
+        cli.json(&["token", "show", "alpha"])["keys"],
+        1,
+        "nothing deleted"
+    );
+    // Delete needs the right SO PIN; a wrong one is counted and refused, and said to be the SO's.
+    let out = cli.command(
+        &["token", "delete", "alpha", "--yes"],
         &[("SQLHSM_SO_PIN", "not-the-so-pin")],
         &[],
     );
+    assert_eq!(out.status.code(), Some(REFUSED));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr.trim(),
+        "sqlhsm: wrong SO PIN for token \"alpha\" (CKR_PIN_INCORRECT)"
+    );
     assert_eq!(cli.json(&["token", "show", "alpha"])["so_pin"], "1 failed");
     let key_id = the_key_with(&cli.keys(&["--token", "alpha"]), "algorithm", "ec-p256");
-    cli.ok(&["token", "delete", "alpha"]);
+    cli.ok(&["token", "delete", "alpha", "-y"]);
     cli.expect(REFUSED, &["token", "show", "alpha"], &[], &[]);
     assert_eq!(cli.keys(&[]).len(), 0);
     // The key's history outlives the token.
@@ -520,8 +538,11 @@ fn keys_generate_import_lifecycle_rotate_destroy_history_and_db() {
         "{shown}"
     );
 
-    // Destroy: the key is gone, its history stays.
-    cli.ok(&["key", "destroy", &successor]);
+    // Destroy: asks first (refused without a terminal or --yes); the key is gone, its history
+    // stays.
+    cli.expect(USAGE, &["key", "destroy", &successor], &[], &[]);
+    cli.key(&successor);
+    cli.ok(&["key", "destroy", &successor, "--yes"]);
     cli.expect(REFUSED, &["key", "show", &successor], &[], &[]);
     let successor_history = events(&cli, &successor);
     let kinds: Vec<&str> = successor_history
@@ -588,9 +609,575 @@ fn keys_generate_import_lifecycle_rotate_destroy_history_and_db() {
         &[],
     );
     assert!(out.contains("unusable"), "{out}");
-    // Without a PIN the sealed keys are skipped, and said to be.
-    let out = cli.expect(0, &["db", "check"], &[], &["SQLHSM_PIN"]);
-    assert!(out.contains("skipped"), "{out}");
+    // Without a PIN nothing sealed is verified: said per token, and a failure unless
+    // --structure-only says the structure is enough.
+    let out = cli.expect(REFUSED, &["db", "check"], &[], &["SQLHSM_PIN"]);
+    let sealed = cli.keys(&[]).len() - 1;
+    assert!(
+        out.contains(&format!(
+            "not verified: keys: {sealed} key(s): no user PIN given (SQLHSM_PIN or --pin-file)"
+        )),
+        "{out}"
+    );
+    assert!(out.contains("--structure-only"), "{out}");
+    let mut args = vec!["db", "check", "--json"];
+    let report: Value =
+        serde_json::from_str(&cli.expect(REFUSED, &args, &[], &["SQLHSM_PIN"])).expect("JSON");
+    assert_eq!(report["ok"], false, "{report}");
+    assert_eq!(report["complete"], false, "{report}");
+    assert_eq!(report["tokens"][0]["unverified"], sealed, "{report}");
+    args.push("--structure-only");
+    let report: Value =
+        serde_json::from_str(&cli.expect(0, &args, &[], &["SQLHSM_PIN"])).expect("JSON");
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(report["structure_only"], true, "{report}");
+    assert_eq!(report["tokens"][0]["verified"], 0, "{report}");
+    // --structure-only opens nothing even with a PIN, and a wrong PIN does not matter to it.
+    let out = cli.expect(
+        0,
+        &["db", "check", "--structure-only"],
+        &[("SQLHSM_PIN", "wrong-pin-2")],
+        &[],
+    );
+    assert!(out.contains("structure ok"), "{out}");
+}
+
+/// Runs and expects `code`; returns stderr.
+fn stderr_of(cli: &Cli, code: i32, args: &[&str], env: &[(&str, &str)], unset: &[&str]) -> String {
+    let out = cli.command(args, env, unset);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "sqlhsm {args:?}\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    stderr
+}
+
+/// `set-status expired` works through the lifecycle (and only the SO undoes it, as the command
+/// says); export-public has a JSON shape; history names statuses and classes; a new key has a
+/// CKA_ID whose hex is its key_id.
+#[test]
+fn expiring_hints_json_shapes_and_default_ids() {
+    let cli = Cli::new("cli-lifecycle");
+    cli.ok(&["token", "init", "life"]);
+    let made = cli.json(&[
+        "key",
+        "generate",
+        "--token",
+        "life",
+        "--algorithm",
+        "ec-p256",
+        "--label",
+        "signer",
+    ]);
+    let key_id = made["key_id"].as_str().expect("key_id").to_string();
+    // A CKA_ID by default: 8 random bytes, whose hex is the key_id.
+    assert_eq!(made["id"], key_id.as_str(), "{made}");
+    assert_eq!(key_id.len(), 16, "{made}");
+    assert!(hex::decode(&key_id).is_ok(), "{made}");
+    let aes = cli.json(&[
+        "key",
+        "generate",
+        "--token",
+        "life",
+        "--algorithm",
+        "aes-128",
+    ]);
+    assert_eq!(aes["id"], aes["key_id"], "{aes}");
+    assert_ne!(aes["id"], made["id"]);
+
+    // export-public --json: the key's identity and the PEM as a field.
+    let exported = cli.json(&["key", "export-public", &key_id]);
+    assert_eq!(exported["key_id"], key_id.as_str());
+    assert_eq!(exported["algorithm"], "ec-p256");
+    assert_eq!(exported["label"], "signer");
+    assert_eq!(exported["token"], "life");
+    let pem = exported["pem"].as_str().expect("pem");
+    assert_eq!(pem, cli.ok(&["key", "export-public", &key_id]));
+    openssl::pkey::PKey::public_key_from_pem(pem.as_bytes()).expect("PEM parses");
+
+    // set-status offers expired, and it works: the key expires now.
+    let help = cli.ok(&["key", "set-status", "--help"]);
+    assert!(help.contains("expired"), "{help}");
+    let out = cli.ok(&["key", "set-status", &key_id, "expired"]);
+    assert!(out.contains("is expired"), "{out}");
+    assert_eq!(cli.key(&key_id)["status"], "expired");
+    // Bringing it back: the SO's, with --so, and the command says so.
+    let said = stderr_of(
+        &cli,
+        REFUSED,
+        &["key", "set-status", &key_id, "active"],
+        &[],
+        &[],
+    );
+    assert!(
+        said.contains("only the security officer") && said.contains("--so"),
+        "{said}"
+    );
+    let said = stderr_of(
+        &cli,
+        REFUSED,
+        &["key", "set-expiration", &key_id, "never"],
+        &[],
+        &[],
+    );
+    assert!(
+        said.contains("only the security officer") && said.contains("--so"),
+        "{said}"
+    );
+    assert_eq!(cli.key(&key_id)["status"], "expired");
+    cli.ok(&["key", "set-expiration", &key_id, "never", "--so"]);
+    assert_eq!(cli.key(&key_id)["status"], "active");
+    cli.ok(&["key", "set-status", &key_id, "compromised"]);
+    let said = stderr_of(
+        &cli,
+        REFUSED,
+        &["key", "set-status", &key_id, "active"],
+        &[],
+        &[],
+    );
+    assert!(said.contains("compromised, which is final"), "{said}");
+
+    // History by name: statuses, and the class of what was destroyed.
+    cli.ok(&["key", "destroy", &key_id, "--yes"]);
+    let history = events(&cli, &key_id);
+    let statuses: Vec<&str> = history
+        .iter()
+        .filter_map(|e| e["new"]["status"].as_str())
+        .collect();
+    assert_eq!(
+        statuses,
+        ["active", "expired", "active", "compromised"],
+        "{history:?}"
+    );
+    let destroyed: Vec<&Value> = history
+        .iter()
+        .filter(|e| e["event"] == "destroyed")
+        .collect();
+    assert!(!destroyed.is_empty(), "{history:?}");
+    for e in destroyed {
+        let class = e["old"]["class"].as_str().unwrap_or_default();
+        assert!(["public", "private"].contains(&class), "{e}");
+    }
+    let table = cli.ok(&["key", "history", &key_id]);
+    assert!(table.contains("\"status\":\"expired\""), "{table}");
+
+    // A PIN whose length the store does not allow: the allowed range is said.
+    let said = stderr_of(
+        &cli,
+        USAGE,
+        &["token", "init", "short"],
+        &[("SQLHSM_SO_PIN", "12")],
+        &[],
+    );
+    assert!(said.contains("4 to 255 bytes"), "{said}");
+}
+
+/// `token set-pin` (user with the old PIN; the SO for the user; the SO's own) and `token
+/// unlock` (the SO clears a user lockout, the PIN stays).
+#[test]
+fn pins_change_and_a_locked_user_pin_is_unlocked() {
+    let cli = Cli::new("cli-pins");
+    cli.ok(&["token", "init", "pins"]);
+    let generate = [
+        "key",
+        "generate",
+        "--token",
+        "pins",
+        "--algorithm",
+        "aes-128",
+    ];
+    let new_user = "user-pin-2222";
+    // The user changes the user PIN, proving the old one; a wrong old one is the user's.
+    let said = stderr_of(
+        &cli,
+        REFUSED,
+        &["token", "set-pin", "pins"],
+        &[("SQLHSM_PIN", "wrong-pin-3"), ("SQLHSM_NEW_PIN", new_user)],
+        &[],
+    );
+    assert!(said.contains("wrong user PIN for token \"pins\""), "{said}");
+    let out = cli.expect(
+        0,
+        &["token", "set-pin", "pins", "user"],
+        &[("SQLHSM_NEW_PIN", new_user)],
+        &[],
+    );
+    assert!(
+        out.contains("user PIN of token \"pins\" is changed"),
+        "{out}"
+    );
+    cli.expect(REFUSED, &generate, &[], &[]);
+    cli.expect(0, &generate, &[("SQLHSM_PIN", new_user)], &[]);
+    // A new PIN too short: the range is said.
+    let said = stderr_of(
+        &cli,
+        USAGE,
+        &["token", "set-pin", "pins"],
+        &[("SQLHSM_PIN", new_user), ("SQLHSM_NEW_PIN", "1")],
+        &[],
+    );
+    assert!(said.contains("4 to 255 bytes"), "{said}");
+    // No new PIN and no terminal: a usage error naming the sources.
+    let said = stderr_of(
+        &cli,
+        USAGE,
+        &["token", "set-pin", "pins"],
+        &[("SQLHSM_PIN", new_user)],
+        &[],
+    );
+    assert!(said.contains("SQLHSM_NEW_PIN"), "{said}");
+
+    // Locked by wrong guesses (the test configuration allows 5).
+    for _ in 0..5 {
+        cli.expect(REFUSED, &generate, &[("SQLHSM_PIN", "wrong-pin-4")], &[]);
+    }
+    assert_eq!(cli.json(&["token", "show", "pins"])["user_pin"], "locked");
+    let said = stderr_of(&cli, REFUSED, &generate, &[("SQLHSM_PIN", new_user)], &[]);
+    assert!(
+        said.contains("locked") && said.contains("sqlhsm token unlock pins"),
+        "{said}"
+    );
+    // The SO unlocks it: the PIN is unchanged and works again.
+    let said = stderr_of(
+        &cli,
+        REFUSED,
+        &["token", "unlock", "pins"],
+        &[("SQLHSM_SO_PIN", "wrong-so-pin")],
+        &[],
+    );
+    assert!(said.contains("wrong SO PIN"), "{said}");
+    let unlocked = cli.json(&["token", "unlock", "pins"]);
+    assert_eq!(unlocked["user_pin"], "ok", "{unlocked}");
+    assert_eq!(unlocked["failures_cleared"], 5, "{unlocked}");
+    cli.expect(0, &generate, &[("SQLHSM_PIN", new_user)], &[]);
+
+    // The SO sets a new user PIN without the old one (C_InitPIN).
+    let pin_file = cli.db.dir.join("new-user.pin");
+    std::fs::write(&pin_file, "user-pin-3333\n").expect("write");
+    let pin_file = pin_file.display().to_string();
+    let out = cli.expect(
+        0,
+        &[
+            "token",
+            "set-pin",
+            "pins",
+            "user",
+            "--so",
+            "--new-pin-file",
+            &pin_file,
+        ],
+        &[],
+        &["SQLHSM_PIN"],
+    );
+    assert!(out.contains("SO set a new user PIN"), "{out}");
+    cli.expect(REFUSED, &generate, &[("SQLHSM_PIN", new_user)], &[]);
+    cli.expect(0, &generate, &[("SQLHSM_PIN", "user-pin-3333")], &[]);
+
+    // The SO changes the SO PIN.
+    cli.expect(
+        0,
+        &["token", "set-pin", "pins", "so"],
+        &[("SQLHSM_NEW_PIN", "so-pin-4444")],
+        &[],
+    );
+    cli.expect(REFUSED, &["token", "unlock", "pins"], &[], &[]);
+    cli.expect(
+        0,
+        &["token", "unlock", "pins"],
+        &[("SQLHSM_SO_PIN", "so-pin-4444")],
+        &[],
+    );
+}
+
+/// A self-signed certificate (DER) for `CN=<cn>` with this serial.
+fn certificate(cn: &str, serial: u32) -> Vec<u8> {
+    use openssl::asn1::Asn1Time;
+    use openssl::bn::BigNum;
+    use openssl::x509::{X509Builder, X509NameBuilder};
+    let group =
+        openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1).expect("group");
+    let key = openssl::pkey::PKey::from_ec_key(openssl::ec::EcKey::generate(&group).expect("ec"))
+        .expect("pkey");
+    let mut name = X509NameBuilder::new().expect("name");
+    name.append_entry_by_text("CN", cn).expect("CN");
+    name.append_entry_by_text("O", "sqlhsm tests").expect("O");
+    let name = name.build();
+    let mut builder = X509Builder::new().expect("builder");
+    builder.set_version(2).expect("version");
+    builder.set_subject_name(&name).expect("subject");
+    builder.set_issuer_name(&name).expect("issuer");
+    builder.set_pubkey(&key).expect("key");
+    let serial = BigNum::from_u32(serial)
+        .expect("bn")
+        .to_asn1_integer()
+        .expect("int");
+    builder.set_serial_number(&serial).expect("serial");
+    builder
+        .set_not_before(&Asn1Time::from_unix(1_767_225_600).expect("time"))
+        .expect("not before");
+    builder
+        .set_not_after(&Asn1Time::from_unix(1_798_761_600).expect("time"))
+        .expect("not after");
+    builder
+        .sign(&key, openssl::hash::MessageDigest::sha256())
+        .expect("sign");
+    builder.build().to_der().expect("der")
+}
+
+/// `cert list|show`, `data list|show`: objects made the PKCS#11 way (`C_CreateObject`, here
+/// through the crate's own core on the same store), read back by the command.
+#[test]
+fn certificates_and_data_objects_are_listed_and_shown() {
+    use sqlhsm::types::Attribute;
+    let cli = Cli::new("cli-objects");
+    cli.ok(&["token", "init", "objs"]);
+    {
+        let user = cli.db.dir.join("user.pin");
+        std::fs::write(&user, USER_PIN).expect("write");
+        let admin = sqlhsm::admin::Admin::open(sqlhsm::admin::Options {
+            db: Some(cli.db.url()),
+            json: false,
+            pins: sqlhsm::admin::pins::PinSource {
+                user_file: Some(user),
+                ..Default::default()
+            },
+        })
+        .expect("open the store");
+        let token = admin.token("objs").expect("token");
+        let session = admin.user_session(&token).expect("session");
+        let ulong = |kind, value: u64| Attribute::from_ulong(kind, value);
+        let der = certificate("web.example", 0x1f2e);
+        let subject = openssl::x509::X509::from_der(&der)
+            .expect("der")
+            .subject_name()
+            .to_der()
+            .expect("subject");
+        let create = |template: Vec<Attribute>| {
+            admin
+                .module
+                .create_object(session.handle, &template)
+                .expect("C_CreateObject")
+        };
+        create(vec![
+            ulong(cryptoki_sys::CKA_CLASS, cryptoki_sys::CKO_CERTIFICATE),
+            ulong(cryptoki_sys::CKA_CERTIFICATE_TYPE, cryptoki_sys::CKC_X_509),
+            Attribute::from_bool(cryptoki_sys::CKA_TOKEN, true),
+            Attribute::new(cryptoki_sys::CKA_LABEL, b"web".to_vec()),
+            Attribute::new(cryptoki_sys::CKA_ID, vec![0xab, 0xcd]),
+            Attribute::new(cryptoki_sys::CKA_SUBJECT, subject),
+            Attribute::new(cryptoki_sys::CKA_VALUE, der),
+        ]);
+        create(vec![
+            ulong(cryptoki_sys::CKA_CLASS, cryptoki_sys::CKO_DATA),
+            Attribute::from_bool(cryptoki_sys::CKA_TOKEN, true),
+            Attribute::from_bool(cryptoki_sys::CKA_PRIVATE, false),
+            Attribute::new(cryptoki_sys::CKA_LABEL, b"note".to_vec()),
+            Attribute::new(cryptoki_sys::CKA_APPLICATION, b"tests".to_vec()),
+            Attribute::new(cryptoki_sys::CKA_VALUE, b"hello".to_vec()),
+        ]);
+        create(vec![
+            ulong(cryptoki_sys::CKA_CLASS, cryptoki_sys::CKO_DATA),
+            Attribute::from_bool(cryptoki_sys::CKA_TOKEN, true),
+            Attribute::new(cryptoki_sys::CKA_LABEL, b"secret-note".to_vec()),
+            Attribute::new(cryptoki_sys::CKA_VALUE, b"do not print".to_vec()),
+        ]);
+    }
+    // Certificates: no PIN needed to read them.
+    let Value::Array(certs) = cli.json(&["cert", "list"]) else {
+        panic!("cert list --json is not an array")
+    };
+    assert_eq!(certs.len(), 1, "{certs:?}");
+    assert_eq!(certs[0]["subject"], "CN=web.example, O=sqlhsm tests");
+    let table = cli.ok(&["cert", "list", "--token", "objs"]);
+    assert!(
+        table.starts_with("OBJECT_ID") && table.contains("CN=web.example"),
+        "{table}"
+    );
+    let shown = cli.expect(0, &["cert", "show", "web"], &[], &["SQLHSM_PIN"]);
+    for needle in [
+        "subject:    CN=web.example, O=sqlhsm tests",
+        "issuer:     CN=web.example, O=sqlhsm tests",
+        "serial:     1f:2e",
+        "not before: 2026-01-01T00:00:00+00:00",
+        "not after:  2027-01-01T00:00:00+00:00",
+        "CKA_ID:     abcd",
+    ] {
+        assert!(shown.contains(needle), "{needle:?} in\n{shown}");
+    }
+    let by_id = cli.json(&["cert", "show", certs[0]["object_id"].as_str().expect("id")]);
+    assert_eq!(by_id["serial"], "1f:2e");
+    assert_eq!(by_id["not_after"], "2027-01-01T00:00:00+00:00");
+    cli.expect(REFUSED, &["cert", "show", "nothing-so-named"], &[], &[]);
+
+    // Data objects: a public one's value is shown, a private one's never.
+    let Value::Array(data) = cli.json(&["data", "list"]) else {
+        panic!("data list --json is not an array")
+    };
+    assert_eq!(data.len(), 2, "{data:?}");
+    let note = cli.json(&["data", "show", "note"]);
+    assert_eq!(note["application"], "tests");
+    assert_eq!(note["private"], false);
+    assert_eq!(note["value_hex"], hex::encode("hello"));
+    let secret = cli.ok(&["data", "show", "secret-note"]);
+    assert!(secret.contains("private:     yes"), "{secret}");
+    assert!(secret.contains("sealed under the token key"), "{secret}");
+    assert!(!secret.contains(&hex::encode("do not print")), "{secret}");
+    assert_eq!(
+        cli.json(&["data", "list"]).as_array().map(Vec::len),
+        Some(2)
+    );
+    let Value::Array(none) = cli.json(&["cert", "list", "--token", "objs"]) else {
+        panic!("not an array")
+    };
+    assert_eq!(none.len(), 1);
+}
+
+/// Progress bars only on a terminal: piped, a bulk import, an RSA generation and `db check`
+/// print nothing on stderr; under a pseudo-terminal (`script`) the import draws its bar.
+#[test]
+fn progress_is_shown_on_a_terminal_only() {
+    let cli = Cli::new("cli-progress");
+    cli.ok(&["token", "init", "bulk"]);
+    let dir = &cli.db.dir;
+    let mut files = Vec::new();
+    for i in 0..3u8 {
+        let path = dir.join(format!("aes-{i}.bin"));
+        std::fs::write(&path, [i; 16]).expect("write");
+        files.push(path.display().to_string());
+    }
+    let mut args = vec!["key", "import", "--token", "bulk", "--aes"];
+    args.extend(files.iter().map(String::as_str));
+    let out = cli.command(&args, &[], &[]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "",
+        "no progress when piped"
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.lines().count(), 3, "{stdout}");
+    assert!(stdout.contains(&format!("from {}", files[2])), "{stdout}");
+    // --label names one key: refused with several files.
+    let mut labelled = args.clone();
+    labelled.extend(["--label", "x"]);
+    cli.expect(USAGE, &labelled, &[], &[]);
+    for args in [
+        &[
+            "key",
+            "generate",
+            "--token",
+            "bulk",
+            "--algorithm",
+            "rsa-2048",
+        ][..],
+        &["db", "check"],
+    ] {
+        let out = cli.command(args, &[], &[]);
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            "",
+            "{args:?}: no progress when piped"
+        );
+    }
+
+    // Under a terminal. `script` (util-linux) gives the command a pseudo-terminal.
+    if Command::new("script").arg("--version").output().is_err() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "`script` (util-linux) is missing, and CI is set"
+        );
+        println!("skipped: the terminal half needs `script` (util-linux)");
+        return;
+    }
+    let mut more = Vec::new();
+    for i in 3..6u8 {
+        let path = dir.join(format!("aes-{i}.bin"));
+        std::fs::write(&path, [i; 16]).expect("write");
+        more.push(path.display().to_string());
+    }
+    let line = format!(
+        "{} key import --token bulk --aes {}",
+        env!("CARGO_BIN_EXE_sqlhsm"),
+        more.join(" ")
+    );
+    let out = Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .stdin(Stdio::null())
+        .env("SQLHSM_DB", cli.db.url())
+        .env("SQLHSM_CONF", &cli.db.conf)
+        .env("SQLHSM_PIN", USER_PIN)
+        .env("TERM", "xterm")
+        .env_remove("SQLHSM_LOG")
+        .output()
+        .expect("run script");
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{shown}");
+    assert!(
+        shown.contains("importing"),
+        "no progress bar on a terminal:\n{shown:?}"
+    );
+    assert!(shown.contains("imported key"), "{shown}");
+}
+
+/// A key the admin command makes is found by `pkcs11-tool --id <key_id>`: its default CKA_ID
+/// is the key_id's bytes.
+#[test]
+fn pkcs11_tool_selects_admin_keys_by_id() {
+    if Command::new("pkcs11-tool").arg("--help").output().is_err() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "pkcs11-tool (opensc) is missing, and CI is set"
+        );
+        println!("skipped: pkcs11-tool (opensc) is not installed");
+        return;
+    }
+    let cli = Cli::new("cli-p11tool");
+    cli.ok(&["token", "init", "tooled"]);
+    let made = cli.json(&[
+        "key",
+        "generate",
+        "--token",
+        "tooled",
+        "--algorithm",
+        "ec-p256",
+        "--label",
+        "by-default-id",
+    ]);
+    let key_id = made["key_id"].as_str().expect("key_id");
+    let out = Command::new("pkcs11-tool")
+        .args(["--module"])
+        .arg(common::module_path())
+        .args([
+            "--token-label",
+            "tooled",
+            "--login",
+            "--pin",
+            USER_PIN,
+            "--list-objects",
+            "--type",
+            "privkey",
+            "--id",
+            key_id,
+        ])
+        .stdin(Stdio::null())
+        .env("SQLHSM_DB", cli.db.url())
+        .env("SQLHSM_CONF", &cli.db.conf)
+        .output()
+        .expect("run pkcs11-tool");
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{listed}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        listed.contains("by-default-id") && listed.contains(&format!("ID:         {key_id}")),
+        "{listed}"
+    );
 }
 
 /// `key rotate --label / --id` name the successor; without them it takes the key's label and

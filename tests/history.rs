@@ -425,7 +425,7 @@ fn no_token_is_deleted_without_its_keys_events() {
     ));
     assert_eq!(key_ids.len(), 2);
     refuse_history(&db, &token);
-    let out = run(&["token", "delete", "doomed"]);
+    let out = run(&["token", "delete", "doomed", "--yes"]);
     assert!(
         !out.status.success(),
         "token delete succeeded without writing the keys' history"
@@ -435,7 +435,7 @@ fn no_token_is_deleted_without_its_keys_events() {
     assert_eq!(count(&db, "asym_key", &of_token(&token)), 1);
 
     allow_history(&db, &token);
-    ok(&["token", "delete", "doomed"]);
+    ok(&["token", "delete", "doomed", "--yes"]);
     assert_eq!(count(&db, "provider_config", &format!("id = '{token}'")), 0);
     for key_id in &key_ids {
         assert_eq!(events_of(&db, key_id), ["generated", "destroyed"]);

@@ -16,6 +16,10 @@
 //!   "unreachable"; a read-only store still serves reads (sign with an existing key) and answers
 //!   writes with `CKR_TOKEN_WRITE_PROTECTED`. Run as `nobody` (through `setpriv`) when the tests
 //!   run as root, since permission bits do not apply to root. (SQLite only.)
+//! - Log lines (issue 11 §3): plain text, no ANSI colour, when stderr is not a terminal — from
+//!   the module inside another program and from the admin command; tokens named by label and
+//!   statuses by name; the admin command says one clear message when it fails, not the
+//!   module's error lines before it.
 //! - PostgreSQL: a role holding exactly the README's grants on a store its owner migrated does
 //!   every key operation through the module, with history; `sqlhsm db check` names a missing
 //!   privilege. (PostgreSQL only.)
@@ -256,6 +260,7 @@ fn child() {
         "read-only-store" => child_read_only_store(),
         "cannot-open" => child_cannot_open(),
         "pg-app-keys" => child_pg_app_keys(),
+        "wrong-pin-logged" => child_wrong_pin_logged(),
         other => panic!("unknown child role {other}"),
     }
     println!("child {role}: ok");
@@ -351,6 +356,27 @@ fn child_zero_config() {
         file.display()
     );
     assert!(slot_by_label(&p, "zero-config").is_some());
+}
+
+/// A token, then a login with a wrong user PIN (the parent reads the log line it causes).
+fn child_wrong_pin_logged() {
+    let p = load();
+    initialize(&p).expect("C_Initialize");
+    let slot = p.get_slots_with_token().expect("C_GetSlotList")[0];
+    p.init_token(slot, &pin(SO_PIN), "logged-token")
+        .expect("C_InitToken");
+    let slot = slot_by_label(&p, "logged-token").expect("the new token");
+    let session = p.open_rw_session(slot).expect("C_OpenSession");
+    session
+        .login(UserType::So, Some(&pin(SO_PIN)))
+        .expect("SO login");
+    session.init_pin(&pin(USER_PIN)).expect("C_InitPIN");
+    session.logout().expect("logout");
+    let refused = session.login(UserType::User, Some(&pin("not-the-pin")));
+    assert!(
+        matches!(refused, Err(Error::Pkcs11(RvError::PinIncorrect, _))),
+        "{refused:?}"
+    );
 }
 
 /// A read-only store: the token says it is write-protected, a key made before signs, and a new
@@ -616,6 +642,139 @@ fn admin_commands_on_a_missing_store_say_so_and_create_nothing() {
     let tokens = admin(&scratch, &["--db", &url, "token", "list"], &[], false);
     tokens.expect_code(0, "token list");
     assert!(tokens.stdout.contains('t'), "{}", tokens.stdout);
+}
+
+// ---------- log lines ----------
+
+#[track_caller]
+fn assert_plain(text: &str, what: &str) {
+    assert!(
+        !text.contains('\u{1b}'),
+        "{what}: ANSI escapes in a log that is not a terminal:\n{text}"
+    );
+}
+
+/// The module inside another program, its stderr a pipe: plain lines, the token by its label.
+#[test]
+fn the_module_logs_plain_lines_naming_the_token_by_label() {
+    let scratch = Scratch::new("log-module");
+    let env = [
+        ("SQLHSM_DB", sqlite_url(&scratch.path("keys.db"))),
+        ("SQLHSM_LOG", "warn".to_string()),
+    ];
+    let ran = module_child(&scratch, "wrong-pin-logged", &env, false);
+    expect_child_ok(&ran, "wrong-pin-logged");
+    assert_plain(&ran.stderr, "the module");
+    let line = ran
+        .stderr_lines()
+        .into_iter()
+        .find(|l| l.contains("wrong PIN"))
+        .unwrap_or_else(|| panic!("no wrong-PIN line:\n{}", ran.stderr))
+        .to_string();
+    assert!(line.contains("token=logged-token"), "{line}");
+}
+
+/// The admin command: one message when it fails (not the module's error lines three times
+/// first), plain log lines when they are asked for, statuses and tokens by name.
+#[test]
+fn the_admin_command_says_one_thing_and_logs_plain_named_lines() {
+    let scratch = Scratch::new("log-admin");
+    let env = [("SQLHSM_DB", sqlite_url(&scratch.path("keys.db")))];
+    admin(&scratch, &["token", "init", "plain"], &env, false).expect_code(0, "token init");
+    // A remote provider whose PIN variable is not set: the module's client logs an error on
+    // each of its tries; the command says it once.
+    let failed = admin(
+        &scratch,
+        &[
+            "token",
+            "init",
+            "remote",
+            "--provider",
+            "pkcs11",
+            "--module",
+            "/nonexistent/remote-module.so",
+            "--remote-token",
+            "hsm",
+            "--remote-pin-env",
+            "SQLHSM_TEST_UNSET_REMOTE_PIN",
+        ],
+        &env,
+        false,
+    );
+    failed.expect_code(1, "token init with an unusable provider");
+    assert_eq!(
+        failed.stderr_lines(),
+        vec![
+            "sqlhsm: the remote provider is not usable: provider: the remote PIN variable \
+             SQLHSM_TEST_UNSET_REMOTE_PIN is not set"
+        ],
+        "one clear message"
+    );
+
+    // Log lines asked for: plain, with names.
+    let made = admin(
+        &scratch,
+        &[
+            "key",
+            "generate",
+            "--token",
+            "plain",
+            "--algorithm",
+            "aes-128",
+        ],
+        &env,
+        false,
+    );
+    made.expect_code(0, "key generate");
+    let key_id = made
+        .stdout
+        .split_whitespace()
+        .nth(2)
+        .expect("key_id")
+        .to_string();
+    let mut logged = env.to_vec();
+    logged.push(("SQLHSM_LOG", "info".into()));
+    let changed = admin(
+        &scratch,
+        &["key", "set-status", &key_id, "inactive"],
+        &logged,
+        false,
+    );
+    changed.expect_code(0, "set-status");
+    assert_plain(&changed.stderr, "the admin command's log");
+    assert!(
+        changed
+            .stderr
+            .lines()
+            .any(|l| l.contains("key state changed")
+                && l.contains("from=\"active\" to=\"inactive\"")),
+        "statuses by name:\n{}",
+        changed.stderr
+    );
+    logged.push(("SQLHSM_PIN", "wrong-pin-7".into()));
+    let refused = admin(
+        &scratch,
+        &["key", "set-status", &key_id, "active"],
+        &logged,
+        false,
+    );
+    refused.expect_code(1, "set-status with a wrong PIN");
+    assert_plain(&refused.stderr, "the admin command's log");
+    assert!(
+        refused
+            .stderr
+            .lines()
+            .any(|l| l.contains("wrong PIN") && l.contains("token=plain")),
+        "the token by its label:\n{}",
+        refused.stderr
+    );
+    assert!(
+        refused
+            .stderr
+            .contains("sqlhsm: wrong user PIN for token \"plain\" (CKR_PIN_INCORRECT)"),
+        "{}",
+        refused.stderr
+    );
 }
 
 // ---------- permissions ----------

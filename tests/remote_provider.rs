@@ -1034,7 +1034,7 @@ fn admin_command_runs_provider_tokens() {
     assert_eq!(ours["problems"], serde_json::json!([]), "{ours}");
 
     // Deleting the token destroys its keys in the HSM too.
-    let (code, out, err) = admin(&["token", "delete", "remote-admin"], true);
+    let (code, out, err) = admin(&["token", "delete", "remote-admin", "--yes"], true);
     assert_eq!(code, 0, "{out}{err}");
     let listing = hsm.list_objects("hsm-admin");
     assert!(

@@ -3,14 +3,17 @@
 //! and creates the store when it does not exist yet, which no other `db` command does.
 //! `check` proves the store usable: the database role holds every privilege the module needs
 //! (each missing one is named), each sealed key opens under its token's key, each private key
-//! matches its stored public key, and each row belongs to a usable token.
+//! matches its stored public key, and each row belongs to a usable token. Sealed material can
+//! only be opened with the user PIN: without one, `check` says per token what it could not
+//! verify and fails, unless `--structure-only` says that the structural checks are enough.
 
 use chrono::Utc;
 use serde_json::{json, Value};
 
 use super::keys::{status_name, ACTIVE, COMPROMISED, EXPIRED, INACTIVE};
 use super::output::{self, Table};
-use super::{Admin, AdminResult, Failure};
+use super::progress::Progress;
+use super::{Admin, AdminResult};
 use crate::core::keystore;
 use crate::core::object::{Half, ObjectId};
 use crate::core::token::{PinOwner, TokenKey, TokenRecord};
@@ -35,7 +38,9 @@ pub struct TokenCheck {
     pub keys: usize,
     /// Keys whose sealed material was opened and matched.
     pub verified: usize,
-    /// Why the sealed material was not opened (no PIN given), if so.
+    /// Keys whose sealed material was not opened (no PIN, or `--structure-only`).
+    pub unverified: usize,
+    /// Why the sealed material was not opened, if so.
     pub skipped: Option<String>,
     pub problems: Vec<String>,
 }
@@ -46,6 +51,7 @@ impl TokenCheck {
             "token": self.token,
             "keys": self.keys,
             "verified": self.verified,
+            "unverified": self.unverified,
             "skipped": self.skipped,
             "problems": self.problems,
         })
@@ -154,11 +160,18 @@ impl Admin {
     fn check_token_key(
         &self,
         row: &TokenRow,
+        structure_only: bool,
         check: &mut TokenCheck,
     ) -> AdminResult<Option<TokenKey>> {
+        if structure_only {
+            check.skipped = Some("--structure-only: sealed key material not opened".into());
+            return Ok(None);
+        }
         let Some(pin) = self.options.pins.configured(PinOwner::User)? else {
-            check.skipped =
-                Some("no user PIN given (SQLHSM_PIN or --pin-file): sealed keys not opened".into());
+            check.skipped = Some(
+                "no user PIN given (SQLHSM_PIN or --pin-file): sealed key material not opened"
+                    .into(),
+            );
             return Ok(None);
         };
         match self
@@ -169,7 +182,7 @@ impl Admin {
             Err(e) => {
                 check.problems.push(format!(
                     "token unusable with the given user PIN: {}",
-                    Failure::from(e)
+                    self.pin_failure(PinOwner::User, &row.provider_name, e)
                 ));
                 Ok(None)
             }
@@ -246,7 +259,10 @@ impl Admin {
             ));
             return;
         }
-        let Some(token_key) = token_key else { return };
+        let Some(token_key) = token_key else {
+            check.unverified += 1;
+            return;
+        };
         let objects = match keystore::objects_from_asym_row(row) {
             Ok(objects) => objects,
             Err(e) => {
@@ -358,7 +374,10 @@ impl Admin {
             check.problems.push(format!("{key_id}: no key_value"));
             return;
         }
-        let Some(token_key) = token_key else { return };
+        let Some(token_key) = token_key else {
+            check.unverified += 1;
+            return;
+        };
         match keystore::object_from_sym_row(row) {
             Ok(Some(object)) => match keystore::unseal(&object, token_key) {
                 Ok(KeyMaterial::Secret(_)) => check.verified += 1,
@@ -378,20 +397,29 @@ impl Admin {
         }
     }
 
-    /// Checks every token's keys; the report and whether anything is wrong.
-    pub fn db_check_tokens(&self) -> AdminResult<Vec<TokenCheck>> {
+    /// Checks every token's keys (with a progress bar on a terminal); the report per token.
+    pub fn db_check_tokens(&self, structure_only: bool) -> AdminResult<Vec<TokenCheck>> {
         let mut checks = Vec::new();
-        for row in self.storage.list_tokens()? {
-            let mut check = TokenCheck {
-                token: row.provider_name.clone(),
-                ..TokenCheck::default()
-            };
+        let tokens = self.storage.list_tokens()?;
+        let mut keys = Vec::new();
+        for row in &tokens {
             let filter = KeyFilter {
                 provider_config_id: row.id,
                 ..KeyFilter::default()
             };
-            let asym = self.storage.find_asym_keys(&filter)?;
-            let sym = self.storage.find_sym_keys(&filter)?;
+            keys.push((
+                self.storage.find_asym_keys(&filter)?,
+                self.storage.find_sym_keys(&filter)?,
+            ));
+        }
+        let total: usize = keys.iter().map(|(a, s)| a.len() + s.len()).sum();
+        let progress = Progress::bar(total as u64, "checking keys");
+        for (row, (asym, sym)) in tokens.into_iter().zip(keys) {
+            progress.message(&row.provider_name);
+            let mut check = TokenCheck {
+                token: row.provider_name.clone(),
+                ..TokenCheck::default()
+            };
             check.keys = asym.len() + sym.len();
             let record = match TokenRecord::from_json(&row.config) {
                 Ok(record) => record,
@@ -405,12 +433,14 @@ impl Admin {
                     continue;
                 }
             };
-            let token_key = self.check_token_key(&row, &mut check)?;
+            let token_key = self.check_token_key(&row, structure_only, &mut check)?;
             for key in &asym {
                 self.check_asym(key, &record, token_key.as_ref(), &mut check);
+                progress.inc();
             }
             for key in &sym {
                 self.check_sym(key, &record, token_key.as_ref(), &mut check);
+                progress.inc();
             }
             for key in asym
                 .iter()
@@ -454,15 +484,18 @@ impl Admin {
 
     /// `db check`: the report, and whether everything is fine (the command exits 1 if not).
     /// First the store itself: each privilege the module needs that the database role lacks is
-    /// a problem, named (`INSERT on key_event`); then every token's keys.
-    pub fn db_check(&self) -> AdminResult<(String, bool)> {
+    /// a problem, named (`INSERT on key_event`); then every token's keys. Keys whose sealed
+    /// material could not be opened (no user PIN given) make the check incomplete, which fails
+    /// it unless `structure_only` (`--structure-only`) says that the structure is what was
+    /// asked for.
+    pub fn db_check(&self, structure_only: bool) -> AdminResult<(String, bool)> {
         let mut store_problems: Vec<String> = self
             .storage
             .missing_privileges()?
             .into_iter()
             .map(|privilege| format!("the database role lacks {privilege}"))
             .collect();
-        let checks = match self.db_check_tokens() {
+        let checks = match self.db_check_tokens(structure_only) {
             Ok(checks) => checks,
             // Without a privilege the token checks may fail too; the privileges say why.
             Err(failure) if !store_problems.is_empty() => {
@@ -473,20 +506,29 @@ impl Admin {
         };
         let problems: usize =
             store_problems.len() + checks.iter().map(|c| c.problems.len()).sum::<usize>();
+        let unverified: usize = checks.iter().map(|c| c.unverified).sum();
+        // Without a PIN nothing secret was proven; only --structure-only accepts that.
+        let complete = unverified == 0 || structure_only;
+        let fine = problems == 0 && complete;
         let text = if self.options.json {
             output::json(&json!({
-                "ok": problems == 0,
+                "ok": fine,
+                "complete": unverified == 0,
+                "structure_only": structure_only,
+                "unverified": unverified,
                 "checked_at": Utc::now().to_rfc3339(),
                 "store_problems": store_problems,
                 "tokens": checks.iter().map(TokenCheck::to_json).collect::<Vec<_>>(),
             }))
         } else {
-            let mut table = Table::new(&["TOKEN", "KEYS", "VERIFIED", "RESULT"]);
+            let mut table = Table::new(&["TOKEN", "KEYS", "VERIFIED", "NOT VERIFIED", "RESULT"]);
             for c in &checks {
                 let result = if !c.problems.is_empty() {
                     format!("{} problem(s)", c.problems.len())
-                } else if let Some(skipped) = &c.skipped {
-                    format!("ok (skipped: {skipped})")
+                } else if c.unverified > 0 && structure_only {
+                    "structure ok".into()
+                } else if c.unverified > 0 {
+                    "incomplete".into()
                 } else {
                     "ok".into()
                 };
@@ -494,6 +536,7 @@ impl Admin {
                     c.token.clone(),
                     c.keys.to_string(),
                     c.verified.to_string(),
+                    c.unverified.to_string(),
                     result,
                 ]);
             }
@@ -506,14 +549,30 @@ impl Admin {
                     text.push_str(&format!("problem: {}: {p}\n", c.token));
                 }
             }
+            for c in checks.iter().filter(|c| c.unverified > 0) {
+                let why = c
+                    .skipped
+                    .as_deref()
+                    .unwrap_or("sealed key material not opened");
+                text.push_str(&format!(
+                    "not verified: {}: {} key(s): {why}\n",
+                    c.token, c.unverified
+                ));
+            }
             text.push_str(&format!(
-                "{} token(s), {} problem(s)\n",
+                "{} token(s), {} problem(s), {} key(s) not verified\n",
                 checks.len(),
-                problems
+                problems,
+                unverified
             ));
+            if !complete {
+                text.push_str(
+                    "incomplete: give the user PIN (SQLHSM_PIN or --pin-file) to open the sealed keys, or pass --structure-only if the structural checks are enough\n",
+                );
+            }
             text
         };
-        Ok((text, problems == 0))
+        Ok((text, fine))
     }
 }
 
@@ -546,6 +605,7 @@ mod tests {
             pins: PinSource {
                 user_file: Some(user),
                 so_file: Some(so),
+                new_file: None,
             },
         };
         let admin = Admin::with_storage(config, storage, options).unwrap();
@@ -563,7 +623,7 @@ mod tests {
     #[test]
     fn check_passes_on_a_sound_store() {
         let (admin, _dir, _) = admin_with_key();
-        let (report, ok) = admin.db_check().unwrap();
+        let (report, ok) = admin.db_check(false).unwrap();
         assert!(ok, "{report}");
         let report: Value = serde_json::from_str(&report).unwrap();
         assert_eq!(report["tokens"][0]["verified"], 1);
@@ -615,7 +675,7 @@ mod tests {
             .insert_key(NewKeyRow::Asym(&copied), &imported(&copied.key_id))
             .unwrap();
 
-        let (report, ok) = admin.db_check().unwrap();
+        let (report, ok) = admin.db_check(false).unwrap();
         assert!(!ok, "{report}");
         let report: Value = serde_json::from_str(&report).unwrap();
         let problems: Vec<String> = report["tokens"][0]["problems"]

@@ -12,7 +12,8 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::output::{self, or_dash, Table};
-use super::{Admin, AdminResult, Failure};
+use super::progress::Progress;
+use super::{confirm, Admin, AdminResult, Failure, SessionGuard};
 use crate::api::object::AttributeRequest;
 use crate::core::algorithm::KeyAlgorithm;
 use crate::core::attributes::AttrMap;
@@ -32,11 +33,21 @@ pub const COMPROMISED: i32 = 3;
 pub const EXPIRED: i32 = 4;
 
 pub fn status_name(status: i32) -> String {
-    match status {
-        ACTIVE => "active".into(),
-        INACTIVE => "inactive".into(),
-        COMPROMISED => "compromised".into(),
-        EXPIRED => "expired".into(),
+    match crate::core::lifecycle::status_name(status) {
+        "unknown" => format!("unknown({status})"),
+        name => name.into(),
+    }
+}
+
+/// An object class's name in the admin's output: the key halves as `key show` lists them
+/// (`public`, `private`, `secret`), and `certificate`, `data`.
+pub fn class_name(class: u64) -> String {
+    match class {
+        CKO_DATA => "data".into(),
+        CKO_CERTIFICATE => "certificate".into(),
+        CKO_PUBLIC_KEY => "public".into(),
+        CKO_PRIVATE_KEY => "private".into(),
+        CKO_SECRET_KEY => "secret".into(),
         other => format!("unknown({other})"),
     }
 }
@@ -467,6 +478,8 @@ impl Admin {
         ))
     }
 
+    /// Generates a key. Without `id` it gets a fresh random `CKA_ID` ([`default_ck_id`]), so
+    /// `pkcs11-tool --id <key_id>` and `pkcs11:id=` URIs select it.
     pub fn key_generate(
         &self,
         token: &str,
@@ -476,13 +489,15 @@ impl Admin {
     ) -> AdminResult<String> {
         let token = self.token(token)?;
         let session = self.user_session(&token)?;
-        let mut identity = vec![Attribute::from_bool(CKA_TOKEN, true)];
-        if let Some(label) = label {
-            identity.push(Attribute::new(CKA_LABEL, label.as_bytes().to_vec()));
-        }
-        if let Some(id) = id {
-            identity.push(Attribute::new(CKA_ID, id.to_vec()));
-        }
+        let identity = identity(label, id);
+        // RSA generation takes seconds (RSA-4096 tens of them on a slow machine).
+        let _spinner = match algorithm {
+            GenAlgorithm::Rsa(bits) => Progress::spinner(&format!(
+                "generating an RSA-{bits} key on token {:?}",
+                token.provider_name
+            )),
+            _ => Progress::none(),
+        };
         let mut private = identity.clone();
         private.push(Attribute::from_bool(CKA_PRIVATE, true));
         private.push(Attribute::from_bool(CKA_SENSITIVE, true));
@@ -526,12 +541,76 @@ impl Admin {
         self.created(&token, &key_id, "generated")
     }
 
-    /// Imports a key file: PEM or DER, PKCS#8 private keys (and the traditional PKCS#1 / SEC1
-    /// PEM forms), SubjectPublicKeyInfo public keys, or raw AES bytes with `aes`. A private
-    /// key becomes a key pair (both objects, one row), as if generated here but not `CKA_LOCAL`.
+    /// Imports key files (see [`Admin::import_one`]) in one user session, with a progress bar
+    /// on a terminal. `label` and `id` name one key, so they need exactly one file. Stops at
+    /// the first file that fails, saying which ones were imported before it.
     pub fn key_import(
         &self,
         token: &str,
+        files: &[std::path::PathBuf],
+        aes: bool,
+        label: Option<&str>,
+        id: Option<&[u8]>,
+    ) -> AdminResult<String> {
+        if files.len() != 1 && (label.is_some() || id.is_some()) {
+            return Err(Failure::usage(
+                "--label and --id name one key: give them with one file only",
+            ));
+        }
+        let token = self.token(token)?;
+        let session = self.user_session(&token)?;
+        let progress = Progress::bar(files.len() as u64, "importing");
+        let mut key_ids = Vec::new();
+        for file in files {
+            progress.message(&file.display().to_string());
+            let key_id = self
+                .import_one(&session, file, aes, label, id)
+                .map_err(|f| {
+                    let f = f.about(file.display());
+                    match key_ids.len() {
+                        0 => f,
+                        n => Failure {
+                            message: format!("{} ({n} file(s) before it were imported)", f.message),
+                            ..f
+                        },
+                    }
+                })?;
+            key_ids.push((file, key_id));
+            progress.inc();
+        }
+        drop(progress);
+        drop(session);
+        if self.options.json {
+            let mut shown = Vec::new();
+            for (_, key_id) in &key_ids {
+                shown.push(self.key(key_id)?.0.to_json());
+            }
+            return Ok(output::json(&match shown.len() {
+                1 => shown.remove(0),
+                _ => Value::Array(shown),
+            }));
+        }
+        let mut text = String::new();
+        for (file, key_id) in &key_ids {
+            text.push_str(&format!(
+                "imported key {key_id} on token {:?}",
+                token.provider_name
+            ));
+            if files.len() > 1 {
+                text.push_str(&format!(" from {}", file.display()));
+            }
+            text.push('\n');
+        }
+        Ok(text)
+    }
+
+    /// Imports one key file: PEM or DER, PKCS#8 private keys (and the traditional PKCS#1 / SEC1
+    /// PEM forms), SubjectPublicKeyInfo public keys, or raw AES bytes with `aes`. A private
+    /// key becomes a key pair (both objects, one row), as if generated here but not `CKA_LOCAL`.
+    /// Without `id` the key gets a random `CKA_ID`, as generated keys do.
+    fn import_one(
+        &self,
+        session: &SessionGuard<'_>,
         file: &std::path::Path,
         aes: bool,
         label: Option<&str>,
@@ -553,15 +632,7 @@ impl Admin {
         } else {
             super::import::parse_key_file(&bytes)?
         };
-        let token = self.token(token)?;
-        let session = self.user_session(&token)?;
-        let mut identity = vec![Attribute::from_bool(CKA_TOKEN, true)];
-        if let Some(label) = label {
-            identity.push(Attribute::new(CKA_LABEL, label.as_bytes().to_vec()));
-        }
-        if let Some(id) = id {
-            identity.push(Attribute::new(CKA_ID, id.to_vec()));
-        }
+        let identity = identity(label, id);
         let handle = match parsed {
             Parsed::Aes(value) => {
                 let mut template = identity;
@@ -618,9 +689,25 @@ impl Admin {
                     .ok_or_else(|| Failure::refused("the import made no object"))?
             }
         };
-        let key_id = self.key_id_of(session.handle, handle)?;
-        drop(session);
-        self.created(&token, &key_id, "imported")
+        self.key_id_of(session.handle, handle)
+    }
+
+    /// `key export-public`: the PEM, or with `--json` the key's identity and the PEM as a field.
+    pub fn key_export_public_output(&self, key_id: &str) -> AdminResult<String> {
+        let pem = self.key_export_public(key_id)?;
+        if !self.options.json {
+            return Ok(pem);
+        }
+        let (key, _) = self.key(key_id)?;
+        Ok(output::json(&json!({
+            "key_id": key.key_id,
+            "label": key.label,
+            "id": key.ck_id,
+            "token": key.token,
+            "algorithm": key.algorithm,
+            "format": "SubjectPublicKeyInfo",
+            "pem": pem,
+        })))
     }
 
     /// The public key as SubjectPublicKeyInfo PEM, from the row's `public_key_ctx`.
@@ -730,29 +817,38 @@ impl Admin {
         expiration: Option<Option<DateTime<Utc>>>,
         as_so: bool,
     ) -> AdminResult<KeyInfo> {
-        let (_, token) = self.key(key_id)?;
+        let (before, token) = self.key(key_id)?;
         let owner = if as_so { PinOwner::So } else { PinOwner::User };
         let pin = self.options.pins.pin(owner, &token.provider_name)?;
         self.module
             .verify_pin(token.id, owner, pin.as_bytes())
-            .map_err(|e| Failure::from(e).about(format!("{:?}", token.provider_name)))?;
+            .map_err(|e| self.pin_failure(owner, &token.provider_name, e))?;
         self.module
             .set_key_state_by_id(token.id, key_id, status, expiration, as_so, &self.actor)
-            .map_err(|e| Failure::from(e).about(key_id))?;
+            .map_err(|e| match e.rv() {
+                crate::error::Rv::ATTRIBUTE_VALUE_INVALID => {
+                    Failure::refused(refusal(key_id, before.status, status, as_so))
+                }
+                _ => Failure::from(e).about(key_id),
+            })?;
         Ok(self.key(key_id)?.0)
     }
 
+    /// `expired` is the lifecycle's own transition (Active or Inactive → Expired), the one
+    /// `C_SetAttributeValue(CKA_SQLHSM_KEY_STATUS)` makes: the key expires now, whatever its
+    /// expiration says; only the SO brings it back (`set-expiration … --so`).
     pub fn key_set_status(&self, key_id: &str, status: i32) -> AdminResult<String> {
-        if status == EXPIRED {
-            return Err(Failure::usage(
-                "a key becomes expired through its expiration: use set-expiration",
-            ));
-        }
         let key = self.change_state(key_id, Some(status), None, false)?;
         if self.options.json {
             return Ok(output::json(&key.to_json()));
         }
-        Ok(format!("{key_id} is {}\n", status_name(key.status)))
+        let mut text = format!("{key_id} is {}\n", status_name(key.status));
+        if key.status == EXPIRED {
+            text.push_str(&format!(
+                "only the SO brings it back: sqlhsm key set-expiration {key_id} <DATE|never> --so\n"
+            ));
+        }
+        Ok(text)
     }
 
     pub fn key_set_expiration(
@@ -772,8 +868,21 @@ impl Admin {
         ))
     }
 
-    pub fn key_destroy(&self, key_id: &str) -> AdminResult<String> {
-        let (_, token) = self.key(key_id)?;
+    /// Asks first (`yes` skips the question; without a terminal it must be given).
+    pub fn key_destroy(&self, key_id: &str, yes: bool) -> AdminResult<String> {
+        let (key, token) = self.key(key_id)?;
+        confirm(
+            &format!(
+                "Destroy key {key_id} ({}{}) on token {:?}? Its material is gone for good.",
+                key.algorithm,
+                match key.label.is_empty() {
+                    true => String::new(),
+                    false => format!(", label {:?}", key.label),
+                },
+                token.provider_name
+            ),
+            yes,
+        )?;
         let session = self.user_session(&token)?;
         for handle in self.key_handles(session.handle, key_id)? {
             self.module.destroy_object(session.handle, handle)?;
@@ -802,8 +911,8 @@ impl Admin {
                 e.at.to_rfc3339(),
                 e.event.clone(),
                 e.actor.clone(),
-                or_dash(e.old_value.as_ref().map(Value::to_string)),
-                or_dash(e.new_value.as_ref().map(Value::to_string)),
+                or_dash(e.old_value.as_ref().map(|v| named(v).to_string())),
+                or_dash(e.new_value.as_ref().map(|v| named(v).to_string())),
             ]);
         }
         Ok(table.render())
@@ -816,9 +925,73 @@ pub fn event_json(e: &KeyEvent) -> Value {
         "key_id": e.key_id,
         "event": e.event,
         "actor": e.actor,
-        "old": e.old_value,
-        "new": e.new_value,
+        "old": e.old_value.as_ref().map(named),
+        "new": e.new_value.as_ref().map(named),
     })
+}
+
+/// A history value with its codes named: `"status": 1` → `"status": "active"`, `"class": 3`
+/// → `"class": "private"` (the stored event keeps the numbers).
+fn named(value: &Value) -> Value {
+    let mut value = value.clone();
+    if let Some(map) = value.as_object_mut() {
+        if let Some(code) = map.get("status").and_then(Value::as_i64) {
+            let name = i32::try_from(code).map_or_else(|_| format!("unknown({code})"), status_name);
+            map.insert("status".into(), Value::String(name));
+        }
+        if let Some(code) = map.get("class").and_then(Value::as_u64) {
+            map.insert("class".into(), Value::String(class_name(code)));
+        }
+    }
+    value
+}
+
+/// What an operator is told when the lifecycle refuses a change of `key_id`, whose status is
+/// `status` now.
+fn refusal(key_id: &str, status: i32, requested: Option<i32>, as_so: bool) -> String {
+    match status {
+        COMPROMISED => format!("{key_id} is compromised, which is final: it cannot change status"),
+        EXPIRED if !as_so => format!(
+            "{key_id} is expired: only the security officer brings it back, with an expiration in the future or none: sqlhsm key set-expiration {key_id} <DATE|never> --so (SO PIN)"
+        ),
+        EXPIRED => format!(
+            "{key_id} is expired: it comes back with an expiration in the future or none (set-expiration … --so), not through set-status"
+        ),
+        _ => format!(
+            "{key_id}: {} is not allowed from {} by the key's lifecycle",
+            requested.map_or_else(|| "this change".to_string(), status_name),
+            status_name(status)
+        ),
+    }
+}
+
+/// `CKA_TOKEN`, `CKA_LABEL` and `CKA_ID` of a key the admin makes; `CKA_ID` is
+/// [`default_ck_id`] when none is given.
+fn identity(label: Option<&str>, id: Option<&[u8]>) -> Vec<Attribute> {
+    let mut identity = vec![Attribute::from_bool(CKA_TOKEN, true)];
+    if let Some(label) = label {
+        identity.push(Attribute::new(CKA_LABEL, label.as_bytes().to_vec()));
+    }
+    let id = id.map_or_else(default_ck_id, <[u8]>::to_vec);
+    identity.push(Attribute::new(CKA_ID, id));
+    identity
+}
+
+/// A fresh `CKA_ID` for a key made without `--id`: 8 random bytes, so that `pkcs11-tool --id`
+/// and `pkcs11:id=` URIs can select every key the admin command makes. The module takes the
+/// hex of a `CKA_ID` as the `key_id` when it is free, so the `key_id` the command prints is the
+/// `--id` to pass; bytes that are all printable would be taken as text instead, so they are
+/// drawn again.
+pub fn default_ck_id() -> Vec<u8> {
+    loop {
+        // A v4 UUID's bytes 6 and 8 carry its version and variant; the others are random.
+        let uuid = Uuid::new_v4();
+        let bytes = uuid.as_bytes();
+        let id = [&bytes[..6], &bytes[10..12]].concat();
+        if !id.iter().all(|b| b.is_ascii_graphic()) {
+            return id;
+        }
+    }
 }
 
 /// A parsed key file.

@@ -13,8 +13,10 @@
 pub mod db;
 mod import;
 pub mod keys;
+pub mod objects;
 pub mod output;
 pub mod pins;
+pub mod progress;
 pub mod tokens;
 
 use std::sync::Arc;
@@ -91,7 +93,9 @@ fn explain(rv: Rv) -> &'static str {
     match rv {
         Rv::PIN_INCORRECT => "wrong PIN",
         Rv::PIN_LOCKED => "the PIN is locked",
-        Rv::PIN_LEN_RANGE => "the PIN's length is outside the configured bounds",
+        Rv::PIN_LEN_RANGE => {
+            "the PIN's length is outside the configured bounds ([security] min_pin_len, max_pin_len)"
+        }
         Rv::USER_PIN_NOT_INITIALIZED => "the token's user PIN is not set",
         Rv::ATTRIBUTE_VALUE_INVALID => "not allowed by the key's lifecycle",
         Rv::KEY_FUNCTION_NOT_PERMITTED => "not permitted by the key's status",
@@ -143,6 +147,40 @@ impl From<Rv> for Failure {
 }
 
 pub type AdminResult<T> = std::result::Result<T, Failure>;
+
+/// `user` or `SO`, as messages name a PIN's owner.
+pub fn who(owner: PinOwner) -> &'static str {
+    match owner {
+        PinOwner::User => "user",
+        PinOwner::So => "SO",
+    }
+}
+
+/// Asks `question` on the terminal unless `yes` (`--yes`) said so already. Without a terminal
+/// and without `--yes` it refuses (a usage error naming `--yes`): a script never destroys
+/// anything by accident, and never hangs waiting for an answer.
+pub fn confirm(question: &str, yes: bool) -> AdminResult<()> {
+    use std::io::{BufRead, IsTerminal, Write};
+    if yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(Failure::usage(format!(
+            "{question} Not confirmed: standard input is not a terminal to ask on; add --yes to confirm"
+        )));
+    }
+    eprint!("{question} [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| Failure::usage(format!("cannot read the answer: {e}")))?;
+    match answer.trim().to_ascii_lowercase().as_str() {
+        "y" | "yes" => Ok(()),
+        _ => Err(Failure::refused("not confirmed; nothing was changed")),
+    }
+}
 
 /// Who acts, for the key history: `admin:<$USER>@<hostname>`.
 pub fn actor() -> String {
@@ -257,6 +295,69 @@ impl Admin {
         self.session_as(token, CKU_USER, pin.as_bytes())
     }
 
+    /// A read/write session on the token with the SO logged in (the SO PIN from its source).
+    pub fn so_session(&self, token: &TokenRow) -> AdminResult<SessionGuard<'_>> {
+        let pin = self.options.pins.pin(PinOwner::So, &token.provider_name)?;
+        self.session_as(token, CKU_SO, pin.as_bytes())
+    }
+
+    /// A read/write session on the token with nobody logged in.
+    pub fn public_session(&self, token: &TokenRow) -> AdminResult<SessionGuard<'_>> {
+        let slot = self.slot_of(token.id)?;
+        let handle = self
+            .module
+            .open_session(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION)?;
+        Ok(SessionGuard {
+            module: &self.module,
+            handle,
+        })
+    }
+
+    /// A PIN operation's failure, said about the token and naming whose PIN it was: "wrong SO
+    /// PIN for token "t"", and for a lock, who can lift it.
+    pub fn pin_failure(&self, owner: PinOwner, label: &str, error: Error) -> Failure {
+        let whose = who(owner);
+        match error.rv() {
+            Rv::PIN_INCORRECT => Failure::refused(format!(
+                "wrong {whose} PIN for token {label:?} (CKR_PIN_INCORRECT)"
+            )),
+            Rv::PIN_LOCKED => Failure::refused(match owner {
+                PinOwner::User => format!(
+                    "the user PIN of token {label:?} is locked (CKR_PIN_LOCKED): the SO can unlock it with `sqlhsm token unlock {label}` or set a new one with `sqlhsm token set-pin {label} user --so`"
+                ),
+                PinOwner::So => format!(
+                    "the SO PIN of token {label:?} is locked (CKR_PIN_LOCKED); nothing unlocks an SO PIN"
+                ),
+            }),
+            Rv::PIN_LEN_RANGE => Failure::usage(self.pin_len_message(owner)),
+            _ => Failure::from(error).about(format!("{label:?}")),
+        }
+    }
+
+    fn pin_len_message(&self, owner: PinOwner) -> String {
+        let security = &self.module.config.security;
+        format!(
+            "the {} PIN must be {} to {} bytes long ([security] min_pin_len, max_pin_len)",
+            who(owner),
+            security.min_pin_len,
+            security.max_pin_len
+        )
+    }
+
+    /// Refuses a new PIN whose length the store's settings do not allow, saying the range
+    /// (the module would answer `CKR_PIN_LEN_RANGE` without it).
+    pub fn check_new_pin(&self, owner: PinOwner, pin: &str) -> AdminResult<()> {
+        let security = &self.module.config.security;
+        let len = pin.len();
+        if len < security.min_pin_len as usize || len > security.max_pin_len as usize {
+            return Err(Failure::usage(format!(
+                "{}; this one is {len}",
+                self.pin_len_message(owner)
+            )));
+        }
+        Ok(())
+    }
+
     pub fn session_as(
         &self,
         token: &TokenRow,
@@ -271,10 +372,17 @@ impl Admin {
             module: &self.module,
             handle,
         };
+        let owner = match user_type {
+            CKU_SO => PinOwner::So,
+            _ => PinOwner::User,
+        };
         self.module
             .login(handle, user_type, Some(pin))
-            .map_err(|e| {
-                Failure::from(e).about(format!("cannot log in to {:?}", token.provider_name))
+            .map_err(|e| match e.rv() {
+                Rv::PIN_INCORRECT | Rv::PIN_LOCKED => {
+                    self.pin_failure(owner, &token.provider_name, e)
+                }
+                _ => Failure::from(e).about(format!("cannot log in to {:?}", token.provider_name)),
             })?;
         Ok(guard)
     }

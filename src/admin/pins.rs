@@ -1,16 +1,19 @@
 //! Where PINs come from: `--pin-file` / `--so-pin-file`, the environment (`SQLHSM_PIN`,
-//! `SQLHSM_SO_PIN`), or a hidden prompt on the terminal. Never the command line: a PIN in argv
+//! `SQLHSM_SO_PIN`), or a hidden prompt on the terminal; a replacement PIN (`token set-pin`)
+//! from `--new-pin-file`, `SQLHSM_NEW_PIN` or a prompt asked twice. Never the command line: a PIN in argv
 //! is visible to every user of the machine (`ps`) and lands in shell history.
 
 use std::path::PathBuf;
 
 use zeroize::Zeroizing;
 
-use super::{AdminResult, Failure};
+use super::{who, AdminResult, Failure};
 use crate::core::token::PinOwner;
 
 pub const ENV_USER_PIN: &str = "SQLHSM_PIN";
 pub const ENV_SO_PIN: &str = "SQLHSM_SO_PIN";
+/// The new PIN of `token set-pin`.
+pub const ENV_NEW_PIN: &str = "SQLHSM_NEW_PIN";
 
 /// The configured PIN sources.
 #[derive(Clone, Debug, Default)]
@@ -19,19 +22,14 @@ pub struct PinSource {
     pub user_file: Option<PathBuf>,
     /// `--so-pin-file`: the SO PIN (first line).
     pub so_file: Option<PathBuf>,
+    /// `--new-pin-file` of `token set-pin`: the new PIN (first line).
+    pub new_file: Option<PathBuf>,
 }
 
 fn env_name(owner: PinOwner) -> &'static str {
     match owner {
         PinOwner::User => ENV_USER_PIN,
         PinOwner::So => ENV_SO_PIN,
-    }
-}
-
-fn who(owner: PinOwner) -> &'static str {
-    match owner {
-        PinOwner::User => "user",
-        PinOwner::So => "SO",
     }
 }
 
@@ -92,12 +90,32 @@ impl PinSource {
     }
 }
 
+impl PinSource {
+    /// The PIN that replaces `owner`'s (`token set-pin`): `--new-pin-file`, `SQLHSM_NEW_PIN`,
+    /// or asked twice on the terminal. Never `SQLHSM_PIN` / `SQLHSM_SO_PIN`, which hold the
+    /// PIN that proves who acts.
+    pub fn replacement(&self, owner: PinOwner, label: &str) -> AdminResult<Zeroizing<String>> {
+        if let Some(path) = &self.new_file {
+            return read_pin_file(path);
+        }
+        if let Some(pin) = std::env::var(ENV_NEW_PIN).ok().filter(|p| !p.is_empty()) {
+            return Ok(Zeroizing::new(pin));
+        }
+        let first = prompt(&format!("new {} PIN for token {label:?}: ", who(owner)))?;
+        let again = prompt(&format!("repeat the new {} PIN: ", who(owner)))?;
+        if *first != *again {
+            return Err(Failure::usage("the PINs differ"));
+        }
+        Ok(first)
+    }
+}
+
 /// A hidden prompt on the controlling terminal; a usage error when there is none.
 fn prompt(text: &str) -> AdminResult<Zeroizing<String>> {
     use std::io::IsTerminal;
     if !std::io::stdin().is_terminal() {
         return Err(Failure::usage(format!(
-            "a PIN is needed and there is no terminal to ask on: set {ENV_USER_PIN} / {ENV_SO_PIN} or use --pin-file / --so-pin-file"
+            "a PIN is needed and there is no terminal to ask on: set {ENV_USER_PIN} / {ENV_SO_PIN} (a new PIN: {ENV_NEW_PIN}) or use --pin-file / --so-pin-file (--new-pin-file)"
         )));
     }
     let pin = rpassword::prompt_password(text)
@@ -126,7 +144,7 @@ mod tests {
         );
         let source = PinSource {
             user_file: Some(dir.path().join("missing")),
-            so_file: None,
+            ..PinSource::default()
         };
         assert_eq!(
             source.configured(PinOwner::User).unwrap_err().code,

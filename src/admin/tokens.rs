@@ -1,12 +1,13 @@
-//! `sqlhsm token init|list|show|delete`. A token is a `provider_config` row; it is created the
-//! PKCS#11 way (`C_InitToken` on the empty slot, then `C_InitPIN` as the SO), so the CLI and
-//! the module can never disagree about what a token is.
+//! `sqlhsm token init|list|show|delete|set-pin|unlock`. A token is a `provider_config` row; it
+//! is created the PKCS#11 way (`C_InitToken` on the empty slot, then `C_InitPIN` as the SO), and
+//! its PINs change the same way (`C_SetPIN`, `C_InitPIN`), so the CLI and the module can never
+//! disagree about what a token is.
 
 use cryptoki_sys::*;
 use serde_json::{json, Value};
 
 use super::output::{self, Table};
-use super::{Admin, AdminResult, Failure};
+use super::{confirm, who, Admin, AdminResult, Failure};
 use crate::core::token::{PinOwner, TokenRecord};
 use crate::core::tokens::padded;
 use crate::provider::{Pkcs11Provider, ProviderSpec, RemoteUse};
@@ -188,7 +189,9 @@ impl Admin {
             )));
         }
         let so_pin = self.options.pins.new_pin(PinOwner::So, label)?;
+        self.check_new_pin(PinOwner::So, &so_pin)?;
         let user_pin = self.options.pins.new_pin(PinOwner::User, label)?;
+        self.check_new_pin(PinOwner::User, &user_pin)?;
         // Another process may take the empty slot between listing and creating: the store
         // refuses the second claim, and the slots are listed again.
         let mut attempts = 0;
@@ -234,9 +237,12 @@ impl Admin {
         }
         {
             let session = self.session_as(&row, CKU_SO, so_pin.as_bytes())?;
-            self.module.init_pin(session.handle, user_pin.as_bytes())?;
+            self.module
+                .init_pin(session.handle, user_pin.as_bytes())
+                .map_err(|e| self.pin_failure(PinOwner::User, label, e))?;
         }
-        let summary = self.token_summary(&row)?;
+        // Read again: `row` was read before the user PIN was set.
+        let summary = self.token_summary(&self.token(label)?)?;
         if self.options.json {
             return Ok(output::json(&summary.to_json()));
         }
@@ -262,12 +268,21 @@ impl Admin {
     /// Deletes a token and all its keys and objects, after checking the SO PIN. Each key's
     /// history gets a `destroyed` event (the history outlives the token) in the transaction
     /// that deletes the key.
-    pub fn token_delete(&self, label: &str) -> AdminResult<String> {
+    /// Asks first (`yes` skips the question; without a terminal it must be given).
+    pub fn token_delete(&self, label: &str, yes: bool) -> AdminResult<String> {
         let row = self.token(label)?;
+        let summary = self.token_summary(&row)?;
+        confirm(
+            &format!(
+                "Delete token {label:?} and its {} key(s)? Their material is gone for good.",
+                summary.asym_keys + summary.sym_keys
+            ),
+            yes,
+        )?;
         let so_pin = self.options.pins.pin(PinOwner::So, label)?;
         self.module
             .verify_pin(row.id, PinOwner::So, so_pin.as_bytes())
-            .map_err(|e| Failure::from(e).about(format!("{label:?}")))?;
+            .map_err(|e| self.pin_failure(PinOwner::So, label, e))?;
         // REMOTE keys go with their token: their remote objects are destroyed (or kept and
         // marked, as the provider says).
         self.module.retire_all_remote(row.id)?;
@@ -278,11 +293,158 @@ impl Admin {
     }
 }
 
+/// Whose PIN `token set-pin` changes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PinChange {
+    /// The user changes the user PIN, proving the current one (`C_SetPIN` as the user).
+    UserOwn,
+    /// The SO sets a new user PIN, e.g. a forgotten or locked one (`C_InitPIN`).
+    UserBySo,
+    /// The SO changes the SO PIN, proving the current one (`C_SetPIN` as the SO).
+    So,
+}
+
+impl Admin {
+    /// `token set-pin`: the current PIN (or the SO's) from its source, the new one from
+    /// `--new-pin-file`, `SQLHSM_NEW_PIN` or the terminal.
+    pub fn token_set_pin(&self, label: &str, change: PinChange) -> AdminResult<String> {
+        let row = self.token(label)?;
+        let changed = match change {
+            PinChange::UserOwn | PinChange::UserBySo => PinOwner::User,
+            PinChange::So => PinOwner::So,
+        };
+        let acting = match change {
+            PinChange::UserOwn => PinOwner::User,
+            PinChange::UserBySo | PinChange::So => PinOwner::So,
+        };
+        let current = self.options.pins.pin(acting, label)?;
+        let new = self.options.pins.replacement(changed, label)?;
+        self.check_new_pin(changed, &new)?;
+        match change {
+            PinChange::UserOwn => {
+                // C_SetPIN with nobody logged in changes the user PIN, checking the old one (a
+                // guess counted like a login).
+                let session = self.public_session(&row)?;
+                self.module
+                    .set_pin(session.handle, current.as_bytes(), new.as_bytes())
+                    .map_err(|e| self.pin_failure(PinOwner::User, label, e))?;
+            }
+            PinChange::UserBySo => {
+                let session = self.session_as(&row, CKU_SO, current.as_bytes())?;
+                self.module
+                    .init_pin(session.handle, new.as_bytes())
+                    .map_err(|e| self.pin_failure(PinOwner::User, label, e))?;
+            }
+            PinChange::So => {
+                let session = self.session_as(&row, CKU_SO, current.as_bytes())?;
+                self.module
+                    .set_pin(session.handle, current.as_bytes(), new.as_bytes())
+                    .map_err(|e| self.pin_failure(PinOwner::So, label, e))?;
+            }
+        }
+        if self.options.json {
+            return Ok(output::json(
+                &self.token_summary(&self.token(label)?)?.to_json(),
+            ));
+        }
+        Ok(match change {
+            PinChange::UserBySo => {
+                format!(
+                    "the SO set a new user PIN on token {label:?} (its failure count is cleared)\n"
+                )
+            }
+            _ => format!("the {} PIN of token {label:?} is changed\n", who(changed)),
+        })
+    }
+
+    /// `token unlock`: the SO clears the user PIN's failure count (a lockout) without changing
+    /// the PIN.
+    pub fn token_unlock(&self, label: &str) -> AdminResult<String> {
+        let row = self.token(label)?;
+        let session = self.so_session(&row)?;
+        let before = self
+            .module
+            .unlock_user_pin(session.handle)
+            .map_err(|e| self.pin_failure(PinOwner::User, label, e))?;
+        drop(session);
+        if self.options.json {
+            let mut shown = self.token_summary(&self.token(label)?)?.to_json();
+            shown["failures_cleared"] = json!(before);
+            return Ok(output::json(&shown));
+        }
+        Ok(format!(
+            "the user PIN of token {label:?} is unlocked ({before} failed attempt(s) cleared)\n"
+        ))
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::crypto::kdf::ScryptParams;
+
+    /// `Module::unlock_user_pin`: the SO only, in an R/W session; the count is cleared and the
+    /// PIN stays.
+    #[test]
+    fn only_the_so_unlocks_and_the_pin_stays() {
+        use crate::admin::pins::PinSource;
+        use crate::admin::Options;
+        use crate::config::{Config, DatabaseConfig};
+        use crate::error::Rv;
+        let dir = tempfile::tempdir().unwrap();
+        let (user, so) = (dir.path().join("user"), dir.path().join("so"));
+        std::fs::write(&user, "user-1234").unwrap();
+        std::fs::write(&so, "so-123456").unwrap();
+        let mut config = Config::default();
+        config.security.pin_kdf_log_n = 10;
+        config.security.max_pin_failures = 2;
+        config.database = DatabaseConfig::with_url("sqlite::memory:");
+        let storage = crate::storage::open(&config.database).unwrap();
+        let options = Options {
+            pins: PinSource {
+                user_file: Some(user),
+                so_file: Some(so),
+                new_file: None,
+            },
+            ..Options::default()
+        };
+        let admin = Admin::with_storage(config, storage, options).unwrap();
+        admin.token_init("t", None).unwrap();
+        let row = admin.token("t").unwrap();
+        for _ in 0..2 {
+            let e = admin
+                .module
+                .verify_pin(row.id, PinOwner::User, b"wrong-1")
+                .unwrap_err();
+            assert_eq!(e.rv(), Rv::PIN_INCORRECT);
+        }
+        let e = admin
+            .module
+            .verify_pin(row.id, PinOwner::User, b"user-1234")
+            .unwrap_err();
+        assert_eq!(e.rv(), Rv::PIN_LOCKED);
+        {
+            let public = admin.public_session(&row).unwrap();
+            let e = admin.module.unlock_user_pin(public.handle).unwrap_err();
+            assert_eq!(e.rv(), Rv::USER_NOT_LOGGED_IN, "not without the SO");
+        }
+        {
+            let so = admin.so_session(&row).unwrap();
+            assert_eq!(admin.module.unlock_user_pin(so.handle).unwrap(), 2);
+        }
+        admin
+            .module
+            .verify_pin(row.id, PinOwner::User, b"user-1234")
+            .unwrap();
+        assert_eq!(
+            admin
+                .token_summary(&admin.token("t").unwrap())
+                .unwrap()
+                .user_pin,
+            "ok"
+        );
+    }
 
     #[test]
     fn pin_states() {

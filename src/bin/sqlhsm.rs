@@ -8,13 +8,23 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use sqlhsm::admin::keys::{parse_duration, parse_expiration, parse_gen_algorithm, parse_status};
 use sqlhsm::admin::keys::{GenAlgorithm, KeyQuery};
+use sqlhsm::admin::objects::ObjectKind;
 use sqlhsm::admin::pins::PinSource;
+use sqlhsm::admin::tokens::PinChange;
 use sqlhsm::admin::{Admin, AdminResult, Failure, Options, EXIT_REFUSED, EXIT_USAGE};
 use sqlhsm::provider::{OnDestroy, PinSource as RemotePin, Pkcs11Provider, RemoteUse};
 
 const AFTER_HELP: &str = "\
 PINs are never taken from the command line: they come from --pin-file / --so-pin-file, the
 environment (SQLHSM_PIN for the user PIN, SQLHSM_SO_PIN for the SO PIN), or a hidden prompt.
+A new PIN (`token set-pin`) comes from --new-pin-file, SQLHSM_NEW_PIN or a prompt.
+
+`token delete` and `key destroy` ask for confirmation on a terminal; without one they refuse
+unless --yes is given. Long operations (RSA generation, `db check`, importing many files) show
+progress on stderr when it is a terminal, and nothing otherwise.
+
+Errors are one line on stderr (`sqlhsm: …`); set SQLHSM_LOG=info (or debug) to see the module's
+log lines as they happen.
 
 The store is the module's: SQLHSM_DB, else the file named by SQLHSM_CONF (or
 ~/.config/sqlhsm/sqlhsm.toml), else the default SQLite file; --db overrides them.
@@ -25,7 +35,9 @@ on a missing SQLite file says so and creates nothing.
 Exit codes:
   0  success
   1  the operation was refused, what it names does not exist, or `db check` found a problem
-  2  usage error (bad arguments, no PIN available, invalid configuration)
+     or could not verify sealed keys (no PIN and no --structure-only)
+  2  usage error (bad arguments, no PIN available, no confirmation without a terminal,
+     invalid configuration)
   3  the key store is missing, unreachable, or refuses access (file permissions, a read-only
      file, a privilege the database role lacks)";
 
@@ -56,13 +68,19 @@ struct Global {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Tokens: init, list, show, delete.
+    /// Tokens: init, list, show, delete, set-pin, unlock.
     #[command(subcommand)]
     Token(TokenCommand),
     /// Keys: list, show, generate, import, export-public, rotate, set-status, set-expiration,
     /// destroy, history.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Certificates (X.509 objects): list, show.
+    #[command(subcommand)]
+    Cert(ObjectCommand),
+    /// Data objects (CKO_DATA): list, show.
+    #[command(subcommand)]
+    Data(ObjectCommand),
     /// The store: migrate, status, check.
     #[command(subcommand)]
     Db(DbCommand),
@@ -73,6 +91,7 @@ enum TokenCommand {
     /// Create a token with an SO PIN and a user PIN; `--provider pkcs11` puts it in front of
     /// another PKCS#11 module (an HSM).
     Init {
+        /// The new token's label (1 to 32 bytes, unique in the store).
         label: String,
         #[command(flatten)]
         provider: ProviderArgs,
@@ -80,9 +99,56 @@ enum TokenCommand {
     /// List the tokens.
     List,
     /// Show one token.
-    Show { label: String },
-    /// Delete a token and all its keys (needs the SO PIN).
-    Delete { label: String },
+    Show {
+        /// The token's label.
+        label: String,
+    },
+    /// Delete a token and all its keys (needs the SO PIN; asks for confirmation).
+    Delete {
+        /// The token's label.
+        label: String,
+        /// Do not ask for confirmation (needed when standard input is not a terminal).
+        #[arg(long, short)]
+        yes: bool,
+    },
+    /// Change a PIN: the user's own (proving the current user PIN, as C_SetPIN), the user PIN
+    /// set by the SO (`user --so`, as C_InitPIN: for a forgotten or locked PIN), or the SO PIN.
+    SetPin {
+        /// The token's label.
+        label: String,
+        /// Whose PIN changes: `user` or `so`.
+        #[arg(value_parser = ["user", "so"], default_value = "user")]
+        which: String,
+        /// Act as the security officer (SO PIN) to set a new user PIN without the old one.
+        #[arg(long)]
+        so: bool,
+        /// File whose first line is the new PIN (instead of SQLHSM_NEW_PIN or a prompt).
+        #[arg(long, value_name = "FILE")]
+        new_pin_file: Option<PathBuf>,
+    },
+    /// Unlock the user PIN after too many wrong guesses, keeping the PIN (needs the SO PIN).
+    /// A locked SO PIN cannot be unlocked.
+    Unlock {
+        /// The token's label.
+        label: String,
+    },
+}
+
+/// `cert …` and `data …`.
+#[derive(Subcommand)]
+enum ObjectCommand {
+    /// List the objects (certificates: subject and expiry; data objects: application, size).
+    List {
+        /// Only the objects of this token.
+        #[arg(long, value_name = "LABEL")]
+        token: Option<String>,
+    },
+    /// Show one object (a certificate's subject, issuer, serial number and validity).
+    Show {
+        /// The OBJECT_ID `list` shows (the object's CKA_UNIQUE_ID), or a label only one object
+        /// has.
+        object: String,
+    },
 }
 
 /// Where a new token keeps its keys.
@@ -160,6 +226,7 @@ impl ProviderArgs {
 enum KeyCommand {
     /// List keys (the status shown is the effective one: expired once the expiration passed).
     List {
+        /// Only the keys of this token.
         #[arg(long, value_name = "LABEL")]
         token: Option<String>,
         /// active, inactive, compromised or expired.
@@ -174,9 +241,13 @@ enum KeyCommand {
         expiring_within: Option<chrono::Duration>,
     },
     /// Show one key.
-    Show { key_id: String },
-    /// Generate a key on a token.
+    Show {
+        /// The key's key_id (as `key list` shows it).
+        key_id: String,
+    },
+    /// Generate a key on a token (a random CKA_ID unless --id gives one).
     Generate {
+        /// The token to generate on.
         #[arg(long, value_name = "LABEL")]
         token: String,
         /// ec-p256, ec-p384, ec-p521, rsa-2048, rsa-3072, rsa-4096, ed25519, aes-128, aes-192,
@@ -186,26 +257,34 @@ enum KeyCommand {
         /// CKA_LABEL.
         #[arg(long)]
         label: Option<String>,
-        /// CKA_ID in hex (also the key_id when free).
+        /// CKA_ID in hex (also the key_id when free), for `pkcs11-tool --id`; without it the
+        /// key gets 8 random bytes, whose hex is then its key_id.
         #[arg(long, value_name = "HEX", value_parser = parse_hex)]
         id: Option<HexId>,
     },
-    /// Import a key: PEM or DER private key (PKCS#8, PKCS#1, SEC1), public key (SPKI, PKCS#1),
-    /// or raw AES key bytes with --aes.
+    /// Import keys: PEM or DER private keys (PKCS#8, PKCS#1, SEC1), public keys (SPKI,
+    /// PKCS#1), or raw AES key bytes with --aes; one key per file.
     Import {
+        /// The token to import into.
         #[arg(long, value_name = "LABEL")]
         token: String,
-        file: PathBuf,
-        /// The file holds raw AES key bytes (16, 24 or 32).
+        /// The key files (several: a progress bar on a terminal; stops at the first failure).
+        #[arg(required = true, num_args = 1..)]
+        files: Vec<PathBuf>,
+        /// The files hold raw AES key bytes (16, 24 or 32).
         #[arg(long)]
         aes: bool,
+        /// CKA_LABEL (one file only).
         #[arg(long)]
         label: Option<String>,
+        /// CKA_ID in hex (one file only); without it the key gets a random one.
         #[arg(long, value_name = "HEX", value_parser = parse_hex)]
         id: Option<HexId>,
     },
-    /// Print a key's public key as PEM (SubjectPublicKeyInfo).
+    /// Print a key's public key as PEM (SubjectPublicKeyInfo); with --json, an object with the
+    /// key's identity and the PEM as "pem".
     ExportPublic {
+        /// The key's key_id.
         key_id: String,
         /// Write to this file instead of standard output.
         #[arg(long, short)]
@@ -214,8 +293,10 @@ enum KeyCommand {
     /// Generate a successor; the key becomes inactive and the two are linked. The successor
     /// takes the key's label and CKA_ID unless given new ones; the key gives up the names the
     /// successor takes, becoming LABEL@KEY_ID (and CKA_ID followed by the bytes of "@KEY_ID"),
-    /// and so do its certificates, so a search by the name finds the successor alone.
+    /// and so do its certificates, so a search by the name finds the successor alone. A key is
+    /// rotated once: rotate its successor next.
     Rotate {
+        /// The key to rotate.
         key_id: String,
         /// CKA_LABEL of the successor (default: the key's; the key then becomes LABEL@KEY_ID).
         #[arg(long)]
@@ -225,25 +306,39 @@ enum KeyCommand {
         #[arg(long, value_name = "HEX", value_parser = parse_hex)]
         id: Option<HexId>,
     },
-    /// Change a key's status: active, inactive or compromised (compromised is final).
+    /// Change a key's status: active, inactive, compromised (final) or expired (now; only the
+    /// SO brings it back, with `set-expiration … --so`).
     SetStatus {
+        /// The key's key_id.
         key_id: String,
+        /// active, inactive, compromised or expired.
         #[arg(value_parser = parse_status_arg)]
         status: i32,
     },
     /// Set a key's expiration: RFC 3339, YYYY-MM-DD (valid through that day, UTC) or never.
     SetExpiration {
+        /// The key's key_id.
         key_id: String,
+        /// The new expiration.
         #[arg(value_name = "DATE|never", value_parser = parse_expiration)]
         expiration: ExpirationArg,
         /// Act as the security officer (SO PIN): needed to bring an expired key back.
         #[arg(long)]
         so: bool,
     },
-    /// Destroy a key (its history is kept).
-    Destroy { key_id: String },
+    /// Destroy a key (its history is kept; asks for confirmation).
+    Destroy {
+        /// The key's key_id.
+        key_id: String,
+        /// Do not ask for confirmation (needed when standard input is not a terminal).
+        #[arg(long, short)]
+        yes: bool,
+    },
     /// A key's history (kept after the key is destroyed).
-    History { key_id: String },
+    History {
+        /// The key's key_id (also of a destroyed key).
+        key_id: String,
+    },
 }
 
 type ExpirationArg = Option<chrono::DateTime<chrono::Utc>>;
@@ -254,9 +349,16 @@ enum DbCommand {
     Migrate,
     /// Backend, URL (password redacted), schema version and counts.
     Status,
-    /// Verify every key unwraps under its token key (user PIN from SQLHSM_PIN or --pin-file;
-    /// tokens are skipped without one) and matches its public key; exit 1 on a problem.
-    Check,
+    /// Verify the store: the database role's privileges, every key's row, and that every
+    /// sealed key unwraps under its token key and matches its public key (user PIN from
+    /// SQLHSM_PIN or --pin-file). Exit 1 on a problem, or when sealed keys could not be opened
+    /// for want of a PIN (unless --structure-only).
+    Check {
+        /// Check only what needs no PIN (privileges, rows, public keys, rotation links): sealed
+        /// key material is not opened, and that is not a failure.
+        #[arg(long)]
+        structure_only: bool,
+    },
 }
 
 fn parse_status_arg(text: &str) -> Result<i32, String> {
@@ -282,6 +384,10 @@ fn run(cli: Cli) -> AdminResult<(String, bool)> {
         pins: PinSource {
             user_file: cli.global.pin_file,
             so_file: cli.global.so_pin_file,
+            new_file: match &cli.command {
+                Command::Token(TokenCommand::SetPin { new_pin_file, .. }) => new_pin_file.clone(),
+                _ => None,
+            },
         },
     };
     // Only these two may bring a store into being; the rest need one that exists.
@@ -301,7 +407,18 @@ fn run(cli: Cli) -> AdminResult<(String, bool)> {
             }
             TokenCommand::List => ok(admin.token_list()?),
             TokenCommand::Show { label } => ok(admin.token_show(&label)?),
-            TokenCommand::Delete { label } => ok(admin.token_delete(&label)?),
+            TokenCommand::Delete { label, yes } => ok(admin.token_delete(&label, yes)?),
+            TokenCommand::SetPin {
+                label, which, so, ..
+            } => {
+                let change = match (which.as_str(), so) {
+                    ("so", _) => PinChange::So,
+                    (_, true) => PinChange::UserBySo,
+                    _ => PinChange::UserOwn,
+                };
+                ok(admin.token_set_pin(&label, change)?)
+            }
+            TokenCommand::Unlock { label } => ok(admin.token_unlock(&label)?),
         },
         Command::Key(command) => match command {
             KeyCommand::List {
@@ -329,19 +446,19 @@ fn run(cli: Cli) -> AdminResult<(String, bool)> {
             )?),
             KeyCommand::Import {
                 token,
-                file,
+                files,
                 aes,
                 label,
                 id,
             } => ok(admin.key_import(
                 &token,
-                &file,
+                &files,
                 aes,
                 label.as_deref(),
                 id.as_ref().map(|h| h.0.as_slice()),
             )?),
             KeyCommand::ExportPublic { key_id, out } => {
-                let pem = admin.key_export_public(&key_id)?;
+                let pem = admin.key_export_public_output(&key_id)?;
                 match out {
                     Some(path) => {
                         std::fs::write(&path, pem).map_err(|e| {
@@ -361,14 +478,23 @@ fn run(cli: Cli) -> AdminResult<(String, bool)> {
                 expiration,
                 so,
             } => ok(admin.key_set_expiration(&key_id, expiration, so)?),
-            KeyCommand::Destroy { key_id } => ok(admin.key_destroy(&key_id)?),
+            KeyCommand::Destroy { key_id, yes } => ok(admin.key_destroy(&key_id, yes)?),
             KeyCommand::History { key_id } => ok(admin.key_history(&key_id)?),
         },
+        Command::Cert(command) => ok(objects(&admin, ObjectKind::Certificate, command)?),
+        Command::Data(command) => ok(objects(&admin, ObjectKind::Data, command)?),
         Command::Db(command) => match command {
             DbCommand::Migrate => ok(admin.db_migrate()?),
             DbCommand::Status => ok(admin.db_status()?),
-            DbCommand::Check => admin.db_check(),
+            DbCommand::Check { structure_only } => admin.db_check(structure_only),
         },
+    }
+}
+
+fn objects(admin: &Admin, kind: ObjectKind, command: ObjectCommand) -> AdminResult<String> {
+    match command {
+        ObjectCommand::List { token } => admin.object_list(kind, token.as_deref()),
+        ObjectCommand::Show { object } => admin.object_show(kind, &object),
     }
 }
 
@@ -386,14 +512,18 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    sqlhsm::logging::init(
-        &std::env::var("SQLHSM_LOG")
-            .ok()
-            .filter(|l| !l.trim().is_empty())
-            .unwrap_or_else(|| "error".into()),
-    );
+    // Asked for, the module's log lines come as they happen; otherwise the errors are held
+    // back, and printed only when the command's own message does not already say what failed.
+    match std::env::var("SQLHSM_LOG")
+        .ok()
+        .filter(|l| !l.trim().is_empty())
+    {
+        Some(level) => sqlhsm::logging::init(&level),
+        None => sqlhsm::logging::init_held("error"),
+    };
     match run(cli) {
         Ok((text, fine)) => {
+            sqlhsm::logging::release_held();
             print!("{text}");
             if fine {
                 ExitCode::SUCCESS
@@ -402,9 +532,45 @@ fn main() -> ExitCode {
             }
         }
         Err(failure) => {
+            sqlhsm::logging::drop_held();
             // The module prints its configuration errors through the same function.
             sqlhsm::logging::print_error(&failure.message);
             ExitCode::from(failure.code)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// Every subcommand and every argument (positional, option, flag; global ones included)
+    /// says what it is: `--help` and the man page are made from these texts.
+    #[test]
+    fn every_command_and_argument_has_help() {
+        fn walk(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in command.get_arguments() {
+                let id = arg.get_id().as_str();
+                if matches!(id, "help" | "version") {
+                    continue;
+                }
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} <{id}>"));
+                }
+            }
+            for sub in command.get_subcommands() {
+                let name = format!("{path} {}", sub.get_name());
+                if sub.get_name() != "help" && sub.get_about().is_none() {
+                    missing.push(name.clone());
+                }
+                walk(sub, &name, missing);
+            }
+        }
+        let command = Cli::command();
+        command.clone().debug_assert();
+        let mut missing = Vec::new();
+        walk(&command, "sqlhsm", &mut missing);
+        assert!(missing.is_empty(), "without help text: {missing:#?}");
     }
 }

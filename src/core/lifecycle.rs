@@ -43,6 +43,17 @@ pub fn purpose_of(usage: CK_ATTRIBUTE_TYPE) -> Purpose {
     }
 }
 
+/// A status's name, as the admin command shows it and log lines say it.
+pub fn status_name(status: i32) -> &'static str {
+    match status {
+        ACTIVE => "active",
+        INACTIVE => "inactive",
+        COMPROMISED => "compromised",
+        EXPIRED => "expired",
+        _ => "unknown",
+    }
+}
+
 /// The status a key has now: Compromised stays Compromised; a passed expiration means Expired.
 pub fn effective_status(status: i32, expiration: Option<DateTime<Utc>>, now: DateTime<Utc>) -> i32 {
     if status == COMPROMISED {
@@ -93,7 +104,7 @@ pub fn check_permitted(attrs: &AttrMap, usage: CK_ATTRIBUTE_TYPE) -> Result<()> 
     }
     let key_id = String::from_utf8_lossy(attrs.get(vendor::CKA_SQLHSM_KEY_ID).unwrap_or_default())
         .into_owned();
-    tracing::warn!(%key_id, status, ?purpose, "operation refused by the key's status");
+    tracing::warn!(%key_id, status = status_name(status), ?purpose, "operation refused by the key's status");
     Err(Rv::KEY_FUNCTION_NOT_PERMITTED)?
 }
 
@@ -457,7 +468,12 @@ mod through_pkcs11 {
             )? {
                 Err(Rv::OBJECT_HANDLE_INVALID)?
             }
-            tracing::info!(%key_id, from = stored_status, to = status, "key state changed");
+            tracing::info!(
+                %key_id,
+                from = status_name(effective),
+                to = status_name(effective_status(status, expiration, now)),
+                "key state changed"
+            );
             self.reload_row(table, row)
         }
 

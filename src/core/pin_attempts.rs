@@ -146,6 +146,14 @@ impl TokenRecord {
         }
     }
 
+    /// The SO unlocks `owner`'s PIN without changing it: past failures are forgiven, but each
+    /// guess still in flight keeps counting until it settles (as after a correct guess).
+    pub fn forgive_failures(&mut self, owner: PinOwner, now_ms: i64) {
+        self.prune_attempts(owner, now_ms);
+        let in_flight = u32::try_from(self.attempts(owner).len()).unwrap_or(u32::MAX);
+        *self.failures_mut(owner) = in_flight;
+    }
+
     /// A PIN set or reset by the SO, or a re-initialised token: no failure and nothing in flight.
     pub fn clear_attempts(&mut self, owner: PinOwner) {
         *self.failures_mut(owner) = 0;
@@ -260,6 +268,30 @@ mod tests {
             ),
             Settlement::LoggedIn
         );
+        assert_eq!(r.user_failures, 0);
+    }
+
+    #[test]
+    fn forgiving_unlocks_but_keeps_the_guesses_in_flight() {
+        let mut r = record();
+        for _ in 0..MAX {
+            let id = granted(r.reserve_attempt(PinOwner::User, MAX, 0));
+            r.settle_attempt(PinOwner::User, &id, Verdict::Wrong, MAX, 1);
+        }
+        assert_eq!(
+            r.reserve_attempt(PinOwner::User, MAX, 2),
+            Reservation::Locked
+        );
+        r.forgive_failures(PinOwner::User, 3);
+        assert_eq!(r.user_failures, 0);
+        let in_flight = granted(r.reserve_attempt(PinOwner::User, MAX, 4));
+        r.forgive_failures(PinOwner::User, 5);
+        assert_eq!(r.user_failures, 1, "the guess being evaluated still counts");
+        r.settle_attempt(PinOwner::User, &in_flight, Verdict::Wrong, MAX, 6);
+        assert_eq!(r.user_failures, 1);
+        // An expired reservation is a finished wrong guess: forgiven too.
+        granted(r.reserve_attempt(PinOwner::User, MAX, 7));
+        r.forgive_failures(PinOwner::User, 8 + ATTEMPT_TTL_MS);
         assert_eq!(r.user_failures, 0);
     }
 

@@ -223,7 +223,7 @@ impl Module {
             }
             Ok(())
         })?;
-        tracing::info!(%token, "provider attached");
+        tracing::info!(token = %row.provider_name, "provider attached");
         Ok(())
     }
 }

@@ -68,7 +68,8 @@ impl Module {
         owner: PinOwner,
         pin: &[u8],
     ) -> Result<(TokenKey, Option<RootSecret>)> {
-        let (_, record) = self.token_row(token)?;
+        let (row, record) = self.token_row(token)?;
+        let label = row.provider_name;
         if record.is_locked(owner, self.max_failures()) && record.attempts(owner).is_empty() {
             Err(Rv::PIN_LOCKED)?
         }
@@ -96,9 +97,9 @@ impl Module {
             (None, settled) => {
                 if let Err(e) = settled {
                     // The reservation already counts the failure; only the bookkeeping is late.
-                    tracing::warn!(%token, ?owner, error = %e, "cannot settle a wrong PIN guess; it stays counted");
+                    tracing::warn!(token = %label, ?owner, error = %e, "cannot settle a wrong PIN guess; it stays counted");
                 }
-                tracing::warn!(%token, ?owner, "wrong PIN");
+                tracing::warn!(token = %label, ?owner, "wrong PIN");
                 Err(Rv::PIN_INCORRECT)?
             }
         }
@@ -332,6 +333,30 @@ impl Module {
             Ok(())
         })?;
         Ok(())
+    }
+
+    /// The SO clears the user PIN's failure counter without changing the PIN (the admin
+    /// command's `token unlock`; PKCS#11 has no call for it, `C_InitPIN` unlocks by setting a
+    /// new PIN). Guesses still being evaluated keep counting until they settle, as after a
+    /// correct guess. Returns the failures counted before.
+    pub fn unlock_user_pin(&self, session: CK_SESSION_HANDLE) -> Result<u32> {
+        let (_, token, read_write) = self.session_basics(session)?;
+        let Login::So(_) = self.login_of(token)? else {
+            Err(Rv::USER_NOT_LOGGED_IN)?
+        };
+        if !read_write {
+            Err(Rv::SESSION_READ_ONLY)?
+        }
+        let mut before = 0;
+        self.update_record(token, &mut |r| {
+            r.pin(PinOwner::User).ok_or(Rv::USER_PIN_NOT_INITIALIZED)?;
+            before = r.failures(PinOwner::User);
+            r.forgive_failures(PinOwner::User, Utc::now().timestamp_millis());
+            Ok(())
+        })?;
+        let (row, _) = self.token_row(token)?;
+        tracing::info!(token = %row.provider_name, failures = before, "user PIN unlocked by the SO");
+        Ok(before)
     }
 
     pub fn set_pin(

@@ -38,6 +38,75 @@ pub fn certificate_fields(der: &[u8]) -> Result<CertificateFields> {
     })
 }
 
+/// A certificate as an operator reads it (`sqlhsm cert show`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CertificateText {
+    /// `CN=…, O=…`, in the certificate's order.
+    pub subject: String,
+    pub issuer: String,
+    /// The serial number in hex, colon-separated bytes.
+    pub serial: String,
+    /// Validity, seconds since the epoch.
+    pub not_before: i64,
+    pub not_after: i64,
+    /// `rsaEncryption`, `id-ecPublicKey`, `ED25519`, … (the key's OpenSSL short name).
+    pub key_type: String,
+}
+
+fn name_text(name: &openssl::x509::X509NameRef) -> String {
+    name.entries()
+        .map(|entry| {
+            let field = entry.object().nid().short_name().unwrap_or("?");
+            let value = entry
+                .data()
+                .to_string()
+                .unwrap_or_else(|_| hex::encode(entry.data().as_slice()));
+            format!("{field}={value}")
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn unix_time(at: &openssl::asn1::Asn1TimeRef) -> Result<i64> {
+    let epoch = openssl::asn1::Asn1Time::from_unix(0).map_err(openssl_error)?;
+    let diff = epoch.diff(at).map_err(openssl_error)?;
+    Ok(i64::from(diff.days) * 86_400 + i64::from(diff.secs))
+}
+
+/// Reads a DER certificate's subject, issuer, serial and validity.
+pub fn describe_certificate(der: &[u8]) -> Result<CertificateText> {
+    let certificate = X509::from_der(der).map_err(|_| Rv::ATTRIBUTE_VALUE_INVALID)?;
+    let serial = certificate.serial_number().to_bn().map_err(openssl_error)?;
+    let serial = serial
+        .to_vec()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":");
+    let key_type = certificate
+        .public_key()
+        .ok()
+        .and_then(|key| {
+            openssl::nid::Nid::from_raw(key.id().as_raw())
+                .short_name()
+                .ok()
+        })
+        .unwrap_or("unknown")
+        .to_string();
+    Ok(CertificateText {
+        subject: name_text(certificate.subject_name()),
+        issuer: name_text(certificate.issuer_name()),
+        serial: if serial.is_empty() {
+            "00".into()
+        } else {
+            serial
+        },
+        not_before: unix_time(certificate.not_before())?,
+        not_after: unix_time(certificate.not_after())?,
+        key_type,
+    })
+}
+
 /// DER INTEGER from big-endian magnitude bytes (serial numbers are positive in practice; a
 /// negative one is kept as its magnitude with the sign bit honoured as OpenSSL reports it).
 fn der_integer(magnitude: &[u8], negative: bool) -> Vec<u8> {
@@ -110,5 +179,25 @@ mod tests {
             certificate_fields(b"not a certificate").unwrap_err().rv(),
             Rv::ATTRIBUTE_VALUE_INVALID
         );
+    }
+
+    #[test]
+    fn a_certificate_reads_as_text() {
+        let der = self_signed(0x1234);
+        let text = describe_certificate(&der).unwrap();
+        assert_eq!(text.subject, "CN=sqlhsm test");
+        assert_eq!(text.issuer, text.subject);
+        assert_eq!(text.serial, "12:34");
+        assert_eq!(text.key_type, "id-ecPublicKey");
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        assert!((text.not_before - now).abs() < 120, "{text:?}");
+        assert!(
+            (text.not_after - text.not_before - 86_400).abs() < 120,
+            "{text:?}"
+        );
+        assert!(describe_certificate(b"junk").is_err());
     }
 }
