@@ -137,7 +137,8 @@ fn available(client: &Client) -> bool {
         ));
     }
     if client.unprivileged && is_root() && !on_path("setpriv") {
-        missing.push("`setpriv` (Debian package util-linux), to run as an unprivileged user".into());
+        missing
+            .push("`setpriv` (Debian package util-linux), to run as an unprivileged user".into());
     }
     if missing.is_empty() {
         return true;
@@ -167,7 +168,10 @@ fn is_root() -> bool {
 
 /// The libp11 engine, where `openssl version -e` says engines are.
 fn libp11_engine() -> Option<PathBuf> {
-    let out = Command::new("openssl").args(["version", "-e"]).output().ok()?;
+    let out = Command::new("openssl")
+        .args(["version", "-e"])
+        .output()
+        .ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
     let dir = text.split('"').nth(1)?;
     Some(Path::new(dir).join("pkcs11.so")).filter(|p| p.exists())
@@ -205,9 +209,16 @@ impl Run {
         let db = common::TestDb::new(client.script);
         let token = format!("clients-{}", client.script);
         let as_user = (client.unprivileged && is_root()).then(|| {
-            ["--reuid", UNPRIVILEGED, "--regid", UNPRIVILEGED, "--clear-groups", "--"]
-                .map(String::from)
-                .to_vec()
+            [
+                "--reuid",
+                UNPRIVILEGED,
+                "--regid",
+                UNPRIVILEGED,
+                "--clear-groups",
+                "--",
+            ]
+            .map(String::from)
+            .to_vec()
         });
         let mut module = common::module_path();
         let mut admin = PathBuf::from(env!("CARGO_BIN_EXE_sqlhsm"));
@@ -263,7 +274,11 @@ impl Run {
             Some(pg) => pg.url.clone(),
             None => format!("sqlite:{}", work.join("keys.db").display()),
         };
-        let pool = if db.pg.is_some() { "pool_size = 4\n" } else { "" };
+        let pool = if db.pg.is_some() {
+            "pool_size = 4\n"
+        } else {
+            ""
+        };
         let conf = work.join("sqlhsm.toml");
         std::fs::write(
             &conf,
@@ -299,7 +314,12 @@ impl Run {
     }
 
     fn token(&self) -> &str {
-        &self.envs.iter().find(|(k, _)| k == "TOKEN").expect("TOKEN").1
+        &self
+            .envs
+            .iter()
+            .find(|(k, _)| k == "TOKEN")
+            .expect("TOKEN")
+            .1
     }
 
     fn command(&self, program: &Path) -> Command {
@@ -320,7 +340,14 @@ impl Run {
 
     /// `sqlhsm --json ARGS` with the PINs in its environment; the parsed output.
     fn admin(&self, args: &[&str]) -> Value {
-        let admin = PathBuf::from(&self.envs.iter().find(|(k, _)| k == "SQLHSM").expect("SQLHSM").1);
+        let admin = PathBuf::from(
+            &self
+                .envs
+                .iter()
+                .find(|(k, _)| k == "SQLHSM")
+                .expect("SQLHSM")
+                .1,
+        );
         let out = self
             .command(&admin)
             .arg("--json")
@@ -392,7 +419,7 @@ fn run(client: &Client) {
         .unwrap_or_else(|| panic!("token init --json has no slot: {token}"));
     let slot = ("SLOT", slot.to_string());
 
-    let (ok, out) = run.phase("setup", &[slot.clone()]);
+    let (ok, out) = run.phase("setup", std::slice::from_ref(&slot));
     println!("{out}");
     assert!(ok, "{} setup failed; output above", run.name);
     let keys = run.keys();
@@ -406,7 +433,10 @@ fn run(client: &Client) {
 
     let rotated = run.admin(&["key", "rotate", &old_kid]);
     let new_kid = text(&rotated["new"], "key_id").to_string();
-    assert!(!new_kid.is_empty() && new_kid != old_kid, "rotate: {rotated}");
+    assert!(
+        !new_kid.is_empty() && new_kid != old_kid,
+        "rotate: {rotated}"
+    );
 
     // The derived-name rule: the successor keeps label and CKA_ID; the predecessor's become
     // `<label>@<key_id>` and `<CKA_ID>` followed by the ASCII of `@<key_id>`.
@@ -451,7 +481,11 @@ fn run(client: &Client) {
         ],
     );
     println!("{out}");
-    assert!(ok, "{} after the rotation failed ({rule}); output above", run.name);
+    assert!(
+        ok,
+        "{} after the rotation failed ({rule}); output above",
+        run.name
+    );
     assert!(renamed, "{rule}");
     assert_eq!(text(old, "id"), old_id, "the predecessor's CKA_ID: {old}");
     common::announce(&format!(

@@ -116,7 +116,7 @@ public class SqlhsmJava {
         try {
             sign(p11, oldKey, data);
             refused = false;
-        } catch (java.security.GeneralSecurityException e) {
+        } catch (java.security.GeneralSecurityException | java.security.ProviderException e) {
             System.out.println("the predecessor refuses to sign, as it should: " + e);
             refused = true;
         }

@@ -38,9 +38,10 @@ before)
 
     step "jarsigner"
     jarsigner "${KEYSTORE[@]}" -signedjar app-before-signed.jar app-before.jar signer
-    jarsigner -verify -verbose -certs app-before-signed.jar | tee verify-before.txt
+    jarsigner -verify -verbose -certs "${KEYSTORE[@]}" app-before-signed.jar | tee verify-before.txt
     grep -q 'jar verified' verify-before.txt || fail "the jar signed before does not verify"
-    grep -q 'CN=signer before rotation' verify-before.txt || fail "the jar's signer is not the certificate's"
+    grep -qF 'CN=signer before rotation (signer)' verify-before.txt ||
+        fail "the jar's signer is not the certificate of alias signer"
     ;;
 
 after)
@@ -65,12 +66,15 @@ after)
 
     step "jarsigner: sign with signer (the successor), verify the old and the new jar"
     jarsigner "${KEYSTORE[@]}" -signedjar app-after-signed.jar app-after.jar signer
-    jarsigner -verify -verbose -certs app-after-signed.jar | tee verify-after.txt
+    # With the key store, jarsigner names the alias whose certificate signed each jar.
+    jarsigner -verify -verbose -certs "${KEYSTORE[@]}" app-after-signed.jar | tee verify-after.txt
     grep -q 'jar verified' verify-after.txt || fail "the jar signed after does not verify"
-    grep -q 'CN=signer after rotation' verify-after.txt || fail "the new jar is not signed by the successor"
-    jarsigner -verify -verbose -certs app-before-signed.jar | tee verify-old.txt
+    grep -qF 'CN=signer after rotation (signer)' verify-after.txt ||
+        fail "the new jar is not signed by the successor's certificate, alias signer"
+    jarsigner -verify -verbose -certs "${KEYSTORE[@]}" app-before-signed.jar | tee verify-old.txt
     grep -q 'jar verified' verify-old.txt || fail "the jar signed before no longer verifies"
-    grep -q 'CN=signer before rotation' verify-old.txt || fail "the old jar's signer changed"
+    grep -qF "CN=signer before rotation ($OLD_LABEL)" verify-old.txt ||
+        fail "the old jar's signer is not the certificate of alias $OLD_LABEL"
     ;;
 esac
 echo "java $PHASE: ALL OK"

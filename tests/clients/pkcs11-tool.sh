@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# OpenSC's pkcs11-tool, naming the key by --id (and --label): an RSA-2048 key pair `signer`
-# (CKA_ID 01) made by pkcs11-tool itself.
+# OpenSC's pkcs11-tool, naming the key by --id (pkcs11-tool 0.23 picks the key of --sign,
+# --verify and --decrypt by --id alone: with no --id it takes the first private key, whatever
+# --label says): an RSA-2048 key pair `signer` (CKA_ID 01) made by pkcs11-tool itself.
 source "$(dirname "$0")/common.sh"
 
 p11() { pkcs11-tool --module "$MODULE" --token-label "$TOKEN" --login --pin "$PIN" "$@"; }
@@ -19,11 +20,9 @@ before)
     p11 --read-object --type pubkey --id 01 -o pub-before.der
     openssl pkey -pubin -inform DER -in pub-before.der | cmp - old.pem || fail "--id 01 read another public key"
 
-    step "sign by --id and by --label"
+    step "sign by --id"
     p11 --sign --id 01 -m SHA256-RSA-PKCS -i data.bin -o tool-sig-before.bin
     verify_sha256 old.pem tool-sig-before.bin
-    p11 --sign --label signer -m SHA256-RSA-PKCS -i data.bin -o tool-sig-label.bin
-    verify_sha256 old.pem tool-sig-label.bin
 
     step "decrypt an RSA-OAEP ciphertext made by openssl with the public key"
     printf 'a secret for the key that will be rotated' >secret.txt
@@ -37,14 +36,12 @@ before)
 
 after)
     public_pem "$NEW_KID" new.pem
-    step "--id 01 and --label signer reach the successor"
+    step "--id 01 reaches the successor"
     p11 --read-object --type pubkey --id 01 -o pub-after.der
     openssl pkey -pubin -inform DER -in pub-after.der | cmp - new.pem || fail "--id 01 read another public key"
     p11 --sign --id 01 -m SHA256-RSA-PKCS -i data.bin -o tool-sig-after.bin
     verify_sha256 new.pem tool-sig-after.bin
     refute_sha256 old.pem tool-sig-after.bin
-    p11 --sign --label signer -m SHA256-RSA-PKCS -i data.bin -o tool-sig-after-label.bin
-    verify_sha256 new.pem tool-sig-after-label.bin
 
     step "private keys: signer and $OLD_LABEL"
     private_labels | tee labels.txt
