@@ -592,3 +592,100 @@ fn keys_generate_import_lifecycle_rotate_destroy_history_and_db() {
     let out = cli.expect(0, &["db", "check"], &[], &["SQLHSM_PIN"]);
     assert!(out.contains("skipped"), "{out}");
 }
+
+/// `key rotate --label / --id` name the successor; without them it takes the key's label and
+/// CKA_ID, which the key gives up for `<label>@<key_id>` (and CKA_ID ‖ `@<key_id>`).
+#[test]
+fn key_rotate_names_the_successor() {
+    let cli = Cli::new("cli-rotate");
+    cli.ok(&["token", "init", "rot"]);
+    let a = created_key_id(&cli.ok(&[
+        "key",
+        "generate",
+        "--token",
+        "rot",
+        "--algorithm",
+        "ec-p256",
+        "--label",
+        "signer",
+        "--id",
+        "01",
+    ]));
+    let derived_id = |key_id: &str| format!("01{}", hex::encode(format!("@{key_id}")));
+    let help = cli.ok(&["key", "rotate", "--help"]);
+    for needle in ["--label", "--id", "LABEL@KEY_ID"] {
+        assert!(
+            help.contains(needle),
+            "key rotate --help lacks {needle:?}:\n{help}"
+        );
+    }
+
+    // Default: the successor takes both names, the key gives both up.
+    let out = cli.ok(&["key", "rotate", &a]);
+    assert!(
+        out.contains(&format!(
+            "labelled \"signer@{a}\", CKA_ID {}",
+            derived_id(&a)
+        )),
+        "the new names are reported: {out}"
+    );
+    let b = out
+        .split_whitespace()
+        .nth(3)
+        .unwrap_or_else(|| panic!("no successor in {out:?}"))
+        .to_string();
+    let (old, new) = (cli.key(&a), cli.key(&b));
+    assert_eq!(old["label"], format!("signer@{a}"));
+    assert_eq!(old["id"], derived_id(&a));
+    assert_eq!(
+        (new["label"].as_str(), new["id"].as_str()),
+        (Some("signer"), Some("01"))
+    );
+    let active_signers: Vec<Value> = cli
+        .keys(&[])
+        .into_iter()
+        .filter(|k| k["label"] == "signer")
+        .collect();
+    assert_eq!(key_ids(&active_signers), vec![b.clone()]);
+
+    // --label: the successor is relabelled, the key keeps its label and gives up its CKA_ID.
+    let rotated = cli.json(&["key", "rotate", &b, "--label", "signer-v3"]);
+    let c = rotated["new"]["key_id"]
+        .as_str()
+        .expect("key_id")
+        .to_string();
+    assert_eq!(rotated["new"]["label"], "signer-v3");
+    assert_eq!(rotated["new"]["id"], "01");
+    assert_eq!(rotated["old"]["label"], "signer");
+    assert_eq!(rotated["old"]["id"], derived_id(&b));
+
+    // --id: the successor gets a new CKA_ID, the key keeps its own and gives up its label.
+    let rotated = cli.json(&["key", "rotate", &c, "--id", "0a0b"]);
+    assert_eq!(rotated["new"]["label"], "signer-v3");
+    assert_eq!(rotated["new"]["id"], "0a0b");
+    assert_eq!(rotated["old"]["label"], format!("signer-v3@{c}"));
+    assert_eq!(rotated["old"]["id"], "01");
+    let d = rotated["new"]["key_id"]
+        .as_str()
+        .expect("key_id")
+        .to_string();
+
+    // Both: the key keeps both names.
+    let out = cli.ok(&["key", "rotate", &d, "--label", "signer-v5", "--id", "05"]);
+    assert!(
+        !out.contains("labelled") && !out.contains("CKA_ID"),
+        "{out}"
+    );
+    let old = cli.key(&d);
+    assert_eq!(
+        (old["label"].as_str(), old["id"].as_str()),
+        (Some("signer-v3"), Some("0a0b"))
+    );
+
+    cli.expect(USAGE, &["key", "rotate", &d, "--id", "zz"], &[], &[]);
+    let kinds: Vec<String> = events(&cli, &a)
+        .iter()
+        .filter_map(|e| e["event"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(kinds, ["generated", "rotated"]);
+}

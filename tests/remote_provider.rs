@@ -39,6 +39,7 @@ const HSM_TOKENS: &[&str] = &[
     "hsm-pub",
     "hsm-mac",
     "hsm-threads",
+    "hsm-rotate",
 ];
 
 /// The SoftHSM set-up of this test process: its module, configuration and token directory.
@@ -598,6 +599,104 @@ fn rotation_marks_the_remote_predecessor() {
     assert!(
         listed(&listing, "Private Key Object; EC", "destroyed:life").is_some(),
         "kept and relabelled:\n{listing}"
+    );
+}
+
+/// A rotation on a REMOTE token leaves the label and `CKA_ID` to the successor as on a local
+/// one: the predecessor answers to `<label>@<key_id>` (and `CKA_ID` ‖ `@<key_id>`), and its
+/// material, still in the HSM under its own remote reference, decrypts what it encrypted.
+#[test]
+fn remote_rotation_leaves_its_names_to_the_successor() {
+    if softhsm().is_none() {
+        return;
+    }
+    let s = user_session(ctx(), token_on_hsm("remote-rotate", "hsm-rotate"));
+    let rotated_from = |key_id: &str| {
+        Attribute::VendorDefined((
+            AttributeType::VendorDefined(CKA_SQLHSM_ROTATED_FROM),
+            key_id.as_bytes().to_vec(),
+        ))
+    };
+    let find = |template: &[Attribute]| {
+        let mut found = s.find_objects(template).expect("C_FindObjects");
+        found.sort_by_key(|h| h.handle());
+        found
+    };
+    let sorted = |mut handles: Vec<ObjectHandle>| {
+        handles.sort_by_key(|h| h.handle());
+        handles
+    };
+    let derived_id = |id: &[u8], key_id: &str| [id, format!("@{key_id}").as_bytes()].concat();
+
+    // An EC pair made in the HSM, rotated through PKCS#11.
+    let (old_public, old_private) = gen_ec(&s, P256, "signer", &[0x01]);
+    assert_eq!(mode(&s, old_private), 3);
+    let old = key_id(&s, old_private);
+    let signature = s
+        .sign(&Mechanism::EcdsaSha256, old_private, b"before")
+        .expect("sign in the HSM");
+    let (public, mut private) = ec_templates(P256, "signer", &[0x01]);
+    private.push(rotated_from(&old));
+    let (new_public, new_private) = s
+        .generate_key_pair(&Mechanism::EccKeyPairGen, &public, &private)
+        .expect("rotation");
+    assert_eq!(mode(&s, new_private), 3);
+    let successor = sorted(vec![new_public, new_private]);
+    let predecessor = sorted(vec![old_public, old_private]);
+    assert_eq!(find(&[Attribute::Label(b"signer".to_vec())]), successor);
+    assert_eq!(find(&[Attribute::Id(vec![0x01])]), successor);
+    let old_label = format!("signer@{old}").into_bytes();
+    assert_eq!(find(&[Attribute::Label(old_label.clone())]), predecessor);
+    assert_eq!(
+        find(&[Attribute::Id(derived_id(&[0x01], &old))]),
+        predecessor
+    );
+    assert!(verify_ecdsa(&s, old_public, b"before", &signature));
+    let fresh = s
+        .sign(&Mechanism::EcdsaSha256, new_private, b"after")
+        .expect("the successor signs in the HSM");
+    assert!(verify_ecdsa(&s, new_public, b"after", &fresh));
+
+    // An AES key in the HSM: the renamed predecessor still decrypts there.
+    let aes_template = |from: Option<&str>| {
+        let mut t = vec![
+            Attribute::Token(true),
+            Attribute::Private(true),
+            Attribute::ValueLen(32.into()),
+            Attribute::Encrypt(true),
+            Attribute::Decrypt(true),
+            Attribute::Label(b"sealer".to_vec()),
+            Attribute::Id(vec![0x02]),
+        ];
+        t.extend(from.map(rotated_from));
+        t
+    };
+    let old_aes = s
+        .generate_key(&Mechanism::AesKeyGen, &aes_template(None))
+        .expect("AES in the HSM");
+    assert_eq!(mode(&s, old_aes), 3);
+    let old_aes_id = key_id(&s, old_aes);
+    let iv = [5u8; 16];
+    let sealed = s
+        .encrypt(&Mechanism::AesCbcPad(iv), old_aes, b"sealed before")
+        .expect("encrypt in the HSM");
+    let new_aes = s
+        .generate_key(&Mechanism::AesKeyGen, &aes_template(Some(&old_aes_id)))
+        .expect("rotation");
+    assert_eq!(find(&[Attribute::Label(b"sealer".to_vec())]), vec![new_aes]);
+    assert_eq!(find(&[Attribute::Id(vec![0x02])]), vec![new_aes]);
+    let by_derived = find(&[Attribute::Label(
+        format!("sealer@{old_aes_id}").into_bytes(),
+    )]);
+    assert_eq!(by_derived, vec![old_aes]);
+    assert_eq!(
+        find(&[Attribute::Id(derived_id(&[0x02], &old_aes_id))]),
+        vec![old_aes]
+    );
+    assert_eq!(
+        s.decrypt(&Mechanism::AesCbcPad(iv), by_derived[0], &sealed)
+            .expect("the predecessor decrypts in the HSM"),
+        b"sealed before"
     );
 }
 

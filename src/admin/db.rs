@@ -60,13 +60,42 @@ impl Admin {
     }
 
     /// Creates the store when it does not exist yet (a SQLite file) and reports the version.
+    /// Keys rotated by versions that left the predecessor its successor's label or `CKA_ID` get
+    /// the names rotation now gives (`<label>@<key_id>`), with their certificates; each is
+    /// reported, and a second run finds nothing left to rename.
     pub fn db_migrate(&self) -> AdminResult<String> {
         self.storage.create()?;
         let version = self.schema_version();
+        let renamed = self.module.rename_rotated_predecessors()?;
         if self.options.json {
-            return Ok(output::json(&json!({ "schema_version": version })));
+            let renamed: Vec<Value> = renamed
+                .iter()
+                .map(|r| {
+                    let (mut old, mut new) = (json!({}), json!({}));
+                    r.renamed.record(&mut old, &mut new);
+                    json!({
+                        "key_id": r.key_id,
+                        "successor": r.successor,
+                        "old": old,
+                        "new": new,
+                        "certificates": r.certificates,
+                    })
+                })
+                .collect();
+            return Ok(output::json(
+                &json!({ "schema_version": version, "renamed": renamed }),
+            ));
         }
-        Ok(format!("schema is at version {version}\n"))
+        let mut out = format!("schema is at version {version}\n");
+        for r in &renamed {
+            let (mut old, mut new) = (json!({}), json!({}));
+            r.renamed.record(&mut old, &mut new);
+            out.push_str(&format!(
+                "renamed {} (rotated to {}): {old} -> {new}, {} certificate(s)\n",
+                r.key_id, r.successor, r.certificates
+            ));
+        }
+        Ok(out)
     }
 
     pub fn db_status(&self) -> AdminResult<String> {

@@ -672,30 +672,48 @@ impl Admin {
         Ok(with_class.into_iter().map(|(_, h)| h).collect())
     }
 
-    pub fn key_rotate(&self, key_id: &str) -> AdminResult<String> {
-        let (_, token) = self.key(key_id)?;
+    /// Rotates a key; `label` / `id` name the successor (default: the key's own, which the key
+    /// then gives up for `<name>@<key_id>`).
+    pub fn key_rotate(
+        &self,
+        key_id: &str,
+        label: Option<String>,
+        id: Option<Vec<u8>>,
+    ) -> AdminResult<String> {
+        let (before, token) = self.key(key_id)?;
         let session = self.user_session(&token)?;
         let handles = self.key_handles(session.handle, key_id)?;
         let handle = *handles
             .last()
             .ok_or_else(|| Failure::refused(format!("no key with key_id {key_id:?}")))?;
-        let successor = self.module.rotate_key(session.handle, handle)?;
+        let options = crate::core::rotation::RotateOptions {
+            label: label.map(String::into_bytes),
+            id,
+        };
+        let successor = self.module.rotate_key(session.handle, handle, &options)?;
         let last = *successor
             .last()
             .ok_or_else(|| Failure::refused("the rotation made no key"))?;
         let new_key_id = self.key_id_of(session.handle, last)?;
         drop(session);
+        let (old, _) = self.key(key_id)?;
         if self.options.json {
-            let (old, _) = self.key(key_id)?;
             let (new, _) = self.key(&new_key_id)?;
             return Ok(output::json(&json!({
                 "old": old.to_json(),
                 "new": new.to_json(),
             })));
         }
+        let mut renamed = String::new();
+        if old.label != before.label {
+            renamed.push_str(&format!(", labelled {:?}", old.label));
+        }
+        if old.ck_id != before.ck_id {
+            renamed.push_str(&format!(", CKA_ID {}", old.ck_id));
+        }
         Ok(format!(
-            "rotated {key_id} -> {new_key_id} ({key_id} is now {})\n",
-            status_name(self.key(key_id)?.0.status)
+            "rotated {key_id} -> {new_key_id} ({key_id} is now {}{renamed})\n",
+            status_name(old.status)
         ))
     }
 

@@ -211,8 +211,20 @@ enum KeyCommand {
         #[arg(long, short)]
         out: Option<PathBuf>,
     },
-    /// Generate a successor; the key becomes inactive and the two are linked.
-    Rotate { key_id: String },
+    /// Generate a successor; the key becomes inactive and the two are linked. The successor
+    /// takes the key's label and CKA_ID unless given new ones; the key gives up the names the
+    /// successor takes, becoming LABEL@KEY_ID (and CKA_ID followed by the bytes of "@KEY_ID"),
+    /// and so do its certificates, so a search by the name finds the successor alone.
+    Rotate {
+        key_id: String,
+        /// CKA_LABEL of the successor (default: the key's; the key then becomes LABEL@KEY_ID).
+        #[arg(long)]
+        label: Option<String>,
+        /// CKA_ID of the successor, in hex (default: the key's; the key's CKA_ID then gets the
+        /// bytes of "@KEY_ID" appended).
+        #[arg(long, value_name = "HEX", value_parser = parse_hex)]
+        id: Option<HexId>,
+    },
     /// Change a key's status: active, inactive or compromised (compromised is final).
     SetStatus {
         key_id: String,
@@ -340,7 +352,9 @@ fn run(cli: Cli) -> AdminResult<(String, bool)> {
                     None => ok(pem),
                 }
             }
-            KeyCommand::Rotate { key_id } => ok(admin.key_rotate(&key_id)?),
+            KeyCommand::Rotate { key_id, label, id } => {
+                ok(admin.key_rotate(&key_id, label, id.map(|id| id.0))?)
+            }
             KeyCommand::SetStatus { key_id, status } => ok(admin.key_set_status(&key_id, status)?),
             KeyCommand::SetExpiration {
                 key_id,

@@ -269,6 +269,16 @@ impl AttrMap {
     }
 }
 
+/// One attribute as [`AttrMap::to_json`] persists it: its readable name and stored value;
+/// `None` for an attribute that is never persisted (unknown, derived or secret).
+pub fn stored_value(kind: CK_ATTRIBUTE_TYPE, value: &[u8]) -> Option<(&'static str, Value)> {
+    let spec = spec(kind)?;
+    if spec.has(DERIVED) || spec.has(SECRET) {
+        return None;
+    }
+    Some((spec.name, value_to_json(spec, value)))
+}
+
 fn value_to_json(spec: &AttrSpec, value: &[u8]) -> Value {
     match spec.encoding {
         Encoding::Bool => Value::Bool(decode_bool(value).unwrap_or(false)),

@@ -156,7 +156,12 @@ fn add_row_values(attrs: &mut AttrMap, row: RowValues<'_>) {
     }
 }
 
-fn half_name(half: Half) -> &'static str {
+/// The objects a row's metadata may hold, in the order their names are lifted to its top level:
+/// the private, secret or plain object, and the public half only when it is alone.
+pub const HALVES: [Half; 4] = [Half::Private, Half::Secret, Half::Standalone, Half::Public];
+
+/// The key under which a row's metadata keeps a half's attributes.
+pub fn half_name(half: Half) -> &'static str {
     match half {
         Half::Public => "public",
         Half::Private => "private",
@@ -298,22 +303,56 @@ pub fn object_from_sym_row(row: &SymKeyRow) -> Result<Option<Object>> {
 /// lifted to the top level, where they are indexed.
 pub fn row_metadata(halves: &[(Half, &AttrMap)]) -> Value {
     let mut metadata = serde_json::Map::new();
-    if let Some((_, first)) = halves
+    let first = HALVES
         .iter()
-        .find(|(h, _)| *h != Half::Public)
-        .or(halves.first())
-    {
-        let label = String::from_utf8_lossy(first.get(CKA_LABEL).unwrap_or_default()).into_owned();
-        metadata.insert("label".into(), Value::String(label));
-        metadata.insert(
-            "id".into(),
-            Value::String(hex::encode(first.get(CKA_ID).unwrap_or_default())),
-        );
+        .find_map(|wanted| halves.iter().find(|(half, _)| half == wanted));
+    if let Some((_, first)) = first {
+        insert_names(&mut metadata, first);
     }
     for (half, attrs) in halves {
         metadata.insert(half_name(*half).into(), attrs.to_json());
     }
     Value::Object(metadata)
+}
+
+fn insert_names(metadata: &mut serde_json::Map<String, Value>, attrs: &AttrMap) {
+    let label = String::from_utf8_lossy(attrs.get(CKA_LABEL).unwrap_or_default()).into_owned();
+    metadata.insert("label".into(), Value::String(label));
+    metadata.insert(
+        "id".into(),
+        Value::String(hex::encode(attrs.get(CKA_ID).unwrap_or_default())),
+    );
+}
+
+/// Lifts label and `CKA_ID` to the top of stored metadata again (as [`row_metadata`] does),
+/// after a half's changed in place.
+pub fn lift_names(metadata: &mut Value) -> Result<()> {
+    let Some(map) = metadata.as_object_mut() else {
+        return Ok(());
+    };
+    let Some(first) = HALVES.iter().find_map(|half| map.get(half_name(*half))) else {
+        return Ok(());
+    };
+    let attrs = AttrMap::from_json(first)?;
+    insert_names(map, &attrs);
+    Ok(())
+}
+
+/// `metadata` rebuilt from a row's attributes keeps what the old one held beside them (the
+/// rotation links, a REMOTE secret key's reference).
+pub fn keep_row_extras(metadata: &mut Value, old: &Value) {
+    let (Some(new), Some(old)) = (metadata.as_object_mut(), old.as_object()) else {
+        return;
+    };
+    let attribute_keys = ["label", "id"]
+        .into_iter()
+        .chain(HALVES.iter().map(|half| half_name(*half)));
+    let attribute_keys: Vec<&str> = attribute_keys.collect();
+    for (key, value) in old {
+        if !attribute_keys.contains(&key.as_str()) && !new.contains_key(key) {
+            new.insert(key.clone(), value.clone());
+        }
+    }
 }
 
 /// Unseals a token object's material with the token key.

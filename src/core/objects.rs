@@ -26,7 +26,7 @@ use crate::mechanism::KeyMaterial;
 use crate::provider::{keys as remote_keys, OnDestroy, RemoteRef};
 use crate::storage::{AsymKeyRow, KeyEvent, KeyFilter, KeyTable, NewKeyRow, SymKeyRow};
 
-pub use super::rotation::Rotation;
+pub use super::rotation::{Rotation, RotationPlan};
 use crate::types::Attribute;
 
 /// What a session may do, read once per call.
@@ -544,7 +544,7 @@ impl Module {
         row: NewKeyRow<'_>,
         token: Uuid,
         local: bool,
-        rotation: Option<&Rotation>,
+        rotation: Option<&RotationPlan<'_>>,
     ) -> std::result::Result<(), StorageError> {
         let (key_id, status, expiration) = match row {
             NewKeyRow::Asym(r) => (&r.key_id, r.key_status, r.expiration),
@@ -562,9 +562,20 @@ impl Module {
     }
 
     /// After a rotation's rows are stored: a REMOTE predecessor's object is marked and the
-    /// replaced key's cached objects are refreshed.
-    fn after_rotation(&self, access: &Access, key_id: &str, rotation: &Rotation) -> Result<()> {
+    /// cached objects of the replaced key and of its renamed certificates are refreshed.
+    fn after_rotation(&self, access: &Access, key_id: &str, plan: &RotationPlan<'_>) -> Result<()> {
+        let rotation = plan.rotation;
         tracing::info!(from = %rotation.key_id, to = %key_id, "key rotated");
+        let token_key = access.login.token_key();
+        for certificate in &plan.certificates {
+            if let Some(row) = self.storage.get_object(certificate.id)? {
+                if let Some(fresh) =
+                    super::plain_objects::object_from_row(&row, token_key.as_deref())?
+                {
+                    self.objects.insert(fresh)?;
+                }
+            }
+        }
         // A REMOTE predecessor stays usable (Inactive keys decrypt and verify); its remote
         // object is relabelled so the HSM shows it was rotated out.
         if let Some(reference) = &rotation.remote {
@@ -577,18 +588,20 @@ impl Module {
     /// one transaction.
     fn rotate_into(
         &self,
-        rotation: &Rotation,
+        plan: &RotationPlan<'_>,
         successor: NewKeyRow<'_>,
         key_id: &str,
         status: i32,
     ) -> std::result::Result<(), StorageError> {
-        let metadata = rotation.linked_predecessor(key_id);
-        let events = rotation.events(key_id, status);
+        let rotation = plan.rotation;
+        let metadata = plan.linked_predecessor(key_id);
+        let events = plan.events(key_id, status);
         match self.storage.rotate_key(
             successor,
             rotation.table,
             rotation.row,
             &metadata,
+            &plan.certificates,
             &events,
         )? {
             true => Ok(()),
@@ -690,13 +703,16 @@ impl Module {
         if let Some(r) = rotation {
             r.link_successor(&mut row.metadata);
         }
+        let plan = rotation
+            .map(|r| self.plan_rotation(access, r, &row.metadata))
+            .transpose()?;
         self.with_key_id(&ck_id, slug, |key_id| {
             row.key_id = key_id.to_string();
-            self.store_row(NewKeyRow::Asym(&row), access.token, local, rotation)
+            self.store_row(NewKeyRow::Asym(&row), access.token, local, plan.as_ref())
         })?;
         tracing::info!(key_id = %row.key_id, algorithm = ?algorithm, "key pair stored");
-        if let Some(r) = rotation {
-            self.after_rotation(access, &row.key_id, r)?;
+        if let Some(plan) = &plan {
+            self.after_rotation(access, &row.key_id, plan)?;
         }
         let mut handles = Vec::new();
         for object in keystore::objects_from_asym_row(&row)? {
@@ -760,13 +776,16 @@ impl Module {
         if let Some(r) = rotation {
             r.link_successor(&mut row.metadata);
         }
+        let plan = rotation
+            .map(|r| self.plan_rotation(access, r, &row.metadata))
+            .transpose()?;
         self.with_key_id(&ck_id, slug, |key_id| {
             row.key_id = key_id.to_string();
-            self.store_row(NewKeyRow::Sym(&row), access.token, local, rotation)
+            self.store_row(NewKeyRow::Sym(&row), access.token, local, plan.as_ref())
         })?;
         tracing::info!(key_id = %row.key_id, "secret key stored");
-        if let Some(r) = rotation {
-            self.after_rotation(access, &row.key_id, r)?;
+        if let Some(plan) = &plan {
+            self.after_rotation(access, &row.key_id, plan)?;
         }
         let object = keystore::object_from_sym_row(&row)?.ok_or(Rv::GENERAL_ERROR)?;
         if let SecretSource::Local(value, _) = source {
@@ -1019,7 +1038,8 @@ impl Module {
                 .storage
                 .get_sym_key(row)?
                 .ok_or(Rv::OBJECT_HANDLE_INVALID)?;
-            let metadata = keystore::row_metadata(&[(Half::Secret, &attrs)]);
+            let mut metadata = keystore::row_metadata(&[(Half::Secret, &attrs)]);
+            keystore::keep_row_extras(&mut metadata, &stored.metadata);
             // The expiration (CKA_END_DATE) changes only through the lifecycle rules.
             if !self.storage.update_key_attributes(
                 KeyTable::Sym,
@@ -1059,7 +1079,8 @@ impl Module {
             }
         }
         let refs: Vec<(Half, &AttrMap)> = halves.iter().map(|(h, a)| (*h, a)).collect();
-        let metadata = keystore::row_metadata(&refs);
+        let mut metadata = keystore::row_metadata(&refs);
+        keystore::keep_row_extras(&mut metadata, &stored.metadata);
         // The expiration (CKA_END_DATE) changes only through the lifecycle rules.
         if !self.storage.update_key_attributes(
             KeyTable::Asym,

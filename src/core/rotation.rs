@@ -1,23 +1,38 @@
-//! Key rotation: a successor with the predecessor's algorithm, usage flags, label and `CKA_ID`,
-//! a new `key_id` and status Active; the predecessor becomes Inactive (a Compromised one stays
-//! so); both record the link (`CKA_SQLHSM_ROTATED_FROM` / `_TO`) and the history the event —
-//! all in one transaction, so a crash leaves the old state or the new one.
+//! Key rotation: a successor with the predecessor's algorithm, usage flags, label and `CKA_ID`
+//! (or a new label / `CKA_ID` given for it), a new `key_id` and status Active; the predecessor
+//! becomes Inactive (a Compromised one stays so); both record the link
+//! (`CKA_SQLHSM_ROTATED_FROM` / `_TO`) and the history the event — all in one transaction, so a
+//! crash leaves the old state or the new one.
+//!
+//! **The predecessor gives up the names its successor takes**, in the same transaction: a label
+//! the successor also carries becomes `<label>@<predecessor key_id>`, a `CKA_ID` the successor
+//! also carries becomes those bytes followed by the ASCII of `@<predecessor key_id>`
+//! ([`Renaming`]). So a search by label, by `CKA_ID` or by a PKCS#11 URI naming them finds one
+//! key of each class, the successor, in every process and on every host (the names are stored,
+//! not computed by a find rule), and the old key stays reachable by that derived name (stable
+//! and unique, since a `key_id` is), by `CKA_SQLHSM_KEY_ID`, or by status. X.509 certificates of
+//! the token with the predecessor's old `CKA_ID` and its public key follow it by the same rule,
+//! so that a client pairing keys and certificates by `CKA_ID` (Java's SunPKCS11) sees the old key
+//! with its certificate and never pairs the new key with the old key's certificate.
 //!
 //! Through PKCS#11 a rotation is a `C_GenerateKey` / `C_GenerateKeyPair` whose template carries
 //! `CKA_SQLHSM_ROTATED_FROM` = the `key_id` being replaced; [`Module::rotate_key`] builds that
-//! template from the predecessor itself.
+//! template from the predecessor itself. [`Module::rename_rotated_predecessors`] gives the same
+//! names to predecessors rotated by versions that did not rename them.
 
 use cryptoki_sys::*;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::attributes::AttrMap;
+use super::attributes::{self, AttrMap};
+use super::keystore;
 use super::lifecycle;
 use super::module::Module;
 use super::object::{find_in_template, Half, ObjectId};
 use super::objects::Access;
+use crate::crypto::keys::PublicKey;
 use crate::error::{Result, Rv};
-use crate::storage::{KeyEvent, KeyFilter, KeyTable};
+use crate::storage::{KeyEvent, KeyFilter, KeyTable, ObjectMetadata};
 use crate::types::{Attribute, Mechanism};
 use crate::vendor;
 
@@ -35,6 +50,9 @@ pub struct Rotation {
     /// Where the predecessor's material is, when it is a REMOTE key (its remote objects are
     /// marked once the rotation is stored).
     pub remote: Option<crate::provider::RemoteRef>,
+    /// The predecessor's public key (SubjectPublicKeyInfo DER, as re-encoded here), for finding
+    /// its certificates; `None` for a secret key.
+    pub public_key: Option<Vec<u8>>,
 }
 
 impl Rotation {
@@ -44,10 +62,23 @@ impl Rotation {
             map.insert("rotated_from".into(), Value::String(self.key_id.clone()));
         }
     }
+}
 
-    /// The predecessor's metadata, naming its successor.
+/// What a rotation stores besides the successor: the predecessor's new metadata and the
+/// certificates renamed with it.
+#[derive(Clone, Debug)]
+pub struct RotationPlan<'a> {
+    pub rotation: &'a Rotation,
+    /// The predecessor's metadata with its new names (not yet linked to the successor).
+    predecessor: Value,
+    renamed: Renamed,
+    pub certificates: Vec<ObjectMetadata>,
+}
+
+impl RotationPlan<'_> {
+    /// The predecessor's metadata, renamed and naming its successor.
     pub fn linked_predecessor(&self, successor: &str) -> Value {
-        let mut metadata = self.metadata.clone();
+        let mut metadata = self.predecessor.clone();
         if let Some(map) = metadata.as_object_mut() {
             map.insert("rotated_to".into(), Value::String(successor.to_string()));
         }
@@ -55,25 +86,180 @@ impl Rotation {
     }
 
     pub fn events(&self, successor: &str, successor_status: i32) -> Vec<KeyEvent> {
-        let new_status = if self.status == 3 { 3 } else { 2 };
+        let rotation = self.rotation;
+        let new_status = if rotation.status == 3 { 3 } else { 2 };
+        let mut before = json!({ "status": rotation.status });
+        let mut after = json!({ "status": new_status, "rotated_to": successor });
+        self.renamed.record(&mut before, &mut after);
+        if !self.certificates.is_empty() {
+            after["certificates"] = self
+                .certificates
+                .iter()
+                .map(|c| Value::String(c.id.to_string()))
+                .collect();
+        }
         let mut old = lifecycle::event(
-            &self.key_id,
-            self.token,
+            &rotation.key_id,
+            rotation.token,
             "rotated",
-            Some(json!({ "status": self.status })),
-            Some(json!({ "status": new_status, "rotated_to": successor })),
+            Some(before),
+            Some(after),
         );
-        old.actor = self.actor.clone();
+        old.actor = rotation.actor.clone();
         let mut new = lifecycle::event(
             successor,
-            self.token,
+            rotation.token,
             "generated",
             None,
-            Some(json!({ "status": successor_status, "rotated_from": self.key_id })),
+            Some(json!({ "status": successor_status, "rotated_from": rotation.key_id })),
         );
-        new.actor = self.actor.clone();
+        new.actor = rotation.actor.clone();
         vec![old, new]
     }
+}
+
+/// `@<key_id>`: what a rotated-out key's shared names get appended.
+pub fn derived_suffix(key_id: &str) -> String {
+    format!("@{key_id}")
+}
+
+/// The names a rotation changed on one object or row: `(old, new)` label and `CKA_ID`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Renamed {
+    pub label: Option<(Vec<u8>, Vec<u8>)>,
+    pub id: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+impl Renamed {
+    pub fn is_empty(&self) -> bool {
+        self.label.is_none() && self.id.is_none()
+    }
+
+    /// Both objects' changes, this one's first where both renamed the same name.
+    fn or(self, other: Renamed) -> Renamed {
+        Renamed {
+            label: self.label.or(other.label),
+            id: self.id.or(other.id),
+        }
+    }
+
+    /// Adds the old names to `before` and the new ones to `after` (label as text, `CKA_ID` as
+    /// hex), for a history event.
+    pub fn record(&self, before: &mut Value, after: &mut Value) {
+        let text = |bytes: &[u8]| Value::String(String::from_utf8_lossy(bytes).into_owned());
+        let hex = |bytes: &[u8]| Value::String(hex::encode(bytes));
+        if let Some((old, new)) = &self.label {
+            before["label"] = text(old);
+            after["label"] = text(new);
+        }
+        if let Some((old, new)) = &self.id {
+            before["id"] = hex(old);
+            after["id"] = hex(new);
+        }
+    }
+}
+
+/// The renaming rule of a rotation: a label or `CKA_ID` of the predecessor (or of one of its
+/// certificates) that the successor also carries gets `@<predecessor key_id>` appended — to the
+/// label's text, to the `CKA_ID`'s bytes. A name the successor does not carry is kept.
+#[derive(Clone, Debug)]
+pub struct Renaming {
+    suffix: Vec<u8>,
+    labels: Vec<Vec<u8>>,
+    ids: Vec<Vec<u8>>,
+}
+
+impl Renaming {
+    /// The rule for the key `predecessor` replaced by a key whose row metadata is `successor`.
+    pub fn new(predecessor: &str, successor: &Value) -> Result<Renaming> {
+        let mut labels = Vec::new();
+        let mut ids = Vec::new();
+        for half in keystore::HALVES {
+            if let Some(stored) = successor.get(keystore::half_name(half)) {
+                let attrs = AttrMap::from_json(stored)?;
+                labels.extend(attrs.get(CKA_LABEL).map(<[u8]>::to_vec));
+                ids.extend(attrs.get(CKA_ID).map(<[u8]>::to_vec));
+            }
+        }
+        Ok(Renaming {
+            suffix: derived_suffix(predecessor).into_bytes(),
+            labels,
+            ids,
+        })
+    }
+
+    fn derived(&self, name: &[u8]) -> Vec<u8> {
+        [name, self.suffix.as_slice()].concat()
+    }
+
+    /// Renames one object's stored attributes in place.
+    fn rename_attrs(&self, stored: &mut Value) -> Result<Renamed> {
+        let attrs = AttrMap::from_json(stored)?;
+        let mut renamed = Renamed::default();
+        for (kind, shared) in [(CKA_LABEL, &self.labels), (CKA_ID, &self.ids)] {
+            let Some(old) = attrs
+                .get(kind)
+                .filter(|name| shared.iter().any(|s| s == name))
+            else {
+                continue;
+            };
+            let new = self.derived(old);
+            if let (Some((name, value)), Some(map)) =
+                (attributes::stored_value(kind, &new), stored.as_object_mut())
+            {
+                map.insert(name.into(), value);
+            }
+            let change = Some((old.to_vec(), new));
+            match kind {
+                CKA_LABEL => renamed.label = change,
+                _ => renamed.id = change,
+            }
+        }
+        Ok(renamed)
+    }
+
+    /// A key's or plain object's row metadata with the rule applied to each object it holds,
+    /// and what changed (the names of the object whose names are indexed first).
+    pub fn rename_row(&self, metadata: &Value) -> Result<(Value, Renamed)> {
+        let mut renamed_row = metadata.clone();
+        let mut renamed = Renamed::default();
+        for half in keystore::HALVES {
+            if let Some(stored) = renamed_row.get_mut(keystore::half_name(half)) {
+                renamed = renamed.or(self.rename_attrs(stored)?);
+            }
+        }
+        keystore::lift_names(&mut renamed_row)?;
+        Ok((renamed_row, renamed))
+    }
+}
+
+/// How [`Module::rotate_key`] names the successor. `None` keeps the predecessor's label or
+/// `CKA_ID`, which the predecessor then gives up (see the module documentation).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RotateOptions {
+    pub label: Option<Vec<u8>>,
+    pub id: Option<Vec<u8>>,
+}
+
+impl RotateOptions {
+    /// A successor template with the new names in place of the inherited ones.
+    fn apply(&self, template: &mut Vec<Attribute>) {
+        for (kind, name) in [(CKA_LABEL, &self.label), (CKA_ID, &self.id)] {
+            if let Some(name) = name {
+                template.retain(|a| a.kind != kind);
+                template.push(Attribute::new(kind, name.clone()));
+            }
+        }
+    }
+}
+
+/// A predecessor renamed by [`Module::rename_rotated_predecessors`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RenamedPredecessor {
+    pub key_id: String,
+    pub successor: String,
+    pub renamed: Renamed,
+    pub certificates: usize,
 }
 
 /// The attributes a successor takes over from its predecessor (never dates: a new key starts
@@ -147,7 +333,7 @@ impl Module {
             key_id: Some(key_id.to_string()),
             ..KeyFilter::default()
         };
-        let (row, key_algorithm, status, metadata, remote) = match table {
+        let (row, key_algorithm, status, metadata, remote, public_key) = match table {
             KeyTable::Asym => {
                 let row = self
                     .storage
@@ -156,15 +342,17 @@ impl Module {
                     .next()
                     .ok_or(Rv::ATTRIBUTE_VALUE_INVALID)?;
                 let remote = match &row.private_key_ctx {
-                    Some(ctx) => super::keystore::remote_ref(ctx)?,
+                    Some(ctx) => keystore::remote_ref(ctx)?,
                     None => None,
                 };
+                let public_key = public_key_der(&row)?;
                 (
                     row.id,
                     Some(row.key_algorithm),
                     row.key_status,
                     row.metadata,
                     remote,
+                    public_key,
                 )
             }
             KeyTable::Sym => {
@@ -174,8 +362,8 @@ impl Module {
                     .into_iter()
                     .next()
                     .ok_or(Rv::ATTRIBUTE_VALUE_INVALID)?;
-                let remote = super::keystore::remote_ref(&row.metadata)?;
-                (row.id, None, row.key_status, row.metadata, remote)
+                let remote = keystore::remote_ref(&row.metadata)?;
+                (row.id, None, row.key_status, row.metadata, remote, None)
             }
         };
         // A private predecessor is invisible (hence unknown) before the user logs in.
@@ -199,15 +387,193 @@ impl Module {
             metadata,
             actor,
             remote,
+            public_key,
         })
+    }
+
+    /// What storing `rotation` with a successor whose row metadata is `successor` changes
+    /// besides: the predecessor's names and its certificates' (see [`Renaming`]). A private
+    /// certificate is only seen, hence renamed, when the user is logged in.
+    pub fn plan_rotation<'a>(
+        &self,
+        access: &Access,
+        rotation: &'a Rotation,
+        successor: &Value,
+    ) -> Result<RotationPlan<'a>> {
+        let renaming = Renaming::new(&rotation.key_id, successor)?;
+        let (predecessor, renamed) = renaming.rename_row(&rotation.metadata)?;
+        let token_key = access.login.token_key();
+        let certificates = self
+            .certificates_of(
+                rotation.token,
+                &rotation.metadata,
+                rotation.public_key.as_deref(),
+                token_key.as_deref(),
+            )?
+            .into_iter()
+            .map(|row| {
+                let (metadata, renamed) = renaming.rename_row(&row.metadata)?;
+                Ok((!renamed.is_empty()).then_some(ObjectMetadata {
+                    id: row.id,
+                    metadata,
+                }))
+            })
+            .filter_map(Result::transpose)
+            .collect::<Result<Vec<_>>>()?;
+        Ok(RotationPlan {
+            rotation,
+            predecessor,
+            renamed,
+            certificates,
+        })
+    }
+
+    /// The X.509 certificates of `token` that belong to the key whose row metadata is
+    /// `metadata` and whose public key is `public_key`: their `CKA_ID` is the key's and their
+    /// subject public key is the key's.
+    fn certificates_of(
+        &self,
+        token: Uuid,
+        metadata: &Value,
+        public_key: Option<&[u8]>,
+        token_key: Option<&super::token::TokenKey>,
+    ) -> Result<Vec<crate::storage::ObjectRow>> {
+        let Some(public_key) = public_key else {
+            return Ok(Vec::new());
+        };
+        let filter = KeyFilter {
+            provider_config_id: token,
+            ck_id: Some(
+                metadata
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+            ),
+            ..KeyFilter::default()
+        };
+        let class = i64::try_from(CKO_CERTIFICATE).map_err(|_| Rv::GENERAL_ERROR)?;
+        let mut found = Vec::new();
+        for row in self.storage.find_objects(&filter, Some(class))? {
+            let object = match super::plain_objects::object_from_row(&row, token_key) {
+                Ok(Some(object)) => object,
+                Ok(None) => continue, // private, and nobody is logged in
+                Err(e) => {
+                    tracing::error!(row = %row.id, error = %e, "skipping an unreadable p11_object row");
+                    continue;
+                }
+            };
+            let subject_key = object
+                .attrs
+                .get(CKA_PUBLIC_KEY_INFO)
+                .and_then(|der| PublicKey::from_spki_der(der).ok())
+                .and_then(|key| key.to_spki_der().ok());
+            if subject_key.as_deref() == Some(public_key) {
+                found.push(row);
+            }
+        }
+        Ok(found)
+    }
+
+    /// For `sqlhsm db migrate`: gives the names rotation gives (see [`Renaming`]) to every
+    /// predecessor that still shares its label or `CKA_ID` with its successor — keys rotated by
+    /// versions that did not rename them — and to their certificates, each key with a `renamed`
+    /// history event in the transaction of its change. Running it again changes nothing.
+    /// Private certificates cannot be read without the token key and keep their names.
+    pub fn rename_rotated_predecessors(&self) -> Result<Vec<RenamedPredecessor>> {
+        let mut done = Vec::new();
+        for token in self.storage.list_tokens()? {
+            let filter = KeyFilter {
+                provider_config_id: token.id,
+                ..KeyFilter::default()
+            };
+            let asym = self.storage.find_asym_keys(&filter)?;
+            let sym = self.storage.find_sym_keys(&filter)?;
+            let mut rows: Vec<(KeyTable, Uuid, String, Value, Option<Vec<u8>>)> = Vec::new();
+            for row in &asym {
+                let public_key = public_key_der(row).unwrap_or_else(|e| {
+                    tracing::warn!(key_id = %row.key_id, error = %e, "unreadable public key: its certificates are not renamed");
+                    None
+                });
+                rows.push((
+                    KeyTable::Asym,
+                    row.id,
+                    row.key_id.clone(),
+                    row.metadata.clone(),
+                    public_key,
+                ));
+            }
+            for row in &sym {
+                rows.push((
+                    KeyTable::Sym,
+                    row.id,
+                    row.key_id.clone(),
+                    row.metadata.clone(),
+                    None,
+                ));
+            }
+            let by_key_id: std::collections::HashMap<(KeyTable, &str), &Value> = rows
+                .iter()
+                .map(|(table, _, key_id, metadata, _)| ((*table, key_id.as_str()), metadata))
+                .collect();
+            for (table, id, key_id, metadata, public_key) in &rows {
+                let Some(successor) = metadata.get("rotated_to").and_then(Value::as_str) else {
+                    continue;
+                };
+                let Some(successor_metadata) = by_key_id.get(&(*table, successor)) else {
+                    continue;
+                };
+                let renaming = Renaming::new(key_id, successor_metadata)?;
+                let (renamed_metadata, renamed) = renaming.rename_row(metadata)?;
+                if renamed.is_empty() {
+                    continue;
+                }
+                let mut certificates = Vec::new();
+                for row in self.certificates_of(token.id, metadata, public_key.as_deref(), None)? {
+                    let (metadata, renamed) = renaming.rename_row(&row.metadata)?;
+                    if !renamed.is_empty() {
+                        certificates.push(ObjectMetadata {
+                            id: row.id,
+                            metadata,
+                        });
+                    }
+                }
+                let (mut before, mut after) = (json!({}), json!({ "rotated_to": successor }));
+                renamed.record(&mut before, &mut after);
+                if !certificates.is_empty() {
+                    after["certificates"] = certificates
+                        .iter()
+                        .map(|c| Value::String(c.id.to_string()))
+                        .collect();
+                }
+                let event =
+                    self.history_event(key_id, token.id, "renamed", Some(before), Some(after));
+                if self
+                    .storage
+                    .rename_key(*table, *id, &renamed_metadata, &certificates, &event)?
+                {
+                    tracing::info!(%key_id, %successor, "a rotated-out key gave up its successor's names");
+                    done.push(RenamedPredecessor {
+                        key_id: key_id.clone(),
+                        successor: successor.to_string(),
+                        renamed,
+                        certificates: certificates.len(),
+                    });
+                }
+            }
+        }
+        Ok(done)
     }
 
     /// Rotates a token key: generates its successor with the same algorithm and attributes and
     /// retires it, in one transaction. Returns the successor's handles (public half first).
+    /// `options` may give the successor a new label or `CKA_ID`; the predecessor then keeps
+    /// that name (it gives up only the names the successor takes over).
     pub fn rotate_key(
         &self,
         session: CK_SESSION_HANDLE,
         handle: CK_OBJECT_HANDLE,
+        options: &RotateOptions,
     ) -> Result<Vec<CK_OBJECT_HANDLE>> {
         let access = self.access(session)?;
         let object = self.visible_object(&access, handle, Rv::KEY_HANDLE_INVALID)?;
@@ -239,6 +605,7 @@ impl Module {
                         .to_vec(),
                 ));
                 template.push(link);
+                options.apply(&mut template);
                 Ok(vec![self.generate_key(
                     session,
                     &Mechanism::new(mechanism),
@@ -250,7 +617,7 @@ impl Module {
                     .storage
                     .get_asym_key(row)?
                     .ok_or(Rv::KEY_HANDLE_INVALID)?;
-                let objects = super::keystore::objects_from_asym_row(&stored)?;
+                let objects = keystore::objects_from_asym_row(&stored)?;
                 let half_attrs = |wanted: Half| {
                     objects
                         .iter()
@@ -306,6 +673,8 @@ impl Module {
                     .map(inherited)
                     .unwrap_or_else(|| vec![Attribute::from_bool(CKA_TOKEN, true)]);
                 private.push(link);
+                options.apply(&mut public);
+                options.apply(&mut private);
                 let (public, private) =
                     self.generate_key_pair(session, &Mechanism::new(mechanism), &public, &private)?;
                 Ok(vec![public, private])
@@ -349,5 +718,96 @@ impl Module {
             super::session::LoginKind::User
         };
         self.change_key_state(table, row, token, status, expiration, login, actor)
+    }
+}
+
+/// An `asym_key` row's public key as SubjectPublicKeyInfo DER, encoded as this module encodes
+/// it (so that a certificate's key compares equal whatever encoder wrote it).
+fn public_key_der(row: &crate::storage::AsymKeyRow) -> Result<Option<Vec<u8>>> {
+    match row
+        .public_key_ctx
+        .as_ref()
+        .and_then(|ctx| ctx.get("pem"))
+        .and_then(Value::as_str)
+    {
+        Some(pem) => Ok(Some(PublicKey::from_spki_pem(pem)?.to_spki_der()?)),
+        None => Ok(None),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// Row metadata of a pair named `label` / `id` (hex), as `keystore::row_metadata` writes it.
+    fn pair(label: Value, id: &str) -> Value {
+        json!({
+            "label": label.as_str().unwrap_or("?"),
+            "id": id,
+            "public": { "label": label, "id": id, "verify": true },
+            "private": { "label": label, "id": id, "sign": true },
+            "rotated_from": "p256-0",
+        })
+    }
+
+    #[test]
+    fn the_names_the_successor_takes_get_the_key_id() {
+        let renaming = Renaming::new("p256-1", &pair(json!("signer"), "01")).unwrap();
+        let (renamed, what) = renaming.rename_row(&pair(json!("signer"), "01")).unwrap();
+        let derived_id = hex::encode(b"\x01@p256-1");
+        for half in ["public", "private"] {
+            assert_eq!(renamed[half]["label"], "signer@p256-1");
+            assert_eq!(renamed[half]["id"], derived_id.as_str());
+        }
+        assert_eq!(
+            renamed["label"], "signer@p256-1",
+            "lifted, where it is indexed"
+        );
+        assert_eq!(renamed["id"], derived_id.as_str());
+        assert_eq!(renamed["public"]["verify"], true, "nothing else changes");
+        assert_eq!(renamed["rotated_from"], "p256-0");
+        assert_eq!(
+            what,
+            Renamed {
+                label: Some((b"signer".to_vec(), b"signer@p256-1".to_vec())),
+                id: Some((vec![1], b"\x01@p256-1".to_vec())),
+            }
+        );
+        let (mut before, mut after) = (json!({}), json!({}));
+        what.record(&mut before, &mut after);
+        assert_eq!(before, json!({ "label": "signer", "id": "01" }));
+        assert_eq!(after, json!({ "label": "signer@p256-1", "id": derived_id }));
+    }
+
+    #[test]
+    fn a_name_the_successor_does_not_take_is_kept() {
+        let renaming = Renaming::new("k", &pair(json!("new-label"), "01")).unwrap();
+        let (renamed, what) = renaming.rename_row(&pair(json!("signer"), "01")).unwrap();
+        assert_eq!(renamed["label"], "signer");
+        assert_eq!(renamed["private"]["label"], "signer");
+        assert_eq!(renamed["id"], hex::encode(b"\x01@k"));
+        assert!(what.label.is_none() && what.id.is_some());
+
+        let renaming = Renaming::new("k", &pair(json!("other"), "02")).unwrap();
+        let original = pair(json!("signer"), "01");
+        let (renamed, what) = renaming.rename_row(&original).unwrap();
+        assert!(what.is_empty());
+        assert_eq!(renamed, original);
+    }
+
+    #[test]
+    fn a_label_that_is_not_text_keeps_its_bytes() {
+        let binary = json!({ "hex": "ff00" });
+        let renaming = Renaming::new("k", &pair(binary.clone(), "")).unwrap();
+        let (renamed, what) = renaming.rename_row(&pair(binary, "")).unwrap();
+        let label = [&[0xff, 0x00][..], b"@k"].concat();
+        assert_eq!(
+            renamed["private"]["label"],
+            json!({ "hex": hex::encode(&label) })
+        );
+        assert_eq!(what.label, Some((vec![0xff, 0x00], label)));
+        // An empty CKA_ID the successor shares becomes `@<key_id>`.
+        assert_eq!(renamed["private"]["id"], hex::encode(b"@k"));
     }
 }

@@ -906,7 +906,13 @@ fn rotation_retires_the_predecessor_and_links_both() {
     let (m, session) = ready();
     let (old_public, old_private) = ec_pair(&m, session, true, &[]);
     let old_id = read(&m, session, old_private, CKA_SQLHSM_KEY_ID);
-    let successor = m.rotate_key(session, old_private).unwrap();
+    let successor = m
+        .rotate_key(
+            session,
+            old_private,
+            &super::rotation::RotateOptions::default(),
+        )
+        .unwrap();
     let [new_public, new_private] = successor[..] else {
         panic!("a pair: {successor:?}")
     };
@@ -926,9 +932,12 @@ fn rotation_retires_the_predecessor_and_links_both() {
         read(&m, session, new_public, CKA_SQLHSM_ROTATED_FROM),
         old_id
     );
+    // The successor takes the label; the predecessor gives it up for `<label>@<key_id>`.
+    let new_label = read(&m, session, new_private, CKA_LABEL);
+    assert_eq!(new_label, b"ec");
     assert_eq!(
-        read(&m, session, new_private, CKA_LABEL),
-        read(&m, session, old_private, CKA_LABEL)
+        read(&m, session, old_private, CKA_LABEL),
+        [&new_label[..], b"@", &old_id].concat()
     );
     assert_eq!(
         read(&m, session, new_public, CKA_EC_PARAMS),
@@ -947,7 +956,7 @@ fn rotation_retires_the_predecessor_and_links_both() {
     );
     let old_history: Vec<String> = m
         .storage
-        .key_events(&String::from_utf8(old_id).unwrap())
+        .key_events(&String::from_utf8(old_id.clone()).unwrap())
         .unwrap()
         .into_iter()
         .map(|e| e.event)
@@ -978,6 +987,52 @@ fn rotation_retires_the_predecessor_and_links_both() {
     assert_eq!(
         read(&m, session, aes, CKA_SQLHSM_KEY_STATUS),
         2u64.to_ne_bytes()
+    );
+    // Relabelling a key keeps its rotation links (they sit beside the attributes in the row).
+    let new_label = [Attribute::new(CKA_LABEL, b"relabelled".to_vec())];
+    m.set_attribute_value(session, next, &new_label).unwrap();
+    m.set_attribute_value(session, new_private, &new_label)
+        .unwrap();
+    m.objects.mark_token_objects_stale().unwrap();
+    assert_eq!(read(&m, session, next, CKA_SQLHSM_ROTATED_FROM), aes_id);
+    assert_eq!(
+        read(&m, session, new_private, CKA_SQLHSM_ROTATED_FROM),
+        old_id
+    );
+    assert_eq!(read(&m, session, new_public, CKA_LABEL), b"relabelled");
+
+    // Options name the successor: the predecessor keeps the name the successor does not take.
+    let options = super::rotation::RotateOptions {
+        label: Some(b"ec-next".to_vec()),
+        id: None,
+    };
+    let third = m.rotate_key(session, new_private, &options).unwrap();
+    let [third_public, third_private] = third[..] else {
+        panic!("a pair: {third:?}")
+    };
+    for handle in [third_public, third_private] {
+        assert_eq!(read(&m, session, handle, CKA_LABEL), b"ec-next");
+        assert_eq!(read(&m, session, handle, CKA_ID), b"ec-1");
+    }
+    assert_eq!(read(&m, session, new_private, CKA_LABEL), b"relabelled");
+    assert_eq!(
+        read(&m, session, new_private, CKA_ID),
+        [&b"ec-1@"[..], &new_id].concat()
+    );
+    let options = super::rotation::RotateOptions {
+        label: None,
+        id: Some(vec![9]),
+    };
+    let fourth = m.rotate_key(session, next, &options).unwrap();
+    assert_eq!(read(&m, session, fourth[0], CKA_ID), [9]);
+    assert_eq!(read(&m, session, next, CKA_ID), b"");
+    assert_eq!(
+        read(&m, session, next, CKA_LABEL),
+        [
+            &b"relabelled@"[..],
+            &read(&m, session, next, CKA_SQLHSM_KEY_ID)
+        ]
+        .concat()
     );
     // A successor must be a token key of the same kind.
     let wrong_kind = [

@@ -15,7 +15,8 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::{
-    AsymKeyRow, KeyEvent, KeyFilter, KeyTable, NewKeyRow, ObjectRow, Storage, SymKeyRow, TokenRow,
+    AsymKeyRow, KeyEvent, KeyFilter, KeyTable, NewKeyRow, ObjectMetadata, ObjectRow, Storage,
+    SymKeyRow, TokenRow,
 };
 use crate::error::{Error, StorageError};
 use crate::Rv;
@@ -64,6 +65,7 @@ pub const CHECKS: &[(&str, Check)] = &[
     ("objects_round_trip", objects_round_trip),
     ("key_state_and_events", key_state_and_events),
     ("rotation_is_one_transaction", rotation_is_one_transaction),
+    ("rename_is_one_transaction", rename_is_one_transaction),
     (
         "every_change_records_its_event",
         every_change_records_its_event,
@@ -92,7 +94,7 @@ macro_rules! storage_contract_tests {
             sym_round_trip, sym_find_by_each_field, sym_update_and_delete,
             key_id_conflict, key_id_exists, delete_token_removes_keys,
             delete_token_keys_keeps_token, finds_are_ordered_by_creation, objects_round_trip,
-            key_state_and_events, rotation_is_one_transaction,
+            key_state_and_events, rotation_is_one_transaction, rename_is_one_transaction,
             every_change_records_its_event, no_change_without_its_event,
             all_checks_in_one_store);
     };
@@ -911,10 +913,29 @@ pub fn key_state_and_events(storage: Arc<dyn Storage>) {
     );
 }
 
+/// A certificate row of token `token` with `CKA_ID` `id`, for the checks that rename objects
+/// with a key.
+fn certificate(token: Uuid, label: &str, id: &str) -> ObjectRow {
+    let at = now();
+    ObjectRow {
+        id: Uuid::new_v4(),
+        provider_config_id: token,
+        object_class: 1,
+        value: Some(vec![0x30, 0x00]),
+        metadata: json!({ "label": label, "id": id, "object": { "label": label, "id": id } }),
+        created_at: at,
+        updated_at: at,
+    }
+}
+
 pub fn rotation_is_one_transaction(storage: Arc<dyn Storage>) {
     let t = new_token(&*storage);
     let old = asym(t.id, "k", "01", 3);
     insert_asym(&*storage, &old).unwrap();
+    let cert = certificate(t.id, "k", "01");
+    let other_cert = certificate(t.id, "k", "01");
+    storage.insert_object(&cert).unwrap();
+    storage.insert_object(&other_cert).unwrap();
     let successor = asym(t.id, "k", "01", 3);
     let event = KeyEvent {
         id: Uuid::new_v4(),
@@ -926,13 +947,23 @@ pub fn rotation_is_one_transaction(storage: Arc<dyn Storage>) {
         new_value: Some(json!({ "rotated_to": successor.key_id })),
         at: now(),
     };
-    let linked = json!({ "label": "k", "id": "01", "rotated_to": successor.key_id });
+    let linked = json!({ "label": "k@old", "id": "01406f6c64", "rotated_to": successor.key_id });
+    let renamed_cert = ObjectMetadata {
+        id: cert.id,
+        metadata: json!({ "label": "k@old", "id": "01406f6c64", "object": { "label": "k@old" } }),
+    };
+    // An object that is gone is skipped, not an error.
+    let gone = ObjectMetadata {
+        id: Uuid::new_v4(),
+        metadata: json!({ "label": "gone" }),
+    };
     assert!(storage
         .rotate_key(
             NewKeyRow::Asym(&successor),
             KeyTable::Asym,
             old.id,
             &linked,
+            &[renamed_cert.clone(), gone.clone()],
             std::slice::from_ref(&event)
         )
         .unwrap());
@@ -946,15 +977,43 @@ pub fn rotation_is_one_transaction(storage: Arc<dyn Storage>) {
         Some(successor.clone())
     );
     assert_eq!(history(&*storage, &old.key_id), ["generated", "rotated"]);
+    let stored_cert = storage.get_object(cert.id).unwrap().unwrap();
+    assert_eq!(stored_cert.metadata, renamed_cert.metadata);
+    assert!(stored_cert.updated_at >= cert.updated_at);
+    assert_eq!(stored_cert.value, cert.value, "only the metadata changes");
+    assert_eq!(
+        storage.get_object(other_cert.id).unwrap(),
+        Some(other_cert.clone()),
+        "an object not named is left alone"
+    );
+    // The renamed names are the indexed ones now.
+    let by_label = |label: &str| KeyFilter {
+        label: Some(label.into()),
+        ..filter(t.id)
+    };
+    assert_eq!(
+        storage.find_asym_keys(&by_label("k")).unwrap(),
+        vec![successor.clone()]
+    );
+    assert_eq!(storage.find_asym_keys(&by_label("k@old")).unwrap().len(), 1);
+    assert_eq!(
+        storage.find_objects(&by_label("k@old"), Some(1)).unwrap(),
+        vec![stored_cert.clone()]
+    );
 
-    // A successor whose key_id is taken: nothing of the rotation is written.
+    // A successor whose key_id is taken: nothing of the rotation is written, objects included.
     let mut clash = asym(t.id, "k", "01", 3);
     clash.key_id = successor.key_id.clone();
+    let clash_cert = ObjectMetadata {
+        id: other_cert.id,
+        metadata: json!({ "label": "must not be written" }),
+    };
     let err = storage.rotate_key(
         NewKeyRow::Asym(&clash),
         KeyTable::Asym,
         successor.id,
         &linked,
+        std::slice::from_ref(&clash_cert),
         std::slice::from_ref(&event),
     );
     assert!(matches!(err, Err(StorageError::Conflict(_))), "{err:?}");
@@ -966,6 +1025,10 @@ pub fn rotation_is_one_transaction(storage: Arc<dyn Storage>) {
             .key_status,
         successor.key_status
     );
+    assert_eq!(
+        storage.get_object(other_cert.id).unwrap(),
+        Some(other_cert.clone())
+    );
     assert_eq!(history(&*storage, &old.key_id), ["generated", "rotated"]);
 
     // A predecessor that is gone: false, nothing written.
@@ -976,10 +1039,92 @@ pub fn rotation_is_one_transaction(storage: Arc<dyn Storage>) {
             KeyTable::Sym,
             Uuid::new_v4(),
             &linked,
+            std::slice::from_ref(&clash_cert),
             &[]
         )
         .unwrap());
     assert_eq!(storage.get_sym_key(orphan.id).unwrap(), None);
+    assert_eq!(
+        storage.get_object(other_cert.id).unwrap(),
+        Some(other_cert.clone())
+    );
+}
+
+/// Renaming a key with its certificates: the key's metadata, the objects' and the event in one
+/// transaction; nothing when the key is gone or the event cannot be written.
+pub fn rename_is_one_transaction(storage: Arc<dyn Storage>) {
+    let t = new_token(&*storage);
+    let key = sym(t.id, "k", "01");
+    insert_sym(&*storage, &key).unwrap();
+    let cert = certificate(t.id, "k", "01");
+    storage.insert_object(&cert).unwrap();
+    let renamed = json!({ "label": "k@x", "id": "01", "secret": { "label": "k@x" } });
+    let renamed_cert = ObjectMetadata {
+        id: cert.id,
+        metadata: json!({ "label": "k@x", "id": "01", "object": { "label": "k@x" } }),
+    };
+    let taken = storage.key_events(&key.key_id).unwrap().remove(0);
+    let clash = KeyEvent {
+        id: taken.id,
+        ..key_event(t.id, &key.key_id, "renamed")
+    };
+    assert!(storage
+        .rename_key(
+            KeyTable::Sym,
+            key.id,
+            &renamed,
+            std::slice::from_ref(&renamed_cert),
+            &clash
+        )
+        .is_err());
+    assert_eq!(storage.get_sym_key(key.id).unwrap(), Some(key.clone()));
+    assert_eq!(storage.get_object(cert.id).unwrap(), Some(cert.clone()));
+    assert_eq!(history(&*storage, &key.key_id), ["generated"]);
+
+    assert!(storage
+        .rename_key(
+            KeyTable::Sym,
+            key.id,
+            &renamed,
+            std::slice::from_ref(&renamed_cert),
+            &key_event(t.id, &key.key_id, "renamed")
+        )
+        .unwrap());
+    let stored = storage.get_sym_key(key.id).unwrap().unwrap();
+    assert_eq!(stored.metadata, renamed);
+    assert_eq!(
+        (
+            stored.key_status,
+            stored.expiration,
+            stored.key_value.clone()
+        ),
+        (key.key_status, key.expiration, key.key_value.clone()),
+        "only the metadata changes"
+    );
+    assert_eq!(
+        storage.get_object(cert.id).unwrap().unwrap().metadata,
+        renamed_cert.metadata
+    );
+    assert_eq!(history(&*storage, &key.key_id), ["generated", "renamed"]);
+
+    // A key that is gone: false, nothing written.
+    let other = certificate(t.id, "o", "02");
+    storage.insert_object(&other).unwrap();
+    let touch_other = ObjectMetadata {
+        id: other.id,
+        metadata: json!({ "label": "must not be written" }),
+    };
+    assert!(!storage
+        .rename_key(
+            KeyTable::Asym,
+            Uuid::new_v4(),
+            &renamed,
+            std::slice::from_ref(&touch_other),
+            &key_event(t.id, "nobody", "renamed")
+        )
+        .unwrap());
+    assert_eq!(storage.get_object(other.id).unwrap(), Some(other));
+    assert!(storage.key_events("nobody").unwrap().is_empty());
 }
 
 /// Each change of a key writes its event with it: creation, an attribute change that is part of

@@ -74,7 +74,7 @@ pub struct SymKeyRow {
 }
 
 /// Which key table a row is in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum KeyTable {
     Asym,
     Sym,
@@ -136,6 +136,13 @@ pub struct ObjectRow {
     pub metadata: Value,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// New `metadata` for a `p11_object` row, written in the transaction of a key's change.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ObjectMetadata {
+    pub id: Uuid,
+    pub metadata: Value,
 }
 
 /// Indexed search criteria; every `Some` narrows the SQL `WHERE`. What no column or index covers
@@ -268,16 +275,31 @@ pub trait Storage: Send + Sync {
     /// A key's events, oldest first.
     fn key_events(&self, key_id: &str) -> StorageResult<Vec<KeyEvent>>;
     /// A rotation in one transaction: inserts the successor, makes the predecessor Inactive
-    /// (a Compromised one stays Compromised) with `old_metadata` (which links the successor),
-    /// and records `events`. `Conflict` when the successor's `key_id` is taken; false (and
-    /// nothing written) when the predecessor is gone.
+    /// (a Compromised one stays Compromised) with `old_metadata` (which links the successor and
+    /// carries the predecessor's new names), replaces the metadata of the `objects` given (the
+    /// predecessor's certificates, renamed with it; a row gone meanwhile is skipped), and
+    /// records `events`. `Conflict` when the successor's `key_id` is taken; false (and nothing
+    /// written) when the predecessor is gone.
     fn rotate_key(
         &self,
         successor: NewKeyRow<'_>,
         old_table: KeyTable,
         old_id: Uuid,
         old_metadata: &Value,
+        objects: &[ObjectMetadata],
         events: &[KeyEvent],
+    ) -> StorageResult<bool>;
+    /// Replaces a key row's `metadata` and that of the `objects` given (a row gone meanwhile is
+    /// skipped), bumps their `updated_at` and records `event`, in one transaction; false (and
+    /// nothing written) when the key row is gone. For renaming a rotated-out key and its
+    /// certificates.
+    fn rename_key(
+        &self,
+        table: KeyTable,
+        id: Uuid,
+        metadata: &Value,
+        objects: &[ObjectMetadata],
+        event: &KeyEvent,
     ) -> StorageResult<bool>;
 
     /// Sets `key_status` and `expiration` (and `metadata` when given: `CKA_END_DATE` follows

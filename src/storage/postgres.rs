@@ -195,6 +195,22 @@ impl PostgresStorage {
 
 /// Records `event` (when given) if the row it is about changed, in the caller's transaction;
 /// returns `changed`.
+/// Replaces the metadata of `p11_object` rows in the caller's transaction (a row gone is
+/// skipped).
+fn update_object_metadata(
+    tx: &mut ::postgres::Transaction<'_>,
+    objects: &[ObjectMetadata],
+    now: DateTime<Utc>,
+) -> Result<(), ::postgres::Error> {
+    for object in objects {
+        tx.execute(
+            "UPDATE p11_object SET metadata = $1, updated_at = $2 WHERE id = $3",
+            &[&object.metadata, &now, &object.id],
+        )?;
+    }
+    Ok(())
+}
+
 fn record_if(
     tx: &mut ::postgres::Transaction<'_>,
     changed: bool,
@@ -771,6 +787,7 @@ impl Storage for PostgresStorage {
         old_table: KeyTable,
         old_id: Uuid,
         old_metadata: &Value,
+        objects: &[ObjectMetadata],
         events: &[KeyEvent],
     ) -> StorageResult<bool> {
         let sql = format!(
@@ -780,16 +797,45 @@ impl Storage for PostgresStorage {
         );
         let mut client = self.client()?;
         let mut tx = client.transaction().map_err(map_error)?;
+        let now = Utc::now();
         let changed = tx
-            .execute(sql.as_str(), &[old_metadata, &Utc::now(), &old_id])
+            .execute(sql.as_str(), &[old_metadata, &now, &old_id])
             .map_err(map_error)?;
         if changed == 0 {
             return Ok(false); // dropping `tx` rolls back
         }
         insert_row(&mut tx, successor).map_err(map_error)?;
+        update_object_metadata(&mut tx, objects, now).map_err(map_error)?;
         for event in events {
             insert_event(&mut tx, event).map_err(map_error)?;
         }
+        tx.commit().map_err(map_error)?;
+        Ok(true)
+    }
+
+    fn rename_key(
+        &self,
+        table: KeyTable,
+        id: Uuid,
+        metadata: &Value,
+        objects: &[ObjectMetadata],
+        event: &KeyEvent,
+    ) -> StorageResult<bool> {
+        let sql = format!(
+            "UPDATE {} SET metadata = $1, updated_at = $2 WHERE id = $3",
+            table.name()
+        );
+        let mut client = self.client()?;
+        let mut tx = client.transaction().map_err(map_error)?;
+        let now = Utc::now();
+        let changed = tx
+            .execute(sql.as_str(), &[metadata, &now, &id])
+            .map_err(map_error)?;
+        if changed == 0 {
+            return Ok(false); // dropping `tx` rolls back
+        }
+        update_object_metadata(&mut tx, objects, now).map_err(map_error)?;
+        insert_event(&mut tx, event).map_err(map_error)?;
         tx.commit().map_err(map_error)?;
         Ok(true)
     }

@@ -579,6 +579,30 @@ impl SqliteStorage {
 
 /// Records `event` (when given) if the row it is about changed, in the caller's transaction;
 /// returns `changed`.
+/// `(id, metadata as JSON text)` of each object, encoded before the transaction starts.
+fn object_metadata_texts(objects: &[ObjectMetadata]) -> StorageResult<Vec<(String, String)>> {
+    objects
+        .iter()
+        .map(|o| Ok((o.id.to_string(), json_text(&o.metadata)?)))
+        .collect()
+}
+
+/// Replaces the metadata of `p11_object` rows in the caller's transaction (a row gone is
+/// skipped).
+fn update_object_metadata(
+    tx: &Transaction<'_>,
+    objects: &[(String, String)],
+    now: &str,
+) -> rusqlite::Result<()> {
+    for (id, metadata) in objects {
+        tx.execute(
+            "UPDATE p11_object SET metadata = ?1, updated_at = ?2 WHERE id = ?3",
+            params![metadata, now, id],
+        )?;
+    }
+    Ok(())
+}
+
 fn record_if(
     tx: &Transaction<'_>,
     changed: bool,
@@ -1023,6 +1047,7 @@ impl Storage for SqliteStorage {
         old_table: KeyTable,
         old_id: Uuid,
         old_metadata: &Value,
+        objects: &[ObjectMetadata],
         events: &[KeyEvent],
     ) -> StorageResult<bool> {
         let sql = format!(
@@ -1031,23 +1056,54 @@ impl Storage for SqliteStorage {
             old_table.name()
         );
         let metadata = json_text(old_metadata)?;
+        let objects = object_metadata_texts(objects)?;
         let mut connection = self.pool.writer()?;
         let tx = connection
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(map_error)?;
+        let now = timestamp(Utc::now());
         let changed = tx
-            .execute(
-                &sql,
-                params![metadata, timestamp(Utc::now()), old_id.to_string()],
-            )
+            .execute(&sql, params![metadata, now, old_id.to_string()])
             .map_err(map_error)?;
         if changed == 0 {
             return Ok(false); // dropping `tx` rolls back
         }
         insert_row(&tx, successor).map_err(map_error)?;
+        update_object_metadata(&tx, &objects, &now).map_err(map_error)?;
         for event in events {
             insert_event(&tx, event).map_err(map_error)?;
         }
+        tx.commit().map_err(map_error)?;
+        Ok(true)
+    }
+
+    fn rename_key(
+        &self,
+        table: KeyTable,
+        id: Uuid,
+        metadata: &Value,
+        objects: &[ObjectMetadata],
+        event: &KeyEvent,
+    ) -> StorageResult<bool> {
+        let sql = format!(
+            "UPDATE {} SET metadata = ?1, updated_at = ?2 WHERE id = ?3",
+            table.name()
+        );
+        let metadata = json_text(metadata)?;
+        let objects = object_metadata_texts(objects)?;
+        let mut connection = self.pool.writer()?;
+        let tx = connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(map_error)?;
+        let now = timestamp(Utc::now());
+        let changed = tx
+            .execute(&sql, params![metadata, now, id.to_string()])
+            .map_err(map_error)?;
+        if changed == 0 {
+            return Ok(false); // dropping `tx` rolls back
+        }
+        update_object_metadata(&tx, &objects, &now).map_err(map_error)?;
+        insert_event(&tx, event).map_err(map_error)?;
         tx.commit().map_err(map_error)?;
         Ok(true)
     }
