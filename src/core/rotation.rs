@@ -253,6 +253,15 @@ impl RotateOptions {
     }
 }
 
+/// A key row as [`Module::rename_rotated_predecessors`] reads it.
+struct StoredKey {
+    table: KeyTable,
+    row: Uuid,
+    key_id: String,
+    metadata: Value,
+    public_key: Option<Vec<u8>>,
+}
+
 /// A predecessor renamed by [`Module::rename_rotated_predecessors`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RenamedPredecessor {
@@ -403,23 +412,13 @@ impl Module {
         let renaming = Renaming::new(&rotation.key_id, successor)?;
         let (predecessor, renamed) = renaming.rename_row(&rotation.metadata)?;
         let token_key = access.login.token_key();
-        let certificates = self
-            .certificates_of(
-                rotation.token,
-                &rotation.metadata,
-                rotation.public_key.as_deref(),
-                token_key.as_deref(),
-            )?
-            .into_iter()
-            .map(|row| {
-                let (metadata, renamed) = renaming.rename_row(&row.metadata)?;
-                Ok((!renamed.is_empty()).then_some(ObjectMetadata {
-                    id: row.id,
-                    metadata,
-                }))
-            })
-            .filter_map(Result::transpose)
-            .collect::<Result<Vec<_>>>()?;
+        let certificates = self.renamed_certificates(
+            &renaming,
+            rotation.token,
+            &rotation.metadata,
+            rotation.public_key.as_deref(),
+            token_key.as_deref(),
+        )?;
         Ok(RotationPlan {
             rotation,
             predecessor,
@@ -428,16 +427,17 @@ impl Module {
         })
     }
 
-    /// The X.509 certificates of `token` that belong to the key whose row metadata is
-    /// `metadata` and whose public key is `public_key`: their `CKA_ID` is the key's and their
-    /// subject public key is the key's.
-    fn certificates_of(
+    /// The new metadata of the X.509 certificates of `token` that belong to the key whose row
+    /// metadata is `metadata` and whose public key is `public_key` (their `CKA_ID` is the key's
+    /// and their subject public key is the key's), for those `renaming` renames.
+    fn renamed_certificates(
         &self,
+        renaming: &Renaming,
         token: Uuid,
         metadata: &Value,
         public_key: Option<&[u8]>,
         token_key: Option<&super::token::TokenKey>,
-    ) -> Result<Vec<crate::storage::ObjectRow>> {
+    ) -> Result<Vec<ObjectMetadata>> {
         let Some(public_key) = public_key else {
             return Ok(Vec::new());
         };
@@ -453,7 +453,7 @@ impl Module {
             ..KeyFilter::default()
         };
         let class = i64::try_from(CKO_CERTIFICATE).map_err(|_| Rv::GENERAL_ERROR)?;
-        let mut found = Vec::new();
+        let mut renamed = Vec::new();
         for row in self.storage.find_objects(&filter, Some(class))? {
             let object = match super::plain_objects::object_from_row(&row, token_key) {
                 Ok(Some(object)) => object,
@@ -468,11 +468,18 @@ impl Module {
                 .get(CKA_PUBLIC_KEY_INFO)
                 .and_then(|der| PublicKey::from_spki_der(der).ok())
                 .and_then(|key| key.to_spki_der().ok());
-            if subject_key.as_deref() == Some(public_key) {
-                found.push(row);
+            if subject_key.as_deref() != Some(public_key) {
+                continue;
+            }
+            let (metadata, changed) = renaming.rename_row(&row.metadata)?;
+            if !changed.is_empty() {
+                renamed.push(ObjectMetadata {
+                    id: row.id,
+                    metadata,
+                });
             }
         }
-        Ok(found)
+        Ok(renamed)
     }
 
     /// For `sqlhsm db migrate`: gives the names rotation gives (see [`Renaming`]) to every
@@ -487,57 +494,52 @@ impl Module {
                 provider_config_id: token.id,
                 ..KeyFilter::default()
             };
-            let asym = self.storage.find_asym_keys(&filter)?;
-            let sym = self.storage.find_sym_keys(&filter)?;
-            let mut rows: Vec<(KeyTable, Uuid, String, Value, Option<Vec<u8>>)> = Vec::new();
-            for row in &asym {
-                let public_key = public_key_der(row).unwrap_or_else(|e| {
-                    tracing::warn!(key_id = %row.key_id, error = %e, "unreadable public key: its certificates are not renamed");
+            let mut keys: Vec<StoredKey> = Vec::new();
+            for row in self.storage.find_asym_keys(&filter)? {
+                let public_key = public_key_der(&row).unwrap_or_else(|e| {
+                    tracing::warn!(key_id = %row.key_id, error = %e, "unreadable public key: its certificates keep their names");
                     None
                 });
-                rows.push((
-                    KeyTable::Asym,
-                    row.id,
-                    row.key_id.clone(),
-                    row.metadata.clone(),
+                keys.push(StoredKey {
+                    table: KeyTable::Asym,
+                    row: row.id,
+                    key_id: row.key_id,
+                    metadata: row.metadata,
                     public_key,
-                ));
+                });
             }
-            for row in &sym {
-                rows.push((
-                    KeyTable::Sym,
-                    row.id,
-                    row.key_id.clone(),
-                    row.metadata.clone(),
-                    None,
-                ));
+            for row in self.storage.find_sym_keys(&filter)? {
+                keys.push(StoredKey {
+                    table: KeyTable::Sym,
+                    row: row.id,
+                    key_id: row.key_id,
+                    metadata: row.metadata,
+                    public_key: None,
+                });
             }
-            let by_key_id: std::collections::HashMap<(KeyTable, &str), &Value> = rows
+            let by_key_id: std::collections::HashMap<(KeyTable, &str), &Value> = keys
                 .iter()
-                .map(|(table, _, key_id, metadata, _)| ((*table, key_id.as_str()), metadata))
+                .map(|k| ((k.table, k.key_id.as_str()), &k.metadata))
                 .collect();
-            for (table, id, key_id, metadata, public_key) in &rows {
-                let Some(successor) = metadata.get("rotated_to").and_then(Value::as_str) else {
+            for key in &keys {
+                let Some(successor) = key.metadata.get("rotated_to").and_then(Value::as_str) else {
                     continue;
                 };
-                let Some(successor_metadata) = by_key_id.get(&(*table, successor)) else {
+                let Some(successor_metadata) = by_key_id.get(&(key.table, successor)) else {
                     continue;
                 };
-                let renaming = Renaming::new(key_id, successor_metadata)?;
-                let (renamed_metadata, renamed) = renaming.rename_row(metadata)?;
+                let renaming = Renaming::new(&key.key_id, successor_metadata)?;
+                let (metadata, renamed) = renaming.rename_row(&key.metadata)?;
                 if renamed.is_empty() {
                     continue;
                 }
-                let mut certificates = Vec::new();
-                for row in self.certificates_of(token.id, metadata, public_key.as_deref(), None)? {
-                    let (metadata, renamed) = renaming.rename_row(&row.metadata)?;
-                    if !renamed.is_empty() {
-                        certificates.push(ObjectMetadata {
-                            id: row.id,
-                            metadata,
-                        });
-                    }
-                }
+                let certificates = self.renamed_certificates(
+                    &renaming,
+                    token.id,
+                    &key.metadata,
+                    key.public_key.as_deref(),
+                    None,
+                )?;
                 let (mut before, mut after) = (json!({}), json!({ "rotated_to": successor }));
                 renamed.record(&mut before, &mut after);
                 if !certificates.is_empty() {
@@ -547,14 +549,14 @@ impl Module {
                         .collect();
                 }
                 let event =
-                    self.history_event(key_id, token.id, "renamed", Some(before), Some(after));
+                    self.history_event(&key.key_id, token.id, "renamed", Some(before), Some(after));
                 if self
                     .storage
-                    .rename_key(*table, *id, &renamed_metadata, &certificates, &event)?
+                    .rename_key(key.table, key.row, &metadata, &certificates, &event)?
                 {
-                    tracing::info!(%key_id, %successor, "a rotated-out key gave up its successor's names");
+                    tracing::info!(key_id = %key.key_id, %successor, "a rotated-out key gave up its successor's names");
                     done.push(RenamedPredecessor {
-                        key_id: key_id.clone(),
+                        key_id: key.key_id.clone(),
                         successor: successor.to_string(),
                         renamed,
                         certificates: certificates.len(),
