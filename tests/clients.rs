@@ -370,8 +370,10 @@ impl Run {
     /// passed.
     fn phase(&self, phase: &str, extra: &[(&str, String)]) -> (bool, String) {
         let started = Instant::now();
+        // Bounded: a phase takes seconds; a client waiting for a terminal must not hang CI.
         let out: Output = self
-            .command(Path::new("bash"))
+            .command(Path::new("timeout"))
+            .args(["--kill-after=10", "300", "bash"])
             .arg(&self.script)
             .arg(phase)
             .envs(extra.iter().map(|(k, v)| (*k, v.as_str())))
