@@ -91,13 +91,7 @@ impl RotationPlan<'_> {
         let mut before = json!({ "status": rotation.status });
         let mut after = json!({ "status": new_status, "rotated_to": successor });
         self.renamed.record(&mut before, &mut after);
-        if !self.certificates.is_empty() {
-            after["certificates"] = self
-                .certificates
-                .iter()
-                .map(|c| Value::String(c.id.to_string()))
-                .collect();
-        }
+        record_certificates(&self.certificates, &mut after);
         let mut old = lifecycle::event(
             &rotation.key_id,
             rotation.token,
@@ -115,6 +109,16 @@ impl RotationPlan<'_> {
         );
         new.actor = rotation.actor.clone();
         vec![old, new]
+    }
+}
+
+/// Adds the renamed certificates (their `p11_object` row ids) to a history event's new value.
+fn record_certificates(certificates: &[ObjectMetadata], after: &mut Value) {
+    if !certificates.is_empty() {
+        after["certificates"] = certificates
+            .iter()
+            .map(|c| Value::String(c.id.to_string()))
+            .collect();
     }
 }
 
@@ -542,12 +546,7 @@ impl Module {
                 )?;
                 let (mut before, mut after) = (json!({}), json!({ "rotated_to": successor }));
                 renamed.record(&mut before, &mut after);
-                if !certificates.is_empty() {
-                    after["certificates"] = certificates
-                        .iter()
-                        .map(|c| Value::String(c.id.to_string()))
-                        .collect();
-                }
+                record_certificates(&certificates, &mut after);
                 let event =
                     self.history_event(&key.key_id, token.id, "renamed", Some(before), Some(after));
                 if self
