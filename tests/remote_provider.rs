@@ -833,6 +833,37 @@ fn remote_faults_stay_with_their_token() {
         s.generate_key_pair(&Mechanism::EccKeyPairGen, &public, &private),
         RvError::DeviceError,
     );
+    // Its log lines name the token by label, not by the row's UUID.
+    let db = ctx_db();
+    let out = Command::new(env!("CARGO_BIN_EXE_sqlhsm"))
+        .args([
+            "key",
+            "generate",
+            "--token",
+            "remote-gone",
+            "--algorithm",
+            "ec-p256",
+        ])
+        .env("SQLHSM_DB", db.url())
+        .env("SQLHSM_CONF", &db.conf)
+        .env("SQLHSM_PIN", USER_PIN)
+        .env("SQLHSM_LOG", "error")
+        .env("SOFTHSM2_CONF", &hsm.conf)
+        .output()
+        .expect("run sqlhsm");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "generate without the module: {stderr}"
+    );
+    let token_id = one(
+        db,
+        "SELECT CAST(id AS TEXT) FROM provider_config WHERE provider_name = 'remote-gone'",
+    );
+    assert!(
+        stderr.contains("token=remote-gone") && !stderr.contains(&token_id),
+        "log lines name the token by label:\n{stderr}"
+    );
     ls.sign(&Mechanism::EcdsaSha256, k, b"y")
         .expect("LOCAL token signs");
     std::os::unix::fs::symlink(&hsm.module, &link).expect("restore");

@@ -336,7 +336,7 @@ impl Admin {
         let verdict = self
             .module
             .providers
-            .remote(token, spec)
+            .remote(token, &check.token, spec)
             .and_then(|remote| crate::provider::keys::verify_protected(&remote, reference, class));
         match verdict {
             Ok(true) => check.verified += 1,

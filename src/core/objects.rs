@@ -345,9 +345,9 @@ impl Module {
             } => {
                 self.check_create_key(access, &attrs)?;
                 mark_remote(&mut attrs);
-                let (_, record) = self.token_row(access.token)?;
+                let (row, record) = self.token_row(access.token)?;
                 let remote = self
-                    .key_holder_in(access.token, &record)?
+                    .key_holder_in(&row, &record)?
                     .ok_or(Rv::TEMPLATE_INCONSISTENT)?;
                 let handle = self
                     .insert_remote_secret(access, &record, attrs, &remote, &reference, rotation)?;
@@ -371,10 +371,10 @@ impl Module {
         let mut handles: Vec<(Half, CK_OBJECT_HANDLE)> = Vec::new();
         if !token_halves.is_empty() {
             let token_key = access.login.token_key();
-            let (_, record) = self.token_row(access.token)?;
+            let (row, record) = self.token_row(access.token)?;
             let private_in_row = token_halves.iter().any(|(h, _)| *h == Half::Private);
             let holder = match private_in_row {
-                true => self.key_holder_in(access.token, &record)?,
+                true => self.key_holder_in(&row, &record)?,
                 false => None,
             };
             // A REMOTE token keeps every private token key in its remote module: one
@@ -461,8 +461,8 @@ impl Module {
                 material,
             )?]);
         }
-        let (_, record) = self.token_row(access.token)?;
-        if let Some(remote) = self.key_holder_in(access.token, &record)? {
+        let (row, record) = self.token_row(access.token)?;
+        if let Some(remote) = self.key_holder_in(&row, &record)? {
             // A REMOTE token keeps its secret token keys in the remote module.
             let key_type = attrs.ulong(CKA_KEY_TYPE).unwrap_or(CKK_GENERIC_SECRET);
             let reference =

@@ -18,28 +18,25 @@ use crate::mechanism::KeyMaterial;
 use crate::provider::root::{self, RootSecret};
 use crate::provider::{keys, KeySize, Pkcs11Provider, ProviderSpec, Remote, RemoteKey};
 use crate::provider::{RemoteRef, RemoteUse};
+use crate::storage::TokenRow;
 
 impl Module {
-    /// The provider named by the token's record.
-    pub fn provider_of(&self, token: Uuid) -> Result<ProviderSpec> {
-        Ok(self.token_row(token)?.1.provider)
-    }
-
     /// The remote module holding `token`'s keys, when the token is a REMOTE one.
     pub fn key_holder(&self, token: Uuid) -> Result<Option<Arc<Remote>>> {
-        self.key_holder_in(token, &self.token_row(token)?.1)
+        let (row, record) = self.token_row(token)?;
+        self.key_holder_in(&row, &record)
     }
 
     /// [`Module::key_holder`] from a token record already read.
     pub(super) fn key_holder_in(
         &self,
-        token: Uuid,
+        row: &TokenRow,
         record: &TokenRecord,
     ) -> Result<Option<Arc<Remote>>> {
         match &record.provider {
-            ProviderSpec::Pkcs11(spec) if spec.use_for == RemoteUse::Keys => {
-                Ok(Some(self.providers.remote(token, spec)?))
-            }
+            ProviderSpec::Pkcs11(spec) if spec.use_for == RemoteUse::Keys => Ok(Some(
+                self.providers.remote(row.id, &row.provider_name, spec)?,
+            )),
             _ => Ok(None),
         }
     }
@@ -48,8 +45,9 @@ impl Module {
         if let Some(remote) = self.providers.cached(token) {
             return Ok(remote);
         }
-        match self.provider_of(token)? {
-            ProviderSpec::Pkcs11(spec) => self.providers.remote(token, &spec),
+        let (row, record) = self.token_row(token)?;
+        match record.provider {
+            ProviderSpec::Pkcs11(spec) => self.providers.remote(token, &row.provider_name, &spec),
             ProviderSpec::Local => Err(Error::Provider(format!(
                 "token {token} has REMOTE keys but no pkcs11 provider"
             ))),
@@ -162,7 +160,7 @@ impl Module {
     /// The root secret of a PROVIDER_ROOT_KEY token, opened by its remote module.
     pub(super) fn root_secret(
         &self,
-        token: Uuid,
+        row: &TokenRow,
         record: &TokenRecord,
     ) -> Result<Option<RootSecret>> {
         let ProviderSpec::Pkcs11(spec) = &record.provider else {
@@ -171,7 +169,7 @@ impl Module {
         let Some(root_key) = &spec.root_key else {
             return Ok(None);
         };
-        let remote = self.providers.remote(token, spec)?;
+        let remote = self.providers.remote(row.id, &row.provider_name, spec)?;
         root::open(&remote, root_key).map(Some)
     }
 
@@ -190,7 +188,7 @@ impl Module {
             Err(Rv::TEMPLATE_INCONSISTENT)?
         }
         let token_key = self.verify_pin(token, PinOwner::So, so_pin)?;
-        let remote = self.providers.remote(token, &spec)?;
+        let remote = self.providers.remote(token, &row.provider_name, &spec)?;
         // Setting up is rare and an operator waits for it: a remote that fails transiently
         // (SoftHSM's store under another process's writes) gets two more tries.
         let mut checked = remote.check();

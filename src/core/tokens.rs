@@ -69,7 +69,6 @@ impl Module {
         pin: &[u8],
     ) -> Result<(TokenKey, Option<RootSecret>)> {
         let (row, record) = self.token_row(token)?;
-        let label = row.provider_name;
         if record.is_locked(owner, self.max_failures()) && record.attempts(owner).is_empty() {
             Err(Rv::PIN_LOCKED)?
         }
@@ -77,7 +76,7 @@ impl Module {
         // A PROVIDER_ROOT_KEY token needs its remote module for every PIN check: without it
         // the answer is CKR_DEVICE_ERROR and no guess is reserved, so none is counted.
         let root = match pin_record.root_bound {
-            true => self.root_secret(token, &record)?,
+            true => self.root_secret(&row, &record)?,
             false => None,
         };
         let (attempt, record) = self.reserve_pin_attempt(token, owner)?;
@@ -97,9 +96,9 @@ impl Module {
             (None, settled) => {
                 if let Err(e) = settled {
                     // The reservation already counts the failure; only the bookkeeping is late.
-                    tracing::warn!(token = %label, ?owner, error = %e, "cannot settle a wrong PIN guess; it stays counted");
+                    tracing::warn!(token = %row.provider_name, ?owner, error = %e, "cannot settle a wrong PIN guess; it stays counted");
                 }
-                tracing::warn!(token = %label, ?owner, "wrong PIN");
+                tracing::warn!(token = %row.provider_name, ?owner, "wrong PIN");
                 Err(Rv::PIN_INCORRECT)?
             }
         }
@@ -317,8 +316,8 @@ impl Module {
             Err(Rv::SESSION_READ_ONLY)?
         }
         self.check_pin(pin)?;
-        let (_, record) = self.token_row(token)?;
-        let root = self.root_secret(token, &record)?;
+        let (row, record) = self.token_row(token)?;
+        let root = self.root_secret(&row, &record)?;
         let sealed = seal_token_key(
             &key,
             token,

@@ -21,7 +21,6 @@ use cryptoki::session::{Session, UserType};
 use cryptoki::slot::Slot;
 use cryptoki::types::AuthPin;
 use cryptoki_sys::CK_OBJECT_CLASS;
-use uuid::Uuid;
 
 use super::config::Pkcs11Provider;
 use crate::crypto::digest::{digest, HashAlg};
@@ -130,7 +129,8 @@ const MAX_IDLE_SESSIONS: usize = 16;
 
 /// One sqlhsm token's remote PKCS#11 token.
 pub struct Remote {
-    token: Uuid,
+    /// The sqlhsm token's label, which log lines name it by.
+    label: String,
     pub spec: Pkcs11Provider,
     modules: Arc<LoadedModules>,
     link: RwLock<Option<Arc<Link>>>,
@@ -185,9 +185,9 @@ fn verdict(error: &CkError) -> Verdict {
 }
 
 impl Remote {
-    pub fn new(token: Uuid, spec: Pkcs11Provider, modules: Arc<LoadedModules>) -> Remote {
+    pub fn new(label: &str, spec: Pkcs11Provider, modules: Arc<LoadedModules>) -> Remote {
         Remote {
-            token,
+            label: label.to_string(),
             spec,
             modules,
             link: RwLock::new(None),
@@ -210,7 +210,7 @@ impl Remote {
             self.describe_token(),
             self.spec.module.display()
         );
-        tracing::error!(token = %self.token, "{message}");
+        tracing::error!(token = %self.label, "{message}");
         Error::Provider(message)
     }
 
@@ -232,10 +232,10 @@ impl Remote {
         // The PIN source first: a missing variable or file is this host's configuration, and
         // is reported as such without touching the remote.
         let pin = self.spec.pin.read().inspect_err(|e| {
-            tracing::error!(token = %self.token, error = %e, "remote PIN unavailable");
+            tracing::error!(token = %self.label, error = %e, "remote PIN unavailable");
         })?;
         let pkcs11 = self.modules.get(&self.spec.module).inspect_err(|e| {
-            tracing::error!(token = %self.token, error = %e, "remote module unavailable");
+            tracing::error!(token = %self.label, error = %e, "remote module unavailable");
         })?;
         let slot = self.find_slot(&pkcs11)?;
         let session = pkcs11
@@ -257,7 +257,7 @@ impl Remote {
             Err(e) => Err(self.failure("C_Login", e))?,
         }
         *self.refused_pin.lock()? = None;
-        tracing::info!(token = %self.token, remote = %self.describe_token(), "connected to the remote token");
+        tracing::info!(token = %self.label, remote = %self.describe_token(), "connected to the remote token");
         Ok(Link {
             pkcs11,
             slot,
@@ -361,7 +361,7 @@ impl Remote {
                 Err(e) => match verdict(&e) {
                     Verdict::Caller(rv) => {
                         link.idle.lock()?.push(session);
-                        tracing::debug!(token = %self.token, %what, error = %e, "remote refused the input");
+                        tracing::debug!(token = %self.label, %what, error = %e, "remote refused the input");
                         Err(rv)?
                     }
                     Verdict::StaleHandle => {

@@ -33,8 +33,9 @@ pub struct Providers {
 }
 
 impl Providers {
-    /// The remote of `token` as `spec` describes it; a changed spec replaces the connection.
-    pub fn remote(&self, token: Uuid, spec: &Pkcs11Provider) -> Result<Arc<Remote>> {
+    /// The remote of `token` (labelled `label`, which its log lines name) as `spec` describes
+    /// it; a changed spec replaces the connection.
+    pub fn remote(&self, token: Uuid, label: &str, spec: &Pkcs11Provider) -> Result<Arc<Remote>> {
         if let Some(remote) = self.remotes.read()?.get(&token) {
             if remote.spec == *spec {
                 return Ok(Arc::clone(remote));
@@ -44,7 +45,7 @@ impl Providers {
         match remotes.get(&token) {
             Some(remote) if remote.spec == *spec => Ok(Arc::clone(remote)),
             _ => {
-                let remote = Arc::new(Remote::new(token, spec.clone(), Arc::clone(&self.modules)));
+                let remote = Arc::new(Remote::new(label, spec.clone(), Arc::clone(&self.modules)));
                 remotes.insert(token, Arc::clone(&remote));
                 Ok(remote)
             }
