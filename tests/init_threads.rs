@@ -111,9 +111,17 @@ fn cant_create_os_threads_is_honoured() {
         CInitializeFlags::OS_LOCKING_OK | CInitializeFlags::LIBRARY_CANT_CREATE_OS_THREADS,
     ))
     .expect("C_Initialize(CKF_LIBRARY_CANT_CREATE_OS_THREADS)");
-    assert_eq!(sampler.new_threads(), BTreeSet::new(), "C_Initialize started a thread");
+    assert_eq!(
+        sampler.new_threads(),
+        BTreeSet::new(),
+        "C_Initialize started a thread"
+    );
     work(&p, &db);
-    assert_eq!(sampler.new_threads(), BTreeSet::new(), "the module started a thread");
+    assert_eq!(
+        sampler.new_threads(),
+        BTreeSet::new(),
+        "the module started a thread"
+    );
     p.clone().finalize().expect("C_Finalize");
     let (seen, samples) = sampler.finish();
     assert!(samples > 100, "the sampler looked only {samples} times");
@@ -222,7 +230,10 @@ fn compromised_elsewhere_is_seen(s: &Session, key: cryptoki::object::ObjectHandl
             }
             Err(e) => panic!("C_Sign failed with {e}, expected CKR_KEY_FUNCTION_NOT_PERMITTED"),
         }
-        assert!(Instant::now() < deadline, "the compromise was never seen here");
+        assert!(
+            Instant::now() < deadline,
+            "the compromise was never seen here"
+        );
         std::thread::sleep(Duration::from_millis(10));
     };
     let out = admin.wait_with_output().expect("wait for sqlhsm");

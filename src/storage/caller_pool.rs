@@ -225,9 +225,7 @@ impl CallerPool {
     }
 
     fn lock(&self) -> Result<MutexGuard<'_, State>, CheckoutError> {
-        self.state.lock().map_err(|_| {
-            poisoned()
-        })
+        self.state.lock().map_err(|_| poisoned())
     }
 
     /// A connection: an idle one (checked first if it sat idle a while), else a new one opened
@@ -328,14 +326,18 @@ impl Deref for Lease<'_> {
 
     #[allow(clippy::expect_used)] // `client` is taken only in `drop`
     fn deref(&self) -> &Client {
-        self.client.as_ref().expect("a lease holds its client until dropped")
+        self.client
+            .as_ref()
+            .expect("a lease holds its client until dropped")
     }
 }
 
 impl DerefMut for Lease<'_> {
     #[allow(clippy::expect_used)] // `client` is taken only in `drop`
     fn deref_mut(&mut self) -> &mut Client {
-        self.client.as_mut().expect("a lease holds its client until dropped")
+        self.client
+            .as_mut()
+            .expect("a lease holds its client until dropped")
     }
 }
 
@@ -378,7 +380,11 @@ mod tests {
         for c in &configs {
             assert_eq!(c.get_hosts(), &[Host::Tcp("localhost".into())]);
             assert_eq!(c.get_hostaddrs().len(), 1);
-            assert!(c.get_hostaddrs()[0].is_loopback(), "{:?}", c.get_hostaddrs());
+            assert!(
+                c.get_hostaddrs()[0].is_loopback(),
+                "{:?}",
+                c.get_hostaddrs()
+            );
         }
         // Two hosts, one of them an address: every configuration has an address for each.
         let configs = resolve(&config("host=localhost,10.0.0.7 user=u")).unwrap();

@@ -29,6 +29,7 @@ use tokio_postgres::tls::MakeTlsConnect;
 use tokio_postgres::{AsyncMessage, Socket};
 
 use super::caller_pool::Targets;
+use super::postgres::error_text;
 use super::{StorageError, StorageResult};
 
 /// The channel the triggers notify.
@@ -208,7 +209,11 @@ impl PolledFeed {
             // One turn of the runtime's I/O driver that does not wait: readiness that arrived
             // since the last look is registered, so the connection can read it.
             tokio::task::yield_now().await;
-            std::future::poll_fn(|cx| Poll::Ready(self.step(link, cx))).await
+            std::future::poll_fn(|cx| {
+                self.step(link, cx);
+                Poll::Ready(())
+            })
+            .await
         });
         self.counter.load(Ordering::Acquire)
     }
@@ -305,57 +310,41 @@ impl Drop for PolledFeed {
 const GOODBYE: Duration = Duration::from_millis(500);
 
 /// Connects (trying `configs` in order) and runs `LISTEN`.
-fn connect_and_listen(
+async fn connect_and_listen(
     configs: Vec<tokio_postgres::Config>,
     tls: MakeTlsConnector,
-) -> impl Future<Output = Result<Listening, String>> + Send {
-    async move {
-        let mut failure = String::from("no host to connect to");
-        for config in &configs {
-            let (client, mut connection) = match config.connect(tls.clone()).await {
-                Ok(pair) => pair,
-                Err(e) => {
-                    failure = error_text(&e);
-                    continue;
-                }
-            };
-            let listened = {
-                let mut query = std::pin::pin!(client.batch_execute(CHANNEL_LISTEN));
-                std::future::poll_fn(|cx| {
-                    // The query's answer arrives through the connection, which must be driven.
-                    loop {
-                        match connection.poll_message(cx) {
-                            Poll::Ready(Some(Ok(_))) => {}
-                            Poll::Ready(Some(Err(e))) => return Poll::Ready(Err(error_text(&e))),
-                            Poll::Ready(None) => {
-                                return Poll::Ready(Err("closed by the server".into()))
-                            }
-                            Poll::Pending => break,
-                        }
-                    }
-                    query.as_mut().poll(cx).map_err(|e| error_text(&e))
-                })
-                .await
-            };
-            match listened {
-                Ok(()) => return Ok(Listening { client, connection }),
-                Err(e) => failure = e,
+) -> Result<Listening, String> {
+    let mut failure = String::from("no host to connect to");
+    for config in &configs {
+        let (client, mut connection) = match config.connect(tls.clone()).await {
+            Ok(pair) => pair,
+            Err(e) => {
+                failure = error_text(&e);
+                continue;
             }
+        };
+        let listened = {
+            let mut query = std::pin::pin!(client.batch_execute(CHANNEL_LISTEN));
+            std::future::poll_fn(|cx| {
+                // The query's answer arrives through the connection, which must be driven.
+                loop {
+                    match connection.poll_message(cx) {
+                        Poll::Ready(Some(Ok(_))) => {}
+                        Poll::Ready(Some(Err(e))) => return Poll::Ready(Err(error_text(&e))),
+                        Poll::Ready(None) => {
+                            return Poll::Ready(Err("closed by the server".into()))
+                        }
+                        Poll::Pending => break,
+                    }
+                }
+                query.as_mut().poll(cx).map_err(|e| error_text(&e))
+            })
+            .await
+        };
+        match listened {
+            Ok(()) => return Ok(Listening { client, connection }),
+            Err(e) => failure = e,
         }
-        Err(failure)
     }
-}
-
-/// A driver error with its causes (the driver's own text is generic).
-fn error_text(error: &tokio_postgres::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(&format!(": {cause_text}"));
-        }
-        source = cause.source();
-    }
-    text
+    Err(failure)
 }

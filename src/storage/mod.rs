@@ -430,6 +430,12 @@ mod tests {
 
     #[test]
     fn sqlite_contract_without_threads() {
-        contract::run_contract(open_with(&DatabaseConfig::with_url("sqlite::memory:"), Threads::Forbidden).unwrap());
+        contract::run_contract(
+            open_with(
+                &DatabaseConfig::with_url("sqlite::memory:"),
+                Threads::Forbidden,
+            )
+            .unwrap(),
+        );
     }
 }

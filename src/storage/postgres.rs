@@ -130,7 +130,10 @@ impl PostgresStorage {
     /// [`PostgresStorage::open`], with threads of its own or (`Threads::Forbidden`) none: then
     /// every connection is opened by the call that needs it, host names are resolved on the
     /// calling thread, and the change feed is read at the coherence checks.
-    pub fn open_with(settings: &DatabaseConfig, threads: Threads) -> StorageResult<PostgresStorage> {
+    pub fn open_with(
+        settings: &DatabaseConfig,
+        threads: Threads,
+    ) -> StorageResult<PostgresStorage> {
         let mut config: tokio_postgres::Config = settings.url.parse().map_err(|e| {
             StorageError::Backend(format!(
                 "invalid PostgreSQL URL {}: {e} (sslmode may be disable, prefer or require)",
@@ -581,7 +584,7 @@ fn find_query<'a>(
 
 /// A driver error as text: for server errors the SQLSTATE, the message and the constraint or
 /// table, never the `DETAIL` line (it quotes row values).
-fn error_text(error: &::postgres::Error) -> String {
+pub(super) fn error_text(error: &::postgres::Error) -> String {
     match error.as_db_error() {
         Some(db) => {
             let mut text = format!("{} ({}): {}", db.severity(), db.code().code(), db.message());
@@ -2118,7 +2121,8 @@ other:5432:keys:hsm:pass:trailing-field
             pgpass_key(&config),
             ("db.example".into(), 5432, "keys".into(), "hsm".into())
         );
-        let config: tokio_postgres::Config = "host=/run/postgresql user=hsm port=6000".parse().unwrap();
+        let config: tokio_postgres::Config =
+            "host=/run/postgresql user=hsm port=6000".parse().unwrap();
         assert_eq!(
             pgpass_key(&config),
             ("localhost".into(), 6000, "hsm".into(), "hsm".into())
