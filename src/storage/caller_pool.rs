@@ -23,7 +23,7 @@ use super::{StorageError, StorageResult};
 /// An idle connection older than this is checked with an empty query before it is handed out,
 /// so that one the server dropped meanwhile (a restart, an idle timeout) is replaced instead of
 /// failing the call. A connection used moments ago is handed out as it is.
-const VALIDATE_IDLE: Duration = Duration::from_secs(1);
+pub(super) const VALIDATE_IDLE: Duration = Duration::from_secs(1);
 
 /// Where connections go: the configuration, and the addresses its host names last resolved to.
 pub struct Targets {
@@ -207,6 +207,11 @@ impl CallerPool {
 
     pub fn max_size(&self) -> usize {
         self.max
+    }
+
+    /// How long a caller waits for a connection another caller holds.
+    pub fn wait(&self) -> Duration {
+        self.wait
     }
 
     /// Adds a connection opened elsewhere (the one `open` migrated with) to the idle list, if

@@ -23,8 +23,6 @@ use uuid::Uuid;
 use crate::config::DatabaseConfig;
 use crate::error::{Error, StorageError};
 
-pub use postgres::Threads;
-
 pub type StorageResult<T> = std::result::Result<T, StorageError>;
 
 /// A `provider_config` row: one token.
@@ -321,6 +319,15 @@ pub trait Storage: Send + Sync {
     ) -> StorageResult<bool>;
 }
 
+/// Whether a store may run threads of its own (the application's `C_Initialize` says).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Threads {
+    /// The default (PostgreSQL: `r2d2`'s pool and the `LISTEN` thread).
+    Allowed,
+    /// `CKF_LIBRARY_CANT_CREATE_OS_THREADS`: everything on the caller's threads.
+    Forbidden,
+}
+
 /// Opens the store `config.url` names: `sqlite:/path/to.db` (or `sqlite::memory:` for tests), or
 /// `postgres://…` / `postgresql://…`. The other `[database]` settings apply where they mean
 /// something (`busy_timeout_ms` to both, the pool, timeouts and `password_env` to PostgreSQL).
@@ -426,16 +433,5 @@ mod tests {
         let storage = open_with(&db.settings(), Threads::Forbidden).unwrap();
         assert!(storage.describe().starts_with("postgres://"));
         contract::run_contract(storage);
-    }
-
-    #[test]
-    fn sqlite_contract_without_threads() {
-        contract::run_contract(
-            open_with(
-                &DatabaseConfig::with_url("sqlite::memory:"),
-                Threads::Forbidden,
-            )
-            .unwrap(),
-        );
     }
 }

@@ -64,15 +64,6 @@ const OBJECT_COLUMNS: &str =
 
 type Manager = PostgresConnectionManager<MakeTlsConnector>;
 
-/// Whether the store may run threads of its own (the application's `C_Initialize` says).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Threads {
-    /// The default: `r2d2`'s pool and the `LISTEN` thread.
-    Allowed,
-    /// `CKF_LIBRARY_CANT_CREATE_OS_THREADS`: everything on the caller's threads.
-    Forbidden,
-}
-
 enum Pool {
     Threads(r2d2::Pool<Manager>),
     Caller(CallerPool),
@@ -84,7 +75,7 @@ enum Feed {
 }
 
 /// A connection from either pool; a [`Client`] to use, back to its pool when dropped.
-pub enum Pooled<'a> {
+enum Pooled<'a> {
     Threads(r2d2::PooledConnection<Manager>),
     Caller(Lease<'a>),
 }
@@ -114,7 +105,7 @@ pub struct PostgresStorage {
     /// What `describe` says: `postgres://user@host:port/db`, never a password.
     location: String,
     pool: Pool,
-    /// How long a checkout waits, for the `Busy` message.
+    /// How long a checkout from `r2d2`'s pool waits, for the `Busy` message.
     checkout_timeout: Duration,
     /// What [`Storage::change_marker`] reads.
     changes: Feed,
@@ -219,7 +210,7 @@ impl PostgresStorage {
             Pool::Caller(pool) => {
                 return match pool.get() {
                     Ok(lease) => Ok(Pooled::Caller(lease)),
-                    Err(CheckoutError::Busy) => Err(self.busy(pool.max_size())),
+                    Err(CheckoutError::Busy) => Err(self.busy(pool.max_size(), pool.wait())),
                     Err(CheckoutError::Connect(e)) => Err(StorageError::Backend(format!(
                         "cannot connect to {}: {}",
                         self.location,
@@ -234,17 +225,17 @@ impl PostgresStorage {
             // failed; without one, every connection simply stayed in use.
             let message = error.to_string();
             if message.trim_end() == "timed out waiting for connection" {
-                self.busy(pool.max_size() as usize)
+                self.busy(pool.max_size() as usize, self.checkout_timeout)
             } else {
                 StorageError::Backend(format!("cannot connect to {}: {message}", self.location))
             }
         })
     }
 
-    fn busy(&self, connections: usize) -> StorageError {
+    fn busy(&self, connections: usize, waited: Duration) -> StorageError {
         StorageError::Busy(format!(
-            "all {connections} connections to {} stayed in use for {:?}",
-            self.location, self.checkout_timeout
+            "all {connections} connections to {} stayed in use for {waited:?}",
+            self.location
         ))
     }
 
@@ -1854,17 +1845,13 @@ mod tests {
             started.elapsed()
         );
         // A connection idle past the check is checked and replaced: the call succeeds.
-        std::thread::sleep(caller_pool_validate_idle());
+        std::thread::sleep(caller_pool::VALIDATE_IDLE + Duration::from_millis(100));
         storage.list_tokens().unwrap();
         // The feed listens again: another store's commit is heard.
         let marker = storage.change_marker().unwrap();
         let other = PostgresStorage::open(&db.settings()).unwrap();
         insert_noticed(&other, "after-reconnect", 78);
         wait_for_marker_change(&storage, marker);
-    }
-
-    fn caller_pool_validate_idle() -> Duration {
-        Duration::from_millis(1100)
     }
 
     fn insert_noticed(storage: &PostgresStorage, name: &str, slot: u64) {
@@ -1921,20 +1908,22 @@ mod tests {
             connect_timeout_ms: 500,
             ..DatabaseConfig::with_url("postgres://postgres:pw@127.0.0.1:1/test")
         };
-        let started = Instant::now();
-        match PostgresStorage::open(&settings) {
-            Err(StorageError::Backend(message)) => {
-                assert!(message.contains("127.0.0.1:1"), "{message}");
-                assert!(!message.contains("pw"), "{message}");
+        for threads in [Threads::Allowed, Threads::Forbidden] {
+            let started = Instant::now();
+            match PostgresStorage::open_with(&settings, threads) {
+                Err(StorageError::Backend(message)) => {
+                    assert!(message.contains("127.0.0.1:1"), "{message}");
+                    assert!(!message.contains("pw"), "{message}");
+                }
+                Err(other) => panic!("expected Backend, got {other:?}"),
+                Ok(_) => panic!("connected to a closed port"),
             }
-            Err(other) => panic!("expected Backend, got {other:?}"),
-            Ok(_) => panic!("connected to a closed port"),
+            assert!(
+                started.elapsed() < Duration::from_secs(3),
+                "{threads:?}: {:?}",
+                started.elapsed()
+            );
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(3),
-            "{:?}",
-            started.elapsed()
-        );
     }
 
     /// A non-routable address: the connect timeout, not the kernel's, ends the attempt.
@@ -1944,16 +1933,18 @@ mod tests {
             connect_timeout_ms: 300,
             ..DatabaseConfig::with_url("postgres://postgres@10.255.255.1:5432/test")
         };
-        let started = Instant::now();
-        assert!(matches!(
-            PostgresStorage::open(&settings),
-            Err(StorageError::Backend(_))
-        ));
-        assert!(
-            started.elapsed() < Duration::from_secs(3),
-            "{:?}",
-            started.elapsed()
-        );
+        for threads in [Threads::Allowed, Threads::Forbidden] {
+            let started = Instant::now();
+            assert!(matches!(
+                PostgresStorage::open_with(&settings, threads),
+                Err(StorageError::Backend(_))
+            ));
+            assert!(
+                started.elapsed() < Duration::from_secs(3),
+                "{threads:?}: {:?}",
+                started.elapsed()
+            );
+        }
     }
 
     #[test]
