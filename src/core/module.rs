@@ -121,8 +121,9 @@ pub fn module() -> Result<Arc<Module>> {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct InitOptions {
     /// `CKF_LIBRARY_CANT_CREATE_OS_THREADS`: the module may not start threads (PKCS#11 3.0
-    /// §5.4). A store that needs them is refused with `CKR_NEED_TO_CREATE_THREADS`, and remote
-    /// modules are initialised with the same flag.
+    /// §5.4). Every store then works on the caller's threads (a PostgreSQL store opens its
+    /// connections there and reads its change feed at the coherence checks), and remote modules
+    /// are initialised with the same flag.
     pub no_os_threads: bool,
 }
 
@@ -172,13 +173,12 @@ pub fn initialize(options: InitOptions) -> Result<()> {
     }
     let config = Config::load().inspect_err(|e| _ = crate::logging::report_once(e))?;
     crate::logging::init(&config.log.level);
-    if options.no_os_threads && crate::storage::starts_threads(&config.database) {
-        tracing::warn!(
-            "CKF_LIBRARY_CANT_CREATE_OS_THREADS: the PostgreSQL store needs its own threads"
-        );
-        Err(Rv::NEED_TO_CREATE_THREADS)?
-    }
-    let storage = crate::storage::open(&config.database).map_err(|e| {
+    let threads = if options.no_os_threads {
+        crate::storage::Threads::Forbidden
+    } else {
+        crate::storage::Threads::Allowed
+    };
+    let storage = crate::storage::open_with(&config.database, threads).map_err(|e| {
         tracing::error!(error = %e, "cannot open the key store");
         Error::from(e)
     })?;

@@ -5,6 +5,7 @@
 //! Timestamps are kept to the microsecond (PostgreSQL's `timestamptz` precision; SQLite stores
 //! RFC 3339 text with six fractional digits). Every backend passes the suite in [`contract`].
 
+mod caller_pool;
 mod change_feed;
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
@@ -255,9 +256,10 @@ pub trait Storage: Send + Sync {
 
     /// A number that changes after any commit to the store by another connection, process or
     /// host (and may change after this process's own writes). Cheap: SQLite answers from
-    /// `PRAGMA data_version` on a watch connection, PostgreSQL from a counter its `LISTEN`
-    /// thread bumps, with no round trip. The core compares it to decide when cached objects
-    /// must be revalidated.
+    /// `PRAGMA data_version` on a watch connection, PostgreSQL from a counter of the
+    /// notifications its `LISTEN` connection received (read by a thread of its own, or, without
+    /// threads, here: a look at what has arrived, never a wait), with no round trip. The core
+    /// compares it to decide when cached objects must be revalidated.
     fn change_marker(&self) -> StorageResult<u64>;
 
     /// In a forked child, for a store the parent opened: lets go of what can be let go without
@@ -317,12 +319,13 @@ pub trait Storage: Send + Sync {
     ) -> StorageResult<bool>;
 }
 
-/// Whether the backend `config` names runs threads of its own. SQLite runs none (every call
-/// happens on the caller's thread). PostgreSQL does: the pool (`r2d2`) keeps worker threads
-/// that open connections, and the change feed is a `LISTEN` thread; so when the application
-/// forbids threads (`CKF_LIBRARY_CANT_CREATE_OS_THREADS`) a PostgreSQL store cannot be opened.
-pub fn starts_threads(config: &DatabaseConfig) -> bool {
-    !config.url.starts_with("sqlite:")
+/// Whether a store may run threads of its own (the application's `C_Initialize` says).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Threads {
+    /// The default (PostgreSQL: `r2d2`'s pool and the `LISTEN` thread).
+    Allowed,
+    /// `CKF_LIBRARY_CANT_CREATE_OS_THREADS`: everything on the caller's threads.
+    Forbidden,
 }
 
 /// Opens the store `config.url` names: `sqlite:/path/to.db` (or `sqlite::memory:` for tests), or
@@ -332,6 +335,15 @@ pub fn starts_threads(config: &DatabaseConfig) -> bool {
 /// Opening never creates a store: a SQLite file that does not exist reads as empty until the
 /// first write creates it ([`Storage::create`] does so on purpose).
 pub fn open(config: &DatabaseConfig) -> StorageResult<Arc<dyn Storage>> {
+    open_with(config, Threads::Allowed)
+}
+
+/// [`open`], saying whether the store may run threads of its own. SQLite never does (every call
+/// happens on the caller's thread). PostgreSQL does by default (`r2d2`'s pool workers, the
+/// `LISTEN` thread); with [`Threads::Forbidden`] (the application's
+/// `CKF_LIBRARY_CANT_CREATE_OS_THREADS`) it opens its connections on the calling threads and
+/// reads its change feed at the coherence checks instead.
+pub fn open_with(config: &DatabaseConfig, threads: Threads) -> StorageResult<Arc<dyn Storage>> {
     let url = config.url.as_str();
     if let Some(path) = url.strip_prefix("sqlite:") {
         // `sqlite:///abs/path` and `sqlite:/abs/path` name the same file.
@@ -347,7 +359,9 @@ pub fn open(config: &DatabaseConfig) -> StorageResult<Arc<dyn Storage>> {
         )?));
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Ok(Arc::new(postgres::PostgresStorage::open(config)?));
+        return Ok(Arc::new(postgres::PostgresStorage::open_with(
+            config, threads,
+        )?));
     }
     Err(StorageError::Backend(format!(
         "unsupported database URL scheme in {:?}; use sqlite:/path or postgres://user@host/db",
@@ -407,6 +421,16 @@ mod tests {
             return;
         };
         let storage = open(&db.settings()).unwrap();
+        assert!(storage.describe().starts_with("postgres://"));
+        contract::run_contract(storage);
+    }
+
+    #[test]
+    fn postgres_without_threads_contract_through_open() {
+        let Some(db) = postgres::testing::test_database() else {
+            return;
+        };
+        let storage = open_with(&db.settings(), Threads::Forbidden).unwrap();
         assert!(storage.describe().starts_with("postgres://"));
         contract::run_contract(storage);
     }

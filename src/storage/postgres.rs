@@ -2,7 +2,11 @@
 //!
 //! Many processes on many hosts may share one database, so everything that must be exact is
 //! decided by the server:
-//! * a pool of connections per process (`r2d2`), sized by `database.pool_size`;
+//! * a pool of connections per process, sized by `database.pool_size`: `r2d2`'s, whose worker
+//!   threads open connections, or, when the application forbids threads
+//!   (`CKF_LIBRARY_CANT_CREATE_OS_THREADS`, [`Threads::Forbidden`]), our own
+//!   ([`super::caller_pool`]), which opens them on the calling thread and runs nothing between
+//!   calls; the change feed is then read by the caller too ([`super::change_feed::PolledFeed`]);
 //! * every connection starts with `statement_timeout` and `lock_timeout` set (through the startup
 //!   `options`), so a call fails instead of hanging; the lock timeout is `database.busy_timeout_ms`,
 //!   as for SQLite;
@@ -20,17 +24,20 @@
 //! `database.password_env`, else from the password file (`PGPASSFILE` or `~/.pgpass`, libpq's
 //! format). [`Storage::describe`] never shows it.
 
+use std::ops::{Deref, DerefMut};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use ::postgres::config::Host;
 use ::postgres::error::SqlState;
 use ::postgres::types::{FromSql, ToSql};
 use ::postgres::{Client, Row};
 use openssl::ssl::{SslConnector, SslMethod, SslVerifyMode};
 use postgres_openssl::MakeTlsConnector;
 use r2d2_postgres::PostgresConnectionManager;
+use tokio_postgres::config::Host;
 
+use super::caller_pool::{self, CallerPool, CheckoutError, Lease, Targets};
+use super::change_feed::{ChangeFeed, PolledFeed};
 use super::migrations::{self, Dialect, MigrationTarget};
 use super::*;
 use crate::config::DatabaseConfig;
@@ -45,7 +52,7 @@ const MIGRATION_LOCK_KEY: i64 = 0x7371_6c68_736d_0001;
 
 /// PostgreSQL's default port, also what the password file is matched against when the URL has
 /// no port.
-const DEFAULT_PORT: u16 = 5432;
+pub(super) const DEFAULT_PORT: u16 = 5432;
 
 const ASYM_COLUMNS: &str = "id, provider_config_id, key_id, key_algorithm, key_status, key_mode, \
      expiration, public_key_ctx, private_key_ctx, metadata, created_at, updated_at";
@@ -56,23 +63,69 @@ const OBJECT_COLUMNS: &str =
     "id, provider_config_id, object_class, value, metadata, created_at, updated_at";
 
 type Manager = PostgresConnectionManager<MakeTlsConnector>;
-type Pooled = r2d2::PooledConnection<Manager>;
+
+enum Pool {
+    Threads(r2d2::Pool<Manager>),
+    Caller(CallerPool),
+}
+
+enum Feed {
+    Thread(ChangeFeed),
+    Polled(PolledFeed),
+}
+
+/// A connection from either pool; a [`Client`] to use, back to its pool when dropped.
+enum Pooled<'a> {
+    Threads(r2d2::PooledConnection<Manager>),
+    Caller(Lease<'a>),
+}
+
+impl Deref for Pooled<'_> {
+    type Target = Client;
+
+    fn deref(&self) -> &Client {
+        match self {
+            Pooled::Threads(client) => client,
+            Pooled::Caller(client) => client,
+        }
+    }
+}
+
+impl DerefMut for Pooled<'_> {
+    fn deref_mut(&mut self) -> &mut Client {
+        match self {
+            Pooled::Threads(client) => client,
+            Pooled::Caller(client) => client,
+        }
+    }
+}
 
 /// The PostgreSQL key store.
 pub struct PostgresStorage {
     /// What `describe` says: `postgres://user@host:port/db`, never a password.
     location: String,
-    pool: r2d2::Pool<Manager>,
-    /// How long a checkout waits, for the `Busy` message.
+    pool: Pool,
+    /// How long a checkout from `r2d2`'s pool waits, for the `Busy` message.
     checkout_timeout: Duration,
-    /// The `LISTEN` thread behind [`Storage::change_marker`].
-    changes: super::change_feed::ChangeFeed,
+    /// What [`Storage::change_marker`] reads.
+    changes: Feed,
 }
 
 impl PostgresStorage {
-    /// Connects to the database `settings.url` names and brings its schema up to date.
+    /// Connects to the database `settings.url` names and brings its schema up to date; the
+    /// store runs threads of its own.
     pub fn open(settings: &DatabaseConfig) -> StorageResult<PostgresStorage> {
-        let mut config: ::postgres::Config = settings.url.parse().map_err(|e| {
+        PostgresStorage::open_with(settings, Threads::Allowed)
+    }
+
+    /// [`PostgresStorage::open`], with threads of its own or (`Threads::Forbidden`) none: then
+    /// every connection is opened by the call that needs it, host names are resolved on the
+    /// calling thread, and the change feed is read at the coherence checks.
+    pub fn open_with(
+        settings: &DatabaseConfig,
+        threads: Threads,
+    ) -> StorageResult<PostgresStorage> {
+        let mut config: tokio_postgres::Config = settings.url.parse().map_err(|e| {
             StorageError::Backend(format!(
                 "invalid PostgreSQL URL {}: {e} (sslmode may be disable, prefer or require)",
                 settings.redacted_url()
@@ -81,19 +134,10 @@ impl PostgresStorage {
         apply_settings(&mut config, settings)?;
         let location = describe_config(&config);
         let tls = tls_connector()?;
-
-        // A direct connection for the migrations: a refused or timed-out connection reports its
-        // own cause at once, where the pool would retry until its checkout timeout.
-        let mut first = config.connect(tls.clone()).map_err(|e| {
+        let cannot_connect = |e: ::postgres::Error| {
             StorageError::Backend(format!("cannot connect to {location}: {}", error_text(&e)))
-        })?;
-        let applied = migrations::run(&mut PostgresMigrator(&mut first), Dialect::Postgres)?;
-        if applied > 0 {
-            tracing::info!(%location, applied, "applied PostgreSQL schema migrations");
-        }
-        // Closing politely; a failure here changes nothing for the store.
-        let _ = first.close();
-
+        };
+        let connect_timeout = Duration::from_millis(settings.connect_timeout_ms.max(1));
         // Waiting for a free connection may take a busy timeout; opening a new one, a connect
         // timeout.
         let checkout_timeout = Duration::from_millis(
@@ -102,16 +146,56 @@ impl PostgresStorage {
                 .saturating_add(settings.connect_timeout_ms)
                 .max(1),
         );
-        let changes =
-            super::change_feed::ChangeFeed::start(config.clone(), tls.clone()).map_err(|e| {
-                StorageError::Backend(format!("cannot start the change feed thread: {e}"))
-            })?;
-        let pool = r2d2::Pool::builder()
-            .max_size(settings.pool_size.max(1))
-            .min_idle(Some(0))
-            .connection_timeout(checkout_timeout)
-            .error_handler(Box::new(TracingErrorHandler))
-            .build_unchecked(PostgresConnectionManager::new(config, tls));
+
+        // A direct connection for the migrations: a refused or timed-out connection reports its
+        // own cause at once, where the pool would retry until its checkout timeout.
+        let targets = match threads {
+            Threads::Allowed => None,
+            Threads::Forbidden => Some(std::sync::Arc::new(Targets::new(config.clone())?)),
+        };
+        let mut first = match &targets {
+            None => ::postgres::Config::from(config.clone()).connect(tls.clone()),
+            Some(targets) => caller_pool::connect(&targets.last(), &tls),
+        }
+        .map_err(cannot_connect)?;
+        let applied = migrations::run(&mut PostgresMigrator(&mut first), Dialect::Postgres)?;
+        if applied > 0 {
+            tracing::info!(%location, applied, "applied PostgreSQL schema migrations");
+        }
+
+        let (pool, changes) = match targets {
+            None => {
+                // Closing politely; a failure here changes nothing for the store.
+                let _ = first.close();
+                let changes =
+                    ChangeFeed::start(::postgres::Config::from(config.clone()), tls.clone())
+                        .map_err(|e| {
+                            StorageError::Backend(format!(
+                                "cannot start the change feed thread: {e}"
+                            ))
+                        })?;
+                let pool = r2d2::Pool::builder()
+                    .max_size(settings.pool_size.max(1))
+                    .min_idle(Some(0))
+                    .connection_timeout(checkout_timeout)
+                    .error_handler(Box::new(TracingErrorHandler))
+                    .build_unchecked(PostgresConnectionManager::new(config.into(), tls));
+                (Pool::Threads(pool), Feed::Thread(changes))
+            }
+            Some(targets) => {
+                let changes = PolledFeed::start(targets.clone(), tls.clone(), connect_timeout)?;
+                let pool = CallerPool::new(
+                    targets,
+                    tls,
+                    settings.pool_size as usize,
+                    Duration::from_millis(settings.busy_timeout_ms),
+                    connect_timeout,
+                );
+                // The migrating connection is the pool's first.
+                pool.adopt(first);
+                (Pool::Caller(pool), Feed::Polled(changes))
+            }
+        };
         Ok(PostgresStorage {
             location,
             pool,
@@ -120,22 +204,39 @@ impl PostgresStorage {
         })
     }
 
-    fn client(&self) -> StorageResult<Pooled> {
-        self.pool.get().map_err(|error| {
+    fn client(&self) -> StorageResult<Pooled<'_>> {
+        let pool = match &self.pool {
+            Pool::Threads(pool) => pool,
+            Pool::Caller(pool) => {
+                return match pool.get() {
+                    Ok(lease) => Ok(Pooled::Caller(lease)),
+                    Err(CheckoutError::Busy) => Err(self.busy(pool.max_size(), pool.wait())),
+                    Err(CheckoutError::Connect(e)) => Err(StorageError::Backend(format!(
+                        "cannot connect to {}: {}",
+                        self.location,
+                        error_text(&e)
+                    ))),
+                    Err(CheckoutError::Other(e)) => Err(e),
+                }
+            }
+        };
+        pool.get().map(Pooled::Threads).map_err(|error| {
             // r2d2 appends the last connection error to its timeout message when connecting
             // failed; without one, every connection simply stayed in use.
             let message = error.to_string();
             if message.trim_end() == "timed out waiting for connection" {
-                StorageError::Busy(format!(
-                    "all {} connections to {} stayed in use for {:?}",
-                    self.pool.max_size(),
-                    self.location,
-                    self.checkout_timeout
-                ))
+                self.busy(pool.max_size() as usize, self.checkout_timeout)
             } else {
                 StorageError::Backend(format!("cannot connect to {}: {message}", self.location))
             }
         })
+    }
+
+    fn busy(&self, connections: usize, waited: Duration) -> StorageError {
+        StorageError::Busy(format!(
+            "all {connections} connections to {} stayed in use for {waited:?}",
+            self.location
+        ))
     }
 
     /// Runs `work` in one transaction and commits when it succeeds; dropping the transaction on
@@ -254,7 +355,10 @@ fn delete_token_contents(
 }
 
 /// Timeouts, session settings and the password, on top of what the URL says.
-fn apply_settings(config: &mut ::postgres::Config, settings: &DatabaseConfig) -> StorageResult<()> {
+fn apply_settings(
+    config: &mut tokio_postgres::Config,
+    settings: &DatabaseConfig,
+) -> StorageResult<()> {
     config.connect_timeout(Duration::from_millis(settings.connect_timeout_ms.max(1)));
     // `lock_timeout = 0` would mean "wait forever"; a busy timeout of 0 means "do not wait".
     let session = format!(
@@ -294,7 +398,7 @@ fn apply_settings(config: &mut ::postgres::Config, settings: &DatabaseConfig) ->
 
 /// `(host, port, database, user)` as libpq matches them against the password file: a Unix
 /// socket counts as `localhost`, the database defaults to the user name.
-fn pgpass_key(config: &::postgres::Config) -> (String, u16, String, String) {
+fn pgpass_key(config: &tokio_postgres::Config) -> (String, u16, String, String) {
     let host = match config.get_hosts().first() {
         Some(Host::Tcp(name)) => name.clone(),
         _ => "localhost".to_string(),
@@ -307,7 +411,7 @@ fn pgpass_key(config: &::postgres::Config) -> (String, u16, String, String) {
 
 /// `postgres://user@host:port/db`, built from the parsed configuration so no password can slip
 /// in.
-fn describe_config(config: &::postgres::Config) -> String {
+fn describe_config(config: &tokio_postgres::Config) -> String {
     let (_, port, dbname, user) = pgpass_key(config);
     let host = match config.get_hosts().first() {
         Some(Host::Tcp(name)) if name.contains(':') => format!("[{name}]"),
@@ -471,7 +575,7 @@ fn find_query<'a>(
 
 /// A driver error as text: for server errors the SQLSTATE, the message and the constraint or
 /// table, never the `DETAIL` line (it quotes row values).
-fn error_text(error: &::postgres::Error) -> String {
+pub(super) fn error_text(error: &::postgres::Error) -> String {
     match error.as_db_error() {
         Some(db) => {
             let mut text = format!("{} ({}): {}", db.severity(), db.code().code(), db.message());
@@ -960,7 +1064,8 @@ impl Storage for PostgresStorage {
 
     /// Nothing is closed: a pooled connection's socket is shared with the parent, and closing it
     /// (or ending its session) would end the parent's. The inherited pool and change feed are
-    /// leaked with the instance; their threads do not exist in the child.
+    /// leaked with the instance: their threads do not exist in the child; without threads, the
+    /// idle list, the feed's connection and their runtimes are simply never touched again.
     fn release_after_fork(&self, _at_rest: bool) -> StorageResult<()> {
         Ok(())
     }
@@ -1005,7 +1110,10 @@ impl Storage for PostgresStorage {
     }
 
     fn change_marker(&self) -> StorageResult<u64> {
-        Ok(self.changes.marker())
+        Ok(match &self.changes {
+            Feed::Thread(feed) => feed.marker(),
+            Feed::Polled(feed) => feed.marker(),
+        })
     }
 
     fn missing_privileges(&self) -> StorageResult<Vec<String>> {
@@ -1246,14 +1354,26 @@ mod tests {
         () => {
             store!(|settings| settings)
         };
-        ($adjust:expr) => {{
+        ($adjust:expr) => {
+            store!($adjust, Threads::Allowed)
+        };
+        ($adjust:expr, $threads:expr) => {{
             let Some(db) = test_database() else {
                 return;
             };
             let adjust: fn(DatabaseConfig) -> DatabaseConfig = $adjust;
-            let storage = PostgresStorage::open(&adjust(db.settings())).unwrap();
+            let storage = PostgresStorage::open_with(&adjust(db.settings()), $threads).unwrap();
             (db, storage)
         }};
+    }
+
+    /// The same contract, kept by the store that runs no thread of its own.
+    mod contract_without_threads {
+        use super::*;
+        crate::storage_contract_tests!({
+            let (db, storage) = store!(|settings| settings, Threads::Forbidden);
+            (db, Arc::new(storage))
+        });
     }
 
     mod contract {
@@ -1539,21 +1659,26 @@ mod tests {
 
     #[test]
     fn sessions_carry_the_timeouts() {
-        let (_db, storage) = store!(|settings| DatabaseConfig {
-            statement_timeout_ms: 1234,
-            busy_timeout_ms: 567,
-            ..settings
-        });
-        let mut client = storage.client().unwrap();
-        let show = |client: &mut Pooled, what: &str| -> String {
-            client
-                .query_one(&format!("SHOW {what}"), &[])
-                .unwrap()
-                .get(0)
-        };
-        assert_eq!(show(&mut client, "statement_timeout"), "1234ms");
-        assert_eq!(show(&mut client, "lock_timeout"), "567ms");
-        assert_eq!(show(&mut client, "application_name"), "sqlhsm");
+        for threads in [Threads::Allowed, Threads::Forbidden] {
+            let (_db, storage) = store!(
+                |settings| DatabaseConfig {
+                    statement_timeout_ms: 1234,
+                    busy_timeout_ms: 567,
+                    ..settings
+                },
+                threads
+            );
+            let mut client = storage.client().unwrap();
+            let mut show = |what: &str| -> String {
+                client
+                    .query_one(&format!("SHOW {what}"), &[])
+                    .unwrap()
+                    .get(0)
+            };
+            assert_eq!(show("statement_timeout"), "1234ms", "{threads:?}");
+            assert_eq!(show("lock_timeout"), "567ms", "{threads:?}");
+            assert_eq!(show("application_name"), "sqlhsm", "{threads:?}");
+        }
     }
 
     #[test]
@@ -1611,17 +1736,170 @@ mod tests {
 
     #[test]
     fn an_exhausted_pool_is_busy() {
-        let (_db, storage) = store!(|settings| DatabaseConfig {
-            pool_size: 1,
-            busy_timeout_ms: 100,
-            connect_timeout_ms: 100,
-            ..settings
-        });
-        let held = storage.client().unwrap();
-        let result = storage.list_tokens();
-        assert!(matches!(result, Err(StorageError::Busy(_))), "{result:?}");
-        drop(held);
+        for threads in [Threads::Allowed, Threads::Forbidden] {
+            let (_db, storage) = store!(
+                |settings| DatabaseConfig {
+                    pool_size: 1,
+                    busy_timeout_ms: 100,
+                    connect_timeout_ms: 100,
+                    ..settings
+                },
+                threads
+            );
+            let held = storage.client().unwrap();
+            let result = storage.list_tokens();
+            assert!(
+                matches!(&result, Err(StorageError::Busy(m)) if m.contains("all 1 connections")),
+                "{threads:?}: {result:?}"
+            );
+            drop(held);
+            storage.list_tokens().unwrap();
+        }
+    }
+
+    /// Without threads the pool holds at most `pool_size` connections, all opened by callers,
+    /// and a caller waiting for one gets the first one returned.
+    #[test]
+    fn without_threads_the_pool_is_bounded_and_shared() {
+        let (db, storage) = store!(
+            |settings| DatabaseConfig {
+                pool_size: 2,
+                busy_timeout_ms: 5000,
+                ..settings
+            },
+            Threads::Forbidden
+        );
+        let sessions = |db: &super::testing::TestDatabase| -> i64 {
+            let mut client = db
+                .url
+                .parse::<::postgres::Config>()
+                .unwrap()
+                .connect(::postgres::NoTls)
+                .unwrap();
+            client
+                .query_one(
+                    "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() \
+                     AND application_name = 'sqlhsm'",
+                    &[],
+                )
+                .unwrap()
+                .get(0)
+        };
+        let storage = Arc::new(storage);
+        let first = storage.client().unwrap();
+        let second = storage.client().unwrap();
+        // Two pooled and the feed's.
+        assert_eq!(sessions(&db), 3);
+        let waiting = {
+            let storage = storage.clone();
+            std::thread::spawn(move || {
+                let started = Instant::now();
+                storage.list_tokens().unwrap();
+                started.elapsed()
+            })
+        };
+        std::thread::sleep(Duration::from_millis(200));
+        drop(first);
+        let waited = waiting.join().unwrap();
+        assert!(waited >= Duration::from_millis(150), "{waited:?}");
+        drop(second);
+        assert_eq!(sessions(&db), 3, "no connection beyond pool_size + 1");
+    }
+
+    /// Without threads: the server ends every session of the store (a restart, an
+    /// administrator). The change feed notices at its next look and reconnects over the
+    /// following ones, counting the loss and the gap as changes; the pool replaces its broken
+    /// connection.
+    #[test]
+    fn without_threads_broken_connections_are_replaced() {
+        let (db, storage) = store!(|settings| settings, Threads::Forbidden);
         storage.list_tokens().unwrap();
+        let before = storage.change_marker().unwrap();
+        let mut admin = db
+            .url
+            .parse::<::postgres::Config>()
+            .unwrap()
+            .connect(::postgres::NoTls)
+            .unwrap();
+        let ended: i64 = admin
+            .query_one(
+                "SELECT COUNT(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND pid <> pg_backend_pid()) AS t",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        assert_eq!(ended, 2, "the pooled connection and the feed's");
+        let started = Instant::now();
+        let mut looks = 0;
+        while storage.change_marker().unwrap() < before + 2 {
+            looks += 1;
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "the feed did not reconnect ({looks} looks)"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        eprintln!(
+            "change feed: lost and back after {:?}, {looks} looks",
+            started.elapsed()
+        );
+        // A connection idle past the check is checked and replaced: the call succeeds.
+        std::thread::sleep(caller_pool::VALIDATE_IDLE + Duration::from_millis(100));
+        storage.list_tokens().unwrap();
+        // The feed listens again: another store's commit is heard.
+        let marker = storage.change_marker().unwrap();
+        let other = PostgresStorage::open(&db.settings()).unwrap();
+        insert_noticed(&other, "after-reconnect", 78);
+        wait_for_marker_change(&storage, marker);
+    }
+
+    fn insert_noticed(storage: &PostgresStorage, name: &str, slot: u64) {
+        let at = Utc::now();
+        storage
+            .insert_token(&TokenRow {
+                id: Uuid::new_v4(),
+                provider_name: name.into(),
+                config: serde_json::json!({ "slot": slot }),
+                metadata: serde_json::json!({}),
+                created_at: at,
+                updated_at: at,
+            })
+            .unwrap();
+    }
+
+    /// Looks at the marker until it moves from `before` (at most 2 s).
+    fn wait_for_marker_change(storage: &PostgresStorage, before: u64) -> Duration {
+        let start = Instant::now();
+        while storage.change_marker().unwrap() == before {
+            assert!(
+                start.elapsed() < Duration::from_secs(2),
+                "no notification within 2 s"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        start.elapsed()
+    }
+
+    /// Without threads the feed is read by the look itself: a commit by another store moves
+    /// the marker at the first look after its notification arrived, and looks without a
+    /// change leave it alone.
+    #[test]
+    fn without_threads_another_stores_commit_moves_the_change_marker() {
+        let (db, storage) = store!(|settings| settings, Threads::Forbidden);
+        let other = PostgresStorage::open(&db.settings()).unwrap();
+        let before = storage.change_marker().unwrap();
+        for _ in 0..3 {
+            std::thread::sleep(Duration::from_millis(20));
+            assert_eq!(storage.change_marker().unwrap(), before, "nothing changed");
+        }
+        insert_noticed(&other, "noticed", 77);
+        let after = wait_for_marker_change(&storage, before);
+        eprintln!("polled change feed: notification after {after:?}");
+        // The store's own writes are heard too (the marker may move after them).
+        let marker = storage.change_marker().unwrap();
+        insert_noticed(&storage, "own", 79);
+        wait_for_marker_change(&storage, marker);
     }
 
     #[test]
@@ -1630,20 +1908,22 @@ mod tests {
             connect_timeout_ms: 500,
             ..DatabaseConfig::with_url("postgres://postgres:pw@127.0.0.1:1/test")
         };
-        let started = Instant::now();
-        match PostgresStorage::open(&settings) {
-            Err(StorageError::Backend(message)) => {
-                assert!(message.contains("127.0.0.1:1"), "{message}");
-                assert!(!message.contains("pw"), "{message}");
+        for threads in [Threads::Allowed, Threads::Forbidden] {
+            let started = Instant::now();
+            match PostgresStorage::open_with(&settings, threads) {
+                Err(StorageError::Backend(message)) => {
+                    assert!(message.contains("127.0.0.1:1"), "{message}");
+                    assert!(!message.contains("pw"), "{message}");
+                }
+                Err(other) => panic!("expected Backend, got {other:?}"),
+                Ok(_) => panic!("connected to a closed port"),
             }
-            Err(other) => panic!("expected Backend, got {other:?}"),
-            Ok(_) => panic!("connected to a closed port"),
+            assert!(
+                started.elapsed() < Duration::from_secs(3),
+                "{threads:?}: {:?}",
+                started.elapsed()
+            );
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(3),
-            "{:?}",
-            started.elapsed()
-        );
     }
 
     /// A non-routable address: the connect timeout, not the kernel's, ends the attempt.
@@ -1653,21 +1933,23 @@ mod tests {
             connect_timeout_ms: 300,
             ..DatabaseConfig::with_url("postgres://postgres@10.255.255.1:5432/test")
         };
-        let started = Instant::now();
-        assert!(matches!(
-            PostgresStorage::open(&settings),
-            Err(StorageError::Backend(_))
-        ));
-        assert!(
-            started.elapsed() < Duration::from_secs(3),
-            "{:?}",
-            started.elapsed()
-        );
+        for threads in [Threads::Allowed, Threads::Forbidden] {
+            let started = Instant::now();
+            assert!(matches!(
+                PostgresStorage::open_with(&settings, threads),
+                Err(StorageError::Backend(_))
+            ));
+            assert!(
+                started.elapsed() < Duration::from_secs(3),
+                "{threads:?}: {:?}",
+                started.elapsed()
+            );
+        }
     }
 
     #[test]
     fn describe_hides_the_password() {
-        let mut config: ::postgres::Config =
+        let mut config: tokio_postgres::Config =
             "postgres://hsm:s3cret@db.example:6543/keys?sslmode=require"
                 .parse()
                 .unwrap();
@@ -1676,7 +1958,7 @@ mod tests {
             describe_config(&config),
             "postgres://hsm@db.example:6543/keys"
         );
-        let config: ::postgres::Config = "postgresql://hsm@db".parse().unwrap();
+        let config: tokio_postgres::Config = "postgresql://hsm@db".parse().unwrap();
         assert_eq!(describe_config(&config), "postgres://hsm@db:5432/hsm");
 
         // The same through a real store, when there is a server.
@@ -1734,7 +2016,7 @@ mod tests {
 
     #[test]
     fn password_env_is_used_and_must_exist() {
-        let mut config: ::postgres::Config = "postgres://hsm@db/keys".parse().unwrap();
+        let mut config: tokio_postgres::Config = "postgres://hsm@db/keys".parse().unwrap();
         let settings = DatabaseConfig {
             password_env: Some("SQLHSM_TEST_PG_PASSWORD_SURELY_UNSET".into()),
             ..DatabaseConfig::default()
@@ -1752,14 +2034,14 @@ mod tests {
         let path = std::env::var("PATH").unwrap();
         assert_eq!(config.get_password(), Some(path.as_bytes()));
         // A password in the URL wins.
-        let mut config: ::postgres::Config = "postgres://hsm:given@db/keys".parse().unwrap();
+        let mut config: tokio_postgres::Config = "postgres://hsm:given@db/keys".parse().unwrap();
         apply_settings(&mut config, &settings).unwrap();
         assert_eq!(config.get_password(), Some(&b"given"[..]));
     }
 
     #[test]
     fn options_from_the_url_are_kept() {
-        let mut config: ::postgres::Config =
+        let mut config: tokio_postgres::Config =
             "postgres://hsm@db/keys?options=-c%20search_path%3Dhsm"
                 .parse()
                 .unwrap();
@@ -1825,12 +2107,13 @@ other:5432:keys:hsm:pass:trailing-field
 
     #[test]
     fn pgpass_key_defaults_like_libpq() {
-        let config: ::postgres::Config = "postgres://hsm@db.example/keys".parse().unwrap();
+        let config: tokio_postgres::Config = "postgres://hsm@db.example/keys".parse().unwrap();
         assert_eq!(
             pgpass_key(&config),
             ("db.example".into(), 5432, "keys".into(), "hsm".into())
         );
-        let config: ::postgres::Config = "host=/run/postgresql user=hsm port=6000".parse().unwrap();
+        let config: tokio_postgres::Config =
+            "host=/run/postgresql user=hsm port=6000".parse().unwrap();
         assert_eq!(
             pgpass_key(&config),
             ("localhost".into(), 6000, "hsm".into(), "hsm".into())

@@ -5,6 +5,9 @@
  *
  * Build: cc -std=c11 -D_DEFAULT_SOURCE -Iinclude tests/c/fork.c -ldl -lpthread
  * Run:   SQLHSM_CONF=... FORK_TOKEN=label FORKS=100 ./fork /path/to/libsqlhsm.so
+ * With FORK_NO_OS_THREADS=1 the parent and every child initialise with
+ * CKF_LIBRARY_CANT_CREATE_OS_THREADS (the store then runs no thread of its own; the parent's
+ * threads are the application's).
  * Prints one line "fork summary: forks=… hangs=… child_errors=… parent_ops=… parent_errors=…
  * parent_keys=… child_keys=…" and exits 0 whatever the counts (the test judges them). */
 #include <dlfcn.h>
@@ -30,6 +33,9 @@ static CK_SLOT_ID slot;
 static const char *so_pin = "so-pin-0000", *user_pin = "user-pin-1111";
 static CK_BYTE p256[] = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
 static CK_BBOOL yes = CK_TRUE;
+
+/* The C_Initialize flags of the parent and the children. */
+static CK_FLAGS init_flags = CKF_OS_LOCKING_OK;
 
 static atomic_int stop;
 static atomic_long parent_ops, parent_errors, parent_keys;
@@ -170,7 +176,7 @@ static void child_work(int i) {
     if (rv != CKR_CRYPTOKI_NOT_INITIALIZED) DIE(10, "C_GetSlotList before C_Initialize", rv);
     CK_C_INITIALIZE_ARGS args;
     memset(&args, 0, sizeof args);
-    args.flags = CKF_OS_LOCKING_OK;
+    args.flags = init_flags;
     if ((rv = f->C_Initialize(&args)) != CKR_OK) DIE(11, "C_Initialize", rv);
     CK_SLOT_ID s;
     if ((rv = find_slot(0, &s)) != CKR_OK) DIE(12, "finding the token", rv);
@@ -217,6 +223,8 @@ int main(int argc, char **argv) {
     }
     token_label = getenv("FORK_TOKEN") ? getenv("FORK_TOKEN") : "fork";
     int forks = getenv("FORKS") ? atoi(getenv("FORKS")) : 100;
+    if (getenv("FORK_NO_OS_THREADS") && strcmp(getenv("FORK_NO_OS_THREADS"), "1") == 0)
+        init_flags |= CKF_LIBRARY_CANT_CREATE_OS_THREADS;
     void *lib = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
     if (!lib) {
         fprintf(stderr, "dlopen: %s\n", dlerror());
@@ -226,7 +234,7 @@ int main(int argc, char **argv) {
     if (!gfl || gfl(&f) != CKR_OK) return 1;
     CK_C_INITIALIZE_ARGS args;
     memset(&args, 0, sizeof args);
-    args.flags = CKF_OS_LOCKING_OK;
+    args.flags = init_flags;
     CK_RV rv = f->C_Initialize(&args);
     if (rv != CKR_OK) {
         fprintf(stderr, "C_Initialize: 0x%lx\n", (unsigned long)rv);

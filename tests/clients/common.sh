@@ -27,9 +27,6 @@ cd "$WORK"
 step() { printf '\n=== %s: %s\n' "$PHASE" "$*"; }
 fail() { echo "FAILED: $*"; exit 1; }
 
-# Whether the store under test is PostgreSQL (whose pool and change feed are threads of sqlhsm's).
-on_postgres() { case "${SQLHSM_DB:-}" in postgres://* | postgresql://*) return 0 ;; esac; return 1; }
-
 # The admin command reads the PINs from the environment.
 admin() { SQLHSM_PIN="$PIN" SQLHSM_SO_PIN="$SO_PIN" "$SQLHSM" "$@"; }
 

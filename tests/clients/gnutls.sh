@@ -6,33 +6,10 @@ source "$(dirname "$0")/common.sh"
 
 export GNUTLS_PIN="$PIN"   # p11tool and certtool read the user PIN from here
 
-# GnuTLS initialises every module with CKF_LIBRARY_CANT_CREATE_OS_THREADS. On SQLite sqlhsm
-# needs no thread and GnuTLS loads it directly (--provider "$MODULE"); on PostgreSQL, whose pool
-# and change feed are threads, sqlhsm answers CKR_NEED_TO_CREATE_THREADS ("Thread locking
-# error"). There GnuTLS reaches it through p11-kit's remoting instead: `p11-kit server` loads
-# sqlhsm (with threads allowed) and GnuTLS loads the thread-free p11-kit-client.so.
+# GnuTLS initialises every module with CKF_LIBRARY_CANT_CREATE_OS_THREADS: sqlhsm then runs no
+# thread of its own, on either backend (on PostgreSQL its connections are opened by the calls
+# that need them), so GnuTLS loads it directly.
 PROVIDER="$MODULE"
-if on_postgres; then
-    if p11tool --provider "$MODULE" --list-tokens >direct.txt 2>&1; then
-        fail "GnuTLS loaded sqlhsm on PostgreSQL directly: drop the p11-kit server detour"
-    fi
-    grep -q 'Thread locking error' direct.txt || { cat direct.txt; fail "unexpected refusal"; }
-    echo "GnuTLS with --provider $MODULE on PostgreSQL: refused (Thread locking error), as expected"
-    CLIENT=
-    for f in /usr/lib/*/pkcs11/p11-kit-client.so /usr/lib/pkcs11/p11-kit-client.so; do
-        [ -f "$f" ] && CLIENT=$f && break
-    done
-    [ -n "$CLIENT" ] || fail "no p11-kit-client.so (Debian package p11-kit-modules)"
-    rm -f "$WORK/p11-kit.sock"
-    p11-kit server --foreground --name "$WORK/p11-kit.sock" --provider "$MODULE" \
-        "pkcs11:token=$TOKEN" >p11-kit-server.txt 2>&1 &
-    SERVER=$!
-    trap 'kill $SERVER 2>/dev/null || true' EXIT
-    for _ in $(seq 1 100); do [ -S "$WORK/p11-kit.sock" ] && break; sleep 0.1; done
-    [ -S "$WORK/p11-kit.sock" ] || { cat p11-kit-server.txt; fail "p11-kit server did not start"; }
-    export P11_KIT_SERVER_ADDRESS="unix:path=$WORK/p11-kit.sock"
-    PROVIDER="$CLIENT"
-fi
 KEY="pkcs11:token=$TOKEN;object=signer;type=private"
 KEY_BY_ID="pkcs11:token=$TOKEN;id=%01;type=private"
 

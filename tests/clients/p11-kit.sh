@@ -12,9 +12,7 @@ for f in /usr/lib/*/p11-kit-proxy.so /usr/lib/p11-kit-proxy.so; do [ -f "$f" ] &
 [ -n "$PROXY" ] || fail "no p11-kit-proxy.so"
 export GNUTLS_PIN="$PIN"
 proxy() { pkcs11-tool --module "$PROXY" --token-label "$TOKEN" --login --pin "$PIN" "$@"; }
-# ECDSA over a SHA-256 digest made here: p11-kit 0.24's remoting (the `remote:` module
-# configuration used on PostgreSQL) forwards only the mechanisms it knows, and CKM_ECDSA_SHA256
-# is not one of them (CKR_MECHANISM_INVALID), while CKM_ECDSA is.
+# ECDSA (CKM_ECDSA) over a SHA-256 digest made here, as a client that hashes by itself signs.
 openssl dgst -sha256 -binary data.bin >data.sha256
 ec_sign() { proxy --sign --id "$1" -m ECDSA --signature-format openssl -i data.sha256 -o "$2"; }
 ec_verify() { # PEM SIGNATURE
@@ -26,14 +24,9 @@ case "$PHASE" in
 setup)
     step "module configuration"
     mkdir -p "$HOME/.config/pkcs11/modules"
-    if on_postgres; then
-        # GnuTLS initialises modules with CKF_LIBRARY_CANT_CREATE_OS_THREADS, which sqlhsm on
-        # PostgreSQL refuses (gnutls.sh): p11-kit runs the module in a process of its own
-        # (`p11-kit remote`, with threads allowed) and gives GnuTLS a thread-free stand-in.
-        echo "remote: |p11-kit remote $MODULE" >"$HOME/.config/pkcs11/modules/sqlhsm.module"
-    else
-        echo "module: $MODULE" >"$HOME/.config/pkcs11/modules/sqlhsm.module"
-    fi
+    # The module itself on both backends: GnuTLS, which p11tool below loads it through,
+    # initialises it with CKF_LIBRARY_CANT_CREATE_OS_THREADS, and sqlhsm then needs no thread.
+    echo "module: $MODULE" >"$HOME/.config/pkcs11/modules/sqlhsm.module"
     cat "$HOME/.config/pkcs11/modules/sqlhsm.module"
     p11-kit list-modules | tee modules.txt
     grep -q "^sqlhsm: " modules.txt || fail "p11-kit does not list the module"
