@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# The Debian package as a system PKCS#11 module: installs the .deb `make deb` built on this
-# machine, checks its layout, creates a token with the installed /usr/bin/sqlhsm in the store the
-# installed module finds by itself (the default one, in a scratch HOME), drives it through p11-kit
-# and GnuTLS's p11tool with no module path given (and through p11-kit-proxy.so), checks that a
-# missing store, a bad configuration and an unreadable store break no p11-kit program, uses the
-# shared directory /var/lib/sqlhsm as a member of the group `sqlhsm`, then purges the package and
-# checks that nothing is left — except key stores, which a purge keeps.
+# sqlhsm installed as a system PKCS#11 module. Checks `make install` / `make uninstall` into a
+# DESTDIR; then installs the .deb `make deb` built on this machine, checks its layout, creates a
+# token with the installed /usr/bin/sqlhsm in the store the installed module finds by itself (the
+# default one, in a scratch HOME), drives it through p11-kit and GnuTLS's p11tool with no module
+# path given, and through p11-kit-proxy.so (also on PostgreSQL when the server is reachable);
+# checks that a missing store, a bad configuration and an unreadable store break no p11-kit
+# program; uses the shared directory /var/lib/sqlhsm as two members of the group `sqlhsm`; then
+# purges the package and checks that nothing is left — except key stores, which a purge keeps.
 #
 # Usage (as root: it installs and removes a system package; .ci/run runs it after the tests):
 #   make deb && bash tests/package.sh [target/deb/sqlhsm_<version>_<arch>.deb]
@@ -50,12 +51,18 @@ PROXY=/usr/lib/$MULTIARCH/p11-kit-proxy.so
 WORK=$(mktemp -d /tmp/sqlhsm-package.XXXXXX)
 chmod 755 "$WORK" # the unprivileged steps below enter it
 INSTALLED=
+# The PostgreSQL server the other tests use (SQLHSM_TEST_PG, as in tests/common/mod.rs).
+PG_BASE=${SQLHSM_TEST_PG:-postgres://postgres@127.0.0.1:5432/test}
+PG_DB=
 cleanup() {
     local status=$?
     if [ -n "$INSTALLED" ]; then
         echo "cleanup: purging the package" >&2
         rm -f /var/lib/sqlhsm/shared.db /var/lib/sqlhsm/shared.db-wal /var/lib/sqlhsm/shared.db-shm
         dpkg --purge sqlhsm >/dev/null 2>&1 || true
+    fi
+    if [ -n "$PG_DB" ]; then
+        psql "$PG_BASE" -w -qc "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" >/dev/null 2>&1 || true
     fi
     rm -rf "$WORK"
     exit "$status"
@@ -246,6 +253,32 @@ without_sqlhsm() { # $1 = what is wrong; the rest is the command prefix (env, se
     grep -q 'Library *PKCS#11 Kit Proxy Module' "$WORK/proxy.txt" ||
         { cat "$WORK/proxy.txt"; fail "p11-kit-proxy.so failed with $what"; }
 }
+
+step "the installed build on PostgreSQL: a token made by sqlhsm, used through p11-kit"
+# Through p11-kit and its proxy. GnuTLS (p11tool) initialises every module with
+# CKF_LIBRARY_CANT_CREATE_OS_THREADS, which a PostgreSQL store refuses (it needs its threads):
+# README, "Install".
+if command -v psql >/dev/null && psql "$PG_BASE" -w -Atqc 'SELECT 1' >/dev/null 2>&1; then
+    PG_DB=sqlhsm_package_$$
+    psql "$PG_BASE" -w -qc "CREATE DATABASE $PG_DB"
+    export SQLHSM_DB=${PG_BASE%/*}/$PG_DB
+    SQLHSM_SO_PIN=$SO_PIN SQLHSM_PIN=$PIN /usr/bin/sqlhsm token init pg-token
+    SQLHSM_PIN=$PIN /usr/bin/sqlhsm key generate --token pg-token --algorithm ec-p256 \
+        --label pg-key --id 0b01
+    p11-kit list-modules | grep -q 'token: pg-token' || fail "p11-kit does not list pg-token"
+    openssl pkeyutl -engine pkcs11 -keyform engine -sign -in "$WORK/hash" -out "$WORK/pg.sig" \
+        -inkey "pkcs11:token=pg-token;object=pg-key;type=private;pin-value=$PIN"
+    /usr/bin/sqlhsm key export-public 0b01 >"$WORK/pg-key.pem"
+    openssl pkeyutl -verify -pubin -inkey "$WORK/pg-key.pem" -in "$WORK/hash" \
+        -sigfile "$WORK/pg.sig" || fail "the PostgreSQL key's signature does not verify"
+    unset SQLHSM_DB
+    psql "$PG_BASE" -w -qc "DROP DATABASE $PG_DB WITH (FORCE)"
+    PG_DB=
+elif [ -n "${CI:-}" ]; then
+    fail "PostgreSQL is unreachable at $PG_BASE"
+else
+    echo "SKIP: PostgreSQL is unreachable at $PG_BASE (set SQLHSM_TEST_PG)"
+fi
 
 step "a bad configuration: p11-kit programs go on without sqlhsm"
 without_sqlhsm "a bad configuration" env SQLHSM_DB=keys.db
