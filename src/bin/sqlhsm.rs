@@ -43,7 +43,7 @@ Exit codes:
 
 #[derive(Parser)]
 #[command(name = "sqlhsm", version, about = "Administer sqlhsm tokens and keys", after_help = AFTER_HELP)]
-struct Cli {
+pub(crate) struct Cli {
     #[command(flatten)]
     global: Global,
     #[command(subcommand)]
