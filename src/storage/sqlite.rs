@@ -508,11 +508,16 @@ impl SqliteStorage {
             },
         };
         if !storage.pool.prepare(false)? {
-            tracing::warn!(
-                path,
-                "no key store at this path yet: it reads as empty until the first write \
-                 (C_InitToken, `sqlhsm token init`, `sqlhsm db migrate`) creates it"
-            );
+            // A path the operator wrote may be mistyped: say so. The built-in default is what
+            // every program loading the module through p11-kit finds for a user who never made
+            // a store; that is normal, not worth a line on their terminal.
+            let message = "no key store at this path yet: it reads as empty until the first \
+                           write (C_InitToken, `sqlhsm token init`, `sqlhsm db migrate`) creates it";
+            if storage.location == crate::config::default_database_url() {
+                tracing::info!(path, "{message}");
+            } else {
+                tracing::warn!(path, "{message}");
+            }
         }
         Ok(storage)
     }
