@@ -1,6 +1,7 @@
-//! Attribute policy (PKCS#11 3.0 §4.1.2 and the per-class tables of §4): each attribute's value
-//! encoding and rules are declared once, as flags, instead of scattered through the object code.
-//! The same table drives JSON persistence in the `metadata` column (readable names, typed values).
+//! Attributes sqlhsm knows (PKCS#11 3.0 §4.1.2): each one's value encoding, readable name and
+//! where its value is kept, declared once; the table drives JSON persistence in the `metadata`
+//! column (readable names, typed values). What each class carries and what a caller may do
+//! with it is [`super::policy`].
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::OnceLock;
@@ -28,110 +29,105 @@ pub enum Encoding {
     MechanismList,
 }
 
-/// The value is key material: readable only when the key is neither sensitive nor unextractable,
-/// and never part of the attribute map (it lives sealed in storage).
-pub const SECRET: u32 = 1;
-/// Never settable with `C_SetAttributeValue` (only at creation, or not at all).
-pub const READ_ONLY: u32 = 1 << 1;
-/// May only change from false to true (`CKA_SENSITIVE`, `CKA_WRAP_WITH_TRUSTED`).
-pub const ONLY_TO_TRUE: u32 = 1 << 2;
-/// May only change from true to false (`CKA_EXTRACTABLE`).
-pub const ONLY_TO_FALSE: u32 = 1 << 3;
-/// Computed from the row (columns, public key) on load; never persisted in `metadata`.
-pub const DERIVED: u32 = 1 << 4;
-/// Set by the token, never by a caller's template (`CKA_LOCAL`, `CKA_ALWAYS_SENSITIVE`, …).
-pub const TOKEN_SET: u32 = 1 << 5;
-/// Only the security officer may set it to true (`CKA_TRUSTED`).
-pub const SO_ONLY: u32 = 1 << 6;
+/// Where an attribute's value is kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kept {
+    /// In the row's `metadata` (JSON, under the attribute's name).
+    Metadata,
+    /// Nowhere: computed from the row (columns, public key) on load.
+    Derived,
+    /// Apart from the other attributes: sealed key material, or a data object's or
+    /// certificate's value in its own column.
+    Apart,
+}
 
 #[derive(Debug)]
 pub struct AttrSpec {
     pub kind: CK_ATTRIBUTE_TYPE,
     pub name: &'static str,
     pub encoding: Encoding,
-    pub flags: u32,
+    pub kept: Kept,
 }
 
 impl AttrSpec {
-    pub fn has(&self, flag: u32) -> bool {
-        self.flags & flag != 0
+    /// Whether [`AttrMap::to_json`] persists it.
+    pub fn persisted(&self) -> bool {
+        self.kept == Kept::Metadata
     }
 }
 
 macro_rules! specs {
-    ($( $kind:expr, $name:literal, $enc:ident, $flags:expr; )*) => {
-        &[ $( AttrSpec { kind: $kind, name: $name, encoding: Encoding::$enc, flags: $flags }, )* ]
+    ($( $kind:expr, $name:literal, $enc:ident, $kept:ident; )*) => {
+        &[ $( AttrSpec { kind: $kind, name: $name, encoding: Encoding::$enc, kept: Kept::$kept }, )* ]
     };
 }
 
 static SPECS: &[AttrSpec] = specs! {
-    CKA_CLASS, "class", Ulong, READ_ONLY | DERIVED;
-    CKA_TOKEN, "token", Bool, READ_ONLY | DERIVED;
-    CKA_PRIVATE, "private", Bool, READ_ONLY;
-    CKA_MODIFIABLE, "modifiable", Bool, READ_ONLY;
-    CKA_COPYABLE, "copyable", Bool, ONLY_TO_FALSE;
-    CKA_DESTROYABLE, "destroyable", Bool, 0;
-    CKA_LABEL, "label", Utf8, 0;
-    CKA_UNIQUE_ID, "unique_id", Utf8, READ_ONLY | DERIVED | TOKEN_SET;
-    CKA_KEY_TYPE, "key_type", Ulong, READ_ONLY;
-    CKA_ID, "id", Bytes, 0;
-    CKA_START_DATE, "start_date", Date, 0;
-    CKA_END_DATE, "end_date", Date, 0;
-    CKA_DERIVE, "derive", Bool, 0;
-    CKA_LOCAL, "local", Bool, READ_ONLY | TOKEN_SET;
-    CKA_KEY_GEN_MECHANISM, "key_gen_mechanism", Ulong, READ_ONLY | TOKEN_SET;
-    CKA_ALLOWED_MECHANISMS, "allowed_mechanisms", MechanismList, 0;
-    CKA_SUBJECT, "subject", Bytes, 0;
-    CKA_ENCRYPT, "encrypt", Bool, 0;
-    CKA_DECRYPT, "decrypt", Bool, 0;
-    CKA_SIGN, "sign", Bool, 0;
-    CKA_SIGN_RECOVER, "sign_recover", Bool, 0;
-    CKA_VERIFY, "verify", Bool, 0;
-    CKA_VERIFY_RECOVER, "verify_recover", Bool, 0;
-    CKA_WRAP, "wrap", Bool, 0;
-    CKA_UNWRAP, "unwrap", Bool, 0;
-    CKA_TRUSTED, "trusted", Bool, SO_ONLY;
-    CKA_WRAP_WITH_TRUSTED, "wrap_with_trusted", Bool, ONLY_TO_TRUE;
-    CKA_SENSITIVE, "sensitive", Bool, ONLY_TO_TRUE;
-    CKA_EXTRACTABLE, "extractable", Bool, ONLY_TO_FALSE;
-    CKA_ALWAYS_SENSITIVE, "always_sensitive", Bool, READ_ONLY | TOKEN_SET;
-    CKA_NEVER_EXTRACTABLE, "never_extractable", Bool, READ_ONLY | TOKEN_SET;
-    // Fixed at creation (the spec does not list it as modifiable): a user who could clear it
-    // would undo the PIN-per-use it demands.
-    CKA_ALWAYS_AUTHENTICATE, "always_authenticate", Bool, READ_ONLY;
-    CKA_PUBLIC_KEY_INFO, "public_key_info", Bytes, READ_ONLY | DERIVED;
-    CKA_MODULUS, "modulus", Bytes, READ_ONLY | DERIVED;
-    CKA_MODULUS_BITS, "modulus_bits", Ulong, READ_ONLY | DERIVED;
-    CKA_PUBLIC_EXPONENT, "public_exponent", Bytes, READ_ONLY | DERIVED;
-    CKA_PRIVATE_EXPONENT, "private_exponent", Bytes, SECRET | READ_ONLY;
-    CKA_PRIME_1, "prime_1", Bytes, SECRET | READ_ONLY;
-    CKA_PRIME_2, "prime_2", Bytes, SECRET | READ_ONLY;
-    CKA_EXPONENT_1, "exponent_1", Bytes, SECRET | READ_ONLY;
-    CKA_EXPONENT_2, "exponent_2", Bytes, SECRET | READ_ONLY;
-    CKA_COEFFICIENT, "coefficient", Bytes, SECRET | READ_ONLY;
-    CKA_EC_PARAMS, "ec_params", Bytes, READ_ONLY | DERIVED;
-    CKA_EC_POINT, "ec_point", Bytes, READ_ONLY | DERIVED;
-    CKA_VALUE, "value", Bytes, SECRET | READ_ONLY;
-    CKA_VALUE_LEN, "value_len", Ulong, READ_ONLY;
-    CKA_CHECK_VALUE, "check_value", Bytes, READ_ONLY;
-    CKA_APPLICATION, "application", Utf8, 0;
-    CKA_OBJECT_ID, "object_id", Bytes, 0;
-    CKA_CERTIFICATE_TYPE, "certificate_type", Ulong, READ_ONLY;
-    CKA_CERTIFICATE_CATEGORY, "certificate_category", Ulong, 0;
-    CKA_ISSUER, "issuer", Bytes, 0;
-    CKA_SERIAL_NUMBER, "serial_number", Bytes, 0;
-    CKA_URL, "url", Utf8, 0;
-    CKA_HASH_OF_SUBJECT_PUBLIC_KEY, "hash_of_subject_public_key", Bytes, 0;
-    CKA_HASH_OF_ISSUER_PUBLIC_KEY, "hash_of_issuer_public_key", Bytes, 0;
-    CKA_JAVA_MIDP_SECURITY_DOMAIN, "java_midp_security_domain", Ulong, 0;
-    CKA_NAME_HASH_ALGORITHM, "name_hash_algorithm", Ulong, 0;
-    vendor::CKA_SQLHSM_KEY_ID, "sqlhsm_key_id", Utf8, READ_ONLY | DERIVED | TOKEN_SET;
-    vendor::CKA_SQLHSM_KEY_STATUS, "sqlhsm_key_status", Ulong, READ_ONLY | DERIVED | TOKEN_SET;
-    vendor::CKA_SQLHSM_KEY_MODE, "sqlhsm_key_mode", Ulong, READ_ONLY | DERIVED | TOKEN_SET;
-    vendor::CKA_SQLHSM_KEY_ALGORITHM, "sqlhsm_key_algorithm", Ulong, READ_ONLY | DERIVED | TOKEN_SET;
-    vendor::CKA_SQLHSM_EXPIRATION, "sqlhsm_expiration", Ulong, READ_ONLY | DERIVED | TOKEN_SET;
-    vendor::CKA_SQLHSM_ROTATED_FROM, "sqlhsm_rotated_from", Utf8, READ_ONLY | DERIVED | TOKEN_SET;
-    vendor::CKA_SQLHSM_ROTATED_TO, "sqlhsm_rotated_to", Utf8, READ_ONLY | DERIVED | TOKEN_SET;
+    CKA_CLASS, "class", Ulong, Derived;
+    CKA_TOKEN, "token", Bool, Derived;
+    CKA_PRIVATE, "private", Bool, Metadata;
+    CKA_MODIFIABLE, "modifiable", Bool, Metadata;
+    CKA_COPYABLE, "copyable", Bool, Metadata;
+    CKA_DESTROYABLE, "destroyable", Bool, Metadata;
+    CKA_LABEL, "label", Utf8, Metadata;
+    CKA_UNIQUE_ID, "unique_id", Utf8, Derived;
+    CKA_KEY_TYPE, "key_type", Ulong, Metadata;
+    CKA_ID, "id", Bytes, Metadata;
+    CKA_START_DATE, "start_date", Date, Metadata;
+    CKA_END_DATE, "end_date", Date, Metadata;
+    CKA_DERIVE, "derive", Bool, Metadata;
+    CKA_LOCAL, "local", Bool, Metadata;
+    CKA_KEY_GEN_MECHANISM, "key_gen_mechanism", Ulong, Metadata;
+    CKA_ALLOWED_MECHANISMS, "allowed_mechanisms", MechanismList, Metadata;
+    CKA_SUBJECT, "subject", Bytes, Metadata;
+    CKA_ENCRYPT, "encrypt", Bool, Metadata;
+    CKA_DECRYPT, "decrypt", Bool, Metadata;
+    CKA_SIGN, "sign", Bool, Metadata;
+    CKA_SIGN_RECOVER, "sign_recover", Bool, Metadata;
+    CKA_VERIFY, "verify", Bool, Metadata;
+    CKA_VERIFY_RECOVER, "verify_recover", Bool, Metadata;
+    CKA_WRAP, "wrap", Bool, Metadata;
+    CKA_UNWRAP, "unwrap", Bool, Metadata;
+    CKA_TRUSTED, "trusted", Bool, Metadata;
+    CKA_WRAP_WITH_TRUSTED, "wrap_with_trusted", Bool, Metadata;
+    CKA_SENSITIVE, "sensitive", Bool, Metadata;
+    CKA_EXTRACTABLE, "extractable", Bool, Metadata;
+    CKA_ALWAYS_SENSITIVE, "always_sensitive", Bool, Metadata;
+    CKA_NEVER_EXTRACTABLE, "never_extractable", Bool, Metadata;
+    CKA_ALWAYS_AUTHENTICATE, "always_authenticate", Bool, Metadata;
+    CKA_PUBLIC_KEY_INFO, "public_key_info", Bytes, Derived;
+    CKA_MODULUS, "modulus", Bytes, Derived;
+    CKA_MODULUS_BITS, "modulus_bits", Ulong, Derived;
+    CKA_PUBLIC_EXPONENT, "public_exponent", Bytes, Derived;
+    CKA_PRIVATE_EXPONENT, "private_exponent", Bytes, Apart;
+    CKA_PRIME_1, "prime_1", Bytes, Apart;
+    CKA_PRIME_2, "prime_2", Bytes, Apart;
+    CKA_EXPONENT_1, "exponent_1", Bytes, Apart;
+    CKA_EXPONENT_2, "exponent_2", Bytes, Apart;
+    CKA_COEFFICIENT, "coefficient", Bytes, Apart;
+    CKA_EC_PARAMS, "ec_params", Bytes, Derived;
+    CKA_EC_POINT, "ec_point", Bytes, Derived;
+    CKA_VALUE, "value", Bytes, Apart;
+    CKA_VALUE_LEN, "value_len", Ulong, Metadata;
+    CKA_CHECK_VALUE, "check_value", Bytes, Metadata;
+    CKA_APPLICATION, "application", Utf8, Metadata;
+    CKA_OBJECT_ID, "object_id", Bytes, Metadata;
+    CKA_CERTIFICATE_TYPE, "certificate_type", Ulong, Metadata;
+    CKA_CERTIFICATE_CATEGORY, "certificate_category", Ulong, Metadata;
+    CKA_ISSUER, "issuer", Bytes, Metadata;
+    CKA_SERIAL_NUMBER, "serial_number", Bytes, Metadata;
+    CKA_URL, "url", Utf8, Metadata;
+    CKA_HASH_OF_SUBJECT_PUBLIC_KEY, "hash_of_subject_public_key", Bytes, Metadata;
+    CKA_HASH_OF_ISSUER_PUBLIC_KEY, "hash_of_issuer_public_key", Bytes, Metadata;
+    CKA_JAVA_MIDP_SECURITY_DOMAIN, "java_midp_security_domain", Ulong, Metadata;
+    CKA_NAME_HASH_ALGORITHM, "name_hash_algorithm", Ulong, Metadata;
+    vendor::CKA_SQLHSM_KEY_ID, "sqlhsm_key_id", Utf8, Derived;
+    vendor::CKA_SQLHSM_KEY_STATUS, "sqlhsm_key_status", Ulong, Derived;
+    vendor::CKA_SQLHSM_KEY_MODE, "sqlhsm_key_mode", Ulong, Derived;
+    vendor::CKA_SQLHSM_KEY_ALGORITHM, "sqlhsm_key_algorithm", Ulong, Derived;
+    vendor::CKA_SQLHSM_EXPIRATION, "sqlhsm_expiration", Ulong, Derived;
+    vendor::CKA_SQLHSM_ROTATED_FROM, "sqlhsm_rotated_from", Utf8, Derived;
+    vendor::CKA_SQLHSM_ROTATED_TO, "sqlhsm_rotated_to", Utf8, Derived;
 };
 
 fn index() -> &'static HashMap<CK_ATTRIBUTE_TYPE, &'static AttrSpec> {
@@ -139,7 +135,7 @@ fn index() -> &'static HashMap<CK_ATTRIBUTE_TYPE, &'static AttrSpec> {
     INDEX.get_or_init(|| SPECS.iter().map(|s| (s.kind, s)).collect())
 }
 
-/// The policy of an attribute sqlhsm knows, or `None`.
+/// The encoding and name of an attribute sqlhsm knows, or `None`.
 pub fn spec(kind: CK_ATTRIBUTE_TYPE) -> Option<&'static AttrSpec> {
     index().get(&kind).copied()
 }
@@ -244,7 +240,7 @@ impl AttrMap {
         let mut out = Map::new();
         for (kind, value) in self.iter() {
             let Some(spec) = spec(kind) else { continue };
-            if spec.has(DERIVED) || spec.has(SECRET) {
+            if !spec.persisted() {
                 continue;
             }
             out.insert(spec.name.to_string(), value_to_json(spec, value));
@@ -273,7 +269,7 @@ impl AttrMap {
 /// `None` for an attribute that is never persisted (unknown, derived or secret).
 pub fn stored_value(kind: CK_ATTRIBUTE_TYPE, value: &[u8]) -> Option<(&'static str, Value)> {
     let spec = spec(kind)?;
-    if spec.has(DERIVED) || spec.has(SECRET) {
+    if !spec.persisted() {
         return None;
     }
     Some((spec.name, value_to_json(spec, value)))
@@ -397,12 +393,12 @@ mod tests {
     }
 
     #[test]
-    fn policy_flags_follow_the_spec() {
-        assert!(spec(CKA_SENSITIVE).unwrap().has(ONLY_TO_TRUE));
-        assert!(spec(CKA_EXTRACTABLE).unwrap().has(ONLY_TO_FALSE));
-        assert!(spec(CKA_CLASS).unwrap().has(READ_ONLY));
-        assert!(spec(CKA_VALUE).unwrap().has(SECRET));
-        assert!(spec(CKA_PRIVATE_EXPONENT).unwrap().has(SECRET));
-        assert!(!spec(CKA_LABEL).unwrap().has(READ_ONLY));
+    fn material_and_derived_values_are_not_persisted() {
+        assert!(!spec(CKA_VALUE).unwrap().persisted());
+        assert!(!spec(CKA_PRIVATE_EXPONENT).unwrap().persisted());
+        assert!(!spec(CKA_EC_POINT).unwrap().persisted());
+        assert!(!spec(CKA_CLASS).unwrap().persisted());
+        assert!(spec(CKA_LABEL).unwrap().persisted());
+        assert!(spec(CKA_SENSITIVE).unwrap().persisted());
     }
 }

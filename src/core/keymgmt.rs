@@ -6,12 +6,11 @@ use std::sync::Arc;
 use cryptoki_sys::*;
 use zeroize::Zeroizing;
 
-use super::attributes::{
-    self, AttrMap, DERIVED, ONLY_TO_FALSE, ONLY_TO_TRUE, READ_ONLY, SECRET, TOKEN_SET,
-};
+use super::attributes::{self, AttrMap};
 use super::module::Module;
 use super::object::{self, template_bool, template_ulong, Object, ObjectId, Origin};
 use super::objects::NewKey;
+use super::policy::{self, Rules};
 use crate::crypto::keys::{KeyKind, PrivateKey};
 use crate::error::{Result, Rv};
 use crate::mechanism::{self, KeyMaterial};
@@ -252,27 +251,15 @@ impl Module {
         let mut attrs = stored_attrs(&source);
         for attr in template {
             let spec = attributes::spec(attr.kind).ok_or(Rv::ATTRIBUTE_TYPE_INVALID)?;
-            if !object::applies_to(&source.attrs, attr.kind) {
-                Err(Rv::ATTRIBUTE_TYPE_INVALID)?
-            }
+            let rules =
+                policy::rules_of(&source.attrs, attr.kind).ok_or(Rv::ATTRIBUTE_TYPE_INVALID)?;
             attributes::validate_value(spec, &attr.value)?;
             let current = source.attrs.flag(attr.kind);
             let wanted = attributes::decode_bool(&attr.value).unwrap_or(false);
-            // C_CopyObject may also choose where the copy lives and how it is protected.
-            // A data object's value is its content, which C_SetAttributeValue may change, so a
-            // copy may be given another one too.
-            let storage_choice = matches!(
-                attr.kind,
-                CKA_TOKEN | CKA_PRIVATE | CKA_MODIFIABLE | CKA_DESTROYABLE
-            ) || (source.class() == CKO_DATA && attr.kind == CKA_VALUE);
-            let forbidden = !storage_choice
-                && (spec.has(READ_ONLY)
-                    || spec.has(TOKEN_SET)
-                    || spec.has(DERIVED)
-                    || spec.has(SECRET))
-                || (spec.has(ONLY_TO_TRUE) && current && !wanted)
-                || (spec.has(ONLY_TO_FALSE) && !current && wanted)
-                || (attr.kind == CKA_MODIFIABLE && !current && wanted);
+            // C_CopyObject may change what C_SetAttributeValue may, and also choose where the
+            // copy lives and how it is protected (Rules::COPY).
+            let forbidden = !rules.intersects(Rules::MODIFY | Rules::COPY)
+                || policy::one_way_violated(rules, current, wanted);
             if forbidden {
                 if source.attrs.get(attr.kind) == Some(attr.value.as_slice()) {
                     continue;

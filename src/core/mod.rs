@@ -16,6 +16,7 @@ pub mod objects;
 pub mod operations;
 pub mod pin_attempts;
 pub mod plain_objects;
+pub mod policy;
 pub mod remote;
 pub mod rotation;
 pub mod session;

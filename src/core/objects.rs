@@ -8,15 +8,14 @@ use cryptoki_sys::*;
 use uuid::Uuid;
 
 use super::algorithm::{KeyAlgorithm, KeyMode, KeyStatus};
-use super::attributes::{
-    self, AttrMap, DERIVED, ONLY_TO_FALSE, ONLY_TO_TRUE, READ_ONLY, SECRET, SO_ONLY, TOKEN_SET,
-};
+use super::attributes::{self, AttrMap};
 use super::keystore;
 use super::module::{Login, Module};
 use super::object::{
     self, find_in_template, template_bool, template_ulong, Half, Object, ObjectId, ObjectRef,
     Origin,
 };
+use super::policy::{self, Rules};
 use super::session::{FindState, LoginKind};
 use super::token::TokenRecord;
 use crate::api::object::AttributeRequest;
@@ -129,6 +128,8 @@ fn label_of(attrs: &AttrMap) -> String {
     super::remote::remote_label(attrs.get(CKA_LABEL))
 }
 
+/// An attribute the import reads; the class's table makes it required
+/// ([`check_import_template`]).
 fn required(template: &[Attribute], kind: CK_ATTRIBUTE_TYPE) -> Result<&[u8]> {
     find_in_template(template, kind)?.ok_or_else(|| Rv::TEMPLATE_INCOMPLETE.into())
 }
@@ -241,35 +242,20 @@ impl Module {
         Ok(material)
     }
 
-    /// Checks the rules for creating a key with these storage attributes; `CKA_TRUSTED` only
-    /// the security officer may set to true (PKCS#11 3.0 §4.9).
-    fn check_create(
-        &self,
-        access: &Access,
-        token_object: bool,
-        private: bool,
-        trusted: bool,
-    ) -> Result<()> {
-        if trusted && access.login.kind() != LoginKind::So {
+    /// Checks the rules for creating a key with these attributes: what only the security
+    /// officer may set to true (`CKA_TRUSTED`, PKCS#11 3.0 §4.9), a token object only in a
+    /// read/write session, a private one only by the user.
+    fn check_create_key(&self, access: &Access, attrs: &AttrMap) -> Result<()> {
+        if policy::so_only_set(attrs) && access.login.kind() != LoginKind::So {
             Err(Rv::ATTRIBUTE_READ_ONLY)?
         }
-        if token_object && !access.read_write {
+        if attrs.flag(CKA_TOKEN) && !access.read_write {
             Err(Rv::SESSION_READ_ONLY)?
         }
-        if private && !access.is_user() {
+        if attrs.flag(CKA_PRIVATE) && !access.is_user() {
             Err(Rv::USER_NOT_LOGGED_IN)?
         }
         Ok(())
-    }
-
-    /// [`Module::check_create`] for a key's attributes.
-    fn check_create_key(&self, access: &Access, attrs: &AttrMap) -> Result<()> {
-        self.check_create(
-            access,
-            attrs.flag(CKA_TOKEN),
-            attrs.flag(CKA_PRIVATE),
-            attrs.flag(CKA_TRUSTED),
-        )
     }
 
     pub fn create_object(
@@ -910,8 +896,10 @@ impl Module {
         if let Some(value) = object.attrs.get(kind) {
             return Ok(value.to_vec());
         }
-        let spec = attributes::spec(kind).ok_or(Rv::ATTRIBUTE_TYPE_INVALID)?;
-        if !spec.has(SECRET) || !object::applies_to(&object.attrs, kind) {
+        attributes::spec(kind).ok_or(Rv::ATTRIBUTE_TYPE_INVALID)?;
+        let material = policy::rules_of(&object.attrs, kind)
+            .is_some_and(|rules| rules.contains(Rules::SENSITIVE));
+        if !material {
             Err(Rv::ATTRIBUTE_TYPE_INVALID)?
         }
         if object.attrs.flag(CKA_SENSITIVE) || !object.attrs.flag(CKA_EXTRACTABLE) {
@@ -963,20 +951,13 @@ impl Module {
         if !object.attrs.flag(CKA_MODIFIABLE) {
             Err(Rv::ACTION_PROHIBITED)?
         }
-        let class = object.class();
         let mut attrs = object.attrs.clone();
         for attr in template {
             let spec = attributes::spec(attr.kind).ok_or(Rv::ATTRIBUTE_TYPE_INVALID)?;
-            if !object::applies_to(&object.attrs, attr.kind) {
-                Err(Rv::ATTRIBUTE_TYPE_INVALID)?
-            }
+            let rules =
+                policy::rules_of(&object.attrs, attr.kind).ok_or(Rv::ATTRIBUTE_TYPE_INVALID)?;
             attributes::validate_value(spec, &attr.value)?;
-            // A data object's value is its content, which the spec lets an application change;
-            // for keys and certificates CKA_VALUE is fixed at creation.
-            let data_value = class == CKO_DATA && attr.kind == CKA_VALUE;
-            let fixed =
-                spec.has(READ_ONLY) || spec.has(TOKEN_SET) || spec.has(DERIVED) || spec.has(SECRET);
-            if fixed && !data_value {
+            if !rules.contains(Rules::MODIFY) {
                 if object.attrs.get(attr.kind) == Some(attr.value.as_slice()) {
                     continue; // setting a read-only attribute to its current value is harmless
                 }
@@ -984,12 +965,10 @@ impl Module {
             }
             let current = object.attrs.flag(attr.kind);
             let wanted = attributes::decode_bool(&attr.value).unwrap_or(false);
-            if spec.has(ONLY_TO_TRUE) && current && !wanted
-                || spec.has(ONLY_TO_FALSE) && !current && wanted
-            {
+            if policy::one_way_violated(rules, current, wanted) {
                 Err(Rv::ATTRIBUTE_READ_ONLY)?
             }
-            if spec.has(SO_ONLY) && wanted && access.login.kind() != LoginKind::So {
+            if rules.contains(Rules::SO_ONLY) && wanted && access.login.kind() != LoginKind::So {
                 Err(Rv::ATTRIBUTE_READ_ONLY)?
             }
             attrs.set(attr.kind, attr.value.to_vec());
@@ -1238,7 +1217,27 @@ impl Module {
     }
 }
 
+/// Checks a `C_CreateObject` template for what the class's table requires. An EC key's curve
+/// is checked first, as the import reads it before its point or value.
+fn check_import_template(
+    class: CK_OBJECT_CLASS,
+    key_type: CK_KEY_TYPE,
+    template: &[Attribute],
+) -> Result<()> {
+    let asymmetric = matches!(class, CKO_PUBLIC_KEY | CKO_PRIVATE_KEY);
+    if asymmetric && matches!(key_type, CKK_EC | CKK_EC_EDWARDS) {
+        if let Some(params) = find_in_template(template, CKA_EC_PARAMS)? {
+            check_curve_family(key_type, params)?;
+        }
+    }
+    match policy::for_class(class) {
+        Some(policy) => policy.check_required(key_type, template),
+        None => Ok(()),
+    }
+}
+
 fn import_public(template: &[Attribute], key_type: CK_KEY_TYPE) -> Result<NewKey> {
+    check_import_template(CKO_PUBLIC_KEY, key_type, template)?;
     let (public_key, consumed): (PublicKey, &[CK_ATTRIBUTE_TYPE]) = match key_type {
         CKK_RSA => (
             PublicKey::from_rsa_components(
@@ -1249,7 +1248,6 @@ fn import_public(template: &[Attribute], key_type: CK_KEY_TYPE) -> Result<NewKey
         ),
         CKK_EC | CKK_EC_EDWARDS => {
             let params = required(template, CKA_EC_PARAMS)?;
-            check_curve_family(key_type, params)?;
             (
                 PublicKey::from_ec_point(params, required(template, CKA_EC_POINT)?)?,
                 &[CKA_EC_PARAMS, CKA_EC_POINT],
@@ -1300,6 +1298,7 @@ fn optional_secret(
 }
 
 fn import_private(template: &[Attribute], key_type: CK_KEY_TYPE) -> Result<NewKey> {
+    check_import_template(CKO_PRIVATE_KEY, key_type, template)?;
     let (private_key, consumed): (PrivateKey, &[CK_ATTRIBUTE_TYPE]) = match key_type {
         CKK_RSA => {
             let components = RsaPrivateComponents {
@@ -1330,15 +1329,13 @@ fn import_private(template: &[Attribute], key_type: CK_KEY_TYPE) -> Result<NewKe
         }
         CKK_EC => {
             let params = required(template, CKA_EC_PARAMS)?;
-            check_curve_family(key_type, params)?;
             (
                 PrivateKey::from_ec_components(params, required(template, CKA_VALUE)?)?,
                 &[CKA_EC_PARAMS, CKA_VALUE, CKA_EC_POINT],
             )
         }
         CKK_EC_EDWARDS => {
-            let params = required(template, CKA_EC_PARAMS)?;
-            check_curve_family(key_type, params)?;
+            // The curve was checked with the template; the seed is the whole key.
             (
                 PrivateKey::from_ed25519_seed(required(template, CKA_VALUE)?)?,
                 &[CKA_EC_PARAMS, CKA_VALUE, CKA_EC_POINT],
@@ -1364,6 +1361,7 @@ fn import_private(template: &[Attribute], key_type: CK_KEY_TYPE) -> Result<NewKe
 }
 
 fn import_secret(template: &[Attribute], key_type: CK_KEY_TYPE) -> Result<NewKey> {
+    check_import_template(CKO_SECRET_KEY, key_type, template)?;
     let value = zeroize::Zeroizing::new(required(template, CKA_VALUE)?.to_vec());
     match key_type {
         CKK_AES if matches!(value.len(), 16 | 24 | 32) => {}

@@ -10,11 +10,12 @@ use cryptoki_sys::*;
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::attributes::{self, AttrMap, DERIVED, SO_ONLY, TOKEN_SET};
+use super::attributes::{self, AttrMap};
 use super::keystore::{row_aad, seal_secret};
 use super::module::Module;
 use super::object::{self, template_ulong, Half, Object, ObjectId};
 use super::objects::Access;
+use super::policy::{self, Rules};
 use super::session::LoginKind;
 use super::token::TokenKey;
 use crate::crypto::{aead, x509};
@@ -39,51 +40,31 @@ pub fn build_plain_attrs(
         }
         _ => CK_UNAVAILABLE_INFORMATION,
     };
+    let policy = policy::for_class(class).ok_or(Rv::ATTRIBUTE_VALUE_INVALID)?;
     let mut attrs = AttrMap::new();
     attrs.set_ulong(CKA_CLASS, class);
     for attr in template {
         if attr.kind == CKA_CLASS {
             continue;
         }
-        let spec = attributes::spec(attr.kind).ok_or(Rv::ATTRIBUTE_TYPE_INVALID)?;
-        attributes::validate_value(spec, &attr.value)?;
-        if !object::applies(class, certificate_type, attr.kind) {
-            Err(Rv::TEMPLATE_INCONSISTENT)?
-        }
+        let rules = policy::check_create(class, certificate_type, attr)?;
         let wanted = attributes::decode_bool(&attr.value).unwrap_or(false);
-        let derived = spec.has(DERIVED) && !matches!(attr.kind, CKA_TOKEN | CKA_PUBLIC_KEY_INFO);
-        if spec.has(TOKEN_SET)
-            || derived
-            || (spec.has(SO_ONLY) && wanted && access.login.kind() != LoginKind::So)
-        {
+        if rules.contains(Rules::SO_ONLY) && wanted && access.login.kind() != LoginKind::So {
             Err(Rv::ATTRIBUTE_READ_ONLY)?
         }
         object::find_in_template(template, attr.kind)?;
         attrs.set(attr.kind, attr.value.to_vec());
     }
-    let empty = Vec::new;
-    attrs.set_default(CKA_TOKEN, attributes::encode_bool(false));
-    // Data objects are private unless said otherwise (they may hold secrets); certificates are
-    // public, as in SoftHSMv2.
-    attrs.set_default(CKA_PRIVATE, attributes::encode_bool(class == CKO_DATA));
-    for kind in [CKA_MODIFIABLE, CKA_COPYABLE, CKA_DESTROYABLE] {
-        attrs.set_default(kind, attributes::encode_bool(true));
-    }
-    attrs.set_default(CKA_LABEL, empty());
+    // PKCS#11 3.0 §4.6.3: an X.509 certificate is created with its value and its subject.
+    policy.check_required(certificate_type, template)?;
+    policy.apply_defaults(certificate_type, &mut attrs);
     if class == CKO_DATA {
-        for kind in [CKA_APPLICATION, CKA_OBJECT_ID, CKA_VALUE] {
-            attrs.set_default(kind, empty());
-        }
         return Ok(attrs);
     }
-    // PKCS#11 3.0 §4.6.3: an X.509 certificate is created with its value and its subject.
     let value = attrs
         .get(CKA_VALUE)
         .ok_or(Rv::TEMPLATE_INCOMPLETE)?
         .to_vec();
-    if !attrs.contains(CKA_SUBJECT) {
-        Err(Rv::TEMPLATE_INCOMPLETE)?
-    }
     let fields = x509::certificate_fields(&value)?;
     if attrs
         .get(CKA_CHECK_VALUE)
@@ -96,26 +77,6 @@ pub fn build_plain_attrs(
     // Optional fields a client left out are taken from the certificate itself.
     attrs.set_default(CKA_ISSUER, fields.issuer);
     attrs.set_default(CKA_SERIAL_NUMBER, fields.serial_number);
-    attrs.set_default(CKA_TRUSTED, attributes::encode_bool(false));
-    attrs.set_default(
-        CKA_CERTIFICATE_CATEGORY,
-        attributes::encode_ulong(CK_CERTIFICATE_CATEGORY_UNSPECIFIED),
-    );
-    attrs.set_default(
-        CKA_JAVA_MIDP_SECURITY_DOMAIN,
-        attributes::encode_ulong(CK_SECURITY_DOMAIN_UNSPECIFIED),
-    );
-    attrs.set_default(CKA_NAME_HASH_ALGORITHM, attributes::encode_ulong(CKM_SHA_1));
-    for kind in [
-        CKA_START_DATE,
-        CKA_END_DATE,
-        CKA_ID,
-        CKA_URL,
-        CKA_HASH_OF_SUBJECT_PUBLIC_KEY,
-        CKA_HASH_OF_ISSUER_PUBLIC_KEY,
-    ] {
-        attrs.set_default(kind, empty());
-    }
     Ok(attrs)
 }
 
