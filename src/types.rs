@@ -103,6 +103,15 @@ pub enum MechanismParam {
     },
 }
 
+/// One entry of a `C_GetAttributeValue` template. After the call, the FFI layer writes
+/// `CK_UNAVAILABLE_INFORMATION` into `ulValueLen` when `unavailable` is set, else `out.len()`.
+#[derive(Debug)]
+pub struct AttributeRequest<'a> {
+    pub kind: cryptoki_sys::CK_ATTRIBUTE_TYPE,
+    pub out: OutBuf<'a>,
+    pub unavailable: bool,
+}
+
 /// The caller's output buffer under the two-call convention of PKCS#11 3.0 §5.2: a NULL buffer
 /// asks for the length; a buffer too small gets `CKR_BUFFER_TOO_SMALL` and the length needed;
 /// otherwise the bytes are copied. Every output path (signatures, ciphertext, digests, attribute

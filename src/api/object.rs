@@ -1,20 +1,11 @@
 //! Object management (PKCS#11 3.0 §5.7).
 
-use cryptoki_sys::CK_ATTRIBUTE_TYPE;
-
 use super::{CK_OBJECT_HANDLE, CK_SESSION_HANDLE};
 use crate::core::module;
 use crate::error::Result;
-use crate::types::{Attribute, OutBuf};
+use crate::types::Attribute;
 
-/// One entry of a `C_GetAttributeValue` template. After the call, the FFI layer writes
-/// `CK_UNAVAILABLE_INFORMATION` into `ulValueLen` when `unavailable` is set, else `out.len()`.
-#[derive(Debug)]
-pub struct AttributeRequest<'a> {
-    pub kind: CK_ATTRIBUTE_TYPE,
-    pub out: OutBuf<'a>,
-    pub unavailable: bool,
-}
+pub use crate::types::AttributeRequest;
 
 pub fn create_object(
     session: CK_SESSION_HANDLE,

@@ -1,7 +1,7 @@
 //! Attributes sqlhsm knows (PKCS#11 3.0 §4.1.2): each one's value encoding, readable name and
 //! where its value is kept, declared once; the table drives JSON persistence in the `metadata`
 //! column (readable names, typed values). What each class carries and what a caller may do
-//! with it is [`super::policy`].
+//! with it is `policy`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::OnceLock;

@@ -8,8 +8,9 @@ use zeroize::Zeroizing;
 
 use super::keystore::add_public_values;
 use super::module::Module;
-use super::object::{self, find_in_template, template_bool, template_ulong, Origin};
-use super::objects::NewKey;
+use super::new_keys::NewKey;
+use super::policy::{self, Origin};
+use super::template::{find_in_template, template_bool, template_ulong};
 use crate::crypto::keys::{is_ed25519_params, Curve, PrivateKey, ED25519_PARAMS_DER};
 use crate::crypto::random;
 use crate::error::{Result, Rv};
@@ -77,7 +78,7 @@ impl Module {
             Err(Rv::KEY_SIZE_RANGE)?
         }
         let rotation = self.rotation_from_template(&access, template, KeyTable::Sym)?;
-        let mut attrs = object::build_key_attrs(
+        let mut attrs = policy::build_key_attrs(
             CKO_SECRET_KEY,
             key_type,
             template,
@@ -228,7 +229,7 @@ impl Module {
     fn store_generated_pair(
         &self,
         session: cryptoki_sys::CK_SESSION_HANDLE,
-        access: &super::objects::Access,
+        access: &super::access::Access,
         generated: Generated,
         key_type: CK_KEY_TYPE,
         consumed: &[CK_ATTRIBUTE_TYPE],
@@ -250,7 +251,7 @@ impl Module {
         let link = vendor::CKA_SQLHSM_ROTATED_FROM;
         let public_consumed: Vec<CK_ATTRIBUTE_TYPE> =
             consumed.iter().copied().chain([link]).collect();
-        let mut public = object::build_key_attrs(
+        let mut public = policy::build_key_attrs(
             CKO_PUBLIC_KEY,
             key_type,
             public_template,
@@ -258,7 +259,7 @@ impl Module {
             origin,
         )?;
         let mut private =
-            object::build_key_attrs(CKO_PRIVATE_KEY, key_type, private_template, &[link], origin)?;
+            policy::build_key_attrs(CKO_PRIVATE_KEY, key_type, private_template, &[link], origin)?;
         add_public_values(&mut public, &public_key, CKO_PUBLIC_KEY)?;
         add_public_values(&mut private, &public_key, CKO_PRIVATE_KEY)?;
         let key = match remote {

@@ -8,30 +8,14 @@ use zeroize::Zeroizing;
 
 use super::attributes::{self, AttrMap};
 use super::module::Module;
-use super::object::{self, template_bool, template_ulong, Object, ObjectId, Origin};
-use super::objects::NewKey;
-use super::policy::{self, Rules};
+use super::new_keys::NewKey;
+use super::object::{Object, ObjectId};
+use super::policy::{self, Origin, Rules};
+use super::template::{template_bool, template_ulong};
 use crate::crypto::keys::{KeyKind, PrivateKey};
 use crate::error::{Result, Rv};
 use crate::mechanism::{self, KeyMaterial};
 use crate::types::{Attribute, Mechanism, OutBuf};
-
-/// Sets or checks `CKA_CHECK_VALUE` on a new AES key.
-pub fn apply_check_value(attrs: &mut AttrMap, value: &[u8]) -> Result<()> {
-    if attrs.ulong(CKA_KEY_TYPE) != Some(CKK_AES) {
-        return Ok(());
-    }
-    // PKCS#11 3.0 §2.15.1: the first three bytes of the encryption of a zero block.
-    let computed = crate::crypto::wrap::aes_check_value(value)?.to_vec();
-    match attrs.get(CKA_CHECK_VALUE) {
-        // A caller may supply it (for instance from an export) only if it is right.
-        Some(given) if !given.is_empty() && given != computed.as_slice() => {
-            Err(Rv::ATTRIBUTE_VALUE_INVALID)?
-        }
-        _ => attrs.set(CKA_CHECK_VALUE, computed),
-    }
-    Ok(())
-}
 
 /// The key type PKCS#11 gives a private key of this kind.
 fn key_type_of(kind: KeyKind) -> CK_KEY_TYPE {
@@ -161,7 +145,7 @@ impl Module {
                     Err(Rv::TEMPLATE_INCONSISTENT)?
                 }
                 let public = private.public_key()?;
-                let mut attrs = object::build_key_attrs(
+                let mut attrs = policy::build_key_attrs(
                     CKO_PRIVATE_KEY,
                     key_type,
                     template,
@@ -344,7 +328,7 @@ fn remote_target_attrs(
         Err(Rv::TEMPLATE_INCONSISTENT)?
     }
     let mut attrs =
-        object::build_key_attrs(CKO_SECRET_KEY, key_type, template, &[CKA_VALUE_LEN], origin)?;
+        policy::build_key_attrs(CKO_SECRET_KEY, key_type, template, &[CKA_VALUE_LEN], origin)?;
     attrs.set_bool(CKA_TOKEN, true);
     Ok(attrs)
 }
@@ -359,7 +343,7 @@ impl Module {
     fn store_remote_result(
         &self,
         session: CK_SESSION_HANDLE,
-        access: &super::objects::Access,
+        access: &super::access::Access,
         maker: &crate::provider::RemoteKey,
         attrs: AttrMap,
         reference: crate::provider::RemoteRef,
@@ -404,6 +388,6 @@ fn secret_key(
         _ => Err(Rv::TEMPLATE_INCONSISTENT)?,
     }
     let attrs =
-        object::build_key_attrs(CKO_SECRET_KEY, key_type, template, &[CKA_VALUE_LEN], origin)?;
+        policy::build_key_attrs(CKO_SECRET_KEY, key_type, template, &[CKA_VALUE_LEN], origin)?;
     Ok(NewKey::Secret { attrs, value })
 }

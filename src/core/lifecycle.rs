@@ -9,7 +9,7 @@
 //! | Compromised (3) | refused | refused |
 //! | Expired (4) | refused | allowed |
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use cryptoki_sys::*;
 use serde_json::json;
 use uuid::Uuid;
@@ -141,8 +141,21 @@ pub fn expiration_change(
     Ok((current_status, expiration))
 }
 
+/// `CKA_END_DATE` (YYYYMMDD) as the `expiration` column: the end of that day, UTC.
+pub fn expiration_of(attrs: &AttrMap) -> Option<DateTime<Utc>> {
+    end_date_expiration(attrs.get(CKA_END_DATE)?)
+}
+
+/// A `CKA_END_DATE` value (YYYYMMDD) as an expiration: the end of that day, UTC; `None` for an
+/// empty or unreadable date.
+pub fn end_date_expiration(value: &[u8]) -> Option<DateTime<Utc>> {
+    let date = std::str::from_utf8(value).ok()?;
+    let day = NaiveDate::parse_from_str(date, "%Y%m%d").ok()?;
+    Some(day.succ_opt()?.and_hms_opt(0, 0, 0)?.and_utc())
+}
+
 /// `CKA_END_DATE` for an expiration: the day whose end it is (the inverse of
-/// `objects::expiration_of`).
+/// [`expiration_of`]).
 pub fn end_date_for(expiration: Option<DateTime<Utc>>) -> Vec<u8> {
     match expiration {
         Some(at) => (at - chrono::Duration::seconds(1))
@@ -280,11 +293,11 @@ mod through_pkcs11 {
     use uuid::Uuid;
 
     use super::*;
+    use crate::core::access::Access;
     use crate::core::attributes;
     use crate::core::keystore;
     use crate::core::module::Module;
     use crate::core::object::{Half, Object, ObjectId};
-    use crate::core::objects::Access;
     use crate::storage::KeyTable;
 
     /// The lifecycle attributes an application may set.
@@ -346,7 +359,7 @@ mod through_pkcs11 {
                     let at = match attr.value.is_empty() {
                         true => None,
                         false => Some(
-                            crate::core::objects::end_date_expiration(&attr.value)
+                            super::end_date_expiration(&attr.value)
                                 .ok_or(Rv::ATTRIBUTE_VALUE_INVALID)?,
                         ),
                     };

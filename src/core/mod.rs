@@ -2,17 +2,20 @@
 //! key storage mapping. It depends on `mechanism`, `crypto`, `storage` and `provider`, never on
 //! `ffi`.
 
+pub mod access;
 pub mod algorithm;
 pub mod attributes;
 pub mod fork;
 pub mod handles;
+pub mod import;
 pub mod keygen;
 pub mod keymgmt;
 pub mod keystore;
 pub mod lifecycle;
 pub mod module;
+pub mod new_keys;
 pub mod object;
-pub mod objects;
+pub mod object_functions;
 pub mod operations;
 pub mod pin_attempts;
 pub mod plain_objects;
@@ -20,8 +23,9 @@ pub mod policy;
 pub mod remote;
 pub mod rotation;
 pub mod session;
+pub mod template;
 pub mod token;
-pub mod tokens;
+pub mod token_functions;
 
 pub use module::{finalize, initialize, module, InitOptions, Module};
 

@@ -1,16 +1,15 @@
-//! Objects as the core sees them (PKCS#11 3.0 §4): where an object lives, its attributes, its
-//! material, and reading a caller's template. What each class carries and the rules for its
-//! attributes are the tables of [`super::policy`].
+//! Objects as the core sees them (PKCS#11 3.0 §4): where an object lives, its attributes, and its
+//! material. What each class carries and the rules for its attributes are the tables of
+//! `policy`; a caller's template is read by `template`.
 
 use std::sync::{Arc, RwLock};
 
 use cryptoki_sys::*;
 use uuid::Uuid;
 
-use super::attributes::{self, AttrMap};
-use crate::error::{Result, Rv};
+use super::attributes::AttrMap;
+use crate::error::Result;
 use crate::mechanism::KeyMaterial;
-use crate::types::Attribute;
 
 /// Which of a row's objects a handle names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -109,42 +108,4 @@ impl Object {
 
 pub type ObjectRef = Arc<Object>;
 
-/// How an object came to be, for `CKA_LOCAL`, `CKA_KEY_GEN_MECHANISM`, `CKA_ALWAYS_SENSITIVE`
-/// and `CKA_NEVER_EXTRACTABLE`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Origin {
-    Generated(CK_MECHANISM_TYPE),
-    Imported,
-}
-
 pub use super::policy::{applies, build_key_attrs};
-
-/// Looks up one attribute in a caller's template; duplicates must agree.
-pub fn find_in_template(template: &[Attribute], kind: CK_ATTRIBUTE_TYPE) -> Result<Option<&[u8]>> {
-    let mut found: Option<&[u8]> = None;
-    for attr in template.iter().filter(|a| a.kind == kind) {
-        match found {
-            Some(previous) if previous != attr.value.as_slice() => Err(Rv::TEMPLATE_INCONSISTENT)?,
-            _ => found = Some(attr.value.as_slice()),
-        }
-    }
-    Ok(found)
-}
-
-pub fn template_bool(template: &[Attribute], kind: CK_ATTRIBUTE_TYPE) -> Result<Option<bool>> {
-    match find_in_template(template, kind)? {
-        None => Ok(None),
-        Some(v) => Ok(Some(
-            attributes::decode_bool(v).ok_or(Rv::ATTRIBUTE_VALUE_INVALID)?,
-        )),
-    }
-}
-
-pub fn template_ulong(template: &[Attribute], kind: CK_ATTRIBUTE_TYPE) -> Result<Option<CK_ULONG>> {
-    match find_in_template(template, kind)? {
-        None => Ok(None),
-        Some(v) => Ok(Some(
-            attributes::decode_ulong(v).ok_or(Rv::ATTRIBUTE_VALUE_INVALID)?,
-        )),
-    }
-}

@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 use cryptoki_sys::*;
 use zeroize::Zeroizing;
 
+use super::access::Access;
 use super::module::Module;
-use super::objects::Access;
 use super::session::{
     CipherState, ContextLogin, DigestState, Guarded, KeyGuard, Session, SignState, VerifyState,
 };

@@ -19,23 +19,15 @@
 //! Expiry compares the reserving host's clock with the pruning host's: hosts sharing a store must
 //! agree on the time to well within [`ATTEMPT_TTL_MS`] (NTP does).
 
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+pub use super::token::PinAttempt;
 use super::token::{PinOwner, TokenRecord};
 
 /// How long a reserved guess may stay unsettled before it is treated as a wrong guess that
 /// finished (its process died). Far above the slowest PIN derivation (`pin_kdf_log_n = 20`
 /// takes a few seconds) plus a remote root-secret request.
 pub const ATTEMPT_TTL_MS: i64 = 60_000;
-
-/// One guess being evaluated.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PinAttempt {
-    pub id: String,
-    /// Milliseconds since the epoch after which the guess counts as settled wrong.
-    pub expires_ms: i64,
-}
 
 /// What a reservation request found.
 #[derive(Clone, Debug, PartialEq, Eq)]

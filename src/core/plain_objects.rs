@@ -10,13 +10,14 @@ use cryptoki_sys::*;
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::access::Access;
 use super::attributes::{self, AttrMap};
 use super::keystore::{row_aad, seal_secret};
 use super::module::Module;
-use super::object::{self, template_ulong, Half, Object, ObjectId};
-use super::objects::Access;
+use super::object::{Half, Object, ObjectId};
 use super::policy::{self, Rules};
 use super::session::LoginKind;
+use super::template::{find_in_template, template_ulong};
 use super::token::TokenKey;
 use crate::crypto::{aead, x509};
 use crate::error::{Result, Rv, StorageError};
@@ -52,7 +53,7 @@ pub fn build_plain_attrs(
         if rules.contains(Rules::SO_ONLY) && wanted && access.login.kind() != LoginKind::So {
             Err(Rv::ATTRIBUTE_READ_ONLY)?
         }
-        object::find_in_template(template, attr.kind)?;
+        find_in_template(template, attr.kind)?;
         attrs.set(attr.kind, attr.value.to_vec());
     }
     // PKCS#11 3.0 §4.6.3: an X.509 certificate is created with its value and its subject.

@@ -10,10 +10,18 @@ use bitflags::bitflags;
 use cryptoki_sys::*;
 
 use super::attributes::{self, AttrMap};
-use super::object::{find_in_template, template_ulong, Origin};
+use super::template::{find_in_template, template_ulong};
 use crate::error::{Result, Rv};
 use crate::types::Attribute;
 use crate::vendor;
+
+/// How an object came to be, for `CKA_LOCAL`, `CKA_KEY_GEN_MECHANISM`, `CKA_ALWAYS_SENSITIVE`
+/// and `CKA_NEVER_EXTRACTABLE`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    Generated(CK_MECHANISM_TYPE),
+    Imported,
+}
 
 bitflags! {
     /// What a caller may do with one attribute of one class.

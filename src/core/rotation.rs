@@ -24,12 +24,13 @@ use cryptoki_sys::*;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use super::access::Access;
 use super::attributes::{self, AttrMap};
 use super::keystore;
 use super::lifecycle;
 use super::module::Module;
-use super::object::{find_in_template, Half, ObjectId};
-use super::objects::Access;
+use super::object::{Half, ObjectId};
+use super::template::find_in_template;
 use crate::crypto::keys::PublicKey;
 use crate::error::{Result, Rv};
 use crate::storage::{KeyEvent, KeyFilter, KeyTable, ObjectMetadata};

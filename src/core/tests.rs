@@ -4,9 +4,9 @@
 use cryptoki_sys::*;
 
 use super::Module;
-use crate::api::object::AttributeRequest;
 use crate::config::Config;
 use crate::error::Rv;
+use crate::types::AttributeRequest;
 use crate::types::{Attribute, Mechanism, OutBuf};
 
 const SO_PIN: &[u8] = b"so-secret";
@@ -21,7 +21,7 @@ fn module() -> Module {
 }
 
 fn label(text: &str) -> [u8; 32] {
-    super::tokens::padded(text)
+    super::token_functions::padded(text)
 }
 
 /// A token with a user PIN, and a R/W session logged in as the user.

@@ -68,12 +68,20 @@ pub struct TokenRecord {
     /// Guesses of each PIN being evaluated now; each is already counted in its `*_failures`
     /// (see `core::pin_attempts`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub so_attempts: Vec<super::pin_attempts::PinAttempt>,
+    pub so_attempts: Vec<PinAttempt>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub user_attempts: Vec<super::pin_attempts::PinAttempt>,
+    pub user_attempts: Vec<PinAttempt>,
     /// Where the token's keys live: locally (the default) or with a remote PKCS#11 module.
     #[serde(default)]
     pub provider: crate::provider::ProviderSpec,
+}
+
+/// One guess of a PIN being evaluated (the protocol is `core::pin_attempts`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PinAttempt {
+    pub id: String,
+    /// Milliseconds since the epoch after which the guess counts as settled wrong.
+    pub expires_ms: i64,
 }
 
 impl TokenRecord {

@@ -1,0 +1,202 @@
+//! Keys from a `C_CreateObject` template (PKCS#11 3.0 §4.8–§4.10): the class's table says what
+//! the template must carry; the key's values are read and checked here, and its other
+//! attributes built by the policy.
+
+use std::sync::Arc;
+
+use cryptoki_sys::*;
+
+use super::keystore;
+use super::new_keys::NewKey;
+use super::policy::{self, Origin};
+use super::template::{find_in_template, template_ulong};
+use crate::crypto::keys::{Curve, PrivateKey, PublicKey, RsaPrivateComponents};
+use crate::error::{Result, Rv};
+use crate::types::Attribute;
+
+/// The key a `C_CreateObject` template describes, ready to be stored.
+pub fn import_key(
+    class: CK_OBJECT_CLASS,
+    key_type: CK_KEY_TYPE,
+    template: &[Attribute],
+) -> Result<NewKey> {
+    match class {
+        CKO_PUBLIC_KEY => import_public(template, key_type),
+        CKO_PRIVATE_KEY => import_private(template, key_type),
+        CKO_SECRET_KEY => import_secret(template, key_type),
+        _ => Err(Rv::ATTRIBUTE_VALUE_INVALID)?,
+    }
+}
+
+/// An attribute the import reads; the class's table makes it required
+/// ([`check_import_template`]).
+fn required(template: &[Attribute], kind: CK_ATTRIBUTE_TYPE) -> Result<&[u8]> {
+    find_in_template(template, kind)?.ok_or_else(|| Rv::TEMPLATE_INCOMPLETE.into())
+}
+
+/// Checks a `C_CreateObject` template for what the class's table requires. An EC key's curve
+/// is checked first, as the import reads it before its point or value.
+fn check_import_template(
+    class: CK_OBJECT_CLASS,
+    key_type: CK_KEY_TYPE,
+    template: &[Attribute],
+) -> Result<()> {
+    let asymmetric = matches!(class, CKO_PUBLIC_KEY | CKO_PRIVATE_KEY);
+    if asymmetric && matches!(key_type, CKK_EC | CKK_EC_EDWARDS) {
+        if let Some(params) = find_in_template(template, CKA_EC_PARAMS)? {
+            check_curve_family(key_type, params)?;
+        }
+    }
+    match policy::for_class(class) {
+        Some(policy) => policy.check_required(key_type, template),
+        None => Ok(()),
+    }
+}
+
+fn import_public(template: &[Attribute], key_type: CK_KEY_TYPE) -> Result<NewKey> {
+    check_import_template(CKO_PUBLIC_KEY, key_type, template)?;
+    let (public_key, consumed): (PublicKey, &[CK_ATTRIBUTE_TYPE]) = match key_type {
+        CKK_RSA => (
+            PublicKey::from_rsa_components(
+                required(template, CKA_MODULUS)?,
+                required(template, CKA_PUBLIC_EXPONENT)?,
+            )?,
+            &[CKA_MODULUS, CKA_PUBLIC_EXPONENT, CKA_MODULUS_BITS],
+        ),
+        CKK_EC | CKK_EC_EDWARDS => {
+            let params = required(template, CKA_EC_PARAMS)?;
+            (
+                PublicKey::from_ec_point(params, required(template, CKA_EC_POINT)?)?,
+                &[CKA_EC_PARAMS, CKA_EC_POINT],
+            )
+        }
+        _ => Err(Rv::ATTRIBUTE_VALUE_INVALID)?,
+    };
+    let mut attrs = policy::build_key_attrs(
+        CKO_PUBLIC_KEY,
+        key_type,
+        template,
+        consumed,
+        Origin::Imported,
+    )?;
+    if let Some(bits) = template_ulong(template, CKA_MODULUS_BITS)? {
+        if let crate::crypto::keys::PublicInfo::Rsa { bits: actual, .. } =
+            public_key.public_info()?
+        {
+            if CK_ULONG::from(actual) != bits {
+                Err(Rv::TEMPLATE_INCONSISTENT)?
+            }
+        }
+    }
+    keystore::add_public_values(&mut attrs, &public_key, CKO_PUBLIC_KEY)?;
+    Ok(NewKey::Pair {
+        public: Some(attrs),
+        private: None,
+        public_key: Arc::new(public_key),
+        private_key: None,
+    })
+}
+
+fn check_curve_family(key_type: CK_KEY_TYPE, params: &[u8]) -> Result<()> {
+    let edwards = crate::crypto::keys::is_ed25519_params(params);
+    match key_type {
+        CKK_EC_EDWARDS if !edwards => Err(Rv::CURVE_NOT_SUPPORTED)?,
+        CKK_EC if edwards => Err(Rv::TEMPLATE_INCONSISTENT)?,
+        CKK_EC => Curve::from_params_der(params).map(|_| ()),
+        _ => Ok(()),
+    }
+}
+
+fn optional_secret(
+    template: &[Attribute],
+    kind: CK_ATTRIBUTE_TYPE,
+) -> Result<Option<zeroize::Zeroizing<Vec<u8>>>> {
+    Ok(find_in_template(template, kind)?.map(|v| zeroize::Zeroizing::new(v.to_vec())))
+}
+
+fn import_private(template: &[Attribute], key_type: CK_KEY_TYPE) -> Result<NewKey> {
+    check_import_template(CKO_PRIVATE_KEY, key_type, template)?;
+    let (private_key, consumed): (PrivateKey, &[CK_ATTRIBUTE_TYPE]) = match key_type {
+        CKK_RSA => {
+            let components = RsaPrivateComponents {
+                modulus: required(template, CKA_MODULUS)?.to_vec(),
+                public_exponent: required(template, CKA_PUBLIC_EXPONENT)?.to_vec(),
+                private_exponent: zeroize::Zeroizing::new(
+                    required(template, CKA_PRIVATE_EXPONENT)?.to_vec(),
+                ),
+                prime_1: optional_secret(template, CKA_PRIME_1)?,
+                prime_2: optional_secret(template, CKA_PRIME_2)?,
+                exponent_1: optional_secret(template, CKA_EXPONENT_1)?,
+                exponent_2: optional_secret(template, CKA_EXPONENT_2)?,
+                coefficient: optional_secret(template, CKA_COEFFICIENT)?,
+            };
+            (
+                PrivateKey::from_rsa_components(&components)?,
+                &[
+                    CKA_MODULUS,
+                    CKA_PUBLIC_EXPONENT,
+                    CKA_PRIVATE_EXPONENT,
+                    CKA_PRIME_1,
+                    CKA_PRIME_2,
+                    CKA_EXPONENT_1,
+                    CKA_EXPONENT_2,
+                    CKA_COEFFICIENT,
+                ],
+            )
+        }
+        CKK_EC => {
+            let params = required(template, CKA_EC_PARAMS)?;
+            (
+                PrivateKey::from_ec_components(params, required(template, CKA_VALUE)?)?,
+                &[CKA_EC_PARAMS, CKA_VALUE, CKA_EC_POINT],
+            )
+        }
+        CKK_EC_EDWARDS => {
+            // The curve was checked with the template; the seed is the whole key.
+            (
+                PrivateKey::from_ed25519_seed(required(template, CKA_VALUE)?)?,
+                &[CKA_EC_PARAMS, CKA_VALUE, CKA_EC_POINT],
+            )
+        }
+        _ => Err(Rv::ATTRIBUTE_VALUE_INVALID)?,
+    };
+    let public_key = private_key.public_key()?;
+    let mut attrs = policy::build_key_attrs(
+        CKO_PRIVATE_KEY,
+        key_type,
+        template,
+        consumed,
+        Origin::Imported,
+    )?;
+    keystore::add_public_values(&mut attrs, &public_key, CKO_PRIVATE_KEY)?;
+    Ok(NewKey::Pair {
+        public: None,
+        private: Some(attrs),
+        public_key: Arc::new(public_key),
+        private_key: Some(Arc::new(private_key)),
+    })
+}
+
+fn import_secret(template: &[Attribute], key_type: CK_KEY_TYPE) -> Result<NewKey> {
+    check_import_template(CKO_SECRET_KEY, key_type, template)?;
+    let value = zeroize::Zeroizing::new(required(template, CKA_VALUE)?.to_vec());
+    match key_type {
+        CKK_AES if matches!(value.len(), 16 | 24 | 32) => {}
+        CKK_GENERIC_SECRET if !value.is_empty() => {}
+        CKK_AES | CKK_GENERIC_SECRET => Err(Rv::ATTRIBUTE_VALUE_INVALID)?,
+        _ => Err(Rv::ATTRIBUTE_VALUE_INVALID)?,
+    }
+    if let Some(len) = template_ulong(template, CKA_VALUE_LEN)? {
+        if len != value.len() as CK_ULONG {
+            Err(Rv::TEMPLATE_INCONSISTENT)?
+        }
+    }
+    let attrs = policy::build_key_attrs(
+        CKO_SECRET_KEY,
+        key_type,
+        template,
+        &[CKA_VALUE, CKA_VALUE_LEN],
+        Origin::Imported,
+    )?;
+    Ok(NewKey::Secret { attrs, value })
+}
