@@ -6,11 +6,10 @@ use std::sync::Arc;
 use cryptoki_sys::*;
 use zeroize::Zeroizing;
 
-use super::attributes::{self, AttrMap};
+use super::attributes::AttrMap;
 use super::module::Module;
-use super::new_keys::NewKey;
-use super::object::{Object, ObjectId};
-use super::policy::{self, Origin, Rules};
+use super::new_keys::{first_handle, NewKey};
+use super::policy::{self, Origin};
 use super::template::{template_bool, template_ulong};
 use crate::crypto::keys::{KeyKind, PrivateKey};
 use crate::error::{Result, Rv};
@@ -36,20 +35,6 @@ fn key_bytes(material: &KeyMaterial) -> Result<Zeroizing<Vec<u8>>> {
         // Remote keys are made non-extractable; the remote module would refuse anyway.
         KeyMaterial::External(_) => Err(Rv::KEY_UNEXTRACTABLE)?,
     }
-}
-
-/// The attributes a copy starts from: everything the source shows except what names the
-/// source itself (its unique id, its row's vendor attributes).
-fn stored_attrs(object: &Object) -> AttrMap {
-    let mut attrs = AttrMap::new();
-    for (kind, value) in object.attrs.iter() {
-        let names_the_source =
-            kind == CKA_UNIQUE_ID || (kind & 0xFFFF_0000) == crate::vendor::CKA_SQLHSM_BASE;
-        if !names_the_source {
-            attrs.set(kind, value.to_vec());
-        }
-    }
-    attrs
 }
 
 impl Module {
@@ -220,97 +205,6 @@ impl Module {
         }
         first_handle(self.store_new_key(session, &access, key)?)
     }
-
-    pub fn copy_object(
-        &self,
-        session: CK_SESSION_HANDLE,
-        handle: CK_OBJECT_HANDLE,
-        template: &[Attribute],
-    ) -> Result<CK_OBJECT_HANDLE> {
-        let access = self.access(session)?;
-        let source = self.visible_object(&access, handle, Rv::OBJECT_HANDLE_INVALID)?;
-        if !source.attrs.flag(CKA_COPYABLE) {
-            Err(Rv::ACTION_PROHIBITED)?
-        }
-        let mut attrs = stored_attrs(&source);
-        for attr in template {
-            let spec = attributes::spec(attr.kind).ok_or(Rv::ATTRIBUTE_TYPE_INVALID)?;
-            let rules =
-                policy::rules_of(&source.attrs, attr.kind).ok_or(Rv::ATTRIBUTE_TYPE_INVALID)?;
-            attributes::validate_value(spec, &attr.value)?;
-            let current = source.attrs.flag(attr.kind);
-            let wanted = attributes::decode_bool(&attr.value).unwrap_or(false);
-            // C_CopyObject may change what C_SetAttributeValue may, and also choose where the
-            // copy lives and how it is protected (Rules::COPY).
-            let forbidden = !rules.intersects(Rules::MODIFY | Rules::COPY)
-                || policy::one_way_violated(rules, current, wanted);
-            if forbidden {
-                if source.attrs.get(attr.kind) == Some(attr.value.as_slice()) {
-                    continue;
-                }
-                Err(Rv::ATTRIBUTE_READ_ONLY)?
-            }
-            attrs.set(attr.kind, attr.value.to_vec());
-        }
-        if matches!(source.class(), CKO_DATA | CKO_CERTIFICATE) {
-            // The value came with the other attributes (a plain object holds it in the clear
-            // once loaded), or from the template.
-            return self.store_plain(session, &access, attrs);
-        }
-        let material = self.material(&access, &source)?;
-        let key = match (source.class(), material) {
-            (CKO_SECRET_KEY, KeyMaterial::Secret(value)) => NewKey::Secret {
-                attrs,
-                value: Zeroizing::new(value.to_vec()),
-            },
-            (CKO_PRIVATE_KEY, KeyMaterial::Private(private)) => {
-                let public = Arc::new(private.public_key()?);
-                NewKey::Pair {
-                    public: None,
-                    private: Some(attrs),
-                    public_key: public,
-                    private_key: Some(private),
-                }
-            }
-            (CKO_PUBLIC_KEY, KeyMaterial::Public(public)) => NewKey::Pair {
-                public: Some(attrs),
-                private: None,
-                public_key: public,
-                private_key: None,
-            },
-            _ => Err(Rv::ACTION_PROHIBITED)?,
-        };
-        first_handle(self.store_new_key(session, &access, key)?)
-    }
-
-    /// `C_GetObjectSize`: what the object takes in the store (attributes as stored plus sealed
-    /// material, or a data object's or certificate's value), an approximation as the spec
-    /// allows.
-    pub fn object_size(
-        &self,
-        session: CK_SESSION_HANDLE,
-        handle: CK_OBJECT_HANDLE,
-    ) -> Result<usize> {
-        let access = self.access(session)?;
-        let object = self.visible_object(&access, handle, Rv::OBJECT_HANDLE_INVALID)?;
-        let attributes = object.attrs.to_json().to_string().len();
-        let material = match (&object.sealed, object.id) {
-            (Some(sealed), _) => sealed.stored_len(),
-            (None, ObjectId::Session(_)) => match object.cached_material()? {
-                Some(KeyMaterial::Secret(value)) => value.len(),
-                Some(KeyMaterial::Private(private)) => private.to_pkcs8_der()?.len(),
-                _ => 0,
-            },
-            (None, _) => 0,
-        };
-        // A data object's or certificate's value is held with its attributes, but `to_json`
-        // leaves CKA_VALUE out (for keys it is sealed material): count it here.
-        let value = match object.class() {
-            CKO_DATA | CKO_CERTIFICATE => object.attrs.get(CKA_VALUE).map_or(0, <[u8]>::len),
-            _ => 0,
-        };
-        Ok(attributes + material + value)
-    }
 }
 
 /// The attributes of a secret key that a REMOTE key unwraps or derives in the remote module:
@@ -365,13 +259,6 @@ impl Module {
             }
         }
     }
-}
-
-fn first_handle(handles: Vec<CK_OBJECT_HANDLE>) -> Result<CK_OBJECT_HANDLE> {
-    handles
-        .into_iter()
-        .next()
-        .ok_or_else(|| Rv::GENERAL_ERROR.into())
 }
 
 /// A secret key from unwrapped or derived bytes and the caller's template.

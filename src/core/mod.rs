@@ -15,7 +15,7 @@ pub mod lifecycle;
 pub mod module;
 pub mod new_keys;
 pub mod object;
-pub mod object_functions;
+pub mod object_store;
 pub mod operations;
 pub mod pin_attempts;
 pub mod plain_objects;

@@ -102,6 +102,14 @@ pub fn apply_check_value(attrs: &mut AttrMap, value: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// The first handle of what [`Module::store_new_key`] made (the public half of a pair).
+pub fn first_handle(handles: Vec<CK_OBJECT_HANDLE>) -> Result<CK_OBJECT_HANDLE> {
+    handles
+        .into_iter()
+        .next()
+        .ok_or_else(|| Rv::GENERAL_ERROR.into())
+}
+
 impl Module {
     /// Checks the rules for creating a key with these attributes: what only the security
     /// officer may set to true (`CKA_TRUSTED`, PKCS#11 3.0 §4.9), a token object only in a

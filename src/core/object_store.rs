@@ -1,23 +1,22 @@
-//! Object management functions of the module (PKCS#11 3.0 §5.7): create, find, read and
-//! change attributes, destroy; and the lookup of a handle's object through the cache. Keys a
-//! template describes are read by `import`, stored by `new_keys`.
+//! Objects through the handle cache and the store: the object a handle names (re-read when
+//! another process may have changed it), its material (unsealed on first use), the search
+//! behind `C_FindObjectsInit`, and writing an object's changed attributes back. The object
+//! functions themselves read in `api::object`.
 
 use cryptoki_sys::*;
 use uuid::Uuid;
 
 use super::access::Access;
 use super::algorithm::KeyAlgorithm;
-use super::attributes::{self, AttrMap};
+use super::attributes::AttrMap;
 use super::keystore;
 use super::module::Module;
 use super::object::{Half, Object, ObjectId, ObjectRef};
-use super::policy::{self, Rules};
-use super::session::{FindState, LoginKind};
 use super::template::{find_in_template, template_bool, template_ulong};
 use crate::error::{Result, Rv};
 use crate::mechanism::KeyMaterial;
-use crate::storage::{KeyEvent, KeyFilter, KeyTable};
-use crate::types::{Attribute, AttributeRequest};
+use crate::storage::{KeyFilter, KeyTable};
+use crate::types::Attribute;
 
 impl Module {
     /// The object a handle names, if this session may see it.
@@ -104,233 +103,9 @@ impl Module {
         Ok(material)
     }
 
-    pub fn create_object(
-        &self,
-        session: CK_SESSION_HANDLE,
-        template: &[Attribute],
-    ) -> Result<CK_OBJECT_HANDLE> {
-        let access = self.access(session)?;
-        let template = &*access.with_private_default(template)?;
-        let class = template_ulong(template, CKA_CLASS)?.ok_or(Rv::TEMPLATE_INCOMPLETE)?;
-        if matches!(class, CKO_DATA | CKO_CERTIFICATE) {
-            return self.create_plain_object(session, &access, class, template);
-        }
-        let key_type = template_ulong(template, CKA_KEY_TYPE)?.ok_or(Rv::TEMPLATE_INCOMPLETE)?;
-        let new_key = super::import::import_key(class, key_type, template)?;
-        let handles = self.store_new_key(session, &access, new_key)?;
-        handles
-            .into_iter()
-            .next()
-            .ok_or_else(|| Rv::GENERAL_ERROR.into())
-    }
-
-    pub fn destroy_object(
-        &self,
-        session: CK_SESSION_HANDLE,
-        handle: CK_OBJECT_HANDLE,
-    ) -> Result<()> {
-        let access = self.access(session)?;
-        let object = self.visible_object(&access, handle, Rv::OBJECT_HANDLE_INVALID)?;
-        if object.is_token() && !access.read_write {
-            Err(Rv::SESSION_READ_ONLY)?
-        }
-        if !object.attrs.flag(CKA_DESTROYABLE) {
-            Err(Rv::ACTION_PROHIBITED)?
-        }
-        let key_id = object
-            .attrs
-            .get(crate::vendor::CKA_SQLHSM_KEY_ID)
-            .map(|id| String::from_utf8_lossy(id).into_owned());
-        // A token key's destruction and its history event commit together. False when another
-        // process destroyed it first (and recorded that).
-        let destroyed = || -> Result<KeyEvent> {
-            let key_id = key_id.as_deref().ok_or(Rv::GENERAL_ERROR)?;
-            let what = serde_json::json!({ "class": object.class() });
-            Ok(self.history_event(key_id, object.token, "destroyed", Some(what), None))
-        };
-        let changed = match object.id {
-            ObjectId::Session(_) => false,
-            ObjectId::Token {
-                row,
-                half: Half::Secret,
-            } => self.storage.delete_key(KeyTable::Sym, row, &destroyed()?)?,
-            ObjectId::Token {
-                row,
-                half: Half::Standalone,
-            } => self.storage.delete_object(row)?,
-            ObjectId::Token { row, half } => match self.storage.get_asym_key(row)? {
-                None => false,
-                Some(mut stored) => {
-                    let (name, other) = match half {
-                        Half::Public => ("public", "private"),
-                        _ => ("private", "public"),
-                    };
-                    if stored.metadata.get(other).is_some() {
-                        // The other half stays: only this half's attributes leave the row.
-                        if let Some(map) = stored.metadata.as_object_mut() {
-                            map.remove(name);
-                        }
-                        self.storage.update_key_attributes(
-                            KeyTable::Asym,
-                            row,
-                            &stored.metadata,
-                            stored.expiration,
-                            Some(&destroyed()?),
-                        )?
-                    } else {
-                        self.storage
-                            .delete_key(KeyTable::Asym, row, &destroyed()?)?
-                    }
-                }
-            },
-        };
-        // The row no longer holds the key; its remote object follows (destroyed or kept, as
-        // configured).
-        if let (true, Some(key_id), Some(super::object::Sealed::Remote(reference))) =
-            (changed, &key_id, &object.sealed)
-        {
-            self.retire_remote(object.token, key_id, reference, "destroyed");
-        }
-        self.objects.remove(object.id)?;
-        Ok(())
-    }
-
-    pub fn get_attribute_value(
-        &self,
-        session: CK_SESSION_HANDLE,
-        handle: CK_OBJECT_HANDLE,
-        requests: &mut [AttributeRequest<'_>],
-    ) -> Result<()> {
-        let access = self.access(session)?;
-        let object = self.visible_object(&access, handle, Rv::OBJECT_HANDLE_INVALID)?;
-        let mut verdict: Option<Rv> = None;
-        for request in requests.iter_mut() {
-            request.unavailable = false;
-            let outcome = self.attribute_bytes(&access, &object, request.kind);
-            let result = match outcome {
-                Ok(bytes) => request.out.fill(&bytes).map(|_| ()),
-                Err(e) => Err(e),
-            };
-            if let Err(e) = result {
-                let rv = e.rv();
-                if !matches!(
-                    rv,
-                    Rv::ATTRIBUTE_SENSITIVE | Rv::ATTRIBUTE_TYPE_INVALID | Rv::BUFFER_TOO_SMALL
-                ) {
-                    return Err(e);
-                }
-                request.unavailable = true;
-                verdict.get_or_insert(rv);
-            }
-        }
-        match verdict {
-            Some(rv) => Err(rv)?,
-            None => Ok(()),
-        }
-    }
-
-    fn attribute_bytes(
-        &self,
-        access: &Access,
-        object: &Object,
-        kind: CK_ATTRIBUTE_TYPE,
-    ) -> Result<Vec<u8>> {
-        if let Some(value) = object.attrs.get(kind) {
-            return Ok(value.to_vec());
-        }
-        attributes::spec(kind).ok_or(Rv::ATTRIBUTE_TYPE_INVALID)?;
-        let material = policy::rules_of(&object.attrs, kind)
-            .is_some_and(|rules| rules.contains(Rules::SENSITIVE));
-        if !material {
-            Err(Rv::ATTRIBUTE_TYPE_INVALID)?
-        }
-        if object.attrs.flag(CKA_SENSITIVE) || !object.attrs.flag(CKA_EXTRACTABLE) {
-            Err(Rv::ATTRIBUTE_SENSITIVE)?
-        }
-        match self.material(access, object)? {
-            KeyMaterial::Secret(value) if kind == CKA_VALUE => Ok(value.to_vec()),
-            KeyMaterial::Private(private) => {
-                let value = private
-                    .private_component(kind)?
-                    .ok_or(Rv::ATTRIBUTE_TYPE_INVALID)?;
-                Ok(value.to_vec())
-            }
-            _ => Err(Rv::ATTRIBUTE_TYPE_INVALID)?,
-        }
-    }
-
-    pub fn set_attribute_value(
-        &self,
-        session: CK_SESSION_HANDLE,
-        handle: CK_OBJECT_HANDLE,
-        template: &[Attribute],
-    ) -> Result<()> {
-        let access = self.access(session)?;
-        let object = self.visible_object(&access, handle, Rv::OBJECT_HANDLE_INVALID)?;
-        // Status and expiration are row state with transition rules, not plain attributes. A
-        // token key's CKA_END_DATE is its expiration, so it follows the same rules (only the SO
-        // brings an expired key back).
-        let is_token_key =
-            matches!(object.id, ObjectId::Token { half, .. } if half != Half::Standalone);
-        let (lifecycle, template): (Vec<Attribute>, Vec<Attribute>) =
-            template.iter().cloned().partition(|a| {
-                super::lifecycle::is_lifecycle_attribute(a.kind)
-                    || (is_token_key && a.kind == CKA_END_DATE)
-            });
-        let template = template.as_slice();
-        if object.is_token() && !access.read_write {
-            Err(Rv::SESSION_READ_ONLY)?
-        }
-        if lifecycle.iter().any(|a| a.kind == CKA_END_DATE) && !object.attrs.flag(CKA_MODIFIABLE) {
-            // Unlike status, the end date is an attribute of the key, which CKA_MODIFIABLE freezes.
-            Err(Rv::ACTION_PROHIBITED)?
-        }
-        if template.is_empty() && !lifecycle.is_empty() {
-            // Key state, not an attribute of the key: CKA_MODIFIABLE does not freeze it (a key
-            // that may not be changed can still be declared compromised).
-            return self.set_lifecycle(&access, &object, &lifecycle);
-        }
-        if !object.attrs.flag(CKA_MODIFIABLE) {
-            Err(Rv::ACTION_PROHIBITED)?
-        }
-        let mut attrs = object.attrs.clone();
-        for attr in template {
-            let spec = attributes::spec(attr.kind).ok_or(Rv::ATTRIBUTE_TYPE_INVALID)?;
-            let rules =
-                policy::rules_of(&object.attrs, attr.kind).ok_or(Rv::ATTRIBUTE_TYPE_INVALID)?;
-            attributes::validate_value(spec, &attr.value)?;
-            if !rules.contains(Rules::MODIFY) {
-                if object.attrs.get(attr.kind) == Some(attr.value.as_slice()) {
-                    continue; // setting a read-only attribute to its current value is harmless
-                }
-                Err(Rv::ATTRIBUTE_READ_ONLY)?
-            }
-            let current = object.attrs.flag(attr.kind);
-            let wanted = attributes::decode_bool(&attr.value).unwrap_or(false);
-            if policy::one_way_violated(rules, current, wanted) {
-                Err(Rv::ATTRIBUTE_READ_ONLY)?
-            }
-            if rules.contains(Rules::SO_ONLY) && wanted && access.login.kind() != LoginKind::So {
-                Err(Rv::ATTRIBUTE_READ_ONLY)?
-            }
-            attrs.set(attr.kind, attr.value.to_vec());
-        }
-        match object.id {
-            ObjectId::Session(_) => {
-                self.objects.insert(object.with_attrs(attrs)?)?;
-            }
-            ObjectId::Token { row, half } => self.persist_attributes(&object, row, half, attrs)?,
-        }
-        if !lifecycle.is_empty() {
-            let object = self.visible_object(&access, handle, Rv::OBJECT_HANDLE_INVALID)?;
-            self.set_lifecycle(&access, &object, &lifecycle)?;
-        }
-        Ok(())
-    }
-
     /// Writes a token object's new attributes. The halves of a pair share label and `CKA_ID`
     /// (one row, one indexed label), so those two follow on the other half too.
-    fn persist_attributes(
+    pub fn persist_attributes(
         &self,
         object: &Object,
         row: Uuid,
@@ -419,28 +194,6 @@ impl Module {
         for fresh in keystore::objects_from_asym_row(&updated)? {
             self.objects.insert(fresh)?;
         }
-        Ok(())
-    }
-
-    pub fn find_objects_init(
-        &self,
-        session: CK_SESSION_HANDLE,
-        template: &[Attribute],
-    ) -> Result<()> {
-        let access = self.access(session)?;
-        {
-            let session = self.session(session)?;
-            if session.lock()?.find.is_some() {
-                Err(Rv::OPERATION_ACTIVE)?
-            }
-        }
-        let handles = self.find(&access, template)?;
-        let session = self.session(session)?;
-        let mut s = session.lock()?;
-        if s.find.is_some() {
-            Err(Rv::OPERATION_ACTIVE)?
-        }
-        s.find = Some(FindState { handles, next: 0 });
         Ok(())
     }
 
@@ -535,26 +288,5 @@ impl Module {
             }
         }
         Ok(found)
-    }
-
-    pub fn find_objects(
-        &self,
-        session: CK_SESSION_HANDLE,
-        max: usize,
-    ) -> Result<Vec<CK_OBJECT_HANDLE>> {
-        let session = self.session(session)?;
-        let mut s = session.lock()?;
-        let find = s.find.as_mut().ok_or(Rv::OPERATION_NOT_INITIALIZED)?;
-        let end = find.handles.len().min(find.next.saturating_add(max));
-        let batch = find.handles[find.next..end].to_vec();
-        find.next = end;
-        Ok(batch)
-    }
-
-    pub fn find_objects_final(&self, session: CK_SESSION_HANDLE) -> Result<()> {
-        let session = self.session(session)?;
-        let mut s = session.lock()?;
-        s.find.take().ok_or(Rv::OPERATION_NOT_INITIALIZED)?;
-        Ok(())
     }
 }
