@@ -8,8 +8,8 @@ use serde_json::{json, Value};
 
 use super::output::{self, Table};
 use super::{confirm, who, Admin, AdminResult, Failure};
+use crate::core::pins::padded;
 use crate::core::token::{PinOwner, TokenRecord};
-use crate::core::token_functions::padded;
 use crate::provider::{Pkcs11Provider, ProviderSpec, RemoteUse};
 use crate::storage::{KeyEvent, KeyFilter, TokenRow};
 

@@ -2,7 +2,7 @@
 
 use cryptoki_sys::{CK_INFO, CK_VERSION};
 
-use crate::core::token_functions::padded;
+use crate::core::pins::padded;
 use crate::error::{Error, Result, Rv};
 
 /// What `C_Initialize` received, decoded from `CK_C_INITIALIZE_ARGS`.

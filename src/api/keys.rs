@@ -1,8 +1,21 @@
-//! Key management (PKCS#11 3.0 §5.14).
+//! Key management functions (PKCS#11 3.0 §5.14): `C_GenerateKey`, `C_GenerateKeyPair` (built
+//! in `core::keygen`), `C_WrapKey`, `C_UnwrapKey`, `C_DeriveKey`.
+
+use std::sync::Arc;
+
+use cryptoki_sys::*;
+use zeroize::Zeroizing;
 
 use super::{CK_OBJECT_HANDLE, CK_SESSION_HANDLE};
-use crate::core::module;
-use crate::error::Result;
+use crate::core::access::Access;
+use crate::core::attributes::AttrMap;
+use crate::core::module::{module, Module};
+use crate::core::new_keys::{first_handle, NewKey};
+use crate::core::policy::{self, Origin};
+use crate::core::template::{template_bool, template_ulong};
+use crate::crypto::keys::{KeyKind, PrivateKey};
+use crate::error::{Result, Rv};
+use crate::mechanism::{self, KeyMaterial};
 use crate::types::{Attribute, Mechanism, OutBuf};
 
 pub fn generate_key(
@@ -50,4 +63,267 @@ pub fn derive_key(
     template: &[Attribute],
 ) -> Result<CK_OBJECT_HANDLE> {
     module()?.derive_key(session, mechanism, base_key, template)
+}
+
+/// The key type PKCS#11 gives a private key of this kind.
+fn key_type_of(kind: KeyKind) -> CK_KEY_TYPE {
+    match kind {
+        KeyKind::Rsa { .. } => CKK_RSA,
+        KeyKind::Ec(_) => CKK_EC,
+        KeyKind::Ed25519 => CKK_EC_EDWARDS,
+    }
+}
+
+/// The bytes of a key as a wrapping mechanism sees them: a secret key's value, a private
+/// key's PKCS#8.
+fn key_bytes(material: &KeyMaterial) -> Result<Zeroizing<Vec<u8>>> {
+    match material {
+        KeyMaterial::Secret(value) => Ok(Zeroizing::new(value.to_vec())),
+        KeyMaterial::Private(private) => private.to_pkcs8_der(),
+        KeyMaterial::Public(_) => Err(Rv::KEY_NOT_WRAPPABLE)?,
+        // Remote keys are made non-extractable; the remote module would refuse anyway.
+        KeyMaterial::External(_) => Err(Rv::KEY_UNEXTRACTABLE)?,
+    }
+}
+
+impl Module {
+    pub fn wrap_key(
+        &self,
+        session: CK_SESSION_HANDLE,
+        mechanism: &Mechanism,
+        wrapping_key: CK_OBJECT_HANDLE,
+        key: CK_OBJECT_HANDLE,
+        out: &mut OutBuf<'_>,
+    ) -> Result<()> {
+        let access = self.access(session)?;
+        let wrap = mechanism::lookup(mechanism.kind)
+            .and_then(|e| e.wrap)
+            .ok_or(Rv::MECHANISM_INVALID)?;
+        let (wrapper, wrapping) = self.usable_key(
+            &access,
+            wrapping_key,
+            CKA_WRAP,
+            mechanism,
+            Rv::WRAPPING_KEY_HANDLE_INVALID,
+        )?;
+        let target = self.visible_object(&access, key, Rv::KEY_HANDLE_INVALID)?;
+        if !matches!(target.class(), CKO_SECRET_KEY | CKO_PRIVATE_KEY) {
+            Err(Rv::KEY_NOT_WRAPPABLE)?
+        }
+        if !target.attrs.flag(CKA_EXTRACTABLE) {
+            Err(Rv::KEY_UNEXTRACTABLE)?
+        }
+        if target.attrs.flag(CKA_WRAP_WITH_TRUSTED) && !wrapper.attrs.flag(CKA_TRUSTED) {
+            Err(Rv::KEY_NOT_WRAPPABLE)?
+        }
+        let material = self.material(&access, &target)?;
+        let bytes = key_bytes(&material)?;
+        let wrapped = wrap(&wrapping, &mechanism.param, &bytes)?;
+        out.fill(&wrapped).map(|_| ())
+    }
+
+    pub fn unwrap_key(
+        &self,
+        session: CK_SESSION_HANDLE,
+        mechanism: &Mechanism,
+        unwrapping_key: CK_OBJECT_HANDLE,
+        wrapped: &[u8],
+        template: &[Attribute],
+    ) -> Result<CK_OBJECT_HANDLE> {
+        let access = self.access(session)?;
+        let template = &*access.with_private_default(template)?;
+        let unwrap = mechanism::lookup(mechanism.kind)
+            .and_then(|e| e.unwrap)
+            .ok_or(Rv::MECHANISM_INVALID)?;
+        let (_, unwrapping) = self.usable_key(
+            &access,
+            unwrapping_key,
+            CKA_UNWRAP,
+            mechanism,
+            Rv::UNWRAPPING_KEY_HANDLE_INVALID,
+        )?;
+        let class = template_ulong(template, CKA_CLASS)?.ok_or(Rv::TEMPLATE_INCOMPLETE)?;
+        let key_type = template_ulong(template, CKA_KEY_TYPE)?.ok_or(Rv::TEMPLATE_INCOMPLETE)?;
+        if let Some(remote_key) = Self::as_remote_key(&unwrapping) {
+            if class != CKO_SECRET_KEY {
+                tracing::info!("a REMOTE key unwraps secret keys only");
+                Err(Rv::TEMPLATE_INCONSISTENT)?
+            }
+            let len = template_ulong(template, CKA_VALUE_LEN)?
+                .map(|l| usize::try_from(l).map_err(|_| Rv::ATTRIBUTE_VALUE_INVALID))
+                .transpose()?;
+            let attrs = remote_target_attrs(template, key_type, Origin::Imported)?;
+            let label = remote_label(&attrs);
+            let reference = crate::provider::keys::unwrap_secret(
+                remote_key, mechanism, wrapped, key_type, len, &label,
+            )?;
+            return self.store_remote_result(session, &access, remote_key, attrs, reference);
+        }
+        let mut bytes = unwrap(&unwrapping, &mechanism.param, wrapped)?;
+        let key = match class {
+            CKO_SECRET_KEY => {
+                // Block-cipher wrappings pad the value; CKA_VALUE_LEN says how much is key.
+                if let Some(len) = template_ulong(template, CKA_VALUE_LEN)? {
+                    let len = usize::try_from(len).map_err(|_| Rv::ATTRIBUTE_VALUE_INVALID)?;
+                    if len > bytes.len() {
+                        Err(Rv::TEMPLATE_INCONSISTENT)?
+                    }
+                    bytes.truncate(len);
+                }
+                secret_key(template, key_type, bytes, Origin::Imported)?
+            }
+            CKO_PRIVATE_KEY => {
+                let private =
+                    PrivateKey::from_pkcs8_der(&bytes).map_err(|_| Rv::WRAPPED_KEY_INVALID)?;
+                if key_type_of(private.kind()?) != key_type {
+                    Err(Rv::TEMPLATE_INCONSISTENT)?
+                }
+                let public = private.public_key()?;
+                let mut attrs = policy::build_key_attrs(
+                    CKO_PRIVATE_KEY,
+                    key_type,
+                    template,
+                    &[],
+                    Origin::Imported,
+                )?;
+                crate::core::keystore::add_public_values(&mut attrs, &public, CKO_PRIVATE_KEY)?;
+                NewKey::Pair {
+                    public: None,
+                    private: Some(attrs),
+                    public_key: Arc::new(public),
+                    private_key: Some(Arc::new(private)),
+                }
+            }
+            _ => Err(Rv::TEMPLATE_INCONSISTENT)?,
+        };
+        first_handle(self.store_new_key(session, &access, key)?)
+    }
+
+    pub fn derive_key(
+        &self,
+        session: CK_SESSION_HANDLE,
+        mechanism: &Mechanism,
+        base_key: CK_OBJECT_HANDLE,
+        template: &[Attribute],
+    ) -> Result<CK_OBJECT_HANDLE> {
+        let access = self.access(session)?;
+        let template = &*access.with_private_default(template)?;
+        let derive = mechanism::lookup(mechanism.kind)
+            .and_then(|e| e.derive)
+            .ok_or(Rv::MECHANISM_INVALID)?;
+        let (base, material) = self.usable_key(
+            &access,
+            base_key,
+            CKA_DERIVE,
+            mechanism,
+            Rv::KEY_HANDLE_INVALID,
+        )?;
+        let class = template_ulong(template, CKA_CLASS)?.unwrap_or(CKO_SECRET_KEY);
+        if class != CKO_SECRET_KEY {
+            Err(Rv::TEMPLATE_INCONSISTENT)?
+        }
+        let key_type = template_ulong(template, CKA_KEY_TYPE)?.ok_or(Rv::TEMPLATE_INCOMPLETE)?;
+        let len = match (template_ulong(template, CKA_VALUE_LEN)?, key_type) {
+            (Some(len), _) => Some(usize::try_from(len).map_err(|_| Rv::ATTRIBUTE_VALUE_INVALID)?),
+            (None, CKK_AES) => Err(Rv::TEMPLATE_INCOMPLETE)?,
+            (None, _) => None,
+        };
+        if let Some(remote_key) = Self::as_remote_key(&material) {
+            let mut attrs = remote_target_attrs(template, key_type, Origin::Imported)?;
+            attrs.set_bool(CKA_ALWAYS_SENSITIVE, base.attrs.flag(CKA_ALWAYS_SENSITIVE));
+            attrs.set_bool(
+                CKA_NEVER_EXTRACTABLE,
+                base.attrs.flag(CKA_NEVER_EXTRACTABLE),
+            );
+            let label = remote_label(&attrs);
+            let reference =
+                crate::provider::keys::derive_secret(remote_key, mechanism, key_type, len, &label)?;
+            return self.store_remote_result(session, &access, remote_key, attrs, reference);
+        }
+        let value = derive(&material, &mechanism.param, len)?;
+        let mut key = secret_key(template, key_type, value, Origin::Imported)?;
+        if let NewKey::Secret { attrs, .. } = &mut key {
+            // A derived key is "always sensitive" / "never extractable" only if its base was and
+            // it still is (PKCS#11 3.0 §4.10).
+            let always_sensitive =
+                base.attrs.flag(CKA_ALWAYS_SENSITIVE) && attrs.flag(CKA_SENSITIVE);
+            let never_extractable =
+                base.attrs.flag(CKA_NEVER_EXTRACTABLE) && !attrs.flag(CKA_EXTRACTABLE);
+            attrs.set_bool(CKA_ALWAYS_SENSITIVE, always_sensitive);
+            attrs.set_bool(CKA_NEVER_EXTRACTABLE, never_extractable);
+        }
+        first_handle(self.store_new_key(session, &access, key)?)
+    }
+}
+
+/// The attributes of a secret key that a REMOTE key unwraps or derives in the remote module:
+/// always a token object (the remote holds it), sensitive and non-extractable.
+fn remote_target_attrs(
+    template: &[Attribute],
+    key_type: CK_KEY_TYPE,
+    origin: Origin,
+) -> Result<AttrMap> {
+    if !matches!(key_type, CKK_AES | CKK_GENERIC_SECRET) {
+        Err(Rv::TEMPLATE_INCONSISTENT)?
+    }
+    if template_bool(template, CKA_TOKEN)? == Some(false) {
+        tracing::info!("keys made by a REMOTE key are token objects in the remote module");
+        Err(Rv::TEMPLATE_INCONSISTENT)?
+    }
+    let mut attrs =
+        policy::build_key_attrs(CKO_SECRET_KEY, key_type, template, &[CKA_VALUE_LEN], origin)?;
+    attrs.set_bool(CKA_TOKEN, true);
+    Ok(attrs)
+}
+
+fn remote_label(attrs: &AttrMap) -> String {
+    crate::core::remote::remote_label(attrs.get(CKA_LABEL))
+}
+
+impl Module {
+    /// Records a secret key that a REMOTE key made in the remote module; if the row cannot be
+    /// stored, the remote object is destroyed again.
+    fn store_remote_result(
+        &self,
+        session: CK_SESSION_HANDLE,
+        access: &Access,
+        maker: &crate::provider::RemoteKey,
+        attrs: AttrMap,
+        reference: crate::provider::RemoteRef,
+    ) -> Result<CK_OBJECT_HANDLE> {
+        let key = NewKey::RemoteSecret {
+            attrs,
+            remote: reference.clone(),
+        };
+        match self.store_new_key(session, access, key) {
+            Ok(handles) => first_handle(handles),
+            Err(e) => {
+                let _ = crate::provider::keys::retire(
+                    &maker.remote,
+                    &reference,
+                    crate::provider::OnDestroy::Destroy,
+                    "unused",
+                );
+                Err(e)
+            }
+        }
+    }
+}
+
+/// A secret key from unwrapped or derived bytes and the caller's template.
+fn secret_key(
+    template: &[Attribute],
+    key_type: CK_KEY_TYPE,
+    value: Zeroizing<Vec<u8>>,
+    origin: Origin,
+) -> Result<NewKey> {
+    match key_type {
+        CKK_AES if matches!(value.len(), 16 | 24 | 32) => {}
+        CKK_GENERIC_SECRET if !value.is_empty() => {}
+        CKK_AES => Err(Rv::KEY_SIZE_RANGE)?,
+        _ => Err(Rv::TEMPLATE_INCONSISTENT)?,
+    }
+    let attrs =
+        policy::build_key_attrs(CKO_SECRET_KEY, key_type, template, &[CKA_VALUE_LEN], origin)?;
+    Ok(NewKey::Secret { attrs, value })
 }

@@ -1,12 +1,16 @@
 //! Session management (PKCS#11 3.0 §5.6).
 
-use cryptoki_sys::{CKF_RW_SESSION, CKF_SERIAL_SESSION, CK_SESSION_INFO};
+use std::sync::Arc;
 
-use crate::core::session::session_state;
+use cryptoki_sys::{
+    CKF_RW_SESSION, CKF_SERIAL_SESSION, CKU_CONTEXT_SPECIFIC, CKU_SO, CKU_USER, CK_SESSION_INFO,
+};
 
 use super::{CK_FLAGS, CK_SESSION_HANDLE, CK_SLOT_ID, CK_USER_TYPE};
-use crate::core::module;
-use crate::error::Result;
+use crate::core::module::{module, Login, Module};
+use crate::core::session::{session_state, LoginKind};
+use crate::core::token::PinOwner;
+use crate::error::{Result, Rv};
 
 pub fn open_session(slot: CK_SLOT_ID, flags: CK_FLAGS) -> Result<CK_SESSION_HANDLE> {
     module()?.open_session(slot, flags)
@@ -67,4 +71,77 @@ pub fn session_cancel(session: CK_SESSION_HANDLE, flags: CK_FLAGS) -> Result<()>
     let session = m.session(session)?;
     session.lock()?.cancel(flags);
     Ok(())
+}
+
+impl Module {
+    pub fn login(
+        &self,
+        session: CK_SESSION_HANDLE,
+        user_type: CK_USER_TYPE,
+        pin: Option<&[u8]>,
+    ) -> Result<()> {
+        let (_, token, _) = self.session_basics(session)?;
+        let pin = pin.ok_or(Rv::ARGUMENTS_BAD)?;
+        let state = self.token_state(token)?;
+        let current = state.login.read()?.kind();
+        let owner = match user_type {
+            CKU_SO => PinOwner::So,
+            CKU_USER => PinOwner::User,
+            CKU_CONTEXT_SPECIFIC => {
+                // PKCS#11 3.0 §4.9, §5.6: the user's PIN once more, for the operations this
+                // session has just initialised (a CKA_ALWAYS_AUTHENTICATE key waits for it); it
+                // counts for those operations only. With none active there is nothing to
+                // authenticate. A wrong PIN counts as a failure like any other.
+                let handle = self.session(session)?;
+                if !handle.lock()?.has_keyed_operation() {
+                    Err(Rv::OPERATION_NOT_INITIALIZED)?
+                }
+                if current != LoginKind::User {
+                    Err(Rv::USER_NOT_LOGGED_IN)?
+                }
+                self.verify_pin(token, PinOwner::User, pin)?;
+                if !handle.lock()?.grant_context_login() {
+                    // The operation ended while the PIN was being checked.
+                    Err(Rv::OPERATION_NOT_INITIALIZED)?
+                }
+                return Ok(());
+            }
+            _ => Err(Rv::USER_TYPE_INVALID)?,
+        };
+        match (current, owner) {
+            (LoginKind::User, PinOwner::User) | (LoginKind::So, PinOwner::So) => {
+                Err(Rv::USER_ALREADY_LOGGED_IN)?
+            }
+            (LoginKind::User, PinOwner::So) | (LoginKind::So, PinOwner::User) => {
+                Err(Rv::USER_ANOTHER_ALREADY_LOGGED_IN)?
+            }
+            _ => {}
+        }
+        if owner == PinOwner::So && self.sessions_of(token)?.iter().any(|(_, rw)| !rw) {
+            Err(Rv::SESSION_READ_ONLY_EXISTS)?
+        }
+        let (_, record) = self.token_row(token)?;
+        if owner == PinOwner::User && record.user.is_none() {
+            Err(Rv::USER_PIN_NOT_INITIALIZED)?
+        }
+        let key = Arc::new(self.verify_pin(token, owner, pin)?);
+        let mut login = state.login.write()?;
+        if login.kind() != LoginKind::Public {
+            // Another thread logged in while the PIN was being derived.
+            Err(Rv::USER_ALREADY_LOGGED_IN)?
+        }
+        *login = match owner {
+            PinOwner::So => Login::So(key),
+            PinOwner::User => Login::User(key),
+        };
+        Ok(())
+    }
+
+    pub fn logout(&self, session: CK_SESSION_HANDLE) -> Result<()> {
+        let (_, token, _) = self.session_basics(session)?;
+        if self.login_of(token)?.kind() == LoginKind::Public {
+            Err(Rv::USER_NOT_LOGGED_IN)?
+        }
+        self.logout_token(token)
+    }
 }

@@ -8,8 +8,8 @@ pub mod attributes;
 pub mod fork;
 pub mod handles;
 pub mod import;
+pub mod key_rows;
 pub mod keygen;
-pub mod keymgmt;
 pub mod keystore;
 pub mod lifecycle;
 pub mod module;
@@ -18,6 +18,7 @@ pub mod object;
 pub mod object_store;
 pub mod operations;
 pub mod pin_attempts;
+pub mod pins;
 pub mod plain_objects;
 pub mod policy;
 pub mod remote;
@@ -25,7 +26,6 @@ pub mod rotation;
 pub mod session;
 pub mod template;
 pub mod token;
-pub mod token_functions;
 
 pub use module::{finalize, initialize, module, InitOptions, Module};
 

@@ -163,7 +163,7 @@ impl Module {
     /// set to true, allowed for `mechanism`; returns the object and its (cached) material. An
     /// invisible handle answers `invalid` (`CKR_KEY_HANDLE_INVALID`,
     /// `CKR_WRAPPING_KEY_HANDLE_INVALID`, …).
-    pub(super) fn usable_key(
+    pub(crate) fn usable_key(
         &self,
         access: &Access,
         key: CK_OBJECT_HANDLE,

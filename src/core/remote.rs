@@ -84,7 +84,7 @@ impl Module {
     }
 
     /// The remote key behind `material`, for unwrap and derive.
-    pub(super) fn as_remote_key(material: &KeyMaterial) -> Option<&RemoteKey> {
+    pub(crate) fn as_remote_key(material: &KeyMaterial) -> Option<&RemoteKey> {
         match material {
             KeyMaterial::External(key) => key.as_any().downcast_ref::<RemoteKey>(),
             _ => None,
@@ -158,11 +158,7 @@ impl Module {
     }
 
     /// The root secret of a PROVIDER_ROOT_KEY token, opened by its remote module.
-    pub(super) fn root_secret(
-        &self,
-        row: &TokenRow,
-        record: &TokenRecord,
-    ) -> Result<Option<RootSecret>> {
+    pub fn root_secret(&self, row: &TokenRow, record: &TokenRecord) -> Result<Option<RootSecret>> {
         let ProviderSpec::Pkcs11(spec) = &record.provider else {
             return Ok(None);
         };

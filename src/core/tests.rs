@@ -21,7 +21,7 @@ fn module() -> Module {
 }
 
 fn label(text: &str) -> [u8; 32] {
-    super::token_functions::padded(text)
+    super::pins::padded(text)
 }
 
 /// A token with a user PIN, and a R/W session logged in as the user.
