@@ -1,8 +1,16 @@
 //! Signing and verifying (PKCS#11 3.0 §5.11, §5.13).
 
+use std::sync::Arc;
+
+use cryptoki_sys::{CKA_SIGN, CKA_VERIFY};
+use zeroize::Zeroizing;
+
 use super::{CK_OBJECT_HANDLE, CK_SESSION_HANDLE};
-use crate::core::module;
-use crate::error::Result;
+use crate::core::module::{module, Module};
+use crate::core::operations::{deliver, entry, step};
+use crate::core::session::{SignState, VerifyState};
+use crate::error::{Result, Rv};
+use crate::mechanism::KeyMaterial;
 use crate::types::{Mechanism, OutBuf};
 
 pub fn sign_init(
@@ -43,4 +51,136 @@ pub fn verify_update(session: CK_SESSION_HANDLE, data: &[u8]) -> Result<()> {
 
 pub fn verify_final(session: CK_SESSION_HANDLE, signature: &[u8]) -> Result<()> {
     module()?.verify_final(session, signature)
+}
+
+impl Module {
+    pub fn sign_init(
+        &self,
+        session: CK_SESSION_HANDLE,
+        mechanism: &Mechanism,
+        key: CK_OBJECT_HANDLE,
+    ) -> Result<()> {
+        let factory = entry(mechanism)?.sign.ok_or(Rv::MECHANISM_INVALID)?;
+        self.begin(
+            session,
+            mechanism,
+            key,
+            CKA_SIGN,
+            |s| &mut s.sign,
+            |material, guard| {
+                let op = match material {
+                    KeyMaterial::External(key) => Arc::clone(key).sign(mechanism)?,
+                    local => factory(local, &mechanism.param)?,
+                };
+                Ok(SignState {
+                    guard,
+                    op,
+                    multipart: false,
+                    pending: None,
+                })
+            },
+        )
+    }
+
+    pub fn sign(
+        &self,
+        session: CK_SESSION_HANDLE,
+        data: &[u8],
+        out: &mut OutBuf<'_>,
+    ) -> Result<()> {
+        let session = self.session(session)?;
+        self.recheck(&session, |s| &mut s.sign)?;
+        let mut s = session.lock()?;
+        if s.sign.as_ref().is_some_and(|st| st.multipart) {
+            Err(Rv::OPERATION_ACTIVE)?
+        }
+        deliver(
+            &mut s.sign,
+            out,
+            |st| st.op.signature_len(),
+            |st| st.op.sign(data).map(Zeroizing::new),
+        )
+    }
+
+    pub fn sign_update(&self, session: CK_SESSION_HANDLE, data: &[u8]) -> Result<()> {
+        let session = self.session(session)?;
+        let mut s = session.lock()?;
+        step(&mut s.sign, |st| {
+            if !st.op.multipart() {
+                Err(Rv::FUNCTION_NOT_SUPPORTED)?
+            }
+            st.multipart = true;
+            st.op.update(data)
+        })
+    }
+
+    pub fn sign_final(&self, session: CK_SESSION_HANDLE, out: &mut OutBuf<'_>) -> Result<()> {
+        let session = self.session(session)?;
+        let mut s = session.lock()?;
+        deliver(
+            &mut s.sign,
+            out,
+            |st| st.op.signature_len(),
+            |st| st.op.finish().map(Zeroizing::new),
+        )
+    }
+
+    pub fn verify_init(
+        &self,
+        session: CK_SESSION_HANDLE,
+        mechanism: &Mechanism,
+        key: CK_OBJECT_HANDLE,
+    ) -> Result<()> {
+        let factory = entry(mechanism)?.verify.ok_or(Rv::MECHANISM_INVALID)?;
+        self.begin(
+            session,
+            mechanism,
+            key,
+            CKA_VERIFY,
+            |s| &mut s.verify,
+            |material, guard| {
+                let op = match material {
+                    KeyMaterial::External(key) => Arc::clone(key).verify(mechanism)?,
+                    local => factory(local, &mechanism.param)?,
+                };
+                Ok(VerifyState {
+                    guard,
+                    op,
+                    multipart: false,
+                })
+            },
+        )
+    }
+
+    pub fn verify(&self, session: CK_SESSION_HANDLE, data: &[u8], signature: &[u8]) -> Result<()> {
+        let session = self.session(session)?;
+        self.recheck(&session, |s| &mut s.verify)?;
+        let mut s = session.lock()?;
+        if s.verify.as_ref().is_some_and(|st| st.multipart) {
+            Err(Rv::OPERATION_ACTIVE)?
+        }
+        let result = step(&mut s.verify, |st| st.op.verify(data, signature));
+        s.verify = None;
+        result
+    }
+
+    pub fn verify_update(&self, session: CK_SESSION_HANDLE, data: &[u8]) -> Result<()> {
+        let session = self.session(session)?;
+        let mut s = session.lock()?;
+        step(&mut s.verify, |st| {
+            if !st.op.multipart() {
+                Err(Rv::FUNCTION_NOT_SUPPORTED)?
+            }
+            st.multipart = true;
+            st.op.update(data)
+        })
+    }
+
+    pub fn verify_final(&self, session: CK_SESSION_HANDLE, signature: &[u8]) -> Result<()> {
+        let session = self.session(session)?;
+        let mut s = session.lock()?;
+        let result = step(&mut s.verify, |st| st.op.finish(signature));
+        s.verify = None;
+        result
+    }
 }

@@ -1,6 +1,7 @@
-//! Cryptographic operations of the module (PKCS#11 3.0 §5.8–5.11, §5.13, §5.15): the `*Init`
+//! What every cryptographic operation shares (PKCS#11 3.0 §5.8–5.11, §5.13): the `*Init`
 //! checks (mechanism, key visibility, usage flag, allowed mechanisms), the spec's operation-state
-//! rules, and the two-call output convention for single-part and multi-part calls.
+//! rules, and the two-call output convention for single-part and multi-part calls. The
+//! functions of each chapter read in `api::crypt`, `api::sign`, `api::digest`, `api::random`.
 //!
 //! The hot path (`C_Sign` on an initialized operation) touches only its own session's mutex: the
 //! key was resolved and its material unsealed (or taken from the cache) at `C_SignInit`.
@@ -13,15 +14,14 @@ use zeroize::Zeroizing;
 use super::access::Access;
 use super::module::Module;
 use super::session::{
-    CipherState, ContextLogin, DigestState, Guarded, KeyGuard, Session, SignState, VerifyState,
+    CipherState, ContextLogin, DigestState, Guarded, KeyGuard, Session, SignState,
 };
-use crate::crypto::random;
 use crate::error::{Result, Rv};
 use crate::mechanism::{self, KeyMaterial, MechanismEntry};
 use crate::types::{Mechanism, OutBuf};
 
 /// An operation that can hold a result computed for a buffer that was too small.
-trait HoldsPending {
+pub(crate) trait HoldsPending {
     fn pending(&mut self) -> &mut Option<Zeroizing<Vec<u8>>>;
 }
 
@@ -37,7 +37,7 @@ macro_rules! holds_pending {
 holds_pending!(SignState, CipherState, DigestState);
 
 /// An operation state that may be waiting for a context-specific login.
-trait LoginGate {
+pub(crate) trait LoginGate {
     fn login_pending(&self) -> bool;
 }
 
@@ -57,7 +57,7 @@ impl LoginGate for DigestState {
 /// without one; `CKR_USER_NOT_LOGGED_IN` (ending the operation, as every failed call does) while
 /// its `CKA_ALWAYS_AUTHENTICATE` key still waits for the context-specific login (PKCS#11 3.0
 /// §4.9). A length query counts as a use too.
-fn active<S: LoginGate>(slot: &mut Option<S>) -> Result<&mut S> {
+pub(crate) fn active<S: LoginGate>(slot: &mut Option<S>) -> Result<&mut S> {
     if slot.as_ref().is_some_and(LoginGate::login_pending) {
         *slot = None;
         Err(Rv::USER_NOT_LOGGED_IN)?
@@ -69,7 +69,7 @@ fn active<S: LoginGate>(slot: &mut Option<S>) -> Result<&mut S> {
 /// The end of a single-part call or a `*Final`: answers a length query with `bound` (the
 /// operation stays active), computes once, hands the result out, and keeps it for the retry when
 /// the caller's buffer is too small. Any other error ends the operation, as the spec requires.
-fn deliver<S: HoldsPending + LoginGate>(
+pub(crate) fn deliver<S: HoldsPending + LoginGate>(
     slot: &mut Option<S>,
     out: &mut OutBuf<'_>,
     bound: impl FnOnce(&S) -> usize,
@@ -110,7 +110,10 @@ fn deliver<S: HoldsPending + LoginGate>(
 }
 
 /// Runs one step of a multi-part operation; an error ends the operation.
-fn step<S: LoginGate, T>(slot: &mut Option<S>, run: impl FnOnce(&mut S) -> Result<T>) -> Result<T> {
+pub(crate) fn step<S: LoginGate, T>(
+    slot: &mut Option<S>,
+    run: impl FnOnce(&mut S) -> Result<T>,
+) -> Result<T> {
     let state = active(slot)?;
     let result = run(state);
     if result.is_err() {
@@ -119,11 +122,15 @@ fn step<S: LoginGate, T>(slot: &mut Option<S>, run: impl FnOnce(&mut S) -> Resul
     result
 }
 
-fn entry(mechanism: &Mechanism) -> Result<&'static MechanismEntry> {
+pub(crate) fn entry(mechanism: &Mechanism) -> Result<&'static MechanismEntry> {
     mechanism::lookup(mechanism.kind).ok_or_else(|| Rv::MECHANISM_INVALID.into())
 }
 
-fn cipher_update(slot: &mut Option<CipherState>, data: &[u8], out: &mut OutBuf<'_>) -> Result<()> {
+pub(crate) fn cipher_update(
+    slot: &mut Option<CipherState>,
+    data: &[u8],
+    out: &mut OutBuf<'_>,
+) -> Result<()> {
     let multipart = active(slot)?.op.multipart();
     if !multipart {
         *slot = None;
@@ -142,11 +149,15 @@ fn cipher_update(slot: &mut Option<CipherState>, data: &[u8], out: &mut OutBuf<'
     out.fill(&produced).map(|_| ())
 }
 
-fn cipher_final(slot: &mut Option<CipherState>, out: &mut OutBuf<'_>) -> Result<()> {
+pub(crate) fn cipher_final(slot: &mut Option<CipherState>, out: &mut OutBuf<'_>) -> Result<()> {
     deliver(slot, out, |s| s.op.output_len(0, true), |s| s.op.finish())
 }
 
-fn cipher_single(slot: &mut Option<CipherState>, data: &[u8], out: &mut OutBuf<'_>) -> Result<()> {
+pub(crate) fn cipher_single(
+    slot: &mut Option<CipherState>,
+    data: &[u8],
+    out: &mut OutBuf<'_>,
+) -> Result<()> {
     if slot.as_ref().is_some_and(|s| s.multipart) {
         Err(Rv::OPERATION_ACTIVE)?
     }
@@ -206,7 +217,7 @@ impl Module {
     /// and `start` makes the operation from its material. An operation with a
     /// `CKA_ALWAYS_AUTHENTICATE` key starts waiting for its context-specific login. No lock is
     /// held while the key is resolved (that may read the database and unseal).
-    fn begin<S>(
+    pub(crate) fn begin<S>(
         &self,
         session: CK_SESSION_HANDLE,
         mechanism: &Mechanism,
@@ -245,7 +256,7 @@ impl Module {
     /// permit the operation (another process may have deactivated it since the `*Init`). The
     /// check reads the cache; it touches the store only when the coherence check says so. A
     /// refusal ends the operation.
-    fn recheck<S: Guarded>(
+    pub(crate) fn recheck<S: Guarded>(
         &self,
         session: &Arc<Mutex<Session>>,
         slot: fn(&mut Session) -> &mut Option<S>,
@@ -273,7 +284,7 @@ impl Module {
     }
 
     /// `CKR_OPERATION_ACTIVE` when the operation a `*Init` would start is already running.
-    fn ensure_idle<S>(
+    pub(crate) fn ensure_idle<S>(
         &self,
         session: CK_SESSION_HANDLE,
         slot: fn(&mut Session) -> &mut Option<S>,
@@ -283,329 +294,5 @@ impl Module {
             Err(Rv::OPERATION_ACTIVE)?
         }
         Ok(())
-    }
-
-    pub fn sign_init(
-        &self,
-        session: CK_SESSION_HANDLE,
-        mechanism: &Mechanism,
-        key: CK_OBJECT_HANDLE,
-    ) -> Result<()> {
-        let factory = entry(mechanism)?.sign.ok_or(Rv::MECHANISM_INVALID)?;
-        self.begin(
-            session,
-            mechanism,
-            key,
-            CKA_SIGN,
-            |s| &mut s.sign,
-            |material, guard| {
-                let op = match material {
-                    KeyMaterial::External(key) => Arc::clone(key).sign(mechanism)?,
-                    local => factory(local, &mechanism.param)?,
-                };
-                Ok(SignState {
-                    guard,
-                    op,
-                    multipart: false,
-                    pending: None,
-                })
-            },
-        )
-    }
-
-    pub fn sign(
-        &self,
-        session: CK_SESSION_HANDLE,
-        data: &[u8],
-        out: &mut OutBuf<'_>,
-    ) -> Result<()> {
-        let session = self.session(session)?;
-        self.recheck(&session, |s| &mut s.sign)?;
-        let mut s = session.lock()?;
-        if s.sign.as_ref().is_some_and(|st| st.multipart) {
-            Err(Rv::OPERATION_ACTIVE)?
-        }
-        deliver(
-            &mut s.sign,
-            out,
-            |st| st.op.signature_len(),
-            |st| st.op.sign(data).map(Zeroizing::new),
-        )
-    }
-
-    pub fn sign_update(&self, session: CK_SESSION_HANDLE, data: &[u8]) -> Result<()> {
-        let session = self.session(session)?;
-        let mut s = session.lock()?;
-        step(&mut s.sign, |st| {
-            if !st.op.multipart() {
-                Err(Rv::FUNCTION_NOT_SUPPORTED)?
-            }
-            st.multipart = true;
-            st.op.update(data)
-        })
-    }
-
-    pub fn sign_final(&self, session: CK_SESSION_HANDLE, out: &mut OutBuf<'_>) -> Result<()> {
-        let session = self.session(session)?;
-        let mut s = session.lock()?;
-        deliver(
-            &mut s.sign,
-            out,
-            |st| st.op.signature_len(),
-            |st| st.op.finish().map(Zeroizing::new),
-        )
-    }
-
-    pub fn verify_init(
-        &self,
-        session: CK_SESSION_HANDLE,
-        mechanism: &Mechanism,
-        key: CK_OBJECT_HANDLE,
-    ) -> Result<()> {
-        let factory = entry(mechanism)?.verify.ok_or(Rv::MECHANISM_INVALID)?;
-        self.begin(
-            session,
-            mechanism,
-            key,
-            CKA_VERIFY,
-            |s| &mut s.verify,
-            |material, guard| {
-                let op = match material {
-                    KeyMaterial::External(key) => Arc::clone(key).verify(mechanism)?,
-                    local => factory(local, &mechanism.param)?,
-                };
-                Ok(VerifyState {
-                    guard,
-                    op,
-                    multipart: false,
-                })
-            },
-        )
-    }
-
-    pub fn verify(&self, session: CK_SESSION_HANDLE, data: &[u8], signature: &[u8]) -> Result<()> {
-        let session = self.session(session)?;
-        self.recheck(&session, |s| &mut s.verify)?;
-        let mut s = session.lock()?;
-        if s.verify.as_ref().is_some_and(|st| st.multipart) {
-            Err(Rv::OPERATION_ACTIVE)?
-        }
-        let result = step(&mut s.verify, |st| st.op.verify(data, signature));
-        s.verify = None;
-        result
-    }
-
-    pub fn verify_update(&self, session: CK_SESSION_HANDLE, data: &[u8]) -> Result<()> {
-        let session = self.session(session)?;
-        let mut s = session.lock()?;
-        step(&mut s.verify, |st| {
-            if !st.op.multipart() {
-                Err(Rv::FUNCTION_NOT_SUPPORTED)?
-            }
-            st.multipart = true;
-            st.op.update(data)
-        })
-    }
-
-    pub fn verify_final(&self, session: CK_SESSION_HANDLE, signature: &[u8]) -> Result<()> {
-        let session = self.session(session)?;
-        let mut s = session.lock()?;
-        let result = step(&mut s.verify, |st| st.op.finish(signature));
-        s.verify = None;
-        result
-    }
-
-    pub fn encrypt_init(
-        &self,
-        session: CK_SESSION_HANDLE,
-        mechanism: &Mechanism,
-        key: CK_OBJECT_HANDLE,
-    ) -> Result<()> {
-        let factory = entry(mechanism)?.encrypt.ok_or(Rv::MECHANISM_INVALID)?;
-        self.cipher_init(session, mechanism, key, CKA_ENCRYPT, factory, |s| {
-            &mut s.encrypt
-        })
-    }
-
-    pub fn decrypt_init(
-        &self,
-        session: CK_SESSION_HANDLE,
-        mechanism: &Mechanism,
-        key: CK_OBJECT_HANDLE,
-    ) -> Result<()> {
-        let factory = entry(mechanism)?.decrypt.ok_or(Rv::MECHANISM_INVALID)?;
-        self.cipher_init(session, mechanism, key, CKA_DECRYPT, factory, |s| {
-            &mut s.decrypt
-        })
-    }
-
-    /// `C_EncryptInit` and `C_DecryptInit` differ only in usage flag, factory and slot.
-    fn cipher_init(
-        &self,
-        session: CK_SESSION_HANDLE,
-        mechanism: &Mechanism,
-        key: CK_OBJECT_HANDLE,
-        usage: CK_ATTRIBUTE_TYPE,
-        factory: crate::mechanism::CipherFactory,
-        slot: fn(&mut Session) -> &mut Option<CipherState>,
-    ) -> Result<()> {
-        self.begin(session, mechanism, key, usage, slot, |material, guard| {
-            let op = match material {
-                KeyMaterial::External(key) => {
-                    Arc::clone(key).cipher(mechanism, usage == CKA_ENCRYPT)?
-                }
-                local => factory(local, &mechanism.param)?,
-            };
-            Ok(CipherState {
-                guard,
-                op,
-                multipart: false,
-                pending: None,
-            })
-        })
-    }
-
-    pub fn encrypt(
-        &self,
-        session: CK_SESSION_HANDLE,
-        data: &[u8],
-        out: &mut OutBuf<'_>,
-    ) -> Result<()> {
-        let session = self.session(session)?;
-        self.recheck(&session, |s| &mut s.encrypt)?;
-        let mut s = session.lock()?;
-        cipher_single(&mut s.encrypt, data, out)
-    }
-
-    pub fn encrypt_update(
-        &self,
-        session: CK_SESSION_HANDLE,
-        data: &[u8],
-        out: &mut OutBuf<'_>,
-    ) -> Result<()> {
-        let session = self.session(session)?;
-        let mut s = session.lock()?;
-        cipher_update(&mut s.encrypt, data, out)
-    }
-
-    pub fn encrypt_final(&self, session: CK_SESSION_HANDLE, out: &mut OutBuf<'_>) -> Result<()> {
-        let session = self.session(session)?;
-        let mut s = session.lock()?;
-        cipher_final(&mut s.encrypt, out)
-    }
-
-    pub fn decrypt(
-        &self,
-        session: CK_SESSION_HANDLE,
-        data: &[u8],
-        out: &mut OutBuf<'_>,
-    ) -> Result<()> {
-        let session = self.session(session)?;
-        self.recheck(&session, |s| &mut s.decrypt)?;
-        let mut s = session.lock()?;
-        cipher_single(&mut s.decrypt, data, out)
-    }
-
-    pub fn decrypt_update(
-        &self,
-        session: CK_SESSION_HANDLE,
-        data: &[u8],
-        out: &mut OutBuf<'_>,
-    ) -> Result<()> {
-        let session = self.session(session)?;
-        let mut s = session.lock()?;
-        cipher_update(&mut s.decrypt, data, out)
-    }
-
-    pub fn decrypt_final(&self, session: CK_SESSION_HANDLE, out: &mut OutBuf<'_>) -> Result<()> {
-        let session = self.session(session)?;
-        let mut s = session.lock()?;
-        cipher_final(&mut s.decrypt, out)
-    }
-
-    pub fn digest_init(&self, session: CK_SESSION_HANDLE, mechanism: &Mechanism) -> Result<()> {
-        self.ensure_idle(session, |s| &mut s.digest)?;
-        let factory = entry(mechanism)?.digest.ok_or(Rv::MECHANISM_INVALID)?;
-        let op = factory(&mechanism.param)?;
-        let session = self.session(session)?;
-        let mut s = session.lock()?;
-        if s.digest.is_some() {
-            Err(Rv::OPERATION_ACTIVE)?
-        }
-        s.digest = Some(DigestState {
-            op,
-            multipart: false,
-            pending: None,
-        });
-        Ok(())
-    }
-
-    pub fn digest(
-        &self,
-        session: CK_SESSION_HANDLE,
-        data: &[u8],
-        out: &mut OutBuf<'_>,
-    ) -> Result<()> {
-        let session = self.session(session)?;
-        let mut s = session.lock()?;
-        if s.digest.as_ref().is_some_and(|st| st.multipart) {
-            Err(Rv::OPERATION_ACTIVE)?
-        }
-        deliver(
-            &mut s.digest,
-            out,
-            |st| st.op.digest_len(),
-            |st| {
-                st.op.update(data)?;
-                st.op.finish().map(Zeroizing::new)
-            },
-        )
-    }
-
-    pub fn digest_update(&self, session: CK_SESSION_HANDLE, data: &[u8]) -> Result<()> {
-        let session = self.session(session)?;
-        let mut s = session.lock()?;
-        step(&mut s.digest, |st| {
-            st.multipart = true;
-            st.op.update(data)
-        })
-    }
-
-    /// `C_DigestKey`: feeds a secret key's value into the digest without revealing it.
-    pub fn digest_key(&self, session: CK_SESSION_HANDLE, key: CK_OBJECT_HANDLE) -> Result<()> {
-        let access = self.access(session)?;
-        let object = self.visible_object(&access, key, Rv::KEY_HANDLE_INVALID)?;
-        let material = self.material(&access, &object);
-        let session = self.session(session)?;
-        let mut s = session.lock()?;
-        step(&mut s.digest, |st| match material? {
-            KeyMaterial::Secret(value) => {
-                st.multipart = true;
-                st.op.update(&value)
-            }
-            _ => Err(Rv::KEY_TYPE_INCONSISTENT)?,
-        })
-    }
-
-    pub fn digest_final(&self, session: CK_SESSION_HANDLE, out: &mut OutBuf<'_>) -> Result<()> {
-        let session = self.session(session)?;
-        let mut s = session.lock()?;
-        deliver(
-            &mut s.digest,
-            out,
-            |st| st.op.digest_len(),
-            |st| st.op.finish().map(Zeroizing::new),
-        )
-    }
-
-    pub fn generate_random(&self, session: CK_SESSION_HANDLE, out: &mut [u8]) -> Result<()> {
-        self.session(session)?;
-        random::fill(out)
-    }
-
-    pub fn seed_random(&self, session: CK_SESSION_HANDLE, _seed: &[u8]) -> Result<()> {
-        self.session(session)?;
-        // OpenSSL's DRBG seeds itself from the OS; a caller's seed is not mixed in.
-        Err(Rv::RANDOM_SEED_NOT_SUPPORTED)?
     }
 }
