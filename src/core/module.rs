@@ -362,53 +362,6 @@ impl Module {
         Ok(out)
     }
 
-    pub fn open_session(&self, slot: CK_SLOT_ID, flags: CK_FLAGS) -> Result<CK_SESSION_HANDLE> {
-        if flags & CKF_SERIAL_SESSION == 0 {
-            Err(Rv::SESSION_PARALLEL_NOT_SUPPORTED)?
-        }
-        let token = self.slot_token(slot)?.ok_or(Rv::TOKEN_NOT_RECOGNIZED)?;
-        let read_write = flags & CKF_RW_SESSION != 0;
-        let state = self.token_state(token)?;
-        if !read_write && state.login.read()?.kind() == LoginKind::So {
-            Err(Rv::SESSION_READ_WRITE_SO_EXISTS)?
-        }
-        let handle = super::handles::SESSION_HANDLES.next();
-        let session = Session::new(handle, slot, token, read_write);
-        self.sessions
-            .write()?
-            .insert(handle, Arc::new(Mutex::new(session)));
-        Ok(handle)
-    }
-
-    pub fn close_session(&self, handle: CK_SESSION_HANDLE) -> Result<()> {
-        let session = self
-            .sessions
-            .write()?
-            .remove(&handle)
-            .ok_or(Rv::SESSION_HANDLE_INVALID)?;
-        let token = session.lock()?.token;
-        self.objects.remove_session_objects(handle)?;
-        if self.sessions_of(token)?.is_empty() {
-            // The last session closed: the application is logged out (PKCS#11 3.0 §5.6).
-            self.logout_token(token)?;
-        }
-        Ok(())
-    }
-
-    pub fn close_all_sessions(&self, slot: CK_SLOT_ID) -> Result<()> {
-        let Some(token) = self.slot_token(slot)? else {
-            return Ok(());
-        };
-        for (handle, _) in self.sessions_of(token)? {
-            match self.close_session(handle) {
-                Ok(()) => {}
-                Err(e) if e.rv() == Rv::SESSION_HANDLE_INVALID => {} // closed concurrently
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(())
-    }
-
     pub fn logout_token(&self, token: Uuid) -> Result<()> {
         *self.token_state(token)?.login.write()? = Login::Public;
         self.objects.forget_material(token)
