@@ -23,6 +23,7 @@ pub mod plain_objects;
 pub mod policy;
 pub mod remote;
 pub mod rotation;
+pub mod rotation_names;
 pub mod session;
 pub mod template;
 pub mod token;
