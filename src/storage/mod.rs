@@ -12,6 +12,7 @@ mod change_feed;
 pub mod contract;
 pub mod migrations;
 pub mod postgres;
+pub mod sql;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -113,6 +114,29 @@ impl KeyEvent {
             id: Uuid::new_v4(),
             key_id: key_id.to_string(),
             ..self.clone()
+        }
+    }
+}
+
+/// A key row read from either key table.
+#[derive(Clone, Debug, PartialEq)]
+pub enum KeyRow {
+    Asym(AsymKeyRow),
+    Sym(SymKeyRow),
+}
+
+impl KeyRow {
+    pub fn into_asym(self) -> Option<AsymKeyRow> {
+        match self {
+            KeyRow::Asym(row) => Some(row),
+            KeyRow::Sym(_) => None,
+        }
+    }
+
+    pub fn into_sym(self) -> Option<SymKeyRow> {
+        match self {
+            KeyRow::Sym(row) => Some(row),
+            KeyRow::Asym(_) => None,
         }
     }
 }
@@ -224,10 +248,11 @@ pub trait Storage: Send + Sync {
     /// transaction: a key is never stored without its creation event. `Conflict` (and nothing
     /// written) when the row's `id` or `key_id` is taken.
     fn insert_key(&self, row: NewKeyRow<'_>, created: &KeyEvent) -> StorageResult<()>;
-    fn get_asym_key(&self, id: Uuid) -> StorageResult<Option<AsymKeyRow>>;
-    fn get_sym_key(&self, id: Uuid) -> StorageResult<Option<SymKeyRow>>;
-    fn find_asym_keys(&self, filter: &KeyFilter) -> StorageResult<Vec<AsymKeyRow>>;
-    fn find_sym_keys(&self, filter: &KeyFilter) -> StorageResult<Vec<SymKeyRow>>;
+    /// The row `id` of `table`.
+    fn get_key(&self, table: KeyTable, id: Uuid) -> StorageResult<Option<KeyRow>>;
+    /// The rows of `table` the filter selects (`key_algorithms` applies to asym only), oldest
+    /// first.
+    fn find_keys(&self, table: KeyTable, filter: &KeyFilter) -> StorageResult<Vec<KeyRow>>;
     /// Replaces `metadata` and `expiration`, bumps `updated_at` and records `event` when given,
     /// in one transaction; false (nothing recorded) when the row is gone.
     fn update_key_attributes(
@@ -317,6 +342,30 @@ pub trait Storage: Send + Sync {
         metadata: Option<&Value>,
         event: &KeyEvent,
     ) -> StorageResult<bool>;
+}
+
+/// Typed forms of [`Storage::get_key`] and [`Storage::find_keys`], for callers that know the
+/// table.
+impl dyn Storage {
+    pub fn get_asym_key(&self, id: Uuid) -> StorageResult<Option<AsymKeyRow>> {
+        Ok(self
+            .get_key(KeyTable::Asym, id)?
+            .and_then(KeyRow::into_asym))
+    }
+
+    pub fn get_sym_key(&self, id: Uuid) -> StorageResult<Option<SymKeyRow>> {
+        Ok(self.get_key(KeyTable::Sym, id)?.and_then(KeyRow::into_sym))
+    }
+
+    pub fn find_asym_keys(&self, filter: &KeyFilter) -> StorageResult<Vec<AsymKeyRow>> {
+        let rows = self.find_keys(KeyTable::Asym, filter)?;
+        Ok(rows.into_iter().filter_map(KeyRow::into_asym).collect())
+    }
+
+    pub fn find_sym_keys(&self, filter: &KeyFilter) -> StorageResult<Vec<SymKeyRow>> {
+        let rows = self.find_keys(KeyTable::Sym, filter)?;
+        Ok(rows.into_iter().filter_map(KeyRow::into_sym).collect())
+    }
 }
 
 /// Whether a store may run threads of its own (the application's `C_Initialize` says).
