@@ -10,6 +10,25 @@ pub enum KeyStatus {
     Expired = 4,
 }
 
+impl KeyStatus {
+    pub const ALL: [KeyStatus; 4] = [
+        KeyStatus::Active,
+        KeyStatus::Inactive,
+        KeyStatus::Compromised,
+        KeyStatus::Expired,
+    ];
+
+    /// The column's code.
+    pub fn code(self) -> i32 {
+        self as i32
+    }
+
+    /// The status a stored code means; `None` for a code no build has written.
+    pub fn from_code(code: i32) -> Option<KeyStatus> {
+        KeyStatus::ALL.into_iter().find(|s| s.code() == code)
+    }
+}
+
 /// `key_mode` (OpenTDF's `KeyMode` numbering).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KeyMode {
@@ -21,4 +40,23 @@ pub enum KeyMode {
     Remote = 3,
     /// A public key with no private half.
     PublicKeyOnly = 4,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_codes_round_trip() {
+        for status in KeyStatus::ALL {
+            assert_eq!(KeyStatus::from_code(status.code()), Some(status));
+        }
+        assert_eq!(
+            KeyStatus::ALL.map(KeyStatus::code),
+            [1, 2, 3, 4],
+            "the stored numbering never changes"
+        );
+        assert_eq!(KeyStatus::from_code(0), None);
+        assert_eq!(KeyStatus::from_code(5), None);
+    }
 }

@@ -23,6 +23,7 @@ use uuid::Uuid;
 
 use crate::config::DatabaseConfig;
 use crate::error::{Error, StorageError};
+use crate::key_state::KeyStatus;
 
 pub type StorageResult<T> = std::result::Result<T, StorageError>;
 
@@ -46,7 +47,7 @@ pub struct AsymKeyRow {
     pub provider_config_id: Uuid,
     pub key_id: String,
     pub key_algorithm: i32,
-    pub key_status: i32,
+    pub key_status: KeyStatus,
     pub key_mode: i32,
     pub expiration: Option<DateTime<Utc>>,
     pub public_key_ctx: Option<Value>,
@@ -64,7 +65,7 @@ pub struct SymKeyRow {
     pub id: Uuid,
     pub provider_config_id: Uuid,
     pub key_id: String,
-    pub key_status: i32,
+    pub key_status: KeyStatus,
     pub key_mode: i32,
     pub expiration: Option<DateTime<Utc>>,
     /// Sealed key bytes; never the key itself.
@@ -183,7 +184,7 @@ pub struct KeyFilter {
     pub key_algorithms: Option<Vec<i32>>,
     pub key_id: Option<String>,
     /// `key_status = …` (indexed).
-    pub key_status: Option<i32>,
+    pub key_status: Option<KeyStatus>,
 }
 
 /// A read-modify-write of a token record inside one write transaction, so concurrent failed
@@ -337,7 +338,7 @@ pub trait Storage: Send + Sync {
         &self,
         table: KeyTable,
         id: Uuid,
-        status: i32,
+        status: KeyStatus,
         expiration: Option<DateTime<Utc>>,
         metadata: Option<&Value>,
         event: &KeyEvent,

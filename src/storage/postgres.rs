@@ -869,7 +869,7 @@ mod tests {
             id: Uuid::new_v4(),
             provider_config_id: token,
             key_id: key_id.into(),
-            key_status: 1,
+            key_status: crate::key_state::KeyStatus::Active,
             key_mode: 0,
             expiration: None,
             key_value: Some(vec![1, 2, 3]),

@@ -6,19 +6,9 @@ use std::sync::{Condvar, Mutex};
 
 use super::*;
 
-/// Environment variable with the URL of a database the tests may connect to and create
-/// databases from.
-pub const ENV_TEST_PG: &str = "SQLHSM_TEST_PG";
-/// Used when `SQLHSM_TEST_PG` is unset: the local server with trust authentication.
-pub const DEFAULT_TEST_PG: &str = "postgres://postgres@127.0.0.1:5432/test";
-
-/// The base URL tests connect to.
-pub fn test_database_url() -> String {
-    std::env::var(ENV_TEST_PG)
-        .ok()
-        .filter(|url| !url.trim().is_empty())
-        .unwrap_or_else(|| DEFAULT_TEST_PG.to_string())
-}
+#[path = "../../../tests/support/pg_test_url.rs"]
+mod url;
+pub use url::{pg_url_with_database as with_database, test_pg_url as test_database_url};
 
 /// Test databases alive at once in this process: with many test threads, each holding a
 /// pool, the server's `max_connections` (100 by default) would otherwise run out.
@@ -132,13 +122,4 @@ pub fn test_database() -> Option<TestDatabase> {
         base,
         _permit: permit,
     })
-}
-
-/// `url` with its database name replaced (the query string kept).
-pub fn with_database(url: &str, name: &str) -> String {
-    let (scheme, rest) = url.split_once("://").unwrap_or(("postgres", url));
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    let query = tail.find('?').map_or("", |at| &tail[at..]);
-    format!("{scheme}://{authority}/{name}{query}")
 }

@@ -229,7 +229,7 @@ fn decode_asym(row: &dyn Row) -> StorageResult<KeyRow> {
         provider_config_id: row.uuid(1)?,
         key_id: row.text(2)?,
         key_algorithm: row.i32(3)?,
-        key_status: row.i32(4)?,
+        key_status: key_status(row, 4)?,
         key_mode: row.i32(5)?,
         expiration: row.opt_time(6)?,
         public_key_ctx: row.opt_json(7)?,
@@ -245,7 +245,7 @@ fn decode_sym(row: &dyn Row) -> StorageResult<KeyRow> {
         id: row.uuid(0)?,
         provider_config_id: row.uuid(1)?,
         key_id: row.text(2)?,
-        key_status: row.i32(3)?,
+        key_status: key_status(row, 3)?,
         key_mode: row.i32(4)?,
         expiration: row.opt_time(5)?,
         key_value: row.opt_bytes(6)?,
@@ -253,6 +253,12 @@ fn decode_sym(row: &dyn Row) -> StorageResult<KeyRow> {
         created_at: row.time(8)?,
         updated_at: row.time(9)?,
     }))
+}
+
+/// A stored `key_status`; a code no build writes is corrupt data.
+fn key_status(row: &dyn Row, column: usize) -> StorageResult<KeyStatus> {
+    let code = row.i32(column)?;
+    KeyStatus::from_code(code).ok_or_else(|| row::corrupt(column, "key_status", code))
 }
 
 fn key_decoder(table: KeyTable) -> fn(&dyn Row) -> StorageResult<KeyRow> {
@@ -303,7 +309,7 @@ fn insert_key_row(
                 Param::Uuid(row.provider_config_id),
                 Param::Text(&row.key_id),
                 Param::I32(row.key_algorithm),
-                Param::I32(row.key_status),
+                Param::I32(row.key_status.code()),
                 Param::I32(row.key_mode),
                 Param::Time(row.expiration),
                 Param::Json(row.public_key_ctx.as_ref()),
@@ -320,7 +326,7 @@ fn insert_key_row(
                 Param::Uuid(row.id),
                 Param::Uuid(row.provider_config_id),
                 Param::Text(&row.key_id),
-                Param::I32(row.key_status),
+                Param::I32(row.key_status.code()),
                 Param::I32(row.key_mode),
                 Param::Time(row.expiration),
                 Param::Bytes(row.key_value.as_deref()),
@@ -472,7 +478,7 @@ pub(super) fn find_keys_sql<'a>(
         sql.add(" AND key_id = ?", [Param::Text(key_id)]);
     }
     if let Some(status) = filter.key_status {
-        sql.add(" AND key_status = ?", [Param::I32(status)]);
+        sql.add(" AND key_status = ?", [Param::I32(status.code())]);
     }
     sql.raw(" ORDER BY created_at, id");
     Some(sql)
@@ -806,8 +812,8 @@ impl<D: Driver> Storage for D {
                  THEN {compromised} ELSE {inactive} END, \
                  metadata = ?, updated_at = ? WHERE id = ? AND COALESCE(",
                 old_table.name(),
-                compromised = KeyStatus::Compromised as i32,
-                inactive = KeyStatus::Inactive as i32,
+                compromised = KeyStatus::Compromised.code(),
+                inactive = KeyStatus::Inactive.code(),
             ),
             [
                 Param::Json(Some(old_metadata)),
@@ -867,7 +873,7 @@ impl<D: Driver> Storage for D {
         &self,
         table: KeyTable,
         id: Uuid,
-        status: i32,
+        status: KeyStatus,
         expiration: Option<DateTime<Utc>>,
         metadata: Option<&Value>,
         event: &KeyEvent,
@@ -881,7 +887,7 @@ impl<D: Driver> Storage for D {
                 table.name()
             ),
             [
-                Param::I32(status),
+                Param::I32(status.code()),
                 Param::Time(expiration),
                 Param::Time(Some(Utc::now())),
                 Param::Json(metadata),
