@@ -4,6 +4,12 @@
 //!
 //! A dialect that speaks standard SQL writes only [`Dialect::placeholder`] and
 //! [`Dialect::json_text`]; the other methods have the standard form as their default.
+//!
+//! Only what the statements need is here. None of them is an upsert, and none needs a cast:
+//! the one `CASE` that sets a column from constants writes them as literals, so every dialect
+//! types it as the column's integer (PostgreSQL would type bound `CASE` results as text). A
+//! statement that needs either adds its fragment here, with a default where SQL has a standard
+//! form.
 
 /// One SQL dialect. The implementations live beside their drivers (`storage::sqlite`,
 /// `storage::postgres`).
