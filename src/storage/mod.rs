@@ -8,8 +8,9 @@
 //! The SQL backends share one statement layer, [`sql`]: each statement written once from a
 //! small [`sql::Dialect`], rows decoded once, and [`Storage`] implemented once for every
 //! [`sql::Driver`]. [`sqlite`] and [`postgres`] are drivers (connections, pooling, the change
-//! feed, error mapping, the migrations' lock) with their dialect; a new dialect is one such file
-//! and its `migrations/<dialect>/` directory (`docs/adding-a-sql-dialect.md`).
+//! feed, error mapping, the migrations' lock) with their dialect; a new dialect is one such file,
+//! its `migrations/<dialect>/` directory and the lines that name it
+//! (`docs/adding-a-sql-dialect.md`).
 
 mod caller_pool;
 mod change_feed;
