@@ -103,7 +103,7 @@ impl Module {
         plan: &RotationPlan<'_>,
         successor: NewKeyRow<'_>,
         key_id: &str,
-        status: i32,
+        status: KeyStatus,
     ) -> std::result::Result<(), StorageError> {
         let rotation = plan.rotation;
         let metadata = plan.linked_predecessor(key_id);
@@ -201,7 +201,7 @@ impl Module {
             provider_config_id: access.token,
             key_id: String::new(),
             key_algorithm: algorithm.code(),
-            key_status: KeyStatus::Active as i32,
+            key_status: KeyStatus::Active,
             key_mode: mode as i32,
             expiration,
             public_key_ctx: Some(serde_json::json!({ "pem": public_key.to_spki_pem()? })),
@@ -275,7 +275,7 @@ impl Module {
             id: row_id,
             provider_config_id: access.token,
             key_id: String::new(),
-            key_status: KeyStatus::Active as i32,
+            key_status: KeyStatus::Active,
             key_mode: mode as i32,
             expiration: expiration_of(&attrs),
             key_value,

@@ -7,7 +7,7 @@ use cryptoki_sys::*;
 use uuid::Uuid;
 
 use super::access::Access;
-use super::algorithm::KeyAlgorithm;
+use super::algorithm::{KeyAlgorithm, KeyStatus};
 use super::attributes::AttrMap;
 use super::keystore;
 use super::module::Module;
@@ -218,7 +218,10 @@ impl Module {
             // Active, Inactive and Compromised are what the column says; Expired may also be an
             // Active row whose expiration passed, so that one is filtered on the rows returned.
             if let Some(status) = template_ulong(template, crate::vendor::CKA_SQLHSM_KEY_STATUS)? {
-                filter.key_status = i32::try_from(status).ok().filter(|s| (1..=3).contains(s));
+                filter.key_status = i32::try_from(status)
+                    .ok()
+                    .and_then(KeyStatus::from_code)
+                    .filter(|s| *s != KeyStatus::Expired);
             }
             if let Some(key_id) = find_in_template(template, crate::vendor::CKA_SQLHSM_KEY_ID)? {
                 filter.key_id = Some(String::from_utf8_lossy(key_id).into_owned());
