@@ -12,11 +12,11 @@ use cryptoki_sys::{
 
 use super::registry::entry;
 use super::support::{no_param, secret_key};
-use super::{KeyMaterial, MechanismEntry, SignOperation, VerifyOperation};
+use super::{Forward, KeyMaterial, MechanismEntry, SignOperation, VerifyOperation};
 use crate::crypto::digest::HashAlg;
 use crate::crypto::mac::{mac_eq, Mac};
 use crate::error::{Result, Rv};
-use crate::types::MechanismParam;
+use crate::types::{MechanismParam, ParamShape};
 
 /// HMAC key sizes advertised, in bytes: the generic secret range. Longer keys still work
 /// (RFC 2104 hashes them); an empty key is refused.
@@ -44,12 +44,14 @@ pub(super) fn entries() -> Vec<MechanismEntry> {
                 sign: Some(|k, p| MacSign::boxed(k, p, $kind, false)),
                 verify: Some(|k, p| MacVerify::boxed(k, p, $kind, false)),
                 key_types,
+                forward: Forward::AsIs,
                 ..entry($full, $min, $max, sv)
             });
             out.push(MechanismEntry {
                 sign: Some(|k, p| MacSign::boxed(k, p, $kind, true)),
                 verify: Some(|k, p| MacVerify::boxed(k, p, $kind, true)),
                 key_types,
+                param: ParamShape::Ulong,
                 ..entry($general, $min, $max, sv)
             });
         };
