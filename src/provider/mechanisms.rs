@@ -1,8 +1,9 @@
-//! The REMOTE form of each mechanism a remote module is asked to run: which ones is declared in
-//! the mechanism registry ([`Forward`]), the `cryptoki` value each becomes is one row of
-//! [`FORMS`] here. Hash-and-sign mechanisms are split: the hash runs here (fast, multi-part, and independent of which
-//! combinations the remote offers: SoftHSM has no `CKM_ECDSA_SHA256`), and the raw signature
-//! (`CKM_ECDSA`, `CKM_RSA_PKCS` over a DigestInfo, `CKM_RSA_PKCS_PSS`) is made remotely.
+//! The REMOTE form of each mechanism a remote module is asked to run. Which mechanisms are
+//! forwarded is declared in the mechanism registry ([`Forward`]); the `cryptoki` value each
+//! becomes is one row of `FORMS` here. Hash-and-sign mechanisms are split: the hash runs here
+//! (fast, multi-part, and independent of which combinations the remote offers: SoftHSM has no
+//! `CKM_ECDSA_SHA256`), and the raw signature (`CKM_ECDSA`, `CKM_RSA_PKCS` over a DigestInfo,
+//! `CKM_RSA_PKCS_PSS`) is made remotely.
 
 use cryptoki::error::Error as CkError;
 use cryptoki::mechanism::aead::GcmParams;
