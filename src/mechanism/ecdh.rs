@@ -25,7 +25,7 @@ use crate::crypto::digest::HashAlg;
 use crate::crypto::ecdh::{ecdh, x963_kdf};
 use crate::crypto::keys::KeyKind;
 use crate::error::{Result, Rv};
-use crate::types::{MechanismParam, ParamShape};
+use crate::types::MechanismParam;
 
 /// Peer points may be compressed as well as uncompressed.
 const FLAGS: CK_FLAGS =
@@ -37,13 +37,13 @@ pub(super) fn entries() -> Vec<MechanismEntry> {
     vec![
         MechanismEntry {
             derive: Some(derive),
-            param: ParamShape::Ecdh1Derive,
+            param: super::ParamShape::Ecdh1Derive,
             forward: Forward::AsIs,
             ..entry(CKM_ECDH1_DERIVE, MIN_BITS, MAX_BITS, FLAGS)
         },
         MechanismEntry {
             derive: Some(derive),
-            param: ParamShape::Ecdh1Derive,
+            param: super::ParamShape::Ecdh1Derive,
             ..entry(CKM_ECDH1_COFACTOR_DERIVE, MIN_BITS, MAX_BITS, FLAGS)
         },
     ]

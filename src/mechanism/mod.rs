@@ -144,25 +144,6 @@ pub enum KeyGen {
     GenericSecret,
 }
 
-/// Whether and how an operation with a key held by another PKCS#11 module (key mode REMOTE) is
-/// forwarded to it. The REMOTE form itself (the `cryptoki` value the remote module is called
-/// with) is written in `crate::provider::mechanisms`, one row per [`Forward::AsIs`] mechanism;
-/// a test there checks that the two lists agree.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Forward {
-    /// Computed here only: a REMOTE key refuses the mechanism with `CKR_MECHANISM_INVALID`.
-    Never,
-    /// The remote module runs this mechanism, with this parameter.
-    AsIs,
-    /// Hash-and-sign: the hash runs here (multi-part, and whatever hash-and-sign combinations
-    /// the remote offers), then the remote module signs with `then`, itself [`Forward::AsIs`]
-    /// (over a DigestInfo when `then` is `CKM_RSA_PKCS`).
-    HashFirst {
-        hash: crate::crypto::digest::HashAlg,
-        then: CK_MECHANISM_TYPE,
-    },
-}
-
 /// One registered mechanism.
 pub struct MechanismEntry {
     pub kind: CK_MECHANISM_TYPE,
@@ -184,4 +165,23 @@ pub struct MechanismEntry {
     /// For secret-key mechanisms, the `CKK_*` a key must have (the material alone is bytes and
     /// cannot tell an AES key from an HMAC key); empty when the material's kind decides.
     pub key_types: &'static [cryptoki_sys::CK_KEY_TYPE],
+}
+
+/// Whether and how an operation with a key held by another PKCS#11 module (key mode REMOTE) is
+/// forwarded to it. The REMOTE form itself (the `cryptoki` value the remote module is called
+/// with) is written in `crate::provider::mechanisms`, one row per [`Forward::AsIs`] mechanism;
+/// a test there checks that the two lists agree.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Forward {
+    /// Computed here only: a REMOTE key refuses the mechanism with `CKR_MECHANISM_INVALID`.
+    Never,
+    /// The remote module runs this mechanism, with this parameter.
+    AsIs,
+    /// Hash-and-sign: the hash runs here (multi-part, and whatever hash-and-sign combinations
+    /// the remote offers), then the remote module signs with `then`, itself [`Forward::AsIs`]
+    /// (over a DigestInfo when `then` is `CKM_RSA_PKCS`).
+    HashFirst {
+        hash: crate::crypto::digest::HashAlg,
+        then: CK_MECHANISM_TYPE,
+    },
 }

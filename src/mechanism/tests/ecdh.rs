@@ -1,6 +1,7 @@
 //! ECDH: agreement, the KDFs, truncation, and the Wycheproof secp256r1 vectors.
 
 use super::*;
+use crate::crypto::keys::PublicInfo;
 
 fn ecdh_param(kdf: CK_EC_KDF_TYPE, shared: &[u8], point: &[u8]) -> MechanismParam {
     MechanismParam::Ecdh {

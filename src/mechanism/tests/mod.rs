@@ -16,7 +16,7 @@ use serde_json::Value;
 use zeroize::Zeroizing;
 
 use super::{all, lookup, KeyMaterial};
-use crate::crypto::keys::{Curve, PrivateKey, PublicInfo};
+use crate::crypto::keys::{Curve, PrivateKey};
 use crate::crypto::test_keys;
 use crate::error::{Result, Rv};
 use crate::types::MechanismParam;

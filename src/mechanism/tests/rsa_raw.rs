@@ -2,6 +2,7 @@
 //! length.
 
 use super::*;
+use crate::crypto::keys::PublicInfo;
 
 #[test]
 fn rsa_x509_round_trips_padding_and_range() {
