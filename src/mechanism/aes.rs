@@ -13,7 +13,7 @@ use zeroize::Zeroizing;
 use super::keywrap::{unwrap_by_decrypting, wrap_by_encrypting};
 use super::registry::entry;
 use super::support::{no_param, secret_key};
-use super::{CipherOperation, Forward, KeyGen, KeyMaterial, MechanismEntry};
+use super::{CipherOperation, KeyGen, KeyMaterial, MechanismEntry};
 use crate::crypto::cipher::{
     aes_gcm_decrypt, AesBlocks, AesCtr, AesGcmEncryptor, AesMode, AES_BLOCK,
 };
@@ -47,7 +47,7 @@ pub(super) fn entries() -> Vec<MechanismEntry> {
                 unwrap_by_decrypting(|k, p| AesBlockOp::boxed(k, p, Block::Ecb, false), k, p, d)
             }),
             key_types: super::registry::AES_KEYS,
-            forward: Forward::AsIs,
+            forward: super::Forward::AsIs,
             ..entry(CKM_AES_ECB, MIN_KEY, MAX_KEY, block_flags)
         },
         MechanismEntry {
@@ -66,7 +66,7 @@ pub(super) fn entries() -> Vec<MechanismEntry> {
             }),
             key_types: super::registry::AES_KEYS,
             param: ParamShape::Iv(AES_BLOCK),
-            forward: Forward::AsIs,
+            forward: super::Forward::AsIs,
             ..entry(CKM_AES_CBC, MIN_KEY, MAX_KEY, block_flags)
         },
         MechanismEntry {
@@ -85,7 +85,7 @@ pub(super) fn entries() -> Vec<MechanismEntry> {
             }),
             key_types: super::registry::AES_KEYS,
             param: ParamShape::Iv(AES_BLOCK),
-            forward: Forward::AsIs,
+            forward: super::Forward::AsIs,
             ..entry(CKM_AES_CBC_PAD, MIN_KEY, MAX_KEY, block_flags)
         },
         MechanismEntry {
@@ -101,7 +101,7 @@ pub(super) fn entries() -> Vec<MechanismEntry> {
             decrypt: Some(GcmDecrypt::boxed),
             key_types: super::registry::AES_KEYS,
             param: ParamShape::Gcm,
-            forward: Forward::AsIs,
+            forward: super::Forward::AsIs,
             ..entry(CKM_AES_GCM, MIN_KEY, MAX_KEY, CKF_ENCRYPT | CKF_DECRYPT)
         },
     ]

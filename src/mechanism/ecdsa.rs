@@ -12,7 +12,7 @@ use cryptoki_sys::{
 
 use super::registry::entry;
 use super::support::{no_param, private_key, public_key, Input};
-use super::{Forward, KeyGen, KeyMaterial, MechanismEntry, SignOperation, VerifyOperation};
+use super::{KeyGen, KeyMaterial, MechanismEntry, SignOperation, VerifyOperation};
 use crate::crypto::digest::HashAlg;
 use crate::crypto::keys::{KeyKind, PrivateKey, PublicKey};
 use crate::crypto::sign::{ecdsa_sign, ecdsa_verify};
@@ -40,7 +40,7 @@ pub(super) fn entries() -> Vec<MechanismEntry> {
         MechanismEntry {
             sign: Some(|k, p| EcdsaSign::boxed(k, p, None)),
             verify: Some(|k, p| EcdsaVerify::boxed(k, p, None)),
-            forward: Forward::AsIs,
+            forward: super::Forward::AsIs,
             ..entry(CKM_ECDSA, MIN_BITS, MAX_BITS, sv)
         },
     ];
@@ -49,7 +49,7 @@ pub(super) fn entries() -> Vec<MechanismEntry> {
             out.push(MechanismEntry {
                 sign: Some(|k, p| EcdsaSign::boxed(k, p, Some($alg))),
                 verify: Some(|k, p| EcdsaVerify::boxed(k, p, Some($alg))),
-                forward: Forward::HashFirst {
+                forward: super::Forward::HashFirst {
                     hash: $alg,
                     then: CKM_ECDSA,
                 },

@@ -11,11 +11,11 @@ use zeroize::Zeroizing;
 
 use super::registry::entry;
 use super::support::{private_key, public_key};
-use super::{Forward, KeyGen, KeyMaterial, MechanismEntry, SignOperation, VerifyOperation};
+use super::{KeyGen, KeyMaterial, MechanismEntry, SignOperation, VerifyOperation};
 use crate::crypto::keys::{KeyKind, PrivateKey, PublicKey};
 use crate::crypto::sign::{ed25519_sign, ed25519_verify};
 use crate::error::{Result, Rv};
-use crate::types::{MechanismParam, ParamShape};
+use crate::types::MechanismParam;
 
 const ED25519_BITS: CK_ULONG = 255;
 const SIGNATURE_LEN: usize = 64;
@@ -34,8 +34,8 @@ pub(super) fn entries() -> Vec<MechanismEntry> {
         MechanismEntry {
             sign: Some(EddsaSign::boxed),
             verify: Some(EddsaVerify::boxed),
-            param: ParamShape::Eddsa,
-            forward: Forward::AsIs,
+            param: super::ParamShape::Eddsa,
+            forward: super::Forward::AsIs,
             ..entry(
                 CKM_EDDSA,
                 ED25519_BITS,

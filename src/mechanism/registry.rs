@@ -9,8 +9,7 @@ use cryptoki_sys::{
     CK_MECHANISM_TYPE, CK_ULONG,
 };
 
-use super::{aes, digest, ecdh, ecdsa, eddsa, keywrap, mac, rsa, Forward, KeyGen, MechanismEntry};
-use crate::types::ParamShape;
+use super::{aes, digest, ecdh, ecdsa, eddsa, keywrap, mac, rsa, KeyGen, MechanismEntry};
 
 /// Generic secrets (HMAC keys, derivation bases), sizes in bytes.
 const GENERIC_SECRET_MIN: CK_ULONG = 1;
@@ -57,8 +56,8 @@ pub(super) fn entry(
             ulMaxKeySize: max,
             flags,
         },
-        param: ParamShape::None,
-        forward: Forward::Never,
+        param: super::ParamShape::None,
+        forward: super::Forward::Never,
         sign: None,
         verify: None,
         encrypt: None,
@@ -88,24 +87,24 @@ pub fn lookup(kind: CK_MECHANISM_TYPE) -> Option<&'static MechanismEntry> {
 
 /// How the FFI reads the parameter of `kind`: as its entry declares; a mechanism the registry
 /// does not know is read as bytes (and refused later with `CKR_MECHANISM_INVALID`).
-pub fn param_shape(kind: CK_MECHANISM_TYPE) -> ParamShape {
+pub fn param_shape(kind: CK_MECHANISM_TYPE) -> super::ParamShape {
     match lookup(kind) {
         Some(entry) => entry.param,
         None => NOT_OFFERED
             .iter()
             .find(|(k, _)| *k == kind)
-            .map_or(ParamShape::Bytes, |(_, shape)| *shape),
+            .map_or(super::ParamShape::Bytes, |(_, shape)| *shape),
     }
 }
 
 /// Mechanisms not offered yet whose parameter structure the FFI already reads, so that a
 /// malformed one stays `CKR_MECHANISM_PARAM_INVALID` rather than `CKR_MECHANISM_INVALID`. A
 /// mechanism leaves this list when its family offers it (and declares the shape there).
-const NOT_OFFERED: &[(CK_MECHANISM_TYPE, ParamShape)] = &[
-    (CKM_SHA3_224_RSA_PKCS_PSS, ParamShape::RsaPss),
-    (CKM_SHA3_256_RSA_PKCS_PSS, ParamShape::RsaPss),
-    (CKM_SHA3_384_RSA_PKCS_PSS, ParamShape::RsaPss),
-    (CKM_SHA3_512_RSA_PKCS_PSS, ParamShape::RsaPss),
+const NOT_OFFERED: &[(CK_MECHANISM_TYPE, super::ParamShape)] = &[
+    (CKM_SHA3_224_RSA_PKCS_PSS, super::ParamShape::RsaPss),
+    (CKM_SHA3_256_RSA_PKCS_PSS, super::ParamShape::RsaPss),
+    (CKM_SHA3_384_RSA_PKCS_PSS, super::ParamShape::RsaPss),
+    (CKM_SHA3_512_RSA_PKCS_PSS, super::ParamShape::RsaPss),
 ];
 
 /// All entries, sorted by mechanism type.

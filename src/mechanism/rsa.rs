@@ -16,9 +16,7 @@ use zeroize::Zeroizing;
 use super::keywrap::{unwrap_by_decrypting, wrap_by_encrypting};
 use super::registry::entry;
 use super::support::{hash_from_ckm, hash_from_mgf, no_param, private_key, public_key, Input};
-use super::{
-    CipherOperation, Forward, KeyGen, KeyMaterial, MechanismEntry, SignOperation, VerifyOperation,
-};
+use super::{CipherOperation, KeyGen, KeyMaterial, MechanismEntry, SignOperation, VerifyOperation};
 use crate::crypto::cipher::{
     rsa_decrypt, rsa_encrypt, rsa_raw_private, rsa_raw_public, RsaEncPadding,
 };
@@ -59,7 +57,7 @@ pub(super) fn entries() -> Vec<MechanismEntry> {
             unwrap: Some(|k, p, d| {
                 unwrap_by_decrypting(|k, p| RsaDecrypt::boxed(k, p, false), k, p, d)
             }),
-            forward: Forward::AsIs,
+            forward: super::Forward::AsIs,
             ..entry(
                 CKM_RSA_PKCS,
                 min,
@@ -75,7 +73,7 @@ pub(super) fn entries() -> Vec<MechanismEntry> {
                 unwrap_by_decrypting(|k, p| RsaDecrypt::boxed(k, p, true), k, p, d)
             }),
             param: ParamShape::RsaOaep,
-            forward: Forward::AsIs,
+            forward: super::Forward::AsIs,
             ..entry(
                 CKM_RSA_PKCS_OAEP,
                 min,
@@ -87,7 +85,7 @@ pub(super) fn entries() -> Vec<MechanismEntry> {
             sign: Some(|k, p| RsaSign::boxed(k, p, Scheme::Pss(None))),
             verify: Some(|k, p| RsaVerify::boxed(k, p, Scheme::Pss(None))),
             param: ParamShape::RsaPss,
-            forward: Forward::AsIs,
+            forward: super::Forward::AsIs,
             ..entry(CKM_RSA_PKCS_PSS, min, max, sv)
         },
         MechanismEntry {
@@ -95,7 +93,7 @@ pub(super) fn entries() -> Vec<MechanismEntry> {
             verify: Some(RawRsa::verify_op),
             encrypt: Some(|k, p| RawRsa::cipher(k, p, true)),
             decrypt: Some(|k, p| RawRsa::cipher(k, p, false)),
-            forward: Forward::AsIs,
+            forward: super::Forward::AsIs,
             ..entry(CKM_RSA_X_509, min, max, sv | CKF_ENCRYPT | CKF_DECRYPT)
         },
     ];
@@ -105,7 +103,7 @@ pub(super) fn entries() -> Vec<MechanismEntry> {
             out.push(MechanismEntry {
                 sign: Some(|k, p| RsaSign::boxed(k, p, Scheme::Pkcs1(Some($alg)))),
                 verify: Some(|k, p| RsaVerify::boxed(k, p, Scheme::Pkcs1(Some($alg)))),
-                forward: Forward::HashFirst {
+                forward: super::Forward::HashFirst {
                     hash: $alg,
                     then: CKM_RSA_PKCS,
                 },
@@ -115,7 +113,7 @@ pub(super) fn entries() -> Vec<MechanismEntry> {
                 sign: Some(|k, p| RsaSign::boxed(k, p, Scheme::Pss(Some($alg)))),
                 verify: Some(|k, p| RsaVerify::boxed(k, p, Scheme::Pss(Some($alg)))),
                 param: ParamShape::RsaPss,
-                forward: Forward::HashFirst {
+                forward: super::Forward::HashFirst {
                     hash: $alg,
                     then: CKM_RSA_PKCS_PSS,
                 },
