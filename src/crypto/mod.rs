@@ -3,6 +3,7 @@
 
 pub mod aead;
 pub mod cipher;
+pub(crate) mod der;
 pub mod digest;
 pub mod ecdh;
 pub mod kdf;
