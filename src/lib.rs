@@ -14,6 +14,7 @@ pub mod core;
 pub mod crypto;
 pub mod error;
 pub mod ffi;
+pub mod key_state;
 pub mod logging;
 pub mod mechanism;
 pub mod provider;

@@ -1,14 +1,10 @@
-//! Which storage backend a test process runs on (`SQLHSM_TEST_BACKEND`), and where
-//! PostgreSQL test databases come from (`SQLHSM_TEST_PG`).
+//! Which storage backend a test process runs on (`SQLHSM_TEST_BACKEND`). Where PostgreSQL test
+//! databases come from (`SQLHSM_TEST_PG`) is `tests/support/pg_test_url.rs`, shared with the
+//! crate's unit tests.
 
 /// Environment variable choosing the backend of every integration test: `sqlite` (default) or
 /// `postgres`.
 pub const ENV_TEST_BACKEND: &str = "SQLHSM_TEST_BACKEND";
-/// Environment variable with the URL of a PostgreSQL database the tests connect to in order to
-/// create their own databases (the same variable the crate's storage tests read).
-pub const ENV_TEST_PG: &str = "SQLHSM_TEST_PG";
-/// Used when `SQLHSM_TEST_PG` is unset: the local server with trust authentication.
-pub const DEFAULT_TEST_PG: &str = "postgres://postgres@127.0.0.1:5432/test";
 
 /// The storage backend a test process runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,14 +35,6 @@ impl Backend {
             Backend::Postgres => "postgres",
         }
     }
-}
-
-/// The base URL PostgreSQL test databases are created from.
-pub fn test_pg_url() -> String {
-    std::env::var(ENV_TEST_PG)
-        .ok()
-        .filter(|u| !u.trim().is_empty())
-        .unwrap_or_else(|| DEFAULT_TEST_PG.to_string())
 }
 
 /// Writes a line to the real stderr: `eprintln!` inside a `#[test]` is captured and only shown

@@ -22,9 +22,13 @@ mod raw_calls;
 mod test_db;
 mod tokens;
 
+// Where PostgreSQL test databases come from: one file shared with the crate's unit tests.
+#[path = "../support/pg_test_url.rs"]
+mod pg_test_url;
+
 // Each test file uses a part of these.
 #[allow(unused_imports)]
 pub use self::{
     attributes::*, backend::*, c_programs::*, children::*, constants::*, keygen::*, module::*,
-    openssl_checks::*, pg_database::*, raw_calls::*, test_db::*, tokens::*,
+    openssl_checks::*, pg_database::*, pg_test_url::*, raw_calls::*, test_db::*, tokens::*,
 };

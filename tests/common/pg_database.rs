@@ -3,16 +3,7 @@
 
 use std::path::Path;
 
-use super::{announce, test_pg_url};
-
-/// `url` with its database name replaced (the query string kept).
-pub fn pg_url_with_database(url: &str, name: &str) -> String {
-    let (scheme, rest) = url.split_once("://").unwrap_or(("postgres", url));
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    let query = tail.find('?').map_or("", |at| &tail[at..]);
-    format!("{scheme}://{authority}/{name}{query}")
-}
+use super::{announce, pg_url_with_database, test_pg_url};
 
 /// Connects to a PostgreSQL URL (tests only ever use `sslmode=disable`-style local servers).
 pub fn pg_connect(url: &str) -> Result<postgres::Client, String> {
