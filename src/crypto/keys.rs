@@ -13,7 +13,7 @@ use openssl::pkey::{HasPublic, Id, PKey, PKeyRef};
 use openssl::rsa::{Rsa, RsaPrivateKeyBuilder};
 use zeroize::Zeroizing;
 
-use crate::crypto::openssl_error;
+use crate::crypto::{der, openssl_error};
 use crate::error::{Result, Rv};
 
 /// Named curves sqlhsm supports for ECDSA / ECDH.
@@ -27,10 +27,6 @@ pub enum Curve {
 const P256_OID_DER: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
 const P384_OID_DER: &[u8] = &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22];
 const P521_OID_DER: &[u8] = &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23];
-
-/// DER tag of PrintableString, the other form `CKA_EC_PARAMS` may take (curve by name).
-const PRINTABLE_STRING: u8 = 0x13;
-const OCTET_STRING: u8 = 0x04;
 
 impl Curve {
     /// DER of the namedCurve OID, the form `CKA_EC_PARAMS` uses.
@@ -387,7 +383,7 @@ impl PublicKey {
 
     pub fn to_spki_pem(&self) -> Result<String> {
         let pem = self.0.public_key_to_pem().map_err(openssl_error)?;
-        String::from_utf8(pem).map_err(|e| crate::error::Error::Crypto(e.to_string()))
+        String::from_utf8(pem).map_err(|e| crate::error::Error::Crypto(e.to_string().into()))
     }
 
     pub fn to_spki_der(&self) -> Result<Vec<u8>> {
@@ -516,54 +512,15 @@ fn public_info_of<T: HasPublic>(pkey: &PKeyRef<T>) -> Result<PublicInfo> {
 
 /// DER OCTET STRING around `content` (definite length, short or long form).
 pub(crate) fn der_octet_string(content: &[u8]) -> Vec<u8> {
-    let mut out = vec![OCTET_STRING];
-    let len = content.len();
-    if len < 0x80 {
-        out.push(len as u8);
-    } else {
-        let bytes: Vec<u8> = len
-            .to_be_bytes()
-            .into_iter()
-            .skip_while(|&b| b == 0)
-            .collect();
-        out.push(0x80 | bytes.len() as u8);
-        out.extend_from_slice(&bytes);
-    }
-    out.extend_from_slice(content);
-    out
-}
-
-/// The content of a DER value with tag `tag` that spans exactly `der`.
-fn der_content(der: &[u8], tag: u8) -> Option<&[u8]> {
-    let (&first, rest) = der.split_first()?;
-    if first != tag {
-        return None;
-    }
-    let (&len0, rest) = rest.split_first()?;
-    let (len, rest) = if len0 < 0x80 {
-        (usize::from(len0), rest)
-    } else {
-        let n = usize::from(len0 & 0x7f);
-        if n == 0 || n > 2 || rest.len() < n {
-            return None;
-        }
-        let (len_bytes, rest) = rest.split_at(n);
-        (
-            len_bytes
-                .iter()
-                .fold(0usize, |acc, &b| acc << 8 | usize::from(b)),
-            rest,
-        )
-    };
-    (rest.len() == len).then_some(rest)
+    der::tlv(der::OCTET_STRING, content)
 }
 
 fn octet_string(der: &[u8]) -> Option<&[u8]> {
-    der_content(der, OCTET_STRING)
+    der::content(der, der::OCTET_STRING)
 }
 
 fn printable_string(der: &[u8]) -> Option<&str> {
-    std::str::from_utf8(der_content(der, PRINTABLE_STRING)?).ok()
+    std::str::from_utf8(der::content(der, der::PRINTABLE_STRING)?).ok()
 }
 
 #[cfg(test)]
