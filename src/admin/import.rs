@@ -106,7 +106,7 @@ pub fn parse_key_file(bytes: &[u8]) -> AdminResult<Parsed> {
     }
     if let Ok(public) = PublicKey::from_spki_der(bytes) {
         // The crypto layer accepts any SPKI; keep to the key types the module uses.
-        public.kind().map_err(|_| invalid("unsupported key type"))?;
+        crate::key_algorithm::of_public(&public).map_err(|_| invalid("unsupported key type"))?;
         return Ok(Parsed::Public(public));
     }
     Err(invalid(
@@ -118,11 +118,10 @@ pub fn parse_key_file(bytes: &[u8]) -> AdminResult<Parsed> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::crypto::keys::Curve;
 
     #[test]
     fn pkcs8_pem_and_der_and_public() {
-        let key = PrivateKey::generate_ec(Curve::P256).unwrap();
+        let key = PrivateKey::generate_ec(crate::key_algorithm::EC_P256.params_der).unwrap();
         let der = key.to_pkcs8_der().unwrap();
         let pem = format!(
             "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",

@@ -6,12 +6,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use sqlhsm::admin::keys::KeyQuery;
 use sqlhsm::admin::keys::{parse_duration, parse_expiration, parse_gen_algorithm, parse_status};
-use sqlhsm::admin::keys::{GenAlgorithm, KeyQuery};
 use sqlhsm::admin::objects::ObjectKind;
 use sqlhsm::admin::pins::PinSource;
 use sqlhsm::admin::tokens::PinChange;
 use sqlhsm::admin::{Admin, AdminResult, Failure, Options, EXIT_REFUSED, EXIT_USAGE};
+use sqlhsm::key_algorithm::KeyAlgorithm;
 use sqlhsm::provider::{OnDestroy, PinSource as RemotePin, Pkcs11Provider, RemoteUse};
 
 const AFTER_HELP: &str = "\
@@ -250,10 +251,10 @@ enum KeyCommand {
         /// The token to generate on.
         #[arg(long, value_name = "LABEL")]
         token: String,
-        /// ec-p256, ec-p384, ec-p521, rsa-2048, rsa-3072, rsa-4096, ed25519, aes-128, aes-192,
+        /// rsa-2048, rsa-3072, rsa-4096, ec-p256, ec-p384, ec-p521, ed25519, aes-128, aes-192,
         /// aes-256.
         #[arg(long, value_parser = parse_gen_algorithm)]
-        algorithm: GenAlgorithm,
+        algorithm: &'static KeyAlgorithm,
         /// CKA_LABEL.
         #[arg(long)]
         label: Option<String>,

@@ -23,7 +23,7 @@ use super::support::private_key;
 use super::{KeyMaterial, MechanismEntry};
 use crate::crypto::digest::HashAlg;
 use crate::crypto::ecdh::{ecdh, x963_kdf};
-use crate::crypto::keys::KeyKind;
+use crate::crypto::keys::Family;
 use crate::error::{Result, Rv};
 use crate::types::MechanismParam;
 
@@ -72,7 +72,7 @@ fn derive(
         Err(Rv::MECHANISM_PARAM_INVALID)?
     }
     let (key, kind) = private_key(key)?;
-    if !matches!(kind, KeyKind::Ec(_)) {
+    if kind.family != Family::Ec {
         Err(Rv::KEY_TYPE_INCONSISTENT)?
     }
     if len == Some(0) {

@@ -11,7 +11,7 @@ use super::tests::{
     cipher_chunks, decrypt, encrypt, private, public, rv, secret, sign, verify, IV, NONE,
 };
 use super::{lookup, KeyMaterial};
-use crate::crypto::keys::{Curve, PrivateKey, PublicInfo};
+use crate::crypto::keys::{PrivateKey, PublicValues};
 use crate::crypto::test_keys;
 use crate::error::{Result, Rv};
 use crate::types::MechanismParam;
@@ -193,7 +193,12 @@ fn hmac_known_answers_multipart_and_errors() {
         );
         assert_eq!(rv(sign(mech, &secret(&[]), &NONE, msg)), Rv::KEY_SIZE_RANGE);
         assert_eq!(
-            rv(sign(mech, &private(test_keys::ec(Curve::P256)), &NONE, msg)),
+            rv(sign(
+                mech,
+                &private(test_keys::ec(crate::crypto::test_keys::P256)),
+                &NONE,
+                msg
+            )),
             Rv::KEY_TYPE_INCONSISTENT
         );
     }
@@ -460,7 +465,7 @@ fn key_wrap_ivs_lengths_and_errors() {
         assert_eq!(
             rv(wrap(
                 mech,
-                &private(test_keys::ec(Curve::P256)),
+                &private(test_keys::ec(crate::crypto::test_keys::P256)),
                 &NONE,
                 &key16
             )),
@@ -651,7 +656,7 @@ fn aes_ctr_known_answer_multipart_and_counter_limits() {
 fn rsa_x509_round_trips_padding_and_range() {
     let key = test_keys::rsa_2048();
     let (pr, pu) = (private(key.clone()), public(&key));
-    let PublicInfo::Rsa { modulus, .. } = key.public_info().unwrap() else {
+    let PublicValues::Modulus { modulus, .. } = key.public_values().unwrap() else {
         unreachable!()
     };
     for len in [1usize, 20, 255, 256] {
@@ -727,21 +732,22 @@ fn ecdh_param(kdf: CK_EC_KDF_TYPE, shared: &[u8], point: &[u8]) -> MechanismPara
 }
 
 fn point_der(key: &PrivateKey) -> Vec<u8> {
-    match key.public_info().unwrap() {
-        PublicInfo::Ec { point_der, .. } => point_der,
+    match key.public_values().unwrap() {
+        PublicValues::Point { point_der, .. } => point_der,
         _ => unreachable!(),
     }
 }
 
 #[test]
 fn ecdh_agrees_kdfs_and_truncation() {
-    for curve in [Curve::P256, Curve::P384, Curve::P521] {
+    for curve in crate::crypto::test_keys::CURVES {
         let a = test_keys::ec(curve);
         let b = Arc::new(PrivateKey::generate_ec(curve).unwrap());
         let (pa, pb) = (point_der(&a), point_der(&b));
-        let raw_b = pb[pb.len() - (2 * curve.field_bytes() + 1)..].to_vec();
+        let raw_b =
+            pb[pb.len() - (2 * crate::crypto::test_keys::field_bytes(curve) + 1)..].to_vec();
         let z = derive(&private(a.clone()), &ecdh_param(CKD_NULL, &[], &pb), None).unwrap();
-        assert_eq!(z.len(), curve.field_bytes());
+        assert_eq!(z.len(), crate::crypto::test_keys::field_bytes(curve));
         // Raw point, DER point, and the other side all agree.
         assert_eq!(
             derive(
@@ -804,8 +810,8 @@ fn ecdh_agrees_kdfs_and_truncation() {
             assert_eq!(natural, h1);
         }
     }
-    let a = private(test_keys::ec(Curve::P256));
-    let pb = point_der(&PrivateKey::generate_ec(Curve::P256).unwrap());
+    let a = private(test_keys::ec(crate::crypto::test_keys::P256));
+    let pb = point_der(&PrivateKey::generate_ec(crate::crypto::test_keys::P256).unwrap());
     assert_eq!(
         rv(derive(&a, &ecdh_param(CKD_NULL, b"x", &pb), None)),
         Rv::MECHANISM_PARAM_INVALID
@@ -816,7 +822,7 @@ fn ecdh_agrees_kdfs_and_truncation() {
     );
     assert_eq!(rv(derive(&a, &NONE, None)), Rv::MECHANISM_PARAM_INVALID);
     // A P-384 point against a P-256 key, an off-curve point, the point at infinity.
-    let p384 = point_der(&test_keys::ec(Curve::P384));
+    let p384 = point_der(&test_keys::ec(crate::crypto::test_keys::P384));
     let mut off = pb.clone();
     *off.last_mut().unwrap() ^= 1;
     for bad in [&p384[..], &off[..], &[0u8][..], &[][..]] {
@@ -835,7 +841,7 @@ fn ecdh_agrees_kdfs_and_truncation() {
     );
     assert_eq!(
         rv(derive(
-            &public(&test_keys::ec(Curve::P256)),
+            &public(&test_keys::ec(crate::crypto::test_keys::P256)),
             &ecdh_param(CKD_NULL, &[], &pb),
             None
         )),
@@ -885,7 +891,7 @@ fn spki_parts(spki: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
 #[test]
 fn wycheproof_ecdh_secp256r1() {
     let doc = wycheproof("ecdh_secp256r1_test.json");
-    let p256_oid = Curve::P256.params_der();
+    let p256_oid = crate::crypto::test_keys::P256;
     let (mut valid, mut invalid, mut acceptable, mut skipped) = (0, 0, 0, 0);
     for (_, test) in tests_of(&doc) {
         let id = test["tcId"].as_u64().unwrap();
