@@ -211,7 +211,7 @@ pub static ALGORITHMS: &[&KeyAlgorithm] = &[
 ];
 
 impl KeyAlgorithm {
-    /// A fresh private key; `CKR_MECHANISM_INVALID` for rows sqlhsm cannot generate as keys
+    /// A fresh private key; `CKR_MECHANISM_INVALID` for rows sqlhsm cannot generate as key
     /// pairs (secret keys are random bytes, made by the caller).
     pub fn generate(&self, request: &Request<'_>) -> Result<PrivateKey> {
         let generate = self.generate.ok_or(Rv::MECHANISM_INVALID)?;
