@@ -17,7 +17,7 @@
 use cryptoki_sys::{
     CKK_AES, CKK_EC, CKK_EC_EDWARDS, CKK_GENERIC_SECRET, CKK_RSA, CKM_AES_KEY_GEN,
     CKM_EC_EDWARDS_KEY_PAIR_GEN, CKM_EC_KEY_PAIR_GEN, CKM_GENERIC_SECRET_KEY_GEN,
-    CKM_RSA_PKCS_KEY_PAIR_GEN, CK_KEY_TYPE, CK_MECHANISM_TYPE,
+    CKM_RSA_PKCS_KEY_PAIR_GEN, CK_KEY_TYPE, CK_MECHANISM_TYPE, CK_ULONG,
 };
 
 use crate::crypto::keys::{is_der_oid, printable_string, PrivateKey, PublicKey};
@@ -235,6 +235,28 @@ impl KeyAlgorithm {
     pub fn code(&self) -> Result<i32> {
         Ok(self.code.ok_or(Rv::GENERAL_ERROR)?)
     }
+}
+
+/// The smallest and largest size in bits of a family's rows: the key sizes its mechanisms
+/// advertise in `CK_MECHANISM_INFO` (EC: 256–521, Edwards: 255), so a new curve widens them.
+pub const fn bits_range(family: Family) -> (CK_ULONG, CK_ULONG) {
+    let (mut min, mut max) = (u32::MAX, 0);
+    let mut i = 0;
+    while i < ALGORITHMS.len() {
+        if let (true, Some(bits)) = (
+            ALGORITHMS[i].family as u8 == family as u8,
+            ALGORITHMS[i].bits,
+        ) {
+            if bits < min {
+                min = bits;
+            }
+            if bits > max {
+                max = bits;
+            }
+        }
+        i += 1;
+    }
+    (min as CK_ULONG, max as CK_ULONG)
 }
 
 /// The row of a `key_algorithm` number.
@@ -529,6 +551,13 @@ mod tests {
         let public = row.public_from_point(&point_der).unwrap();
         assert_eq!(public.public_values().unwrap(), ed.public_values().unwrap());
         assert!(RSA_2048.public_from_point(&point_der).is_err());
+    }
+
+    #[test]
+    fn family_sizes() {
+        assert_eq!(bits_range(Family::Ec), (256, 521));
+        assert_eq!(bits_range(Family::Edwards), (255, 255));
+        assert_eq!(bits_range(Family::Rsa), (2048, 4096));
     }
 
     #[test]

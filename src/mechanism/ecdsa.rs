@@ -17,13 +17,14 @@ use crate::crypto::digest::HashAlg;
 use crate::crypto::keys::{Family, KeyFacts, PrivateKey, PublicKey};
 use crate::crypto::sign::{ecdsa_sign, ecdsa_verify};
 use crate::error::{Result, Rv};
+use crate::key_algorithm::bits_range;
 use crate::types::MechanismParam;
 
 /// Curve capabilities every EC mechanism advertises: prime fields, named curves by OID or by
 /// name, uncompressed points.
 const EC_FLAGS: CK_FLAGS = CKF_EC_F_P | CKF_EC_OID | CKF_EC_CURVENAME | CKF_EC_UNCOMPRESS;
-const MIN_BITS: cryptoki_sys::CK_ULONG = 256;
-const MAX_BITS: cryptoki_sys::CK_ULONG = 521;
+const MIN_BITS: cryptoki_sys::CK_ULONG = bits_range(Family::Ec).0;
+const MAX_BITS: cryptoki_sys::CK_ULONG = bits_range(Family::Ec).1;
 
 pub(super) fn entries() -> Vec<MechanismEntry> {
     let sv = CKF_SIGN | CKF_VERIFY | EC_FLAGS;

@@ -15,9 +15,10 @@ use super::{KeyMaterial, MechanismEntry, SignOperation, VerifyOperation};
 use crate::crypto::keys::{Family, KeyFacts, PrivateKey, PublicKey};
 use crate::crypto::sign::{ed25519_sign, ed25519_verify};
 use crate::error::{Result, Rv};
+use crate::key_algorithm::bits_range;
 use crate::types::MechanismParam;
 
-const ED25519_BITS: CK_ULONG = 255;
+const ED25519_BITS: CK_ULONG = bits_range(Family::Edwards).0;
 const SIGNATURE_LEN: usize = 64;
 
 pub(super) fn entries() -> Vec<MechanismEntry> {
