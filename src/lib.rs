@@ -16,6 +16,7 @@ pub mod crypto;
 pub mod error;
 pub mod ffi;
 pub mod key_algorithm;
+pub mod key_state;
 pub mod logging;
 pub mod mechanism;
 pub mod provider;

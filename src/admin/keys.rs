@@ -33,9 +33,9 @@ pub const COMPROMISED: i32 = 3;
 pub const EXPIRED: i32 = 4;
 
 pub fn status_name(status: i32) -> String {
-    match crate::core::lifecycle::status_name(status) {
-        "unknown" => format!("unknown({status})"),
-        name => name.into(),
+    match crate::key_state::KeyStatus::from_code(status) {
+        Some(known) => crate::core::lifecycle::status_name(known).into(),
+        None => format!("unknown({status})"),
     }
 }
 
@@ -192,8 +192,8 @@ impl KeyInfo {
             token: token.to_string(),
             token_id: row.provider_config_id,
             table: "asym",
-            status: effective_status(row.key_status, row.expiration, now),
-            stored_status: row.key_status,
+            status: effective_status(row.key_status, row.expiration, now).code(),
+            stored_status: row.key_status.code(),
             mode: row.key_mode,
             algorithm: key_algorithm::by_code(row.key_algorithm).map_or_else(
                 || format!("unknown({})", row.key_algorithm),
@@ -220,8 +220,8 @@ impl KeyInfo {
             token: token.to_string(),
             token_id: row.provider_config_id,
             table: "sym",
-            status: effective_status(row.key_status, row.expiration, now),
-            stored_status: row.key_status,
+            status: effective_status(row.key_status, row.expiration, now).code(),
+            stored_status: row.key_status.code(),
             mode: row.key_mode,
             algorithm: sym_algorithm(&row.metadata),
             expiration: row.expiration,

@@ -22,6 +22,7 @@ use crate::crypto::aead;
 use crate::crypto::keys::{PrivateKey, PublicKey, PublicValues};
 use crate::error::{Error, Result, Rv, StorageError};
 use crate::key_algorithm::{self, KeyAlgorithm};
+use crate::key_state::KeyStatus;
 use crate::mechanism::KeyMaterial;
 use crate::provider::RemoteRef;
 use crate::storage::{AsymKeyRow, SymKeyRow};
@@ -101,7 +102,7 @@ pub fn add_public_values(
 /// The lifecycle columns a key row shows as vendor attributes.
 struct RowValues<'a> {
     key_id: &'a str,
-    status: i32,
+    status: KeyStatus,
     mode: i32,
     algorithm: Option<i32>,
     expiration: Option<chrono::DateTime<chrono::Utc>>,
@@ -137,7 +138,7 @@ fn add_row_values(attrs: &mut AttrMap, row: RowValues<'_>) {
     }
     attrs.set_ulong(
         vendor::CKA_SQLHSM_KEY_STATUS,
-        CK_ULONG::try_from(status).unwrap_or(0),
+        CK_ULONG::try_from(status.code()).unwrap_or(0),
     );
     attrs.set_ulong(
         vendor::CKA_SQLHSM_KEY_MODE,

@@ -21,10 +21,10 @@ use crate::error::{Result, Rv};
 use crate::storage::KeyEvent;
 use crate::vendor;
 
-const ACTIVE: i32 = KeyStatus::Active as i32;
-const INACTIVE: i32 = KeyStatus::Inactive as i32;
-const COMPROMISED: i32 = KeyStatus::Compromised as i32;
-const EXPIRED: i32 = KeyStatus::Expired as i32;
+const ACTIVE: KeyStatus = KeyStatus::Active;
+const INACTIVE: KeyStatus = KeyStatus::Inactive;
+const COMPROMISED: KeyStatus = KeyStatus::Compromised;
+const EXPIRED: KeyStatus = KeyStatus::Expired;
 
 /// What an operation does with a key, as far as its status is concerned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,18 +44,21 @@ pub fn purpose_of(usage: CK_ATTRIBUTE_TYPE) -> Purpose {
 }
 
 /// A status's name, as the admin command shows it and log lines say it.
-pub fn status_name(status: i32) -> &'static str {
+pub fn status_name(status: KeyStatus) -> &'static str {
     match status {
         ACTIVE => "active",
         INACTIVE => "inactive",
         COMPROMISED => "compromised",
         EXPIRED => "expired",
-        _ => "unknown",
     }
 }
 
 /// The status a key has now: Compromised stays Compromised; a passed expiration means Expired.
-pub fn effective_status(status: i32, expiration: Option<DateTime<Utc>>, now: DateTime<Utc>) -> i32 {
+pub fn effective_status(
+    status: KeyStatus,
+    expiration: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> KeyStatus {
     if status == COMPROMISED {
         return COMPROMISED;
     }
@@ -65,7 +68,7 @@ pub fn effective_status(status: i32, expiration: Option<DateTime<Utc>>, now: Dat
     status
 }
 
-pub fn permits(status: i32, purpose: Purpose) -> bool {
+pub fn permits(status: KeyStatus, purpose: Purpose) -> bool {
     matches!(
         (status, purpose),
         (ACTIVE, _) | (INACTIVE | EXPIRED, Purpose::Use)
@@ -87,8 +90,9 @@ pub fn expiration_of_attrs(attrs: &AttrMap) -> Option<DateTime<Utc>> {
 
 /// The status of a token key now, from its attributes; `None` for objects without a lifecycle
 /// (session objects, certificates).
-pub fn status_of(attrs: &AttrMap, now: DateTime<Utc>) -> Option<i32> {
+pub fn status_of(attrs: &AttrMap, now: DateTime<Utc>) -> Option<KeyStatus> {
     let status = i32::try_from(attrs.ulong(vendor::CKA_SQLHSM_KEY_STATUS)?).ok()?;
+    let status = KeyStatus::from_code(status)?;
     Some(effective_status(status, expiration_of_attrs(attrs), now))
 }
 
@@ -110,7 +114,7 @@ pub fn check_permitted(attrs: &AttrMap, usage: CK_ATTRIBUTE_TYPE) -> Result<()> 
 
 /// The new `key_status` column value for a requested status change, or
 /// `CKR_ATTRIBUTE_VALUE_INVALID` for a forbidden transition.
-pub fn status_transition(current: i32, requested: i32) -> Result<i32> {
+pub fn status_transition(current: KeyStatus, requested: KeyStatus) -> Result<KeyStatus> {
     match (current, requested) {
         (from, to) if from == to => Ok(to),
         (COMPROMISED, _) => Err(Rv::ATTRIBUTE_VALUE_INVALID)?,
@@ -125,12 +129,12 @@ pub fn status_transition(current: i32, requested: i32) -> Result<i32> {
 /// The `(status, expiration)` after a new expiration is set. An Expired key given a future
 /// expiration becomes Active again, which only the security officer may do.
 pub fn expiration_change(
-    current_status: i32,
-    current: i32,
+    current_status: KeyStatus,
+    current: KeyStatus,
     expiration: Option<DateTime<Utc>>,
     login: LoginKind,
     now: DateTime<Utc>,
-) -> Result<(i32, Option<DateTime<Utc>>)> {
+) -> Result<(KeyStatus, Option<DateTime<Utc>>)> {
     let future = expiration.is_none_or(|at| at > now);
     if current == EXPIRED && future {
         if login != LoginKind::So {
@@ -186,8 +190,8 @@ pub fn event(
 }
 
 /// The JSON a history event records for a key's state.
-pub fn state_json(status: i32, expiration: Option<DateTime<Utc>>) -> serde_json::Value {
-    json!({ "status": status, "expiration": expiration.map(|at| at.to_rfc3339()) })
+pub fn state_json(status: KeyStatus, expiration: Option<DateTime<Utc>>) -> serde_json::Value {
+    json!({ "status": status.code(), "expiration": expiration.map(|at| at.to_rfc3339()) })
 }
 
 #[cfg(test)]
@@ -205,9 +209,9 @@ mod tests {
             assert_eq!(
                 permits(status, Purpose::Protect),
                 protect,
-                "status {status}"
+                "status {status:?}"
             );
-            assert_eq!(permits(status, Purpose::Use), use_, "status {status}");
+            assert_eq!(permits(status, Purpose::Use), use_, "status {status:?}");
         }
         assert_eq!(purpose_of(CKA_SIGN), Purpose::Protect);
         assert_eq!(purpose_of(CKA_VERIFY), Purpose::Use);
@@ -356,9 +360,7 @@ mod through_pkcs11 {
                 let value =
                     attributes::decode_ulong(&attr.value).ok_or(Rv::ATTRIBUTE_VALUE_INVALID)?;
                 if attr.kind == vendor::CKA_SQLHSM_KEY_STATUS {
-                    let status = i32::try_from(value)
-                        .ok()
-                        .filter(|s| (ACTIVE..=EXPIRED).contains(s));
+                    let status = i32::try_from(value).ok().and_then(KeyStatus::from_code);
                     requested_status = Some(status.ok_or(Rv::ATTRIBUTE_VALUE_INVALID)?);
                 } else {
                     let at = match value {
@@ -395,7 +397,7 @@ mod through_pkcs11 {
             table: KeyTable,
             row: Uuid,
             token: Uuid,
-            requested_status: Option<i32>,
+            requested_status: Option<KeyStatus>,
             requested_expiration: Option<Option<DateTime<Utc>>>,
             login: LoginKind,
             actor: &str,

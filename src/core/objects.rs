@@ -592,7 +592,7 @@ impl Module {
         plan: &RotationPlan<'_>,
         successor: NewKeyRow<'_>,
         key_id: &str,
-        status: i32,
+        status: KeyStatus,
     ) -> std::result::Result<(), StorageError> {
         let rotation = plan.rotation;
         let metadata = plan.linked_predecessor(key_id);
@@ -688,7 +688,7 @@ impl Module {
             provider_config_id: access.token,
             key_id: String::new(),
             key_algorithm: algorithm.code()?,
-            key_status: KeyStatus::Active as i32,
+            key_status: KeyStatus::Active,
             key_mode: mode as i32,
             expiration,
             public_key_ctx: Some(serde_json::json!({ "pem": public_key.to_spki_pem()? })),
@@ -762,7 +762,7 @@ impl Module {
             id: row_id,
             provider_config_id: access.token,
             key_id: String::new(),
-            key_status: KeyStatus::Active as i32,
+            key_status: KeyStatus::Active,
             key_mode: mode as i32,
             expiration: expiration_of(&attrs),
             key_value,
@@ -1146,7 +1146,10 @@ impl Module {
             // Active, Inactive and Compromised are what the column says; Expired may also be an
             // Active row whose expiration passed, so that one is filtered on the rows returned.
             if let Some(status) = template_ulong(template, crate::vendor::CKA_SQLHSM_KEY_STATUS)? {
-                filter.key_status = i32::try_from(status).ok().filter(|s| (1..=3).contains(s));
+                filter.key_status = i32::try_from(status)
+                    .ok()
+                    .and_then(KeyStatus::from_code)
+                    .filter(|s| *s != KeyStatus::Expired);
             }
             if let Some(key_id) = find_in_template(template, crate::vendor::CKA_SQLHSM_KEY_ID)? {
                 filter.key_id = Some(String::from_utf8_lossy(key_id).into_owned());

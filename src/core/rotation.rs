@@ -32,6 +32,7 @@ use super::object::{find_in_template, Half, ObjectId};
 use super::objects::Access;
 use crate::crypto::keys::PublicKey;
 use crate::error::{Result, Rv};
+use crate::key_state::KeyStatus;
 use crate::storage::{KeyEvent, KeyFilter, KeyTable, ObjectMetadata};
 use crate::types::{Attribute, Mechanism};
 use crate::vendor;
@@ -44,7 +45,7 @@ pub struct Rotation {
     pub key_id: String,
     pub token: Uuid,
     pub key_algorithm: Option<i32>,
-    pub status: i32,
+    pub status: KeyStatus,
     pub metadata: Value,
     pub actor: String,
     /// Where the predecessor's material is, when it is a REMOTE key (its remote objects are
@@ -85,11 +86,14 @@ impl RotationPlan<'_> {
         metadata
     }
 
-    pub fn events(&self, successor: &str, successor_status: i32) -> Vec<KeyEvent> {
+    pub fn events(&self, successor: &str, successor_status: KeyStatus) -> Vec<KeyEvent> {
         let rotation = self.rotation;
-        let new_status = if rotation.status == 3 { 3 } else { 2 };
-        let mut before = json!({ "status": rotation.status });
-        let mut after = json!({ "status": new_status, "rotated_to": successor });
+        let new_status = match rotation.status {
+            KeyStatus::Compromised => KeyStatus::Compromised,
+            _ => KeyStatus::Inactive,
+        };
+        let mut before = json!({ "status": rotation.status.code() });
+        let mut after = json!({ "status": new_status.code(), "rotated_to": successor });
         self.renamed.record(&mut before, &mut after);
         record_certificates(&self.certificates, &mut after);
         let mut old = lifecycle::event(
@@ -105,7 +109,7 @@ impl RotationPlan<'_> {
             rotation.token,
             "generated",
             None,
-            Some(json!({ "status": successor_status, "rotated_from": rotation.key_id })),
+            Some(json!({ "status": successor_status.code(), "rotated_from": rotation.key_id })),
         );
         new.actor = rotation.actor.clone();
         vec![old, new]
@@ -728,6 +732,10 @@ impl Module {
         } else {
             super::session::LoginKind::User
         };
+        // A code no status has is refused like a forbidden transition.
+        let status = status
+            .map(|code| KeyStatus::from_code(code).ok_or(Rv::ATTRIBUTE_VALUE_INVALID))
+            .transpose()?;
         self.change_key_state(table, row, token, status, expiration, login, actor)
     }
 }

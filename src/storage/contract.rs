@@ -19,6 +19,7 @@ use super::{
     SymKeyRow, TokenRow,
 };
 use crate::error::{Error, StorageError};
+use crate::key_state::KeyStatus;
 use crate::Rv;
 
 /// One contract check; it gets a fresh store.
@@ -149,7 +150,7 @@ fn asym(token: Uuid, label: &str, ck_id: &str, algorithm: i32) -> AsymKeyRow {
         provider_config_id: token,
         key_id: format!("asym-{}", Uuid::new_v4()),
         key_algorithm: algorithm,
-        key_status: 1,
+        key_status: KeyStatus::Active,
         key_mode: 0,
         expiration: Some(at + Duration::days(365)),
         public_key_ctx: Some(json!({ "spki": "MFkwEwYHKoZIzj0CAQ" })),
@@ -166,7 +167,7 @@ fn sym(token: Uuid, label: &str, ck_id: &str) -> SymKeyRow {
         id: Uuid::new_v4(),
         provider_config_id: token,
         key_id: format!("sym-{}", Uuid::new_v4()),
-        key_status: 1,
+        key_status: KeyStatus::Active,
         key_mode: 0,
         expiration: None,
         key_value: Some(vec![0, 1, 2, 255]),
@@ -834,27 +835,33 @@ pub fn key_state_and_events(storage: Arc<dyn Storage>) {
         .set_key_state(
             KeyTable::Asym,
             a.id,
-            2,
+            KeyStatus::Inactive,
             later,
             None,
             &event(&a.key_id, "status")
         )
         .unwrap());
     let stored = storage.get_asym_key(a.id).unwrap().unwrap();
-    assert_eq!((stored.key_status, stored.expiration), (2, later));
+    assert_eq!(
+        (stored.key_status, stored.expiration),
+        (KeyStatus::Inactive, later)
+    );
     assert!(storage
         .set_key_state(
             KeyTable::Sym,
             s.id,
-            3,
+            KeyStatus::Compromised,
             None,
             None,
             &event(&s.key_id, "status")
         )
         .unwrap());
-    assert_eq!(storage.get_sym_key(s.id).unwrap().unwrap().key_status, 3);
+    assert_eq!(
+        storage.get_sym_key(s.id).unwrap().unwrap().key_status,
+        KeyStatus::Compromised
+    );
     let by_status = KeyFilter {
-        key_status: Some(2),
+        key_status: Some(KeyStatus::Inactive),
         ..filter(t.id)
     };
     assert_eq!(storage.find_asym_keys(&by_status).unwrap().len(), 1);
@@ -878,7 +885,7 @@ pub fn key_state_and_events(storage: Arc<dyn Storage>) {
         .set_key_state(
             KeyTable::Asym,
             a.id,
-            1,
+            KeyStatus::Active,
             None,
             None,
             &event(&a.key_id, "status")
@@ -899,7 +906,7 @@ pub fn key_state_and_events(storage: Arc<dyn Storage>) {
         .set_key_state(
             KeyTable::Sym,
             s.id,
-            3,
+            KeyStatus::Compromised,
             later,
             Some(&end_date),
             &event(&s.key_id, "expiration")
@@ -970,7 +977,7 @@ pub fn rotation_is_one_transaction(storage: Arc<dyn Storage>) {
     let before = storage.get_asym_key(old.id).unwrap().unwrap();
     assert_eq!(
         (before.key_status, before.metadata.clone()),
-        (2, linked.clone())
+        (KeyStatus::Inactive, linked.clone())
     );
     assert_eq!(
         storage.get_asym_key(successor.id).unwrap(),
@@ -1279,7 +1286,7 @@ pub fn no_change_without_its_event(storage: Arc<dyn Storage>) {
         .set_key_state(
             KeyTable::Sym,
             kept.id,
-            2,
+            KeyStatus::Inactive,
             later,
             Some(&changed),
             &clash(&kept, "status")

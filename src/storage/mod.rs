@@ -4,6 +4,13 @@
 //!
 //! Timestamps are kept to the microsecond (PostgreSQL's `timestamptz` precision; SQLite stores
 //! RFC 3339 text with six fractional digits). Every backend passes the suite in [`contract`].
+//!
+//! The SQL backends share one statement layer, [`sql`]: each statement written once from a
+//! small [`sql::Dialect`], rows decoded once, and [`Storage`] implemented once for every
+//! [`sql::Driver`]. [`sqlite`] and [`postgres`] are drivers (connections, pooling, the change
+//! feed, error mapping, the migrations' lock) with their dialect; a new dialect is one such file,
+//! its `migrations/<dialect>/` directory and the lines that name it
+//! (`docs/adding-a-sql-dialect.md`).
 
 mod caller_pool;
 mod change_feed;
@@ -12,6 +19,7 @@ mod change_feed;
 pub mod contract;
 pub mod migrations;
 pub mod postgres;
+pub mod sql;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -22,6 +30,7 @@ use uuid::Uuid;
 
 use crate::config::DatabaseConfig;
 use crate::error::{Error, StorageError};
+use crate::key_state::KeyStatus;
 
 pub type StorageResult<T> = std::result::Result<T, StorageError>;
 
@@ -45,7 +54,7 @@ pub struct AsymKeyRow {
     pub provider_config_id: Uuid,
     pub key_id: String,
     pub key_algorithm: i32,
-    pub key_status: i32,
+    pub key_status: KeyStatus,
     pub key_mode: i32,
     pub expiration: Option<DateTime<Utc>>,
     pub public_key_ctx: Option<Value>,
@@ -63,7 +72,7 @@ pub struct SymKeyRow {
     pub id: Uuid,
     pub provider_config_id: Uuid,
     pub key_id: String,
-    pub key_status: i32,
+    pub key_status: KeyStatus,
     pub key_mode: i32,
     pub expiration: Option<DateTime<Utc>>,
     /// Sealed key bytes; never the key itself.
@@ -117,6 +126,29 @@ impl KeyEvent {
     }
 }
 
+/// A key row read from either key table.
+#[derive(Clone, Debug, PartialEq)]
+pub enum KeyRow {
+    Asym(AsymKeyRow),
+    Sym(SymKeyRow),
+}
+
+impl KeyRow {
+    pub fn into_asym(self) -> Option<AsymKeyRow> {
+        match self {
+            KeyRow::Asym(row) => Some(row),
+            KeyRow::Sym(_) => None,
+        }
+    }
+
+    pub fn into_sym(self) -> Option<SymKeyRow> {
+        match self {
+            KeyRow::Sym(row) => Some(row),
+            KeyRow::Asym(_) => None,
+        }
+    }
+}
+
 /// A key row to insert: a new key, or the successor a rotation inserts.
 #[derive(Clone, Copy, Debug)]
 pub enum NewKeyRow<'a> {
@@ -159,7 +191,7 @@ pub struct KeyFilter {
     pub key_algorithms: Option<Vec<i32>>,
     pub key_id: Option<String>,
     /// `key_status = …` (indexed).
-    pub key_status: Option<i32>,
+    pub key_status: Option<KeyStatus>,
 }
 
 /// A read-modify-write of a token record inside one write transaction, so concurrent failed
@@ -224,10 +256,11 @@ pub trait Storage: Send + Sync {
     /// transaction: a key is never stored without its creation event. `Conflict` (and nothing
     /// written) when the row's `id` or `key_id` is taken.
     fn insert_key(&self, row: NewKeyRow<'_>, created: &KeyEvent) -> StorageResult<()>;
-    fn get_asym_key(&self, id: Uuid) -> StorageResult<Option<AsymKeyRow>>;
-    fn get_sym_key(&self, id: Uuid) -> StorageResult<Option<SymKeyRow>>;
-    fn find_asym_keys(&self, filter: &KeyFilter) -> StorageResult<Vec<AsymKeyRow>>;
-    fn find_sym_keys(&self, filter: &KeyFilter) -> StorageResult<Vec<SymKeyRow>>;
+    /// The row `id` of `table`.
+    fn get_key(&self, table: KeyTable, id: Uuid) -> StorageResult<Option<KeyRow>>;
+    /// The rows of `table` the filter selects (`key_algorithms` applies to asym only), oldest
+    /// first.
+    fn find_keys(&self, table: KeyTable, filter: &KeyFilter) -> StorageResult<Vec<KeyRow>>;
     /// Replaces `metadata` and `expiration`, bumps `updated_at` and records `event` when given,
     /// in one transaction; false (nothing recorded) when the row is gone.
     fn update_key_attributes(
@@ -312,11 +345,35 @@ pub trait Storage: Send + Sync {
         &self,
         table: KeyTable,
         id: Uuid,
-        status: i32,
+        status: KeyStatus,
         expiration: Option<DateTime<Utc>>,
         metadata: Option<&Value>,
         event: &KeyEvent,
     ) -> StorageResult<bool>;
+}
+
+/// Typed forms of [`Storage::get_key`] and [`Storage::find_keys`], for callers that know the
+/// table.
+impl dyn Storage {
+    pub fn get_asym_key(&self, id: Uuid) -> StorageResult<Option<AsymKeyRow>> {
+        Ok(self
+            .get_key(KeyTable::Asym, id)?
+            .and_then(KeyRow::into_asym))
+    }
+
+    pub fn get_sym_key(&self, id: Uuid) -> StorageResult<Option<SymKeyRow>> {
+        Ok(self.get_key(KeyTable::Sym, id)?.and_then(KeyRow::into_sym))
+    }
+
+    pub fn find_asym_keys(&self, filter: &KeyFilter) -> StorageResult<Vec<AsymKeyRow>> {
+        let rows = self.find_keys(KeyTable::Asym, filter)?;
+        Ok(rows.into_iter().filter_map(KeyRow::into_asym).collect())
+    }
+
+    pub fn find_sym_keys(&self, filter: &KeyFilter) -> StorageResult<Vec<SymKeyRow>> {
+        let rows = self.find_keys(KeyTable::Sym, filter)?;
+        Ok(rows.into_iter().filter_map(KeyRow::into_sym).collect())
+    }
 }
 
 /// Whether a store may run threads of its own (the application's `C_Initialize` says).

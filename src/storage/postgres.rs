@@ -1,4 +1,5 @@
-//! PostgreSQL backend.
+//! PostgreSQL backend: the driver under the shared SQL layer ([`super::sql`]), and
+//! PostgreSQL's [`Dialect`](sql::Dialect) ([`PostgresDialect`]).
 //!
 //! Many processes on many hosts may share one database, so everything that must be exact is
 //! decided by the server:
@@ -30,7 +31,7 @@ use std::time::Duration;
 
 use ::postgres::error::SqlState;
 use ::postgres::types::{FromSql, ToSql};
-use ::postgres::{Client, Row};
+use ::postgres::{Client, GenericClient, Row};
 use openssl::ssl::{SslConnector, SslMethod, SslVerifyMode};
 use postgres_openssl::MakeTlsConnector;
 use r2d2_postgres::PostgresConnectionManager;
@@ -39,13 +40,9 @@ use tokio_postgres::config::Host;
 use super::caller_pool::{self, CallerPool, CheckoutError, Lease, Targets};
 use super::change_feed::{ChangeFeed, PolledFeed};
 use super::migrations::{self, Dialect, MigrationTarget};
+use super::sql::{self, Param, Sql};
 use super::*;
 use crate::config::DatabaseConfig;
-
-/// The metadata expressions the indexes in `migrations/postgres/0001_init.sql` are built on. The
-/// queries must use exactly these, or the planner cannot use the indexes.
-const LABEL_EXPR: &str = "metadata->>'label'";
-const CK_ID_EXPR: &str = "metadata->>'id'";
 
 /// The advisory lock that serialises migrators of one database: "sqlhsm" in ASCII, then 1.
 const MIGRATION_LOCK_KEY: i64 = 0x7371_6c68_736d_0001;
@@ -53,14 +50,6 @@ const MIGRATION_LOCK_KEY: i64 = 0x7371_6c68_736d_0001;
 /// PostgreSQL's default port, also what the password file is matched against when the URL has
 /// no port.
 pub(super) const DEFAULT_PORT: u16 = 5432;
-
-const ASYM_COLUMNS: &str = "id, provider_config_id, key_id, key_algorithm, key_status, key_mode, \
-     expiration, public_key_ctx, private_key_ctx, metadata, created_at, updated_at";
-const SYM_COLUMNS: &str = "id, provider_config_id, key_id, key_status, key_mode, expiration, \
-     key_value, metadata, created_at, updated_at";
-const TOKEN_COLUMNS: &str = "id, provider_name, config, metadata, created_at, updated_at";
-const OBJECT_COLUMNS: &str =
-    "id, provider_config_id, object_class, value, metadata, created_at, updated_at";
 
 type Manager = PostgresConnectionManager<MakeTlsConnector>;
 
@@ -238,120 +227,6 @@ impl PostgresStorage {
             self.location
         ))
     }
-
-    /// Runs `work` in one transaction and commits when it succeeds; dropping the transaction on
-    /// error rolls it back.
-    fn write<T>(
-        &self,
-        work: impl FnOnce(&mut ::postgres::Transaction<'_>) -> Result<T, ::postgres::Error>,
-    ) -> StorageResult<T> {
-        let mut client = self.client()?;
-        let mut tx = client.transaction().map_err(map_error)?;
-        let value = work(&mut tx).map_err(map_error)?;
-        tx.commit().map_err(map_error)?;
-        Ok(value)
-    }
-
-    fn find<T>(
-        &self,
-        table: &str,
-        columns: &str,
-        filter: &KeyFilter,
-        with_algorithms: bool,
-        decode: fn(&Row) -> StorageResult<T>,
-    ) -> StorageResult<Vec<T>> {
-        let Some((sql, params)) = find_query(table, columns, filter, with_algorithms) else {
-            return Ok(Vec::new());
-        };
-        let rows = self
-            .client()?
-            .query(sql.as_str(), &params)
-            .map_err(map_error)?;
-        rows.iter().map(decode).collect()
-    }
-
-    fn get<T>(
-        &self,
-        table: &str,
-        columns: &str,
-        id: Uuid,
-        decode: fn(&Row) -> StorageResult<T>,
-    ) -> StorageResult<Option<T>> {
-        let sql = format!("SELECT {columns} FROM {table} WHERE id = $1");
-        let row = self
-            .client()?
-            .query_opt(sql.as_str(), &[&id])
-            .map_err(map_error)?;
-        row.as_ref().map(decode).transpose()
-    }
-
-    fn delete_row(&self, table: &str, id: Uuid, event: Option<&KeyEvent>) -> StorageResult<bool> {
-        let sql = format!("DELETE FROM {table} WHERE id = $1");
-        self.write(|tx| {
-            let changed = tx.execute(sql.as_str(), &[&id])? > 0;
-            record_if(tx, changed, event)
-        })
-    }
-}
-
-/// Records `event` (when given) if the row it is about changed, in the caller's transaction;
-/// returns `changed`.
-/// Replaces the metadata of `p11_object` rows in the caller's transaction (a row gone is
-/// skipped).
-fn update_object_metadata(
-    tx: &mut ::postgres::Transaction<'_>,
-    objects: &[ObjectMetadata],
-    now: DateTime<Utc>,
-) -> Result<(), ::postgres::Error> {
-    for object in objects {
-        tx.execute(
-            "UPDATE p11_object SET metadata = $1, updated_at = $2 WHERE id = $3",
-            &[&object.metadata, &now, &object.id],
-        )?;
-    }
-    Ok(())
-}
-
-fn record_if(
-    tx: &mut ::postgres::Transaction<'_>,
-    changed: bool,
-    event: Option<&KeyEvent>,
-) -> Result<bool, ::postgres::Error> {
-    if let (true, Some(event)) = (changed, event) {
-        insert_event(tx, event)?;
-    }
-    Ok(changed)
-}
-
-/// Deletes every key and object of a token and records `destroyed` for each key deleted (the
-/// `RETURNING` rows: a key another transaction commits meanwhile is either deleted with its event
-/// or left alone), in the caller's transaction; returns the number of keys.
-fn delete_token_contents(
-    tx: &mut ::postgres::Transaction<'_>,
-    token: Uuid,
-    destroyed: &KeyEvent,
-) -> Result<usize, ::postgres::Error> {
-    let mut keys = 0;
-    for table in [KeyTable::Asym, KeyTable::Sym] {
-        let sql = format!(
-            "DELETE FROM {} WHERE provider_config_id = $1 RETURNING key_id",
-            table.name()
-        );
-        let key_ids: Vec<String> = tx
-            .query(sql.as_str(), &[&token])?
-            .iter()
-            .map(|row| row.try_get(0))
-            .collect::<Result<_, _>>()?;
-        for key_id in &key_ids {
-            insert_event(tx, &destroyed.for_key(key_id))?;
-        }
-        keys += key_ids.len();
-    }
-    tx.execute(
-        "DELETE FROM p11_object WHERE provider_config_id = $1",
-        &[&token],
-    )?;
-    Ok(keys)
 }
 
 /// Timeouts, session settings and the password, on top of what the URL says.
@@ -532,47 +407,6 @@ pub fn pgpass_lookup(
         .map(|fields| fields[4].0.clone())
 }
 
-/// Builds the `SELECT` for a [`KeyFilter`] with numbered parameters; `None` when the filter can
-/// match nothing (an empty algorithm list).
-fn find_query<'a>(
-    table: &str,
-    columns: &str,
-    filter: &'a KeyFilter,
-    with_algorithms: bool,
-) -> Option<(String, Vec<&'a (dyn ToSql + Sync)>)> {
-    let mut sql = format!("SELECT {columns} FROM {table} WHERE provider_config_id = $1");
-    let mut params: Vec<&'a (dyn ToSql + Sync)> = vec![&filter.provider_config_id];
-    let mut and = |sql: &mut String, expression: &str, value: &'a (dyn ToSql + Sync)| {
-        params.push(value);
-        sql.push_str(&format!(" AND {expression} ${}", params.len()));
-    };
-    if let Some(label) = &filter.label {
-        and(&mut sql, &format!("{LABEL_EXPR} ="), label);
-    }
-    if let Some(ck_id) = &filter.ck_id {
-        and(&mut sql, &format!("{CK_ID_EXPR} ="), ck_id);
-    }
-    if with_algorithms {
-        if let Some(algorithms) = &filter.key_algorithms {
-            if algorithms.is_empty() {
-                return None;
-            }
-            params.push(algorithms);
-            sql.push_str(&format!(" AND key_algorithm = ANY(${})", params.len()));
-        }
-    }
-    if let Some(key_id) = &filter.key_id {
-        params.push(key_id);
-        sql.push_str(&format!(" AND key_id = ${}", params.len()));
-    }
-    if let Some(status) = &filter.key_status {
-        params.push(status);
-        sql.push_str(&format!(" AND key_status = ${}", params.len()));
-    }
-    sql.push_str(" ORDER BY created_at, id");
-    Some((sql, params))
-}
-
 /// A driver error as text: for server errors the SQLSTATE, the message and the constraint or
 /// table, never the `DETAIL` line (it quotes row values).
 pub(super) fn error_text(error: &::postgres::Error) -> String {
@@ -634,432 +468,135 @@ fn map_error(error: ::postgres::Error) -> StorageError {
     }
 }
 
-/// One column, a decoding failure reported as corrupt data.
-fn column<'a, T: FromSql<'a>>(row: &'a Row, name: &str) -> StorageResult<T> {
-    row.try_get(name)
-        .map_err(|e| StorageError::Corrupt(format!("column {name}: {e}")))
-}
+/// PostgreSQL's spelling of the shared statements ([`super::sql`]).
+pub struct PostgresDialect;
 
-fn decode_token(row: &Row) -> StorageResult<TokenRow> {
-    Ok(TokenRow {
-        id: column(row, "id")?,
-        provider_name: column(row, "provider_name")?,
-        config: column(row, "config")?,
-        metadata: column(row, "metadata")?,
-        created_at: column(row, "created_at")?,
-        updated_at: column(row, "updated_at")?,
-    })
-}
+/// The one instance the driver hands out.
+pub static POSTGRES: PostgresDialect = PostgresDialect;
 
-fn decode_asym(row: &Row) -> StorageResult<AsymKeyRow> {
-    Ok(AsymKeyRow {
-        id: column(row, "id")?,
-        provider_config_id: column(row, "provider_config_id")?,
-        key_id: column(row, "key_id")?,
-        key_algorithm: column(row, "key_algorithm")?,
-        key_status: column(row, "key_status")?,
-        key_mode: column(row, "key_mode")?,
-        expiration: column(row, "expiration")?,
-        public_key_ctx: column(row, "public_key_ctx")?,
-        private_key_ctx: column(row, "private_key_ctx")?,
-        metadata: column(row, "metadata")?,
-        created_at: column(row, "created_at")?,
-        updated_at: column(row, "updated_at")?,
-    })
-}
+impl sql::Dialect for PostgresDialect {
+    fn placeholder(&self, n: usize, sql: &mut String) {
+        sql.push('$');
+        sql.push_str(&n.to_string());
+    }
 
-fn decode_sym(row: &Row) -> StorageResult<SymKeyRow> {
-    Ok(SymKeyRow {
-        id: column(row, "id")?,
-        provider_config_id: column(row, "provider_config_id")?,
-        key_id: column(row, "key_id")?,
-        key_status: column(row, "key_status")?,
-        key_mode: column(row, "key_mode")?,
-        expiration: column(row, "expiration")?,
-        key_value: column(row, "key_value")?,
-        metadata: column(row, "metadata")?,
-        created_at: column(row, "created_at")?,
-        updated_at: column(row, "updated_at")?,
-    })
-}
+    /// Exactly the expressions the indexes in `migrations/postgres/0001_init.sql` are built on.
+    fn json_text(&self, column: &str, field: &str) -> String {
+        format!("{column}->>'{field}'")
+    }
 
-fn insert_row(
-    client: &mut impl ::postgres::GenericClient,
-    row: NewKeyRow<'_>,
-) -> Result<u64, ::postgres::Error> {
-    match row {
-        NewKeyRow::Asym(row) => insert_asym(client, row),
-        NewKeyRow::Sym(row) => insert_sym(client, row),
+    fn in_list(&self, column: &str, _count: usize) -> (String, sql::InList) {
+        (format!("{column} = ANY(?)"), sql::InList::Array)
     }
 }
 
-fn insert_asym(
-    client: &mut impl ::postgres::GenericClient,
-    row: &AsymKeyRow,
-) -> Result<u64, ::postgres::Error> {
-    client.execute(
-        &format!(
-            "INSERT INTO asym_key ({ASYM_COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
-        ),
-        &[
-            &row.id,
-            &row.provider_config_id,
-            &row.key_id,
-            &row.key_algorithm,
-            &row.key_status,
-            &row.key_mode,
-            &row.expiration,
-            &row.public_key_ctx,
-            &row.private_key_ctx,
-            &row.metadata,
-            &row.created_at,
-            &row.updated_at,
-        ],
-    )
+/// A [`Param`] as the driver binds it: `uuid`, `jsonb`, `timestamptz`, arrays natively.
+fn bind<'p>(param: &'p Param<'_>) -> &'p (dyn ToSql + Sync) {
+    match param {
+        Param::Uuid(id) => id,
+        Param::Text(text) => text,
+        Param::I32(n) => n,
+        Param::I64(n) => n,
+        Param::Json(value) => value,
+        Param::Time(at) => at,
+        Param::Bytes(bytes) => bytes,
+        Param::I32s(list) => list,
+    }
 }
 
-fn insert_sym(
-    client: &mut impl ::postgres::GenericClient,
-    row: &SymKeyRow,
-) -> Result<u64, ::postgres::Error> {
-    client.execute(
-        &format!(
-            "INSERT INTO sym_key ({SYM_COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-        ),
-        &[
-            &row.id,
-            &row.provider_config_id,
-            &row.key_id,
-            &row.key_status,
-            &row.key_mode,
-            &row.expiration,
-            &row.key_value,
-            &row.metadata,
-            &row.created_at,
-            &row.updated_at,
-        ],
-    )
+fn binds<'p>(sql: &'p Sql<'_>) -> Vec<&'p (dyn ToSql + Sync)> {
+    sql.params().iter().map(bind).collect()
 }
 
-const EVENT_COLUMNS: &str =
-    "id, key_id, provider_config_id, event, actor, old_value, new_value, at";
+/// A client or an open transaction running the shared statements.
+struct PgConn<'c, C: GenericClient>(&'c mut C);
 
-fn insert_event(
-    tx: &mut ::postgres::Transaction<'_>,
-    event: &KeyEvent,
-) -> Result<u64, ::postgres::Error> {
-    tx.execute(
-        &format!("INSERT INTO key_event ({EVENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"),
-        &[
-            &event.id,
-            &event.key_id,
-            &event.provider_config_id,
-            &event.event,
-            &event.actor,
-            &event.old_value,
-            &event.new_value,
-            &event.at,
-        ],
-    )
+impl<C: GenericClient> sql::Conn for PgConn<'_, C> {
+    fn query(
+        &mut self,
+        sql: &Sql<'_>,
+        each: &mut dyn FnMut(&dyn sql::Row) -> StorageResult<()>,
+    ) -> StorageResult<()> {
+        let rows = self.0.query(sql.text(), &binds(sql)).map_err(map_error)?;
+        rows.iter().try_for_each(|row| each(&PgRow(row)))
+    }
+
+    fn execute(&mut self, sql: &Sql<'_>) -> StorageResult<u64> {
+        self.0.execute(sql.text(), &binds(sql)).map_err(map_error)
+    }
 }
 
-fn decode_event(row: &Row) -> StorageResult<KeyEvent> {
-    Ok(KeyEvent {
-        id: column(row, "id")?,
-        key_id: column(row, "key_id")?,
-        provider_config_id: column(row, "provider_config_id")?,
-        event: column(row, "event")?,
-        actor: column(row, "actor")?,
-        old_value: column(row, "old_value")?,
-        new_value: column(row, "new_value")?,
-        at: column(row, "at")?,
-    })
+/// A result row; a column of an unexpected type is corrupt data.
+struct PgRow<'r>(&'r Row);
+
+impl PgRow<'_> {
+    fn get<'r, T: FromSql<'r>>(&'r self, column: usize) -> StorageResult<T> {
+        self.0.try_get(column).map_err(|e| {
+            let name = self.0.columns().get(column).map_or("?", |c| c.name());
+            StorageError::Corrupt(format!("column {name}: {e}"))
+        })
+    }
 }
 
-fn decode_object(row: &Row) -> StorageResult<ObjectRow> {
-    Ok(ObjectRow {
-        id: column(row, "id")?,
-        provider_config_id: column(row, "provider_config_id")?,
-        object_class: column(row, "object_class")?,
-        value: column(row, "value")?,
-        metadata: column(row, "metadata")?,
-        created_at: column(row, "created_at")?,
-        updated_at: column(row, "updated_at")?,
-    })
+impl sql::Row for PgRow<'_> {
+    fn opt_text(&self, column: usize) -> StorageResult<Option<String>> {
+        self.get(column)
+    }
+    fn i32(&self, column: usize) -> StorageResult<i32> {
+        self.get(column)
+    }
+    fn i64(&self, column: usize) -> StorageResult<i64> {
+        self.get(column)
+    }
+    fn bool(&self, column: usize) -> StorageResult<bool> {
+        self.get(column)
+    }
+    fn opt_bytes(&self, column: usize) -> StorageResult<Option<Vec<u8>>> {
+        self.get(column)
+    }
+    fn opt_uuid(&self, column: usize) -> StorageResult<Option<Uuid>> {
+        self.get(column)
+    }
+    fn opt_json(&self, column: usize) -> StorageResult<Option<Value>> {
+        self.get(column)
+    }
+    fn opt_time(&self, column: usize) -> StorageResult<Option<DateTime<Utc>>> {
+        self.get(column)
+    }
 }
 
-impl Storage for PostgresStorage {
+impl sql::Driver for PostgresStorage {
+    fn dialect(&self) -> &'static dyn sql::Dialect {
+        &POSTGRES
+    }
+
+    fn read<T>(
+        &self,
+        work: impl FnOnce(&mut dyn sql::Conn) -> StorageResult<T>,
+    ) -> StorageResult<T> {
+        let mut client = self.client()?;
+        work(&mut PgConn(&mut *client))
+    }
+
+    /// Dropping the transaction on error rolls it back.
+    fn write<T>(
+        &self,
+        work: impl FnOnce(&mut dyn sql::Conn) -> StorageResult<T>,
+    ) -> StorageResult<T> {
+        let mut client = self.client()?;
+        let mut tx = client.transaction().map_err(map_error)?;
+        let value = work(&mut PgConn(&mut tx))?;
+        tx.commit().map_err(map_error)?;
+        Ok(value)
+    }
+
+    /// A single statement is atomic on its own: no `BEGIN`/`COMMIT` round trips.
+    fn execute_one(&self, sql: &Sql<'_>) -> StorageResult<u64> {
+        sql::Conn::execute(&mut PgConn(&mut *self.client()?), sql)
+    }
+
     fn describe(&self) -> String {
         self.location.clone()
-    }
-
-    fn list_tokens(&self) -> StorageResult<Vec<TokenRow>> {
-        let sql = format!("SELECT {TOKEN_COLUMNS} FROM provider_config ORDER BY created_at, id");
-        let rows = self.client()?.query(sql.as_str(), &[]).map_err(map_error)?;
-        rows.iter().map(decode_token).collect()
-    }
-
-    fn get_token(&self, id: Uuid) -> StorageResult<Option<TokenRow>> {
-        self.get("provider_config", TOKEN_COLUMNS, id, decode_token)
-    }
-
-    fn insert_token(&self, row: &TokenRow) -> StorageResult<()> {
-        self.client()?
-            .execute(
-                &format!(
-                    "INSERT INTO provider_config ({TOKEN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"
-                ),
-                &[
-                    &row.id,
-                    &row.provider_name,
-                    &row.config,
-                    &row.metadata,
-                    &row.created_at,
-                    &row.updated_at,
-                ],
-            )
-            .map_err(map_error)?;
-        Ok(())
-    }
-
-    fn rename_token(&self, id: Uuid, provider_name: &str) -> StorageResult<()> {
-        self.client()?
-            .execute(
-                "UPDATE provider_config SET provider_name = $1, updated_at = $2 WHERE id = $3",
-                &[&provider_name, &Utc::now(), &id],
-            )
-            .map_err(map_error)?;
-        Ok(())
-    }
-
-    fn update_token_config(
-        &self,
-        id: Uuid,
-        update: ConfigUpdate<'_>,
-    ) -> StorageResult<Result<Value, Error>> {
-        let mut client = self.client()?;
-        let mut tx = client.transaction().map_err(map_error)?;
-        // The row lock makes concurrent read-modify-writes from any process take turns.
-        let current = tx
-            .query_opt(
-                "SELECT config FROM provider_config WHERE id = $1 FOR UPDATE",
-                &[&id],
-            )
-            .map_err(map_error)?;
-        let Some(current) = current else {
-            return Ok(Err(Error::Pkcs11(crate::Rv::TOKEN_NOT_PRESENT)));
-        };
-        let mut config: Value = column(&current, "config")?;
-        if let Err(error) = update(&mut config) {
-            // Dropping `tx` rolls back and releases the row lock; nothing was written.
-            return Ok(Err(error));
-        }
-        tx.execute(
-            "UPDATE provider_config SET config = $1, updated_at = $2 WHERE id = $3",
-            &[&config, &Utc::now(), &id],
-        )
-        .map_err(map_error)?;
-        tx.commit().map_err(map_error)?;
-        Ok(Ok(config))
-    }
-
-    fn delete_token(&self, id: Uuid, destroyed: &KeyEvent) -> StorageResult<usize> {
-        self.write(|tx| {
-            let keys = delete_token_contents(tx, id, destroyed)?;
-            tx.execute("DELETE FROM provider_config WHERE id = $1", &[&id])?;
-            Ok(keys)
-        })
-    }
-
-    fn delete_token_keys(&self, id: Uuid, destroyed: &KeyEvent) -> StorageResult<usize> {
-        self.write(|tx| delete_token_contents(tx, id, destroyed))
-    }
-
-    fn insert_key(&self, row: NewKeyRow<'_>, created: &KeyEvent) -> StorageResult<()> {
-        self.write(|tx| {
-            insert_row(tx, row)?;
-            insert_event(tx, created)
-        })?;
-        Ok(())
-    }
-
-    fn rotate_key(
-        &self,
-        successor: NewKeyRow<'_>,
-        old_table: KeyTable,
-        old_id: Uuid,
-        old_metadata: &Value,
-        objects: &[ObjectMetadata],
-        events: &[KeyEvent],
-    ) -> StorageResult<bool> {
-        let sql = format!(
-            "UPDATE {} SET key_status = CASE WHEN key_status = 3 THEN 3 ELSE 2 END, \
-             metadata = $1, updated_at = $2 WHERE id = $3 \
-             AND COALESCE(metadata->>'rotated_to', '') = ''",
-            old_table.name()
-        );
-        let mut client = self.client()?;
-        let mut tx = client.transaction().map_err(map_error)?;
-        let now = Utc::now();
-        let changed = tx
-            .execute(sql.as_str(), &[old_metadata, &now, &old_id])
-            .map_err(map_error)?;
-        if changed == 0 {
-            return Ok(false); // dropping `tx` rolls back
-        }
-        insert_row(&mut tx, successor).map_err(map_error)?;
-        update_object_metadata(&mut tx, objects, now).map_err(map_error)?;
-        for event in events {
-            insert_event(&mut tx, event).map_err(map_error)?;
-        }
-        tx.commit().map_err(map_error)?;
-        Ok(true)
-    }
-
-    fn rename_key(
-        &self,
-        table: KeyTable,
-        id: Uuid,
-        metadata: &Value,
-        objects: &[ObjectMetadata],
-        event: &KeyEvent,
-    ) -> StorageResult<bool> {
-        let sql = format!(
-            "UPDATE {} SET metadata = $1, updated_at = $2 WHERE id = $3",
-            table.name()
-        );
-        let mut client = self.client()?;
-        let mut tx = client.transaction().map_err(map_error)?;
-        let now = Utc::now();
-        let changed = tx
-            .execute(sql.as_str(), &[metadata, &now, &id])
-            .map_err(map_error)?;
-        if changed == 0 {
-            return Ok(false); // dropping `tx` rolls back
-        }
-        update_object_metadata(&mut tx, objects, now).map_err(map_error)?;
-        insert_event(&mut tx, event).map_err(map_error)?;
-        tx.commit().map_err(map_error)?;
-        Ok(true)
-    }
-
-    fn get_asym_key(&self, id: Uuid) -> StorageResult<Option<AsymKeyRow>> {
-        self.get("asym_key", ASYM_COLUMNS, id, decode_asym)
-    }
-
-    fn get_sym_key(&self, id: Uuid) -> StorageResult<Option<SymKeyRow>> {
-        self.get("sym_key", SYM_COLUMNS, id, decode_sym)
-    }
-
-    fn find_asym_keys(&self, filter: &KeyFilter) -> StorageResult<Vec<AsymKeyRow>> {
-        self.find("asym_key", ASYM_COLUMNS, filter, true, decode_asym)
-    }
-
-    fn find_sym_keys(&self, filter: &KeyFilter) -> StorageResult<Vec<SymKeyRow>> {
-        self.find("sym_key", SYM_COLUMNS, filter, false, decode_sym)
-    }
-
-    fn update_key_attributes(
-        &self,
-        table: KeyTable,
-        id: Uuid,
-        metadata: &Value,
-        expiration: Option<DateTime<Utc>>,
-        event: Option<&KeyEvent>,
-    ) -> StorageResult<bool> {
-        let sql = format!(
-            "UPDATE {} SET metadata = $1, expiration = $2, updated_at = $3 WHERE id = $4",
-            table.name()
-        );
-        self.write(|tx| {
-            let changed = tx.execute(sql.as_str(), &[metadata, &expiration, &Utc::now(), &id])? > 0;
-            record_if(tx, changed, event)
-        })
-    }
-
-    fn delete_key(&self, table: KeyTable, id: Uuid, destroyed: &KeyEvent) -> StorageResult<bool> {
-        self.delete_row(table.name(), id, Some(destroyed))
-    }
-
-    fn key_id_exists(&self, key_id: &str) -> StorageResult<bool> {
-        let row = self
-            .client()?
-            .query_one(
-                "SELECT EXISTS (SELECT 1 FROM asym_key WHERE key_id = $1) \
-                 OR EXISTS (SELECT 1 FROM sym_key WHERE key_id = $1) AS found",
-                &[&key_id],
-            )
-            .map_err(map_error)?;
-        column(&row, "found")
-    }
-
-    fn insert_object(&self, row: &ObjectRow) -> StorageResult<()> {
-        self.client()?
-            .execute(
-                &format!(
-                    "INSERT INTO p11_object ({OBJECT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
-                ),
-                &[
-                    &row.id,
-                    &row.provider_config_id,
-                    &row.object_class,
-                    &row.value,
-                    &row.metadata,
-                    &row.created_at,
-                    &row.updated_at,
-                ],
-            )
-            .map_err(map_error)?;
-        Ok(())
-    }
-
-    fn get_object(&self, id: Uuid) -> StorageResult<Option<ObjectRow>> {
-        self.get("p11_object", OBJECT_COLUMNS, id, decode_object)
-    }
-
-    fn find_objects(
-        &self,
-        filter: &KeyFilter,
-        class: Option<i64>,
-    ) -> StorageResult<Vec<ObjectRow>> {
-        let mut sql =
-            format!("SELECT {OBJECT_COLUMNS} FROM p11_object WHERE provider_config_id = $1");
-        let mut params: Vec<&(dyn ToSql + Sync)> = vec![&filter.provider_config_id];
-        if let Some(class) = &class {
-            params.push(class);
-            sql.push_str(&format!(" AND object_class = ${}", params.len()));
-        }
-        if let Some(label) = &filter.label {
-            params.push(label);
-            sql.push_str(&format!(" AND {LABEL_EXPR} = ${}", params.len()));
-        }
-        if let Some(ck_id) = &filter.ck_id {
-            params.push(ck_id);
-            sql.push_str(&format!(" AND {CK_ID_EXPR} = ${}", params.len()));
-        }
-        sql.push_str(" ORDER BY created_at, id");
-        let rows = self
-            .client()?
-            .query(sql.as_str(), &params)
-            .map_err(map_error)?;
-        rows.iter().map(decode_object).collect()
-    }
-
-    fn update_object(&self, id: Uuid, metadata: &Value, value: &[u8]) -> StorageResult<bool> {
-        let changed = self
-            .client()?
-            .execute(
-                "UPDATE p11_object SET metadata = $1, value = $2, updated_at = $3 WHERE id = $4",
-                &[metadata, &value, &Utc::now(), &id],
-            )
-            .map_err(map_error)?;
-        Ok(changed > 0)
-    }
-
-    fn delete_object(&self, id: Uuid) -> StorageResult<bool> {
-        self.delete_row("p11_object", id, None)
     }
 
     /// Nothing is closed: a pooled connection's socket is shared with the parent, and closing it
@@ -1068,45 +605,6 @@ impl Storage for PostgresStorage {
     /// idle list, the feed's connection and their runtimes are simply never touched again.
     fn release_after_fork(&self, _at_rest: bool) -> StorageResult<()> {
         Ok(())
-    }
-
-    fn record_event(&self, event: &KeyEvent) -> StorageResult<()> {
-        self.write(|tx| insert_event(tx, event))?;
-        Ok(())
-    }
-
-    fn key_events(&self, key_id: &str) -> StorageResult<Vec<KeyEvent>> {
-        let rows = self
-            .client()?
-            .query(
-                &format!("SELECT {EVENT_COLUMNS} FROM key_event WHERE key_id = $1 ORDER BY at, id"),
-                &[&key_id],
-            )
-            .map_err(map_error)?;
-        rows.iter().map(decode_event).collect()
-    }
-
-    fn set_key_state(
-        &self,
-        table: KeyTable,
-        id: Uuid,
-        status: i32,
-        expiration: Option<DateTime<Utc>>,
-        metadata: Option<&Value>,
-        event: &KeyEvent,
-    ) -> StorageResult<bool> {
-        let sql = format!(
-            "UPDATE {} SET key_status = $1, expiration = $2, updated_at = $3, \
-             metadata = COALESCE($5, metadata) WHERE id = $4",
-            table.name()
-        );
-        self.write(|tx| {
-            let changed = tx.execute(
-                sql.as_str(),
-                &[&status, &expiration, &Utc::now(), &id, &metadata],
-            )? > 0;
-            record_if(tx, changed, Some(event))
-        })
     }
 
     fn change_marker(&self) -> StorageResult<u64> {
@@ -1179,7 +677,7 @@ impl MigrationTarget for PostgresMigrator<'_> {
                 &[],
             )
             .map_err(map_error)?;
-        column(&row, "version")
+        sql::Row::i64(&PgRow(&row), 0)
     }
     fn record_version(&mut self, version: i64) -> StorageResult<()> {
         self.0
@@ -1192,152 +690,10 @@ impl MigrationTarget for PostgresMigrator<'_> {
     }
 }
 
-/// Test support shared by unit and integration tests: a fresh database per store on the server
-/// named by `SQLHSM_TEST_PG`.
-#[doc(hidden)]
-pub mod testing {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    use std::sync::{Condvar, Mutex};
-
-    use super::*;
-
-    /// Environment variable with the URL of a database the tests may connect to and create
-    /// databases from.
-    pub const ENV_TEST_PG: &str = "SQLHSM_TEST_PG";
-    /// Used when `SQLHSM_TEST_PG` is unset: the local server with trust authentication.
-    pub const DEFAULT_TEST_PG: &str = "postgres://postgres@127.0.0.1:5432/test";
-
-    /// The base URL tests connect to.
-    pub fn test_database_url() -> String {
-        std::env::var(ENV_TEST_PG)
-            .ok()
-            .filter(|url| !url.trim().is_empty())
-            .unwrap_or_else(|| DEFAULT_TEST_PG.to_string())
-    }
-
-    /// Test databases alive at once in this process: with many test threads, each holding a
-    /// pool, the server's `max_connections` (100 by default) would otherwise run out.
-    const MAX_LIVE_DATABASES: usize = 6;
-
-    static LIVE: Mutex<usize> = Mutex::new(0);
-    static FREED: Condvar = Condvar::new();
-
-    /// One of the [`MAX_LIVE_DATABASES`] places; given back on drop.
-    struct Permit;
-
-    impl Permit {
-        fn acquire() -> Permit {
-            let mut live = LIVE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            while *live >= MAX_LIVE_DATABASES {
-                live = FREED
-                    .wait(live)
-                    .unwrap_or_else(|poisoned| poisoned.into_inner());
-            }
-            *live += 1;
-            Permit
-        }
-    }
-
-    impl Drop for Permit {
-        fn drop(&mut self) {
-            let mut live = LIVE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            *live = live.saturating_sub(1);
-            FREED.notify_one();
-        }
-    }
-
-    /// A database created for one test; dropped (connections forced out) when this is dropped.
-    pub struct TestDatabase {
-        /// The URL of the new database.
-        pub url: String,
-        name: String,
-        base: ::postgres::Config,
-        _permit: Permit,
-    }
-
-    impl TestDatabase {
-        /// Store settings for this database: the defaults with a smaller pool.
-        pub fn settings(&self) -> DatabaseConfig {
-            DatabaseConfig {
-                pool_size: 4,
-                ..DatabaseConfig::with_url(self.url.clone())
-            }
-        }
-    }
-
-    impl Drop for TestDatabase {
-        fn drop(&mut self) {
-            // Best effort: a database left behind is harmless, only untidy.
-            if let Ok(mut client) = self.base.connect(::postgres::NoTls) {
-                let sql = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name);
-                if let Err(e) = client.batch_execute(&sql) {
-                    eprintln!("could not drop test database {}: {e}", self.name);
-                }
-            }
-        }
-    }
-
-    /// Creates a fresh, empty database, or `None` (with a `skipped:` line on stderr) when the
-    /// server cannot be reached. When `CI` is set an unreachable server is a test failure.
-    ///
-    /// # Panics
-    /// When the server is unreachable and `CI` is set, or creating the database fails.
-    pub fn test_database() -> Option<TestDatabase> {
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        let permit = Permit::acquire();
-        let base_url = test_database_url();
-        let shown = crate::config::DatabaseConfig::with_url(base_url.clone()).redacted_url();
-        let connected = base_url
-            .parse::<::postgres::Config>()
-            .map(|mut config| {
-                config.connect_timeout(Duration::from_secs(5));
-                config
-            })
-            .and_then(|config| {
-                config
-                    .connect(::postgres::NoTls)
-                    .map(|client| (config, client))
-            });
-        let (base, mut client) = match connected {
-            Ok(pair) => pair,
-            Err(error) => {
-                let reason = error_text(&error);
-                if std::env::var_os("CI").is_some() {
-                    panic!("PostgreSQL unreachable at {shown}: {reason} (CI is set, so this is a failure, not a skip)");
-                }
-                eprintln!("skipped: PostgreSQL unreachable at {shown}: {reason}");
-                return None;
-            }
-        };
-        let name = format!(
-            "sqlhsm_test_{}_{}_{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed),
-            &Uuid::new_v4().simple().to_string()[..8]
-        );
-        if let Err(error) = client.batch_execute(&format!("CREATE DATABASE \"{name}\"")) {
-            panic!(
-                "cannot create test database {name} on {shown}: {}",
-                error_text(&error)
-            );
-        }
-        Some(TestDatabase {
-            url: with_database(&base_url, &name),
-            name,
-            base,
-            _permit: permit,
-        })
-    }
-
-    /// `url` with its database name replaced (the query string kept).
-    pub fn with_database(url: &str, name: &str) -> String {
-        let (scheme, rest) = url.split_once("://").unwrap_or(("postgres", url));
-        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-        let (authority, tail) = rest.split_at(authority_end);
-        let query = tail.find('?').map_or("", |at| &tail[at..]);
-        format!("{scheme}://{authority}/{name}{query}")
-    }
-}
+/// Test support for the unit tests: a fresh database per store on the server named by
+/// `SQLHSM_TEST_PG`. Not part of the shipped library.
+#[cfg(test)]
+pub mod testing;
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
@@ -1513,7 +869,7 @@ mod tests {
             id: Uuid::new_v4(),
             provider_config_id: token,
             key_id: key_id.into(),
-            key_status: 1,
+            key_status: crate::key_state::KeyStatus::Active,
             key_mode: 0,
             expiration: None,
             key_value: Some(vec![1, 2, 3]),
@@ -1554,7 +910,7 @@ mod tests {
             }
             other => panic!("expected Access, got {other:?}"),
         }
-        assert_eq!(app.get_sym_key(refused.id).unwrap(), None);
+        assert_eq!(app.get_key(KeyTable::Sym, refused.id).unwrap(), None);
         drop(app);
         admin
             .batch_execute(&format!(
@@ -2190,9 +1546,7 @@ other:5432:keys:hsm:pass:trailing-field
         let token = Uuid::new_v4();
         let cases = [
             (
-                "asym_key",
-                ASYM_COLUMNS,
-                true,
+                KeyTable::Asym,
                 KeyFilter {
                     label: Some("l".into()),
                     ..filter(token)
@@ -2200,9 +1554,7 @@ other:5432:keys:hsm:pass:trailing-field
                 "asym_key_label_idx",
             ),
             (
-                "asym_key",
-                ASYM_COLUMNS,
-                true,
+                KeyTable::Asym,
                 KeyFilter {
                     ck_id: Some("0102".into()),
                     ..filter(token)
@@ -2210,9 +1562,7 @@ other:5432:keys:hsm:pass:trailing-field
                 "asym_key_ck_id_idx",
             ),
             (
-                "asym_key",
-                ASYM_COLUMNS,
-                true,
+                KeyTable::Asym,
                 KeyFilter {
                     key_algorithms: Some(vec![1, 3]),
                     ..filter(token)
@@ -2220,9 +1570,7 @@ other:5432:keys:hsm:pass:trailing-field
                 "asym_key_algorithm_idx",
             ),
             (
-                "sym_key",
-                SYM_COLUMNS,
-                false,
+                KeyTable::Sym,
                 KeyFilter {
                     label: Some("l".into()),
                     ..filter(token)
@@ -2230,9 +1578,7 @@ other:5432:keys:hsm:pass:trailing-field
                 "sym_key_label_idx",
             ),
             (
-                "sym_key",
-                SYM_COLUMNS,
-                false,
+                KeyTable::Sym,
                 KeyFilter {
                     ck_id: Some("0102".into()),
                     ..filter(token)
@@ -2240,16 +1586,16 @@ other:5432:keys:hsm:pass:trailing-field
                 "sym_key_ck_id_idx",
             ),
         ];
-        for (table, columns, with_algorithms, filter, index) in cases {
-            let (sql, params) = find_query(table, columns, &filter, with_algorithms).unwrap();
+        for (table, filter, index) in cases {
+            let sql = sql::find_keys_sql(&POSTGRES, table, &filter).unwrap();
             let plan: Vec<String> = client
-                .query(&format!("EXPLAIN {sql}"), &params)
+                .query(&format!("EXPLAIN {}", sql.text()), &binds(&sql))
                 .unwrap()
                 .iter()
                 .map(|row| row.get(0))
                 .collect();
             let plan = plan.join("\n");
-            assert!(plan.contains(index), "{table} {filter:?}: {plan}");
+            assert!(plan.contains(index), "{table:?} {filter:?}: {plan}");
         }
         client.batch_execute("RESET enable_seqscan").unwrap();
     }
@@ -2264,8 +1610,9 @@ other:5432:keys:hsm:pass:trailing-field
     #[test]
     fn the_index_expressions_match_the_migration() {
         let sql = migrations::migrations(Dialect::Postgres)[0].sql;
-        assert!(sql.contains(&format!("({LABEL_EXPR})")));
-        assert!(sql.contains(&format!("({CK_ID_EXPR})")));
+        use sql::Dialect as _;
+        assert!(sql.contains(&format!("({})", POSTGRES.json_text("metadata", "label"))));
+        assert!(sql.contains(&format!("({})", POSTGRES.json_text("metadata", "id"))));
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! SQLite backend.
+//! SQLite backend: the driver under the shared SQL layer ([`super::sql`]), and SQLite's
+//! [`Dialect`](sql::Dialect) ([`SqliteDialect`]).
 //!
 //! One database file, opened in WAL mode with `synchronous=FULL` (a key is durable once the call
 //! returns) and foreign keys on. Many threads (and processes) use it at once:
@@ -22,28 +23,16 @@ use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 use chrono::SecondsFormat;
-use rusqlite::types::Value as SqlValue;
-use rusqlite::{params, params_from_iter, Connection, ErrorCode, OpenFlags, OptionalExtension};
-use rusqlite::{Row, Transaction, TransactionBehavior};
+use rusqlite::types::{FromSql, ToSqlOutput, Value as SqlValue, ValueRef};
+use rusqlite::TransactionBehavior;
+use rusqlite::{params, params_from_iter, Connection, ErrorCode, OpenFlags, ToSql};
 
 use super::migrations::{self, Dialect, MigrationTarget};
+use super::sql::{self, Param, Sql};
 use super::*;
-
-/// The metadata expressions the indexes in `migrations/sqlite/0001_init.sql` are built on. The
-/// queries must use exactly these, or SQLite scans the table.
-const LABEL_EXPR: &str = "json_extract(metadata, '$.label')";
-const CK_ID_EXPR: &str = "json_extract(metadata, '$.id')";
 
 /// Idle connections kept for reuse; more may be open while busy.
 const MAX_IDLE: usize = 8;
-
-const ASYM_COLUMNS: &str = "id, provider_config_id, key_id, key_algorithm, key_status, key_mode, \
-     expiration, public_key_ctx, private_key_ctx, metadata, created_at, updated_at";
-const SYM_COLUMNS: &str = "id, provider_config_id, key_id, key_status, key_mode, expiration, \
-     key_value, metadata, created_at, updated_at";
-const TOKEN_COLUMNS: &str = "id, provider_name, config, metadata, created_at, updated_at";
-const OBJECT_COLUMNS: &str =
-    "id, provider_config_id, object_class, value, metadata, created_at, updated_at";
 
 /// The SQLite key store.
 ///
@@ -521,171 +510,233 @@ impl SqliteStorage {
         }
         Ok(storage)
     }
+}
 
-    /// Runs `work` in a `BEGIN IMMEDIATE` transaction and commits when it succeeds.
+/// SQLite's spelling of the shared statements ([`super::sql`]).
+pub struct SqliteDialect;
+
+/// The one instance the driver hands out.
+pub static SQLITE: SqliteDialect = SqliteDialect;
+
+impl sql::Dialect for SqliteDialect {
+    fn placeholder(&self, n: usize, sql: &mut String) {
+        sql.push('?');
+        sql.push_str(&n.to_string());
+    }
+
+    /// Exactly the expressions the indexes in `migrations/sqlite/0001_init.sql` are built on.
+    fn json_text(&self, column: &str, field: &str) -> String {
+        format!("json_extract({column}, '$.{field}')")
+    }
+
+    /// Every write transaction is `BEGIN IMMEDIATE`: it holds the database's write lock from its
+    /// start, so a read in it needs no lock of its own.
+    fn lock_selected_rows(&self) -> &'static str {
+        ""
+    }
+}
+
+/// A [`Param`] in SQLite's encoding: UUIDs, JSON and timestamps as text.
+struct Bind<'p, 'a>(&'p Param<'a>);
+
+impl ToSql for Bind<'_, '_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match *self.0 {
+            Param::Uuid(id) => ToSqlOutput::Owned(SqlValue::Text(id.to_string())),
+            Param::Text(text) => ToSqlOutput::Borrowed(ValueRef::Text(text.as_bytes())),
+            Param::I32(n) => ToSqlOutput::Owned(SqlValue::Integer(i64::from(n))),
+            Param::I64(n) => ToSqlOutput::Owned(SqlValue::Integer(n)),
+            Param::Json(None) | Param::Time(None) | Param::Bytes(None) => {
+                ToSqlOutput::Owned(SqlValue::Null)
+            }
+            Param::Json(Some(value)) => ToSqlOutput::Owned(SqlValue::Text(value.to_string())),
+            Param::Time(Some(at)) => ToSqlOutput::Owned(SqlValue::Text(timestamp(at))),
+            Param::Bytes(Some(bytes)) => ToSqlOutput::Borrowed(ValueRef::Blob(bytes)),
+            // The dialect binds lists value by value (`IN (?, …)`).
+            Param::I32s(_) => {
+                return Err(rusqlite::Error::ToSqlConversionFailure(
+                    "SQLite binds no arrays".into(),
+                ))
+            }
+        })
+    }
+}
+
+/// One connection (a transaction's, or one for reading) running the shared statements.
+struct SqliteConn<'c>(&'c Connection);
+
+impl SqliteConn<'_> {
+    fn prepare(&self, sql: &Sql<'_>) -> StorageResult<rusqlite::CachedStatement<'_>> {
+        self.0.prepare_cached(sql.text()).map_err(map_error)
+    }
+}
+
+impl sql::Conn for SqliteConn<'_> {
+    fn query(
+        &mut self,
+        sql: &Sql<'_>,
+        each: &mut dyn FnMut(&dyn sql::Row) -> StorageResult<()>,
+    ) -> StorageResult<()> {
+        let mut statement = self.prepare(sql)?;
+        let mut rows = statement
+            .query(params_from_iter(sql.params().iter().map(Bind)))
+            .map_err(map_error)?;
+        while let Some(row) = rows.next().map_err(map_error)? {
+            each(&SqliteRow(row))?;
+        }
+        Ok(())
+    }
+
+    fn execute(&mut self, sql: &Sql<'_>) -> StorageResult<u64> {
+        let changed = self
+            .prepare(sql)?
+            .execute(params_from_iter(sql.params().iter().map(Bind)))
+            .map_err(map_error)?;
+        Ok(changed as u64)
+    }
+}
+
+/// A result row; UUIDs, JSON and timestamps are decoded from their text.
+struct SqliteRow<'r, 's>(&'r rusqlite::Row<'s>);
+
+impl SqliteRow<'_, '_> {
+    fn get<T: FromSql>(&self, column: usize) -> StorageResult<T> {
+        self.0.get(column).map_err(map_error)
+    }
+
+    fn parse<T, E: std::fmt::Display>(
+        &self,
+        column: usize,
+        what: &str,
+        parse: impl FnOnce(&str) -> Result<T, E>,
+    ) -> StorageResult<Option<T>> {
+        match self.get::<Option<String>>(column)? {
+            None => Ok(None),
+            Some(text) => parse(&text)
+                .map(Some)
+                .map_err(|e| sql::row::corrupt(column, what, e)),
+        }
+    }
+}
+
+impl sql::Row for SqliteRow<'_, '_> {
+    fn opt_text(&self, column: usize) -> StorageResult<Option<String>> {
+        self.get(column)
+    }
+    fn i32(&self, column: usize) -> StorageResult<i32> {
+        self.get(column)
+    }
+    fn i64(&self, column: usize) -> StorageResult<i64> {
+        self.get(column)
+    }
+    fn bool(&self, column: usize) -> StorageResult<bool> {
+        self.get(column)
+    }
+    fn opt_bytes(&self, column: usize) -> StorageResult<Option<Vec<u8>>> {
+        self.get(column)
+    }
+    fn opt_uuid(&self, column: usize) -> StorageResult<Option<Uuid>> {
+        self.parse(column, "uuid", Uuid::parse_str)
+    }
+    fn opt_json(&self, column: usize) -> StorageResult<Option<Value>> {
+        self.parse(column, "JSON", |text| serde_json::from_str::<Value>(text))
+    }
+    fn opt_time(&self, column: usize) -> StorageResult<Option<DateTime<Utc>>> {
+        self.parse(column, "timestamp", |text| {
+            DateTime::parse_from_rfc3339(text).map(|t| t.with_timezone(&Utc))
+        })
+    }
+}
+
+impl sql::Driver for SqliteStorage {
+    fn dialect(&self) -> &'static dyn sql::Dialect {
+        &SQLITE
+    }
+
+    fn read<T>(
+        &self,
+        work: impl FnOnce(&mut dyn sql::Conn) -> StorageResult<T>,
+    ) -> StorageResult<T> {
+        let connection = self.pool.check_out()?;
+        work(&mut SqliteConn(&connection))
+    }
+
+    /// A `BEGIN IMMEDIATE` transaction: lock waits happen up front, inside the busy timeout,
+    /// never as a deadlock when a reader tries to upgrade.
     fn write<T>(
         &self,
-        work: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>,
+        work: impl FnOnce(&mut dyn sql::Conn) -> StorageResult<T>,
     ) -> StorageResult<T> {
         let mut connection = self.pool.writer()?;
         let tx = connection
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(map_error)?;
-        let value = work(&tx).map_err(map_error)?;
+        let value = work(&mut SqliteConn(&tx))?;
         tx.commit().map_err(map_error)?;
         Ok(value)
     }
 
-    fn find<T>(
-        &self,
-        table: &str,
-        columns: &str,
-        filter: &KeyFilter,
-        with_algorithms: bool,
-        decode: fn(&Row<'_>) -> rusqlite::Result<T>,
-    ) -> StorageResult<Vec<T>> {
-        let (sql, values) = match find_query(table, columns, filter, with_algorithms) {
-            Some(query) => query,
-            None => return Ok(Vec::new()),
-        };
-        let connection = self.pool.check_out()?;
-        let mut statement = connection.prepare_cached(&sql).map_err(map_error)?;
-        let rows = statement
-            .query_map(params_from_iter(values), decode)
-            .map_err(map_error)?;
-        rows.collect::<rusqlite::Result<Vec<T>>>()
-            .map_err(map_error)
+    fn describe(&self) -> String {
+        self.location.clone()
     }
 
-    fn get<T>(
-        &self,
-        table: &str,
-        columns: &str,
-        id: Uuid,
-        decode: fn(&Row<'_>) -> rusqlite::Result<T>,
-    ) -> StorageResult<Option<T>> {
-        let connection = self.pool.check_out()?;
-        let sql = format!("SELECT {columns} FROM {table} WHERE id = ?1");
-        let mut statement = connection.prepare_cached(&sql).map_err(map_error)?;
-        statement
-            .query_row([id.to_string()], decode)
-            .optional()
-            .map_err(map_error)
-    }
-
-    fn delete_row(&self, table: &str, id: Uuid, event: Option<&KeyEvent>) -> StorageResult<bool> {
-        let sql = format!("DELETE FROM {table} WHERE id = ?1");
-        self.write(|tx| {
-            let changed = tx.execute(&sql, [id.to_string()])? > 0;
-            record_if(tx, changed, event)
-        })
-    }
-}
-
-/// Records `event` (when given) if the row it is about changed, in the caller's transaction;
-/// returns `changed`.
-/// `(id, metadata as JSON text)` of each object, encoded before the transaction starts.
-fn object_metadata_texts(objects: &[ObjectMetadata]) -> StorageResult<Vec<(String, String)>> {
-    objects
-        .iter()
-        .map(|o| Ok((o.id.to_string(), json_text(&o.metadata)?)))
-        .collect()
-}
-
-/// Replaces the metadata of `p11_object` rows in the caller's transaction (a row gone is
-/// skipped).
-fn update_object_metadata(
-    tx: &Transaction<'_>,
-    objects: &[(String, String)],
-    now: &str,
-) -> rusqlite::Result<()> {
-    for (id, metadata) in objects {
-        tx.execute(
-            "UPDATE p11_object SET metadata = ?1, updated_at = ?2 WHERE id = ?3",
-            params![metadata, now, id],
-        )?;
-    }
-    Ok(())
-}
-
-fn record_if(
-    tx: &Transaction<'_>,
-    changed: bool,
-    event: Option<&KeyEvent>,
-) -> rusqlite::Result<bool> {
-    if let (true, Some(event)) = (changed, event) {
-        insert_event(tx, event)?;
-    }
-    Ok(changed)
-}
-
-/// Deletes every key and object of a token and records `destroyed` for each key deleted (the
-/// `RETURNING` rows, so no key goes without its event), in the caller's transaction; returns the
-/// number of keys.
-fn delete_token_contents(
-    tx: &Transaction<'_>,
-    token: &str,
-    destroyed: &KeyEvent,
-) -> rusqlite::Result<usize> {
-    let mut keys = 0;
-    for table in [KeyTable::Asym, KeyTable::Sym] {
-        let mut statement = tx.prepare_cached(&format!(
-            "DELETE FROM {} WHERE provider_config_id = ?1 RETURNING key_id",
-            table.name()
-        ))?;
-        let key_ids = statement
-            .query_map([token], |row| row.get::<_, String>(0))?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        for key_id in &key_ids {
-            insert_event(tx, &destroyed.for_key(key_id))?;
-        }
-        keys += key_ids.len();
-    }
-    tx.execute(
-        "DELETE FROM p11_object WHERE provider_config_id = ?1",
-        [token],
-    )?;
-    Ok(keys)
-}
-
-/// Builds the `SELECT` for a [`KeyFilter`] with bound parameters; `None` when the filter can
-/// match nothing (an empty algorithm list).
-fn find_query(
-    table: &str,
-    columns: &str,
-    filter: &KeyFilter,
-    with_algorithms: bool,
-) -> Option<(String, Vec<SqlValue>)> {
-    let mut sql = format!("SELECT {columns} FROM {table} WHERE provider_config_id = ?");
-    let mut values = vec![SqlValue::Text(filter.provider_config_id.to_string())];
-    if let Some(label) = &filter.label {
-        sql.push_str(&format!(" AND {LABEL_EXPR} = ?"));
-        values.push(SqlValue::Text(label.clone()));
-    }
-    if let Some(ck_id) = &filter.ck_id {
-        sql.push_str(&format!(" AND {CK_ID_EXPR} = ?"));
-        values.push(SqlValue::Text(ck_id.clone()));
-    }
-    if with_algorithms {
-        if let Some(algorithms) = &filter.key_algorithms {
-            if algorithms.is_empty() {
-                return None;
+    fn require_existing(&self) -> StorageResult<()> {
+        match &self.pool.source {
+            Source::File { path, .. } if !self.pool.prepare(false)? => {
+                Err(StorageError::Missing(format!("no key store at {path}")))
             }
-            let marks = vec!["?"; algorithms.len()].join(", ");
-            sql.push_str(&format!(" AND key_algorithm IN ({marks})"));
-            values.extend(algorithms.iter().map(|a| SqlValue::Integer(i64::from(*a))));
+            _ => Ok(()),
         }
     }
-    if let Some(key_id) = &filter.key_id {
-        sql.push_str(" AND key_id = ?");
-        values.push(SqlValue::Text(key_id.clone()));
+
+    fn create(&self) -> StorageResult<()> {
+        self.pool.prepare(true).map(|_| ())
     }
-    if let Some(status) = filter.key_status {
-        sql.push_str(" AND key_status = ?");
-        values.push(SqlValue::Integer(i64::from(status)));
+
+    fn read_only(&self) -> Option<String> {
+        self.pool
+            .file
+            .read_only
+            .lock()
+            .ok()
+            .and_then(|why| why.clone())
     }
-    sql.push_str(" ORDER BY created_at, id");
-    Some((sql, values))
+
+    /// SQLite keeps, per process, one record of each open database file and of the locks its
+    /// connections hold on it, and a new connection to the same file joins that record instead
+    /// of asking the kernel for locks. In a child those inherited records claim locks only the
+    /// parent holds (POSIX locks are per process), so a new connection would read and write
+    /// without real locks. Closing every inherited connection first empties them; it is safe for
+    /// the parent because a closing connection only checkpoints or removes the WAL when it gets
+    /// an exclusive lock, which the parent's own connections prevent.
+    fn release_after_fork(&self, at_rest: bool) -> StorageResult<()> {
+        let stuck = || {
+            StorageError::Backend(format!(
+                "{}: the process forked while another thread was using this SQLite store, so \
+                 this child cannot open it safely (fork when no PKCS#11 call is running, or exec)",
+                self.location
+            ))
+        };
+        if !at_rest {
+            return Err(stuck());
+        }
+        let closed = match self.pool.idle.try_lock() {
+            Ok(mut idle) => std::mem::take(&mut *idle),
+            Err(_) => return Err(stuck()),
+        };
+        drop(closed);
+        let watch = self.pool.file.watch.try_lock().map_err(|_| stuck())?.take();
+        drop(watch);
+        Ok(())
+    }
+
+    fn change_marker(&self) -> StorageResult<u64> {
+        self.pool.change_marker()
+    }
+}
+
+fn timestamp(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
 /// The one mapping from driver errors to storage error kinds. Messages name tables and
@@ -733,599 +784,6 @@ fn map_error(error: rusqlite::Error) -> StorageError {
     }
 }
 
-/// Marks a decoding failure so [`map_error`] reports it as corrupt data.
-fn corrupt(column: usize, what: String) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(
-        column,
-        rusqlite::types::Type::Text,
-        Box::new(StorageError::Corrupt(what)),
-    )
-}
-
-fn timestamp(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::Micros, true)
-}
-
-fn json_text(value: &Value) -> StorageResult<String> {
-    serde_json::to_string(value).map_err(|e| StorageError::Backend(format!("JSON encoding: {e}")))
-}
-
-fn get_uuid(row: &Row<'_>, column: usize) -> rusqlite::Result<Uuid> {
-    let text: String = row.get(column)?;
-    Uuid::parse_str(&text).map_err(|_| corrupt(column, format!("bad uuid in column {column}")))
-}
-
-fn get_time(row: &Row<'_>, column: usize) -> rusqlite::Result<DateTime<Utc>> {
-    let text: String = row.get(column)?;
-    DateTime::parse_from_rfc3339(&text)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|_| corrupt(column, format!("bad timestamp in column {column}")))
-}
-
-fn get_opt_time(row: &Row<'_>, column: usize) -> rusqlite::Result<Option<DateTime<Utc>>> {
-    match row.get::<_, Option<String>>(column)? {
-        None => Ok(None),
-        Some(_) => get_time(row, column).map(Some),
-    }
-}
-
-fn get_json(row: &Row<'_>, column: usize) -> rusqlite::Result<Value> {
-    let text: String = row.get(column)?;
-    serde_json::from_str(&text).map_err(|_| corrupt(column, format!("bad JSON in column {column}")))
-}
-
-fn get_opt_json(row: &Row<'_>, column: usize) -> rusqlite::Result<Option<Value>> {
-    match row.get::<_, Option<String>>(column)? {
-        None => Ok(None),
-        Some(_) => get_json(row, column).map(Some),
-    }
-}
-
-fn decode_token(row: &Row<'_>) -> rusqlite::Result<TokenRow> {
-    Ok(TokenRow {
-        id: get_uuid(row, 0)?,
-        provider_name: row.get(1)?,
-        config: get_json(row, 2)?,
-        metadata: get_json(row, 3)?,
-        created_at: get_time(row, 4)?,
-        updated_at: get_time(row, 5)?,
-    })
-}
-
-fn decode_asym(row: &Row<'_>) -> rusqlite::Result<AsymKeyRow> {
-    Ok(AsymKeyRow {
-        id: get_uuid(row, 0)?,
-        provider_config_id: get_uuid(row, 1)?,
-        key_id: row.get(2)?,
-        key_algorithm: row.get(3)?,
-        key_status: row.get(4)?,
-        key_mode: row.get(5)?,
-        expiration: get_opt_time(row, 6)?,
-        public_key_ctx: get_opt_json(row, 7)?,
-        private_key_ctx: get_opt_json(row, 8)?,
-        metadata: get_json(row, 9)?,
-        created_at: get_time(row, 10)?,
-        updated_at: get_time(row, 11)?,
-    })
-}
-
-fn decode_sym(row: &Row<'_>) -> rusqlite::Result<SymKeyRow> {
-    Ok(SymKeyRow {
-        id: get_uuid(row, 0)?,
-        provider_config_id: get_uuid(row, 1)?,
-        key_id: row.get(2)?,
-        key_status: row.get(3)?,
-        key_mode: row.get(4)?,
-        expiration: get_opt_time(row, 5)?,
-        key_value: row.get(6)?,
-        metadata: get_json(row, 7)?,
-        created_at: get_time(row, 8)?,
-        updated_at: get_time(row, 9)?,
-    })
-}
-
-fn decode_object(row: &Row<'_>) -> rusqlite::Result<ObjectRow> {
-    Ok(ObjectRow {
-        id: get_uuid(row, 0)?,
-        provider_config_id: get_uuid(row, 1)?,
-        object_class: row.get(2)?,
-        value: row.get(3)?,
-        metadata: get_json(row, 4)?,
-        created_at: get_time(row, 5)?,
-        updated_at: get_time(row, 6)?,
-    })
-}
-
-fn insert_row(tx: &Transaction<'_>, row: NewKeyRow<'_>) -> rusqlite::Result<usize> {
-    match row {
-        NewKeyRow::Asym(row) => insert_asym(tx, row),
-        NewKeyRow::Sym(row) => insert_sym(tx, row),
-    }
-}
-
-fn insert_asym(tx: &Transaction<'_>, row: &AsymKeyRow) -> rusqlite::Result<usize> {
-    tx.execute(
-        &format!(
-            "INSERT INTO asym_key ({ASYM_COLUMNS}) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
-        ),
-        params![
-            row.id.to_string(),
-            row.provider_config_id.to_string(),
-            row.key_id,
-            row.key_algorithm,
-            row.key_status,
-            row.key_mode,
-            row.expiration.map(timestamp),
-            row.public_key_ctx.as_ref().map(Value::to_string),
-            row.private_key_ctx.as_ref().map(Value::to_string),
-            row.metadata.to_string(),
-            timestamp(row.created_at),
-            timestamp(row.updated_at)
-        ],
-    )
-}
-
-fn insert_sym(tx: &Transaction<'_>, row: &SymKeyRow) -> rusqlite::Result<usize> {
-    tx.execute(
-        &format!(
-            "INSERT INTO sym_key ({SYM_COLUMNS}) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
-        ),
-        params![
-            row.id.to_string(),
-            row.provider_config_id.to_string(),
-            row.key_id,
-            row.key_status,
-            row.key_mode,
-            row.expiration.map(timestamp),
-            row.key_value,
-            row.metadata.to_string(),
-            timestamp(row.created_at),
-            timestamp(row.updated_at)
-        ],
-    )
-}
-
-const EVENT_COLUMNS: &str =
-    "id, key_id, provider_config_id, event, actor, old_value, new_value, at";
-
-fn insert_event(tx: &Transaction<'_>, event: &KeyEvent) -> rusqlite::Result<usize> {
-    let json = |value: &Option<Value>| value.as_ref().map(Value::to_string);
-    tx.execute(
-        &format!("INSERT INTO key_event ({EVENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
-        params![
-            event.id.to_string(),
-            event.key_id,
-            event.provider_config_id.to_string(),
-            event.event,
-            event.actor,
-            json(&event.old_value),
-            json(&event.new_value),
-            timestamp(event.at)
-        ],
-    )
-}
-
-fn decode_event(row: &Row<'_>) -> rusqlite::Result<KeyEvent> {
-    Ok(KeyEvent {
-        id: get_uuid(row, 0)?,
-        key_id: row.get(1)?,
-        provider_config_id: get_uuid(row, 2)?,
-        event: row.get(3)?,
-        actor: row.get(4)?,
-        old_value: get_opt_json(row, 5)?,
-        new_value: get_opt_json(row, 6)?,
-        at: get_time(row, 7)?,
-    })
-}
-
-impl Storage for SqliteStorage {
-    fn describe(&self) -> String {
-        self.location.clone()
-    }
-
-    fn require_existing(&self) -> StorageResult<()> {
-        match &self.pool.source {
-            Source::File { path, .. } if !self.pool.prepare(false)? => {
-                Err(StorageError::Missing(format!("no key store at {path}")))
-            }
-            _ => Ok(()),
-        }
-    }
-
-    fn create(&self) -> StorageResult<()> {
-        self.pool.prepare(true).map(|_| ())
-    }
-
-    fn read_only(&self) -> Option<String> {
-        self.pool
-            .file
-            .read_only
-            .lock()
-            .ok()
-            .and_then(|why| why.clone())
-    }
-
-    fn list_tokens(&self) -> StorageResult<Vec<TokenRow>> {
-        let connection = self.pool.check_out()?;
-        let sql = format!("SELECT {TOKEN_COLUMNS} FROM provider_config ORDER BY created_at, id");
-        let mut statement = connection.prepare_cached(&sql).map_err(map_error)?;
-        let rows = statement.query_map([], decode_token).map_err(map_error)?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(map_error)
-    }
-
-    fn get_token(&self, id: Uuid) -> StorageResult<Option<TokenRow>> {
-        self.get("provider_config", TOKEN_COLUMNS, id, decode_token)
-    }
-
-    fn insert_token(&self, row: &TokenRow) -> StorageResult<()> {
-        let config = json_text(&row.config)?;
-        let metadata = json_text(&row.metadata)?;
-        self.write(|tx| {
-            tx.execute(
-                "INSERT INTO provider_config (id, provider_name, config, metadata, created_at, \
-                 updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![
-                    row.id.to_string(),
-                    row.provider_name,
-                    config,
-                    metadata,
-                    timestamp(row.created_at),
-                    timestamp(row.updated_at)
-                ],
-            )
-        })?;
-        Ok(())
-    }
-
-    fn rename_token(&self, id: Uuid, provider_name: &str) -> StorageResult<()> {
-        self.write(|tx| {
-            tx.execute(
-                "UPDATE provider_config SET provider_name = ?1, updated_at = ?2 WHERE id = ?3",
-                params![provider_name, timestamp(Utc::now()), id.to_string()],
-            )
-        })?;
-        Ok(())
-    }
-
-    fn update_token_config(
-        &self,
-        id: Uuid,
-        update: ConfigUpdate<'_>,
-    ) -> StorageResult<Result<Value, Error>> {
-        let mut connection = self.pool.writer()?;
-        let tx = connection
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(map_error)?;
-        let current: Option<String> = tx
-            .query_row(
-                "SELECT config FROM provider_config WHERE id = ?1",
-                [id.to_string()],
-                |row| row.get(0),
-            )
-            .optional()
-            .map_err(map_error)?;
-        let Some(current) = current else {
-            return Ok(Err(Error::Pkcs11(crate::Rv::TOKEN_NOT_PRESENT)));
-        };
-        let mut config: Value = serde_json::from_str(&current)
-            .map_err(|_| StorageError::Corrupt("bad JSON in provider_config.config".into()))?;
-        if let Err(error) = update(&mut config) {
-            // Dropping `tx` rolls back; nothing was written.
-            return Ok(Err(error));
-        }
-        tx.execute(
-            "UPDATE provider_config SET config = ?1, updated_at = ?2 WHERE id = ?3",
-            params![json_text(&config)?, timestamp(Utc::now()), id.to_string()],
-        )
-        .map_err(map_error)?;
-        tx.commit().map_err(map_error)?;
-        Ok(Ok(config))
-    }
-
-    fn delete_token(&self, id: Uuid, destroyed: &KeyEvent) -> StorageResult<usize> {
-        let id = id.to_string();
-        self.write(|tx| {
-            let keys = delete_token_contents(tx, &id, destroyed)?;
-            tx.execute("DELETE FROM provider_config WHERE id = ?1", [&id])?;
-            Ok(keys)
-        })
-    }
-
-    fn delete_token_keys(&self, id: Uuid, destroyed: &KeyEvent) -> StorageResult<usize> {
-        self.write(|tx| delete_token_contents(tx, &id.to_string(), destroyed))
-    }
-
-    fn insert_key(&self, row: NewKeyRow<'_>, created: &KeyEvent) -> StorageResult<()> {
-        self.write(|tx| {
-            insert_row(tx, row)?;
-            insert_event(tx, created)
-        })?;
-        Ok(())
-    }
-
-    fn rotate_key(
-        &self,
-        successor: NewKeyRow<'_>,
-        old_table: KeyTable,
-        old_id: Uuid,
-        old_metadata: &Value,
-        objects: &[ObjectMetadata],
-        events: &[KeyEvent],
-    ) -> StorageResult<bool> {
-        let sql = format!(
-            "UPDATE {} SET key_status = CASE WHEN key_status = 3 THEN 3 ELSE 2 END, \
-             metadata = ?1, updated_at = ?2 \
-             WHERE id = ?3 AND IFNULL(json_extract(metadata, '$.rotated_to'), '') = ''",
-            old_table.name()
-        );
-        let metadata = json_text(old_metadata)?;
-        let objects = object_metadata_texts(objects)?;
-        let mut connection = self.pool.writer()?;
-        let tx = connection
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(map_error)?;
-        let now = timestamp(Utc::now());
-        let changed = tx
-            .execute(&sql, params![metadata, now, old_id.to_string()])
-            .map_err(map_error)?;
-        if changed == 0 {
-            return Ok(false); // dropping `tx` rolls back
-        }
-        insert_row(&tx, successor).map_err(map_error)?;
-        update_object_metadata(&tx, &objects, &now).map_err(map_error)?;
-        for event in events {
-            insert_event(&tx, event).map_err(map_error)?;
-        }
-        tx.commit().map_err(map_error)?;
-        Ok(true)
-    }
-
-    fn rename_key(
-        &self,
-        table: KeyTable,
-        id: Uuid,
-        metadata: &Value,
-        objects: &[ObjectMetadata],
-        event: &KeyEvent,
-    ) -> StorageResult<bool> {
-        let sql = format!(
-            "UPDATE {} SET metadata = ?1, updated_at = ?2 WHERE id = ?3",
-            table.name()
-        );
-        let metadata = json_text(metadata)?;
-        let objects = object_metadata_texts(objects)?;
-        let mut connection = self.pool.writer()?;
-        let tx = connection
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(map_error)?;
-        let now = timestamp(Utc::now());
-        let changed = tx
-            .execute(&sql, params![metadata, now, id.to_string()])
-            .map_err(map_error)?;
-        if changed == 0 {
-            return Ok(false); // dropping `tx` rolls back
-        }
-        update_object_metadata(&tx, &objects, &now).map_err(map_error)?;
-        insert_event(&tx, event).map_err(map_error)?;
-        tx.commit().map_err(map_error)?;
-        Ok(true)
-    }
-
-    fn get_asym_key(&self, id: Uuid) -> StorageResult<Option<AsymKeyRow>> {
-        self.get("asym_key", ASYM_COLUMNS, id, decode_asym)
-    }
-
-    fn get_sym_key(&self, id: Uuid) -> StorageResult<Option<SymKeyRow>> {
-        self.get("sym_key", SYM_COLUMNS, id, decode_sym)
-    }
-
-    fn find_asym_keys(&self, filter: &KeyFilter) -> StorageResult<Vec<AsymKeyRow>> {
-        self.find("asym_key", ASYM_COLUMNS, filter, true, decode_asym)
-    }
-
-    fn find_sym_keys(&self, filter: &KeyFilter) -> StorageResult<Vec<SymKeyRow>> {
-        self.find("sym_key", SYM_COLUMNS, filter, false, decode_sym)
-    }
-
-    fn update_key_attributes(
-        &self,
-        table: KeyTable,
-        id: Uuid,
-        metadata: &Value,
-        expiration: Option<DateTime<Utc>>,
-        event: Option<&KeyEvent>,
-    ) -> StorageResult<bool> {
-        let metadata = json_text(metadata)?;
-        let sql = format!(
-            "UPDATE {} SET metadata = ?1, expiration = ?2, updated_at = ?3 WHERE id = ?4",
-            table.name()
-        );
-        self.write(|tx| {
-            let changed = tx.execute(
-                &sql,
-                params![
-                    metadata,
-                    expiration.map(timestamp),
-                    timestamp(Utc::now()),
-                    id.to_string()
-                ],
-            )? > 0;
-            record_if(tx, changed, event)
-        })
-    }
-
-    fn delete_key(&self, table: KeyTable, id: Uuid, destroyed: &KeyEvent) -> StorageResult<bool> {
-        self.delete_row(table.name(), id, Some(destroyed))
-    }
-
-    fn key_id_exists(&self, key_id: &str) -> StorageResult<bool> {
-        let connection = self.pool.check_out()?;
-        let mut statement = connection
-            .prepare_cached(
-                "SELECT EXISTS (SELECT 1 FROM asym_key WHERE key_id = ?1) \
-                 OR EXISTS (SELECT 1 FROM sym_key WHERE key_id = ?1)",
-            )
-            .map_err(map_error)?;
-        statement
-            .query_row([key_id], |row| row.get(0))
-            .map_err(map_error)
-    }
-
-    fn insert_object(&self, row: &ObjectRow) -> StorageResult<()> {
-        let metadata = json_text(&row.metadata)?;
-        self.write(|tx| {
-            tx.execute(
-                &format!(
-                    "INSERT INTO p11_object ({OBJECT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
-                ),
-                params![
-                    row.id.to_string(),
-                    row.provider_config_id.to_string(),
-                    row.object_class,
-                    row.value,
-                    metadata,
-                    timestamp(row.created_at),
-                    timestamp(row.updated_at)
-                ],
-            )
-        })?;
-        Ok(())
-    }
-
-    fn get_object(&self, id: Uuid) -> StorageResult<Option<ObjectRow>> {
-        self.get("p11_object", OBJECT_COLUMNS, id, decode_object)
-    }
-
-    fn find_objects(
-        &self,
-        filter: &KeyFilter,
-        class: Option<i64>,
-    ) -> StorageResult<Vec<ObjectRow>> {
-        let mut sql =
-            format!("SELECT {OBJECT_COLUMNS} FROM p11_object WHERE provider_config_id = ?");
-        let mut values = vec![SqlValue::Text(filter.provider_config_id.to_string())];
-        if let Some(class) = class {
-            sql.push_str(" AND object_class = ?");
-            values.push(SqlValue::Integer(class));
-        }
-        if let Some(label) = &filter.label {
-            sql.push_str(&format!(" AND {LABEL_EXPR} = ?"));
-            values.push(SqlValue::Text(label.clone()));
-        }
-        if let Some(ck_id) = &filter.ck_id {
-            sql.push_str(&format!(" AND {CK_ID_EXPR} = ?"));
-            values.push(SqlValue::Text(ck_id.clone()));
-        }
-        sql.push_str(" ORDER BY created_at, id");
-        let connection = self.pool.check_out()?;
-        let mut statement = connection.prepare_cached(&sql).map_err(map_error)?;
-        let rows = statement
-            .query_map(params_from_iter(values), decode_object)
-            .map_err(map_error)?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(map_error)
-    }
-
-    fn update_object(&self, id: Uuid, metadata: &Value, value: &[u8]) -> StorageResult<bool> {
-        let metadata = json_text(metadata)?;
-        let changed = self.write(|tx| {
-            tx.execute(
-                "UPDATE p11_object SET metadata = ?1, value = ?2, updated_at = ?3 WHERE id = ?4",
-                params![metadata, value, timestamp(Utc::now()), id.to_string()],
-            )
-        })?;
-        Ok(changed > 0)
-    }
-
-    fn delete_object(&self, id: Uuid) -> StorageResult<bool> {
-        self.delete_row("p11_object", id, None)
-    }
-
-    fn record_event(&self, event: &KeyEvent) -> StorageResult<()> {
-        self.write(|tx| insert_event(tx, event))?;
-        Ok(())
-    }
-
-    fn key_events(&self, key_id: &str) -> StorageResult<Vec<KeyEvent>> {
-        let connection = self.pool.check_out()?;
-        let mut statement = connection
-            .prepare_cached(&format!(
-                "SELECT {EVENT_COLUMNS} FROM key_event WHERE key_id = ?1 ORDER BY at, id"
-            ))
-            .map_err(map_error)?;
-        let rows = statement
-            .query_map([key_id], decode_event)
-            .map_err(map_error)?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(map_error)
-    }
-
-    fn set_key_state(
-        &self,
-        table: KeyTable,
-        id: Uuid,
-        status: i32,
-        expiration: Option<DateTime<Utc>>,
-        metadata: Option<&Value>,
-        event: &KeyEvent,
-    ) -> StorageResult<bool> {
-        let sql = format!(
-            "UPDATE {} SET key_status = ?1, expiration = ?2, updated_at = ?3, \
-             metadata = COALESCE(?5, metadata) WHERE id = ?4",
-            table.name()
-        );
-        let metadata = metadata.map(json_text).transpose()?;
-        self.write(|tx| {
-            let changed = tx.execute(
-                &sql,
-                params![
-                    status,
-                    expiration.map(timestamp),
-                    timestamp(Utc::now()),
-                    id.to_string(),
-                    metadata
-                ],
-            )? > 0;
-            record_if(tx, changed, Some(event))
-        })
-    }
-
-    /// SQLite keeps, per process, one record of each open database file and of the locks its
-    /// connections hold on it, and a new connection to the same file joins that record instead
-    /// of asking the kernel for locks. In a child those inherited records claim locks only the
-    /// parent holds (POSIX locks are per process), so a new connection would read and write
-    /// without real locks. Closing every inherited connection first empties them; it is safe for
-    /// the parent because a closing connection only checkpoints or removes the WAL when it gets
-    /// an exclusive lock, which the parent's own connections prevent.
-    fn release_after_fork(&self, at_rest: bool) -> StorageResult<()> {
-        let stuck = || {
-            StorageError::Backend(format!(
-                "{}: the process forked while another thread was using this SQLite store, so \
-                 this child cannot open it safely (fork when no PKCS#11 call is running, or exec)",
-                self.location
-            ))
-        };
-        if !at_rest {
-            return Err(stuck());
-        }
-        let closed = match self.pool.idle.try_lock() {
-            Ok(mut idle) => std::mem::take(&mut *idle),
-            Err(_) => return Err(stuck()),
-        };
-        drop(closed);
-        let watch = self.pool.file.watch.try_lock().map_err(|_| stuck())?.take();
-        drop(watch);
-        Ok(())
-    }
-
-    fn change_marker(&self) -> StorageResult<u64> {
-        self.pool.change_marker()
-    }
-}
-
 /// Lets the dialect-neutral migration runner drive one SQLite connection.
 struct SqliteMigrator<'a>(&'a mut Connection);
 
@@ -1361,7 +819,6 @@ impl MigrationTarget for SqliteMigrator<'_> {
             .map_err(map_error)
     }
 }
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -1558,9 +1015,7 @@ mod tests {
         let token = Uuid::new_v4();
         let cases = [
             (
-                "asym_key",
-                ASYM_COLUMNS,
-                true,
+                KeyTable::Asym,
                 KeyFilter {
                     provider_config_id: token,
                     label: Some("l".into()),
@@ -1569,9 +1024,7 @@ mod tests {
                 "asym_key_label_idx",
             ),
             (
-                "asym_key",
-                ASYM_COLUMNS,
-                true,
+                KeyTable::Asym,
                 KeyFilter {
                     provider_config_id: token,
                     ck_id: Some("0102".into()),
@@ -1580,9 +1033,7 @@ mod tests {
                 "asym_key_ck_id_idx",
             ),
             (
-                "asym_key",
-                ASYM_COLUMNS,
-                true,
+                KeyTable::Asym,
                 KeyFilter {
                     provider_config_id: token,
                     key_algorithms: Some(vec![1, 3]),
@@ -1591,9 +1042,7 @@ mod tests {
                 "asym_key_algorithm_idx",
             ),
             (
-                "sym_key",
-                SYM_COLUMNS,
-                false,
+                KeyTable::Sym,
                 KeyFilter {
                     provider_config_id: token,
                     label: Some("l".into()),
@@ -1602,9 +1051,7 @@ mod tests {
                 "sym_key_label_idx",
             ),
             (
-                "sym_key",
-                SYM_COLUMNS,
-                false,
+                KeyTable::Sym,
                 KeyFilter {
                     provider_config_id: token,
                     ck_id: Some("0102".into()),
@@ -1613,30 +1060,33 @@ mod tests {
                 "sym_key_ck_id_idx",
             ),
         ];
-        for (table, columns, with_algorithms, filter, index) in cases {
-            let (sql, values) = find_query(table, columns, &filter, with_algorithms).unwrap();
+        for (table, filter, index) in cases {
+            let sql = sql::find_keys_sql(&SQLITE, table, &filter).unwrap();
             let mut statement = connection
-                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .prepare(&format!("EXPLAIN QUERY PLAN {}", sql.text()))
                 .unwrap();
             let plan: Vec<String> = statement
-                .query_map(params_from_iter(values), |row| row.get::<_, String>(3))
+                .query_map(params_from_iter(sql.params().iter().map(Bind)), |row| {
+                    row.get::<_, String>(3)
+                })
                 .unwrap()
                 .collect::<Result<_, _>>()
                 .unwrap();
             let plan = plan.join("\n");
             assert!(
                 plan.contains(&format!("USING INDEX {index}")),
-                "{table} {filter:?}: {plan}"
+                "{table:?} {filter:?}: {plan}"
             );
-            assert!(!plan.contains(&format!("SCAN {table}")), "{plan}");
+            assert!(!plan.contains(&format!("SCAN {}", table.name())), "{plan}");
         }
     }
 
     #[test]
     fn the_index_expressions_match_the_migration() {
         let sql = migrations::migrations(Dialect::Sqlite)[0].sql;
-        assert!(sql.contains(LABEL_EXPR));
-        assert!(sql.contains(CK_ID_EXPR));
+        use sql::Dialect as _;
+        assert!(sql.contains(&SQLITE.json_text("metadata", "label")));
+        assert!(sql.contains(&SQLITE.json_text("metadata", "id")));
     }
 
     #[test]
@@ -1696,8 +1146,14 @@ mod tests {
         };
         assert!(storage.list_tokens().unwrap().is_empty());
         assert_eq!(storage.get_token(Uuid::new_v4()).unwrap(), None);
-        assert!(storage.find_asym_keys(&filter).unwrap().is_empty());
-        assert!(storage.find_sym_keys(&filter).unwrap().is_empty());
+        assert!(storage
+            .find_keys(KeyTable::Asym, &filter)
+            .unwrap()
+            .is_empty());
+        assert!(storage
+            .find_keys(KeyTable::Sym, &filter)
+            .unwrap()
+            .is_empty());
         assert!(storage.find_objects(&filter, None).unwrap().is_empty());
         assert!(!storage.key_id_exists("k").unwrap());
         assert!(storage.key_events("k").unwrap().is_empty());

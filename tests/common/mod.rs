@@ -66,11 +66,11 @@ pub fn module_path() -> PathBuf {
 /// Environment variable choosing the backend of every integration test: `sqlite` (default) or
 /// `postgres`.
 pub const ENV_TEST_BACKEND: &str = "SQLHSM_TEST_BACKEND";
-/// Environment variable with the URL of a PostgreSQL database the tests connect to in order to
-/// create their own databases (the same variable the crate's storage tests read).
-pub const ENV_TEST_PG: &str = "SQLHSM_TEST_PG";
-/// Used when `SQLHSM_TEST_PG` is unset: the local server with trust authentication.
-pub const DEFAULT_TEST_PG: &str = "postgres://postgres@127.0.0.1:5432/test";
+#[path = "../support/pg_test_url.rs"]
+mod pg_test_url;
+// Not every test file uses every name.
+#[allow(unused_imports)]
+pub use pg_test_url::{pg_url_with_database, test_pg_url, DEFAULT_TEST_PG, ENV_TEST_PG};
 
 /// The storage backend a test process runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -103,28 +103,11 @@ impl Backend {
     }
 }
 
-/// The base URL PostgreSQL test databases are created from.
-pub fn test_pg_url() -> String {
-    std::env::var(ENV_TEST_PG)
-        .ok()
-        .filter(|u| !u.trim().is_empty())
-        .unwrap_or_else(|| DEFAULT_TEST_PG.to_string())
-}
-
 /// Writes a line to the real stderr: `eprintln!` inside a `#[test]` is captured and only shown
 /// when the test fails, but which backend ran and why a test was skipped must always be visible.
 pub fn announce(line: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr(), "{line}");
-}
-
-/// `url` with its database name replaced (the query string kept).
-pub fn pg_url_with_database(url: &str, name: &str) -> String {
-    let (scheme, rest) = url.split_once("://").unwrap_or(("postgres", url));
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    let query = tail.find('?').map_or("", |at| &tail[at..]);
-    format!("{scheme}://{authority}/{name}{query}")
 }
 
 /// Connects to a PostgreSQL URL (tests only ever use `sslmode=disable`-style local servers).
