@@ -66,9 +66,52 @@ impl Mechanism {
     }
 }
 
-/// A mechanism parameter decoded at the FFI boundary. Structures holding pointers
-/// (`CK_GCM_PARAMS`, `CK_RSA_PKCS_OAEP_PARAMS`, …) become owned values here; a parameter whose
-/// structure the FFI layer does not know arrives as its raw bytes.
+/// The C layout of a mechanism's `pParameter`, declared once per mechanism in the mechanism
+/// registry. The FFI layer reads the caller's memory by this declaration (one decoder per
+/// shape) and never by mechanism number; what it builds is a [`MechanismParam`].
+///
+/// Flat shapes hold no pointers and are copied as bytes ([`MechanismParam::Bytes`]): the
+/// mechanism judges them when the operation starts, after it has checked the key, so that a
+/// wrong key type is reported before a wrong IV length. Structures with inner pointers have to be
+/// followed at the boundary; a malformed one (wrong size, NULL inner pointer with a length) is
+/// `CKR_MECHANISM_PARAM_INVALID` there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ParamShape {
+    /// No parameter. A non-NULL one still arrives as bytes, for the mechanism to refuse.
+    None,
+    /// An initialization vector of this many bytes (flat); the mechanism says whether it is
+    /// optional.
+    Iv(usize),
+    /// One native-endian `CK_ULONG` (flat): `CK_MAC_GENERAL_PARAMS`.
+    Ulong,
+    /// Another flat structure the mechanism parses itself (`CK_AES_CTR_PARAMS`), or a
+    /// parameter of a mechanism the registry does not know.
+    Bytes,
+    /// `CK_RSA_PKCS_PSS_PARAMS` → [`MechanismParam::Pss`].
+    RsaPss,
+    /// `CK_RSA_PKCS_OAEP_PARAMS` → [`MechanismParam::Oaep`].
+    RsaOaep,
+    /// `CK_GCM_PARAMS` → [`MechanismParam::Gcm`].
+    Gcm,
+    /// `CK_EDDSA_PARAMS` → [`MechanismParam::Eddsa`].
+    Eddsa,
+    /// `CK_ECDH1_DERIVE_PARAMS` → [`MechanismParam::Ecdh`].
+    Ecdh1Derive,
+}
+
+impl ParamShape {
+    /// Whether the parameter is copied as bytes (no inner pointers to follow).
+    pub fn is_flat(self) -> bool {
+        matches!(
+            self,
+            ParamShape::None | ParamShape::Iv(_) | ParamShape::Ulong | ParamShape::Bytes
+        )
+    }
+}
+
+/// A mechanism parameter decoded at the FFI boundary by its [`ParamShape`]. Structures holding
+/// pointers (`CK_GCM_PARAMS`, `CK_RSA_PKCS_OAEP_PARAMS`, …) become owned values here; a flat
+/// parameter arrives as its raw bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MechanismParam {
     /// `pParameter` was NULL.

@@ -17,10 +17,6 @@ use std::ops::Deref;
 use std::ptr::NonNull;
 
 use cryptoki_sys::{
-    CKM_AES_GCM, CKM_ECDH1_COFACTOR_DERIVE, CKM_ECDH1_DERIVE, CKM_EDDSA, CKM_RSA_PKCS_OAEP,
-    CKM_RSA_PKCS_PSS, CKM_SHA1_RSA_PKCS_PSS, CKM_SHA224_RSA_PKCS_PSS, CKM_SHA256_RSA_PKCS_PSS,
-    CKM_SHA384_RSA_PKCS_PSS, CKM_SHA3_224_RSA_PKCS_PSS, CKM_SHA3_256_RSA_PKCS_PSS,
-    CKM_SHA3_384_RSA_PKCS_PSS, CKM_SHA3_512_RSA_PKCS_PSS, CKM_SHA512_RSA_PKCS_PSS,
     CKZ_DATA_SPECIFIED, CK_ATTRIBUTE, CK_BYTE, CK_ECDH1_DERIVE_PARAMS, CK_EDDSA_PARAMS,
     CK_GCM_PARAMS, CK_MECHANISM, CK_MECHANISM_TYPE, CK_RSA_PKCS_OAEP_PARAMS,
     CK_RSA_PKCS_PSS_PARAMS, CK_ULONG, CK_UNAVAILABLE_INFORMATION,
@@ -29,7 +25,7 @@ use zeroize::Zeroizing;
 
 use crate::api::object::AttributeRequest;
 use crate::error::{Error, Result, Rv};
-use crate::types::{Attribute, Mechanism, MechanismParam, OutBuf, Template};
+use crate::types::{Attribute, Mechanism, MechanismParam, OutBuf, ParamShape, Template};
 
 /// The largest buffer, in bytes, we accept from a caller (1 GiB). Nothing sqlhsm handles comes
 /// close; a larger length is a garbage value, not a request.
@@ -413,19 +409,6 @@ pub(crate) unsafe fn mechanism_opt(p: *const CK_MECHANISM) -> Result<Option<Mech
     unsafe { mechanism(p) }.map(Some)
 }
 
-const PSS_MECHANISMS: &[CK_MECHANISM_TYPE] = &[
-    CKM_RSA_PKCS_PSS,
-    CKM_SHA1_RSA_PKCS_PSS,
-    CKM_SHA224_RSA_PKCS_PSS,
-    CKM_SHA256_RSA_PKCS_PSS,
-    CKM_SHA384_RSA_PKCS_PSS,
-    CKM_SHA512_RSA_PKCS_PSS,
-    CKM_SHA3_224_RSA_PKCS_PSS,
-    CKM_SHA3_256_RSA_PKCS_PSS,
-    CKM_SHA3_384_RSA_PKCS_PSS,
-    CKM_SHA3_512_RSA_PKCS_PSS,
-];
-
 fn param_invalid(_: Error) -> Error {
     Error::Pkcs11(Rv::MECHANISM_PARAM_INVALID)
 }
@@ -452,6 +435,9 @@ unsafe fn param_bytes(p: *const CK_BYTE, len: CK_ULONG) -> Result<Vec<u8>> {
     Ok(unsafe { bytes(p, len) }.map_err(param_invalid)?.to_vec())
 }
 
+/// Reads the parameter by the shape the mechanism registry declares for `kind` — one decoder per
+/// shape, none per mechanism.
+///
 /// # Safety
 /// As [`mechanism`], for the parameter alone.
 unsafe fn mechanism_param(
@@ -465,71 +451,107 @@ unsafe fn mechanism_param(
         }
         return Ok(MechanismParam::None);
     }
-    // SAFETY (all blocks below): `p` is non-NULL and valid for `len` bytes; the inner pointers
-    // of a decoded structure are valid for their stated lengths (caller's contract).
-    let param = match kind {
-        k if PSS_MECHANISMS.contains(&k) => {
+    // SAFETY (every arm): `p` is non-NULL and valid for reads of `len` bytes; the inner pointers
+    // of a decoded structure are valid for their stated lengths (the caller's contract).
+    match crate::mechanism::param_shape(kind) {
+        ParamShape::None | ParamShape::Iv(_) | ParamShape::Ulong | ParamShape::Bytes => {
             // SAFETY: see above.
-            let s: CK_RSA_PKCS_PSS_PARAMS = unsafe { param_struct(p, len) }?;
-            MechanismParam::Pss {
-                hash: s.hashAlg,
-                mgf: s.mgf,
-                salt_len: s.sLen,
-            }
-        }
-        CKM_RSA_PKCS_OAEP => {
-            // SAFETY: see above.
-            let s: CK_RSA_PKCS_OAEP_PARAMS = unsafe { param_struct(p, len) }?;
-            let source_data = match s.source {
-                CKZ_DATA_SPECIFIED => {
-                    // SAFETY: see above.
-                    unsafe { param_bytes(s.pSourceData.cast(), s.ulSourceDataLen) }?
-                }
-                // Some callers leave `source` zero for "no label"; the pointer means nothing then.
-                0 => Vec::new(),
-                _ => Err(Rv::MECHANISM_PARAM_INVALID)?,
-            };
-            MechanismParam::Oaep {
-                hash: s.hashAlg,
-                mgf: s.mgf,
-                source_data,
-            }
-        }
-        CKM_AES_GCM => {
-            // SAFETY: see above.
-            let s: CK_GCM_PARAMS = unsafe { param_struct(p, len) }?;
-            MechanismParam::Gcm {
-                // SAFETY: see above.
-                iv: unsafe { param_bytes(s.pIv, s.ulIvLen) }?,
-                // SAFETY: see above.
-                aad: unsafe { param_bytes(s.pAAD, s.ulAADLen) }?,
-                tag_bits: s.ulTagBits,
-            }
-        }
-        CKM_EDDSA => {
-            // SAFETY: see above.
-            let s: CK_EDDSA_PARAMS = unsafe { param_struct(p, len) }?;
-            MechanismParam::Eddsa {
-                prehash: s.phFlag != 0,
-                // SAFETY: see above.
-                context: unsafe { param_bytes(s.pContextData, s.ulContextDataLen) }?,
-            }
-        }
-        CKM_ECDH1_DERIVE | CKM_ECDH1_COFACTOR_DERIVE => {
-            // SAFETY: see above.
-            let s: CK_ECDH1_DERIVE_PARAMS = unsafe { param_struct(p, len) }?;
-            MechanismParam::Ecdh {
-                kdf: s.kdf,
-                // SAFETY: see above.
-                shared_data: unsafe { param_bytes(s.pSharedData, s.ulSharedDataLen) }?,
-                // SAFETY: see above.
-                public_data: unsafe { param_bytes(s.pPublicData, s.ulPublicDataLen) }?,
-            }
+            Ok(MechanismParam::Bytes(unsafe {
+                param_bytes(p.cast(), len)
+            }?))
         }
         // SAFETY: see above.
-        _ => MechanismParam::Bytes(unsafe { param_bytes(p.cast(), len) }?),
+        ParamShape::RsaPss => unsafe { rsa_pss(p, len) },
+        // SAFETY: see above.
+        ParamShape::RsaOaep => unsafe { rsa_oaep(p, len) },
+        // SAFETY: see above.
+        ParamShape::Gcm => unsafe { gcm(p, len) },
+        // SAFETY: see above.
+        ParamShape::Eddsa => unsafe { eddsa(p, len) },
+        // SAFETY: see above.
+        ParamShape::Ecdh1Derive => unsafe { ecdh1_derive(p, len) },
+    }
+}
+
+/// `CK_RSA_PKCS_PSS_PARAMS`.
+///
+/// # Safety
+/// As [`param_struct`].
+unsafe fn rsa_pss(p: *const c_void, len: CK_ULONG) -> Result<MechanismParam> {
+    // SAFETY: forwarded contract.
+    let s: CK_RSA_PKCS_PSS_PARAMS = unsafe { param_struct(p, len) }?;
+    Ok(MechanismParam::Pss {
+        hash: s.hashAlg,
+        mgf: s.mgf,
+        salt_len: s.sLen,
+    })
+}
+
+/// `CK_RSA_PKCS_OAEP_PARAMS`; the label is read only when `source` says it is given.
+///
+/// # Safety
+/// As [`param_struct`], and `pSourceData` valid for `ulSourceDataLen` bytes.
+unsafe fn rsa_oaep(p: *const c_void, len: CK_ULONG) -> Result<MechanismParam> {
+    // SAFETY: forwarded contract.
+    let s: CK_RSA_PKCS_OAEP_PARAMS = unsafe { param_struct(p, len) }?;
+    let source_data = match s.source {
+        // SAFETY: forwarded contract.
+        CKZ_DATA_SPECIFIED => unsafe { param_bytes(s.pSourceData.cast(), s.ulSourceDataLen) }?,
+        // Some callers leave `source` zero for "no label"; the pointer means nothing then.
+        0 => Vec::new(),
+        _ => Err(Rv::MECHANISM_PARAM_INVALID)?,
     };
-    Ok(param)
+    Ok(MechanismParam::Oaep {
+        hash: s.hashAlg,
+        mgf: s.mgf,
+        source_data,
+    })
+}
+
+/// `CK_GCM_PARAMS`.
+///
+/// # Safety
+/// As [`param_struct`], and `pIv` / `pAAD` valid for their lengths.
+unsafe fn gcm(p: *const c_void, len: CK_ULONG) -> Result<MechanismParam> {
+    // SAFETY: forwarded contract.
+    let s: CK_GCM_PARAMS = unsafe { param_struct(p, len) }?;
+    Ok(MechanismParam::Gcm {
+        // SAFETY: forwarded contract.
+        iv: unsafe { param_bytes(s.pIv, s.ulIvLen) }?,
+        // SAFETY: forwarded contract.
+        aad: unsafe { param_bytes(s.pAAD, s.ulAADLen) }?,
+        tag_bits: s.ulTagBits,
+    })
+}
+
+/// `CK_EDDSA_PARAMS`.
+///
+/// # Safety
+/// As [`param_struct`], and `pContextData` valid for its length.
+unsafe fn eddsa(p: *const c_void, len: CK_ULONG) -> Result<MechanismParam> {
+    // SAFETY: forwarded contract.
+    let s: CK_EDDSA_PARAMS = unsafe { param_struct(p, len) }?;
+    Ok(MechanismParam::Eddsa {
+        prehash: s.phFlag != 0,
+        // SAFETY: forwarded contract.
+        context: unsafe { param_bytes(s.pContextData, s.ulContextDataLen) }?,
+    })
+}
+
+/// `CK_ECDH1_DERIVE_PARAMS`.
+///
+/// # Safety
+/// As [`param_struct`], and `pSharedData` / `pPublicData` valid for their lengths.
+unsafe fn ecdh1_derive(p: *const c_void, len: CK_ULONG) -> Result<MechanismParam> {
+    // SAFETY: forwarded contract.
+    let s: CK_ECDH1_DERIVE_PARAMS = unsafe { param_struct(p, len) }?;
+    Ok(MechanismParam::Ecdh {
+        kdf: s.kdf,
+        // SAFETY: forwarded contract.
+        shared_data: unsafe { param_bytes(s.pSharedData, s.ulSharedDataLen) }?,
+        // SAFETY: forwarded contract.
+        public_data: unsafe { param_bytes(s.pPublicData, s.ulPublicDataLen) }?,
+    })
 }
 
 #[cfg(test)]
@@ -537,8 +559,10 @@ unsafe fn mechanism_param(
 mod tests {
     use super::*;
     use cryptoki_sys::{
-        CKA_LABEL, CKA_TOKEN, CKA_VALUE, CKD_NULL, CKG_MGF1_SHA256, CKM_AES_CBC, CKM_SHA256,
-        CKM_SHA256_RSA_PKCS_PSS, CK_ATTRIBUTE_TYPE,
+        CKA_LABEL, CKA_TOKEN, CKA_VALUE, CKD_NULL, CKG_MGF1_SHA256, CKM_AES_CBC, CKM_AES_GCM,
+        CKM_ECDH1_COFACTOR_DERIVE, CKM_ECDH1_DERIVE, CKM_EDDSA, CKM_RSA_PKCS_OAEP,
+        CKM_RSA_PKCS_PSS, CKM_SHA256, CKM_SHA256_RSA_PKCS_PSS, CKM_SHA3_256_RSA_PKCS_PSS,
+        CKM_VENDOR_DEFINED, CK_ATTRIBUTE_TYPE,
     };
     use std::ptr::{null, null_mut};
 
@@ -895,6 +919,25 @@ mod tests {
         ));
         m.ulParameterLen -= 1;
         assert_eq!(rv(decode(&m)), Rv::MECHANISM_PARAM_INVALID);
+        // Not offered yet, but its structure is read (and refused when malformed) all the same.
+        let mut m = mech(CKM_SHA3_256_RSA_PKCS_PSS, &mut p);
+        assert!(matches!(
+            decode(&m).unwrap().param,
+            MechanismParam::Pss { .. }
+        ));
+        m.ulParameterLen += 1;
+        assert_eq!(rv(decode(&m)), Rv::MECHANISM_PARAM_INVALID);
+        // A mechanism nobody declares is read as bytes, whatever they hold.
+        let m = mech(CKM_VENDOR_DEFINED | 0x77, &mut p);
+        assert_eq!(
+            decode(&m).unwrap().param,
+            MechanismParam::Bytes(
+                [CKM_SHA256, CKG_MGF1_SHA256, 32]
+                    .iter()
+                    .flat_map(|v| v.to_ne_bytes())
+                    .collect()
+            )
+        );
     }
 
     #[test]

@@ -18,7 +18,7 @@ use crate::crypto::cipher::{
     aes_gcm_decrypt, AesBlocks, AesCtr, AesGcmEncryptor, AesMode, AES_BLOCK,
 };
 use crate::error::{Result, Rv};
-use crate::types::MechanismParam;
+use crate::types::{MechanismParam, ParamShape};
 
 const MIN_KEY: CK_ULONG = 16;
 const MAX_KEY: CK_ULONG = 32;
@@ -44,6 +44,7 @@ pub(super) fn entries() -> Vec<MechanismEntry> {
                 unwrap_by_decrypting(|k, p| AesBlockOp::boxed(k, p, Block::Ecb, false), k, p, d)
             }),
             key_types: super::registry::AES_KEYS,
+            forward: super::Forward::AsIs,
             ..entry(CKM_AES_ECB, MIN_KEY, MAX_KEY, block_flags)
         },
         MechanismEntry {
@@ -61,6 +62,8 @@ pub(super) fn entries() -> Vec<MechanismEntry> {
                 unwrap_by_decrypting(|k, p| AesBlockOp::boxed(k, p, Block::Cbc, false), k, p, d)
             }),
             key_types: super::registry::AES_KEYS,
+            param: ParamShape::Iv(AES_BLOCK),
+            forward: super::Forward::AsIs,
             ..entry(CKM_AES_CBC, MIN_KEY, MAX_KEY, block_flags)
         },
         MechanismEntry {
@@ -78,18 +81,24 @@ pub(super) fn entries() -> Vec<MechanismEntry> {
                 )
             }),
             key_types: super::registry::AES_KEYS,
+            param: ParamShape::Iv(AES_BLOCK),
+            forward: super::Forward::AsIs,
             ..entry(CKM_AES_CBC_PAD, MIN_KEY, MAX_KEY, block_flags)
         },
         MechanismEntry {
             encrypt: Some(Ctr::boxed),
             decrypt: Some(Ctr::boxed),
             key_types: super::registry::AES_KEYS,
+            // CK_AES_CTR_PARAMS: the counter width and the first counter block.
+            param: ParamShape::Bytes,
             ..entry(CKM_AES_CTR, MIN_KEY, MAX_KEY, CKF_ENCRYPT | CKF_DECRYPT)
         },
         MechanismEntry {
             encrypt: Some(GcmEncrypt::boxed),
             decrypt: Some(GcmDecrypt::boxed),
             key_types: super::registry::AES_KEYS,
+            param: ParamShape::Gcm,
+            forward: super::Forward::AsIs,
             ..entry(CKM_AES_GCM, MIN_KEY, MAX_KEY, CKF_ENCRYPT | CKF_DECRYPT)
         },
     ]

@@ -20,7 +20,7 @@ use zeroize::Zeroizing;
 
 use super::registry::entry;
 use super::support::private_key;
-use super::{KeyMaterial, MechanismEntry};
+use super::{Forward, KeyMaterial, MechanismEntry};
 use crate::crypto::digest::HashAlg;
 use crate::crypto::ecdh::{ecdh, x963_kdf};
 use crate::crypto::keys::Family;
@@ -38,10 +38,13 @@ pub(super) fn entries() -> Vec<MechanismEntry> {
     vec![
         MechanismEntry {
             derive: Some(derive),
+            param: super::ParamShape::Ecdh1Derive,
+            forward: Forward::AsIs,
             ..entry(CKM_ECDH1_DERIVE, MIN_BITS, MAX_BITS, FLAGS)
         },
         MechanismEntry {
             derive: Some(derive),
+            param: super::ParamShape::Ecdh1Derive,
             ..entry(CKM_ECDH1_COFACTOR_DERIVE, MIN_BITS, MAX_BITS, FLAGS)
         },
     ]

@@ -38,6 +38,7 @@ pub(super) fn entries() -> Vec<MechanismEntry> {
         MechanismEntry {
             sign: Some(|k, p| EcdsaSign::boxed(k, p, None)),
             verify: Some(|k, p| EcdsaVerify::boxed(k, p, None)),
+            forward: super::Forward::AsIs,
             ..entry(CKM_ECDSA, MIN_BITS, MAX_BITS, sv)
         },
     ];
@@ -46,6 +47,10 @@ pub(super) fn entries() -> Vec<MechanismEntry> {
             out.push(MechanismEntry {
                 sign: Some(|k, p| EcdsaSign::boxed(k, p, Some($alg))),
                 verify: Some(|k, p| EcdsaVerify::boxed(k, p, Some($alg))),
+                forward: super::Forward::HashFirst {
+                    hash: $alg,
+                    then: CKM_ECDSA,
+                },
                 ..entry($mech, MIN_BITS, MAX_BITS, sv)
             });
         };

@@ -32,6 +32,8 @@ pub(super) fn entries() -> Vec<MechanismEntry> {
         MechanismEntry {
             sign: Some(EddsaSign::boxed),
             verify: Some(EddsaVerify::boxed),
+            param: super::ParamShape::Eddsa,
+            forward: super::Forward::AsIs,
             ..entry(
                 CKM_EDDSA,
                 ED25519_BITS,

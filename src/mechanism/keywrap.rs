@@ -18,10 +18,10 @@ use zeroize::Zeroizing;
 
 use super::registry::entry;
 use super::support::secret_key;
-use super::{CipherFactory, CipherOperation, KeyMaterial, MechanismEntry};
+use super::{CipherFactory, CipherOperation, Forward, KeyMaterial, MechanismEntry};
 use crate::crypto::wrap::{KeyWrap, WrapError};
 use crate::error::{Error, Result, Rv};
-use crate::types::MechanismParam;
+use crate::types::{MechanismParam, ParamShape};
 
 const MIN_KEY: CK_ULONG = 16;
 const MAX_KEY: CK_ULONG = 32;
@@ -35,6 +35,8 @@ pub(super) fn entries() -> Vec<MechanismEntry> {
             wrap: Some(|k, p, d| kw_wrap(k, p, d, KeyWrap::Kw)),
             unwrap: Some(|k, p, d| kw_unwrap(k, p, d, KeyWrap::Kw)),
             key_types: super::registry::AES_KEYS,
+            param: ParamShape::Iv(KeyWrap::Kw.iv_len()),
+            forward: Forward::AsIs,
             ..entry(CKM_AES_KEY_WRAP, MIN_KEY, MAX_KEY, flags)
         },
         MechanismEntry {
@@ -43,6 +45,8 @@ pub(super) fn entries() -> Vec<MechanismEntry> {
             wrap: Some(|k, p, d| kw_wrap(k, p, d, KeyWrap::Kwp)),
             unwrap: Some(|k, p, d| kw_unwrap(k, p, d, KeyWrap::Kwp)),
             key_types: super::registry::AES_KEYS,
+            param: ParamShape::Iv(KeyWrap::Kwp.iv_len()),
+            forward: Forward::AsIs,
             ..entry(CKM_AES_KEY_WRAP_KWP, MIN_KEY, MAX_KEY, flags)
         },
     ]

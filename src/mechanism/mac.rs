@@ -12,11 +12,11 @@ use cryptoki_sys::{
 
 use super::registry::entry;
 use super::support::{no_param, secret_key};
-use super::{KeyMaterial, MechanismEntry, SignOperation, VerifyOperation};
+use super::{Forward, KeyMaterial, MechanismEntry, SignOperation, VerifyOperation};
 use crate::crypto::digest::HashAlg;
 use crate::crypto::mac::{mac_eq, Mac};
 use crate::error::{Result, Rv};
-use crate::types::MechanismParam;
+use crate::types::{MechanismParam, ParamShape};
 
 /// HMAC key sizes advertised, in bytes: the generic secret range. Longer keys still work
 /// (RFC 2104 hashes them); an empty key is refused.
@@ -34,8 +34,10 @@ enum Kind {
 pub(super) fn entries() -> Vec<MechanismEntry> {
     let sv = CKF_SIGN | CKF_VERIFY;
     let mut out = Vec::new();
+    // `$forward`: whether a REMOTE key forwards the full-length mechanism; the `_GENERAL` ones
+    // are never forwarded.
     macro_rules! mac {
-        ($full:expr, $general:expr, $kind:expr, $min:expr, $max:expr) => {
+        ($full:expr, $general:expr, $kind:expr, $min:expr, $max:expr, $forward:expr) => {
             let key_types = match $kind {
                 Kind::Cmac => super::registry::AES_KEYS,
                 Kind::Hmac(_) => super::registry::GENERIC_SECRET_KEYS,
@@ -44,12 +46,14 @@ pub(super) fn entries() -> Vec<MechanismEntry> {
                 sign: Some(|k, p| MacSign::boxed(k, p, $kind, false)),
                 verify: Some(|k, p| MacVerify::boxed(k, p, $kind, false)),
                 key_types,
+                forward: $forward,
                 ..entry($full, $min, $max, sv)
             });
             out.push(MechanismEntry {
                 sign: Some(|k, p| MacSign::boxed(k, p, $kind, true)),
                 verify: Some(|k, p| MacVerify::boxed(k, p, $kind, true)),
                 key_types,
+                param: ParamShape::Ulong,
                 ..entry($general, $min, $max, sv)
             });
         };
@@ -59,42 +63,48 @@ pub(super) fn entries() -> Vec<MechanismEntry> {
         CKM_SHA_1_HMAC_GENERAL,
         Kind::Hmac(HashAlg::Sha1),
         HMAC_MIN,
-        HMAC_MAX
+        HMAC_MAX,
+        Forward::AsIs
     );
     mac!(
         CKM_SHA224_HMAC,
         CKM_SHA224_HMAC_GENERAL,
         Kind::Hmac(HashAlg::Sha224),
         HMAC_MIN,
-        HMAC_MAX
+        HMAC_MAX,
+        Forward::AsIs
     );
     mac!(
         CKM_SHA256_HMAC,
         CKM_SHA256_HMAC_GENERAL,
         Kind::Hmac(HashAlg::Sha256),
         HMAC_MIN,
-        HMAC_MAX
+        HMAC_MAX,
+        Forward::AsIs
     );
     mac!(
         CKM_SHA384_HMAC,
         CKM_SHA384_HMAC_GENERAL,
         Kind::Hmac(HashAlg::Sha384),
         HMAC_MIN,
-        HMAC_MAX
+        HMAC_MAX,
+        Forward::AsIs
     );
     mac!(
         CKM_SHA512_HMAC,
         CKM_SHA512_HMAC_GENERAL,
         Kind::Hmac(HashAlg::Sha512),
         HMAC_MIN,
-        HMAC_MAX
+        HMAC_MAX,
+        Forward::AsIs
     );
     mac!(
         CKM_AES_CMAC,
         CKM_AES_CMAC_GENERAL,
         Kind::Cmac,
         AES_MIN,
-        AES_MAX
+        AES_MAX,
+        Forward::AsIs
     );
     out
 }

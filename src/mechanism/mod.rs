@@ -16,9 +16,6 @@ mod support;
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 pub(crate) mod tests;
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-pub(crate) mod tests_more;
 
 use std::sync::Arc;
 
@@ -27,9 +24,9 @@ use zeroize::Zeroizing;
 
 use crate::crypto::keys::{PrivateKey, PublicKey};
 use crate::error::Result;
-use crate::types::MechanismParam;
+use crate::types::{MechanismParam, ParamShape};
 
-pub use registry::{all, lookup};
+pub use registry::{all, lookup, param_shape};
 
 /// Key material handed to a mechanism. Private and secret material has already been unwrapped
 /// from storage by the core (and is cached there); mechanisms never see the database.
@@ -143,6 +140,10 @@ pub struct MechanismEntry {
     /// generation mechanism (`CKF_GENERATE`, `CKF_GENERATE_KEY_PAIR`) makes is said by the rows
     /// of the key-algorithm table that name it (`crate::key_algorithm::generated_by`).
     pub info: CK_MECHANISM_INFO,
+    /// How the FFI reads the parameter (default: none).
+    pub param: ParamShape,
+    /// Whether a REMOTE key forwards it (default: never).
+    pub forward: Forward,
     pub sign: Option<SignFactory>,
     pub verify: Option<VerifyFactory>,
     pub encrypt: Option<CipherFactory>,
@@ -154,4 +155,23 @@ pub struct MechanismEntry {
     /// For secret-key mechanisms, the `CKK_*` a key must have (the material alone is bytes and
     /// cannot tell an AES key from an HMAC key); empty when the material's kind decides.
     pub key_types: &'static [cryptoki_sys::CK_KEY_TYPE],
+}
+
+/// Whether and how an operation with a key held by another PKCS#11 module (key mode REMOTE) is
+/// forwarded to it. The REMOTE form itself (the `cryptoki` value the remote module is called
+/// with) is written in `crate::provider::mechanisms`, one row per [`Forward::AsIs`] mechanism;
+/// a test there checks that the two lists agree.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Forward {
+    /// Computed here only: a REMOTE key refuses the mechanism with `CKR_MECHANISM_INVALID`.
+    Never,
+    /// The remote module runs this mechanism, with this parameter.
+    AsIs,
+    /// Hash-and-sign: the hash runs here (multi-part, and whatever hash-and-sign combinations
+    /// the remote offers), then the remote module signs with `then`, itself [`Forward::AsIs`]
+    /// (over a DigestInfo when `then` is `CKM_RSA_PKCS`).
+    HashFirst {
+        hash: crate::crypto::digest::HashAlg,
+        then: CK_MECHANISM_TYPE,
+    },
 }

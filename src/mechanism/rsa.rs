@@ -25,7 +25,7 @@ use crate::crypto::keys::PublicValues;
 use crate::crypto::keys::{Family, KeyFacts, PrivateKey, PublicKey, RSA_MAX_BITS, RSA_MIN_BITS};
 use crate::crypto::sign::{rsa_sign, rsa_verify, PssParams, RsaPadding};
 use crate::error::{Result, Rv};
-use crate::types::MechanismParam;
+use crate::types::{MechanismParam, ParamShape};
 
 /// Key sizes advertised for generation (smaller keys can still be imported and used).
 const GEN_MIN_BITS: CK_ULONG = 2048;
@@ -54,6 +54,7 @@ pub(super) fn entries() -> Vec<MechanismEntry> {
             unwrap: Some(|k, p, d| {
                 unwrap_by_decrypting(|k, p| RsaDecrypt::boxed(k, p, false), k, p, d)
             }),
+            forward: super::Forward::AsIs,
             ..entry(
                 CKM_RSA_PKCS,
                 min,
@@ -68,6 +69,8 @@ pub(super) fn entries() -> Vec<MechanismEntry> {
             unwrap: Some(|k, p, d| {
                 unwrap_by_decrypting(|k, p| RsaDecrypt::boxed(k, p, true), k, p, d)
             }),
+            param: ParamShape::RsaOaep,
+            forward: super::Forward::AsIs,
             ..entry(
                 CKM_RSA_PKCS_OAEP,
                 min,
@@ -78,6 +81,8 @@ pub(super) fn entries() -> Vec<MechanismEntry> {
         MechanismEntry {
             sign: Some(|k, p| RsaSign::boxed(k, p, Scheme::Pss(None))),
             verify: Some(|k, p| RsaVerify::boxed(k, p, Scheme::Pss(None))),
+            param: ParamShape::RsaPss,
+            forward: super::Forward::AsIs,
             ..entry(CKM_RSA_PKCS_PSS, min, max, sv)
         },
         MechanismEntry {
@@ -85,6 +90,7 @@ pub(super) fn entries() -> Vec<MechanismEntry> {
             verify: Some(RawRsa::verify_op),
             encrypt: Some(|k, p| RawRsa::cipher(k, p, true)),
             decrypt: Some(|k, p| RawRsa::cipher(k, p, false)),
+            forward: super::Forward::AsIs,
             ..entry(CKM_RSA_X_509, min, max, sv | CKF_ENCRYPT | CKF_DECRYPT)
         },
     ];
@@ -94,11 +100,20 @@ pub(super) fn entries() -> Vec<MechanismEntry> {
             out.push(MechanismEntry {
                 sign: Some(|k, p| RsaSign::boxed(k, p, Scheme::Pkcs1(Some($alg)))),
                 verify: Some(|k, p| RsaVerify::boxed(k, p, Scheme::Pkcs1(Some($alg)))),
+                forward: super::Forward::HashFirst {
+                    hash: $alg,
+                    then: CKM_RSA_PKCS,
+                },
                 ..entry($pkcs1, min, max, sv)
             });
             out.push(MechanismEntry {
                 sign: Some(|k, p| RsaSign::boxed(k, p, Scheme::Pss(Some($alg)))),
                 verify: Some(|k, p| RsaVerify::boxed(k, p, Scheme::Pss(Some($alg)))),
+                param: ParamShape::RsaPss,
+                forward: super::Forward::HashFirst {
+                    hash: $alg,
+                    then: CKM_RSA_PKCS_PSS,
+                },
                 ..entry($pss, min, max, sv)
             });
         };

@@ -1,7 +1,9 @@
-//! Which mechanisms are forwarded to a remote module, and in what form. Hash-and-sign
-//! mechanisms are split: the hash runs here (fast, multi-part, and independent of which
-//! combinations the remote offers: SoftHSM has no `CKM_ECDSA_SHA256`), and the raw signature
-//! (`CKM_ECDSA`, `CKM_RSA_PKCS` over a DigestInfo, `CKM_RSA_PKCS_PSS`) is made remotely.
+//! The REMOTE form of each mechanism a remote module is asked to run. Which mechanisms are
+//! forwarded is declared in the mechanism registry ([`Forward`]); the `cryptoki` value each
+//! becomes is one row of `FORMS` here. Hash-and-sign mechanisms are split: the hash runs here
+//! (fast, multi-part, and independent of which combinations the remote offers: SoftHSM has no
+//! `CKM_ECDSA_SHA256`), and the raw signature (`CKM_ECDSA`, `CKM_RSA_PKCS` over a DigestInfo,
+//! `CKM_RSA_PKCS_PSS`) is made remotely.
 
 use cryptoki::error::Error as CkError;
 use cryptoki::mechanism::aead::GcmParams;
@@ -13,6 +15,7 @@ use cryptoki_sys::*;
 
 use crate::crypto::digest::HashAlg;
 use crate::error::{Result, Rv};
+use crate::mechanism::{registry, Forward};
 use crate::types::{Mechanism, MechanismParam};
 
 /// How a signing mechanism reaches the remote: the hash done here first (if any), whether the
@@ -23,38 +26,19 @@ pub struct SignPlan {
     pub remote: Mechanism,
 }
 
-fn hash_of(kind: CK_MECHANISM_TYPE) -> Option<(HashAlg, CK_MECHANISM_TYPE)> {
-    Some(match kind {
-        CKM_ECDSA_SHA1 => (HashAlg::Sha1, CKM_ECDSA),
-        CKM_ECDSA_SHA224 => (HashAlg::Sha224, CKM_ECDSA),
-        CKM_ECDSA_SHA256 => (HashAlg::Sha256, CKM_ECDSA),
-        CKM_ECDSA_SHA384 => (HashAlg::Sha384, CKM_ECDSA),
-        CKM_ECDSA_SHA512 => (HashAlg::Sha512, CKM_ECDSA),
-        CKM_SHA1_RSA_PKCS => (HashAlg::Sha1, CKM_RSA_PKCS),
-        CKM_SHA224_RSA_PKCS => (HashAlg::Sha224, CKM_RSA_PKCS),
-        CKM_SHA256_RSA_PKCS => (HashAlg::Sha256, CKM_RSA_PKCS),
-        CKM_SHA384_RSA_PKCS => (HashAlg::Sha384, CKM_RSA_PKCS),
-        CKM_SHA512_RSA_PKCS => (HashAlg::Sha512, CKM_RSA_PKCS),
-        CKM_SHA1_RSA_PKCS_PSS => (HashAlg::Sha1, CKM_RSA_PKCS_PSS),
-        CKM_SHA224_RSA_PKCS_PSS => (HashAlg::Sha224, CKM_RSA_PKCS_PSS),
-        CKM_SHA256_RSA_PKCS_PSS => (HashAlg::Sha256, CKM_RSA_PKCS_PSS),
-        CKM_SHA384_RSA_PKCS_PSS => (HashAlg::Sha384, CKM_RSA_PKCS_PSS),
-        CKM_SHA512_RSA_PKCS_PSS => (HashAlg::Sha512, CKM_RSA_PKCS_PSS),
-        _ => return None,
-    })
-}
-
-/// The plan for a signing mechanism, or `CKR_MECHANISM_INVALID` when it is not forwarded.
+/// The plan for a signing mechanism, or `CKR_MECHANISM_INVALID` when it is not forwarded. A
+/// hash-and-sign mechanism is split as its registry entry declares ([`Forward::HashFirst`]).
 pub fn sign_plan(mechanism: &Mechanism) -> Result<SignPlan> {
-    if let Some((hash, raw)) = hash_of(mechanism.kind) {
+    let forward = registry::lookup(mechanism.kind).map(|e| e.forward);
+    if let Some(Forward::HashFirst { hash, then }) = forward {
         let remote = Mechanism {
-            kind: raw,
+            kind: then,
             param: mechanism.param.clone(),
         };
         check(&remote)?;
         return Ok(SignPlan {
             prehash: Some(hash),
-            digest_info: raw == CKM_RSA_PKCS,
+            digest_info: then == CKM_RSA_PKCS,
             remote,
         });
     }
@@ -113,154 +97,293 @@ fn mechanism_type(kind: CK_MECHANISM_TYPE) -> Result<MechanismType> {
     MechanismType::try_from(kind).map_err(|_| Rv::MECHANISM_PARAM_INVALID.into())
 }
 
-fn iv16(param: &MechanismParam) -> Result<[u8; 16]> {
-    match param {
-        MechanismParam::Bytes(iv) => iv
-            .as_slice()
-            .try_into()
-            .map_err(|_| Rv::MECHANISM_PARAM_INVALID.into()),
-        _ => Err(Rv::MECHANISM_PARAM_INVALID)?,
+fn mgf_type(mgf: CK_RSA_PKCS_MGF_TYPE) -> Result<PkcsMgfType> {
+    PkcsMgfType::try_from(mgf).map_err(|_| Rv::MECHANISM_PARAM_INVALID.into())
+}
+
+/// `CKR_MECHANISM_INVALID`, logged: the mechanism (or this form of its parameter) is not one a
+/// remote module is asked to run.
+fn not_forwarded<T>(kind: CK_MECHANISM_TYPE) -> Result<T> {
+    tracing::debug!(
+        mechanism = kind,
+        "mechanism not forwarded to remote modules"
+    );
+    Err(Rv::MECHANISM_INVALID)?
+}
+
+/// How the REMOTE form of one mechanism is built from its decoded parameter.
+#[derive(Clone, Copy)]
+enum Form {
+    /// No parameter: any given is `CKR_MECHANISM_PARAM_INVALID`.
+    Plain(fn() -> CkMechanism<'static>),
+    /// A 16-byte IV (the mechanism's shape is `Iv(16)`).
+    Iv16(fn([u8; 16]) -> CkMechanism<'static>),
+    /// A parameter structure, converted by its own function (the IV buffer is for GCM, whose
+    /// `cryptoki` structure wants it mutable).
+    Param(
+        for<'a> fn(
+            CK_MECHANISM_TYPE,
+            &'a MechanismParam,
+            &'a mut Vec<u8>,
+        ) -> Result<CkMechanism<'a>>,
+    ),
+}
+
+/// The REMOTE form of every mechanism whose registry entry says [`Forward::AsIs`] (a test
+/// checks both ways). Adding a forwarded mechanism is one row here.
+const FORMS: &[(CK_MECHANISM_TYPE, Form)] = &[
+    (CKM_RSA_PKCS, Form::Plain(|| CkMechanism::RsaPkcs)),
+    (CKM_RSA_X_509, Form::Plain(|| CkMechanism::RsaX509)),
+    (CKM_RSA_PKCS_PSS, Form::Param(rsa_pss)),
+    (CKM_RSA_PKCS_OAEP, Form::Param(rsa_oaep)),
+    (CKM_ECDSA, Form::Plain(|| CkMechanism::Ecdsa)),
+    (CKM_EDDSA, Form::Param(eddsa)),
+    (CKM_SHA_1_HMAC, Form::Plain(|| CkMechanism::Sha1Hmac)),
+    (CKM_SHA224_HMAC, Form::Plain(|| CkMechanism::Sha224Hmac)),
+    (CKM_SHA256_HMAC, Form::Plain(|| CkMechanism::Sha256Hmac)),
+    (CKM_SHA384_HMAC, Form::Plain(|| CkMechanism::Sha384Hmac)),
+    (CKM_SHA512_HMAC, Form::Plain(|| CkMechanism::Sha512Hmac)),
+    (CKM_AES_CMAC, Form::Plain(|| CkMechanism::AesCMac)),
+    (CKM_AES_ECB, Form::Plain(|| CkMechanism::AesEcb)),
+    (CKM_AES_CBC, Form::Iv16(CkMechanism::AesCbc)),
+    (CKM_AES_CBC_PAD, Form::Iv16(CkMechanism::AesCbcPad)),
+    (CKM_AES_GCM, Form::Param(gcm)),
+    (CKM_AES_KEY_WRAP, Form::Plain(|| CkMechanism::AesKeyWrap)),
+    (
+        CKM_AES_KEY_WRAP_KWP,
+        Form::Plain(|| CkMechanism::AesKeyWrapPad),
+    ),
+    (CKM_ECDH1_DERIVE, Form::Param(ecdh1_derive)),
+];
+
+fn to_remote<'a>(mechanism: &'a Mechanism, iv: &'a mut Vec<u8>) -> Result<CkMechanism<'a>> {
+    let Some((_, form)) = FORMS.iter().find(|(kind, _)| *kind == mechanism.kind) else {
+        return not_forwarded(mechanism.kind);
+    };
+    match *form {
+        Form::Plain(make) => {
+            if mechanism.param != MechanismParam::None {
+                Err(Rv::MECHANISM_PARAM_INVALID)?
+            }
+            Ok(make())
+        }
+        Form::Iv16(make) => match &mechanism.param {
+            MechanismParam::Bytes(given) => Ok(make(
+                given
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| Rv::MECHANISM_PARAM_INVALID)?,
+            )),
+            _ => Err(Rv::MECHANISM_PARAM_INVALID)?,
+        },
+        Form::Param(make) => make(mechanism.kind, &mechanism.param, iv),
     }
 }
 
-fn to_remote<'a>(mechanism: &'a Mechanism, iv: &'a mut Vec<u8>) -> Result<CkMechanism<'a>> {
-    let no_param = || -> Result<()> {
-        if mechanism.param != MechanismParam::None {
-            Err(Rv::MECHANISM_PARAM_INVALID)?
-        }
-        Ok(())
+fn rsa_pss<'a>(
+    kind: CK_MECHANISM_TYPE,
+    param: &'a MechanismParam,
+    _: &'a mut Vec<u8>,
+) -> Result<CkMechanism<'a>> {
+    let MechanismParam::Pss {
+        hash,
+        mgf,
+        salt_len,
+    } = param
+    else {
+        return not_forwarded(kind);
     };
-    Ok(match (mechanism.kind, &mechanism.param) {
-        (CKM_RSA_PKCS, _) => {
-            no_param()?;
-            CkMechanism::RsaPkcs
-        }
-        (CKM_RSA_X_509, _) => {
-            no_param()?;
-            CkMechanism::RsaX509
-        }
-        (
-            CKM_RSA_PKCS_PSS,
-            MechanismParam::Pss {
-                hash,
-                mgf,
-                salt_len,
-            },
-        ) => CkMechanism::RsaPkcsPss(PkcsPssParams {
-            hash_alg: mechanism_type(*hash)?,
-            mgf: PkcsMgfType::try_from(*mgf).map_err(|_| Rv::MECHANISM_PARAM_INVALID)?,
-            s_len: (*salt_len).into(),
-        }),
-        (
-            CKM_RSA_PKCS_OAEP,
-            MechanismParam::Oaep {
-                hash,
-                mgf,
-                source_data,
-            },
-        ) => CkMechanism::RsaPkcsOaep(PkcsOaepParams::new(
-            mechanism_type(*hash)?,
-            PkcsMgfType::try_from(*mgf).map_err(|_| Rv::MECHANISM_PARAM_INVALID)?,
-            if source_data.is_empty() {
-                PkcsOaepSource::empty()
-            } else {
-                PkcsOaepSource::data_specified(source_data)
-            },
-        )),
-        (CKM_ECDSA, _) => {
-            no_param()?;
-            CkMechanism::Ecdsa
-        }
-        (CKM_EDDSA, MechanismParam::None) => {
-            CkMechanism::Eddsa(EddsaParams::new(EddsaSignatureScheme::Pure))
-        }
-        (CKM_EDDSA, MechanismParam::Eddsa { prehash, context }) => {
-            CkMechanism::Eddsa(EddsaParams::new(match (prehash, context.is_empty()) {
-                (true, _) => EddsaSignatureScheme::Ed25519ph(context),
-                (false, false) => EddsaSignatureScheme::Ed25519ctx(context),
-                (false, true) => EddsaSignatureScheme::Pure,
-            }))
-        }
-        (CKM_SHA_1_HMAC, _) => {
-            no_param()?;
-            CkMechanism::Sha1Hmac
-        }
-        (CKM_SHA224_HMAC, _) => {
-            no_param()?;
-            CkMechanism::Sha224Hmac
-        }
-        (CKM_SHA256_HMAC, _) => {
-            no_param()?;
-            CkMechanism::Sha256Hmac
-        }
-        (CKM_SHA384_HMAC, _) => {
-            no_param()?;
-            CkMechanism::Sha384Hmac
-        }
-        (CKM_SHA512_HMAC, _) => {
-            no_param()?;
-            CkMechanism::Sha512Hmac
-        }
-        (CKM_AES_CMAC, _) => {
-            no_param()?;
-            CkMechanism::AesCMac
-        }
-        (CKM_AES_ECB, _) => {
-            no_param()?;
-            CkMechanism::AesEcb
-        }
-        (CKM_AES_CBC, param) => CkMechanism::AesCbc(iv16(param)?),
-        (CKM_AES_CBC_PAD, param) => CkMechanism::AesCbcPad(iv16(param)?),
-        (
-            CKM_AES_GCM,
-            MechanismParam::Gcm {
-                iv: given,
-                aad,
-                tag_bits,
-            },
-        ) => {
-            iv.clone_from(given);
-            CkMechanism::AesGcm(
-                GcmParams::new(iv, aad, (*tag_bits).into())
-                    .map_err(|_| Rv::MECHANISM_PARAM_INVALID)?,
-            )
-        }
-        (CKM_AES_KEY_WRAP, _) => {
-            no_param()?;
-            CkMechanism::AesKeyWrap
-        }
-        (CKM_AES_KEY_WRAP_KWP, _) => {
-            no_param()?;
-            CkMechanism::AesKeyWrapPad
-        }
-        (
-            CKM_ECDH1_DERIVE,
-            MechanismParam::Ecdh {
-                kdf,
-                shared_data,
-                public_data,
-            },
-        ) => {
-            // The cryptoki crate passes only the null KDF; others are not forwarded.
-            if *kdf != CKD_NULL || !shared_data.is_empty() {
-                Err(Rv::MECHANISM_PARAM_INVALID)?
-            }
-            CkMechanism::Ecdh1Derive(Ecdh1DeriveParams::new(EcKdf::null(), public_data))
-        }
-        _ => {
-            tracing::debug!(
-                mechanism = mechanism.kind,
-                "mechanism not forwarded to remote modules"
-            );
-            Err(Rv::MECHANISM_INVALID)?
-        }
-    })
+    Ok(CkMechanism::RsaPkcsPss(PkcsPssParams {
+        hash_alg: mechanism_type(*hash)?,
+        mgf: mgf_type(*mgf)?,
+        s_len: (*salt_len).into(),
+    }))
+}
+
+fn rsa_oaep<'a>(
+    kind: CK_MECHANISM_TYPE,
+    param: &'a MechanismParam,
+    _: &'a mut Vec<u8>,
+) -> Result<CkMechanism<'a>> {
+    let MechanismParam::Oaep {
+        hash,
+        mgf,
+        source_data,
+    } = param
+    else {
+        return not_forwarded(kind);
+    };
+    Ok(CkMechanism::RsaPkcsOaep(PkcsOaepParams::new(
+        mechanism_type(*hash)?,
+        mgf_type(*mgf)?,
+        if source_data.is_empty() {
+            PkcsOaepSource::empty()
+        } else {
+            PkcsOaepSource::data_specified(source_data)
+        },
+    )))
+}
+
+fn eddsa<'a>(
+    kind: CK_MECHANISM_TYPE,
+    param: &'a MechanismParam,
+    _: &'a mut Vec<u8>,
+) -> Result<CkMechanism<'a>> {
+    let scheme = match param {
+        MechanismParam::None => EddsaSignatureScheme::Pure,
+        MechanismParam::Eddsa { prehash, context } => match (prehash, context.is_empty()) {
+            (true, _) => EddsaSignatureScheme::Ed25519ph(context),
+            (false, false) => EddsaSignatureScheme::Ed25519ctx(context),
+            (false, true) => EddsaSignatureScheme::Pure,
+        },
+        _ => return not_forwarded(kind),
+    };
+    Ok(CkMechanism::Eddsa(EddsaParams::new(scheme)))
+}
+
+fn gcm<'a>(
+    kind: CK_MECHANISM_TYPE,
+    param: &'a MechanismParam,
+    iv: &'a mut Vec<u8>,
+) -> Result<CkMechanism<'a>> {
+    let MechanismParam::Gcm {
+        iv: given,
+        aad,
+        tag_bits,
+    } = param
+    else {
+        return not_forwarded(kind);
+    };
+    iv.clone_from(given);
+    Ok(CkMechanism::AesGcm(
+        GcmParams::new(iv, aad, (*tag_bits).into()).map_err(|_| Rv::MECHANISM_PARAM_INVALID)?,
+    ))
+}
+
+fn ecdh1_derive<'a>(
+    kind: CK_MECHANISM_TYPE,
+    param: &'a MechanismParam,
+    _: &'a mut Vec<u8>,
+) -> Result<CkMechanism<'a>> {
+    let MechanismParam::Ecdh {
+        kdf,
+        shared_data,
+        public_data,
+    } = param
+    else {
+        return not_forwarded(kind);
+    };
+    // The cryptoki crate passes only the null KDF; others are not forwarded.
+    if *kdf != CKD_NULL || !shared_data.is_empty() {
+        Err(Rv::MECHANISM_PARAM_INVALID)?
+    }
+    Ok(CkMechanism::Ecdh1Derive(Ecdh1DeriveParams::new(
+        EcKdf::null(),
+        public_data,
+    )))
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::types::ParamShape;
+
+    #[test]
+    fn every_forwarded_mechanism_has_a_remote_form_and_back() {
+        for entry in registry::all() {
+            let has_form = FORMS.iter().any(|(kind, _)| *kind == entry.kind);
+            match entry.forward {
+                Forward::AsIs => assert!(has_form, "0x{:x} has no REMOTE form", entry.kind),
+                Forward::Never => assert!(!has_form, "0x{:x} is not forwarded", entry.kind),
+                Forward::HashFirst { then, .. } => {
+                    assert!(!has_form, "0x{:x} is forwarded as 0x{then:x}", entry.kind);
+                    assert!(entry.sign.is_some() && entry.verify.is_some());
+                    let raw = registry::lookup(then).unwrap();
+                    assert_eq!(raw.forward, Forward::AsIs, "0x{then:x}");
+                    assert_eq!(
+                        raw.param, entry.param,
+                        "0x{:x} keeps its parameter",
+                        entry.kind
+                    );
+                }
+            }
+        }
+        for (i, (kind, form)) in FORMS.iter().enumerate() {
+            assert!(
+                FORMS[..i].iter().all(|(k, _)| k != kind),
+                "0x{kind:x} twice"
+            );
+            let entry = registry::lookup(*kind).unwrap();
+            assert_eq!(entry.forward, Forward::AsIs, "0x{kind:x}");
+            match form {
+                Form::Plain(_) => assert!(entry.param.is_flat(), "0x{kind:x}"),
+                Form::Iv16(_) => assert_eq!(entry.param, ParamShape::Iv(16), "0x{kind:x}"),
+                Form::Param(_) => assert!(!entry.param.is_flat(), "0x{kind:x}"),
+            }
+        }
+    }
+
+    #[test]
+    fn forwarded_mechanisms_are_pinned() {
+        let mut as_is: Vec<_> = registry::all()
+            .iter()
+            .filter(|e| e.forward == Forward::AsIs)
+            .map(|e| e.kind)
+            .collect();
+        let mut expected = vec![
+            CKM_RSA_PKCS,
+            CKM_RSA_X_509,
+            CKM_RSA_PKCS_PSS,
+            CKM_RSA_PKCS_OAEP,
+            CKM_ECDSA,
+            CKM_EDDSA,
+            CKM_SHA_1_HMAC,
+            CKM_SHA224_HMAC,
+            CKM_SHA256_HMAC,
+            CKM_SHA384_HMAC,
+            CKM_SHA512_HMAC,
+            CKM_AES_CMAC,
+            CKM_AES_ECB,
+            CKM_AES_CBC,
+            CKM_AES_CBC_PAD,
+            CKM_AES_GCM,
+            CKM_AES_KEY_WRAP,
+            CKM_AES_KEY_WRAP_KWP,
+            CKM_ECDH1_DERIVE,
+        ];
+        as_is.sort_unstable();
+        expected.sort_unstable();
+        assert_eq!(as_is, expected);
+
+        let mut split: Vec<_> = registry::all()
+            .iter()
+            .filter_map(|e| match e.forward {
+                Forward::HashFirst { hash, then } => Some((e.kind, hash, then)),
+                _ => None,
+            })
+            .collect();
+        let mut expected = vec![
+            (CKM_ECDSA_SHA1, HashAlg::Sha1, CKM_ECDSA),
+            (CKM_ECDSA_SHA224, HashAlg::Sha224, CKM_ECDSA),
+            (CKM_ECDSA_SHA256, HashAlg::Sha256, CKM_ECDSA),
+            (CKM_ECDSA_SHA384, HashAlg::Sha384, CKM_ECDSA),
+            (CKM_ECDSA_SHA512, HashAlg::Sha512, CKM_ECDSA),
+            (CKM_SHA1_RSA_PKCS, HashAlg::Sha1, CKM_RSA_PKCS),
+            (CKM_SHA224_RSA_PKCS, HashAlg::Sha224, CKM_RSA_PKCS),
+            (CKM_SHA256_RSA_PKCS, HashAlg::Sha256, CKM_RSA_PKCS),
+            (CKM_SHA384_RSA_PKCS, HashAlg::Sha384, CKM_RSA_PKCS),
+            (CKM_SHA512_RSA_PKCS, HashAlg::Sha512, CKM_RSA_PKCS),
+            (CKM_SHA1_RSA_PKCS_PSS, HashAlg::Sha1, CKM_RSA_PKCS_PSS),
+            (CKM_SHA224_RSA_PKCS_PSS, HashAlg::Sha224, CKM_RSA_PKCS_PSS),
+            (CKM_SHA256_RSA_PKCS_PSS, HashAlg::Sha256, CKM_RSA_PKCS_PSS),
+            (CKM_SHA384_RSA_PKCS_PSS, HashAlg::Sha384, CKM_RSA_PKCS_PSS),
+            (CKM_SHA512_RSA_PKCS_PSS, HashAlg::Sha512, CKM_RSA_PKCS_PSS),
+        ];
+        split.sort_unstable_by_key(|(k, _, _)| *k);
+        expected.sort_unstable_by_key(|(k, _, _)| *k);
+        assert_eq!(split, expected);
+    }
 
     #[test]
     fn hash_and_sign_is_split() {
