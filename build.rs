@@ -1,6 +1,7 @@
-//! Generates the C header `$OUT_DIR/sqlhsm.h` with cbindgen (STYLE rule 11). The committed copy,
-//! `include/sqlhsm.h`, is compared with it by `tests/header.rs`. Nothing is written into the
-//! source tree.
+//! Generates the C header `$OUT_DIR/sqlhsm.h` with cbindgen. The header is generated, never
+//! edited by hand: the committed copy, `include/sqlhsm.h`, is compared with it by
+//! `tests/header.rs`, which fails when it drifts. Nothing is written into the source tree, only
+//! into `OUT_DIR`.
 
 use std::path::PathBuf;
 

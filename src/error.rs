@@ -229,6 +229,45 @@ pub enum StorageError {
     Backend(String),
 }
 
+/// A crypto failure: what went wrong and, when the crypto library reported why (OpenSSL's error
+/// stack), that report kept whole as the [`source`](std::error::Error::source), so a caller can
+/// still reach the library's own error values. The message is the report's text, so the log line
+/// (which prints the message) names OpenSSL's reasons as before. Defined here rather than in
+/// `crypto` so that this module, which every layer uses, depends on none of them; `crypto` fills
+/// it in (`crypto::openssl_error`) and is the only module that names the library.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct CryptoError {
+    message: String,
+    #[source]
+    source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+impl CryptoError {
+    /// A failure the crypto library reported: its text is the message, and it is the source.
+    pub fn from_source(source: impl std::error::Error + Send + Sync + 'static) -> CryptoError {
+        CryptoError {
+            message: source.to_string(),
+            source: Some(Box::new(source)),
+        }
+    }
+}
+
+impl From<String> for CryptoError {
+    fn from(message: String) -> Self {
+        CryptoError {
+            message,
+            source: None,
+        }
+    }
+}
+
+impl From<&str> for CryptoError {
+    fn from(message: &str) -> Self {
+        message.to_string().into()
+    }
+}
+
 /// The crate's error: a PKCS#11 code chosen on purpose, or a failure whose cause is kept.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -240,7 +279,7 @@ pub enum Error {
     Storage(#[from] StorageError),
     /// OpenSSL failed in a way that is not the caller's fault.
     #[error("crypto: {0}")]
-    Crypto(String),
+    Crypto(#[source] CryptoError),
     /// The configuration file or environment is invalid.
     #[error("configuration: {0}")]
     Config(String),

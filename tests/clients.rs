@@ -127,7 +127,7 @@ fn available(client: &Client) -> bool {
         .map(|(command, package)| format!("`{command}` (Debian package {package})"))
         .collect();
     let needs_engine = client.commands.contains(&OPENSSL_ENGINE);
-    if needs_engine && libp11_engine().is_none() {
+    if needs_engine && common::libp11_engine().is_none() {
         missing.push("the libp11 engine (Debian package libengine-pkcs11-openssl)".into());
     }
     if client.script == "python-pkcs11" && python().is_none() {
@@ -164,17 +164,6 @@ fn is_root() -> bool {
         .arg("-u")
         .output()
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-}
-
-/// The libp11 engine, where `openssl version -e` says engines are.
-fn libp11_engine() -> Option<PathBuf> {
-    let out = Command::new("openssl")
-        .args(["version", "-e"])
-        .output()
-        .ok()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let dir = text.split('"').nth(1)?;
-    Some(Path::new(dir).join("pkcs11.so")).filter(|p| p.exists())
 }
 
 /// The python of the virtual environment with python-pkcs11.

@@ -1,6 +1,6 @@
 //! The committed C header `include/sqlhsm.h` must be exactly what `build.rs` generates with
-//! cbindgen from the current code (STYLE rule 11), and it must compile after a PKCS#11 3.0
-//! `pkcs11.h`.
+//! cbindgen from the current code (the header is generated, committed, and must not drift from
+//! the code), and it must compile after a PKCS#11 3.0 `pkcs11.h`.
 //!
 //! To regenerate the committed header after changing an export or a vendor constant:
 //!

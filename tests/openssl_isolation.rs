@@ -21,7 +21,7 @@
 mod common;
 
 use std::ffi::{c_char, c_int, c_ulong, c_void, CString};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -580,17 +580,6 @@ fn key_operations_ignore_the_hosts_openssl_configuration_and_error_queue() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-}
-
-/// The libp11 engine, where Debian's `libengine-pkcs11-openssl` puts it (`openssl version -e`).
-fn libp11_engine() -> Option<PathBuf> {
-    let out = Command::new("openssl")
-        .args(["version", "-e"])
-        .output()
-        .ok()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let dir = text.split('"').nth(1)?;
-    Some(Path::new(dir).join("pkcs11.so")).filter(|p| p.exists())
 }
 
 #[test]

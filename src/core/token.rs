@@ -116,7 +116,8 @@ impl TokenRecord {
     }
 
     pub fn to_json(&self) -> Result<serde_json::Value> {
-        serde_json::to_value(self).map_err(|e| Error::Crypto(format!("token record encoding: {e}")))
+        serde_json::to_value(self)
+            .map_err(|e| Error::Crypto(format!("token record encoding: {e}").into()))
     }
 
     pub fn pin(&self, owner: PinOwner) -> Option<&PinRecord> {

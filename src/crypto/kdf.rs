@@ -30,7 +30,7 @@ pub fn derive_pin_key(
     salt: &[u8],
     params: ScryptParams,
 ) -> Result<Zeroizing<[u8; 32]>> {
-    let invalid = || Error::Crypto(format!("invalid scrypt parameters {params:?}"));
+    let invalid = || Error::Crypto(format!("invalid scrypt parameters {params:?}").into());
     if params.log_n == 0 || params.log_n > 30 || params.r == 0 || params.p == 0 {
         return Err(invalid());
     }

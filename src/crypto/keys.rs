@@ -21,13 +21,9 @@ use openssl::pkey::{HasPublic, Id, PKey, PKeyRef};
 use openssl::rsa::{Rsa, RsaPrivateKeyBuilder};
 use zeroize::Zeroizing;
 
+use crate::crypto::der::{self, OBJECT_IDENTIFIER};
 use crate::crypto::openssl_error;
 use crate::error::{Result, Rv};
-
-const OCTET_STRING: u8 = 0x04;
-const OBJECT_IDENTIFIER: u8 = 0x06;
-/// DER tag of PrintableString, the other form `CKA_EC_PARAMS` may take (curve by name).
-const PRINTABLE_STRING: u8 = 0x13;
 
 /// The family of a key: how its material is held and which operations take it. A column of the
 /// key-algorithm table; the size (and, for curves, the OID) tell the members of a family apart.
@@ -117,10 +113,7 @@ fn oid_der_of(nid: Nid) -> Result<Vec<u8>> {
     let name = nid.short_name().map_err(|_| Rv::CURVE_NOT_SUPPORTED)?;
     let object = Asn1Object::from_str(name).map_err(|_| Rv::CURVE_NOT_SUPPORTED)?;
     let content = object.as_slice();
-    let len = u8::try_from(content.len()).map_err(|_| Rv::CURVE_NOT_SUPPORTED)?;
-    let mut der = vec![OBJECT_IDENTIFIER, len];
-    der.extend_from_slice(content);
-    Ok(der)
+    Ok(der::tlv(OBJECT_IDENTIFIER, content))
 }
 
 fn group(oid_der: &[u8]) -> Result<EcGroup> {
@@ -391,7 +384,7 @@ impl PublicKey {
 
     pub fn to_spki_pem(&self) -> Result<String> {
         let pem = self.0.public_key_to_pem().map_err(openssl_error)?;
-        String::from_utf8(pem).map_err(|e| crate::error::Error::Crypto(e.to_string()))
+        String::from_utf8(pem).map_err(|e| crate::error::Error::Crypto(e.to_string().into()))
     }
 
     pub fn to_spki_der(&self) -> Result<Vec<u8>> {
@@ -551,56 +544,17 @@ fn public_values_of<T: HasPublic>(pkey: &PKeyRef<T>) -> Result<PublicValues> {
 
 /// DER OCTET STRING around `content` (definite length, short or long form).
 pub(crate) fn der_octet_string(content: &[u8]) -> Vec<u8> {
-    let mut out = vec![OCTET_STRING];
-    let len = content.len();
-    if len < 0x80 {
-        out.push(len as u8);
-    } else {
-        let bytes: Vec<u8> = len
-            .to_be_bytes()
-            .into_iter()
-            .skip_while(|&b| b == 0)
-            .collect();
-        out.push(0x80 | bytes.len() as u8);
-        out.extend_from_slice(&bytes);
-    }
-    out.extend_from_slice(content);
-    out
-}
-
-/// The content of a DER value with tag `tag` that spans exactly `der`.
-fn der_content(der: &[u8], tag: u8) -> Option<&[u8]> {
-    let (&first, rest) = der.split_first()?;
-    if first != tag {
-        return None;
-    }
-    let (&len0, rest) = rest.split_first()?;
-    let (len, rest) = if len0 < 0x80 {
-        (usize::from(len0), rest)
-    } else {
-        let n = usize::from(len0 & 0x7f);
-        if n == 0 || n > 2 || rest.len() < n {
-            return None;
-        }
-        let (len_bytes, rest) = rest.split_at(n);
-        (
-            len_bytes
-                .iter()
-                .fold(0usize, |acc, &b| acc << 8 | usize::from(b)),
-            rest,
-        )
-    };
-    (rest.len() == len).then_some(rest)
+    der::tlv(der::OCTET_STRING, content)
 }
 
 fn octet_string(der: &[u8]) -> Option<&[u8]> {
-    der_content(der, OCTET_STRING)
+    der::content(der, der::OCTET_STRING)
 }
 
 /// The text of a DER PrintableString that spans exactly `der` (`CKA_EC_PARAMS` may name a
 /// curve so).
 pub fn printable_string(der: &[u8]) -> Option<&str> {
-    std::str::from_utf8(der_content(der, PRINTABLE_STRING)?).ok()
+    std::str::from_utf8(der::content(der, der::PRINTABLE_STRING)?).ok()
 }
 
 #[cfg(test)]

@@ -3,9 +3,11 @@
 
 pub mod aead;
 pub mod cipher;
+pub(crate) mod der;
 pub mod digest;
 pub mod ecdh;
 pub mod kdf;
+pub mod key_files;
 pub mod keys;
 pub mod mac;
 pub mod random;
@@ -79,9 +81,10 @@ pub(crate) fn discard_errors_unless(valid: bool) -> bool {
     valid
 }
 
-/// Turns an OpenSSL error stack into the crate's error, keeping the cause for the log.
+/// Turns an OpenSSL error stack into the crate's error, keeping the stack itself as the source
+/// (and its text as the message the log prints).
 pub(crate) fn openssl_error(err: openssl::error::ErrorStack) -> crate::error::Error {
-    crate::error::Error::Crypto(err.to_string())
+    crate::error::Error::Crypto(crate::error::CryptoError::from_source(err))
 }
 
 #[cfg(test)]
@@ -91,3 +94,22 @@ mod interop_tests;
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod error_queue_tests;
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use crate::error::Rv;
+
+    #[test]
+    fn an_openssl_failure_keeps_the_error_stack_as_its_source() {
+        let stack = openssl::pkey::PKey::private_key_from_der(b"not a key").unwrap_err();
+        let text = stack.to_string();
+        let err = super::openssl_error(stack);
+        assert_eq!(err.rv(), Rv::FUNCTION_FAILED);
+        // The log prints the error's text: OpenSSL's reasons are in it.
+        assert_eq!(err.to_string(), format!("crypto: {text}"));
+        let crypto = std::error::Error::source(&err).unwrap();
+        let kept = crypto.source().unwrap();
+        assert!(kept.downcast_ref::<openssl::error::ErrorStack>().is_some());
+    }
+}

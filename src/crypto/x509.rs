@@ -4,7 +4,7 @@
 use openssl::hash::{hash, MessageDigest};
 use openssl::x509::X509;
 
-use super::openssl_error;
+use super::{der, openssl_error};
 use crate::error::{Result, Rv};
 
 /// The attribute values of an X.509 certificate.
@@ -117,17 +117,7 @@ fn der_integer(magnitude: &[u8], negative: bool) -> Vec<u8> {
     if !negative && content[0] & 0x80 != 0 {
         content.insert(0, 0);
     }
-    let mut out = vec![0x02];
-    if content.len() < 0x80 {
-        out.push(content.len() as u8);
-    } else {
-        let len = content.len().to_be_bytes();
-        let len: Vec<u8> = len.iter().copied().skip_while(|b| *b == 0).collect();
-        out.push(0x80 | len.len() as u8);
-        out.extend_from_slice(&len);
-    }
-    out.extend_from_slice(&content);
-    out
+    der::tlv(der::INTEGER, &content)
 }
 
 #[cfg(test)]

@@ -1,4 +1,6 @@
-//! The one panic boundary every export runs its body in (STYLE rule 3).
+//! The one panic boundary every export runs its body in: each `C_*` function is written out by
+//! hand (so cbindgen sees it) and its body is one guard that catches panics, logs them and turns
+//! the `Result` into a `CK_RV`.
 //!
 //! A panic must never unwind into C (that is undefined behaviour and, in practice, kills the host
 //! process), so each body runs under `catch_unwind` and a panic becomes `CKR_GENERAL_ERROR`.

@@ -1,6 +1,6 @@
-//! The small set of helpers that turn the caller's raw memory into Rust values (PKCS#11 3.0 §5.2,
-//! STYLE rule 2). Every export goes through these; no other code reads or writes through a raw
-//! pointer.
+//! The small set of helpers that turn the caller's raw memory into Rust values (PKCS#11 3.0 §5.2).
+//! All `unsafe` lives in `ffi`, and raw pointers become owned or borrowed Rust values here, at the
+//! boundary: every export goes through these; no other code reads or writes through a raw pointer.
 //!
 //! Rules encoded once here:
 //! - a NULL pointer where the spec requires one → `CKR_ARGUMENTS_BAD`;

@@ -1,6 +1,7 @@
 //! ECDH: agreement, the KDFs, truncation, and the Wycheproof secp256r1 vectors.
 
 use super::*;
+use crate::crypto::der::split_tlv;
 use crate::crypto::keys::PublicValues;
 
 fn ecdh_param(kdf: CK_EC_KDF_TYPE, shared: &[u8], point: &[u8]) -> MechanismParam {
@@ -129,37 +130,18 @@ fn ecdh_agrees_kdfs_and_truncation() {
     );
 }
 
-/// One DER TLV: (tag, content, rest). Definite lengths only.
-fn der_tlv(der: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    let (&tag, rest) = der.split_first()?;
-    let (&l0, rest) = rest.split_first()?;
-    let (len, rest) = if l0 < 0x80 {
-        (usize::from(l0), rest)
-    } else {
-        let n = usize::from(l0 & 0x7f);
-        if n == 0 || n > 4 || rest.len() < n {
-            return None;
-        }
-        let len = rest[..n]
-            .iter()
-            .fold(0usize, |a, &b| a << 8 | usize::from(b));
-        (len, &rest[n..])
-    };
-    (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
-}
-
 /// The curve parameters and the point of an SPKI, as a PKCS#11 caller would pull them apart.
 fn spki_parts(spki: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
-    let (0x30, body, []) = der_tlv(spki)? else {
+    let (0x30, body, []) = split_tlv(spki)? else {
         return None;
     };
-    let (0x30, alg, rest) = der_tlv(body)? else {
+    let (0x30, alg, rest) = split_tlv(body)? else {
         return None;
     };
-    let (0x03, bits, []) = der_tlv(rest)? else {
+    let (0x03, bits, []) = split_tlv(rest)? else {
         return None;
     };
-    let (0x06, _, params) = der_tlv(alg)? else {
+    let (0x06, _, params) = split_tlv(alg)? else {
         return None;
     };
     let (&0, point) = bits.split_first()? else {
