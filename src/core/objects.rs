@@ -7,7 +7,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use cryptoki_sys::*;
 use uuid::Uuid;
 
-use super::algorithm::{KeyAlgorithm, KeyMode, KeyStatus};
+use super::algorithm::{KeyMode, KeyStatus};
 use super::attributes::{
     self, AttrMap, DERIVED, ONLY_TO_FALSE, ONLY_TO_TRUE, READ_ONLY, SECRET, SO_ONLY, TOKEN_SET,
 };
@@ -20,8 +20,9 @@ use super::object::{
 use super::session::{FindState, LoginKind};
 use super::token::TokenRecord;
 use crate::api::object::AttributeRequest;
-use crate::crypto::keys::{Curve, PrivateKey, PublicKey, RsaPrivateComponents};
+use crate::crypto::keys::{PrivateKey, PublicKey, RsaPrivateComponents};
 use crate::error::{Result, Rv, StorageError};
+use crate::key_algorithm;
 use crate::mechanism::KeyMaterial;
 use crate::provider::{keys as remote_keys, OnDestroy, RemoteRef};
 use crate::storage::{AsymKeyRow, KeyEvent, KeyFilter, KeyTable, NewKeyRow, SymKeyRow};
@@ -641,10 +642,8 @@ impl Module {
         source: PrivateSource<'_>,
         rotation: Option<&Rotation>,
     ) -> Result<Vec<(Half, CK_OBJECT_HANDLE)>> {
-        let info = public_key.public_info()?;
-        let algorithm = KeyAlgorithm::of(&info);
-        if rotation
-            .is_some_and(|r| r.table != KeyTable::Asym || r.key_algorithm != Some(algorithm.code()))
+        let algorithm = key_algorithm::of_public(public_key)?;
+        if rotation.is_some_and(|r| r.table != KeyTable::Asym || r.key_algorithm != algorithm.code)
         {
             // A successor has its predecessor's algorithm.
             Err(Rv::TEMPLATE_INCONSISTENT)?
@@ -688,7 +687,7 @@ impl Module {
             id: row_id,
             provider_config_id: access.token,
             key_id: String::new(),
-            key_algorithm: algorithm.code(),
+            key_algorithm: algorithm.code()?,
             key_status: KeyStatus::Active,
             key_mode: mode as i32,
             expiration,
@@ -698,7 +697,7 @@ impl Module {
             created_at: now,
             updated_at: now,
         };
-        let slug = keystore::algorithm_slug(Some(algorithm), algorithm.key_type());
+        let slug = keystore::algorithm_slug(Some(algorithm));
         let local = first.is_some_and(|a| a.flag(CKA_LOCAL));
         if let Some(r) = rotation {
             r.link_successor(&mut row.metadata);
@@ -771,7 +770,10 @@ impl Module {
             created_at: now,
             updated_at: now,
         };
-        let slug = keystore::algorithm_slug(None, key_type);
+        let slug = keystore::algorithm_slug(key_algorithm::of_secret(
+            key_type,
+            attrs.ulong(CKA_VALUE_LEN),
+        ));
         let local = attrs.flag(CKA_LOCAL);
         if let Some(r) = rotation {
             r.link_successor(&mut row.metadata);
@@ -1158,7 +1160,7 @@ impl Module {
             if want_asym {
                 let mut asym_filter = filter.clone();
                 if let Some(key_type) = key_type {
-                    asym_filter.key_algorithms = Some(KeyAlgorithm::codes_for_key_type(key_type));
+                    asym_filter.key_algorithms = Some(key_algorithm::codes_for_key_type(key_type));
                 }
                 let skip = asym_filter
                     .key_algorithms
@@ -1251,10 +1253,9 @@ fn import_public(template: &[Attribute], key_type: CK_KEY_TYPE) -> Result<NewKey
             &[CKA_MODULUS, CKA_PUBLIC_EXPONENT, CKA_MODULUS_BITS],
         ),
         CKK_EC | CKK_EC_EDWARDS => {
-            let params = required(template, CKA_EC_PARAMS)?;
-            check_curve_family(key_type, params)?;
+            let curve = curve_of(template, key_type)?;
             (
-                PublicKey::from_ec_point(params, required(template, CKA_EC_POINT)?)?,
+                curve.public_from_point(required(template, CKA_EC_POINT)?)?,
                 &[CKA_EC_PARAMS, CKA_EC_POINT],
             )
         }
@@ -1268,8 +1269,8 @@ fn import_public(template: &[Attribute], key_type: CK_KEY_TYPE) -> Result<NewKey
         Origin::Imported,
     )?;
     if let Some(bits) = template_ulong(template, CKA_MODULUS_BITS)? {
-        if let crate::crypto::keys::PublicInfo::Rsa { bits: actual, .. } =
-            public_key.public_info()?
+        if let crate::crypto::keys::PublicValues::Modulus { bits: actual, .. } =
+            public_key.public_values()?
         {
             if CK_ULONG::from(actual) != bits {
                 Err(Rv::TEMPLATE_INCONSISTENT)?
@@ -1285,13 +1286,18 @@ fn import_public(template: &[Attribute], key_type: CK_KEY_TYPE) -> Result<NewKey
     })
 }
 
-fn check_curve_family(key_type: CK_KEY_TYPE, params: &[u8]) -> Result<()> {
-    let edwards = crate::crypto::keys::is_ed25519_params(params);
-    match key_type {
-        CKK_EC_EDWARDS if !edwards => Err(Rv::CURVE_NOT_SUPPORTED)?,
-        CKK_EC if edwards => Err(Rv::TEMPLATE_INCONSISTENT)?,
-        CKK_EC => Curve::from_params_der(params).map(|_| ()),
-        _ => Ok(()),
+/// The curve a template's `CKA_EC_PARAMS` names for a key of `key_type`: an Edwards curve for
+/// an EC key is inconsistent, anything else that does not fit unsupported.
+fn curve_of(
+    template: &[Attribute],
+    key_type: CK_KEY_TYPE,
+) -> Result<&'static key_algorithm::KeyAlgorithm> {
+    let params = required(template, CKA_EC_PARAMS)?;
+    match key_algorithm::by_ec_params(params) {
+        Ok(curve) if key_type == CKK_EC && curve.key_type == CKK_EC_EDWARDS => {
+            Err(Rv::TEMPLATE_INCONSISTENT)?
+        }
+        _ => key_algorithm::curve_for(key_type, params),
     }
 }
 
@@ -1331,19 +1337,10 @@ fn import_private(template: &[Attribute], key_type: CK_KEY_TYPE) -> Result<NewKe
                 ],
             )
         }
-        CKK_EC => {
-            let params = required(template, CKA_EC_PARAMS)?;
-            check_curve_family(key_type, params)?;
+        CKK_EC | CKK_EC_EDWARDS => {
+            let curve = curve_of(template, key_type)?;
             (
-                PrivateKey::from_ec_components(params, required(template, CKA_VALUE)?)?,
-                &[CKA_EC_PARAMS, CKA_VALUE, CKA_EC_POINT],
-            )
-        }
-        CKK_EC_EDWARDS => {
-            let params = required(template, CKA_EC_PARAMS)?;
-            check_curve_family(key_type, params)?;
-            (
-                PrivateKey::from_ed25519_seed(required(template, CKA_VALUE)?)?,
+                curve.private_from_value(required(template, CKA_VALUE)?)?,
                 &[CKA_EC_PARAMS, CKA_VALUE, CKA_EC_POINT],
             )
         }
