@@ -3,7 +3,8 @@
 //! Layers, dependencies pointing one way: [`ffi`] (the only `unsafe`) → [`api`] (one safe module
 //! per chapter of the spec) → [`core`] (module, slots, tokens, sessions, objects, attribute
 //! policy) → [`mechanism`] / [`crypto`] / [`storage`] / [`provider`] (other PKCS#11 modules that
-//! hold REMOTE keys or a token's root key).
+//! hold REMOTE keys or a token's root key). [`key_algorithm`], the table of key algorithms, sits
+//! between those and [`crypto`]: everything above reads it, it calls `crypto`'s constructors.
 #![deny(unsafe_code)]
 #![deny(clippy::unwrap_used)]
 
@@ -14,6 +15,7 @@ pub mod core;
 pub mod crypto;
 pub mod error;
 pub mod ffi;
+pub mod key_algorithm;
 pub mod key_state;
 pub mod logging;
 pub mod mechanism;

@@ -69,29 +69,34 @@ p11u --list-objects | tee objects.txt
 [ "$(grep -c 'Public Key Object' objects.txt)" -eq 3 ] || { echo "want 3 public keys"; exit 1; }
 [ "$(grep -c 'Secret Key Object' objects.txt)" -eq 1 ] || { echo "want 1 secret key"; exit 1; }
 
+# pkcs11-tool 0.23 cannot be trusted to export EC public keys: its --read-object hands
+# EVP_PKEY_fromdata OpenSSL parameters it has already freed (valgrind: "Invalid read ... inside a
+# block of size 256 free'd", for P-256 and P-384 alike), so it answers "cannot create EVP_PKEY"
+# whenever that memory has been reused, which happens more often when the module's PostgreSQL
+# threads allocate, and always for P-384 (SoftHSMv2 fails the same way). The SubjectPublicKeyInfo
+# of an EC key is built here instead from the CKA_EC_POINT that pkcs11-tool lists through the
+# module: the curve's fixed SPKI prefix, then the uncompressed point without its OCTET STRING
+# header (04 41 for P-256, 04 61 for P-384).
+EC_SPKI_P256=3059301306072a8648ce3d020106082a8648ce3d030107034200
+EC_SPKI_P384=3076301006072a8648ce3d020106052b81040022036200
+ec_public_key() { # ID SPKI-PREFIX POINT-HEX-LENGTH OUT.pem
+    local id=$1 prefix=$2 length=$3 out=$4 point
+    p11 --token-label "$LABEL" --list-objects --type pubkey >pubkeys.txt
+    # --list-objects ignores --id: the point is the one listed in the block with that ID.
+    point=$(awk -v id="$id" '/^Public Key Object/ { p = "" } /^ *EC_POINT:/ { p = $2 }
+        /^ *ID:/ && $2 == id && p != "" { print p; exit }' pubkeys.txt)
+    [ "${#point}" -eq "$length" ] || { echo "expected the EC_POINT of key $id, got: $point"; exit 1; }
+    printf '%s%s' "$prefix" "${point:4}" | perl -ne 'print pack("H*", $_)' >"$out.der"
+    openssl pkey -pubin -inform DER -in "$out.der" -out "$out"
+    openssl pkey -pubin -in "$out" -noout -text | head -1
+}
+
 step "export public keys"
-for id in 01 02; do
-    # Once in many CI runs (PostgreSQL, never reproduced in 200 tries by hand) pkcs11-tool 0.23
-    # answered the P-256 export with "cannot create EVP_PKEY", which it prints when the system
-    # OpenSSL refuses the key it built; one retry, said aloud, tells a passing glitch from a
-    # key that cannot be exported.
-    if ! p11 --token-label "$LABEL" --read-object --type pubkey --id "$id" -o "pub$id.der"; then
-        echo "pkcs11-tool --read-object --id $id failed once; retrying" >&2
-        p11 --token-label "$LABEL" --read-object --type pubkey --id "$id" -o "pub$id.der"
-    fi
-    openssl pkey -pubin -inform DER -in "pub$id.der" -out "pub$id.pem"
-    openssl pkey -pubin -in "pub$id.pem" -noout -text | head -1
-done
-# pkcs11-tool 0.23 cannot export P-384 public keys ("cannot create EVP_PKEY", SoftHSMv2 fails the
-# same way), so the SubjectPublicKeyInfo is built here from the CKA_EC_POINT it lists: the fixed
-# P-384 SPKI prefix, then the uncompressed point without its OCTET STRING header (04 61).
-# (--list-objects ignores --id, so the one 97-byte point, the P-384 key's, is picked by length.)
-p11 --token-label "$LABEL" --list-objects --type pubkey >pubkeys.txt
-point=$(sed -n 's/^ *EC_POINT: *\(0461[0-9a-f]*\)$/\1/p' pubkeys.txt)
-[ "${#point}" -eq 198 ] || { echo "expected one P-384 EC_POINT, got: $point"; exit 1; }
-printf '%s%s' 3076301006072a8648ce3d020106052b81040022036200 "${point:4}" | perl -ne 'print pack("H*", $_)' >pub03.der
-openssl pkey -pubin -inform DER -in pub03.der -out pub03.pem
-openssl pkey -pubin -in pub03.pem -noout -text | head -1
+p11 --token-label "$LABEL" --read-object --type pubkey --id 01 -o pub01.der
+openssl pkey -pubin -inform DER -in pub01.der -out pub01.pem
+openssl pkey -pubin -in pub01.pem -noout -text | head -1
+ec_public_key 02 "$EC_SPKI_P256" 134 pub02.pem
+ec_public_key 03 "$EC_SPKI_P384" 198 pub03.pem
 
 head -c 1000 /dev/urandom >data.bin
 openssl dgst -sha256 -binary data.bin >data.sha256
@@ -172,8 +177,7 @@ hexof() { od -An -v -tx1 "$1" | tr -d ' \n'; }
 
 step "keypairgen EC P-256 for ECDH (id 05, derive)"
 p11u --keypairgen --key-type EC:prime256v1 --id 05 --label ecdh --usage-derive
-p11 --token-label "$LABEL" --read-object --type pubkey --id 05 -o pub05.der
-openssl pkey -pubin -inform DER -in pub05.der -out pub05.pem
+ec_public_key 05 "$EC_SPKI_P256" 134 pub05.pem
 
 step "ECDH1-DERIVE with an openssl peer (raw point), compare with openssl pkeyutl -derive"
 openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out peer.pem

@@ -224,7 +224,7 @@ impl Admin {
                 None
             }
         };
-        if crate::core::algorithm::KeyAlgorithm::from_code(row.key_algorithm).is_none() {
+        if crate::key_algorithm::by_code(row.key_algorithm).is_none() {
             check.problems.push(format!(
                 "{key_id}: unknown key_algorithm {}",
                 row.key_algorithm
@@ -580,11 +580,11 @@ impl Admin {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::admin::keys::GenAlgorithm;
     use crate::admin::pins::PinSource;
     use crate::admin::Options;
     use crate::config::{Config, DatabaseConfig};
-    use crate::crypto::keys::{Curve, PrivateKey};
+    use crate::crypto::keys::PrivateKey;
+    use crate::key_algorithm::EC_P256;
     use crate::storage::NewKeyRow;
 
     /// An admin on a fresh in-memory store with one token `t` holding one P-256 key; the user
@@ -610,12 +610,9 @@ mod tests {
         };
         let admin = Admin::with_storage(config, storage, options).unwrap();
         admin.token_init("t", None).unwrap();
-        let made: Value = serde_json::from_str(
-            &admin
-                .key_generate("t", GenAlgorithm::Ec(Curve::P256), Some("k"), None)
-                .unwrap(),
-        )
-        .unwrap();
+        let made: Value =
+            serde_json::from_str(&admin.key_generate("t", &EC_P256, Some("k"), None).unwrap())
+                .unwrap();
         let key_id = made["key_id"].as_str().unwrap().to_string();
         (admin, dir, key_id)
     }
@@ -651,7 +648,7 @@ mod tests {
         let mut mismatched = good.clone();
         mismatched.id = uuid::Uuid::new_v4();
         mismatched.key_id = "mismatched".into();
-        let other = PrivateKey::generate_ec(Curve::P256).unwrap();
+        let other = PrivateKey::generate_ec(EC_P256.params_der).unwrap();
         mismatched.private_key_ctx = Some(
             keystore::seal_private(
                 &token_key,

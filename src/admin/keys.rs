@@ -15,14 +15,14 @@ use super::output::{self, or_dash, Table};
 use super::progress::Progress;
 use super::{confirm, Admin, AdminResult, Failure, SessionGuard};
 use crate::api::object::AttributeRequest;
-use crate::core::algorithm::KeyAlgorithm;
 use crate::core::attributes::AttrMap;
 use crate::core::keystore::add_public_values;
 use crate::core::lifecycle::effective_status;
 use crate::core::new_keys::NewKey;
 use crate::core::policy::{build_key_attrs, Origin};
 use crate::core::token::PinOwner;
-use crate::crypto::keys::{Curve, KeyKind, PrivateKey, PublicInfo, PublicKey};
+use crate::crypto::keys::{PrivateKey, PublicKey, PublicValues};
+use crate::key_algorithm::{self, Family, KeyAlgorithm, PublicShape};
 use crate::storage::{AsymKeyRow, KeyEvent, KeyFilter, SymKeyRow, TokenRow};
 use crate::types::{Attribute, Mechanism, OutBuf};
 use crate::vendor;
@@ -75,53 +75,23 @@ pub fn mode_name(mode: i32) -> String {
     }
 }
 
-/// The names `--algorithm` takes, for generation and for filters.
-pub const ALGORITHM_NAMES: &[&str] = &[
-    "ec-p256", "ec-p384", "ec-p521", "rsa-2048", "rsa-3072", "rsa-4096", "ed25519", "aes-128",
-    "aes-192", "aes-256",
-];
-
-pub fn algorithm_name(algorithm: KeyAlgorithm) -> &'static str {
-    match algorithm {
-        KeyAlgorithm::Rsa2048 => "rsa-2048",
-        KeyAlgorithm::Rsa3072 => "rsa-3072",
-        KeyAlgorithm::Rsa4096 => "rsa-4096",
-        KeyAlgorithm::RsaOther => "rsa-other",
-        KeyAlgorithm::EcP256 => "ec-p256",
-        KeyAlgorithm::EcP384 => "ec-p384",
-        KeyAlgorithm::EcP521 => "ec-p521",
-        KeyAlgorithm::Ed25519 => "ed25519",
-    }
+/// The algorithms `key generate --algorithm` makes: the rows of the key-algorithm table with a
+/// generation mechanism and one size.
+pub fn generatable() -> impl Iterator<Item = &'static KeyAlgorithm> {
+    key_algorithm::ALGORITHMS
+        .iter()
+        .copied()
+        .filter(|a| a.generation.is_some() && a.bits.is_some())
 }
 
-/// What `key generate --algorithm` makes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum GenAlgorithm {
-    Ec(Curve),
-    Rsa(u32),
-    Ed25519,
-    Aes(usize),
-}
-
-pub fn parse_gen_algorithm(text: &str) -> Result<GenAlgorithm, String> {
-    Ok(match text.to_ascii_lowercase().as_str() {
-        "ec-p256" | "p256" => GenAlgorithm::Ec(Curve::P256),
-        "ec-p384" | "p384" => GenAlgorithm::Ec(Curve::P384),
-        "ec-p521" | "p521" => GenAlgorithm::Ec(Curve::P521),
-        "rsa-2048" => GenAlgorithm::Rsa(2048),
-        "rsa-3072" => GenAlgorithm::Rsa(3072),
-        "rsa-4096" => GenAlgorithm::Rsa(4096),
-        "ed25519" => GenAlgorithm::Ed25519,
-        "aes-128" => GenAlgorithm::Aes(16),
-        "aes-192" => GenAlgorithm::Aes(24),
-        "aes-256" => GenAlgorithm::Aes(32),
-        _ => {
-            return Err(format!(
-                "unknown algorithm {text:?}; one of {}",
-                ALGORITHM_NAMES.join(", ")
-            ))
-        }
-    })
+/// `--algorithm` of `key generate`: a row's name.
+pub fn parse_gen_algorithm(text: &str) -> Result<&'static KeyAlgorithm, String> {
+    key_algorithm::by_name(text)
+        .filter(|a| generatable().any(|g| std::ptr::eq(g, *a)))
+        .ok_or_else(|| {
+            let names: Vec<&str> = generatable().map(|a| a.name).collect();
+            format!("unknown algorithm {text:?}; one of {}", names.join(", "))
+        })
 }
 
 /// `30d`, `12h`, `45m`, `90s`, `2w`.
@@ -205,15 +175,12 @@ fn sym_algorithm(metadata: &Value) -> String {
     let secret = metadata.get("secret");
     let key_type = secret
         .and_then(|s| s.get("key_type"))
-        .and_then(Value::as_u64);
+        .and_then(Value::as_u64)
+        .unwrap_or(CKK_GENERIC_SECRET);
     let len = secret
         .and_then(|s| s.get("value_len"))
         .and_then(Value::as_u64);
-    match (key_type, len) {
-        (Some(t), Some(len)) if t == CKK_AES => format!("aes-{}", len * 8),
-        (Some(t), _) if t == CKK_AES => "aes".into(),
-        _ => "generic-secret".into(),
-    }
+    crate::core::keystore::algorithm_slug(key_algorithm::of_secret(key_type, len)).into()
 }
 
 impl KeyInfo {
@@ -228,9 +195,9 @@ impl KeyInfo {
             status: effective_status(row.key_status, row.expiration, now).code(),
             stored_status: row.key_status.code(),
             mode: row.key_mode,
-            algorithm: KeyAlgorithm::from_code(row.key_algorithm).map_or_else(
+            algorithm: key_algorithm::by_code(row.key_algorithm).map_or_else(
                 || format!("unknown({})", row.key_algorithm),
-                |a| algorithm_name(a).to_string(),
+                |a| a.name.to_string(),
             ),
             expiration: row.expiration,
             created_at: row.created_at,
@@ -483,16 +450,20 @@ impl Admin {
     pub fn key_generate(
         &self,
         token: &str,
-        algorithm: GenAlgorithm,
+        algorithm: &'static KeyAlgorithm,
         label: Option<&str>,
         id: Option<&[u8]>,
     ) -> AdminResult<String> {
         let token = self.token(token)?;
         let session = self.user_session(&token)?;
         let identity = identity(label, id);
+        let generation = algorithm
+            .generation
+            .ok_or_else(|| Failure::usage(format!("{} cannot be generated", algorithm.name)))?;
+        let bits = algorithm.bits.unwrap_or_default();
         // RSA generation takes seconds (RSA-4096 tens of them on a slow machine).
-        let _spinner = match algorithm {
-            GenAlgorithm::Rsa(bits) => Progress::spinner(&format!(
+        let _spinner = match algorithm.family {
+            Family::Rsa => Progress::spinner(&format!(
                 "generating an RSA-{bits} key on token {:?}",
                 token.provider_name
             )),
@@ -501,35 +472,29 @@ impl Admin {
         let mut private = identity.clone();
         private.push(Attribute::from_bool(CKA_PRIVATE, true));
         private.push(Attribute::from_bool(CKA_SENSITIVE, true));
-        let handle = match algorithm {
-            GenAlgorithm::Aes(len) => {
+        let handle = match algorithm.public {
+            PublicShape::None => {
                 let mut template = private;
-                template.push(Attribute::from_ulong(CKA_VALUE_LEN, len as CK_ULONG));
-                self.module.generate_key(
-                    session.handle,
-                    &Mechanism::new(CKM_AES_KEY_GEN),
-                    &template,
-                )?
+                template.push(Attribute::from_ulong(
+                    CKA_VALUE_LEN,
+                    CK_ULONG::from(bits / 8),
+                ));
+                self.module
+                    .generate_key(session.handle, &Mechanism::new(generation), &template)?
             }
-            pair => {
+            PublicShape::Modulus | PublicShape::EcPoint | PublicShape::EdwardsPoint => {
                 let mut public = identity;
-                let mechanism = match pair {
-                    GenAlgorithm::Ec(curve) => {
-                        public.push(Attribute::new(CKA_EC_PARAMS, curve.params_der().to_vec()));
-                        CKM_EC_KEY_PAIR_GEN
-                    }
-                    GenAlgorithm::Rsa(bits) => {
-                        public.push(Attribute::from_ulong(
-                            CKA_MODULUS_BITS,
-                            CK_ULONG::from(bits),
-                        ));
-                        CKM_RSA_PKCS_KEY_PAIR_GEN
-                    }
-                    _ => CKM_EC_EDWARDS_KEY_PAIR_GEN,
-                };
+                if algorithm.public == PublicShape::Modulus {
+                    public.push(Attribute::from_ulong(
+                        CKA_MODULUS_BITS,
+                        CK_ULONG::from(bits),
+                    ));
+                } else if algorithm.family == Family::Ec {
+                    public.push(Attribute::new(CKA_EC_PARAMS, algorithm.params_der.to_vec()));
+                }
                 let (_, private) = self.module.generate_key_pair(
                     session.handle,
-                    &Mechanism::new(mechanism),
+                    &Mechanism::new(generation),
                     &public,
                     &private,
                 )?;
@@ -653,11 +618,7 @@ impl Admin {
                 self.module.create_object(session.handle, &template)?
             }
             Parsed::Private(private) => {
-                let key_type = match private.kind()? {
-                    KeyKind::Rsa { .. } => CKK_RSA,
-                    KeyKind::Ec(_) => CKK_EC,
-                    KeyKind::Ed25519 => CKK_EC_EDWARDS,
-                };
+                let key_type = key_algorithm::of_private(&private)?.key_type;
                 let public_key = private.public_key()?;
                 let mut private_template = identity.clone();
                 private_template.push(Attribute::from_bool(CKA_PRIVATE, true));
@@ -1003,34 +964,24 @@ pub enum Parsed {
 
 /// The `C_CreateObject` values of a public key.
 fn public_template(public: &PublicKey) -> AdminResult<(CK_KEY_TYPE, Vec<Attribute>)> {
-    Ok(match public.public_info()? {
-        PublicInfo::Rsa {
+    let key_type = key_algorithm::of_public(public)?.key_type;
+    Ok(match public.public_values()? {
+        PublicValues::Modulus {
             modulus,
             public_exponent,
             ..
         } => (
-            CKK_RSA,
+            key_type,
             vec![
                 Attribute::new(CKA_MODULUS, modulus),
                 Attribute::new(CKA_PUBLIC_EXPONENT, public_exponent),
             ],
         ),
-        PublicInfo::Ec {
-            params_der,
-            point_der,
-            ..
-        } => (
-            CKK_EC,
-            vec![
-                Attribute::new(CKA_EC_PARAMS, params_der),
-                Attribute::new(CKA_EC_POINT, point_der),
-            ],
-        ),
-        PublicInfo::Ed25519 {
+        PublicValues::Point {
             params_der,
             point_der,
         } => (
-            CKK_EC_EDWARDS,
+            key_type,
             vec![
                 Attribute::new(CKA_EC_PARAMS, params_der),
                 Attribute::new(CKA_EC_POINT, point_der),
@@ -1068,10 +1019,22 @@ mod tests {
 
     #[test]
     fn names() {
-        for name in ALGORITHM_NAMES {
+        let names: Vec<&str> = generatable().map(|a| a.name).collect();
+        let mut sorted = names.clone();
+        sorted.sort();
+        assert_eq!(
+            sorted,
+            [
+                "aes-128", "aes-192", "aes-256", "ec-p256", "ec-p384", "ec-p521", "ed25519",
+                "rsa-2048", "rsa-3072", "rsa-4096"
+            ]
+        );
+        for name in names {
             assert!(parse_gen_algorithm(name).is_ok(), "{name}");
         }
         assert!(parse_gen_algorithm("dsa").is_err());
+        assert!(parse_gen_algorithm("rsa-other").is_err());
+        assert!(parse_gen_algorithm("generic-secret").is_err());
         for status in ["active", "inactive", "compromised", "expired"] {
             assert_eq!(status_name(parse_status(status).unwrap()), status);
         }
@@ -1079,8 +1042,8 @@ mod tests {
             parse_status("gone").unwrap_err().code,
             super::super::EXIT_USAGE
         );
-        for a in KeyAlgorithm::ALL {
-            assert!(!algorithm_name(a).is_empty());
+        for a in key_algorithm::ALGORITHMS {
+            assert!(!a.name.is_empty());
         }
     }
 

@@ -13,7 +13,7 @@ use crate::core::module::{module, Module};
 use crate::core::new_keys::{first_handle, NewKey};
 use crate::core::policy::{self, Origin};
 use crate::core::template::{template_bool, template_ulong};
-use crate::crypto::keys::{KeyKind, PrivateKey};
+use crate::crypto::keys::PrivateKey;
 use crate::error::{Result, Rv};
 use crate::mechanism::{self, KeyMaterial};
 use crate::types::{Attribute, Mechanism, OutBuf};
@@ -63,15 +63,6 @@ pub fn derive_key(
     template: &[Attribute],
 ) -> Result<CK_OBJECT_HANDLE> {
     module()?.derive_key(session, mechanism, base_key, template)
-}
-
-/// The key type PKCS#11 gives a private key of this kind.
-fn key_type_of(kind: KeyKind) -> CK_KEY_TYPE {
-    match kind {
-        KeyKind::Rsa { .. } => CKK_RSA,
-        KeyKind::Ec(_) => CKK_EC,
-        KeyKind::Ed25519 => CKK_EC_EDWARDS,
-    }
 }
 
 /// The bytes of a key as a wrapping mechanism sees them: a secret key's value, a private
@@ -175,7 +166,10 @@ impl Module {
             CKO_PRIVATE_KEY => {
                 let private =
                     PrivateKey::from_pkcs8_der(&bytes).map_err(|_| Rv::WRAPPED_KEY_INVALID)?;
-                if key_type_of(private.kind()?) != key_type {
+                // A key of no algorithm sqlhsm has (a curve no row names) is not one to unwrap.
+                let algorithm = crate::key_algorithm::of_private(&private)
+                    .map_err(|_| Rv::WRAPPED_KEY_INVALID)?;
+                if algorithm.key_type != key_type {
                     Err(Rv::TEMPLATE_INCONSISTENT)?
                 }
                 let public = private.public_key()?;

@@ -6,12 +6,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use sqlhsm::admin::keys::KeyQuery;
 use sqlhsm::admin::keys::{parse_duration, parse_expiration, parse_gen_algorithm, parse_status};
-use sqlhsm::admin::keys::{GenAlgorithm, KeyQuery};
 use sqlhsm::admin::objects::ObjectKind;
 use sqlhsm::admin::pins::PinSource;
 use sqlhsm::admin::tokens::PinChange;
 use sqlhsm::admin::{Admin, AdminResult, Failure, Options, EXIT_REFUSED, EXIT_USAGE};
+use sqlhsm::key_algorithm::KeyAlgorithm;
 use sqlhsm::provider::{OnDestroy, PinSource as RemotePin, Pkcs11Provider, RemoteUse};
 
 const AFTER_HELP: &str = "\
@@ -222,6 +223,12 @@ impl ProviderArgs {
     }
 }
 
+/// The names of `algorithms` (rows of the key-algorithm table), for `--algorithm`'s help.
+fn algorithm_names(algorithms: impl Iterator<Item = &'static KeyAlgorithm>) -> String {
+    let names: Vec<&str> = algorithms.map(|a| a.name).collect();
+    format!("{}.", names.join(", "))
+}
+
 #[derive(Subcommand)]
 enum KeyCommand {
     /// List keys (the status shown is the effective one: expired once the expiration passed).
@@ -232,9 +239,7 @@ enum KeyCommand {
         /// active, inactive, compromised or expired.
         #[arg(long, value_parser = parse_status_arg)]
         status: Option<i32>,
-        /// rsa-2048, rsa-3072, rsa-4096, rsa-other, ec-p256, ec-p384, ec-p521, ed25519,
-        /// aes-128, aes-192, aes-256, generic-secret.
-        #[arg(long)]
+        #[arg(long, help = algorithm_names(sqlhsm::key_algorithm::ALGORITHMS.iter().copied()))]
         algorithm: Option<String>,
         /// Only keys whose expiration falls within this duration from now (30d, 12h, 2w).
         #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
@@ -250,10 +255,12 @@ enum KeyCommand {
         /// The token to generate on.
         #[arg(long, value_name = "LABEL")]
         token: String,
-        /// ec-p256, ec-p384, ec-p521, rsa-2048, rsa-3072, rsa-4096, ed25519, aes-128, aes-192,
-        /// aes-256.
-        #[arg(long, value_parser = parse_gen_algorithm)]
-        algorithm: GenAlgorithm,
+        #[arg(
+            long,
+            value_parser = parse_gen_algorithm,
+            help = algorithm_names(sqlhsm::admin::keys::generatable())
+        )]
+        algorithm: &'static KeyAlgorithm,
         /// CKA_LABEL.
         #[arg(long)]
         label: Option<String>,

@@ -10,8 +10,9 @@ use super::keystore;
 use super::new_keys::NewKey;
 use super::policy::{self, Origin};
 use super::template::{find_in_template, template_ulong};
-use crate::crypto::keys::{Curve, PrivateKey, PublicKey, RsaPrivateComponents};
+use crate::crypto::keys::{PrivateKey, PublicKey, RsaPrivateComponents};
 use crate::error::{Result, Rv};
+use crate::key_algorithm;
 use crate::types::Attribute;
 
 /// The key a `C_CreateObject` template describes, ready to be stored.
@@ -42,10 +43,9 @@ fn check_import_template(
     template: &[Attribute],
 ) -> Result<()> {
     let asymmetric = matches!(class, CKO_PUBLIC_KEY | CKO_PRIVATE_KEY);
-    if asymmetric && matches!(key_type, CKK_EC | CKK_EC_EDWARDS) {
-        if let Some(params) = find_in_template(template, CKA_EC_PARAMS)? {
-            check_curve_family(key_type, params)?;
-        }
+    let ec = asymmetric && matches!(key_type, CKK_EC | CKK_EC_EDWARDS);
+    if ec && find_in_template(template, CKA_EC_PARAMS)?.is_some() {
+        curve_of(template, key_type)?;
     }
     match policy::for_class(class) {
         Some(policy) => policy.check_required(key_type, template),
@@ -64,9 +64,9 @@ fn import_public(template: &[Attribute], key_type: CK_KEY_TYPE) -> Result<NewKey
             &[CKA_MODULUS, CKA_PUBLIC_EXPONENT, CKA_MODULUS_BITS],
         ),
         CKK_EC | CKK_EC_EDWARDS => {
-            let params = required(template, CKA_EC_PARAMS)?;
+            let curve = curve_of(template, key_type)?;
             (
-                PublicKey::from_ec_point(params, required(template, CKA_EC_POINT)?)?,
+                curve.public_from_point(required(template, CKA_EC_POINT)?)?,
                 &[CKA_EC_PARAMS, CKA_EC_POINT],
             )
         }
@@ -80,8 +80,8 @@ fn import_public(template: &[Attribute], key_type: CK_KEY_TYPE) -> Result<NewKey
         Origin::Imported,
     )?;
     if let Some(bits) = template_ulong(template, CKA_MODULUS_BITS)? {
-        if let crate::crypto::keys::PublicInfo::Rsa { bits: actual, .. } =
-            public_key.public_info()?
+        if let crate::crypto::keys::PublicValues::Modulus { bits: actual, .. } =
+            public_key.public_values()?
         {
             if CK_ULONG::from(actual) != bits {
                 Err(Rv::TEMPLATE_INCONSISTENT)?
@@ -97,13 +97,18 @@ fn import_public(template: &[Attribute], key_type: CK_KEY_TYPE) -> Result<NewKey
     })
 }
 
-fn check_curve_family(key_type: CK_KEY_TYPE, params: &[u8]) -> Result<()> {
-    let edwards = crate::crypto::keys::is_ed25519_params(params);
-    match key_type {
-        CKK_EC_EDWARDS if !edwards => Err(Rv::CURVE_NOT_SUPPORTED)?,
-        CKK_EC if edwards => Err(Rv::TEMPLATE_INCONSISTENT)?,
-        CKK_EC => Curve::from_params_der(params).map(|_| ()),
-        _ => Ok(()),
+/// The curve a template's `CKA_EC_PARAMS` names for a key of `key_type`: an Edwards curve for
+/// an EC key is inconsistent, anything else that does not fit unsupported.
+fn curve_of(
+    template: &[Attribute],
+    key_type: CK_KEY_TYPE,
+) -> Result<&'static key_algorithm::KeyAlgorithm> {
+    let params = required(template, CKA_EC_PARAMS)?;
+    match key_algorithm::by_ec_params(params) {
+        Ok(curve) if key_type == CKK_EC && curve.key_type == CKK_EC_EDWARDS => {
+            Err(Rv::TEMPLATE_INCONSISTENT)?
+        }
+        _ => key_algorithm::curve_for(key_type, params),
     }
 }
 
@@ -144,17 +149,10 @@ fn import_private(template: &[Attribute], key_type: CK_KEY_TYPE) -> Result<NewKe
                 ],
             )
         }
-        CKK_EC => {
-            let params = required(template, CKA_EC_PARAMS)?;
+        CKK_EC | CKK_EC_EDWARDS => {
+            let curve = curve_of(template, key_type)?;
             (
-                PrivateKey::from_ec_components(params, required(template, CKA_VALUE)?)?,
-                &[CKA_EC_PARAMS, CKA_VALUE, CKA_EC_POINT],
-            )
-        }
-        CKK_EC_EDWARDS => {
-            // The curve was checked with the template; the seed is the whole key.
-            (
-                PrivateKey::from_ed25519_seed(required(template, CKA_VALUE)?)?,
+                curve.private_from_value(required(template, CKA_VALUE)?)?,
                 &[CKA_EC_PARAMS, CKA_VALUE, CKA_EC_POINT],
             )
         }

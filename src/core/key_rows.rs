@@ -10,7 +10,7 @@ use cryptoki_sys::*;
 use uuid::Uuid;
 
 use super::access::Access;
-use super::algorithm::{KeyAlgorithm, KeyMode, KeyStatus};
+use super::algorithm::{KeyMode, KeyStatus};
 use super::attributes::AttrMap;
 use super::keystore;
 use super::lifecycle::expiration_of;
@@ -20,6 +20,7 @@ use super::rotation::{Rotation, RotationPlan};
 use super::token::{TokenKey, TokenRecord};
 use crate::crypto::keys::{PrivateKey, PublicKey};
 use crate::error::{Result, Rv, StorageError};
+use crate::key_algorithm;
 use crate::mechanism::KeyMaterial;
 use crate::provider::RemoteRef;
 use crate::storage::{AsymKeyRow, KeyTable, NewKeyRow, SymKeyRow};
@@ -153,10 +154,8 @@ impl Module {
         source: PrivateSource<'_>,
         rotation: Option<&Rotation>,
     ) -> Result<Vec<(Half, CK_OBJECT_HANDLE)>> {
-        let info = public_key.public_info()?;
-        let algorithm = KeyAlgorithm::of(&info);
-        if rotation
-            .is_some_and(|r| r.table != KeyTable::Asym || r.key_algorithm != Some(algorithm.code()))
+        let algorithm = key_algorithm::of_public(public_key)?;
+        if rotation.is_some_and(|r| r.table != KeyTable::Asym || r.key_algorithm != algorithm.code)
         {
             // A successor has its predecessor's algorithm.
             Err(Rv::TEMPLATE_INCONSISTENT)?
@@ -200,7 +199,7 @@ impl Module {
             id: row_id,
             provider_config_id: access.token,
             key_id: String::new(),
-            key_algorithm: algorithm.code(),
+            key_algorithm: algorithm.code()?,
             key_status: KeyStatus::Active,
             key_mode: mode as i32,
             expiration,
@@ -210,7 +209,7 @@ impl Module {
             created_at: now,
             updated_at: now,
         };
-        let slug = keystore::algorithm_slug(Some(algorithm), algorithm.key_type());
+        let slug = keystore::algorithm_slug(Some(algorithm));
         let local = first.is_some_and(|a| a.flag(CKA_LOCAL));
         if let Some(r) = rotation {
             r.link_successor(&mut row.metadata);
@@ -283,7 +282,10 @@ impl Module {
             created_at: now,
             updated_at: now,
         };
-        let slug = keystore::algorithm_slug(None, key_type);
+        let slug = keystore::algorithm_slug(key_algorithm::of_secret(
+            key_type,
+            attrs.ulong(CKA_VALUE_LEN),
+        ));
         let local = attrs.flag(CKA_LOCAL);
         if let Some(r) = rotation {
             r.link_successor(&mut row.metadata);

@@ -1,5 +1,6 @@
-//! Key generation (PKCS#11 3.0 §5.14): `C_GenerateKey` and `C_GenerateKeyPair`. The registry
-//! says which mechanism makes what; this module reads the templates and calls `crypto`.
+//! Key generation (PKCS#11 3.0 §5.14): `C_GenerateKey` and `C_GenerateKeyPair`. The rows of the
+//! key-algorithm table say which mechanism makes what and hold the constructors; this module
+//! reads the templates, picks the row, and has it made here or in the token's remote module.
 
 use std::sync::Arc;
 
@@ -11,11 +12,12 @@ use super::module::Module;
 use super::new_keys::NewKey;
 use super::policy::{self, Origin};
 use super::template::{find_in_template, template_bool, template_ulong};
-use crate::crypto::keys::{is_ed25519_params, Curve, PrivateKey, ED25519_PARAMS_DER};
+use crate::crypto::keys::PrivateKey;
 use crate::crypto::random;
 use crate::error::{Result, Rv};
-use crate::mechanism::{self, KeyGen};
-use crate::provider::keys::{self as remote_keys, PairSpec};
+use crate::key_algorithm::{self, Family, KeyAlgorithm, Request};
+use crate::mechanism;
+use crate::provider::keys as remote_keys;
 use crate::provider::{OnDestroy, RemoteRef};
 use crate::storage::KeyTable;
 use crate::types::{Attribute, Mechanism, MechanismParam};
@@ -27,13 +29,22 @@ enum Generated {
     Remote(RemoteRef, crate::crypto::keys::PublicKey),
 }
 
-fn generation_kind(mechanism: &Mechanism) -> Result<KeyGen> {
+/// The rows `mechanism` makes (one family), and its registry entry.
+fn generation_rows(
+    mechanism: &Mechanism,
+) -> Result<(
+    Vec<&'static KeyAlgorithm>,
+    &'static mechanism::MechanismEntry,
+)> {
     let entry = mechanism::lookup(mechanism.kind).ok_or(Rv::MECHANISM_INVALID)?;
-    let kind = entry.generate.ok_or(Rv::MECHANISM_INVALID)?;
+    let rows: Vec<_> = key_algorithm::generated_by(mechanism.kind).collect();
+    if rows.is_empty() {
+        Err(Rv::MECHANISM_INVALID)?
+    }
     if mechanism.param != MechanismParam::None {
         Err(Rv::MECHANISM_PARAM_INVALID)?
     }
-    Ok(kind)
+    Ok((rows, entry))
 }
 
 /// A pair's label and `CKA_ID` are shared (one row): whichever template names them names both.
@@ -63,18 +74,20 @@ impl Module {
     ) -> Result<CK_OBJECT_HANDLE> {
         let access = self.access(session)?;
         let template = &*access.with_private_default(template)?;
-        let kind = generation_kind(mechanism)?;
-        let key_type = match kind {
-            KeyGen::Aes => CKK_AES,
-            KeyGen::GenericSecret => CKK_GENERIC_SECRET,
-            _ => Err(Rv::MECHANISM_INVALID)?,
-        };
+        let (rows, entry) = generation_rows(mechanism)?;
+        if rows[0].family != Family::Secret {
+            Err(Rv::MECHANISM_INVALID)?
+        }
+        let key_type = rows[0].key_type;
         let len = template_ulong(template, CKA_VALUE_LEN)?.ok_or(Rv::TEMPLATE_INCOMPLETE)?;
         let len = usize::try_from(len).map_err(|_| Rv::ATTRIBUTE_VALUE_INVALID)?;
-        let entry = mechanism::lookup(mechanism.kind).ok_or(Rv::MECHANISM_INVALID)?;
         let in_range =
             (entry.info.ulMinKeySize as usize..=entry.info.ulMaxKeySize as usize).contains(&len);
-        if !in_range || (key_type == CKK_AES && !matches!(len, 16 | 24 | 32)) {
+        // Rows of a fixed size (AES-128/192/256) allow only theirs.
+        let sized = rows
+            .iter()
+            .any(|row| row.bits.is_none_or(|bits| bits as usize == 8 * len));
+        if !in_range || !sized {
             Err(Rv::KEY_SIZE_RANGE)?
         }
         let rotation = self.rotation_from_template(&access, template, KeyTable::Sym)?;
@@ -130,7 +143,7 @@ impl Module {
         private_template: &[Attribute],
     ) -> Result<(CK_OBJECT_HANDLE, CK_OBJECT_HANDLE)> {
         let access = self.access(session)?;
-        let kind = generation_kind(mechanism)?;
+        let (rows, entry) = generation_rows(mechanism)?;
         let mut public_template = public_template.to_vec();
         let mut private_template = access.with_private_default(private_template)?.into_owned();
         share_identity(&mut public_template, &mut private_template)?;
@@ -140,70 +153,47 @@ impl Module {
             _ => None,
         };
         let label = super::remote::remote_label(find_in_template(&private_template, CKA_LABEL)?);
-        let generate = |spec: PairSpec<'_>,
-                        local: &dyn Fn() -> Result<PrivateKey>|
-         -> Result<Generated> {
-            match &holder {
-                Some(remote) => {
-                    let (reference, public) = remote_keys::generate_pair(remote, &spec, &label)?;
-                    Ok(Generated::Remote(reference, public))
+        let mut request = Request::default();
+        // The row the templates ask for, and the attributes that asked.
+        let (algorithm, consumed): (&'static KeyAlgorithm, &[CK_ATTRIBUTE_TYPE]) = match rows[0]
+            .family
+        {
+            Family::Rsa => {
+                let bits = template_ulong(&public_template, CKA_MODULUS_BITS)?
+                    .ok_or(Rv::TEMPLATE_INCOMPLETE)?;
+                if bits < entry.info.ulMinKeySize || bits > entry.info.ulMaxKeySize {
+                    Err(Rv::KEY_SIZE_RANGE)?
                 }
-                None => Ok(Generated::Local(local()?)),
+                request.bits = u32::try_from(bits).map_err(|_| Rv::KEY_SIZE_RANGE)?;
+                request.public_exponent =
+                    find_in_template(&public_template, CKA_PUBLIC_EXPONENT)?.unwrap_or_default();
+                (
+                    key_algorithm::rsa_of_bits(request.bits),
+                    &[CKA_MODULUS_BITS, CKA_PUBLIC_EXPONENT],
+                )
             }
+            family @ (Family::Ec | Family::Edwards) => {
+                let params = find_in_template(&public_template, CKA_EC_PARAMS)?;
+                // An Edwards template may leave the curve out: the mechanism's first row.
+                let params = match (params, family) {
+                    (Some(params), _) => params,
+                    (None, Family::Edwards) => rows[0].params_der,
+                    (None, _) => Err(Rv::TEMPLATE_INCOMPLETE)?,
+                };
+                let curve = key_algorithm::curve_for(rows[0].key_type, params)?;
+                (curve, &[CKA_EC_PARAMS])
+            }
+            Family::Secret => Err(Rv::MECHANISM_INVALID)?,
         };
-        let (generated, key_type, consumed): (Generated, CK_KEY_TYPE, &[CK_ATTRIBUTE_TYPE]) =
-            match kind {
-                KeyGen::RsaPair => {
-                    let bits = template_ulong(&public_template, CKA_MODULUS_BITS)?
-                        .ok_or(Rv::TEMPLATE_INCOMPLETE)?;
-                    let entry = mechanism::lookup(mechanism.kind).ok_or(Rv::MECHANISM_INVALID)?;
-                    if bits < entry.info.ulMinKeySize || bits > entry.info.ulMaxKeySize {
-                        Err(Rv::KEY_SIZE_RANGE)?
-                    }
-                    let exponent = find_in_template(&public_template, CKA_PUBLIC_EXPONENT)?
-                        .unwrap_or_default();
-                    let bits32 = u32::try_from(bits).map_err(|_| Rv::KEY_SIZE_RANGE)?;
-                    (
-                        generate(
-                            PairSpec::Rsa {
-                                bits,
-                                public_exponent: exponent,
-                            },
-                            &|| PrivateKey::generate_rsa(bits32, exponent),
-                        )?,
-                        CKK_RSA,
-                        &[CKA_MODULUS_BITS, CKA_PUBLIC_EXPONENT],
-                    )
-                }
-                KeyGen::EcPair => {
-                    let params = find_in_template(&public_template, CKA_EC_PARAMS)?
-                        .ok_or(Rv::TEMPLATE_INCOMPLETE)?;
-                    let curve = Curve::from_params_der(params)?;
-                    (
-                        generate(PairSpec::Ec { params_der: params }, &|| {
-                            PrivateKey::generate_ec(curve)
-                        })?,
-                        CKK_EC,
-                        &[CKA_EC_PARAMS],
-                    )
-                }
-                KeyGen::EdwardsPair => {
-                    let params = find_in_template(&public_template, CKA_EC_PARAMS)?
-                        .unwrap_or(ED25519_PARAMS_DER);
-                    if !is_ed25519_params(params) {
-                        Err(Rv::CURVE_NOT_SUPPORTED)?
-                    }
-                    (
-                        generate(
-                            PairSpec::Ed25519 { params_der: params },
-                            &PrivateKey::generate_ed25519,
-                        )?,
-                        CKK_EC_EDWARDS,
-                        &[CKA_EC_PARAMS],
-                    )
-                }
-                KeyGen::Aes | KeyGen::GenericSecret => Err(Rv::MECHANISM_INVALID)?,
-            };
+        let generated = match &holder {
+            Some(remote) => {
+                let (reference, public) =
+                    remote_keys::generate_pair(remote, algorithm, &request, &label)?;
+                Generated::Remote(reference, public)
+            }
+            None => Generated::Local(algorithm.generate(&request)?),
+        };
+        let key_type = algorithm.key_type;
         // From here on a remote key may exist: any refusal must take it back.
         let made_remotely = match &generated {
             Generated::Remote(reference, _) => Some(reference.clone()),

@@ -15,13 +15,13 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
-use super::algorithm::{algorithm_from_row, KeyAlgorithm};
 use super::attributes::AttrMap;
 use super::object::{Half, Object, ObjectId, Sealed};
 use super::token::TokenKey;
 use crate::crypto::aead;
-use crate::crypto::keys::{PrivateKey, PublicInfo, PublicKey};
+use crate::crypto::keys::{PrivateKey, PublicKey, PublicValues};
 use crate::error::{Error, Result, Rv, StorageError};
+use crate::key_algorithm::{self, KeyAlgorithm};
 use crate::key_state::KeyStatus;
 use crate::mechanism::KeyMaterial;
 use crate::provider::RemoteRef;
@@ -75,8 +75,8 @@ pub fn add_public_values(
     public: &PublicKey,
     class: CK_OBJECT_CLASS,
 ) -> Result<()> {
-    match public.public_info()? {
-        PublicInfo::Rsa {
+    match public.public_values()? {
+        PublicValues::Modulus {
             modulus,
             public_exponent,
             bits,
@@ -87,12 +87,7 @@ pub fn add_public_values(
                 attrs.set_ulong(CKA_MODULUS_BITS, CK_ULONG::from(bits));
             }
         }
-        PublicInfo::Ec {
-            params_der,
-            point_der,
-            ..
-        }
-        | PublicInfo::Ed25519 {
+        PublicValues::Point {
             params_der,
             point_der,
         } => {
@@ -173,7 +168,7 @@ pub fn half_name(half: Half) -> &'static str {
 
 /// The objects an `asym_key` row exposes (one or both halves).
 pub fn objects_from_asym_row(row: &AsymKeyRow) -> Result<Vec<Object>> {
-    let algorithm = algorithm_from_row(row.key_algorithm)?;
+    let algorithm = key_algorithm::from_row(row.key_algorithm)?;
     let public_key = match row
         .public_key_ctx
         .as_ref()
@@ -195,7 +190,7 @@ pub fn objects_from_asym_row(row: &AsymKeyRow) -> Result<Vec<Object>> {
         };
         let mut attrs = AttrMap::from_json(stored)?;
         attrs.set_ulong(CKA_CLASS, class);
-        attrs.set_ulong(CKA_KEY_TYPE, algorithm.key_type());
+        attrs.set_ulong(CKA_KEY_TYPE, algorithm.key_type);
         attrs.set_bool(CKA_TOKEN, true);
         attrs.set(
             CKA_UNIQUE_ID,
@@ -210,7 +205,7 @@ pub fn objects_from_asym_row(row: &AsymKeyRow) -> Result<Vec<Object>> {
                 key_id: &row.key_id,
                 status: row.key_status,
                 mode: row.key_mode,
-                algorithm: Some(algorithm.code()),
+                algorithm: algorithm.code,
                 expiration: row.expiration,
                 metadata: &row.metadata,
             },
@@ -387,20 +382,10 @@ pub fn key_id_candidates(ck_id: &[u8], algorithm: &str) -> (Option<String>, Stri
     (from_id, generated)
 }
 
-/// Label for the key kind in generated `key_id`s.
-pub fn algorithm_slug(algorithm: Option<KeyAlgorithm>, key_type: CK_KEY_TYPE) -> &'static str {
-    match algorithm {
-        Some(KeyAlgorithm::Rsa2048) => "rsa2048",
-        Some(KeyAlgorithm::Rsa3072) => "rsa3072",
-        Some(KeyAlgorithm::Rsa4096) => "rsa4096",
-        Some(KeyAlgorithm::RsaOther) => "rsa",
-        Some(KeyAlgorithm::EcP256) => "p256",
-        Some(KeyAlgorithm::EcP384) => "p384",
-        Some(KeyAlgorithm::EcP521) => "p521",
-        Some(KeyAlgorithm::Ed25519) => "ed25519",
-        None if key_type == CKK_AES => "aes",
-        None => "secret",
-    }
+/// The prefix of generated `key_id`s: the algorithm's name (`ec-p256-…`), `aes` for an AES key
+/// of unknown length.
+pub fn algorithm_slug(algorithm: Option<&KeyAlgorithm>) -> &'static str {
+    algorithm.map_or("aes", |a| a.name)
 }
 
 #[cfg(test)]
@@ -409,10 +394,10 @@ mod tests {
 
     #[test]
     fn key_ids_are_readable() {
-        let (from, generated) = key_id_candidates(b"signing-1", "p256");
+        let (from, generated) = key_id_candidates(b"signing-1", "ec-p256");
         assert_eq!(from.as_deref(), Some("signing-1"));
-        assert!(generated.starts_with("p256-"));
-        let (from, _) = key_id_candidates(&[0, 1, 2], "p256");
+        assert!(generated.starts_with("ec-p256-"));
+        let (from, _) = key_id_candidates(&[0, 1, 2], "ec-p256");
         assert_eq!(from.as_deref(), Some("000102"));
         assert_eq!(key_id_candidates(&[], "aes").0, None);
     }

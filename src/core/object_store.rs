@@ -7,13 +7,14 @@ use cryptoki_sys::*;
 use uuid::Uuid;
 
 use super::access::Access;
-use super::algorithm::{KeyAlgorithm, KeyStatus};
+use super::algorithm::KeyStatus;
 use super::attributes::AttrMap;
 use super::keystore;
 use super::module::Module;
 use super::object::{Half, Object, ObjectId, ObjectRef};
 use super::template::{find_in_template, template_bool, template_ulong};
 use crate::error::{Result, Rv};
+use crate::key_algorithm;
 use crate::mechanism::KeyMaterial;
 use crate::storage::{KeyFilter, KeyTable};
 use crate::types::Attribute;
@@ -232,7 +233,7 @@ impl Module {
             if want_asym {
                 let mut asym_filter = filter.clone();
                 if let Some(key_type) = key_type {
-                    asym_filter.key_algorithms = Some(KeyAlgorithm::codes_for_key_type(key_type));
+                    asym_filter.key_algorithms = Some(key_algorithm::codes_for_key_type(key_type));
                 }
                 let skip = asym_filter
                     .key_algorithms

@@ -12,11 +12,11 @@ use uuid::Uuid;
 use super::module::Module;
 use super::object::{Half, Object, ObjectId};
 use super::token::{seal_token_key, PinOwner, TokenRecord};
-use crate::crypto::keys::Curve;
+use crate::crypto::keys::{Family, KeyFacts};
 use crate::error::{Error, Result, Rv};
 use crate::mechanism::KeyMaterial;
 use crate::provider::root::{self, RootSecret};
-use crate::provider::{keys, KeySize, Pkcs11Provider, ProviderSpec, Remote, RemoteKey};
+use crate::provider::{keys, Pkcs11Provider, ProviderSpec, Remote, RemoteKey};
 use crate::provider::{RemoteRef, RemoteUse};
 use crate::storage::TokenRow;
 
@@ -68,8 +68,9 @@ impl Module {
                 let len = object.attrs.ulong(CKA_VALUE_LEN).unwrap_or(32);
                 (
                     ObjectClass::SECRET_KEY,
-                    KeySize::Secret {
-                        len: usize::try_from(len).unwrap_or(32),
+                    KeyFacts {
+                        family: Family::Secret,
+                        bits: u32::try_from(len.saturating_mul(8)).unwrap_or(256),
                     },
                 )
             }
@@ -232,18 +233,20 @@ pub fn remote_label(label: Option<&[u8]>) -> String {
 }
 
 /// Output sizes of a REMOTE private key, from the public values its object carries.
-fn private_size(object: &Object) -> Result<KeySize> {
+fn private_size(object: &Object) -> Result<KeyFacts> {
     Ok(match object.attrs.ulong(CKA_KEY_TYPE) {
-        Some(CKK_RSA) => KeySize::Rsa {
-            bytes: object.attrs.get(CKA_MODULUS).map_or(0, <[u8]>::len),
+        Some(CKK_RSA) => KeyFacts {
+            family: Family::Rsa,
+            bits: 8 * object.attrs.get(CKA_MODULUS).map_or(0, |m| m.len() as u32),
         },
-        Some(CKK_EC) => {
+        Some(key_type @ (CKK_EC | CKK_EC_EDWARDS)) => {
             let params = object.attrs.get(CKA_EC_PARAMS).unwrap_or_default();
-            KeySize::Ec {
-                field_bytes: Curve::from_params_der(params)?.field_bytes(),
+            let curve = crate::key_algorithm::curve_for(key_type, params)?;
+            KeyFacts {
+                family: curve.family,
+                bits: curve.bits.ok_or(Rv::CURVE_NOT_SUPPORTED)?,
             }
         }
-        Some(CKK_EC_EDWARDS) => KeySize::Ed25519,
         _ => Err(Rv::KEY_TYPE_INCONSISTENT)?,
     })
 }

@@ -49,7 +49,7 @@ fn ec_pair(
     token: bool,
     extra_private: &[Attribute],
 ) -> (CK_OBJECT_HANDLE, CK_OBJECT_HANDLE) {
-    let params = crate::crypto::keys::Curve::P256.params_der().to_vec();
+    let params = crate::key_algorithm::EC_P256.params_der.to_vec();
     let public = vec![
         Attribute::new(CKA_EC_PARAMS, params),
         Attribute::from_bool(CKA_TOKEN, token),
@@ -645,7 +645,7 @@ fn changes_by_another_process_reach_cached_objects_within_the_bound() {
     a.logout(sa).unwrap();
     a.login(sa, CKU_USER, Some(USER_PIN)).unwrap();
     let (_, first) = ec_pair(&a, sa, true, &[]);
-    let params = crate::crypto::keys::Curve::P256.params_der().to_vec();
+    let params = crate::key_algorithm::EC_P256.params_der.to_vec();
     let (_, second) = a
         .generate_key_pair(
             sa,
@@ -1039,7 +1039,7 @@ fn rotation_retires_the_predecessor_and_links_both() {
         Attribute::new(CKA_SQLHSM_ROTATED_FROM, aes_id),
         Attribute::from_bool(CKA_TOKEN, true),
     ];
-    let params = crate::crypto::keys::Curve::P256.params_der().to_vec();
+    let params = crate::key_algorithm::EC_P256.params_der.to_vec();
     assert!(m
         .generate_key_pair(
             session,

@@ -5,6 +5,8 @@
 
 /// DER tag of INTEGER.
 pub(crate) const INTEGER: u8 = 0x02;
+/// DER tag of OBJECT IDENTIFIER (a curve in `CKA_EC_PARAMS`).
+pub(crate) const OBJECT_IDENTIFIER: u8 = 0x06;
 /// DER tag of OCTET STRING (how `CKA_EC_POINT` is wrapped).
 pub(crate) const OCTET_STRING: u8 = 0x04;
 /// DER tag of PrintableString (the other form `CKA_EC_PARAMS` may take: a curve by name).

@@ -5,7 +5,7 @@ use openssl::derive::Deriver;
 use zeroize::Zeroizing;
 
 use crate::crypto::digest::{HashAlg, Hasher};
-use crate::crypto::keys::{KeyKind, PrivateKey, PublicKey};
+use crate::crypto::keys::{Family, PrivateKey};
 use crate::crypto::openssl_error;
 use crate::error::{Result, Rv};
 
@@ -15,21 +15,23 @@ use crate::error::{Result, Rv};
 /// point at infinity is `CKR_MECHANISM_PARAM_INVALID`: it arrives in the mechanism parameter,
 /// and PKCS#11 has no closer code.
 pub fn ecdh(key: &PrivateKey, peer_point: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
-    let KeyKind::Ec(curve) = key.kind()? else {
+    let facts = key.facts()?;
+    if facts.family != Family::Ec {
         Err(Rv::KEY_TYPE_INCONSISTENT)?
-    };
+    }
     if peer_point.is_empty() {
         Err(Rv::MECHANISM_PARAM_INVALID)?
     }
-    let peer = PublicKey::from_ec_point(curve.params_der(), peer_point)
+    let peer = key
+        .peer_point(peer_point)
         .map_err(|_| Rv::MECHANISM_PARAM_INVALID)?;
     let mut deriver = Deriver::new(&key.0).map_err(openssl_error)?;
     deriver
         .set_peer(&peer.0)
         .map_err(|_| Rv::MECHANISM_PARAM_INVALID)?;
-    let mut z = Zeroizing::new(vec![0u8; curve.field_bytes()]);
+    let mut z = Zeroizing::new(vec![0u8; facts.bytes()]);
     let len = deriver.derive(&mut z).map_err(openssl_error)?;
-    if len != curve.field_bytes() {
+    if len != facts.bytes() {
         Err(Rv::GENERAL_ERROR)?
     }
     Ok(z)
@@ -64,22 +66,22 @@ pub fn x963_kdf(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::crypto::keys::{Curve, PublicInfo};
+    use crate::crypto::keys::PublicValues;
 
     #[test]
     fn both_sides_agree_and_bad_points_fail() {
-        for curve in [Curve::P256, Curve::P384, Curve::P521] {
+        for curve in crate::crypto::test_keys::CURVES {
             let a = PrivateKey::generate_ec(curve).unwrap();
             let b = PrivateKey::generate_ec(curve).unwrap();
-            let point = |k: &PrivateKey| match k.public_info().unwrap() {
-                PublicInfo::Ec { point_der, .. } => point_der,
+            let point = |k: &PrivateKey| match k.public_values().unwrap() {
+                PublicValues::Point { point_der, .. } => point_der,
                 _ => unreachable!(),
             };
             let (pa, pb) = (point(&a), point(&b));
             let z1 = ecdh(&a, &pb).unwrap();
             let z2 = ecdh(&b, &pa[2 + usize::from(pa[1] == 0x81)..]).unwrap();
             assert_eq!(z1, z2);
-            assert_eq!(z1.len(), curve.field_bytes());
+            assert_eq!(z1.len(), crate::crypto::test_keys::field_bytes(curve));
             let mut off = pb.clone();
             let last = off.len() - 1;
             off[last] ^= 1;

@@ -7,7 +7,7 @@ use openssl::error::ErrorStack;
 
 use super::cipher::{self, RsaEncPadding};
 use super::digest::HashAlg;
-use super::keys::{Curve, PrivateKey, PublicKey, RsaPrivateComponents};
+use super::keys::{PrivateKey, PublicKey, RsaPrivateComponents};
 use super::sign::{self, PssParams, RsaPadding};
 use super::test_keys;
 use super::wrap::KeyWrap;
@@ -34,7 +34,7 @@ fn leaks(cases: Vec<Case<'_>>) -> Vec<String> {
 fn refused_input_leaves_no_error_behind() {
     let rsa = test_keys::rsa_2048();
     let rsa_pub = rsa.public_key().unwrap();
-    let ec = test_keys::ec(Curve::P256);
+    let ec = test_keys::ec(crate::crypto::test_keys::P256);
     let ec_pub = ec.public_key().unwrap();
     let ed = test_keys::ed25519();
     let ed_pub = ed.public_key().unwrap();
@@ -45,7 +45,7 @@ fn refused_input_leaves_no_error_behind() {
     });
     let pkcs1 = RsaPadding::Pkcs1(Some(HashAlg::Sha256));
     let digest = [0x11u8; 32];
-    let p256 = Curve::P256.params_der();
+    let p256 = crate::crypto::test_keys::P256;
     // Field-sized halves of an ECDSA signature that are out of range (0, and above the order).
     let zero_r: Vec<u8> = [[0u8; 32], [1u8; 32]].concat();
     let big_r: Vec<u8> = [[0xffu8; 32], [1u8; 32]].concat();
@@ -182,7 +182,7 @@ fn refused_input_leaves_no_error_behind() {
 #[test]
 fn successful_operations_leave_no_error_behind() {
     let rsa = test_keys::rsa_2048();
-    let ec = test_keys::ec(Curve::P384);
+    let ec = test_keys::ec(crate::crypto::test_keys::P384);
     let ed = test_keys::ed25519();
     let digest = [0x22u8; 32];
     let cases: Vec<Case<'_>> = vec![
@@ -208,22 +208,23 @@ fn successful_operations_leave_no_error_behind() {
                     let public = key.public_key().unwrap();
                     PublicKey::from_spki_der(&public.to_spki_der().unwrap()).unwrap();
                     PublicKey::from_spki_pem(&public.to_spki_pem().unwrap()).unwrap();
-                    key.public_info().unwrap();
+                    key.public_values().unwrap();
                 }
             }),
         ),
         (
             "generation",
             Box::new(|| {
-                PrivateKey::generate_ec(Curve::P521).unwrap();
+                PrivateKey::generate_ec(crate::crypto::test_keys::P521).unwrap();
                 PrivateKey::generate_ed25519().unwrap();
             }),
         ),
         (
             "ECDH",
             Box::new(|| {
-                let peer = PrivateKey::generate_ec(Curve::P384).unwrap();
-                let super::keys::PublicInfo::Ec { point_der, .. } = peer.public_info().unwrap()
+                let peer = PrivateKey::generate_ec(crate::crypto::test_keys::P384).unwrap();
+                let super::keys::PublicValues::Point { point_der, .. } =
+                    peer.public_values().unwrap()
                 else {
                     panic!("not EC")
                 };

@@ -12,7 +12,6 @@ use openssl::rsa::Padding;
 use openssl::sign::{RsaPssSaltlen, Signer, Verifier};
 use openssl::symm::{self, Cipher};
 
-use crate::crypto::keys::Curve;
 use crate::crypto::test_keys;
 use crate::error::Rv;
 use crate::mechanism::tests::{decrypt, encrypt, gcm, private, public, secret, sign, verify, IV};
@@ -148,10 +147,10 @@ fn rsa_pss_both_ways() {
 
 #[test]
 fn ecdsa_both_ways() {
-    for curve in [Curve::P256, Curve::P384, Curve::P521] {
+    for curve in crate::crypto::test_keys::CURVES {
         let key = test_keys::ec(curve);
         let pkey = key.0.clone();
-        let n = curve.field_bytes();
+        let n = crate::crypto::test_keys::field_bytes(curve);
         let to_der = |raw: &[u8]| {
             let r = BigNum::from_slice(&raw[..n]).unwrap();
             let s = BigNum::from_slice(&raw[n..]).unwrap();
@@ -439,10 +438,11 @@ fn aes_key_wrap_matches_openssl_aes_module() {
 #[test]
 fn ecdh_matches_openssl_deriver() {
     use openssl::derive::Deriver;
-    for curve in [Curve::P256, Curve::P384, Curve::P521] {
+    for curve in crate::crypto::test_keys::CURVES {
         let ours = test_keys::ec(curve);
         let peer = crate::crypto::keys::PrivateKey::generate_ec(curve).unwrap();
-        let crate::crypto::keys::PublicInfo::Ec { point_der, .. } = peer.public_info().unwrap()
+        let crate::crypto::keys::PublicValues::Point { point_der, .. } =
+            peer.public_values().unwrap()
         else {
             unreachable!()
         };

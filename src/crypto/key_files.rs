@@ -122,8 +122,11 @@ pub fn parse_key_file(bytes: &[u8]) -> Result<KeyFile> {
         return Ok(KeyFile::Private(private));
     }
     if let Ok(public) = PublicKey::from_spki_der(bytes) {
-        // The crypto layer accepts any SPKI; keep to the key types the module uses.
-        public.kind().map_err(|_| invalid("unsupported key type"))?;
+        // OpenSSL reads any SPKI; keep to the key families the module uses (which curves it
+        // has is the key-algorithm table's to say, asked by the caller).
+        public
+            .facts()
+            .map_err(|_| invalid("unsupported key type"))?;
         return Ok(KeyFile::Public(public));
     }
     Err(invalid(
@@ -135,11 +138,10 @@ pub fn parse_key_file(bytes: &[u8]) -> Result<KeyFile> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::crypto::keys::Curve;
 
     #[test]
     fn pkcs8_pem_and_der_and_public() {
-        let key = PrivateKey::generate_ec(Curve::P256).unwrap();
+        let key = PrivateKey::generate_ec(crate::crypto::test_keys::P256).unwrap();
         let der = key.to_pkcs8_der().unwrap();
         let pem = format!(
             "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",

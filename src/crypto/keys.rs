@@ -1,152 +1,141 @@
 //! Asymmetric keys: generation, import from PKCS#11 components, PKCS#8 / SPKI encoding, and the
 //! public values PKCS#11 exposes as attributes (PKCS#11 3.0 Current Mechanisms §2.1 RSA, §2.3
 //! EC, §2.3.5 Edwards curves).
+//!
+//! Which algorithms exist is not decided here: the key-algorithm table (`crate::key_algorithm`)
+//! lists them, and calls the constructors below with its row's values. A curve is named by the
+//! DER of its OID (the `CKA_EC_PARAMS` value the row carries) and found in OpenSSL's object
+//! table, so a named curve OpenSSL knows needs no code here; what a key is comes back as its
+//! [`Family`] and size ([`KeyFacts`]) and, for curves, its OID ([`PublicKey::curve_der`]), by
+//! which the table finds its row.
 
 use cryptoki_sys::{
     CKA_COEFFICIENT, CKA_EXPONENT_1, CKA_EXPONENT_2, CKA_PRIME_1, CKA_PRIME_2,
     CKA_PRIVATE_EXPONENT, CKA_VALUE, CK_ATTRIBUTE_TYPE,
 };
+use openssl::asn1::Asn1Object;
 use openssl::bn::{BigNum, BigNumContext, BigNumRef};
-use openssl::ec::{EcGroup, EcKey, EcPoint, PointConversionForm};
+use openssl::ec::{EcGroup, EcGroupRef, EcKey, EcPoint, PointConversionForm};
 use openssl::nid::Nid;
 use openssl::pkey::{HasPublic, Id, PKey, PKeyRef};
 use openssl::rsa::{Rsa, RsaPrivateKeyBuilder};
 use zeroize::Zeroizing;
 
-use crate::crypto::{der, openssl_error};
+use crate::crypto::der::{self, OBJECT_IDENTIFIER};
+use crate::crypto::openssl_error;
 use crate::error::{Result, Rv};
 
-/// Named curves sqlhsm supports for ECDSA / ECDH.
+/// The family of a key: how its material is held and which operations take it. A column of the
+/// key-algorithm table; the size (and, for curves, the OID) tell the members of a family apart.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Curve {
-    P256,
-    P384,
-    P521,
+pub enum Family {
+    Rsa,
+    /// Short Weierstrass curves (ECDSA, ECDH).
+    Ec,
+    /// Twisted Edwards curves (EdDSA).
+    Edwards,
+    /// Secret keys: bytes, no OpenSSL key object (AES, generic secrets).
+    Secret,
 }
 
-const P256_OID_DER: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
-const P384_OID_DER: &[u8] = &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22];
-const P521_OID_DER: &[u8] = &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23];
+/// What a key is, as OpenSSL reports it: its family and size in bits (RSA modulus, curve field,
+/// secret key length). Cheap to compute; the operations check keys with it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyFacts {
+    pub family: Family,
+    pub bits: u32,
+}
 
-impl Curve {
-    /// DER of the namedCurve OID, the form `CKA_EC_PARAMS` uses.
-    pub fn params_der(self) -> &'static [u8] {
-        match self {
-            Curve::P256 => P256_OID_DER,
-            Curve::P384 => P384_OID_DER,
-            Curve::P521 => P521_OID_DER,
-        }
-    }
-
-    /// Parse `CKA_EC_PARAMS`: a DER OID, or a DER PrintableString with the curve name
-    /// ("prime256v1", "secp384r1", …) as PKCS#11 3.0 allows. `CKR_CURVE_NOT_SUPPORTED` otherwise.
-    pub fn from_params_der(der: &[u8]) -> Result<Curve> {
-        for curve in [Curve::P256, Curve::P384, Curve::P521] {
-            if der == curve.params_der() {
-                return Ok(curve);
-            }
-        }
-        match printable_string(der) {
-            Some("prime256v1" | "secp256r1" | "P-256") => Ok(Curve::P256),
-            Some("secp384r1" | "P-384") => Ok(Curve::P384),
-            Some("secp521r1" | "P-521") => Ok(Curve::P521),
-            Some(_) => Err(Rv::CURVE_NOT_SUPPORTED)?,
-            // A well-formed OID of a curve sqlhsm lacks is unsupported; anything else is not
-            // an ECParameters value at all.
-            None if is_der_oid(der) => Err(Rv::CURVE_NOT_SUPPORTED)?,
-            None => Err(Rv::ATTRIBUTE_VALUE_INVALID)?,
-        }
-    }
-
-    pub fn field_bytes(self) -> usize {
-        match self {
-            Curve::P256 => 32,
-            Curve::P384 => 48,
-            Curve::P521 => 66,
-        }
-    }
-
-    /// Field size in bits, the unit of `CK_MECHANISM_INFO` key sizes for EC.
-    pub fn bits(self) -> u32 {
-        match self {
-            Curve::P256 => 256,
-            Curve::P384 => 384,
-            Curve::P521 => 521,
-        }
-    }
-
-    fn nid(self) -> Nid {
-        match self {
-            Curve::P256 => Nid::X9_62_PRIME256V1,
-            Curve::P384 => Nid::SECP384R1,
-            Curve::P521 => Nid::SECP521R1,
-        }
-    }
-
-    fn from_nid(nid: Nid) -> Result<Curve> {
-        match nid {
-            Nid::X9_62_PRIME256V1 => Ok(Curve::P256),
-            Nid::SECP384R1 => Ok(Curve::P384),
-            Nid::SECP521R1 => Ok(Curve::P521),
-            _ => Err(Rv::CURVE_NOT_SUPPORTED)?,
-        }
-    }
-
-    fn group(self) -> Result<EcGroup> {
-        EcGroup::from_curve_name(self.nid()).map_err(openssl_error)
+impl KeyFacts {
+    /// The size in bytes: RSA modulus (the signature and ciphertext length), curve field (half
+    /// an ECDSA signature, the ECDH secret), secret key length.
+    pub fn bytes(self) -> usize {
+        (self.bits as usize).div_ceil(8)
     }
 }
 
-/// True when `der` is exactly one short-form DER OBJECT IDENTIFIER.
-fn is_der_oid(der: &[u8]) -> bool {
-    matches!(der, [0x06, len, rest @ ..] if usize::from(*len) == rest.len() && !rest.is_empty())
-}
-
-/// DER of the Ed25519 OID (1.3.101.112), the `CKA_EC_PARAMS` value for Ed25519 keys.
-/// PKCS#11 3.0 also allows the PrintableString "edwards25519"; `is_ed25519_params` accepts both.
-pub const ED25519_PARAMS_DER: &[u8] = &[0x06, 0x03, 0x2b, 0x65, 0x70];
-
-pub fn is_ed25519_params(der: &[u8]) -> bool {
-    der == ED25519_PARAMS_DER || printable_string(der) == Some("edwards25519")
-}
-
+/// Ed25519's size as PKCS#11 counts it (`CK_MECHANISM_INFO` gives 255 bits).
+const ED25519_BITS: u32 = 255;
 const ED25519_LEN: usize = 32;
 
-/// What kind of asymmetric key this is, for mechanisms to check before use.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum KeyKind {
-    Rsa { bits: u32 },
-    Ec(Curve),
-    Ed25519,
+/// True when `der` is exactly one short-form DER OBJECT IDENTIFIER.
+pub fn is_der_oid(der: &[u8]) -> bool {
+    matches!(der, [OBJECT_IDENTIFIER, len, rest @ ..] if usize::from(*len) == rest.len() && !rest.is_empty())
 }
 
-impl KeyKind {
-    /// RSA modulus length in bytes (the signature and ciphertext length), 0 for other kinds.
-    pub fn rsa_bytes(self) -> usize {
-        match self {
-            KeyKind::Rsa { bits } => (bits as usize).div_ceil(8),
-            _ => 0,
+/// The dotted text of a DER OBJECT IDENTIFIER (`06 08 2a 86 48 ce 3d 03 01 07` →
+/// `1.2.840.10045.3.1.7`), the form OpenSSL's object table is searched by.
+fn oid_text(der: &[u8]) -> Option<String> {
+    if !is_der_oid(der) {
+        return None;
+    }
+    let mut arcs: Vec<u64> = Vec::new();
+    let mut value: u64 = 0;
+    for (i, &byte) in der[2..].iter().enumerate() {
+        if value > (u64::MAX >> 7) {
+            return None;
         }
+        value = value << 7 | u64::from(byte & 0x7f);
+        if byte & 0x80 == 0 {
+            if arcs.is_empty() {
+                let first = (value / 40).min(2);
+                arcs.push(first);
+                arcs.push(value - 40 * first);
+            } else {
+                arcs.push(value);
+            }
+            value = 0;
+        } else if i == der.len() - 3 {
+            return None;
+        }
+    }
+    Some(
+        arcs.iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join("."),
+    )
+}
+
+/// The OpenSSL curve (or Edwards key type) an OID names; `CKR_CURVE_NOT_SUPPORTED` when OpenSSL
+/// knows none.
+fn nid_of(oid_der: &[u8]) -> Result<Nid> {
+    let text = oid_text(oid_der).ok_or(Rv::CURVE_NOT_SUPPORTED)?;
+    let object = Asn1Object::from_str(&text).map_err(|_| Rv::CURVE_NOT_SUPPORTED)?;
+    match object.nid() {
+        Nid::UNDEF => Err(Rv::CURVE_NOT_SUPPORTED)?,
+        nid => Ok(nid),
     }
 }
 
-/// The public values of a key, as PKCS#11 attributes expose them.
+/// The DER OID of an OpenSSL object, the inverse of [`nid_of`].
+fn oid_der_of(nid: Nid) -> Result<Vec<u8>> {
+    let name = nid.short_name().map_err(|_| Rv::CURVE_NOT_SUPPORTED)?;
+    let object = Asn1Object::from_str(name).map_err(|_| Rv::CURVE_NOT_SUPPORTED)?;
+    let content = object.as_slice();
+    Ok(der::tlv(OBJECT_IDENTIFIER, content))
+}
+
+fn group(oid_der: &[u8]) -> Result<EcGroup> {
+    EcGroup::from_curve_name(nid_of(oid_der)?).map_err(|_| Rv::CURVE_NOT_SUPPORTED.into())
+}
+
+fn field_bytes(group: &EcGroupRef) -> usize {
+    (group.degree() as usize).div_ceil(8)
+}
+
+/// The public values of a key, as PKCS#11 attributes expose them, by the shape they take.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum PublicInfo {
+pub enum PublicValues {
     /// `CKA_MODULUS`, `CKA_PUBLIC_EXPONENT` (big-endian, no leading zeros), `CKA_MODULUS_BITS`.
-    Rsa {
+    Modulus {
         modulus: Vec<u8>,
         public_exponent: Vec<u8>,
         bits: u32,
     },
-    /// `CKA_EC_PARAMS` (OID DER) and `CKA_EC_POINT` (DER OCTET STRING of the uncompressed point).
-    Ec {
-        curve: Curve,
-        params_der: Vec<u8>,
-        point_der: Vec<u8>,
-    },
-    /// `CKA_EC_PARAMS` (Ed25519 OID DER) and `CKA_EC_POINT` (DER OCTET STRING of the 32 bytes).
-    Ed25519 {
+    /// `CKA_EC_PARAMS` (the curve's OID DER) and `CKA_EC_POINT` (a DER OCTET STRING of the
+    /// uncompressed point for EC, of the encoded point for Edwards curves).
+    Point {
         params_der: Vec<u8>,
         point_der: Vec<u8>,
     },
@@ -212,8 +201,9 @@ impl PrivateKey {
         Ok(PrivateKey(PKey::from_rsa(rsa).map_err(openssl_error)?))
     }
 
-    pub fn generate_ec(curve: Curve) -> Result<PrivateKey> {
-        let group = curve.group()?;
+    /// A key on the named curve whose OID DER (`CKA_EC_PARAMS`) is `curve`.
+    pub fn generate_ec(curve: &[u8]) -> Result<PrivateKey> {
+        let group = group(curve)?;
         let key = EcKey::generate(&group).map_err(openssl_error)?;
         Ok(PrivateKey(PKey::from_ec_key(key).map_err(openssl_error)?))
     }
@@ -228,7 +218,7 @@ impl PrivateKey {
     pub fn from_pkcs8_der(der: &[u8]) -> Result<PrivateKey> {
         let pkey = PKey::private_key_from_pkcs8(der).map_err(|_| Rv::DATA_INVALID)?;
         let key = PrivateKey(pkey);
-        key.kind().map_err(|_| Rv::DATA_INVALID)?;
+        key.facts().map_err(|_| Rv::DATA_INVALID)?;
         Ok(key)
     }
 
@@ -291,12 +281,11 @@ impl PrivateKey {
         Ok(PrivateKey(PKey::from_rsa(rsa).map_err(openssl_error)?))
     }
 
-    /// `CKA_EC_PARAMS` + `CKA_VALUE` (the private scalar, big-endian).
-    pub fn from_ec_components(params_der: &[u8], private_value: &[u8]) -> Result<PrivateKey> {
-        let curve = Curve::from_params_der(params_der)?;
-        let group = curve.group()?;
+    /// The curve's OID DER (`CKA_EC_PARAMS`) + `CKA_VALUE` (the private scalar, big-endian).
+    pub fn from_ec_components(curve: &[u8], private_value: &[u8]) -> Result<PrivateKey> {
+        let group = group(curve)?;
         let invalid = |_| Rv::ATTRIBUTE_VALUE_INVALID;
-        if private_value.is_empty() || private_value.len() > curve.field_bytes() {
+        if private_value.is_empty() || private_value.len() > field_bytes(&group) {
             Err(Rv::ATTRIBUTE_VALUE_INVALID)?
         }
         let d = BigNum::from_slice(private_value).map_err(invalid)?;
@@ -327,13 +316,23 @@ impl PrivateKey {
         ))
     }
 
-    pub fn public_info(&self) -> Result<PublicInfo> {
-        public_info_of(&self.0)
+    pub fn public_values(&self) -> Result<PublicValues> {
+        public_values_of(&self.0)
     }
 
-    /// The key's algorithm and size; `CKR_KEY_TYPE_INCONSISTENT` for types sqlhsm does not use.
-    pub fn kind(&self) -> Result<KeyKind> {
-        kind_of(&self.0)
+    /// The key's family and size; `CKR_KEY_TYPE_INCONSISTENT` for types sqlhsm does not use.
+    pub fn facts(&self) -> Result<KeyFacts> {
+        facts_of(&self.0)
+    }
+
+    /// The OID DER of the key's curve (its `CKA_EC_PARAMS`); `None` for RSA.
+    pub fn curve_der(&self) -> Result<Option<Vec<u8>>> {
+        curve_der_of(&self.0)
+    }
+
+    /// A point on the same curve as this key (an ECDH peer's), raw or in a DER OCTET STRING.
+    pub fn peer_point(&self, point: &[u8]) -> Result<PublicKey> {
+        peer_point_of(&self.0, point)
     }
 
     /// RSA private components for the (rare) case a token exports an extractable,
@@ -344,8 +343,8 @@ impl PrivateKey {
         attribute: CK_ATTRIBUTE_TYPE,
     ) -> Result<Option<Zeroizing<Vec<u8>>>> {
         let secret = |bn: Option<&BigNumRef>| bn.map(|bn| Zeroizing::new(bn.to_vec()));
-        match self.kind()? {
-            KeyKind::Rsa { .. } => {
+        match self.facts()?.family {
+            Family::Rsa => {
                 let rsa = self.0.rsa().map_err(openssl_error)?;
                 Ok(match attribute {
                     CKA_PRIVATE_EXPONENT => secret(Some(rsa.d())),
@@ -357,12 +356,14 @@ impl PrivateKey {
                     _ => None,
                 })
             }
-            KeyKind::Ec(curve) if attribute == CKA_VALUE => {
+            Family::Ec if attribute == CKA_VALUE => {
                 let ec = self.0.ec_key().map_err(openssl_error)?;
-                let value = ec.private_key().to_vec_padded(curve.field_bytes() as i32);
+                let value = ec
+                    .private_key()
+                    .to_vec_padded(field_bytes(ec.group()) as i32);
                 Ok(Some(Zeroizing::new(value.map_err(openssl_error)?)))
             }
-            KeyKind::Ed25519 if attribute == CKA_VALUE => Ok(Some(Zeroizing::new(
+            Family::Edwards if attribute == CKA_VALUE => Ok(Some(Zeroizing::new(
                 self.0.raw_private_key().map_err(openssl_error)?,
             ))),
             _ => Ok(None),
@@ -405,24 +406,31 @@ impl PublicKey {
         Ok(PublicKey(PKey::from_rsa(rsa).map_err(openssl_error)?))
     }
 
-    /// `CKA_EC_PARAMS` + `CKA_EC_POINT`; the point may be a DER OCTET STRING or raw.
-    /// Handles Ed25519 params too.
-    pub fn from_ec_point(params_der: &[u8], point: &[u8]) -> Result<PublicKey> {
-        if is_ed25519_params(params_der) {
-            let raw = if point.len() == ED25519_LEN {
-                point
-            } else {
-                octet_string(point).ok_or(Rv::ATTRIBUTE_VALUE_INVALID)?
-            };
-            if raw.len() != ED25519_LEN {
-                Err(Rv::ATTRIBUTE_VALUE_INVALID)?
-            }
-            let pkey = PKey::public_key_from_raw_bytes(raw, Id::ED25519)
-                .map_err(|_| Rv::ATTRIBUTE_VALUE_INVALID)?;
-            return Ok(PublicKey(pkey));
+    /// `CKA_EC_POINT` on Ed25519: the 32 bytes, raw or in a DER OCTET STRING.
+    pub fn from_ed25519_point(point: &[u8]) -> Result<PublicKey> {
+        let raw = if point.len() == ED25519_LEN {
+            point
+        } else {
+            octet_string(point).ok_or(Rv::ATTRIBUTE_VALUE_INVALID)?
+        };
+        if raw.len() != ED25519_LEN {
+            Err(Rv::ATTRIBUTE_VALUE_INVALID)?
         }
-        let curve = Curve::from_params_der(params_der)?;
-        let uncompressed_len = 2 * curve.field_bytes() + 1;
+        let pkey = PKey::public_key_from_raw_bytes(raw, Id::ED25519)
+            .map_err(|_| Rv::ATTRIBUTE_VALUE_INVALID)?;
+        Ok(PublicKey(pkey))
+    }
+
+    /// The curve's OID DER (`CKA_EC_PARAMS`) + `CKA_EC_POINT`; the point may be a DER OCTET
+    /// STRING or raw.
+    pub fn from_ec_point(curve: &[u8], point: &[u8]) -> Result<PublicKey> {
+        let group = group(curve)?;
+        Self::from_point_on(&group, point)
+    }
+
+    /// A point on `group`, raw or in a DER OCTET STRING.
+    fn from_point_on(group: &EcGroupRef, point: &[u8]) -> Result<PublicKey> {
+        let uncompressed_len = 2 * field_bytes(group) + 1;
         // A raw uncompressed point also starts with 0x04, the OCTET STRING tag; its exact length
         // tells the two apart (the wrapped form is always longer).
         let raw = if point.len() == uncompressed_len && point[0] == 0x04 {
@@ -430,22 +438,32 @@ impl PublicKey {
         } else {
             octet_string(point).unwrap_or(point)
         };
-        let group = curve.group()?;
         let mut ctx = BigNumContext::new().map_err(openssl_error)?;
         let invalid = |_| Rv::ATTRIBUTE_VALUE_INVALID;
-        let pt = EcPoint::from_bytes(&group, raw, &mut ctx).map_err(invalid)?;
-        let key = EcKey::from_public_key(&group, &pt).map_err(invalid)?;
+        let pt = EcPoint::from_bytes(group, raw, &mut ctx).map_err(invalid)?;
+        let key = EcKey::from_public_key(group, &pt).map_err(invalid)?;
         key.check_key().map_err(invalid)?;
         Ok(PublicKey(PKey::from_ec_key(key).map_err(openssl_error)?))
     }
 
-    pub fn public_info(&self) -> Result<PublicInfo> {
-        public_info_of(&self.0)
+    /// A point on the same curve as this key (the peer of an ECDH), raw or in a DER OCTET
+    /// STRING.
+    pub fn peer_point(&self, point: &[u8]) -> Result<PublicKey> {
+        peer_point_of(&self.0, point)
     }
 
-    /// The key's algorithm and size; `CKR_KEY_TYPE_INCONSISTENT` for types sqlhsm does not use.
-    pub fn kind(&self) -> Result<KeyKind> {
-        kind_of(&self.0)
+    pub fn public_values(&self) -> Result<PublicValues> {
+        public_values_of(&self.0)
+    }
+
+    /// The key's family and size; `CKR_KEY_TYPE_INCONSISTENT` for types sqlhsm does not use.
+    pub fn facts(&self) -> Result<KeyFacts> {
+        facts_of(&self.0)
+    }
+
+    /// The OID DER of the key's curve (its `CKA_EC_PARAMS`); `None` for RSA.
+    pub fn curve_der(&self) -> Result<Option<Vec<u8>>> {
+        curve_der_of(&self.0)
     }
 }
 
@@ -464,50 +482,64 @@ fn given_or(
     }
 }
 
-fn kind_of<T: HasPublic>(pkey: &PKeyRef<T>) -> Result<KeyKind> {
-    match pkey.id() {
-        Id::RSA => Ok(KeyKind::Rsa { bits: pkey.bits() }),
-        Id::EC => {
-            let ec = pkey.ec_key().map_err(openssl_error)?;
-            let nid = ec.group().curve_name().ok_or(Rv::CURVE_NOT_SUPPORTED)?;
-            Ok(KeyKind::Ec(Curve::from_nid(nid)?))
-        }
-        Id::ED25519 => Ok(KeyKind::Ed25519),
-        _ => Err(Rv::KEY_TYPE_INCONSISTENT)?,
-    }
+fn peer_point_of<T: HasPublic>(pkey: &PKeyRef<T>, point: &[u8]) -> Result<PublicKey> {
+    let ec = pkey.ec_key().map_err(|_| Rv::KEY_TYPE_INCONSISTENT)?;
+    PublicKey::from_point_on(ec.group(), point)
 }
 
-fn public_info_of<T: HasPublic>(pkey: &PKeyRef<T>) -> Result<PublicInfo> {
-    match kind_of(pkey)? {
-        KeyKind::Rsa { bits } => {
+fn facts_of<T: HasPublic>(pkey: &PKeyRef<T>) -> Result<KeyFacts> {
+    let (family, bits) = match pkey.id() {
+        Id::RSA => (Family::Rsa, pkey.bits()),
+        Id::EC => {
+            let ec = pkey.ec_key().map_err(openssl_error)?;
+            // Only named curves: explicit parameters have no OID to find a row by.
+            ec.group().curve_name().ok_or(Rv::CURVE_NOT_SUPPORTED)?;
+            (Family::Ec, ec.group().degree())
+        }
+        Id::ED25519 => (Family::Edwards, ED25519_BITS),
+        _ => Err(Rv::KEY_TYPE_INCONSISTENT)?,
+    };
+    Ok(KeyFacts { family, bits })
+}
+
+fn curve_der_of<T: HasPublic>(pkey: &PKeyRef<T>) -> Result<Option<Vec<u8>>> {
+    let nid = match pkey.id() {
+        Id::RSA => return Ok(None),
+        Id::EC => {
+            let ec = pkey.ec_key().map_err(openssl_error)?;
+            ec.group().curve_name().ok_or(Rv::CURVE_NOT_SUPPORTED)?
+        }
+        Id::ED25519 => Nid::from_raw(Id::ED25519.as_raw()),
+        _ => Err(Rv::KEY_TYPE_INCONSISTENT)?,
+    };
+    Ok(Some(oid_der_of(nid)?))
+}
+
+fn public_values_of<T: HasPublic>(pkey: &PKeyRef<T>) -> Result<PublicValues> {
+    let facts = facts_of(pkey)?;
+    let point = match facts.family {
+        Family::Rsa => {
             let rsa = pkey.rsa().map_err(openssl_error)?;
-            Ok(PublicInfo::Rsa {
+            return Ok(PublicValues::Modulus {
                 modulus: rsa.n().to_vec(),
                 public_exponent: rsa.e().to_vec(),
-                bits,
-            })
+                bits: facts.bits,
+            });
         }
-        KeyKind::Ec(curve) => {
+        Family::Ec => {
             let ec = pkey.ec_key().map_err(openssl_error)?;
             let mut ctx = BigNumContext::new().map_err(openssl_error)?;
-            let point = ec
-                .public_key()
+            ec.public_key()
                 .to_bytes(ec.group(), PointConversionForm::UNCOMPRESSED, &mut ctx)
-                .map_err(openssl_error)?;
-            Ok(PublicInfo::Ec {
-                curve,
-                params_der: curve.params_der().to_vec(),
-                point_der: der_octet_string(&point),
-            })
+                .map_err(openssl_error)?
         }
-        KeyKind::Ed25519 => {
-            let raw = pkey.raw_public_key().map_err(openssl_error)?;
-            Ok(PublicInfo::Ed25519 {
-                params_der: ED25519_PARAMS_DER.to_vec(),
-                point_der: der_octet_string(&raw),
-            })
-        }
-    }
+        Family::Edwards => pkey.raw_public_key().map_err(openssl_error)?,
+        Family::Secret => Err(Rv::KEY_TYPE_INCONSISTENT)?,
+    };
+    Ok(PublicValues::Point {
+        params_der: curve_der_of(pkey)?.unwrap_or_default(),
+        point_der: der_octet_string(&point),
+    })
 }
 
 /// DER OCTET STRING around `content` (definite length, short or long form).
@@ -519,7 +551,9 @@ fn octet_string(der: &[u8]) -> Option<&[u8]> {
     der::content(der, der::OCTET_STRING)
 }
 
-fn printable_string(der: &[u8]) -> Option<&str> {
+/// The text of a DER PrintableString that spans exactly `der` (`CKA_EC_PARAMS` may name a
+/// curve so).
+pub fn printable_string(der: &[u8]) -> Option<&str> {
     std::str::from_utf8(der::content(der, der::PRINTABLE_STRING)?).ok()
 }
 
@@ -534,64 +568,55 @@ mod tests {
         KEY.get_or_init(crate::crypto::test_keys::rsa_2048)
     }
 
-    fn printable(s: &str) -> Vec<u8> {
-        let mut v = vec![0x13, s.len() as u8];
-        v.extend_from_slice(s.as_bytes());
-        v
-    }
-
     #[test]
-    fn curve_params() {
-        for curve in [Curve::P256, Curve::P384, Curve::P521] {
-            assert_eq!(Curve::from_params_der(curve.params_der()).unwrap(), curve);
+    fn curves_by_oid() {
+        use crate::crypto::test_keys::{CURVES, ED25519_OID};
+        for (curve, bits) in CURVES.into_iter().zip([256, 384, 521]) {
+            let key = PrivateKey::generate_ec(curve).unwrap();
+            assert_eq!(key.curve_der().unwrap().as_deref(), Some(curve));
+            assert_eq!(key.facts().unwrap().bits, bits);
         }
-        assert_eq!(
-            Curve::from_params_der(&printable("prime256v1")).unwrap(),
-            Curve::P256
-        );
-        assert_eq!(
-            Curve::from_params_der(&printable("secp256r1")).unwrap(),
-            Curve::P256
-        );
-        assert_eq!(
-            Curve::from_params_der(&printable("P-256")).unwrap(),
-            Curve::P256
-        );
-        assert_eq!(
-            Curve::from_params_der(&printable("secp384r1")).unwrap(),
-            Curve::P384
-        );
-        assert_eq!(
-            Curve::from_params_der(&printable("secp521r1")).unwrap(),
-            Curve::P521
-        );
-        let err = Curve::from_params_der(ED25519_PARAMS_DER).unwrap_err();
-        assert_eq!(err.rv(), Rv::CURVE_NOT_SUPPORTED);
-        assert!(Curve::from_params_der(&printable("secp256k1")).is_err());
-        assert!(Curve::from_params_der(&[]).is_err());
-        assert!(is_ed25519_params(ED25519_PARAMS_DER));
-        assert!(is_ed25519_params(&printable("edwards25519")));
-        assert!(!is_ed25519_params(P256_OID_DER));
+        let ed = PrivateKey::generate_ed25519().unwrap();
+        assert_eq!(ed.curve_der().unwrap().as_deref(), Some(ED25519_OID));
+        assert_eq!(oid_text(CURVES[0]).as_deref(), Some("1.2.840.10045.3.1.7"));
+        // Ed25519's OID names no Weierstrass curve; an unknown or malformed OID no curve at all.
+        for bad in [
+            ED25519_OID,
+            &[0x06, 0x03, 0x2a, 0x03, 0x04][..],
+            &[],
+            &[0x06, 0x01, 0x81],
+        ] {
+            let err = PrivateKey::generate_ec(bad).unwrap_err();
+            assert_eq!(err.rv(), Rv::CURVE_NOT_SUPPORTED);
+        }
+        assert!(rsa_2048().curve_der().unwrap().is_none());
     }
 
     #[test]
     fn rsa_generation_and_info() {
         let key = rsa_2048();
-        let PublicInfo::Rsa {
+        let PublicValues::Modulus {
             modulus,
             public_exponent,
             bits,
-        } = key.public_info().unwrap()
+        } = key.public_values().unwrap()
         else {
             panic!("not RSA")
         };
         assert_eq!(bits, 2048);
         assert_eq!(modulus.len(), 256);
         assert_eq!(public_exponent, vec![1, 0, 1]);
-        assert_eq!(key.kind().unwrap(), KeyKind::Rsa { bits: 2048 });
         assert_eq!(
-            key.public_key().unwrap().public_info().unwrap(),
-            key.public_info().unwrap()
+            key.facts().unwrap(),
+            KeyFacts {
+                family: Family::Rsa,
+                bits: 2048
+            }
+        );
+        assert_eq!(key.facts().unwrap().bytes(), 256);
+        assert_eq!(
+            key.public_key().unwrap().public_values().unwrap(),
+            key.public_values().unwrap()
         );
         assert_eq!(
             PrivateKey::generate_rsa(512, &[]).unwrap_err().rv(),
@@ -610,11 +635,11 @@ mod tests {
     #[test]
     fn rsa_small_key_with_exponent_3() {
         let key = PrivateKey::generate_rsa(1024, &[3]).unwrap();
-        let PublicInfo::Rsa {
+        let PublicValues::Modulus {
             public_exponent,
             bits,
             ..
-        } = key.public_info().unwrap()
+        } = key.public_values().unwrap()
         else {
             panic!("not RSA")
         };
@@ -623,31 +648,39 @@ mod tests {
 
     #[test]
     fn ec_generation_and_info() {
-        for curve in [Curve::P256, Curve::P384, Curve::P521] {
+        for (curve, field) in crate::crypto::test_keys::CURVES
+            .into_iter()
+            .zip([32, 48, 66])
+        {
             let key = PrivateKey::generate_ec(curve).unwrap();
-            assert_eq!(key.kind().unwrap(), KeyKind::Ec(curve));
-            let PublicInfo::Ec {
-                curve: c,
+            let facts = key.facts().unwrap();
+            assert_eq!(facts.family, Family::Ec);
+            assert_eq!(facts.bytes(), field);
+            let PublicValues::Point {
                 params_der,
                 point_der,
-            } = key.public_info().unwrap()
+            } = key.public_values().unwrap()
             else {
                 panic!("not EC")
             };
-            assert_eq!(c, curve);
-            assert_eq!(params_der, curve.params_der());
+            assert_eq!(params_der, curve);
             let point = octet_string(&point_der).unwrap();
-            assert_eq!(point.len(), 2 * curve.field_bytes() + 1);
+            assert_eq!(point.len(), 2 * field + 1);
             assert_eq!(point[0], 4);
             // Import from components reproduces the public values.
             let value = key.private_component(CKA_VALUE).unwrap().unwrap();
-            assert_eq!(value.len(), curve.field_bytes());
+            assert_eq!(value.len(), field);
             let again = PrivateKey::from_ec_components(&params_der, &value).unwrap();
-            assert_eq!(again.public_info().unwrap(), key.public_info().unwrap());
+            assert_eq!(again.public_values().unwrap(), key.public_values().unwrap());
             // Public import, wrapped and raw point.
             for p in [&point_der[..], point] {
                 let public = PublicKey::from_ec_point(&params_der, p).unwrap();
-                assert_eq!(public.public_info().unwrap(), key.public_info().unwrap());
+                assert_eq!(
+                    public.public_values().unwrap(),
+                    key.public_values().unwrap()
+                );
+                let peer = public.peer_point(p).unwrap();
+                assert_eq!(peer.public_values().unwrap(), key.public_values().unwrap());
             }
             assert!(key.private_component(CKA_PRIME_1).unwrap().is_none());
         }
@@ -656,43 +689,53 @@ mod tests {
     #[test]
     fn ed25519_generation_and_info() {
         let key = PrivateKey::generate_ed25519().unwrap();
-        assert_eq!(key.kind().unwrap(), KeyKind::Ed25519);
-        let PublicInfo::Ed25519 {
+        assert_eq!(
+            key.facts().unwrap(),
+            KeyFacts {
+                family: Family::Edwards,
+                bits: 255
+            }
+        );
+        let PublicValues::Point {
             params_der,
             point_der,
-        } = key.public_info().unwrap()
+        } = key.public_values().unwrap()
         else {
             panic!("not Ed25519")
         };
-        assert_eq!(params_der, ED25519_PARAMS_DER);
+        assert_eq!(params_der, crate::crypto::test_keys::ED25519_OID);
         assert_eq!(point_der.len(), 34);
         assert_eq!(&point_der[..2], &[0x04, 0x20]);
         let seed = key.private_component(CKA_VALUE).unwrap().unwrap();
         let again = PrivateKey::from_ed25519_seed(&seed).unwrap();
-        assert_eq!(again.public_info().unwrap(), key.public_info().unwrap());
+        assert_eq!(again.public_values().unwrap(), key.public_values().unwrap());
         for p in [&point_der[..], &point_der[2..]] {
-            let public = PublicKey::from_ec_point(&printable("edwards25519"), p).unwrap();
-            assert_eq!(public.public_info().unwrap(), key.public_info().unwrap());
+            let public = PublicKey::from_ed25519_point(p).unwrap();
+            assert_eq!(
+                public.public_values().unwrap(),
+                key.public_values().unwrap()
+            );
         }
+        assert!(PublicKey::from_ed25519_point(&point_der[3..]).is_err());
         assert!(PrivateKey::from_ed25519_seed(&[1u8; 31]).is_err());
     }
 
     #[test]
     fn pkcs8_round_trip() {
         let keys = [
-            PrivateKey::generate_ec(Curve::P256).unwrap(),
+            PrivateKey::generate_ec(crate::crypto::test_keys::CURVES[0]).unwrap(),
             PrivateKey::generate_ed25519().unwrap(),
         ];
         let rsa_der = rsa_2048().to_pkcs8_der().unwrap();
         let rsa = PrivateKey::from_pkcs8_der(&rsa_der).unwrap();
         assert_eq!(
-            rsa.public_info().unwrap(),
-            rsa_2048().public_info().unwrap()
+            rsa.public_values().unwrap(),
+            rsa_2048().public_values().unwrap()
         );
         for key in &keys {
             let der = key.to_pkcs8_der().unwrap();
             let again = PrivateKey::from_pkcs8_der(&der).unwrap();
-            assert_eq!(again.public_info().unwrap(), key.public_info().unwrap());
+            assert_eq!(again.public_values().unwrap(), key.public_values().unwrap());
         }
         assert_eq!(
             PrivateKey::from_pkcs8_der(b"junk").unwrap_err().rv(),
@@ -706,7 +749,10 @@ mod tests {
         let pem = public.to_spki_pem().unwrap();
         assert!(pem.starts_with("-----BEGIN PUBLIC KEY-----"));
         let again = PublicKey::from_spki_pem(&pem).unwrap();
-        assert_eq!(again.public_info().unwrap(), public.public_info().unwrap());
+        assert_eq!(
+            again.public_values().unwrap(),
+            public.public_values().unwrap()
+        );
         let der = public.to_spki_der().unwrap();
         assert_eq!(
             PublicKey::from_spki_der(&der)
@@ -721,11 +767,11 @@ mod tests {
     fn rsa_import_from_components() {
         let key = rsa_2048();
         let part = |a| key.private_component(a).unwrap().unwrap();
-        let PublicInfo::Rsa {
+        let PublicValues::Modulus {
             modulus,
             public_exponent,
             ..
-        } = key.public_info().unwrap()
+        } = key.public_values().unwrap()
         else {
             panic!("not RSA")
         };
@@ -740,7 +786,10 @@ mod tests {
             coefficient: Some(part(CKA_COEFFICIENT)),
         };
         let imported = PrivateKey::from_rsa_components(&full).unwrap();
-        assert_eq!(imported.public_info().unwrap(), key.public_info().unwrap());
+        assert_eq!(
+            imported.public_values().unwrap(),
+            key.public_values().unwrap()
+        );
 
         // Primes only: CRT values are computed and equal the generated ones.
         let primes_only = RsaPrivateComponents {
@@ -769,7 +818,10 @@ mod tests {
             ..Default::default()
         };
         let imported = PrivateKey::from_rsa_components(&minimal).unwrap();
-        assert_eq!(imported.public_info().unwrap(), key.public_info().unwrap());
+        assert_eq!(
+            imported.public_values().unwrap(),
+            key.public_values().unwrap()
+        );
 
         // A wrong private exponent is refused.
         let mut d = part(CKA_PRIVATE_EXPONENT).to_vec();
@@ -786,7 +838,10 @@ mod tests {
         );
 
         let public = PublicKey::from_rsa_components(&modulus, &public_exponent).unwrap();
-        assert_eq!(public.public_info().unwrap(), key.public_info().unwrap());
+        assert_eq!(
+            public.public_values().unwrap(),
+            key.public_values().unwrap()
+        );
     }
 
     #[test]

@@ -21,24 +21,37 @@ pub mod x509;
 pub(crate) mod test_keys {
     use std::sync::{Arc, OnceLock};
 
-    use super::keys::{Curve, PrivateKey};
+    use super::keys::PrivateKey;
+
+    /// The OIDs (`CKA_EC_PARAMS`) of P-256, P-384 and P-521, and Ed25519's: the values of the
+    /// key-algorithm table's rows (a test there checks they agree), spelled out here because
+    /// `crypto` reads no table.
+    pub(crate) const P256: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+    pub(crate) const P384: &[u8] = &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22];
+    pub(crate) const P521: &[u8] = &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23];
+    pub(crate) const CURVES: [&[u8]; 3] = [P256, P384, P521];
+    pub(crate) const ED25519_OID: &[u8] = &[0x06, 0x03, 0x2b, 0x65, 0x70];
+
+    /// The field length in bytes of one of [`CURVES`].
+    pub(crate) fn field_bytes(curve: &[u8]) -> usize {
+        match CURVES.iter().position(|c| *c == curve) {
+            Some(0) => 32,
+            Some(1) => 48,
+            _ => 66,
+        }
+    }
 
     pub(crate) fn rsa_2048() -> Arc<PrivateKey> {
         static KEY: OnceLock<Arc<PrivateKey>> = OnceLock::new();
         Arc::clone(KEY.get_or_init(|| Arc::new(PrivateKey::generate_rsa(2048, &[]).unwrap())))
     }
 
-    pub(crate) fn ec(curve: Curve) -> Arc<PrivateKey> {
+    /// A key on one of [`CURVES`].
+    pub(crate) fn ec(curve: &[u8]) -> Arc<PrivateKey> {
         static KEYS: OnceLock<[Arc<PrivateKey>; 3]> = OnceLock::new();
-        let keys = KEYS.get_or_init(|| {
-            [Curve::P256, Curve::P384, Curve::P521]
-                .map(|c| Arc::new(PrivateKey::generate_ec(c).unwrap()))
-        });
-        let i = match curve {
-            Curve::P256 => 0,
-            Curve::P384 => 1,
-            Curve::P521 => 2,
-        };
+        let keys =
+            KEYS.get_or_init(|| CURVES.map(|c| Arc::new(PrivateKey::generate_ec(c).unwrap())));
+        let i = CURVES.iter().position(|c| *c == curve).unwrap();
         Arc::clone(&keys[i])
     }
 

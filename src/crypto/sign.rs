@@ -10,7 +10,7 @@ use openssl::rsa::Padding;
 use openssl::sign::{RsaPssSaltlen, Signer, Verifier};
 
 use crate::crypto::digest::HashAlg;
-use crate::crypto::keys::{KeyKind, PrivateKey, PublicKey};
+use crate::crypto::keys::{Family, KeyFacts, PrivateKey, PublicKey};
 use crate::crypto::{discard_errors_unless, openssl_error};
 use crate::error::{Result, Rv};
 
@@ -103,9 +103,9 @@ fn pkcs1_raw_verify(key: &PublicKey, input: &[u8], signature: &[u8]) -> bool {
     encoded == expected
 }
 
-fn ec_field_bytes(kind: KeyKind) -> Result<usize> {
-    match kind {
-        KeyKind::Ec(curve) => Ok(curve.field_bytes()),
+fn ec_field_bytes(facts: KeyFacts) -> Result<usize> {
+    match facts.family {
+        Family::Ec => Ok(facts.bytes()),
         _ => Err(Rv::KEY_TYPE_INCONSISTENT)?,
     }
 }
@@ -113,7 +113,7 @@ fn ec_field_bytes(kind: KeyKind) -> Result<usize> {
 /// ECDSA over `digest` (any length; OpenSSL truncates to the group order as FIPS 186 says).
 /// The signature is `r ‖ s`, each left-padded to the field size, as PKCS#11 encodes it.
 pub fn ecdsa_sign(key: &PrivateKey, digest: &[u8]) -> Result<Vec<u8>> {
-    let n = ec_field_bytes(key.kind()?)? as i32;
+    let n = ec_field_bytes(key.facts()?)? as i32;
     let ec = key.0.ec_key().map_err(openssl_error)?;
     let sig = EcdsaSig::sign(digest, &ec).map_err(openssl_error)?;
     let mut out = sig.r().to_vec_padded(n).map_err(openssl_error)?;
@@ -122,7 +122,7 @@ pub fn ecdsa_sign(key: &PrivateKey, digest: &[u8]) -> Result<Vec<u8>> {
 }
 
 pub fn ecdsa_verify(key: &PublicKey, digest: &[u8], signature: &[u8]) -> Result<bool> {
-    let n = ec_field_bytes(key.kind()?)?;
+    let n = ec_field_bytes(key.facts()?)?;
     if signature.len() != 2 * n {
         return Ok(false);
     }

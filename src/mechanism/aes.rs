@@ -13,7 +13,7 @@ use zeroize::Zeroizing;
 use super::keywrap::{unwrap_by_decrypting, wrap_by_encrypting};
 use super::registry::entry;
 use super::support::{no_param, secret_key};
-use super::{CipherOperation, KeyGen, KeyMaterial, MechanismEntry};
+use super::{CipherOperation, KeyMaterial, MechanismEntry};
 use crate::crypto::cipher::{
     aes_gcm_decrypt, AesBlocks, AesCtr, AesGcmEncryptor, AesMode, AES_BLOCK,
 };
@@ -28,10 +28,7 @@ const GCM_TAG_BITS: std::ops::RangeInclusive<CK_ULONG> = 96..=128;
 pub(super) fn entries() -> Vec<MechanismEntry> {
     let block_flags = CKF_ENCRYPT | CKF_DECRYPT | CKF_WRAP | CKF_UNWRAP;
     vec![
-        MechanismEntry {
-            generate: Some(KeyGen::Aes),
-            ..entry(CKM_AES_KEY_GEN, MIN_KEY, MAX_KEY, CKF_GENERATE)
-        },
+        entry(CKM_AES_KEY_GEN, MIN_KEY, MAX_KEY, CKF_GENERATE),
         MechanismEntry {
             encrypt: Some(|k, p| AesBlockOp::boxed(k, p, Block::Ecb, true)),
             decrypt: Some(|k, p| AesBlockOp::boxed(k, p, Block::Ecb, false)),

@@ -23,15 +23,16 @@ use super::support::private_key;
 use super::{Forward, KeyMaterial, MechanismEntry};
 use crate::crypto::digest::HashAlg;
 use crate::crypto::ecdh::{ecdh, x963_kdf};
-use crate::crypto::keys::KeyKind;
+use crate::crypto::keys::Family;
 use crate::error::{Result, Rv};
+use crate::key_algorithm::bits_range;
 use crate::types::MechanismParam;
 
 /// Peer points may be compressed as well as uncompressed.
 const FLAGS: CK_FLAGS =
     CKF_DERIVE | CKF_EC_F_P | CKF_EC_OID | CKF_EC_CURVENAME | CKF_EC_UNCOMPRESS | CKF_EC_COMPRESS;
-const MIN_BITS: CK_ULONG = 256;
-const MAX_BITS: CK_ULONG = 521;
+const MIN_BITS: CK_ULONG = bits_range(Family::Ec).0;
+const MAX_BITS: CK_ULONG = bits_range(Family::Ec).1;
 
 pub(super) fn entries() -> Vec<MechanismEntry> {
     vec![
@@ -75,7 +76,7 @@ fn derive(
         Err(Rv::MECHANISM_PARAM_INVALID)?
     }
     let (key, kind) = private_key(key)?;
-    if !matches!(kind, KeyKind::Ec(_)) {
+    if kind.family != Family::Ec {
         Err(Rv::KEY_TYPE_INCONSISTENT)?
     }
     if len == Some(0) {

@@ -12,31 +12,29 @@ use cryptoki_sys::{
 
 use super::registry::entry;
 use super::support::{no_param, private_key, public_key, Input};
-use super::{KeyGen, KeyMaterial, MechanismEntry, SignOperation, VerifyOperation};
+use super::{KeyMaterial, MechanismEntry, SignOperation, VerifyOperation};
 use crate::crypto::digest::HashAlg;
-use crate::crypto::keys::{KeyKind, PrivateKey, PublicKey};
+use crate::crypto::keys::{Family, KeyFacts, PrivateKey, PublicKey};
 use crate::crypto::sign::{ecdsa_sign, ecdsa_verify};
 use crate::error::{Result, Rv};
+use crate::key_algorithm::bits_range;
 use crate::types::MechanismParam;
 
 /// Curve capabilities every EC mechanism advertises: prime fields, named curves by OID or by
 /// name, uncompressed points.
 const EC_FLAGS: CK_FLAGS = CKF_EC_F_P | CKF_EC_OID | CKF_EC_CURVENAME | CKF_EC_UNCOMPRESS;
-const MIN_BITS: cryptoki_sys::CK_ULONG = 256;
-const MAX_BITS: cryptoki_sys::CK_ULONG = 521;
+const MIN_BITS: cryptoki_sys::CK_ULONG = bits_range(Family::Ec).0;
+const MAX_BITS: cryptoki_sys::CK_ULONG = bits_range(Family::Ec).1;
 
 pub(super) fn entries() -> Vec<MechanismEntry> {
     let sv = CKF_SIGN | CKF_VERIFY | EC_FLAGS;
     let mut out = vec![
-        MechanismEntry {
-            generate: Some(KeyGen::EcPair),
-            ..entry(
-                CKM_EC_KEY_PAIR_GEN,
-                MIN_BITS,
-                MAX_BITS,
-                CKF_GENERATE_KEY_PAIR | EC_FLAGS,
-            )
-        },
+        entry(
+            CKM_EC_KEY_PAIR_GEN,
+            MIN_BITS,
+            MAX_BITS,
+            CKF_GENERATE_KEY_PAIR | EC_FLAGS,
+        ),
         MechanismEntry {
             sign: Some(|k, p| EcdsaSign::boxed(k, p, None)),
             verify: Some(|k, p| EcdsaVerify::boxed(k, p, None)),
@@ -66,9 +64,9 @@ pub(super) fn entries() -> Vec<MechanismEntry> {
 }
 
 /// The field length in bytes of an EC key; other keys are the wrong type.
-fn field_bytes(kind: KeyKind) -> Result<usize> {
-    match kind {
-        KeyKind::Ec(curve) => Ok(curve.field_bytes()),
+fn field_bytes(kind: KeyFacts) -> Result<usize> {
+    match kind.family {
+        Family::Ec => Ok(kind.bytes()),
         _ => Err(Rv::KEY_TYPE_INCONSISTENT)?,
     }
 }

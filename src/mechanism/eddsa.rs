@@ -11,26 +11,24 @@ use zeroize::Zeroizing;
 
 use super::registry::entry;
 use super::support::{private_key, public_key};
-use super::{KeyGen, KeyMaterial, MechanismEntry, SignOperation, VerifyOperation};
-use crate::crypto::keys::{KeyKind, PrivateKey, PublicKey};
+use super::{KeyMaterial, MechanismEntry, SignOperation, VerifyOperation};
+use crate::crypto::keys::{Family, KeyFacts, PrivateKey, PublicKey};
 use crate::crypto::sign::{ed25519_sign, ed25519_verify};
 use crate::error::{Result, Rv};
+use crate::key_algorithm::bits_range;
 use crate::types::MechanismParam;
 
-const ED25519_BITS: CK_ULONG = 255;
+const ED25519_BITS: CK_ULONG = bits_range(Family::Edwards).0;
 const SIGNATURE_LEN: usize = 64;
 
 pub(super) fn entries() -> Vec<MechanismEntry> {
     vec![
-        MechanismEntry {
-            generate: Some(KeyGen::EdwardsPair),
-            ..entry(
-                CKM_EC_EDWARDS_KEY_PAIR_GEN,
-                ED25519_BITS,
-                ED25519_BITS,
-                CKF_GENERATE_KEY_PAIR | CKF_EC_OID | CKF_EC_CURVENAME,
-            )
-        },
+        entry(
+            CKM_EC_EDWARDS_KEY_PAIR_GEN,
+            ED25519_BITS,
+            ED25519_BITS,
+            CKF_GENERATE_KEY_PAIR | CKF_EC_OID | CKF_EC_CURVENAME,
+        ),
         MechanismEntry {
             sign: Some(EddsaSign::boxed),
             verify: Some(EddsaVerify::boxed),
@@ -58,9 +56,9 @@ fn check_param(param: &MechanismParam) -> Result<()> {
     }
 }
 
-fn check_kind(kind: KeyKind) -> Result<()> {
-    match kind {
-        KeyKind::Ed25519 => Ok(()),
+fn check_kind(kind: KeyFacts) -> Result<()> {
+    match kind.family {
+        Family::Edwards => Ok(()),
         _ => Err(Rv::KEY_TYPE_INCONSISTENT)?,
     }
 }

@@ -133,21 +133,12 @@ pub type UnwrapFn = fn(&KeyMaterial, &MechanismParam, &[u8]) -> Result<Zeroizing
 /// e.g. the ECDH shared secret's). For ECDH the peer's public point is in the parameter.
 pub type DeriveFn = fn(&KeyMaterial, &MechanismParam, Option<usize>) -> Result<Zeroizing<Vec<u8>>>;
 
-/// What a key-generation mechanism makes; the core does the generating, the registry only
-/// declares which mechanism makes what.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum KeyGen {
-    RsaPair,
-    EcPair,
-    EdwardsPair,
-    Aes,
-    GenericSecret,
-}
-
 /// One registered mechanism.
 pub struct MechanismEntry {
     pub kind: CK_MECHANISM_TYPE,
-    /// Key sizes (bits for RSA/EC, bytes for AES as the spec says) and `CKF_*` flags.
+    /// Key sizes (bits for RSA/EC, bytes for AES as the spec says) and `CKF_*` flags. What a
+    /// generation mechanism (`CKF_GENERATE`, `CKF_GENERATE_KEY_PAIR`) makes is said by the rows
+    /// of the key-algorithm table that name it (`crate::key_algorithm::generated_by`).
     pub info: CK_MECHANISM_INFO,
     /// How the FFI reads the parameter (default: none).
     pub param: ParamShape,
@@ -158,7 +149,6 @@ pub struct MechanismEntry {
     pub encrypt: Option<CipherFactory>,
     pub decrypt: Option<CipherFactory>,
     pub digest: Option<DigestFactory>,
-    pub generate: Option<KeyGen>,
     pub wrap: Option<WrapFn>,
     pub unwrap: Option<UnwrapFn>,
     pub derive: Option<DeriveFn>,

@@ -9,7 +9,7 @@ use cryptoki_sys::{
     CK_MECHANISM_TYPE, CK_ULONG,
 };
 
-use super::{aes, digest, ecdh, ecdsa, eddsa, keywrap, mac, rsa, KeyGen, MechanismEntry};
+use super::{aes, digest, ecdh, ecdsa, eddsa, keywrap, mac, rsa, MechanismEntry};
 
 /// Generic secrets (HMAC keys, derivation bases), sizes in bytes.
 const GENERIC_SECRET_MIN: CK_ULONG = 1;
@@ -19,15 +19,12 @@ static TABLE: OnceLock<Vec<MechanismEntry>> = OnceLock::new();
 
 fn table() -> &'static [MechanismEntry] {
     TABLE.get_or_init(|| {
-        let mut entries = vec![MechanismEntry {
-            generate: Some(KeyGen::GenericSecret),
-            ..entry(
-                CKM_GENERIC_SECRET_KEY_GEN,
-                GENERIC_SECRET_MIN,
-                GENERIC_SECRET_MAX,
-                CKF_GENERATE,
-            )
-        }];
+        let mut entries = vec![entry(
+            CKM_GENERIC_SECRET_KEY_GEN,
+            GENERIC_SECRET_MIN,
+            GENERIC_SECRET_MAX,
+            CKF_GENERATE,
+        )];
         entries.extend(rsa::entries());
         entries.extend(ecdsa::entries());
         entries.extend(eddsa::entries());
@@ -63,7 +60,6 @@ pub(super) fn entry(
         encrypt: None,
         decrypt: None,
         digest: None,
-        generate: None,
         wrap: None,
         unwrap: None,
         derive: None,

@@ -16,13 +16,13 @@ use zeroize::Zeroizing;
 use super::keywrap::{unwrap_by_decrypting, wrap_by_encrypting};
 use super::registry::entry;
 use super::support::{hash_from_ckm, hash_from_mgf, no_param, private_key, public_key, Input};
-use super::{CipherOperation, KeyGen, KeyMaterial, MechanismEntry, SignOperation, VerifyOperation};
+use super::{CipherOperation, KeyMaterial, MechanismEntry, SignOperation, VerifyOperation};
 use crate::crypto::cipher::{
     rsa_decrypt, rsa_encrypt, rsa_raw_private, rsa_raw_public, RsaEncPadding,
 };
 use crate::crypto::digest::HashAlg;
-use crate::crypto::keys::PublicInfo;
-use crate::crypto::keys::{KeyKind, PrivateKey, PublicKey, RSA_MAX_BITS, RSA_MIN_BITS};
+use crate::crypto::keys::PublicValues;
+use crate::crypto::keys::{Family, KeyFacts, PrivateKey, PublicKey, RSA_MAX_BITS, RSA_MIN_BITS};
 use crate::crypto::sign::{rsa_sign, rsa_verify, PssParams, RsaPadding};
 use crate::error::{Result, Rv};
 use crate::types::{MechanismParam, ParamShape};
@@ -37,15 +37,12 @@ pub(super) fn entries() -> Vec<MechanismEntry> {
     let max = CK_ULONG::from(RSA_MAX_BITS);
     let sv = CKF_SIGN | CKF_VERIFY;
     let mut out = vec![
-        MechanismEntry {
-            generate: Some(KeyGen::RsaPair),
-            ..entry(
-                CKM_RSA_PKCS_KEY_PAIR_GEN,
-                GEN_MIN_BITS,
-                max,
-                CKF_GENERATE_KEY_PAIR,
-            )
-        },
+        entry(
+            CKM_RSA_PKCS_KEY_PAIR_GEN,
+            GEN_MIN_BITS,
+            max,
+            CKF_GENERATE_KEY_PAIR,
+        ),
         MechanismEntry {
             sign: Some(|k, p| RsaSign::boxed(k, p, Scheme::Pkcs1(None))),
             verify: Some(|k, p| RsaVerify::boxed(k, p, Scheme::Pkcs1(None))),
@@ -154,12 +151,10 @@ enum Scheme {
 }
 
 /// Modulus length in bytes, after checking the key is RSA of a usable size.
-fn modulus_bytes(kind: KeyKind) -> Result<usize> {
-    match kind {
-        KeyKind::Rsa { bits } if (RSA_MIN_BITS..=RSA_MAX_BITS).contains(&bits) => {
-            Ok(kind.rsa_bytes())
-        }
-        KeyKind::Rsa { .. } => Err(Rv::KEY_SIZE_RANGE)?,
+fn modulus_bytes(kind: KeyFacts) -> Result<usize> {
+    match kind.family {
+        Family::Rsa if (RSA_MIN_BITS..=RSA_MAX_BITS).contains(&kind.bits) => Ok(kind.bytes()),
+        Family::Rsa => Err(Rv::KEY_SIZE_RANGE)?,
         _ => Err(Rv::KEY_TYPE_INCONSISTENT)?,
     }
 }
@@ -180,11 +175,9 @@ enum RawLen {
     AtMost(usize),
 }
 
-fn plan(kind: KeyKind, param: &MechanismParam, scheme: Scheme) -> Result<Plan> {
+fn plan(kind: KeyFacts, param: &MechanismParam, scheme: Scheme) -> Result<Plan> {
     let k = modulus_bytes(kind)?;
-    let KeyKind::Rsa { bits } = kind else {
-        Err(Rv::KEY_TYPE_INCONSISTENT)?
-    };
+    let bits = kind.bits;
     match scheme {
         Scheme::Pkcs1(hash) => {
             no_param(param)?;
@@ -497,15 +490,15 @@ impl RawRsa {
         no_param(param)?;
         let (private, public, kind, info) = if public_op {
             let (public, kind) = public_key(key)?;
-            let info = public.public_info()?;
+            let info = public.public_values()?;
             (None, Some(public), kind, info)
         } else {
             let (private, kind) = private_key(key)?;
-            let info = private.public_info()?;
+            let info = private.public_values()?;
             (Some(private), None, kind, info)
         };
         let k = modulus_bytes(kind)?;
-        let PublicInfo::Rsa { modulus: n, .. } = info else {
+        let PublicValues::Modulus { modulus: n, .. } = info else {
             Err(Rv::KEY_TYPE_INCONSISTENT)?
         };
         Ok(RawRsa {

@@ -12,26 +12,26 @@ use zeroize::Zeroizing;
 
 use super::KeyMaterial;
 use crate::crypto::digest::{HashAlg, Hasher};
-use crate::crypto::keys::{KeyKind, PrivateKey, PublicKey};
+use crate::crypto::keys::{KeyFacts, PrivateKey, PublicKey};
 use crate::error::{Result, Rv};
 use crate::types::MechanismParam;
 
 /// The private key, or `CKR_KEY_TYPE_INCONSISTENT`.
-pub(crate) fn private_key(key: &KeyMaterial) -> Result<(Arc<PrivateKey>, KeyKind)> {
+pub(crate) fn private_key(key: &KeyMaterial) -> Result<(Arc<PrivateKey>, KeyFacts)> {
     match key {
-        KeyMaterial::Private(k) => Ok((Arc::clone(k), k.kind()?)),
+        KeyMaterial::Private(k) => Ok((Arc::clone(k), k.facts()?)),
         _ => Err(Rv::KEY_TYPE_INCONSISTENT)?,
     }
 }
 
 /// The public key (derived from a private one if that is what the core holds).
-pub(crate) fn public_key(key: &KeyMaterial) -> Result<(Arc<PublicKey>, KeyKind)> {
+pub(crate) fn public_key(key: &KeyMaterial) -> Result<(Arc<PublicKey>, KeyFacts)> {
     let public = match key {
         KeyMaterial::Public(k) => Arc::clone(k),
         KeyMaterial::Private(k) => Arc::new(k.public_key()?),
         KeyMaterial::Secret(_) | KeyMaterial::External(_) => Err(Rv::KEY_TYPE_INCONSISTENT)?,
     };
-    let kind = public.kind()?;
+    let kind = public.facts()?;
     Ok((public, kind))
 }
 

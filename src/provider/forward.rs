@@ -28,7 +28,7 @@ impl RemoteSign {
     pub fn new(key: Arc<RemoteKey>, mechanism: &Mechanism) -> Result<RemoteSign> {
         let plan = mechanisms::sign_plan(mechanism)?;
         let hasher = plan.prehash.map(Hasher::new).transpose()?;
-        let signature_len = key.size.signature_len(plan.remote.kind);
+        let signature_len = super::keys::signature_len(key.size, plan.remote.kind);
         Ok(RemoteSign {
             key,
             plan,
@@ -157,7 +157,7 @@ impl CipherOperation for RemoteCipher {
             return 0;
         }
         let total = self.data.len() + input_len;
-        match self.key.size.modulus_len() {
+        match super::keys::modulus_len(self.key.size) {
             Some(modulus) => modulus,
             // Padding or a tag adds at most one block; decryption never grows.
             None if self.encrypt => total + 16,

@@ -14,9 +14,10 @@ use super::client::Remote;
 use super::config::OnDestroy;
 use super::forward::{RemoteCipher, RemoteSign, RemoteVerify};
 use super::mechanisms;
-use crate::crypto::keys::{KeyKind, PrivateKey, PublicInfo, PublicKey};
+use crate::crypto::keys::{Family, KeyFacts, PrivateKey, PublicKey, PublicValues};
 use crate::crypto::random;
 use crate::error::{Error, Result, Rv};
+use crate::key_algorithm::{KeyAlgorithm, PublicShape, Request};
 use crate::mechanism::{CipherOperation, ExternalKey, SignOperation, VerifyOperation};
 use crate::types::Mechanism;
 
@@ -44,50 +45,29 @@ impl RemoteRef {
     }
 }
 
-/// What the output bounds of a remote key's operations depend on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum KeySize {
-    Rsa { bytes: usize },
-    Ec { field_bytes: usize },
-    Ed25519,
-    Secret { len: usize },
+/// The length of a signature (or MAC) a remote key of this family and size makes with
+/// `mechanism`.
+pub fn signature_len(size: KeyFacts, mechanism: CK_MECHANISM_TYPE) -> usize {
+    match size.family {
+        Family::Rsa => size.bytes(),
+        Family::Ec => 2 * size.bytes(),
+        // RFC 8032: R and S, each as long as the encoding of a point (one bit more than the
+        // field), 64 bytes for Ed25519.
+        Family::Edwards => 2 * (size.bits as usize + 1).div_ceil(8),
+        Family::Secret => match mechanism {
+            CKM_SHA_1_HMAC => 20,
+            CKM_SHA224_HMAC => 28,
+            CKM_SHA384_HMAC => 48,
+            CKM_SHA512_HMAC => 64,
+            CKM_AES_CMAC => 16,
+            _ => 32,
+        },
+    }
 }
 
-impl KeySize {
-    pub fn of_public(public: &PublicKey) -> Result<KeySize> {
-        Ok(match public.kind()? {
-            KeyKind::Rsa { bits } => KeySize::Rsa {
-                bytes: (bits as usize).div_ceil(8),
-            },
-            KeyKind::Ec(curve) => KeySize::Ec {
-                field_bytes: curve.field_bytes(),
-            },
-            KeyKind::Ed25519 => KeySize::Ed25519,
-        })
-    }
-
-    pub fn signature_len(self, mechanism: CK_MECHANISM_TYPE) -> usize {
-        match self {
-            KeySize::Rsa { bytes } => bytes,
-            KeySize::Ec { field_bytes } => 2 * field_bytes,
-            KeySize::Ed25519 => 64,
-            KeySize::Secret { .. } => match mechanism {
-                CKM_SHA_1_HMAC => 20,
-                CKM_SHA224_HMAC => 28,
-                CKM_SHA384_HMAC => 48,
-                CKM_SHA512_HMAC => 64,
-                CKM_AES_CMAC => 16,
-                _ => 32,
-            },
-        }
-    }
-
-    pub fn modulus_len(self) -> Option<usize> {
-        match self {
-            KeySize::Rsa { bytes } => Some(bytes),
-            _ => None,
-        }
-    }
+/// The modulus length in bytes of a remote RSA key, `None` for other families.
+pub fn modulus_len(size: KeyFacts) -> Option<usize> {
+    (size.family == Family::Rsa).then(|| size.bytes())
 }
 
 /// A REMOTE private or secret key, ready for operations.
@@ -95,7 +75,8 @@ pub struct RemoteKey {
     pub remote: Arc<Remote>,
     pub class: ObjectClass,
     pub id: Vec<u8>,
-    pub size: KeySize,
+    /// What the output bounds of its operations depend on.
+    pub size: KeyFacts,
 }
 
 impl ExternalKey for RemoteKey {
@@ -181,42 +162,28 @@ fn remote_key_type(key_type: CK_KEY_TYPE) -> Result<KeyType> {
     })
 }
 
-/// What a remote key pair is generated as.
-pub enum PairSpec<'a> {
-    Rsa {
-        bits: u64,
-        public_exponent: &'a [u8],
-    },
-    Ec {
-        params_der: &'a [u8],
-    },
-    Ed25519 {
-        params_der: &'a [u8],
-    },
-}
-
-/// Generates a key pair in the remote module; returns its reference and public key.
+/// Generates a key pair of `algorithm` in the remote module (`request` for RSA, the curve from
+/// the row otherwise); returns its reference and public key.
 pub fn generate_pair(
     remote: &Remote,
-    spec: &PairSpec<'_>,
+    algorithm: &'static KeyAlgorithm,
+    request: &Request<'_>,
     label: &str,
 ) -> Result<(RemoteRef, PublicKey)> {
     let id = new_id()?;
-    let (mechanism, key_type, mut public) = match spec {
-        PairSpec::Rsa {
-            bits,
-            public_exponent,
-        } => {
-            let exponent = if public_exponent.is_empty() {
+    let generation = algorithm.generation.ok_or(Rv::MECHANISM_INVALID)?;
+    let key_type = remote_key_type(algorithm.key_type)?;
+    let (mechanism, mut public) = match algorithm.public {
+        PublicShape::Modulus => {
+            let exponent = if request.public_exponent.is_empty() {
                 vec![1, 0, 1]
             } else {
-                public_exponent.to_vec()
+                request.public_exponent.to_vec()
             };
             (
                 CkMechanism::RsaPkcsKeyPairGen,
-                KeyType::RSA,
                 vec![
-                    Attribute::ModulusBits((*bits).into()),
+                    Attribute::ModulusBits(u64::from(request.bits).into()),
                     Attribute::PublicExponent(exponent),
                     Attribute::Verify(true),
                     Attribute::Encrypt(true),
@@ -224,17 +191,18 @@ pub fn generate_pair(
                 ],
             )
         }
-        PairSpec::Ec { params_der } | PairSpec::Ed25519 { params_der } => {
-            let (mechanism, key_type) = match spec {
-                PairSpec::Ec { .. } => (CkMechanism::EccKeyPairGen, KeyType::EC),
-                _ => (CkMechanism::EccEdwardsKeyPairGen, KeyType::EC_EDWARDS),
+        PublicShape::EcPoint | PublicShape::EdwardsPoint => {
+            let mechanism = match generation {
+                CKM_EC_KEY_PAIR_GEN => CkMechanism::EccKeyPairGen,
+                _ => CkMechanism::EccEdwardsKeyPairGen,
             };
             let values = vec![
-                Attribute::EcParams(params_der.to_vec()),
+                Attribute::EcParams(algorithm.params_der.to_vec()),
                 Attribute::Verify(true),
             ];
-            (mechanism, key_type, values)
+            (mechanism, values)
         }
+        PublicShape::None => Err(Rv::MECHANISM_INVALID)?,
     };
     public.extend([
         Attribute::Class(ObjectClass::PUBLIC_KEY),
@@ -256,32 +224,34 @@ pub fn generate_pair(
         ];
         session.get_attributes(public_handle, &wanted)
     })?;
-    let public_key = public_from_attributes(key_type, &public_key)?;
-    tracing::info!(remote_id = %hex::encode(&id), %label, "key pair generated in the remote module");
+    let public_key = public_from_attributes(algorithm, &public_key)?;
+    tracing::info!(remote_id = %hex::encode(&id), %label, algorithm = algorithm.name, "key pair generated in the remote module");
     Ok((RemoteRef::new(&id, label), public_key))
 }
 
-fn public_from_attributes(key_type: KeyType, attributes: &[Attribute]) -> Result<PublicKey> {
+fn public_from_attributes(
+    algorithm: &'static KeyAlgorithm,
+    attributes: &[Attribute],
+) -> Result<PublicKey> {
     let mut modulus = None;
     let mut exponent = None;
-    let mut params = None;
     let mut point = None;
     for attribute in attributes {
         match attribute {
             Attribute::Modulus(v) => modulus = Some(v.as_slice()),
             Attribute::PublicExponent(v) => exponent = Some(v.as_slice()),
-            Attribute::EcParams(v) => params = Some(v.as_slice()),
             Attribute::EcPoint(v) => point = Some(v.as_slice()),
             _ => {}
         }
     }
     let missing = || Error::Provider("the remote public key lacks its public values".into());
-    match key_type {
-        KeyType::RSA => PublicKey::from_rsa_components(
+    // The point is read on the row's curve, the one asked for.
+    match algorithm.public {
+        PublicShape::Modulus => PublicKey::from_rsa_components(
             modulus.ok_or_else(missing)?,
             exponent.ok_or_else(missing)?,
         ),
-        _ => PublicKey::from_ec_point(params.ok_or_else(missing)?, point.ok_or_else(missing)?),
+        _ => algorithm.public_from_point(point.ok_or_else(missing)?),
     }
 }
 
@@ -334,38 +304,27 @@ pub fn import_private(remote: &Remote, private: &PrivateKey, label: &str) -> Res
             .ok_or(Rv::KEY_TYPE_INCONSISTENT)?
             .to_vec())
     };
-    let (kind, values) = match private.public_key()?.public_info()? {
-        PublicInfo::Rsa {
+    let algorithm = crate::key_algorithm::of_private(private)?;
+    let kind = remote_key_type(algorithm.key_type)?;
+    let values = match private.public_values()? {
+        PublicValues::Modulus {
             modulus,
             public_exponent,
             ..
-        } => (
-            KeyType::RSA,
-            vec![
-                Attribute::Modulus(modulus),
-                Attribute::PublicExponent(public_exponent),
-                Attribute::PrivateExponent(secret(CKA_PRIVATE_EXPONENT)?),
-                Attribute::Prime1(secret(CKA_PRIME_1)?),
-                Attribute::Prime2(secret(CKA_PRIME_2)?),
-                Attribute::Exponent1(secret(CKA_EXPONENT_1)?),
-                Attribute::Exponent2(secret(CKA_EXPONENT_2)?),
-                Attribute::Coefficient(secret(CKA_COEFFICIENT)?),
-            ],
-        ),
-        PublicInfo::Ec { params_der, .. } => (
-            KeyType::EC,
-            vec![
-                Attribute::EcParams(params_der),
-                Attribute::Value(secret(CKA_VALUE)?),
-            ],
-        ),
-        PublicInfo::Ed25519 { params_der, .. } => (
-            KeyType::EC_EDWARDS,
-            vec![
-                Attribute::EcParams(params_der),
-                Attribute::Value(secret(CKA_VALUE)?),
-            ],
-        ),
+        } => vec![
+            Attribute::Modulus(modulus),
+            Attribute::PublicExponent(public_exponent),
+            Attribute::PrivateExponent(secret(CKA_PRIVATE_EXPONENT)?),
+            Attribute::Prime1(secret(CKA_PRIME_1)?),
+            Attribute::Prime2(secret(CKA_PRIME_2)?),
+            Attribute::Exponent1(secret(CKA_EXPONENT_1)?),
+            Attribute::Exponent2(secret(CKA_EXPONENT_2)?),
+            Attribute::Coefficient(secret(CKA_COEFFICIENT)?),
+        ],
+        PublicValues::Point { params_der, .. } => vec![
+            Attribute::EcParams(params_der),
+            Attribute::Value(secret(CKA_VALUE)?),
+        ],
     };
     create_protected(remote, ObjectClass::PRIVATE_KEY, kind, label, values)
 }

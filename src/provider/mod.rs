@@ -20,7 +20,7 @@ use uuid::Uuid;
 
 pub use client::{LoadedModules, Remote};
 pub use config::{OnDestroy, PinSource, Pkcs11Provider, ProviderSpec, RemoteUse, RootKey};
-pub use keys::{KeySize, RemoteKey, RemoteRef};
+pub use keys::{RemoteKey, RemoteRef};
 
 use crate::error::Result;
 

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::crypto::der::split_tlv;
-use crate::crypto::keys::PublicInfo;
+use crate::crypto::keys::PublicValues;
 
 fn ecdh_param(kdf: CK_EC_KDF_TYPE, shared: &[u8], point: &[u8]) -> MechanismParam {
     MechanismParam::Ecdh {
@@ -13,21 +13,22 @@ fn ecdh_param(kdf: CK_EC_KDF_TYPE, shared: &[u8], point: &[u8]) -> MechanismPara
 }
 
 fn point_der(key: &PrivateKey) -> Vec<u8> {
-    match key.public_info().unwrap() {
-        PublicInfo::Ec { point_der, .. } => point_der,
+    match key.public_values().unwrap() {
+        PublicValues::Point { point_der, .. } => point_der,
         _ => unreachable!(),
     }
 }
 
 #[test]
 fn ecdh_agrees_kdfs_and_truncation() {
-    for curve in [Curve::P256, Curve::P384, Curve::P521] {
+    for curve in crate::crypto::test_keys::CURVES {
         let a = test_keys::ec(curve);
         let b = Arc::new(PrivateKey::generate_ec(curve).unwrap());
         let (pa, pb) = (point_der(&a), point_der(&b));
-        let raw_b = pb[pb.len() - (2 * curve.field_bytes() + 1)..].to_vec();
+        let raw_b =
+            pb[pb.len() - (2 * crate::crypto::test_keys::field_bytes(curve) + 1)..].to_vec();
         let z = derive(&private(a.clone()), &ecdh_param(CKD_NULL, &[], &pb), None).unwrap();
-        assert_eq!(z.len(), curve.field_bytes());
+        assert_eq!(z.len(), crate::crypto::test_keys::field_bytes(curve));
         // Raw point, DER point, and the other side all agree.
         assert_eq!(
             derive(
@@ -90,8 +91,8 @@ fn ecdh_agrees_kdfs_and_truncation() {
             assert_eq!(natural, h1);
         }
     }
-    let a = private(test_keys::ec(Curve::P256));
-    let pb = point_der(&PrivateKey::generate_ec(Curve::P256).unwrap());
+    let a = private(test_keys::ec(crate::crypto::test_keys::P256));
+    let pb = point_der(&PrivateKey::generate_ec(crate::crypto::test_keys::P256).unwrap());
     assert_eq!(
         rv(derive(&a, &ecdh_param(CKD_NULL, b"x", &pb), None)),
         Rv::MECHANISM_PARAM_INVALID
@@ -102,7 +103,7 @@ fn ecdh_agrees_kdfs_and_truncation() {
     );
     assert_eq!(rv(derive(&a, &NONE, None)), Rv::MECHANISM_PARAM_INVALID);
     // A P-384 point against a P-256 key, an off-curve point, the point at infinity.
-    let p384 = point_der(&test_keys::ec(Curve::P384));
+    let p384 = point_der(&test_keys::ec(crate::crypto::test_keys::P384));
     let mut off = pb.clone();
     *off.last_mut().unwrap() ^= 1;
     for bad in [&p384[..], &off[..], &[0u8][..], &[][..]] {
@@ -121,7 +122,7 @@ fn ecdh_agrees_kdfs_and_truncation() {
     );
     assert_eq!(
         rv(derive(
-            &public(&test_keys::ec(Curve::P256)),
+            &public(&test_keys::ec(crate::crypto::test_keys::P256)),
             &ecdh_param(CKD_NULL, &[], &pb),
             None
         )),
@@ -152,7 +153,7 @@ fn spki_parts(spki: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
 #[test]
 fn wycheproof_ecdh_secp256r1() {
     let doc = wycheproof("ecdh_secp256r1_test.json");
-    let p256_oid = Curve::P256.params_der();
+    let p256_oid = crate::crypto::test_keys::P256;
     let (mut valid, mut invalid, mut acceptable, mut skipped) = (0, 0, 0, 0);
     for (_, test) in tests_of(&doc) {
         let id = test["tcId"].as_u64().unwrap();

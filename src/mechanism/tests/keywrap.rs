@@ -122,7 +122,7 @@ fn key_wrap_ivs_lengths_and_errors() {
         assert_eq!(
             rv(wrap(
                 mech,
-                &private(test_keys::ec(Curve::P256)),
+                &private(test_keys::ec(crate::crypto::test_keys::P256)),
                 &NONE,
                 &key16
             )),

@@ -59,7 +59,12 @@ fn hmac_known_answers_multipart_and_errors() {
         );
         assert_eq!(rv(sign(mech, &secret(&[]), &NONE, msg)), Rv::KEY_SIZE_RANGE);
         assert_eq!(
-            rv(sign(mech, &private(test_keys::ec(Curve::P256)), &NONE, msg)),
+            rv(sign(
+                mech,
+                &private(test_keys::ec(crate::crypto::test_keys::P256)),
+                &NONE,
+                msg
+            )),
             Rv::KEY_TYPE_INCONSISTENT
         );
     }

@@ -16,7 +16,7 @@ use serde_json::Value;
 use zeroize::Zeroizing;
 
 use super::{all, lookup, KeyMaterial};
-use crate::crypto::keys::{Curve, PrivateKey};
+use crate::crypto::keys::PrivateKey;
 use crate::crypto::test_keys;
 use crate::error::{Result, Rv};
 use crate::types::MechanismParam;
@@ -207,6 +207,28 @@ fn derive(key: &KeyMaterial, p: &MechanismParam, len: Option<usize>) -> Result<V
 // ---------------------------------------------------------------------------------------------
 // Registry
 
+/// Whether some row of the key-algorithm table is made by `mechanism`.
+fn generates(mechanism: CK_MECHANISM_TYPE) -> bool {
+    crate::key_algorithm::generated_by(mechanism)
+        .next()
+        .is_some()
+}
+
+#[test]
+fn every_generation_mechanism_of_the_key_algorithm_table_is_registered() {
+    for a in crate::key_algorithm::ALGORITHMS {
+        if let Some(mechanism) = a.generation {
+            let e = lookup(mechanism).unwrap();
+            assert_ne!(
+                e.info.flags & (CKF_GENERATE | CKF_GENERATE_KEY_PAIR),
+                0,
+                "{}",
+                a.name
+            );
+        }
+    }
+}
+
 #[test]
 fn registry_sorted_unique_and_capable() {
     let entries = all();
@@ -227,7 +249,7 @@ fn registry_sorted_unique_and_capable() {
                 || e.encrypt.is_some()
                 || e.decrypt.is_some()
                 || e.digest.is_some()
-                || e.generate.is_some()
+                || generates(e.kind)
                 || e.wrap.is_some()
                 || e.unwrap.is_some()
                 || e.derive.is_some(),
@@ -244,7 +266,7 @@ fn registry_sorted_unique_and_capable() {
         assert_eq!(has(CKF_DERIVE), e.derive.is_some(), "0x{:x}", e.kind);
         assert_eq!(
             has(CKF_GENERATE) || has(CKF_GENERATE_KEY_PAIR),
-            e.generate.is_some()
+            generates(e.kind)
         );
         assert!(e.info.ulMinKeySize <= e.info.ulMaxKeySize);
         assert!(std::ptr::eq(lookup(e.kind).unwrap(), e));
@@ -411,7 +433,7 @@ pub(crate) fn sign_cases() -> Vec<(CK_MECHANISM_TYPE, Arc<PrivateKey>, Mechanism
         cases.push((pkcs1, rsa.clone(), NONE, msg.clone()));
         cases.push((pss_mech, rsa.clone(), pss(hash, mgf, len), msg.clone()));
     }
-    for curve in [Curve::P256, Curve::P384, Curve::P521] {
+    for curve in crate::crypto::test_keys::CURVES {
         let key = test_keys::ec(curve);
         cases.push((CKM_ECDSA, key.clone(), NONE, sha256_digest.clone()));
         for mech in [
@@ -515,7 +537,7 @@ fn multipart_sign_equals_single_part() {
 
 #[test]
 fn wrong_key_type_for_mechanism() {
-    let ec = private(test_keys::ec(Curve::P256));
+    let ec = private(test_keys::ec(crate::crypto::test_keys::P256));
     let rsa = private(test_keys::rsa_2048());
     let ed = private(test_keys::ed25519());
     assert_eq!(
@@ -660,12 +682,12 @@ fn eddsa_parameters() {
 
 #[test]
 fn ecdsa_signature_is_raw_r_s() {
-    for curve in [Curve::P256, Curve::P384, Curve::P521] {
+    for curve in crate::crypto::test_keys::CURVES {
         let key = private(test_keys::ec(curve));
         // Raw ECDSA accepts hashes of any length, longer or shorter than the order.
         for len in [1, 20, 32, 64, 100] {
             let sig = sign(CKM_ECDSA, &key, &NONE, &vec![0x5a; len]).unwrap();
-            assert_eq!(sig.len(), 2 * curve.field_bytes());
+            assert_eq!(sig.len(), 2 * crate::crypto::test_keys::field_bytes(curve));
             verify(CKM_ECDSA, &key, &NONE, &vec![0x5a; len], &sig).unwrap();
         }
     }

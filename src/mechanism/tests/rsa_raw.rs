@@ -2,13 +2,13 @@
 //! length.
 
 use super::*;
-use crate::crypto::keys::PublicInfo;
+use crate::crypto::keys::PublicValues;
 
 #[test]
 fn rsa_x509_round_trips_padding_and_range() {
     let key = test_keys::rsa_2048();
     let (pr, pu) = (private(key.clone()), public(&key));
-    let PublicInfo::Rsa { modulus, .. } = key.public_info().unwrap() else {
+    let PublicValues::Modulus { modulus, .. } = key.public_values().unwrap() else {
         unreachable!()
     };
     for len in [1usize, 20, 255, 256] {

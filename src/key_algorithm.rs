@@ -1,0 +1,595 @@
+//! The key-algorithm table: every kind of key sqlhsm makes, stores or uses is one row of
+//! [`ALGORITHMS`] — its `asym_key.key_algorithm` number, its one name, its PKCS#11 key type
+//! (`CKK_*`) and generation mechanism (`CKM_*_KEY_PAIR_GEN` / `CKM_*_KEY_GEN`), its size, its
+//! OID (the DER of `CKA_EC_PARAMS`), the shape of its public attributes and its constructors in
+//! `crypto`. Lookups by number, by name, by curve and by (family, size) all read the rows; adding
+//! an algorithm is adding a row (see `docs/adding-a-key-algorithm.md`).
+//!
+//! Placement: below `core`, `mechanism`, `provider` and `admin`, which all read it, and just
+//! above `crypto`, whose constructors the rows point at. `crypto` never reads the table (it names
+//! a curve by the OID a row hands it and reports a key as its [`Family`] and size), so the arrow
+//! points one way and only `crypto` names OpenSSL.
+//!
+//! Numbering: `key_algorithm` follows OpenTDF's values where it defines them (1–5); sqlhsm's own
+//! additions start at 101 so a future OpenTDF value can never collide with them. Secret keys
+//! (`sym_key` rows) have no `key_algorithm` column; their rows carry no number.
+
+use cryptoki_sys::{
+    CKK_AES, CKK_EC, CKK_EC_EDWARDS, CKK_GENERIC_SECRET, CKK_RSA, CKM_AES_KEY_GEN,
+    CKM_EC_EDWARDS_KEY_PAIR_GEN, CKM_EC_KEY_PAIR_GEN, CKM_GENERIC_SECRET_KEY_GEN,
+    CKM_RSA_PKCS_KEY_PAIR_GEN, CK_KEY_TYPE, CK_MECHANISM_TYPE, CK_ULONG,
+};
+
+use crate::crypto::keys::{is_der_oid, printable_string, PrivateKey, PublicKey};
+pub use crate::crypto::keys::{Family, KeyFacts};
+use crate::error::{Result, Rv};
+
+/// How a key's public values appear as attributes (PKCS#11 3.0 Current Mechanisms §2.1.2,
+/// §2.3.3, §2.3.5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PublicShape {
+    /// `CKA_MODULUS`, `CKA_PUBLIC_EXPONENT` (and `CKA_MODULUS_BITS` on the public key).
+    Modulus,
+    /// `CKA_EC_PARAMS` and `CKA_EC_POINT`, a DER OCTET STRING of the uncompressed X9.62 point.
+    EcPoint,
+    /// `CKA_EC_PARAMS` and `CKA_EC_POINT`, a DER OCTET STRING of the RFC 8032 encoding.
+    EdwardsPoint,
+    /// A secret key: no public values.
+    None,
+}
+
+/// What a generation template asks for beyond the algorithm (RSA only, for now).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Request<'a> {
+    /// `CKA_MODULUS_BITS`.
+    pub bits: u32,
+    /// `CKA_PUBLIC_EXPONENT`, empty for the default.
+    pub public_exponent: &'a [u8],
+}
+
+/// Makes a fresh private key of the row's algorithm.
+pub type GenerateFn = fn(&KeyAlgorithm, &Request<'_>) -> Result<PrivateKey>;
+/// A private key from its `CKA_VALUE` (EC scalar, Edwards seed).
+pub type PrivateFromValueFn = fn(&KeyAlgorithm, &[u8]) -> Result<PrivateKey>;
+/// A public key from its `CKA_EC_POINT` (raw or in a DER OCTET STRING).
+pub type PublicFromPointFn = fn(&KeyAlgorithm, &[u8]) -> Result<PublicKey>;
+
+/// One algorithm.
+#[derive(Debug)]
+pub struct KeyAlgorithm {
+    /// `asym_key.key_algorithm`; `None` for secret keys, whose table has no such column.
+    pub code: Option<i32>,
+    /// The one spelling: admin arguments and output, JSON, logs, docs, and the prefix of
+    /// generated `key_id`s.
+    pub name: &'static str,
+    pub family: Family,
+    /// `CKK_*`.
+    pub key_type: CK_KEY_TYPE,
+    /// The `CKM_*_KEY_PAIR_GEN` / `CKM_*_KEY_GEN` that makes it; `None` when sqlhsm does not
+    /// make it as such (RSA of another size is made by asking for that size).
+    pub generation: Option<CK_MECHANISM_TYPE>,
+    /// RSA modulus bits, curve field bits (PKCS#11's unit for EC key sizes), secret key bits;
+    /// `None` for "any other size" rows.
+    pub bits: Option<u32>,
+    /// The DER of the curve's OID, the `CKA_EC_PARAMS` sqlhsm writes; empty for RSA and secrets.
+    pub params_der: &'static [u8],
+    /// Curve names `CKA_EC_PARAMS` may give as a PrintableString instead (PKCS#11 3.0 allows it).
+    pub curve_names: &'static [&'static str],
+    pub public: PublicShape,
+    pub generate: Option<GenerateFn>,
+    pub private_from_value: Option<PrivateFromValueFn>,
+    pub public_from_point: Option<PublicFromPointFn>,
+}
+
+/// The rows' defaults, for struct update syntax.
+const fn row(name: &'static str, family: Family, key_type: CK_KEY_TYPE) -> KeyAlgorithm {
+    KeyAlgorithm {
+        code: None,
+        name,
+        family,
+        key_type,
+        generation: None,
+        bits: None,
+        params_der: &[],
+        curve_names: &[],
+        public: PublicShape::None,
+        generate: None,
+        private_from_value: None,
+        public_from_point: None,
+    }
+}
+
+const fn rsa(code: i32, name: &'static str, bits: Option<u32>) -> KeyAlgorithm {
+    KeyAlgorithm {
+        code: Some(code),
+        generation: Some(CKM_RSA_PKCS_KEY_PAIR_GEN),
+        bits,
+        public: PublicShape::Modulus,
+        generate: Some(|_, request| {
+            PrivateKey::generate_rsa(request.bits, request.public_exponent)
+        }),
+        ..row(name, Family::Rsa, CKK_RSA)
+    }
+}
+
+const fn ec(
+    code: i32,
+    name: &'static str,
+    bits: u32,
+    params_der: &'static [u8],
+    curve_names: &'static [&'static str],
+) -> KeyAlgorithm {
+    KeyAlgorithm {
+        code: Some(code),
+        generation: Some(CKM_EC_KEY_PAIR_GEN),
+        bits: Some(bits),
+        params_der,
+        curve_names,
+        public: PublicShape::EcPoint,
+        generate: Some(|row, _| PrivateKey::generate_ec(row.params_der)),
+        private_from_value: Some(|row, value| {
+            PrivateKey::from_ec_components(row.params_der, value)
+        }),
+        public_from_point: Some(|row, point| PublicKey::from_ec_point(row.params_der, point)),
+        ..row(name, Family::Ec, CKK_EC)
+    }
+}
+
+const fn aes(name: &'static str, bits: u32) -> KeyAlgorithm {
+    KeyAlgorithm {
+        generation: Some(CKM_AES_KEY_GEN),
+        bits: Some(bits),
+        ..row(name, Family::Secret, CKK_AES)
+    }
+}
+
+pub static RSA_2048: KeyAlgorithm = rsa(1, "rsa-2048", Some(2048));
+pub static RSA_4096: KeyAlgorithm = rsa(2, "rsa-4096", Some(4096));
+pub static EC_P256: KeyAlgorithm = ec(
+    3,
+    "ec-p256",
+    256,
+    &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07],
+    &["prime256v1", "secp256r1", "P-256"],
+);
+pub static EC_P384: KeyAlgorithm = ec(
+    4,
+    "ec-p384",
+    384,
+    &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22],
+    &["secp384r1", "P-384"],
+);
+pub static EC_P521: KeyAlgorithm = ec(
+    5,
+    "ec-p521",
+    521,
+    &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23],
+    &["secp521r1", "P-521"],
+);
+/// sqlhsm extension.
+pub static RSA_3072: KeyAlgorithm = rsa(101, "rsa-3072", Some(3072));
+/// sqlhsm extension: RSA of any other size (imported keys, e.g. 1024 or 8192 bits, or generated
+/// with such a `CKA_MODULUS_BITS`).
+pub static RSA_OTHER: KeyAlgorithm = rsa(102, "rsa-other", None);
+/// sqlhsm extension.
+pub static ED25519: KeyAlgorithm = KeyAlgorithm {
+    code: Some(103),
+    generation: Some(CKM_EC_EDWARDS_KEY_PAIR_GEN),
+    bits: Some(255),
+    params_der: &[0x06, 0x03, 0x2b, 0x65, 0x70],
+    curve_names: &["edwards25519"],
+    public: PublicShape::EdwardsPoint,
+    generate: Some(|_, _| PrivateKey::generate_ed25519()),
+    private_from_value: Some(|_, seed| PrivateKey::from_ed25519_seed(seed)),
+    public_from_point: Some(|_, point| PublicKey::from_ed25519_point(point)),
+    ..row("ed25519", Family::Edwards, CKK_EC_EDWARDS)
+};
+pub static AES_128: KeyAlgorithm = aes("aes-128", 128);
+pub static AES_192: KeyAlgorithm = aes("aes-192", 192);
+pub static AES_256: KeyAlgorithm = aes("aes-256", 256);
+/// Secrets of any length (HMAC keys, derivation bases), and the secret keys of a type no other
+/// row names.
+pub static GENERIC_SECRET: KeyAlgorithm = KeyAlgorithm {
+    generation: Some(CKM_GENERIC_SECRET_KEY_GEN),
+    ..row("generic-secret", Family::Secret, CKK_GENERIC_SECRET)
+};
+
+/// Every row; the order is the order names are listed in.
+pub static ALGORITHMS: &[&KeyAlgorithm] = &[
+    &RSA_2048,
+    &RSA_3072,
+    &RSA_4096,
+    &RSA_OTHER,
+    &EC_P256,
+    &EC_P384,
+    &EC_P521,
+    &ED25519,
+    &AES_128,
+    &AES_192,
+    &AES_256,
+    &GENERIC_SECRET,
+];
+
+impl KeyAlgorithm {
+    /// A fresh private key; `CKR_MECHANISM_INVALID` for rows sqlhsm cannot generate as key
+    /// pairs (secret keys are random bytes, made by the caller).
+    pub fn generate(&self, request: &Request<'_>) -> Result<PrivateKey> {
+        let generate = self.generate.ok_or(Rv::MECHANISM_INVALID)?;
+        generate(self, request)
+    }
+
+    /// A private key from `CKA_VALUE`; `CKR_ATTRIBUTE_VALUE_INVALID` where the shape has none.
+    pub fn private_from_value(&self, value: &[u8]) -> Result<PrivateKey> {
+        let make = self.private_from_value.ok_or(Rv::ATTRIBUTE_VALUE_INVALID)?;
+        make(self, value)
+    }
+
+    /// A public key from `CKA_EC_POINT`; `CKR_ATTRIBUTE_VALUE_INVALID` where the shape has none.
+    pub fn public_from_point(&self, point: &[u8]) -> Result<PublicKey> {
+        let make = self.public_from_point.ok_or(Rv::ATTRIBUTE_VALUE_INVALID)?;
+        make(self, point)
+    }
+
+    /// The `key_algorithm` column's value; `CKR_GENERAL_ERROR` for a secret key's row (a bug:
+    /// only `asym_key` rows have the column).
+    pub fn code(&self) -> Result<i32> {
+        Ok(self.code.ok_or(Rv::GENERAL_ERROR)?)
+    }
+}
+
+/// The smallest and largest size in bits of a family's rows: the key sizes its mechanisms
+/// advertise in `CK_MECHANISM_INFO` (EC: 256–521, Edwards: 255), so a new curve widens them.
+pub const fn bits_range(family: Family) -> (CK_ULONG, CK_ULONG) {
+    let (mut min, mut max) = (u32::MAX, 0);
+    let mut i = 0;
+    while i < ALGORITHMS.len() {
+        if let (true, Some(bits)) = (
+            ALGORITHMS[i].family as u8 == family as u8,
+            ALGORITHMS[i].bits,
+        ) {
+            if bits < min {
+                min = bits;
+            }
+            if bits > max {
+                max = bits;
+            }
+        }
+        i += 1;
+    }
+    (min as CK_ULONG, max as CK_ULONG)
+}
+
+/// The row of a `key_algorithm` number.
+pub fn by_code(code: i32) -> Option<&'static KeyAlgorithm> {
+    ALGORITHMS.iter().copied().find(|a| a.code == Some(code))
+}
+
+/// The row of a stored `key_algorithm`: an unknown number is a clear error, not a guess.
+pub fn from_row(code: i32) -> Result<&'static KeyAlgorithm> {
+    by_code(code).ok_or_else(|| {
+        tracing::error!(code, "asym_key row has an unknown key_algorithm");
+        Rv::DEVICE_ERROR.into()
+    })
+}
+
+/// The row of a name (any case).
+pub fn by_name(name: &str) -> Option<&'static KeyAlgorithm> {
+    ALGORITHMS
+        .iter()
+        .copied()
+        .find(|a| a.name.eq_ignore_ascii_case(name))
+}
+
+/// The rows a generation mechanism makes (all of one family).
+pub fn generated_by(
+    mechanism: CK_MECHANISM_TYPE,
+) -> impl Iterator<Item = &'static KeyAlgorithm> + Clone {
+    ALGORITHMS
+        .iter()
+        .copied()
+        .filter(move |a| a.generation == Some(mechanism))
+}
+
+/// The curve `CKA_EC_PARAMS` names: its OID DER, or a DER PrintableString with one of the
+/// curve's names. `CKR_CURVE_NOT_SUPPORTED` for a curve sqlhsm lacks (a well-formed OID, or a
+/// name); `CKR_ATTRIBUTE_VALUE_INVALID` for anything that is not an ECParameters value at all.
+pub fn by_ec_params(der: &[u8]) -> Result<&'static KeyAlgorithm> {
+    let curves = || {
+        ALGORITHMS
+            .iter()
+            .copied()
+            .filter(|a| !a.params_der.is_empty())
+    };
+    if let Some(row) = curves().find(|a| a.params_der == der) {
+        return Ok(row);
+    }
+    match printable_string(der) {
+        Some(name) => curves()
+            .find(|a| a.curve_names.contains(&name))
+            .ok_or_else(|| Rv::CURVE_NOT_SUPPORTED.into()),
+        None if is_der_oid(der) => Err(Rv::CURVE_NOT_SUPPORTED)?,
+        None => Err(Rv::ATTRIBUTE_VALUE_INVALID)?,
+    }
+}
+
+/// The curve of a key of type `key_type` that `CKA_EC_PARAMS` names, for generation: a curve of
+/// another key type is `CKR_CURVE_NOT_SUPPORTED`, and so is any value for an Edwards key.
+pub fn curve_for(key_type: CK_KEY_TYPE, params: &[u8]) -> Result<&'static KeyAlgorithm> {
+    match by_ec_params(params) {
+        Ok(row) if row.key_type == key_type => Ok(row),
+        Err(e) if key_type == CKK_EC => Err(e),
+        _ => Err(Rv::CURVE_NOT_SUPPORTED)?,
+    }
+}
+
+/// The row of an RSA key of `bits`.
+pub fn rsa_of_bits(bits: u32) -> &'static KeyAlgorithm {
+    ALGORITHMS
+        .iter()
+        .copied()
+        .find(|a| a.family == Family::Rsa && a.bits == Some(bits))
+        .unwrap_or(&RSA_OTHER)
+}
+
+/// The row of a key pair, from its public key; `CKR_CURVE_NOT_SUPPORTED` for a curve no row
+/// names.
+pub fn of_public(public: &PublicKey) -> Result<&'static KeyAlgorithm> {
+    of_facts(public.facts()?, || public.curve_der())
+}
+
+/// The row of a private key.
+pub fn of_private(private: &PrivateKey) -> Result<&'static KeyAlgorithm> {
+    of_facts(private.facts()?, || private.curve_der())
+}
+
+fn of_facts(
+    facts: KeyFacts,
+    curve: impl FnOnce() -> Result<Option<Vec<u8>>>,
+) -> Result<&'static KeyAlgorithm> {
+    match facts.family {
+        Family::Rsa => Ok(rsa_of_bits(facts.bits)),
+        Family::Secret => Err(Rv::KEY_TYPE_INCONSISTENT)?,
+        Family::Ec | Family::Edwards => {
+            let oid = curve()?.unwrap_or_default();
+            ALGORITHMS
+                .iter()
+                .copied()
+                .find(|a| a.family == facts.family && a.params_der == oid.as_slice())
+                .ok_or_else(|| Rv::CURVE_NOT_SUPPORTED.into())
+        }
+    }
+}
+
+/// The row of a secret key of `key_type` and `len` bytes (`None`: not known); a type no row names
+/// is a generic secret. `None` only for an AES key of unknown length.
+pub fn of_secret(key_type: CK_KEY_TYPE, len: Option<u64>) -> Option<&'static KeyAlgorithm> {
+    let bits = len.and_then(|len| u32::try_from(len.checked_mul(8)?).ok());
+    let of_type = || {
+        ALGORITHMS
+            .iter()
+            .copied()
+            .filter(move |a| a.family == Family::Secret && a.key_type == key_type)
+    };
+    match of_type().next() {
+        None => Some(&GENERIC_SECRET),
+        Some(_) => of_type().find(|a| a.bits.is_none() || (bits.is_some() && a.bits == bits)),
+    }
+}
+
+/// All `key_algorithm` numbers with the given PKCS#11 key type, for an indexed
+/// `key_algorithm IN (…)`.
+pub fn codes_for_key_type(key_type: CK_KEY_TYPE) -> Vec<i32> {
+    ALGORITHMS
+        .iter()
+        .filter(|a| a.key_type == key_type)
+        .filter_map(|a| a.code)
+        .collect()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use cryptoki_sys::CKK_DES3;
+
+    fn printable(s: &str) -> Vec<u8> {
+        let mut v = vec![0x13, s.len() as u8];
+        v.extend_from_slice(s.as_bytes());
+        v
+    }
+
+    #[test]
+    fn opentdf_numbering_is_kept() {
+        assert_eq!(RSA_2048.code, Some(1));
+        assert_eq!(RSA_4096.code, Some(2));
+        assert_eq!(EC_P256.code, Some(3));
+        assert_eq!(EC_P384.code, Some(4));
+        assert_eq!(EC_P521.code, Some(5));
+        assert_eq!(RSA_3072.code, Some(101));
+        assert_eq!(RSA_OTHER.code, Some(102));
+        assert_eq!(ED25519.code, Some(103));
+        for a in ALGORITHMS {
+            if let Some(code) = a.code {
+                assert!(std::ptr::eq(by_code(code).unwrap(), *a));
+                assert!(std::ptr::eq(from_row(code).unwrap(), *a));
+            }
+        }
+        assert!(by_code(0).is_none());
+        assert_eq!(from_row(0).unwrap_err().rv(), Rv::DEVICE_ERROR);
+    }
+
+    #[test]
+    fn rows_are_consistent() {
+        for (i, a) in ALGORITHMS.iter().enumerate() {
+            for b in &ALGORITHMS[i + 1..] {
+                assert_ne!(a.name, b.name);
+                assert!(a.code.is_none() || a.code != b.code, "{}", a.name);
+                assert!(a.params_der.is_empty() || a.params_der != b.params_der);
+            }
+            assert!(std::ptr::eq(by_name(a.name).unwrap(), *a));
+            assert!(std::ptr::eq(by_name(&a.name.to_uppercase()).unwrap(), *a));
+            // Asymmetric keys have a number, a public shape and a constructor; secrets none.
+            let secret = a.family == Family::Secret;
+            assert_eq!(a.code.is_none(), secret, "{}", a.name);
+            assert_eq!(a.public == PublicShape::None, secret, "{}", a.name);
+            assert_eq!(a.generate.is_none(), secret, "{}", a.name);
+            // Curves, and only they, have an OID and build from a value and a point.
+            let curve = matches!(a.family, Family::Ec | Family::Edwards);
+            assert_eq!(!a.params_der.is_empty(), curve, "{}", a.name);
+            assert_eq!(a.private_from_value.is_some(), curve, "{}", a.name);
+            assert_eq!(a.public_from_point.is_some(), curve, "{}", a.name);
+            if curve {
+                assert!(std::ptr::eq(by_ec_params(a.params_der).unwrap(), *a));
+                for name in a.curve_names {
+                    assert!(std::ptr::eq(by_ec_params(&printable(name)).unwrap(), *a));
+                }
+            }
+            // One generation mechanism makes one family.
+            if let Some(mechanism) = a.generation {
+                assert!(generated_by(mechanism).all(|b| b.family == a.family));
+            }
+        }
+        assert!(by_name("p256").is_none(), "one spelling");
+    }
+
+    #[test]
+    fn oids_are_crypto_test_curves() {
+        use crate::crypto::test_keys::{CURVES, ED25519_OID};
+        let table: Vec<&[u8]> = [&EC_P256, &EC_P384, &EC_P521]
+            .iter()
+            .map(|a| a.params_der)
+            .collect();
+        assert_eq!(table, CURVES);
+        assert_eq!(ED25519.params_der, ED25519_OID);
+    }
+
+    #[test]
+    fn curve_params() {
+        assert!(std::ptr::eq(
+            by_ec_params(&printable("prime256v1")).unwrap(),
+            &EC_P256
+        ));
+        assert!(std::ptr::eq(
+            by_ec_params(&printable("secp256r1")).unwrap(),
+            &EC_P256
+        ));
+        assert!(std::ptr::eq(
+            by_ec_params(&printable("P-256")).unwrap(),
+            &EC_P256
+        ));
+        assert!(std::ptr::eq(
+            by_ec_params(&printable("secp384r1")).unwrap(),
+            &EC_P384
+        ));
+        assert!(std::ptr::eq(
+            by_ec_params(&printable("secp521r1")).unwrap(),
+            &EC_P521
+        ));
+        assert!(std::ptr::eq(
+            by_ec_params(&printable("edwards25519")).unwrap(),
+            &ED25519
+        ));
+        // For an EC key, Ed25519's OID names no curve.
+        let err = curve_for(CKK_EC, ED25519.params_der).unwrap_err();
+        assert_eq!(err.rv(), Rv::CURVE_NOT_SUPPORTED);
+        assert_eq!(
+            curve_for(CKK_EC, &printable("secp256k1")).unwrap_err().rv(),
+            Rv::CURVE_NOT_SUPPORTED
+        );
+        let secp256k1_oid = [0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x0a];
+        assert_eq!(
+            by_ec_params(&secp256k1_oid).unwrap_err().rv(),
+            Rv::CURVE_NOT_SUPPORTED
+        );
+        assert_eq!(
+            curve_for(CKK_EC, &[]).unwrap_err().rv(),
+            Rv::ATTRIBUTE_VALUE_INVALID
+        );
+        // For an Edwards key, anything but an Edwards curve is unsupported.
+        assert!(std::ptr::eq(
+            curve_for(CKK_EC_EDWARDS, ED25519.params_der).unwrap(),
+            &ED25519
+        ));
+        for other in [EC_P256.params_der, &[][..], &printable("edwards448")] {
+            let err = curve_for(CKK_EC_EDWARDS, other).unwrap_err();
+            assert_eq!(err.rv(), Rv::CURVE_NOT_SUPPORTED);
+        }
+    }
+
+    #[test]
+    fn keys_find_their_rows() {
+        use crate::crypto::test_keys;
+        assert!(std::ptr::eq(
+            of_private(&test_keys::rsa_2048()).unwrap(),
+            &RSA_2048
+        ));
+        for a in [&EC_P256, &EC_P384, &EC_P521] {
+            let key = test_keys::ec(a.params_der);
+            assert!(std::ptr::eq(of_private(&key).unwrap(), a));
+            assert!(std::ptr::eq(
+                of_public(&key.public_key().unwrap()).unwrap(),
+                a
+            ));
+        }
+        let ed = test_keys::ed25519();
+        assert!(std::ptr::eq(of_private(&ed).unwrap(), &ED25519));
+        assert!(std::ptr::eq(rsa_of_bits(3072), &RSA_3072));
+        assert!(std::ptr::eq(rsa_of_bits(1024), &RSA_OTHER));
+        // Ed25519 from printable params: the row's constructors take the value and the point.
+        let row = by_ec_params(&printable("edwards25519")).unwrap();
+        let seed = ed
+            .private_component(cryptoki_sys::CKA_VALUE)
+            .unwrap()
+            .unwrap();
+        let again = row.private_from_value(&seed).unwrap();
+        assert_eq!(again.public_values().unwrap(), ed.public_values().unwrap());
+        let crate::crypto::keys::PublicValues::Point { point_der, .. } =
+            ed.public_values().unwrap()
+        else {
+            panic!("not a point")
+        };
+        let public = row.public_from_point(&point_der).unwrap();
+        assert_eq!(public.public_values().unwrap(), ed.public_values().unwrap());
+        assert!(RSA_2048.public_from_point(&point_der).is_err());
+    }
+
+    #[test]
+    fn family_sizes() {
+        assert_eq!(bits_range(Family::Ec), (256, 521));
+        assert_eq!(bits_range(Family::Edwards), (255, 255));
+        assert_eq!(bits_range(Family::Rsa), (2048, 4096));
+    }
+
+    #[test]
+    fn secrets() {
+        assert!(std::ptr::eq(
+            of_secret(CKK_AES, Some(16)).unwrap(),
+            &AES_128
+        ));
+        assert!(std::ptr::eq(
+            of_secret(CKK_AES, Some(32)).unwrap(),
+            &AES_256
+        ));
+        assert!(of_secret(CKK_AES, None).is_none());
+        let generic = of_secret(CKK_GENERIC_SECRET, Some(20)).unwrap();
+        assert!(std::ptr::eq(generic, &GENERIC_SECRET));
+        assert!(std::ptr::eq(
+            of_secret(CKK_DES3, Some(24)).unwrap(),
+            &GENERIC_SECRET
+        ));
+        assert_eq!(AES_128.code().unwrap_err().rv(), Rv::GENERAL_ERROR);
+    }
+
+    #[test]
+    fn key_type_codes_cover_every_algorithm() {
+        let mut all: Vec<i32> = [CKK_RSA, CKK_EC, CKK_EC_EDWARDS]
+            .into_iter()
+            .flat_map(codes_for_key_type)
+            .collect();
+        all.sort();
+        let mut expected: Vec<i32> = ALGORITHMS.iter().filter_map(|a| a.code).collect();
+        expected.sort();
+        assert_eq!(all, expected);
+        assert!(codes_for_key_type(CKK_AES).is_empty());
+    }
+}
