@@ -10,8 +10,8 @@ use cryptoki_sys::{
 };
 use zeroize::Zeroizing;
 
+use super::entry;
 use super::keywrap::{unwrap_by_decrypting, wrap_by_encrypting};
-use super::registry::entry;
 use super::support::{no_param, secret_key};
 use super::{CipherOperation, KeyMaterial, MechanismEntry};
 use crate::crypto::cipher::{
@@ -43,7 +43,7 @@ pub(super) fn entries() -> Vec<MechanismEntry> {
             unwrap: Some(|k, p, d| {
                 unwrap_by_decrypting(|k, p| AesBlockOp::boxed(k, p, Block::Ecb, false), k, p, d)
             }),
-            key_types: super::registry::AES_KEYS,
+            key_types: super::AES_KEYS,
             forward: super::Forward::AsIs,
             ..entry(CKM_AES_ECB, MIN_KEY, MAX_KEY, block_flags)
         },
@@ -61,7 +61,7 @@ pub(super) fn entries() -> Vec<MechanismEntry> {
             unwrap: Some(|k, p, d| {
                 unwrap_by_decrypting(|k, p| AesBlockOp::boxed(k, p, Block::Cbc, false), k, p, d)
             }),
-            key_types: super::registry::AES_KEYS,
+            key_types: super::AES_KEYS,
             param: ParamShape::Iv(AES_BLOCK),
             forward: super::Forward::AsIs,
             ..entry(CKM_AES_CBC, MIN_KEY, MAX_KEY, block_flags)
@@ -80,7 +80,7 @@ pub(super) fn entries() -> Vec<MechanismEntry> {
                     d,
                 )
             }),
-            key_types: super::registry::AES_KEYS,
+            key_types: super::AES_KEYS,
             param: ParamShape::Iv(AES_BLOCK),
             forward: super::Forward::AsIs,
             ..entry(CKM_AES_CBC_PAD, MIN_KEY, MAX_KEY, block_flags)
@@ -88,7 +88,7 @@ pub(super) fn entries() -> Vec<MechanismEntry> {
         MechanismEntry {
             encrypt: Some(Ctr::boxed),
             decrypt: Some(Ctr::boxed),
-            key_types: super::registry::AES_KEYS,
+            key_types: super::AES_KEYS,
             // CK_AES_CTR_PARAMS: the counter width and the first counter block.
             param: ParamShape::Bytes,
             ..entry(CKM_AES_CTR, MIN_KEY, MAX_KEY, CKF_ENCRYPT | CKF_DECRYPT)
@@ -96,7 +96,7 @@ pub(super) fn entries() -> Vec<MechanismEntry> {
         MechanismEntry {
             encrypt: Some(GcmEncrypt::boxed),
             decrypt: Some(GcmDecrypt::boxed),
-            key_types: super::registry::AES_KEYS,
+            key_types: super::AES_KEYS,
             param: ParamShape::Gcm,
             forward: super::Forward::AsIs,
             ..entry(CKM_AES_GCM, MIN_KEY, MAX_KEY, CKF_ENCRYPT | CKF_DECRYPT)

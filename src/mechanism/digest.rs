@@ -2,7 +2,7 @@
 
 use cryptoki_sys::{CKF_DIGEST, CKM_SHA224, CKM_SHA256, CKM_SHA384, CKM_SHA512, CKM_SHA_1};
 
-use super::registry::entry;
+use super::entry;
 use super::{DigestOperation, MechanismEntry};
 use crate::crypto::digest::{HashAlg, Hasher};
 use crate::error::{Result, Rv};

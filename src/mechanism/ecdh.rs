@@ -18,7 +18,7 @@ use cryptoki_sys::{
 };
 use zeroize::Zeroizing;
 
-use super::registry::entry;
+use super::entry;
 use super::support::private_key;
 use super::{Forward, KeyMaterial, MechanismEntry};
 use crate::crypto::digest::HashAlg;

@@ -10,7 +10,7 @@ use cryptoki_sys::{
     CKM_ECDSA_SHA512, CKM_EC_KEY_PAIR_GEN, CK_FLAGS,
 };
 
-use super::registry::entry;
+use super::entry;
 use super::support::{no_param, private_key, public_key, Input};
 use super::{KeyMaterial, MechanismEntry, SignOperation, VerifyOperation};
 use crate::crypto::digest::HashAlg;

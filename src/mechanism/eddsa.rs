@@ -9,7 +9,7 @@ use cryptoki_sys::{
 };
 use zeroize::Zeroizing;
 
-use super::registry::entry;
+use super::entry;
 use super::support::{private_key, public_key};
 use super::{KeyMaterial, MechanismEntry, SignOperation, VerifyOperation};
 use crate::crypto::keys::{Family, KeyFacts, PrivateKey, PublicKey};

@@ -16,7 +16,7 @@ use cryptoki_sys::{
 };
 use zeroize::Zeroizing;
 
-use super::registry::entry;
+use super::entry;
 use super::support::secret_key;
 use super::{CipherFactory, CipherOperation, Forward, KeyMaterial, MechanismEntry};
 use crate::crypto::wrap::{KeyWrap, WrapError};
@@ -34,7 +34,7 @@ pub(super) fn entries() -> Vec<MechanismEntry> {
             decrypt: Some(|k, p| KwOp::boxed(k, p, KeyWrap::Kw, false)),
             wrap: Some(|k, p, d| kw_wrap(k, p, d, KeyWrap::Kw)),
             unwrap: Some(|k, p, d| kw_unwrap(k, p, d, KeyWrap::Kw)),
-            key_types: super::registry::AES_KEYS,
+            key_types: super::AES_KEYS,
             param: ParamShape::Iv(KeyWrap::Kw.iv_len()),
             forward: Forward::AsIs,
             ..entry(CKM_AES_KEY_WRAP, MIN_KEY, MAX_KEY, flags)
@@ -44,7 +44,7 @@ pub(super) fn entries() -> Vec<MechanismEntry> {
             decrypt: Some(|k, p| KwOp::boxed(k, p, KeyWrap::Kwp, false)),
             wrap: Some(|k, p, d| kw_wrap(k, p, d, KeyWrap::Kwp)),
             unwrap: Some(|k, p, d| kw_unwrap(k, p, d, KeyWrap::Kwp)),
-            key_types: super::registry::AES_KEYS,
+            key_types: super::AES_KEYS,
             param: ParamShape::Iv(KeyWrap::Kwp.iv_len()),
             forward: Forward::AsIs,
             ..entry(CKM_AES_KEY_WRAP_KWP, MIN_KEY, MAX_KEY, flags)

@@ -10,7 +10,7 @@ use cryptoki_sys::{
     CKM_SHA_1_HMAC_GENERAL, CK_ULONG,
 };
 
-use super::registry::entry;
+use super::entry;
 use super::support::{no_param, secret_key};
 use super::{Forward, KeyMaterial, MechanismEntry, SignOperation, VerifyOperation};
 use crate::crypto::digest::HashAlg;
@@ -39,8 +39,8 @@ pub(super) fn entries() -> Vec<MechanismEntry> {
     macro_rules! mac {
         ($full:expr, $general:expr, $kind:expr, $min:expr, $max:expr, $forward:expr) => {
             let key_types = match $kind {
-                Kind::Cmac => super::registry::AES_KEYS,
-                Kind::Hmac(_) => super::registry::GENERIC_SECRET_KEYS,
+                Kind::Cmac => super::AES_KEYS,
+                Kind::Hmac(_) => super::GENERIC_SECRET_KEYS,
             };
             out.push(MechanismEntry {
                 sign: Some(|k, p| MacSign::boxed(k, p, $kind, false)),

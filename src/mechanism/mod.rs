@@ -19,7 +19,7 @@ pub(crate) mod tests;
 
 use std::sync::Arc;
 
-use cryptoki_sys::{CK_MECHANISM_INFO, CK_MECHANISM_TYPE};
+use cryptoki_sys::{CK_FLAGS, CK_MECHANISM_INFO, CK_MECHANISM_TYPE, CK_ULONG};
 use zeroize::Zeroizing;
 
 use crate::crypto::keys::{PrivateKey, PublicKey};
@@ -175,3 +175,40 @@ pub enum Forward {
         then: CK_MECHANISM_TYPE,
     },
 }
+
+// What the family files build their entries from. Here, beside `MechanismEntry`, rather than in
+// `registry`, which reads the families: so no family imports the table it is collected into.
+/// An entry with its `CK_MECHANISM_INFO`, no parameter, no operations and not forwarded;
+/// families fill in the rest with struct update syntax.
+pub(super) fn entry(
+    kind: CK_MECHANISM_TYPE,
+    min: CK_ULONG,
+    max: CK_ULONG,
+    flags: CK_FLAGS,
+) -> MechanismEntry {
+    MechanismEntry {
+        kind,
+        info: CK_MECHANISM_INFO {
+            ulMinKeySize: min,
+            ulMaxKeySize: max,
+            flags,
+        },
+        param: ParamShape::None,
+        forward: Forward::Never,
+        sign: None,
+        verify: None,
+        encrypt: None,
+        decrypt: None,
+        digest: None,
+        wrap: None,
+        unwrap: None,
+        derive: None,
+        key_types: &[],
+    }
+}
+
+/// Secret-key mechanisms that take only AES keys.
+pub(super) const AES_KEYS: &[cryptoki_sys::CK_KEY_TYPE] = &[cryptoki_sys::CKK_AES];
+/// HMAC takes generic secret keys (PKCS#11 3.0 §2.24).
+pub(super) const GENERIC_SECRET_KEYS: &[cryptoki_sys::CK_KEY_TYPE] =
+    &[cryptoki_sys::CKK_GENERIC_SECRET];

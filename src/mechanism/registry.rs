@@ -5,11 +5,10 @@ use std::sync::OnceLock;
 
 use cryptoki_sys::{
     CKF_GENERATE, CKM_GENERIC_SECRET_KEY_GEN, CKM_SHA3_224_RSA_PKCS_PSS, CKM_SHA3_256_RSA_PKCS_PSS,
-    CKM_SHA3_384_RSA_PKCS_PSS, CKM_SHA3_512_RSA_PKCS_PSS, CK_FLAGS, CK_MECHANISM_INFO,
-    CK_MECHANISM_TYPE, CK_ULONG,
+    CKM_SHA3_384_RSA_PKCS_PSS, CKM_SHA3_512_RSA_PKCS_PSS, CK_MECHANISM_TYPE, CK_ULONG,
 };
 
-use super::{aes, digest, ecdh, ecdsa, eddsa, keywrap, mac, rsa, MechanismEntry};
+use super::{aes, digest, ecdh, ecdsa, eddsa, entry, keywrap, mac, rsa, MechanismEntry};
 
 /// Generic secrets (HMAC keys, derivation bases), sizes in bytes.
 const GENERIC_SECRET_MIN: CK_ULONG = 1;
@@ -37,41 +36,6 @@ fn table() -> &'static [MechanismEntry] {
         entries
     })
 }
-
-/// An entry with its `CK_MECHANISM_INFO`, no parameter, no operations and not forwarded;
-/// families fill in the rest with struct update syntax.
-pub(super) fn entry(
-    kind: CK_MECHANISM_TYPE,
-    min: CK_ULONG,
-    max: CK_ULONG,
-    flags: CK_FLAGS,
-) -> MechanismEntry {
-    MechanismEntry {
-        kind,
-        info: CK_MECHANISM_INFO {
-            ulMinKeySize: min,
-            ulMaxKeySize: max,
-            flags,
-        },
-        param: super::ParamShape::None,
-        forward: super::Forward::Never,
-        sign: None,
-        verify: None,
-        encrypt: None,
-        decrypt: None,
-        digest: None,
-        wrap: None,
-        unwrap: None,
-        derive: None,
-        key_types: &[],
-    }
-}
-
-/// Secret-key mechanisms that take only AES keys.
-pub(super) const AES_KEYS: &[cryptoki_sys::CK_KEY_TYPE] = &[cryptoki_sys::CKK_AES];
-/// HMAC takes generic secret keys (PKCS#11 3.0 §2.24).
-pub(super) const GENERIC_SECRET_KEYS: &[cryptoki_sys::CK_KEY_TYPE] =
-    &[cryptoki_sys::CKK_GENERIC_SECRET];
 
 pub fn lookup(kind: CK_MECHANISM_TYPE) -> Option<&'static MechanismEntry> {
     let table = table();

@@ -13,8 +13,8 @@ use cryptoki_sys::{
 };
 use zeroize::Zeroizing;
 
+use super::entry;
 use super::keywrap::{unwrap_by_decrypting, wrap_by_encrypting};
-use super::registry::entry;
 use super::support::{hash_from_ckm, hash_from_mgf, no_param, private_key, public_key, Input};
 use super::{CipherOperation, KeyMaterial, MechanismEntry, SignOperation, VerifyOperation};
 use crate::crypto::cipher::{

@@ -20,6 +20,10 @@ use tokio_postgres::config::Host;
 
 use super::{StorageError, StorageResult};
 
+/// PostgreSQL's default port, also what the password file is matched against when the URL has
+/// no port.
+pub(super) const DEFAULT_PORT: u16 = 5432;
+
 /// An idle connection older than this is checked with an empty query before it is handed out,
 /// so that one the server dropped meanwhile (a restart, an idle timeout) is replaced instead of
 /// failing the call. A connection used moments ago is handed out as it is.
@@ -91,7 +95,7 @@ pub fn resolve(base: &tokio_postgres::Config) -> StorageResult<Vec<tokio_postgre
             .get(i)
             .or_else(|| base.get_ports().first())
             .copied()
-            .unwrap_or(super::postgres::DEFAULT_PORT);
+            .unwrap_or(DEFAULT_PORT);
         let mut addresses: Vec<IpAddr> = Vec::new();
         match name.parse::<IpAddr>() {
             Ok(ip) => addresses.push(ip),

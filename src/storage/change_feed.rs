@@ -29,7 +29,7 @@ use tokio_postgres::tls::MakeTlsConnect;
 use tokio_postgres::{AsyncMessage, Socket};
 
 use super::caller_pool::Targets;
-use super::postgres::error_text;
+use super::pg_error::error_text;
 use super::{StorageError, StorageResult};
 
 /// The channel the triggers notify.

@@ -18,6 +18,7 @@ mod change_feed;
 #[allow(clippy::unwrap_used)]
 pub mod contract;
 pub mod migrations;
+mod pg_error;
 pub mod postgres;
 pub mod sql;
 pub mod sqlite;

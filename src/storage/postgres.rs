@@ -37,19 +37,16 @@ use postgres_openssl::MakeTlsConnector;
 use r2d2_postgres::PostgresConnectionManager;
 use tokio_postgres::config::Host;
 
-use super::caller_pool::{self, CallerPool, CheckoutError, Lease, Targets};
+use super::caller_pool::{self, CallerPool, CheckoutError, Lease, Targets, DEFAULT_PORT};
 use super::change_feed::{ChangeFeed, PolledFeed};
 use super::migrations::{self, Dialect, MigrationTarget};
+use super::pg_error::error_text;
 use super::sql::{self, Param, Sql};
 use super::*;
 use crate::config::DatabaseConfig;
 
 /// The advisory lock that serialises migrators of one database: "sqlhsm" in ASCII, then 1.
 const MIGRATION_LOCK_KEY: i64 = 0x7371_6c68_736d_0001;
-
-/// PostgreSQL's default port, also what the password file is matched against when the URL has
-/// no port.
-pub(super) const DEFAULT_PORT: u16 = 5432;
 
 type Manager = PostgresConnectionManager<MakeTlsConnector>;
 
@@ -405,36 +402,6 @@ pub fn pgpass_lookup(
                 .all(|((value, wildcard), wanted)| *wildcard || value == wanted)
         })
         .map(|fields| fields[4].0.clone())
-}
-
-/// A driver error as text: for server errors the SQLSTATE, the message and the constraint or
-/// table, never the `DETAIL` line (it quotes row values).
-pub(super) fn error_text(error: &::postgres::Error) -> String {
-    match error.as_db_error() {
-        Some(db) => {
-            let mut text = format!("{} ({}): {}", db.severity(), db.code().code(), db.message());
-            if let Some(constraint) = db.constraint() {
-                text.push_str(&format!(" [constraint {constraint}]"));
-            } else if let Some(table) = db.table() {
-                text.push_str(&format!(" [table {table}]"));
-            }
-            text
-        }
-        None => {
-            // The driver's own text is generic ("error connecting to server"); the cause is in
-            // the source chain.
-            let mut text = error.to_string();
-            let mut source = std::error::Error::source(error);
-            while let Some(cause) = source {
-                let cause_text = cause.to_string();
-                if !text.contains(&cause_text) {
-                    text.push_str(&format!(": {cause_text}"));
-                }
-                source = cause.source();
-            }
-            text
-        }
-    }
 }
 
 /// The one mapping from driver errors to storage error kinds.
