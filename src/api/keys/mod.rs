@@ -1,5 +1,7 @@
 //! Key management functions (PKCS#11 3.0 §5.14): `C_GenerateKey`, `C_GenerateKeyPair` (built
-//! in `core::keygen`), `C_WrapKey`, `C_UnwrapKey`, `C_DeriveKey`.
+//! in [`generate`]), `C_WrapKey`, `C_UnwrapKey`, `C_DeriveKey` (here).
+
+mod generate;
 
 use std::sync::Arc;
 
