@@ -9,6 +9,7 @@ pub mod fork;
 pub mod handles;
 pub mod import;
 pub mod key_rows;
+pub mod keygen;
 pub mod keystore;
 pub mod lifecycle;
 pub mod module;

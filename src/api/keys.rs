@@ -1,7 +1,5 @@
 //! Key management functions (PKCS#11 3.0 §5.14): `C_GenerateKey`, `C_GenerateKeyPair` (built
-//! in [`generate`]), `C_WrapKey`, `C_UnwrapKey`, `C_DeriveKey` (here).
-
-mod generate;
+//! in `core::keygen`), `C_WrapKey`, `C_UnwrapKey`, `C_DeriveKey`.
 
 use std::sync::Arc;
 
