@@ -83,10 +83,13 @@ impl Module {
         let len = usize::try_from(len).map_err(|_| Rv::ATTRIBUTE_VALUE_INVALID)?;
         let in_range =
             (entry.info.ulMinKeySize as usize..=entry.info.ulMaxKeySize as usize).contains(&len);
-        // Rows of a fixed size (AES-128/192/256) allow only theirs.
-        let sized = rows
-            .iter()
-            .any(|row| row.bits.is_none_or(|bits| bits as usize == 8 * len));
+        // Rows of a fixed size (AES-128/192/256) allow only theirs. `len` is the caller's: its
+        // size in bits may not fit (`checked_mul`), and then no row has it.
+        let bits_asked = len.checked_mul(8);
+        let sized = rows.iter().any(|row| {
+            row.bits
+                .is_none_or(|bits| Some(bits as usize) == bits_asked)
+        });
         if !in_range || !sized {
             Err(Rv::KEY_SIZE_RANGE)?
         }
