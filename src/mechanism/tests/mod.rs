@@ -283,7 +283,7 @@ fn registry_info_values() {
             info(CKM_RSA_PKCS_KEY_PAIR_GEN).ulMinKeySize,
             info(CKM_RSA_PKCS_KEY_PAIR_GEN).ulMaxKeySize
         ),
-        (2048, 16384)
+        (1024, 16384)
     );
     assert_eq!(
         (
@@ -357,8 +357,19 @@ fn registry_info_of_new_mechanisms() {
     assert_eq!(info(CKM_AES_CTR).flags, CKF_ENCRYPT | CKF_DECRYPT);
     assert_eq!(
         info(CKM_RSA_X_509).flags,
-        CKF_SIGN | CKF_VERIFY | CKF_ENCRYPT | CKF_DECRYPT
+        CKF_SIGN | CKF_VERIFY | CKF_SIGN_RECOVER | CKF_VERIFY_RECOVER | CKF_ENCRYPT | CKF_DECRYPT
     );
+    assert_eq!(
+        info(CKM_RSA_PKCS).flags & (CKF_SIGN_RECOVER | CKF_VERIFY_RECOVER),
+        CKF_SIGN_RECOVER | CKF_VERIFY_RECOVER
+    );
+    // Only the two raw RSA mechanisms recover data, and each has both halves.
+    for e in crate::mechanism::all() {
+        let recovers = e.info.flags & (CKF_SIGN_RECOVER | CKF_VERIFY_RECOVER) != 0;
+        assert_eq!(recovers, [CKM_RSA_PKCS, CKM_RSA_X_509].contains(&e.kind));
+        assert_eq!(e.sign_recover.is_some(), recovers, "0x{:x}", e.kind);
+        assert_eq!(e.verify_recover.is_some(), recovers, "0x{:x}", e.kind);
+    }
     assert_eq!(
         (
             info(CKM_RSA_X_509).ulMinKeySize,
