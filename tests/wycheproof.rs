@@ -402,6 +402,80 @@ fn rsa_pkcs1_verify(file: &str) {
     r.finish();
 }
 
+/// The same file through `C_VerifyRecover` with `CKM_RSA_PKCS` (the key with
+/// `CKA_VERIFY_RECOVER`): a case is accepted when the recovered data is exactly the DER
+/// DigestInfo of the message's hash, as PKCS#1 v1.5 verification requires.
+fn rsa_pkcs1_verify_recover(file: &str) {
+    let doc = load(file);
+    let mut r = Report::new(file, &doc);
+    let s = session_for(&format!("vr-{file}"));
+    for g in groups(&doc) {
+        let (md, prefix): (_, &[u8]) = match g["sha"].as_str() {
+            Some("SHA-256") => (
+                openssl::hash::MessageDigest::sha256(),
+                &[
+                    0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04,
+                    0x02, 0x01, 0x05, 0x00, 0x04, 0x20,
+                ],
+            ),
+            other => panic!("unexpected sha {other:?}"),
+        };
+        let key = match import_rsa_public(&s, &hx(&g["publicKeyDer"])) {
+            Ok(k) => k,
+            Err(e) => {
+                record_group_rejected(&mut r, g, e);
+                continue;
+            }
+        };
+        for tc in tests(g) {
+            let msg = hx(&tc["msg"]);
+            let mut expected = prefix.to_vec();
+            expected.extend_from_slice(&openssl::hash::hash(md, &msg).expect("hash"));
+            let out = match raw_verify_recover(&s, CKM_RSA_PKCS_RAW, key, &hx(&tc["sig"])) {
+                Ok(data) if data == expected => Outcome::Accepted,
+                Ok(data) => Outcome::Rejected(format!("recovered {}", hex::encode(data))),
+                Err(e) => rejected(e),
+            };
+            r.record(tc, out);
+        }
+    }
+    r.finish();
+}
+
+/// `CKM_RSA_PKCS` as the raw number, for the raw recover calls.
+const CKM_RSA_PKCS_RAW: u64 = 0x0000_0001;
+
+/// `C_VerifyRecoverInit` and `C_VerifyRecover` (cryptoki 0.12 has neither), two-call.
+fn raw_verify_recover(
+    s: &Session,
+    mech: u64,
+    key: ObjectHandle,
+    signature: &[u8],
+) -> cryptoki::error::Result<Vec<u8>> {
+    use cryptoki::context::Function;
+    let mut m = cryptoki_sys::CK_MECHANISM {
+        mechanism: mech,
+        pParameter: std::ptr::null_mut(),
+        ulParameterLen: 0,
+    };
+    // SAFETY: a live session and key of this test; `m` outlives the call.
+    let rv = unsafe { raw().C_VerifyRecoverInit(s.handle(), &mut m, key.handle()) };
+    raw_result(rv, Function::VerifyRecoverInit)?;
+    let sig = signature.as_ptr().cast_mut();
+    let sig_len = signature.len() as cryptoki_sys::CK_ULONG;
+    let mut len: cryptoki_sys::CK_ULONG = 0;
+    // SAFETY: `signature` is readable; a NULL output asks for the length.
+    let rv =
+        unsafe { raw().C_VerifyRecover(s.handle(), sig, sig_len, std::ptr::null_mut(), &mut len) };
+    raw_result(rv, Function::VerifyRecover)?;
+    let mut out = vec![0u8; len as usize];
+    // SAFETY: `out` has `len` writable bytes.
+    let rv = unsafe { raw().C_VerifyRecover(s.handle(), sig, sig_len, out.as_mut_ptr(), &mut len) };
+    raw_result(rv, Function::VerifyRecover)?;
+    out.truncate(len as usize);
+    Ok(out)
+}
+
 /// `rsassa_pss_verify_schema_v1.json`: CKM_SHA*_RSA_PKCS_PSS with the group's MGF1 hash and
 /// salt length.
 fn rsa_pss_verify(file: &str) {
@@ -931,6 +1005,11 @@ fn ed25519() {
 #[test]
 fn rsa_signature_2048_sha256() {
     rsa_pkcs1_verify("rsa_signature_2048_sha256_test.json");
+}
+
+#[test]
+fn rsa_signature_2048_sha256_verify_recover() {
+    rsa_pkcs1_verify_recover("rsa_signature_2048_sha256_test.json");
 }
 
 #[test]
