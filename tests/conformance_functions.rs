@@ -566,6 +566,44 @@ fn slot_events_of_this_process() {
 }
 
 #[test]
+fn a_token_deleted_by_the_admin_command_is_an_event() {
+    let _one = EVENTS.lock().unwrap_or_else(|e| e.into_inner());
+    let slot = new_token(ctx(), "event-gone");
+    drain_events();
+    let db = ctx_db();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sqlhsm"))
+        .args(["token", "delete", "event-gone", "--yes"])
+        .stdin(std::process::Stdio::null())
+        .envs(db.envs())
+        .env("SQLHSM_SO_PIN", SO_PIN)
+        .env("SQLHSM_PIN", USER_PIN)
+        .output()
+        .expect("run sqlhsm");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A blocking wait: the other process's delete moved the store's change marker.
+    let mut seen = Vec::new();
+    let started = Instant::now();
+    while !seen.contains(&slot.id()) && started.elapsed() < Duration::from_secs(30) {
+        let mut event: CK_SLOT_ID = 0;
+        // SAFETY: `event` is writable; pReserved NULL.
+        assert_eq!(
+            unsafe { raw().C_WaitForSlotEvent(0, &mut event, null_mut()) },
+            CKR_OK
+        );
+        seen.push(event);
+    }
+    assert!(seen.contains(&slot.id()), "{seen:?}");
+    expect_rv(
+        ctx().get_token_info(slot),
+        cryptoki::error::RvError::SlotIdInvalid,
+    );
+}
+
+#[test]
 fn a_blocking_wait_sees_a_token_made_by_another_process() {
     if let Some(role) = child_role() {
         if role == "maker" {
