@@ -15,6 +15,7 @@ use crate::core::policy::{self, Origin};
 use crate::core::template::{template_bool, template_ulong};
 use crate::crypto::keys::PrivateKey;
 use crate::error::{Result, Rv};
+use crate::key_algorithm;
 use crate::mechanism::{self, KeyMaterial};
 use crate::types::{Attribute, Mechanism, OutBuf};
 
@@ -257,7 +258,7 @@ fn remote_target_attrs(
     key_type: CK_KEY_TYPE,
     origin: Origin,
 ) -> Result<AttrMap> {
-    if !matches!(key_type, CKK_AES | CKK_GENERIC_SECRET) {
+    if key_type != CKK_AES && !key_algorithm::is_any_length_secret(key_type) {
         Err(Rv::TEMPLATE_INCONSISTENT)?
     }
     if template_bool(template, CKA_TOKEN)? == Some(false) {
@@ -313,8 +314,8 @@ fn secret_key(
 ) -> Result<NewKey> {
     match key_type {
         CKK_AES if matches!(value.len(), 16 | 24 | 32) => {}
-        CKK_GENERIC_SECRET if !value.is_empty() => {}
         CKK_AES => Err(Rv::KEY_SIZE_RANGE)?,
+        t if key_algorithm::is_any_length_secret(t) && !value.is_empty() => {}
         _ => Err(Rv::TEMPLATE_INCONSISTENT)?,
     }
     let attrs =
