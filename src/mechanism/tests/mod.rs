@@ -765,6 +765,12 @@ fn rsa_encryption_round_trips() {
             oaep(CKM_SHA512, CKG_MGF1_SHA1, b""),
             256 - 130,
         ),
+        // The OAEP parameters may name SHA-3 (the hash codes are the PSS parameters' too).
+        (
+            CKM_RSA_PKCS_OAEP,
+            oaep(CKM_SHA3_256, CKG_MGF1_SHA3_256, b"label"),
+            256 - 66,
+        ),
     ];
     for (mech, param, max) in params {
         for len in [0, 1, max] {
