@@ -443,3 +443,66 @@ fn hmac_key_types_wrap_and_unwrap_as_secret_keys() {
         assert_eq!(raw_sign(&s, hmac, None, unwrapped, msg, None).unwrap(), tag);
     }
 }
+
+#[test]
+fn ecdh_derives_hmac_key_types() {
+    use cryptoki::mechanism::elliptic_curve::{EcKdf, Ecdh1DeriveParams};
+    let s = session("hmac-derive");
+    let pair = |label: &str| {
+        let (mut public, mut private) = ec_templates(P256, label, label.as_bytes());
+        public[0] = Attribute::Token(false);
+        private[0] = Attribute::Token(false);
+        private.push(Attribute::Derive(true));
+        let (public, private) = s
+            .generate_key_pair(&Mechanism::EccKeyPairGen, &public, &private)
+            .unwrap();
+        let point = get_bytes(&s, public, cryptoki::object::AttributeType::EcPoint);
+        (private, unwrap_octet_string(&point))
+    };
+    let (a, a_point) = pair("derive-a");
+    let (b, b_point) = pair("derive-b");
+    let msg = b"an HMAC key agreed by ECDH";
+    for (key_type, _, hmac) in HMAC_KEYS {
+        let mut derived = Vec::new();
+        for (base, peer) in [(a, &b_point), (b, &a_point)] {
+            // The parameter (CK_ECDH1_DERIVE_PARAMS) built by cryptoki, the template by hand
+            // (for the key type).
+            let mechanism = Mechanism::Ecdh1Derive(Ecdh1DeriveParams::new(EcKdf::null(), peer));
+            let mut raw_mech: CK_MECHANISM = (&mechanism).into();
+            let mut template = [
+                raw_ulong(CKA_CLASS, CKO_SECRET_KEY),
+                raw_ulong(CKA_KEY_TYPE, key_type),
+                raw_bool(CKA_TOKEN, false),
+                raw_ulong(CKA_VALUE_LEN, 32),
+                raw_bool(CKA_SIGN, true),
+            ];
+            let mut t: Vec<CK_ATTRIBUTE> = template
+                .iter_mut()
+                .map(|(t, v)| CK_ATTRIBUTE {
+                    type_: *t,
+                    pValue: v.as_mut_ptr().cast(),
+                    ulValueLen: v.len() as CK_ULONG,
+                })
+                .collect();
+            let mut h: CK_OBJECT_HANDLE = 0;
+            // SAFETY: the mechanism's parameter lives in `mechanism`, the template in
+            // `template`; both outlive the call.
+            let rv = unsafe {
+                raw().C_DeriveKey(
+                    s.handle(),
+                    &mut raw_mech,
+                    base.handle(),
+                    t.as_mut_ptr(),
+                    t.len() as CK_ULONG,
+                    &mut h,
+                )
+            };
+            assert_eq!(rv, CKR_OK, "derive 0x{key_type:x}");
+            // SAFETY: a handle the module just returned.
+            let key = unsafe { ObjectHandle::new_from_raw(h) };
+            assert_eq!(raw_get_ulong(&s, key, CKA_KEY_TYPE).unwrap(), key_type);
+            derived.push(raw_sign(&s, hmac, None, key, msg, None).unwrap());
+        }
+        assert_eq!(derived[0], derived[1], "both sides agree on 0x{key_type:x}");
+    }
+}

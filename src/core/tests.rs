@@ -1052,3 +1052,45 @@ fn rotation_retires_the_predecessor_and_links_both() {
         )
         .is_err());
 }
+
+#[test]
+fn rotating_a_secret_key_makes_its_successor_with_the_keys_own_mechanism() {
+    use crate::vendor::CKA_SQLHSM_KEY_STATUS;
+    let (m, session) = ready();
+    for (mechanism, key_type) in [
+        (CKM_AES_KEY_GEN, CKK_AES),
+        (CKM_GENERIC_SECRET_KEY_GEN, CKK_GENERIC_SECRET),
+        (CKM_SHA384_KEY_GEN, CKK_SHA384_HMAC),
+        (CKM_SHA3_256_KEY_GEN, CKK_SHA3_256_HMAC),
+    ] {
+        let key = m
+            .generate_key(
+                session,
+                &Mechanism::new(mechanism),
+                &[
+                    Attribute::from_ulong(CKA_VALUE_LEN, 32),
+                    Attribute::from_bool(CKA_TOKEN, true),
+                ],
+            )
+            .unwrap();
+        let successor = m
+            .rotate_key(session, key, &super::rotation::RotateOptions::default())
+            .unwrap();
+        let [next] = successor[..] else {
+            panic!("one secret key: {successor:?}")
+        };
+        assert_eq!(
+            read(&m, session, next, CKA_KEY_TYPE),
+            key_type.to_ne_bytes()
+        );
+        assert_eq!(
+            read(&m, session, next, CKA_KEY_GEN_MECHANISM),
+            mechanism.to_ne_bytes()
+        );
+        assert_eq!(read(&m, session, next, CKA_VALUE_LEN), 32u64.to_ne_bytes());
+        assert_eq!(
+            read(&m, session, key, CKA_SQLHSM_KEY_STATUS),
+            2u64.to_ne_bytes()
+        );
+    }
+}
