@@ -188,8 +188,8 @@ pub static ED25519: KeyAlgorithm = KeyAlgorithm {
     public_from_point: Some(|_, point| PublicKey::from_ed25519_point(point)),
     ..row("ed25519", Family::Edwards, CKK_EC_EDWARDS)
 };
-/// An HMAC key type of PKCS#11 3.0 (§2.16–2.20, §2.26): a secret of any length, like a generic
-/// secret, that its own hash's HMAC mechanisms take.
+/// An HMAC key type of PKCS#11 3.0 (`CKK_SHA256_HMAC`, …): a secret of any length, like a
+/// generic secret, that its own hash's HMAC mechanisms take.
 const fn hmac(
     name: &'static str,
     key_type: CK_KEY_TYPE,

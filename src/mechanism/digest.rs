@@ -1,4 +1,5 @@
-//! Digest mechanisms (PKCS#11 3.0 Current Mechanisms §2.16–2.20, §2.26): SHA-1, SHA-2 and SHA-3.
+//! Digest mechanisms (PKCS#11 3.0 Current Mechanisms §2.16–2.20 and the SHA-3 sections): SHA-1,
+//! SHA-2 and SHA-3.
 
 use cryptoki_sys::{
     CKF_DIGEST, CKM_SHA224, CKM_SHA256, CKM_SHA384, CKM_SHA3_224, CKM_SHA3_256, CKM_SHA3_384,

@@ -1,9 +1,9 @@
-//! MAC mechanisms: HMAC over SHA-1 / SHA-2 / SHA-3 (PKCS#11 3.0 Current Mechanisms §2.16–2.20,
-//! §2.26, full length and `_GENERAL`) and AES-CMAC (§2.10.9, full length and `_GENERAL`), and
-//! the generation mechanisms of the PKCS#11 3.0 HMAC key types (`CKM_SHA256_KEY_GEN`, …). An
-//! HMAC mechanism takes a generic secret or its own hash's HMAC key type (`CKK_SHA256_HMAC` for
-//! `CKM_SHA256_HMAC`); the core checks that before the material is handed over. CMAC takes AES
-//! keys of 16, 24 or 32 bytes.
+//! MAC mechanisms: HMAC over SHA-1 / SHA-2 / SHA-3 (PKCS#11 3.0 Current Mechanisms §2.16–2.20
+//! and the SHA-3 sections; full length and `_GENERAL`) and AES-CMAC (§2.10.9, full length and
+//! `_GENERAL`), and the generation mechanisms of the PKCS#11 3.0 HMAC key types
+//! (`CKM_SHA256_KEY_GEN`, …). An HMAC mechanism takes a generic secret or its own hash's HMAC
+//! key type (`CKK_SHA256_HMAC` for `CKM_SHA256_HMAC`); the core checks that before the material
+//! is handed over. CMAC takes AES keys of 16, 24 or 32 bytes.
 
 use cryptoki_sys::*;
 
