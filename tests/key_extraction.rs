@@ -220,7 +220,7 @@ fn wrap_with_trusted_wraps_under_trusted_keys_only_and_only_turns_on() {
         s.copy_object(target, &[Attribute::WrapWithTrusted(false)]),
         RvError::AttributeReadOnly,
     );
-    // Even the best untrusted KEK may not wrap it: CKR_KEY_NOT_WRAPPABLE (§5.18.6).
+    // Even the best untrusted KEK may not wrap it: CKR_KEY_NOT_WRAPPABLE.
     let kek = kek(&s);
     expect_rv(
         s.wrap_key(&Mechanism::AesKeyWrap, kek, target),
@@ -407,7 +407,7 @@ fn attack_wrap_under_a_key_the_attacker_imported() {
 /// Attack (c): derive from the sensitive key with data the attacker knows (XOR with zeros,
 /// concatenation) into a readable key, or into a key with other usages. Refused: a key derived
 /// from a sensitive (unextractable) secret key is sensitive (unextractable) whatever the
-/// template says (PKCS#11 3.0 §2.43 for these mechanisms; sqlhsm for every derivation from a
+/// template says (PKCS#11 3.0 for these mechanisms; sqlhsm for every derivation from a
 /// secret key but the one-way KDFs), and a key with CKA_DERIVE may not wrap sensitive keys.
 /// ECDH derives from a private key and the peer's public point: the result is the shared
 /// secret, not the base key, so it may be readable.

@@ -7,8 +7,8 @@
 //! [`super::policy`].
 //!
 //! - A sensitive key is wrapped only under a key that keeps what it wraps ([`may_wrap_sensitive`]):
-//!   otherwise `CKR_KEY_NOT_WRAPPABLE` (PKCS#11 3.0 §5.1.6: the token can only wrap the key
-//!   with certain wrapping keys).
+//!   otherwise `CKR_KEY_NOT_WRAPPABLE` (the spec's code for a key the token wraps only with
+//!   certain wrapping keys).
 //! - A key unwrapped under such a key is sensitive ([`check_unwrap_template`]): otherwise
 //!   `CKR_TEMPLATE_INCONSISTENT`.
 //! - A key derived from a sensitive (unextractable) secret key by a mechanism whose output
@@ -93,8 +93,9 @@ const ONE_WAY: &[CK_MECHANISM_TYPE] = &[
     CKM_SP800_108_DOUBLE_PIPELINE_KDF,
 ];
 
-/// Sets a derived key's `CKA_SENSITIVE` and `CKA_EXTRACTABLE` from its base (PKCS#11 3.0
-/// §2.43, the concatenation and XOR mechanisms): a sensitive base gives a sensitive key, an
+/// Sets a derived key's `CKA_SENSITIVE` and `CKA_EXTRACTABLE` from its base (as the PKCS#11
+/// 3.0 mechanisms specification says of its "miscellaneous simple key derivation mechanisms",
+/// concatenation and XOR): a sensitive base gives a sensitive key, an
 /// unextractable base an unextractable one, whatever the template says — else XOR with zeros
 /// or a concatenation would read the base out. Key agreement (a private base: ECDH) and the
 /// [one-way](ONE_WAY) KDFs are exempt; any other mechanism, including those added later,
