@@ -9,6 +9,7 @@ use zeroize::Zeroizing;
 use super::{CK_OBJECT_HANDLE, CK_SESSION_HANDLE};
 use crate::core::access::Access;
 use crate::core::attributes::AttrMap;
+use crate::core::extraction;
 use crate::core::module::{module, Module};
 use crate::core::new_keys::{first_handle, NewKey};
 use crate::core::policy::{self, Origin};
@@ -99,15 +100,7 @@ impl Module {
             Rv::WRAPPING_KEY_HANDLE_INVALID,
         )?;
         let target = self.visible_object(&access, key, Rv::KEY_HANDLE_INVALID)?;
-        if !matches!(target.class(), CKO_SECRET_KEY | CKO_PRIVATE_KEY) {
-            Err(Rv::KEY_NOT_WRAPPABLE)?
-        }
-        if !target.attrs.flag(CKA_EXTRACTABLE) {
-            Err(Rv::KEY_UNEXTRACTABLE)?
-        }
-        if target.attrs.flag(CKA_WRAP_WITH_TRUSTED) && !wrapper.attrs.flag(CKA_TRUSTED) {
-            Err(Rv::KEY_NOT_WRAPPABLE)?
-        }
+        extraction::check_wrap(&wrapper.attrs, &target.attrs)?;
         let material = self.material(&access, &target)?;
         let bytes = key_bytes(&material)?;
         let wrapped = wrap(&wrapping, &mechanism.param, &bytes)?;
@@ -127,13 +120,14 @@ impl Module {
         let unwrap = mechanism::lookup(mechanism.kind)
             .and_then(|e| e.unwrap)
             .ok_or(Rv::MECHANISM_INVALID)?;
-        let (_, unwrapping) = self.usable_key(
+        let (unwrapper, unwrapping) = self.usable_key(
             &access,
             unwrapping_key,
             CKA_UNWRAP,
             mechanism,
             Rv::UNWRAPPING_KEY_HANDLE_INVALID,
         )?;
+        extraction::check_unwrap_template(&unwrapper.attrs, template)?;
         let class = template_ulong(template, CKA_CLASS)?.ok_or(Rv::TEMPLATE_INCOMPLETE)?;
         let key_type = template_ulong(template, CKA_KEY_TYPE)?.ok_or(Rv::TEMPLATE_INCOMPLETE)?;
         if let Some(remote_key) = Self::as_remote_key(&unwrapping) {
@@ -238,6 +232,7 @@ impl Module {
         let value = derive(&material, &mechanism.param, len)?;
         let mut key = secret_key(template, key_type, value, Origin::Imported)?;
         if let NewKey::Secret { attrs, .. } = &mut key {
+            extraction::inherit_secrecy(mechanism.kind, &base.attrs, attrs);
             // A derived key is "always sensitive" / "never extractable" only if its base was and
             // it still is (PKCS#11 3.0 §4.10).
             let always_sensitive =

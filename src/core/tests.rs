@@ -706,11 +706,17 @@ fn wrap_unwrap_and_derive() {
         m.generate_key(session, &Mechanism::new(CKM_AES_KEY_GEN), &template)
             .unwrap()
     };
-    let kek = aes(&[]);
+    // A key that wraps sensitive keys may not decrypt (it would decrypt its wrappings).
+    let kek = aes(&[Attribute::from_bool(CKA_DECRYPT, false)]);
     let target = aes(&[Attribute::from_bool(CKA_EXTRACTABLE, true)]);
     let locked = aes(&[]);
     let kw = Mechanism::new(CKM_AES_KEY_WRAP);
     let mut query = OutBuf::query();
+    let decrypting = aes(&[]);
+    assert_eq!(
+        rv(m.wrap_key(session, &kw, decrypting, target, &mut query)),
+        Rv::KEY_NOT_WRAPPABLE
+    );
     m.wrap_key(session, &kw, kek, target, &mut query).unwrap();
     assert_eq!(query.len(), 40, "RFC 3394 adds 8 bytes");
     let mut wrapped = vec![0u8; 40];
