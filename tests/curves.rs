@@ -440,7 +440,7 @@ fn rfc8032_known_answers() {
 fn eddsa_parameters_pick_the_scheme() {
     let s = session("curves-eddsa");
     // Ed25519 (§7.2 foo's key): no parameter is pure Ed25519 (§7.1 verified by Wycheproof); an
-    // empty context given through the parameters is Ed25519ctx, which RFC 8032 says must not
+    // empty context given through the parameters is Ed25519ctx, which RFC 8032 says should not
     // be empty: refused, and never answered with a pure Ed25519 signature.
     let v = &RFC8032[0];
     let private = s
