@@ -9,12 +9,14 @@ use zeroize::Zeroizing;
 use super::{CK_OBJECT_HANDLE, CK_SESSION_HANDLE};
 use crate::core::access::Access;
 use crate::core::attributes::AttrMap;
+use crate::core::extraction;
 use crate::core::module::{module, Module};
 use crate::core::new_keys::{first_handle, NewKey};
 use crate::core::policy::{self, Origin};
 use crate::core::template::{template_bool, template_ulong};
 use crate::crypto::keys::PrivateKey;
 use crate::error::{Result, Rv};
+use crate::key_algorithm;
 use crate::mechanism::{self, KeyMaterial};
 use crate::types::{Attribute, Mechanism, OutBuf};
 
@@ -98,15 +100,7 @@ impl Module {
             Rv::WRAPPING_KEY_HANDLE_INVALID,
         )?;
         let target = self.visible_object(&access, key, Rv::KEY_HANDLE_INVALID)?;
-        if !matches!(target.class(), CKO_SECRET_KEY | CKO_PRIVATE_KEY) {
-            Err(Rv::KEY_NOT_WRAPPABLE)?
-        }
-        if !target.attrs.flag(CKA_EXTRACTABLE) {
-            Err(Rv::KEY_UNEXTRACTABLE)?
-        }
-        if target.attrs.flag(CKA_WRAP_WITH_TRUSTED) && !wrapper.attrs.flag(CKA_TRUSTED) {
-            Err(Rv::KEY_NOT_WRAPPABLE)?
-        }
+        extraction::check_wrap(&wrapper.attrs, &target.attrs)?;
         let material = self.material(&access, &target)?;
         let bytes = key_bytes(&material)?;
         let wrapped = wrap(&wrapping, &mechanism.param, &bytes)?;
@@ -126,13 +120,14 @@ impl Module {
         let unwrap = mechanism::lookup(mechanism.kind)
             .and_then(|e| e.unwrap)
             .ok_or(Rv::MECHANISM_INVALID)?;
-        let (_, unwrapping) = self.usable_key(
+        let (unwrapper, unwrapping) = self.usable_key(
             &access,
             unwrapping_key,
             CKA_UNWRAP,
             mechanism,
             Rv::UNWRAPPING_KEY_HANDLE_INVALID,
         )?;
+        extraction::check_unwrap_template(&unwrapper.attrs, template)?;
         let class = template_ulong(template, CKA_CLASS)?.ok_or(Rv::TEMPLATE_INCOMPLETE)?;
         let key_type = template_ulong(template, CKA_KEY_TYPE)?.ok_or(Rv::TEMPLATE_INCOMPLETE)?;
         if let Some(remote_key) = Self::as_remote_key(&unwrapping) {
@@ -237,6 +232,7 @@ impl Module {
         let value = derive(&material, &mechanism.param, len)?;
         let mut key = secret_key(template, key_type, value, Origin::Imported)?;
         if let NewKey::Secret { attrs, .. } = &mut key {
+            extraction::inherit_secrecy(mechanism.kind, &base.attrs, attrs);
             // A derived key is "always sensitive" / "never extractable" only if its base was and
             // it still is (PKCS#11 3.0 §4.10).
             let always_sensitive =
@@ -257,7 +253,7 @@ fn remote_target_attrs(
     key_type: CK_KEY_TYPE,
     origin: Origin,
 ) -> Result<AttrMap> {
-    if !matches!(key_type, CKK_AES | CKK_GENERIC_SECRET) {
+    if key_type != CKK_AES && !key_algorithm::is_any_length_secret(key_type) {
         Err(Rv::TEMPLATE_INCONSISTENT)?
     }
     if template_bool(template, CKA_TOKEN)? == Some(false) {
@@ -313,8 +309,8 @@ fn secret_key(
 ) -> Result<NewKey> {
     match key_type {
         CKK_AES if matches!(value.len(), 16 | 24 | 32) => {}
-        CKK_GENERIC_SECRET if !value.is_empty() => {}
         CKK_AES => Err(Rv::KEY_SIZE_RANGE)?,
+        t if key_algorithm::is_any_length_secret(t) && !value.is_empty() => {}
         _ => Err(Rv::TEMPLATE_INCONSISTENT)?,
     }
     let attrs =
