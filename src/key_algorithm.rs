@@ -15,8 +15,8 @@
 //! (`sym_key` rows) have no `key_algorithm` column; their rows carry no number.
 
 use cryptoki_sys::{
-    CKK_AES, CKK_EC, CKK_EC_EDWARDS, CKK_GENERIC_SECRET, CKK_RSA, CKM_AES_KEY_GEN,
-    CKM_EC_EDWARDS_KEY_PAIR_GEN, CKM_EC_KEY_PAIR_GEN, CKM_GENERIC_SECRET_KEY_GEN,
+    CKK_AES, CKK_EC, CKK_EC_EDWARDS, CKK_GENERIC_SECRET, CKK_HKDF, CKK_RSA, CKM_AES_KEY_GEN,
+    CKM_EC_EDWARDS_KEY_PAIR_GEN, CKM_EC_KEY_PAIR_GEN, CKM_GENERIC_SECRET_KEY_GEN, CKM_HKDF_KEY_GEN,
     CKM_RSA_PKCS_KEY_PAIR_GEN, CK_KEY_TYPE, CK_MECHANISM_TYPE, CK_ULONG,
 };
 
@@ -193,6 +193,11 @@ pub static GENERIC_SECRET: KeyAlgorithm = KeyAlgorithm {
     generation: Some(CKM_GENERIC_SECRET_KEY_GEN),
     ..row("generic-secret", Family::Secret, CKK_GENERIC_SECRET)
 };
+/// HKDF keys (`CKK_HKDF`, PKCS#11 3.0 Current Mechanisms §2.43), of any length.
+pub static HKDF: KeyAlgorithm = KeyAlgorithm {
+    generation: Some(CKM_HKDF_KEY_GEN),
+    ..row("hkdf", Family::Secret, CKK_HKDF)
+};
 
 /// Every row; the order is the order names are listed in.
 pub static ALGORITHMS: &[&KeyAlgorithm] = &[
@@ -208,6 +213,7 @@ pub static ALGORITHMS: &[&KeyAlgorithm] = &[
     &AES_192,
     &AES_256,
     &GENERIC_SECRET,
+    &HKDF,
 ];
 
 impl KeyAlgorithm {

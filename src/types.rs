@@ -4,7 +4,8 @@
 //! ever sees them.
 
 use cryptoki_sys::{
-    CK_ATTRIBUTE_TYPE, CK_EC_KDF_TYPE, CK_MECHANISM_TYPE, CK_RSA_PKCS_MGF_TYPE, CK_ULONG,
+    CK_ATTRIBUTE_TYPE, CK_EC_KDF_TYPE, CK_MECHANISM_TYPE, CK_OBJECT_HANDLE, CK_RSA_PKCS_MGF_TYPE,
+    CK_ULONG,
 };
 use zeroize::Zeroizing;
 
@@ -97,6 +98,18 @@ pub enum ParamShape {
     Eddsa,
     /// `CK_ECDH1_DERIVE_PARAMS` → [`MechanismParam::Ecdh`].
     Ecdh1Derive,
+    /// `CK_HKDF_PARAMS` → [`MechanismParam::Hkdf`].
+    Hkdf,
+    /// `CK_KEY_DERIVATION_STRING_DATA` → [`MechanismParam::Data`].
+    DerivationString,
+    /// One `CK_OBJECT_HANDLE` (`CKM_CONCATENATE_BASE_AND_KEY`) → [`MechanismParam::Key`].
+    KeyHandle,
+    /// `CK_AES_CBC_ENCRYPT_DATA_PARAMS` → [`MechanismParam::CbcData`].
+    AesCbcEncryptData,
+    /// `CK_SP800_108_KDF_PARAMS` → [`MechanismParam::Kbkdf`] without an IV.
+    Sp800_108,
+    /// `CK_SP800_108_FEEDBACK_KDF_PARAMS` → [`MechanismParam::Kbkdf`] with its IV.
+    Sp800_108Feedback,
 }
 
 impl ParamShape {
@@ -144,6 +157,102 @@ pub enum MechanismParam {
         shared_data: Vec<u8>,
         public_data: Vec<u8>,
     },
+    /// `CK_HKDF_PARAMS`; `prf` is the hash mechanism (`CKM_SHA256`, …).
+    Hkdf {
+        extract: bool,
+        expand: bool,
+        prf: CK_MECHANISM_TYPE,
+        salt: HkdfSalt,
+        info: Vec<u8>,
+    },
+    /// `CK_KEY_DERIVATION_STRING_DATA`: the data a derivation mixes in. Zeroized: it may be key
+    /// material (`CKM_AES_ECB_ENCRYPT_DATA` encrypts it into the new key).
+    Data(Zeroizing<Vec<u8>>),
+    /// A key handle as the whole parameter (`CKM_CONCATENATE_BASE_AND_KEY`).
+    Key(CK_OBJECT_HANDLE),
+    /// `CK_AES_CBC_ENCRYPT_DATA_PARAMS`.
+    CbcData {
+        iv: [u8; 16],
+        data: Zeroizing<Vec<u8>>,
+    },
+    /// `CK_SP800_108_KDF_PARAMS` (`iv` is `None`) or `CK_SP800_108_FEEDBACK_KDF_PARAMS`.
+    Kbkdf {
+        prf: CK_MECHANISM_TYPE,
+        data: Vec<PrfData>,
+        iv: Option<Vec<u8>>,
+        /// The templates of `pAdditionalDerivedKeys`, in order; their handles go back to the
+        /// caller through the FFI.
+        additional: Vec<Template>,
+    },
+}
+
+/// `CK_HKDF_PARAMS.ulSaltType` with its salt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HkdfSalt {
+    /// `CKF_HKDF_SALT_NULL`: a string of zeros as long as the hash (RFC 5869 §2.2).
+    Null,
+    /// `CKF_HKDF_SALT_DATA`.
+    Data(Vec<u8>),
+    /// `CKF_HKDF_SALT_KEY`: the value of this secret key.
+    Key(CK_OBJECT_HANDLE),
+}
+
+/// One `CK_PRF_DATA_PARAM` of an SP 800-108 derivation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PrfData {
+    /// `CK_SP800_108_ITERATION_VARIABLE`: in counter mode the counter (its format given), in
+    /// feedback mode the previous block (`None`).
+    Iteration(Option<CounterFormat>),
+    /// `CK_SP800_108_OPTIONAL_COUNTER` (feedback mode).
+    Counter(CounterFormat),
+    /// `CK_SP800_108_DKM_LENGTH`.
+    DkmLength {
+        /// `CK_SP800_108_DKM_LENGTH_SUM_OF_KEYS` (false: `…_SUM_OF_SEGMENTS`).
+        sum_of_keys: bool,
+        format: CounterFormat,
+    },
+    /// `CK_SP800_108_BYTE_ARRAY`.
+    Bytes(Vec<u8>),
+    /// `CK_SP800_108_KEY_HANDLE`: the value of this secret key.
+    Key(CK_OBJECT_HANDLE),
+}
+
+/// `CK_SP800_108_COUNTER_FORMAT` (and the format part of `CK_SP800_108_DKM_LENGTH_FORMAT`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CounterFormat {
+    pub little_endian: bool,
+    pub width_bits: CK_ULONG,
+}
+
+impl MechanismParam {
+    /// The key handles the parameter names besides the base key (a salt key, the second key of
+    /// a concatenation, SP 800-108 key data), in order: the core resolves them for the
+    /// mechanism, which finds their material in `DeriveInput::keys` in the same order.
+    pub fn key_handles(&self) -> Vec<CK_OBJECT_HANDLE> {
+        match self {
+            MechanismParam::Key(handle) => vec![*handle],
+            MechanismParam::Hkdf {
+                salt: HkdfSalt::Key(handle),
+                ..
+            } => vec![*handle],
+            MechanismParam::Kbkdf { data, .. } => data
+                .iter()
+                .filter_map(|d| match d {
+                    PrfData::Key(handle) => Some(*handle),
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The templates of the additional keys an SP 800-108 derivation makes.
+    pub fn additional_templates(&self) -> &[Template] {
+        match self {
+            MechanismParam::Kbkdf { additional, .. } => additional,
+            _ => &[],
+        }
+    }
 }
 
 /// One entry of a `C_GetAttributeValue` template. After the call, the FFI layer writes

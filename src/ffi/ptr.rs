@@ -17,15 +17,24 @@ use std::ops::Deref;
 use std::ptr::NonNull;
 
 use cryptoki_sys::{
-    CKZ_DATA_SPECIFIED, CK_ATTRIBUTE, CK_BYTE, CK_ECDH1_DERIVE_PARAMS, CK_EDDSA_PARAMS,
-    CK_GCM_PARAMS, CK_MECHANISM, CK_MECHANISM_TYPE, CK_RSA_PKCS_OAEP_PARAMS,
-    CK_RSA_PKCS_PSS_PARAMS, CK_ULONG, CK_UNAVAILABLE_INFORMATION,
+    CKF_HKDF_SALT_DATA, CKF_HKDF_SALT_KEY, CKF_HKDF_SALT_NULL, CKZ_DATA_SPECIFIED,
+    CK_AES_CBC_ENCRYPT_DATA_PARAMS, CK_ATTRIBUTE, CK_BYTE, CK_DERIVED_KEY, CK_ECDH1_DERIVE_PARAMS,
+    CK_EDDSA_PARAMS, CK_GCM_PARAMS, CK_HKDF_PARAMS, CK_KEY_DERIVATION_STRING_DATA, CK_MECHANISM,
+    CK_MECHANISM_TYPE, CK_OBJECT_HANDLE, CK_PRF_DATA_PARAM, CK_RSA_PKCS_OAEP_PARAMS,
+    CK_RSA_PKCS_PSS_PARAMS, CK_SP800_108_BYTE_ARRAY, CK_SP800_108_COUNTER_FORMAT,
+    CK_SP800_108_DKM_LENGTH, CK_SP800_108_DKM_LENGTH_FORMAT, CK_SP800_108_DKM_LENGTH_SUM_OF_KEYS,
+    CK_SP800_108_DKM_LENGTH_SUM_OF_SEGMENTS, CK_SP800_108_FEEDBACK_KDF_PARAMS,
+    CK_SP800_108_ITERATION_VARIABLE, CK_SP800_108_KDF_PARAMS, CK_SP800_108_KEY_HANDLE,
+    CK_SP800_108_OPTIONAL_COUNTER, CK_ULONG, CK_UNAVAILABLE_INFORMATION,
 };
 use zeroize::Zeroizing;
 
 use crate::api::object::AttributeRequest;
 use crate::error::{Error, Result, Rv};
-use crate::types::{Attribute, Mechanism, MechanismParam, OutBuf, ParamShape, Template};
+use crate::types::{
+    Attribute, CounterFormat, HkdfSalt, Mechanism, MechanismParam, OutBuf, ParamShape, PrfData,
+    Template,
+};
 
 /// The largest buffer, in bytes, we accept from a caller (1 GiB). Nothing sqlhsm handles comes
 /// close; a larger length is a garbage value, not a request.
@@ -470,6 +479,18 @@ unsafe fn mechanism_param(
         ParamShape::Eddsa => unsafe { eddsa(p, len) },
         // SAFETY: see above.
         ParamShape::Ecdh1Derive => unsafe { ecdh1_derive(p, len) },
+        // SAFETY: see above.
+        ParamShape::Hkdf => unsafe { hkdf(p, len) },
+        // SAFETY: see above.
+        ParamShape::DerivationString => unsafe { derivation_string(p, len) },
+        // SAFETY: see above.
+        ParamShape::KeyHandle => Ok(MechanismParam::Key(unsafe { param_struct(p, len) }?)),
+        // SAFETY: see above.
+        ParamShape::AesCbcEncryptData => unsafe { aes_cbc_encrypt_data(p, len) },
+        // SAFETY: see above.
+        ParamShape::Sp800_108 => unsafe { sp800_108(p, len) },
+        // SAFETY: see above.
+        ParamShape::Sp800_108Feedback => unsafe { sp800_108_feedback(p, len) },
     }
 }
 
@@ -554,6 +575,238 @@ unsafe fn ecdh1_derive(p: *const c_void, len: CK_ULONG) -> Result<MechanismParam
     })
 }
 
+/// `CK_HKDF_PARAMS`; the salt is read as `ulSaltType` says (exactly one of the three flags).
+///
+/// # Safety
+/// As [`param_struct`], and `pSalt` / `pInfo` valid for their lengths.
+unsafe fn hkdf(p: *const c_void, len: CK_ULONG) -> Result<MechanismParam> {
+    // SAFETY: forwarded contract.
+    let s: CK_HKDF_PARAMS = unsafe { param_struct(p, len) }?;
+    let salt = match s.ulSaltType {
+        CKF_HKDF_SALT_NULL => HkdfSalt::Null,
+        // SAFETY: forwarded contract.
+        CKF_HKDF_SALT_DATA => HkdfSalt::Data(unsafe { param_bytes(s.pSalt, s.ulSaltLen) }?),
+        CKF_HKDF_SALT_KEY => HkdfSalt::Key(s.hSaltKey),
+        _ => Err(Rv::MECHANISM_PARAM_INVALID)?,
+    };
+    Ok(MechanismParam::Hkdf {
+        extract: s.bExtract != 0,
+        expand: s.bExpand != 0,
+        prf: s.prfHashMechanism,
+        salt,
+        // SAFETY: forwarded contract.
+        info: unsafe { param_bytes(s.pInfo, s.ulInfoLen) }?,
+    })
+}
+
+/// `CK_KEY_DERIVATION_STRING_DATA`.
+///
+/// # Safety
+/// As [`param_struct`], and `pData` valid for `ulLen` bytes.
+unsafe fn derivation_string(p: *const c_void, len: CK_ULONG) -> Result<MechanismParam> {
+    // SAFETY: forwarded contract.
+    let s: CK_KEY_DERIVATION_STRING_DATA = unsafe { param_struct(p, len) }?;
+    // SAFETY: forwarded contract.
+    let data = unsafe { param_bytes(s.pData, s.ulLen) }?;
+    Ok(MechanismParam::Data(Zeroizing::new(data)))
+}
+
+/// `CK_AES_CBC_ENCRYPT_DATA_PARAMS`.
+///
+/// # Safety
+/// As [`param_struct`], and `pData` valid for `length` bytes.
+unsafe fn aes_cbc_encrypt_data(p: *const c_void, len: CK_ULONG) -> Result<MechanismParam> {
+    // SAFETY: forwarded contract.
+    let s: CK_AES_CBC_ENCRYPT_DATA_PARAMS = unsafe { param_struct(p, len) }?;
+    // SAFETY: forwarded contract.
+    let data = unsafe { param_bytes(s.pData, s.length) }?;
+    Ok(MechanismParam::CbcData {
+        iv: s.iv,
+        data: Zeroizing::new(data),
+    })
+}
+
+/// A `CK_SP800_108_COUNTER_FORMAT` a data parameter points to.
+///
+/// # Safety
+/// `p` valid for reads of `len` bytes when non-NULL.
+unsafe fn counter_format(p: *const c_void, len: CK_ULONG) -> Result<CounterFormat> {
+    if p.is_null() {
+        Err(Rv::MECHANISM_PARAM_INVALID)?
+    }
+    // SAFETY: forwarded contract.
+    let f: CK_SP800_108_COUNTER_FORMAT = unsafe { param_struct(p, len) }?;
+    Ok(CounterFormat {
+        little_endian: f.bLittleEndian != 0,
+        width_bits: f.ulWidthInBits,
+    })
+}
+
+/// The `CK_PRF_DATA_PARAM` list and the `CK_DERIVED_KEY` templates of an SP 800-108
+/// parameter. Only the templates are read here; the handles are written back by
+/// [`additional_key_outputs`] once the keys exist.
+///
+/// # Safety
+/// `data` valid for `data_count` entries, each `pValue` for its `ulValueLen` bytes; `keys`
+/// valid for `key_count` entries, each template as [`template`].
+unsafe fn sp800_108_lists(
+    data: *const CK_PRF_DATA_PARAM,
+    data_count: CK_ULONG,
+    keys: *const CK_DERIVED_KEY,
+    key_count: CK_ULONG,
+) -> Result<(Vec<PrfData>, Vec<Template>)> {
+    // SAFETY: forwarded contract.
+    let entries = unsafe { slice(data, data_count) }.map_err(param_invalid)?;
+    let data = entries
+        .iter()
+        .map(|d| {
+            let value = d.pValue.cast_const();
+            Ok(match d.type_ {
+                CK_SP800_108_ITERATION_VARIABLE if value.is_null() && d.ulValueLen == 0 => {
+                    PrfData::Iteration(None)
+                }
+                CK_SP800_108_ITERATION_VARIABLE => {
+                    // SAFETY: forwarded contract (here and in the arms below).
+                    PrfData::Iteration(Some(unsafe { counter_format(value, d.ulValueLen) }?))
+                }
+                CK_SP800_108_OPTIONAL_COUNTER => {
+                    // SAFETY: see above.
+                    PrfData::Counter(unsafe { counter_format(value, d.ulValueLen) }?)
+                }
+                CK_SP800_108_DKM_LENGTH if !value.is_null() => {
+                    // SAFETY: see above.
+                    let f: CK_SP800_108_DKM_LENGTH_FORMAT =
+                        unsafe { param_struct(value, d.ulValueLen) }?;
+                    let sum_of_keys = match f.dkmLengthMethod {
+                        CK_SP800_108_DKM_LENGTH_SUM_OF_KEYS => true,
+                        CK_SP800_108_DKM_LENGTH_SUM_OF_SEGMENTS => false,
+                        _ => Err(Rv::MECHANISM_PARAM_INVALID)?,
+                    };
+                    PrfData::DkmLength {
+                        sum_of_keys,
+                        format: CounterFormat {
+                            little_endian: f.bLittleEndian != 0,
+                            width_bits: f.ulWidthInBits,
+                        },
+                    }
+                }
+                CK_SP800_108_BYTE_ARRAY => {
+                    // SAFETY: see above.
+                    PrfData::Bytes(unsafe { param_bytes(value.cast(), d.ulValueLen) }?)
+                }
+                CK_SP800_108_KEY_HANDLE if !value.is_null() => {
+                    // SAFETY: see above.
+                    PrfData::Key(unsafe { param_struct::<CK_OBJECT_HANDLE>(value, d.ulValueLen) }?)
+                }
+                _ => Err(Rv::MECHANISM_PARAM_INVALID)?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    // SAFETY: forwarded contract.
+    let keys = unsafe { slice(keys, key_count) }.map_err(param_invalid)?;
+    let templates = keys
+        .iter()
+        .map(|k| {
+            if k.phKey.is_null() {
+                Err(Rv::MECHANISM_PARAM_INVALID)?
+            }
+            // SAFETY: forwarded contract.
+            unsafe { template(k.pTemplate, k.ulAttributeCount) }.map_err(param_invalid)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok((data, templates))
+}
+
+/// `CK_SP800_108_KDF_PARAMS` (counter and double-pipeline modes).
+///
+/// # Safety
+/// As [`param_struct`], and its lists as [`sp800_108_lists`].
+unsafe fn sp800_108(p: *const c_void, len: CK_ULONG) -> Result<MechanismParam> {
+    // SAFETY: forwarded contract.
+    let s: CK_SP800_108_KDF_PARAMS = unsafe { param_struct(p, len) }?;
+    // SAFETY: forwarded contract.
+    let (data, additional) = unsafe {
+        sp800_108_lists(
+            s.pDataParams,
+            s.ulNumberOfDataParams,
+            s.pAdditionalDerivedKeys,
+            s.ulAdditionalDerivedKeys,
+        )
+    }?;
+    Ok(MechanismParam::Kbkdf {
+        prf: s.prfType,
+        data,
+        iv: None,
+        additional,
+    })
+}
+
+/// `CK_SP800_108_FEEDBACK_KDF_PARAMS`.
+///
+/// # Safety
+/// As [`sp800_108`], and `pIV` valid for `ulIVLen` bytes.
+unsafe fn sp800_108_feedback(p: *const c_void, len: CK_ULONG) -> Result<MechanismParam> {
+    // SAFETY: forwarded contract.
+    let s: CK_SP800_108_FEEDBACK_KDF_PARAMS = unsafe { param_struct(p, len) }?;
+    // SAFETY: forwarded contract.
+    let (data, additional) = unsafe {
+        sp800_108_lists(
+            s.pDataParams,
+            s.ulNumberOfDataParams,
+            s.pAdditionalDerivedKeys,
+            s.ulAdditionalDerivedKeys,
+        )
+    }?;
+    Ok(MechanismParam::Kbkdf {
+        prf: s.prfType,
+        data,
+        // SAFETY: forwarded contract.
+        iv: Some(unsafe { param_bytes(s.pIV, s.ulIVLen) }?),
+        additional,
+    })
+}
+
+/// The `phKey` locations of an SP 800-108 parameter's `pAdditionalDerivedKeys`, where
+/// `C_DeriveKey` writes the handles of the additional keys it made (PKCS#11 3.0 §2.42.7: the
+/// parameter is in/out). Empty for every other mechanism. Read after [`mechanism`] decoded the
+/// same parameter, so its layout has been checked.
+///
+/// # Safety
+/// As [`mechanism`]; each `phKey` valid for writes of one handle for as long as the returned
+/// locations live.
+pub(crate) unsafe fn additional_key_outputs(
+    p: *const CK_MECHANISM,
+) -> Result<Vec<Out<CK_OBJECT_HANDLE>>> {
+    // SAFETY: forwarded contract.
+    let m = unsafe { read(p) }?;
+    if m.pParameter.is_null() {
+        return Ok(Vec::new());
+    }
+    let (keys, count) = match crate::mechanism::param_shape(m.mechanism) {
+        ParamShape::Sp800_108 => {
+            // SAFETY: forwarded contract.
+            let s: CK_SP800_108_KDF_PARAMS =
+                unsafe { param_struct(m.pParameter, m.ulParameterLen) }?;
+            (s.pAdditionalDerivedKeys, s.ulAdditionalDerivedKeys)
+        }
+        ParamShape::Sp800_108Feedback => {
+            // SAFETY: forwarded contract.
+            let s: CK_SP800_108_FEEDBACK_KDF_PARAMS =
+                unsafe { param_struct(m.pParameter, m.ulParameterLen) }?;
+            (s.pAdditionalDerivedKeys, s.ulAdditionalDerivedKeys)
+        }
+        _ => return Ok(Vec::new()),
+    };
+    // SAFETY: forwarded contract; copied out so no reference to the array stays alive.
+    let keys = unsafe { slice(keys, count) }
+        .map_err(param_invalid)?
+        .to_vec();
+    keys.iter()
+        // SAFETY: forwarded contract.
+        .map(|k| unsafe { out(k.phKey) }.map_err(param_invalid))
+        .collect()
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -563,6 +816,12 @@ mod tests {
         CKM_ECDH1_COFACTOR_DERIVE, CKM_ECDH1_DERIVE, CKM_EDDSA, CKM_RSA_PKCS_OAEP,
         CKM_RSA_PKCS_PSS, CKM_SHA256, CKM_SHA256_RSA_PKCS_PSS, CKM_SHA3_256_RSA_PKCS_PSS,
         CKM_VENDOR_DEFINED, CK_ATTRIBUTE_TYPE,
+    };
+    use cryptoki_sys::{
+        CKA_VALUE_LEN, CKM_AES_CBC_ENCRYPT_DATA, CKM_AES_CMAC, CKM_AES_ECB_ENCRYPT_DATA,
+        CKM_CONCATENATE_BASE_AND_DATA, CKM_CONCATENATE_BASE_AND_KEY, CKM_CONCATENATE_DATA_AND_BASE,
+        CKM_HKDF_DATA, CKM_HKDF_DERIVE, CKM_SHA256_HMAC, CKM_SP800_108_COUNTER_KDF,
+        CKM_SP800_108_FEEDBACK_KDF, CKM_XOR_BASE_AND_DATA,
     };
     use std::ptr::{null, null_mut};
 
@@ -1064,6 +1323,233 @@ mod tests {
         }
         let mut m = mech(CKM_ECDH1_DERIVE, &mut p);
         m.ulParameterLen += 8;
+        assert_eq!(rv(decode(&m)), Rv::MECHANISM_PARAM_INVALID);
+    }
+
+    #[test]
+    fn mechanism_hkdf() {
+        let mut salt = *b"salt";
+        let mut info = *b"info";
+        let mut p = CK_HKDF_PARAMS {
+            bExtract: 1,
+            bExpand: 0,
+            prfHashMechanism: CKM_SHA256,
+            ulSaltType: CKF_HKDF_SALT_DATA,
+            pSalt: salt.as_mut_ptr(),
+            ulSaltLen: 4,
+            hSaltKey: 0,
+            pInfo: info.as_mut_ptr(),
+            ulInfoLen: 4,
+        };
+        let hkdf = |salt| MechanismParam::Hkdf {
+            extract: true,
+            expand: false,
+            prf: CKM_SHA256,
+            salt,
+            info: b"info".to_vec(),
+        };
+        let m = mech(CKM_HKDF_DERIVE, &mut p);
+        assert_eq!(
+            decode(&m).unwrap().param,
+            hkdf(HkdfSalt::Data(b"salt".to_vec()))
+        );
+        // The salt pointer means nothing unless the type says data.
+        p.ulSaltType = CKF_HKDF_SALT_KEY;
+        p.hSaltKey = 9;
+        p.pSalt = null_mut();
+        let m = mech(CKM_HKDF_DATA, &mut p);
+        assert_eq!(decode(&m).unwrap().param, hkdf(HkdfSalt::Key(9)));
+        p.ulSaltType = CKF_HKDF_SALT_NULL;
+        let m = mech(CKM_HKDF_DERIVE, &mut p);
+        assert_eq!(decode(&m).unwrap().param, hkdf(HkdfSalt::Null));
+        for bad in [0, CKF_HKDF_SALT_NULL | CKF_HKDF_SALT_DATA] {
+            p.ulSaltType = bad;
+            let m = mech(CKM_HKDF_DERIVE, &mut p);
+            assert_eq!(rv(decode(&m)), Rv::MECHANISM_PARAM_INVALID);
+        }
+        p.ulSaltType = CKF_HKDF_SALT_DATA;
+        let m = mech(CKM_HKDF_DERIVE, &mut p);
+        assert_eq!(
+            rv(decode(&m)),
+            Rv::MECHANISM_PARAM_INVALID,
+            "NULL salt with a length"
+        );
+    }
+
+    #[test]
+    fn mechanism_simple_derivations() {
+        let mut data = *b"data";
+        let mut p = CK_KEY_DERIVATION_STRING_DATA {
+            pData: data.as_mut_ptr(),
+            ulLen: 4,
+        };
+        for kind in [
+            CKM_CONCATENATE_BASE_AND_DATA,
+            CKM_CONCATENATE_DATA_AND_BASE,
+            CKM_XOR_BASE_AND_DATA,
+            CKM_AES_ECB_ENCRYPT_DATA,
+        ] {
+            let m = mech(kind, &mut p);
+            assert_eq!(
+                decode(&m).unwrap().param,
+                MechanismParam::Data(Zeroizing::new(b"data".to_vec()))
+            );
+        }
+        p.pData = null_mut();
+        let m = mech(CKM_XOR_BASE_AND_DATA, &mut p);
+        assert_eq!(rv(decode(&m)), Rv::MECHANISM_PARAM_INVALID);
+        let mut handle: CK_OBJECT_HANDLE = 42;
+        let m = mech(CKM_CONCATENATE_BASE_AND_KEY, &mut handle);
+        assert_eq!(decode(&m).unwrap().param, MechanismParam::Key(42));
+        let mut short = 7u32;
+        let m = mech(CKM_CONCATENATE_BASE_AND_KEY, &mut short);
+        assert_eq!(rv(decode(&m)), Rv::MECHANISM_PARAM_INVALID);
+        let mut block = [3u8; 16];
+        let mut p = CK_AES_CBC_ENCRYPT_DATA_PARAMS {
+            iv: [1; 16],
+            pData: block.as_mut_ptr(),
+            length: 16,
+        };
+        let m = mech(CKM_AES_CBC_ENCRYPT_DATA, &mut p);
+        assert_eq!(
+            decode(&m).unwrap().param,
+            MechanismParam::CbcData {
+                iv: [1; 16],
+                data: Zeroizing::new(vec![3; 16])
+            }
+        );
+    }
+
+    #[test]
+    fn mechanism_sp800_108_and_additional_keys() {
+        let mut counter = CK_SP800_108_COUNTER_FORMAT {
+            bLittleEndian: 0,
+            ulWidthInBits: 32,
+        };
+        let mut dkm = CK_SP800_108_DKM_LENGTH_FORMAT {
+            dkmLengthMethod: CK_SP800_108_DKM_LENGTH_SUM_OF_KEYS,
+            bLittleEndian: 1,
+            ulWidthInBits: 16,
+        };
+        let mut label = *b"label";
+        let mut key: CK_OBJECT_HANDLE = 5;
+        let data_param = |type_, value: *mut c_void, len: usize| CK_PRF_DATA_PARAM {
+            type_,
+            pValue: value,
+            ulValueLen: len as CK_ULONG,
+        };
+        let mut data = [
+            data_param(
+                CK_SP800_108_ITERATION_VARIABLE,
+                (&mut counter as *mut CK_SP800_108_COUNTER_FORMAT).cast(),
+                size_of::<CK_SP800_108_COUNTER_FORMAT>(),
+            ),
+            data_param(
+                CK_SP800_108_DKM_LENGTH,
+                (&mut dkm as *mut CK_SP800_108_DKM_LENGTH_FORMAT).cast(),
+                size_of::<CK_SP800_108_DKM_LENGTH_FORMAT>(),
+            ),
+            data_param(CK_SP800_108_BYTE_ARRAY, label.as_mut_ptr().cast(), 5),
+            data_param(
+                CK_SP800_108_KEY_HANDLE,
+                (&mut key as *mut CK_OBJECT_HANDLE).cast(),
+                size_of::<CK_OBJECT_HANDLE>(),
+            ),
+        ];
+        let mut len = 16 as CK_ULONG;
+        let mut template = [CK_ATTRIBUTE {
+            type_: CKA_VALUE_LEN,
+            pValue: (&mut len as *mut CK_ULONG).cast(),
+            ulValueLen: size_of::<CK_ULONG>() as CK_ULONG,
+        }];
+        let mut handles: [CK_OBJECT_HANDLE; 2] = [0; 2];
+        let mut keys = [
+            CK_DERIVED_KEY {
+                pTemplate: template.as_mut_ptr(),
+                ulAttributeCount: 1,
+                phKey: &mut handles[0],
+            },
+            CK_DERIVED_KEY {
+                pTemplate: null_mut(),
+                ulAttributeCount: 0,
+                phKey: &mut handles[1],
+            },
+        ];
+        let mut p = CK_SP800_108_KDF_PARAMS {
+            prfType: CKM_SHA256_HMAC,
+            ulNumberOfDataParams: 4,
+            pDataParams: data.as_mut_ptr(),
+            ulAdditionalDerivedKeys: 2,
+            pAdditionalDerivedKeys: keys.as_mut_ptr(),
+        };
+        let m = mech(CKM_SP800_108_COUNTER_KDF, &mut p);
+        let format = |little_endian, width_bits| CounterFormat {
+            little_endian,
+            width_bits,
+        };
+        assert_eq!(
+            decode(&m).unwrap().param,
+            MechanismParam::Kbkdf {
+                prf: CKM_SHA256_HMAC,
+                data: vec![
+                    PrfData::Iteration(Some(format(false, 32))),
+                    PrfData::DkmLength {
+                        sum_of_keys: true,
+                        format: format(true, 16)
+                    },
+                    PrfData::Bytes(b"label".to_vec()),
+                    PrfData::Key(5),
+                ],
+                iv: None,
+                additional: vec![vec![Attribute::from_ulong(CKA_VALUE_LEN, 16)], Vec::new()],
+            }
+        );
+        // The handles go back where each CK_DERIVED_KEY says.
+        // SAFETY: `m` points to live memory, `handles` outlives the locations.
+        let outs = unsafe { additional_key_outputs(&m) }.unwrap();
+        assert_eq!(outs.len(), 2);
+        outs[0].set(11);
+        outs[1].set(12);
+        drop(outs);
+        assert_eq!(handles, [11, 12]);
+        // Feedback mode: an iteration variable without format, and the IV.
+        let mut iv = [9u8; 4];
+        data[0] = data_param(CK_SP800_108_ITERATION_VARIABLE, null_mut(), 0);
+        let mut f = CK_SP800_108_FEEDBACK_KDF_PARAMS {
+            prfType: CKM_AES_CMAC,
+            ulNumberOfDataParams: 1,
+            pDataParams: data.as_mut_ptr(),
+            ulIVLen: 4,
+            pIV: iv.as_mut_ptr(),
+            ulAdditionalDerivedKeys: 0,
+            pAdditionalDerivedKeys: null_mut(),
+        };
+        let m = mech(CKM_SP800_108_FEEDBACK_KDF, &mut f);
+        assert_eq!(
+            decode(&m).unwrap().param,
+            MechanismParam::Kbkdf {
+                prf: CKM_AES_CMAC,
+                data: vec![PrfData::Iteration(None)],
+                iv: Some(vec![9; 4]),
+                additional: Vec::new(),
+            }
+        );
+        // SAFETY: as above.
+        assert!(unsafe { additional_key_outputs(&m) }.unwrap().is_empty());
+        // Malformed: an unknown data type, a counter format of the wrong size, a NULL phKey.
+        data[0] = data_param(99, null_mut(), 0);
+        let m = mech(CKM_SP800_108_FEEDBACK_KDF, &mut f);
+        assert_eq!(rv(decode(&m)), Rv::MECHANISM_PARAM_INVALID);
+        data[0] = data_param(
+            CK_SP800_108_OPTIONAL_COUNTER,
+            (&mut counter as *mut CK_SP800_108_COUNTER_FORMAT).cast(),
+            4,
+        );
+        let m = mech(CKM_SP800_108_FEEDBACK_KDF, &mut f);
+        assert_eq!(rv(decode(&m)), Rv::MECHANISM_PARAM_INVALID);
+        keys[1].phKey = null_mut();
+        data[0] = data_param(CK_SP800_108_ITERATION_VARIABLE, null_mut(), 0);
+        let m = mech(CKM_SP800_108_COUNTER_KDF, &mut p);
         assert_eq!(rv(decode(&m)), Rv::MECHANISM_PARAM_INVALID);
     }
 
