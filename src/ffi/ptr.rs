@@ -1537,20 +1537,49 @@ mod tests {
         // SAFETY: as above.
         assert!(unsafe { additional_key_outputs(&m) }.unwrap().is_empty());
         // Malformed: an unknown data type, a counter format of the wrong size, a NULL phKey.
-        data[0] = data_param(99, null_mut(), 0);
-        let m = mech(CKM_SP800_108_FEEDBACK_KDF, &mut f);
-        assert_eq!(rv(decode(&m)), Rv::MECHANISM_PARAM_INVALID);
-        data[0] = data_param(
+        // (Each case builds its parameter afresh, after the arrays it points into changed.)
+        let feedback = |data: &mut [CK_PRF_DATA_PARAM]| CK_SP800_108_FEEDBACK_KDF_PARAMS {
+            prfType: CKM_AES_CMAC,
+            ulNumberOfDataParams: 1,
+            pDataParams: data.as_mut_ptr(),
+            ulIVLen: 0,
+            pIV: null_mut(),
+            ulAdditionalDerivedKeys: 0,
+            pAdditionalDerivedKeys: null_mut(),
+        };
+        let mut unknown = [data_param(99, null_mut(), 0)];
+        let mut f = feedback(&mut unknown);
+        assert_eq!(
+            rv(decode(&mech(CKM_SP800_108_FEEDBACK_KDF, &mut f))),
+            Rv::MECHANISM_PARAM_INVALID
+        );
+        let mut short = [data_param(
             CK_SP800_108_OPTIONAL_COUNTER,
             (&mut counter as *mut CK_SP800_108_COUNTER_FORMAT).cast(),
             4,
+        )];
+        let mut f = feedback(&mut short);
+        assert_eq!(
+            rv(decode(&mech(CKM_SP800_108_FEEDBACK_KDF, &mut f))),
+            Rv::MECHANISM_PARAM_INVALID
         );
-        let m = mech(CKM_SP800_108_FEEDBACK_KDF, &mut f);
-        assert_eq!(rv(decode(&m)), Rv::MECHANISM_PARAM_INVALID);
-        keys[1].phKey = null_mut();
-        data[0] = data_param(CK_SP800_108_ITERATION_VARIABLE, null_mut(), 0);
-        let m = mech(CKM_SP800_108_COUNTER_KDF, &mut p);
-        assert_eq!(rv(decode(&m)), Rv::MECHANISM_PARAM_INVALID);
+        let mut iteration = [data_param(CK_SP800_108_ITERATION_VARIABLE, null_mut(), 0)];
+        let mut no_handle = [CK_DERIVED_KEY {
+            pTemplate: null_mut(),
+            ulAttributeCount: 0,
+            phKey: null_mut(),
+        }];
+        let mut p = CK_SP800_108_KDF_PARAMS {
+            prfType: CKM_SHA256_HMAC,
+            ulNumberOfDataParams: 1,
+            pDataParams: iteration.as_mut_ptr(),
+            ulAdditionalDerivedKeys: 1,
+            pAdditionalDerivedKeys: no_handle.as_mut_ptr(),
+        };
+        assert_eq!(
+            rv(decode(&mech(CKM_SP800_108_COUNTER_KDF, &mut p))),
+            Rv::MECHANISM_PARAM_INVALID
+        );
     }
 
     #[test]
