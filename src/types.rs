@@ -51,6 +51,49 @@ impl std::fmt::Debug for Attribute {
 /// A caller's template.
 pub type Template = Vec<Attribute>;
 
+/// The value of an attribute-array attribute (`CKF_ARRAY_ATTRIBUTE`: `CKA_WRAP_TEMPLATE`,
+/// `CKA_UNWRAP_TEMPLATE`, `CKA_DERIVE_TEMPLATE`) as sqlhsm holds it once the FFI has followed
+/// its pointers: each attribute as its type and its length (8 bytes each, little-endian), then
+/// its value.
+pub fn encode_attribute_array(attributes: &[Attribute]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for a in attributes {
+        // CK_ULONG is 32 bits on some platforms; the encoding is always 64.
+        #[allow(clippy::unnecessary_cast)]
+        out.extend_from_slice(&(a.kind as u64).to_le_bytes());
+        out.extend_from_slice(&(a.value.len() as u64).to_le_bytes());
+        out.extend_from_slice(&a.value);
+    }
+    out
+}
+
+/// The inverse of [`encode_attribute_array`]; `CKR_ATTRIBUTE_VALUE_INVALID` when the bytes are
+/// not such an encoding.
+pub fn decode_attribute_array(mut bytes: &[u8]) -> Result<Template> {
+    let mut out = Vec::new();
+    let word = |bytes: &mut &[u8]| -> Result<u64> {
+        let (head, rest) = bytes
+            .split_first_chunk::<8>()
+            .ok_or(Rv::ATTRIBUTE_VALUE_INVALID)?;
+        *bytes = rest;
+        Ok(u64::from_le_bytes(*head))
+    };
+    while !bytes.is_empty() {
+        let kind = word(&mut bytes)?;
+        let len = usize::try_from(word(&mut bytes)?).map_err(|_| Rv::ATTRIBUTE_VALUE_INVALID)?;
+        if len > bytes.len() {
+            Err(Rv::ATTRIBUTE_VALUE_INVALID)?
+        }
+        let (value, rest) = bytes.split_at(len);
+        out.push(Attribute::new(
+            CK_ATTRIBUTE_TYPE::try_from(kind).map_err(|_| Rv::ATTRIBUTE_VALUE_INVALID)?,
+            value.to_vec(),
+        ));
+        bytes = rest;
+    }
+    Ok(out)
+}
+
 /// A mechanism and its decoded parameter.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Mechanism {
@@ -380,6 +423,21 @@ mod tests {
         assert!(out.reserve(8).unwrap());
         assert!(out.fill(b"xyz").unwrap());
         assert_eq!(out.len(), 3);
+    }
+
+    #[test]
+    fn attribute_arrays_round_trip() {
+        let attrs = vec![
+            Attribute::from_bool(0x1, true),
+            Attribute::new(0x3, b"label".to_vec()),
+            Attribute::new(0x4, Vec::new()),
+        ];
+        let bytes = encode_attribute_array(&attrs);
+        assert_eq!(decode_attribute_array(&bytes).unwrap(), attrs);
+        assert!(decode_attribute_array(&[]).unwrap().is_empty());
+        for cut in [1, 8, 15, bytes.len() - 1] {
+            assert!(decode_attribute_array(&bytes[..cut]).is_err(), "{cut}");
+        }
     }
 
     #[test]

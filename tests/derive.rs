@@ -724,3 +724,354 @@ fn derived_keys_inherit_protection_from_their_bases() {
     assert!(get_bool(&s, key, AttributeType::AlwaysSensitive));
     assert!(get_bool(&s, key, AttributeType::NeverExtractable));
 }
+
+// ---------------------------------------------------------------------------------------------
+// CKA_DERIVE_TEMPLATE, CKA_WRAP_TEMPLATE, CKA_UNWRAP_TEMPLATE (attribute arrays, raw calls:
+// cryptoki 0.12 has no array attributes)
+
+const ENTRY: usize = std::mem::size_of::<cryptoki_sys::CK_ATTRIBUTE>();
+
+/// `C_CreateObject` with `template` plus attribute arrays `(type, attributes)`.
+fn create_with_arrays(
+    s: &Session,
+    template: &[Attribute],
+    arrays: &[(u64, &[Attribute])],
+) -> cryptoki::error::Result<ObjectHandle> {
+    let mut inner: Vec<Vec<cryptoki_sys::CK_ATTRIBUTE>> =
+        arrays.iter().map(|(_, a)| raw_template(a)).collect();
+    let mut t = raw_template(template);
+    for ((kind, _), array) in arrays.iter().zip(inner.iter_mut()) {
+        t.push(cryptoki_sys::CK_ATTRIBUTE {
+            type_: *kind,
+            pValue: array.as_mut_ptr().cast(),
+            ulValueLen: (array.len() * ENTRY) as cryptoki_sys::CK_ULONG,
+        });
+    }
+    let mut h: cryptoki_sys::CK_OBJECT_HANDLE = 0;
+    // SAFETY: every pointer refers to a live local buffer of the stated length.
+    let rv = unsafe {
+        raw().C_CreateObject(
+            s.handle(),
+            t.as_mut_ptr(),
+            t.len() as cryptoki_sys::CK_ULONG,
+            &mut h,
+        )
+    };
+    raw_result(rv, cryptoki::context::Function::CreateObject)?;
+    // SAFETY: a handle the module just returned.
+    Ok(unsafe { ObjectHandle::new_from_raw(h) })
+}
+
+/// `C_GetAttributeValue` of one attribute array entry whose `pValue` points to `entries`
+/// (or is NULL): the return value and the outer `ulValueLen`.
+fn get_array_raw(
+    s: &Session,
+    object: ObjectHandle,
+    kind: u64,
+    entries: Option<&mut [cryptoki_sys::CK_ATTRIBUTE]>,
+) -> (cryptoki_sys::CK_RV, cryptoki_sys::CK_ULONG) {
+    let (p, len) = match entries {
+        Some(e) => (e.as_mut_ptr(), (e.len() * ENTRY) as cryptoki_sys::CK_ULONG),
+        None => (std::ptr::null_mut(), 0),
+    };
+    let mut outer = [cryptoki_sys::CK_ATTRIBUTE {
+        type_: kind,
+        pValue: p.cast(),
+        ulValueLen: len,
+    }];
+    // SAFETY: every pointer refers to a live local buffer of the stated length.
+    let rv =
+        unsafe { raw().C_GetAttributeValue(s.handle(), object.handle(), outer.as_mut_ptr(), 1) };
+    (rv, outer[0].ulValueLen)
+}
+
+/// Reads an attribute array the way §5.7 describes: its size, then the entries' types and
+/// lengths, then their values.
+fn get_array(s: &Session, object: ObjectHandle, kind: u64) -> Vec<(u64, Vec<u8>)> {
+    let (code, len) = get_array_raw(s, object, kind, None);
+    assert_eq!(code, cryptoki_sys::CKR_OK);
+    assert_eq!(len as usize % ENTRY, 0);
+    let n = len as usize / ENTRY;
+    let empty = cryptoki_sys::CK_ATTRIBUTE {
+        type_: 0,
+        pValue: std::ptr::null_mut(),
+        ulValueLen: 0,
+    };
+    let mut entries = vec![empty; n];
+    let (code, _) = get_array_raw(s, object, kind, Some(&mut entries));
+    assert_eq!(code, cryptoki_sys::CKR_OK);
+    let mut values: Vec<Vec<u8>> = entries
+        .iter()
+        .map(|e| vec![0u8; e.ulValueLen as usize])
+        .collect();
+    for (e, v) in entries.iter_mut().zip(values.iter_mut()) {
+        e.pValue = v.as_mut_ptr().cast();
+    }
+    let (code, _) = get_array_raw(s, object, kind, Some(&mut entries));
+    assert_eq!(code, cryptoki_sys::CKR_OK);
+    entries
+        .iter()
+        .zip(values)
+        .map(|(e, mut v)| {
+            v.truncate(e.ulValueLen as usize);
+            (e.type_, v)
+        })
+        .collect()
+}
+
+fn secret_template(kt: KeyType, value: &[u8], token: bool) -> Vec<Attribute> {
+    vec![
+        Attribute::Class(ObjectClass::SECRET_KEY),
+        Attribute::KeyType(kt),
+        Attribute::Token(token),
+        Attribute::Private(true),
+        Attribute::Sensitive(false),
+        Attribute::Extractable(true),
+        Attribute::Derive(true),
+        Attribute::Wrap(true),
+        Attribute::Unwrap(true),
+        Attribute::Value(value.to_vec()),
+    ]
+}
+
+#[test]
+fn derive_template_is_applied_and_read_back() {
+    let s = session("derive-template");
+    let derive_template = [
+        Attribute::Sensitive(true),
+        Attribute::Label(b"from the derive template".to_vec()),
+    ];
+    let base = create_with_arrays(
+        &s,
+        &secret_template(KeyType::GENERIC_SECRET, &[5; 32], true),
+        &[(cryptoki_sys::CKA_DERIVE_TEMPLATE, &derive_template)],
+    )
+    .expect("C_CreateObject with CKA_DERIVE_TEMPLATE");
+
+    // Read back by the array rules: the size, then types and lengths, then values.
+    let read = get_array(&s, base, cryptoki_sys::CKA_DERIVE_TEMPLATE);
+    assert_eq!(
+        read,
+        vec![
+            (cryptoki_sys::CKA_SENSITIVE, vec![1]),
+            (
+                cryptoki_sys::CKA_LABEL,
+                b"from the derive template".to_vec()
+            ),
+        ]
+    );
+    // Room for fewer entries: CKR_BUFFER_TOO_SMALL with the size needed.
+    let empty = cryptoki_sys::CK_ATTRIBUTE {
+        type_: 0,
+        pValue: std::ptr::null_mut(),
+        ulValueLen: 0,
+    };
+    let mut one = [empty];
+    let (code, len) = get_array_raw(&s, base, cryptoki_sys::CKA_DERIVE_TEMPLATE, Some(&mut one));
+    assert_eq!(
+        (code, len as usize),
+        (cryptoki_sys::CKR_BUFFER_TOO_SMALL, 2 * ENTRY)
+    );
+    // An inner buffer too small: that entry is CK_UNAVAILABLE_INFORMATION.
+    let mut label = [0u8; 4];
+    let mut byte = [0u8; 1];
+    let mut two = [
+        cryptoki_sys::CK_ATTRIBUTE {
+            type_: 0,
+            pValue: byte.as_mut_ptr().cast(),
+            ulValueLen: 1,
+        },
+        cryptoki_sys::CK_ATTRIBUTE {
+            type_: 0,
+            pValue: label.as_mut_ptr().cast(),
+            ulValueLen: 4,
+        },
+    ];
+    let (code, _) = get_array_raw(&s, base, cryptoki_sys::CKA_DERIVE_TEMPLATE, Some(&mut two));
+    assert_eq!(code, cryptoki_sys::CKR_BUFFER_TOO_SMALL);
+    assert_eq!(
+        (two[0].type_, two[0].ulValueLen, byte),
+        (cryptoki_sys::CKA_SENSITIVE, 1, [1])
+    );
+    assert_eq!(two[1].ulValueLen, cryptoki_sys::CK_UNAVAILABLE_INFORMATION);
+    // A key without the attribute: CKR_ATTRIBUTE_TYPE_INVALID.
+    let plain = base_key_without_templates(&s);
+    let (code, len) = get_array_raw(&s, plain, cryptoki_sys::CKA_DERIVE_TEMPLATE, None);
+    assert_eq!(
+        (code, len),
+        (
+            cryptoki_sys::CKR_ATTRIBUTE_TYPE_INVALID,
+            cryptoki_sys::CK_UNAVAILABLE_INFORMATION
+        )
+    );
+
+    // The derived key gets the template's attributes; a caller's template that disagrees is
+    // CKR_TEMPLATE_INCONSISTENT.
+    let hkdf = || {
+        Mechanism::HkdfDerive(HkdfParams::new(
+            MechanismType::SHA256,
+            Some(HkdfSalt::Null),
+            Some(b"i"),
+        ))
+    };
+    let agreeing = [
+        Attribute::Class(ObjectClass::SECRET_KEY),
+        Attribute::KeyType(KeyType::AES),
+        Attribute::ValueLen(16u64.into()),
+        Attribute::Token(false),
+    ];
+    let key = s.derive_key(&hkdf(), base, &agreeing).unwrap();
+    assert!(get_bool(&s, key, AttributeType::Sensitive));
+    assert_eq!(
+        get_bytes(&s, key, AttributeType::Label),
+        b"from the derive template"
+    );
+    assert_eq!(
+        rv(s.derive_key(&hkdf(), base, &readable(KeyType::AES, Some(16)))),
+        RvError::TemplateInconsistent,
+        "Sensitive(false) against the template's true"
+    );
+    // Also for the additional keys of an SP 800-108 derivation.
+    let be32 = KbkdfCounterFormat::new(Endianness::Big, NonZeroUsize::new(32).unwrap());
+    let data = [PrfDataParam::new(PrfDataParamType::IterationVariable(
+        Some(&be32),
+    ))];
+    let mut extra = [DerivedKey::new(&agreeing)];
+    let p = KbkdfParams::new(MechanismType::SHA256_HMAC, &data, Some(&mut extra));
+    s.derive_key(&Mechanism::KbkdfCounter(p), base, &agreeing)
+        .unwrap();
+    let additional = extra[0].handle().unwrap();
+    assert_eq!(
+        get_bytes(&s, additional, AttributeType::Label),
+        b"from the derive template"
+    );
+    let readable_extra = readable(KeyType::AES, Some(16));
+    let mut extra = [DerivedKey::new(&readable_extra)];
+    let p = KbkdfParams::new(MechanismType::SHA256_HMAC, &data, Some(&mut extra));
+    assert_eq!(
+        rv(s.derive_key(&Mechanism::KbkdfCounter(p), base, &agreeing)),
+        RvError::TemplateInconsistent
+    );
+}
+
+fn base_key_without_templates(s: &Session) -> ObjectHandle {
+    s.create_object(&secret_template(KeyType::GENERIC_SECRET, &[9; 16], false))
+        .unwrap()
+}
+
+#[test]
+fn wrap_and_unwrap_templates() {
+    let s = session("derive-wrap-template");
+    // A wrapping key that wraps only AES keys, and unwraps keys labelled and unable to sign.
+    let only_aes = [Attribute::KeyType(KeyType::AES)];
+    let unwrapped_as = [
+        Attribute::Label(b"unwrapped".to_vec()),
+        Attribute::Sign(false),
+    ];
+    let kek = create_with_arrays(
+        &s,
+        &secret_template(KeyType::AES, &[7; 32], false),
+        &[
+            (cryptoki_sys::CKA_WRAP_TEMPLATE, &only_aes),
+            (cryptoki_sys::CKA_UNWRAP_TEMPLATE, &unwrapped_as),
+        ],
+    )
+    .unwrap();
+    let aes = s
+        .create_object(&secret_template(KeyType::AES, &[1; 16], false))
+        .unwrap();
+    let generic = s
+        .create_object(&secret_template(KeyType::GENERIC_SECRET, &[2; 16], false))
+        .unwrap();
+    let wrapped = s
+        .wrap_key(&Mechanism::AesKeyWrap, kek, aes)
+        .expect("an AES key matches");
+    assert_eq!(
+        rv(s.wrap_key(&Mechanism::AesKeyWrap, kek, generic)),
+        RvError::KeyNotWrappable
+    );
+    let template = [
+        Attribute::Class(ObjectClass::SECRET_KEY),
+        Attribute::KeyType(KeyType::AES),
+        Attribute::Token(false),
+        Attribute::Sensitive(false),
+        Attribute::Extractable(true),
+    ];
+    let key = s
+        .unwrap_key(&Mechanism::AesKeyWrap, kek, &wrapped, &template)
+        .unwrap();
+    assert_eq!(value(&s, key), [1; 16]);
+    assert_eq!(get_bytes(&s, key, AttributeType::Label), b"unwrapped");
+    assert!(!get_bool(&s, key, AttributeType::Sign));
+    let mut signing = template.to_vec();
+    signing.push(Attribute::Sign(true));
+    assert_eq!(
+        rv(s.unwrap_key(&Mechanism::AesKeyWrap, kek, &wrapped, &signing)),
+        RvError::TemplateInconsistent
+    );
+    // Read back, both arrays.
+    assert_eq!(
+        get_array(&s, kek, cryptoki_sys::CKA_WRAP_TEMPLATE),
+        vec![(
+            cryptoki_sys::CKA_KEY_TYPE,
+            cryptoki_sys::CKK_AES.to_ne_bytes().to_vec()
+        )]
+    );
+    assert_eq!(
+        get_array(&s, kek, cryptoki_sys::CKA_UNWRAP_TEMPLATE).len(),
+        2
+    );
+}
+
+#[test]
+fn malformed_attribute_arrays_are_refused() {
+    let s = session("derive-bad-arrays");
+    let t = secret_template(KeyType::GENERIC_SECRET, &[3; 16], false);
+    // Not a whole number of CK_ATTRIBUTEs.
+    let mut inner = raw_template(&[Attribute::Sensitive(true)]);
+    let mut raw_t = raw_template(&t);
+    raw_t.push(cryptoki_sys::CK_ATTRIBUTE {
+        type_: cryptoki_sys::CKA_DERIVE_TEMPLATE,
+        pValue: inner.as_mut_ptr().cast(),
+        ulValueLen: (ENTRY - 1) as cryptoki_sys::CK_ULONG,
+    });
+    let mut h = 0;
+    // SAFETY: every pointer refers to a live local buffer of the stated length.
+    let rv_short =
+        unsafe { raw().C_CreateObject(s.handle(), raw_t.as_mut_ptr(), raw_t.len() as u64, &mut h) };
+    assert_eq!(rv_short, cryptoki_sys::CKR_ATTRIBUTE_VALUE_INVALID);
+    // An attribute sqlhsm does not know inside, or a malformed value.
+    let unknown = [Attribute::VendorDefined((
+        AttributeType::VendorDefined(0x8000_1234),
+        vec![1],
+    ))];
+    assert_eq!(
+        rv(create_with_arrays(
+            &s,
+            &t,
+            &[(cryptoki_sys::CKA_DERIVE_TEMPLATE, &unknown)]
+        )),
+        RvError::AttributeValueInvalid
+    );
+    let bad_bool = [Attribute::VendorDefined((
+        AttributeType::VendorDefined(cryptoki_sys::CKA_SENSITIVE),
+        vec![1, 1],
+    ))];
+    assert_eq!(
+        rv(create_with_arrays(
+            &s,
+            &t,
+            &[(cryptoki_sys::CKA_UNWRAP_TEMPLATE, &bad_bool)]
+        )),
+        RvError::AttributeValueInvalid
+    );
+    // A public key has no CKA_DERIVE_TEMPLATE... (it is a secret- and private-key attribute),
+    // a data object none of them.
+    let data = [
+        Attribute::Class(ObjectClass::DATA),
+        Attribute::Token(false),
+        Attribute::Value(b"x".to_vec()),
+    ];
+    let any = [Attribute::Sensitive(true)];
+    assert!(create_with_arrays(&s, &data, &[(cryptoki_sys::CKA_DERIVE_TEMPLATE, &any)]).is_err());
+}

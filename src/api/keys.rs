@@ -12,7 +12,9 @@ use crate::core::attributes::AttrMap;
 use crate::core::module::{module, Module};
 use crate::core::new_keys::{first_handle, NewKey};
 use crate::core::policy::{self, Origin};
-use crate::core::template::{template_bool, template_ulong};
+use crate::core::template::{
+    matches_key_template, template_bool, template_ulong, with_key_template,
+};
 use crate::crypto::keys::PrivateKey;
 use crate::error::{Result, Rv};
 use crate::mechanism::{self, KeyMaterial};
@@ -108,6 +110,10 @@ impl Module {
         if target.attrs.flag(CKA_WRAP_WITH_TRUSTED) && !wrapper.attrs.flag(CKA_TRUSTED) {
             Err(Rv::KEY_NOT_WRAPPABLE)?
         }
+        // The wrapping key's CKA_WRAP_TEMPLATE says which keys it may wrap (§4.10).
+        if !matches_key_template(&wrapper.attrs, CKA_WRAP_TEMPLATE, &target.attrs)? {
+            Err(Rv::KEY_NOT_WRAPPABLE)?
+        }
         let material = self.material(&access, &target)?;
         let bytes = key_bytes(&material)?;
         let wrapped = wrap(&wrapping, &mechanism.param, &bytes)?;
@@ -127,13 +133,15 @@ impl Module {
         let unwrap = mechanism::lookup(mechanism.kind)
             .and_then(|e| e.unwrap)
             .ok_or(Rv::MECHANISM_INVALID)?;
-        let (_, unwrapping) = self.usable_key(
+        let (unwrapper, unwrapping) = self.usable_key(
             &access,
             unwrapping_key,
             CKA_UNWRAP,
             mechanism,
             Rv::UNWRAPPING_KEY_HANDLE_INVALID,
         )?;
+        // The unwrapping key's CKA_UNWRAP_TEMPLATE joins the caller's (§4.10).
+        let template = &*with_key_template(&unwrapper.attrs, CKA_UNWRAP_TEMPLATE, template)?;
         let class = template_ulong(template, CKA_CLASS)?.ok_or(Rv::TEMPLATE_INCOMPLETE)?;
         let key_type = template_ulong(template, CKA_KEY_TYPE)?.ok_or(Rv::TEMPLATE_INCOMPLETE)?;
         if let Some(remote_key) = Self::as_remote_key(&unwrapping) {
@@ -214,6 +222,8 @@ impl Module {
             mechanism,
             Rv::KEY_HANDLE_INVALID,
         )?;
+        // The base key's CKA_DERIVE_TEMPLATE joins the caller's, for every key made (§4.10).
+        let template = &*with_key_template(&base.attrs, CKA_DERIVE_TEMPLATE, template)?;
         let class = template_ulong(template, CKA_CLASS)?.unwrap_or(CKO_SECRET_KEY);
         // A mechanism that derives data (CKM_HKDF_DATA) makes data objects only.
         let data_object = match (class, entry.derives_data) {
@@ -241,7 +251,7 @@ impl Module {
         }
         // The keys the parameter names (a salt key, the second key of a concatenation): secret
         // keys the session can see; their protection carries over like the base key's.
-        let mut bases = vec![base];
+        let mut bases = vec![base.clone()];
         let mut values = Vec::new();
         for handle in mechanism.param.key_handles() {
             let object = self.visible_object(&access, handle, Rv::KEY_HANDLE_INVALID)?;
@@ -259,7 +269,8 @@ impl Module {
             .additional_templates()
             .iter()
             .map(|t| {
-                let t = access.with_private_default(t)?.into_owned();
+                let t = access.with_private_default(t)?;
+                let t = with_key_template(&base.attrs, CKA_DERIVE_TEMPLATE, &t)?.into_owned();
                 let (key_type, len) = requested_key(&t)?;
                 let len = len.ok_or(Rv::TEMPLATE_INCOMPLETE)?;
                 Ok((t, key_type, len))

@@ -17,15 +17,15 @@ use std::ops::Deref;
 use std::ptr::NonNull;
 
 use cryptoki_sys::{
-    CKF_HKDF_SALT_DATA, CKF_HKDF_SALT_KEY, CKF_HKDF_SALT_NULL, CKZ_DATA_SPECIFIED,
-    CK_AES_CBC_ENCRYPT_DATA_PARAMS, CK_ATTRIBUTE, CK_BYTE, CK_DERIVED_KEY, CK_ECDH1_DERIVE_PARAMS,
-    CK_EDDSA_PARAMS, CK_GCM_PARAMS, CK_HKDF_PARAMS, CK_KEY_DERIVATION_STRING_DATA, CK_MECHANISM,
-    CK_MECHANISM_TYPE, CK_OBJECT_HANDLE, CK_PRF_DATA_PARAM, CK_RSA_PKCS_OAEP_PARAMS,
-    CK_RSA_PKCS_PSS_PARAMS, CK_SP800_108_BYTE_ARRAY, CK_SP800_108_COUNTER_FORMAT,
-    CK_SP800_108_DKM_LENGTH, CK_SP800_108_DKM_LENGTH_FORMAT, CK_SP800_108_DKM_LENGTH_SUM_OF_KEYS,
-    CK_SP800_108_DKM_LENGTH_SUM_OF_SEGMENTS, CK_SP800_108_FEEDBACK_KDF_PARAMS,
-    CK_SP800_108_ITERATION_VARIABLE, CK_SP800_108_KDF_PARAMS, CK_SP800_108_KEY_HANDLE,
-    CK_SP800_108_OPTIONAL_COUNTER, CK_ULONG, CK_UNAVAILABLE_INFORMATION,
+    CKF_ARRAY_ATTRIBUTE, CKF_HKDF_SALT_DATA, CKF_HKDF_SALT_KEY, CKF_HKDF_SALT_NULL,
+    CKZ_DATA_SPECIFIED, CK_AES_CBC_ENCRYPT_DATA_PARAMS, CK_ATTRIBUTE, CK_BYTE, CK_DERIVED_KEY,
+    CK_ECDH1_DERIVE_PARAMS, CK_EDDSA_PARAMS, CK_GCM_PARAMS, CK_HKDF_PARAMS,
+    CK_KEY_DERIVATION_STRING_DATA, CK_MECHANISM, CK_MECHANISM_TYPE, CK_OBJECT_HANDLE,
+    CK_PRF_DATA_PARAM, CK_RSA_PKCS_OAEP_PARAMS, CK_RSA_PKCS_PSS_PARAMS, CK_SP800_108_BYTE_ARRAY,
+    CK_SP800_108_COUNTER_FORMAT, CK_SP800_108_DKM_LENGTH, CK_SP800_108_DKM_LENGTH_FORMAT,
+    CK_SP800_108_DKM_LENGTH_SUM_OF_KEYS, CK_SP800_108_DKM_LENGTH_SUM_OF_SEGMENTS,
+    CK_SP800_108_FEEDBACK_KDF_PARAMS, CK_SP800_108_ITERATION_VARIABLE, CK_SP800_108_KDF_PARAMS,
+    CK_SP800_108_KEY_HANDLE, CK_SP800_108_OPTIONAL_COUNTER, CK_ULONG, CK_UNAVAILABLE_INFORMATION,
 };
 use zeroize::Zeroizing;
 
@@ -309,11 +309,58 @@ pub(crate) unsafe fn template(p: *const CK_ATTRIBUTE, count: CK_ULONG) -> Result
     attributes
         .iter()
         .map(|a| {
+            if a.type_ & CKF_ARRAY_ATTRIBUTE != 0 {
+                // SAFETY: forwarded contract for each entry.
+                return unsafe { attribute_array(a) };
+            }
             // SAFETY: forwarded contract for each entry.
             let value = unsafe { bytes(a.pValue.cast::<u8>(), a.ulValueLen) }?;
             Ok(Attribute::new(a.type_, value.to_vec()))
         })
         .collect()
+}
+
+/// The largest attribute array, in bytes of its encoding, sqlhsm keeps (64 KiB): far above any
+/// real template, and the size of the scratch buffer `C_GetAttributeValue` reads one into.
+const MAX_ARRAY_BYTES: usize = 1 << 16;
+
+/// An attribute whose value is an array of attributes (`CKF_ARRAY_ATTRIBUTE`, PKCS#11 3.0
+/// §4.1.3: `pValue` points to `CK_ATTRIBUTE`s, `ulValueLen` is their size in bytes), encoded by
+/// [`crate::types::encode_attribute_array`]. A length that is not a whole number of entries, an
+/// array inside the array, or an encoding over [`MAX_ARRAY_BYTES`] is
+/// `CKR_ATTRIBUTE_VALUE_INVALID`.
+///
+/// # Safety
+/// `a.pValue` valid for reads of `a.ulValueLen` bytes of `CK_ATTRIBUTE`s, each valid as in
+/// [`template`].
+unsafe fn attribute_array(a: &CK_ATTRIBUTE) -> Result<Attribute> {
+    let entry = size_of::<CK_ATTRIBUTE>() as CK_ULONG;
+    if !a.ulValueLen.is_multiple_of(entry) {
+        Err(Rv::ATTRIBUTE_VALUE_INVALID)?
+    }
+    // SAFETY: forwarded contract.
+    let inner = unsafe {
+        slice(
+            a.pValue.cast::<CK_ATTRIBUTE>().cast_const(),
+            a.ulValueLen / entry,
+        )
+    }?;
+    let attrs = inner
+        .iter()
+        .map(|i| {
+            if i.type_ & CKF_ARRAY_ATTRIBUTE != 0 {
+                Err(Rv::ATTRIBUTE_VALUE_INVALID)?
+            }
+            // SAFETY: forwarded contract.
+            let value = unsafe { bytes(i.pValue.cast::<u8>(), i.ulValueLen) }?;
+            Ok(Attribute::new(i.type_, value.to_vec()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let encoded = crate::types::encode_attribute_array(&attrs);
+    if encoded.len() > MAX_ARRAY_BYTES {
+        Err(Rv::ATTRIBUTE_VALUE_INVALID)?
+    }
+    Ok(Attribute::new(a.type_, encoded))
 }
 
 /// Runs `fill` over the `C_GetAttributeValue` requests built from the caller's template (a NULL
@@ -337,10 +384,23 @@ where
     // array is alive while the value buffers are borrowed.
     // SAFETY: forwarded contract.
     let entries = unsafe { slice(p, count) }?.to_vec();
+    // An attribute array is read into a scratch buffer and written into the caller's array of
+    // CK_ATTRIBUTEs afterwards ([`write_attribute_array`]).
+    let mut scratch: Vec<Vec<u8>> = entries
+        .iter()
+        .map(|a| match a.type_ & CKF_ARRAY_ATTRIBUTE != 0 {
+            true => vec![0u8; MAX_ARRAY_BYTES],
+            false => Vec::new(),
+        })
+        .collect();
+    let mut scratch_bufs = scratch.iter_mut();
     let mut requests = entries
         .iter()
         .map(|a| {
-            let out = if a.pValue.is_null() {
+            let scratch = scratch_bufs.next().ok_or(Rv::GENERAL_ERROR)?;
+            let out = if a.type_ & CKF_ARRAY_ATTRIBUTE != 0 {
+                OutBuf::buffer(scratch.as_mut_slice())
+            } else if a.pValue.is_null() {
                 OutBuf::query()
             } else if a.ulValueLen == CK_UNAVAILABLE_INFORMATION {
                 // A template reused after an earlier call marked this entry unavailable: its
@@ -357,8 +417,8 @@ where
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    let result = fill(&mut requests);
-    let lengths: Vec<CK_ULONG> = requests
+    let mut result = fill(&mut requests);
+    let mut lengths: Vec<CK_ULONG> = requests
         .iter()
         .map(|r| {
             if r.unavailable {
@@ -369,6 +429,19 @@ where
         })
         .collect();
     drop(requests);
+    for (i, a) in entries.iter().enumerate() {
+        if a.type_ & CKF_ARRAY_ATTRIBUTE == 0 || lengths[i] == CK_UNAVAILABLE_INFORMATION {
+            continue;
+        }
+        let encoded = &scratch[i][..usize::try_from(lengths[i]).unwrap_or(0)];
+        // SAFETY: forwarded contract: the entry's pValue, when non-NULL, holds ulValueLen bytes
+        // of CK_ATTRIBUTEs whose buffers the caller lets us write.
+        let (len, fits) = unsafe { write_attribute_array(a, encoded) }?;
+        lengths[i] = len;
+        if !fits && result.is_ok() {
+            result = Err(Rv::BUFFER_TOO_SMALL.into());
+        }
+    }
     let per_entry = match &result {
         Ok(()) => true,
         Err(e) => [
@@ -386,6 +459,50 @@ where
         }
     }
     result
+}
+
+/// Writes an attribute array (`encoded`, as [`crate::types::encode_attribute_array`] made it)
+/// into the caller's entry by the rules of §5.7 applied one level down: a NULL `pValue` asks
+/// for the size of the array (`count × sizeof(CK_ATTRIBUTE)`); an array with room for fewer
+/// entries gets that size and no entries; otherwise each entry gets its type and, as for a
+/// plain attribute, its length (NULL `pValue`), its value (room enough) or
+/// `CK_UNAVAILABLE_INFORMATION` (too small). Returns the outer length and whether everything
+/// fit (else `CKR_BUFFER_TOO_SMALL`).
+///
+/// # Safety
+/// `a.pValue`, when non-NULL, valid for reads and writes of `a.ulValueLen` bytes of
+/// `CK_ATTRIBUTE`s, each non-NULL inner `pValue` valid for writes of its `ulValueLen` bytes.
+unsafe fn write_attribute_array(a: &CK_ATTRIBUTE, encoded: &[u8]) -> Result<(CK_ULONG, bool)> {
+    let attrs = crate::types::decode_attribute_array(encoded)?;
+    let needed = to_ulong(attrs.len().saturating_mul(size_of::<CK_ATTRIBUTE>()));
+    if a.pValue.is_null() {
+        return Ok((needed, true));
+    }
+    if a.ulValueLen < needed {
+        return Ok((needed, false));
+    }
+    let array = a.pValue.cast::<CK_ATTRIBUTE>();
+    let mut fits = true;
+    for (i, attr) in attrs.iter().enumerate() {
+        // SAFETY: `array` holds at least `attrs.len()` entries (checked above); each is copied
+        // out, its value buffer borrowed alone, and the entry written back.
+        let mut entry = unsafe { array.add(i).read_unaligned() };
+        entry.type_ = attr.kind;
+        if entry.pValue.is_null() {
+            entry.ulValueLen = to_ulong(attr.value.len());
+        } else if usize::try_from(entry.ulValueLen).is_ok_and(|cap| cap >= attr.value.len()) {
+            // SAFETY: forwarded contract.
+            let out = unsafe { slice_mut(entry.pValue.cast::<u8>(), to_ulong(attr.value.len())) }?;
+            out.copy_from_slice(&attr.value);
+            entry.ulValueLen = to_ulong(attr.value.len());
+        } else {
+            entry.ulValueLen = CK_UNAVAILABLE_INFORMATION;
+            fits = false;
+        }
+        // SAFETY: as above.
+        unsafe { array.add(i).write_unaligned(entry) };
+    }
+    Ok((needed, fits))
 }
 
 /// Decodes a required `CK_MECHANISM_PTR`, its parameter included.
@@ -812,16 +929,17 @@ pub(crate) unsafe fn additional_key_outputs(
 mod tests {
     use super::*;
     use cryptoki_sys::{
+        CKA_DERIVE_TEMPLATE, CKA_UNWRAP_TEMPLATE, CKA_VALUE_LEN, CKA_WRAP_TEMPLATE,
+        CKM_AES_CBC_ENCRYPT_DATA, CKM_AES_CMAC, CKM_AES_ECB_ENCRYPT_DATA,
+        CKM_CONCATENATE_BASE_AND_DATA, CKM_CONCATENATE_BASE_AND_KEY, CKM_CONCATENATE_DATA_AND_BASE,
+        CKM_HKDF_DATA, CKM_HKDF_DERIVE, CKM_SHA256_HMAC, CKM_SP800_108_COUNTER_KDF,
+        CKM_SP800_108_FEEDBACK_KDF, CKM_XOR_BASE_AND_DATA,
+    };
+    use cryptoki_sys::{
         CKA_LABEL, CKA_TOKEN, CKA_VALUE, CKD_NULL, CKG_MGF1_SHA256, CKM_AES_CBC, CKM_AES_GCM,
         CKM_ECDH1_COFACTOR_DERIVE, CKM_ECDH1_DERIVE, CKM_EDDSA, CKM_RSA_PKCS_OAEP,
         CKM_RSA_PKCS_PSS, CKM_SHA256, CKM_SHA256_RSA_PKCS_PSS, CKM_SHA3_256_RSA_PKCS_PSS,
         CKM_VENDOR_DEFINED, CK_ATTRIBUTE_TYPE,
-    };
-    use cryptoki_sys::{
-        CKA_VALUE_LEN, CKM_AES_CBC_ENCRYPT_DATA, CKM_AES_CMAC, CKM_AES_ECB_ENCRYPT_DATA,
-        CKM_CONCATENATE_BASE_AND_DATA, CKM_CONCATENATE_BASE_AND_KEY, CKM_CONCATENATE_DATA_AND_BASE,
-        CKM_HKDF_DATA, CKM_HKDF_DERIVE, CKM_SHA256_HMAC, CKM_SP800_108_COUNTER_KDF,
-        CKM_SP800_108_FEEDBACK_KDF, CKM_XOR_BASE_AND_DATA,
     };
     use std::ptr::{null, null_mut};
 
@@ -1324,6 +1442,77 @@ mod tests {
         let mut m = mech(CKM_ECDH1_DERIVE, &mut p);
         m.ulParameterLen += 8;
         assert_eq!(rv(decode(&m)), Rv::MECHANISM_PARAM_INVALID);
+    }
+
+    #[test]
+    fn attribute_arrays_decode_and_write_back() {
+        let mut yes = 1u8;
+        let mut label = *b"lbl";
+        let mut inner = [
+            attr(CKA_TOKEN, std::slice::from_mut(&mut yes)),
+            attr(CKA_LABEL, &mut label),
+        ];
+        let outer = [CK_ATTRIBUTE {
+            type_: CKA_DERIVE_TEMPLATE,
+            pValue: inner.as_mut_ptr().cast(),
+            ulValueLen: (2 * size_of::<CK_ATTRIBUTE>()) as CK_ULONG,
+        }];
+        // SAFETY: the arrays are live for the call.
+        let t = unsafe { template(outer.as_ptr(), 1) }.unwrap();
+        let expected = vec![
+            Attribute::new(CKA_TOKEN, vec![1]),
+            Attribute::new(CKA_LABEL, b"lbl".to_vec()),
+        ];
+        assert_eq!(
+            t,
+            vec![Attribute::new(
+                CKA_DERIVE_TEMPLATE,
+                crate::types::encode_attribute_array(&expected)
+            )]
+        );
+        // A length that is not whole entries, and an array in the array, are refused.
+        let mut short = outer;
+        short[0].ulValueLen -= 1;
+        // SAFETY: as above.
+        let decoded = unsafe { template(short.as_ptr(), 1) };
+        assert_eq!(rv(decoded), Rv::ATTRIBUTE_VALUE_INVALID);
+        let mut nested = [CK_ATTRIBUTE {
+            type_: CKA_WRAP_TEMPLATE,
+            pValue: null_mut(),
+            ulValueLen: 0,
+        }];
+        let outer_nested = [CK_ATTRIBUTE {
+            type_: CKA_UNWRAP_TEMPLATE,
+            pValue: nested.as_mut_ptr().cast(),
+            ulValueLen: size_of::<CK_ATTRIBUTE>() as CK_ULONG,
+        }];
+        // SAFETY: as above.
+        let decoded = unsafe { template(outer_nested.as_ptr(), 1) };
+        assert_eq!(rv(decoded), Rv::ATTRIBUTE_VALUE_INVALID);
+
+        // Written back: a NULL pValue gets the array's size, entries their types and values.
+        let encoded = crate::types::encode_attribute_array(&expected);
+        let query = CK_ATTRIBUTE {
+            type_: CKA_DERIVE_TEMPLATE,
+            pValue: null_mut(),
+            ulValueLen: 0,
+        };
+        // SAFETY: no buffer is written for a NULL pValue.
+        let (len, fits) = unsafe { write_attribute_array(&query, &encoded) }.unwrap();
+        assert_eq!((len as usize, fits), (2 * size_of::<CK_ATTRIBUTE>(), true));
+        let (mut b, mut l) = ([0u8; 1], [0u8; 8]);
+        let mut entries = [attr(0, &mut b), attr(0, &mut l)];
+        let out = CK_ATTRIBUTE {
+            type_: CKA_DERIVE_TEMPLATE,
+            pValue: entries.as_mut_ptr().cast(),
+            ulValueLen: (2 * size_of::<CK_ATTRIBUTE>()) as CK_ULONG,
+        };
+        // SAFETY: `entries` and its buffers are live and writable.
+        let (_, fits) = unsafe { write_attribute_array(&out, &encoded) }.unwrap();
+        assert!(fits);
+        assert_eq!((entries[0].type_, entries[0].ulValueLen), (CKA_TOKEN, 1));
+        assert_eq!((entries[1].type_, entries[1].ulValueLen), (CKA_LABEL, 3));
+        assert_eq!((b, &l[..3]), ([1], &b"lbl"[..]));
     }
 
     #[test]
