@@ -51,6 +51,18 @@ impl std::fmt::Debug for Attribute {
 /// A caller's template.
 pub type Template = Vec<Attribute>;
 
+/// Whether `kind`'s value is an array of attributes (`CKA_WRAP_TEMPLATE`, `CKA_UNWRAP_TEMPLATE`,
+/// `CKA_DERIVE_TEMPLATE`). Not every `CKF_ARRAY_ATTRIBUTE` type is one:
+/// `CKA_ALLOWED_MECHANISMS` has the bit and holds mechanism types.
+pub fn is_attribute_array(kind: CK_ATTRIBUTE_TYPE) -> bool {
+    matches!(
+        kind,
+        cryptoki_sys::CKA_WRAP_TEMPLATE
+            | cryptoki_sys::CKA_UNWRAP_TEMPLATE
+            | cryptoki_sys::CKA_DERIVE_TEMPLATE
+    )
+}
+
 /// The value of an attribute-array attribute (`CKF_ARRAY_ATTRIBUTE`: `CKA_WRAP_TEMPLATE`,
 /// `CKA_UNWRAP_TEMPLATE`, `CKA_DERIVE_TEMPLATE`) as sqlhsm holds it once the FFI has followed
 /// its pointers: each attribute as its type and its length (8 bytes each, little-endian), then

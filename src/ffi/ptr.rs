@@ -17,23 +17,23 @@ use std::ops::Deref;
 use std::ptr::NonNull;
 
 use cryptoki_sys::{
-    CKF_ARRAY_ATTRIBUTE, CKF_HKDF_SALT_DATA, CKF_HKDF_SALT_KEY, CKF_HKDF_SALT_NULL,
-    CKZ_DATA_SPECIFIED, CK_AES_CBC_ENCRYPT_DATA_PARAMS, CK_ATTRIBUTE, CK_BYTE, CK_DERIVED_KEY,
-    CK_ECDH1_DERIVE_PARAMS, CK_EDDSA_PARAMS, CK_GCM_PARAMS, CK_HKDF_PARAMS,
-    CK_KEY_DERIVATION_STRING_DATA, CK_MECHANISM, CK_MECHANISM_TYPE, CK_OBJECT_HANDLE,
-    CK_PRF_DATA_PARAM, CK_RSA_PKCS_OAEP_PARAMS, CK_RSA_PKCS_PSS_PARAMS, CK_SP800_108_BYTE_ARRAY,
-    CK_SP800_108_COUNTER_FORMAT, CK_SP800_108_DKM_LENGTH, CK_SP800_108_DKM_LENGTH_FORMAT,
-    CK_SP800_108_DKM_LENGTH_SUM_OF_KEYS, CK_SP800_108_DKM_LENGTH_SUM_OF_SEGMENTS,
-    CK_SP800_108_FEEDBACK_KDF_PARAMS, CK_SP800_108_ITERATION_VARIABLE, CK_SP800_108_KDF_PARAMS,
-    CK_SP800_108_KEY_HANDLE, CK_SP800_108_OPTIONAL_COUNTER, CK_ULONG, CK_UNAVAILABLE_INFORMATION,
+    CKF_HKDF_SALT_DATA, CKF_HKDF_SALT_KEY, CKF_HKDF_SALT_NULL, CKZ_DATA_SPECIFIED,
+    CK_AES_CBC_ENCRYPT_DATA_PARAMS, CK_ATTRIBUTE, CK_BYTE, CK_DERIVED_KEY, CK_ECDH1_DERIVE_PARAMS,
+    CK_EDDSA_PARAMS, CK_GCM_PARAMS, CK_HKDF_PARAMS, CK_KEY_DERIVATION_STRING_DATA, CK_MECHANISM,
+    CK_MECHANISM_TYPE, CK_OBJECT_HANDLE, CK_PRF_DATA_PARAM, CK_RSA_PKCS_OAEP_PARAMS,
+    CK_RSA_PKCS_PSS_PARAMS, CK_SP800_108_BYTE_ARRAY, CK_SP800_108_COUNTER_FORMAT,
+    CK_SP800_108_DKM_LENGTH, CK_SP800_108_DKM_LENGTH_FORMAT, CK_SP800_108_DKM_LENGTH_SUM_OF_KEYS,
+    CK_SP800_108_DKM_LENGTH_SUM_OF_SEGMENTS, CK_SP800_108_FEEDBACK_KDF_PARAMS,
+    CK_SP800_108_ITERATION_VARIABLE, CK_SP800_108_KDF_PARAMS, CK_SP800_108_KEY_HANDLE,
+    CK_SP800_108_OPTIONAL_COUNTER, CK_ULONG, CK_UNAVAILABLE_INFORMATION,
 };
 use zeroize::Zeroizing;
 
 use crate::api::object::AttributeRequest;
 use crate::error::{Error, Result, Rv};
 use crate::types::{
-    Attribute, CounterFormat, HkdfSalt, Mechanism, MechanismParam, OutBuf, ParamShape, PrfData,
-    Template,
+    is_attribute_array, Attribute, CounterFormat, HkdfSalt, Mechanism, MechanismParam, OutBuf,
+    ParamShape, PrfData, Template,
 };
 
 /// The largest buffer, in bytes, we accept from a caller (1 GiB). Nothing sqlhsm handles comes
@@ -309,7 +309,7 @@ pub(crate) unsafe fn template(p: *const CK_ATTRIBUTE, count: CK_ULONG) -> Result
     attributes
         .iter()
         .map(|a| {
-            if a.type_ & CKF_ARRAY_ATTRIBUTE != 0 {
+            if is_attribute_array(a.type_) {
                 // SAFETY: forwarded contract for each entry.
                 return unsafe { attribute_array(a) };
             }
@@ -324,7 +324,7 @@ pub(crate) unsafe fn template(p: *const CK_ATTRIBUTE, count: CK_ULONG) -> Result
 /// real template, and the size of the scratch buffer `C_GetAttributeValue` reads one into.
 const MAX_ARRAY_BYTES: usize = 1 << 16;
 
-/// An attribute whose value is an array of attributes (`CKF_ARRAY_ATTRIBUTE`, PKCS#11 3.0
+/// An attribute whose value is an array of attributes ([`is_attribute_array`], PKCS#11 3.0
 /// §4.1.3: `pValue` points to `CK_ATTRIBUTE`s, `ulValueLen` is their size in bytes), encoded by
 /// [`crate::types::encode_attribute_array`]. A length that is not a whole number of entries, an
 /// array inside the array, or an encoding over [`MAX_ARRAY_BYTES`] is
@@ -348,7 +348,7 @@ unsafe fn attribute_array(a: &CK_ATTRIBUTE) -> Result<Attribute> {
     let attrs = inner
         .iter()
         .map(|i| {
-            if i.type_ & CKF_ARRAY_ATTRIBUTE != 0 {
+            if is_attribute_array(i.type_) {
                 Err(Rv::ATTRIBUTE_VALUE_INVALID)?
             }
             // SAFETY: forwarded contract.
@@ -388,7 +388,7 @@ where
     // CK_ATTRIBUTEs afterwards ([`write_attribute_array`]).
     let mut scratch: Vec<Vec<u8>> = entries
         .iter()
-        .map(|a| match a.type_ & CKF_ARRAY_ATTRIBUTE != 0 {
+        .map(|a| match is_attribute_array(a.type_) {
             true => vec![0u8; MAX_ARRAY_BYTES],
             false => Vec::new(),
         })
@@ -398,7 +398,7 @@ where
         .iter()
         .map(|a| {
             let scratch = scratch_bufs.next().ok_or(Rv::GENERAL_ERROR)?;
-            let out = if a.type_ & CKF_ARRAY_ATTRIBUTE != 0 {
+            let out = if is_attribute_array(a.type_) {
                 OutBuf::buffer(scratch.as_mut_slice())
             } else if a.pValue.is_null() {
                 OutBuf::query()
@@ -430,7 +430,7 @@ where
         .collect();
     drop(requests);
     for (i, a) in entries.iter().enumerate() {
-        if a.type_ & CKF_ARRAY_ATTRIBUTE == 0 || lengths[i] == CK_UNAVAILABLE_INFORMATION {
+        if !is_attribute_array(a.type_) || lengths[i] == CK_UNAVAILABLE_INFORMATION {
             continue;
         }
         let encoded = &scratch[i][..usize::try_from(lengths[i]).unwrap_or(0)];
@@ -1489,6 +1489,13 @@ mod tests {
         // SAFETY: as above.
         let decoded = unsafe { template(outer_nested.as_ptr(), 1) };
         assert_eq!(rv(decoded), Rv::ATTRIBUTE_VALUE_INVALID);
+
+        // CKA_ALLOWED_MECHANISMS has the CKF_ARRAY_ATTRIBUTE bit but holds mechanism types.
+        let mut mechanisms = CKM_SHA256.to_ne_bytes();
+        let allowed = [attr(cryptoki_sys::CKA_ALLOWED_MECHANISMS, &mut mechanisms)];
+        // SAFETY: as above.
+        let decoded = unsafe { template(allowed.as_ptr(), 1) }.unwrap();
+        assert_eq!(decoded[0].value.as_slice(), CKM_SHA256.to_ne_bytes());
 
         // Written back: a NULL pValue gets the array's size, entries their types and values.
         let encoded = crate::types::encode_attribute_array(&expected);
