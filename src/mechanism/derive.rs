@@ -17,7 +17,7 @@ use cryptoki_sys::{
 use zeroize::Zeroizing;
 
 use super::support::secret_key;
-use super::{entry, DeriveInput, MechanismEntry, AES_KEYS};
+use super::{entry, DeriveInput, Forward, MechanismEntry, AES_KEYS};
 use crate::crypto::cipher::{AesBlocks, AesMode, AES_BLOCK};
 use crate::error::{Result, Rv};
 use crate::types::{MechanismParam, ParamShape};
@@ -39,21 +39,32 @@ pub(super) fn entries() -> Vec<MechanismEntry> {
             ParamShape::KeyHandle,
             concatenate_base_and_key,
         ),
-        simple(
-            CKM_CONCATENATE_BASE_AND_DATA,
-            ParamShape::DerivationString,
-            |input| concatenate(input, false),
-        ),
-        simple(
-            CKM_CONCATENATE_DATA_AND_BASE,
-            ParamShape::DerivationString,
-            |input| concatenate(input, true),
-        ),
-        simple(
-            CKM_XOR_BASE_AND_DATA,
-            ParamShape::DerivationString,
-            xor_base_and_data,
-        ),
+        // A REMOTE base key's module runs the data derivations (not the key one: the second
+        // key's handle is this module's).
+        MechanismEntry {
+            forward: Forward::AsIs,
+            ..simple(
+                CKM_CONCATENATE_BASE_AND_DATA,
+                ParamShape::DerivationString,
+                |input| concatenate(input, false),
+            )
+        },
+        MechanismEntry {
+            forward: Forward::AsIs,
+            ..simple(
+                CKM_CONCATENATE_DATA_AND_BASE,
+                ParamShape::DerivationString,
+                |input| concatenate(input, true),
+            )
+        },
+        MechanismEntry {
+            forward: Forward::AsIs,
+            ..simple(
+                CKM_XOR_BASE_AND_DATA,
+                ParamShape::DerivationString,
+                xor_base_and_data,
+            )
+        },
         simple(CKM_EXTRACT_KEY_FROM_KEY, ParamShape::Ulong, extract_key),
         // The AES derivations encrypt the data: the new key holds no bits of the base key.
         MechanismEntry {
@@ -68,6 +79,7 @@ pub(super) fn entries() -> Vec<MechanismEntry> {
         MechanismEntry {
             key_types: AES_KEYS,
             inherits_protection: false,
+            forward: Forward::AsIs,
             ..simple(
                 CKM_AES_CBC_ENCRYPT_DATA,
                 ParamShape::AesCbcEncryptData,

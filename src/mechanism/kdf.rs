@@ -22,7 +22,7 @@ use cryptoki_sys::{
 use zeroize::Zeroizing;
 
 use super::support::{hash_from_ckm, secret_key};
-use super::{entry, DeriveInput, MechanismEntry};
+use super::{entry, DeriveInput, Forward, MechanismEntry};
 use crate::crypto::digest::HashAlg;
 use crate::crypto::kdf::{hkdf_expand, hkdf_extract};
 use crate::crypto::mac::Mac;
@@ -45,6 +45,8 @@ pub(super) fn entries() -> Vec<MechanismEntry> {
             derive: Some(hkdf),
             param: ParamShape::Hkdf,
             key_types: HKDF_KEYS,
+            // With a salt given as data or none (a salt key is a handle of this module).
+            forward: Forward::AsIs,
             ..entry(CKM_HKDF_DERIVE, MIN, MAX, CKF_DERIVE)
         },
         MechanismEntry {
