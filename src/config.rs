@@ -26,6 +26,9 @@
 //!
 //! [log]
 //! level = "warn"
+//!
+//! [policy]
+//! rsa_min_bits = 1024
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -66,6 +69,28 @@ pub struct Config {
     pub log: LogConfig,
     /// `[cache]`: how fresh this process's cached objects stay.
     pub cache: CacheConfig,
+    /// `[policy]`: which algorithms and key sizes this module accepts.
+    pub policy: PolicyConfig,
+}
+
+/// The allowed `rsa_min_bits` range: sqlhsm's own limits for RSA moduli.
+pub const RSA_MIN_BITS_RANGE: std::ops::RangeInclusive<u32> = 1024..=16384;
+
+/// `[policy]`. Each setting is independent of the others (a new one is one more field).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// The smallest RSA modulus, in bits, that is generated, imported (`C_CreateObject`,
+    /// `C_UnwrapKey`, `sqlhsm key import`) or used; smaller ones answer `CKR_KEY_SIZE_RANGE`
+    /// and `C_GetMechanismInfo` reports it as the RSA mechanisms' `ulMinKeySize`
+    /// (1024..=16384). Default 1024.
+    pub rsa_min_bits: u32,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        PolicyConfig { rsa_min_bits: 1024 }
+    }
 }
 
 /// The allowed `coherence_ms` range.
@@ -475,6 +500,17 @@ impl Config {
                 ),
             );
         }
+        if !RSA_MIN_BITS_RANGE.contains(&self.policy.rsa_min_bits) {
+            return bad(
+                "policy.rsa_min_bits",
+                format!(
+                    "= {} is outside {}..={}",
+                    self.policy.rsa_min_bits,
+                    RSA_MIN_BITS_RANGE.start(),
+                    RSA_MIN_BITS_RANGE.end()
+                ),
+            );
+        }
         let level = self.log.level.trim().to_ascii_lowercase();
         if !LOG_LEVELS.contains(&level.as_str()) {
             return bad(
@@ -601,6 +637,16 @@ mod tests {
             }
         );
         assert_eq!(config.log.level, "debug");
+    }
+
+    #[test]
+    fn policy_raises_the_rsa_floor() {
+        assert_eq!(Config::default().policy.rsa_min_bits, 1024);
+        let config = Config::from_toml_str("[policy]\nrsa_min_bits = 2048\n").unwrap();
+        assert_eq!(config.policy.rsa_min_bits, 2048);
+        assert!(config_error("[policy]\nrsa_min_bits = 512\n")
+            .contains("policy.rsa_min_bits = 512 is outside 1024..=16384"));
+        assert!(config_error("[policy]\nrsa_min_bitz = 2048\n").contains("unknown field"));
     }
 
     #[test]

@@ -40,6 +40,8 @@ const HSM_TOKENS: &[&str] = &[
     "hsm-mac",
     "hsm-threads",
     "hsm-rotate",
+    "hsm-mechs",
+    "hsm-sha3",
 ];
 
 /// The SoftHSM set-up of this test process: its module, configuration and token directory.
@@ -1173,4 +1175,213 @@ fn remote_signing_from_many_threads() {
         v.update(data).expect("update");
         assert!(v.verify(&ecdsa_raw_to_der(sig)).expect("verify"));
     }
+}
+
+/// A REMOTE token lists what sqlhsm and SoftHSM can both do with its keys: forwarded
+/// mechanisms SoftHSM has, hash-and-sign over a raw signature it has, generation it has, and
+/// digests (no key); not what only sqlhsm computes (AES-CTR, ECDH with a KDF is fine only as
+/// forwarded, …) when SoftHSM lacks it. A local token lists the whole registry.
+#[test]
+fn a_remote_token_lists_what_both_sides_can_do() {
+    use cryptoki::mechanism::MechanismType;
+    let Some(hsm) = softhsm() else { return };
+    let slot = token_on_hsm("remote-mechs", "hsm-mechs");
+    let local = ctx()
+        .get_mechanism_list(new_token(ctx(), "local-mechs"))
+        .unwrap();
+    let remote = ctx().get_mechanism_list(slot).unwrap();
+    // SoftHSM's own list, read by this process from the same module.
+    let softhsm = cryptoki::context::Pkcs11::new(&hsm.module).unwrap();
+    let _ = softhsm.initialize(cryptoki::context::CInitializeArgs::new(
+        cryptoki::context::CInitializeFlags::OS_LOCKING_OK,
+    ));
+    let hsm_slot = softhsm
+        .get_slots_with_token()
+        .unwrap()
+        .into_iter()
+        .find(|s| {
+            softhsm
+                .get_token_info(*s)
+                .is_ok_and(|t| t.label().trim_end() == "hsm-mechs")
+        })
+        .expect("the SoftHSM token");
+    let theirs = softhsm.get_mechanism_list(hsm_slot).unwrap();
+    assert!(
+        remote.len() < local.len(),
+        "{} of {}",
+        remote.len(),
+        local.len()
+    );
+    for m in &remote {
+        assert!(local.contains(m), "{m} is not sqlhsm's");
+    }
+    for m in [
+        MechanismType::RSA_PKCS,
+        MechanismType::RSA_PKCS_PSS,
+        MechanismType::ECDSA,
+        MechanismType::AES_GCM,
+        MechanismType::RSA_PKCS_KEY_PAIR_GEN,
+        MechanismType::ECC_KEY_PAIR_GEN,
+        MechanismType::AES_KEY_GEN,
+    ] {
+        assert!(theirs.contains(&m), "SoftHSM has {m}");
+        assert!(remote.contains(&m), "{m} is offered: SoftHSM has it");
+    }
+    // Hash-and-sign over SoftHSM's raw signatures, and digests, computed here.
+    for m in [
+        MechanismType::ECDSA_SHA256,
+        MechanismType::SHA256_RSA_PKCS,
+        MechanismType::SHA256,
+    ] {
+        assert!(remote.contains(&m), "{m} is offered");
+    }
+    // Computed only by sqlhsm: a REMOTE key cannot use them.
+    {
+        let m = MechanismType::AES_CTR;
+        assert!(local.contains(&m));
+        assert!(!remote.contains(&m), "{m} needs the key here");
+        expect_rv(
+            ctx().get_mechanism_info(slot, m),
+            cryptoki::error::RvError::MechanismInvalid,
+        );
+    }
+    // The info is the overlap of both sides' flags.
+    let ours = ctx()
+        .get_mechanism_info(slot, MechanismType::RSA_PKCS)
+        .unwrap();
+    let hsm_info = softhsm
+        .get_mechanism_info(hsm_slot, MechanismType::RSA_PKCS)
+        .unwrap();
+    assert_eq!(ours.sign(), hsm_info.sign());
+    assert_eq!(ours.sign_recover(), hsm_info.sign_recover());
+    assert!(ours.min_key_size() >= hsm_info.min_key_size().min(1024));
+}
+
+#[test]
+fn remote_hmac_key_types_and_sha3_hash_and_sign() {
+    if softhsm().is_none() {
+        return;
+    }
+    let s = user_session(ctx(), token_on_hsm("remote-sha3", "hsm-sha3"));
+    // HMAC key types are generic secrets in the HSM, used there by their HMAC mechanism.
+    let message = b"HMAC key types behind sqlhsm";
+    for (key_gen, hmac, key_type, len) in [
+        (
+            Mechanism::Sha256KeyGen,
+            Mechanism::Sha256Hmac,
+            cryptoki_sys::CKK_SHA256_HMAC,
+            32,
+        ),
+        (
+            Mechanism::Sha384KeyGen,
+            Mechanism::Sha384Hmac,
+            cryptoki_sys::CKK_SHA384_HMAC,
+            48,
+        ),
+    ] {
+        let key = s
+            .generate_key(
+                &key_gen,
+                // SoftHSM wants HMAC keys at least as long as the hash.
+                &[
+                    Attribute::Token(true),
+                    Attribute::ValueLen((len as u64).into()),
+                    Attribute::Sign(true),
+                    Attribute::Verify(true),
+                ],
+            )
+            .expect("C_GenerateKey HMAC key type");
+        assert_eq!(mode(&s, key), 3);
+        assert_eq!(
+            raw_get_ulong(&s, key, cryptoki_sys::CKA_KEY_TYPE).unwrap(),
+            key_type
+        );
+        let mac = s.sign(&hmac, key, message).expect("HMAC in the HSM");
+        assert_eq!(mac.len(), len);
+        s.verify(&hmac, key, message, &mac).expect("verifies");
+        // SHA-3 HMAC is not forwarded (cryptoki cannot name it).
+        expect_rv(
+            raw_sign(
+                &s,
+                cryptoki_sys::CKM_SHA3_256_HMAC,
+                None,
+                key,
+                message,
+                None,
+            ),
+            RvError::KeyTypeInconsistent,
+        );
+    }
+    let key = s
+        .generate_key(
+            &Mechanism::GenericSecretKeyGen,
+            &[
+                Attribute::Token(true),
+                Attribute::ValueLen(32.into()),
+                Attribute::Sign(true),
+            ],
+        )
+        .expect("generic secret");
+    expect_rv(
+        raw_sign(
+            &s,
+            cryptoki_sys::CKM_SHA3_256_HMAC,
+            None,
+            key,
+            message,
+            None,
+        ),
+        RvError::MechanismInvalid,
+    );
+
+    // SHA-3 hash-and-sign: hashed here, the raw signature made in the HSM.
+    let (ec_public, ec_private) = gen_ec(&s, P256, "ec-sha3", b"ec-sha3");
+    let (rsa_public, rsa_private) = gen_rsa(&s, 2048, "rsa-sha3", b"rsa-sha3");
+    let data = b"SHA-3 signed by the HSM";
+    let sig = raw_sign(
+        &s,
+        cryptoki_sys::CKM_ECDSA_SHA3_256,
+        None,
+        ec_private,
+        data,
+        Some(5),
+    )
+    .expect("ECDSA-SHA3-256");
+    let key = openssl_public(&s, ec_public);
+    let mut v = Verifier::new(MessageDigest::sha3_256(), &key).expect("verifier");
+    v.update(data).expect("update");
+    assert!(v.verify(&ecdsa_raw_to_der(&sig)).expect("verify"));
+    let sig = raw_sign(
+        &s,
+        cryptoki_sys::CKM_SHA3_256_RSA_PKCS,
+        None,
+        rsa_private,
+        data,
+        None,
+    )
+    .expect("SHA3-256 RSA PKCS#1");
+    let key = openssl_public(&s, rsa_public);
+    let mut v = Verifier::new(MessageDigest::sha3_256(), &key).expect("verifier");
+    v.update(data).expect("update");
+    assert!(v.verify(&sig).expect("verify"), "DigestInfo of SHA3-256");
+    // PSS with SHA-3 cannot be expressed to the HSM.
+    let mut pss = Vec::new();
+    for v in [
+        cryptoki_sys::CKM_SHA3_256,
+        cryptoki_sys::CKG_MGF1_SHA3_256,
+        32,
+    ] {
+        pss.extend_from_slice(&v.to_ne_bytes());
+    }
+    expect_rv(
+        raw_sign(
+            &s,
+            cryptoki_sys::CKM_SHA3_256_RSA_PKCS_PSS,
+            Some(&mut pss),
+            rsa_private,
+            data,
+            None,
+        ),
+        RvError::MechanismInvalid,
+    );
 }

@@ -21,6 +21,12 @@
 //!   refuses them with `CKR_MECHANISM_PARAM_INVALID` — a documented limit (README), checked
 //!   here, not a silent gap.
 //!
+//! - ECDSA with DER signatures (`ecdsa_secp256r1_sha3_256_test.json`): an `invalid` case whose
+//!   signature is not the canonical DER of two integers that fit the field (BER lengths,
+//!   trailing bytes, over-long or negative integers, …). PKCS#11 signatures are raw `r‖s`, so
+//!   such a signature has no form to hand to the module; the cases that do convert (wrong
+//!   values, `r` or `s` zero or ≥ n, …) all reach it.
+//!
 //! No other file or case is skipped: GCM vectors all use 128-bit tags and IVs PKCS#11 allows
 //! (`ulIvLen` ≥ 1; the zero-length IV cases are `invalid` and must be rejected).
 
@@ -338,6 +344,57 @@ fn ecdsa_p1363_verify(file: &str) {
     r.finish();
 }
 
+/// `ecdsa_verify_schema_v1.json` (DER signatures) with a mechanism cryptoki 0.12 cannot name
+/// (`CKM_ECDSA_SHA3_*`, called through the raw function list). PKCS#11 signatures are raw
+/// `r‖s`, so each DER signature is converted first; one that is not the canonical DER of two
+/// integers of at most the field's length has no `r‖s` form and never reaches the module: an
+/// `invalid` one is skipped (and counted), any other fails the test.
+fn ecdsa_der_verify_raw(file: &str, mech: u64, field: usize) {
+    let doc = load(file);
+    let mut r = Report::new(file, &doc);
+    let s = session_for(file);
+    for g in groups(&doc) {
+        let key = match import_ec_public(&s, &hx(&g["publicKeyDer"])) {
+            Ok(k) => k,
+            Err(e) => {
+                record_group_rejected(&mut r, g, e);
+                continue;
+            }
+        };
+        for tc in tests(g) {
+            let Some(sig) = der_to_raw(&hx(&tc["sig"]), field) else {
+                if tc["result"] == "invalid" {
+                    r.skip("invalid DER signature with no r‖s form (never reaches the module)");
+                } else {
+                    r.record(tc, Outcome::Rejected("no r‖s form".into()));
+                }
+                continue;
+            };
+            let out = match raw_verify(&s, mech, None, key, &hx(&tc["msg"]), &sig, None) {
+                Ok(()) => Outcome::Accepted,
+                Err(e) => rejected(e),
+            };
+            r.record(tc, out);
+        }
+    }
+    r.finish();
+}
+
+/// The `r‖s` form (each `field` bytes) of a DER ECDSA signature: only when the bytes are the
+/// canonical DER encoding of two non-negative integers (OpenSSL's parse, re-encoded to the same
+/// bytes) that fit the field.
+fn der_to_raw(der: &[u8], field: usize) -> Option<Vec<u8>> {
+    let sig = openssl::ecdsa::EcdsaSig::from_der(der).ok()?;
+    if sig.to_der().ok()? != der || sig.r().is_negative() || sig.s().is_negative() {
+        return None;
+    }
+    let mut out = Vec::with_capacity(2 * field);
+    for n in [sig.r(), sig.s()] {
+        out.extend(n.to_vec_padded(i32::try_from(field).ok()?).ok()?);
+    }
+    Some(out)
+}
+
 /// `eddsa_verify_schema_v1.json`: pure Ed25519 with CKM_EDDSA.
 fn eddsa_verify(file: &str) {
     let doc = load(file);
@@ -401,6 +458,106 @@ fn rsa_pkcs1_verify(file: &str) {
         }
     }
     r.finish();
+}
+
+/// `rsassa_pkcs1_verify_schema_v1.json` with a mechanism cryptoki 0.12 cannot name
+/// (`CKM_SHA3_*_RSA_PKCS`, called through the raw function list).
+fn rsa_pkcs1_verify_raw(file: &str, mech: u64) {
+    let doc = load(file);
+    let mut r = Report::new(file, &doc);
+    let s = session_for(file);
+    for g in groups(&doc) {
+        let key = match import_rsa_public(&s, &hx(&g["publicKeyDer"])) {
+            Ok(k) => k,
+            Err(e) => {
+                record_group_rejected(&mut r, g, e);
+                continue;
+            }
+        };
+        for tc in tests(g) {
+            let (msg, sig) = (hx(&tc["msg"]), hx(&tc["sig"]));
+            let out = match raw_verify(&s, mech, None, key, &msg, &sig, None) {
+                Ok(()) => Outcome::Accepted,
+                Err(e) => rejected(e),
+            };
+            r.record(tc, out);
+        }
+    }
+    r.finish();
+}
+
+/// The same file through `C_VerifyRecover` with `CKM_RSA_PKCS` (the key with
+/// `CKA_VERIFY_RECOVER`): a case is accepted when the recovered data is exactly the DER
+/// DigestInfo of the message's hash, as PKCS#1 v1.5 verification requires.
+fn rsa_pkcs1_verify_recover(file: &str) {
+    let doc = load(file);
+    let mut r = Report::new(file, &doc);
+    let s = session_for(&format!("vr-{file}"));
+    for g in groups(&doc) {
+        let (md, prefix): (_, &[u8]) = match g["sha"].as_str() {
+            Some("SHA-256") => (
+                openssl::hash::MessageDigest::sha256(),
+                &[
+                    0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04,
+                    0x02, 0x01, 0x05, 0x00, 0x04, 0x20,
+                ],
+            ),
+            other => panic!("unexpected sha {other:?}"),
+        };
+        let key = match import_rsa_public(&s, &hx(&g["publicKeyDer"])) {
+            Ok(k) => k,
+            Err(e) => {
+                record_group_rejected(&mut r, g, e);
+                continue;
+            }
+        };
+        for tc in tests(g) {
+            let msg = hx(&tc["msg"]);
+            let mut expected = prefix.to_vec();
+            expected.extend_from_slice(&openssl::hash::hash(md, &msg).expect("hash"));
+            let out = match raw_verify_recover(&s, CKM_RSA_PKCS_RAW, key, &hx(&tc["sig"])) {
+                Ok(data) if data == expected => Outcome::Accepted,
+                Ok(data) => Outcome::Rejected(format!("recovered {}", hex::encode(data))),
+                Err(e) => rejected(e),
+            };
+            r.record(tc, out);
+        }
+    }
+    r.finish();
+}
+
+/// `CKM_RSA_PKCS` as the raw number, for the raw recover calls.
+const CKM_RSA_PKCS_RAW: u64 = 0x0000_0001;
+
+/// `C_VerifyRecoverInit` and `C_VerifyRecover` (cryptoki 0.12 has neither), two-call.
+fn raw_verify_recover(
+    s: &Session,
+    mech: u64,
+    key: ObjectHandle,
+    signature: &[u8],
+) -> cryptoki::error::Result<Vec<u8>> {
+    use cryptoki::context::Function;
+    let mut m = cryptoki_sys::CK_MECHANISM {
+        mechanism: mech,
+        pParameter: std::ptr::null_mut(),
+        ulParameterLen: 0,
+    };
+    // SAFETY: a live session and key of this test; `m` outlives the call.
+    let rv = unsafe { raw().C_VerifyRecoverInit(s.handle(), &mut m, key.handle()) };
+    raw_result(rv, Function::VerifyRecoverInit)?;
+    let sig = signature.as_ptr().cast_mut();
+    let sig_len = signature.len() as cryptoki_sys::CK_ULONG;
+    let mut len: cryptoki_sys::CK_ULONG = 0;
+    // SAFETY: `signature` is readable; a NULL output asks for the length.
+    let rv =
+        unsafe { raw().C_VerifyRecover(s.handle(), sig, sig_len, std::ptr::null_mut(), &mut len) };
+    raw_result(rv, Function::VerifyRecover)?;
+    let mut out = vec![0u8; len as usize];
+    // SAFETY: `out` has `len` writable bytes.
+    let rv = unsafe { raw().C_VerifyRecover(s.handle(), sig, sig_len, out.as_mut_ptr(), &mut len) };
+    raw_result(rv, Function::VerifyRecover)?;
+    out.truncate(len as usize);
+    Ok(out)
 }
 
 /// `rsassa_pss_verify_schema_v1.json`: CKM_SHA*_RSA_PKCS_PSS with the group's MGF1 hash and
@@ -676,6 +833,31 @@ fn keywrap(file: &str, mech: u64) {
 /// accepted iff the signed MAC starts with the tag; and C_Verify of the truncated tag must
 /// fail (the mechanism's signature length is fixed; `_HMAC_GENERAL` is for truncation).
 fn mac(file: &str, mech: Mechanism, full_len: usize) {
+    mac_with(
+        file,
+        full_len,
+        |s, key, msg| s.sign(&mech, key, msg),
+        |s, key, msg, tag| s.verify(&mech, key, msg, tag),
+    );
+}
+
+/// [`mac`] with a mechanism cryptoki 0.12 cannot name (`CKM_SHA3_*_HMAC`), called through the
+/// raw function list.
+fn mac_raw(file: &str, mech: u64, full_len: usize) {
+    mac_with(
+        file,
+        full_len,
+        |s, key, msg| raw_sign(s, mech, None, key, msg, None),
+        |s, key, msg, tag| raw_verify(s, mech, None, key, msg, tag, None),
+    );
+}
+
+fn mac_with(
+    file: &str,
+    full_len: usize,
+    sign: impl Fn(&Session, ObjectHandle, &[u8]) -> cryptoki::error::Result<Vec<u8>>,
+    verify: impl Fn(&Session, ObjectHandle, &[u8], &[u8]) -> cryptoki::error::Result<()>,
+) {
     let doc = load(file);
     let mut r = Report::new(file, &doc);
     let s = session_for(file);
@@ -690,8 +872,8 @@ fn mac(file: &str, mech: Mechanism, full_len: usize) {
             let key = keys.get(&hx(&tc["key"]));
             let (msg, tag) = (hx(&tc["msg"]), hx(&tc["tag"]));
             let out = if tag_len == full_len {
-                match s.verify(&mech, key, &msg, &tag) {
-                    Ok(()) if tc["result"] == "valid" => match s.sign(&mech, key, &msg) {
+                match verify(&s, key, &msg, &tag) {
+                    Ok(()) if tc["result"] == "valid" => match sign(&s, key, &msg) {
                         Ok(m) if m == tag => Outcome::Accepted,
                         Ok(m) => Outcome::WrongOutput(format!("C_Sign gave {}", hex::encode(m))),
                         Err(e) => rejected(e),
@@ -700,11 +882,11 @@ fn mac(file: &str, mech: Mechanism, full_len: usize) {
                     Err(e) => rejected(e),
                 }
             } else {
-                match s.sign(&mech, key, &msg) {
+                match sign(&s, key, &msg) {
                     Ok(m) if m.len() != full_len => {
                         Outcome::WrongOutput(format!("C_Sign gave {} bytes", m.len()))
                     }
-                    Ok(m) if m.starts_with(&tag) => match s.verify(&mech, key, &msg, &tag) {
+                    Ok(m) if m.starts_with(&tag) => match verify(&s, key, &msg, &tag) {
                         Ok(()) => Outcome::WrongOutput(
                             "C_Verify accepted a truncated tag for a fixed-length MAC".into(),
                         ),
@@ -932,18 +1114,23 @@ fn every_file_has_a_test() {
         "aes_wrap_test.json",
         "ecdh_secp256r1_test.json",
         "ecdsa_secp256r1_sha256_p1363_test.json",
+        "ecdsa_secp256r1_sha3_256_test.json",
         "ecdsa_secp384r1_sha384_p1363_test.json",
         "ecdsa_secp521r1_sha512_p1363_test.json",
         "ed25519_test.json",
         "hkdf_sha256_test.json",
         "hkdf_sha512_test.json",
         "hmac_sha256_test.json",
+        "hmac_sha384_test.json",
+        "hmac_sha3_256_test.json",
+        "hmac_sha3_512_test.json",
         "hmac_sha512_test.json",
         "rsa_oaep_2048_sha1_mgf1sha1_test.json",
         "rsa_oaep_2048_sha256_mgf1sha256_test.json",
         "rsa_pkcs1_2048_test.json",
         "rsa_pss_2048_sha256_mgf1_32_test.json",
         "rsa_signature_2048_sha256_test.json",
+        "rsa_signature_2048_sha3_256_test.json",
     ];
     let mut on_disk: Vec<String> = std::fs::read_dir(DIR)
         .unwrap_or_else(|e| panic!("{DIR}: {e}"))
@@ -985,6 +1172,11 @@ fn ed25519() {
 #[test]
 fn rsa_signature_2048_sha256() {
     rsa_pkcs1_verify("rsa_signature_2048_sha256_test.json");
+}
+
+#[test]
+fn rsa_signature_2048_sha256_verify_recover() {
+    rsa_pkcs1_verify_recover("rsa_signature_2048_sha256_test.json");
 }
 
 #[test]
@@ -1050,4 +1242,44 @@ fn hmac_sha512() {
 #[test]
 fn ecdh_secp256r1() {
     ecdh("ecdh_secp256r1_test.json");
+}
+
+#[test]
+fn hmac_sha384() {
+    mac("hmac_sha384_test.json", Mechanism::Sha384Hmac, 48);
+}
+
+#[test]
+fn hmac_sha3_256() {
+    mac_raw(
+        "hmac_sha3_256_test.json",
+        cryptoki_sys::CKM_SHA3_256_HMAC,
+        32,
+    );
+}
+
+#[test]
+fn hmac_sha3_512() {
+    mac_raw(
+        "hmac_sha3_512_test.json",
+        cryptoki_sys::CKM_SHA3_512_HMAC,
+        64,
+    );
+}
+
+#[test]
+fn rsa_signature_2048_sha3_256() {
+    rsa_pkcs1_verify_raw(
+        "rsa_signature_2048_sha3_256_test.json",
+        cryptoki_sys::CKM_SHA3_256_RSA_PKCS,
+    );
+}
+
+#[test]
+fn ecdsa_secp256r1_sha3_256() {
+    ecdsa_der_verify_raw(
+        "ecdsa_secp256r1_sha3_256_test.json",
+        cryptoki_sys::CKM_ECDSA_SHA3_256,
+        32,
+    );
 }

@@ -9,6 +9,7 @@ use zeroize::Zeroizing;
 use super::{CK_OBJECT_HANDLE, CK_SESSION_HANDLE};
 use crate::core::access::Access;
 use crate::core::attributes::AttrMap;
+use crate::core::extraction;
 use crate::core::module::{module, Module};
 use crate::core::new_keys::{first_handle, NewKey};
 use crate::core::policy::{self, Origin};
@@ -17,6 +18,7 @@ use crate::core::template::{
 };
 use crate::crypto::keys::PrivateKey;
 use crate::error::{Result, Rv};
+use crate::key_algorithm;
 use crate::mechanism::{self, KeyMaterial};
 use crate::types::{Attribute, Mechanism, OutBuf};
 
@@ -101,15 +103,7 @@ impl Module {
             Rv::WRAPPING_KEY_HANDLE_INVALID,
         )?;
         let target = self.visible_object(&access, key, Rv::KEY_HANDLE_INVALID)?;
-        if !matches!(target.class(), CKO_SECRET_KEY | CKO_PRIVATE_KEY) {
-            Err(Rv::KEY_NOT_WRAPPABLE)?
-        }
-        if !target.attrs.flag(CKA_EXTRACTABLE) {
-            Err(Rv::KEY_UNEXTRACTABLE)?
-        }
-        if target.attrs.flag(CKA_WRAP_WITH_TRUSTED) && !wrapper.attrs.flag(CKA_TRUSTED) {
-            Err(Rv::KEY_NOT_WRAPPABLE)?
-        }
+        extraction::check_wrap(&wrapper.attrs, &target.attrs)?;
         // The wrapping key's CKA_WRAP_TEMPLATE says which keys it may wrap (§4.10).
         if !matches_key_template(&wrapper.attrs, CKA_WRAP_TEMPLATE, &target.attrs)? {
             Err(Rv::KEY_NOT_WRAPPABLE)?
@@ -142,6 +136,7 @@ impl Module {
         )?;
         // The unwrapping key's CKA_UNWRAP_TEMPLATE joins the caller's (§4.10).
         let template = &*with_key_template(&unwrapper.attrs, CKA_UNWRAP_TEMPLATE, template)?;
+        extraction::check_unwrap_template(&unwrapper.attrs, template)?;
         let class = template_ulong(template, CKA_CLASS)?.ok_or(Rv::TEMPLATE_INCOMPLETE)?;
         let key_type = template_ulong(template, CKA_KEY_TYPE)?.ok_or(Rv::TEMPLATE_INCOMPLETE)?;
         if let Some(remote_key) = Self::as_remote_key(&unwrapping) {
@@ -308,17 +303,11 @@ impl Module {
             template,
             key_type,
             value,
+            mechanism.kind,
             &bases,
-            entry.inherits_protection,
         )?];
         for ((t, key_type, _), value) in additional.iter().zip(values) {
-            keys.push(derived_key(
-                t,
-                *key_type,
-                value,
-                &bases,
-                entry.inherits_protection,
-            )?);
+            keys.push(derived_key(t, *key_type, value, mechanism.kind, &bases)?);
         }
         if keys.len() != additional.len() + 1 {
             Err(Rv::GENERAL_ERROR)?
@@ -367,26 +356,21 @@ fn data_len(template: &[Attribute]) -> Result<Option<usize>> {
     ))
 }
 
-/// A derived secret key with the protection rules of PKCS#11 3.0 §4.10 and Current Mechanisms
-/// §2.42: "always sensitive" / "never extractable" only if every base key was and the new key
-/// still is; for the mechanisms that copy base-key bits (`inherit`), a sensitive base makes a
-/// sensitive key and a non-extractable base a non-extractable key, whatever the template says.
+/// A derived secret key with the protection rules of PKCS#11 3.0 §4.10: sensitive and
+/// unextractable as its base keys are ([`extraction::inherit_secrecy`], each base key: the
+/// base and a key the parameter names, such as the second key of a concatenation), and
+/// "always sensitive" / "never extractable" only if every base key was and the new key still is.
 fn derived_key(
     template: &[Attribute],
     key_type: CK_KEY_TYPE,
     value: Zeroizing<Vec<u8>>,
+    mechanism: CK_MECHANISM_TYPE,
     bases: &[crate::core::object::ObjectRef],
-    inherit: bool,
 ) -> Result<NewKey> {
     let mut key = secret_key(template, key_type, value, Origin::Imported)?;
     if let NewKey::Secret { attrs, .. } = &mut key {
-        if inherit {
-            if bases.iter().any(|b| b.attrs.flag(CKA_SENSITIVE)) {
-                attrs.set_bool(CKA_SENSITIVE, true);
-            }
-            if bases.iter().any(|b| !b.attrs.flag(CKA_EXTRACTABLE)) {
-                attrs.set_bool(CKA_EXTRACTABLE, false);
-            }
+        for base in bases {
+            extraction::inherit_secrecy(mechanism, &base.attrs, attrs);
         }
         let always_sensitive =
             bases.iter().all(|b| b.attrs.flag(CKA_ALWAYS_SENSITIVE)) && attrs.flag(CKA_SENSITIVE);
@@ -405,7 +389,7 @@ fn remote_target_attrs(
     key_type: CK_KEY_TYPE,
     origin: Origin,
 ) -> Result<AttrMap> {
-    if !matches!(key_type, CKK_AES | CKK_GENERIC_SECRET) {
+    if key_type != CKK_AES && !key_algorithm::is_any_length_secret(key_type) {
         Err(Rv::TEMPLATE_INCONSISTENT)?
     }
     if template_bool(template, CKA_TOKEN)? == Some(false) {
@@ -461,8 +445,8 @@ fn secret_key(
 ) -> Result<NewKey> {
     match key_type {
         CKK_AES if matches!(value.len(), 16 | 24 | 32) => {}
-        CKK_GENERIC_SECRET | CKK_HKDF if !value.is_empty() => {}
         CKK_AES => Err(Rv::KEY_SIZE_RANGE)?,
+        t if key_algorithm::is_any_length_secret(t) && !value.is_empty() => {}
         _ => Err(Rv::TEMPLATE_INCONSISTENT)?,
     }
     let attrs =

@@ -180,8 +180,7 @@ fn import_secret(template: &[Attribute], key_type: CK_KEY_TYPE) -> Result<NewKey
     let value = zeroize::Zeroizing::new(required(template, CKA_VALUE)?.to_vec());
     match key_type {
         CKK_AES if matches!(value.len(), 16 | 24 | 32) => {}
-        CKK_GENERIC_SECRET | CKK_HKDF if !value.is_empty() => {}
-        CKK_AES | CKK_GENERIC_SECRET | CKK_HKDF => Err(Rv::ATTRIBUTE_VALUE_INVALID)?,
+        t if key_algorithm::is_any_length_secret(t) && !value.is_empty() => {}
         _ => Err(Rv::ATTRIBUTE_VALUE_INVALID)?,
     }
     if let Some(len) = template_ulong(template, CKA_VALUE_LEN)? {

@@ -164,7 +164,8 @@ impl Module {
             Family::Rsa => {
                 let bits = template_ulong(&public_template, CKA_MODULUS_BITS)?
                     .ok_or(Rv::TEMPLATE_INCOMPLETE)?;
-                if bits < entry.info.ulMinKeySize || bits > entry.info.ulMaxKeySize {
+                let info = self.mechanism_info(entry);
+                if bits < info.ulMinKeySize || bits > info.ulMaxKeySize {
                     Err(Rv::KEY_SIZE_RANGE)?
                 }
                 request.bits = u32::try_from(bits).map_err(|_| Rv::KEY_SIZE_RANGE)?;

@@ -103,6 +103,26 @@ fn pkcs1_raw_verify(key: &PublicKey, input: &[u8], signature: &[u8]) -> bool {
     encoded == expected
 }
 
+/// The data of a PKCS#1 v1.5 signature over the caller's own input (`CKM_RSA_PKCS` with
+/// recovery): the public operation must give `00 01 FF…FF 00 ‖ data` with at least 8 bytes of
+/// `FF`; `None` when it does not (or the signature is not below the modulus). Decoded here
+/// rather than by OpenSSL's verify-recover, which refuses empty data although signing makes it.
+pub fn pkcs1_raw_recover(key: &PublicKey, signature: &[u8]) -> Option<Vec<u8>> {
+    let output = crate::crypto::cipher::rsa_raw_public(key, signature).ok()?;
+    let k = key.0.size();
+    let mut encoded = vec![0u8; k.checked_sub(output.len())?];
+    encoded.extend_from_slice(&output);
+    if encoded.get(..2) != Some(&[0x00, 0x01]) {
+        return None;
+    }
+    let padding = encoded[2..].iter().take_while(|&&b| b == 0xff).count();
+    let separator = 2 + padding;
+    if padding < 8 || encoded.get(separator) != Some(&0x00) {
+        return None;
+    }
+    Some(encoded[separator + 1..].to_vec())
+}
+
 fn ec_field_bytes(facts: KeyFacts) -> Result<usize> {
     match facts.family {
         Family::Ec => Ok(facts.bytes()),

@@ -30,7 +30,6 @@ pub(super) fn entries() -> Vec<MechanismEntry> {
     let simple = |kind, param, derive: super::DeriveFn| MechanismEntry {
         derive: Some(derive),
         param,
-        inherits_protection: true,
         ..entry(kind, MIN, MAX, CKF_DERIVE)
     };
     vec![
@@ -69,7 +68,6 @@ pub(super) fn entries() -> Vec<MechanismEntry> {
         // The AES derivations encrypt the data: the new key holds no bits of the base key.
         MechanismEntry {
             key_types: AES_KEYS,
-            inherits_protection: false,
             ..simple(
                 CKM_AES_ECB_ENCRYPT_DATA,
                 ParamShape::DerivationString,
@@ -78,7 +76,6 @@ pub(super) fn entries() -> Vec<MechanismEntry> {
         },
         MechanismEntry {
             key_types: AES_KEYS,
-            inherits_protection: false,
             forward: Forward::AsIs,
             ..simple(
                 CKM_AES_CBC_ENCRYPT_DATA,

@@ -1,7 +1,7 @@
 //! Key derivation functions (PKCS#11 3.0 Current Mechanisms §2.42–2.43): HKDF (RFC 5869) as
 //! `CKM_HKDF_DERIVE` (a secret key), `CKM_HKDF_DATA` (a data object) and `CKM_HKDF_KEY_GEN`
 //! (`CKK_HKDF` keys, a row of the key-algorithm table); and the NIST SP 800-108 KDFs in counter
-//! and feedback mode, with HMAC (SHA-1, SHA-2) or AES-CMAC as PRF and the additional derived
+//! and feedback mode, with HMAC (SHA-1, SHA-2, SHA-3) or AES-CMAC as PRF and the additional derived
 //! keys of `pAdditionalDerivedKeys`.
 //!
 //! HKDF: `bExtract` / `bExpand` choose the steps (at least one); with extraction only, the
@@ -14,10 +14,12 @@
 //! the keys in order: the base template's key first, then each additional key.
 
 use cryptoki_sys::{
-    CKF_DERIVE, CKF_GENERATE, CKK_AES, CKK_GENERIC_SECRET, CKK_HKDF, CKM_AES_CMAC, CKM_HKDF_DATA,
+    CKF_DERIVE, CKF_GENERATE, CKK_AES, CKK_GENERIC_SECRET, CKK_HKDF, CKK_SHA224_HMAC,
+    CKK_SHA256_HMAC, CKK_SHA384_HMAC, CKK_SHA3_224_HMAC, CKK_SHA3_256_HMAC, CKK_SHA3_384_HMAC,
+    CKK_SHA3_512_HMAC, CKK_SHA512_HMAC, CKK_SHA_1_HMAC, CKM_AES_CMAC, CKM_HKDF_DATA,
     CKM_HKDF_DERIVE, CKM_HKDF_KEY_GEN, CKM_SHA224_HMAC, CKM_SHA256_HMAC, CKM_SHA384_HMAC,
-    CKM_SHA512_HMAC, CKM_SHA_1_HMAC, CKM_SP800_108_COUNTER_KDF, CKM_SP800_108_FEEDBACK_KDF,
-    CK_KEY_TYPE, CK_ULONG,
+    CKM_SHA3_224_HMAC, CKM_SHA3_256_HMAC, CKM_SHA3_384_HMAC, CKM_SHA3_512_HMAC, CKM_SHA512_HMAC,
+    CKM_SHA_1_HMAC, CKM_SP800_108_COUNTER_KDF, CKM_SP800_108_FEEDBACK_KDF, CK_KEY_TYPE, CK_ULONG,
 };
 use zeroize::Zeroizing;
 
@@ -33,11 +35,29 @@ use crate::types::{CounterFormat, HkdfSalt, MechanismParam, ParamShape, PrfData}
 const MIN: CK_ULONG = 1;
 const MAX: CK_ULONG = 512;
 
-/// HKDF takes HKDF keys and generic secrets (§2.43.3).
-const HKDF_KEYS: &[CK_KEY_TYPE] = &[CKK_HKDF, CKK_GENERIC_SECRET];
-/// SP 800-108: generic secrets for the HMAC PRFs, AES keys for AES-CMAC (checked against the
-/// PRF when the derivation starts).
-const KBKDF_KEYS: &[CK_KEY_TYPE] = &[CKK_GENERIC_SECRET, CKK_AES];
+/// The PKCS#11 3.0 HMAC key types, which HKDF and the HMAC PRFs take like generic secrets.
+macro_rules! with_hmac_keys {
+    ($($first:expr),*) => {
+        &[
+            $($first,)*
+            CKK_SHA_1_HMAC,
+            CKK_SHA224_HMAC,
+            CKK_SHA256_HMAC,
+            CKK_SHA384_HMAC,
+            CKK_SHA512_HMAC,
+            CKK_SHA3_224_HMAC,
+            CKK_SHA3_256_HMAC,
+            CKK_SHA3_384_HMAC,
+            CKK_SHA3_512_HMAC,
+        ]
+    };
+}
+
+/// HKDF takes HKDF keys, generic secrets and HMAC keys (§2.43.3).
+const HKDF_KEYS: &[CK_KEY_TYPE] = with_hmac_keys!(CKK_HKDF, CKK_GENERIC_SECRET);
+/// SP 800-108: generic secrets and HMAC keys for the HMAC PRFs, AES keys for AES-CMAC (checked
+/// against the PRF when the derivation starts).
+const KBKDF_KEYS: &[CK_KEY_TYPE] = with_hmac_keys!(CKK_GENERIC_SECRET, CKK_AES);
 
 pub(super) fn entries() -> Vec<MechanismEntry> {
     vec![
@@ -124,6 +144,10 @@ impl Prf {
             CKM_SHA256_HMAC => Prf::Hmac(HashAlg::Sha256),
             CKM_SHA384_HMAC => Prf::Hmac(HashAlg::Sha384),
             CKM_SHA512_HMAC => Prf::Hmac(HashAlg::Sha512),
+            CKM_SHA3_224_HMAC => Prf::Hmac(HashAlg::Sha3_224),
+            CKM_SHA3_256_HMAC => Prf::Hmac(HashAlg::Sha3_256),
+            CKM_SHA3_384_HMAC => Prf::Hmac(HashAlg::Sha3_384),
+            CKM_SHA3_512_HMAC => Prf::Hmac(HashAlg::Sha3_512),
             CKM_AES_CMAC => Prf::Cmac,
             _ => Err(Rv::MECHANISM_PARAM_INVALID)?,
         })
@@ -131,7 +155,7 @@ impl Prf {
 
     fn key_type_fits(self, key_type: CK_KEY_TYPE) -> bool {
         match self {
-            Prf::Hmac(_) => key_type == CKK_GENERIC_SECRET,
+            Prf::Hmac(_) => key_type != CKK_AES,
             Prf::Cmac => key_type == CKK_AES,
         }
     }

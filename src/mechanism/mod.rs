@@ -99,6 +99,15 @@ pub trait VerifyOperation: Send {
     }
 }
 
+/// A verification with data recovery in progress (`C_VerifyRecoverInit` … `C_VerifyRecover`,
+/// PKCS#11 3.0 §5.13): single-part, the data comes out of the signature.
+pub trait RecoverOperation: Send {
+    /// Upper bound of the recovered data's length (for the NULL-buffer query).
+    fn recovered_len(&self) -> usize;
+    /// The data, or `Err(CKR_SIGNATURE_INVALID)` / `Err(CKR_SIGNATURE_LEN_RANGE)`.
+    fn recover(&mut self, signature: &[u8]) -> Result<Vec<u8>>;
+}
+
 /// An encryption or decryption in progress.
 pub trait CipherOperation: Send {
     /// Upper bound of the output of `update(input_len)` (or of single-part `run` when `last`).
@@ -123,6 +132,7 @@ pub trait DigestOperation: Send {
 
 pub type SignFactory = fn(&KeyMaterial, &MechanismParam) -> Result<Box<dyn SignOperation>>;
 pub type VerifyFactory = fn(&KeyMaterial, &MechanismParam) -> Result<Box<dyn VerifyOperation>>;
+pub type RecoverFactory = fn(&KeyMaterial, &MechanismParam) -> Result<Box<dyn RecoverOperation>>;
 pub type CipherFactory = fn(&KeyMaterial, &MechanismParam) -> Result<Box<dyn CipherOperation>>;
 pub type DigestFactory = fn(&MechanismParam) -> Result<Box<dyn DigestOperation>>;
 /// `C_WrapKey`: encrypts `key_bytes` (a secret key's value, or a private key's PKCS#8) under
@@ -165,6 +175,9 @@ pub struct MechanismEntry {
     pub forward: Forward,
     pub sign: Option<SignFactory>,
     pub verify: Option<VerifyFactory>,
+    /// `C_SignRecoverInit`: a signature from which `verify_recover` gets the data back.
+    pub sign_recover: Option<SignFactory>,
+    pub verify_recover: Option<RecoverFactory>,
     pub encrypt: Option<CipherFactory>,
     pub decrypt: Option<CipherFactory>,
     pub digest: Option<DigestFactory>,
@@ -174,13 +187,12 @@ pub struct MechanismEntry {
     /// Whether `derive` may make a data object (`CKO_DATA`, its `CKA_VALUE` the derived bytes)
     /// instead of a secret key: `CKM_HKDF_DATA`.
     pub derives_data: bool,
-    /// Whether the derived key copies bits of its base keys (concatenation, XOR, extraction),
-    /// so that it is sensitive when a base key is and non-extractable when one is (Current
-    /// Mechanisms §2.42).
-    pub inherits_protection: bool,
     /// For secret-key mechanisms, the `CKK_*` a key must have (the material alone is bytes and
     /// cannot tell an AES key from an HMAC key); empty when the material's kind decides.
     pub key_types: &'static [cryptoki_sys::CK_KEY_TYPE],
+    /// The family of the keys it takes or makes, where a `[policy]` floor applies to their size
+    /// (`rsa_min_bits`); `None` otherwise.
+    pub family: Option<crate::crypto::keys::Family>,
 }
 
 /// Whether and how an operation with a key held by another PKCS#11 module (key mode REMOTE) is
@@ -223,6 +235,8 @@ pub(super) fn entry(
         forward: Forward::Never,
         sign: None,
         verify: None,
+        sign_recover: None,
+        verify_recover: None,
         encrypt: None,
         decrypt: None,
         digest: None,
@@ -230,13 +244,10 @@ pub(super) fn entry(
         unwrap: None,
         derive: None,
         derives_data: false,
-        inherits_protection: false,
         key_types: &[],
+        family: None,
     }
 }
 
 /// Secret-key mechanisms that take only AES keys.
 pub(super) const AES_KEYS: &[cryptoki_sys::CK_KEY_TYPE] = &[cryptoki_sys::CKK_AES];
-/// HMAC takes generic secret keys (PKCS#11 3.0 §2.24).
-pub(super) const GENERIC_SECRET_KEYS: &[cryptoki_sys::CK_KEY_TYPE] =
-    &[cryptoki_sys::CKK_GENERIC_SECRET];
