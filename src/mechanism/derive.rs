@@ -12,7 +12,7 @@
 use cryptoki_sys::{
     CKF_DERIVE, CKM_AES_CBC_ENCRYPT_DATA, CKM_AES_ECB_ENCRYPT_DATA, CKM_CONCATENATE_BASE_AND_DATA,
     CKM_CONCATENATE_BASE_AND_KEY, CKM_CONCATENATE_DATA_AND_BASE, CKM_EXTRACT_KEY_FROM_KEY,
-    CKM_XOR_BASE_AND_DATA, CK_ULONG,
+    CKM_XOR_BASE_AND_DATA, CK_MECHANISM_INFO, CK_ULONG,
 };
 use zeroize::Zeroizing;
 
@@ -25,6 +25,12 @@ use crate::types::{MechanismParam, ParamShape};
 /// Base key sizes in bytes, as for generic secrets.
 const MIN: CK_ULONG = 1;
 const MAX: CK_ULONG = 512;
+/// The AES derivations' base keys are AES keys: AES sizes in bytes.
+const AES_INFO: CK_MECHANISM_INFO = CK_MECHANISM_INFO {
+    ulMinKeySize: 16,
+    ulMaxKeySize: 32,
+    flags: CKF_DERIVE,
+};
 
 pub(super) fn entries() -> Vec<MechanismEntry> {
     let simple = |kind, param, derive: super::DeriveFn| MechanismEntry {
@@ -68,6 +74,7 @@ pub(super) fn entries() -> Vec<MechanismEntry> {
         // The AES derivations encrypt the data: the new key holds no bits of the base key.
         MechanismEntry {
             key_types: AES_KEYS,
+            info: AES_INFO,
             ..simple(
                 CKM_AES_ECB_ENCRYPT_DATA,
                 ParamShape::DerivationString,
@@ -76,6 +83,7 @@ pub(super) fn entries() -> Vec<MechanismEntry> {
         },
         MechanismEntry {
             key_types: AES_KEYS,
+            info: AES_INFO,
             forward: Forward::AsIs,
             ..simple(
                 CKM_AES_CBC_ENCRYPT_DATA,
