@@ -9,11 +9,11 @@
 use cryptoki_sys::{
     CKF_DECRYPT, CKF_DIGEST, CKF_ENCRYPT, CKF_LIBRARY_CANT_CREATE_OS_THREADS, CKF_OS_LOCKING_OK,
     CKF_SIGN, CKF_SIGN_RECOVER, CKF_VERIFY, CKF_VERIFY_RECOVER, CK_ATTRIBUTE_PTR, CK_BBOOL,
-    CK_BYTE_PTR, CK_C_INITIALIZE_ARGS, CK_FLAGS, CK_INFO_PTR, CK_MECHANISM_INFO_PTR,
-    CK_MECHANISM_PTR, CK_MECHANISM_TYPE, CK_MECHANISM_TYPE_PTR, CK_NOTIFY, CK_OBJECT_HANDLE,
-    CK_OBJECT_HANDLE_PTR, CK_RV, CK_SESSION_HANDLE, CK_SESSION_HANDLE_PTR, CK_SESSION_INFO_PTR,
-    CK_SLOT_ID, CK_SLOT_ID_PTR, CK_SLOT_INFO_PTR, CK_TOKEN_INFO_PTR, CK_ULONG, CK_ULONG_PTR,
-    CK_USER_TYPE, CK_UTF8CHAR_PTR, CK_VOID_PTR,
+    CK_BYTE_PTR, CK_C_INITIALIZE_ARGS, CK_FLAGS, CK_INFO_PTR, CK_INVALID_HANDLE,
+    CK_MECHANISM_INFO_PTR, CK_MECHANISM_PTR, CK_MECHANISM_TYPE, CK_MECHANISM_TYPE_PTR, CK_NOTIFY,
+    CK_OBJECT_HANDLE, CK_OBJECT_HANDLE_PTR, CK_RV, CK_SESSION_HANDLE, CK_SESSION_HANDLE_PTR,
+    CK_SESSION_INFO_PTR, CK_SLOT_ID, CK_SLOT_ID_PTR, CK_SLOT_INFO_PTR, CK_TOKEN_INFO_PTR, CK_ULONG,
+    CK_ULONG_PTR, CK_USER_TYPE, CK_UTF8CHAR_PTR, CK_VOID_PTR,
 };
 
 use super::guard::{guard, guard_operation, guard_uninitialized, not_supported};
@@ -1084,18 +1084,32 @@ pub unsafe extern "C" fn C_DeriveKey(
     phKey: CK_OBJECT_HANDLE_PTR,
 ) -> CK_RV {
     guard("C_DeriveKey", || {
-        // SAFETY: pMechanism, the template and phKey follow §5.15.
-        let (mechanism, template, key) = unsafe {
+        // SAFETY: pMechanism, the template and phKey follow §5.15; an SP 800-108 parameter's
+        // additional keys say where their handles go (Current Mechanisms §2.42).
+        let (mechanism, template, key, additional) = unsafe {
             (
                 ptr::mechanism(pMechanism)?,
                 ptr::template(pTemplate, ulAttributeCount)?,
                 ptr::out(phKey)?,
+                ptr::additional_key_outputs(pMechanism)?,
             )
         };
-        key.set(api::keys::derive_key(
-            hSession, &mechanism, hBaseKey, &template,
-        )?);
-        Ok(())
+        let derived = api::keys::derive_key(hSession, &mechanism, hBaseKey, &template);
+        match derived {
+            Ok((handle, extra)) => {
+                key.set(handle);
+                for (out, handle) in additional.iter().zip(extra) {
+                    out.set(handle);
+                }
+                Ok(())
+            }
+            Err(e) => {
+                for out in &additional {
+                    out.set(CK_INVALID_HANDLE);
+                }
+                Err(e)
+            }
+        }
     })
 }
 
