@@ -26,6 +26,9 @@
 //!
 //! [log]
 //! level = "warn"
+//!
+//! [policy]
+//! allow_single_des = false   # CKK_DES / CKM_DES_*: insecure, off unless asked for
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -66,6 +69,19 @@ pub struct Config {
     pub log: LogConfig,
     /// `[cache]`: how fresh this process's cached objects stay.
     pub cache: CacheConfig,
+    /// `[policy]`: what the module offers beyond its secure defaults.
+    pub policy: PolicyConfig,
+}
+
+/// `[policy]`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// Offer single DES (`CKK_DES` keys, `CKM_DES_KEY_GEN`, `CKM_DES_ECB`, `CKM_DES_CBC`,
+    /// `CKM_DES_CBC_PAD`). Single DES has a 56-bit key and is broken by exhaustive search; it is
+    /// for reading legacy data only. Default `false`: the mechanisms are not listed and answer
+    /// `CKR_MECHANISM_INVALID`.
+    pub allow_single_des: bool,
 }
 
 /// The allowed `coherence_ms` range.
@@ -556,7 +572,11 @@ mod tests {
         assert_eq!(config.security.min_pin_len, 4);
         assert_eq!(config.security.max_pin_len, 255);
         assert_eq!(config.log.level, "warn");
+        assert!(!config.policy.allow_single_des);
         assert_eq!(Config::from_toml_str("").unwrap(), Config::default());
+        let des = Config::from_toml_str("[policy]\nallow_single_des = true\n").unwrap();
+        assert!(des.policy.allow_single_des);
+        assert!(Config::from_toml_str("[policy]\nallow_des = true\n").is_err());
     }
 
     #[test]

@@ -97,6 +97,12 @@ pub enum ParamShape {
     Eddsa,
     /// `CK_ECDH1_DERIVE_PARAMS` → [`MechanismParam::Ecdh`].
     Ecdh1Derive,
+    /// `CK_CCM_PARAMS` → [`MechanismParam::Ccm`].
+    Ccm,
+    /// `CK_CHACHA20_PARAMS` → [`MechanismParam::Chacha20`].
+    Chacha20,
+    /// `CK_SALSA20_CHACHA20_POLY1305_PARAMS` → [`MechanismParam::Aead`].
+    ChachaPoly,
 }
 
 impl ParamShape {
@@ -144,6 +150,23 @@ pub enum MechanismParam {
         shared_data: Vec<u8>,
         public_data: Vec<u8>,
     },
+    /// `CK_CCM_PARAMS`: the message length declared up front, nonce, AAD, MAC length in bytes.
+    Ccm {
+        data_len: CK_ULONG,
+        nonce: Vec<u8>,
+        aad: Vec<u8>,
+        mac_len: CK_ULONG,
+    },
+    /// `CK_CHACHA20_PARAMS`: the initial block counter and the nonce, as given, with their
+    /// stated sizes in bits.
+    Chacha20 {
+        counter: Vec<u8>,
+        counter_bits: CK_ULONG,
+        nonce: Vec<u8>,
+        nonce_bits: CK_ULONG,
+    },
+    /// `CK_SALSA20_CHACHA20_POLY1305_PARAMS`: nonce and AAD.
+    Aead { nonce: Vec<u8>, aad: Vec<u8> },
 }
 
 /// One entry of a `C_GetAttributeValue` template. After the call, the FFI layer writes

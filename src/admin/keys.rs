@@ -1025,8 +1025,22 @@ mod tests {
         assert_eq!(
             sorted,
             [
-                "aes-128", "aes-192", "aes-256", "ec-p256", "ec-p384", "ec-p521", "ed25519",
-                "rsa-2048", "rsa-3072", "rsa-4096"
+                "aes-128",
+                "aes-128-xts",
+                "aes-192",
+                "aes-256",
+                "aes-256-xts",
+                "chacha20",
+                "des",
+                "des2",
+                "des3",
+                "ec-p256",
+                "ec-p384",
+                "ec-p521",
+                "ed25519",
+                "rsa-2048",
+                "rsa-3072",
+                "rsa-4096"
             ]
         );
         for name in names {

@@ -15,7 +15,8 @@ use crate::core::policy::{self, Origin};
 use crate::core::template::{template_bool, template_ulong};
 use crate::crypto::keys::PrivateKey;
 use crate::error::{Result, Rv};
-use crate::mechanism::{self, KeyMaterial};
+use crate::key_algorithm::SecretFault;
+use crate::mechanism::KeyMaterial;
 use crate::types::{Attribute, Mechanism, OutBuf};
 
 pub fn generate_key(
@@ -87,9 +88,7 @@ impl Module {
         out: &mut OutBuf<'_>,
     ) -> Result<()> {
         let access = self.access(session)?;
-        let wrap = mechanism::lookup(mechanism.kind)
-            .and_then(|e| e.wrap)
-            .ok_or(Rv::MECHANISM_INVALID)?;
+        let wrap = self.entry(mechanism)?.wrap.ok_or(Rv::MECHANISM_INVALID)?;
         let (wrapper, wrapping) = self.usable_key(
             &access,
             wrapping_key,
@@ -123,9 +122,7 @@ impl Module {
     ) -> Result<CK_OBJECT_HANDLE> {
         let access = self.access(session)?;
         let template = &*access.with_private_default(template)?;
-        let unwrap = mechanism::lookup(mechanism.kind)
-            .and_then(|e| e.unwrap)
-            .ok_or(Rv::MECHANISM_INVALID)?;
+        let unwrap = self.entry(mechanism)?.unwrap.ok_or(Rv::MECHANISM_INVALID)?;
         let (_, unwrapping) = self.usable_key(
             &access,
             unwrapping_key,
@@ -161,7 +158,7 @@ impl Module {
                     }
                     bytes.truncate(len);
                 }
-                secret_key(template, key_type, bytes, Origin::Imported)?
+                secret_key(template, key_type, bytes, Origin::Imported, Made::Unwrapped)?
             }
             CKO_PRIVATE_KEY => {
                 let private =
@@ -202,9 +199,7 @@ impl Module {
     ) -> Result<CK_OBJECT_HANDLE> {
         let access = self.access(session)?;
         let template = &*access.with_private_default(template)?;
-        let derive = mechanism::lookup(mechanism.kind)
-            .and_then(|e| e.derive)
-            .ok_or(Rv::MECHANISM_INVALID)?;
+        let derive = self.entry(mechanism)?.derive.ok_or(Rv::MECHANISM_INVALID)?;
         let (base, material) = self.usable_key(
             &access,
             base_key,
@@ -235,7 +230,7 @@ impl Module {
             return self.store_remote_result(session, &access, remote_key, attrs, reference);
         }
         let value = derive(&material, &mechanism.param, len)?;
-        let mut key = secret_key(template, key_type, value, Origin::Imported)?;
+        let mut key = secret_key(template, key_type, value, Origin::Imported, Made::Derived)?;
         if let NewKey::Secret { attrs, .. } = &mut key {
             // A derived key is "always sensitive" / "never extractable" only if its base was and
             // it still is (PKCS#11 3.0 §4.10).
@@ -304,18 +299,35 @@ impl Module {
     }
 }
 
-/// A secret key from unwrapped or derived bytes and the caller's template.
+/// How the bytes of a new secret key were made.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Made {
+    Unwrapped,
+    Derived,
+}
+
+/// A secret key from unwrapped or derived bytes and the caller's template. Unwrapped bytes that
+/// their key type refuses (DES parity, equal XTS halves) are `CKR_WRAPPED_KEY_INVALID`; derived
+/// bytes get DES parity set first.
 fn secret_key(
     template: &[Attribute],
     key_type: CK_KEY_TYPE,
     value: Zeroizing<Vec<u8>>,
     origin: Origin,
+    made: Made,
 ) -> Result<NewKey> {
-    match key_type {
-        CKK_AES if matches!(value.len(), 16 | 24 | 32) => {}
-        CKK_GENERIC_SECRET if !value.is_empty() => {}
-        CKK_AES => Err(Rv::KEY_SIZE_RANGE)?,
-        _ => Err(Rv::TEMPLATE_INCONSISTENT)?,
+    let mut value = value;
+    match crate::key_algorithm::secret_row(key_type, &mut value, made == Made::Derived) {
+        Ok(_) => {}
+        Err(SecretFault::KeyType) => Err(Rv::TEMPLATE_INCONSISTENT)?,
+        // An empty generic secret is as unknown a key as a type sqlhsm lacks.
+        Err(SecretFault::Length) if key_type == CKK_GENERIC_SECRET => {
+            Err(Rv::TEMPLATE_INCONSISTENT)?
+        }
+        Err(SecretFault::Length) => Err(Rv::KEY_SIZE_RANGE)?,
+        // Unwrapped bytes its type refuses; derived ones can only be equal XTS halves.
+        Err(SecretFault::Value) if made == Made::Unwrapped => Err(Rv::WRAPPED_KEY_INVALID)?,
+        Err(SecretFault::Value) => Err(Rv::KEY_SIZE_RANGE)?,
     }
     let attrs =
         policy::build_key_attrs(CKO_SECRET_KEY, key_type, template, &[CKA_VALUE_LEN], origin)?;

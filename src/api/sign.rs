@@ -7,7 +7,7 @@ use zeroize::Zeroizing;
 
 use super::{CK_OBJECT_HANDLE, CK_SESSION_HANDLE};
 use crate::core::module::{module, Module};
-use crate::core::operations::{deliver, entry, step};
+use crate::core::operations::{deliver, step};
 use crate::core::session::{SignState, VerifyState};
 use crate::error::{Result, Rv};
 use crate::mechanism::KeyMaterial;
@@ -60,7 +60,7 @@ impl Module {
         mechanism: &Mechanism,
         key: CK_OBJECT_HANDLE,
     ) -> Result<()> {
-        let factory = entry(mechanism)?.sign.ok_or(Rv::MECHANISM_INVALID)?;
+        let factory = self.entry(mechanism)?.sign.ok_or(Rv::MECHANISM_INVALID)?;
         self.begin(
             session,
             mechanism,
@@ -131,7 +131,7 @@ impl Module {
         mechanism: &Mechanism,
         key: CK_OBJECT_HANDLE,
     ) -> Result<()> {
-        let factory = entry(mechanism)?.verify.ok_or(Rv::MECHANISM_INVALID)?;
+        let factory = self.entry(mechanism)?.verify.ok_or(Rv::MECHANISM_INVALID)?;
         self.begin(
             session,
             mechanism,

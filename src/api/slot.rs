@@ -26,18 +26,22 @@ pub fn get_token_info(slot: CK_SLOT_ID) -> Result<CK_TOKEN_INFO> {
 }
 
 pub fn get_mechanism_list(slot: CK_SLOT_ID) -> Result<Vec<CK_MECHANISM_TYPE>> {
-    module()?.slot_token(slot)?;
-    Ok(mechanism::all().iter().map(|entry| entry.kind).collect())
+    let module = module()?;
+    module.slot_token(slot)?;
+    Ok(mechanism::all()
+        .iter()
+        .filter(|entry| module.offers(entry))
+        .map(|entry| entry.kind)
+        .collect())
 }
 
 pub fn get_mechanism_info(
     slot: CK_SLOT_ID,
     mechanism: CK_MECHANISM_TYPE,
 ) -> Result<CK_MECHANISM_INFO> {
-    module()?.slot_token(slot)?;
-    Ok(mechanism::lookup(mechanism)
-        .ok_or(Rv::MECHANISM_INVALID)?
-        .info)
+    let module = module()?;
+    module.slot_token(slot)?;
+    Ok(module.offered_entry(mechanism)?.info)
 }
 
 /// `label` is the caller's 32-byte, blank-padded label.

@@ -1,13 +1,13 @@
 //! MAC mechanisms: HMAC over SHA-1 / SHA-2 (PKCS#11 3.0 Current Mechanisms §2.16–2.20, full
-//! length and `_GENERAL`) and AES-CMAC (§2.10.9, full length and `_GENERAL`). The core hands
-//! over secret bytes only, so any secret key type works for HMAC (generic secret or AES);
-//! CMAC needs 16, 24 or 32 bytes.
+//! length and `_GENERAL`), AES-CMAC (§2.10.9) and Triple-DES CMAC (§2.37.7), both full
+//! length and `_GENERAL`. HMAC takes generic secrets; AES-CMAC 16-, 24- or 32-byte AES keys;
+//! Triple-DES CMAC double- or triple-length DES keys.
 
 use cryptoki_sys::{
-    CKF_SIGN, CKF_VERIFY, CKM_AES_CMAC, CKM_AES_CMAC_GENERAL, CKM_SHA224_HMAC,
-    CKM_SHA224_HMAC_GENERAL, CKM_SHA256_HMAC, CKM_SHA256_HMAC_GENERAL, CKM_SHA384_HMAC,
-    CKM_SHA384_HMAC_GENERAL, CKM_SHA512_HMAC, CKM_SHA512_HMAC_GENERAL, CKM_SHA_1_HMAC,
-    CKM_SHA_1_HMAC_GENERAL, CK_ULONG,
+    CKF_SIGN, CKF_VERIFY, CKM_AES_CMAC, CKM_AES_CMAC_GENERAL, CKM_DES3_CMAC, CKM_DES3_CMAC_GENERAL,
+    CKM_SHA224_HMAC, CKM_SHA224_HMAC_GENERAL, CKM_SHA256_HMAC, CKM_SHA256_HMAC_GENERAL,
+    CKM_SHA384_HMAC, CKM_SHA384_HMAC_GENERAL, CKM_SHA512_HMAC, CKM_SHA512_HMAC_GENERAL,
+    CKM_SHA_1_HMAC, CKM_SHA_1_HMAC_GENERAL, CK_ULONG,
 };
 
 use super::entry;
@@ -29,6 +29,9 @@ const AES_MAX: CK_ULONG = 32;
 enum Kind {
     Hmac(HashAlg),
     Cmac,
+    /// Triple-DES CMAC (`CKM_DES3_CMAC`, Current Mechanisms §2.37.7), double- or
+    /// triple-length keys.
+    TdesCmac,
 }
 
 pub(super) fn entries() -> Vec<MechanismEntry> {
@@ -41,6 +44,7 @@ pub(super) fn entries() -> Vec<MechanismEntry> {
             let key_types = match $kind {
                 Kind::Cmac => super::AES_KEYS,
                 Kind::Hmac(_) => super::GENERIC_SECRET_KEYS,
+                Kind::TdesCmac => super::des::TDES_KEYS,
             };
             out.push(MechanismEntry {
                 sign: Some(|k, p| MacSign::boxed(k, p, $kind, false)),
@@ -106,6 +110,14 @@ pub(super) fn entries() -> Vec<MechanismEntry> {
         AES_MAX,
         Forward::AsIs
     );
+    mac!(
+        CKM_DES3_CMAC,
+        CKM_DES3_CMAC_GENERAL,
+        Kind::TdesCmac,
+        super::des::TDES_MIN,
+        super::des::TDES_MAX,
+        Forward::Never
+    );
     out
 }
 
@@ -132,10 +144,10 @@ fn start(
     kind: Kind,
     general: bool,
 ) -> Result<(Mac, usize)> {
-    let key = secret_key(key)?;
     let mac = match kind {
-        Kind::Hmac(alg) => Mac::hmac(alg, &key)?,
-        Kind::Cmac => Mac::aes_cmac(&key)?,
+        Kind::Hmac(alg) => Mac::hmac(alg, &secret_key(key)?)?,
+        Kind::Cmac => Mac::aes_cmac(&secret_key(key)?)?,
+        Kind::TdesCmac => Mac::tdes_cmac(&super::des::ede_key(key, false)?)?,
     };
     let len = if general {
         general_len(param, mac.mac_len())?

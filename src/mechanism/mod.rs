@@ -4,6 +4,8 @@
 //! operation object, which then carries all per-operation state (multi-part included).
 
 mod aes;
+mod chacha;
+mod des;
 mod digest;
 mod ecdh;
 mod ecdsa;
@@ -155,6 +157,17 @@ pub struct MechanismEntry {
     /// For secret-key mechanisms, the `CKK_*` a key must have (the material alone is bytes and
     /// cannot tell an AES key from an HMAC key); empty when the material's kind decides.
     pub key_types: &'static [cryptoki_sys::CK_KEY_TYPE],
+    /// Whether the configuration must allow it first (default: always offered).
+    pub gate: Gate,
+}
+
+/// What must be allowed before a mechanism is offered; the core asks the configuration's
+/// `[policy]` (a withheld mechanism is `CKR_MECHANISM_INVALID` and not listed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Gate {
+    Always,
+    /// `[policy] allow_single_des`.
+    SingleDes,
 }
 
 /// Whether and how an operation with a key held by another PKCS#11 module (key mode REMOTE) is
@@ -204,6 +217,7 @@ pub(super) fn entry(
         unwrap: None,
         derive: None,
         key_types: &[],
+        gate: Gate::Always,
     }
 }
 

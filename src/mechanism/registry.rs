@@ -8,7 +8,9 @@ use cryptoki_sys::{
     CKM_SHA3_384_RSA_PKCS_PSS, CKM_SHA3_512_RSA_PKCS_PSS, CK_MECHANISM_TYPE, CK_ULONG,
 };
 
-use super::{aes, digest, ecdh, ecdsa, eddsa, entry, keywrap, mac, rsa, MechanismEntry};
+use super::{
+    aes, chacha, des, digest, ecdh, ecdsa, eddsa, entry, keywrap, mac, rsa, MechanismEntry,
+};
 
 /// Generic secrets (HMAC keys, derivation bases), sizes in bytes.
 const GENERIC_SECRET_MIN: CK_ULONG = 1;
@@ -28,6 +30,8 @@ fn table() -> &'static [MechanismEntry] {
         entries.extend(ecdsa::entries());
         entries.extend(eddsa::entries());
         entries.extend(aes::entries());
+        entries.extend(chacha::entries());
+        entries.extend(des::entries());
         entries.extend(digest::entries());
         entries.extend(mac::entries());
         entries.extend(keywrap::entries());
@@ -98,6 +102,9 @@ mod tests {
             (CKM_EDDSA, ParamShape::Eddsa),
             (CKM_ECDH1_DERIVE, ParamShape::Ecdh1Derive),
             (CKM_ECDH1_COFACTOR_DERIVE, ParamShape::Ecdh1Derive),
+            (CKM_AES_CCM, ParamShape::Ccm),
+            (CKM_CHACHA20, ParamShape::Chacha20),
+            (CKM_CHACHA20_POLY1305, ParamShape::ChachaPoly),
         ];
         structures.sort_unstable_by_key(|(k, _)| *k);
         expected.sort_unstable_by_key(|(k, _)| *k);

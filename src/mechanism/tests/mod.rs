@@ -4,6 +4,7 @@
 //! in `crate::crypto::interop_tests`, the only place tests may name `openssl`.
 
 mod aes_ctr;
+mod ciphers;
 mod ecdh;
 mod keywrap;
 mod mac;
@@ -139,7 +140,7 @@ fn pss(hash: CK_MECHANISM_TYPE, mgf: CK_ULONG, salt_len: CK_ULONG) -> MechanismP
 
 pub(crate) const NONE: MechanismParam = MechanismParam::None;
 
-pub(crate) const MAC_MECHANISMS: [CK_MECHANISM_TYPE; 12] = [
+pub(crate) const MAC_MECHANISMS: [CK_MECHANISM_TYPE; 14] = [
     CKM_SHA_1_HMAC,
     CKM_SHA_1_HMAC_GENERAL,
     CKM_SHA224_HMAC,
@@ -152,6 +153,8 @@ pub(crate) const MAC_MECHANISMS: [CK_MECHANISM_TYPE; 12] = [
     CKM_SHA512_HMAC_GENERAL,
     CKM_AES_CMAC,
     CKM_AES_CMAC_GENERAL,
+    CKM_DES3_CMAC,
+    CKM_DES3_CMAC_GENERAL,
 ];
 
 fn ulong(v: CK_ULONG) -> MechanismParam {
@@ -232,7 +235,7 @@ fn every_generation_mechanism_of_the_key_algorithm_table_is_registered() {
 #[test]
 fn registry_sorted_unique_and_capable() {
     let entries = all();
-    assert_eq!(entries.len(), 52, "one entry per mechanism");
+    assert_eq!(entries.len(), 73, "one entry per mechanism");
     for pair in entries.windows(2) {
         assert!(
             pair[0].kind < pair[1].kind,
