@@ -16,10 +16,14 @@
 
 use cryptoki_sys::{
     CKK_AES, CKK_AES_XTS, CKK_CHACHA20, CKK_DES, CKK_DES2, CKK_DES3, CKK_EC, CKK_EC_EDWARDS,
-    CKK_GENERIC_SECRET, CKK_RSA, CKM_AES_KEY_GEN, CKM_AES_XTS_KEY_GEN, CKM_CHACHA20_KEY_GEN,
-    CKM_DES2_KEY_GEN, CKM_DES3_KEY_GEN, CKM_DES_KEY_GEN, CKM_EC_EDWARDS_KEY_PAIR_GEN,
-    CKM_EC_KEY_PAIR_GEN, CKM_GENERIC_SECRET_KEY_GEN, CKM_RSA_PKCS_KEY_PAIR_GEN, CK_KEY_TYPE,
-    CK_MECHANISM_TYPE, CK_ULONG,
+    CKK_GENERIC_SECRET, CKK_RSA, CKK_SHA224_HMAC, CKK_SHA256_HMAC, CKK_SHA384_HMAC,
+    CKK_SHA3_224_HMAC, CKK_SHA3_256_HMAC, CKK_SHA3_384_HMAC, CKK_SHA3_512_HMAC, CKK_SHA512_HMAC,
+    CKK_SHA_1_HMAC, CKM_AES_KEY_GEN, CKM_AES_XTS_KEY_GEN, CKM_CHACHA20_KEY_GEN, CKM_DES2_KEY_GEN,
+    CKM_DES3_KEY_GEN, CKM_DES_KEY_GEN, CKM_EC_EDWARDS_KEY_PAIR_GEN, CKM_EC_KEY_PAIR_GEN,
+    CKM_GENERIC_SECRET_KEY_GEN, CKM_RSA_PKCS_KEY_PAIR_GEN, CKM_SHA224_KEY_GEN, CKM_SHA256_KEY_GEN,
+    CKM_SHA384_KEY_GEN, CKM_SHA3_224_KEY_GEN, CKM_SHA3_256_KEY_GEN, CKM_SHA3_384_KEY_GEN,
+    CKM_SHA3_512_KEY_GEN, CKM_SHA512_KEY_GEN, CKM_SHA_1_KEY_GEN, CK_KEY_TYPE, CK_MECHANISM_TYPE,
+    CK_ULONG,
 };
 use zeroize::Zeroizing;
 
@@ -274,6 +278,19 @@ pub static ED25519: KeyAlgorithm = KeyAlgorithm {
     public_from_point: Some(|_, point| PublicKey::from_ed25519_point(point)),
     ..row("ed25519", Family::Edwards, CKK_EC_EDWARDS)
 };
+/// An HMAC key type of PKCS#11 3.0 (`CKK_SHA256_HMAC`, …): a secret of any length, like a
+/// generic secret, that its own hash's HMAC mechanisms take.
+const fn hmac(
+    name: &'static str,
+    key_type: CK_KEY_TYPE,
+    generation: CK_MECHANISM_TYPE,
+) -> KeyAlgorithm {
+    KeyAlgorithm {
+        generation: Some(generation),
+        ..row(name, Family::Secret, key_type)
+    }
+}
+
 pub static AES_128: KeyAlgorithm = aes("aes-128", 128);
 pub static AES_192: KeyAlgorithm = aes("aes-192", 192);
 pub static AES_256: KeyAlgorithm = aes("aes-256", 256);
@@ -307,6 +324,20 @@ pub static GENERIC_SECRET: KeyAlgorithm = KeyAlgorithm {
     ..row("generic-secret", Family::Secret, CKK_GENERIC_SECRET)
 };
 
+pub static HMAC_SHA1: KeyAlgorithm = hmac("hmac-sha1", CKK_SHA_1_HMAC, CKM_SHA_1_KEY_GEN);
+pub static HMAC_SHA224: KeyAlgorithm = hmac("hmac-sha224", CKK_SHA224_HMAC, CKM_SHA224_KEY_GEN);
+pub static HMAC_SHA256: KeyAlgorithm = hmac("hmac-sha256", CKK_SHA256_HMAC, CKM_SHA256_KEY_GEN);
+pub static HMAC_SHA384: KeyAlgorithm = hmac("hmac-sha384", CKK_SHA384_HMAC, CKM_SHA384_KEY_GEN);
+pub static HMAC_SHA512: KeyAlgorithm = hmac("hmac-sha512", CKK_SHA512_HMAC, CKM_SHA512_KEY_GEN);
+pub static HMAC_SHA3_224: KeyAlgorithm =
+    hmac("hmac-sha3-224", CKK_SHA3_224_HMAC, CKM_SHA3_224_KEY_GEN);
+pub static HMAC_SHA3_256: KeyAlgorithm =
+    hmac("hmac-sha3-256", CKK_SHA3_256_HMAC, CKM_SHA3_256_KEY_GEN);
+pub static HMAC_SHA3_384: KeyAlgorithm =
+    hmac("hmac-sha3-384", CKK_SHA3_384_HMAC, CKM_SHA3_384_KEY_GEN);
+pub static HMAC_SHA3_512: KeyAlgorithm =
+    hmac("hmac-sha3-512", CKK_SHA3_512_HMAC, CKM_SHA3_512_KEY_GEN);
+
 /// Every row; the order is the order names are listed in.
 pub static ALGORITHMS: &[&KeyAlgorithm] = &[
     &RSA_2048,
@@ -327,6 +358,15 @@ pub static ALGORITHMS: &[&KeyAlgorithm] = &[
     &DES3,
     &DES,
     &GENERIC_SECRET,
+    &HMAC_SHA1,
+    &HMAC_SHA224,
+    &HMAC_SHA256,
+    &HMAC_SHA384,
+    &HMAC_SHA512,
+    &HMAC_SHA3_224,
+    &HMAC_SHA3_256,
+    &HMAC_SHA3_384,
+    &HMAC_SHA3_512,
 ];
 
 impl KeyAlgorithm {
@@ -558,6 +598,15 @@ pub fn secret_row(
     Ok(row)
 }
 
+/// Whether `key_type` is a secret of any non-empty length — a generic secret or an HMAC key
+/// type: what `C_CreateObject`, `C_UnwrapKey` and `C_DeriveKey` make of any value, and what
+/// derivation takes as a base.
+pub fn is_any_length_secret(key_type: CK_KEY_TYPE) -> bool {
+    ALGORITHMS
+        .iter()
+        .any(|a| a.family == Family::Secret && a.key_type == key_type && a.bits.is_none())
+}
+
 /// All `key_algorithm` numbers with the given PKCS#11 key type, for an indexed
 /// `key_algorithm IN (…)`.
 pub fn codes_for_key_type(key_type: CK_KEY_TYPE) -> Vec<i32> {
@@ -765,6 +814,29 @@ mod tests {
             &GENERIC_SECRET
         ));
         assert_eq!(AES_128.code().unwrap_err().rv(), Rv::GENERAL_ERROR);
+        // The HMAC key types are rows of any length, made by their own mechanism.
+        for (row, key_type, generation) in [
+            (&HMAC_SHA1, CKK_SHA_1_HMAC, CKM_SHA_1_KEY_GEN),
+            (&HMAC_SHA224, CKK_SHA224_HMAC, CKM_SHA224_KEY_GEN),
+            (&HMAC_SHA256, CKK_SHA256_HMAC, CKM_SHA256_KEY_GEN),
+            (&HMAC_SHA384, CKK_SHA384_HMAC, CKM_SHA384_KEY_GEN),
+            (&HMAC_SHA512, CKK_SHA512_HMAC, CKM_SHA512_KEY_GEN),
+            (&HMAC_SHA3_224, CKK_SHA3_224_HMAC, CKM_SHA3_224_KEY_GEN),
+            (&HMAC_SHA3_256, CKK_SHA3_256_HMAC, CKM_SHA3_256_KEY_GEN),
+            (&HMAC_SHA3_384, CKK_SHA3_384_HMAC, CKM_SHA3_384_KEY_GEN),
+            (&HMAC_SHA3_512, CKK_SHA3_512_HMAC, CKM_SHA3_512_KEY_GEN),
+        ] {
+            assert!(std::ptr::eq(of_secret(key_type, Some(7)).unwrap(), row));
+            assert!(std::ptr::eq(of_secret(key_type, None).unwrap(), row));
+            let made: Vec<_> = generated_by(generation).collect();
+            assert_eq!(made.len(), 1);
+            assert!(std::ptr::eq(made[0], row));
+            assert!(is_any_length_secret(key_type));
+        }
+        assert!(is_any_length_secret(CKK_GENERIC_SECRET));
+        assert!(!is_any_length_secret(CKK_AES));
+        assert!(!is_any_length_secret(CKK_DES3));
+        assert!(!is_any_length_secret(CKK_RSA));
     }
 
     #[test]

@@ -248,21 +248,28 @@ fn triple_des_known_answers_wrapping_and_cmac() {
         &[Attribute::Sign(true), Attribute::Verify(true)],
     );
     let msg = h("6bc1bee22e409f96e93d7e117393172aae2d8a57");
-    let mut m = raw_mech::<u8>(CKM_DES3_CMAC, None);
-    let tag = raw_sign(&s, &mut m, mac_key, &msg).unwrap();
+    let tag = raw_sign(&s, CKM_DES3_CMAC, None, mac_key, &msg, None).unwrap();
     assert_eq!(hex::encode(&tag), "743ddbe0ce2dc2ed");
-    raw_verify(&s, &mut m, mac_key, &msg, &tag).unwrap();
+    raw_verify(&s, CKM_DES3_CMAC, None, mac_key, &msg, &tag, Some(7)).unwrap();
     expect_rv(
-        raw_verify(&s, &mut m, mac_key, b"other", &tag),
+        raw_verify(&s, CKM_DES3_CMAC, None, mac_key, b"other", &tag, None),
         RvError::SignatureInvalid,
     );
-    let mut four: CK_ULONG = 4;
-    let mut g = raw_mech(CKM_DES3_CMAC_GENERAL, Some(&mut four));
-    assert_eq!(raw_sign(&s, &mut g, mac_key, &msg).unwrap(), tag[..4]);
+    let mut four = (4 as CK_ULONG).to_ne_bytes();
+    let short = raw_sign(
+        &s,
+        CKM_DES3_CMAC_GENERAL,
+        Some(&mut four),
+        mac_key,
+        &msg,
+        Some(5),
+    );
+    assert_eq!(short.unwrap(), tag[..4]);
     let k2 = s
         .generate_key(&Mechanism::Des2KeyGen, &gen_template(false, &[]))
         .unwrap();
-    assert_eq!(raw_sign(&s, &mut m, k2, &msg).unwrap().len(), 8);
+    let k2_tag = raw_sign(&s, CKM_DES3_CMAC, None, k2, &msg, None).unwrap();
+    assert_eq!(k2_tag.len(), 8);
 }
 
 #[test]

@@ -76,6 +76,9 @@ fn make_keys(s: &Session, tag: &str) -> Keys {
                 Attribute::Wrap(true),
                 Attribute::Unwrap(true),
                 Attribute::Extractable(true),
+                // Readable: it wraps itself, and a sensitive key wraps only under a key that
+                // cannot decrypt (README, "Key-extraction attacks").
+                Attribute::Sensitive(false),
                 Attribute::Label(format!("{tag}-aes").into_bytes()),
             ],
         )

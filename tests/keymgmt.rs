@@ -52,9 +52,21 @@ fn gen_session_aes(s: &Session, len: u64, extra: &[Attribute]) -> ObjectHandle {
         .unwrap_or_else(|e| panic!("C_GenerateKey(AES): {e}"))
 }
 
-/// A key-encryption key: AES-256 with CKA_WRAP and CKA_UNWRAP.
+/// A key-encryption key: AES-256 generated in the module with CKA_WRAP and CKA_UNWRAP and
+/// neither CKA_ENCRYPT nor CKA_DECRYPT (a key that decrypts may not wrap sensitive keys).
 fn kek(s: &Session) -> ObjectHandle {
-    gen_session_aes(s, 32, &[Attribute::Wrap(true), Attribute::Unwrap(true)])
+    s.generate_key(
+        &Mechanism::AesKeyGen,
+        &[
+            Attribute::Token(false),
+            Attribute::ValueLen(32.into()),
+            Attribute::Encrypt(false),
+            Attribute::Decrypt(false),
+            Attribute::Wrap(true),
+            Attribute::Unwrap(true),
+        ],
+    )
+    .expect("C_GenerateKey(AES KEK)")
 }
 
 /// AES-ECB of one block under `key` in the module: equality of two keys' behaviour.
@@ -206,14 +218,22 @@ fn aes_kwp_wraps_odd_secrets_and_private_keys() {
     let s = session("km-aes-kwp");
     let kek = kek(&s);
 
-    // A generic secret of odd length (KWP pads; KW cannot wrap it).
+    // A generic secret of odd length (KWP pads; KW cannot wrap it). Readable, so wrapped and
+    // unwrapped readable under a KEK of known value (a generated KEK unwraps sensitive keys
+    // only).
     let secret: Vec<u8> = (0u8..21).collect();
     let g = session_secret(&s, KeyType::GENERIC_SECRET, &secret, &[]);
-    let (reported, wrapped) = raw_wrap_key(&s, CKM_AES_KEY_WRAP_KWP, kek, g).unwrap();
+    let known_kek = session_secret(
+        &s,
+        KeyType::AES,
+        &[0x42; 32],
+        &[Attribute::Wrap(true), Attribute::Unwrap(true)],
+    );
+    let (reported, wrapped) = raw_wrap_key(&s, CKM_AES_KEY_WRAP_KWP, known_kek, g).unwrap();
     assert_eq!(reported as usize, wrapped.len());
     assert_eq!(wrapped.len(), 32, "21 bytes pad to 24, plus the 8-byte AIV");
     expect_rv_in(
-        raw_wrap_key(&s, cryptoki_sys::CKM_AES_KEY_WRAP, kek, g),
+        raw_wrap_key(&s, cryptoki_sys::CKM_AES_KEY_WRAP, known_kek, g),
         &[
             RvError::KeySizeRange,
             RvError::KeyNotWrappable,
@@ -223,7 +243,7 @@ fn aes_kwp_wraps_odd_secrets_and_private_keys() {
     let h = raw_unwrap_key(
         &s,
         CKM_AES_KEY_WRAP_KWP,
-        kek,
+        known_kek,
         &wrapped,
         &[
             Attribute::Class(ObjectClass::SECRET_KEY),
@@ -249,7 +269,7 @@ fn aes_kwp_wraps_odd_secrets_and_private_keys() {
         raw_unwrap_key(
             &s,
             CKM_AES_KEY_WRAP_KWP,
-            kek,
+            known_kek,
             &bad,
             &[
                 Attribute::Class(ObjectClass::SECRET_KEY),
@@ -462,6 +482,7 @@ fn wrap_attribute_rules() {
             Attribute::Trusted(true),
             Attribute::Wrap(true),
             Attribute::Unwrap(true),
+            Attribute::Decrypt(false),
             Attribute::Label(b"trusted-kek".to_vec()),
             Attribute::Value(vec![0x22; 32]),
         ])
@@ -841,7 +862,11 @@ fn allowed_mechanisms_enforced() {
             Attribute::AllowedMechanisms(vec![MechanismType::AES_KEY_WRAP]),
         ],
     );
-    let target = gen_session_aes(&s, 24, &[Attribute::Extractable(true)]);
+    let target = gen_session_aes(
+        &s,
+        24,
+        &[Attribute::Extractable(true), Attribute::Sensitive(false)],
+    );
     s.wrap_key(&Mechanism::AesKeyWrap, kw, target).unwrap();
     expect_rv(
         raw_wrap_key(&s, CKM_AES_KEY_WRAP_KWP, kw, target),

@@ -326,6 +326,9 @@ fn key_operations_child() {
             Attribute::Token(true),
             Attribute::Private(true),
             Attribute::Extractable(true),
+            // Its value is known: readable, so any wrapping key may wrap it (a sensitive key
+            // wraps only under a key that cannot decrypt).
+            Attribute::Sensitive(false),
             Attribute::Encrypt(true),
             Attribute::Decrypt(true),
             Attribute::Label(b"iso-imported-aes".to_vec()),

@@ -40,6 +40,7 @@ const HSM_TOKENS: &[&str] = &[
     "hsm-mac",
     "hsm-threads",
     "hsm-rotate",
+    "hsm-sha3",
 ];
 
 /// The SoftHSM set-up of this test process: its module, configuration and token directory.
@@ -1173,4 +1174,133 @@ fn remote_signing_from_many_threads() {
         v.update(data).expect("update");
         assert!(v.verify(&ecdsa_raw_to_der(sig)).expect("verify"));
     }
+}
+
+#[test]
+fn remote_hmac_key_types_and_sha3_hash_and_sign() {
+    if softhsm().is_none() {
+        return;
+    }
+    let s = user_session(ctx(), token_on_hsm("remote-sha3", "hsm-sha3"));
+    // HMAC key types are generic secrets in the HSM, used there by their HMAC mechanism.
+    let message = b"HMAC key types behind sqlhsm";
+    for (key_gen, hmac, key_type, len) in [
+        (
+            Mechanism::Sha256KeyGen,
+            Mechanism::Sha256Hmac,
+            cryptoki_sys::CKK_SHA256_HMAC,
+            32,
+        ),
+        (
+            Mechanism::Sha384KeyGen,
+            Mechanism::Sha384Hmac,
+            cryptoki_sys::CKK_SHA384_HMAC,
+            48,
+        ),
+    ] {
+        let key = s
+            .generate_key(
+                &key_gen,
+                // SoftHSM wants HMAC keys at least as long as the hash.
+                &[
+                    Attribute::Token(true),
+                    Attribute::ValueLen((len as u64).into()),
+                    Attribute::Sign(true),
+                    Attribute::Verify(true),
+                ],
+            )
+            .expect("C_GenerateKey HMAC key type");
+        assert_eq!(mode(&s, key), 3);
+        assert_eq!(
+            raw_get_ulong(&s, key, cryptoki_sys::CKA_KEY_TYPE).unwrap(),
+            key_type
+        );
+        let mac = s.sign(&hmac, key, message).expect("HMAC in the HSM");
+        assert_eq!(mac.len(), len);
+        s.verify(&hmac, key, message, &mac).expect("verifies");
+        // SHA-3 HMAC is not forwarded (cryptoki cannot name it).
+        expect_rv(
+            raw_sign(
+                &s,
+                cryptoki_sys::CKM_SHA3_256_HMAC,
+                None,
+                key,
+                message,
+                None,
+            ),
+            RvError::KeyTypeInconsistent,
+        );
+    }
+    let key = s
+        .generate_key(
+            &Mechanism::GenericSecretKeyGen,
+            &[
+                Attribute::Token(true),
+                Attribute::ValueLen(32.into()),
+                Attribute::Sign(true),
+            ],
+        )
+        .expect("generic secret");
+    expect_rv(
+        raw_sign(
+            &s,
+            cryptoki_sys::CKM_SHA3_256_HMAC,
+            None,
+            key,
+            message,
+            None,
+        ),
+        RvError::MechanismInvalid,
+    );
+
+    // SHA-3 hash-and-sign: hashed here, the raw signature made in the HSM.
+    let (ec_public, ec_private) = gen_ec(&s, P256, "ec-sha3", b"ec-sha3");
+    let (rsa_public, rsa_private) = gen_rsa(&s, 2048, "rsa-sha3", b"rsa-sha3");
+    let data = b"SHA-3 signed by the HSM";
+    let sig = raw_sign(
+        &s,
+        cryptoki_sys::CKM_ECDSA_SHA3_256,
+        None,
+        ec_private,
+        data,
+        Some(5),
+    )
+    .expect("ECDSA-SHA3-256");
+    let key = openssl_public(&s, ec_public);
+    let mut v = Verifier::new(MessageDigest::sha3_256(), &key).expect("verifier");
+    v.update(data).expect("update");
+    assert!(v.verify(&ecdsa_raw_to_der(&sig)).expect("verify"));
+    let sig = raw_sign(
+        &s,
+        cryptoki_sys::CKM_SHA3_256_RSA_PKCS,
+        None,
+        rsa_private,
+        data,
+        None,
+    )
+    .expect("SHA3-256 RSA PKCS#1");
+    let key = openssl_public(&s, rsa_public);
+    let mut v = Verifier::new(MessageDigest::sha3_256(), &key).expect("verifier");
+    v.update(data).expect("update");
+    assert!(v.verify(&sig).expect("verify"), "DigestInfo of SHA3-256");
+    // PSS with SHA-3 cannot be expressed to the HSM.
+    let mut pss = Vec::new();
+    for v in [
+        cryptoki_sys::CKM_SHA3_256,
+        cryptoki_sys::CKG_MGF1_SHA3_256,
+        32,
+    ] {
+        pss.extend_from_slice(&v.to_ne_bytes());
+    }
+    expect_rv(
+        raw_sign(
+            &s,
+            cryptoki_sys::CKM_SHA3_256_RSA_PKCS_PSS,
+            Some(&mut pss),
+            rsa_private,
+            data,
+            None,
+        ),
+        RvError::MechanismInvalid,
+    );
 }

@@ -25,6 +25,12 @@
 //!   `CKK_AES_XTS` keys are 32 or 64 bytes and OpenSSL has no AES-192-XTS, so the key's import
 //!   must be refused (`CKR_ATTRIBUTE_VALUE_INVALID`, checked here) and its cases cannot run.
 //!
+//! - ECDSA with DER signatures (`ecdsa_secp256r1_sha3_256_test.json`): an `invalid` case whose
+//!   signature is not the canonical DER of two integers that fit the field (BER lengths,
+//!   trailing bytes, over-long or negative integers, …). PKCS#11 signatures are raw `r‖s`, so
+//!   such a signature has no form to hand to the module; the cases that do convert (wrong
+//!   values, `r` or `s` zero or ≥ n, …) all reach it.
+//!
 //! No other file or case is skipped: GCM vectors all use 128-bit tags and IVs PKCS#11 allows
 //! (`ulIvLen` ≥ 1; the zero-length IV cases are `invalid` and must be rejected).
 
@@ -341,6 +347,57 @@ fn ecdsa_p1363_verify(file: &str) {
     r.finish();
 }
 
+/// `ecdsa_verify_schema_v1.json` (DER signatures) with a mechanism cryptoki 0.12 cannot name
+/// (`CKM_ECDSA_SHA3_*`, called through the raw function list). PKCS#11 signatures are raw
+/// `r‖s`, so each DER signature is converted first; one that is not the canonical DER of two
+/// integers of at most the field's length has no `r‖s` form and never reaches the module: an
+/// `invalid` one is skipped (and counted), any other fails the test.
+fn ecdsa_der_verify_raw(file: &str, mech: u64, field: usize) {
+    let doc = load(file);
+    let mut r = Report::new(file, &doc);
+    let s = session_for(file);
+    for g in groups(&doc) {
+        let key = match import_ec_public(&s, &hx(&g["publicKeyDer"])) {
+            Ok(k) => k,
+            Err(e) => {
+                record_group_rejected(&mut r, g, e);
+                continue;
+            }
+        };
+        for tc in tests(g) {
+            let Some(sig) = der_to_raw(&hx(&tc["sig"]), field) else {
+                if tc["result"] == "invalid" {
+                    r.skip("invalid DER signature with no r‖s form (never reaches the module)");
+                } else {
+                    r.record(tc, Outcome::Rejected("no r‖s form".into()));
+                }
+                continue;
+            };
+            let out = match raw_verify(&s, mech, None, key, &hx(&tc["msg"]), &sig, None) {
+                Ok(()) => Outcome::Accepted,
+                Err(e) => rejected(e),
+            };
+            r.record(tc, out);
+        }
+    }
+    r.finish();
+}
+
+/// The `r‖s` form (each `field` bytes) of a DER ECDSA signature: only when the bytes are the
+/// canonical DER encoding of two non-negative integers (OpenSSL's parse, re-encoded to the same
+/// bytes) that fit the field.
+fn der_to_raw(der: &[u8], field: usize) -> Option<Vec<u8>> {
+    let sig = openssl::ecdsa::EcdsaSig::from_der(der).ok()?;
+    if sig.to_der().ok()? != der || sig.r().is_negative() || sig.s().is_negative() {
+        return None;
+    }
+    let mut out = Vec::with_capacity(2 * field);
+    for n in [sig.r(), sig.s()] {
+        out.extend(n.to_vec_padded(i32::try_from(field).ok()?).ok()?);
+    }
+    Some(out)
+}
+
 /// `eddsa_verify_schema_v1.json`: pure Ed25519 with CKM_EDDSA.
 fn eddsa_verify(file: &str) {
     let doc = load(file);
@@ -397,6 +454,32 @@ fn rsa_pkcs1_verify(file: &str) {
         };
         for tc in tests(g) {
             let out = match s.verify(&mech, key, &hx(&tc["msg"]), &hx(&tc["sig"])) {
+                Ok(()) => Outcome::Accepted,
+                Err(e) => rejected(e),
+            };
+            r.record(tc, out);
+        }
+    }
+    r.finish();
+}
+
+/// `rsassa_pkcs1_verify_schema_v1.json` with a mechanism cryptoki 0.12 cannot name
+/// (`CKM_SHA3_*_RSA_PKCS`, called through the raw function list).
+fn rsa_pkcs1_verify_raw(file: &str, mech: u64) {
+    let doc = load(file);
+    let mut r = Report::new(file, &doc);
+    let s = session_for(file);
+    for g in groups(&doc) {
+        let key = match import_rsa_public(&s, &hx(&g["publicKeyDer"])) {
+            Ok(k) => k,
+            Err(e) => {
+                record_group_rejected(&mut r, g, e);
+                continue;
+            }
+        };
+        for tc in tests(g) {
+            let (msg, sig) = (hx(&tc["msg"]), hx(&tc["sig"]));
+            let out = match raw_verify(&s, mech, None, key, &msg, &sig, None) {
                 Ok(()) => Outcome::Accepted,
                 Err(e) => rejected(e),
             };
@@ -679,6 +762,31 @@ fn keywrap(file: &str, mech: u64) {
 /// accepted iff the signed MAC starts with the tag; and C_Verify of the truncated tag must
 /// fail (the mechanism's signature length is fixed; `_HMAC_GENERAL` is for truncation).
 fn mac(file: &str, mech: Mechanism, full_len: usize) {
+    mac_with(
+        file,
+        full_len,
+        |s, key, msg| s.sign(&mech, key, msg),
+        |s, key, msg, tag| s.verify(&mech, key, msg, tag),
+    );
+}
+
+/// [`mac`] with a mechanism cryptoki 0.12 cannot name (`CKM_SHA3_*_HMAC`), called through the
+/// raw function list.
+fn mac_raw(file: &str, mech: u64, full_len: usize) {
+    mac_with(
+        file,
+        full_len,
+        |s, key, msg| raw_sign(s, mech, None, key, msg, None),
+        |s, key, msg, tag| raw_verify(s, mech, None, key, msg, tag, None),
+    );
+}
+
+fn mac_with(
+    file: &str,
+    full_len: usize,
+    sign: impl Fn(&Session, ObjectHandle, &[u8]) -> cryptoki::error::Result<Vec<u8>>,
+    verify: impl Fn(&Session, ObjectHandle, &[u8], &[u8]) -> cryptoki::error::Result<()>,
+) {
     let doc = load(file);
     let mut r = Report::new(file, &doc);
     let s = session_for(file);
@@ -693,8 +801,8 @@ fn mac(file: &str, mech: Mechanism, full_len: usize) {
             let key = keys.get(&hx(&tc["key"]));
             let (msg, tag) = (hx(&tc["msg"]), hx(&tc["tag"]));
             let out = if tag_len == full_len {
-                match s.verify(&mech, key, &msg, &tag) {
-                    Ok(()) if tc["result"] == "valid" => match s.sign(&mech, key, &msg) {
+                match verify(&s, key, &msg, &tag) {
+                    Ok(()) if tc["result"] == "valid" => match sign(&s, key, &msg) {
                         Ok(m) if m == tag => Outcome::Accepted,
                         Ok(m) => Outcome::WrongOutput(format!("C_Sign gave {}", hex::encode(m))),
                         Err(e) => rejected(e),
@@ -703,11 +811,11 @@ fn mac(file: &str, mech: Mechanism, full_len: usize) {
                     Err(e) => rejected(e),
                 }
             } else {
-                match s.sign(&mech, key, &msg) {
+                match sign(&s, key, &msg) {
                     Ok(m) if m.len() != full_len => {
                         Outcome::WrongOutput(format!("C_Sign gave {} bytes", m.len()))
                     }
-                    Ok(m) if m.starts_with(&tag) => match s.verify(&mech, key, &msg, &tag) {
+                    Ok(m) if m.starts_with(&tag) => match verify(&s, key, &msg, &tag) {
                         Ok(()) => Outcome::WrongOutput(
                             "C_Verify accepted a truncated tag for a fixed-length MAC".into(),
                         ),
@@ -1089,16 +1197,21 @@ fn every_file_has_a_test() {
         "chacha20_poly1305_test.json",
         "ecdh_secp256r1_test.json",
         "ecdsa_secp256r1_sha256_p1363_test.json",
+        "ecdsa_secp256r1_sha3_256_test.json",
         "ecdsa_secp384r1_sha384_p1363_test.json",
         "ecdsa_secp521r1_sha512_p1363_test.json",
         "ed25519_test.json",
         "hmac_sha256_test.json",
+        "hmac_sha384_test.json",
+        "hmac_sha3_256_test.json",
+        "hmac_sha3_512_test.json",
         "hmac_sha512_test.json",
         "rsa_oaep_2048_sha1_mgf1sha1_test.json",
         "rsa_oaep_2048_sha256_mgf1sha256_test.json",
         "rsa_pkcs1_2048_test.json",
         "rsa_pss_2048_sha256_mgf1_32_test.json",
         "rsa_signature_2048_sha256_test.json",
+        "rsa_signature_2048_sha3_256_test.json",
     ];
     let mut on_disk: Vec<String> = std::fs::read_dir(DIR)
         .unwrap_or_else(|e| panic!("{DIR}: {e}"))
@@ -1210,4 +1323,44 @@ fn hmac_sha512() {
 #[test]
 fn ecdh_secp256r1() {
     ecdh("ecdh_secp256r1_test.json");
+}
+
+#[test]
+fn hmac_sha384() {
+    mac("hmac_sha384_test.json", Mechanism::Sha384Hmac, 48);
+}
+
+#[test]
+fn hmac_sha3_256() {
+    mac_raw(
+        "hmac_sha3_256_test.json",
+        cryptoki_sys::CKM_SHA3_256_HMAC,
+        32,
+    );
+}
+
+#[test]
+fn hmac_sha3_512() {
+    mac_raw(
+        "hmac_sha3_512_test.json",
+        cryptoki_sys::CKM_SHA3_512_HMAC,
+        64,
+    );
+}
+
+#[test]
+fn rsa_signature_2048_sha3_256() {
+    rsa_pkcs1_verify_raw(
+        "rsa_signature_2048_sha3_256_test.json",
+        cryptoki_sys::CKM_SHA3_256_RSA_PKCS,
+    );
+}
+
+#[test]
+fn ecdsa_secp256r1_sha3_256() {
+    ecdsa_der_verify_raw(
+        "ecdsa_secp256r1_sha3_256_test.json",
+        cryptoki_sys::CKM_ECDSA_SHA3_256,
+        32,
+    );
 }

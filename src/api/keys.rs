@@ -9,13 +9,14 @@ use zeroize::Zeroizing;
 use super::{CK_OBJECT_HANDLE, CK_SESSION_HANDLE};
 use crate::core::access::Access;
 use crate::core::attributes::AttrMap;
+use crate::core::extraction;
 use crate::core::module::{module, Module};
 use crate::core::new_keys::{first_handle, NewKey};
 use crate::core::policy::{self, Origin};
 use crate::core::template::{template_bool, template_ulong};
 use crate::crypto::keys::PrivateKey;
 use crate::error::{Result, Rv};
-use crate::key_algorithm::SecretFault;
+use crate::key_algorithm::{self, SecretFault};
 use crate::mechanism::KeyMaterial;
 use crate::types::{Attribute, Mechanism, OutBuf};
 
@@ -97,15 +98,7 @@ impl Module {
             Rv::WRAPPING_KEY_HANDLE_INVALID,
         )?;
         let target = self.visible_object(&access, key, Rv::KEY_HANDLE_INVALID)?;
-        if !matches!(target.class(), CKO_SECRET_KEY | CKO_PRIVATE_KEY) {
-            Err(Rv::KEY_NOT_WRAPPABLE)?
-        }
-        if !target.attrs.flag(CKA_EXTRACTABLE) {
-            Err(Rv::KEY_UNEXTRACTABLE)?
-        }
-        if target.attrs.flag(CKA_WRAP_WITH_TRUSTED) && !wrapper.attrs.flag(CKA_TRUSTED) {
-            Err(Rv::KEY_NOT_WRAPPABLE)?
-        }
+        extraction::check_wrap(&wrapper.attrs, &target.attrs)?;
         let material = self.material(&access, &target)?;
         let bytes = key_bytes(&material)?;
         let wrapped = wrap(&wrapping, &mechanism.param, &bytes)?;
@@ -123,13 +116,14 @@ impl Module {
         let access = self.access(session)?;
         let template = &*access.with_private_default(template)?;
         let unwrap = self.entry(mechanism)?.unwrap.ok_or(Rv::MECHANISM_INVALID)?;
-        let (_, unwrapping) = self.usable_key(
+        let (unwrapper, unwrapping) = self.usable_key(
             &access,
             unwrapping_key,
             CKA_UNWRAP,
             mechanism,
             Rv::UNWRAPPING_KEY_HANDLE_INVALID,
         )?;
+        extraction::check_unwrap_template(&unwrapper.attrs, template)?;
         let class = template_ulong(template, CKA_CLASS)?.ok_or(Rv::TEMPLATE_INCOMPLETE)?;
         let key_type = template_ulong(template, CKA_KEY_TYPE)?.ok_or(Rv::TEMPLATE_INCOMPLETE)?;
         if let Some(remote_key) = Self::as_remote_key(&unwrapping) {
@@ -232,6 +226,7 @@ impl Module {
         let value = derive(&material, &mechanism.param, len)?;
         let mut key = secret_key(template, key_type, value, Origin::Imported, Made::Derived)?;
         if let NewKey::Secret { attrs, .. } = &mut key {
+            extraction::inherit_secrecy(mechanism.kind, &base.attrs, attrs);
             // A derived key is "always sensitive" / "never extractable" only if its base was and
             // it still is (PKCS#11 3.0 §4.10).
             let always_sensitive =
@@ -252,7 +247,7 @@ fn remote_target_attrs(
     key_type: CK_KEY_TYPE,
     origin: Origin,
 ) -> Result<AttrMap> {
-    if !matches!(key_type, CKK_AES | CKK_GENERIC_SECRET) {
+    if key_type != CKK_AES && !key_algorithm::is_any_length_secret(key_type) {
         Err(Rv::TEMPLATE_INCONSISTENT)?
     }
     if template_bool(template, CKA_TOKEN)? == Some(false) {
@@ -317,11 +312,11 @@ fn secret_key(
     made: Made,
 ) -> Result<NewKey> {
     let mut value = value;
-    match crate::key_algorithm::secret_row(key_type, &mut value, made == Made::Derived) {
+    match key_algorithm::secret_row(key_type, &mut value, made == Made::Derived) {
         Ok(_) => {}
         Err(SecretFault::KeyType) => Err(Rv::TEMPLATE_INCONSISTENT)?,
-        // An empty generic secret is as unknown a key as a type sqlhsm lacks.
-        Err(SecretFault::Length) if key_type == CKK_GENERIC_SECRET => {
+        // An empty generic secret or HMAC key is as unknown a key as a type sqlhsm lacks.
+        Err(SecretFault::Length) if key_algorithm::is_any_length_secret(key_type) => {
             Err(Rv::TEMPLATE_INCONSISTENT)?
         }
         Err(SecretFault::Length) => Err(Rv::KEY_SIZE_RANGE)?,

@@ -299,7 +299,9 @@ impl Module {
             if policy::one_way_violated(rules, current, wanted) {
                 Err(Rv::ATTRIBUTE_READ_ONLY)?
             }
-            if rules.contains(Rules::SO_ONLY) && wanted && access.login.kind() != LoginKind::So {
+            if policy::so_only_change(rules, current, wanted)
+                && access.login.kind() != LoginKind::So
+            {
                 Err(Rv::ATTRIBUTE_READ_ONLY)?
             }
             attrs.set(attr.kind, attr.value.to_vec());
@@ -339,7 +341,9 @@ impl Module {
             // C_CopyObject may change what C_SetAttributeValue may, and also choose where the
             // copy lives and how it is protected (Rules::COPY).
             let forbidden = !rules.intersects(Rules::MODIFY | Rules::COPY)
-                || policy::one_way_violated(rules, current, wanted);
+                || policy::one_way_violated(rules, current, wanted)
+                || policy::so_only_change(rules, current, wanted)
+                    && access.login.kind() != LoginKind::So;
             if forbidden {
                 if source.attrs.get(attr.kind) == Some(attr.value.as_slice()) {
                     continue;

@@ -5,6 +5,7 @@
 pub mod access;
 pub mod algorithm;
 pub mod attributes;
+pub mod extraction;
 pub mod fork;
 pub mod handles;
 pub mod import;

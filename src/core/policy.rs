@@ -42,7 +42,10 @@ bitflags! {
         const TO_TRUE_ONLY = 1 << 4;
         /// A change may only turn it from true to false (`CKA_EXTRACTABLE`).
         const TO_FALSE_ONLY = 1 << 5;
-        /// Only the security officer may set it to true (`CKA_TRUSTED`, §4.9).
+        /// Only the security officer may set it to true (`CKA_TRUSTED`, §4.9) — and, in
+        /// sqlhsm, change it at all once set: a user clearing it (or copying the key without
+        /// it) would make a key that wrapped sensitive keys unwrap them readable
+        /// ([`super::extraction::check_unwrap_template`]).
         const SO_ONLY = 1 << 6;
         /// Key material: never in the attribute map (it is sealed in storage), readable only
         /// from a key that is neither sensitive nor unextractable.
@@ -151,7 +154,6 @@ macro_rules! key_then {
             row(CKA_ID, Empty, FREE),
             row(CKA_START_DATE, Empty, FREE),
             row(CKA_END_DATE, Empty, FREE),
-            row(CKA_DERIVE, Bool(false), FREE),
             row(CKA_LOCAL, Initial::Origin, NONE),
             row(CKA_KEY_GEN_MECHANISM, Initial::Origin, NONE),
             row(CKA_ALLOWED_MECHANISMS, Empty, FREE),
@@ -213,6 +215,7 @@ static CERTIFICATE: &[Row] = storage_then!(private: false;
 /// `CKO_PUBLIC_KEY` (§4.8): public; its values are the key's.
 static PUBLIC_KEY: &[Row] = key_then!(private: false;
         row(CKA_SUBJECT, Empty, FREE),
+        row(CKA_DERIVE, Bool(false), FREE),
         row(CKA_ENCRYPT, Bool(true), FREE),
         row(CKA_VERIFY, Bool(true), FREE),
         row(CKA_VERIFY_RECOVER, Bool(true), FREE),
@@ -229,6 +232,7 @@ static PUBLIC_KEY: &[Row] = key_then!(private: false;
 /// `CKO_PRIVATE_KEY` (§4.9): private, sensitive and unextractable unless said otherwise.
 static PRIVATE_KEY: &[Row] = key_then!(private: true;
         row(CKA_SUBJECT, Empty, FREE),
+        row(CKA_DERIVE, Bool(false), FREE),
         row(CKA_SENSITIVE, Bool(true), FREE.union(TO_TRUE_ONLY)),
         row(CKA_DECRYPT, Bool(true), FREE),
         row(CKA_SIGN, Bool(true), FREE),
@@ -258,14 +262,19 @@ static PRIVATE_KEY: &[Row] = key_then!(private: true;
 );
 
 /// `CKO_SECRET_KEY` (§4.10): private, sensitive and unextractable unless said otherwise.
+///
+/// Its usages that move its value (encrypt, decrypt, wrap, unwrap, derive) are fixed at
+/// creation, neither `C_SetAttributeValue` nor `C_CopyObject` changing them: a key that wraps
+/// must not later decrypt what it wrapped, nor a copy of it (see [`super::extraction`]).
 static SECRET_KEY: &[Row] = key_then!(private: true;
         row(CKA_SENSITIVE, Bool(true), FREE.union(TO_TRUE_ONLY)),
-        row(CKA_ENCRYPT, Bool(true), FREE),
-        row(CKA_DECRYPT, Bool(true), FREE),
+        row(CKA_DERIVE, Bool(false), CREATE),
+        row(CKA_ENCRYPT, Bool(true), CREATE),
+        row(CKA_DECRYPT, Bool(true), CREATE),
         row(CKA_SIGN, Bool(true), FREE),
         row(CKA_VERIFY, Bool(true), FREE),
-        row(CKA_WRAP, Bool(true), FREE),
-        row(CKA_UNWRAP, Bool(true), FREE),
+        row(CKA_WRAP, Bool(true), CREATE),
+        row(CKA_UNWRAP, Bool(true), CREATE),
         row(CKA_EXTRACTABLE, Bool(false), FREE.union(TO_FALSE_ONLY)),
         row(CKA_ALWAYS_SENSITIVE, Initial::Origin, NONE),
         row(CKA_NEVER_EXTRACTABLE, Initial::Origin, NONE),
@@ -379,6 +388,12 @@ pub fn rules_of(attrs: &AttrMap, kind: CK_ATTRIBUTE_TYPE) -> Option<Rules> {
 pub fn one_way_violated(rules: Rules, current: bool, wanted: bool) -> bool {
     rules.contains(Rules::TO_TRUE_ONLY) && current && !wanted
         || rules.contains(Rules::TO_FALSE_ONLY) && !current && wanted
+}
+
+/// Whether a change from `current` to `wanted` is one only the security officer may make:
+/// setting an SO-only attribute, or clearing one that is set.
+pub fn so_only_change(rules: Rules, current: bool, wanted: bool) -> bool {
+    rules.contains(Rules::SO_ONLY) && current != wanted
 }
 
 /// Whether these attributes set to true one that only the security officer may set.

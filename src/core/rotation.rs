@@ -492,11 +492,19 @@ impl Module {
         let link = Attribute::new(vendor::CKA_SQLHSM_ROTATED_FROM, key_id.into_bytes());
         match half {
             Half::Secret => {
-                let mechanism = match object.attrs.ulong(CKA_KEY_TYPE) {
-                    Some(CKK_AES) => CKM_AES_KEY_GEN,
-                    Some(CKK_GENERIC_SECRET) => CKM_GENERIC_SECRET_KEY_GEN,
-                    _ => Err(Rv::KEY_TYPE_INCONSISTENT)?,
-                };
+                // The successor is made as the key was: by its row's generation mechanism.
+                let key_type = object
+                    .attrs
+                    .ulong(CKA_KEY_TYPE)
+                    .ok_or(Rv::KEY_TYPE_INCONSISTENT)?;
+                let mechanism = crate::key_algorithm::ALGORITHMS
+                    .iter()
+                    .find(|row| {
+                        row.family == crate::key_algorithm::Family::Secret
+                            && row.key_type == key_type
+                    })
+                    .and_then(|row| row.generation)
+                    .ok_or(Rv::KEY_TYPE_INCONSISTENT)?;
                 let mut template = inherited(&object.attrs);
                 template.push(Attribute::new(
                     CKA_VALUE_LEN,

@@ -706,11 +706,17 @@ fn wrap_unwrap_and_derive() {
         m.generate_key(session, &Mechanism::new(CKM_AES_KEY_GEN), &template)
             .unwrap()
     };
-    let kek = aes(&[]);
+    // A key that wraps sensitive keys may not decrypt (it would decrypt its wrappings).
+    let kek = aes(&[Attribute::from_bool(CKA_DECRYPT, false)]);
     let target = aes(&[Attribute::from_bool(CKA_EXTRACTABLE, true)]);
     let locked = aes(&[]);
     let kw = Mechanism::new(CKM_AES_KEY_WRAP);
     let mut query = OutBuf::query();
+    let decrypting = aes(&[]);
+    assert_eq!(
+        rv(m.wrap_key(session, &kw, decrypting, target, &mut query)),
+        Rv::KEY_NOT_WRAPPABLE
+    );
     m.wrap_key(session, &kw, kek, target, &mut query).unwrap();
     assert_eq!(query.len(), 40, "RFC 3394 adds 8 bytes");
     let mut wrapped = vec![0u8; 40];
@@ -1051,4 +1057,46 @@ fn rotation_retires_the_predecessor_and_links_both() {
             &wrong_kind
         )
         .is_err());
+}
+
+#[test]
+fn rotating_a_secret_key_makes_its_successor_with_the_keys_own_mechanism() {
+    use crate::vendor::CKA_SQLHSM_KEY_STATUS;
+    let (m, session) = ready();
+    for (mechanism, key_type) in [
+        (CKM_AES_KEY_GEN, CKK_AES),
+        (CKM_GENERIC_SECRET_KEY_GEN, CKK_GENERIC_SECRET),
+        (CKM_SHA384_KEY_GEN, CKK_SHA384_HMAC),
+        (CKM_SHA3_256_KEY_GEN, CKK_SHA3_256_HMAC),
+    ] {
+        let key = m
+            .generate_key(
+                session,
+                &Mechanism::new(mechanism),
+                &[
+                    Attribute::from_ulong(CKA_VALUE_LEN, 32),
+                    Attribute::from_bool(CKA_TOKEN, true),
+                ],
+            )
+            .unwrap();
+        let successor = m
+            .rotate_key(session, key, &super::rotation::RotateOptions::default())
+            .unwrap();
+        let [next] = successor[..] else {
+            panic!("one secret key: {successor:?}")
+        };
+        assert_eq!(
+            read(&m, session, next, CKA_KEY_TYPE),
+            key_type.to_ne_bytes()
+        );
+        assert_eq!(
+            read(&m, session, next, CKA_KEY_GEN_MECHANISM),
+            mechanism.to_ne_bytes()
+        );
+        assert_eq!(read(&m, session, next, CKA_VALUE_LEN), 32u64.to_ne_bytes());
+        assert_eq!(
+            read(&m, session, key, CKA_SQLHSM_KEY_STATUS),
+            2u64.to_ne_bytes()
+        );
+    }
 }

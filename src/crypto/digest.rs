@@ -1,4 +1,4 @@
-//! Message digests (SHA-1 and SHA-2), the building block of the hash-and-sign mechanisms.
+//! Message digests (SHA-1, SHA-2 and SHA-3), the building block of the hash-and-sign mechanisms.
 
 use openssl::hash::MessageDigest;
 
@@ -13,6 +13,10 @@ pub enum HashAlg {
     Sha256,
     Sha384,
     Sha512,
+    Sha3_224,
+    Sha3_256,
+    Sha3_384,
+    Sha3_512,
 }
 
 impl HashAlg {
@@ -24,6 +28,10 @@ impl HashAlg {
             HashAlg::Sha256 => 32,
             HashAlg::Sha384 => 48,
             HashAlg::Sha512 => 64,
+            HashAlg::Sha3_224 => 28,
+            HashAlg::Sha3_256 => 32,
+            HashAlg::Sha3_384 => 48,
+            HashAlg::Sha3_512 => 64,
         }
     }
 
@@ -36,6 +44,10 @@ impl HashAlg {
             HashAlg::Sha256 => Md::sha256(),
             HashAlg::Sha384 => Md::sha384(),
             HashAlg::Sha512 => Md::sha512(),
+            HashAlg::Sha3_224 => Md::sha3_224(),
+            HashAlg::Sha3_256 => Md::sha3_256(),
+            HashAlg::Sha3_384 => Md::sha3_384(),
+            HashAlg::Sha3_512 => Md::sha3_512(),
         }
     }
 
@@ -46,6 +58,10 @@ impl HashAlg {
             HashAlg::Sha256 => MessageDigest::sha256(),
             HashAlg::Sha384 => MessageDigest::sha384(),
             HashAlg::Sha512 => MessageDigest::sha512(),
+            HashAlg::Sha3_224 => MessageDigest::sha3_224(),
+            HashAlg::Sha3_256 => MessageDigest::sha3_256(),
+            HashAlg::Sha3_384 => MessageDigest::sha3_384(),
+            HashAlg::Sha3_512 => MessageDigest::sha3_512(),
         }
     }
 }

@@ -1,6 +1,10 @@
-//! Digest mechanisms (PKCS#11 3.0 Current Mechanisms §2.16–2.20): SHA-1 and SHA-2.
+//! Digest mechanisms (PKCS#11 3.0 Current Mechanisms §2.16–2.20 and the SHA-3 sections): SHA-1,
+//! SHA-2 and SHA-3.
 
-use cryptoki_sys::{CKF_DIGEST, CKM_SHA224, CKM_SHA256, CKM_SHA384, CKM_SHA512, CKM_SHA_1};
+use cryptoki_sys::{
+    CKF_DIGEST, CKM_SHA224, CKM_SHA256, CKM_SHA384, CKM_SHA3_224, CKM_SHA3_256, CKM_SHA3_384,
+    CKM_SHA3_512, CKM_SHA512, CKM_SHA_1,
+};
 
 use super::entry;
 use super::{DigestOperation, MechanismEntry};
@@ -23,6 +27,10 @@ pub(super) fn entries() -> Vec<MechanismEntry> {
         digest!(CKM_SHA256, HashAlg::Sha256),
         digest!(CKM_SHA384, HashAlg::Sha384),
         digest!(CKM_SHA512, HashAlg::Sha512),
+        digest!(CKM_SHA3_224, HashAlg::Sha3_224),
+        digest!(CKM_SHA3_256, HashAlg::Sha3_256),
+        digest!(CKM_SHA3_384, HashAlg::Sha3_384),
+        digest!(CKM_SHA3_512, HashAlg::Sha3_512),
     ]
 }
 

@@ -1,12 +1,13 @@
 //! ECDSA on the NIST prime curves (PKCS#11 3.0 Current Mechanisms §2.3): raw `CKM_ECDSA` over a
-//! caller's hash and the hash-and-sign `CKM_ECDSA_SHA*`. Signatures are `r ‖ s`, each as long
-//! as the field.
+//! caller's hash and the hash-and-sign `CKM_ECDSA_SHA*` and `CKM_ECDSA_SHA3_*`. Signatures are
+//! `r ‖ s`, each as long as the field.
 
 use std::sync::Arc;
 
 use cryptoki_sys::{
     CKF_EC_CURVENAME, CKF_EC_F_P, CKF_EC_OID, CKF_EC_UNCOMPRESS, CKF_GENERATE_KEY_PAIR, CKF_SIGN,
     CKF_VERIFY, CKM_ECDSA, CKM_ECDSA_SHA1, CKM_ECDSA_SHA224, CKM_ECDSA_SHA256, CKM_ECDSA_SHA384,
+    CKM_ECDSA_SHA3_224, CKM_ECDSA_SHA3_256, CKM_ECDSA_SHA3_384, CKM_ECDSA_SHA3_512,
     CKM_ECDSA_SHA512, CKM_EC_KEY_PAIR_GEN, CK_FLAGS,
 };
 
@@ -60,6 +61,10 @@ pub(super) fn entries() -> Vec<MechanismEntry> {
     hashed!(CKM_ECDSA_SHA256, HashAlg::Sha256);
     hashed!(CKM_ECDSA_SHA384, HashAlg::Sha384);
     hashed!(CKM_ECDSA_SHA512, HashAlg::Sha512);
+    hashed!(CKM_ECDSA_SHA3_224, HashAlg::Sha3_224);
+    hashed!(CKM_ECDSA_SHA3_256, HashAlg::Sha3_256);
+    hashed!(CKM_ECDSA_SHA3_384, HashAlg::Sha3_384);
+    hashed!(CKM_ECDSA_SHA3_512, HashAlg::Sha3_512);
     out
 }
 

@@ -1,14 +1,12 @@
-//! MAC mechanisms: HMAC over SHA-1 / SHA-2 (PKCS#11 3.0 Current Mechanisms §2.16–2.20, full
-//! length and `_GENERAL`), AES-CMAC (§2.10.9) and Triple-DES CMAC (§2.37.7), both full
-//! length and `_GENERAL`. HMAC takes generic secrets; AES-CMAC 16-, 24- or 32-byte AES keys;
-//! Triple-DES CMAC double- or triple-length DES keys.
+//! MAC mechanisms: HMAC over SHA-1 / SHA-2 / SHA-3 (PKCS#11 3.0 Current Mechanisms §2.16–2.20
+//! and the SHA-3 sections), AES-CMAC (§2.10.9) and Triple-DES CMAC (§2.37.7), each full length
+//! and `_GENERAL`; and the generation mechanisms of the PKCS#11 3.0 HMAC key types
+//! (`CKM_SHA256_KEY_GEN`, …). An HMAC mechanism takes a generic secret or its own hash's HMAC
+//! key type (`CKK_SHA256_HMAC` for `CKM_SHA256_HMAC`); the core checks that before the material
+//! is handed over. AES-CMAC takes AES keys of 16, 24 or 32 bytes; Triple-DES CMAC double- or
+//! triple-length DES keys.
 
-use cryptoki_sys::{
-    CKF_SIGN, CKF_VERIFY, CKM_AES_CMAC, CKM_AES_CMAC_GENERAL, CKM_DES3_CMAC, CKM_DES3_CMAC_GENERAL,
-    CKM_SHA224_HMAC, CKM_SHA224_HMAC_GENERAL, CKM_SHA256_HMAC, CKM_SHA256_HMAC_GENERAL,
-    CKM_SHA384_HMAC, CKM_SHA384_HMAC_GENERAL, CKM_SHA512_HMAC, CKM_SHA512_HMAC_GENERAL,
-    CKM_SHA_1_HMAC, CKM_SHA_1_HMAC_GENERAL, CK_ULONG,
-};
+use cryptoki_sys::*;
 
 use super::entry;
 use super::support::{no_param, secret_key};
@@ -37,87 +35,137 @@ enum Kind {
 pub(super) fn entries() -> Vec<MechanismEntry> {
     let sv = CKF_SIGN | CKF_VERIFY;
     let mut out = Vec::new();
-    // `$forward`: whether a REMOTE key forwards the full-length mechanism; the `_GENERAL` ones
-    // are never forwarded.
+    // `$keys`: the key types the mechanisms take. `$forward`: whether a REMOTE key forwards the
+    // full-length mechanism; the `_GENERAL` ones are never forwarded.
     macro_rules! mac {
-        ($full:expr, $general:expr, $kind:expr, $min:expr, $max:expr, $forward:expr) => {
-            let key_types = match $kind {
-                Kind::Cmac => super::AES_KEYS,
-                Kind::Hmac(_) => super::GENERIC_SECRET_KEYS,
-                Kind::TdesCmac => super::des::TDES_KEYS,
-            };
+        ($full:expr, $general:expr, $kind:expr, $keys:expr, $min:expr, $max:expr, $forward:expr) => {
+            const KEYS: &[CK_KEY_TYPE] = $keys;
             out.push(MechanismEntry {
                 sign: Some(|k, p| MacSign::boxed(k, p, $kind, false)),
                 verify: Some(|k, p| MacVerify::boxed(k, p, $kind, false)),
-                key_types,
+                key_types: KEYS,
                 forward: $forward,
                 ..entry($full, $min, $max, sv)
             });
             out.push(MechanismEntry {
                 sign: Some(|k, p| MacSign::boxed(k, p, $kind, true)),
                 verify: Some(|k, p| MacVerify::boxed(k, p, $kind, true)),
-                key_types,
+                key_types: KEYS,
                 param: ParamShape::Ulong,
                 ..entry($general, $min, $max, sv)
             });
         };
     }
-    mac!(
+    // HMAC with `$hash`, taking generic secrets and `$key_type` keys, which `$key_gen` makes.
+    macro_rules! hmac {
+        ($full:expr, $general:expr, $hash:expr, $key_type:expr, $key_gen:expr, $forward:expr) => {{
+            mac!(
+                $full,
+                $general,
+                Kind::Hmac($hash),
+                &[CKK_GENERIC_SECRET, $key_type],
+                HMAC_MIN,
+                HMAC_MAX,
+                $forward
+            );
+            out.push(entry($key_gen, HMAC_MIN, HMAC_MAX, CKF_GENERATE));
+        }};
+    }
+    hmac!(
         CKM_SHA_1_HMAC,
         CKM_SHA_1_HMAC_GENERAL,
-        Kind::Hmac(HashAlg::Sha1),
-        HMAC_MIN,
-        HMAC_MAX,
+        HashAlg::Sha1,
+        CKK_SHA_1_HMAC,
+        CKM_SHA_1_KEY_GEN,
         Forward::AsIs
     );
-    mac!(
+    hmac!(
         CKM_SHA224_HMAC,
         CKM_SHA224_HMAC_GENERAL,
-        Kind::Hmac(HashAlg::Sha224),
-        HMAC_MIN,
-        HMAC_MAX,
+        HashAlg::Sha224,
+        CKK_SHA224_HMAC,
+        CKM_SHA224_KEY_GEN,
         Forward::AsIs
     );
-    mac!(
+    hmac!(
         CKM_SHA256_HMAC,
         CKM_SHA256_HMAC_GENERAL,
-        Kind::Hmac(HashAlg::Sha256),
-        HMAC_MIN,
-        HMAC_MAX,
+        HashAlg::Sha256,
+        CKK_SHA256_HMAC,
+        CKM_SHA256_KEY_GEN,
         Forward::AsIs
     );
-    mac!(
+    hmac!(
         CKM_SHA384_HMAC,
         CKM_SHA384_HMAC_GENERAL,
-        Kind::Hmac(HashAlg::Sha384),
-        HMAC_MIN,
-        HMAC_MAX,
+        HashAlg::Sha384,
+        CKK_SHA384_HMAC,
+        CKM_SHA384_KEY_GEN,
         Forward::AsIs
     );
-    mac!(
+    hmac!(
         CKM_SHA512_HMAC,
         CKM_SHA512_HMAC_GENERAL,
-        Kind::Hmac(HashAlg::Sha512),
-        HMAC_MIN,
-        HMAC_MAX,
+        HashAlg::Sha512,
+        CKK_SHA512_HMAC,
+        CKM_SHA512_KEY_GEN,
         Forward::AsIs
     );
-    mac!(
-        CKM_AES_CMAC,
-        CKM_AES_CMAC_GENERAL,
-        Kind::Cmac,
-        AES_MIN,
-        AES_MAX,
-        Forward::AsIs
-    );
-    mac!(
-        CKM_DES3_CMAC,
-        CKM_DES3_CMAC_GENERAL,
-        Kind::TdesCmac,
-        super::des::TDES_MIN,
-        super::des::TDES_MAX,
+    // `cryptoki` 0.12 cannot name the SHA-3 HMAC mechanisms: a REMOTE key refuses them.
+    hmac!(
+        CKM_SHA3_224_HMAC,
+        CKM_SHA3_224_HMAC_GENERAL,
+        HashAlg::Sha3_224,
+        CKK_SHA3_224_HMAC,
+        CKM_SHA3_224_KEY_GEN,
         Forward::Never
     );
+    hmac!(
+        CKM_SHA3_256_HMAC,
+        CKM_SHA3_256_HMAC_GENERAL,
+        HashAlg::Sha3_256,
+        CKK_SHA3_256_HMAC,
+        CKM_SHA3_256_KEY_GEN,
+        Forward::Never
+    );
+    hmac!(
+        CKM_SHA3_384_HMAC,
+        CKM_SHA3_384_HMAC_GENERAL,
+        HashAlg::Sha3_384,
+        CKK_SHA3_384_HMAC,
+        CKM_SHA3_384_KEY_GEN,
+        Forward::Never
+    );
+    hmac!(
+        CKM_SHA3_512_HMAC,
+        CKM_SHA3_512_HMAC_GENERAL,
+        HashAlg::Sha3_512,
+        CKK_SHA3_512_HMAC,
+        CKM_SHA3_512_KEY_GEN,
+        Forward::Never
+    );
+    {
+        mac!(
+            CKM_AES_CMAC,
+            CKM_AES_CMAC_GENERAL,
+            Kind::Cmac,
+            super::AES_KEYS,
+            AES_MIN,
+            AES_MAX,
+            Forward::AsIs
+        );
+    }
+    {
+        mac!(
+            CKM_DES3_CMAC,
+            CKM_DES3_CMAC_GENERAL,
+            Kind::TdesCmac,
+            super::des::TDES_KEYS,
+            super::des::TDES_MIN,
+            super::des::TDES_MAX,
+            Forward::Never
+        );
+    }
     out
 }
 

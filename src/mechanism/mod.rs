@@ -223,6 +223,3 @@ pub(super) fn entry(
 
 /// Secret-key mechanisms that take only AES keys.
 pub(super) const AES_KEYS: &[cryptoki_sys::CK_KEY_TYPE] = &[cryptoki_sys::CKK_AES];
-/// HMAC takes generic secret keys (PKCS#11 3.0 §2.24).
-pub(super) const GENERIC_SECRET_KEYS: &[cryptoki_sys::CK_KEY_TYPE] =
-    &[cryptoki_sys::CKK_GENERIC_SECRET];

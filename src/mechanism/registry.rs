@@ -3,10 +3,7 @@
 
 use std::sync::OnceLock;
 
-use cryptoki_sys::{
-    CKF_GENERATE, CKM_GENERIC_SECRET_KEY_GEN, CKM_SHA3_224_RSA_PKCS_PSS, CKM_SHA3_256_RSA_PKCS_PSS,
-    CKM_SHA3_384_RSA_PKCS_PSS, CKM_SHA3_512_RSA_PKCS_PSS, CK_MECHANISM_TYPE, CK_ULONG,
-};
+use cryptoki_sys::{CKF_GENERATE, CKM_GENERIC_SECRET_KEY_GEN, CK_MECHANISM_TYPE, CK_ULONG};
 
 use super::{
     aes, chacha, des, digest, ecdh, ecdsa, eddsa, entry, keywrap, mac, rsa, MechanismEntry,
@@ -64,12 +61,7 @@ pub fn param_shape(kind: CK_MECHANISM_TYPE) -> super::ParamShape {
 /// Mechanisms not offered yet whose parameter structure the FFI already reads, so that a
 /// malformed one stays `CKR_MECHANISM_PARAM_INVALID` rather than `CKR_MECHANISM_INVALID`. A
 /// mechanism leaves this list when its family offers it (and declares the shape there).
-const NOT_OFFERED: &[(CK_MECHANISM_TYPE, super::ParamShape)] = &[
-    (CKM_SHA3_224_RSA_PKCS_PSS, super::ParamShape::RsaPss),
-    (CKM_SHA3_256_RSA_PKCS_PSS, super::ParamShape::RsaPss),
-    (CKM_SHA3_384_RSA_PKCS_PSS, super::ParamShape::RsaPss),
-    (CKM_SHA3_512_RSA_PKCS_PSS, super::ParamShape::RsaPss),
-];
+const NOT_OFFERED: &[(CK_MECHANISM_TYPE, super::ParamShape)] = &[];
 
 /// All entries, sorted by mechanism type.
 pub fn all() -> &'static [MechanismEntry] {
@@ -97,6 +89,10 @@ mod tests {
             (CKM_SHA256_RSA_PKCS_PSS, ParamShape::RsaPss),
             (CKM_SHA384_RSA_PKCS_PSS, ParamShape::RsaPss),
             (CKM_SHA512_RSA_PKCS_PSS, ParamShape::RsaPss),
+            (CKM_SHA3_224_RSA_PKCS_PSS, ParamShape::RsaPss),
+            (CKM_SHA3_256_RSA_PKCS_PSS, ParamShape::RsaPss),
+            (CKM_SHA3_384_RSA_PKCS_PSS, ParamShape::RsaPss),
+            (CKM_SHA3_512_RSA_PKCS_PSS, ParamShape::RsaPss),
             (CKM_RSA_PKCS_OAEP, ParamShape::RsaOaep),
             (CKM_AES_GCM, ParamShape::Gcm),
             (CKM_EDDSA, ParamShape::Eddsa),

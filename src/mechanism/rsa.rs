@@ -9,7 +9,10 @@ use cryptoki_sys::{
     CKM_RSA_PKCS, CKM_RSA_PKCS_KEY_PAIR_GEN, CKM_RSA_PKCS_OAEP, CKM_RSA_PKCS_PSS, CKM_RSA_X_509,
     CKM_SHA1_RSA_PKCS, CKM_SHA1_RSA_PKCS_PSS, CKM_SHA224_RSA_PKCS, CKM_SHA224_RSA_PKCS_PSS,
     CKM_SHA256_RSA_PKCS, CKM_SHA256_RSA_PKCS_PSS, CKM_SHA384_RSA_PKCS, CKM_SHA384_RSA_PKCS_PSS,
-    CKM_SHA512_RSA_PKCS, CKM_SHA512_RSA_PKCS_PSS, CK_ULONG,
+    CKM_SHA3_224_RSA_PKCS, CKM_SHA3_224_RSA_PKCS_PSS, CKM_SHA3_256_RSA_PKCS,
+    CKM_SHA3_256_RSA_PKCS_PSS, CKM_SHA3_384_RSA_PKCS, CKM_SHA3_384_RSA_PKCS_PSS,
+    CKM_SHA3_512_RSA_PKCS, CKM_SHA3_512_RSA_PKCS_PSS, CKM_SHA512_RSA_PKCS, CKM_SHA512_RSA_PKCS_PSS,
+    CK_ULONG,
 };
 use zeroize::Zeroizing;
 
@@ -95,8 +98,21 @@ pub(super) fn entries() -> Vec<MechanismEntry> {
         },
     ];
     // Non-capturing closures only coerce to `fn` pointers, so each hash gets its own pair.
+    // `$pss_forward`: a REMOTE key signs the PSS form's hash with `CKM_RSA_PKCS_PSS` remotely,
+    // unless the parameters' hash is one `cryptoki` cannot name (SHA-3).
     macro_rules! hashed {
         ($pkcs1:expr, $pss:expr, $alg:expr) => {
+            hashed!(
+                $pkcs1,
+                $pss,
+                $alg,
+                super::Forward::HashFirst {
+                    hash: $alg,
+                    then: CKM_RSA_PKCS_PSS,
+                }
+            )
+        };
+        ($pkcs1:expr, $pss:expr, $alg:expr, $pss_forward:expr) => {
             out.push(MechanismEntry {
                 sign: Some(|k, p| RsaSign::boxed(k, p, Scheme::Pkcs1(Some($alg)))),
                 verify: Some(|k, p| RsaVerify::boxed(k, p, Scheme::Pkcs1(Some($alg)))),
@@ -110,10 +126,7 @@ pub(super) fn entries() -> Vec<MechanismEntry> {
                 sign: Some(|k, p| RsaSign::boxed(k, p, Scheme::Pss(Some($alg)))),
                 verify: Some(|k, p| RsaVerify::boxed(k, p, Scheme::Pss(Some($alg)))),
                 param: ParamShape::RsaPss,
-                forward: super::Forward::HashFirst {
-                    hash: $alg,
-                    then: CKM_RSA_PKCS_PSS,
-                },
+                forward: $pss_forward,
                 ..entry($pss, min, max, sv)
             });
         };
@@ -138,6 +151,30 @@ pub(super) fn entries() -> Vec<MechanismEntry> {
         CKM_SHA512_RSA_PKCS,
         CKM_SHA512_RSA_PKCS_PSS,
         HashAlg::Sha512
+    );
+    hashed!(
+        CKM_SHA3_224_RSA_PKCS,
+        CKM_SHA3_224_RSA_PKCS_PSS,
+        HashAlg::Sha3_224,
+        super::Forward::Never
+    );
+    hashed!(
+        CKM_SHA3_256_RSA_PKCS,
+        CKM_SHA3_256_RSA_PKCS_PSS,
+        HashAlg::Sha3_256,
+        super::Forward::Never
+    );
+    hashed!(
+        CKM_SHA3_384_RSA_PKCS,
+        CKM_SHA3_384_RSA_PKCS_PSS,
+        HashAlg::Sha3_384,
+        super::Forward::Never
+    );
+    hashed!(
+        CKM_SHA3_512_RSA_PKCS,
+        CKM_SHA3_512_RSA_PKCS_PSS,
+        HashAlg::Sha3_512,
+        super::Forward::Never
     );
     out
 }

@@ -5,8 +5,10 @@
 use std::sync::Arc;
 
 use cryptoki_sys::{
-    CKG_MGF1_SHA1, CKG_MGF1_SHA224, CKG_MGF1_SHA256, CKG_MGF1_SHA384, CKG_MGF1_SHA512, CKM_SHA224,
-    CKM_SHA256, CKM_SHA384, CKM_SHA512, CKM_SHA_1, CK_MECHANISM_TYPE, CK_RSA_PKCS_MGF_TYPE,
+    CKG_MGF1_SHA1, CKG_MGF1_SHA224, CKG_MGF1_SHA256, CKG_MGF1_SHA384, CKG_MGF1_SHA3_224,
+    CKG_MGF1_SHA3_256, CKG_MGF1_SHA3_384, CKG_MGF1_SHA3_512, CKG_MGF1_SHA512, CKM_SHA224,
+    CKM_SHA256, CKM_SHA384, CKM_SHA3_224, CKM_SHA3_256, CKM_SHA3_384, CKM_SHA3_512, CKM_SHA512,
+    CKM_SHA_1, CK_MECHANISM_TYPE, CK_RSA_PKCS_MGF_TYPE,
 };
 use zeroize::Zeroizing;
 
@@ -62,6 +64,10 @@ pub(crate) fn hash_from_ckm(kind: CK_MECHANISM_TYPE) -> Result<HashAlg> {
         CKM_SHA256 => HashAlg::Sha256,
         CKM_SHA384 => HashAlg::Sha384,
         CKM_SHA512 => HashAlg::Sha512,
+        CKM_SHA3_224 => HashAlg::Sha3_224,
+        CKM_SHA3_256 => HashAlg::Sha3_256,
+        CKM_SHA3_384 => HashAlg::Sha3_384,
+        CKM_SHA3_512 => HashAlg::Sha3_512,
         _ => Err(Rv::MECHANISM_PARAM_INVALID)?,
     })
 }
@@ -74,6 +80,10 @@ pub(crate) fn hash_from_mgf(mgf: CK_RSA_PKCS_MGF_TYPE) -> Result<HashAlg> {
         CKG_MGF1_SHA256 => HashAlg::Sha256,
         CKG_MGF1_SHA384 => HashAlg::Sha384,
         CKG_MGF1_SHA512 => HashAlg::Sha512,
+        CKG_MGF1_SHA3_224 => HashAlg::Sha3_224,
+        CKG_MGF1_SHA3_256 => HashAlg::Sha3_256,
+        CKG_MGF1_SHA3_384 => HashAlg::Sha3_384,
+        CKG_MGF1_SHA3_512 => HashAlg::Sha3_512,
         _ => Err(Rv::MECHANISM_PARAM_INVALID)?,
     })
 }

@@ -157,7 +157,10 @@ fn remote_key_type(key_type: CK_KEY_TYPE) -> Result<KeyType> {
         CKK_EC => KeyType::EC,
         CKK_EC_EDWARDS => KeyType::EC_EDWARDS,
         CKK_AES => KeyType::AES,
-        CKK_GENERIC_SECRET => KeyType::GENERIC_SECRET,
+        // The HMAC key types are generic secrets in the remote module, whose HMAC mechanisms
+        // take those (and `cryptoki` 0.12 names CKK_SHA224/384/512_HMAC as CKK_SHA256_HMAC);
+        // which mechanisms the key is used with is checked here.
+        t if crate::key_algorithm::is_any_length_secret(t) => KeyType::GENERIC_SECRET,
         _ => Err(Rv::KEY_TYPE_INCONSISTENT)?,
     })
 }

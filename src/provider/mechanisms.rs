@@ -73,6 +73,22 @@ pub fn digest_info_prefix(hash: HashAlg) -> &'static [u8] {
             0x30, 0x51, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
             0x03, 0x05, 0x00, 0x04, 0x40,
         ],
+        HashAlg::Sha3_224 => &[
+            0x30, 0x2d, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
+            0x07, 0x05, 0x00, 0x04, 0x1c,
+        ],
+        HashAlg::Sha3_256 => &[
+            0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
+            0x08, 0x05, 0x00, 0x04, 0x20,
+        ],
+        HashAlg::Sha3_384 => &[
+            0x30, 0x41, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
+            0x09, 0x05, 0x00, 0x04, 0x30,
+        ],
+        HashAlg::Sha3_512 => &[
+            0x30, 0x51, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
+            0x0a, 0x05, 0x00, 0x04, 0x40,
+        ],
     }
 }
 
@@ -379,6 +395,14 @@ mod tests {
             (CKM_SHA256_RSA_PKCS_PSS, HashAlg::Sha256, CKM_RSA_PKCS_PSS),
             (CKM_SHA384_RSA_PKCS_PSS, HashAlg::Sha384, CKM_RSA_PKCS_PSS),
             (CKM_SHA512_RSA_PKCS_PSS, HashAlg::Sha512, CKM_RSA_PKCS_PSS),
+            (CKM_ECDSA_SHA3_224, HashAlg::Sha3_224, CKM_ECDSA),
+            (CKM_ECDSA_SHA3_256, HashAlg::Sha3_256, CKM_ECDSA),
+            (CKM_ECDSA_SHA3_384, HashAlg::Sha3_384, CKM_ECDSA),
+            (CKM_ECDSA_SHA3_512, HashAlg::Sha3_512, CKM_ECDSA),
+            (CKM_SHA3_224_RSA_PKCS, HashAlg::Sha3_224, CKM_RSA_PKCS),
+            (CKM_SHA3_256_RSA_PKCS, HashAlg::Sha3_256, CKM_RSA_PKCS),
+            (CKM_SHA3_384_RSA_PKCS, HashAlg::Sha3_384, CKM_RSA_PKCS),
+            (CKM_SHA3_512_RSA_PKCS, HashAlg::Sha3_512, CKM_RSA_PKCS),
         ];
         split.sort_unstable_by_key(|(k, _, _)| *k);
         expected.sort_unstable_by_key(|(k, _, _)| *k);
@@ -406,6 +430,10 @@ mod tests {
             HashAlg::Sha256,
             HashAlg::Sha384,
             HashAlg::Sha512,
+            HashAlg::Sha3_224,
+            HashAlg::Sha3_256,
+            HashAlg::Sha3_384,
+            HashAlg::Sha3_512,
         ] {
             let prefix = digest_info_prefix(hash);
             assert_eq!(*prefix.last().unwrap() as usize, hash.output_len());

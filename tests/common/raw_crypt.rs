@@ -171,64 +171,6 @@ pub fn raw_crypt(
     }
 }
 
-/// `C_SignInit` + `C_Sign` with a raw mechanism (the MAC length asked with a NULL buffer first).
-pub fn raw_sign(
-    s: &Session,
-    m: &mut CK_MECHANISM,
-    key: ObjectHandle,
-    data: &[u8],
-) -> cryptoki::error::Result<Vec<u8>> {
-    let p = raw();
-    let mut data = data.to_vec();
-    // SAFETY: live session, key, parameter memory and buffers of the stated lengths.
-    unsafe {
-        raw_result(
-            p.C_SignInit(s.handle(), m, key.handle()),
-            Function::SignInit,
-        )?;
-        let mut len: CK_ULONG = 0;
-        let (d, n) = (data.as_mut_ptr(), data.len() as CK_ULONG);
-        raw_result(
-            p.C_Sign(s.handle(), d, n, std::ptr::null_mut(), &mut len),
-            Function::Sign,
-        )?;
-        let mut out = vec![0u8; len as usize];
-        raw_result(
-            p.C_Sign(s.handle(), d, n, out.as_mut_ptr(), &mut len),
-            Function::Sign,
-        )?;
-        out.truncate(len as usize);
-        Ok(out)
-    }
-}
-
-/// `C_VerifyInit` + `C_Verify` with a raw mechanism.
-pub fn raw_verify(
-    s: &Session,
-    m: &mut CK_MECHANISM,
-    key: ObjectHandle,
-    data: &[u8],
-    signature: &[u8],
-) -> cryptoki::error::Result<()> {
-    let p = raw();
-    let (mut data, mut signature) = (data.to_vec(), signature.to_vec());
-    // SAFETY: live session, key, parameter memory and buffers of the stated lengths.
-    unsafe {
-        raw_result(
-            p.C_VerifyInit(s.handle(), m, key.handle()),
-            Function::VerifyInit,
-        )?;
-        let rv = p.C_Verify(
-            s.handle(),
-            data.as_mut_ptr(),
-            data.len() as CK_ULONG,
-            signature.as_mut_ptr(),
-            signature.len() as CK_ULONG,
-        );
-        raw_result(rv, Function::Verify)
-    }
-}
-
 /// `C_GetMechanismList`, read raw: cryptoki 0.12 drops the numbers it cannot name.
 pub fn raw_mechanism_list(slot: cryptoki::slot::Slot) -> Vec<u64> {
     let mut n: CK_ULONG = 0;

@@ -111,6 +111,20 @@ fn spec_facts_are_pinned() {
             .contains(MODIFY));
         assert!(!policy.row(0, CKA_PRIVATE).unwrap().rules.contains(MODIFY));
     }
+    // The usages that move a secret key's value are fixed at creation (core::extraction).
+    for usage in [CKA_ENCRYPT, CKA_DECRYPT, CKA_WRAP, CKA_UNWRAP, CKA_DERIVE] {
+        let r = rules(CKO_SECRET_KEY, CKK_AES, usage).unwrap();
+        assert!(
+            r.contains(CREATE) && !r.intersects(MODIFY | COPY),
+            "{usage}"
+        );
+    }
+    assert!(rules(CKO_SECRET_KEY, CKK_AES, CKA_SIGN)
+        .unwrap()
+        .contains(MODIFY));
+    assert!(rules(CKO_PRIVATE_KEY, CKK_EC, CKA_DERIVE)
+        .unwrap()
+        .contains(MODIFY));
     assert!(rules(CKO_PUBLIC_KEY, CKK_EC, CKA_TRUSTED)
         .unwrap()
         .contains(SO_ONLY));

@@ -14,6 +14,11 @@ fn hmac_known_answers_multipart_and_errors() {
         (CKM_SHA384_HMAC, "af45d2e376484031617f78d2b58a6b1b9c7ef464f5a01b47e42ec3736322445e8e2240ca5e69e2c78b3239ecfab21649"),
         (CKM_SHA512_HMAC, "164b7a7bfcf819e2e395fbe73b56e0a387bd64222e831fd610270cd7ea2505549758bf75c05a994a6d034f65f8f0e6fdcaeab1a34d4a6b4b636e070a38bce737"),
         (CKM_SHA_1_HMAC, "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79"),
+        // HMAC-SHA3 of the same key and message (Python's hmac/hashlib as the reference).
+        (CKM_SHA3_224_HMAC, "7fdb8dd88bd2f60d1b798634ad386811c2cfc85bfaf5d52bbace5e66"),
+        (CKM_SHA3_256_HMAC, "c7d4072e788877ae3596bbb0da73b887c9171f93095b294ae857fbe2645e1ba5"),
+        (CKM_SHA3_384_HMAC, "f1101f8cbf9766fd6764d2ed61903f21ca9b18f57cf3e1a23ca13508a93243ce48c045dc007f26a21b3f5e0e9df4c20a"),
+        (CKM_SHA3_512_HMAC, "5a4bfeab6166427c7a3647b747292b8384537cdb89afb3bf5665e4c5e709350b287baec921fd7ca0ee7a0c31d022a95e1fc92ba9d77df883960275beb4e62024"),
     ];
     for (mech, tag) in expected {
         let sig = sign(mech, &key, &NONE, msg).unwrap();
@@ -82,6 +87,10 @@ fn general_macs_truncate() {
         (CKM_SHA256_HMAC, CKM_SHA256_HMAC_GENERAL, 32),
         (CKM_SHA_1_HMAC, CKM_SHA_1_HMAC_GENERAL, 20),
         (CKM_SHA512_HMAC, CKM_SHA512_HMAC_GENERAL, 64),
+        (CKM_SHA3_224_HMAC, CKM_SHA3_224_HMAC_GENERAL, 28),
+        (CKM_SHA3_256_HMAC, CKM_SHA3_256_HMAC_GENERAL, 32),
+        (CKM_SHA3_384_HMAC, CKM_SHA3_384_HMAC_GENERAL, 48),
+        (CKM_SHA3_512_HMAC, CKM_SHA3_512_HMAC_GENERAL, 64),
         (CKM_AES_CMAC, CKM_AES_CMAC_GENERAL, 16),
     ] {
         let tag = sign(full, &key, &NONE, b"data").unwrap();
@@ -207,4 +216,80 @@ fn wycheproof_hmac_sha512() {
         64,
     );
     assert_eq!(n, 174);
+}
+
+#[test]
+fn hmac_mechanisms_take_generic_secrets_and_their_own_hmac_key_type() {
+    let hmacs = [
+        (
+            CKM_SHA_1_HMAC,
+            CKM_SHA_1_HMAC_GENERAL,
+            CKK_SHA_1_HMAC,
+            CKM_SHA_1_KEY_GEN,
+        ),
+        (
+            CKM_SHA224_HMAC,
+            CKM_SHA224_HMAC_GENERAL,
+            CKK_SHA224_HMAC,
+            CKM_SHA224_KEY_GEN,
+        ),
+        (
+            CKM_SHA256_HMAC,
+            CKM_SHA256_HMAC_GENERAL,
+            CKK_SHA256_HMAC,
+            CKM_SHA256_KEY_GEN,
+        ),
+        (
+            CKM_SHA384_HMAC,
+            CKM_SHA384_HMAC_GENERAL,
+            CKK_SHA384_HMAC,
+            CKM_SHA384_KEY_GEN,
+        ),
+        (
+            CKM_SHA512_HMAC,
+            CKM_SHA512_HMAC_GENERAL,
+            CKK_SHA512_HMAC,
+            CKM_SHA512_KEY_GEN,
+        ),
+        (
+            CKM_SHA3_224_HMAC,
+            CKM_SHA3_224_HMAC_GENERAL,
+            CKK_SHA3_224_HMAC,
+            CKM_SHA3_224_KEY_GEN,
+        ),
+        (
+            CKM_SHA3_256_HMAC,
+            CKM_SHA3_256_HMAC_GENERAL,
+            CKK_SHA3_256_HMAC,
+            CKM_SHA3_256_KEY_GEN,
+        ),
+        (
+            CKM_SHA3_384_HMAC,
+            CKM_SHA3_384_HMAC_GENERAL,
+            CKK_SHA3_384_HMAC,
+            CKM_SHA3_384_KEY_GEN,
+        ),
+        (
+            CKM_SHA3_512_HMAC,
+            CKM_SHA3_512_HMAC_GENERAL,
+            CKK_SHA3_512_HMAC,
+            CKM_SHA3_512_KEY_GEN,
+        ),
+    ];
+    for (full, general, key_type, key_gen) in hmacs {
+        for m in [full, general] {
+            assert_eq!(
+                lookup(m).unwrap().key_types,
+                &[CKK_GENERIC_SECRET, key_type],
+                "0x{m:x}"
+            );
+        }
+        let gen = lookup(key_gen).unwrap();
+        assert_eq!(gen.info.flags, CKF_GENERATE, "0x{key_gen:x}");
+        assert_eq!((gen.info.ulMinKeySize, gen.info.ulMaxKeySize), (1, 512));
+        let made: Vec<_> = crate::key_algorithm::generated_by(key_gen).collect();
+        assert_eq!(made.len(), 1);
+        assert_eq!(made[0].key_type, key_type);
+    }
+    assert_eq!(lookup(CKM_AES_CMAC).unwrap().key_types, &[CKK_AES]);
 }

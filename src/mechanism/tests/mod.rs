@@ -140,7 +140,7 @@ fn pss(hash: CK_MECHANISM_TYPE, mgf: CK_ULONG, salt_len: CK_ULONG) -> MechanismP
 
 pub(crate) const NONE: MechanismParam = MechanismParam::None;
 
-pub(crate) const MAC_MECHANISMS: [CK_MECHANISM_TYPE; 14] = [
+pub(crate) const MAC_MECHANISMS: [CK_MECHANISM_TYPE; 22] = [
     CKM_SHA_1_HMAC,
     CKM_SHA_1_HMAC_GENERAL,
     CKM_SHA224_HMAC,
@@ -151,6 +151,14 @@ pub(crate) const MAC_MECHANISMS: [CK_MECHANISM_TYPE; 14] = [
     CKM_SHA384_HMAC_GENERAL,
     CKM_SHA512_HMAC,
     CKM_SHA512_HMAC_GENERAL,
+    CKM_SHA3_224_HMAC,
+    CKM_SHA3_224_HMAC_GENERAL,
+    CKM_SHA3_256_HMAC,
+    CKM_SHA3_256_HMAC_GENERAL,
+    CKM_SHA3_384_HMAC,
+    CKM_SHA3_384_HMAC_GENERAL,
+    CKM_SHA3_512_HMAC,
+    CKM_SHA3_512_HMAC_GENERAL,
     CKM_AES_CMAC,
     CKM_AES_CMAC_GENERAL,
     CKM_DES3_CMAC,
@@ -235,7 +243,7 @@ fn every_generation_mechanism_of_the_key_algorithm_table_is_registered() {
 #[test]
 fn registry_sorted_unique_and_capable() {
     let entries = all();
-    assert_eq!(entries.len(), 73, "one entry per mechanism");
+    assert_eq!(entries.len(), 106, "one entry per mechanism");
     for pair in entries.windows(2) {
         assert!(
             pair[0].kind < pair[1].kind,
@@ -432,6 +440,34 @@ pub(crate) fn sign_cases() -> Vec<(CK_MECHANISM_TYPE, Arc<PrivateKey>, Mechanism
             CKG_MGF1_SHA512,
             64,
         ),
+        (
+            CKM_SHA3_224_RSA_PKCS,
+            CKM_SHA3_224_RSA_PKCS_PSS,
+            CKM_SHA3_224,
+            CKG_MGF1_SHA3_224,
+            28,
+        ),
+        (
+            CKM_SHA3_256_RSA_PKCS,
+            CKM_SHA3_256_RSA_PKCS_PSS,
+            CKM_SHA3_256,
+            CKG_MGF1_SHA3_256,
+            32,
+        ),
+        (
+            CKM_SHA3_384_RSA_PKCS,
+            CKM_SHA3_384_RSA_PKCS_PSS,
+            CKM_SHA3_384,
+            CKG_MGF1_SHA3_384,
+            48,
+        ),
+        (
+            CKM_SHA3_512_RSA_PKCS,
+            CKM_SHA3_512_RSA_PKCS_PSS,
+            CKM_SHA3_512,
+            CKG_MGF1_SHA3_512,
+            64,
+        ),
     ] {
         cases.push((pkcs1, rsa.clone(), NONE, msg.clone()));
         cases.push((pss_mech, rsa.clone(), pss(hash, mgf, len), msg.clone()));
@@ -445,6 +481,10 @@ pub(crate) fn sign_cases() -> Vec<(CK_MECHANISM_TYPE, Arc<PrivateKey>, Mechanism
             CKM_ECDSA_SHA256,
             CKM_ECDSA_SHA384,
             CKM_ECDSA_SHA512,
+            CKM_ECDSA_SHA3_224,
+            CKM_ECDSA_SHA3_256,
+            CKM_ECDSA_SHA3_384,
+            CKM_ECDSA_SHA3_512,
         ] {
             cases.push((mech, key.clone(), NONE, msg.clone()));
         }
@@ -728,6 +768,12 @@ fn rsa_encryption_round_trips() {
             oaep(CKM_SHA512, CKG_MGF1_SHA1, b""),
             256 - 130,
         ),
+        // The OAEP parameters may name SHA-3 (the hash codes are the PSS parameters' too).
+        (
+            CKM_RSA_PKCS_OAEP,
+            oaep(CKM_SHA3_256, CKG_MGF1_SHA3_256, b"label"),
+            256 - 66,
+        ),
     ];
     for (mech, param, max) in params {
         for len in [0, 1, max] {
@@ -1005,6 +1051,17 @@ fn digests_known_answers() {
             CKM_SHA512,
             "ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f",
         ),
+        // FIPS 202 (NIST's SHA-3 examples, "abc").
+        (CKM_SHA3_224, "e642824c3f8cf24ad09234ee7d3c766fc9a3a5168d0c94ad73b46fdf"),
+        (CKM_SHA3_256, "3a985da74fe225b2045c172d6bd390bd855f086e3e9d525b46bfe24511431532"),
+        (
+            CKM_SHA3_384,
+            "ec01498288516fc926459f58e2c6ad8df9b473cb0fc08c2596da7cf0e49be4b298d88cea927ac7f539f1edf228376d25",
+        ),
+        (
+            CKM_SHA3_512,
+            "b751850b1a57168a5693cd924b6b096e08f621827444f70d884f5d0240d2712e10e116e9192af3c91a7ec57647e3934057340b4cf408d5a56592f8274eec53f0",
+        ),
     ];
     for (mech, expected) in cases {
         let factory = lookup(mech).unwrap().digest.unwrap();
@@ -1018,5 +1075,22 @@ fn digests_known_answers() {
             rv(factory(&MechanismParam::Bytes(vec![1]))),
             Rv::MECHANISM_PARAM_INVALID
         );
+    }
+    // The empty message (FIPS 202 examples).
+    let empty = [
+        (CKM_SHA3_224, "6b4e03423667dbb73b6e15454f0eb1abd4597f9a1b078e3f5b5a6bc7"),
+        (CKM_SHA3_256, "a7ffc6f8bf1ed76651c14756a061d662f580ff4de43b49fa82d80a4b80f8434a"),
+        (
+            CKM_SHA3_384,
+            "0c63a75b845e4f7d01107d852e4c2485c51a50aaaa94fc61995e71bbee983a2ac3713831264adb47fb6bd1e058d5f004",
+        ),
+        (
+            CKM_SHA3_512,
+            "a69f73cca23a9ac5c8b567dc185a756e97c982164fe25859e0d1dcc1475c80a615b2123af1f5f94c11e3e9402c3ac558f500199d95b6d3e301758586281dcd26",
+        ),
+    ];
+    for (mech, expected) in empty {
+        let mut op = (lookup(mech).unwrap().digest.unwrap())(&NONE).unwrap();
+        assert_eq!(hex::encode(op.finish().unwrap()), expected);
     }
 }
