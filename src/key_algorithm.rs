@@ -537,6 +537,18 @@ fn of_facts(
     }
 }
 
+/// The one length in bytes a secret key of `key_type` can have (DES2, DES3, DES, ChaCha20), so
+/// a template may leave `CKA_VALUE_LEN` out; `None` for types of several sizes or any size.
+pub fn fixed_secret_len(key_type: CK_KEY_TYPE) -> Option<usize> {
+    let mut rows = ALGORITHMS
+        .iter()
+        .filter(|a| a.family == Family::Secret && a.key_type == key_type);
+    match (rows.next(), rows.next()) {
+        (Some(row), None) => row.bits.map(|bits| bits as usize / 8),
+        _ => None,
+    }
+}
+
 /// The row of a secret key of `key_type` and `len` bytes (`None`: not known); a type no row names
 /// is a generic secret. `None` only for an AES key of unknown length.
 pub fn of_secret(key_type: CK_KEY_TYPE, len: Option<u64>) -> Option<&'static KeyAlgorithm> {
@@ -837,6 +849,23 @@ mod tests {
         assert!(!is_any_length_secret(CKK_AES));
         assert!(!is_any_length_secret(CKK_DES3));
         assert!(!is_any_length_secret(CKK_RSA));
+    }
+
+    #[test]
+    fn fixed_lengths() {
+        assert_eq!(fixed_secret_len(CKK_DES3), Some(24));
+        assert_eq!(fixed_secret_len(CKK_DES2), Some(16));
+        assert_eq!(fixed_secret_len(CKK_DES), Some(8));
+        assert_eq!(fixed_secret_len(CKK_CHACHA20), Some(32));
+        for several_or_any in [
+            CKK_AES,
+            CKK_AES_XTS,
+            CKK_GENERIC_SECRET,
+            CKK_SHA256_HMAC,
+            CKK_RSA,
+        ] {
+            assert_eq!(fixed_secret_len(several_or_any), None);
+        }
     }
 
     #[test]

@@ -557,3 +557,52 @@ fn single_des_is_withheld_by_default() {
         RvError::MechanismInvalid,
     );
 }
+
+#[test]
+fn ecdh_derives_des3_keys_with_parity_and_their_implied_length() {
+    use cryptoki::mechanism::elliptic_curve::{EcKdf, Ecdh1DeriveParams};
+    let s = session("ciphers-derive");
+    let pair = |label: &str| {
+        let (mut public, mut private) = ec_templates(P256, label, label.as_bytes());
+        public[0] = Attribute::Token(false);
+        private[0] = Attribute::Token(false);
+        private.push(Attribute::Derive(true));
+        let (pub_h, priv_h) = s
+            .generate_key_pair(&Mechanism::EccKeyPairGen, &public, &private)
+            .unwrap();
+        let point = unwrap_octet_string(&get_bytes(&s, pub_h, AttributeType::EcPoint));
+        (priv_h, point)
+    };
+    let (a, a_point) = pair("derive-a");
+    let (b, b_point) = pair("derive-b");
+    // No CKA_VALUE_LEN: a DES3 key is 24 bytes; the derived bytes get odd parity.
+    let template = [
+        Attribute::Class(ObjectClass::SECRET_KEY),
+        Attribute::KeyType(KeyType::DES3),
+        Attribute::Token(false),
+        Attribute::Sensitive(false),
+        Attribute::Extractable(true),
+        Attribute::Encrypt(true),
+        Attribute::Decrypt(true),
+    ];
+    let ab = s
+        .derive_key(
+            &Mechanism::Ecdh1Derive(Ecdh1DeriveParams::new(EcKdf::null(), &b_point)),
+            a,
+            &template,
+        )
+        .unwrap();
+    let ba = s
+        .derive_key(
+            &Mechanism::Ecdh1Derive(Ecdh1DeriveParams::new(EcKdf::null(), &a_point)),
+            b,
+            &template,
+        )
+        .unwrap();
+    let value = get_bytes(&s, ab, AttributeType::Value);
+    assert_eq!(value.len(), 24);
+    assert!(odd_parity(&value), "{}", hex::encode(&value));
+    assert_eq!(value, get_bytes(&s, ba, AttributeType::Value));
+    let ct = s.encrypt(&Mechanism::Des3Ecb, ab, &[0x42; 16]).unwrap();
+    assert_eq!(s.decrypt(&Mechanism::Des3Ecb, ba, &ct).unwrap(), [0x42; 16]);
+}

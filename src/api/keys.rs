@@ -209,7 +209,8 @@ impl Module {
         let len = match (template_ulong(template, CKA_VALUE_LEN)?, key_type) {
             (Some(len), _) => Some(usize::try_from(len).map_err(|_| Rv::ATTRIBUTE_VALUE_INVALID)?),
             (None, CKK_AES) => Err(Rv::TEMPLATE_INCOMPLETE)?,
-            (None, _) => None,
+            // DES keys and ChaCha20 keys have one length, which the key type implies.
+            (None, kt) => key_algorithm::fixed_secret_len(kt),
         };
         if let Some(remote_key) = Self::as_remote_key(&material) {
             let mut attrs = remote_target_attrs(template, key_type, Origin::Imported)?;
