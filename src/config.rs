@@ -28,6 +28,7 @@
 //! level = "warn"
 //!
 //! [policy]
+//! rsa_min_bits = 1024
 //! allow_single_des = false   # CKK_DES / CKM_DES_*: insecure, off unless asked for
 //! ```
 
@@ -69,19 +70,36 @@ pub struct Config {
     pub log: LogConfig,
     /// `[cache]`: how fresh this process's cached objects stay.
     pub cache: CacheConfig,
-    /// `[policy]`: what the module offers beyond its secure defaults.
+    /// `[policy]`: which algorithms and key sizes this module accepts.
     pub policy: PolicyConfig,
 }
 
-/// `[policy]`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+/// The allowed `rsa_min_bits` range: sqlhsm's own limits for RSA moduli.
+pub const RSA_MIN_BITS_RANGE: std::ops::RangeInclusive<u32> = 1024..=16384;
+
+/// `[policy]`. Each setting is independent of the others (a new one is one more field).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PolicyConfig {
-    /// Offer single DES (`CKK_DES` keys, `CKM_DES_KEY_GEN`, `CKM_DES_ECB`, `CKM_DES_CBC`,
-    /// `CKM_DES_CBC_PAD`). Single DES has a 56-bit key and is broken by exhaustive search; it is
-    /// for reading legacy data only. Default `false`: the mechanisms are not listed and answer
+    /// The smallest RSA modulus, in bits, that is generated, imported (`C_CreateObject`,
+    /// `C_UnwrapKey`, `sqlhsm key import`) or used; smaller ones answer `CKR_KEY_SIZE_RANGE`
+    /// and `C_GetMechanismInfo` reports it as the RSA mechanisms' `ulMinKeySize`
+    /// (1024..=16384). Default 1024.
+    pub rsa_min_bits: u32,
+    /// Offer single DES (`CKM_DES_KEY_GEN`, `CKM_DES_ECB`, `CKM_DES_CBC`, `CKM_DES_CBC_PAD`).
+    /// Single DES has a 56-bit key and is broken by exhaustive search; it is for reading legacy
+    /// data only. Default `false`: the mechanisms are not listed and answer
     /// `CKR_MECHANISM_INVALID`.
     pub allow_single_des: bool,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        PolicyConfig {
+            rsa_min_bits: 1024,
+            allow_single_des: false,
+        }
+    }
 }
 
 /// The allowed `coherence_ms` range.
@@ -491,6 +509,17 @@ impl Config {
                 ),
             );
         }
+        if !RSA_MIN_BITS_RANGE.contains(&self.policy.rsa_min_bits) {
+            return bad(
+                "policy.rsa_min_bits",
+                format!(
+                    "= {} is outside {}..={}",
+                    self.policy.rsa_min_bits,
+                    RSA_MIN_BITS_RANGE.start(),
+                    RSA_MIN_BITS_RANGE.end()
+                ),
+            );
+        }
         let level = self.log.level.trim().to_ascii_lowercase();
         if !LOG_LEVELS.contains(&level.as_str()) {
             return bad(
@@ -621,6 +650,16 @@ mod tests {
             }
         );
         assert_eq!(config.log.level, "debug");
+    }
+
+    #[test]
+    fn policy_raises_the_rsa_floor() {
+        assert_eq!(Config::default().policy.rsa_min_bits, 1024);
+        let config = Config::from_toml_str("[policy]\nrsa_min_bits = 2048\n").unwrap();
+        assert_eq!(config.policy.rsa_min_bits, 2048);
+        assert!(config_error("[policy]\nrsa_min_bits = 512\n")
+            .contains("policy.rsa_min_bits = 512 is outside 1024..=16384"));
+        assert!(config_error("[policy]\nrsa_min_bitz = 2048\n").contains("unknown field"));
     }
 
     #[test]

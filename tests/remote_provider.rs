@@ -40,6 +40,7 @@ const HSM_TOKENS: &[&str] = &[
     "hsm-mac",
     "hsm-threads",
     "hsm-rotate",
+    "hsm-mechs",
     "hsm-sha3",
 ];
 
@@ -1174,6 +1175,86 @@ fn remote_signing_from_many_threads() {
         v.update(data).expect("update");
         assert!(v.verify(&ecdsa_raw_to_der(sig)).expect("verify"));
     }
+}
+
+/// A REMOTE token lists what sqlhsm and SoftHSM can both do with its keys: forwarded
+/// mechanisms SoftHSM has, hash-and-sign over a raw signature it has, generation it has, and
+/// digests (no key); not what only sqlhsm computes (AES-CTR, ECDH with a KDF is fine only as
+/// forwarded, …) when SoftHSM lacks it. A local token lists the whole registry.
+#[test]
+fn a_remote_token_lists_what_both_sides_can_do() {
+    use cryptoki::mechanism::MechanismType;
+    let Some(hsm) = softhsm() else { return };
+    let slot = token_on_hsm("remote-mechs", "hsm-mechs");
+    let local = ctx()
+        .get_mechanism_list(new_token(ctx(), "local-mechs"))
+        .unwrap();
+    let remote = ctx().get_mechanism_list(slot).unwrap();
+    // SoftHSM's own list, read by this process from the same module.
+    let softhsm = cryptoki::context::Pkcs11::new(&hsm.module).unwrap();
+    let _ = softhsm.initialize(cryptoki::context::CInitializeArgs::new(
+        cryptoki::context::CInitializeFlags::OS_LOCKING_OK,
+    ));
+    let hsm_slot = softhsm
+        .get_slots_with_token()
+        .unwrap()
+        .into_iter()
+        .find(|s| {
+            softhsm
+                .get_token_info(*s)
+                .is_ok_and(|t| t.label().trim_end() == "hsm-mechs")
+        })
+        .expect("the SoftHSM token");
+    let theirs = softhsm.get_mechanism_list(hsm_slot).unwrap();
+    assert!(
+        remote.len() < local.len(),
+        "{} of {}",
+        remote.len(),
+        local.len()
+    );
+    for m in &remote {
+        assert!(local.contains(m), "{m} is not sqlhsm's");
+    }
+    for m in [
+        MechanismType::RSA_PKCS,
+        MechanismType::RSA_PKCS_PSS,
+        MechanismType::ECDSA,
+        MechanismType::AES_GCM,
+        MechanismType::RSA_PKCS_KEY_PAIR_GEN,
+        MechanismType::ECC_KEY_PAIR_GEN,
+        MechanismType::AES_KEY_GEN,
+    ] {
+        assert!(theirs.contains(&m), "SoftHSM has {m}");
+        assert!(remote.contains(&m), "{m} is offered: SoftHSM has it");
+    }
+    // Hash-and-sign over SoftHSM's raw signatures, and digests, computed here.
+    for m in [
+        MechanismType::ECDSA_SHA256,
+        MechanismType::SHA256_RSA_PKCS,
+        MechanismType::SHA256,
+    ] {
+        assert!(remote.contains(&m), "{m} is offered");
+    }
+    // Computed only by sqlhsm: a REMOTE key cannot use them.
+    {
+        let m = MechanismType::AES_CTR;
+        assert!(local.contains(&m));
+        assert!(!remote.contains(&m), "{m} needs the key here");
+        expect_rv(
+            ctx().get_mechanism_info(slot, m),
+            cryptoki::error::RvError::MechanismInvalid,
+        );
+    }
+    // The info is the overlap of both sides' flags.
+    let ours = ctx()
+        .get_mechanism_info(slot, MechanismType::RSA_PKCS)
+        .unwrap();
+    let hsm_info = softhsm
+        .get_mechanism_info(hsm_slot, MechanismType::RSA_PKCS)
+        .unwrap();
+    assert_eq!(ours.sign(), hsm_info.sign());
+    assert_eq!(ours.sign_recover(), hsm_info.sign_recover());
+    assert!(ours.min_key_size() >= hsm_info.min_key_size().min(1024));
 }
 
 #[test]

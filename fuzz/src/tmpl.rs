@@ -306,7 +306,8 @@ pub fn destroyable(entries: &mut Vec<Entry>) {
 
 /// RSA key generation is kept at 2048 bits (one key takes tens of milliseconds there, seconds
 /// at 4096 and above): a valid `CKA_MODULUS_BITS` above 2048 is rewritten to 2048. Sizes the
-/// module must refuse (below 2048, above 16384, wrong length) are left as they are.
+/// module must refuse (below 1024, above 16384, wrong length) and the faster ones from 1024 to
+/// 2047 are left as they are.
 pub fn small_rsa(entries: &mut [Entry], arena: &mut Arena) {
     for e in entries.iter_mut().filter(|e| e.kind == CKA_MODULUS_BITS) {
         let bits = e

@@ -5,9 +5,10 @@ use zeroize::Zeroizing;
 use super::{CK_OBJECT_HANDLE, CK_SESSION_HANDLE};
 use crate::core::module::{module, Module};
 use crate::core::operations::{deliver, step};
-use crate::core::session::DigestState;
+use crate::core::session::{DigestState, Replay};
 use crate::error::{Result, Rv};
 use crate::mechanism::KeyMaterial;
+use crate::types::MechanismParam;
 use crate::types::{Mechanism, OutBuf};
 
 pub fn digest_init(session: CK_SESSION_HANDLE, mechanism: &Mechanism) -> Result<()> {
@@ -40,10 +41,16 @@ impl Module {
         if s.digest.is_some() {
             Err(Rv::OPERATION_ACTIVE)?
         }
+        // A digest with a parameter could not be rebuilt from its number alone.
+        let replay = (mechanism.param == MechanismParam::None).then(|| Replay {
+            mechanism: mechanism.kind,
+            data: Zeroizing::new(Vec::new()),
+        });
         s.digest = Some(DigestState {
             op,
             multipart: false,
             pending: None,
+            replay,
         });
         Ok(())
     }
@@ -75,7 +82,7 @@ impl Module {
         let mut s = session.lock()?;
         step(&mut s.digest, |st| {
             st.multipart = true;
-            st.op.update(data)
+            st.update(data)
         })
     }
 
@@ -89,6 +96,8 @@ impl Module {
         step(&mut s.digest, |st| match material? {
             KeyMaterial::Secret(value) => {
                 st.multipart = true;
+                // A key's value must never leave in a saved state.
+                st.replay = None;
                 st.op.update(&value)
             }
             _ => Err(Rv::KEY_TYPE_INCONSISTENT)?,

@@ -1,5 +1,5 @@
-//! Session management (PKCS#11 3.0 §5.6): opening and closing sessions, their info, login and
-//! logout.
+//! Session management (PKCS#11 3.0 §5.6): opening and closing sessions, their info, saved
+//! operation states (digests only: see `core::op_state`), login and logout.
 
 use std::sync::{Arc, Mutex};
 
@@ -10,9 +10,12 @@ use cryptoki_sys::{
 use super::{CK_FLAGS, CK_SESSION_HANDLE, CK_SLOT_ID, CK_USER_TYPE};
 use crate::core::handles::SESSION_HANDLES;
 use crate::core::module::{module, Login, Module};
-use crate::core::session::{session_state, LoginKind, Session};
+use crate::core::op_state::SavedDigest;
+use crate::core::session::{session_state, DigestState, LoginKind, Replay, Session};
 use crate::core::token::PinOwner;
 use crate::error::{Result, Rv};
+use crate::mechanism;
+use crate::types::{MechanismParam, OutBuf};
 
 pub fn open_session(slot: CK_SLOT_ID, flags: CK_FLAGS) -> Result<CK_SESSION_HANDLE> {
     module()?.open_session(slot, flags)
@@ -40,6 +43,21 @@ pub fn get_session_info(session: CK_SESSION_HANDLE) -> Result<CK_SESSION_INFO> {
         flags,
         ulDeviceError: 0,
     })
+}
+
+/// `C_GetOperationState`, under the two-call rule.
+pub fn get_operation_state(session: CK_SESSION_HANDLE, out: &mut OutBuf<'_>) -> Result<()> {
+    module()?.get_operation_state(session, out)
+}
+
+/// `C_SetOperationState`; the two key handles are 0 when no key is given.
+pub fn set_operation_state(
+    session: CK_SESSION_HANDLE,
+    state: &[u8],
+    encryption_key: cryptoki_sys::CK_OBJECT_HANDLE,
+    authentication_key: cryptoki_sys::CK_OBJECT_HANDLE,
+) -> Result<()> {
+    module()?.set_operation_state(session, state, encryption_key, authentication_key)
 }
 
 /// `pin` is `None` when the caller passed a NULL PIN (protected authentication path).
@@ -192,5 +210,69 @@ impl Module {
             Err(Rv::USER_NOT_LOGGED_IN)?
         }
         self.logout_token(token)
+    }
+
+    /// Saves the session's digest operation. `CKR_OPERATION_NOT_INITIALIZED` with none active,
+    /// `CKR_STATE_UNSAVEABLE` while a keyed operation is active too or the digest cannot be
+    /// rebuilt (more than the saveable bound digested, or a key).
+    pub fn get_operation_state(
+        &self,
+        session: CK_SESSION_HANDLE,
+        out: &mut OutBuf<'_>,
+    ) -> Result<()> {
+        let session = self.session(session)?;
+        let mut s = session.lock()?;
+        let keyed = s.has_keyed_operation();
+        let Some(digest) = s.digest.as_ref() else {
+            match keyed {
+                true => Err(Rv::STATE_UNSAVEABLE)?,
+                false => Err(Rv::OPERATION_NOT_INITIALIZED)?,
+            }
+        };
+        let Some(replay) = digest.replay.as_ref().filter(|_| !keyed) else {
+            Err(Rv::STATE_UNSAVEABLE)?
+        };
+        let blob = SavedDigest {
+            mechanism: replay.mechanism,
+            multipart: digest.multipart,
+            data: replay.data.clone(),
+        }
+        .encode()?;
+        out.fill(&blob).map(|_| ())
+    }
+
+    /// Restores a saved digest into the session, in place of whatever operations it had.
+    pub fn set_operation_state(
+        &self,
+        session: CK_SESSION_HANDLE,
+        state: &[u8],
+        encryption_key: cryptoki_sys::CK_OBJECT_HANDLE,
+        authentication_key: cryptoki_sys::CK_OBJECT_HANDLE,
+    ) -> Result<()> {
+        let session = self.session(session)?;
+        let saved = SavedDigest::decode(state)?;
+        // A digest state needs no key (§5.6: a key given that is not needed).
+        if encryption_key != 0 || authentication_key != 0 {
+            Err(Rv::KEY_NOT_NEEDED)?
+        }
+        let factory = mechanism::lookup(saved.mechanism)
+            .and_then(|entry| entry.digest)
+            .ok_or(Rv::SAVED_STATE_INVALID)?;
+        let mut digest = DigestState {
+            op: factory(&MechanismParam::None)?,
+            multipart: saved.multipart,
+            pending: None,
+            replay: Some(Replay {
+                mechanism: saved.mechanism,
+                data: zeroize::Zeroizing::new(Vec::new()),
+            }),
+        };
+        digest.update(&saved.data)?;
+        let mut s = session.lock()?;
+        // The state is the session's whole cryptographic state: other operations end (a
+        // search is not one of them).
+        s.cancel(!cryptoki_sys::CKF_FIND_OBJECTS);
+        s.digest = Some(digest);
+        Ok(())
     }
 }

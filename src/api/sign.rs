@@ -1,14 +1,15 @@
-//! Signing and verifying (PKCS#11 3.0 §5.11, §5.13).
+//! Signing and verifying (PKCS#11 3.0 §5.11, §5.13), with data recovery too
+//! (`C_SignRecover`, `C_VerifyRecover`: single-part, each its own operation in the session).
 
 use std::sync::Arc;
 
-use cryptoki_sys::{CKA_SIGN, CKA_VERIFY};
+use cryptoki_sys::{CKA_SIGN, CKA_SIGN_RECOVER, CKA_VERIFY, CKA_VERIFY_RECOVER};
 use zeroize::Zeroizing;
 
 use super::{CK_OBJECT_HANDLE, CK_SESSION_HANDLE};
 use crate::core::module::{module, Module};
 use crate::core::operations::{deliver, step};
-use crate::core::session::{SignState, VerifyState};
+use crate::core::session::{RecoverState, SignState, VerifyState};
 use crate::error::{Result, Rv};
 use crate::mechanism::KeyMaterial;
 use crate::types::{Mechanism, OutBuf};
@@ -51,6 +52,34 @@ pub fn verify_update(session: CK_SESSION_HANDLE, data: &[u8]) -> Result<()> {
 
 pub fn verify_final(session: CK_SESSION_HANDLE, signature: &[u8]) -> Result<()> {
     module()?.verify_final(session, signature)
+}
+
+pub fn sign_recover_init(
+    session: CK_SESSION_HANDLE,
+    mechanism: &Mechanism,
+    key: CK_OBJECT_HANDLE,
+) -> Result<()> {
+    module()?.sign_recover_init(session, mechanism, key)
+}
+
+pub fn sign_recover(session: CK_SESSION_HANDLE, data: &[u8], out: &mut OutBuf<'_>) -> Result<()> {
+    module()?.sign_recover(session, data, out)
+}
+
+pub fn verify_recover_init(
+    session: CK_SESSION_HANDLE,
+    mechanism: &Mechanism,
+    key: CK_OBJECT_HANDLE,
+) -> Result<()> {
+    module()?.verify_recover_init(session, mechanism, key)
+}
+
+pub fn verify_recover(
+    session: CK_SESSION_HANDLE,
+    signature: &[u8],
+    out: &mut OutBuf<'_>,
+) -> Result<()> {
+    module()?.verify_recover(session, signature, out)
 }
 
 impl Module {
@@ -182,5 +211,101 @@ impl Module {
         let result = step(&mut s.verify, |st| st.op.finish(signature));
         s.verify = None;
         result
+    }
+
+    pub fn sign_recover_init(
+        &self,
+        session: CK_SESSION_HANDLE,
+        mechanism: &Mechanism,
+        key: CK_OBJECT_HANDLE,
+    ) -> Result<()> {
+        let factory = self
+            .entry(mechanism)?
+            .sign_recover
+            .ok_or(Rv::MECHANISM_INVALID)?;
+        self.begin(
+            session,
+            mechanism,
+            key,
+            CKA_SIGN_RECOVER,
+            |s| &mut s.sign_recover,
+            |material, guard| {
+                let op = match material {
+                    // The recoverable mechanisms (CKM_RSA_PKCS, CKM_RSA_X_509) sign the data
+                    // itself, exactly as C_Sign does: a remote key signs it the same way.
+                    KeyMaterial::External(key) => Arc::clone(key).sign(mechanism)?,
+                    local => factory(local, &mechanism.param)?,
+                };
+                Ok(SignState {
+                    guard,
+                    op,
+                    multipart: false,
+                    pending: None,
+                })
+            },
+        )
+    }
+
+    /// `C_SignRecover`: single-part only; the two-call rule as for `C_Sign`.
+    pub fn sign_recover(
+        &self,
+        session: CK_SESSION_HANDLE,
+        data: &[u8],
+        out: &mut OutBuf<'_>,
+    ) -> Result<()> {
+        let session = self.session(session)?;
+        self.recheck(&session, |s| &mut s.sign_recover)?;
+        let mut s = session.lock()?;
+        deliver(
+            &mut s.sign_recover,
+            out,
+            |st| st.op.signature_len(),
+            |st| st.op.sign(data).map(Zeroizing::new),
+        )
+    }
+
+    pub fn verify_recover_init(
+        &self,
+        session: CK_SESSION_HANDLE,
+        mechanism: &Mechanism,
+        key: CK_OBJECT_HANDLE,
+    ) -> Result<()> {
+        let factory = self
+            .entry(mechanism)?
+            .verify_recover
+            .ok_or(Rv::MECHANISM_INVALID)?;
+        self.begin(
+            session,
+            mechanism,
+            key,
+            CKA_VERIFY_RECOVER,
+            |s| &mut s.verify_recover,
+            |material, guard| {
+                Ok(RecoverState {
+                    guard,
+                    op: factory(material, &mechanism.param)?,
+                    pending: None,
+                })
+            },
+        )
+    }
+
+    /// `C_VerifyRecover`: a length query answers the most the signature can carry (k − 11 for
+    /// `CKM_RSA_PKCS`); a buffer too small gets the exact length, the data kept for the retry.
+    pub fn verify_recover(
+        &self,
+        session: CK_SESSION_HANDLE,
+        signature: &[u8],
+        out: &mut OutBuf<'_>,
+    ) -> Result<()> {
+        let session = self.session(session)?;
+        self.recheck(&session, |s| &mut s.verify_recover)?;
+        let mut s = session.lock()?;
+        deliver(
+            &mut s.verify_recover,
+            out,
+            |st| st.op.recovered_len(),
+            |st| st.op.recover(signature).map(Zeroizing::new),
+        )
     }
 }

@@ -25,13 +25,15 @@ pub fn get_token_info(slot: CK_SLOT_ID) -> Result<CK_TOKEN_INFO> {
     module()?.token_info(slot)
 }
 
+/// The mechanisms of the slot's token: the registry, or for a REMOTE token what both sqlhsm and
+/// the remote module can do (see `core::token_mechanisms`).
 pub fn get_mechanism_list(slot: CK_SLOT_ID) -> Result<Vec<CK_MECHANISM_TYPE>> {
     let module = module()?;
-    module.slot_token(slot)?;
-    Ok(mechanism::all()
-        .iter()
-        .filter(|entry| module.offers(entry))
-        .map(|entry| entry.kind)
+    let token = module.slot_token(slot)?;
+    Ok(module
+        .token_mechanisms(token)?
+        .into_iter()
+        .map(|(kind, _)| kind)
         .collect())
 }
 
@@ -40,8 +42,22 @@ pub fn get_mechanism_info(
     mechanism: CK_MECHANISM_TYPE,
 ) -> Result<CK_MECHANISM_INFO> {
     let module = module()?;
-    module.slot_token(slot)?;
-    Ok(module.offered_entry(mechanism)?.info)
+    let token = module.slot_token(slot)?;
+    if mechanism::lookup(mechanism).is_none() {
+        Err(Rv::MECHANISM_INVALID)? // without asking a REMOTE token's module
+    }
+    let offered = module.token_mechanisms(token)?;
+    let (_, info) = offered
+        .into_iter()
+        .find(|(kind, _)| *kind == mechanism)
+        .ok_or(Rv::MECHANISM_INVALID)?;
+    Ok(info)
+}
+
+/// `C_WaitForSlotEvent`: with `CKF_DONT_BLOCK`, `CKR_NO_EVENT` when no token was created or
+/// deleted since the last event; without, waits for one (see `core::slot_events`).
+pub fn wait_for_slot_event(flags: CK_FLAGS) -> Result<CK_SLOT_ID> {
+    crate::core::slot_events::wait_for_slot_event(flags & CKF_DONT_BLOCK != 0)
 }
 
 /// `label` is the caller's 32-byte, blank-padded label.

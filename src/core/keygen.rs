@@ -170,7 +170,8 @@ impl Module {
             Family::Rsa => {
                 let bits = template_ulong(&public_template, CKA_MODULUS_BITS)?
                     .ok_or(Rv::TEMPLATE_INCOMPLETE)?;
-                if bits < entry.info.ulMinKeySize || bits > entry.info.ulMaxKeySize {
+                let info = self.mechanism_info(entry);
+                if bits < info.ulMinKeySize || bits > info.ulMaxKeySize {
                     Err(Rv::KEY_SIZE_RANGE)?
                 }
                 request.bits = u32::try_from(bits).map_err(|_| Rv::KEY_SIZE_RANGE)?;
@@ -181,7 +182,7 @@ impl Module {
                     &[CKA_MODULUS_BITS, CKA_PUBLIC_EXPONENT],
                 )
             }
-            family @ (Family::Ec | Family::Edwards) => {
+            family @ (Family::Ec | Family::Edwards | Family::Montgomery) => {
                 let params = find_in_template(&public_template, CKA_EC_PARAMS)?;
                 // An Edwards template may leave the curve out: the mechanism's first row.
                 let params = match (params, family) {

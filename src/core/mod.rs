@@ -9,6 +9,7 @@ pub mod extraction;
 pub mod fork;
 pub mod handles;
 pub mod import;
+pub mod key_policy;
 pub mod key_rows;
 pub mod keygen;
 pub mod keystore;
@@ -17,6 +18,7 @@ pub mod module;
 pub mod new_keys;
 pub mod object;
 pub mod object_store;
+pub mod op_state;
 pub mod operations;
 pub mod pin_attempts;
 pub mod pins;
@@ -26,8 +28,10 @@ pub mod remote;
 pub mod rotation;
 pub mod rotation_names;
 pub mod session;
+pub mod slot_events;
 pub mod template;
 pub mod token;
+pub mod token_mechanisms;
 
 pub use module::{finalize, initialize, module, InitOptions, Module};
 

@@ -75,6 +75,8 @@ pub struct Module {
     actor: RwLock<Option<String>>,
     /// Connections to the remote modules of `pkcs11`-provider tokens, made on first use.
     pub providers: crate::provider::Providers,
+    /// What `C_WaitForSlotEvent` has reported: see `core::slot_events`.
+    pub(super) slot_watch: Mutex<super::slot_events::SlotWatch>,
 }
 
 /// When cached token objects were last checked against the store's change marker.
@@ -224,6 +226,7 @@ pub fn finalize() -> Result<()> {
         Some(m) if m.generation == fork::generation() => {
             INSTALLED_GENERATION.store(u64::MAX, Ordering::Release);
             *guard = None;
+            super::slot_events::wake_waiters();
             Ok(())
         }
         _ => Err(Rv::CRYPTOKI_NOT_INITIALIZED)?,
@@ -250,8 +253,10 @@ impl Module {
             coherence,
             actor: RwLock::new(None),
             providers: crate::provider::Providers::default(),
+            slot_watch: Mutex::default(),
         };
         module.refresh_slots()?;
+        module.start_slot_watch()?;
         Ok(module)
     }
 

@@ -160,6 +160,7 @@ impl Module {
         for attrs in public.iter().chain(private.iter()) {
             self.check_create_key(access, attrs)?;
         }
+        self.check_key_size(public_key.facts()?)?;
         let mut token_halves = Vec::new();
         let mut session_halves = Vec::new();
         for (half, attrs) in [(Half::Public, public), (Half::Private, private)] {

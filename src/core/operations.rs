@@ -14,7 +14,7 @@ use zeroize::Zeroizing;
 use super::access::Access;
 use super::module::Module;
 use super::session::{
-    CipherState, ContextLogin, DigestState, Guarded, KeyGuard, Session, SignState,
+    CipherState, ContextLogin, DigestState, Guarded, KeyGuard, RecoverState, Session, SignState,
 };
 use crate::error::{Result, Rv};
 use crate::mechanism::{self, KeyMaterial, MechanismEntry};
@@ -34,7 +34,7 @@ macro_rules! holds_pending {
         })*
     };
 }
-holds_pending!(SignState, CipherState, DigestState);
+holds_pending!(SignState, CipherState, DigestState, RecoverState);
 
 /// An operation state that may be waiting for a context-specific login.
 pub(crate) trait LoginGate {
@@ -232,6 +232,7 @@ impl Module {
             }
         }
         super::lifecycle::check_permitted(&object.attrs, usage)?;
+        self.check_object_key_size(&object.attrs)?;
         let material = self.material(access, &object)?;
         Ok((object, material))
     }

@@ -6,7 +6,9 @@ use cryptoki_sys::*;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
-use crate::mechanism::{CipherOperation, DigestOperation, SignOperation, VerifyOperation};
+use crate::mechanism::{
+    CipherOperation, DigestOperation, RecoverOperation, SignOperation, VerifyOperation,
+};
 
 /// Whether an operation's key wants the user's PIN once more for this one operation: a key
 /// with `CKA_ALWAYS_AUTHENTICATE` true (PKCS#11 3.0 §4.9) is used only after a `C_Login` with
@@ -50,6 +52,13 @@ pub struct VerifyState {
     pub multipart: bool,
 }
 
+/// A verification with data recovery (`C_VerifyRecoverInit` … `C_VerifyRecover`).
+pub struct RecoverState {
+    pub guard: KeyGuard,
+    pub op: Box<dyn RecoverOperation>,
+    pub pending: Option<Zeroizing<Vec<u8>>>,
+}
+
 pub struct CipherState {
     pub guard: KeyGuard,
     pub op: Box<dyn CipherOperation>,
@@ -69,12 +78,38 @@ macro_rules! guarded {
         })*
     };
 }
-guarded!(SignState, VerifyState, CipherState);
+guarded!(SignState, VerifyState, CipherState, RecoverState);
 
 pub struct DigestState {
     pub op: Box<dyn DigestOperation>,
     pub multipart: bool,
     pub pending: Option<Zeroizing<Vec<u8>>>,
+    /// What `C_GetOperationState` saves: the mechanism and the data digested so far, while
+    /// that is at most [`crate::core::op_state::SAVEABLE_DIGEST_BOUND`] bytes and no key was
+    /// digested (`C_DigestKey`: a key's value never leaves in a state). `None` afterwards: the
+    /// state is then unsaveable.
+    pub replay: Option<Replay>,
+}
+
+/// A digest operation as it can be rebuilt: its mechanism run again over the same data.
+pub struct Replay {
+    pub mechanism: CK_MECHANISM_TYPE,
+    pub data: Zeroizing<Vec<u8>>,
+}
+
+impl DigestState {
+    /// Feeds `data` to the digest, and to the replay record while it stays within its bound.
+    pub fn update(&mut self, data: &[u8]) -> crate::error::Result<()> {
+        self.op.update(data)?;
+        if let Some(replay) = &mut self.replay {
+            if replay.data.len() + data.len() > crate::core::op_state::SAVEABLE_DIGEST_BOUND {
+                self.replay = None;
+            } else {
+                replay.data.extend_from_slice(data);
+            }
+        }
+        Ok(())
+    }
 }
 
 pub struct FindState {
@@ -94,6 +129,9 @@ pub struct Session {
     pub encrypt: Option<CipherState>,
     pub decrypt: Option<CipherState>,
     pub digest: Option<DigestState>,
+    /// `C_SignRecoverInit` … `C_SignRecover` (single-part; the sign state's bookkeeping).
+    pub sign_recover: Option<SignState>,
+    pub verify_recover: Option<RecoverState>,
 }
 
 impl Session {
@@ -114,16 +152,26 @@ impl Session {
             encrypt: None,
             decrypt: None,
             digest: None,
+            sign_recover: None,
+            verify_recover: None,
         }
     }
 
-    /// The keys of the operations now active (sign, verify, encrypt, decrypt).
+    /// The keys of the operations now active (sign, verify, encrypt, decrypt, and signing and
+    /// verifying with recovery).
     fn keyed_operations(&mut self) -> impl Iterator<Item = &mut KeyGuard> {
         let sign = self.sign.as_mut().map(Guarded::guard_mut);
         let verify = self.verify.as_mut().map(Guarded::guard_mut);
         let encrypt = self.encrypt.as_mut().map(Guarded::guard_mut);
         let decrypt = self.decrypt.as_mut().map(Guarded::guard_mut);
-        sign.into_iter().chain(verify).chain(encrypt).chain(decrypt)
+        let sign_recover = self.sign_recover.as_mut().map(Guarded::guard_mut);
+        let verify_recover = self.verify_recover.as_mut().map(Guarded::guard_mut);
+        sign.into_iter()
+            .chain(verify)
+            .chain(encrypt)
+            .chain(decrypt)
+            .chain(sign_recover)
+            .chain(verify_recover)
     }
 
     /// Whether a keyed operation is active, the condition of a context-specific login.
@@ -163,6 +211,12 @@ impl Session {
         }
         if flags & CKF_DIGEST != 0 {
             self.digest = None;
+        }
+        if flags & CKF_SIGN_RECOVER != 0 {
+            self.sign_recover = None;
+        }
+        if flags & CKF_VERIFY_RECOVER != 0 {
+            self.verify_recover = None;
         }
     }
 }

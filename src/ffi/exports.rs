@@ -3,16 +3,17 @@
 //! into plain values through [`ptr`] and calls the matching `crate::api` function. Pointer checks
 //! happen before the api call, so a rejected call has no side effect.
 //!
-//! Functions sqlhsm does not implement (operation state, recover, dual-function and message-based
-//! operations, slot events) answer `CKR_FUNCTION_NOT_SUPPORTED`, still through the guard.
+//! Functions sqlhsm does not implement (the message-based operations) answer
+//! `CKR_FUNCTION_NOT_SUPPORTED`, still through the guard.
 
 use cryptoki_sys::{
     CKF_DECRYPT, CKF_DIGEST, CKF_ENCRYPT, CKF_LIBRARY_CANT_CREATE_OS_THREADS, CKF_OS_LOCKING_OK,
-    CKF_SIGN, CKF_VERIFY, CK_ATTRIBUTE_PTR, CK_BBOOL, CK_BYTE_PTR, CK_C_INITIALIZE_ARGS, CK_FLAGS,
-    CK_INFO_PTR, CK_MECHANISM_INFO_PTR, CK_MECHANISM_PTR, CK_MECHANISM_TYPE, CK_MECHANISM_TYPE_PTR,
-    CK_NOTIFY, CK_OBJECT_HANDLE, CK_OBJECT_HANDLE_PTR, CK_RV, CK_SESSION_HANDLE,
-    CK_SESSION_HANDLE_PTR, CK_SESSION_INFO_PTR, CK_SLOT_ID, CK_SLOT_ID_PTR, CK_SLOT_INFO_PTR,
-    CK_TOKEN_INFO_PTR, CK_ULONG, CK_ULONG_PTR, CK_USER_TYPE, CK_UTF8CHAR_PTR, CK_VOID_PTR,
+    CKF_SIGN, CKF_SIGN_RECOVER, CKF_VERIFY, CKF_VERIFY_RECOVER, CK_ATTRIBUTE_PTR, CK_BBOOL,
+    CK_BYTE_PTR, CK_C_INITIALIZE_ARGS, CK_FLAGS, CK_INFO_PTR, CK_MECHANISM_INFO_PTR,
+    CK_MECHANISM_PTR, CK_MECHANISM_TYPE, CK_MECHANISM_TYPE_PTR, CK_NOTIFY, CK_OBJECT_HANDLE,
+    CK_OBJECT_HANDLE_PTR, CK_RV, CK_SESSION_HANDLE, CK_SESSION_HANDLE_PTR, CK_SESSION_INFO_PTR,
+    CK_SLOT_ID, CK_SLOT_ID_PTR, CK_SLOT_INFO_PTR, CK_TOKEN_INFO_PTR, CK_ULONG, CK_ULONG_PTR,
+    CK_USER_TYPE, CK_UTF8CHAR_PTR, CK_VOID_PTR,
 };
 
 use super::guard::{guard, guard_operation, guard_uninitialized, not_supported};
@@ -274,8 +275,12 @@ pub unsafe extern "C" fn C_GetOperationState(
     pOperationState: CK_BYTE_PTR,
     pulOperationStateLen: CK_ULONG_PTR,
 ) -> CK_RV {
-    let _ = (hSession, pOperationState, pulOperationStateLen);
-    not_supported("C_GetOperationState")
+    guard("C_GetOperationState", || {
+        // SAFETY: the output follows §5.2.
+        let mut out = unsafe { ptr::out_buf(pOperationState, pulOperationStateLen) }?;
+        let result = api::session::get_operation_state(hSession, &mut out.buf);
+        out.finish(result)
+    })
 }
 
 #[no_mangle]
@@ -286,14 +291,11 @@ pub unsafe extern "C" fn C_SetOperationState(
     hEncryptionKey: CK_OBJECT_HANDLE,
     hAuthenticationKey: CK_OBJECT_HANDLE,
 ) -> CK_RV {
-    let _ = (
-        hSession,
-        pOperationState,
-        ulOperationStateLen,
-        hEncryptionKey,
-        hAuthenticationKey,
-    );
-    not_supported("C_SetOperationState")
+    guard("C_SetOperationState", || {
+        // SAFETY: pOperationState holds ulOperationStateLen bytes (§5.6).
+        let state = unsafe { ptr::bytes(pOperationState, ulOperationStateLen) }?;
+        api::session::set_operation_state(hSession, state, hEncryptionKey, hAuthenticationKey)
+    })
 }
 
 #[no_mangle]
@@ -743,8 +745,14 @@ pub unsafe extern "C" fn C_SignRecoverInit(
     pMechanism: CK_MECHANISM_PTR,
     hKey: CK_OBJECT_HANDLE,
 ) -> CK_RV {
-    let _ = (hSession, pMechanism, hKey);
-    not_supported("C_SignRecoverInit")
+    guard("C_SignRecoverInit", || {
+        // SAFETY: a non-NULL pMechanism points to a CK_MECHANISM (§5.11).
+        unsafe {
+            init_or_end(hSession, CKF_SIGN_RECOVER, pMechanism, |m| {
+                api::sign::sign_recover_init(hSession, m, hKey)
+            })
+        }
+    })
 }
 
 #[no_mangle]
@@ -755,8 +763,13 @@ pub unsafe extern "C" fn C_SignRecover(
     pSignature: CK_BYTE_PTR,
     pulSignatureLen: CK_ULONG_PTR,
 ) -> CK_RV {
-    let _ = (hSession, pData, ulDataLen, pSignature, pulSignatureLen);
-    not_supported("C_SignRecover")
+    guard_operation("C_SignRecover", hSession, CKF_SIGN_RECOVER, || {
+        // SAFETY: pData holds ulDataLen bytes; the output follows §5.2.
+        let (data, mut out) =
+            unsafe { ptr::in_out(pData, ulDataLen, pSignature, pulSignatureLen) }?;
+        let result = api::sign::sign_recover(hSession, &data, &mut out.buf);
+        out.finish(result)
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -830,8 +843,14 @@ pub unsafe extern "C" fn C_VerifyRecoverInit(
     pMechanism: CK_MECHANISM_PTR,
     hKey: CK_OBJECT_HANDLE,
 ) -> CK_RV {
-    let _ = (hSession, pMechanism, hKey);
-    not_supported("C_VerifyRecoverInit")
+    guard("C_VerifyRecoverInit", || {
+        // SAFETY: a non-NULL pMechanism points to a CK_MECHANISM (§5.13).
+        unsafe {
+            init_or_end(hSession, CKF_VERIFY_RECOVER, pMechanism, |m| {
+                api::sign::verify_recover_init(hSession, m, hKey)
+            })
+        }
+    })
 }
 
 #[no_mangle]
@@ -842,12 +861,17 @@ pub unsafe extern "C" fn C_VerifyRecover(
     pData: CK_BYTE_PTR,
     pulDataLen: CK_ULONG_PTR,
 ) -> CK_RV {
-    let _ = (hSession, pSignature, ulSignatureLen, pData, pulDataLen);
-    not_supported("C_VerifyRecover")
+    guard_operation("C_VerifyRecover", hSession, CKF_VERIFY_RECOVER, || {
+        // SAFETY: pSignature holds ulSignatureLen bytes; the output follows §5.2.
+        let (signature, mut out) =
+            unsafe { ptr::in_out(pSignature, ulSignatureLen, pData, pulDataLen) }?;
+        let result = api::sign::verify_recover(hSession, &signature, &mut out.buf);
+        out.finish(result)
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
-// §5.14 Dual-function cryptographic functions (not supported).
+// §5.14 Dual-function cryptographic functions.
 
 #[no_mangle]
 pub unsafe extern "C" fn C_DigestEncryptUpdate(
@@ -857,14 +881,18 @@ pub unsafe extern "C" fn C_DigestEncryptUpdate(
     pEncryptedPart: CK_BYTE_PTR,
     pulEncryptedPartLen: CK_ULONG_PTR,
 ) -> CK_RV {
-    let _ = (
+    guard_operation(
+        "C_DigestEncryptUpdate",
         hSession,
-        pPart,
-        ulPartLen,
-        pEncryptedPart,
-        pulEncryptedPartLen,
-    );
-    not_supported("C_DigestEncryptUpdate")
+        CKF_DIGEST | CKF_ENCRYPT,
+        || {
+            // SAFETY: pPart holds ulPartLen bytes; the output follows §5.2 (may overlap the input).
+            let (part, mut out) =
+                unsafe { ptr::in_out(pPart, ulPartLen, pEncryptedPart, pulEncryptedPartLen) }?;
+            let result = api::dual::digest_encrypt_update(hSession, &part, &mut out.buf);
+            out.finish(result)
+        },
+    )
 }
 
 #[no_mangle]
@@ -875,14 +903,18 @@ pub unsafe extern "C" fn C_DecryptDigestUpdate(
     pPart: CK_BYTE_PTR,
     pulPartLen: CK_ULONG_PTR,
 ) -> CK_RV {
-    let _ = (
+    guard_operation(
+        "C_DecryptDigestUpdate",
         hSession,
-        pEncryptedPart,
-        ulEncryptedPartLen,
-        pPart,
-        pulPartLen,
-    );
-    not_supported("C_DecryptDigestUpdate")
+        CKF_DECRYPT | CKF_DIGEST,
+        || {
+            // SAFETY: pEncryptedPart holds ulEncryptedPartLen bytes; the output follows §5.2 (may overlap the input).
+            let (part, mut out) =
+                unsafe { ptr::in_out(pEncryptedPart, ulEncryptedPartLen, pPart, pulPartLen) }?;
+            let result = api::dual::decrypt_digest_update(hSession, &part, &mut out.buf);
+            out.finish(result)
+        },
+    )
 }
 
 #[no_mangle]
@@ -893,14 +925,18 @@ pub unsafe extern "C" fn C_SignEncryptUpdate(
     pEncryptedPart: CK_BYTE_PTR,
     pulEncryptedPartLen: CK_ULONG_PTR,
 ) -> CK_RV {
-    let _ = (
+    guard_operation(
+        "C_SignEncryptUpdate",
         hSession,
-        pPart,
-        ulPartLen,
-        pEncryptedPart,
-        pulEncryptedPartLen,
-    );
-    not_supported("C_SignEncryptUpdate")
+        CKF_SIGN | CKF_ENCRYPT,
+        || {
+            // SAFETY: pPart holds ulPartLen bytes; the output follows §5.2 (may overlap the input).
+            let (part, mut out) =
+                unsafe { ptr::in_out(pPart, ulPartLen, pEncryptedPart, pulEncryptedPartLen) }?;
+            let result = api::dual::sign_encrypt_update(hSession, &part, &mut out.buf);
+            out.finish(result)
+        },
+    )
 }
 
 #[no_mangle]
@@ -911,14 +947,18 @@ pub unsafe extern "C" fn C_DecryptVerifyUpdate(
     pPart: CK_BYTE_PTR,
     pulPartLen: CK_ULONG_PTR,
 ) -> CK_RV {
-    let _ = (
+    guard_operation(
+        "C_DecryptVerifyUpdate",
         hSession,
-        pEncryptedPart,
-        ulEncryptedPartLen,
-        pPart,
-        pulPartLen,
-    );
-    not_supported("C_DecryptVerifyUpdate")
+        CKF_DECRYPT | CKF_VERIFY,
+        || {
+            // SAFETY: pEncryptedPart holds ulEncryptedPartLen bytes; the output follows §5.2 (may overlap the input).
+            let (part, mut out) =
+                unsafe { ptr::in_out(pEncryptedPart, ulEncryptedPartLen, pPart, pulPartLen) }?;
+            let result = api::dual::decrypt_verify_update(hSession, &part, &mut out.buf);
+            out.finish(result)
+        },
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1071,7 +1111,7 @@ pub unsafe extern "C" fn C_SeedRandom(
     guard("C_SeedRandom", || {
         // SAFETY: pSeed holds ulSeedLen bytes (§5.16).
         let seed = unsafe { ptr::bytes(pSeed, ulSeedLen) }?;
-        api::random::seed_random(hSession, seed)
+        api::random::seed_random(hSession, seed, super::process::reseed_random)
     })
 }
 
@@ -1111,8 +1151,15 @@ pub unsafe extern "C" fn C_WaitForSlotEvent(
     pSlot: CK_SLOT_ID_PTR,
     pReserved: CK_VOID_PTR,
 ) -> CK_RV {
-    let _ = (flags, pSlot, pReserved);
-    not_supported("C_WaitForSlotEvent")
+    guard("C_WaitForSlotEvent", || {
+        if !pReserved.is_null() {
+            Err(Rv::ARGUMENTS_BAD)? // §5.5: reserved, NULL_PTR
+        }
+        // SAFETY: pSlot points to a writable CK_SLOT_ID (§5.5).
+        let slot = unsafe { ptr::out(pSlot) }?;
+        slot.set(api::slot::wait_for_slot_event(flags)?);
+        Ok(())
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1553,33 +1600,42 @@ mod tests {
     }
 
     #[test]
-    fn unsupported_functions() {
+    fn newer_functions_check_their_pointers() {
         crate::core::module::initialize_for_tests().expect("a module for the boundary tests");
         let dangling = NonNull::<u8>::dangling().as_ptr();
+        let mut slot = 0;
+        // SAFETY: each call is refused on a NULL pointer before anything is read.
+        unsafe {
+            assert_eq!(
+                C_WaitForSlotEvent(0, null_mut(), null_mut()),
+                Rv::ARGUMENTS_BAD.0
+            );
+            assert_eq!(
+                C_WaitForSlotEvent(0, &mut slot, dangling.cast()),
+                Rv::ARGUMENTS_BAD.0
+            );
+            assert_eq!(
+                C_GetOperationState(1, dangling, null_mut()),
+                Rv::ARGUMENTS_BAD.0
+            );
+            assert_eq!(
+                C_VerifyRecover(1, dangling, 9, dangling, null_mut()),
+                Rv::ARGUMENTS_BAD.0
+            );
+            assert_eq!(
+                C_DigestEncryptUpdate(1, dangling, 1, dangling, null_mut()),
+                Rv::ARGUMENTS_BAD.0
+            );
+        }
+    }
+
+    #[test]
+    fn unsupported_functions() {
+        crate::core::module::initialize_for_tests().expect("a module for the boundary tests");
         // SAFETY: unsupported functions never touch their pointers.
         unsafe {
             assert_eq!(C_GetFunctionStatus(1), Rv::FUNCTION_NOT_PARALLEL.0);
             assert_eq!(C_CancelFunction(1), Rv::FUNCTION_NOT_PARALLEL.0);
-            assert_eq!(
-                C_WaitForSlotEvent(0, null_mut(), null_mut()),
-                Rv::FUNCTION_NOT_SUPPORTED.0
-            );
-            assert_eq!(
-                C_GetOperationState(1, dangling, null_mut()),
-                Rv::FUNCTION_NOT_SUPPORTED.0
-            );
-            assert_eq!(
-                C_SignRecoverInit(1, null_mut(), 1),
-                Rv::FUNCTION_NOT_SUPPORTED.0
-            );
-            assert_eq!(
-                C_VerifyRecover(1, dangling, 9, dangling, null_mut()),
-                Rv::FUNCTION_NOT_SUPPORTED.0
-            );
-            assert_eq!(
-                C_DigestEncryptUpdate(1, dangling, 1, dangling, null_mut()),
-                Rv::FUNCTION_NOT_SUPPORTED.0
-            );
             assert_eq!(
                 C_MessageEncryptInit(1, null_mut(), 1),
                 Rv::FUNCTION_NOT_SUPPORTED.0

@@ -48,3 +48,66 @@ pub fn isolate_crypto() -> bool {
         ok
     })
 }
+
+/// Mixes `additional` into sqlhsm's random generator (`C_SeedRandom`): the primary DRBG of the
+/// private OpenSSL is reseeded — from its own entropy source, as always — with the caller's
+/// bytes as additional input (NIST SP 800-90A §9.2), which is what OpenSSL 3's `RAND_add`
+/// does, but answering whether it worked. The public and private DRBGs derived from it reseed
+/// from it before their next output. The caller's bytes can only add to the generator's
+/// state, never replace its entropy. `false` when the reseed failed (no entropy from the OS).
+///
+/// Here rather than in `src/crypto`, beside [`isolate_crypto`], because the `openssl` crate
+/// has no safe form of the call.
+pub fn reseed_random(additional: &[u8]) -> bool {
+    extern "C" {
+        // `include/openssl/rand.h` and `evp.h` of OpenSSL 3; `openssl-sys` does not declare
+        // them. The library context pointer is NULL for the default one, which is sqlhsm's own.
+        fn RAND_get0_primary(ctx: *mut std::ffi::c_void) -> *mut std::ffi::c_void;
+        fn EVP_RAND_reseed(
+            ctx: *mut std::ffi::c_void,
+            prediction_resistance: std::ffi::c_int,
+            entropy: *const u8,
+            entropy_len: usize,
+            additional: *const u8,
+            additional_len: usize,
+        ) -> std::ffi::c_int;
+    }
+    isolate_crypto();
+    // SAFETY: NULL names the default library context; the DRBG returned is owned by OpenSSL
+    // and lives as long as the context (the process: sqlhsm never frees it).
+    let primary = unsafe { RAND_get0_primary(std::ptr::null_mut()) };
+    if primary.is_null() {
+        return false;
+    }
+    // SAFETY: `primary` is a live DRBG; no entropy is supplied (NULL, 0), so OpenSSL draws its
+    // own; `additional` is valid for reads of its length for the duration of the call, which
+    // does not keep the pointer. The DRBG locks itself.
+    let ok = unsafe {
+        EVP_RAND_reseed(
+            primary,
+            0,
+            std::ptr::null(),
+            0,
+            additional.as_ptr(),
+            additional.len(),
+        )
+    } == 1;
+    if !ok {
+        crate::crypto::clear_error_queue();
+    }
+    ok
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    #[test]
+    fn reseeding_keeps_the_generator_working() {
+        assert!(super::reseed_random(b"caller's seed"));
+        assert!(super::reseed_random(&[0u8; 64]));
+        let (mut a, mut b) = ([0u8; 32], [0u8; 32]);
+        crate::crypto::random::fill(&mut a).unwrap();
+        crate::crypto::random::fill(&mut b).unwrap();
+        assert_ne!(a, b);
+    }
+}

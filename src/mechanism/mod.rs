@@ -99,6 +99,15 @@ pub trait VerifyOperation: Send {
     }
 }
 
+/// A verification with data recovery in progress (`C_VerifyRecoverInit` … `C_VerifyRecover`,
+/// PKCS#11 3.0 §5.13): single-part, the data comes out of the signature.
+pub trait RecoverOperation: Send {
+    /// Upper bound of the recovered data's length (for the NULL-buffer query).
+    fn recovered_len(&self) -> usize;
+    /// The data, or `Err(CKR_SIGNATURE_INVALID)` / `Err(CKR_SIGNATURE_LEN_RANGE)`.
+    fn recover(&mut self, signature: &[u8]) -> Result<Vec<u8>>;
+}
+
 /// An encryption or decryption in progress.
 pub trait CipherOperation: Send {
     /// Upper bound of the output of `update(input_len)` (or of single-part `run` when `last`).
@@ -123,6 +132,7 @@ pub trait DigestOperation: Send {
 
 pub type SignFactory = fn(&KeyMaterial, &MechanismParam) -> Result<Box<dyn SignOperation>>;
 pub type VerifyFactory = fn(&KeyMaterial, &MechanismParam) -> Result<Box<dyn VerifyOperation>>;
+pub type RecoverFactory = fn(&KeyMaterial, &MechanismParam) -> Result<Box<dyn RecoverOperation>>;
 pub type CipherFactory = fn(&KeyMaterial, &MechanismParam) -> Result<Box<dyn CipherOperation>>;
 pub type DigestFactory = fn(&MechanismParam) -> Result<Box<dyn DigestOperation>>;
 /// `C_WrapKey`: encrypts `key_bytes` (a secret key's value, or a private key's PKCS#8) under
@@ -148,6 +158,9 @@ pub struct MechanismEntry {
     pub forward: Forward,
     pub sign: Option<SignFactory>,
     pub verify: Option<VerifyFactory>,
+    /// `C_SignRecoverInit`: a signature from which `verify_recover` gets the data back.
+    pub sign_recover: Option<SignFactory>,
+    pub verify_recover: Option<RecoverFactory>,
     pub encrypt: Option<CipherFactory>,
     pub decrypt: Option<CipherFactory>,
     pub digest: Option<DigestFactory>,
@@ -157,6 +170,9 @@ pub struct MechanismEntry {
     /// For secret-key mechanisms, the `CKK_*` a key must have (the material alone is bytes and
     /// cannot tell an AES key from an HMAC key); empty when the material's kind decides.
     pub key_types: &'static [cryptoki_sys::CK_KEY_TYPE],
+    /// The family of the keys it takes or makes, where a `[policy]` floor applies to their size
+    /// (`rsa_min_bits`); `None` otherwise.
+    pub family: Option<crate::crypto::keys::Family>,
     /// Whether the configuration must allow it first (default: always offered).
     pub gate: Gate,
 }
@@ -210,6 +226,8 @@ pub(super) fn entry(
         forward: Forward::Never,
         sign: None,
         verify: None,
+        sign_recover: None,
+        verify_recover: None,
         encrypt: None,
         decrypt: None,
         digest: None,
@@ -217,6 +235,7 @@ pub(super) fn entry(
         unwrap: None,
         derive: None,
         key_types: &[],
+        family: None,
         gate: Gate::Always,
     }
 }

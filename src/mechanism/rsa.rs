@@ -5,33 +5,33 @@
 use std::sync::Arc;
 
 use cryptoki_sys::{
-    CKF_DECRYPT, CKF_ENCRYPT, CKF_GENERATE_KEY_PAIR, CKF_SIGN, CKF_UNWRAP, CKF_VERIFY, CKF_WRAP,
-    CKM_RSA_PKCS, CKM_RSA_PKCS_KEY_PAIR_GEN, CKM_RSA_PKCS_OAEP, CKM_RSA_PKCS_PSS, CKM_RSA_X_509,
-    CKM_SHA1_RSA_PKCS, CKM_SHA1_RSA_PKCS_PSS, CKM_SHA224_RSA_PKCS, CKM_SHA224_RSA_PKCS_PSS,
-    CKM_SHA256_RSA_PKCS, CKM_SHA256_RSA_PKCS_PSS, CKM_SHA384_RSA_PKCS, CKM_SHA384_RSA_PKCS_PSS,
-    CKM_SHA3_224_RSA_PKCS, CKM_SHA3_224_RSA_PKCS_PSS, CKM_SHA3_256_RSA_PKCS,
-    CKM_SHA3_256_RSA_PKCS_PSS, CKM_SHA3_384_RSA_PKCS, CKM_SHA3_384_RSA_PKCS_PSS,
-    CKM_SHA3_512_RSA_PKCS, CKM_SHA3_512_RSA_PKCS_PSS, CKM_SHA512_RSA_PKCS, CKM_SHA512_RSA_PKCS_PSS,
-    CK_ULONG,
+    CKF_DECRYPT, CKF_ENCRYPT, CKF_GENERATE_KEY_PAIR, CKF_SIGN, CKF_SIGN_RECOVER, CKF_UNWRAP,
+    CKF_VERIFY, CKF_VERIFY_RECOVER, CKF_WRAP, CKM_RSA_PKCS, CKM_RSA_PKCS_KEY_PAIR_GEN,
+    CKM_RSA_PKCS_OAEP, CKM_RSA_PKCS_PSS, CKM_RSA_X_509, CKM_SHA1_RSA_PKCS, CKM_SHA1_RSA_PKCS_PSS,
+    CKM_SHA224_RSA_PKCS, CKM_SHA224_RSA_PKCS_PSS, CKM_SHA256_RSA_PKCS, CKM_SHA256_RSA_PKCS_PSS,
+    CKM_SHA384_RSA_PKCS, CKM_SHA384_RSA_PKCS_PSS, CKM_SHA3_224_RSA_PKCS, CKM_SHA3_224_RSA_PKCS_PSS,
+    CKM_SHA3_256_RSA_PKCS, CKM_SHA3_256_RSA_PKCS_PSS, CKM_SHA3_384_RSA_PKCS,
+    CKM_SHA3_384_RSA_PKCS_PSS, CKM_SHA3_512_RSA_PKCS, CKM_SHA3_512_RSA_PKCS_PSS,
+    CKM_SHA512_RSA_PKCS, CKM_SHA512_RSA_PKCS_PSS, CK_ULONG,
 };
 use zeroize::Zeroizing;
 
 use super::entry;
 use super::keywrap::{unwrap_by_decrypting, wrap_by_encrypting};
 use super::support::{hash_from_ckm, hash_from_mgf, no_param, private_key, public_key, Input};
-use super::{CipherOperation, KeyMaterial, MechanismEntry, SignOperation, VerifyOperation};
+use super::{
+    CipherOperation, KeyMaterial, MechanismEntry, RecoverOperation, SignOperation, VerifyOperation,
+};
 use crate::crypto::cipher::{
     rsa_decrypt, rsa_encrypt, rsa_raw_private, rsa_raw_public, RsaEncPadding,
 };
 use crate::crypto::digest::HashAlg;
 use crate::crypto::keys::PublicValues;
 use crate::crypto::keys::{Family, KeyFacts, PrivateKey, PublicKey, RSA_MAX_BITS, RSA_MIN_BITS};
-use crate::crypto::sign::{rsa_sign, rsa_verify, PssParams, RsaPadding};
+use crate::crypto::sign::{pkcs1_raw_recover, rsa_sign, rsa_verify, PssParams, RsaPadding};
 use crate::error::{Result, Rv};
 use crate::types::{MechanismParam, ParamShape};
 
-/// Key sizes advertised for generation (smaller keys can still be imported and used).
-const GEN_MIN_BITS: CK_ULONG = 2048;
 /// PKCS#1 v1.5 padding overhead (RFC 8017 §8.2.1, §7.2.1).
 const PKCS1_OVERHEAD: usize = 11;
 
@@ -40,15 +40,13 @@ pub(super) fn entries() -> Vec<MechanismEntry> {
     let max = CK_ULONG::from(RSA_MAX_BITS);
     let sv = CKF_SIGN | CKF_VERIFY;
     let mut out = vec![
-        entry(
-            CKM_RSA_PKCS_KEY_PAIR_GEN,
-            GEN_MIN_BITS,
-            max,
-            CKF_GENERATE_KEY_PAIR,
-        ),
+        entry(CKM_RSA_PKCS_KEY_PAIR_GEN, min, max, CKF_GENERATE_KEY_PAIR),
         MechanismEntry {
             sign: Some(|k, p| RsaSign::boxed(k, p, Scheme::Pkcs1(None))),
             verify: Some(|k, p| RsaVerify::boxed(k, p, Scheme::Pkcs1(None))),
+            // Signing with recovery is the same PKCS#1 v1.5 block over the caller's data.
+            sign_recover: Some(|k, p| RsaSign::boxed(k, p, Scheme::Pkcs1(None))),
+            verify_recover: Some(Pkcs1Recover::boxed),
             encrypt: Some(|k, p| RsaEncrypt::boxed(k, p, false)),
             decrypt: Some(|k, p| RsaDecrypt::boxed(k, p, false)),
             wrap: Some(|k, p, d| {
@@ -62,7 +60,12 @@ pub(super) fn entries() -> Vec<MechanismEntry> {
                 CKM_RSA_PKCS,
                 min,
                 max,
-                sv | CKF_ENCRYPT | CKF_DECRYPT | CKF_WRAP | CKF_UNWRAP,
+                sv | CKF_SIGN_RECOVER
+                    | CKF_VERIFY_RECOVER
+                    | CKF_ENCRYPT
+                    | CKF_DECRYPT
+                    | CKF_WRAP
+                    | CKF_UNWRAP,
             )
         },
         MechanismEntry {
@@ -91,10 +94,17 @@ pub(super) fn entries() -> Vec<MechanismEntry> {
         MechanismEntry {
             sign: Some(RawRsa::sign_op),
             verify: Some(RawRsa::verify_op),
+            sign_recover: Some(RawRsa::sign_op),
+            verify_recover: Some(RawRsa::recover_op),
             encrypt: Some(|k, p| RawRsa::cipher(k, p, true)),
             decrypt: Some(|k, p| RawRsa::cipher(k, p, false)),
             forward: super::Forward::AsIs,
-            ..entry(CKM_RSA_X_509, min, max, sv | CKF_ENCRYPT | CKF_DECRYPT)
+            ..entry(
+                CKM_RSA_X_509,
+                min,
+                max,
+                sv | CKF_SIGN_RECOVER | CKF_VERIFY_RECOVER | CKF_ENCRYPT | CKF_DECRYPT,
+            )
         },
     ];
     // Non-capturing closures only coerce to `fn` pointers, so each hash gets its own pair.
@@ -176,6 +186,10 @@ pub(super) fn entries() -> Vec<MechanismEntry> {
         HashAlg::Sha3_512,
         super::Forward::Never
     );
+    // The `[policy]` floor (`rsa_min_bits`) applies to every RSA mechanism.
+    for entry in &mut out {
+        entry.family = Some(Family::Rsa);
+    }
     out
 }
 
@@ -371,6 +385,34 @@ impl VerifyOperation for RsaVerify {
     }
 }
 
+/// `C_VerifyRecover` with `CKM_RSA_PKCS`: the data (at most k − 11 bytes) out of a PKCS#1
+/// v1.5 block type 1 (PKCS#11 3.0 Current Mechanisms §2.1.6).
+struct Pkcs1Recover {
+    key: Arc<PublicKey>,
+    k: usize,
+}
+
+impl Pkcs1Recover {
+    fn boxed(key: &KeyMaterial, param: &MechanismParam) -> Result<Box<dyn RecoverOperation>> {
+        no_param(param)?;
+        let (key, kind) = public_key(key)?;
+        let k = modulus_bytes(kind)?;
+        Ok(Box::new(Pkcs1Recover { key, k }))
+    }
+}
+
+impl RecoverOperation for Pkcs1Recover {
+    fn recovered_len(&self) -> usize {
+        self.k - PKCS1_OVERHEAD
+    }
+    fn recover(&mut self, signature: &[u8]) -> Result<Vec<u8>> {
+        if signature.len() != self.k {
+            Err(Rv::SIGNATURE_LEN_RANGE)?
+        }
+        Ok(pkcs1_raw_recover(&self.key, signature).ok_or(Rv::SIGNATURE_INVALID)?)
+    }
+}
+
 /// PKCS#1 v1.5 (no parameter) or OAEP (`CK_RSA_PKCS_OAEP_PARAMS`) padding, and the largest
 /// message it can carry in a `k`-byte modulus.
 fn enc_padding(param: &MechanismParam, oaep: bool, k: usize) -> Result<(RsaEncPadding, usize)> {
@@ -555,6 +597,10 @@ impl RawRsa {
         Ok(Box::new(RawRsa::new(key, param, true)?))
     }
 
+    fn recover_op(key: &KeyMaterial, param: &MechanismParam) -> Result<Box<dyn RecoverOperation>> {
+        Ok(Box::new(RawRsa::new(key, param, true)?))
+    }
+
     fn cipher(
         key: &KeyMaterial,
         param: &MechanismParam,
@@ -645,6 +691,23 @@ impl VerifyOperation for RawRsa {
             Err(Rv::SIGNATURE_INVALID)?
         }
         Ok(())
+    }
+}
+
+/// `C_VerifyRecover` with `CKM_RSA_X_509`: the public operation's whole `k`-byte block, leading
+/// zeros included (raw RSA cannot tell them from data).
+impl RecoverOperation for RawRsa {
+    fn recovered_len(&self) -> usize {
+        self.k()
+    }
+    fn recover(&mut self, signature: &[u8]) -> Result<Vec<u8>> {
+        if signature.len() != self.k() {
+            Err(Rv::SIGNATURE_LEN_RANGE)?
+        }
+        if signature >= self.modulus.as_slice() {
+            Err(Rv::SIGNATURE_INVALID)?
+        }
+        self.public_op(signature)
     }
 }
 

@@ -20,7 +20,11 @@ use cryptoki::object::{Attribute, ObjectClass, ObjectHandle};
 use cryptoki::session::{Session, UserType};
 use cryptoki::slot::Slot;
 use cryptoki::types::AuthPin;
-use cryptoki_sys::CK_OBJECT_CLASS;
+use cryptoki_sys::{
+    CKF_DECRYPT, CKF_DERIVE, CKF_DIGEST, CKF_ENCRYPT, CKF_GENERATE, CKF_GENERATE_KEY_PAIR,
+    CKF_SIGN, CKF_SIGN_RECOVER, CKF_UNWRAP, CKF_VERIFY, CKF_VERIFY_RECOVER, CKF_WRAP, CK_FLAGS,
+    CK_MECHANISM_INFO, CK_MECHANISM_TYPE, CK_OBJECT_CLASS, CK_ULONG,
+};
 
 use super::config::Pkcs11Provider;
 use crate::crypto::digest::{digest, HashAlg};
@@ -115,6 +119,34 @@ pub struct Link {
     slot: Slot,
     idle: Mutex<Vec<Session>>,
     handles: RwLock<HashMap<(CK_OBJECT_CLASS, Vec<u8>), ObjectHandle>>,
+    /// The remote token's mechanisms, read once per connection.
+    mechanisms: std::sync::OnceLock<Arc<RemoteMechanisms>>,
+}
+
+/// A remote token's mechanisms and their `CK_MECHANISM_INFO` (flags as the operations they
+/// allow; the `cryptoki` crate leaves out numbers it does not know, which could not be
+/// forwarded anyway).
+pub type RemoteMechanisms = Vec<(CK_MECHANISM_TYPE, CK_MECHANISM_INFO)>;
+
+/// The `CKF_*` operation flags of a remote mechanism's info.
+fn operation_flags(info: &cryptoki::mechanism::MechanismInfo) -> CK_FLAGS {
+    [
+        (info.encrypt(), CKF_ENCRYPT),
+        (info.decrypt(), CKF_DECRYPT),
+        (info.digest(), CKF_DIGEST),
+        (info.sign(), CKF_SIGN),
+        (info.sign_recover(), CKF_SIGN_RECOVER),
+        (info.verify(), CKF_VERIFY),
+        (info.verify_recover(), CKF_VERIFY_RECOVER),
+        (info.generate(), CKF_GENERATE),
+        (info.generate_key_pair(), CKF_GENERATE_KEY_PAIR),
+        (info.wrap(), CKF_WRAP),
+        (info.unwrap(), CKF_UNWRAP),
+        (info.derive(), CKF_DERIVE),
+    ]
+    .iter()
+    .filter(|(set, _)| *set)
+    .fold(0, |flags, (_, flag)| flags | flag)
 }
 
 /// Pauses before looking a missing remote object up again.
@@ -263,6 +295,7 @@ impl Remote {
             slot,
             idle: Mutex::new(vec![session]),
             handles: RwLock::new(HashMap::new()),
+            mechanisms: std::sync::OnceLock::new(),
         })
     }
 
@@ -317,6 +350,36 @@ impl Remote {
                 *slot = None;
             }
         }
+    }
+
+    /// The remote token's mechanisms (`C_GetMechanismList`, `C_GetMechanismInfo` of its slot),
+    /// read on the first call of a connection.
+    pub fn mechanisms(&self) -> Result<Arc<RemoteMechanisms>> {
+        let link = self.link()?;
+        if let Some(known) = link.mechanisms.get() {
+            return Ok(Arc::clone(known));
+        }
+        let read = || -> cryptoki::error::Result<RemoteMechanisms> {
+            let mut out = Vec::new();
+            for kind in link.pkcs11.get_mechanism_list(link.slot)? {
+                let info = link.pkcs11.get_mechanism_info(link.slot, kind)?;
+                let size = |n: usize| CK_ULONG::try_from(n).unwrap_or(CK_ULONG::MAX);
+                out.push((
+                    CK_MECHANISM_TYPE::from(kind),
+                    CK_MECHANISM_INFO {
+                        ulMinKeySize: size(info.min_key_size()),
+                        ulMaxKeySize: size(info.max_key_size()),
+                        flags: operation_flags(&info),
+                    },
+                ));
+            }
+            Ok(out)
+        };
+        let list = Arc::new(read().map_err(|e| {
+            self.reset(&link);
+            self.failure("C_GetMechanismList", e)
+        })?);
+        Ok(Arc::clone(link.mechanisms.get_or_init(|| list)))
     }
 
     /// Checks that the remote token can be reached and logged in to now.

@@ -18,7 +18,7 @@ use std::sync::{Arc, RwLock};
 
 use uuid::Uuid;
 
-pub use client::{LoadedModules, Remote};
+pub use client::{LoadedModules, Remote, RemoteMechanisms};
 pub use config::{OnDestroy, PinSource, Pkcs11Provider, ProviderSpec, RemoteUse, RootKey};
 pub use keys::{RemoteKey, RemoteRef};
 
