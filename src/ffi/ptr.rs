@@ -609,6 +609,7 @@ unsafe fn mechanism_param(
         ParamShape::Sp800_108 => unsafe { sp800_108(p, len) },
         // SAFETY: see above.
         ParamShape::Sp800_108Feedback => unsafe { sp800_108_feedback(p, len) },
+        // SAFETY: see above.
         ParamShape::Ccm => unsafe { ccm(p, len) },
         // SAFETY: see above.
         ParamShape::Chacha20 => unsafe { chacha20(p, len) },
