@@ -15,14 +15,14 @@
 //! (`sym_key` rows) have no `key_algorithm` column; their rows carry no number.
 
 use cryptoki_sys::{
-    CKK_AES, CKK_EC, CKK_EC_EDWARDS, CKK_EC_MONTGOMERY, CKK_GENERIC_SECRET, CKK_RSA,
+    CKK_AES, CKK_EC, CKK_EC_EDWARDS, CKK_EC_MONTGOMERY, CKK_GENERIC_SECRET, CKK_HKDF, CKK_RSA,
     CKK_SHA224_HMAC, CKK_SHA256_HMAC, CKK_SHA384_HMAC, CKK_SHA3_224_HMAC, CKK_SHA3_256_HMAC,
     CKK_SHA3_384_HMAC, CKK_SHA3_512_HMAC, CKK_SHA512_HMAC, CKK_SHA_1_HMAC, CKM_AES_KEY_GEN,
     CKM_EC_EDWARDS_KEY_PAIR_GEN, CKM_EC_KEY_PAIR_GEN, CKM_EC_MONTGOMERY_KEY_PAIR_GEN,
-    CKM_GENERIC_SECRET_KEY_GEN, CKM_RSA_PKCS_KEY_PAIR_GEN, CKM_SHA224_KEY_GEN, CKM_SHA256_KEY_GEN,
-    CKM_SHA384_KEY_GEN, CKM_SHA3_224_KEY_GEN, CKM_SHA3_256_KEY_GEN, CKM_SHA3_384_KEY_GEN,
-    CKM_SHA3_512_KEY_GEN, CKM_SHA512_KEY_GEN, CKM_SHA_1_KEY_GEN, CK_KEY_TYPE, CK_MECHANISM_TYPE,
-    CK_ULONG,
+    CKM_GENERIC_SECRET_KEY_GEN, CKM_HKDF_KEY_GEN, CKM_RSA_PKCS_KEY_PAIR_GEN, CKM_SHA224_KEY_GEN,
+    CKM_SHA256_KEY_GEN, CKM_SHA384_KEY_GEN, CKM_SHA3_224_KEY_GEN, CKM_SHA3_256_KEY_GEN,
+    CKM_SHA3_384_KEY_GEN, CKM_SHA3_512_KEY_GEN, CKM_SHA512_KEY_GEN, CKM_SHA_1_KEY_GEN, CK_KEY_TYPE,
+    CK_MECHANISM_TYPE, CK_ULONG,
 };
 
 use crate::crypto::keys::{is_der_oid, printable_string, PrivateKey, PublicKey};
@@ -305,6 +305,11 @@ pub static GENERIC_SECRET: KeyAlgorithm = KeyAlgorithm {
     generation: Some(CKM_GENERIC_SECRET_KEY_GEN),
     ..row("generic-secret", Family::Secret, CKK_GENERIC_SECRET)
 };
+/// HKDF keys (`CKK_HKDF`, PKCS#11 3.0 Current Mechanisms §2.43), of any length.
+pub static HKDF: KeyAlgorithm = KeyAlgorithm {
+    generation: Some(CKM_HKDF_KEY_GEN),
+    ..row("hkdf", Family::Secret, CKK_HKDF)
+};
 
 pub static HMAC_SHA1: KeyAlgorithm = hmac("hmac-sha1", CKK_SHA_1_HMAC, CKM_SHA_1_KEY_GEN);
 pub static HMAC_SHA224: KeyAlgorithm = hmac("hmac-sha224", CKK_SHA224_HMAC, CKM_SHA224_KEY_GEN);
@@ -343,6 +348,7 @@ pub static ALGORITHMS: &[&KeyAlgorithm] = &[
     &AES_192,
     &AES_256,
     &GENERIC_SECRET,
+    &HKDF,
     &HMAC_SHA1,
     &HMAC_SHA224,
     &HMAC_SHA256,

@@ -4,7 +4,8 @@
 //! ever sees them.
 
 use cryptoki_sys::{
-    CK_ATTRIBUTE_TYPE, CK_EC_KDF_TYPE, CK_MECHANISM_TYPE, CK_RSA_PKCS_MGF_TYPE, CK_ULONG,
+    CK_ATTRIBUTE_TYPE, CK_EC_KDF_TYPE, CK_MECHANISM_TYPE, CK_OBJECT_HANDLE, CK_RSA_PKCS_MGF_TYPE,
+    CK_ULONG,
 };
 use zeroize::Zeroizing;
 
@@ -49,6 +50,61 @@ impl std::fmt::Debug for Attribute {
 
 /// A caller's template.
 pub type Template = Vec<Attribute>;
+
+/// Whether `kind`'s value is an array of attributes (`CKA_WRAP_TEMPLATE`, `CKA_UNWRAP_TEMPLATE`,
+/// `CKA_DERIVE_TEMPLATE`). Not every `CKF_ARRAY_ATTRIBUTE` type is one:
+/// `CKA_ALLOWED_MECHANISMS` has the bit and holds mechanism types.
+pub fn is_attribute_array(kind: CK_ATTRIBUTE_TYPE) -> bool {
+    matches!(
+        kind,
+        cryptoki_sys::CKA_WRAP_TEMPLATE
+            | cryptoki_sys::CKA_UNWRAP_TEMPLATE
+            | cryptoki_sys::CKA_DERIVE_TEMPLATE
+    )
+}
+
+/// The value of an attribute-array attribute (`CKF_ARRAY_ATTRIBUTE`: `CKA_WRAP_TEMPLATE`,
+/// `CKA_UNWRAP_TEMPLATE`, `CKA_DERIVE_TEMPLATE`) as sqlhsm holds it once the FFI has followed
+/// its pointers: each attribute as its type and its length (8 bytes each, little-endian), then
+/// its value.
+pub fn encode_attribute_array(attributes: &[Attribute]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for a in attributes {
+        // CK_ULONG is 32 bits on some platforms; the encoding is always 64.
+        #[allow(clippy::unnecessary_cast)]
+        out.extend_from_slice(&(a.kind as u64).to_le_bytes());
+        out.extend_from_slice(&(a.value.len() as u64).to_le_bytes());
+        out.extend_from_slice(&a.value);
+    }
+    out
+}
+
+/// The inverse of [`encode_attribute_array`]; `CKR_ATTRIBUTE_VALUE_INVALID` when the bytes are
+/// not such an encoding.
+pub fn decode_attribute_array(mut bytes: &[u8]) -> Result<Template> {
+    let mut out = Vec::new();
+    let word = |bytes: &mut &[u8]| -> Result<u64> {
+        let (head, rest) = bytes
+            .split_first_chunk::<8>()
+            .ok_or(Rv::ATTRIBUTE_VALUE_INVALID)?;
+        *bytes = rest;
+        Ok(u64::from_le_bytes(*head))
+    };
+    while !bytes.is_empty() {
+        let kind = word(&mut bytes)?;
+        let len = usize::try_from(word(&mut bytes)?).map_err(|_| Rv::ATTRIBUTE_VALUE_INVALID)?;
+        if len > bytes.len() {
+            Err(Rv::ATTRIBUTE_VALUE_INVALID)?
+        }
+        let (value, rest) = bytes.split_at(len);
+        out.push(Attribute::new(
+            CK_ATTRIBUTE_TYPE::try_from(kind).map_err(|_| Rv::ATTRIBUTE_VALUE_INVALID)?,
+            value.to_vec(),
+        ));
+        bytes = rest;
+    }
+    Ok(out)
+}
 
 /// A mechanism and its decoded parameter.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -97,6 +153,18 @@ pub enum ParamShape {
     Eddsa,
     /// `CK_ECDH1_DERIVE_PARAMS` → [`MechanismParam::Ecdh`].
     Ecdh1Derive,
+    /// `CK_HKDF_PARAMS` → [`MechanismParam::Hkdf`].
+    Hkdf,
+    /// `CK_KEY_DERIVATION_STRING_DATA` → [`MechanismParam::Data`].
+    DerivationString,
+    /// One `CK_OBJECT_HANDLE` (`CKM_CONCATENATE_BASE_AND_KEY`) → [`MechanismParam::Key`].
+    KeyHandle,
+    /// `CK_AES_CBC_ENCRYPT_DATA_PARAMS` → [`MechanismParam::CbcData`].
+    AesCbcEncryptData,
+    /// `CK_SP800_108_KDF_PARAMS` → [`MechanismParam::Kbkdf`] without an IV.
+    Sp800_108,
+    /// `CK_SP800_108_FEEDBACK_KDF_PARAMS` → [`MechanismParam::Kbkdf`] with its IV.
+    Sp800_108Feedback,
 }
 
 impl ParamShape {
@@ -144,6 +212,102 @@ pub enum MechanismParam {
         shared_data: Vec<u8>,
         public_data: Vec<u8>,
     },
+    /// `CK_HKDF_PARAMS`; `prf` is the hash mechanism (`CKM_SHA256`, …).
+    Hkdf {
+        extract: bool,
+        expand: bool,
+        prf: CK_MECHANISM_TYPE,
+        salt: HkdfSalt,
+        info: Vec<u8>,
+    },
+    /// `CK_KEY_DERIVATION_STRING_DATA`: the data a derivation mixes in. Zeroized: it may be key
+    /// material (`CKM_AES_ECB_ENCRYPT_DATA` encrypts it into the new key).
+    Data(Zeroizing<Vec<u8>>),
+    /// A key handle as the whole parameter (`CKM_CONCATENATE_BASE_AND_KEY`).
+    Key(CK_OBJECT_HANDLE),
+    /// `CK_AES_CBC_ENCRYPT_DATA_PARAMS`.
+    CbcData {
+        iv: [u8; 16],
+        data: Zeroizing<Vec<u8>>,
+    },
+    /// `CK_SP800_108_KDF_PARAMS` (`iv` is `None`) or `CK_SP800_108_FEEDBACK_KDF_PARAMS`.
+    Kbkdf {
+        prf: CK_MECHANISM_TYPE,
+        data: Vec<PrfData>,
+        iv: Option<Vec<u8>>,
+        /// The templates of `pAdditionalDerivedKeys`, in order; their handles go back to the
+        /// caller through the FFI.
+        additional: Vec<Template>,
+    },
+}
+
+/// `CK_HKDF_PARAMS.ulSaltType` with its salt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HkdfSalt {
+    /// `CKF_HKDF_SALT_NULL`: a string of zeros as long as the hash (RFC 5869 §2.2).
+    Null,
+    /// `CKF_HKDF_SALT_DATA`.
+    Data(Vec<u8>),
+    /// `CKF_HKDF_SALT_KEY`: the value of this secret key.
+    Key(CK_OBJECT_HANDLE),
+}
+
+/// One `CK_PRF_DATA_PARAM` of an SP 800-108 derivation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PrfData {
+    /// `CK_SP800_108_ITERATION_VARIABLE`: in counter mode the counter (its format given), in
+    /// feedback mode the previous block (`None`).
+    Iteration(Option<CounterFormat>),
+    /// `CK_SP800_108_OPTIONAL_COUNTER` (feedback mode).
+    Counter(CounterFormat),
+    /// `CK_SP800_108_DKM_LENGTH`.
+    DkmLength {
+        /// `CK_SP800_108_DKM_LENGTH_SUM_OF_KEYS` (false: `…_SUM_OF_SEGMENTS`).
+        sum_of_keys: bool,
+        format: CounterFormat,
+    },
+    /// `CK_SP800_108_BYTE_ARRAY`.
+    Bytes(Vec<u8>),
+    /// `CK_SP800_108_KEY_HANDLE`: the value of this secret key.
+    Key(CK_OBJECT_HANDLE),
+}
+
+/// `CK_SP800_108_COUNTER_FORMAT` (and the format part of `CK_SP800_108_DKM_LENGTH_FORMAT`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CounterFormat {
+    pub little_endian: bool,
+    pub width_bits: CK_ULONG,
+}
+
+impl MechanismParam {
+    /// The key handles the parameter names besides the base key (a salt key, the second key of
+    /// a concatenation, SP 800-108 key data), in order: the core resolves them for the
+    /// mechanism, which finds their material in `DeriveInput::keys` in the same order.
+    pub fn key_handles(&self) -> Vec<CK_OBJECT_HANDLE> {
+        match self {
+            MechanismParam::Key(handle) => vec![*handle],
+            MechanismParam::Hkdf {
+                salt: HkdfSalt::Key(handle),
+                ..
+            } => vec![*handle],
+            MechanismParam::Kbkdf { data, .. } => data
+                .iter()
+                .filter_map(|d| match d {
+                    PrfData::Key(handle) => Some(*handle),
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The templates of the additional keys an SP 800-108 derivation makes.
+    pub fn additional_templates(&self) -> &[Template] {
+        match self {
+            MechanismParam::Kbkdf { additional, .. } => additional,
+            _ => &[],
+        }
+    }
 }
 
 /// One entry of a `C_GetAttributeValue` template. After the call, the FFI layer writes
@@ -271,6 +435,21 @@ mod tests {
         assert!(out.reserve(8).unwrap());
         assert!(out.fill(b"xyz").unwrap());
         assert_eq!(out.len(), 3);
+    }
+
+    #[test]
+    fn attribute_arrays_round_trip() {
+        let attrs = vec![
+            Attribute::from_bool(0x1, true),
+            Attribute::new(0x3, b"label".to_vec()),
+            Attribute::new(0x4, Vec::new()),
+        ];
+        let bytes = encode_attribute_array(&attrs);
+        assert_eq!(decode_attribute_array(&bytes).unwrap(), attrs);
+        assert!(decode_attribute_array(&[]).unwrap().is_empty());
+        for cut in [1, 8, 15, bytes.len() - 1] {
+            assert!(decode_attribute_array(&bytes[..cut]).is_err(), "{cut}");
+        }
     }
 
     #[test]

@@ -38,6 +38,7 @@ use cryptoki::error::Error;
 use cryptoki::mechanism::aead::GcmParams;
 use cryptoki::mechanism::eddsa::{EddsaParams, EddsaSignatureScheme};
 use cryptoki::mechanism::elliptic_curve::{EcKdf, Ecdh1DeriveParams};
+use cryptoki::mechanism::hkdf::{HkdfParams, HkdfSalt};
 use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsOaepParams, PkcsOaepSource, PkcsPssParams};
 use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
@@ -906,6 +907,57 @@ fn mac_with(
     r.finish();
 }
 
+// ----- HKDF -----
+
+/// `CKM_HKDF_DERIVE` (extract and expand) from a generic secret holding the IKM, into a generic
+/// secret of `size` bytes read back with `CKA_VALUE`. An empty salt is `CKF_HKDF_SALT_NULL`
+/// (RFC 5869: HashLen zeros), any other `CKF_HKDF_SALT_DATA`. The `invalid` cases ask for more
+/// than 255 blocks and must be refused.
+fn hkdf(file: &str, hash: MechanismType) {
+    let doc = load(file);
+    let mut r = Report::new(file, &doc);
+    let s = session_for(file);
+    let mut keys = SecretKeys::new(&s, KeyType::GENERIC_SECRET, vec![Attribute::Derive(true)]);
+    for g in groups(&doc) {
+        for tc in tests(g) {
+            let (ikm, salt, info, okm) = (
+                hx(&tc["ikm"]),
+                hx(&tc["salt"]),
+                hx(&tc["info"]),
+                hx(&tc["okm"]),
+            );
+            let size = tc["size"].as_u64().expect("size");
+            let base = keys.get(&ikm);
+            let salt = match salt.is_empty() {
+                true => HkdfSalt::Null,
+                false => HkdfSalt::Data(&salt),
+            };
+            let mechanism = Mechanism::HkdfDerive(HkdfParams::new(hash, Some(salt), Some(&info)));
+            let template = [
+                Attribute::Class(ObjectClass::SECRET_KEY),
+                Attribute::KeyType(KeyType::GENERIC_SECRET),
+                Attribute::ValueLen(size.into()),
+                Attribute::Token(false),
+                Attribute::Sensitive(false),
+                Attribute::Extractable(true),
+            ];
+            let out = match s.derive_key(&mechanism, base, &template) {
+                Ok(key) => {
+                    let value = get_bytes(&s, key, AttributeType::Value);
+                    let _ = s.destroy_object(key);
+                    match value == okm {
+                        true => Outcome::Accepted,
+                        false => Outcome::WrongOutput(hex::encode(value)),
+                    }
+                }
+                Err(e) => rejected(e),
+            };
+            r.record(tc, out);
+        }
+    }
+    r.finish();
+}
+
 // ----- ECDH -----
 
 /// Reads one DER TLV: (tag, contents, rest). Definite lengths only.
@@ -1156,6 +1208,8 @@ fn every_file_has_a_test() {
         "ecdsa_secp521r1_sha512_p1363_test.json",
         "ed25519_test.json",
         "ed448_test.json",
+        "hkdf_sha256_test.json",
+        "hkdf_sha512_test.json",
         "hmac_sha256_test.json",
         "hmac_sha384_test.json",
         "hmac_sha3_256_test.json",
@@ -1275,6 +1329,16 @@ fn aes_wrap() {
 #[test]
 fn aes_kwp() {
     keywrap("aes_kwp_test.json", CKM_AES_KEY_WRAP_KWP);
+}
+
+#[test]
+fn hkdf_sha256() {
+    hkdf("hkdf_sha256_test.json", MechanismType::SHA256);
+}
+
+#[test]
+fn hkdf_sha512() {
+    hkdf("hkdf_sha512_test.json", MechanismType::SHA512);
 }
 
 #[test]

@@ -13,7 +13,9 @@ use crate::core::extraction;
 use crate::core::module::{module, Module};
 use crate::core::new_keys::{first_handle, NewKey};
 use crate::core::policy::{self, Origin};
-use crate::core::template::{template_bool, template_ulong};
+use crate::core::template::{
+    matches_key_template, template_bool, template_ulong, with_key_template,
+};
 use crate::crypto::keys::PrivateKey;
 use crate::error::{Result, Rv};
 use crate::key_algorithm;
@@ -58,12 +60,13 @@ pub fn unwrap_key(
     module()?.unwrap_key(session, mechanism, unwrapping_key, wrapped_key, template)
 }
 
+/// The new key's handle, then those of an SP 800-108 derivation's additional keys.
 pub fn derive_key(
     session: CK_SESSION_HANDLE,
     mechanism: &Mechanism,
     base_key: CK_OBJECT_HANDLE,
     template: &[Attribute],
-) -> Result<CK_OBJECT_HANDLE> {
+) -> Result<(CK_OBJECT_HANDLE, Vec<CK_OBJECT_HANDLE>)> {
     module()?.derive_key(session, mechanism, base_key, template)
 }
 
@@ -101,6 +104,10 @@ impl Module {
         )?;
         let target = self.visible_object(&access, key, Rv::KEY_HANDLE_INVALID)?;
         extraction::check_wrap(&wrapper.attrs, &target.attrs)?;
+        // The wrapping key's CKA_WRAP_TEMPLATE says which keys it may wrap (§4.10).
+        if !matches_key_template(&wrapper.attrs, CKA_WRAP_TEMPLATE, &target.attrs)? {
+            Err(Rv::KEY_NOT_WRAPPABLE)?
+        }
         let material = self.material(&access, &target)?;
         let bytes = key_bytes(&material)?;
         let wrapped = wrap(&wrapping, &mechanism.param, &bytes)?;
@@ -127,6 +134,8 @@ impl Module {
             mechanism,
             Rv::UNWRAPPING_KEY_HANDLE_INVALID,
         )?;
+        // The unwrapping key's CKA_UNWRAP_TEMPLATE joins the caller's (§4.10).
+        let template = &*with_key_template(&unwrapper.attrs, CKA_UNWRAP_TEMPLATE, template)?;
         extraction::check_unwrap_template(&unwrapper.attrs, template)?;
         let class = template_ulong(template, CKA_CLASS)?.ok_or(Rv::TEMPLATE_INCOMPLETE)?;
         let key_type = template_ulong(template, CKA_KEY_TYPE)?.ok_or(Rv::TEMPLATE_INCOMPLETE)?;
@@ -188,18 +197,19 @@ impl Module {
         first_handle(self.store_new_key(session, &access, key)?)
     }
 
+    /// `C_DeriveKey`: the new key's handle, then the handles of the additional keys an
+    /// SP 800-108 derivation makes (in the order of `pAdditionalDerivedKeys`).
     pub fn derive_key(
         &self,
         session: CK_SESSION_HANDLE,
         mechanism: &Mechanism,
         base_key: CK_OBJECT_HANDLE,
         template: &[Attribute],
-    ) -> Result<CK_OBJECT_HANDLE> {
+    ) -> Result<(CK_OBJECT_HANDLE, Vec<CK_OBJECT_HANDLE>)> {
         let access = self.access(session)?;
         let template = &*access.with_private_default(template)?;
-        let derive = mechanism::lookup(mechanism.kind)
-            .and_then(|e| e.derive)
-            .ok_or(Rv::MECHANISM_INVALID)?;
+        let entry = mechanism::lookup(mechanism.kind).ok_or(Rv::MECHANISM_INVALID)?;
+        let derive = entry.derive.ok_or(Rv::MECHANISM_INVALID)?;
         let (base, material) = self.usable_key(
             &access,
             base_key,
@@ -207,15 +217,18 @@ impl Module {
             mechanism,
             Rv::KEY_HANDLE_INVALID,
         )?;
+        // The base key's CKA_DERIVE_TEMPLATE joins the caller's, for every key made (§4.10).
+        let template = &*with_key_template(&base.attrs, CKA_DERIVE_TEMPLATE, template)?;
         let class = template_ulong(template, CKA_CLASS)?.unwrap_or(CKO_SECRET_KEY);
-        if class != CKO_SECRET_KEY {
-            Err(Rv::TEMPLATE_INCONSISTENT)?
-        }
-        let key_type = template_ulong(template, CKA_KEY_TYPE)?.ok_or(Rv::TEMPLATE_INCOMPLETE)?;
-        let len = match (template_ulong(template, CKA_VALUE_LEN)?, key_type) {
-            (Some(len), _) => Some(usize::try_from(len).map_err(|_| Rv::ATTRIBUTE_VALUE_INVALID)?),
-            (None, CKK_AES) => Err(Rv::TEMPLATE_INCOMPLETE)?,
-            (None, _) => None,
+        // A mechanism that derives data (CKM_HKDF_DATA) makes data objects only.
+        let data_object = match (class, entry.derives_data) {
+            (CKO_SECRET_KEY, false) => false,
+            (CKO_DATA, true) => true,
+            _ => Err(Rv::TEMPLATE_INCONSISTENT)?,
+        };
+        let (key_type, len) = match data_object {
+            true => (CK_UNAVAILABLE_INFORMATION, data_len(template)?),
+            false => requested_key(template)?,
         };
         if let Some(remote_key) = Self::as_remote_key(&material) {
             let mut attrs = remote_target_attrs(template, key_type, Origin::Imported)?;
@@ -227,23 +240,146 @@ impl Module {
             let label = remote_label(&attrs);
             let reference =
                 crate::provider::keys::derive_secret(remote_key, mechanism, key_type, len, &label)?;
-            return self.store_remote_result(session, &access, remote_key, attrs, reference);
+            let handle =
+                self.store_remote_result(session, &access, remote_key, attrs, reference)?;
+            return Ok((handle, Vec::new()));
         }
-        let value = derive(&material, &mechanism.param, len)?;
-        let mut key = secret_key(template, key_type, value, Origin::Imported)?;
-        if let NewKey::Secret { attrs, .. } = &mut key {
-            extraction::inherit_secrecy(mechanism.kind, &base.attrs, attrs);
-            // A derived key is "always sensitive" / "never extractable" only if its base was and
-            // it still is (PKCS#11 3.0 §4.10).
-            let always_sensitive =
-                base.attrs.flag(CKA_ALWAYS_SENSITIVE) && attrs.flag(CKA_SENSITIVE);
-            let never_extractable =
-                base.attrs.flag(CKA_NEVER_EXTRACTABLE) && !attrs.flag(CKA_EXTRACTABLE);
-            attrs.set_bool(CKA_ALWAYS_SENSITIVE, always_sensitive);
-            attrs.set_bool(CKA_NEVER_EXTRACTABLE, never_extractable);
+        // The keys the parameter names (a salt key, the second key of a concatenation): secret
+        // keys the session can see; their protection carries over like the base key's.
+        let mut bases = vec![base.clone()];
+        let mut values = Vec::new();
+        for handle in mechanism.param.key_handles() {
+            let object = self.visible_object(&access, handle, Rv::KEY_HANDLE_INVALID)?;
+            if object.class() != CKO_SECRET_KEY {
+                Err(Rv::KEY_TYPE_INCONSISTENT)?
+            }
+            match self.material(&access, &object)? {
+                KeyMaterial::Secret(value) => values.push(Zeroizing::new(value.to_vec())),
+                _ => Err(Rv::KEY_TYPE_INCONSISTENT)?,
+            }
+            bases.push(object);
         }
-        first_handle(self.store_new_key(session, &access, key)?)
+        let additional = mechanism
+            .param
+            .additional_templates()
+            .iter()
+            .map(|t| {
+                let t = access.with_private_default(t)?;
+                let t = with_key_template(&base.attrs, CKA_DERIVE_TEMPLATE, &t)?.into_owned();
+                let (key_type, len) = requested_key(&t)?;
+                let len = len.ok_or(Rv::TEMPLATE_INCOMPLETE)?;
+                Ok((t, key_type, len))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let lens: Vec<usize> = additional.iter().map(|(_, _, len)| *len).collect();
+        let input = mechanism::DeriveInput {
+            base: &material,
+            base_type: bases[0]
+                .attrs
+                .ulong(CKA_KEY_TYPE)
+                .unwrap_or(CK_UNAVAILABLE_INFORMATION),
+            param: &mechanism.param,
+            len,
+            keys: &values,
+            additional: &lens,
+        };
+        let mut values = derive(&input)?.into_iter();
+        let value = values.next().ok_or(Rv::GENERAL_ERROR)?;
+        if data_object {
+            let mut data_template: Vec<Attribute> = template
+                .iter()
+                .filter(|a| a.kind != CKA_VALUE_LEN)
+                .cloned()
+                .collect();
+            if data_template.iter().any(|a| a.kind == CKA_VALUE) {
+                Err(Rv::TEMPLATE_INCONSISTENT)?
+            }
+            data_template.push(Attribute::new(CKA_VALUE, value.to_vec()));
+            let attrs =
+                crate::core::plain_objects::build_plain_attrs(CKO_DATA, &data_template, &access)?;
+            return Ok((self.store_plain(session, &access, attrs)?, Vec::new()));
+        }
+        let mut keys = vec![derived_key(
+            template,
+            key_type,
+            value,
+            mechanism.kind,
+            &bases,
+        )?];
+        for ((t, key_type, _), value) in additional.iter().zip(values) {
+            keys.push(derived_key(t, *key_type, value, mechanism.kind, &bases)?);
+        }
+        if keys.len() != additional.len() + 1 {
+            Err(Rv::GENERAL_ERROR)?
+        }
+        // The keys are stored one by one; if one fails, the ones already made are destroyed, so
+        // a failed call leaves no key behind.
+        let mut handles = Vec::with_capacity(keys.len());
+        for key in keys {
+            match self
+                .store_new_key(session, &access, key)
+                .and_then(first_handle)
+            {
+                Ok(handle) => handles.push(handle),
+                Err(e) => {
+                    for handle in handles {
+                        let _ = self.destroy_object(session, handle);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        let first = handles.remove(0);
+        Ok((first, handles))
     }
+}
+
+/// The key type and length a derivation template asks for (an AES key must say its length).
+fn requested_key(template: &[Attribute]) -> Result<(CK_KEY_TYPE, Option<usize>)> {
+    if template_ulong(template, CKA_CLASS)?.is_some_and(|c| c != CKO_SECRET_KEY) {
+        Err(Rv::TEMPLATE_INCONSISTENT)?
+    }
+    let key_type = template_ulong(template, CKA_KEY_TYPE)?.ok_or(Rv::TEMPLATE_INCOMPLETE)?;
+    let len = match (template_ulong(template, CKA_VALUE_LEN)?, key_type) {
+        (Some(len), _) => Some(usize::try_from(len).map_err(|_| Rv::ATTRIBUTE_VALUE_INVALID)?),
+        (None, CKK_AES) => Err(Rv::TEMPLATE_INCOMPLETE)?,
+        (None, _) => None,
+    };
+    Ok((key_type, len))
+}
+
+/// The length of a derived data object (`CKM_HKDF_DATA`): the template's `CKA_VALUE_LEN`.
+fn data_len(template: &[Attribute]) -> Result<Option<usize>> {
+    let len = template_ulong(template, CKA_VALUE_LEN)?.ok_or(Rv::TEMPLATE_INCOMPLETE)?;
+    Ok(Some(
+        usize::try_from(len).map_err(|_| Rv::ATTRIBUTE_VALUE_INVALID)?,
+    ))
+}
+
+/// A derived secret key with the protection rules of PKCS#11 3.0 §4.10: sensitive and
+/// unextractable as its base keys are ([`extraction::inherit_secrecy`], each base key: the
+/// base and a key the parameter names, such as the second key of a concatenation), and
+/// "always sensitive" / "never extractable" only if every base key was and the new key still is.
+fn derived_key(
+    template: &[Attribute],
+    key_type: CK_KEY_TYPE,
+    value: Zeroizing<Vec<u8>>,
+    mechanism: CK_MECHANISM_TYPE,
+    bases: &[crate::core::object::ObjectRef],
+) -> Result<NewKey> {
+    let mut key = secret_key(template, key_type, value, Origin::Imported)?;
+    if let NewKey::Secret { attrs, .. } = &mut key {
+        for base in bases {
+            extraction::inherit_secrecy(mechanism, &base.attrs, attrs);
+        }
+        let always_sensitive =
+            bases.iter().all(|b| b.attrs.flag(CKA_ALWAYS_SENSITIVE)) && attrs.flag(CKA_SENSITIVE);
+        let never_extractable = bases.iter().all(|b| b.attrs.flag(CKA_NEVER_EXTRACTABLE))
+            && !attrs.flag(CKA_EXTRACTABLE);
+        attrs.set_bool(CKA_ALWAYS_SENSITIVE, always_sensitive);
+        attrs.set_bool(CKA_NEVER_EXTRACTABLE, never_extractable);
+    }
+    Ok(key)
 }
 
 /// The attributes of a secret key that a REMOTE key unwraps or derives in the remote module:

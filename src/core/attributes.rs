@@ -27,6 +27,9 @@ pub enum Encoding {
     Date,
     /// An array of `CK_MECHANISM_TYPE`.
     MechanismList,
+    /// An array of attributes (`CKF_ARRAY_ATTRIBUTE`), as `crate::types::encode_attribute_array`
+    /// writes it (stored as hex); each attribute in it one sqlhsm knows, none an array itself.
+    AttributeArray,
 }
 
 /// Where an attribute's value is kept.
@@ -79,6 +82,9 @@ static SPECS: &[AttrSpec] = specs! {
     CKA_LOCAL, "local", Bool, Metadata;
     CKA_KEY_GEN_MECHANISM, "key_gen_mechanism", Ulong, Metadata;
     CKA_ALLOWED_MECHANISMS, "allowed_mechanisms", MechanismList, Metadata;
+    CKA_WRAP_TEMPLATE, "wrap_template", AttributeArray, Metadata;
+    CKA_UNWRAP_TEMPLATE, "unwrap_template", AttributeArray, Metadata;
+    CKA_DERIVE_TEMPLATE, "derive_template", AttributeArray, Metadata;
     CKA_SUBJECT, "subject", Bytes, Metadata;
     CKA_ENCRYPT, "encrypt", Bool, Metadata;
     CKA_DECRYPT, "decrypt", Bool, Metadata;
@@ -149,6 +155,14 @@ pub fn validate_value(spec: &AttrSpec, value: &[u8]) -> Result<()> {
             value.is_empty() || (value.len() == 8 && value.iter().all(u8::is_ascii_digit))
         }
         Encoding::MechanismList => value.len().is_multiple_of(std::mem::size_of::<CK_ULONG>()),
+        Encoding::AttributeArray => crate::types::decode_attribute_array(value)?
+            .iter()
+            .all(|a| match self::spec(a.kind) {
+                Some(inner) if inner.encoding != Encoding::AttributeArray => {
+                    validate_value(inner, &a.value).is_ok()
+                }
+                _ => false,
+            }),
         Encoding::Bytes | Encoding::Utf8 => true,
     };
     if ok {
@@ -283,7 +297,7 @@ fn value_to_json(spec: &AttrSpec, value: &[u8]) -> Value {
             Ok(text) => Value::String(text.to_string()),
             Err(_) => serde_json::json!({ "hex": hex::encode(value) }),
         },
-        Encoding::Bytes => Value::String(hex::encode(value)),
+        Encoding::Bytes | Encoding::AttributeArray => Value::String(hex::encode(value)),
         Encoding::MechanismList => Value::Array(
             value
                 .chunks_exact(std::mem::size_of::<CK_ULONG>())
@@ -313,7 +327,7 @@ fn value_from_json(spec: &AttrSpec, value: &Value) -> Result<Vec<u8>> {
             }
             _ => return Err(corrupt()),
         },
-        Encoding::Bytes => {
+        Encoding::Bytes | Encoding::AttributeArray => {
             hex::decode(value.as_str().ok_or_else(corrupt)?).map_err(|_| corrupt())?
         }
         Encoding::MechanismList => {

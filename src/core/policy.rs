@@ -221,6 +221,8 @@ static PUBLIC_KEY: &[Row] = key_then!(private: false;
         row(CKA_VERIFY_RECOVER, Bool(true), FREE),
         row(CKA_WRAP, Bool(true), FREE),
         row(CKA_TRUSTED, Bool(false), FREE.union(SO_ONLY)),
+        // What a key wrapped with this one must match (§4.8), fixed at creation.
+        row(CKA_WRAP_TEMPLATE, Absent, CREATE),
         row(CKA_PUBLIC_KEY_INFO, Computed, NONE),
         only(RSA, row(CKA_MODULUS, Computed, REQUIRED)),
         only(RSA, row(CKA_MODULUS_BITS, Computed, NONE)),
@@ -245,6 +247,9 @@ static PRIVATE_KEY: &[Row] = key_then!(private: true;
         // Fixed at creation (the spec does not list it as modifiable): a user who could clear
         // it would undo the PIN-per-use it demands.
         row(CKA_ALWAYS_AUTHENTICATE, Bool(false), CREATE),
+        // What keys unwrapped or derived with this one get (§4.9), fixed at creation.
+        row(CKA_UNWRAP_TEMPLATE, Absent, CREATE),
+        row(CKA_DERIVE_TEMPLATE, Absent, CREATE),
         row(CKA_PUBLIC_KEY_INFO, Computed, NONE),
         only(RSA, row(CKA_MODULUS, Computed, REQUIRED)),
         only(RSA, row(CKA_PUBLIC_EXPONENT, Computed, REQUIRED)),
@@ -280,6 +285,11 @@ static SECRET_KEY: &[Row] = key_then!(private: true;
         row(CKA_NEVER_EXTRACTABLE, Initial::Origin, NONE),
         row(CKA_WRAP_WITH_TRUSTED, Bool(false), FREE.union(TO_TRUE_ONLY)),
         row(CKA_TRUSTED, Bool(false), FREE.union(SO_ONLY)),
+        // What keys wrapped, unwrapped or derived with this one match or get (§4.10), fixed at
+        // creation.
+        row(CKA_WRAP_TEMPLATE, Absent, CREATE),
+        row(CKA_UNWRAP_TEMPLATE, Absent, CREATE),
+        row(CKA_DERIVE_TEMPLATE, Absent, CREATE),
         row(CKA_VALUE, Absent, SENSITIVE.union(REQUIRED)),
         // The key's length; a template may state it (it must then be right).
         row(CKA_VALUE_LEN, Computed, CREATE),

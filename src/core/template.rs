@@ -1,4 +1,6 @@
-//! Reading a caller's template (PKCS#11 3.0 §4.1): one attribute's value, duplicates agreeing.
+//! Reading a caller's template (PKCS#11 3.0 §4.1): one attribute's value, duplicates agreeing;
+//! and the templates a key carries for the keys it wraps, unwraps or derives
+//! (`CKA_WRAP_TEMPLATE`, `CKA_UNWRAP_TEMPLATE`, `CKA_DERIVE_TEMPLATE`, §4.8–4.10).
 
 use cryptoki_sys::*;
 
@@ -34,4 +36,41 @@ pub fn template_ulong(template: &[Attribute], kind: CK_ATTRIBUTE_TYPE) -> Result
             attributes::decode_ulong(v).ok_or(Rv::ATTRIBUTE_VALUE_INVALID)?,
         )),
     }
+}
+
+/// The caller's template for a key that `key` unwraps or derives, with `key`'s template
+/// attribute (`CKA_UNWRAP_TEMPLATE`, `CKA_DERIVE_TEMPLATE`) applied: its attributes are added,
+/// and one the caller also gives must have the same value (`CKR_TEMPLATE_INCONSISTENT`).
+pub fn with_key_template<'a>(
+    key: &attributes::AttrMap,
+    kind: CK_ATTRIBUTE_TYPE,
+    template: &'a [Attribute],
+) -> Result<std::borrow::Cow<'a, [Attribute]>> {
+    let Some(stored) = key.get(kind) else {
+        return Ok(std::borrow::Cow::Borrowed(template));
+    };
+    let mut merged = template.to_vec();
+    for attr in crate::types::decode_attribute_array(stored)? {
+        match find_in_template(template, attr.kind)? {
+            Some(given) if given != attr.value.as_slice() => Err(Rv::TEMPLATE_INCONSISTENT)?,
+            Some(_) => {}
+            None => merged.push(attr),
+        }
+    }
+    Ok(std::borrow::Cow::Owned(merged))
+}
+
+/// Whether `target` has every attribute of `key`'s `CKA_WRAP_TEMPLATE` with the same value
+/// (true when `key` has none).
+pub fn matches_key_template(
+    key: &attributes::AttrMap,
+    kind: CK_ATTRIBUTE_TYPE,
+    target: &attributes::AttrMap,
+) -> Result<bool> {
+    let Some(stored) = key.get(kind) else {
+        return Ok(true);
+    };
+    Ok(crate::types::decode_attribute_array(stored)?
+        .iter()
+        .all(|a| target.get(a.kind) == Some(a.value.as_slice())))
 }

@@ -773,6 +773,7 @@ fn wrap_unwrap_and_derive() {
         ];
         m.derive_key(session, &mechanism, private, &template)
             .unwrap()
+            .0
     };
     let ab = derive(a_priv, b_pub);
     let ba = derive(b_priv, a_pub);

@@ -450,18 +450,20 @@ fn ecdh_matches_openssl_deriver() {
         let mut d = Deriver::new(&peer.0).unwrap();
         d.set_peer(&our_public.0).unwrap();
         let theirs = d.derive_to_vec().unwrap();
-        let derive = crate::mechanism::lookup(CKM_ECDH1_DERIVE)
-            .unwrap()
-            .derive
-            .unwrap();
         let param = MechanismParam::Ecdh {
             kdf: CKD_NULL,
             shared_data: vec![],
             public_data: point_der,
         };
-        assert_eq!(
-            derive(&private(ours), &param, None).unwrap().to_vec(),
-            theirs
+        let ours = crate::mechanism::tests::derive_as(
+            CKM_ECDH1_DERIVE,
+            &private(ours),
+            cryptoki_sys::CKK_EC,
+            &param,
+            None,
+            &[],
+            &[],
         );
+        assert_eq!(ours.unwrap(), vec![theirs]);
     }
 }

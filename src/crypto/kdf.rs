@@ -1,4 +1,5 @@
-//! PIN-based key derivation: scrypt (memory-hard), parameters stored per token.
+//! PIN-based key derivation: scrypt (memory-hard), parameters stored per token; and HKDF
+//! (RFC 5869), built on HMAC, for the `CKM_HKDF_*` mechanisms.
 
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
@@ -60,10 +61,83 @@ pub fn bind_to_secret(kek: &[u8; 32], secret: &[u8; 32]) -> Result<Zeroizing<[u8
     Ok(key)
 }
 
+/// HKDF-Extract (RFC 5869 §2.2): PRK = HMAC-Hash(salt, IKM). An empty salt is HashLen zeros,
+/// as the RFC says when none is given.
+pub fn hkdf_extract(
+    alg: crate::crypto::digest::HashAlg,
+    salt: &[u8],
+    ikm: &[u8],
+) -> Result<Zeroizing<Vec<u8>>> {
+    let zeros = vec![0u8; alg.output_len()];
+    let salt = if salt.is_empty() { &zeros[..] } else { salt };
+    let mut mac = crate::crypto::mac::Mac::hmac(alg, salt)?;
+    mac.update(ikm)?;
+    Ok(Zeroizing::new(mac.finish()?))
+}
+
+/// HKDF-Expand (RFC 5869 §2.3): `len` bytes of T(1) | T(2) | …; at most 255 blocks
+/// (`CKR_KEY_SIZE_RANGE` beyond, and for an empty output).
+pub fn hkdf_expand(
+    alg: crate::crypto::digest::HashAlg,
+    prk: &[u8],
+    info: &[u8],
+    len: usize,
+) -> Result<Zeroizing<Vec<u8>>> {
+    if len == 0 || len > 255 * alg.output_len() {
+        Err(crate::error::Rv::KEY_SIZE_RANGE)?
+    }
+    let mut okm = Zeroizing::new(Vec::with_capacity(len + alg.output_len()));
+    let mut block = Zeroizing::new(Vec::new());
+    let mut counter = 1u8;
+    while okm.len() < len {
+        let mut mac = crate::crypto::mac::Mac::hmac(alg, prk)?;
+        mac.update(&block)?;
+        mac.update(info)?;
+        mac.update(&[counter])?;
+        block = Zeroizing::new(mac.finish()?);
+        okm.extend_from_slice(&block);
+        counter = counter.wrapping_add(1);
+    }
+    okm.truncate(len);
+    Ok(okm)
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rfc5869_case_1_and_3() {
+        use crate::crypto::digest::HashAlg;
+        let ikm = [0x0bu8; 22];
+        let salt = hex::decode("000102030405060708090a0b0c").unwrap();
+        let info = hex::decode("f0f1f2f3f4f5f6f7f8f9").unwrap();
+        let prk = hkdf_extract(HashAlg::Sha256, &salt, &ikm).unwrap();
+        assert_eq!(
+            hex::encode(&*prk),
+            "077709362c2e32df0ddc3f0dc47bba6390b6c73bb50f9c3122ec844ad7c2b3e5"
+        );
+        let okm = hkdf_expand(HashAlg::Sha256, &prk, &info, 42).unwrap();
+        assert_eq!(
+            hex::encode(&*okm),
+            "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865"
+        );
+        let prk = hkdf_extract(HashAlg::Sha256, &[], &ikm).unwrap();
+        let okm = hkdf_expand(HashAlg::Sha256, &prk, &[], 42).unwrap();
+        assert_eq!(
+            hex::encode(&*okm),
+            "8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879ec3454e5f3c738d2d9d201395faa4b61a96c8"
+        );
+        assert!(hkdf_expand(HashAlg::Sha256, &prk, &[], 255 * 32 + 1).is_err());
+        assert!(hkdf_expand(HashAlg::Sha256, &prk, &[], 0).is_err());
+        assert_eq!(
+            hkdf_expand(HashAlg::Sha256, &prk, &[], 255 * 32)
+                .unwrap()
+                .len(),
+            8160
+        );
+    }
 
     const FAST: ScryptParams = ScryptParams {
         log_n: 10,

@@ -17,15 +17,24 @@ use std::ops::Deref;
 use std::ptr::NonNull;
 
 use cryptoki_sys::{
-    CKZ_DATA_SPECIFIED, CK_ATTRIBUTE, CK_BYTE, CK_ECDH1_DERIVE_PARAMS, CK_EDDSA_PARAMS,
-    CK_GCM_PARAMS, CK_MECHANISM, CK_MECHANISM_TYPE, CK_RSA_PKCS_OAEP_PARAMS,
-    CK_RSA_PKCS_PSS_PARAMS, CK_ULONG, CK_UNAVAILABLE_INFORMATION,
+    CKF_HKDF_SALT_DATA, CKF_HKDF_SALT_KEY, CKF_HKDF_SALT_NULL, CKZ_DATA_SPECIFIED,
+    CK_AES_CBC_ENCRYPT_DATA_PARAMS, CK_ATTRIBUTE, CK_BYTE, CK_DERIVED_KEY, CK_ECDH1_DERIVE_PARAMS,
+    CK_EDDSA_PARAMS, CK_GCM_PARAMS, CK_HKDF_PARAMS, CK_KEY_DERIVATION_STRING_DATA, CK_MECHANISM,
+    CK_MECHANISM_TYPE, CK_OBJECT_HANDLE, CK_PRF_DATA_PARAM, CK_RSA_PKCS_OAEP_PARAMS,
+    CK_RSA_PKCS_PSS_PARAMS, CK_SP800_108_BYTE_ARRAY, CK_SP800_108_COUNTER_FORMAT,
+    CK_SP800_108_DKM_LENGTH, CK_SP800_108_DKM_LENGTH_FORMAT, CK_SP800_108_DKM_LENGTH_SUM_OF_KEYS,
+    CK_SP800_108_DKM_LENGTH_SUM_OF_SEGMENTS, CK_SP800_108_FEEDBACK_KDF_PARAMS,
+    CK_SP800_108_ITERATION_VARIABLE, CK_SP800_108_KDF_PARAMS, CK_SP800_108_KEY_HANDLE,
+    CK_SP800_108_OPTIONAL_COUNTER, CK_ULONG, CK_UNAVAILABLE_INFORMATION,
 };
 use zeroize::Zeroizing;
 
 use crate::api::object::AttributeRequest;
 use crate::error::{Error, Result, Rv};
-use crate::types::{Attribute, Mechanism, MechanismParam, OutBuf, ParamShape, Template};
+use crate::types::{
+    is_attribute_array, Attribute, CounterFormat, HkdfSalt, Mechanism, MechanismParam, OutBuf,
+    ParamShape, PrfData, Template,
+};
 
 /// The largest buffer, in bytes, we accept from a caller (1 GiB). Nothing sqlhsm handles comes
 /// close; a larger length is a garbage value, not a request.
@@ -300,11 +309,58 @@ pub(crate) unsafe fn template(p: *const CK_ATTRIBUTE, count: CK_ULONG) -> Result
     attributes
         .iter()
         .map(|a| {
+            if is_attribute_array(a.type_) {
+                // SAFETY: forwarded contract for each entry.
+                return unsafe { attribute_array(a) };
+            }
             // SAFETY: forwarded contract for each entry.
             let value = unsafe { bytes(a.pValue.cast::<u8>(), a.ulValueLen) }?;
             Ok(Attribute::new(a.type_, value.to_vec()))
         })
         .collect()
+}
+
+/// The largest attribute array, in bytes of its encoding, sqlhsm keeps (64 KiB): far above any
+/// real template, and the size of the scratch buffer `C_GetAttributeValue` reads one into.
+const MAX_ARRAY_BYTES: usize = 1 << 16;
+
+/// An attribute whose value is an array of attributes ([`is_attribute_array`], PKCS#11 3.0
+/// §4.1.3: `pValue` points to `CK_ATTRIBUTE`s, `ulValueLen` is their size in bytes), encoded by
+/// [`crate::types::encode_attribute_array`]. A length that is not a whole number of entries, an
+/// array inside the array, or an encoding over [`MAX_ARRAY_BYTES`] is
+/// `CKR_ATTRIBUTE_VALUE_INVALID`.
+///
+/// # Safety
+/// `a.pValue` valid for reads of `a.ulValueLen` bytes of `CK_ATTRIBUTE`s, each valid as in
+/// [`template`].
+unsafe fn attribute_array(a: &CK_ATTRIBUTE) -> Result<Attribute> {
+    let entry = size_of::<CK_ATTRIBUTE>() as CK_ULONG;
+    if !a.ulValueLen.is_multiple_of(entry) {
+        Err(Rv::ATTRIBUTE_VALUE_INVALID)?
+    }
+    // SAFETY: forwarded contract.
+    let inner = unsafe {
+        slice(
+            a.pValue.cast::<CK_ATTRIBUTE>().cast_const(),
+            a.ulValueLen / entry,
+        )
+    }?;
+    let attrs = inner
+        .iter()
+        .map(|i| {
+            if is_attribute_array(i.type_) {
+                Err(Rv::ATTRIBUTE_VALUE_INVALID)?
+            }
+            // SAFETY: forwarded contract.
+            let value = unsafe { bytes(i.pValue.cast::<u8>(), i.ulValueLen) }?;
+            Ok(Attribute::new(i.type_, value.to_vec()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let encoded = crate::types::encode_attribute_array(&attrs);
+    if encoded.len() > MAX_ARRAY_BYTES {
+        Err(Rv::ATTRIBUTE_VALUE_INVALID)?
+    }
+    Ok(Attribute::new(a.type_, encoded))
 }
 
 /// Runs `fill` over the `C_GetAttributeValue` requests built from the caller's template (a NULL
@@ -328,10 +384,23 @@ where
     // array is alive while the value buffers are borrowed.
     // SAFETY: forwarded contract.
     let entries = unsafe { slice(p, count) }?.to_vec();
+    // An attribute array is read into a scratch buffer and written into the caller's array of
+    // CK_ATTRIBUTEs afterwards ([`write_attribute_array`]).
+    let mut scratch: Vec<Vec<u8>> = entries
+        .iter()
+        .map(|a| match is_attribute_array(a.type_) {
+            true => vec![0u8; MAX_ARRAY_BYTES],
+            false => Vec::new(),
+        })
+        .collect();
+    let mut scratch_bufs = scratch.iter_mut();
     let mut requests = entries
         .iter()
         .map(|a| {
-            let out = if a.pValue.is_null() {
+            let scratch = scratch_bufs.next().ok_or(Rv::GENERAL_ERROR)?;
+            let out = if is_attribute_array(a.type_) {
+                OutBuf::buffer(scratch.as_mut_slice())
+            } else if a.pValue.is_null() {
                 OutBuf::query()
             } else if a.ulValueLen == CK_UNAVAILABLE_INFORMATION {
                 // A template reused after an earlier call marked this entry unavailable: its
@@ -348,8 +417,8 @@ where
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    let result = fill(&mut requests);
-    let lengths: Vec<CK_ULONG> = requests
+    let mut result = fill(&mut requests);
+    let mut lengths: Vec<CK_ULONG> = requests
         .iter()
         .map(|r| {
             if r.unavailable {
@@ -360,6 +429,19 @@ where
         })
         .collect();
     drop(requests);
+    for (i, a) in entries.iter().enumerate() {
+        if !is_attribute_array(a.type_) || lengths[i] == CK_UNAVAILABLE_INFORMATION {
+            continue;
+        }
+        let encoded = &scratch[i][..usize::try_from(lengths[i]).unwrap_or(0)];
+        // SAFETY: forwarded contract: the entry's pValue, when non-NULL, holds ulValueLen bytes
+        // of CK_ATTRIBUTEs whose buffers the caller lets us write.
+        let (len, fits) = unsafe { write_attribute_array(a, encoded) }?;
+        lengths[i] = len;
+        if !fits && result.is_ok() {
+            result = Err(Rv::BUFFER_TOO_SMALL.into());
+        }
+    }
     let per_entry = match &result {
         Ok(()) => true,
         Err(e) => [
@@ -377,6 +459,50 @@ where
         }
     }
     result
+}
+
+/// Writes an attribute array (`encoded`, as [`crate::types::encode_attribute_array`] made it)
+/// into the caller's entry by the rules of §5.7 applied one level down: a NULL `pValue` asks
+/// for the size of the array (`count × sizeof(CK_ATTRIBUTE)`); an array with room for fewer
+/// entries gets that size and no entries; otherwise each entry gets its type and, as for a
+/// plain attribute, its length (NULL `pValue`), its value (room enough) or
+/// `CK_UNAVAILABLE_INFORMATION` (too small). Returns the outer length and whether everything
+/// fit (else `CKR_BUFFER_TOO_SMALL`).
+///
+/// # Safety
+/// `a.pValue`, when non-NULL, valid for reads and writes of `a.ulValueLen` bytes of
+/// `CK_ATTRIBUTE`s, each non-NULL inner `pValue` valid for writes of its `ulValueLen` bytes.
+unsafe fn write_attribute_array(a: &CK_ATTRIBUTE, encoded: &[u8]) -> Result<(CK_ULONG, bool)> {
+    let attrs = crate::types::decode_attribute_array(encoded)?;
+    let needed = to_ulong(attrs.len().saturating_mul(size_of::<CK_ATTRIBUTE>()));
+    if a.pValue.is_null() {
+        return Ok((needed, true));
+    }
+    if a.ulValueLen < needed {
+        return Ok((needed, false));
+    }
+    let array = a.pValue.cast::<CK_ATTRIBUTE>();
+    let mut fits = true;
+    for (i, attr) in attrs.iter().enumerate() {
+        // SAFETY: `array` holds at least `attrs.len()` entries (checked above); each is copied
+        // out, its value buffer borrowed alone, and the entry written back.
+        let mut entry = unsafe { array.add(i).read_unaligned() };
+        entry.type_ = attr.kind;
+        if entry.pValue.is_null() {
+            entry.ulValueLen = to_ulong(attr.value.len());
+        } else if usize::try_from(entry.ulValueLen).is_ok_and(|cap| cap >= attr.value.len()) {
+            // SAFETY: forwarded contract.
+            let out = unsafe { slice_mut(entry.pValue.cast::<u8>(), to_ulong(attr.value.len())) }?;
+            out.copy_from_slice(&attr.value);
+            entry.ulValueLen = to_ulong(attr.value.len());
+        } else {
+            entry.ulValueLen = CK_UNAVAILABLE_INFORMATION;
+            fits = false;
+        }
+        // SAFETY: as above.
+        unsafe { array.add(i).write_unaligned(entry) };
+    }
+    Ok((needed, fits))
 }
 
 /// Decodes a required `CK_MECHANISM_PTR`, its parameter included.
@@ -470,6 +596,18 @@ unsafe fn mechanism_param(
         ParamShape::Eddsa => unsafe { eddsa(p, len) },
         // SAFETY: see above.
         ParamShape::Ecdh1Derive => unsafe { ecdh1_derive(p, len) },
+        // SAFETY: see above.
+        ParamShape::Hkdf => unsafe { hkdf(p, len) },
+        // SAFETY: see above.
+        ParamShape::DerivationString => unsafe { derivation_string(p, len) },
+        // SAFETY: see above.
+        ParamShape::KeyHandle => Ok(MechanismParam::Key(unsafe { param_struct(p, len) }?)),
+        // SAFETY: see above.
+        ParamShape::AesCbcEncryptData => unsafe { aes_cbc_encrypt_data(p, len) },
+        // SAFETY: see above.
+        ParamShape::Sp800_108 => unsafe { sp800_108(p, len) },
+        // SAFETY: see above.
+        ParamShape::Sp800_108Feedback => unsafe { sp800_108_feedback(p, len) },
     }
 }
 
@@ -554,10 +692,249 @@ unsafe fn ecdh1_derive(p: *const c_void, len: CK_ULONG) -> Result<MechanismParam
     })
 }
 
+/// `CK_HKDF_PARAMS`; the salt is read as `ulSaltType` says (exactly one of the three flags).
+///
+/// # Safety
+/// As [`param_struct`], and `pSalt` / `pInfo` valid for their lengths.
+unsafe fn hkdf(p: *const c_void, len: CK_ULONG) -> Result<MechanismParam> {
+    // SAFETY: forwarded contract.
+    let s: CK_HKDF_PARAMS = unsafe { param_struct(p, len) }?;
+    let salt = match s.ulSaltType {
+        CKF_HKDF_SALT_NULL => HkdfSalt::Null,
+        // SAFETY: forwarded contract.
+        CKF_HKDF_SALT_DATA => HkdfSalt::Data(unsafe { param_bytes(s.pSalt, s.ulSaltLen) }?),
+        CKF_HKDF_SALT_KEY => HkdfSalt::Key(s.hSaltKey),
+        _ => Err(Rv::MECHANISM_PARAM_INVALID)?,
+    };
+    Ok(MechanismParam::Hkdf {
+        extract: s.bExtract != 0,
+        expand: s.bExpand != 0,
+        prf: s.prfHashMechanism,
+        salt,
+        // SAFETY: forwarded contract.
+        info: unsafe { param_bytes(s.pInfo, s.ulInfoLen) }?,
+    })
+}
+
+/// `CK_KEY_DERIVATION_STRING_DATA`.
+///
+/// # Safety
+/// As [`param_struct`], and `pData` valid for `ulLen` bytes.
+unsafe fn derivation_string(p: *const c_void, len: CK_ULONG) -> Result<MechanismParam> {
+    // SAFETY: forwarded contract.
+    let s: CK_KEY_DERIVATION_STRING_DATA = unsafe { param_struct(p, len) }?;
+    // SAFETY: forwarded contract.
+    let data = unsafe { param_bytes(s.pData, s.ulLen) }?;
+    Ok(MechanismParam::Data(Zeroizing::new(data)))
+}
+
+/// `CK_AES_CBC_ENCRYPT_DATA_PARAMS`.
+///
+/// # Safety
+/// As [`param_struct`], and `pData` valid for `length` bytes.
+unsafe fn aes_cbc_encrypt_data(p: *const c_void, len: CK_ULONG) -> Result<MechanismParam> {
+    // SAFETY: forwarded contract.
+    let s: CK_AES_CBC_ENCRYPT_DATA_PARAMS = unsafe { param_struct(p, len) }?;
+    // SAFETY: forwarded contract.
+    let data = unsafe { param_bytes(s.pData, s.length) }?;
+    Ok(MechanismParam::CbcData {
+        iv: s.iv,
+        data: Zeroizing::new(data),
+    })
+}
+
+/// A `CK_SP800_108_COUNTER_FORMAT` a data parameter points to.
+///
+/// # Safety
+/// `p` valid for reads of `len` bytes when non-NULL.
+unsafe fn counter_format(p: *const c_void, len: CK_ULONG) -> Result<CounterFormat> {
+    if p.is_null() {
+        Err(Rv::MECHANISM_PARAM_INVALID)?
+    }
+    // SAFETY: forwarded contract.
+    let f: CK_SP800_108_COUNTER_FORMAT = unsafe { param_struct(p, len) }?;
+    Ok(CounterFormat {
+        little_endian: f.bLittleEndian != 0,
+        width_bits: f.ulWidthInBits,
+    })
+}
+
+/// The `CK_PRF_DATA_PARAM` list and the `CK_DERIVED_KEY` templates of an SP 800-108
+/// parameter. Only the templates are read here; the handles are written back by
+/// [`additional_key_outputs`] once the keys exist.
+///
+/// # Safety
+/// `data` valid for `data_count` entries, each `pValue` for its `ulValueLen` bytes; `keys`
+/// valid for `key_count` entries, each template as [`template`].
+unsafe fn sp800_108_lists(
+    data: *const CK_PRF_DATA_PARAM,
+    data_count: CK_ULONG,
+    keys: *const CK_DERIVED_KEY,
+    key_count: CK_ULONG,
+) -> Result<(Vec<PrfData>, Vec<Template>)> {
+    // SAFETY: forwarded contract.
+    let entries = unsafe { slice(data, data_count) }.map_err(param_invalid)?;
+    let data = entries
+        .iter()
+        .map(|d| {
+            let value = d.pValue.cast_const();
+            Ok(match d.type_ {
+                CK_SP800_108_ITERATION_VARIABLE if value.is_null() && d.ulValueLen == 0 => {
+                    PrfData::Iteration(None)
+                }
+                CK_SP800_108_ITERATION_VARIABLE => {
+                    // SAFETY: forwarded contract (here and in the arms below).
+                    PrfData::Iteration(Some(unsafe { counter_format(value, d.ulValueLen) }?))
+                }
+                CK_SP800_108_OPTIONAL_COUNTER => {
+                    // SAFETY: see above.
+                    PrfData::Counter(unsafe { counter_format(value, d.ulValueLen) }?)
+                }
+                CK_SP800_108_DKM_LENGTH if !value.is_null() => {
+                    // SAFETY: see above.
+                    let f: CK_SP800_108_DKM_LENGTH_FORMAT =
+                        unsafe { param_struct(value, d.ulValueLen) }?;
+                    let sum_of_keys = match f.dkmLengthMethod {
+                        CK_SP800_108_DKM_LENGTH_SUM_OF_KEYS => true,
+                        CK_SP800_108_DKM_LENGTH_SUM_OF_SEGMENTS => false,
+                        _ => Err(Rv::MECHANISM_PARAM_INVALID)?,
+                    };
+                    PrfData::DkmLength {
+                        sum_of_keys,
+                        format: CounterFormat {
+                            little_endian: f.bLittleEndian != 0,
+                            width_bits: f.ulWidthInBits,
+                        },
+                    }
+                }
+                CK_SP800_108_BYTE_ARRAY => {
+                    // SAFETY: see above.
+                    PrfData::Bytes(unsafe { param_bytes(value.cast(), d.ulValueLen) }?)
+                }
+                CK_SP800_108_KEY_HANDLE if !value.is_null() => {
+                    // SAFETY: see above.
+                    PrfData::Key(unsafe { param_struct::<CK_OBJECT_HANDLE>(value, d.ulValueLen) }?)
+                }
+                _ => Err(Rv::MECHANISM_PARAM_INVALID)?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    // SAFETY: forwarded contract.
+    let keys = unsafe { slice(keys, key_count) }.map_err(param_invalid)?;
+    let templates = keys
+        .iter()
+        .map(|k| {
+            if k.phKey.is_null() {
+                Err(Rv::MECHANISM_PARAM_INVALID)?
+            }
+            // SAFETY: forwarded contract.
+            unsafe { template(k.pTemplate, k.ulAttributeCount) }.map_err(param_invalid)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok((data, templates))
+}
+
+/// `CK_SP800_108_KDF_PARAMS` (counter and double-pipeline modes).
+///
+/// # Safety
+/// As [`param_struct`], and its lists as [`sp800_108_lists`].
+unsafe fn sp800_108(p: *const c_void, len: CK_ULONG) -> Result<MechanismParam> {
+    // SAFETY: forwarded contract.
+    let s: CK_SP800_108_KDF_PARAMS = unsafe { param_struct(p, len) }?;
+    // SAFETY: forwarded contract.
+    let (data, additional) = unsafe {
+        sp800_108_lists(
+            s.pDataParams,
+            s.ulNumberOfDataParams,
+            s.pAdditionalDerivedKeys,
+            s.ulAdditionalDerivedKeys,
+        )
+    }?;
+    Ok(MechanismParam::Kbkdf {
+        prf: s.prfType,
+        data,
+        iv: None,
+        additional,
+    })
+}
+
+/// `CK_SP800_108_FEEDBACK_KDF_PARAMS`.
+///
+/// # Safety
+/// As [`sp800_108`], and `pIV` valid for `ulIVLen` bytes.
+unsafe fn sp800_108_feedback(p: *const c_void, len: CK_ULONG) -> Result<MechanismParam> {
+    // SAFETY: forwarded contract.
+    let s: CK_SP800_108_FEEDBACK_KDF_PARAMS = unsafe { param_struct(p, len) }?;
+    // SAFETY: forwarded contract.
+    let (data, additional) = unsafe {
+        sp800_108_lists(
+            s.pDataParams,
+            s.ulNumberOfDataParams,
+            s.pAdditionalDerivedKeys,
+            s.ulAdditionalDerivedKeys,
+        )
+    }?;
+    Ok(MechanismParam::Kbkdf {
+        prf: s.prfType,
+        data,
+        // SAFETY: forwarded contract.
+        iv: Some(unsafe { param_bytes(s.pIV, s.ulIVLen) }?),
+        additional,
+    })
+}
+
+/// The `phKey` locations of an SP 800-108 parameter's `pAdditionalDerivedKeys`, where
+/// `C_DeriveKey` writes the handles of the additional keys it made (PKCS#11 3.0 §2.42.7: the
+/// parameter is in/out). Empty for every other mechanism. Read after [`mechanism`] decoded the
+/// same parameter, so its layout has been checked.
+///
+/// # Safety
+/// As [`mechanism`]; each `phKey` valid for writes of one handle for as long as the returned
+/// locations live.
+pub(crate) unsafe fn additional_key_outputs(
+    p: *const CK_MECHANISM,
+) -> Result<Vec<Out<CK_OBJECT_HANDLE>>> {
+    // SAFETY: forwarded contract.
+    let m = unsafe { read(p) }?;
+    if m.pParameter.is_null() {
+        return Ok(Vec::new());
+    }
+    let (keys, count) = match crate::mechanism::param_shape(m.mechanism) {
+        ParamShape::Sp800_108 => {
+            // SAFETY: forwarded contract.
+            let s: CK_SP800_108_KDF_PARAMS =
+                unsafe { param_struct(m.pParameter, m.ulParameterLen) }?;
+            (s.pAdditionalDerivedKeys, s.ulAdditionalDerivedKeys)
+        }
+        ParamShape::Sp800_108Feedback => {
+            // SAFETY: forwarded contract.
+            let s: CK_SP800_108_FEEDBACK_KDF_PARAMS =
+                unsafe { param_struct(m.pParameter, m.ulParameterLen) }?;
+            (s.pAdditionalDerivedKeys, s.ulAdditionalDerivedKeys)
+        }
+        _ => return Ok(Vec::new()),
+    };
+    // SAFETY: forwarded contract; copied out so no reference to the array stays alive.
+    let keys = unsafe { slice(keys, count) }
+        .map_err(param_invalid)?
+        .to_vec();
+    keys.iter()
+        // SAFETY: forwarded contract.
+        .map(|k| unsafe { out(k.phKey) }.map_err(param_invalid))
+        .collect()
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use cryptoki_sys::{
+        CKA_DERIVE_TEMPLATE, CKA_UNWRAP_TEMPLATE, CKA_VALUE_LEN, CKA_WRAP_TEMPLATE,
+        CKM_AES_CBC_ENCRYPT_DATA, CKM_AES_CMAC, CKM_AES_ECB_ENCRYPT_DATA,
+        CKM_CONCATENATE_BASE_AND_DATA, CKM_CONCATENATE_BASE_AND_KEY, CKM_CONCATENATE_DATA_AND_BASE,
+        CKM_HKDF_DATA, CKM_HKDF_DERIVE, CKM_SHA256_HMAC, CKM_SP800_108_COUNTER_KDF,
+        CKM_SP800_108_FEEDBACK_KDF, CKM_XOR_BASE_AND_DATA,
+    };
     use cryptoki_sys::{
         CKA_LABEL, CKA_TOKEN, CKA_VALUE, CKD_NULL, CKG_MGF1_SHA256, CKM_AES_CBC, CKM_AES_GCM,
         CKM_ECDH1_COFACTOR_DERIVE, CKM_ECDH1_DERIVE, CKM_EDDSA, CKM_RSA_PKCS_OAEP,
@@ -1080,6 +1457,340 @@ mod tests {
         let mut m = mech(CKM_ECDH1_DERIVE, &mut p);
         m.ulParameterLen += 8;
         assert_eq!(rv(decode(&m)), Rv::MECHANISM_PARAM_INVALID);
+    }
+
+    #[test]
+    fn attribute_arrays_decode_and_write_back() {
+        let mut yes = 1u8;
+        let mut label = *b"lbl";
+        let mut inner = [
+            attr(CKA_TOKEN, std::slice::from_mut(&mut yes)),
+            attr(CKA_LABEL, &mut label),
+        ];
+        let outer = [CK_ATTRIBUTE {
+            type_: CKA_DERIVE_TEMPLATE,
+            pValue: inner.as_mut_ptr().cast(),
+            ulValueLen: (2 * size_of::<CK_ATTRIBUTE>()) as CK_ULONG,
+        }];
+        // SAFETY: the arrays are live for the call.
+        let t = unsafe { template(outer.as_ptr(), 1) }.unwrap();
+        let expected = vec![
+            Attribute::new(CKA_TOKEN, vec![1]),
+            Attribute::new(CKA_LABEL, b"lbl".to_vec()),
+        ];
+        assert_eq!(
+            t,
+            vec![Attribute::new(
+                CKA_DERIVE_TEMPLATE,
+                crate::types::encode_attribute_array(&expected)
+            )]
+        );
+        // A length that is not whole entries, and an array in the array, are refused.
+        let mut short = outer;
+        short[0].ulValueLen -= 1;
+        // SAFETY: as above.
+        let decoded = unsafe { template(short.as_ptr(), 1) };
+        assert_eq!(rv(decoded), Rv::ATTRIBUTE_VALUE_INVALID);
+        let mut nested = [CK_ATTRIBUTE {
+            type_: CKA_WRAP_TEMPLATE,
+            pValue: null_mut(),
+            ulValueLen: 0,
+        }];
+        let outer_nested = [CK_ATTRIBUTE {
+            type_: CKA_UNWRAP_TEMPLATE,
+            pValue: nested.as_mut_ptr().cast(),
+            ulValueLen: size_of::<CK_ATTRIBUTE>() as CK_ULONG,
+        }];
+        // SAFETY: as above.
+        let decoded = unsafe { template(outer_nested.as_ptr(), 1) };
+        assert_eq!(rv(decoded), Rv::ATTRIBUTE_VALUE_INVALID);
+
+        // CKA_ALLOWED_MECHANISMS has the CKF_ARRAY_ATTRIBUTE bit but holds mechanism types.
+        let mut mechanisms = CKM_SHA256.to_ne_bytes();
+        let allowed = [attr(cryptoki_sys::CKA_ALLOWED_MECHANISMS, &mut mechanisms)];
+        // SAFETY: as above.
+        let decoded = unsafe { template(allowed.as_ptr(), 1) }.unwrap();
+        assert_eq!(decoded[0].value.as_slice(), CKM_SHA256.to_ne_bytes());
+
+        // Written back: a NULL pValue gets the array's size, entries their types and values.
+        let encoded = crate::types::encode_attribute_array(&expected);
+        let query = CK_ATTRIBUTE {
+            type_: CKA_DERIVE_TEMPLATE,
+            pValue: null_mut(),
+            ulValueLen: 0,
+        };
+        // SAFETY: no buffer is written for a NULL pValue.
+        let (len, fits) = unsafe { write_attribute_array(&query, &encoded) }.unwrap();
+        assert_eq!((len as usize, fits), (2 * size_of::<CK_ATTRIBUTE>(), true));
+        let (mut b, mut l) = ([0u8; 1], [0u8; 8]);
+        let mut entries = [attr(0, &mut b), attr(0, &mut l)];
+        let out = CK_ATTRIBUTE {
+            type_: CKA_DERIVE_TEMPLATE,
+            pValue: entries.as_mut_ptr().cast(),
+            ulValueLen: (2 * size_of::<CK_ATTRIBUTE>()) as CK_ULONG,
+        };
+        // SAFETY: `entries` and its buffers are live and writable.
+        let (_, fits) = unsafe { write_attribute_array(&out, &encoded) }.unwrap();
+        assert!(fits);
+        assert_eq!((entries[0].type_, entries[0].ulValueLen), (CKA_TOKEN, 1));
+        assert_eq!((entries[1].type_, entries[1].ulValueLen), (CKA_LABEL, 3));
+        assert_eq!((b, &l[..3]), ([1], &b"lbl"[..]));
+    }
+
+    #[test]
+    fn mechanism_hkdf() {
+        let mut salt = *b"salt";
+        let mut info = *b"info";
+        let mut p = CK_HKDF_PARAMS {
+            bExtract: 1,
+            bExpand: 0,
+            prfHashMechanism: CKM_SHA256,
+            ulSaltType: CKF_HKDF_SALT_DATA,
+            pSalt: salt.as_mut_ptr(),
+            ulSaltLen: 4,
+            hSaltKey: 0,
+            pInfo: info.as_mut_ptr(),
+            ulInfoLen: 4,
+        };
+        let hkdf = |salt| MechanismParam::Hkdf {
+            extract: true,
+            expand: false,
+            prf: CKM_SHA256,
+            salt,
+            info: b"info".to_vec(),
+        };
+        let m = mech(CKM_HKDF_DERIVE, &mut p);
+        assert_eq!(
+            decode(&m).unwrap().param,
+            hkdf(HkdfSalt::Data(b"salt".to_vec()))
+        );
+        // The salt pointer means nothing unless the type says data.
+        p.ulSaltType = CKF_HKDF_SALT_KEY;
+        p.hSaltKey = 9;
+        p.pSalt = null_mut();
+        let m = mech(CKM_HKDF_DATA, &mut p);
+        assert_eq!(decode(&m).unwrap().param, hkdf(HkdfSalt::Key(9)));
+        p.ulSaltType = CKF_HKDF_SALT_NULL;
+        let m = mech(CKM_HKDF_DERIVE, &mut p);
+        assert_eq!(decode(&m).unwrap().param, hkdf(HkdfSalt::Null));
+        for bad in [0, CKF_HKDF_SALT_NULL | CKF_HKDF_SALT_DATA] {
+            p.ulSaltType = bad;
+            let m = mech(CKM_HKDF_DERIVE, &mut p);
+            assert_eq!(rv(decode(&m)), Rv::MECHANISM_PARAM_INVALID);
+        }
+        p.ulSaltType = CKF_HKDF_SALT_DATA;
+        let m = mech(CKM_HKDF_DERIVE, &mut p);
+        assert_eq!(
+            rv(decode(&m)),
+            Rv::MECHANISM_PARAM_INVALID,
+            "NULL salt with a length"
+        );
+    }
+
+    #[test]
+    fn mechanism_simple_derivations() {
+        let mut data = *b"data";
+        let mut p = CK_KEY_DERIVATION_STRING_DATA {
+            pData: data.as_mut_ptr(),
+            ulLen: 4,
+        };
+        for kind in [
+            CKM_CONCATENATE_BASE_AND_DATA,
+            CKM_CONCATENATE_DATA_AND_BASE,
+            CKM_XOR_BASE_AND_DATA,
+            CKM_AES_ECB_ENCRYPT_DATA,
+        ] {
+            let m = mech(kind, &mut p);
+            assert_eq!(
+                decode(&m).unwrap().param,
+                MechanismParam::Data(Zeroizing::new(b"data".to_vec()))
+            );
+        }
+        p.pData = null_mut();
+        let m = mech(CKM_XOR_BASE_AND_DATA, &mut p);
+        assert_eq!(rv(decode(&m)), Rv::MECHANISM_PARAM_INVALID);
+        let mut handle: CK_OBJECT_HANDLE = 42;
+        let m = mech(CKM_CONCATENATE_BASE_AND_KEY, &mut handle);
+        assert_eq!(decode(&m).unwrap().param, MechanismParam::Key(42));
+        let mut short = 7u32;
+        let m = mech(CKM_CONCATENATE_BASE_AND_KEY, &mut short);
+        assert_eq!(rv(decode(&m)), Rv::MECHANISM_PARAM_INVALID);
+        let mut block = [3u8; 16];
+        let mut p = CK_AES_CBC_ENCRYPT_DATA_PARAMS {
+            iv: [1; 16],
+            pData: block.as_mut_ptr(),
+            length: 16,
+        };
+        let m = mech(CKM_AES_CBC_ENCRYPT_DATA, &mut p);
+        assert_eq!(
+            decode(&m).unwrap().param,
+            MechanismParam::CbcData {
+                iv: [1; 16],
+                data: Zeroizing::new(vec![3; 16])
+            }
+        );
+    }
+
+    #[test]
+    fn mechanism_sp800_108_and_additional_keys() {
+        let mut counter = CK_SP800_108_COUNTER_FORMAT {
+            bLittleEndian: 0,
+            ulWidthInBits: 32,
+        };
+        let mut dkm = CK_SP800_108_DKM_LENGTH_FORMAT {
+            dkmLengthMethod: CK_SP800_108_DKM_LENGTH_SUM_OF_KEYS,
+            bLittleEndian: 1,
+            ulWidthInBits: 16,
+        };
+        let mut label = *b"label";
+        let mut key: CK_OBJECT_HANDLE = 5;
+        let data_param = |type_, value: *mut c_void, len: usize| CK_PRF_DATA_PARAM {
+            type_,
+            pValue: value,
+            ulValueLen: len as CK_ULONG,
+        };
+        let mut data = [
+            data_param(
+                CK_SP800_108_ITERATION_VARIABLE,
+                (&mut counter as *mut CK_SP800_108_COUNTER_FORMAT).cast(),
+                size_of::<CK_SP800_108_COUNTER_FORMAT>(),
+            ),
+            data_param(
+                CK_SP800_108_DKM_LENGTH,
+                (&mut dkm as *mut CK_SP800_108_DKM_LENGTH_FORMAT).cast(),
+                size_of::<CK_SP800_108_DKM_LENGTH_FORMAT>(),
+            ),
+            data_param(CK_SP800_108_BYTE_ARRAY, label.as_mut_ptr().cast(), 5),
+            data_param(
+                CK_SP800_108_KEY_HANDLE,
+                (&mut key as *mut CK_OBJECT_HANDLE).cast(),
+                size_of::<CK_OBJECT_HANDLE>(),
+            ),
+        ];
+        let mut len = 16 as CK_ULONG;
+        let mut template = [CK_ATTRIBUTE {
+            type_: CKA_VALUE_LEN,
+            pValue: (&mut len as *mut CK_ULONG).cast(),
+            ulValueLen: size_of::<CK_ULONG>() as CK_ULONG,
+        }];
+        let mut handles: [CK_OBJECT_HANDLE; 2] = [0; 2];
+        let mut keys = [
+            CK_DERIVED_KEY {
+                pTemplate: template.as_mut_ptr(),
+                ulAttributeCount: 1,
+                phKey: &mut handles[0],
+            },
+            CK_DERIVED_KEY {
+                pTemplate: null_mut(),
+                ulAttributeCount: 0,
+                phKey: &mut handles[1],
+            },
+        ];
+        let mut p = CK_SP800_108_KDF_PARAMS {
+            prfType: CKM_SHA256_HMAC,
+            ulNumberOfDataParams: 4,
+            pDataParams: data.as_mut_ptr(),
+            ulAdditionalDerivedKeys: 2,
+            pAdditionalDerivedKeys: keys.as_mut_ptr(),
+        };
+        let m = mech(CKM_SP800_108_COUNTER_KDF, &mut p);
+        let format = |little_endian, width_bits| CounterFormat {
+            little_endian,
+            width_bits,
+        };
+        assert_eq!(
+            decode(&m).unwrap().param,
+            MechanismParam::Kbkdf {
+                prf: CKM_SHA256_HMAC,
+                data: vec![
+                    PrfData::Iteration(Some(format(false, 32))),
+                    PrfData::DkmLength {
+                        sum_of_keys: true,
+                        format: format(true, 16)
+                    },
+                    PrfData::Bytes(b"label".to_vec()),
+                    PrfData::Key(5),
+                ],
+                iv: None,
+                additional: vec![vec![Attribute::from_ulong(CKA_VALUE_LEN, 16)], Vec::new()],
+            }
+        );
+        // The handles go back where each CK_DERIVED_KEY says.
+        // SAFETY: `m` points to live memory, `handles` outlives the locations.
+        let outs = unsafe { additional_key_outputs(&m) }.unwrap();
+        assert_eq!(outs.len(), 2);
+        outs[0].set(11);
+        outs[1].set(12);
+        drop(outs);
+        assert_eq!(handles, [11, 12]);
+        // Feedback mode: an iteration variable without format, and the IV.
+        let mut iv = [9u8; 4];
+        data[0] = data_param(CK_SP800_108_ITERATION_VARIABLE, null_mut(), 0);
+        let mut f = CK_SP800_108_FEEDBACK_KDF_PARAMS {
+            prfType: CKM_AES_CMAC,
+            ulNumberOfDataParams: 1,
+            pDataParams: data.as_mut_ptr(),
+            ulIVLen: 4,
+            pIV: iv.as_mut_ptr(),
+            ulAdditionalDerivedKeys: 0,
+            pAdditionalDerivedKeys: null_mut(),
+        };
+        let m = mech(CKM_SP800_108_FEEDBACK_KDF, &mut f);
+        assert_eq!(
+            decode(&m).unwrap().param,
+            MechanismParam::Kbkdf {
+                prf: CKM_AES_CMAC,
+                data: vec![PrfData::Iteration(None)],
+                iv: Some(vec![9; 4]),
+                additional: Vec::new(),
+            }
+        );
+        // SAFETY: as above.
+        assert!(unsafe { additional_key_outputs(&m) }.unwrap().is_empty());
+        // Malformed: an unknown data type, a counter format of the wrong size, a NULL phKey.
+        // (Each case builds its parameter afresh, after the arrays it points into changed.)
+        let feedback = |data: &mut [CK_PRF_DATA_PARAM]| CK_SP800_108_FEEDBACK_KDF_PARAMS {
+            prfType: CKM_AES_CMAC,
+            ulNumberOfDataParams: 1,
+            pDataParams: data.as_mut_ptr(),
+            ulIVLen: 0,
+            pIV: null_mut(),
+            ulAdditionalDerivedKeys: 0,
+            pAdditionalDerivedKeys: null_mut(),
+        };
+        let mut unknown = [data_param(99, null_mut(), 0)];
+        let mut f = feedback(&mut unknown);
+        assert_eq!(
+            rv(decode(&mech(CKM_SP800_108_FEEDBACK_KDF, &mut f))),
+            Rv::MECHANISM_PARAM_INVALID
+        );
+        let mut short = [data_param(
+            CK_SP800_108_OPTIONAL_COUNTER,
+            (&mut counter as *mut CK_SP800_108_COUNTER_FORMAT).cast(),
+            4,
+        )];
+        let mut f = feedback(&mut short);
+        assert_eq!(
+            rv(decode(&mech(CKM_SP800_108_FEEDBACK_KDF, &mut f))),
+            Rv::MECHANISM_PARAM_INVALID
+        );
+        let mut iteration = [data_param(CK_SP800_108_ITERATION_VARIABLE, null_mut(), 0)];
+        let mut no_handle = [CK_DERIVED_KEY {
+            pTemplate: null_mut(),
+            ulAttributeCount: 0,
+            phKey: null_mut(),
+        }];
+        let mut p = CK_SP800_108_KDF_PARAMS {
+            prfType: CKM_SHA256_HMAC,
+            ulNumberOfDataParams: 1,
+            pDataParams: iteration.as_mut_ptr(),
+            ulAdditionalDerivedKeys: 1,
+            pAdditionalDerivedKeys: no_handle.as_mut_ptr(),
+        };
+        assert_eq!(
+            rv(decode(&mech(CKM_SP800_108_COUNTER_KDF, &mut p))),
+            Rv::MECHANISM_PARAM_INVALID
+        );
     }
 
     #[test]

@@ -24,7 +24,7 @@ use zeroize::Zeroizing;
 
 use super::entry;
 use super::support::private_key;
-use super::{Forward, KeyMaterial, MechanismEntry};
+use super::{DeriveInput, Forward, MechanismEntry};
 use crate::crypto::digest::HashAlg;
 use crate::crypto::ecdh::{ecdh, x963_kdf};
 use crate::crypto::keys::Family;
@@ -60,16 +60,13 @@ pub(super) fn entries() -> Vec<MechanismEntry> {
     ]
 }
 
-fn derive(
-    key: &KeyMaterial,
-    param: &MechanismParam,
-    len: Option<usize>,
-) -> Result<Zeroizing<Vec<u8>>> {
+fn derive(input: &DeriveInput<'_>) -> Result<Vec<Zeroizing<Vec<u8>>>> {
+    let (key, len) = (input.base, input.len);
     let MechanismParam::Ecdh {
         kdf,
         shared_data,
         public_data,
-    } = param
+    } = input.param
     else {
         Err(Rv::MECHANISM_PARAM_INVALID)?
     };
@@ -99,8 +96,13 @@ fn derive(
             if n > z.len() {
                 Err(Rv::KEY_SIZE_RANGE)?
             }
-            Ok(Zeroizing::new(z[z.len() - n..].to_vec()))
+            Ok(vec![Zeroizing::new(z[z.len() - n..].to_vec())])
         }
-        Some(alg) => x963_kdf(alg, &z, shared_data, len.unwrap_or(alg.output_len())),
+        Some(alg) => Ok(vec![x963_kdf(
+            alg,
+            &z,
+            shared_data,
+            len.unwrap_or(alg.output_len()),
+        )?]),
     }
 }

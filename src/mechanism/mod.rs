@@ -4,10 +4,12 @@
 //! operation object, which then carries all per-operation state (multi-part included).
 
 mod aes;
+mod derive;
 mod digest;
 mod ecdh;
 mod ecdsa;
 mod eddsa;
+mod kdf;
 mod keywrap;
 mod mac;
 pub mod registry;
@@ -139,9 +141,26 @@ pub type WrapFn = fn(&KeyMaterial, &MechanismParam, &[u8]) -> Result<Vec<u8>>;
 /// `C_UnwrapKey`: the inverse of [`WrapFn`]; a bad wrapping gives `CKR_WRAPPED_KEY_INVALID`
 /// (or `CKR_WRAPPED_KEY_LEN_RANGE`), and no partial plaintext.
 pub type UnwrapFn = fn(&KeyMaterial, &MechanismParam, &[u8]) -> Result<Zeroizing<Vec<u8>>>;
-/// `C_DeriveKey`: derives `len` bytes from the base key (`None`: the mechanism's natural length,
-/// e.g. the ECDH shared secret's). For ECDH the peer's public point is in the parameter.
-pub type DeriveFn = fn(&KeyMaterial, &MechanismParam, Option<usize>) -> Result<Zeroizing<Vec<u8>>>;
+/// What `C_DeriveKey` hands a derivation: the base key, the parameter, and what the core
+/// resolved for it.
+pub struct DeriveInput<'a> {
+    pub base: &'a KeyMaterial,
+    /// The base key's `CKA_KEY_TYPE` (secret material alone cannot tell an AES key from a
+    /// generic secret, and a PRF chosen in the parameter may want one or the other).
+    pub base_type: cryptoki_sys::CK_KEY_TYPE,
+    pub param: &'a MechanismParam,
+    /// The length asked for (`None`: the mechanism's natural length, e.g. the ECDH shared
+    /// secret's).
+    pub len: Option<usize>,
+    /// The secret values of the keys the parameter names by handle
+    /// ([`MechanismParam::key_handles`]), in that order.
+    pub keys: &'a [Zeroizing<Vec<u8>>],
+    /// The lengths of the additional keys an SP 800-108 derivation makes, in order.
+    pub additional: &'a [usize],
+}
+
+/// `C_DeriveKey`: the derived value, then one value per additional key (SP 800-108).
+pub type DeriveFn = fn(&DeriveInput<'_>) -> Result<Vec<Zeroizing<Vec<u8>>>>;
 
 /// One registered mechanism.
 pub struct MechanismEntry {
@@ -165,6 +184,9 @@ pub struct MechanismEntry {
     pub wrap: Option<WrapFn>,
     pub unwrap: Option<UnwrapFn>,
     pub derive: Option<DeriveFn>,
+    /// Whether `derive` may make a data object (`CKO_DATA`, its `CKA_VALUE` the derived bytes)
+    /// instead of a secret key: `CKM_HKDF_DATA`.
+    pub derives_data: bool,
     /// For secret-key mechanisms, the `CKK_*` a key must have (the material alone is bytes and
     /// cannot tell an AES key from an HMAC key); empty when the material's kind decides.
     pub key_types: &'static [cryptoki_sys::CK_KEY_TYPE],
@@ -221,6 +243,7 @@ pub(super) fn entry(
         wrap: None,
         unwrap: None,
         derive: None,
+        derives_data: false,
         key_types: &[],
         family: None,
     }

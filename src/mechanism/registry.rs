@@ -3,9 +3,14 @@
 
 use std::sync::OnceLock;
 
-use cryptoki_sys::{CKF_GENERATE, CKM_GENERIC_SECRET_KEY_GEN, CK_MECHANISM_TYPE, CK_ULONG};
+use cryptoki_sys::{
+    CKF_GENERATE, CKF_MESSAGE_SIGN, CKF_MESSAGE_VERIFY, CKM_GENERIC_SECRET_KEY_GEN,
+    CK_MECHANISM_TYPE, CK_ULONG,
+};
 
-use super::{aes, digest, ecdh, ecdsa, eddsa, entry, keywrap, mac, rsa, MechanismEntry};
+use super::{
+    aes, derive, digest, ecdh, ecdsa, eddsa, entry, kdf, keywrap, mac, rsa, MechanismEntry,
+};
 
 /// Generic secrets (HMAC keys, derivation bases), sizes in bytes.
 const GENERIC_SECRET_MIN: CK_ULONG = 1;
@@ -29,6 +34,18 @@ fn table() -> &'static [MechanismEntry] {
         entries.extend(mac::entries());
         entries.extend(keywrap::entries());
         entries.extend(ecdh::entries());
+        entries.extend(kdf::entries());
+        entries.extend(derive::entries());
+        // Message-based signing and verifying (`C_MessageSignInit`, …) make a fresh sign or
+        // verify operation per message, so every mechanism that signs or verifies allows them.
+        for e in &mut entries {
+            if e.sign.is_some() {
+                e.info.flags |= CKF_MESSAGE_SIGN;
+            }
+            if e.verify.is_some() {
+                e.info.flags |= CKF_MESSAGE_VERIFY;
+            }
+        }
         entries.sort_by_key(|e| e.kind);
         entries
     })
@@ -72,6 +89,22 @@ mod tests {
     use crate::types::ParamShape;
 
     #[test]
+    fn message_flags_follow_sign_and_verify() {
+        for e in all() {
+            let flag = |f: CK_FLAGS| e.info.flags & f != 0;
+            assert_eq!(flag(CKF_MESSAGE_SIGN), e.sign.is_some(), "0x{:x}", e.kind);
+            assert_eq!(
+                flag(CKF_MESSAGE_VERIFY),
+                e.verify.is_some(),
+                "0x{:x}",
+                e.kind
+            );
+            assert_eq!(flag(CKF_MESSAGE_SIGN), flag(CKF_SIGN), "0x{:x}", e.kind);
+            assert_eq!(flag(CKF_MESSAGE_VERIFY), flag(CKF_VERIFY), "0x{:x}", e.kind);
+        }
+    }
+
+    #[test]
     fn parameter_structures_are_declared() {
         let mut structures: Vec<_> = all()
             .iter()
@@ -94,6 +127,16 @@ mod tests {
             (CKM_EDDSA, ParamShape::Eddsa),
             (CKM_ECDH1_DERIVE, ParamShape::Ecdh1Derive),
             (CKM_ECDH1_COFACTOR_DERIVE, ParamShape::Ecdh1Derive),
+            (CKM_HKDF_DERIVE, ParamShape::Hkdf),
+            (CKM_HKDF_DATA, ParamShape::Hkdf),
+            (CKM_SP800_108_COUNTER_KDF, ParamShape::Sp800_108),
+            (CKM_SP800_108_FEEDBACK_KDF, ParamShape::Sp800_108Feedback),
+            (CKM_CONCATENATE_BASE_AND_KEY, ParamShape::KeyHandle),
+            (CKM_CONCATENATE_BASE_AND_DATA, ParamShape::DerivationString),
+            (CKM_CONCATENATE_DATA_AND_BASE, ParamShape::DerivationString),
+            (CKM_XOR_BASE_AND_DATA, ParamShape::DerivationString),
+            (CKM_AES_ECB_ENCRYPT_DATA, ParamShape::DerivationString),
+            (CKM_AES_CBC_ENCRYPT_DATA, ParamShape::AesCbcEncryptData),
         ];
         structures.sort_unstable_by_key(|(k, _)| *k);
         expected.sort_unstable_by_key(|(k, _)| *k);

@@ -8,7 +8,10 @@
 use cryptoki::error::Error as CkError;
 use cryptoki::mechanism::aead::GcmParams;
 use cryptoki::mechanism::eddsa::{EddsaParams, EddsaSignatureScheme};
+use cryptoki::mechanism::ekdf::AesCbcDeriveParams;
 use cryptoki::mechanism::elliptic_curve::{EcKdf, Ecdh1DeriveParams};
+use cryptoki::mechanism::hkdf::{HkdfParams, HkdfSalt as RemoteSalt};
+use cryptoki::mechanism::misc::KeyDerivationStringData;
 use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsOaepParams, PkcsOaepSource, PkcsPssParams};
 use cryptoki::mechanism::{Mechanism as CkMechanism, MechanismType};
 use cryptoki_sys::*;
@@ -16,7 +19,7 @@ use cryptoki_sys::*;
 use crate::crypto::digest::HashAlg;
 use crate::error::{Result, Rv};
 use crate::mechanism::{registry, Forward};
-use crate::types::{Mechanism, MechanismParam};
+use crate::types::{HkdfSalt, Mechanism, MechanismParam};
 
 /// How a signing mechanism reaches the remote: the hash done here first (if any), whether the
 /// hash is wrapped in a DigestInfo, and the mechanism the remote runs.
@@ -170,6 +173,11 @@ const FORMS: &[(CK_MECHANISM_TYPE, Form)] = &[
         Form::Plain(|| CkMechanism::AesKeyWrapPad),
     ),
     (CKM_ECDH1_DERIVE, Form::Param(ecdh1_derive)),
+    (CKM_HKDF_DERIVE, Form::Param(hkdf)),
+    (CKM_CONCATENATE_BASE_AND_DATA, Form::Param(derivation_data)),
+    (CKM_CONCATENATE_DATA_AND_BASE, Form::Param(derivation_data)),
+    (CKM_XOR_BASE_AND_DATA, Form::Param(derivation_data)),
+    (CKM_AES_CBC_ENCRYPT_DATA, Form::Param(aes_cbc_encrypt_data)),
 ];
 
 fn to_remote<'a>(mechanism: &'a Mechanism, iv: &'a mut Vec<u8>) -> Result<CkMechanism<'a>> {
@@ -304,6 +312,67 @@ fn ecdh1_derive<'a>(
     )))
 }
 
+/// HKDF with a salt given as data (or none); a salt key is a handle of this module, which the
+/// remote one does not know, so that form is not forwarded.
+fn hkdf<'a>(
+    kind: CK_MECHANISM_TYPE,
+    param: &'a MechanismParam,
+    _: &'a mut Vec<u8>,
+) -> Result<CkMechanism<'a>> {
+    let MechanismParam::Hkdf {
+        extract,
+        expand,
+        prf,
+        salt,
+        info,
+    } = param
+    else {
+        return not_forwarded(kind);
+    };
+    let salt = match (extract, salt) {
+        (false, _) => None,
+        (true, HkdfSalt::Null) => Some(RemoteSalt::Null),
+        (true, HkdfSalt::Data(data)) => Some(RemoteSalt::Data(data)),
+        (true, HkdfSalt::Key(_)) => return not_forwarded(kind),
+    };
+    Ok(CkMechanism::HkdfDerive(HkdfParams::new(
+        mechanism_type(*prf)?,
+        salt,
+        expand.then_some(info.as_slice()),
+    )))
+}
+
+/// `CK_KEY_DERIVATION_STRING_DATA` mechanisms.
+fn derivation_data<'a>(
+    kind: CK_MECHANISM_TYPE,
+    param: &'a MechanismParam,
+    _: &'a mut Vec<u8>,
+) -> Result<CkMechanism<'a>> {
+    let MechanismParam::Data(data) = param else {
+        return not_forwarded(kind);
+    };
+    let data = KeyDerivationStringData::new(data);
+    Ok(match kind {
+        CKM_CONCATENATE_BASE_AND_DATA => CkMechanism::ConcatenateBaseAndData(data),
+        CKM_CONCATENATE_DATA_AND_BASE => CkMechanism::ConcatenateDataAndBase(data),
+        CKM_XOR_BASE_AND_DATA => CkMechanism::XorBaseAndData(data),
+        _ => return not_forwarded(kind),
+    })
+}
+
+fn aes_cbc_encrypt_data<'a>(
+    kind: CK_MECHANISM_TYPE,
+    param: &'a MechanismParam,
+    _: &'a mut Vec<u8>,
+) -> Result<CkMechanism<'a>> {
+    let MechanismParam::CbcData { iv, data } = param else {
+        return not_forwarded(kind);
+    };
+    Ok(CkMechanism::AesCbcEncryptData(AesCbcDeriveParams::new(
+        *iv, data,
+    )))
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -346,6 +415,59 @@ mod tests {
     }
 
     #[test]
+    fn derivations_forward_without_local_handles() {
+        let hkdf = |salt| Mechanism {
+            kind: CKM_HKDF_DERIVE,
+            param: MechanismParam::Hkdf {
+                extract: true,
+                expand: true,
+                prf: CKM_SHA256,
+                salt,
+                info: b"info".to_vec(),
+            },
+        };
+        assert!(check(&hkdf(HkdfSalt::Null)).is_ok());
+        assert!(check(&hkdf(HkdfSalt::Data(b"salt".to_vec()))).is_ok());
+        assert_eq!(
+            check(&hkdf(HkdfSalt::Key(5))).unwrap_err().rv(),
+            Rv::MECHANISM_INVALID,
+            "a salt key is this module's handle"
+        );
+        let data = MechanismParam::Data(zeroize::Zeroizing::new(b"data".to_vec()));
+        for kind in [
+            CKM_CONCATENATE_BASE_AND_DATA,
+            CKM_CONCATENATE_DATA_AND_BASE,
+            CKM_XOR_BASE_AND_DATA,
+        ] {
+            let m = Mechanism {
+                kind,
+                param: data.clone(),
+            };
+            with_remote(&m, |remote| {
+                assert_eq!(
+                    remote.mechanism_type(),
+                    MechanismType::try_from(kind).unwrap()
+                );
+                Ok(())
+            })
+            .unwrap();
+        }
+        let cbc = Mechanism {
+            kind: CKM_AES_CBC_ENCRYPT_DATA,
+            param: MechanismParam::CbcData {
+                iv: [0; 16],
+                data: zeroize::Zeroizing::new(vec![1; 16]),
+            },
+        };
+        assert!(check(&cbc).is_ok());
+        let key = Mechanism {
+            kind: CKM_CONCATENATE_BASE_AND_KEY,
+            param: MechanismParam::Key(5),
+        };
+        assert_eq!(check(&key).unwrap_err().rv(), Rv::MECHANISM_INVALID);
+    }
+
+    #[test]
     fn forwarded_mechanisms_are_pinned() {
         let mut as_is: Vec<_> = registry::all()
             .iter()
@@ -372,6 +494,11 @@ mod tests {
             CKM_AES_KEY_WRAP,
             CKM_AES_KEY_WRAP_KWP,
             CKM_ECDH1_DERIVE,
+            CKM_HKDF_DERIVE,
+            CKM_CONCATENATE_BASE_AND_DATA,
+            CKM_CONCATENATE_DATA_AND_BASE,
+            CKM_XOR_BASE_AND_DATA,
+            CKM_AES_CBC_ENCRYPT_DATA,
         ];
         as_is.sort_unstable();
         expected.sort_unstable();

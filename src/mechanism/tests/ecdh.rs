@@ -43,13 +43,16 @@ fn ecdh_agrees_kdfs_and_truncation() {
             derive(&private(b.clone()), &ecdh_param(CKD_NULL, &[], &pa), None).unwrap(),
             z
         );
-        let cof = lookup(CKM_ECDH1_COFACTOR_DERIVE).unwrap().derive.unwrap();
-        assert_eq!(
-            cof(&private(a.clone()), &ecdh_param(CKD_NULL, &[], &pb), None)
-                .unwrap()
-                .to_vec(),
-            z
+        let cof = derive_as(
+            CKM_ECDH1_COFACTOR_DERIVE,
+            &private(a.clone()),
+            CKK_EC,
+            &ecdh_param(CKD_NULL, &[], &pb),
+            None,
+            &[],
+            &[],
         );
+        assert_eq!(cof.unwrap(), vec![z.clone()]);
         // CKD_NULL truncation removes bytes from the leading end.
         let short = derive(
             &private(a.clone()),

@@ -4,7 +4,9 @@
 //! in `crate::crypto::interop_tests`, the only place tests may name `openssl`.
 
 mod aes_ctr;
+mod derive;
 mod ecdh;
+mod kdf;
 mod keywrap;
 mod mac;
 mod rsa_raw;
@@ -209,7 +211,31 @@ fn unwrap_key(
 }
 
 fn derive(key: &KeyMaterial, p: &MechanismParam, len: Option<usize>) -> Result<Vec<u8>> {
-    Ok((lookup(CKM_ECDH1_DERIVE).unwrap().derive.unwrap())(key, p, len)?.to_vec())
+    Ok(derive_as(CKM_ECDH1_DERIVE, key, CKK_EC, p, len, &[], &[])?.remove(0))
+}
+
+/// Runs `mech`'s derivation as the core would: the base key and its type, the values of the
+/// keys the parameter names, the additional keys' lengths; every derived value comes back.
+pub(crate) fn derive_as(
+    mech: CK_MECHANISM_TYPE,
+    key: &KeyMaterial,
+    base_type: CK_KEY_TYPE,
+    param: &MechanismParam,
+    len: Option<usize>,
+    keys: &[&[u8]],
+    additional: &[usize],
+) -> Result<Vec<Vec<u8>>> {
+    let keys: Vec<_> = keys.iter().map(|k| Zeroizing::new(k.to_vec())).collect();
+    let input = super::DeriveInput {
+        base: key,
+        base_type,
+        param,
+        len,
+        keys: &keys,
+        additional,
+    };
+    let derived = (lookup(mech).unwrap().derive.unwrap())(&input)?;
+    Ok(derived.iter().map(|v| v.to_vec()).collect())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -240,7 +266,7 @@ fn every_generation_mechanism_of_the_key_algorithm_table_is_registered() {
 #[test]
 fn registry_sorted_unique_and_capable() {
     let entries = all();
-    assert_eq!(entries.len(), 86, "one entry per mechanism");
+    assert_eq!(entries.len(), 98, "one entry per mechanism");
     for pair in entries.windows(2) {
         assert!(
             pair[0].kind < pair[1].kind,
@@ -349,7 +375,11 @@ fn registry_info_values() {
 fn registry_info_of_new_mechanisms() {
     let info = |m| lookup(m).unwrap().info;
     for m in MAC_MECHANISMS {
-        assert_eq!(info(m).flags, CKF_SIGN | CKF_VERIFY, "0x{m:x}");
+        assert_eq!(
+            info(m).flags,
+            CKF_SIGN | CKF_VERIFY | CKF_MESSAGE_SIGN | CKF_MESSAGE_VERIFY,
+            "0x{m:x}"
+        );
     }
     assert_eq!(
         (
@@ -379,7 +409,14 @@ fn registry_info_of_new_mechanisms() {
     assert_eq!(info(CKM_AES_CTR).flags, CKF_ENCRYPT | CKF_DECRYPT);
     assert_eq!(
         info(CKM_RSA_X_509).flags,
-        CKF_SIGN | CKF_VERIFY | CKF_SIGN_RECOVER | CKF_VERIFY_RECOVER | CKF_ENCRYPT | CKF_DECRYPT
+        CKF_SIGN
+            | CKF_VERIFY
+            | CKF_MESSAGE_SIGN
+            | CKF_MESSAGE_VERIFY
+            | CKF_SIGN_RECOVER
+            | CKF_VERIFY_RECOVER
+            | CKF_ENCRYPT
+            | CKF_DECRYPT
     );
     assert_eq!(
         info(CKM_RSA_PKCS).flags & (CKF_SIGN_RECOVER | CKF_VERIFY_RECOVER),
