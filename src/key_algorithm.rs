@@ -15,13 +15,14 @@
 //! (`sym_key` rows) have no `key_algorithm` column; their rows carry no number.
 
 use cryptoki_sys::{
-    CKK_AES, CKK_EC, CKK_EC_EDWARDS, CKK_GENERIC_SECRET, CKK_HKDF, CKK_RSA, CKK_SHA224_HMAC,
-    CKK_SHA256_HMAC, CKK_SHA384_HMAC, CKK_SHA3_224_HMAC, CKK_SHA3_256_HMAC, CKK_SHA3_384_HMAC,
-    CKK_SHA3_512_HMAC, CKK_SHA512_HMAC, CKK_SHA_1_HMAC, CKM_AES_KEY_GEN,
-    CKM_EC_EDWARDS_KEY_PAIR_GEN, CKM_EC_KEY_PAIR_GEN, CKM_GENERIC_SECRET_KEY_GEN, CKM_HKDF_KEY_GEN,
-    CKM_RSA_PKCS_KEY_PAIR_GEN, CKM_SHA224_KEY_GEN, CKM_SHA256_KEY_GEN, CKM_SHA384_KEY_GEN,
-    CKM_SHA3_224_KEY_GEN, CKM_SHA3_256_KEY_GEN, CKM_SHA3_384_KEY_GEN, CKM_SHA3_512_KEY_GEN,
-    CKM_SHA512_KEY_GEN, CKM_SHA_1_KEY_GEN, CK_KEY_TYPE, CK_MECHANISM_TYPE, CK_ULONG,
+    CKK_AES, CKK_EC, CKK_EC_EDWARDS, CKK_EC_MONTGOMERY, CKK_GENERIC_SECRET, CKK_HKDF, CKK_RSA,
+    CKK_SHA224_HMAC, CKK_SHA256_HMAC, CKK_SHA384_HMAC, CKK_SHA3_224_HMAC, CKK_SHA3_256_HMAC,
+    CKK_SHA3_384_HMAC, CKK_SHA3_512_HMAC, CKK_SHA512_HMAC, CKK_SHA_1_HMAC, CKM_AES_KEY_GEN,
+    CKM_EC_EDWARDS_KEY_PAIR_GEN, CKM_EC_KEY_PAIR_GEN, CKM_EC_MONTGOMERY_KEY_PAIR_GEN,
+    CKM_GENERIC_SECRET_KEY_GEN, CKM_HKDF_KEY_GEN, CKM_RSA_PKCS_KEY_PAIR_GEN, CKM_SHA224_KEY_GEN,
+    CKM_SHA256_KEY_GEN, CKM_SHA384_KEY_GEN, CKM_SHA3_224_KEY_GEN, CKM_SHA3_256_KEY_GEN,
+    CKM_SHA3_384_KEY_GEN, CKM_SHA3_512_KEY_GEN, CKM_SHA512_KEY_GEN, CKM_SHA_1_KEY_GEN, CK_KEY_TYPE,
+    CK_MECHANISM_TYPE, CK_ULONG,
 };
 
 use crate::crypto::keys::{is_der_oid, printable_string, PrivateKey, PublicKey};
@@ -36,7 +37,8 @@ pub enum PublicShape {
     Modulus,
     /// `CKA_EC_PARAMS` and `CKA_EC_POINT`, a DER OCTET STRING of the uncompressed X9.62 point.
     EcPoint,
-    /// `CKA_EC_PARAMS` and `CKA_EC_POINT`, a DER OCTET STRING of the RFC 8032 encoding.
+    /// `CKA_EC_PARAMS` and `CKA_EC_POINT`, a DER OCTET STRING of the RFC 8032 encoding (or, on
+    /// a Montgomery curve, of the RFC 7748 public value).
     EdwardsPoint,
     /// A secret key: no public values.
     None,
@@ -188,6 +190,99 @@ pub static ED25519: KeyAlgorithm = KeyAlgorithm {
     public_from_point: Some(|_, point| PublicKey::from_ed25519_point(point)),
     ..row("ed25519", Family::Edwards, CKK_EC_EDWARDS)
 };
+/// sqlhsm extension.
+pub static EC_SECP256K1: KeyAlgorithm = ec(
+    104,
+    "ec-secp256k1",
+    256,
+    &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x0a], // 1.3.132.0.10
+    &["secp256k1"],
+);
+/// sqlhsm extension (RFC 5639).
+pub static EC_BRAINPOOL_P256R1: KeyAlgorithm = ec(
+    105,
+    "ec-brainpoolp256r1",
+    256,
+    &[
+        0x06, 0x09, 0x2b, 0x24, 0x03, 0x03, 0x02, 0x08, 0x01, 0x01, 0x07,
+    ], // 1.3.36.3.3.2.8.1.1.7
+    &["brainpoolP256r1"],
+);
+/// sqlhsm extension (RFC 5639).
+pub static EC_BRAINPOOL_P384R1: KeyAlgorithm = ec(
+    106,
+    "ec-brainpoolp384r1",
+    384,
+    &[
+        0x06, 0x09, 0x2b, 0x24, 0x03, 0x03, 0x02, 0x08, 0x01, 0x01, 0x0b,
+    ], // 1.3.36.3.3.2.8.1.1.11
+    &["brainpoolP384r1"],
+);
+/// sqlhsm extension (RFC 5639).
+pub static EC_BRAINPOOL_P512R1: KeyAlgorithm = ec(
+    107,
+    "ec-brainpoolp512r1",
+    512,
+    &[
+        0x06, 0x09, 0x2b, 0x24, 0x03, 0x03, 0x02, 0x08, 0x01, 0x01, 0x0d,
+    ], // 1.3.36.3.3.2.8.1.1.13
+    &["brainpoolP512r1"],
+);
+/// sqlhsm extension.
+pub static EC_P224: KeyAlgorithm = ec(
+    108,
+    "ec-p224",
+    224,
+    &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x21], // 1.3.132.0.33
+    &["secp224r1", "P-224"],
+);
+/// sqlhsm extension.
+pub static EC_P192: KeyAlgorithm = ec(
+    109,
+    "ec-p192",
+    192,
+    &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x01], // 1.2.840.10045.3.1.1
+    &["prime192v1", "secp192r1", "P-192"],
+);
+/// sqlhsm extension (RFC 8032 Ed448; PKCS#11 counts its size as 448 bits).
+pub static ED448: KeyAlgorithm = KeyAlgorithm {
+    code: Some(110),
+    generation: Some(CKM_EC_EDWARDS_KEY_PAIR_GEN),
+    bits: Some(448),
+    params_der: &[0x06, 0x03, 0x2b, 0x65, 0x71], // 1.3.101.113
+    curve_names: &["edwards448"],
+    public: PublicShape::EdwardsPoint,
+    generate: Some(|_, _| PrivateKey::generate_ed448()),
+    private_from_value: Some(|_, seed| PrivateKey::from_ed448_seed(seed)),
+    public_from_point: Some(|_, point| PublicKey::from_ed448_point(point)),
+    ..row("ed448", Family::Edwards, CKK_EC_EDWARDS)
+};
+/// sqlhsm extension (RFC 7748; PKCS#11 counts its size as 255 bits).
+pub static X25519: KeyAlgorithm = KeyAlgorithm {
+    code: Some(111),
+    generation: Some(CKM_EC_MONTGOMERY_KEY_PAIR_GEN),
+    bits: Some(255),
+    params_der: &[0x06, 0x03, 0x2b, 0x65, 0x6e], // 1.3.101.110
+    curve_names: &["curve25519"],
+    public: PublicShape::EdwardsPoint,
+    generate: Some(|_, _| PrivateKey::generate_x25519()),
+    private_from_value: Some(|_, value| PrivateKey::from_x25519_value(value)),
+    public_from_point: Some(|_, point| PublicKey::from_x25519_point(point)),
+    ..row("x25519", Family::Montgomery, CKK_EC_MONTGOMERY)
+};
+/// sqlhsm extension (RFC 7748).
+pub static X448: KeyAlgorithm = KeyAlgorithm {
+    code: Some(112),
+    generation: Some(CKM_EC_MONTGOMERY_KEY_PAIR_GEN),
+    bits: Some(448),
+    params_der: &[0x06, 0x03, 0x2b, 0x65, 0x6f], // 1.3.101.111
+    curve_names: &["curve448"],
+    public: PublicShape::EdwardsPoint,
+    generate: Some(|_, _| PrivateKey::generate_x448()),
+    private_from_value: Some(|_, value| PrivateKey::from_x448_value(value)),
+    public_from_point: Some(|_, point| PublicKey::from_x448_point(point)),
+    ..row("x448", Family::Montgomery, CKK_EC_MONTGOMERY)
+};
 /// An HMAC key type of PKCS#11 3.0 (`CKK_SHA256_HMAC`, …): a secret of any length, like a
 /// generic secret, that its own hash's HMAC mechanisms take.
 const fn hmac(
@@ -239,7 +334,16 @@ pub static ALGORITHMS: &[&KeyAlgorithm] = &[
     &EC_P256,
     &EC_P384,
     &EC_P521,
+    &EC_P224,
+    &EC_P192,
+    &EC_SECP256K1,
+    &EC_BRAINPOOL_P256R1,
+    &EC_BRAINPOOL_P384R1,
+    &EC_BRAINPOOL_P512R1,
     &ED25519,
+    &ED448,
+    &X25519,
+    &X448,
     &AES_128,
     &AES_192,
     &AES_256,
@@ -359,7 +463,8 @@ pub fn by_ec_params(der: &[u8]) -> Result<&'static KeyAlgorithm> {
 }
 
 /// The curve of a key of type `key_type` that `CKA_EC_PARAMS` names, for generation: a curve of
-/// another key type is `CKR_CURVE_NOT_SUPPORTED`, and so is any value for an Edwards key.
+/// another key type is `CKR_CURVE_NOT_SUPPORTED`, and so is any value for an Edwards or
+/// Montgomery key.
 pub fn curve_for(key_type: CK_KEY_TYPE, params: &[u8]) -> Result<&'static KeyAlgorithm> {
     match by_ec_params(params) {
         Ok(row) if row.key_type == key_type => Ok(row),
@@ -395,7 +500,7 @@ fn of_facts(
     match facts.family {
         Family::Rsa => Ok(rsa_of_bits(facts.bits)),
         Family::Secret => Err(Rv::KEY_TYPE_INCONSISTENT)?,
-        Family::Ec | Family::Edwards => {
+        Family::Ec | Family::Edwards | Family::Montgomery => {
             let oid = curve()?.unwrap_or_default();
             ALGORITHMS
                 .iter()
@@ -463,6 +568,20 @@ mod tests {
         assert_eq!(RSA_3072.code, Some(101));
         assert_eq!(RSA_OTHER.code, Some(102));
         assert_eq!(ED25519.code, Some(103));
+        let ours = [
+            (&EC_SECP256K1, 104),
+            (&EC_BRAINPOOL_P256R1, 105),
+            (&EC_BRAINPOOL_P384R1, 106),
+            (&EC_BRAINPOOL_P512R1, 107),
+            (&EC_P224, 108),
+            (&EC_P192, 109),
+            (&ED448, 110),
+            (&X25519, 111),
+            (&X448, 112),
+        ];
+        for (row, code) in ours {
+            assert_eq!(row.code, Some(code), "{}", row.name);
+        }
         for a in ALGORITHMS {
             if let Some(code) = a.code {
                 assert!(std::ptr::eq(by_code(code).unwrap(), *a));
@@ -489,7 +608,7 @@ mod tests {
             assert_eq!(a.public == PublicShape::None, secret, "{}", a.name);
             assert_eq!(a.generate.is_none(), secret, "{}", a.name);
             // Curves, and only they, have an OID and build from a value and a point.
-            let curve = matches!(a.family, Family::Ec | Family::Edwards);
+            let curve = matches!(a.family, Family::Ec | Family::Edwards | Family::Montgomery);
             assert_eq!(!a.params_der.is_empty(), curve, "{}", a.name);
             assert_eq!(a.private_from_value.is_some(), curve, "{}", a.name);
             assert_eq!(a.public_from_point.is_some(), curve, "{}", a.name);
@@ -548,14 +667,51 @@ mod tests {
         let err = curve_for(CKK_EC, ED25519.params_der).unwrap_err();
         assert_eq!(err.rv(), Rv::CURVE_NOT_SUPPORTED);
         assert_eq!(
-            curve_for(CKK_EC, &printable("secp256k1")).unwrap_err().rv(),
+            curve_for(CKK_EC, &printable("secp160r1")).unwrap_err().rv(),
             Rv::CURVE_NOT_SUPPORTED
         );
-        let secp256k1_oid = [0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x0a];
+        let secp160r1_oid = [0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x08];
         assert_eq!(
-            by_ec_params(&secp256k1_oid).unwrap_err().rv(),
+            by_ec_params(&secp160r1_oid).unwrap_err().rv(),
             Rv::CURVE_NOT_SUPPORTED
         );
+        // The new curves, by OID and by each of their names.
+        for (name, row) in [
+            ("secp256k1", &EC_SECP256K1),
+            ("brainpoolP256r1", &EC_BRAINPOOL_P256R1),
+            ("brainpoolP384r1", &EC_BRAINPOOL_P384R1),
+            ("brainpoolP512r1", &EC_BRAINPOOL_P512R1),
+            ("secp224r1", &EC_P224),
+            ("P-224", &EC_P224),
+            ("prime192v1", &EC_P192),
+            ("P-192", &EC_P192),
+        ] {
+            assert!(std::ptr::eq(
+                curve_for(CKK_EC, &printable(name)).unwrap(),
+                row
+            ));
+            assert!(std::ptr::eq(
+                curve_for(CKK_EC, row.params_der).unwrap(),
+                row
+            ));
+        }
+        assert!(std::ptr::eq(
+            curve_for(CKK_EC_EDWARDS, &printable("edwards448")).unwrap(),
+            &ED448
+        ));
+        for (name, row) in [("curve25519", &X25519), ("curve448", &X448)] {
+            assert!(std::ptr::eq(
+                curve_for(CKK_EC_MONTGOMERY, &printable(name)).unwrap(),
+                row
+            ));
+            // A Montgomery curve is no EC or Edwards curve, and the reverse.
+            for other in [CKK_EC, CKK_EC_EDWARDS] {
+                let err = curve_for(other, row.params_der).unwrap_err();
+                assert_eq!(err.rv(), Rv::CURVE_NOT_SUPPORTED);
+            }
+        }
+        let err = curve_for(CKK_EC_MONTGOMERY, ED25519.params_der).unwrap_err();
+        assert_eq!(err.rv(), Rv::CURVE_NOT_SUPPORTED);
         assert_eq!(
             curve_for(CKK_EC, &[]).unwrap_err().rv(),
             Rv::ATTRIBUTE_VALUE_INVALID
@@ -565,7 +721,7 @@ mod tests {
             curve_for(CKK_EC_EDWARDS, ED25519.params_der).unwrap(),
             &ED25519
         ));
-        for other in [EC_P256.params_der, &[][..], &printable("edwards448")] {
+        for other in [EC_P256.params_der, &[][..], &printable("curve448")] {
             let err = curve_for(CKK_EC_EDWARDS, other).unwrap_err();
             assert_eq!(err.rv(), Rv::CURVE_NOT_SUPPORTED);
         }
@@ -588,6 +744,48 @@ mod tests {
         }
         let ed = test_keys::ed25519();
         assert!(std::ptr::eq(of_private(&ed).unwrap(), &ED25519));
+        // Every new curve: generated by its row, found again from the key, through its
+        // constructors from value and point.
+        for row in [
+            &EC_SECP256K1,
+            &EC_BRAINPOOL_P256R1,
+            &EC_BRAINPOOL_P384R1,
+            &EC_BRAINPOOL_P512R1,
+            &EC_P224,
+            &EC_P192,
+            &ED448,
+            &X25519,
+            &X448,
+        ] {
+            let key = row.generate(&Request::default()).unwrap();
+            assert!(std::ptr::eq(of_private(&key).unwrap(), row), "{}", row.name);
+            let public = key.public_key().unwrap();
+            assert!(
+                std::ptr::eq(of_public(&public).unwrap(), row),
+                "{}",
+                row.name
+            );
+            assert_eq!(key.facts().unwrap().bits, row.bits.unwrap(), "{}", row.name);
+            let value = key
+                .private_component(cryptoki_sys::CKA_VALUE)
+                .unwrap()
+                .unwrap();
+            let again = row.private_from_value(&value).unwrap();
+            assert_eq!(again.public_values().unwrap(), key.public_values().unwrap());
+            let crate::crypto::keys::PublicValues::Point {
+                params_der,
+                point_der,
+            } = key.public_values().unwrap()
+            else {
+                panic!("not a point")
+            };
+            assert_eq!(params_der, row.params_der, "{}", row.name);
+            let public = row.public_from_point(&point_der).unwrap();
+            assert_eq!(
+                public.public_values().unwrap(),
+                key.public_values().unwrap()
+            );
+        }
         assert!(std::ptr::eq(rsa_of_bits(3072), &RSA_3072));
         assert!(std::ptr::eq(rsa_of_bits(1024), &RSA_OTHER));
         // Ed25519 from printable params: the row's constructors take the value and the point.
@@ -610,8 +808,9 @@ mod tests {
 
     #[test]
     fn family_sizes() {
-        assert_eq!(bits_range(Family::Ec), (256, 521));
-        assert_eq!(bits_range(Family::Edwards), (255, 255));
+        assert_eq!(bits_range(Family::Ec), (192, 521));
+        assert_eq!(bits_range(Family::Edwards), (255, 448));
+        assert_eq!(bits_range(Family::Montgomery), (255, 448));
         assert_eq!(bits_range(Family::Rsa), (2048, 4096));
     }
 
@@ -660,7 +859,7 @@ mod tests {
 
     #[test]
     fn key_type_codes_cover_every_algorithm() {
-        let mut all: Vec<i32> = [CKK_RSA, CKK_EC, CKK_EC_EDWARDS]
+        let mut all: Vec<i32> = [CKK_RSA, CKK_EC, CKK_EC_EDWARDS, CKK_EC_MONTGOMERY]
             .into_iter()
             .flat_map(codes_for_key_type)
             .collect();

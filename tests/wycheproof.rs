@@ -10,7 +10,7 @@
 //! per-file counts and fails listing the tcIds that did not behave.
 //!
 //! Cases are skipped only for a reason written next to the skip and counted in the report:
-//! - ECDH (`ecdh_secp256r1_test.json`, SPKI-encoded peer keys): a non-`acceptable` case whose
+//! - ECDH (`ecdh_<curve>_test.json`, SPKI-encoded peer keys): a non-`acceptable` case whose
 //!   SPKI names another curve or explicit curve parameters. `CKM_ECDH1_DERIVE` passes only the peer *point*
 //!   (`CK_ECDH1_DERIVE_PARAMS.pPublicData`), so the curve in the SPKI never reaches the module;
 //!   whether such a key is refused is the application's check, not the token's. Likewise a case
@@ -223,6 +223,9 @@ fn import_ec_public(s: &Session, spki: &[u8]) -> cryptoki::error::Result<ObjectH
         Some(Nid::X9_62_PRIME256V1) => P256,
         Some(Nid::SECP384R1) => P384,
         Some(Nid::SECP521R1) => P521,
+        Some(Nid::SECP224R1) => P224,
+        Some(Nid::SECP256K1) => SECP256K1,
+        Some(Nid::BRAINPOOL_P256R1) => BRAINPOOL_P256R1,
         other => panic!("unexpected curve {other:?}"),
     };
     let mut bn = BigNumContext::new().expect("bn");
@@ -321,6 +324,7 @@ fn ecdsa_p1363_verify(file: &str) {
     let s = session_for(file);
     for g in groups(&doc) {
         let mech = match g["sha"].as_str() {
+            Some("SHA-224") => Mechanism::EcdsaSha224,
             Some("SHA-256") => Mechanism::EcdsaSha256,
             Some("SHA-384") => Mechanism::EcdsaSha384,
             Some("SHA-512") => Mechanism::EcdsaSha512,
@@ -395,12 +399,13 @@ fn der_to_raw(der: &[u8], field: usize) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// `eddsa_verify_schema_v1.json`: pure Ed25519 with CKM_EDDSA.
-fn eddsa_verify(file: &str) {
+/// `eddsa_verify_schema_v1.json`: pure Ed25519 (no parameter) or Ed448 (an empty context, as
+/// the vectors use; the parameter given) with CKM_EDDSA.
+fn eddsa_verify(file: &str, params: &[u8], scheme: EddsaSignatureScheme) {
     let doc = load(file);
     let mut r = Report::new(file, &doc);
     let s = session_for(file);
-    let mech = Mechanism::Eddsa(EddsaParams::new(EddsaSignatureScheme::Pure));
+    let mech = Mechanism::Eddsa(EddsaParams::new(scheme));
     for g in groups(&doc) {
         let pk = hx(&g["publicKey"]["pk"]);
         let key = match s.create_object(&[
@@ -408,7 +413,7 @@ fn eddsa_verify(file: &str) {
             Attribute::KeyType(KeyType::EC_EDWARDS),
             Attribute::Token(false),
             Attribute::Verify(true),
-            Attribute::EcParams(ED25519.to_vec()),
+            Attribute::EcParams(params.to_vec()),
             Attribute::EcPoint(octet_string(&pk)),
         ]) {
             Ok(k) => k,
@@ -973,19 +978,46 @@ fn der_tlv(b: &[u8]) -> Option<(u8, &[u8], &[u8])> {
     (b.len() >= len).then(|| (tag, &b[..len], &b[len..]))
 }
 
-/// AlgorithmIdentifier contents for id-ecPublicKey with namedCurve prime256v1.
-const P256_ALG_ID: &[u8] = &[
-    0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d,
-    0x03, 0x01, 0x07,
+/// A Weierstrass curve of the ECDH files: its name there, `CKA_EC_PARAMS` and field length.
+struct EcdhCurve {
+    name: &'static str,
+    params: &'static [u8],
+    field: usize,
+}
+
+const ECDH_CURVES: [EcdhCurve; 4] = [
+    EcdhCurve {
+        name: "secp256r1",
+        params: P256,
+        field: 32,
+    },
+    EcdhCurve {
+        name: "secp224r1",
+        params: P224,
+        field: 28,
+    },
+    EcdhCurve {
+        name: "secp256k1",
+        params: SECP256K1,
+        field: 32,
+    },
+    EcdhCurve {
+        name: "brainpoolP256r1",
+        params: BRAINPOOL_P256R1,
+        field: 32,
+    },
 ];
+
+/// id-ecPublicKey (1.2.840.10045.2.1), the start of an EC SPKI's AlgorithmIdentifier.
+const EC_PUBLIC_KEY_OID: &[u8] = &[0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
 
 const SKIP_ECDH_CURVE: &str = "SPKI names another curve or explicit parameters: \
     CKM_ECDH1_DERIVE passes only the point, the module never sees the curve";
 const SKIP_ECDH_DER: &str =
     "SPKI does not parse as DER (InvalidAsn): there is no point to pass to the module";
 
-/// The peer point of a P-256 SPKI, or why the case cannot reach the module.
-fn spki_p256_point(spki: &[u8]) -> Result<Vec<u8>, &'static str> {
+/// The peer point of an SPKI on `curve`, or why the case cannot reach the module.
+fn spki_point(spki: &[u8], curve: &EcdhCurve) -> Result<Vec<u8>, &'static str> {
     let (tag, body, rest) = der_tlv(spki).ok_or(SKIP_ECDH_DER)?;
     if tag != 0x30 || !rest.is_empty() {
         return Err(SKIP_ECDH_DER);
@@ -998,7 +1030,7 @@ fn spki_p256_point(spki: &[u8]) -> Result<Vec<u8>, &'static str> {
     if tag != 0x03 || !rest.is_empty() {
         return Err(SKIP_ECDH_DER);
     }
-    if alg != P256_ALG_ID {
+    if alg != [EC_PUBLIC_KEY_OID, curve.params].concat() {
         return Err(SKIP_ECDH_CURVE);
     }
     // The BIT STRING's first byte counts unused bits; an empty BIT STRING gives an empty point,
@@ -1006,31 +1038,58 @@ fn spki_p256_point(spki: &[u8]) -> Result<Vec<u8>, &'static str> {
     Ok(bits.get(1..).unwrap_or(&[]).to_vec())
 }
 
-/// The uncompressed point a P-256 SPKI ends with (`00 04 x y` closing its BIT STRING),
+/// The uncompressed point an SPKI on `curve` ends with (`00 04 x y` closing its BIT STRING),
 /// found without parsing the (possibly malformed) structure before it.
-fn trailing_point(spki: &[u8]) -> Option<Vec<u8>> {
-    let n = spki.len();
-    (n >= 66 && spki[n - 66] == 0 && spki[n - 65] == 0x04).then(|| spki[n - 65..].to_vec())
+fn trailing_point(spki: &[u8], curve: &EcdhCurve) -> Option<Vec<u8>> {
+    let (n, len) = (spki.len(), 2 * curve.field + 1);
+    (n > len && spki[n - len - 1] == 0 && spki[n - len] == 0x04).then(|| spki[n - len..].to_vec())
 }
 
-/// `ecdh_test_schema_v1.json` (encoding `asn`): the private scalar is imported as a P-256
-/// CKK_EC private key with CKA_DERIVE; C_DeriveKey with CKM_ECDH1_DERIVE / CKD_NULL and the
-/// peer's point (raw) derives a 32-byte generic secret whose CKA_VALUE must be `shared`.
-fn ecdh(file: &str) {
-    let doc = load(file);
-    let mut r = Report::new(file, &doc);
-    let s = session_for(file);
+/// The derived secret's `CKA_VALUE` (`CKM_ECDH1_DERIVE`, `CKD_NULL`, the peer's public value
+/// raw), or why the module refused.
+fn derived(
+    s: &Session,
+    key: ObjectHandle,
+    public: &[u8],
+    len: usize,
+) -> cryptoki::error::Result<Vec<u8>> {
     let template = [
         Attribute::Class(ObjectClass::SECRET_KEY),
         Attribute::KeyType(KeyType::GENERIC_SECRET),
         Attribute::Token(false),
         Attribute::Sensitive(false),
         Attribute::Extractable(true),
-        Attribute::ValueLen(32u64.into()),
+        Attribute::ValueLen((len as u64).into()),
     ];
+    let mech = Mechanism::Ecdh1Derive(Ecdh1DeriveParams::new(EcKdf::null(), public));
+    let h = s.derive_key(&mech, key, &template)?;
+    let value = get_bytes(s, h, AttributeType::Value);
+    let _ = s.destroy_object(h);
+    Ok(value)
+}
+
+fn shared_outcome(res: cryptoki::error::Result<Vec<u8>>, tc: &Value) -> Outcome {
+    match res {
+        Ok(value) if value == hx(&tc["shared"]) => Outcome::Accepted,
+        Ok(value) => Outcome::WrongOutput(format!("shared secret {}", hex::encode(value))),
+        Err(e) => rejected(e),
+    }
+}
+
+/// `ecdh_test_schema_v1.json` (encoding `asn`): the private scalar is imported as a CKK_EC
+/// private key on the file's curve with CKA_DERIVE; C_DeriveKey with CKM_ECDH1_DERIVE /
+/// CKD_NULL and the peer's point (raw) derives a field-long generic secret whose CKA_VALUE must
+/// be `shared`.
+fn ecdh(file: &str) {
+    let doc = load(file);
+    let mut r = Report::new(file, &doc);
+    let s = session_for(file);
     let mut privs: HashMap<Vec<u8>, Result<ObjectHandle, String>> = HashMap::new();
     for g in groups(&doc) {
-        assert_eq!(g["curve"].as_str(), Some("secp256r1"), "{file}: P-256 only");
+        let curve = ECDH_CURVES
+            .iter()
+            .find(|c| g["curve"].as_str() == Some(c.name))
+            .unwrap_or_else(|| panic!("{file}: unexpected curve {}", g["curve"]));
         assert_eq!(
             g["encoding"].as_str(),
             Some("asn"),
@@ -1038,25 +1097,27 @@ fn ecdh(file: &str) {
         );
         for tc in tests(g) {
             let spki = hx(&tc["public"]);
-            let point = match spki_p256_point(&spki) {
+            let point = match spki_point(&spki, curve) {
                 Ok(p) => p,
                 // An `acceptable` case (odd but tolerable SPKI encodings, or explicit
-                // parameters that are P-256's) still holds a P-256 point: run it, either
+                // parameters that are the curve's) still holds a point on it: run it, either
                 // outcome is fine but a wrong secret is not.
-                Err(_) if tc["result"] == "acceptable" && trailing_point(&spki).is_some() => {
-                    trailing_point(&spki).unwrap_or_default()
+                Err(_)
+                    if tc["result"] == "acceptable" && trailing_point(&spki, curve).is_some() =>
+                {
+                    trailing_point(&spki, curve).unwrap_or_default()
                 }
                 Err(why) => {
                     r.skip(why);
                     continue;
                 }
             };
-            // The scalar may carry a leading zero byte (DER integer style): 32 bytes exactly.
+            // The scalar may carry a leading zero byte (DER integer style): field-long exactly.
             let mut d = hx(&tc["private"]);
-            while d.len() > 32 && d[0] == 0 {
+            while d.len() > curve.field && d[0] == 0 {
                 d.remove(0);
             }
-            while d.len() < 32 {
+            while d.len() < curve.field {
                 d.insert(0, 0);
             }
             let key = privs
@@ -1069,7 +1130,7 @@ fn ecdh(file: &str) {
                         Attribute::Private(true),
                         Attribute::Sensitive(true),
                         Attribute::Derive(true),
-                        Attribute::EcParams(P256.to_vec()),
+                        Attribute::EcParams(curve.params.to_vec()),
                         Attribute::Value(d.clone()),
                     ])
                     .map_err(|e| e.to_string())
@@ -1082,20 +1143,42 @@ fn ecdh(file: &str) {
                     continue;
                 }
             };
-            let mech = Mechanism::Ecdh1Derive(Ecdh1DeriveParams::new(EcKdf::null(), &point));
-            let out = match s.derive_key(&mech, key, &template) {
-                Ok(h) => {
-                    let value = get_bytes(&s, h, AttributeType::Value);
-                    let _ = s.destroy_object(h);
-                    let want = hx(&tc["shared"]);
-                    if value == want {
-                        Outcome::Accepted
-                    } else {
-                        Outcome::WrongOutput(format!("shared secret {}", hex::encode(value)))
-                    }
+            let out = shared_outcome(derived(&s, key, &point, curve.field), tc);
+            r.record(tc, out);
+        }
+    }
+    r.finish();
+}
+
+/// `xdh_comp_schema_v1.json` (X25519, X448): the private value is imported as a
+/// CKK_EC_MONTGOMERY private key (`CKA_EC_PARAMS` the curve's OID) with CKA_DERIVE;
+/// CKM_ECDH1_DERIVE with the peer's raw public value must give `shared`. A peer value of small
+/// order (all-zero secret) is refused; those cases are `acceptable`.
+fn xdh(file: &str, params: &[u8], len: usize) {
+    let doc = load(file);
+    let mut r = Report::new(file, &doc);
+    let s = session_for(file);
+    for g in groups(&doc) {
+        for tc in tests(g) {
+            let key = s.create_object(&[
+                Attribute::Class(ObjectClass::PRIVATE_KEY),
+                Attribute::KeyType(KeyType::EC_MONTGOMERY),
+                Attribute::Token(false),
+                Attribute::Private(true),
+                Attribute::Sensitive(true),
+                Attribute::Derive(true),
+                Attribute::EcParams(params.to_vec()),
+                Attribute::Value(hx(&tc["private"])),
+            ]);
+            let key = match key {
+                Ok(k) => k,
+                Err(e) => {
+                    r.record(tc, Outcome::Rejected(format!("private key import: {e}")));
+                    continue;
                 }
-                Err(e) => rejected(e),
             };
+            let out = shared_outcome(derived(&s, key, &hx(&tc["public"]), len), tc);
+            let _ = s.destroy_object(key);
             r.record(tc, out);
         }
     }
@@ -1112,12 +1195,19 @@ fn every_file_has_a_test() {
         "aes_gcm_test.json",
         "aes_kwp_test.json",
         "aes_wrap_test.json",
+        "ecdh_brainpoolP256r1_test.json",
+        "ecdh_secp224r1_test.json",
+        "ecdh_secp256k1_test.json",
         "ecdh_secp256r1_test.json",
+        "ecdsa_brainpoolP256r1_sha256_p1363_test.json",
+        "ecdsa_secp224r1_sha224_p1363_test.json",
+        "ecdsa_secp256k1_sha256_p1363_test.json",
         "ecdsa_secp256r1_sha256_p1363_test.json",
         "ecdsa_secp256r1_sha3_256_test.json",
         "ecdsa_secp384r1_sha384_p1363_test.json",
         "ecdsa_secp521r1_sha512_p1363_test.json",
         "ed25519_test.json",
+        "ed448_test.json",
         "hkdf_sha256_test.json",
         "hkdf_sha512_test.json",
         "hmac_sha256_test.json",
@@ -1131,6 +1221,8 @@ fn every_file_has_a_test() {
         "rsa_pss_2048_sha256_mgf1_32_test.json",
         "rsa_signature_2048_sha256_test.json",
         "rsa_signature_2048_sha3_256_test.json",
+        "x25519_test.json",
+        "x448_test.json",
     ];
     let mut on_disk: Vec<String> = std::fs::read_dir(DIR)
         .unwrap_or_else(|e| panic!("{DIR}: {e}"))
@@ -1165,8 +1257,28 @@ fn ecdsa_secp521r1_sha512_p1363() {
 }
 
 #[test]
+fn ecdsa_secp224r1_sha224_p1363() {
+    ecdsa_p1363_verify("ecdsa_secp224r1_sha224_p1363_test.json");
+}
+
+#[test]
+fn ecdsa_secp256k1_sha256_p1363() {
+    ecdsa_p1363_verify("ecdsa_secp256k1_sha256_p1363_test.json");
+}
+
+#[test]
+fn ecdsa_brainpoolp256r1_sha256_p1363() {
+    ecdsa_p1363_verify("ecdsa_brainpoolP256r1_sha256_p1363_test.json");
+}
+
+#[test]
 fn ed25519() {
-    eddsa_verify("ed25519_test.json");
+    eddsa_verify("ed25519_test.json", ED25519, EddsaSignatureScheme::Pure);
+}
+
+#[test]
+fn ed448() {
+    eddsa_verify("ed448_test.json", ED448, EddsaSignatureScheme::Ed448(&[]));
 }
 
 #[test]
@@ -1242,6 +1354,31 @@ fn hmac_sha512() {
 #[test]
 fn ecdh_secp256r1() {
     ecdh("ecdh_secp256r1_test.json");
+}
+
+#[test]
+fn ecdh_secp224r1() {
+    ecdh("ecdh_secp224r1_test.json");
+}
+
+#[test]
+fn ecdh_secp256k1() {
+    ecdh("ecdh_secp256k1_test.json");
+}
+
+#[test]
+fn ecdh_brainpoolp256r1() {
+    ecdh("ecdh_brainpoolP256r1_test.json");
+}
+
+#[test]
+fn x25519() {
+    xdh("x25519_test.json", X25519, 32);
+}
+
+#[test]
+fn x448() {
+    xdh("x448_test.json", X448, 56);
 }
 
 #[test]

@@ -489,7 +489,8 @@ impl Admin {
                         CKA_MODULUS_BITS,
                         CK_ULONG::from(bits),
                     ));
-                } else if algorithm.family == Family::Ec {
+                } else {
+                    // Every curve by its OID (an Edwards template without one means Ed25519).
                     public.push(Attribute::new(CKA_EC_PARAMS, algorithm.params_der.to_vec()));
                 }
                 let (_, private) = self.module.generate_key_pair(
@@ -1025,8 +1026,25 @@ mod tests {
         assert_eq!(
             sorted,
             [
-                "aes-128", "aes-192", "aes-256", "ec-p256", "ec-p384", "ec-p521", "ed25519",
-                "rsa-2048", "rsa-3072", "rsa-4096"
+                "aes-128",
+                "aes-192",
+                "aes-256",
+                "ec-brainpoolp256r1",
+                "ec-brainpoolp384r1",
+                "ec-brainpoolp512r1",
+                "ec-p192",
+                "ec-p224",
+                "ec-p256",
+                "ec-p384",
+                "ec-p521",
+                "ec-secp256k1",
+                "ed25519",
+                "ed448",
+                "rsa-2048",
+                "rsa-3072",
+                "rsa-4096",
+                "x25519",
+                "x448"
             ]
         );
         for name in names {

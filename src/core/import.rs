@@ -43,7 +43,7 @@ fn check_import_template(
     template: &[Attribute],
 ) -> Result<()> {
     let asymmetric = matches!(class, CKO_PUBLIC_KEY | CKO_PRIVATE_KEY);
-    let ec = asymmetric && matches!(key_type, CKK_EC | CKK_EC_EDWARDS);
+    let ec = asymmetric && matches!(key_type, CKK_EC | CKK_EC_EDWARDS | CKK_EC_MONTGOMERY);
     if ec && find_in_template(template, CKA_EC_PARAMS)?.is_some() {
         curve_of(template, key_type)?;
     }
@@ -63,7 +63,7 @@ fn import_public(template: &[Attribute], key_type: CK_KEY_TYPE) -> Result<NewKey
             )?,
             &[CKA_MODULUS, CKA_PUBLIC_EXPONENT, CKA_MODULUS_BITS],
         ),
-        CKK_EC | CKK_EC_EDWARDS => {
+        CKK_EC | CKK_EC_EDWARDS | CKK_EC_MONTGOMERY => {
             let curve = curve_of(template, key_type)?;
             (
                 curve.public_from_point(required(template, CKA_EC_POINT)?)?,
@@ -105,7 +105,7 @@ fn curve_of(
 ) -> Result<&'static key_algorithm::KeyAlgorithm> {
     let params = required(template, CKA_EC_PARAMS)?;
     match key_algorithm::by_ec_params(params) {
-        Ok(curve) if key_type == CKK_EC && curve.key_type == CKK_EC_EDWARDS => {
+        Ok(curve) if key_type == CKK_EC && curve.key_type != CKK_EC => {
             Err(Rv::TEMPLATE_INCONSISTENT)?
         }
         _ => key_algorithm::curve_for(key_type, params),
@@ -149,7 +149,7 @@ fn import_private(template: &[Attribute], key_type: CK_KEY_TYPE) -> Result<NewKe
                 ],
             )
         }
-        CKK_EC | CKK_EC_EDWARDS => {
+        CKK_EC | CKK_EC_EDWARDS | CKK_EC_MONTGOMERY => {
             let curve = curve_of(template, key_type)?;
             (
                 curve.private_from_value(required(template, CKA_VALUE)?)?,

@@ -176,7 +176,7 @@ impl Module {
                     &[CKA_MODULUS_BITS, CKA_PUBLIC_EXPONENT],
                 )
             }
-            family @ (Family::Ec | Family::Edwards) => {
+            family @ (Family::Ec | Family::Edwards | Family::Montgomery) => {
                 let params = find_in_template(&public_template, CKA_EC_PARAMS)?;
                 // An Edwards template may leave the curve out: the mechanism's first row.
                 let params = match (params, family) {

@@ -250,7 +250,12 @@ impl Module {
                     }
                 }
             }
-            if want_sym && !matches!(key_type, Some(CKK_RSA | CKK_EC | CKK_EC_EDWARDS)) {
+            if want_sym
+                && !matches!(
+                    key_type,
+                    Some(CKK_RSA | CKK_EC | CKK_EC_EDWARDS | CKK_EC_MONTGOMERY)
+                )
+            {
                 for row in self.storage.find_sym_keys(&filter)? {
                     match keystore::object_from_sym_row(&row) {
                         Ok(Some(object)) => candidates.push(object),

@@ -123,7 +123,7 @@ const SENSITIVE: Rules = Rules::SENSITIVE;
 const FREE: Rules = CREATE.union(MODIFY);
 
 const RSA: &[CK_ULONG] = &[CKK_RSA];
-const EC: &[CK_ULONG] = &[CKK_EC, CKK_EC_EDWARDS];
+const EC: &[CK_ULONG] = &[CKK_EC, CKK_EC_EDWARDS, CKK_EC_MONTGOMERY];
 const X509: &[CK_ULONG] = &[CKC_X_509];
 
 /// A class table: the rows of every class (§4.4: the storage attributes), then `$row`s.

@@ -239,7 +239,7 @@ fn private_size(object: &Object) -> Result<KeyFacts> {
             family: Family::Rsa,
             bits: 8 * object.attrs.get(CKA_MODULUS).map_or(0, |m| m.len() as u32),
         },
-        Some(key_type @ (CKK_EC | CKK_EC_EDWARDS)) => {
+        Some(key_type @ (CKK_EC | CKK_EC_EDWARDS | CKK_EC_MONTGOMERY)) => {
             let params = object.attrs.get(CKA_EC_PARAMS).unwrap_or_default();
             let curve = crate::key_algorithm::curve_for(key_type, params)?;
             KeyFacts {

@@ -562,8 +562,12 @@ impl Module {
                                 .to_vec(),
                         )],
                     ),
-                    Some(CKK_EC_EDWARDS) => (
-                        CKM_EC_EDWARDS_KEY_PAIR_GEN,
+                    Some(key_type @ (CKK_EC_EDWARDS | CKK_EC_MONTGOMERY)) => (
+                        if key_type == CKK_EC_EDWARDS {
+                            CKM_EC_EDWARDS_KEY_PAIR_GEN
+                        } else {
+                            CKM_EC_MONTGOMERY_KEY_PAIR_GEN
+                        },
                         vec![Attribute::new(
                             CKA_EC_PARAMS,
                             source

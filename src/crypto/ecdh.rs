@@ -11,12 +11,13 @@ use crate::error::{Result, Rv};
 
 /// The shared secret Z (the x-coordinate, as long as the field) between `key` and the peer's
 /// point on the same curve. The point may be uncompressed (`04‖X‖Y`), compressed, or either
-/// wrapped in a DER OCTET STRING. A point that does not decode, lies off the curve or is the
+/// wrapped in a DER OCTET STRING; on X25519 and X448 (RFC 7748) it is the peer's public value,
+/// raw (as PKCS#11 passes it) or wrapped, and Z is the function's output. A point that does not decode, lies off the curve or is the
 /// point at infinity is `CKR_MECHANISM_PARAM_INVALID`: it arrives in the mechanism parameter,
 /// and PKCS#11 has no closer code.
 pub fn ecdh(key: &PrivateKey, peer_point: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
     let facts = key.facts()?;
-    if facts.family != Family::Ec {
+    if !matches!(facts.family, Family::Ec | Family::Montgomery) {
         Err(Rv::KEY_TYPE_INCONSISTENT)?
     }
     if peer_point.is_empty() {
@@ -30,7 +31,10 @@ pub fn ecdh(key: &PrivateKey, peer_point: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
         .set_peer(&peer.0)
         .map_err(|_| Rv::MECHANISM_PARAM_INVALID)?;
     let mut z = Zeroizing::new(vec![0u8; facts.bytes()]);
-    let len = deriver.derive(&mut z).map_err(openssl_error)?;
+    // X25519 and X448 refuse an all-zero result (a peer value of small order, RFC 7748 §6.1).
+    let len = deriver
+        .derive(&mut z)
+        .map_err(|_| Rv::MECHANISM_PARAM_INVALID)?;
     if len != facts.bytes() {
         Err(Rv::GENERAL_ERROR)?
     }

@@ -34,6 +34,8 @@ pub enum Family {
     Ec,
     /// Twisted Edwards curves (EdDSA).
     Edwards,
+    /// Montgomery curves (X25519, X448: ECDH only; RFC 7748).
+    Montgomery,
     /// Secret keys: bytes, no OpenSSL key object (AES, generic secrets).
     Secret,
 }
@@ -54,9 +56,82 @@ impl KeyFacts {
     }
 }
 
-/// Ed25519's size as PKCS#11 counts it (`CK_MECHANISM_INFO` gives 255 bits).
-const ED25519_BITS: u32 = 255;
-const ED25519_LEN: usize = 32;
+/// The curves whose keys OpenSSL holds as raw bytes (RFC 8032, RFC 7748): their key type, size
+/// as PKCS#11 counts it (`CK_MECHANISM_INFO` gives 255 bits for Ed25519, 448 for Ed448) and
+/// length of the private value and of the public key.
+struct RawCurve {
+    id: Id,
+    family: Family,
+    bits: u32,
+    private_len: usize,
+    public_len: usize,
+}
+
+const RAW_CURVES: [RawCurve; 4] = [
+    RawCurve {
+        id: Id::ED25519,
+        family: Family::Edwards,
+        bits: 255,
+        private_len: 32,
+        public_len: 32,
+    },
+    RawCurve {
+        id: Id::ED448,
+        family: Family::Edwards,
+        bits: 448,
+        private_len: 57,
+        public_len: 57,
+    },
+    RawCurve {
+        id: Id::X25519,
+        family: Family::Montgomery,
+        bits: 255,
+        private_len: 32,
+        public_len: 32,
+    },
+    RawCurve {
+        id: Id::X448,
+        family: Family::Montgomery,
+        bits: 448,
+        private_len: 56,
+        public_len: 56,
+    },
+];
+
+fn raw_curve(id: Id) -> Option<&'static RawCurve> {
+    RAW_CURVES.iter().find(|c| c.id == id)
+}
+
+/// A raw-key curve's private key from its `CKA_VALUE`.
+fn raw_private(id: Id, value: &[u8]) -> Result<PrivateKey> {
+    let curve = raw_curve(id).ok_or(Rv::GENERAL_ERROR)?;
+    if value.len() != curve.private_len {
+        Err(Rv::ATTRIBUTE_VALUE_INVALID)?
+    }
+    let pkey =
+        PKey::private_key_from_raw_bytes(value, id).map_err(|_| Rv::ATTRIBUTE_VALUE_INVALID)?;
+    Ok(PrivateKey(pkey))
+}
+
+/// The public key bytes of a raw-key curve, given raw or in a DER OCTET STRING (the lengths
+/// tell them apart); `None` when neither fits.
+fn raw_point(curve: &RawCurve, point: &[u8]) -> Option<Vec<u8>> {
+    let raw = if point.len() == curve.public_len {
+        point
+    } else {
+        octet_string(point)?
+    };
+    (raw.len() == curve.public_len).then(|| raw.to_vec())
+}
+
+/// A raw-key curve's public key from its `CKA_EC_POINT`, raw or in a DER OCTET STRING.
+fn raw_public(id: Id, point: &[u8]) -> Result<PublicKey> {
+    let curve = raw_curve(id).ok_or(Rv::GENERAL_ERROR)?;
+    let raw = raw_point(curve, point).ok_or(Rv::ATTRIBUTE_VALUE_INVALID)?;
+    let pkey =
+        PKey::public_key_from_raw_bytes(&raw, id).map_err(|_| Rv::ATTRIBUTE_VALUE_INVALID)?;
+    Ok(PublicKey(pkey))
+}
 
 /// True when `der` is exactly one short-form DER OBJECT IDENTIFIER.
 pub fn is_der_oid(der: &[u8]) -> bool {
@@ -212,6 +287,18 @@ impl PrivateKey {
         Ok(PrivateKey(PKey::generate_ed25519().map_err(openssl_error)?))
     }
 
+    pub fn generate_ed448() -> Result<PrivateKey> {
+        Ok(PrivateKey(PKey::generate_ed448().map_err(openssl_error)?))
+    }
+
+    pub fn generate_x25519() -> Result<PrivateKey> {
+        Ok(PrivateKey(PKey::generate_x25519().map_err(openssl_error)?))
+    }
+
+    pub fn generate_x448() -> Result<PrivateKey> {
+        Ok(PrivateKey(PKey::generate_x448().map_err(openssl_error)?))
+    }
+
     /// `CKR_WRAPPED_KEY_INVALID`-free: a parse failure is `Error::Storage(Corrupt)`-worthy for
     /// the caller; here it returns `Rv::DATA_INVALID`. Key types sqlhsm cannot use are refused
     /// the same way.
@@ -301,12 +388,22 @@ impl PrivateKey {
 
     /// Ed25519 from its 32-byte private seed (`CKA_VALUE`).
     pub fn from_ed25519_seed(seed: &[u8]) -> Result<PrivateKey> {
-        if seed.len() != ED25519_LEN {
-            Err(Rv::ATTRIBUTE_VALUE_INVALID)?
-        }
-        let pkey = PKey::private_key_from_raw_bytes(seed, Id::ED25519)
-            .map_err(|_| Rv::ATTRIBUTE_VALUE_INVALID)?;
-        Ok(PrivateKey(pkey))
+        raw_private(Id::ED25519, seed)
+    }
+
+    /// Ed448 from its 57-byte private seed (`CKA_VALUE`).
+    pub fn from_ed448_seed(seed: &[u8]) -> Result<PrivateKey> {
+        raw_private(Id::ED448, seed)
+    }
+
+    /// X25519 from its 32-byte private scalar (`CKA_VALUE`, RFC 7748 little-endian).
+    pub fn from_x25519_value(value: &[u8]) -> Result<PrivateKey> {
+        raw_private(Id::X25519, value)
+    }
+
+    /// X448 from its 56-byte private scalar (`CKA_VALUE`).
+    pub fn from_x448_value(value: &[u8]) -> Result<PrivateKey> {
+        raw_private(Id::X448, value)
     }
 
     pub fn public_key(&self) -> Result<PublicKey> {
@@ -363,9 +460,9 @@ impl PrivateKey {
                     .to_vec_padded(field_bytes(ec.group()) as i32);
                 Ok(Some(Zeroizing::new(value.map_err(openssl_error)?)))
             }
-            Family::Edwards if attribute == CKA_VALUE => Ok(Some(Zeroizing::new(
-                self.0.raw_private_key().map_err(openssl_error)?,
-            ))),
+            Family::Edwards | Family::Montgomery if attribute == CKA_VALUE => Ok(Some(
+                Zeroizing::new(self.0.raw_private_key().map_err(openssl_error)?),
+            )),
             _ => Ok(None),
         }
     }
@@ -408,17 +505,22 @@ impl PublicKey {
 
     /// `CKA_EC_POINT` on Ed25519: the 32 bytes, raw or in a DER OCTET STRING.
     pub fn from_ed25519_point(point: &[u8]) -> Result<PublicKey> {
-        let raw = if point.len() == ED25519_LEN {
-            point
-        } else {
-            octet_string(point).ok_or(Rv::ATTRIBUTE_VALUE_INVALID)?
-        };
-        if raw.len() != ED25519_LEN {
-            Err(Rv::ATTRIBUTE_VALUE_INVALID)?
-        }
-        let pkey = PKey::public_key_from_raw_bytes(raw, Id::ED25519)
-            .map_err(|_| Rv::ATTRIBUTE_VALUE_INVALID)?;
-        Ok(PublicKey(pkey))
+        raw_public(Id::ED25519, point)
+    }
+
+    /// `CKA_EC_POINT` on Ed448: the 57 bytes, raw or in a DER OCTET STRING.
+    pub fn from_ed448_point(point: &[u8]) -> Result<PublicKey> {
+        raw_public(Id::ED448, point)
+    }
+
+    /// `CKA_EC_POINT` on X25519: the 32 bytes (RFC 7748), raw or in a DER OCTET STRING.
+    pub fn from_x25519_point(point: &[u8]) -> Result<PublicKey> {
+        raw_public(Id::X25519, point)
+    }
+
+    /// `CKA_EC_POINT` on X448: the 56 bytes, raw or in a DER OCTET STRING.
+    pub fn from_x448_point(point: &[u8]) -> Result<PublicKey> {
+        raw_public(Id::X448, point)
     }
 
     /// The curve's OID DER (`CKA_EC_PARAMS`) + `CKA_EC_POINT`; the point may be a DER OCTET
@@ -483,6 +585,9 @@ fn given_or(
 }
 
 fn peer_point_of<T: HasPublic>(pkey: &PKeyRef<T>, point: &[u8]) -> Result<PublicKey> {
+    if let Some(curve) = raw_curve(pkey.id()).filter(|c| c.family == Family::Montgomery) {
+        return raw_public(curve.id, point);
+    }
     let ec = pkey.ec_key().map_err(|_| Rv::KEY_TYPE_INCONSISTENT)?;
     PublicKey::from_point_on(ec.group(), point)
 }
@@ -496,8 +601,10 @@ fn facts_of<T: HasPublic>(pkey: &PKeyRef<T>) -> Result<KeyFacts> {
             ec.group().curve_name().ok_or(Rv::CURVE_NOT_SUPPORTED)?;
             (Family::Ec, ec.group().degree())
         }
-        Id::ED25519 => (Family::Edwards, ED25519_BITS),
-        _ => Err(Rv::KEY_TYPE_INCONSISTENT)?,
+        id => {
+            let curve = raw_curve(id).ok_or(Rv::KEY_TYPE_INCONSISTENT)?;
+            (curve.family, curve.bits)
+        }
     };
     Ok(KeyFacts { family, bits })
 }
@@ -509,8 +616,10 @@ fn curve_der_of<T: HasPublic>(pkey: &PKeyRef<T>) -> Result<Option<Vec<u8>>> {
             let ec = pkey.ec_key().map_err(openssl_error)?;
             ec.group().curve_name().ok_or(Rv::CURVE_NOT_SUPPORTED)?
         }
-        Id::ED25519 => Nid::from_raw(Id::ED25519.as_raw()),
-        _ => Err(Rv::KEY_TYPE_INCONSISTENT)?,
+        id => {
+            let curve = raw_curve(id).ok_or(Rv::KEY_TYPE_INCONSISTENT)?;
+            Nid::from_raw(curve.id.as_raw())
+        }
     };
     Ok(Some(oid_der_of(nid)?))
 }
@@ -533,7 +642,7 @@ fn public_values_of<T: HasPublic>(pkey: &PKeyRef<T>) -> Result<PublicValues> {
                 .to_bytes(ec.group(), PointConversionForm::UNCOMPRESSED, &mut ctx)
                 .map_err(openssl_error)?
         }
-        Family::Edwards => pkey.raw_public_key().map_err(openssl_error)?,
+        Family::Edwards | Family::Montgomery => pkey.raw_public_key().map_err(openssl_error)?,
         Family::Secret => Err(Rv::KEY_TYPE_INCONSISTENT)?,
     };
     Ok(PublicValues::Point {

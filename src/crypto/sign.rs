@@ -2,12 +2,15 @@
 //! messages (Ed25519). Hashing, length checks and PKCS#11 error codes are the mechanisms' job;
 //! verification answers a plain `bool` (any OpenSSL complaint about a signature is `false`).
 
+use std::ffi::CStr;
+
 use openssl::bn::BigNum;
 use openssl::ecdsa::EcdsaSig;
-use openssl::pkey::{PKeyRef, Private};
-use openssl::pkey_ctx::PkeyCtx;
+use openssl::md_ctx::MdCtx;
+use openssl::pkey::Id;
+use openssl::pkey_ctx::{PkeyCtx, PkeyCtxRef};
 use openssl::rsa::Padding;
-use openssl::sign::{RsaPssSaltlen, Signer, Verifier};
+use openssl::sign::RsaPssSaltlen;
 
 use crate::crypto::digest::HashAlg;
 use crate::crypto::keys::{Family, KeyFacts, PrivateKey, PublicKey};
@@ -160,18 +163,120 @@ pub fn ecdsa_verify(key: &PublicKey, digest: &[u8], signature: &[u8]) -> Result<
 
 /// Pure Ed25519 (RFC 8032) over the whole message.
 pub fn ed25519_sign(key: &PrivateKey, message: &[u8]) -> Result<Vec<u8>> {
-    ed25519_signer(&key.0)?
-        .sign_oneshot_to_vec(message)
-        .map_err(openssl_error)
-}
-
-fn ed25519_signer(pkey: &PKeyRef<Private>) -> Result<Signer<'_>> {
-    Signer::new_without_digest(pkey).map_err(openssl_error)
+    eddsa_sign(key, EddsaScheme::Pure, &[], message)
 }
 
 pub fn ed25519_verify(key: &PublicKey, message: &[u8], signature: &[u8]) -> Result<bool> {
-    let mut verifier = Verifier::new_without_digest(&key.0).map_err(openssl_error)?;
+    eddsa_verify(key, EddsaScheme::Pure, &[], message, signature)
+}
+
+/// Which of RFC 8032's EdDSA schemes to run (§5.1 Ed25519, Ed25519ctx, Ed25519ph; §5.2 Ed448,
+/// Ed448ph); the key's curve picks Ed25519 or Ed448.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EddsaScheme {
+    /// Ed25519 (no context), or Ed448 (with its context, possibly empty).
+    Pure,
+    /// Ed25519ctx: a context, which RFC 8032 says should not be empty. OpenSSL refuses an empty
+    /// one (`CKR_MECHANISM_PARAM_INVALID`); it is still not pure Ed25519, whose signatures differ.
+    /// On Ed448 the same as `Pure`.
+    Context,
+    /// Ed25519ph / Ed448ph: SHA-512 / SHAKE256 of the message is signed, with a context.
+    Prehash,
+}
+
+/// The longest context RFC 8032 allows (its length is one octet of dom2 / dom4).
+pub const EDDSA_MAX_CONTEXT: usize = 255;
+
+/// OpenSSL's name of the EdDSA instance for a key and scheme; `None` for pure Ed25519, which
+/// needs no parameter at all.
+fn eddsa_instance(id: Id, scheme: EddsaScheme) -> Result<Option<&'static CStr>> {
+    Ok(match (id, scheme) {
+        (Id::ED25519, EddsaScheme::Pure) => None,
+        (Id::ED25519, EddsaScheme::Context) => Some(c"Ed25519ctx"),
+        (Id::ED25519, EddsaScheme::Prehash) => Some(c"Ed25519ph"),
+        (Id::ED448, EddsaScheme::Pure | EddsaScheme::Context) => Some(c"Ed448"),
+        (Id::ED448, EddsaScheme::Prehash) => Some(c"Ed448ph"),
+        _ => Err(Rv::KEY_TYPE_INCONSISTENT)?,
+    })
+}
+
+/// Sets the scheme and context on a digest-sign or digest-verify context of an EdDSA key.
+fn eddsa_setup<T>(
+    ctx: &mut PkeyCtxRef<T>,
+    id: Id,
+    scheme: EddsaScheme,
+    context: &[u8],
+) -> Result<()> {
+    if context.len() > EDDSA_MAX_CONTEXT
+        || (id == Id::ED25519 && scheme == EddsaScheme::Pure && !context.is_empty())
+        || (id == Id::ED25519 && scheme == EddsaScheme::Context && context.is_empty())
+    {
+        Err(Rv::MECHANISM_PARAM_INVALID)?
+    }
+    let Some(instance) = eddsa_instance(id, scheme)? else {
+        return Ok(());
+    };
+    set_eddsa_instance(ctx, instance)?;
+    ctx.set_context_string(context).map_err(openssl_error)
+}
+
+/// `OSSL_PARAM_UTF8_STRING` (`openssl/core.h`), which `openssl-sys` does not name.
+const OSSL_PARAM_UTF8_STRING: std::ffi::c_uint = 4;
+
+/// The EdDSA `instance` parameter (OpenSSL's `OSSL_SIGNATURE_PARAM_INSTANCE`), which the
+/// `openssl` crate has no setter for: the one `unsafe` call outside `src/ffi`, a parameter array
+/// that lives across the call.
+#[allow(unsafe_code)]
+fn set_eddsa_instance<T>(ctx: &mut PkeyCtxRef<T>, instance: &'static CStr) -> Result<()> {
+    use foreign_types::ForeignTypeRef;
+    let params = [
+        openssl_sys::OSSL_PARAM {
+            key: c"instance".as_ptr(),
+            data_type: OSSL_PARAM_UTF8_STRING,
+            data: instance.as_ptr().cast_mut().cast(),
+            data_size: instance.to_bytes().len(),
+            return_size: usize::MAX, // OSSL_PARAM_UNMODIFIED
+        },
+        // SAFETY: a plain value constructor, no pointers read.
+        unsafe { openssl_sys::OSSL_PARAM_construct_end() },
+    ];
+    // SAFETY: `ctx` is a live EVP_PKEY_CTX borrowed mutably; `params` is a terminated array whose
+    // strings are 'static, and OpenSSL copies the instance name before returning.
+    let ok = unsafe { openssl_sys::EVP_PKEY_CTX_set_params(ctx.as_ptr(), params.as_ptr()) };
+    if ok != 1 {
+        return Err(openssl_error(openssl::error::ErrorStack::get()));
+    }
+    Ok(())
+}
+
+/// EdDSA (RFC 8032) over the whole message, in the given scheme with the given context.
+pub fn eddsa_sign(
+    key: &PrivateKey,
+    scheme: EddsaScheme,
+    context: &[u8],
+    message: &[u8],
+) -> Result<Vec<u8>> {
+    let mut md = MdCtx::new().map_err(openssl_error)?;
+    let ctx = md.digest_sign_init(None, &key.0).map_err(openssl_error)?;
+    eddsa_setup(ctx, key.0.id(), scheme, context)?;
+    let mut sig = Vec::new();
+    md.digest_sign_to_vec(message, &mut sig)
+        .map_err(openssl_error)?;
+    Ok(sig)
+}
+
+/// Verifies an EdDSA signature made by [`eddsa_sign`] with the same scheme and context.
+pub fn eddsa_verify(
+    key: &PublicKey,
+    scheme: EddsaScheme,
+    context: &[u8],
+    message: &[u8],
+    signature: &[u8],
+) -> Result<bool> {
+    let mut md = MdCtx::new().map_err(openssl_error)?;
+    let ctx = md.digest_verify_init(None, &key.0).map_err(openssl_error)?;
+    eddsa_setup(ctx, key.0.id(), scheme, context)?;
     Ok(discard_errors_unless(
-        verifier.verify_oneshot(signature, message).unwrap_or(false),
+        md.digest_verify(message, signature).unwrap_or(false),
     ))
 }

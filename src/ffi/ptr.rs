@@ -1410,6 +1410,21 @@ mod tests {
                 context: b"ctx".to_vec()
             }
         );
+        // A structure with no context is still a parameter (Ed25519ctx or Ed448 with an empty
+        // context), not the absent one that means pure Ed25519.
+        let mut p = CK_EDDSA_PARAMS {
+            phFlag: 0,
+            ulContextDataLen: 0,
+            pContextData: null_mut(),
+        };
+        let m = mech(CKM_EDDSA, &mut p);
+        assert_eq!(
+            decode(&m).unwrap().param,
+            MechanismParam::Eddsa {
+                prehash: false,
+                context: Vec::new()
+            }
+        );
         let m = CK_MECHANISM {
             mechanism: CKM_EDDSA,
             pParameter: null_mut(),

@@ -1,6 +1,9 @@
 //! Elliptic-curve Diffie-Hellman key derivation (PKCS#11 3.0 Current Mechanisms §2.3.15–16):
 //! `CKM_ECDH1_DERIVE` and `CKM_ECDH1_COFACTOR_DERIVE`, which coincide on the prime curves
-//! sqlhsm supports (cofactor 1).
+//! sqlhsm supports (cofactor 1). They also take X25519 and X448 keys (`CKK_EC_MONTGOMERY`,
+//! §2.3.8, RFC 7748, made by `CKM_EC_MONTGOMERY_KEY_PAIR_GEN`): the peer's public value is then
+//! the raw 32 or 56 bytes (a DER OCTET STRING around them is accepted too), Z the function's
+//! output, and a peer value of small order, whose Z is all zeros, is refused.
 //!
 //! KDFs: `CKD_NULL` (the shared secret Z itself; no shared data allowed) and the ANSI X9.63
 //! `CKD_SHA*_KDF`. When a length is requested, `CKD_NULL` truncates Z "from the leading end"
@@ -14,7 +17,8 @@
 use cryptoki_sys::{
     CKD_NULL, CKD_SHA1_KDF, CKD_SHA224_KDF, CKD_SHA256_KDF, CKD_SHA384_KDF, CKD_SHA512_KDF,
     CKF_DERIVE, CKF_EC_COMPRESS, CKF_EC_CURVENAME, CKF_EC_F_P, CKF_EC_OID, CKF_EC_UNCOMPRESS,
-    CKM_ECDH1_COFACTOR_DERIVE, CKM_ECDH1_DERIVE, CK_FLAGS, CK_ULONG,
+    CKF_GENERATE_KEY_PAIR, CKM_ECDH1_COFACTOR_DERIVE, CKM_ECDH1_DERIVE,
+    CKM_EC_MONTGOMERY_KEY_PAIR_GEN, CK_FLAGS, CK_ULONG,
 };
 use zeroize::Zeroizing;
 
@@ -36,6 +40,12 @@ const MAX_BITS: CK_ULONG = bits_range(Family::Ec).1;
 
 pub(super) fn entries() -> Vec<MechanismEntry> {
     vec![
+        entry(
+            CKM_EC_MONTGOMERY_KEY_PAIR_GEN,
+            bits_range(Family::Montgomery).0,
+            bits_range(Family::Montgomery).1,
+            CKF_GENERATE_KEY_PAIR | CKF_EC_OID | CKF_EC_CURVENAME,
+        ),
         MechanismEntry {
             derive: Some(derive),
             param: super::ParamShape::Ecdh1Derive,
@@ -73,7 +83,7 @@ fn derive(input: &DeriveInput<'_>) -> Result<Vec<Zeroizing<Vec<u8>>>> {
         Err(Rv::MECHANISM_PARAM_INVALID)?
     }
     let (key, kind) = private_key(key)?;
-    if kind.family != Family::Ec {
+    if !matches!(kind.family, Family::Ec | Family::Montgomery) {
         Err(Rv::KEY_TYPE_INCONSISTENT)?
     }
     if len == Some(0) {

@@ -1,5 +1,18 @@
-//! EdDSA (PKCS#11 3.0 Current Mechanisms §2.3.14): pure Ed25519 only, no context. Pure EdDSA
-//! hashes the message twice, so multi-part calls buffer it and sign at `C_SignFinal`.
+//! EdDSA (PKCS#11 3.0 Current Mechanisms §2.3.14) on Ed25519 and Ed448, every RFC 8032 scheme.
+//! The absence or presence of `CK_EDDSA_PARAMS` and its content pick the scheme:
+//!
+//! | key | no parameter | `phFlag` false | `phFlag` true |
+//! | --- | --- | --- | --- |
+//! | Ed25519 | Ed25519 | Ed25519ctx (a context given through the parameters, even an empty one, is this variant) | Ed25519ph |
+//! | Ed448 | Ed448, empty context | Ed448 with the context | Ed448ph |
+//!
+//! Ed448 always has a context (possibly empty), so its missing parameter has one meaning.
+//! Ed25519ctx with an empty context is `CKR_MECHANISM_PARAM_INVALID`: RFC 8032 says the
+//! context should not be empty, OpenSSL refuses it, and answering with a pure Ed25519 signature
+//! instead would be a different signature. A context over 255 bytes is invalid too.
+//!
+//! Pure EdDSA hashes the message twice, so multi-part calls buffer it and sign at
+//! `C_SignFinal` (the prehash variants do the same: OpenSSL hashes the whole message).
 
 use std::sync::Arc;
 
@@ -13,20 +26,20 @@ use super::entry;
 use super::support::{private_key, public_key};
 use super::{KeyMaterial, MechanismEntry, SignOperation, VerifyOperation};
 use crate::crypto::keys::{Family, KeyFacts, PrivateKey, PublicKey};
-use crate::crypto::sign::{ed25519_sign, ed25519_verify};
+use crate::crypto::sign::{eddsa_sign, eddsa_verify, EddsaScheme, EDDSA_MAX_CONTEXT};
 use crate::error::{Result, Rv};
 use crate::key_algorithm::bits_range;
 use crate::types::MechanismParam;
 
-const ED25519_BITS: CK_ULONG = bits_range(Family::Edwards).0;
-const SIGNATURE_LEN: usize = 64;
+const MIN_BITS: CK_ULONG = bits_range(Family::Edwards).0;
+const MAX_BITS: CK_ULONG = bits_range(Family::Edwards).1;
 
 pub(super) fn entries() -> Vec<MechanismEntry> {
     vec![
         entry(
             CKM_EC_EDWARDS_KEY_PAIR_GEN,
-            ED25519_BITS,
-            ED25519_BITS,
+            MIN_BITS,
+            MAX_BITS,
             CKF_GENERATE_KEY_PAIR | CKF_EC_OID | CKF_EC_CURVENAME,
         ),
         MechanismEntry {
@@ -36,45 +49,66 @@ pub(super) fn entries() -> Vec<MechanismEntry> {
             forward: super::Forward::AsIs,
             ..entry(
                 CKM_EDDSA,
-                ED25519_BITS,
-                ED25519_BITS,
+                MIN_BITS,
+                MAX_BITS,
                 CKF_SIGN | CKF_VERIFY | CKF_EC_OID | CKF_EC_CURVENAME,
             )
         },
     ]
 }
 
-/// Pure Ed25519 takes no parameter, or one that asks for exactly that (no prehash, no context).
-fn check_param(param: &MechanismParam) -> Result<()> {
-    match param {
-        MechanismParam::None => Ok(()),
-        MechanismParam::Eddsa {
-            prehash: false,
-            context,
-        } if context.is_empty() => Ok(()),
-        _ => Err(Rv::MECHANISM_PARAM_INVALID)?,
-    }
+/// The scheme and context a parameter asks for; the key's curve says Ed25519 or Ed448.
+#[derive(Debug)]
+struct Scheme {
+    scheme: EddsaScheme,
+    context: Vec<u8>,
+    /// 64 for Ed25519, 114 for Ed448 (RFC 8032 §5.1.6, §5.2.6).
+    signature_len: usize,
 }
 
-fn check_kind(kind: KeyFacts) -> Result<()> {
-    match kind.family {
-        Family::Edwards => Ok(()),
-        _ => Err(Rv::KEY_TYPE_INCONSISTENT)?,
+fn scheme(param: &MechanismParam, kind: KeyFacts) -> Result<Scheme> {
+    if kind.family != Family::Edwards {
+        Err(Rv::KEY_TYPE_INCONSISTENT)?
     }
+    let (scheme, context) = match param {
+        MechanismParam::None => (EddsaScheme::Pure, Vec::new()),
+        MechanismParam::Eddsa { prehash, context } => (
+            if *prehash {
+                EddsaScheme::Prehash
+            } else {
+                EddsaScheme::Context
+            },
+            context.clone(),
+        ),
+        _ => Err(Rv::MECHANISM_PARAM_INVALID)?,
+    };
+    if context.len() > EDDSA_MAX_CONTEXT {
+        Err(Rv::MECHANISM_PARAM_INVALID)?
+    }
+    let ed25519 = kind.bits < 448;
+    if ed25519 && scheme == EddsaScheme::Context && context.is_empty() {
+        Err(Rv::MECHANISM_PARAM_INVALID)?
+    }
+    Ok(Scheme {
+        scheme,
+        context,
+        signature_len: if ed25519 { 64 } else { 114 },
+    })
 }
 
 struct EddsaSign {
     key: Arc<PrivateKey>,
+    scheme: Scheme,
     message: Zeroizing<Vec<u8>>,
 }
 
 impl EddsaSign {
     fn boxed(key: &KeyMaterial, param: &MechanismParam) -> Result<Box<dyn SignOperation>> {
-        check_param(param)?;
         let (key, kind) = private_key(key)?;
-        check_kind(kind)?;
+        let scheme = scheme(param, kind)?;
         Ok(Box::new(EddsaSign {
             key,
+            scheme,
             message: Zeroizing::new(Vec::new()),
         }))
     }
@@ -82,7 +116,7 @@ impl EddsaSign {
 
 impl SignOperation for EddsaSign {
     fn signature_len(&self) -> usize {
-        SIGNATURE_LEN
+        self.scheme.signature_len
     }
     fn multipart(&self) -> bool {
         true
@@ -93,22 +127,28 @@ impl SignOperation for EddsaSign {
     }
     fn finish(&mut self) -> Result<Vec<u8>> {
         let message = std::mem::take(&mut self.message);
-        ed25519_sign(&self.key, &message)
+        eddsa_sign(
+            &self.key,
+            self.scheme.scheme,
+            &self.scheme.context,
+            &message,
+        )
     }
 }
 
 struct EddsaVerify {
     key: Arc<PublicKey>,
+    scheme: Scheme,
     message: Vec<u8>,
 }
 
 impl EddsaVerify {
     fn boxed(key: &KeyMaterial, param: &MechanismParam) -> Result<Box<dyn VerifyOperation>> {
-        check_param(param)?;
         let (key, kind) = public_key(key)?;
-        check_kind(kind)?;
+        let scheme = scheme(param, kind)?;
         Ok(Box::new(EddsaVerify {
             key,
+            scheme,
             message: Vec::new(),
         }))
     }
@@ -124,10 +164,17 @@ impl VerifyOperation for EddsaVerify {
     }
     fn finish(&mut self, signature: &[u8]) -> Result<()> {
         let message = std::mem::take(&mut self.message);
-        if signature.len() != SIGNATURE_LEN {
+        if signature.len() != self.scheme.signature_len {
             Err(Rv::SIGNATURE_LEN_RANGE)?
         }
-        if !ed25519_verify(&self.key, &message, signature)? {
+        let valid = eddsa_verify(
+            &self.key,
+            self.scheme.scheme,
+            &self.scheme.context,
+            &message,
+            signature,
+        )?;
+        if !valid {
             Err(Rv::SIGNATURE_INVALID)?
         }
         Ok(())

@@ -54,6 +54,8 @@ pub fn signature_len(size: KeyFacts, mechanism: CK_MECHANISM_TYPE) -> usize {
         // RFC 8032: R and S, each as long as the encoding of a point (one bit more than the
         // field), 64 bytes for Ed25519.
         Family::Edwards => 2 * (size.bits as usize + 1).div_ceil(8),
+        // X25519 and X448 keys only derive.
+        Family::Montgomery => 0,
         Family::Secret => match mechanism {
             CKM_SHA_1_HMAC => 20,
             CKM_SHA224_HMAC => 28,

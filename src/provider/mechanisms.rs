@@ -255,11 +255,16 @@ fn eddsa<'a>(
 ) -> Result<CkMechanism<'a>> {
     let scheme = match param {
         MechanismParam::None => EddsaSignatureScheme::Pure,
-        MechanismParam::Eddsa { prehash, context } => match (prehash, context.is_empty()) {
-            (true, _) => EddsaSignatureScheme::Ed25519ph(context),
-            (false, false) => EddsaSignatureScheme::Ed25519ctx(context),
-            (false, true) => EddsaSignatureScheme::Pure,
-        },
+        // The parameter is passed on as given (the Ed448 forms carry the same structure): an
+        // empty context given through it stays the ctx variant, never pure Ed25519.
+        MechanismParam::Eddsa {
+            prehash: true,
+            context,
+        } => EddsaSignatureScheme::Ed25519ph(context),
+        MechanismParam::Eddsa {
+            prehash: false,
+            context,
+        } => EddsaSignatureScheme::Ed25519ctx(context),
         _ => return not_forwarded(kind),
     };
     Ok(CkMechanism::Eddsa(EddsaParams::new(scheme)))

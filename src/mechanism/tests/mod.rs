@@ -266,7 +266,7 @@ fn every_generation_mechanism_of_the_key_algorithm_table_is_registered() {
 #[test]
 fn registry_sorted_unique_and_capable() {
     let entries = all();
-    assert_eq!(entries.len(), 97, "one entry per mechanism");
+    assert_eq!(entries.len(), 98, "one entry per mechanism");
     for pair in entries.windows(2) {
         assert!(
             pair[0].kind < pair[1].kind,
@@ -331,7 +331,21 @@ fn registry_info_values() {
             info(CKM_EC_KEY_PAIR_GEN).ulMinKeySize,
             info(CKM_EC_KEY_PAIR_GEN).ulMaxKeySize
         ),
-        (256, 521)
+        (192, 521)
+    );
+    for m in [CKM_ECDSA, CKM_ECDSA_SHA256] {
+        assert_eq!((info(m).ulMinKeySize, info(m).ulMaxKeySize), (192, 521));
+    }
+    for m in [
+        CKM_EC_EDWARDS_KEY_PAIR_GEN,
+        CKM_EDDSA,
+        CKM_EC_MONTGOMERY_KEY_PAIR_GEN,
+    ] {
+        assert_eq!((info(m).ulMinKeySize, info(m).ulMaxKeySize), (255, 448));
+    }
+    assert_ne!(
+        info(CKM_EC_MONTGOMERY_KEY_PAIR_GEN).flags & CKF_GENERATE_KEY_PAIR,
+        0
     );
     assert_eq!(
         (
@@ -414,7 +428,7 @@ fn registry_info_of_new_mechanisms() {
     for m in [CKM_ECDH1_DERIVE, CKM_ECDH1_COFACTOR_DERIVE] {
         assert_ne!(info(m).flags & CKF_DERIVE, 0);
         assert_ne!(info(m).flags & CKF_EC_UNCOMPRESS, 0);
-        assert_eq!((info(m).ulMinKeySize, info(m).ulMaxKeySize), (256, 521));
+        assert_eq!((info(m).ulMinKeySize, info(m).ulMaxKeySize), (192, 521));
     }
 }
 
@@ -731,29 +745,60 @@ fn rsa_parameter_and_length_checks() {
 
 #[test]
 fn eddsa_parameters() {
-    let key = private(test_keys::ed25519());
-    let plain = MechanismParam::Eddsa {
-        prehash: false,
-        context: vec![],
+    let eddsa = |prehash, context: &[u8]| MechanismParam::Eddsa {
+        prehash,
+        context: context.to_vec(),
     };
-    let sig = sign(CKM_EDDSA, &key, &plain, b"m").unwrap();
-    assert_eq!(sig.len(), 64);
-    verify(CKM_EDDSA, &key, &NONE, b"m", &sig).unwrap();
-    for bad in [
-        MechanismParam::Eddsa {
-            prehash: true,
-            context: vec![],
-        },
-        MechanismParam::Eddsa {
-            prehash: false,
-            context: b"ctx".to_vec(),
-        },
-        MechanismParam::Bytes(vec![1, 2]),
-    ] {
+    let key = private(test_keys::ed25519());
+    let pure = sign(CKM_EDDSA, &key, &NONE, b"m").unwrap();
+    assert_eq!(pure.len(), 64);
+    verify(CKM_EDDSA, &key, &NONE, b"m", &pure).unwrap();
+    // An empty context given through the parameters asks for Ed25519ctx, not pure Ed25519; RFC
+    // 8032 says its context should not be empty and OpenSSL refuses it.
+    assert_eq!(
+        rv(sign(CKM_EDDSA, &key, &eddsa(false, b""), b"m")),
+        Rv::MECHANISM_PARAM_INVALID
+    );
+    // Ed25519ctx and Ed25519ph: signatures of their own, verified with the same parameter only.
+    for p in [eddsa(false, b"ctx"), eddsa(true, b""), eddsa(true, b"ctx")] {
+        let sig = sign(CKM_EDDSA, &key, &p, b"m").unwrap();
+        assert_eq!(sig.len(), 64);
+        assert_ne!(sig, pure);
+        verify(CKM_EDDSA, &key, &p, b"m", &sig).unwrap();
+        for other in [NONE, eddsa(false, b"cty"), eddsa(true, b"x")] {
+            assert_eq!(
+                rv(verify(CKM_EDDSA, &key, &other, b"m", &sig)),
+                Rv::SIGNATURE_INVALID
+            );
+        }
+    }
+    // Ed448: no parameter is Ed448 with an empty context, the same as an empty one given.
+    let ed448 = private(Arc::new(PrivateKey::generate_ed448().unwrap()));
+    let plain = sign(CKM_EDDSA, &ed448, &NONE, b"m").unwrap();
+    assert_eq!(plain.len(), 114);
+    verify(CKM_EDDSA, &ed448, &eddsa(false, b""), b"m", &plain).unwrap();
+    for p in [eddsa(false, b"ctx"), eddsa(true, b""), eddsa(true, b"ctx")] {
+        let sig = sign(CKM_EDDSA, &ed448, &p, b"m").unwrap();
+        assert_eq!(sig.len(), 114);
+        verify(CKM_EDDSA, &ed448, &p, b"m", &sig).unwrap();
         assert_eq!(
-            rv(sign(CKM_EDDSA, &key, &bad, b"m")),
-            Rv::MECHANISM_PARAM_INVALID
+            rv(verify(CKM_EDDSA, &ed448, &NONE, b"m", &sig)),
+            Rv::SIGNATURE_INVALID
         );
+    }
+    assert_eq!(
+        rv(verify(CKM_EDDSA, &ed448, &NONE, b"m", &pure)),
+        Rv::SIGNATURE_LEN_RANGE
+    );
+    // The longest context is 255 bytes.
+    sign(CKM_EDDSA, &key, &eddsa(false, &[7; 255]), b"m").unwrap();
+    for k in [&key, &ed448] {
+        for bad in [eddsa(false, &[7; 256]), MechanismParam::Bytes(vec![1, 2])] {
+            assert_eq!(
+                rv(sign(CKM_EDDSA, k, &bad, b"m")),
+                Rv::MECHANISM_PARAM_INVALID
+            );
+        }
     }
 }
 
