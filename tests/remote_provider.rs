@@ -1184,28 +1184,16 @@ fn remote_signing_from_many_threads() {
 #[test]
 fn a_remote_token_lists_what_both_sides_can_do() {
     use cryptoki::mechanism::MechanismType;
-    let Some(hsm) = softhsm() else { return };
+    // SoftHSM is not loaded into this process by the test itself: finalizing a second handle
+    // on it would end the sessions sqlhsm holds there for the other tests.
+    if softhsm().is_none() {
+        return;
+    }
     let slot = token_on_hsm("remote-mechs", "hsm-mechs");
     let local = ctx()
         .get_mechanism_list(new_token(ctx(), "local-mechs"))
         .unwrap();
     let remote = ctx().get_mechanism_list(slot).unwrap();
-    // SoftHSM's own list, read by this process from the same module.
-    let softhsm = cryptoki::context::Pkcs11::new(&hsm.module).unwrap();
-    let _ = softhsm.initialize(cryptoki::context::CInitializeArgs::new(
-        cryptoki::context::CInitializeFlags::OS_LOCKING_OK,
-    ));
-    let hsm_slot = softhsm
-        .get_slots_with_token()
-        .unwrap()
-        .into_iter()
-        .find(|s| {
-            softhsm
-                .get_token_info(*s)
-                .is_ok_and(|t| t.label().trim_end() == "hsm-mechs")
-        })
-        .expect("the SoftHSM token");
-    let theirs = softhsm.get_mechanism_list(hsm_slot).unwrap();
     assert!(
         remote.len() < local.len(),
         "{} of {}",
@@ -1215,6 +1203,7 @@ fn a_remote_token_lists_what_both_sides_can_do() {
     for m in &remote {
         assert!(local.contains(m), "{m} is not sqlhsm's");
     }
+    // SoftHSM 2.6 has these, so the REMOTE token offers them.
     for m in [
         MechanismType::RSA_PKCS,
         MechanismType::RSA_PKCS_PSS,
@@ -1224,7 +1213,6 @@ fn a_remote_token_lists_what_both_sides_can_do() {
         MechanismType::ECC_KEY_PAIR_GEN,
         MechanismType::AES_KEY_GEN,
     ] {
-        assert!(theirs.contains(&m), "SoftHSM has {m}");
         assert!(remote.contains(&m), "{m} is offered: SoftHSM has it");
     }
     // Hash-and-sign over SoftHSM's raw signatures, and digests, computed here.
@@ -1235,26 +1223,20 @@ fn a_remote_token_lists_what_both_sides_can_do() {
     ] {
         assert!(remote.contains(&m), "{m} is offered");
     }
-    // Computed only by sqlhsm: a REMOTE key cannot use them.
-    {
-        let m = MechanismType::AES_CTR;
-        assert!(local.contains(&m));
-        assert!(!remote.contains(&m), "{m} needs the key here");
-        expect_rv(
-            ctx().get_mechanism_info(slot, m),
-            cryptoki::error::RvError::MechanismInvalid,
-        );
-    }
-    // The info is the overlap of both sides' flags.
+    // Computed only by sqlhsm: a REMOTE key cannot use it.
+    let m = MechanismType::AES_CTR;
+    assert!(local.contains(&m));
+    assert!(!remote.contains(&m), "{m} needs the key here");
+    expect_rv(
+        ctx().get_mechanism_info(slot, m),
+        cryptoki::error::RvError::MechanismInvalid,
+    );
+    // The info keeps only what both sides allow: SoftHSM signs with CKM_RSA_PKCS.
     let ours = ctx()
         .get_mechanism_info(slot, MechanismType::RSA_PKCS)
         .unwrap();
-    let hsm_info = softhsm
-        .get_mechanism_info(hsm_slot, MechanismType::RSA_PKCS)
-        .unwrap();
-    assert_eq!(ours.sign(), hsm_info.sign());
-    assert_eq!(ours.sign_recover(), hsm_info.sign_recover());
-    assert!(ours.min_key_size() >= hsm_info.min_key_size().min(1024));
+    assert!(ours.sign() && ours.verify());
+    assert!(ours.min_key_size() >= 1024);
 }
 
 #[test]

@@ -54,9 +54,9 @@ fn a_raised_floor_refuses_smaller_keys() {
         let info = p.get_mechanism_info(slot, m).unwrap();
         assert_eq!(info.min_key_size(), 2048, "{m}");
     }
-    // EC is not limited by it.
+    // EC is not limited by it (its smallest curve is far below 2048 bits).
     let ec = p.get_mechanism_info(slot, MechanismType::ECDSA).unwrap();
-    assert_eq!(ec.min_key_size(), 256);
+    assert!(ec.min_key_size() <= 256, "{}", ec.min_key_size());
     let s = user_session(p, slot);
     let (public, private) = rsa_templates(1024, "too-small", b"ts");
     expect_rv(

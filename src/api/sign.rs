@@ -11,7 +11,7 @@ use crate::core::module::{module, Module};
 use crate::core::operations::{deliver, entry, step};
 use crate::core::session::{RecoverState, SignState, VerifyState};
 use crate::error::{Result, Rv};
-use crate::mechanism::KeyMaterial;
+use crate::mechanism::{KeyMaterial, SignFactory, SignOperation, VerifyFactory, VerifyOperation};
 use crate::types::{Mechanism, OutBuf};
 
 pub fn sign_init(
@@ -82,6 +82,31 @@ pub fn verify_recover(
     module()?.verify_recover(session, signature, out)
 }
 
+/// A signing operation with `material`: made here by the registry's `factory`, or by the
+/// module that holds a REMOTE key.
+pub(crate) fn sign_operation(
+    factory: SignFactory,
+    material: &KeyMaterial,
+    mechanism: &Mechanism,
+) -> Result<Box<dyn SignOperation>> {
+    match material {
+        KeyMaterial::External(key) => Arc::clone(key).sign(mechanism),
+        local => factory(local, &mechanism.param),
+    }
+}
+
+/// The verifying counterpart of [`sign_operation`].
+pub(crate) fn verify_operation(
+    factory: VerifyFactory,
+    material: &KeyMaterial,
+    mechanism: &Mechanism,
+) -> Result<Box<dyn VerifyOperation>> {
+    match material {
+        KeyMaterial::External(key) => Arc::clone(key).verify(mechanism),
+        local => factory(local, &mechanism.param),
+    }
+}
+
 impl Module {
     pub fn sign_init(
         &self,
@@ -97,13 +122,9 @@ impl Module {
             CKA_SIGN,
             |s| &mut s.sign,
             |material, guard| {
-                let op = match material {
-                    KeyMaterial::External(key) => Arc::clone(key).sign(mechanism)?,
-                    local => factory(local, &mechanism.param)?,
-                };
                 Ok(SignState {
                     guard,
-                    op,
+                    op: sign_operation(factory, material, mechanism)?,
                     multipart: false,
                     pending: None,
                 })
@@ -168,13 +189,9 @@ impl Module {
             CKA_VERIFY,
             |s| &mut s.verify,
             |material, guard| {
-                let op = match material {
-                    KeyMaterial::External(key) => Arc::clone(key).verify(mechanism)?,
-                    local => factory(local, &mechanism.param)?,
-                };
                 Ok(VerifyState {
                     guard,
-                    op,
+                    op: verify_operation(factory, material, mechanism)?,
                     multipart: false,
                 })
             },

@@ -7,8 +7,10 @@ use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use crate::mechanism::{
-    CipherOperation, DigestOperation, RecoverOperation, SignOperation, VerifyOperation,
+    CipherOperation, DigestOperation, KeyMaterial, RecoverOperation, SignFactory, SignOperation,
+    VerifyFactory, VerifyOperation,
 };
+use crate::types::Mechanism;
 
 /// Whether an operation's key wants the user's PIN once more for this one operation: a key
 /// with `CKA_ALWAYS_AUTHENTICATE` true (PKCS#11 3.0 §4.9) is used only after a `C_Login` with
@@ -66,6 +68,27 @@ pub struct CipherState {
     pub pending: Option<Zeroizing<Vec<u8>>>,
 }
 
+/// A message-based signing process (`C_MessageSignInit` … `C_MessageSignFinal`, PKCS#11
+/// 3.0): what each message's fresh [`SignOperation`] is made from, and the message now being
+/// signed, if any (begun with `C_SignMessageBegin`, or a `C_SignMessage` whose buffer was too
+/// small).
+pub struct MessageSignState {
+    pub guard: KeyGuard,
+    pub mechanism: Mechanism,
+    pub material: KeyMaterial,
+    pub factory: SignFactory,
+    pub message: Option<SignState>,
+}
+
+/// A message-based verification process (`C_MessageVerifyInit` … `C_MessageVerifyFinal`).
+pub struct MessageVerifyState {
+    pub guard: KeyGuard,
+    pub mechanism: Mechanism,
+    pub material: KeyMaterial,
+    pub factory: VerifyFactory,
+    pub message: Option<VerifyState>,
+}
+
 macro_rules! guarded {
     ($($state:ty),*) => {
         $(impl Guarded for $state {
@@ -79,6 +102,7 @@ macro_rules! guarded {
     };
 }
 guarded!(SignState, VerifyState, CipherState, RecoverState);
+guarded!(MessageSignState, MessageVerifyState);
 
 pub struct DigestState {
     pub op: Box<dyn DigestOperation>,
@@ -132,6 +156,9 @@ pub struct Session {
     /// `C_SignRecoverInit` … `C_SignRecover` (single-part; the sign state's bookkeeping).
     pub sign_recover: Option<SignState>,
     pub verify_recover: Option<RecoverState>,
+    /// `C_MessageSignInit` … `C_MessageSignFinal`.
+    pub message_sign: Option<MessageSignState>,
+    pub message_verify: Option<MessageVerifyState>,
 }
 
 impl Session {
@@ -154,11 +181,13 @@ impl Session {
             digest: None,
             sign_recover: None,
             verify_recover: None,
+            message_sign: None,
+            message_verify: None,
         }
     }
 
-    /// The keys of the operations now active (sign, verify, encrypt, decrypt, and signing and
-    /// verifying with recovery).
+    /// The keys of the operations now active (sign, verify, encrypt, decrypt, signing and
+    /// verifying with recovery, and the message-based signing and verifying processes).
     fn keyed_operations(&mut self) -> impl Iterator<Item = &mut KeyGuard> {
         let sign = self.sign.as_mut().map(Guarded::guard_mut);
         let verify = self.verify.as_mut().map(Guarded::guard_mut);
@@ -166,12 +195,16 @@ impl Session {
         let decrypt = self.decrypt.as_mut().map(Guarded::guard_mut);
         let sign_recover = self.sign_recover.as_mut().map(Guarded::guard_mut);
         let verify_recover = self.verify_recover.as_mut().map(Guarded::guard_mut);
+        let message_sign = self.message_sign.as_mut().map(Guarded::guard_mut);
+        let message_verify = self.message_verify.as_mut().map(Guarded::guard_mut);
         sign.into_iter()
             .chain(verify)
             .chain(encrypt)
             .chain(decrypt)
             .chain(sign_recover)
             .chain(verify_recover)
+            .chain(message_sign)
+            .chain(message_verify)
     }
 
     /// Whether a keyed operation is active, the condition of a context-specific login.
@@ -217,6 +250,12 @@ impl Session {
         }
         if flags & CKF_VERIFY_RECOVER != 0 {
             self.verify_recover = None;
+        }
+        if flags & CKF_MESSAGE_SIGN != 0 {
+            self.message_sign = None;
+        }
+        if flags & CKF_MESSAGE_VERIFY != 0 {
+            self.message_verify = None;
         }
     }
 }

@@ -38,7 +38,16 @@ const OPERATIONS: CK_FLAGS = CKF_ENCRYPT
 
 /// `ours` restricted to what `theirs` allows; `None` when no operation is left.
 fn overlap(ours: CK_MECHANISM_INFO, theirs: CK_MECHANISM_INFO) -> Option<CK_MECHANISM_INFO> {
-    let flags = (ours.flags & !OPERATIONS) | (ours.flags & theirs.flags & OPERATIONS);
+    let mut flags = (ours.flags & !OPERATIONS) | (ours.flags & theirs.flags & OPERATIONS);
+    // Message-based signing runs on the plain sign/verify operation: it goes with it.
+    for (message, plain) in [
+        (CKF_MESSAGE_SIGN, CKF_SIGN),
+        (CKF_MESSAGE_VERIFY, CKF_VERIFY),
+    ] {
+        if flags & plain == 0 {
+            flags &= !message;
+        }
+    }
     if flags & OPERATIONS == 0 {
         return None;
     }

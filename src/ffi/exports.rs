@@ -7,13 +7,14 @@
 //! `CKR_FUNCTION_NOT_SUPPORTED`, still through the guard.
 
 use cryptoki_sys::{
-    CKF_DECRYPT, CKF_DIGEST, CKF_ENCRYPT, CKF_LIBRARY_CANT_CREATE_OS_THREADS, CKF_OS_LOCKING_OK,
-    CKF_SIGN, CKF_SIGN_RECOVER, CKF_VERIFY, CKF_VERIFY_RECOVER, CK_ATTRIBUTE_PTR, CK_BBOOL,
-    CK_BYTE_PTR, CK_C_INITIALIZE_ARGS, CK_FLAGS, CK_INFO_PTR, CK_INVALID_HANDLE,
-    CK_MECHANISM_INFO_PTR, CK_MECHANISM_PTR, CK_MECHANISM_TYPE, CK_MECHANISM_TYPE_PTR, CK_NOTIFY,
-    CK_OBJECT_HANDLE, CK_OBJECT_HANDLE_PTR, CK_RV, CK_SESSION_HANDLE, CK_SESSION_HANDLE_PTR,
-    CK_SESSION_INFO_PTR, CK_SLOT_ID, CK_SLOT_ID_PTR, CK_SLOT_INFO_PTR, CK_TOKEN_INFO_PTR, CK_ULONG,
-    CK_ULONG_PTR, CK_USER_TYPE, CK_UTF8CHAR_PTR, CK_VOID_PTR,
+    CKF_DECRYPT, CKF_DIGEST, CKF_ENCRYPT, CKF_LIBRARY_CANT_CREATE_OS_THREADS, CKF_MESSAGE_SIGN,
+    CKF_MESSAGE_VERIFY, CKF_OS_LOCKING_OK, CKF_SIGN, CKF_SIGN_RECOVER, CKF_VERIFY,
+    CKF_VERIFY_RECOVER, CK_ATTRIBUTE_PTR, CK_BBOOL, CK_BYTE_PTR, CK_C_INITIALIZE_ARGS, CK_FLAGS,
+    CK_INFO_PTR, CK_INVALID_HANDLE, CK_MECHANISM_INFO_PTR, CK_MECHANISM_PTR, CK_MECHANISM_TYPE,
+    CK_MECHANISM_TYPE_PTR, CK_NOTIFY, CK_OBJECT_HANDLE, CK_OBJECT_HANDLE_PTR, CK_RV,
+    CK_SESSION_HANDLE, CK_SESSION_HANDLE_PTR, CK_SESSION_INFO_PTR, CK_SLOT_ID, CK_SLOT_ID_PTR,
+    CK_SLOT_INFO_PTR, CK_TOKEN_INFO_PTR, CK_ULONG, CK_ULONG_PTR, CK_USER_TYPE, CK_UTF8CHAR_PTR,
+    CK_VOID_PTR,
 };
 
 use super::guard::{guard, guard_operation, guard_uninitialized, not_supported};
@@ -1178,7 +1179,7 @@ pub unsafe extern "C" fn C_WaitForSlotEvent(
 
 // ---------------------------------------------------------------------------------------------
 // §5.12 / §5.9 / §5.11 / §5.13 Message-based encryption, decryption, signing and verifying
-// (PKCS#11 3.0; not supported).
+// (PKCS#11 3.0; encryption and decryption not supported).
 
 #[no_mangle]
 pub unsafe extern "C" fn C_MessageEncryptInit(
@@ -1344,9 +1345,18 @@ pub unsafe extern "C" fn C_MessageSignInit(
     pMechanism: CK_MECHANISM_PTR,
     hKey: CK_OBJECT_HANDLE,
 ) -> CK_RV {
-    let _ = (hSession, pMechanism, hKey);
-    not_supported("C_MessageSignInit")
+    guard("C_MessageSignInit", || {
+        // SAFETY: a non-NULL pMechanism points to a CK_MECHANISM.
+        unsafe {
+            init_or_end(hSession, CKF_MESSAGE_SIGN, pMechanism, |m| {
+                api::message_sign::message_sign_init(hSession, m, hKey)
+            })
+        }
+    })
 }
+
+// The message-based calls use `guard`, not `guard_operation`: an error ends the message (the
+// API does that), never the whole message-based process.
 
 #[no_mangle]
 pub unsafe extern "C" fn C_SignMessage(
@@ -1358,16 +1368,17 @@ pub unsafe extern "C" fn C_SignMessage(
     pSignature: CK_BYTE_PTR,
     pulSignatureLen: CK_ULONG_PTR,
 ) -> CK_RV {
-    let _ = (
-        hSession,
-        pParameter,
-        ulParameterLen,
-        pData,
-        ulDataLen,
-        pSignature,
-        pulSignatureLen,
-    );
-    not_supported("C_SignMessage")
+    guard("C_SignMessage", || {
+        // SAFETY: pParameter and pData hold their stated lengths; the output follows §5.2.
+        let (parameter, (data, mut out)) = unsafe {
+            (
+                ptr::bytes(pParameter.cast(), ulParameterLen)?,
+                ptr::in_out(pData, ulDataLen, pSignature, pulSignatureLen)?,
+            )
+        };
+        let result = api::message_sign::sign_message(hSession, parameter, &data, &mut out.buf);
+        out.finish(result)
+    })
 }
 
 #[no_mangle]
@@ -1376,8 +1387,11 @@ pub unsafe extern "C" fn C_SignMessageBegin(
     pParameter: CK_VOID_PTR,
     ulParameterLen: CK_ULONG,
 ) -> CK_RV {
-    let _ = (hSession, pParameter, ulParameterLen);
-    not_supported("C_SignMessageBegin")
+    guard("C_SignMessageBegin", || {
+        // SAFETY: pParameter holds ulParameterLen bytes.
+        let parameter = unsafe { ptr::bytes(pParameter.cast(), ulParameterLen) }?;
+        api::message_sign::sign_message_begin(hSession, parameter)
+    })
 }
 
 #[no_mangle]
@@ -1390,22 +1404,29 @@ pub unsafe extern "C" fn C_SignMessageNext(
     pSignature: CK_BYTE_PTR,
     pulSignatureLen: CK_ULONG_PTR,
 ) -> CK_RV {
-    let _ = (
-        hSession,
-        pParameter,
-        ulParameterLen,
-        pData,
-        ulDataLen,
-        pSignature,
-        pulSignatureLen,
-    );
-    not_supported("C_SignMessageNext")
+    guard("C_SignMessageNext", || {
+        // SAFETY: pParameter holds ulParameterLen bytes.
+        let parameter = unsafe { ptr::bytes(pParameter.cast(), ulParameterLen) }?;
+        if pulSignatureLen.is_null() {
+            // More parts follow: no signature yet.
+            // SAFETY: pData holds ulDataLen bytes.
+            let data = unsafe { ptr::bytes(pData, ulDataLen) }?;
+            return api::message_sign::sign_message_next(hSession, parameter, data, None);
+        }
+        // SAFETY: pData holds ulDataLen bytes; the output follows §5.2.
+        let (data, mut out) =
+            unsafe { ptr::in_out(pData, ulDataLen, pSignature, pulSignatureLen) }?;
+        let result =
+            api::message_sign::sign_message_next(hSession, parameter, &data, Some(&mut out.buf));
+        out.finish(result)
+    })
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn C_MessageSignFinal(hSession: CK_SESSION_HANDLE) -> CK_RV {
-    let _ = hSession;
-    not_supported("C_MessageSignFinal")
+    guard("C_MessageSignFinal", || {
+        api::message_sign::message_sign_final(hSession)
+    })
 }
 
 #[no_mangle]
@@ -1414,8 +1435,14 @@ pub unsafe extern "C" fn C_MessageVerifyInit(
     pMechanism: CK_MECHANISM_PTR,
     hKey: CK_OBJECT_HANDLE,
 ) -> CK_RV {
-    let _ = (hSession, pMechanism, hKey);
-    not_supported("C_MessageVerifyInit")
+    guard("C_MessageVerifyInit", || {
+        // SAFETY: a non-NULL pMechanism points to a CK_MECHANISM.
+        unsafe {
+            init_or_end(hSession, CKF_MESSAGE_VERIFY, pMechanism, |m| {
+                api::message_sign::message_verify_init(hSession, m, hKey)
+            })
+        }
+    })
 }
 
 #[no_mangle]
@@ -1428,16 +1455,17 @@ pub unsafe extern "C" fn C_VerifyMessage(
     pSignature: CK_BYTE_PTR,
     ulSignatureLen: CK_ULONG,
 ) -> CK_RV {
-    let _ = (
-        hSession,
-        pParameter,
-        ulParameterLen,
-        pData,
-        ulDataLen,
-        pSignature,
-        ulSignatureLen,
-    );
-    not_supported("C_VerifyMessage")
+    guard("C_VerifyMessage", || {
+        // SAFETY: pParameter, pData and pSignature hold their stated lengths.
+        let (parameter, data, signature) = unsafe {
+            (
+                ptr::bytes(pParameter.cast(), ulParameterLen)?,
+                ptr::bytes(pData, ulDataLen)?,
+                ptr::bytes(pSignature, ulSignatureLen)?,
+            )
+        };
+        api::message_sign::verify_message(hSession, parameter, data, signature)
+    })
 }
 
 #[no_mangle]
@@ -1446,8 +1474,11 @@ pub unsafe extern "C" fn C_VerifyMessageBegin(
     pParameter: CK_VOID_PTR,
     ulParameterLen: CK_ULONG,
 ) -> CK_RV {
-    let _ = (hSession, pParameter, ulParameterLen);
-    not_supported("C_VerifyMessageBegin")
+    guard("C_VerifyMessageBegin", || {
+        // SAFETY: pParameter holds ulParameterLen bytes.
+        let parameter = unsafe { ptr::bytes(pParameter.cast(), ulParameterLen) }?;
+        api::message_sign::verify_message_begin(hSession, parameter)
+    })
 }
 
 #[no_mangle]
@@ -1460,22 +1491,25 @@ pub unsafe extern "C" fn C_VerifyMessageNext(
     pSignature: CK_BYTE_PTR,
     ulSignatureLen: CK_ULONG,
 ) -> CK_RV {
-    let _ = (
-        hSession,
-        pParameter,
-        ulParameterLen,
-        pData,
-        ulDataLen,
-        pSignature,
-        ulSignatureLen,
-    );
-    not_supported("C_VerifyMessageNext")
+    guard("C_VerifyMessageNext", || {
+        // SAFETY: pParameter and pData hold their stated lengths; a non-NULL pSignature (the
+        // last part) holds ulSignatureLen bytes.
+        let (parameter, data, signature) = unsafe {
+            (
+                ptr::bytes(pParameter.cast(), ulParameterLen)?,
+                ptr::bytes(pData, ulDataLen)?,
+                ptr::bytes_opt(pSignature, ulSignatureLen)?,
+            )
+        };
+        api::message_sign::verify_message_next(hSession, parameter, data, signature)
+    })
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn C_MessageVerifyFinal(hSession: CK_SESSION_HANDLE) -> CK_RV {
-    let _ = hSession;
-    not_supported("C_MessageVerifyFinal")
+    guard("C_MessageVerifyFinal", || {
+        api::message_sign::message_verify_final(hSession)
+    })
 }
 
 #[cfg(test)]
@@ -1654,7 +1688,6 @@ mod tests {
                 C_MessageEncryptInit(1, null_mut(), 1),
                 Rv::FUNCTION_NOT_SUPPORTED.0
             );
-            assert_eq!(C_MessageVerifyFinal(1), Rv::FUNCTION_NOT_SUPPORTED.0);
         }
     }
 }

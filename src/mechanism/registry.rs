@@ -3,7 +3,10 @@
 
 use std::sync::OnceLock;
 
-use cryptoki_sys::{CKF_GENERATE, CKM_GENERIC_SECRET_KEY_GEN, CK_MECHANISM_TYPE, CK_ULONG};
+use cryptoki_sys::{
+    CKF_GENERATE, CKF_MESSAGE_SIGN, CKF_MESSAGE_VERIFY, CKM_GENERIC_SECRET_KEY_GEN,
+    CK_MECHANISM_TYPE, CK_ULONG,
+};
 
 use super::{
     aes, derive, digest, ecdh, ecdsa, eddsa, entry, kdf, keywrap, mac, rsa, MechanismEntry,
@@ -33,6 +36,16 @@ fn table() -> &'static [MechanismEntry] {
         entries.extend(ecdh::entries());
         entries.extend(kdf::entries());
         entries.extend(derive::entries());
+        // Message-based signing and verifying (`C_MessageSignInit`, …) make a fresh sign or
+        // verify operation per message, so every mechanism that signs or verifies allows them.
+        for e in &mut entries {
+            if e.sign.is_some() {
+                e.info.flags |= CKF_MESSAGE_SIGN;
+            }
+            if e.verify.is_some() {
+                e.info.flags |= CKF_MESSAGE_VERIFY;
+            }
+        }
         entries.sort_by_key(|e| e.kind);
         entries
     })
@@ -74,6 +87,22 @@ mod tests {
 
     use super::{all, lookup, param_shape, NOT_OFFERED};
     use crate::types::ParamShape;
+
+    #[test]
+    fn message_flags_follow_sign_and_verify() {
+        for e in all() {
+            let flag = |f: CK_FLAGS| e.info.flags & f != 0;
+            assert_eq!(flag(CKF_MESSAGE_SIGN), e.sign.is_some(), "0x{:x}", e.kind);
+            assert_eq!(
+                flag(CKF_MESSAGE_VERIFY),
+                e.verify.is_some(),
+                "0x{:x}",
+                e.kind
+            );
+            assert_eq!(flag(CKF_MESSAGE_SIGN), flag(CKF_SIGN), "0x{:x}", e.kind);
+            assert_eq!(flag(CKF_MESSAGE_VERIFY), flag(CKF_VERIFY), "0x{:x}", e.kind);
+        }
+    }
 
     #[test]
     fn parameter_structures_are_declared() {

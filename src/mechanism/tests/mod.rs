@@ -375,7 +375,11 @@ fn registry_info_values() {
 fn registry_info_of_new_mechanisms() {
     let info = |m| lookup(m).unwrap().info;
     for m in MAC_MECHANISMS {
-        assert_eq!(info(m).flags, CKF_SIGN | CKF_VERIFY, "0x{m:x}");
+        assert_eq!(
+            info(m).flags,
+            CKF_SIGN | CKF_VERIFY | CKF_MESSAGE_SIGN | CKF_MESSAGE_VERIFY,
+            "0x{m:x}"
+        );
     }
     assert_eq!(
         (
@@ -405,7 +409,14 @@ fn registry_info_of_new_mechanisms() {
     assert_eq!(info(CKM_AES_CTR).flags, CKF_ENCRYPT | CKF_DECRYPT);
     assert_eq!(
         info(CKM_RSA_X_509).flags,
-        CKF_SIGN | CKF_VERIFY | CKF_SIGN_RECOVER | CKF_VERIFY_RECOVER | CKF_ENCRYPT | CKF_DECRYPT
+        CKF_SIGN
+            | CKF_VERIFY
+            | CKF_MESSAGE_SIGN
+            | CKF_MESSAGE_VERIFY
+            | CKF_SIGN_RECOVER
+            | CKF_VERIFY_RECOVER
+            | CKF_ENCRYPT
+            | CKF_DECRYPT
     );
     assert_eq!(
         info(CKM_RSA_PKCS).flags & (CKF_SIGN_RECOVER | CKF_VERIFY_RECOVER),
