@@ -29,6 +29,7 @@
 //!
 //! [policy]
 //! rsa_min_bits = 1024
+//! allow_single_des = false   # CKK_DES / CKM_DES_*: insecure, off unless asked for
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -85,11 +86,19 @@ pub struct PolicyConfig {
     /// and `C_GetMechanismInfo` reports it as the RSA mechanisms' `ulMinKeySize`
     /// (1024..=16384). Default 1024.
     pub rsa_min_bits: u32,
+    /// Offer single DES (`CKM_DES_KEY_GEN`, `CKM_DES_ECB`, `CKM_DES_CBC`, `CKM_DES_CBC_PAD`).
+    /// Single DES has a 56-bit key and is broken by exhaustive search; it is for reading legacy
+    /// data only. Default `false`: the mechanisms are not listed and answer
+    /// `CKR_MECHANISM_INVALID`.
+    pub allow_single_des: bool,
 }
 
 impl Default for PolicyConfig {
     fn default() -> Self {
-        PolicyConfig { rsa_min_bits: 1024 }
+        PolicyConfig {
+            rsa_min_bits: 1024,
+            allow_single_des: false,
+        }
     }
 }
 
@@ -592,7 +601,11 @@ mod tests {
         assert_eq!(config.security.min_pin_len, 4);
         assert_eq!(config.security.max_pin_len, 255);
         assert_eq!(config.log.level, "warn");
+        assert!(!config.policy.allow_single_des);
         assert_eq!(Config::from_toml_str("").unwrap(), Config::default());
+        let des = Config::from_toml_str("[policy]\nallow_single_des = true\n").unwrap();
+        assert!(des.policy.allow_single_des);
+        assert!(Config::from_toml_str("[policy]\nallow_des = true\n").is_err());
     }
 
     #[test]

@@ -15,15 +15,18 @@
 //! (`sym_key` rows) have no `key_algorithm` column; their rows carry no number.
 
 use cryptoki_sys::{
-    CKK_AES, CKK_EC, CKK_EC_EDWARDS, CKK_EC_MONTGOMERY, CKK_GENERIC_SECRET, CKK_HKDF, CKK_RSA,
-    CKK_SHA224_HMAC, CKK_SHA256_HMAC, CKK_SHA384_HMAC, CKK_SHA3_224_HMAC, CKK_SHA3_256_HMAC,
-    CKK_SHA3_384_HMAC, CKK_SHA3_512_HMAC, CKK_SHA512_HMAC, CKK_SHA_1_HMAC, CKM_AES_KEY_GEN,
-    CKM_EC_EDWARDS_KEY_PAIR_GEN, CKM_EC_KEY_PAIR_GEN, CKM_EC_MONTGOMERY_KEY_PAIR_GEN,
-    CKM_GENERIC_SECRET_KEY_GEN, CKM_HKDF_KEY_GEN, CKM_RSA_PKCS_KEY_PAIR_GEN, CKM_SHA224_KEY_GEN,
-    CKM_SHA256_KEY_GEN, CKM_SHA384_KEY_GEN, CKM_SHA3_224_KEY_GEN, CKM_SHA3_256_KEY_GEN,
-    CKM_SHA3_384_KEY_GEN, CKM_SHA3_512_KEY_GEN, CKM_SHA512_KEY_GEN, CKM_SHA_1_KEY_GEN, CK_KEY_TYPE,
-    CK_MECHANISM_TYPE, CK_ULONG,
+    CKK_AES, CKK_AES_XTS, CKK_CHACHA20, CKK_DES, CKK_DES2, CKK_DES3, CKK_EC, CKK_EC_EDWARDS,
+    CKK_EC_MONTGOMERY, CKK_GENERIC_SECRET, CKK_HKDF, CKK_RSA, CKK_SHA224_HMAC, CKK_SHA256_HMAC,
+    CKK_SHA384_HMAC, CKK_SHA3_224_HMAC, CKK_SHA3_256_HMAC, CKK_SHA3_384_HMAC, CKK_SHA3_512_HMAC,
+    CKK_SHA512_HMAC, CKK_SHA_1_HMAC, CKM_AES_KEY_GEN, CKM_AES_XTS_KEY_GEN, CKM_CHACHA20_KEY_GEN,
+    CKM_DES2_KEY_GEN, CKM_DES3_KEY_GEN, CKM_DES_KEY_GEN, CKM_EC_EDWARDS_KEY_PAIR_GEN,
+    CKM_EC_KEY_PAIR_GEN, CKM_EC_MONTGOMERY_KEY_PAIR_GEN, CKM_GENERIC_SECRET_KEY_GEN,
+    CKM_HKDF_KEY_GEN, CKM_RSA_PKCS_KEY_PAIR_GEN, CKM_SHA224_KEY_GEN, CKM_SHA256_KEY_GEN,
+    CKM_SHA384_KEY_GEN, CKM_SHA3_224_KEY_GEN, CKM_SHA3_256_KEY_GEN, CKM_SHA3_384_KEY_GEN,
+    CKM_SHA3_512_KEY_GEN, CKM_SHA512_KEY_GEN, CKM_SHA_1_KEY_GEN, CK_KEY_TYPE, CK_MECHANISM_TYPE,
+    CK_ULONG,
 };
+use zeroize::Zeroizing;
 
 use crate::crypto::keys::{is_der_oid, printable_string, PrivateKey, PublicKey};
 pub use crate::crypto::keys::{Family, KeyFacts};
@@ -60,6 +63,19 @@ pub type PrivateFromValueFn = fn(&KeyAlgorithm, &[u8]) -> Result<PrivateKey>;
 /// A public key from its `CKA_EC_POINT` (raw or in a DER OCTET STRING).
 pub type PublicFromPointFn = fn(&KeyAlgorithm, &[u8]) -> Result<PublicKey>;
 
+/// What a secret key's value must be beyond its length, for the key types with rules of their
+/// own (DES parity, FIPS 46-3; distinct XTS halves, SP 800-38E).
+#[derive(Debug)]
+pub struct SecretValue {
+    /// Applied to fresh random bytes and to derived values (DES: odd parity in every byte).
+    pub fix: fn(&mut [u8]),
+    /// Whether a value given to sqlhsm (created, unwrapped, derived) is one.
+    pub valid: fn(&[u8]) -> bool,
+    /// Whether a fresh value is drawn again: DES weak and semi-weak keys and repeated parts
+    /// (which make Triple DES single DES), equal XTS halves.
+    pub redraw: fn(&[u8]) -> bool,
+}
+
 /// One algorithm.
 #[derive(Debug)]
 pub struct KeyAlgorithm {
@@ -85,6 +101,8 @@ pub struct KeyAlgorithm {
     pub generate: Option<GenerateFn>,
     pub private_from_value: Option<PrivateFromValueFn>,
     pub public_from_point: Option<PublicFromPointFn>,
+    /// Secret keys with rules for their value beyond its length; `None`: any bytes.
+    pub secret_value: Option<&'static SecretValue>,
 }
 
 /// The rows' defaults, for struct update syntax.
@@ -102,6 +120,7 @@ const fn row(name: &'static str, family: Family, key_type: CK_KEY_TYPE) -> KeyAl
         generate: None,
         private_from_value: None,
         public_from_point: None,
+        secret_value: None,
     }
 }
 
@@ -148,6 +167,77 @@ const fn aes(name: &'static str, bits: u32) -> KeyAlgorithm {
         ..row(name, Family::Secret, CKK_AES)
     }
 }
+
+const fn secret(
+    name: &'static str,
+    key_type: CK_KEY_TYPE,
+    generation: CK_MECHANISM_TYPE,
+    bits: u32,
+    secret_value: Option<&'static SecretValue>,
+) -> KeyAlgorithm {
+    KeyAlgorithm {
+        generation: Some(generation),
+        bits: Some(bits),
+        secret_value,
+        ..row(name, Family::Secret, key_type)
+    }
+}
+
+/// DES keys (single, double and triple length): odd parity in every byte (FIPS 46-3 §3), and
+/// fresh ones free of weak and semi-weak parts and of repeated parts.
+static DES_VALUE: SecretValue = SecretValue {
+    fix: |value| value.iter_mut().for_each(|b| *b = odd_parity(*b)),
+    valid: |value| value.iter().all(|&b| odd_parity(b) == b),
+    redraw: |value| {
+        let parts: Vec<&[u8]> = value.chunks(8).collect();
+        parts.iter().any(|p| DES_WEAK_KEYS.iter().any(|w| w == p))
+            || parts.windows(2).any(|w| w[0] == w[1])
+            || (parts.len() == 3 && parts[0] == parts[2])
+    },
+};
+
+/// `b` with its low bit set so that it has an odd number of bits set.
+const fn odd_parity(b: u8) -> u8 {
+    let high = b & 0xfe;
+    if high.count_ones().is_multiple_of(2) {
+        high | 1
+    } else {
+        high
+    }
+}
+
+/// The 4 weak and 12 semi-weak DES keys (SP 800-67 Rev. 2 §3.3.2), with parity.
+const DES_WEAK_KEYS: [[u8; 8]; 16] = [
+    [0x01, 0x01, 0x01, 0x01, 0x01, 0x01, 0x01, 0x01],
+    [0xfe, 0xfe, 0xfe, 0xfe, 0xfe, 0xfe, 0xfe, 0xfe],
+    [0xe0, 0xe0, 0xe0, 0xe0, 0xf1, 0xf1, 0xf1, 0xf1],
+    [0x1f, 0x1f, 0x1f, 0x1f, 0x0e, 0x0e, 0x0e, 0x0e],
+    [0x01, 0x1f, 0x01, 0x1f, 0x01, 0x0e, 0x01, 0x0e],
+    [0x1f, 0x01, 0x1f, 0x01, 0x0e, 0x01, 0x0e, 0x01],
+    [0x01, 0xe0, 0x01, 0xe0, 0x01, 0xf1, 0x01, 0xf1],
+    [0xe0, 0x01, 0xe0, 0x01, 0xf1, 0x01, 0xf1, 0x01],
+    [0x01, 0xfe, 0x01, 0xfe, 0x01, 0xfe, 0x01, 0xfe],
+    [0xfe, 0x01, 0xfe, 0x01, 0xfe, 0x01, 0xfe, 0x01],
+    [0x1f, 0xe0, 0x1f, 0xe0, 0x0e, 0xf1, 0x0e, 0xf1],
+    [0xe0, 0x1f, 0xe0, 0x1f, 0xf1, 0x0e, 0xf1, 0x0e],
+    [0x1f, 0xfe, 0x1f, 0xfe, 0x0e, 0xfe, 0x0e, 0xfe],
+    [0xfe, 0x1f, 0xfe, 0x1f, 0xfe, 0x0e, 0xfe, 0x0e],
+    [0xe0, 0xfe, 0xe0, 0xfe, 0xf1, 0xfe, 0xf1, 0xfe],
+    [0xfe, 0xe0, 0xfe, 0xe0, 0xfe, 0xf1, 0xfe, 0xf1],
+];
+
+/// XTS keys: two AES keys, which must differ (SP 800-38E; OpenSSL refuses equal halves too).
+static XTS_VALUE: SecretValue = SecretValue {
+    fix: |_| {},
+    valid: |value| {
+        let (k1, k2) = value.split_at(value.len() / 2);
+        k1 != k2
+    },
+    redraw: |value| {
+        let (k1, k2) = value.split_at(value.len() / 2);
+        k1 == k2
+    },
+};
 
 pub static RSA_2048: KeyAlgorithm = rsa(1, "rsa-2048", Some(2048));
 pub static RSA_4096: KeyAlgorithm = rsa(2, "rsa-4096", Some(4096));
@@ -299,6 +389,29 @@ const fn hmac(
 pub static AES_128: KeyAlgorithm = aes("aes-128", 128);
 pub static AES_192: KeyAlgorithm = aes("aes-192", 192);
 pub static AES_256: KeyAlgorithm = aes("aes-256", 256);
+/// sqlhsm extension: AES-XTS (`CKK_AES_XTS`), two AES-128 keys.
+pub static AES_128_XTS: KeyAlgorithm = secret(
+    "aes-128-xts",
+    CKK_AES_XTS,
+    CKM_AES_XTS_KEY_GEN,
+    256,
+    Some(&XTS_VALUE),
+);
+/// sqlhsm extension: AES-XTS (`CKK_AES_XTS`), two AES-256 keys.
+pub static AES_256_XTS: KeyAlgorithm = secret(
+    "aes-256-xts",
+    CKK_AES_XTS,
+    CKM_AES_XTS_KEY_GEN,
+    512,
+    Some(&XTS_VALUE),
+);
+pub static CHACHA20: KeyAlgorithm =
+    secret("chacha20", CKK_CHACHA20, CKM_CHACHA20_KEY_GEN, 256, None);
+/// Double-length Triple DES (K1‖K2, used as K1‖K2‖K1).
+pub static DES2: KeyAlgorithm = secret("des2", CKK_DES2, CKM_DES2_KEY_GEN, 128, Some(&DES_VALUE));
+pub static DES3: KeyAlgorithm = secret("des3", CKK_DES3, CKM_DES3_KEY_GEN, 192, Some(&DES_VALUE));
+/// Single DES: offered only with `[policy] allow_single_des` (its mechanisms; the keys are bytes).
+pub static DES: KeyAlgorithm = secret("des", CKK_DES, CKM_DES_KEY_GEN, 64, Some(&DES_VALUE));
 /// Secrets of any length (HMAC keys, derivation bases), and the secret keys of a type no other
 /// row names.
 pub static GENERIC_SECRET: KeyAlgorithm = KeyAlgorithm {
@@ -347,6 +460,12 @@ pub static ALGORITHMS: &[&KeyAlgorithm] = &[
     &AES_128,
     &AES_192,
     &AES_256,
+    &AES_128_XTS,
+    &AES_256_XTS,
+    &CHACHA20,
+    &DES2,
+    &DES3,
+    &DES,
     &GENERIC_SECRET,
     &HKDF,
     &HMAC_SHA1,
@@ -378,6 +497,24 @@ impl KeyAlgorithm {
     pub fn public_from_point(&self, point: &[u8]) -> Result<PublicKey> {
         let make = self.public_from_point.ok_or(Rv::ATTRIBUTE_VALUE_INVALID)?;
         make(self, point)
+    }
+
+    /// A fresh secret value of `len` bytes for this row: random, made to follow the row's rules
+    /// (drawn again while it hits a weak value).
+    pub fn fresh_secret(&self, len: usize) -> Result<Zeroizing<Vec<u8>>> {
+        let mut value = Zeroizing::new(vec![0u8; len]);
+        // A weak draw has a probability below 2^-50: a second one is already a broken generator.
+        for _ in 0..4 {
+            crate::crypto::random::fill(&mut value)?;
+            let Some(rules) = self.secret_value else {
+                return Ok(value);
+            };
+            (rules.fix)(&mut value);
+            if !(rules.redraw)(&value) {
+                return Ok(value);
+            }
+        }
+        Err(Rv::GENERAL_ERROR)?
     }
 
     /// The `key_algorithm` column's value; `CKR_GENERAL_ERROR` for a secret key's row (a bug:
@@ -511,6 +648,18 @@ fn of_facts(
     }
 }
 
+/// The one length in bytes a secret key of `key_type` can have (DES2, DES3, DES, ChaCha20), so
+/// a template may leave `CKA_VALUE_LEN` out; `None` for types of several sizes or any size.
+pub fn fixed_secret_len(key_type: CK_KEY_TYPE) -> Option<usize> {
+    let mut rows = ALGORITHMS
+        .iter()
+        .filter(|a| a.family == Family::Secret && a.key_type == key_type);
+    match (rows.next(), rows.next()) {
+        (Some(row), None) => row.bits.map(|bits| bits as usize / 8),
+        _ => None,
+    }
+}
+
 /// The row of a secret key of `key_type` and `len` bytes (`None`: not known); a type no row names
 /// is a generic secret. `None` only for an AES key of unknown length.
 pub fn of_secret(key_type: CK_KEY_TYPE, len: Option<u64>) -> Option<&'static KeyAlgorithm> {
@@ -525,6 +674,51 @@ pub fn of_secret(key_type: CK_KEY_TYPE, len: Option<u64>) -> Option<&'static Key
         None => Some(&GENERIC_SECRET),
         Some(_) => of_type().find(|a| a.bits.is_none() || (bits.is_some() && a.bits == bits)),
     }
+}
+
+/// Why a secret value is not a key of its type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SecretFault {
+    /// No row has that key type.
+    KeyType,
+    /// No row of that type has that length (an empty generic secret included).
+    Length,
+    /// The row's rules refuse it (DES parity, equal XTS halves).
+    Value,
+}
+
+/// The row a secret key of `key_type` holding `value` belongs to (a type no row names is not a
+/// secret key sqlhsm knows), or why none does. With `derived`, the row's fix (DES parity) is
+/// applied first, as a derivation makes raw bytes (PKCS#11 3.0 §2.x: parity is set).
+pub fn secret_row(
+    key_type: CK_KEY_TYPE,
+    value: &mut [u8],
+    derived: bool,
+) -> std::result::Result<&'static KeyAlgorithm, SecretFault> {
+    let mut of_type = ALGORITHMS
+        .iter()
+        .copied()
+        .filter(|a| a.family == Family::Secret && a.key_type == key_type)
+        .peekable();
+    if of_type.peek().is_none() {
+        return Err(SecretFault::KeyType);
+    }
+    let bits = value
+        .len()
+        .checked_mul(8)
+        .and_then(|b| u32::try_from(b).ok());
+    let row = of_type
+        .find(|a| a.bits.map_or(!value.is_empty(), |b| Some(b) == bits))
+        .ok_or(SecretFault::Length)?;
+    if let Some(rules) = row.secret_value {
+        if derived {
+            (rules.fix)(value);
+        }
+        if !(rules.valid)(value) {
+            return Err(SecretFault::Value);
+        }
+    }
+    Ok(row)
 }
 
 /// Whether `key_type` is a secret of any non-empty length — a generic secret or an HMAC key
@@ -550,7 +744,6 @@ pub fn codes_for_key_type(key_type: CK_KEY_TYPE) -> Vec<i32> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use cryptoki_sys::CKK_DES3;
 
     fn printable(s: &str) -> Vec<u8> {
         let mut v = vec![0x13, s.len() as u8];
@@ -612,6 +805,7 @@ mod tests {
             assert_eq!(!a.params_der.is_empty(), curve, "{}", a.name);
             assert_eq!(a.private_from_value.is_some(), curve, "{}", a.name);
             assert_eq!(a.public_from_point.is_some(), curve, "{}", a.name);
+            assert!(a.secret_value.is_none() || secret, "{}", a.name);
             if curve {
                 assert!(std::ptr::eq(by_ec_params(a.params_der).unwrap(), *a));
                 for name in a.curve_names {
@@ -827,8 +1021,13 @@ mod tests {
         assert!(of_secret(CKK_AES, None).is_none());
         let generic = of_secret(CKK_GENERIC_SECRET, Some(20)).unwrap();
         assert!(std::ptr::eq(generic, &GENERIC_SECRET));
+        assert!(std::ptr::eq(of_secret(CKK_DES3, Some(24)).unwrap(), &DES3));
         assert!(std::ptr::eq(
-            of_secret(CKK_DES3, Some(24)).unwrap(),
+            of_secret(CKK_AES_XTS, Some(64)).unwrap(),
+            &AES_256_XTS
+        ));
+        assert!(std::ptr::eq(
+            of_secret(cryptoki_sys::CKK_BLOWFISH, Some(16)).unwrap(),
             &GENERIC_SECRET
         ));
         assert_eq!(AES_128.code().unwrap_err().rv(), Rv::GENERAL_ERROR);
@@ -855,6 +1054,96 @@ mod tests {
         assert!(!is_any_length_secret(CKK_AES));
         assert!(!is_any_length_secret(CKK_DES3));
         assert!(!is_any_length_secret(CKK_RSA));
+    }
+
+    #[test]
+    fn fixed_lengths() {
+        assert_eq!(fixed_secret_len(CKK_DES3), Some(24));
+        assert_eq!(fixed_secret_len(CKK_DES2), Some(16));
+        assert_eq!(fixed_secret_len(CKK_DES), Some(8));
+        assert_eq!(fixed_secret_len(CKK_CHACHA20), Some(32));
+        for several_or_any in [
+            CKK_AES,
+            CKK_AES_XTS,
+            CKK_GENERIC_SECRET,
+            CKK_SHA256_HMAC,
+            CKK_RSA,
+        ] {
+            assert_eq!(fixed_secret_len(several_or_any), None);
+        }
+    }
+
+    #[test]
+    fn secret_values() {
+        let mut des3 = hex::decode("0123456789abcdef23456789abcdef01456789abcdef0123").unwrap();
+        assert!(std::ptr::eq(
+            secret_row(CKK_DES3, &mut des3, false).unwrap(),
+            &DES3
+        ));
+        assert_eq!(
+            secret_row(CKK_DES2, &mut des3, false).unwrap_err(),
+            SecretFault::Length
+        );
+        // A parity bit wrong: refused as given, fixed when derived.
+        des3[0] ^= 1;
+        assert_eq!(
+            secret_row(CKK_DES3, &mut des3, false).unwrap_err(),
+            SecretFault::Value
+        );
+        assert!(secret_row(CKK_DES3, &mut des3, true).is_ok());
+        assert_eq!(des3[0], 0x01);
+        let mut xts = [7u8; 64];
+        assert_eq!(
+            secret_row(CKK_AES_XTS, &mut xts, false).unwrap_err(),
+            SecretFault::Value
+        );
+        xts[0] = 8;
+        assert!(std::ptr::eq(
+            secret_row(CKK_AES_XTS, &mut xts, false).unwrap(),
+            &AES_256_XTS
+        ));
+        assert_eq!(
+            secret_row(CKK_AES_XTS, &mut [1u8; 48], false).unwrap_err(),
+            SecretFault::Length
+        );
+        assert_eq!(
+            secret_row(CKK_GENERIC_SECRET, &mut [], false).unwrap_err(),
+            SecretFault::Length
+        );
+        assert!(std::ptr::eq(
+            secret_row(CKK_GENERIC_SECRET, &mut [1], false).unwrap(),
+            &GENERIC_SECRET
+        ));
+        assert_eq!(
+            secret_row(cryptoki_sys::CKK_BLOWFISH, &mut [1; 16], false).unwrap_err(),
+            SecretFault::KeyType
+        );
+        // Fresh DES keys have parity, no weak or repeated part; fresh XTS keys distinct halves.
+        for _ in 0..32 {
+            for row in [&DES, &DES2, &DES3] {
+                let mut v = row.fresh_secret(row.bits.unwrap() as usize / 8).unwrap();
+                assert!(v.iter().all(|&b| b.count_ones() % 2 == 1));
+                assert!(!(DES_VALUE.redraw)(&v));
+                assert!(std::ptr::eq(
+                    secret_row(row.key_type, &mut v, false).unwrap(),
+                    row
+                ));
+            }
+            let v = AES_128_XTS.fresh_secret(32).unwrap();
+            assert_ne!(v[..16], v[16..]);
+        }
+        // The weak-key list has parity, and every weak key is redrawn.
+        for weak in DES_WEAK_KEYS {
+            assert!((DES_VALUE.valid)(&weak));
+            assert!((DES_VALUE.redraw)(&weak));
+        }
+        let k = hex::decode("0123456789abcdef").unwrap();
+        assert!((DES_VALUE.redraw)(&[&k[..], &k[..]].concat()), "K1 = K2");
+        let k3 = hex::decode("0123456789abcdef23456789abcdef010123456789abcdef").unwrap();
+        assert!((DES_VALUE.redraw)(&k3), "K1 = K3");
+        assert_eq!(odd_parity(0x00), 0x01);
+        assert_eq!(odd_parity(0x01), 0x01);
+        assert_eq!(odd_parity(0xff), 0xfe);
     }
 
     #[test]

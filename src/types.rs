@@ -165,6 +165,12 @@ pub enum ParamShape {
     Sp800_108,
     /// `CK_SP800_108_FEEDBACK_KDF_PARAMS` → [`MechanismParam::Kbkdf`] with its IV.
     Sp800_108Feedback,
+    /// `CK_CCM_PARAMS` → [`MechanismParam::Ccm`].
+    Ccm,
+    /// `CK_CHACHA20_PARAMS` → [`MechanismParam::Chacha20`].
+    Chacha20,
+    /// `CK_SALSA20_CHACHA20_POLY1305_PARAMS` → [`MechanismParam::Aead`].
+    ChachaPoly,
 }
 
 impl ParamShape {
@@ -212,6 +218,23 @@ pub enum MechanismParam {
         shared_data: Vec<u8>,
         public_data: Vec<u8>,
     },
+    /// `CK_CCM_PARAMS`: the message length declared up front, nonce, AAD, MAC length in bytes.
+    Ccm {
+        data_len: CK_ULONG,
+        nonce: Vec<u8>,
+        aad: Vec<u8>,
+        mac_len: CK_ULONG,
+    },
+    /// `CK_CHACHA20_PARAMS`: the initial block counter and the nonce, as given, with their
+    /// stated sizes in bits.
+    Chacha20 {
+        counter: Vec<u8>,
+        counter_bits: CK_ULONG,
+        nonce: Vec<u8>,
+        nonce_bits: CK_ULONG,
+    },
+    /// `CK_SALSA20_CHACHA20_POLY1305_PARAMS`: nonce and AAD.
+    Aead { nonce: Vec<u8>, aad: Vec<u8> },
     /// `CK_HKDF_PARAMS`; `prf` is the hash mechanism (`CKM_SHA256`, …).
     Hkdf {
         extract: bool,

@@ -21,6 +21,10 @@
 //!   refuses them with `CKR_MECHANISM_PARAM_INVALID` — a documented limit (README), checked
 //!   here, not a silent gap.
 //!
+//! - AES-XTS (`aes_xts_test.json`): a case with a 48-byte key (two AES-192 keys). PKCS#11's
+//!   `CKK_AES_XTS` keys are 32 or 64 bytes and OpenSSL has no AES-192-XTS, so the key's import
+//!   must be refused (`CKR_ATTRIBUTE_VALUE_INVALID`, checked here) and its cases cannot run.
+//!
 //! - ECDSA with DER signatures (`ecdsa_secp256r1_sha3_256_test.json`): an `invalid` case whose
 //!   signature is not the canonical DER of two integers that fit the field (BER lengths,
 //!   trailing bytes, over-long or negative integers, …). PKCS#11 signatures are raw `r‖s`, so
@@ -958,6 +962,208 @@ fn hkdf(file: &str, hash: MechanismType) {
     r.finish();
 }
 
+/// Runs `m` under `key` over `input`, single-part and (when `chunk` is given) multi-part too;
+/// both must agree.
+fn crypt_both(
+    s: &Session,
+    encrypt: bool,
+    m: &mut cryptoki_sys::CK_MECHANISM,
+    key: ObjectHandle,
+    input: &[u8],
+    chunk: Option<usize>,
+) -> cryptoki::error::Result<Vec<u8>> {
+    let single = raw_crypt(s, encrypt, m, key, input, None)?;
+    if let Some(chunk) = chunk {
+        let parts = raw_crypt(s, encrypt, m, key, input, Some(chunk))?;
+        assert_eq!(parts, single, "multi-part differs from single-part");
+    }
+    Ok(single)
+}
+
+/// Session keys of a `CKK_*` cryptoki 0.12 cannot name, by key bytes.
+struct RawKeys<'a> {
+    s: &'a Session,
+    key_type: u64,
+    cache: HashMap<Vec<u8>, ObjectHandle>,
+}
+
+impl<'a> RawKeys<'a> {
+    fn new(s: &'a Session, key_type: u64) -> Self {
+        RawKeys {
+            s,
+            key_type,
+            cache: HashMap::new(),
+        }
+    }
+
+    /// The key, imported once; a refused import is asked again each time.
+    fn get(&mut self, key: &[u8]) -> cryptoki::error::Result<ObjectHandle> {
+        if let Some(h) = self.cache.get(key) {
+            return Ok(*h);
+        }
+        let h = raw_secret(self.s, self.key_type, key)?;
+        self.cache.insert(key.to_vec(), h);
+        Ok(h)
+    }
+}
+
+/// An AEAD case (`aead_test_schema_v1.json`): decryption of ct‖tag with `params` (built from
+/// the case) must give msg, and valid cases must also encrypt to ct‖tag; both single-part and
+/// in 7-byte pieces.
+fn aead_case<P>(
+    s: &Session,
+    mech: u64,
+    key: ObjectHandle,
+    tc: &Value,
+    mut params: impl FnMut() -> P,
+) -> Outcome {
+    let mut ct_tag = hx(&tc["ct"]);
+    ct_tag.extend(hx(&tc["tag"]));
+    let msg = hx(&tc["msg"]);
+    let mut p = params();
+    let mut m = raw_mech(mech, Some(&mut p));
+    let out = decrypted(crypt_both(s, false, &mut m, key, &ct_tag, Some(7)), &msg);
+    match (tc["result"].as_str(), out) {
+        (Some("valid"), Outcome::Accepted) => {
+            let mut p = params();
+            let mut m = raw_mech(mech, Some(&mut p));
+            match crypt_both(s, true, &mut m, key, &msg, Some(7)) {
+                Ok(c) if c == ct_tag => Outcome::Accepted,
+                Ok(c) => Outcome::WrongOutput(format!(
+                    "encrypt gave {} != ct||tag {}",
+                    hex::encode(c),
+                    hex::encode(&ct_tag)
+                )),
+                Err(e) => rejected(e),
+            }
+        }
+        (_, o) => o,
+    }
+}
+
+/// `aead_test_schema_v1.json` (AES-CCM): `CKM_AES_CCM` with `CK_CCM_PARAMS` (the data length
+/// declared: the plaintext's; the MAC length: the group's tag size).
+fn aead_ccm(file: &str) {
+    let doc = load(file);
+    let mut r = Report::new(file, &doc);
+    let s = session_for(file);
+    let mut keys = SecretKeys::new(
+        &s,
+        KeyType::AES,
+        vec![Attribute::Encrypt(true), Attribute::Decrypt(true)],
+    );
+    for g in groups(&doc) {
+        let mac_len = g["tagSize"].as_u64().expect("tagSize") / 8;
+        for tc in tests(g) {
+            let key = keys.get(&hx(&tc["key"]));
+            let (mut iv, mut aad) = (hx(&tc["iv"]), hx(&tc["aad"]));
+            let data_len = hx(&tc["msg"]).len() as u64;
+            let out = aead_case(&s, cryptoki_sys::CKM_AES_CCM, key, tc, || {
+                cryptoki_sys::CK_CCM_PARAMS {
+                    ulDataLen: data_len,
+                    pNonce: iv.as_mut_ptr(),
+                    ulNonceLen: iv.len() as u64,
+                    pAAD: aad.as_mut_ptr(),
+                    ulAADLen: aad.len() as u64,
+                    ulMACLen: mac_len,
+                }
+            });
+            r.record(tc, out);
+        }
+    }
+    r.finish();
+}
+
+/// `aead_test_schema_v1.json` (ChaCha20-Poly1305): `CKM_CHACHA20_POLY1305` with
+/// `CK_SALSA20_CHACHA20_POLY1305_PARAMS` and `CKK_CHACHA20` keys.
+fn aead_chacha20_poly1305(file: &str) {
+    let doc = load(file);
+    let mut r = Report::new(file, &doc);
+    let s = session_for(file);
+    let mut keys = RawKeys::new(&s, cryptoki_sys::CKK_CHACHA20);
+    for g in groups(&doc) {
+        for tc in tests(g) {
+            let key = match keys.get(&hx(&tc["key"])) {
+                Ok(k) => k,
+                Err(e) => {
+                    r.record(tc, rejected(e));
+                    continue;
+                }
+            };
+            let (mut iv, mut aad) = (hx(&tc["iv"]), hx(&tc["aad"]));
+            let out = aead_case(&s, cryptoki_sys::CKM_CHACHA20_POLY1305, key, tc, || {
+                cryptoki_sys::CK_SALSA20_CHACHA20_POLY1305_PARAMS {
+                    pNonce: iv.as_mut_ptr(),
+                    ulNonceLen: iv.len() as u64,
+                    pAAD: aad.as_mut_ptr(),
+                    ulAADLen: aad.len() as u64,
+                }
+            });
+            r.record(tc, out);
+        }
+    }
+    r.finish();
+}
+
+/// `ind_cpa_test_schema_v1.json` (AES-XTS): `CKM_AES_XTS` with `CKK_AES_XTS` keys; the case's
+/// IV is the tweak's leading bytes (the sector number, little-endian), zero-padded to the
+/// 16-byte parameter. Decryption of ct must give msg and encryption of msg ct, single-part and
+/// multi-part.
+fn ind_cpa_xts(file: &str) {
+    let doc = load(file);
+    let mut r = Report::new(file, &doc);
+    let s = session_for(file);
+    let mut keys = RawKeys::new(&s, cryptoki_sys::CKK_AES_XTS);
+    for g in groups(&doc) {
+        for tc in tests(g) {
+            let raw_key = hx(&tc["key"]);
+            if raw_key.len() == 48 {
+                // Two AES-192 keys: PKCS#11 has no such CKK_AES_XTS key (32 or 64 bytes) and
+                // OpenSSL no AES-192-XTS; the import must be refused.
+                let refused = keys.get(&raw_key);
+                assert!(
+                    matches!(
+                        refused,
+                        Err(Error::Pkcs11(
+                            cryptoki::error::RvError::AttributeValueInvalid,
+                            _
+                        ))
+                    ),
+                    "tcId {}: a 48-byte CKK_AES_XTS key must be refused, got {refused:?}",
+                    tc["tcId"]
+                );
+                r.skip("AES-192-XTS (48-byte key): not a PKCS#11 CKK_AES_XTS size; import refused");
+                continue;
+            }
+            let key = match keys.get(&raw_key) {
+                Ok(k) => k,
+                Err(e) => {
+                    r.record(tc, rejected(e));
+                    continue;
+                }
+            };
+            let mut tweak = hx(&tc["iv"]);
+            tweak.resize(16, 0);
+            let mut tweak: [u8; 16] = tweak.try_into().expect("16-byte tweak");
+            let (msg, ct) = (hx(&tc["msg"]), hx(&tc["ct"]));
+            let mut m = raw_mech(cryptoki_sys::CKM_AES_XTS, Some(&mut tweak));
+            let out = decrypted(crypt_both(&s, false, &mut m, key, &ct, Some(11)), &msg);
+            let out = match (tc["result"].as_str(), out) {
+                (Some("valid"), Outcome::Accepted) => {
+                    match crypt_both(&s, true, &mut m, key, &msg, Some(11)) {
+                        Ok(c) if c == ct => Outcome::Accepted,
+                        Ok(c) => Outcome::WrongOutput(format!("encrypt gave {}", hex::encode(c))),
+                        Err(e) => rejected(e),
+                    }
+                }
+                (_, o) => o,
+            };
+            r.record(tc, out);
+        }
+    }
+    r.finish();
+}
+
 // ----- ECDH -----
 
 /// Reads one DER TLV: (tag, contents, rest). Definite lengths only.
@@ -1192,9 +1398,12 @@ fn xdh(file: &str, params: &[u8], len: usize) {
 fn every_file_has_a_test() {
     let known = [
         "aes_cbc_pkcs5_test.json",
+        "aes_ccm_test.json",
         "aes_gcm_test.json",
         "aes_kwp_test.json",
         "aes_wrap_test.json",
+        "aes_xts_test.json",
+        "chacha20_poly1305_test.json",
         "ecdh_brainpoolP256r1_test.json",
         "ecdh_secp224r1_test.json",
         "ecdh_secp256k1_test.json",
@@ -1314,6 +1523,21 @@ fn rsa_oaep_2048_sha256_mgf1sha256() {
 #[test]
 fn aes_gcm() {
     aead_gcm("aes_gcm_test.json");
+}
+
+#[test]
+fn aes_ccm() {
+    aead_ccm("aes_ccm_test.json");
+}
+
+#[test]
+fn aes_xts() {
+    ind_cpa_xts("aes_xts_test.json");
+}
+
+#[test]
+fn chacha20_poly1305() {
+    aead_chacha20_poly1305("chacha20_poly1305_test.json");
 }
 
 #[test]

@@ -6,7 +6,7 @@ use cryptoki_sys::{CKA_DECRYPT, CKA_ENCRYPT, CK_ATTRIBUTE_TYPE};
 
 use super::{CK_OBJECT_HANDLE, CK_SESSION_HANDLE};
 use crate::core::module::{module, Module};
-use crate::core::operations::{cipher_final, cipher_single, cipher_update, entry};
+use crate::core::operations::{cipher_final, cipher_single, cipher_update};
 use crate::core::session::{CipherState, Session};
 use crate::error::{Result, Rv};
 use crate::mechanism::KeyMaterial;
@@ -59,7 +59,10 @@ impl Module {
         mechanism: &Mechanism,
         key: CK_OBJECT_HANDLE,
     ) -> Result<()> {
-        let factory = entry(mechanism)?.encrypt.ok_or(Rv::MECHANISM_INVALID)?;
+        let factory = self
+            .entry(mechanism)?
+            .encrypt
+            .ok_or(Rv::MECHANISM_INVALID)?;
         self.cipher_init(session, mechanism, key, CKA_ENCRYPT, factory, |s| {
             &mut s.encrypt
         })
@@ -71,7 +74,10 @@ impl Module {
         mechanism: &Mechanism,
         key: CK_OBJECT_HANDLE,
     ) -> Result<()> {
-        let factory = entry(mechanism)?.decrypt.ok_or(Rv::MECHANISM_INVALID)?;
+        let factory = self
+            .entry(mechanism)?
+            .decrypt
+            .ok_or(Rv::MECHANISM_INVALID)?;
         self.cipher_init(session, mechanism, key, CKA_DECRYPT, factory, |s| {
             &mut s.decrypt
         })

@@ -4,7 +4,7 @@ use zeroize::Zeroizing;
 
 use super::{CK_OBJECT_HANDLE, CK_SESSION_HANDLE};
 use crate::core::module::{module, Module};
-use crate::core::operations::{deliver, entry, step};
+use crate::core::operations::{deliver, step};
 use crate::core::session::{DigestState, Replay};
 use crate::error::{Result, Rv};
 use crate::mechanism::KeyMaterial;
@@ -34,7 +34,7 @@ pub fn digest_final(session: CK_SESSION_HANDLE, out: &mut OutBuf<'_>) -> Result<
 impl Module {
     pub fn digest_init(&self, session: CK_SESSION_HANDLE, mechanism: &Mechanism) -> Result<()> {
         self.ensure_idle(session, |s| &mut s.digest)?;
-        let factory = entry(mechanism)?.digest.ok_or(Rv::MECHANISM_INVALID)?;
+        let factory = self.entry(mechanism)?.digest.ok_or(Rv::MECHANISM_INVALID)?;
         let op = factory(&mechanism.param)?;
         let session = self.session(session)?;
         let mut s = session.lock()?;

@@ -18,7 +18,7 @@ use crate::core::template::{
 };
 use crate::crypto::keys::PrivateKey;
 use crate::error::{Result, Rv};
-use crate::key_algorithm;
+use crate::key_algorithm::{self, SecretFault};
 use crate::mechanism::{self, KeyMaterial};
 use crate::types::{Attribute, Mechanism, OutBuf};
 
@@ -92,9 +92,7 @@ impl Module {
         out: &mut OutBuf<'_>,
     ) -> Result<()> {
         let access = self.access(session)?;
-        let wrap = mechanism::lookup(mechanism.kind)
-            .and_then(|e| e.wrap)
-            .ok_or(Rv::MECHANISM_INVALID)?;
+        let wrap = self.entry(mechanism)?.wrap.ok_or(Rv::MECHANISM_INVALID)?;
         let (wrapper, wrapping) = self.usable_key(
             &access,
             wrapping_key,
@@ -124,9 +122,7 @@ impl Module {
     ) -> Result<CK_OBJECT_HANDLE> {
         let access = self.access(session)?;
         let template = &*access.with_private_default(template)?;
-        let unwrap = mechanism::lookup(mechanism.kind)
-            .and_then(|e| e.unwrap)
-            .ok_or(Rv::MECHANISM_INVALID)?;
+        let unwrap = self.entry(mechanism)?.unwrap.ok_or(Rv::MECHANISM_INVALID)?;
         let (unwrapper, unwrapping) = self.usable_key(
             &access,
             unwrapping_key,
@@ -165,7 +161,7 @@ impl Module {
                     }
                     bytes.truncate(len);
                 }
-                secret_key(template, key_type, bytes, Origin::Imported)?
+                secret_key(template, key_type, bytes, Origin::Imported, Made::Unwrapped)?
             }
             CKO_PRIVATE_KEY => {
                 let private =
@@ -208,7 +204,7 @@ impl Module {
     ) -> Result<(CK_OBJECT_HANDLE, Vec<CK_OBJECT_HANDLE>)> {
         let access = self.access(session)?;
         let template = &*access.with_private_default(template)?;
-        let entry = mechanism::lookup(mechanism.kind).ok_or(Rv::MECHANISM_INVALID)?;
+        let entry = self.entry(mechanism)?;
         let derive = entry.derive.ok_or(Rv::MECHANISM_INVALID)?;
         let (base, material) = self.usable_key(
             &access,
@@ -343,7 +339,8 @@ fn requested_key(template: &[Attribute]) -> Result<(CK_KEY_TYPE, Option<usize>)>
     let len = match (template_ulong(template, CKA_VALUE_LEN)?, key_type) {
         (Some(len), _) => Some(usize::try_from(len).map_err(|_| Rv::ATTRIBUTE_VALUE_INVALID)?),
         (None, CKK_AES) => Err(Rv::TEMPLATE_INCOMPLETE)?,
-        (None, _) => None,
+        // DES keys and ChaCha20 keys have one length, which the key type implies.
+        (None, kt) => key_algorithm::fixed_secret_len(kt),
     };
     Ok((key_type, len))
 }
@@ -367,7 +364,7 @@ fn derived_key(
     mechanism: CK_MECHANISM_TYPE,
     bases: &[crate::core::object::ObjectRef],
 ) -> Result<NewKey> {
-    let mut key = secret_key(template, key_type, value, Origin::Imported)?;
+    let mut key = secret_key(template, key_type, value, Origin::Imported, Made::Derived)?;
     if let NewKey::Secret { attrs, .. } = &mut key {
         for base in bases {
             extraction::inherit_secrecy(mechanism, &base.attrs, attrs);
@@ -436,18 +433,35 @@ impl Module {
     }
 }
 
-/// A secret key from unwrapped or derived bytes and the caller's template.
+/// How the bytes of a new secret key were made.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Made {
+    Unwrapped,
+    Derived,
+}
+
+/// A secret key from unwrapped or derived bytes and the caller's template. Unwrapped bytes that
+/// their key type refuses (DES parity, equal XTS halves) are `CKR_WRAPPED_KEY_INVALID`; derived
+/// bytes get DES parity set first.
 fn secret_key(
     template: &[Attribute],
     key_type: CK_KEY_TYPE,
     value: Zeroizing<Vec<u8>>,
     origin: Origin,
+    made: Made,
 ) -> Result<NewKey> {
-    match key_type {
-        CKK_AES if matches!(value.len(), 16 | 24 | 32) => {}
-        CKK_AES => Err(Rv::KEY_SIZE_RANGE)?,
-        t if key_algorithm::is_any_length_secret(t) && !value.is_empty() => {}
-        _ => Err(Rv::TEMPLATE_INCONSISTENT)?,
+    let mut value = value;
+    match key_algorithm::secret_row(key_type, &mut value, made == Made::Derived) {
+        Ok(_) => {}
+        Err(SecretFault::KeyType) => Err(Rv::TEMPLATE_INCONSISTENT)?,
+        // An empty generic secret or HMAC key is as unknown a key as a type sqlhsm lacks.
+        Err(SecretFault::Length) if key_algorithm::is_any_length_secret(key_type) => {
+            Err(Rv::TEMPLATE_INCONSISTENT)?
+        }
+        Err(SecretFault::Length) => Err(Rv::KEY_SIZE_RANGE)?,
+        // Unwrapped bytes its type refuses; derived ones can only be equal XTS halves.
+        Err(SecretFault::Value) if made == Made::Unwrapped => Err(Rv::WRAPPED_KEY_INVALID)?,
+        Err(SecretFault::Value) => Err(Rv::KEY_SIZE_RANGE)?,
     }
     let attrs =
         policy::build_key_attrs(CKO_SECRET_KEY, key_type, template, &[CKA_VALUE_LEN], origin)?;

@@ -24,7 +24,7 @@ use zeroize::Zeroizing;
 use super::sign::{sign_operation, verify_operation};
 use super::{CK_OBJECT_HANDLE, CK_SESSION_HANDLE};
 use crate::core::module::{module, Module};
-use crate::core::operations::{active, deliver, entry, step};
+use crate::core::operations::{active, deliver, step};
 use crate::core::session::{MessageSignState, MessageVerifyState, SignState, VerifyState};
 use crate::error::{Result, Rv};
 use crate::types::{Mechanism, OutBuf};
@@ -136,7 +136,7 @@ impl Module {
         mechanism: &Mechanism,
         key: CK_OBJECT_HANDLE,
     ) -> Result<()> {
-        let factory = entry(mechanism)?.sign.ok_or(Rv::MECHANISM_INVALID)?;
+        let factory = self.entry(mechanism)?.sign.ok_or(Rv::MECHANISM_INVALID)?;
         self.begin(
             session,
             mechanism,
@@ -272,7 +272,7 @@ impl Module {
         mechanism: &Mechanism,
         key: CK_OBJECT_HANDLE,
     ) -> Result<()> {
-        let factory = entry(mechanism)?.verify.ok_or(Rv::MECHANISM_INVALID)?;
+        let factory = self.entry(mechanism)?.verify.ok_or(Rv::MECHANISM_INVALID)?;
         self.begin(
             session,
             mechanism,

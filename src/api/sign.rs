@@ -8,7 +8,7 @@ use zeroize::Zeroizing;
 
 use super::{CK_OBJECT_HANDLE, CK_SESSION_HANDLE};
 use crate::core::module::{module, Module};
-use crate::core::operations::{deliver, entry, step};
+use crate::core::operations::{deliver, step};
 use crate::core::session::{RecoverState, SignState, VerifyState};
 use crate::error::{Result, Rv};
 use crate::mechanism::{KeyMaterial, SignFactory, SignOperation, VerifyFactory, VerifyOperation};
@@ -114,7 +114,7 @@ impl Module {
         mechanism: &Mechanism,
         key: CK_OBJECT_HANDLE,
     ) -> Result<()> {
-        let factory = entry(mechanism)?.sign.ok_or(Rv::MECHANISM_INVALID)?;
+        let factory = self.entry(mechanism)?.sign.ok_or(Rv::MECHANISM_INVALID)?;
         self.begin(
             session,
             mechanism,
@@ -181,7 +181,7 @@ impl Module {
         mechanism: &Mechanism,
         key: CK_OBJECT_HANDLE,
     ) -> Result<()> {
-        let factory = entry(mechanism)?.verify.ok_or(Rv::MECHANISM_INVALID)?;
+        let factory = self.entry(mechanism)?.verify.ok_or(Rv::MECHANISM_INVALID)?;
         self.begin(
             session,
             mechanism,
@@ -236,7 +236,8 @@ impl Module {
         mechanism: &Mechanism,
         key: CK_OBJECT_HANDLE,
     ) -> Result<()> {
-        let factory = entry(mechanism)?
+        let factory = self
+            .entry(mechanism)?
             .sign_recover
             .ok_or(Rv::MECHANISM_INVALID)?;
         self.begin(
@@ -286,7 +287,8 @@ impl Module {
         mechanism: &Mechanism,
         key: CK_OBJECT_HANDLE,
     ) -> Result<()> {
-        let factory = entry(mechanism)?
+        let factory = self
+            .entry(mechanism)?
             .verify_recover
             .ok_or(Rv::MECHANISM_INVALID)?;
         self.begin(

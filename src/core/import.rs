@@ -177,11 +177,11 @@ fn import_private(template: &[Attribute], key_type: CK_KEY_TYPE) -> Result<NewKe
 
 fn import_secret(template: &[Attribute], key_type: CK_KEY_TYPE) -> Result<NewKey> {
     check_import_template(CKO_SECRET_KEY, key_type, template)?;
-    let value = zeroize::Zeroizing::new(required(template, CKA_VALUE)?.to_vec());
-    match key_type {
-        CKK_AES if matches!(value.len(), 16 | 24 | 32) => {}
-        t if key_algorithm::is_any_length_secret(t) && !value.is_empty() => {}
-        _ => Err(Rv::ATTRIBUTE_VALUE_INVALID)?,
+    let mut value = zeroize::Zeroizing::new(required(template, CKA_VALUE)?.to_vec());
+    // A type sqlhsm has no row for, a length its rows lack, or a value their rules refuse (DES
+    // parity, equal XTS halves: PKCS#11 3.0 says creating such a key is an error).
+    if crate::key_algorithm::secret_row(key_type, &mut value, false).is_err() {
+        Err(Rv::ATTRIBUTE_VALUE_INVALID)?
     }
     if let Some(len) = template_ulong(template, CKA_VALUE_LEN)? {
         if len != value.len() as CK_ULONG {

@@ -5,7 +5,6 @@
 use std::sync::Arc;
 
 use cryptoki_sys::*;
-use zeroize::Zeroizing;
 
 use super::keystore::add_public_values;
 use super::module::Module;
@@ -13,7 +12,6 @@ use super::new_keys::NewKey;
 use super::policy::{self, Origin};
 use super::template::{find_in_template, template_bool, template_ulong};
 use crate::crypto::keys::PrivateKey;
-use crate::crypto::random;
 use crate::error::{Result, Rv};
 use crate::key_algorithm::{self, Family, KeyAlgorithm, Request};
 use crate::mechanism;
@@ -31,12 +29,13 @@ enum Generated {
 
 /// The rows `mechanism` makes (one family), and its registry entry.
 fn generation_rows(
+    module: &Module,
     mechanism: &Mechanism,
 ) -> Result<(
     Vec<&'static KeyAlgorithm>,
     &'static mechanism::MechanismEntry,
 )> {
-    let entry = mechanism::lookup(mechanism.kind).ok_or(Rv::MECHANISM_INVALID)?;
+    let entry = module.entry(mechanism)?;
     let rows: Vec<_> = key_algorithm::generated_by(mechanism.kind).collect();
     if rows.is_empty() {
         Err(Rv::MECHANISM_INVALID)?
@@ -74,25 +73,33 @@ impl Module {
     ) -> Result<CK_OBJECT_HANDLE> {
         let access = self.access(session)?;
         let template = &*access.with_private_default(template)?;
-        let (rows, entry) = generation_rows(mechanism)?;
+        let (rows, entry) = generation_rows(self, mechanism)?;
         if rows[0].family != Family::Secret {
             Err(Rv::MECHANISM_INVALID)?
         }
         let key_type = rows[0].key_type;
-        let len = template_ulong(template, CKA_VALUE_LEN)?.ok_or(Rv::TEMPLATE_INCOMPLETE)?;
+        // A mechanism that makes one size only (DES2, DES3, ChaCha20) needs no CKA_VALUE_LEN.
+        let only_size = match rows.as_slice() {
+            [row] => row.bits.map(|bits| CK_ULONG::from(bits / 8)),
+            _ => None,
+        };
+        let len = template_ulong(template, CKA_VALUE_LEN)?
+            .or(only_size)
+            .ok_or(Rv::TEMPLATE_INCOMPLETE)?;
         let len = usize::try_from(len).map_err(|_| Rv::ATTRIBUTE_VALUE_INVALID)?;
         let in_range =
             (entry.info.ulMinKeySize as usize..=entry.info.ulMaxKeySize as usize).contains(&len);
         // Rows of a fixed size (AES-128/192/256) allow only theirs. `len` is the caller's: its
         // size in bits may not fit (`checked_mul`), and then no row has it.
         let bits_asked = len.checked_mul(8);
-        let sized = rows.iter().any(|row| {
+        let row = rows.iter().copied().find(|row| {
             row.bits
                 .is_none_or(|bits| Some(bits as usize) == bits_asked)
         });
-        if !in_range || !sized {
-            Err(Rv::KEY_SIZE_RANGE)?
-        }
+        let row = match row {
+            Some(row) if in_range => row,
+            _ => Err(Rv::KEY_SIZE_RANGE)?,
+        };
         let rotation = self.rotation_from_template(&access, template, KeyTable::Sym)?;
         let mut attrs = policy::build_key_attrs(
             CKO_SECRET_KEY,
@@ -122,8 +129,7 @@ impl Module {
                 stored?
             }
             None => {
-                let mut value = Zeroizing::new(vec![0u8; len]);
-                random::fill(&mut value)?;
+                let value = row.fresh_secret(len)?;
                 self.store_key(
                     session,
                     &access,
@@ -146,7 +152,7 @@ impl Module {
         private_template: &[Attribute],
     ) -> Result<(CK_OBJECT_HANDLE, CK_OBJECT_HANDLE)> {
         let access = self.access(session)?;
-        let (rows, entry) = generation_rows(mechanism)?;
+        let (rows, entry) = generation_rows(self, mechanism)?;
         let mut public_template = public_template.to_vec();
         let mut private_template = access.with_private_default(private_template)?.into_owned();
         share_identity(&mut public_template, &mut private_template)?;

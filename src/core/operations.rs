@@ -122,8 +122,32 @@ pub(crate) fn step<S: LoginGate, T>(
     result
 }
 
-pub(crate) fn entry(mechanism: &Mechanism) -> Result<&'static MechanismEntry> {
-    mechanism::lookup(mechanism.kind).ok_or_else(|| Rv::MECHANISM_INVALID.into())
+impl Module {
+    /// The registry entry of `mechanism` if this module offers it: `[policy]` withholds the
+    /// mechanisms it has not allowed (single DES), which are then `CKR_MECHANISM_INVALID`
+    /// everywhere and absent from `C_GetMechanismList`.
+    pub(crate) fn entry(&self, mechanism: &Mechanism) -> Result<&'static MechanismEntry> {
+        self.offered_entry(mechanism.kind)
+    }
+
+    /// [`Module::entry`] by mechanism number.
+    pub(crate) fn offered_entry(
+        &self,
+        kind: cryptoki_sys::CK_MECHANISM_TYPE,
+    ) -> Result<&'static MechanismEntry> {
+        match mechanism::lookup(kind) {
+            Some(entry) if self.offers(entry) => Ok(entry),
+            _ => Err(Rv::MECHANISM_INVALID)?,
+        }
+    }
+
+    /// Whether the configuration lets this module offer `entry`.
+    pub(crate) fn offers(&self, entry: &MechanismEntry) -> bool {
+        match entry.gate {
+            mechanism::Gate::Always => true,
+            mechanism::Gate::SingleDes => self.config.policy.allow_single_des,
+        }
+    }
 }
 
 pub(crate) fn cipher_update(
@@ -186,7 +210,7 @@ impl Module {
         if !object.attrs.contains(usage) {
             Err(Rv::KEY_TYPE_INCONSISTENT)?
         }
-        let accepted = entry(mechanism)?.key_types;
+        let accepted = self.entry(mechanism)?.key_types;
         let key_type = object
             .attrs
             .ulong(CKA_KEY_TYPE)

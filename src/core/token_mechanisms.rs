@@ -97,6 +97,7 @@ impl Module {
         };
         Ok(mechanism::all()
             .iter()
+            .filter(|entry| self.offers(entry))
             .filter_map(|entry| {
                 let ours = self.mechanism_info(entry);
                 let info = match &remote {

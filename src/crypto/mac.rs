@@ -49,6 +49,21 @@ impl Mac {
         })
     }
 
+    /// Triple-DES CMAC (SP 800-38B with the 64-bit block); the key is 24 bytes (a
+    /// double-length key is given as K1‖K2‖K1).
+    pub fn tdes_cmac(key: &[u8]) -> Result<Mac> {
+        if key.len() != super::modes::TDES_KEY {
+            Err(Rv::KEY_SIZE_RANGE)?
+        }
+        let pkey = PKey::cmac(&Cipher::des_ede3_cbc(), key).map_err(openssl_error)?;
+        let mut ctx = MdCtx::new().map_err(openssl_error)?;
+        ctx.digest_sign_init(None, &pkey).map_err(openssl_error)?;
+        Ok(Mac {
+            ctx,
+            len: super::modes::DES_BLOCK,
+        })
+    }
+
     /// Full MAC length in bytes.
     pub fn mac_len(&self) -> usize {
         self.len
@@ -96,6 +111,13 @@ mod tests {
             "070a16b46b4d4144f79bdd9dd04a287c"
         );
         assert!(Mac::aes_cmac(&[0; 20]).is_err());
+        // SP 800-38B D.4 (three-key TDEA), example 10: 20 bytes of message.
+        let key = hex::decode("8aa83bf8cbda10620bc1bf19fbb6cd58bc313d4a371ca8b5").unwrap();
+        let mut t = Mac::tdes_cmac(&key).unwrap();
+        t.update(&hex::decode("6bc1bee22e409f96e93d7e117393172aae2d8a57").unwrap())
+            .unwrap();
+        assert_eq!(hex::encode(t.finish().unwrap()), "743ddbe0ce2dc2ed");
+        assert!(Mac::tdes_cmac(&[0; 16]).is_err());
         assert!(Mac::hmac(HashAlg::Sha1, &[]).is_err());
         assert!(mac_eq(b"abc", b"abc"));
         assert!(!mac_eq(b"abc", b"abd"));

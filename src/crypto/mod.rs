@@ -10,6 +10,7 @@ pub mod kdf;
 pub mod key_files;
 pub mod keys;
 pub mod mac;
+pub mod modes;
 pub mod random;
 pub mod sign;
 pub mod wrap;

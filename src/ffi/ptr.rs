@@ -18,10 +18,11 @@ use std::ptr::NonNull;
 
 use cryptoki_sys::{
     CKF_HKDF_SALT_DATA, CKF_HKDF_SALT_KEY, CKF_HKDF_SALT_NULL, CKZ_DATA_SPECIFIED,
-    CK_AES_CBC_ENCRYPT_DATA_PARAMS, CK_ATTRIBUTE, CK_BYTE, CK_DERIVED_KEY, CK_ECDH1_DERIVE_PARAMS,
-    CK_EDDSA_PARAMS, CK_GCM_PARAMS, CK_HKDF_PARAMS, CK_KEY_DERIVATION_STRING_DATA, CK_MECHANISM,
-    CK_MECHANISM_TYPE, CK_OBJECT_HANDLE, CK_PRF_DATA_PARAM, CK_RSA_PKCS_OAEP_PARAMS,
-    CK_RSA_PKCS_PSS_PARAMS, CK_SP800_108_BYTE_ARRAY, CK_SP800_108_COUNTER_FORMAT,
+    CK_AES_CBC_ENCRYPT_DATA_PARAMS, CK_ATTRIBUTE, CK_BYTE, CK_CCM_PARAMS, CK_CHACHA20_PARAMS,
+    CK_DERIVED_KEY, CK_ECDH1_DERIVE_PARAMS, CK_EDDSA_PARAMS, CK_GCM_PARAMS, CK_HKDF_PARAMS,
+    CK_KEY_DERIVATION_STRING_DATA, CK_MECHANISM, CK_MECHANISM_TYPE, CK_OBJECT_HANDLE,
+    CK_PRF_DATA_PARAM, CK_RSA_PKCS_OAEP_PARAMS, CK_RSA_PKCS_PSS_PARAMS,
+    CK_SALSA20_CHACHA20_POLY1305_PARAMS, CK_SP800_108_BYTE_ARRAY, CK_SP800_108_COUNTER_FORMAT,
     CK_SP800_108_DKM_LENGTH, CK_SP800_108_DKM_LENGTH_FORMAT, CK_SP800_108_DKM_LENGTH_SUM_OF_KEYS,
     CK_SP800_108_DKM_LENGTH_SUM_OF_SEGMENTS, CK_SP800_108_FEEDBACK_KDF_PARAMS,
     CK_SP800_108_ITERATION_VARIABLE, CK_SP800_108_KDF_PARAMS, CK_SP800_108_KEY_HANDLE,
@@ -608,6 +609,12 @@ unsafe fn mechanism_param(
         ParamShape::Sp800_108 => unsafe { sp800_108(p, len) },
         // SAFETY: see above.
         ParamShape::Sp800_108Feedback => unsafe { sp800_108_feedback(p, len) },
+        // SAFETY: see above.
+        ParamShape::Ccm => unsafe { ccm(p, len) },
+        // SAFETY: see above.
+        ParamShape::Chacha20 => unsafe { chacha20(p, len) },
+        // SAFETY: see above.
+        ParamShape::ChachaPoly => unsafe { chacha_poly(p, len) },
     }
 }
 
@@ -922,6 +929,64 @@ pub(crate) unsafe fn additional_key_outputs(
         // SAFETY: forwarded contract.
         .map(|k| unsafe { out(k.phKey) }.map_err(param_invalid))
         .collect()
+}
+
+/// `CK_CCM_PARAMS`.
+///
+/// # Safety
+/// As [`param_struct`], and `pNonce` / `pAAD` valid for their lengths.
+unsafe fn ccm(p: *const c_void, len: CK_ULONG) -> Result<MechanismParam> {
+    // SAFETY: forwarded contract.
+    let s: CK_CCM_PARAMS = unsafe { param_struct(p, len) }?;
+    Ok(MechanismParam::Ccm {
+        data_len: s.ulDataLen,
+        // SAFETY: forwarded contract.
+        nonce: unsafe { param_bytes(s.pNonce, s.ulNonceLen) }?,
+        // SAFETY: forwarded contract.
+        aad: unsafe { param_bytes(s.pAAD, s.ulAADLen) }?,
+        mac_len: s.ulMACLen,
+    })
+}
+
+/// The bytes of a field given as a bit count; a count that is not whole bytes is the
+/// parameter's fault.
+fn whole_bytes(bits: CK_ULONG) -> Result<CK_ULONG> {
+    if !bits.is_multiple_of(8) {
+        Err(Rv::MECHANISM_PARAM_INVALID)?
+    }
+    Ok(bits / 8)
+}
+
+/// `CK_CHACHA20_PARAMS`: the counter and nonce lengths are in bits.
+///
+/// # Safety
+/// As [`param_struct`], and `pBlockCounter` / `pNonce` valid for their lengths.
+unsafe fn chacha20(p: *const c_void, len: CK_ULONG) -> Result<MechanismParam> {
+    // SAFETY: forwarded contract.
+    let s: CK_CHACHA20_PARAMS = unsafe { param_struct(p, len) }?;
+    Ok(MechanismParam::Chacha20 {
+        // SAFETY: forwarded contract.
+        counter: unsafe { param_bytes(s.pBlockCounter, whole_bytes(s.blockCounterBits)?) }?,
+        counter_bits: s.blockCounterBits,
+        // SAFETY: forwarded contract.
+        nonce: unsafe { param_bytes(s.pNonce, whole_bytes(s.ulNonceBits)?) }?,
+        nonce_bits: s.ulNonceBits,
+    })
+}
+
+/// `CK_SALSA20_CHACHA20_POLY1305_PARAMS`.
+///
+/// # Safety
+/// As [`param_struct`], and `pNonce` / `pAAD` valid for their lengths.
+unsafe fn chacha_poly(p: *const c_void, len: CK_ULONG) -> Result<MechanismParam> {
+    // SAFETY: forwarded contract.
+    let s: CK_SALSA20_CHACHA20_POLY1305_PARAMS = unsafe { param_struct(p, len) }?;
+    Ok(MechanismParam::Aead {
+        // SAFETY: forwarded contract.
+        nonce: unsafe { param_bytes(s.pNonce, s.ulNonceLen) }?,
+        // SAFETY: forwarded contract.
+        aad: unsafe { param_bytes(s.pAAD, s.ulAADLen) }?,
+    })
 }
 
 #[cfg(test)]
@@ -1391,6 +1456,85 @@ mod tests {
         );
         p.ulIvLen = CK_ULONG::MAX;
         let m = mech(CKM_AES_GCM, &mut p);
+        assert_eq!(rv(decode(&m)), Rv::MECHANISM_PARAM_INVALID);
+    }
+
+    #[test]
+    fn mechanism_ccm() {
+        let mut nonce = [2u8; 13];
+        let mut aad = *b"aad";
+        let mut p = CK_CCM_PARAMS {
+            ulDataLen: 40,
+            pNonce: nonce.as_mut_ptr(),
+            ulNonceLen: 13,
+            pAAD: aad.as_mut_ptr(),
+            ulAADLen: 3,
+            ulMACLen: 16,
+        };
+        let m = mech(cryptoki_sys::CKM_AES_CCM, &mut p);
+        assert_eq!(
+            decode(&m).unwrap().param,
+            MechanismParam::Ccm {
+                data_len: 40,
+                nonce: vec![2; 13],
+                aad: b"aad".to_vec(),
+                mac_len: 16
+            }
+        );
+        p.pNonce = null_mut();
+        let m = mech(cryptoki_sys::CKM_AES_CCM, &mut p);
+        assert_eq!(rv(decode(&m)), Rv::MECHANISM_PARAM_INVALID);
+    }
+
+    #[test]
+    fn mechanism_chacha20() {
+        let mut counter = [1u8, 0, 0, 0];
+        let mut nonce = [3u8; 12];
+        let mut p = CK_CHACHA20_PARAMS {
+            pBlockCounter: counter.as_mut_ptr(),
+            blockCounterBits: 32,
+            pNonce: nonce.as_mut_ptr(),
+            ulNonceBits: 96,
+        };
+        let m = mech(cryptoki_sys::CKM_CHACHA20, &mut p);
+        assert_eq!(
+            decode(&m).unwrap().param,
+            MechanismParam::Chacha20 {
+                counter: vec![1, 0, 0, 0],
+                counter_bits: 32,
+                nonce: vec![3; 12],
+                nonce_bits: 96
+            }
+        );
+        // Bit counts that are not whole bytes, and NULL pointers with a length.
+        p.ulNonceBits = 95;
+        let m = mech(cryptoki_sys::CKM_CHACHA20, &mut p);
+        assert_eq!(rv(decode(&m)), Rv::MECHANISM_PARAM_INVALID);
+        p.ulNonceBits = 96;
+        p.pBlockCounter = null_mut();
+        let m = mech(cryptoki_sys::CKM_CHACHA20, &mut p);
+        assert_eq!(rv(decode(&m)), Rv::MECHANISM_PARAM_INVALID);
+    }
+
+    #[test]
+    fn mechanism_chacha20_poly1305() {
+        let mut nonce = [4u8; 12];
+        let mut p = CK_SALSA20_CHACHA20_POLY1305_PARAMS {
+            pNonce: nonce.as_mut_ptr(),
+            ulNonceLen: 12,
+            pAAD: null_mut(),
+            ulAADLen: 0,
+        };
+        let m = mech(cryptoki_sys::CKM_CHACHA20_POLY1305, &mut p);
+        assert_eq!(
+            decode(&m).unwrap().param,
+            MechanismParam::Aead {
+                nonce: vec![4; 12],
+                aad: Vec::new()
+            }
+        );
+        p.ulAADLen = 5;
+        let m = mech(cryptoki_sys::CKM_CHACHA20_POLY1305, &mut p);
         assert_eq!(rv(decode(&m)), Rv::MECHANISM_PARAM_INVALID);
     }
 

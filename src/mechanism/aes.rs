@@ -1,27 +1,38 @@
 //! AES mechanisms (PKCS#11 3.0 Current Mechanisms §2.10): ECB, CBC, CBC with PKCS#7 padding
-//! (all three also for key wrapping), CTR and GCM. Multi-part buffering lives here; `crate::crypto::cipher` only ever sees whole blocks
-//! (or, for GCM, whole messages on decryption).
+//! (all three also for key wrapping), CTR, GCM, CCM, OFB, CFB1/8/128 and XTS (with its own
+//! key type, `CKK_AES_XTS`). Multi-part buffering lives here and in `support`; `crate::crypto`
+//! only ever sees whole blocks (or, for GCM/CCM decryption and XTS, whole messages).
 
 use std::sync::Arc;
 
 use cryptoki_sys::{
-    CKF_DECRYPT, CKF_ENCRYPT, CKF_GENERATE, CKF_UNWRAP, CKF_WRAP, CKM_AES_CBC, CKM_AES_CBC_PAD,
-    CKM_AES_CTR, CKM_AES_ECB, CKM_AES_GCM, CKM_AES_KEY_GEN, CK_ULONG,
+    CKF_DECRYPT, CKF_ENCRYPT, CKF_GENERATE, CKF_UNWRAP, CKF_WRAP, CKK_AES_XTS, CKM_AES_CBC,
+    CKM_AES_CBC_PAD, CKM_AES_CCM, CKM_AES_CFB1, CKM_AES_CFB128, CKM_AES_CFB8, CKM_AES_CTR,
+    CKM_AES_ECB, CKM_AES_GCM, CKM_AES_KEY_GEN, CKM_AES_OFB, CKM_AES_XTS, CKM_AES_XTS_KEY_GEN,
+    CK_MECHANISM_TYPE, CK_ULONG,
 };
 use zeroize::Zeroizing;
 
 use super::entry;
 use super::keywrap::{unwrap_by_decrypting, wrap_by_encrypting};
-use super::support::{no_param, secret_key};
+use super::support::{
+    block_iv, secret_key, zero_pad, Block, BlockCipher, BlockOp, OneShot, StreamOp,
+};
 use super::{CipherOperation, KeyMaterial, MechanismEntry};
 use crate::crypto::cipher::{
     aes_gcm_decrypt, AesBlocks, AesCtr, AesGcmEncryptor, AesMode, AES_BLOCK,
+};
+use crate::crypto::modes::{
+    aes_ccm_open, aes_ccm_seal, aes_xts, AesFeedback, Streaming, XTS_MAX_DATA,
 };
 use crate::error::{Result, Rv};
 use crate::types::{MechanismParam, ParamShape};
 
 const MIN_KEY: CK_ULONG = 16;
 const MAX_KEY: CK_ULONG = 32;
+/// `CKK_AES_XTS` keys: two AES-128 or two AES-256 keys.
+const XTS_MIN_KEY: CK_ULONG = 32;
+const XTS_MAX_KEY: CK_ULONG = 64;
 /// GCM tag lengths accepted, in bits (NIST SP 800-38D allows 96..=128 for general use).
 const GCM_TAG_BITS: std::ops::RangeInclusive<CK_ULONG> = 96..=128;
 
@@ -30,36 +41,36 @@ pub(super) fn entries() -> Vec<MechanismEntry> {
     vec![
         entry(CKM_AES_KEY_GEN, MIN_KEY, MAX_KEY, CKF_GENERATE),
         MechanismEntry {
-            encrypt: Some(|k, p| AesBlockOp::boxed(k, p, Block::Ecb, true)),
-            decrypt: Some(|k, p| AesBlockOp::boxed(k, p, Block::Ecb, false)),
+            encrypt: Some(|k, p| aes_block(k, p, Block::Ecb, true)),
+            decrypt: Some(|k, p| aes_block(k, p, Block::Ecb, false)),
             wrap: Some(|k, p, d| {
                 wrap_by_encrypting(
-                    |k, p| AesBlockOp::boxed(k, p, Block::Ecb, true),
+                    |k, p| aes_block(k, p, Block::Ecb, true),
                     k,
                     p,
-                    &zero_pad(d),
+                    &zero_pad(d, AES_BLOCK),
                 )
             }),
             unwrap: Some(|k, p, d| {
-                unwrap_by_decrypting(|k, p| AesBlockOp::boxed(k, p, Block::Ecb, false), k, p, d)
+                unwrap_by_decrypting(|k, p| aes_block(k, p, Block::Ecb, false), k, p, d)
             }),
             key_types: super::AES_KEYS,
             forward: super::Forward::AsIs,
             ..entry(CKM_AES_ECB, MIN_KEY, MAX_KEY, block_flags)
         },
         MechanismEntry {
-            encrypt: Some(|k, p| AesBlockOp::boxed(k, p, Block::Cbc, true)),
-            decrypt: Some(|k, p| AesBlockOp::boxed(k, p, Block::Cbc, false)),
+            encrypt: Some(|k, p| aes_block(k, p, Block::Cbc, true)),
+            decrypt: Some(|k, p| aes_block(k, p, Block::Cbc, false)),
             wrap: Some(|k, p, d| {
                 wrap_by_encrypting(
-                    |k, p| AesBlockOp::boxed(k, p, Block::Cbc, true),
+                    |k, p| aes_block(k, p, Block::Cbc, true),
                     k,
                     p,
-                    &zero_pad(d),
+                    &zero_pad(d, AES_BLOCK),
                 )
             }),
             unwrap: Some(|k, p, d| {
-                unwrap_by_decrypting(|k, p| AesBlockOp::boxed(k, p, Block::Cbc, false), k, p, d)
+                unwrap_by_decrypting(|k, p| aes_block(k, p, Block::Cbc, false), k, p, d)
             }),
             key_types: super::AES_KEYS,
             param: ParamShape::Iv(AES_BLOCK),
@@ -67,18 +78,13 @@ pub(super) fn entries() -> Vec<MechanismEntry> {
             ..entry(CKM_AES_CBC, MIN_KEY, MAX_KEY, block_flags)
         },
         MechanismEntry {
-            encrypt: Some(|k, p| AesBlockOp::boxed(k, p, Block::CbcPad, true)),
-            decrypt: Some(|k, p| AesBlockOp::boxed(k, p, Block::CbcPad, false)),
+            encrypt: Some(|k, p| aes_block(k, p, Block::CbcPad, true)),
+            decrypt: Some(|k, p| aes_block(k, p, Block::CbcPad, false)),
             wrap: Some(|k, p, d| {
-                wrap_by_encrypting(|k, p| AesBlockOp::boxed(k, p, Block::CbcPad, true), k, p, d)
+                wrap_by_encrypting(|k, p| aes_block(k, p, Block::CbcPad, true), k, p, d)
             }),
             unwrap: Some(|k, p, d| {
-                unwrap_by_decrypting(
-                    |k, p| AesBlockOp::boxed(k, p, Block::CbcPad, false),
-                    k,
-                    p,
-                    d,
-                )
+                unwrap_by_decrypting(|k, p| aes_block(k, p, Block::CbcPad, false), k, p, d)
             }),
             key_types: super::AES_KEYS,
             param: ParamShape::Iv(AES_BLOCK),
@@ -101,7 +107,178 @@ pub(super) fn entries() -> Vec<MechanismEntry> {
             forward: super::Forward::AsIs,
             ..entry(CKM_AES_GCM, MIN_KEY, MAX_KEY, CKF_ENCRYPT | CKF_DECRYPT)
         },
+        feedback(CKM_AES_OFB, AesFeedback::Ofb),
+        feedback(CKM_AES_CFB1, AesFeedback::Cfb1),
+        feedback(CKM_AES_CFB8, AesFeedback::Cfb8),
+        feedback(CKM_AES_CFB128, AesFeedback::Cfb128),
+        MechanismEntry {
+            encrypt: Some(|k, p| ccm(k, p, true)),
+            decrypt: Some(|k, p| ccm(k, p, false)),
+            key_types: super::AES_KEYS,
+            param: ParamShape::Ccm,
+            ..entry(CKM_AES_CCM, MIN_KEY, MAX_KEY, CKF_ENCRYPT | CKF_DECRYPT)
+        },
+        entry(CKM_AES_XTS_KEY_GEN, XTS_MIN_KEY, XTS_MAX_KEY, CKF_GENERATE),
+        MechanismEntry {
+            encrypt: Some(|k, p| xts(k, p, true)),
+            decrypt: Some(|k, p| xts(k, p, false)),
+            key_types: &[CKK_AES_XTS],
+            param: ParamShape::Iv(AES_BLOCK),
+            ..entry(
+                CKM_AES_XTS,
+                XTS_MIN_KEY,
+                XTS_MAX_KEY,
+                CKF_ENCRYPT | CKF_DECRYPT,
+            )
+        },
     ]
+}
+
+/// An AES feedback mode (Current Mechanisms §2.10.11–2.10.13; NIST SP 800-38A): a 16-byte IV,
+/// multi-part, any data length. (OpenSSL has no AES-CFB64, so `CKM_AES_CFB64` is not offered.)
+fn feedback(kind: CK_MECHANISM_TYPE, mode: AesFeedback) -> MechanismEntry {
+    macro_rules! op {
+        ($encrypt:expr) => {
+            Some(match mode {
+                AesFeedback::Ofb => |k, p| feedback_op(k, p, AesFeedback::Ofb, $encrypt),
+                AesFeedback::Cfb1 => |k, p| feedback_op(k, p, AesFeedback::Cfb1, $encrypt),
+                AesFeedback::Cfb8 => |k, p| feedback_op(k, p, AesFeedback::Cfb8, $encrypt),
+                AesFeedback::Cfb128 => |k, p| feedback_op(k, p, AesFeedback::Cfb128, $encrypt),
+            })
+        };
+    }
+    MechanismEntry {
+        encrypt: op!(true),
+        decrypt: op!(false),
+        key_types: super::AES_KEYS,
+        param: ParamShape::Iv(AES_BLOCK),
+        ..entry(kind, MIN_KEY, MAX_KEY, CKF_ENCRYPT | CKF_DECRYPT)
+    }
+}
+
+fn feedback_op(
+    key: &KeyMaterial,
+    param: &MechanismParam,
+    mode: AesFeedback,
+    encrypt: bool,
+) -> Result<Box<dyn CipherOperation>> {
+    let key = aes_key(key)?;
+    let iv = iv16(param)?;
+    Ok(StreamOp::boxed(
+        Streaming::aes_feedback(&key, mode, &iv, encrypt)?,
+        None,
+    ))
+}
+
+/// A 16-byte IV (or XTS tweak) parameter.
+fn iv16(param: &MechanismParam) -> Result<[u8; AES_BLOCK]> {
+    match param {
+        MechanismParam::Bytes(iv) => Ok(iv
+            .as_slice()
+            .try_into()
+            .map_err(|_| Rv::MECHANISM_PARAM_INVALID)?),
+        _ => Err(Rv::MECHANISM_PARAM_INVALID)?,
+    }
+}
+
+/// AES-CCM (Current Mechanisms §2.10.8, NIST SP 800-38C) with `CK_CCM_PARAMS`: the data length
+/// is declared up front, so the operation runs once, at the end, over everything given
+/// (single-part, or buffered across `C_EncryptUpdate` calls). Encryption output is
+/// ciphertext ‖ MAC; decryption input the same, and no plaintext leaves before the MAC is
+/// checked. Nonce 7..=13 bytes, MAC 4..=16 bytes and even, the data length within what the
+/// nonce leaves for the counter; a total other than the declared length is
+/// `CKR_DATA_LEN_RANGE` (`CKR_ENCRYPTED_DATA_LEN_RANGE` decrypting).
+fn ccm(
+    key: &KeyMaterial,
+    param: &MechanismParam,
+    encrypt: bool,
+) -> Result<Box<dyn CipherOperation>> {
+    let key = aes_key(key)?;
+    let MechanismParam::Ccm {
+        data_len,
+        nonce,
+        aad,
+        mac_len,
+    } = param
+    else {
+        Err(Rv::MECHANISM_PARAM_INVALID)?
+    };
+    let (data_len, mac_len) = match (usize::try_from(*data_len), usize::try_from(*mac_len)) {
+        (Ok(d), Ok(m)) => (d, m),
+        _ => Err(Rv::MECHANISM_PARAM_INVALID)?,
+    };
+    // The length field has 15 − nonce length bytes (SP 800-38C A.1).
+    let length_bytes = 15usize.saturating_sub(nonce.len());
+    let fits = length_bytes >= 8 || (data_len as u128) < 1u128 << (8 * length_bytes);
+    if !(7..=13).contains(&nonce.len())
+        || !(4..=16).contains(&mac_len)
+        || !mac_len.is_multiple_of(2)
+        || !fits
+    {
+        Err(Rv::MECHANISM_PARAM_INVALID)?
+    }
+    let (nonce, aad) = (nonce.clone(), aad.clone());
+    Ok(if encrypt {
+        OneShot::boxed(mac_len as isize, move |data| {
+            if data.len() != data_len {
+                Err(Rv::DATA_LEN_RANGE)?
+            }
+            Ok(Zeroizing::new(aes_ccm_seal(
+                &key, &nonce, &aad, data, mac_len,
+            )?))
+        })
+    } else {
+        OneShot::boxed(-(mac_len as isize), move |input| {
+            if input.len() != data_len + mac_len {
+                Err(Rv::ENCRYPTED_DATA_LEN_RANGE)?
+            }
+            let (ciphertext, mac) = input.split_at(data_len);
+            aes_ccm_open(&key, &nonce, &aad, ciphertext, mac)?
+                .ok_or_else(|| Rv::ENCRYPTED_DATA_INVALID.into())
+        })
+    })
+}
+
+/// AES-XTS (Current Mechanisms §2.10.14, NIST SP 800-38E) with a `CKK_AES_XTS` key of 32 or
+/// 64 bytes and a 16-byte tweak: one data unit of 16 bytes to 16 MiB, ciphertext stealing for
+/// lengths that are not whole blocks. Multi-part input is buffered and processed at the end.
+fn xts(
+    key: &KeyMaterial,
+    param: &MechanismParam,
+    encrypt: bool,
+) -> Result<Box<dyn CipherOperation>> {
+    let key = secret_key(key)?;
+    if ![32, 64].contains(&key.len()) {
+        Err(Rv::KEY_SIZE_RANGE)?
+    }
+    let tweak = iv16(param)?;
+    Ok(OneShot::boxed(0, move |data| {
+        if !(AES_BLOCK..=XTS_MAX_DATA).contains(&data.len()) {
+            if encrypt {
+                Err(Rv::DATA_LEN_RANGE)?
+            }
+            Err(Rv::ENCRYPTED_DATA_LEN_RANGE)?
+        }
+        aes_xts(&key, &tweak, data, encrypt)
+    }))
+}
+
+/// ECB / CBC / CBC_PAD with an AES key.
+fn aes_block(
+    key: &KeyMaterial,
+    param: &MechanismParam,
+    mode: Block,
+    encrypt: bool,
+) -> Result<Box<dyn CipherOperation>> {
+    let key = aes_key(key)?;
+    let iv = block_iv(param, mode, AES_BLOCK)?;
+    let aes_mode = if iv.is_some() {
+        AesMode::Cbc
+    } else {
+        AesMode::Ecb
+    };
+    let cipher = BlockCipher::Aes(AesBlocks::new(&key, aes_mode, iv, encrypt)?);
+    Ok(BlockOp::boxed(cipher, AES_BLOCK, mode, encrypt))
 }
 
 /// An AES key: secret material of 16, 24 or 32 bytes.
@@ -111,138 +288,6 @@ fn aes_key(key: &KeyMaterial) -> Result<Arc<Zeroizing<Vec<u8>>>> {
         Err(Rv::KEY_SIZE_RANGE)?
     }
     Ok(key)
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Block {
-    Ecb,
-    Cbc,
-    CbcPad,
-}
-
-/// ECB / CBC / CBC_PAD in either direction, buffering partial blocks between calls.
-struct AesBlockOp {
-    cipher: AesBlocks,
-    encrypt: bool,
-    pad: bool,
-    /// Bytes not yet processed: less than a block, or (decrypting with padding) the last full
-    /// block, which must wait for `finish` because it carries the padding.
-    pending: Zeroizing<Vec<u8>>,
-}
-
-impl AesBlockOp {
-    fn boxed(
-        key: &KeyMaterial,
-        param: &MechanismParam,
-        block: Block,
-        encrypt: bool,
-    ) -> Result<Box<dyn CipherOperation>> {
-        let key = aes_key(key)?;
-        let (mode, iv) = match (block, param) {
-            (Block::Ecb, _) => {
-                no_param(param)?;
-                (AesMode::Ecb, None)
-            }
-            (_, MechanismParam::Bytes(iv)) if iv.len() == AES_BLOCK => {
-                (AesMode::Cbc, Some(iv.as_slice()))
-            }
-            _ => Err(Rv::MECHANISM_PARAM_INVALID)?,
-        };
-        Ok(Box::new(AesBlockOp {
-            cipher: AesBlocks::new(&key, mode, iv, encrypt)?,
-            encrypt,
-            pad: block == Block::CbcPad,
-            pending: Zeroizing::new(Vec::new()),
-        }))
-    }
-
-    /// How many of `total` buffered bytes `update` may process now.
-    fn ready(&self, total: usize) -> usize {
-        if !self.encrypt && self.pad {
-            total.saturating_sub(1) / AES_BLOCK * AES_BLOCK
-        } else {
-            total / AES_BLOCK * AES_BLOCK
-        }
-    }
-
-    fn length_error(&self) -> Rv {
-        if self.encrypt {
-            Rv::DATA_LEN_RANGE
-        } else {
-            Rv::ENCRYPTED_DATA_LEN_RANGE
-        }
-    }
-}
-
-impl CipherOperation for AesBlockOp {
-    fn output_len(&self, input_len: usize, last: bool) -> usize {
-        let total = self.pending.len() + input_len;
-        match (last, self.encrypt && self.pad) {
-            (true, true) => (total / AES_BLOCK + 1) * AES_BLOCK,
-            (true, false) => total / AES_BLOCK * AES_BLOCK,
-            (false, _) => self.ready(total),
-        }
-    }
-
-    fn multipart(&self) -> bool {
-        true
-    }
-
-    fn update(&mut self, data: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
-        self.pending.extend_from_slice(data);
-        let n = self.ready(self.pending.len());
-        let out = self.cipher.update(&self.pending[..n])?;
-        self.pending.drain(..n);
-        Ok(out)
-    }
-
-    fn finish(&mut self) -> Result<Zeroizing<Vec<u8>>> {
-        let pending = std::mem::take(&mut self.pending);
-        match (self.encrypt, self.pad) {
-            (_, false) if pending.is_empty() => Ok(Zeroizing::new(Vec::new())),
-            (_, false) => Err(self.length_error())?,
-            (true, true) => {
-                // PKCS#7: always 1..=16 bytes, each the pad length.
-                let pad = AES_BLOCK - pending.len();
-                let mut last = Zeroizing::new(pending.to_vec());
-                last.resize(AES_BLOCK, pad as u8);
-                self.cipher.update(&last)
-            }
-            (false, true) => {
-                if pending.len() != AES_BLOCK {
-                    Err(Rv::ENCRYPTED_DATA_LEN_RANGE)?
-                }
-                let mut plain = self.cipher.update(&pending)?;
-                let pad = usize::from(plain[AES_BLOCK - 1]);
-                let valid = (1..=AES_BLOCK).contains(&pad)
-                    && plain[AES_BLOCK - pad..]
-                        .iter()
-                        .all(|&b| usize::from(b) == pad);
-                if !valid {
-                    Err(Rv::ENCRYPTED_DATA_INVALID)?
-                }
-                plain.truncate(AES_BLOCK - pad);
-                Ok(plain)
-            }
-        }
-    }
-
-    /// Single-part calls check the whole length first, so nothing is processed on bad input.
-    fn run(&mut self, data: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
-        let aligned = data.len().is_multiple_of(AES_BLOCK);
-        let ok = match (self.encrypt, self.pad) {
-            (true, true) => true,
-            (true, false) => aligned,
-            (false, true) => aligned && !data.is_empty(),
-            (false, false) => aligned,
-        };
-        if !ok {
-            Err(self.length_error())?
-        }
-        let mut out = self.update(data)?;
-        out.extend_from_slice(&self.finish()?);
-        Ok(out)
-    }
 }
 
 /// The longest GCM IV: OpenSSL 3.0's GCM takes at most 128 bytes. PKCS#11 allows longer ones;
@@ -343,15 +388,6 @@ impl CipherOperation for GcmDecrypt {
                 .ok_or(Rv::ENCRYPTED_DATA_INVALID)?,
         )
     }
-}
-
-/// Key bytes zero-padded to a whole number of blocks, as ECB and CBC wrapping requires
-/// (Current Mechanisms §2.10.3, §2.10.4); unwrapping leaves the padding for the core to cut
-/// with `CKA_VALUE_LEN`.
-fn zero_pad(data: &[u8]) -> Zeroizing<Vec<u8>> {
-    let mut out = Zeroizing::new(data.to_vec());
-    out.resize(data.len().div_ceil(AES_BLOCK) * AES_BLOCK, 0);
-    out
 }
 
 /// AES-CTR (Current Mechanisms §2.10.6) with `CK_AES_CTR_PARAMS`: `ulCounterBits` (a native

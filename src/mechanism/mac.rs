@@ -1,9 +1,10 @@
 //! MAC mechanisms: HMAC over SHA-1 / SHA-2 / SHA-3 (PKCS#11 3.0 Current Mechanisms §2.16–2.20
-//! and the SHA-3 sections; full length and `_GENERAL`) and AES-CMAC (§2.10.9, full length and
-//! `_GENERAL`), and the generation mechanisms of the PKCS#11 3.0 HMAC key types
+//! and the SHA-3 sections), AES-CMAC (§2.10.9) and Triple-DES CMAC (§2.37.7), each full length
+//! and `_GENERAL`; and the generation mechanisms of the PKCS#11 3.0 HMAC key types
 //! (`CKM_SHA256_KEY_GEN`, …). An HMAC mechanism takes a generic secret or its own hash's HMAC
 //! key type (`CKK_SHA256_HMAC` for `CKM_SHA256_HMAC`); the core checks that before the material
-//! is handed over. CMAC takes AES keys of 16, 24 or 32 bytes.
+//! is handed over. AES-CMAC takes AES keys of 16, 24 or 32 bytes; Triple-DES CMAC double- or
+//! triple-length DES keys.
 
 use cryptoki_sys::*;
 
@@ -26,6 +27,9 @@ const AES_MAX: CK_ULONG = 32;
 enum Kind {
     Hmac(HashAlg),
     Cmac,
+    /// Triple-DES CMAC (`CKM_DES3_CMAC`, Current Mechanisms §2.37.7), double- or
+    /// triple-length keys.
+    TdesCmac,
 }
 
 pub(super) fn entries() -> Vec<MechanismEntry> {
@@ -151,6 +155,17 @@ pub(super) fn entries() -> Vec<MechanismEntry> {
             Forward::AsIs
         );
     }
+    {
+        mac!(
+            CKM_DES3_CMAC,
+            CKM_DES3_CMAC_GENERAL,
+            Kind::TdesCmac,
+            super::des::TDES_KEYS,
+            super::des::TDES_MIN,
+            super::des::TDES_MAX,
+            Forward::Never
+        );
+    }
     out
 }
 
@@ -177,10 +192,10 @@ fn start(
     kind: Kind,
     general: bool,
 ) -> Result<(Mac, usize)> {
-    let key = secret_key(key)?;
     let mac = match kind {
-        Kind::Hmac(alg) => Mac::hmac(alg, &key)?,
-        Kind::Cmac => Mac::aes_cmac(&key)?,
+        Kind::Hmac(alg) => Mac::hmac(alg, &secret_key(key)?)?,
+        Kind::Cmac => Mac::aes_cmac(&secret_key(key)?)?,
+        Kind::TdesCmac => Mac::tdes_cmac(&super::des::ede_key(key, false)?)?,
     };
     let len = if general {
         general_len(param, mac.mac_len())?

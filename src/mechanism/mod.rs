@@ -4,7 +4,9 @@
 //! operation object, which then carries all per-operation state (multi-part included).
 
 mod aes;
+mod chacha;
 mod derive;
+mod des;
 mod digest;
 mod ecdh;
 mod ecdsa;
@@ -193,6 +195,17 @@ pub struct MechanismEntry {
     /// The family of the keys it takes or makes, where a `[policy]` floor applies to their size
     /// (`rsa_min_bits`); `None` otherwise.
     pub family: Option<crate::crypto::keys::Family>,
+    /// Whether the configuration must allow it first (default: always offered).
+    pub gate: Gate,
+}
+
+/// What must be allowed before a mechanism is offered; the core asks the configuration's
+/// `[policy]` (a withheld mechanism is `CKR_MECHANISM_INVALID` and not listed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Gate {
+    Always,
+    /// `[policy] allow_single_des`.
+    SingleDes,
 }
 
 /// Whether and how an operation with a key held by another PKCS#11 module (key mode REMOTE) is
@@ -246,6 +259,7 @@ pub(super) fn entry(
         derives_data: false,
         key_types: &[],
         family: None,
+        gate: Gate::Always,
     }
 }
 

@@ -9,7 +9,8 @@ use cryptoki_sys::{
 };
 
 use super::{
-    aes, derive, digest, ecdh, ecdsa, eddsa, entry, kdf, keywrap, mac, rsa, MechanismEntry,
+    aes, chacha, derive, des, digest, ecdh, ecdsa, eddsa, entry, kdf, keywrap, mac, rsa,
+    MechanismEntry,
 };
 
 /// Generic secrets (HMAC keys, derivation bases), sizes in bytes.
@@ -30,6 +31,8 @@ fn table() -> &'static [MechanismEntry] {
         entries.extend(ecdsa::entries());
         entries.extend(eddsa::entries());
         entries.extend(aes::entries());
+        entries.extend(chacha::entries());
+        entries.extend(des::entries());
         entries.extend(digest::entries());
         entries.extend(mac::entries());
         entries.extend(keywrap::entries());
@@ -137,6 +140,9 @@ mod tests {
             (CKM_XOR_BASE_AND_DATA, ParamShape::DerivationString),
             (CKM_AES_ECB_ENCRYPT_DATA, ParamShape::DerivationString),
             (CKM_AES_CBC_ENCRYPT_DATA, ParamShape::AesCbcEncryptData),
+            (CKM_AES_CCM, ParamShape::Ccm),
+            (CKM_CHACHA20, ParamShape::Chacha20),
+            (CKM_CHACHA20_POLY1305, ParamShape::ChachaPoly),
         ];
         structures.sort_unstable_by_key(|(k, _)| *k);
         expected.sort_unstable_by_key(|(k, _)| *k);

@@ -19,6 +19,7 @@ mod module;
 mod openssl_checks;
 mod pg_database;
 mod raw_calls;
+mod raw_crypt;
 mod test_db;
 mod tokens;
 
@@ -30,5 +31,6 @@ mod pg_test_url;
 #[allow(unused_imports)]
 pub use self::{
     attributes::*, backend::*, c_programs::*, children::*, constants::*, keygen::*, module::*,
-    openssl_checks::*, pg_database::*, pg_test_url::*, raw_calls::*, test_db::*, tokens::*,
+    openssl_checks::*, pg_database::*, pg_test_url::*, raw_calls::*, raw_crypt::*, test_db::*,
+    tokens::*,
 };

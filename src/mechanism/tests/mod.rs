@@ -4,6 +4,7 @@
 //! in `crate::crypto::interop_tests`, the only place tests may name `openssl`.
 
 mod aes_ctr;
+mod ciphers;
 mod derive;
 mod ecdh;
 mod kdf;
@@ -141,7 +142,7 @@ fn pss(hash: CK_MECHANISM_TYPE, mgf: CK_ULONG, salt_len: CK_ULONG) -> MechanismP
 
 pub(crate) const NONE: MechanismParam = MechanismParam::None;
 
-pub(crate) const MAC_MECHANISMS: [CK_MECHANISM_TYPE; 20] = [
+pub(crate) const MAC_MECHANISMS: [CK_MECHANISM_TYPE; 22] = [
     CKM_SHA_1_HMAC,
     CKM_SHA_1_HMAC_GENERAL,
     CKM_SHA224_HMAC,
@@ -162,6 +163,8 @@ pub(crate) const MAC_MECHANISMS: [CK_MECHANISM_TYPE; 20] = [
     CKM_SHA3_512_HMAC_GENERAL,
     CKM_AES_CMAC,
     CKM_AES_CMAC_GENERAL,
+    CKM_DES3_CMAC,
+    CKM_DES3_CMAC_GENERAL,
 ];
 
 fn ulong(v: CK_ULONG) -> MechanismParam {
@@ -266,7 +269,7 @@ fn every_generation_mechanism_of_the_key_algorithm_table_is_registered() {
 #[test]
 fn registry_sorted_unique_and_capable() {
     let entries = all();
-    assert_eq!(entries.len(), 98, "one entry per mechanism");
+    assert_eq!(entries.len(), 119, "one entry per mechanism");
     for pair in entries.windows(2) {
         assert!(
             pair[0].kind < pair[1].kind,
