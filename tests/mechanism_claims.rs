@@ -32,6 +32,14 @@ enum Kind {
     /// A PKCS#11 3.0 HMAC key type: (`CKK_`, its `CKM_..._KEY_GEN`).
     Hmac(CK_KEY_TYPE, CK_MECHANISM_TYPE),
     Hkdf,
+    /// DES3 keys (`CKM_DES3_KEY_GEN`, fixed length: no `CKA_VALUE_LEN`).
+    Des3,
+    /// Two-key DES3 keys (`CKM_DES2_KEY_GEN`, fixed length).
+    Des2,
+    /// AES-XTS keys (`CKM_AES_XTS_KEY_GEN`).
+    Xts,
+    /// ChaCha20 keys (`CKM_CHACHA20_KEY_GEN`).
+    ChaCha,
 }
 
 /// The parameter a mechanism is exercised with.
@@ -66,6 +74,16 @@ enum P {
     AesCbcData,
     /// `CK_EXTRACT_PARAMS` (bit 0).
     Extract,
+    /// An 8-byte IV (DES3).
+    Iv8,
+    /// `CK_MAC_GENERAL_PARAMS` of 8 bytes (DES3).
+    MacLen8,
+    /// `CK_CCM_PARAMS`: 12-byte nonce, 16-byte MAC, the 32-byte data.
+    Ccm,
+    /// `CK_CHACHA20_PARAMS`: 32-bit counter, 96-bit nonce.
+    ChaCha20,
+    /// `CK_SALSA20_CHACHA20_POLY1305_PARAMS`: 12-byte nonce.
+    ChaChaPoly,
 }
 
 struct Row {
@@ -264,6 +282,25 @@ const ROWS: &[Row] = &[
     row!(CKM_CONCATENATE_DATA_AND_BASE, Generic, P::Data),
     row!(CKM_XOR_BASE_AND_DATA, Generic, P::Data),
     row!(CKM_EXTRACT_KEY_FROM_KEY, Generic, P::Extract),
+    // The ciphers branch's.
+    row!(CKM_DES2_KEY_GEN, Des2, P::None),
+    row!(CKM_DES3_KEY_GEN, Des3, P::None),
+    row!(CKM_DES3_ECB, Des3, P::None),
+    row!(CKM_DES3_CBC, Des3, P::Iv8),
+    row!(CKM_DES3_CBC_PAD, Des3, P::Iv8),
+    row!(CKM_DES3_MAC, Des3, P::None),
+    row!(CKM_DES3_CMAC, Des3, P::None),
+    row!(CKM_DES3_CMAC_GENERAL, Des3, P::MacLen8),
+    row!(CKM_AES_XTS_KEY_GEN, Xts, P::None),
+    row!(CKM_AES_XTS, Xts, P::Iv),
+    row!(CKM_AES_CCM, Aes, P::Ccm),
+    row!(CKM_AES_OFB, Aes, P::Iv),
+    row!(CKM_AES_CFB8, Aes, P::Iv),
+    row!(CKM_AES_CFB128, Aes, P::Iv),
+    row!(CKM_AES_CFB1, Aes, P::Iv),
+    row!(CKM_CHACHA20_KEY_GEN, ChaCha, P::None),
+    row!(CKM_CHACHA20, ChaCha, P::ChaCha20),
+    row!(CKM_CHACHA20_POLY1305, ChaCha, P::ChaChaPoly),
 ];
 
 const FLAGS: &[(CK_FLAGS, &str)] = &[
@@ -408,6 +445,10 @@ fn gen_mech(kind: Kind) -> CK_MECHANISM_TYPE {
         Generic => CKM_GENERIC_SECRET_KEY_GEN,
         Hmac(_, g) => g,
         Hkdf => CKM_HKDF_KEY_GEN,
+        Des3 => CKM_DES3_KEY_GEN,
+        Des2 => CKM_DES2_KEY_GEN,
+        Xts => CKM_AES_XTS_KEY_GEN,
+        ChaCha => CKM_CHACHA20_KEY_GEN,
     }
 }
 
@@ -480,7 +521,7 @@ impl T {
             })?;
             Ok((a, b))
         } else {
-            let mut t = secret_template(Some(size));
+            let mut t = secret_template((!matches!(kind, Des2 | Des3)).then_some(size));
             let mut c = cattrs(&mut t);
             let mut h = 0;
             // SAFETY: live template and out-parameter.
@@ -651,6 +692,28 @@ impl T {
                 length: 16,
             }),
             P::Extract => (0 as CK_ULONG).to_ne_bytes().to_vec(),
+            P::Iv8 => vec![7u8; 8],
+            P::MacLen8 => (8 as CK_ULONG).to_ne_bytes().to_vec(),
+            P::Ccm => bytes_of(&CK_CCM_PARAMS {
+                ulDataLen: DATA.len() as CK_ULONG,
+                pNonce: leak(&[6u8; 12]),
+                ulNonceLen: 12,
+                pAAD: std::ptr::null_mut(),
+                ulAADLen: 0,
+                ulMACLen: 16,
+            }),
+            P::ChaCha20 => bytes_of(&CK_CHACHA20_PARAMS {
+                pBlockCounter: leak(&[0u8; 4]),
+                blockCounterBits: 32,
+                pNonce: leak(&[6u8; 12]),
+                ulNonceBits: 96,
+            }),
+            P::ChaChaPoly => bytes_of(&CK_SALSA20_CHACHA20_POLY1305_PARAMS {
+                pNonce: leak(&[6u8; 12]),
+                ulNonceLen: 12,
+                pAAD: std::ptr::null_mut(),
+                ulAADLen: 0,
+            }),
         })
     }
 }
@@ -688,7 +751,7 @@ fn exercise(t: &mut T, row: &Row, flag: CK_FLAGS, flags: CK_FLAGS, size: CK_ULON
     let sh = t.sh;
     if flag == CKF_GENERATE || flag == CKF_GENERATE_KEY_PAIR {
         let (a, _) = t.generate(row.mech, row.kind, size)?;
-        if !is_pair(row.kind) {
+        if !is_pair(row.kind) && !matches!(row.kind, Des2 | Des3) {
             let len = t.value(a, CKA_VALUE_LEN)?;
             assert_eq!(
                 len,
@@ -1119,7 +1182,11 @@ fn readme_mechanisms_table_names_exactly_the_listed_mechanisms() {
         .and_then(|n| n.parse().ok())
         .expect("the sentence \"lists these N\"");
     let mut documented = BTreeSet::new();
-    for line in section.lines().filter(|l| l.starts_with("| `")) {
+    // Rows a `[policy]` setting turns on ("off by default") are not listed by a default token.
+    for line in section
+        .lines()
+        .filter(|l| l.starts_with("| `") && !l.contains("off by default"))
+    {
         let cell = line.split('|').nth(1).unwrap();
         let general = cell.contains("(and `_GENERAL`)");
         for name in cell
