@@ -288,7 +288,6 @@ const ROWS: &[Row] = &[
     row!(CKM_DES3_ECB, Des3, P::None),
     row!(CKM_DES3_CBC, Des3, P::Iv8),
     row!(CKM_DES3_CBC_PAD, Des3, P::Iv8),
-    row!(CKM_DES3_MAC, Des3, P::None),
     row!(CKM_DES3_CMAC, Des3, P::None),
     row!(CKM_DES3_CMAC_GENERAL, Des3, P::MacLen8),
     row!(CKM_AES_XTS_KEY_GEN, Xts, P::None),
