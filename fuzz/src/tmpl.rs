@@ -261,6 +261,9 @@ pub fn entry(r: &mut Reader, arena: &mut Arena, fx: &Fixture) -> Entry {
     } else {
         r.ulong()
     };
+    if sqlhsm::types::is_attribute_array(kind) {
+        return array_entry(r, arena, fx, kind);
+    }
     match r.u8() % 4 {
         0 | 1 => {
             let v = typed_value(r, fx, kind);
@@ -279,6 +282,44 @@ pub fn entry(r: &mut Reader, arena: &mut Arena, fx: &Fixture) -> Entry {
             let v = r.blob(1024);
             Entry::exact(arena, kind, v)
         }
+    }
+}
+
+/// An attribute-array entry (`CKA_WRAP_TEMPLATE`, `CKA_UNWRAP_TEMPLATE`, `CKA_DERIVE_TEMPLATE`):
+/// its value is a real `CK_ATTRIBUTE` array whose entries point into the arena, because the
+/// module follows those pointers, as PKCS#11 3.0 §4.1.3 lets it, and random bytes there would be
+/// the harness breaking the caller's contract, not a finding. The stated length is the whole
+/// array or a part of it (not always whole entries), and NULL with length 0 for no entries.
+/// Inner entries are never arrays themselves (the module refuses those before reading them).
+fn array_entry(r: &mut Reader, arena: &mut Arena, fx: &Fixture, kind: CK_ATTRIBUTE_TYPE) -> Entry {
+    let n = usize::from(r.u8() % 4);
+    let inner: Vec<CK_ATTRIBUTE> = (0..n)
+        .map(|_| {
+            let kind = r.choose(KNOWN);
+            let value = typed_value(r, fx, kind);
+            let value = Field::of(arena, &value);
+            CK_ATTRIBUTE {
+                type_: kind,
+                pValue: value.ptr.cast(),
+                ulValueLen: value.len,
+            }
+        })
+        .collect();
+    let size = n * std::mem::size_of::<CK_ATTRIBUTE>();
+    let field = match n {
+        0 => Field::null(),
+        _ => Field {
+            ptr: arena.array(inner).cast(),
+            len: match r.u8() % 4 {
+                0 => r.len(size),
+                _ => size,
+            } as CK_ULONG,
+        },
+    };
+    Entry {
+        kind,
+        field,
+        value: None,
     }
 }
 
