@@ -183,6 +183,24 @@ impl ParamShape {
     }
 }
 
+/// A per-message parameter of message-based encryption and decryption
+/// (`CK_GCM_MESSAGE_PARAMS`, `CK_CCM_MESSAGE_PARAMS`, `CK_SALSA20_CHACHA20_POLY1305_MSG_PARAMS`)
+/// decoded at the FFI boundary: the IV (or nonce) and the tag (or MAC) buffer as the caller
+/// holds them now. The FFI writes a generated IV and an encryption's tag back after the call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MessageParam {
+    /// `pIv` / `pNonce`: the whole IV, or its fixed part followed by anything when generated.
+    pub iv: Vec<u8>,
+    /// `ulIvFixedBits` / `ulNonceFixedBits` (0 for ChaCha20-Poly1305).
+    pub fixed_bits: CK_ULONG,
+    /// `ivGenerator` / `nonceGenerator` (`CKG_NO_GENERATE` for ChaCha20-Poly1305).
+    pub generator: CK_ULONG,
+    /// `pTag` / `pMAC`, its length the tag length.
+    pub tag: Vec<u8>,
+    /// `ulDataLen` of `CK_CCM_MESSAGE_PARAMS`; 0 otherwise.
+    pub data_len: CK_ULONG,
+}
+
 /// A mechanism parameter decoded at the FFI boundary by its [`ParamShape`]. Structures holding
 /// pointers (`CK_GCM_PARAMS`, `CK_RSA_PKCS_OAEP_PARAMS`, …) become owned values here; a flat
 /// parameter arrives as its raw bytes.

@@ -8,6 +8,7 @@ pub mod digest;
 pub mod dual;
 pub mod general;
 pub mod keys;
+pub mod message_crypt;
 pub mod message_sign;
 pub mod object;
 pub mod random;

@@ -89,6 +89,28 @@ pub struct MessageVerifyState {
     pub message: Option<VerifyState>,
 }
 
+/// A message-based encryption or decryption process (`C_MessageEncryptInit` …
+/// `C_MessageEncryptFinal`, `C_MessageDecryptInit` … `C_MessageDecryptFinal`): what each
+/// message's fresh [`CipherOperation`] is made from, the IV counter of the generators, and the
+/// message now in several parts, if any.
+pub struct MessageCryptState {
+    pub guard: KeyGuard,
+    pub mechanism: Mechanism,
+    pub material: KeyMaterial,
+    pub factory: crate::mechanism::CipherFactory,
+    /// The next value of the `CKG_GENERATE_COUNTER` / `CKG_GENERATE` IV counter.
+    pub counter: u64,
+    pub message: Option<CryptMessage>,
+}
+
+/// One message in several parts (`C_EncryptMessageBegin` … the last `C_EncryptMessageNext`).
+pub struct CryptMessage {
+    pub op: Box<dyn CipherOperation>,
+    pub tag_len: usize,
+    /// Decrypting: the tag given at `C_DecryptMessageBegin`.
+    pub tag: Vec<u8>,
+}
+
 macro_rules! guarded {
     ($($state:ty),*) => {
         $(impl Guarded for $state {
@@ -102,7 +124,7 @@ macro_rules! guarded {
     };
 }
 guarded!(SignState, VerifyState, CipherState, RecoverState);
-guarded!(MessageSignState, MessageVerifyState);
+guarded!(MessageSignState, MessageVerifyState, MessageCryptState);
 
 pub struct DigestState {
     pub op: Box<dyn DigestOperation>,
@@ -159,6 +181,9 @@ pub struct Session {
     /// `C_MessageSignInit` … `C_MessageSignFinal`.
     pub message_sign: Option<MessageSignState>,
     pub message_verify: Option<MessageVerifyState>,
+    /// `C_MessageEncryptInit` … `C_MessageEncryptFinal`.
+    pub message_encrypt: Option<MessageCryptState>,
+    pub message_decrypt: Option<MessageCryptState>,
 }
 
 impl Session {
@@ -183,6 +208,8 @@ impl Session {
             verify_recover: None,
             message_sign: None,
             message_verify: None,
+            message_encrypt: None,
+            message_decrypt: None,
         }
     }
 
@@ -197,6 +224,8 @@ impl Session {
         let verify_recover = self.verify_recover.as_mut().map(Guarded::guard_mut);
         let message_sign = self.message_sign.as_mut().map(Guarded::guard_mut);
         let message_verify = self.message_verify.as_mut().map(Guarded::guard_mut);
+        let message_encrypt = self.message_encrypt.as_mut().map(Guarded::guard_mut);
+        let message_decrypt = self.message_decrypt.as_mut().map(Guarded::guard_mut);
         sign.into_iter()
             .chain(verify)
             .chain(encrypt)
@@ -205,6 +234,8 @@ impl Session {
             .chain(verify_recover)
             .chain(message_sign)
             .chain(message_verify)
+            .chain(message_encrypt)
+            .chain(message_decrypt)
     }
 
     /// Whether a keyed operation is active, the condition of a context-specific login.
@@ -256,6 +287,12 @@ impl Session {
         }
         if flags & CKF_MESSAGE_VERIFY != 0 {
             self.message_verify = None;
+        }
+        if flags & CKF_MESSAGE_ENCRYPT != 0 {
+            self.message_encrypt = None;
+        }
+        if flags & CKF_MESSAGE_DECRYPT != 0 {
+            self.message_decrypt = None;
         }
     }
 }

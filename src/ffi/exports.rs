@@ -7,17 +7,17 @@
 //! `CKR_FUNCTION_NOT_SUPPORTED`, still through the guard.
 
 use cryptoki_sys::{
-    CKF_DECRYPT, CKF_DIGEST, CKF_ENCRYPT, CKF_LIBRARY_CANT_CREATE_OS_THREADS, CKF_MESSAGE_SIGN,
-    CKF_MESSAGE_VERIFY, CKF_OS_LOCKING_OK, CKF_SIGN, CKF_SIGN_RECOVER, CKF_VERIFY,
-    CKF_VERIFY_RECOVER, CK_ATTRIBUTE_PTR, CK_BBOOL, CK_BYTE_PTR, CK_C_INITIALIZE_ARGS, CK_FLAGS,
-    CK_INFO_PTR, CK_INVALID_HANDLE, CK_MECHANISM_INFO_PTR, CK_MECHANISM_PTR, CK_MECHANISM_TYPE,
-    CK_MECHANISM_TYPE_PTR, CK_NOTIFY, CK_OBJECT_HANDLE, CK_OBJECT_HANDLE_PTR, CK_RV,
-    CK_SESSION_HANDLE, CK_SESSION_HANDLE_PTR, CK_SESSION_INFO_PTR, CK_SLOT_ID, CK_SLOT_ID_PTR,
-    CK_SLOT_INFO_PTR, CK_TOKEN_INFO_PTR, CK_ULONG, CK_ULONG_PTR, CK_USER_TYPE, CK_UTF8CHAR_PTR,
-    CK_VOID_PTR,
+    CKF_DECRYPT, CKF_DIGEST, CKF_ENCRYPT, CKF_LIBRARY_CANT_CREATE_OS_THREADS, CKF_MESSAGE_DECRYPT,
+    CKF_MESSAGE_ENCRYPT, CKF_MESSAGE_SIGN, CKF_MESSAGE_VERIFY, CKF_OS_LOCKING_OK, CKF_SIGN,
+    CKF_SIGN_RECOVER, CKF_VERIFY, CKF_VERIFY_RECOVER, CK_ATTRIBUTE_PTR, CK_BBOOL, CK_BYTE_PTR,
+    CK_C_INITIALIZE_ARGS, CK_FLAGS, CK_INFO_PTR, CK_INVALID_HANDLE, CK_MECHANISM_INFO_PTR,
+    CK_MECHANISM_PTR, CK_MECHANISM_TYPE, CK_MECHANISM_TYPE_PTR, CK_NOTIFY, CK_OBJECT_HANDLE,
+    CK_OBJECT_HANDLE_PTR, CK_RV, CK_SESSION_HANDLE, CK_SESSION_HANDLE_PTR, CK_SESSION_INFO_PTR,
+    CK_SLOT_ID, CK_SLOT_ID_PTR, CK_SLOT_INFO_PTR, CK_TOKEN_INFO_PTR, CK_ULONG, CK_ULONG_PTR,
+    CK_USER_TYPE, CK_UTF8CHAR_PTR, CK_VOID_PTR,
 };
 
-use super::guard::{guard, guard_operation, guard_uninitialized, not_supported};
+use super::guard::{guard, guard_operation, guard_uninitialized};
 use super::ptr;
 use crate::api;
 use crate::api::general::InitArgs;
@@ -1179,7 +1179,131 @@ pub unsafe extern "C" fn C_WaitForSlotEvent(
 
 // ---------------------------------------------------------------------------------------------
 // §5.12 / §5.9 / §5.11 / §5.13 Message-based encryption, decryption, signing and verifying
-// (PKCS#11 3.0; encryption and decryption not supported).
+// (PKCS#11 3.0).
+
+/// The per-message parameter of the active process of `session` (decoded by its mechanism).
+///
+/// # Safety
+/// As [`ptr::message_param`].
+unsafe fn message_param(
+    session: CK_SESSION_HANDLE,
+    encrypt: bool,
+    p: CK_VOID_PTR,
+    len: CK_ULONG,
+) -> Result<(CK_MECHANISM_TYPE, Option<crate::types::MessageParam>)> {
+    let kind = api::message_crypt::message_mechanism(session, encrypt)?;
+    // SAFETY: forwarded contract.
+    Ok((kind, unsafe { ptr::message_param(kind, p, len) }?))
+}
+
+/// Writes what the call produced (a generated IV, a tag) into the caller's parameter.
+///
+/// # Safety
+/// As [`ptr::write_message_param`].
+unsafe fn write_back(
+    kind: CK_MECHANISM_TYPE,
+    p: CK_VOID_PTR,
+    len: CK_ULONG,
+    written: &api::message_crypt::Written,
+) -> Result<()> {
+    // SAFETY: forwarded contract.
+    unsafe { ptr::write_message_param(kind, p, len, written.iv.as_deref(), written.tag.as_deref()) }
+}
+
+/// `C_EncryptMessage` / `C_DecryptMessage`.
+///
+/// # Safety
+/// The caller's pointers follow §5.2 and the per-message parameter's contract.
+#[allow(clippy::too_many_arguments)]
+unsafe fn crypt_message(
+    session: CK_SESSION_HANDLE,
+    encrypt: bool,
+    p_parameter: CK_VOID_PTR,
+    parameter_len: CK_ULONG,
+    p_aad: CK_BYTE_PTR,
+    aad_len: CK_ULONG,
+    p_in: CK_BYTE_PTR,
+    in_len: CK_ULONG,
+    p_out: CK_BYTE_PTR,
+    pul_out: CK_ULONG_PTR,
+) -> Result<()> {
+    // SAFETY: forwarded contract.
+    let (kind, parameter) = unsafe { message_param(session, encrypt, p_parameter, parameter_len) }?;
+    // SAFETY: pAssociatedData holds its length; the output follows §5.2.
+    let (aad, (data, mut out)) = unsafe {
+        (
+            ptr::bytes(p_aad, aad_len)?,
+            ptr::in_out(p_in, in_len, p_out, pul_out)?,
+        )
+    };
+    let result =
+        api::message_crypt::crypt_message(session, encrypt, parameter, aad, &data, &mut out.buf);
+    let written = match result {
+        Ok(written) => written,
+        Err(e) => return out.finish(Err(e)),
+    };
+    // SAFETY: forwarded contract.
+    unsafe { write_back(kind, p_parameter, parameter_len, &written) }?;
+    out.finish(Ok(()))
+}
+
+/// `C_EncryptMessageBegin` / `C_DecryptMessageBegin`.
+///
+/// # Safety
+/// As [`crypt_message`].
+unsafe fn crypt_message_begin(
+    session: CK_SESSION_HANDLE,
+    encrypt: bool,
+    p_parameter: CK_VOID_PTR,
+    parameter_len: CK_ULONG,
+    p_aad: CK_BYTE_PTR,
+    aad_len: CK_ULONG,
+) -> Result<()> {
+    // SAFETY: forwarded contract.
+    let (kind, parameter) = unsafe { message_param(session, encrypt, p_parameter, parameter_len) }?;
+    // SAFETY: pAssociatedData holds its length.
+    let aad = unsafe { ptr::bytes(p_aad, aad_len) }?;
+    let written = api::message_crypt::crypt_message_begin(session, encrypt, parameter, aad)?;
+    // SAFETY: forwarded contract.
+    unsafe { write_back(kind, p_parameter, parameter_len, &written) }
+}
+
+/// `C_EncryptMessageNext` / `C_DecryptMessageNext`.
+///
+/// # Safety
+/// As [`crypt_message`].
+#[allow(clippy::too_many_arguments)]
+unsafe fn crypt_message_next(
+    session: CK_SESSION_HANDLE,
+    encrypt: bool,
+    p_parameter: CK_VOID_PTR,
+    parameter_len: CK_ULONG,
+    p_in: CK_BYTE_PTR,
+    in_len: CK_ULONG,
+    p_out: CK_BYTE_PTR,
+    pul_out: CK_ULONG_PTR,
+    flags: CK_FLAGS,
+) -> Result<()> {
+    // SAFETY: forwarded contract.
+    let (kind, parameter) = unsafe { message_param(session, encrypt, p_parameter, parameter_len) }?;
+    // SAFETY: the input holds its length; the output follows §5.2.
+    let (data, mut out) = unsafe { ptr::in_out(p_in, in_len, p_out, pul_out) }?;
+    let result = api::message_crypt::crypt_message_next(
+        session,
+        encrypt,
+        parameter,
+        &data,
+        &mut out.buf,
+        flags,
+    );
+    let written = match result {
+        Ok(written) => written,
+        Err(e) => return out.finish(Err(e)),
+    };
+    // SAFETY: forwarded contract.
+    unsafe { write_back(kind, p_parameter, parameter_len, &written) }?;
+    out.finish(Ok(()))
+}
 
 #[no_mangle]
 pub unsafe extern "C" fn C_MessageEncryptInit(
@@ -1187,8 +1311,14 @@ pub unsafe extern "C" fn C_MessageEncryptInit(
     pMechanism: CK_MECHANISM_PTR,
     hKey: CK_OBJECT_HANDLE,
 ) -> CK_RV {
-    let _ = (hSession, pMechanism, hKey);
-    not_supported("C_MessageEncryptInit")
+    guard("C_MessageEncryptInit", || {
+        // SAFETY: a non-NULL pMechanism points to a CK_MECHANISM.
+        unsafe {
+            init_or_end(hSession, CKF_MESSAGE_ENCRYPT, pMechanism, |m| {
+                api::message_crypt::message_crypt_init(hSession, m, hKey, true)
+            })
+        }
+    })
 }
 
 #[no_mangle]
@@ -1203,15 +1333,23 @@ pub unsafe extern "C" fn C_EncryptMessage(
     pCiphertext: CK_BYTE_PTR,
     pulCiphertextLen: CK_ULONG_PTR,
 ) -> CK_RV {
-    let _ = (
-        hSession,
-        pParameter,
-        ulParameterLen,
-        pAssociatedData,
-        ulAssociatedDataLen,
-    );
-    let _ = (pPlaintext, ulPlaintextLen, pCiphertext, pulCiphertextLen);
-    not_supported("C_EncryptMessage")
+    guard("C_EncryptMessage", || {
+        // SAFETY: the caller's pointers follow §5.2 and the parameter's contract.
+        unsafe {
+            crypt_message(
+                hSession,
+                true,
+                pParameter,
+                ulParameterLen,
+                pAssociatedData,
+                ulAssociatedDataLen,
+                pPlaintext,
+                ulPlaintextLen,
+                pCiphertext,
+                pulCiphertextLen,
+            )
+        }
+    })
 }
 
 #[no_mangle]
@@ -1222,14 +1360,19 @@ pub unsafe extern "C" fn C_EncryptMessageBegin(
     pAssociatedData: CK_BYTE_PTR,
     ulAssociatedDataLen: CK_ULONG,
 ) -> CK_RV {
-    let _ = (
-        hSession,
-        pParameter,
-        ulParameterLen,
-        pAssociatedData,
-        ulAssociatedDataLen,
-    );
-    not_supported("C_EncryptMessageBegin")
+    guard("C_EncryptMessageBegin", || {
+        // SAFETY: as for C_EncryptMessage.
+        unsafe {
+            crypt_message_begin(
+                hSession,
+                true,
+                pParameter,
+                ulParameterLen,
+                pAssociatedData,
+                ulAssociatedDataLen,
+            )
+        }
+    })
 }
 
 #[no_mangle]
@@ -1243,21 +1386,29 @@ pub unsafe extern "C" fn C_EncryptMessageNext(
     pulCiphertextPartLen: CK_ULONG_PTR,
     flags: CK_FLAGS,
 ) -> CK_RV {
-    let _ = (
-        hSession,
-        pParameter,
-        ulParameterLen,
-        pPlaintextPart,
-        ulPlaintextPartLen,
-    );
-    let _ = (pCiphertextPart, pulCiphertextPartLen, flags);
-    not_supported("C_EncryptMessageNext")
+    guard("C_EncryptMessageNext", || {
+        // SAFETY: as for C_EncryptMessage.
+        unsafe {
+            crypt_message_next(
+                hSession,
+                true,
+                pParameter,
+                ulParameterLen,
+                pPlaintextPart,
+                ulPlaintextPartLen,
+                pCiphertextPart,
+                pulCiphertextPartLen,
+                flags,
+            )
+        }
+    })
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn C_MessageEncryptFinal(hSession: CK_SESSION_HANDLE) -> CK_RV {
-    let _ = hSession;
-    not_supported("C_MessageEncryptFinal")
+    guard("C_MessageEncryptFinal", || {
+        api::message_crypt::message_crypt_final(hSession, true)
+    })
 }
 
 #[no_mangle]
@@ -1266,8 +1417,14 @@ pub unsafe extern "C" fn C_MessageDecryptInit(
     pMechanism: CK_MECHANISM_PTR,
     hKey: CK_OBJECT_HANDLE,
 ) -> CK_RV {
-    let _ = (hSession, pMechanism, hKey);
-    not_supported("C_MessageDecryptInit")
+    guard("C_MessageDecryptInit", || {
+        // SAFETY: a non-NULL pMechanism points to a CK_MECHANISM.
+        unsafe {
+            init_or_end(hSession, CKF_MESSAGE_DECRYPT, pMechanism, |m| {
+                api::message_crypt::message_crypt_init(hSession, m, hKey, false)
+            })
+        }
+    })
 }
 
 #[no_mangle]
@@ -1282,15 +1439,23 @@ pub unsafe extern "C" fn C_DecryptMessage(
     pPlaintext: CK_BYTE_PTR,
     pulPlaintextLen: CK_ULONG_PTR,
 ) -> CK_RV {
-    let _ = (
-        hSession,
-        pParameter,
-        ulParameterLen,
-        pAssociatedData,
-        ulAssociatedDataLen,
-    );
-    let _ = (pCiphertext, ulCiphertextLen, pPlaintext, pulPlaintextLen);
-    not_supported("C_DecryptMessage")
+    guard("C_DecryptMessage", || {
+        // SAFETY: as for C_EncryptMessage.
+        unsafe {
+            crypt_message(
+                hSession,
+                false,
+                pParameter,
+                ulParameterLen,
+                pAssociatedData,
+                ulAssociatedDataLen,
+                pCiphertext,
+                ulCiphertextLen,
+                pPlaintext,
+                pulPlaintextLen,
+            )
+        }
+    })
 }
 
 #[no_mangle]
@@ -1301,14 +1466,19 @@ pub unsafe extern "C" fn C_DecryptMessageBegin(
     pAssociatedData: CK_BYTE_PTR,
     ulAssociatedDataLen: CK_ULONG,
 ) -> CK_RV {
-    let _ = (
-        hSession,
-        pParameter,
-        ulParameterLen,
-        pAssociatedData,
-        ulAssociatedDataLen,
-    );
-    not_supported("C_DecryptMessageBegin")
+    guard("C_DecryptMessageBegin", || {
+        // SAFETY: as for C_EncryptMessage.
+        unsafe {
+            crypt_message_begin(
+                hSession,
+                false,
+                pParameter,
+                ulParameterLen,
+                pAssociatedData,
+                ulAssociatedDataLen,
+            )
+        }
+    })
 }
 
 #[no_mangle]
@@ -1322,21 +1492,29 @@ pub unsafe extern "C" fn C_DecryptMessageNext(
     pulPlaintextPartLen: CK_ULONG_PTR,
     flags: CK_FLAGS,
 ) -> CK_RV {
-    let _ = (
-        hSession,
-        pParameter,
-        ulParameterLen,
-        pCiphertextPart,
-        ulCiphertextPartLen,
-    );
-    let _ = (pPlaintextPart, pulPlaintextPartLen, flags);
-    not_supported("C_DecryptMessageNext")
+    guard("C_DecryptMessageNext", || {
+        // SAFETY: as for C_EncryptMessage.
+        unsafe {
+            crypt_message_next(
+                hSession,
+                false,
+                pParameter,
+                ulParameterLen,
+                pCiphertextPart,
+                ulCiphertextPartLen,
+                pPlaintextPart,
+                pulPlaintextPartLen,
+                flags,
+            )
+        }
+    })
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn C_MessageDecryptFinal(hSession: CK_SESSION_HANDLE) -> CK_RV {
-    let _ = hSession;
-    not_supported("C_MessageDecryptFinal")
+    guard("C_MessageDecryptFinal", || {
+        api::message_crypt::message_crypt_final(hSession, false)
+    })
 }
 
 #[no_mangle]
@@ -1684,10 +1862,6 @@ mod tests {
         unsafe {
             assert_eq!(C_GetFunctionStatus(1), Rv::FUNCTION_NOT_PARALLEL.0);
             assert_eq!(C_CancelFunction(1), Rv::FUNCTION_NOT_PARALLEL.0);
-            assert_eq!(
-                C_MessageEncryptInit(1, null_mut(), 1),
-                Rv::FUNCTION_NOT_SUPPORTED.0
-            );
         }
     }
 }

@@ -90,11 +90,6 @@ where
     rv
 }
 
-/// The export for functions sqlhsm does not implement: still guarded, checks nothing.
-pub(crate) fn not_supported(function: &'static str) -> CK_RV {
-    guard(function, || Err(Rv::FUNCTION_NOT_SUPPORTED)?)
-}
-
 fn log_error(function: &'static str, error: &Error) {
     let rv = error.rv();
     match error {
@@ -174,12 +169,6 @@ mod tests {
             })
         }
         assert_eq!(export(), Rv::GENERAL_ERROR.0);
-    }
-
-    #[test]
-    fn not_supported_answers_function_not_supported() {
-        crate::core::module::initialize_for_tests().expect("a module for the boundary tests");
-        assert_eq!(not_supported("C_X"), Rv::FUNCTION_NOT_SUPPORTED.0);
     }
 
     #[test]

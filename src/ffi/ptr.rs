@@ -18,10 +18,11 @@ use std::ptr::NonNull;
 
 use cryptoki_sys::{
     CKF_HKDF_SALT_DATA, CKF_HKDF_SALT_KEY, CKF_HKDF_SALT_NULL, CKZ_DATA_SPECIFIED,
-    CK_AES_CBC_ENCRYPT_DATA_PARAMS, CK_ATTRIBUTE, CK_BYTE, CK_CCM_PARAMS, CK_CHACHA20_PARAMS,
-    CK_DERIVED_KEY, CK_ECDH1_DERIVE_PARAMS, CK_EDDSA_PARAMS, CK_GCM_PARAMS, CK_HKDF_PARAMS,
-    CK_KEY_DERIVATION_STRING_DATA, CK_MECHANISM, CK_MECHANISM_TYPE, CK_OBJECT_HANDLE,
-    CK_PRF_DATA_PARAM, CK_RSA_PKCS_OAEP_PARAMS, CK_RSA_PKCS_PSS_PARAMS,
+    CK_AES_CBC_ENCRYPT_DATA_PARAMS, CK_ATTRIBUTE, CK_BYTE, CK_CCM_MESSAGE_PARAMS, CK_CCM_PARAMS,
+    CK_CHACHA20_PARAMS, CK_DERIVED_KEY, CK_ECDH1_DERIVE_PARAMS, CK_EDDSA_PARAMS,
+    CK_GCM_MESSAGE_PARAMS, CK_GCM_PARAMS, CK_HKDF_PARAMS, CK_KEY_DERIVATION_STRING_DATA,
+    CK_MECHANISM, CK_MECHANISM_TYPE, CK_OBJECT_HANDLE, CK_PRF_DATA_PARAM, CK_RSA_PKCS_OAEP_PARAMS,
+    CK_RSA_PKCS_PSS_PARAMS, CK_SALSA20_CHACHA20_POLY1305_MSG_PARAMS,
     CK_SALSA20_CHACHA20_POLY1305_PARAMS, CK_SP800_108_BYTE_ARRAY, CK_SP800_108_COUNTER_FORMAT,
     CK_SP800_108_DKM_LENGTH, CK_SP800_108_DKM_LENGTH_FORMAT, CK_SP800_108_DKM_LENGTH_SUM_OF_KEYS,
     CK_SP800_108_DKM_LENGTH_SUM_OF_SEGMENTS, CK_SP800_108_FEEDBACK_KDF_PARAMS,
@@ -33,8 +34,8 @@ use zeroize::Zeroizing;
 use crate::api::object::AttributeRequest;
 use crate::error::{Error, Result, Rv};
 use crate::types::{
-    is_attribute_array, Attribute, CounterFormat, HkdfSalt, Mechanism, MechanismParam, OutBuf,
-    ParamShape, PrfData, Template,
+    is_attribute_array, Attribute, CounterFormat, HkdfSalt, Mechanism, MechanismParam,
+    MessageParam, OutBuf, ParamShape, PrfData, Template,
 };
 
 /// The largest buffer, in bytes, we accept from a caller (1 GiB). Nothing sqlhsm handles comes
@@ -989,6 +990,118 @@ unsafe fn chacha_poly(p: *const c_void, len: CK_ULONG) -> Result<MechanismParam>
     })
 }
 
+/// Where a per-message parameter's IV and tag live in the caller's memory, for the write-back.
+struct MessageParamPlaces {
+    iv: (*mut CK_BYTE, CK_ULONG),
+    tag: (*mut CK_BYTE, CK_ULONG),
+}
+
+/// The per-message parameter of message-based encryption with `kind` (`CK_GCM_MESSAGE_PARAMS`
+/// for a [`ParamShape::Gcm`] mechanism, `CK_CCM_MESSAGE_PARAMS` for [`ParamShape::Ccm`],
+/// `CK_SALSA20_CHACHA20_POLY1305_MSG_PARAMS` for [`ParamShape::ChachaPoly`]); `None` when
+/// `pParameter` is NULL (and its length 0).
+///
+/// # Safety
+/// `p`, when non-NULL, is valid for reads of `len` bytes, and the structure's `pIv` / `pNonce`
+/// and `pTag` / `pMAC` are valid for their lengths.
+pub(crate) unsafe fn message_param(
+    kind: CK_MECHANISM_TYPE,
+    p: *const c_void,
+    len: CK_ULONG,
+) -> Result<Option<MessageParam>> {
+    if p.is_null() {
+        if len != 0 {
+            Err(Rv::MECHANISM_PARAM_INVALID)?
+        }
+        return Ok(None);
+    }
+    // SAFETY: forwarded contract.
+    let (places, fixed_bits, generator, data_len) = unsafe { message_param_places(kind, p, len) }?;
+    Ok(Some(MessageParam {
+        // SAFETY: forwarded contract.
+        iv: unsafe { param_bytes(places.iv.0, places.iv.1) }?,
+        fixed_bits,
+        generator,
+        // SAFETY: forwarded contract.
+        tag: unsafe { param_bytes(places.tag.0, places.tag.1) }?,
+        data_len,
+    }))
+}
+
+/// The IV and tag places, fixed bits, generator and CCM data length of a per-message parameter.
+///
+/// # Safety
+/// As [`message_param`].
+unsafe fn message_param_places(
+    kind: CK_MECHANISM_TYPE,
+    p: *const c_void,
+    len: CK_ULONG,
+) -> Result<(MessageParamPlaces, CK_ULONG, CK_ULONG, CK_ULONG)> {
+    match crate::mechanism::param_shape(kind) {
+        ParamShape::Gcm => {
+            // SAFETY: forwarded contract.
+            let s: CK_GCM_MESSAGE_PARAMS = unsafe { param_struct(p, len) }?;
+            let places = MessageParamPlaces {
+                iv: (s.pIv, s.ulIvLen),
+                tag: (s.pTag, whole_bytes(s.ulTagBits)?),
+            };
+            Ok((places, s.ulIvFixedBits, s.ivGenerator, 0))
+        }
+        ParamShape::Ccm => {
+            // SAFETY: forwarded contract.
+            let s: CK_CCM_MESSAGE_PARAMS = unsafe { param_struct(p, len) }?;
+            let places = MessageParamPlaces {
+                iv: (s.pNonce, s.ulNonceLen),
+                tag: (s.pMAC, s.ulMACLen),
+            };
+            Ok((places, s.ulNonceFixedBits, s.nonceGenerator, s.ulDataLen))
+        }
+        ParamShape::ChachaPoly => {
+            // SAFETY: forwarded contract.
+            let s: CK_SALSA20_CHACHA20_POLY1305_MSG_PARAMS = unsafe { param_struct(p, len) }?;
+            let places = MessageParamPlaces {
+                iv: (s.pNonce, s.ulNonceLen),
+                tag: (
+                    s.pTag.cast(),
+                    crate::crypto::modes::POLY1305_TAG as CK_ULONG,
+                ),
+            };
+            Ok((places, 0, cryptoki_sys::CKG_NO_GENERATE, 0))
+        }
+        _ => Err(Rv::MECHANISM_PARAM_INVALID.into()),
+    }
+}
+
+/// Writes a generated IV and, when given, a tag into the caller's per-message parameter (the
+/// one [`message_param`] read; `iv` and `tag` have the lengths read there).
+///
+/// # Safety
+/// As [`message_param`], with `pIv` / `pNonce` and `pTag` / `pMAC` also valid for writes.
+pub(crate) unsafe fn write_message_param(
+    kind: CK_MECHANISM_TYPE,
+    p: *const c_void,
+    len: CK_ULONG,
+    iv: Option<&[u8]>,
+    tag: Option<&[u8]>,
+) -> Result<()> {
+    if p.is_null() {
+        return Ok(());
+    }
+    // SAFETY: forwarded contract.
+    let (places, _, _, _) = unsafe { message_param_places(kind, p, len) }?;
+    for (value, (dst, dst_len)) in [(iv, places.iv), (tag, places.tag)] {
+        if let Some(value) = value {
+            // SAFETY: forwarded contract: the caller's buffer holds `dst_len` writable bytes.
+            let dst = unsafe { slice_mut(dst, dst_len) }.map_err(param_invalid)?;
+            if dst.len() != value.len() {
+                Err(Rv::GENERAL_ERROR)?
+            }
+            dst.copy_from_slice(value);
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -1536,6 +1649,98 @@ mod tests {
         p.ulAADLen = 5;
         let m = mech(cryptoki_sys::CKM_CHACHA20_POLY1305, &mut p);
         assert_eq!(rv(decode(&m)), Rv::MECHANISM_PARAM_INVALID);
+    }
+
+    #[test]
+    fn message_params_decode_and_write_back() {
+        let size = |n: usize| n as CK_ULONG;
+        let read = |kind, p: *const c_void, len| {
+            // SAFETY: in this test every pointer given is NULL or points at a live structure
+            // whose buffers are live for their stated lengths.
+            unsafe { message_param(kind, p, len) }
+        };
+        // CK_GCM_MESSAGE_PARAMS: tag length in bits; IV and tag written back in place.
+        let (mut iv, mut tag) = ([1u8; 12], [0u8; 16]);
+        let mut p = CK_GCM_MESSAGE_PARAMS {
+            pIv: iv.as_mut_ptr(),
+            ulIvLen: 12,
+            ulIvFixedBits: 32,
+            ivGenerator: cryptoki_sys::CKG_GENERATE_COUNTER,
+            pTag: tag.as_mut_ptr(),
+            ulTagBits: 128,
+        };
+        let pp = (&mut p as *mut CK_GCM_MESSAGE_PARAMS).cast::<c_void>();
+        let len = size(size_of::<CK_GCM_MESSAGE_PARAMS>());
+        let decoded = read(CKM_AES_GCM, pp, len).unwrap().unwrap();
+        assert_eq!(
+            decoded,
+            MessageParam {
+                iv: vec![1; 12],
+                fixed_bits: 32,
+                generator: cryptoki_sys::CKG_GENERATE_COUNTER,
+                tag: vec![0; 16],
+                data_len: 0,
+            }
+        );
+        // SAFETY: as for `read`, the buffers writable.
+        unsafe { write_message_param(CKM_AES_GCM, pp, len, Some(&[2; 12]), Some(&[3; 16])) }
+            .unwrap();
+        assert_eq!((iv, tag), ([2; 12], [3; 16]));
+        // SAFETY: as for `read`, the buffers writable.
+        let wrong = unsafe { write_message_param(CKM_AES_GCM, pp, len, None, Some(&[3; 8])) };
+        assert_eq!(rv(wrong), Rv::GENERAL_ERROR);
+        p.ulTagBits = 100;
+        let pp = (&mut p as *mut CK_GCM_MESSAGE_PARAMS).cast::<c_void>();
+        assert_eq!(rv(read(CKM_AES_GCM, pp, len)), Rv::MECHANISM_PARAM_INVALID);
+        assert_eq!(
+            rv(read(CKM_AES_GCM, pp, len - 1)),
+            Rv::MECHANISM_PARAM_INVALID
+        );
+        // NULL is no parameter; NULL with a length is a bad one.
+        assert_eq!(read(CKM_AES_GCM, null(), 0).unwrap(), None);
+        assert_eq!(
+            rv(read(CKM_AES_GCM, null(), 4)),
+            Rv::MECHANISM_PARAM_INVALID
+        );
+
+        // CK_CCM_MESSAGE_PARAMS.
+        let (mut nonce, mut mac) = ([5u8; 13], [6u8; 8]);
+        let mut c = cryptoki_sys::CK_CCM_MESSAGE_PARAMS {
+            ulDataLen: 40,
+            pNonce: nonce.as_mut_ptr(),
+            ulNonceLen: 13,
+            ulNonceFixedBits: 0,
+            nonceGenerator: cryptoki_sys::CKG_NO_GENERATE,
+            pMAC: mac.as_mut_ptr(),
+            ulMACLen: 8,
+        };
+        let cp = (&mut c as *mut cryptoki_sys::CK_CCM_MESSAGE_PARAMS).cast::<c_void>();
+        let clen = size(size_of::<cryptoki_sys::CK_CCM_MESSAGE_PARAMS>());
+        let decoded = read(cryptoki_sys::CKM_AES_CCM, cp, clen);
+        let decoded = decoded.unwrap().unwrap();
+        assert_eq!((decoded.iv, decoded.tag), (vec![5; 13], vec![6; 8]));
+        assert_eq!(decoded.data_len, 40);
+
+        // CK_SALSA20_CHACHA20_POLY1305_MSG_PARAMS: a 16-byte tag, no generator.
+        let (mut nonce, mut tag) = ([7u8; 12], [0u8; 16]);
+        let mut x = cryptoki_sys::CK_SALSA20_CHACHA20_POLY1305_MSG_PARAMS {
+            pNonce: nonce.as_mut_ptr(),
+            ulNonceLen: 12,
+            pTag: tag.as_mut_ptr(),
+        };
+        let xp = (&mut x as *mut cryptoki_sys::CK_SALSA20_CHACHA20_POLY1305_MSG_PARAMS).cast();
+        let xlen = size(size_of::<
+            cryptoki_sys::CK_SALSA20_CHACHA20_POLY1305_MSG_PARAMS,
+        >());
+        let kind = cryptoki_sys::CKM_CHACHA20_POLY1305;
+        let decoded = read(kind, xp, xlen).unwrap().unwrap();
+        assert_eq!((decoded.iv, decoded.tag.len()), (vec![7; 12], 16));
+        assert_eq!(decoded.generator, cryptoki_sys::CKG_NO_GENERATE);
+        // SAFETY: as for `read`, the buffers writable.
+        unsafe { write_message_param(kind, xp, xlen, None, Some(&[9; 16])) }.unwrap();
+        assert_eq!(tag, [9; 16]);
+        // A mechanism without a per-message parameter.
+        assert_eq!(rv(read(CKM_AES_CBC, xp, xlen)), Rv::MECHANISM_PARAM_INVALID);
     }
 
     #[test]

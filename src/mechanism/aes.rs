@@ -105,7 +105,7 @@ pub(super) fn entries() -> Vec<MechanismEntry> {
             key_types: super::AES_KEYS,
             param: ParamShape::Gcm,
             forward: super::Forward::AsIs,
-            ..entry(CKM_AES_GCM, MIN_KEY, MAX_KEY, CKF_ENCRYPT | CKF_DECRYPT)
+            ..entry(CKM_AES_GCM, MIN_KEY, MAX_KEY, super::AEAD_FLAGS)
         },
         feedback(CKM_AES_OFB, AesFeedback::Ofb),
         feedback(CKM_AES_CFB1, AesFeedback::Cfb1),
@@ -116,7 +116,7 @@ pub(super) fn entries() -> Vec<MechanismEntry> {
             decrypt: Some(|k, p| ccm(k, p, false)),
             key_types: super::AES_KEYS,
             param: ParamShape::Ccm,
-            ..entry(CKM_AES_CCM, MIN_KEY, MAX_KEY, CKF_ENCRYPT | CKF_DECRYPT)
+            ..entry(CKM_AES_CCM, MIN_KEY, MAX_KEY, super::AEAD_FLAGS)
         },
         entry(CKM_AES_XTS_KEY_GEN, XTS_MIN_KEY, XTS_MAX_KEY, CKF_GENERATE),
         MechanismEntry {

@@ -41,7 +41,7 @@ pub(super) fn entries() -> Vec<MechanismEntry> {
             decrypt: Some(|k, p| aead(k, p, false)),
             key_types: CHACHA_KEYS,
             param: ParamShape::ChachaPoly,
-            ..entry(CKM_CHACHA20_POLY1305, KEY, KEY, CKF_ENCRYPT | CKF_DECRYPT)
+            ..entry(CKM_CHACHA20_POLY1305, KEY, KEY, super::AEAD_FLAGS)
         },
     ]
 }

@@ -264,4 +264,11 @@ pub(super) fn entry(
 }
 
 /// Secret-key mechanisms that take only AES keys.
+/// The flags of an AEAD mechanism: single-message and message-based encryption and decryption
+/// (`C_MessageEncryptInit`, … in `crate::api::message_crypt`).
+pub(super) const AEAD_FLAGS: CK_FLAGS = cryptoki_sys::CKF_ENCRYPT
+    | cryptoki_sys::CKF_DECRYPT
+    | cryptoki_sys::CKF_MESSAGE_ENCRYPT
+    | cryptoki_sys::CKF_MESSAGE_DECRYPT;
+
 pub(super) const AES_KEYS: &[cryptoki_sys::CK_KEY_TYPE] = &[cryptoki_sys::CKK_AES];

@@ -107,6 +107,24 @@ mod tests {
         }
     }
 
+    /// Message-based encryption (`crate::api::message_crypt`) decodes its per-message
+    /// parameters by these shapes: exactly the AEAD mechanisms claim it.
+    #[test]
+    fn message_crypt_flags_are_on_the_aead_mechanisms() {
+        for e in all() {
+            let aead = matches!(
+                e.param,
+                ParamShape::Gcm | ParamShape::Ccm | ParamShape::ChachaPoly
+            );
+            for f in [
+                cryptoki_sys::CKF_MESSAGE_ENCRYPT,
+                cryptoki_sys::CKF_MESSAGE_DECRYPT,
+            ] {
+                assert_eq!(e.info.flags & f != 0, aead, "0x{:x}", e.kind);
+            }
+        }
+    }
+
     #[test]
     fn parameter_structures_are_declared() {
         let mut structures: Vec<_> = all()

@@ -488,16 +488,15 @@ fn registry_info_of_cipher_mechanisms() {
     let info = |m| lookup(m).unwrap().info;
     let ed = CKF_ENCRYPT | CKF_DECRYPT;
     let sizes = |m| (info(m).ulMinKeySize, info(m).ulMaxKeySize);
-    for m in [
-        CKM_AES_OFB,
-        CKM_AES_CFB1,
-        CKM_AES_CFB8,
-        CKM_AES_CFB128,
-        CKM_AES_CCM,
-    ] {
+    for m in [CKM_AES_OFB, CKM_AES_CFB1, CKM_AES_CFB8, CKM_AES_CFB128] {
         assert_eq!(info(m).flags, ed, "0x{m:x}");
         assert_eq!(sizes(m), (16, 32));
     }
+    // The AEAD mechanisms also do message-based encryption and decryption.
+    let message = CKF_MESSAGE_ENCRYPT | CKF_MESSAGE_DECRYPT;
+    assert_eq!(info(CKM_AES_CCM).flags, ed | message);
+    assert_eq!(sizes(CKM_AES_CCM), (16, 32));
+    assert_eq!(info(CKM_CHACHA20_POLY1305).flags, ed | message);
     assert_eq!(sizes(CKM_AES_XTS), (32, 64));
     assert_eq!(sizes(CKM_AES_XTS_KEY_GEN), (32, 64));
     for m in [CKM_CHACHA20, CKM_CHACHA20_POLY1305, CKM_CHACHA20_KEY_GEN] {
