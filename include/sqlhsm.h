@@ -356,6 +356,24 @@ CK_RV C_DeriveKey(CK_SESSION_HANDLE hSession,
                   CK_ULONG ulAttributeCount,
                   CK_OBJECT_HANDLE_PTR phKey);
 
+CK_RV C_EncapsulateKey(CK_SESSION_HANDLE hSession,
+                       CK_MECHANISM_PTR pMechanism,
+                       CK_OBJECT_HANDLE hPublicKey,
+                       CK_ATTRIBUTE_PTR pTemplate,
+                       CK_ULONG ulAttributeCount,
+                       CK_BYTE_PTR pCiphertext,
+                       CK_ULONG_PTR pulCiphertextLen,
+                       CK_OBJECT_HANDLE_PTR phKey);
+
+CK_RV C_DecapsulateKey(CK_SESSION_HANDLE hSession,
+                       CK_MECHANISM_PTR pMechanism,
+                       CK_OBJECT_HANDLE hPrivateKey,
+                       CK_ATTRIBUTE_PTR pTemplate,
+                       CK_ULONG ulAttributeCount,
+                       CK_BYTE_PTR pCiphertext,
+                       CK_ULONG ulCiphertextLen,
+                       CK_OBJECT_HANDLE_PTR phKey);
+
 CK_RV C_SeedRandom(CK_SESSION_HANDLE hSession,
                    CK_BYTE_PTR pSeed,
                    CK_ULONG ulSeedLen);

@@ -7,6 +7,7 @@ pub mod crypt;
 pub mod digest;
 pub mod dual;
 pub mod general;
+pub mod kem;
 pub mod keys;
 pub mod message_crypt;
 pub mod message_sign;

@@ -1115,6 +1115,74 @@ pub unsafe extern "C" fn C_DeriveKey(
 }
 
 // ---------------------------------------------------------------------------------------------
+// PKCS#11 3.2 §5.18 Key encapsulation.
+
+#[no_mangle]
+pub unsafe extern "C" fn C_EncapsulateKey(
+    hSession: CK_SESSION_HANDLE,
+    pMechanism: CK_MECHANISM_PTR,
+    hPublicKey: CK_OBJECT_HANDLE,
+    pTemplate: CK_ATTRIBUTE_PTR,
+    ulAttributeCount: CK_ULONG,
+    pCiphertext: CK_BYTE_PTR,
+    pulCiphertextLen: CK_ULONG_PTR,
+    phKey: CK_OBJECT_HANDLE_PTR,
+) -> CK_RV {
+    guard("C_EncapsulateKey", || {
+        // SAFETY: pMechanism, the template and phKey follow §5.18; the ciphertext output
+        // follows the two-call convention of §5.2.
+        let (mechanism, template, mut out, key) = unsafe {
+            (
+                ptr::mechanism(pMechanism)?,
+                ptr::template(pTemplate, ulAttributeCount)?,
+                ptr::out_buf(pCiphertext, pulCiphertextLen)?,
+                ptr::out(phKey)?,
+            )
+        };
+        let made =
+            api::kem::encapsulate_key(hSession, &mechanism, hPublicKey, &template, &mut out.buf);
+        let result = made.map(|handle| {
+            if let Some(handle) = handle {
+                key.set(handle);
+            }
+        });
+        out.finish(result)
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_DecapsulateKey(
+    hSession: CK_SESSION_HANDLE,
+    pMechanism: CK_MECHANISM_PTR,
+    hPrivateKey: CK_OBJECT_HANDLE,
+    pTemplate: CK_ATTRIBUTE_PTR,
+    ulAttributeCount: CK_ULONG,
+    pCiphertext: CK_BYTE_PTR,
+    ulCiphertextLen: CK_ULONG,
+    phKey: CK_OBJECT_HANDLE_PTR,
+) -> CK_RV {
+    guard("C_DecapsulateKey", || {
+        // SAFETY: pMechanism, the template, the ciphertext bytes and phKey follow §5.18.
+        let (mechanism, template, ciphertext, key) = unsafe {
+            (
+                ptr::mechanism(pMechanism)?,
+                ptr::template(pTemplate, ulAttributeCount)?,
+                ptr::bytes(pCiphertext, ulCiphertextLen)?,
+                ptr::out(phKey)?,
+            )
+        };
+        key.set(api::kem::decapsulate_key(
+            hSession,
+            &mechanism,
+            hPrivateKey,
+            &template,
+            ciphertext,
+        )?);
+        Ok(())
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
 // §5.16 Random number generation.
 
 #[no_mangle]
