@@ -171,6 +171,12 @@ pub enum ParamShape {
     Chacha20,
     /// `CK_SALSA20_CHACHA20_POLY1305_PARAMS` → [`MechanismParam::Aead`].
     ChachaPoly,
+    /// `CK_SIGN_ADDITIONAL_CONTEXT` (ML-DSA, SLH-DSA) → [`MechanismParam::SignContext`] without
+    /// a hash.
+    SignContext,
+    /// `CK_HASH_SIGN_ADDITIONAL_CONTEXT` (HashML-DSA, HashSLH-DSA over the caller's digest) →
+    /// [`MechanismParam::SignContext`] with its hash.
+    HashSignContext,
 }
 
 impl ParamShape {
@@ -253,6 +259,13 @@ pub enum MechanismParam {
     },
     /// `CK_SALSA20_CHACHA20_POLY1305_PARAMS`: nonce and AAD.
     Aead { nonce: Vec<u8>, aad: Vec<u8> },
+    /// `CK_SIGN_ADDITIONAL_CONTEXT`, or `CK_HASH_SIGN_ADDITIONAL_CONTEXT` when `hash` is given:
+    /// the hedging asked for (`CKH_*`), the context string, the pre-hash (`CKM_SHA256`, …).
+    SignContext {
+        hedge: CK_ULONG,
+        context: Vec<u8>,
+        hash: Option<CK_MECHANISM_TYPE>,
+    },
     /// `CK_HKDF_PARAMS`; `prf` is the hash mechanism (`CKM_SHA256`, …).
     Hkdf {
         extract: bool,

@@ -616,7 +616,41 @@ unsafe fn mechanism_param(
         ParamShape::Chacha20 => unsafe { chacha20(p, len) },
         // SAFETY: see above.
         ParamShape::ChachaPoly => unsafe { chacha_poly(p, len) },
+        // SAFETY: see above.
+        ParamShape::SignContext => unsafe { sign_context(p, len) },
+        // SAFETY: see above.
+        ParamShape::HashSignContext => unsafe { hash_sign_context(p, len) },
     }
+}
+
+/// `CK_SIGN_ADDITIONAL_CONTEXT`.
+///
+/// # Safety
+/// As [`param_struct`], and `pContext` valid for `ulContextLen` bytes.
+unsafe fn sign_context(p: *const c_void, len: CK_ULONG) -> Result<MechanismParam> {
+    // SAFETY: forwarded contract.
+    let s: cryptoki_sys::CK_SIGN_ADDITIONAL_CONTEXT = unsafe { param_struct(p, len) }?;
+    Ok(MechanismParam::SignContext {
+        hedge: s.hedgeVariant,
+        // SAFETY: forwarded contract.
+        context: unsafe { param_bytes(s.pContext, s.ulContextLen) }?,
+        hash: None,
+    })
+}
+
+/// `CK_HASH_SIGN_ADDITIONAL_CONTEXT`.
+///
+/// # Safety
+/// As [`param_struct`], and `pContext` valid for `ulContextLen` bytes.
+unsafe fn hash_sign_context(p: *const c_void, len: CK_ULONG) -> Result<MechanismParam> {
+    // SAFETY: forwarded contract.
+    let s: cryptoki_sys::CK_HASH_SIGN_ADDITIONAL_CONTEXT = unsafe { param_struct(p, len) }?;
+    Ok(MechanismParam::SignContext {
+        hedge: s.hedgeVariant,
+        // SAFETY: forwarded contract.
+        context: unsafe { param_bytes(s.pContext, s.ulContextLen) }?,
+        hash: Some(s.hash),
+    })
 }
 
 /// `CK_RSA_PKCS_PSS_PARAMS`.
@@ -1741,6 +1775,51 @@ mod tests {
         assert_eq!(tag, [9; 16]);
         // A mechanism without a per-message parameter.
         assert_eq!(rv(read(CKM_AES_CBC, xp, xlen)), Rv::MECHANISM_PARAM_INVALID);
+    }
+
+    #[test]
+    fn mechanism_sign_contexts() {
+        use cryptoki_sys::{
+            CKH_DETERMINISTIC_REQUIRED, CKH_HEDGE_PREFERRED, CKM_HASH_ML_DSA, CKM_ML_DSA,
+            CK_HASH_SIGN_ADDITIONAL_CONTEXT, CK_SIGN_ADDITIONAL_CONTEXT,
+        };
+        let mut context = *b"app";
+        let mut p = CK_SIGN_ADDITIONAL_CONTEXT {
+            hedgeVariant: CKH_DETERMINISTIC_REQUIRED,
+            pContext: context.as_mut_ptr(),
+            ulContextLen: 3,
+        };
+        let m = mech(CKM_ML_DSA, &mut p);
+        assert_eq!(
+            decode(&m).unwrap().param,
+            MechanismParam::SignContext {
+                hedge: CKH_DETERMINISTIC_REQUIRED,
+                context: b"app".to_vec(),
+                hash: None,
+            }
+        );
+        // A NULL context with a length is the parameter's fault.
+        p.pContext = null_mut();
+        let m = mech(CKM_ML_DSA, &mut p);
+        assert_eq!(decode(&m).unwrap_err().rv(), Rv::MECHANISM_PARAM_INVALID);
+        let mut h = CK_HASH_SIGN_ADDITIONAL_CONTEXT {
+            hedgeVariant: CKH_HEDGE_PREFERRED,
+            pContext: null_mut(),
+            ulContextLen: 0,
+            hash: CKM_SHA256,
+        };
+        let m = mech(CKM_HASH_ML_DSA, &mut h);
+        assert_eq!(
+            decode(&m).unwrap().param,
+            MechanismParam::SignContext {
+                hedge: CKH_HEDGE_PREFERRED,
+                context: Vec::new(),
+                hash: Some(CKM_SHA256),
+            }
+        );
+        // The plain structure where the hash one is expected: a wrong size.
+        let m = mech(CKM_HASH_ML_DSA, &mut p);
+        assert_eq!(decode(&m).unwrap_err().rv(), Rv::MECHANISM_PARAM_INVALID);
     }
 
     #[test]
