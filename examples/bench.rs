@@ -13,9 +13,10 @@
 //! fails on a figure.
 //!
 //! It then measures, from one thread, the other operations whose cost is the crypto library's:
-//! Ed25519 signing (`CKM_EDDSA`), AES-256-GCM encryption of 1 KiB and 1 MiB (`CKM_AES_GCM`) and
-//! EC P-256 key pair generation (session keys, each destroyed again), each next to the same
-//! operation in raw OpenSSL.
+//! Ed25519 signing (`CKM_EDDSA`), ML-DSA-65 signing and verification (`CKM_ML_DSA`, hedged, no
+//! context), AES-256-GCM encryption of 1 KiB and 1 MiB (`CKM_AES_GCM`) and EC P-256 key pair
+//! generation (session keys, each destroyed again), each next to the same operation in raw
+//! OpenSSL.
 //!
 //! With SoftHSMv2 installed it then puts sqlhsm in front of it (`sqlhsm token init --provider
 //! pkcs11`, the admin command built beside the example) and measures the same signatures with
@@ -29,9 +30,10 @@ use std::time::{Duration, Instant};
 
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::mechanism::aead::GcmParams;
+use cryptoki::mechanism::dsa::{HedgeType, SignAdditionalContext};
 use cryptoki::mechanism::eddsa::{EddsaParams, EddsaSignatureScheme};
 use cryptoki::mechanism::Mechanism;
-use cryptoki::object::{Attribute, ObjectHandle};
+use cryptoki::object::{Attribute, MlDsaParameterSetType, ObjectHandle};
 use cryptoki::session::UserType;
 use cryptoki::types::AuthPin;
 use openssl::ec::{EcGroup, EcKey};
@@ -93,6 +95,20 @@ fn openssl_ed25519(key: &PKey<Private>) -> Result<()> {
     Ok(())
 }
 
+fn openssl_ml_dsa_sign(key: &PKey<Private>) -> Result<()> {
+    Signer::new_without_digest(key)?.sign_oneshot_to_vec(MESSAGE)?;
+    Ok(())
+}
+
+fn openssl_ml_dsa_verify(key: &PKey<Private>, signature: &[u8]) -> Result<()> {
+    let valid =
+        openssl::sign::Verifier::new_without_digest(key)?.verify_oneshot(signature, MESSAGE)?;
+    if !valid {
+        Err("ML-DSA signature refused")?
+    }
+    Ok(())
+}
+
 fn openssl_gcm(key: &[u8], data: &[u8]) -> Result<()> {
     let mut tag = [0u8; 16];
     let cipher = openssl::symm::Cipher::aes_256_gcm();
@@ -125,6 +141,24 @@ fn other_operations(
             &session_key,
         )
         .map(|(_, private)| private);
+    let ml_dsa = session()?.generate_key_pair(
+        &Mechanism::MlDsaKeyPairGen,
+        &[
+            Attribute::Token(false),
+            Attribute::Verify(true),
+            Attribute::ParameterSet(MlDsaParameterSetType::ML_DSA_65.into()),
+        ],
+        &session_key,
+    );
+    let ml_dsa_context =
+        || Mechanism::MlDsa(SignAdditionalContext::new(HedgeType::Preferred, None));
+    let ml_dsa_sig = match &ml_dsa {
+        Ok((_, private)) => session()?.sign(&ml_dsa_context(), *private, MESSAGE).ok(),
+        Err(_) => None,
+    };
+    let raw_ml_dsa =
+        PKey::private_key_from_seed(None, openssl::pkey::KeyType::ML_DSA_65, None, &[9; 32])?;
+    let raw_ml_dsa_sig = Signer::new_without_digest(&raw_ml_dsa)?.sign_oneshot_to_vec(MESSAGE)?;
     let aes_key = [0x42u8; 32];
     let aes = session()?.create_object(&[
         Attribute::Class(cryptoki::object::ObjectClass::SECRET_KEY),
@@ -154,6 +188,25 @@ fn other_operations(
             Box::new(|| {
                 let key = *ed.as_ref().map_err(|e| e.to_string())?;
                 session()?.sign(&eddsa(), key, MESSAGE)?;
+                Ok(())
+            }),
+        ),
+        (
+            "ML-DSA-65 sign (CKM_ML_DSA, hedged, 32-byte message)",
+            Box::new(|| openssl_ml_dsa_sign(&raw_ml_dsa)),
+            Box::new(|| {
+                let (_, key) = *ml_dsa.as_ref().map_err(|e| e.to_string())?;
+                session()?.sign(&ml_dsa_context(), key, MESSAGE)?;
+                Ok(())
+            }),
+        ),
+        (
+            "ML-DSA-65 verify (CKM_ML_DSA, 32-byte message)",
+            Box::new(|| openssl_ml_dsa_verify(&raw_ml_dsa, &raw_ml_dsa_sig)),
+            Box::new(|| {
+                let (key, _) = *ml_dsa.as_ref().map_err(|e| e.to_string())?;
+                let sig = ml_dsa_sig.as_ref().ok_or("no ML-DSA signature")?;
+                session()?.verify(&ml_dsa_context(), key, MESSAGE, sig)?;
                 Ok(())
             }),
         ),

@@ -321,6 +321,102 @@ fn record_group_rejected(r: &mut Report, group: &Value, e: Error) {
 
 // ---------- one function per schema ----------
 
+/// `mldsa_sign_seed_schema.json`: the key imported from its seed (`CKA_SEED`), every message
+/// signed deterministically (`CKH_DETERMINISTIC_REQUIRED`) with `CKM_ML_DSA`, in one part and
+/// in parts, and compared with the vector; a hedged case (`Randomized`, whose `rnd` PKCS#11
+/// cannot pass in) is signed hedged and both signatures are verified instead. A case with `mu`
+/// and no message (`Internal`: FIPS 204's Sign_internal over an external mu) has no PKCS#11 3.2
+/// mechanism and is skipped.
+fn mldsa_sign_seed(file: &str, set: u64) {
+    use cryptoki_sys::{CKH_DETERMINISTIC_REQUIRED, CKH_HEDGE_REQUIRED, CKK_ML_DSA, CKM_ML_DSA};
+    let doc = load(file);
+    let mut r = Report::new(file, &doc);
+    let s = session_for(file);
+    for g in groups(&doc) {
+        let key = match pq_private_from_seed(&s, CKK_ML_DSA, set, &hx(&g["privateSeed"])) {
+            Ok(k) => k,
+            Err(e) => {
+                record_group_rejected(&mut r, g, e);
+                continue;
+            }
+        };
+        let public = pq_public(&s, CKK_ML_DSA, set, &hx(&g["publicKey"])).expect("public key");
+        for tc in tests(g) {
+            if tc.get("msg").is_none() {
+                r.skip("external mu (Sign_internal): no PKCS#11 3.2 mechanism signs a caller's mu");
+                continue;
+            }
+            let (msg, expected) = (hx(&tc["msg"]), hx(&tc["sig"]));
+            let context = hx(&tc["ctx"]);
+            let hedged = tc["flags"]
+                .as_array()
+                .is_some_and(|f| f.iter().any(|x| x == "Randomized"));
+            let hedge = if hedged {
+                CKH_HEDGE_REQUIRED
+            } else {
+                CKH_DETERMINISTIC_REQUIRED
+            };
+            let sign = |parts| {
+                let mut p = SignContext::new(hedge, &context);
+                raw_sign(&s, CKM_ML_DSA, Some(p.bytes()), key, &msg, parts)
+            };
+            let verify = |sig: &[u8]| {
+                let mut p = SignContext::new(hedge, &context);
+                raw_verify(&s, CKM_ML_DSA, Some(p.bytes()), public, &msg, sig, None)
+            };
+            let out = match (sign(None), sign(Some(1000))) {
+                (Err(e), _) | (_, Err(e)) => rejected(e),
+                (Ok(one), Ok(parts)) if hedged => match (verify(&one), verify(&expected)) {
+                    _ if one == parts => Outcome::WrongOutput("hedged signatures repeat".into()),
+                    (Ok(()), Ok(())) => Outcome::Accepted,
+                    (Err(e), _) | (_, Err(e)) => rejected(e),
+                },
+                (Ok(one), Ok(parts)) if one == expected && parts == expected => Outcome::Accepted,
+                (Ok(one), Ok(_)) => {
+                    Outcome::WrongOutput(format!("signature {}…", hex::encode(&one[..16])))
+                }
+            };
+            r.record(tc, out);
+        }
+    }
+    r.finish();
+}
+
+/// `mldsa_verify_schema.json`: the public key imported as `CKA_VALUE` (a wrong length is
+/// refused there), every signature verified with `CKM_ML_DSA` and its context, in one part and,
+/// for the valid ones, in parts too.
+fn mldsa_verify(file: &str, set: u64) {
+    use cryptoki_sys::{CKH_HEDGE_PREFERRED, CKK_ML_DSA, CKM_ML_DSA};
+    let doc = load(file);
+    let mut r = Report::new(file, &doc);
+    let s = session_for(file);
+    for g in groups(&doc) {
+        let key = match pq_public(&s, CKK_ML_DSA, set, &hx(&g["publicKey"])) {
+            Ok(k) => k,
+            Err(e) => {
+                record_group_rejected(&mut r, g, e);
+                continue;
+            }
+        };
+        for tc in tests(g) {
+            let (msg, sig, context) = (hx(&tc["msg"]), hx(&tc["sig"]), hx(&tc["ctx"]));
+            let verify = |parts| {
+                let mut p = SignContext::new(CKH_HEDGE_PREFERRED, &context);
+                raw_verify(&s, CKM_ML_DSA, Some(p.bytes()), key, &msg, &sig, parts)
+            };
+            let out = match verify(None) {
+                Ok(()) => match verify(Some(100)) {
+                    Ok(()) => Outcome::Accepted,
+                    Err(e) => Outcome::WrongOutput(format!("one part valid, in parts {e}")),
+                },
+                Err(e) => rejected(e),
+            };
+            r.record(tc, out);
+        }
+    }
+    r.finish();
+}
+
 /// `ecdsa_p1363_verify_schema_v1.json`: raw r‖s signatures with CKM_ECDSA_SHA*.
 fn ecdsa_p1363_verify(file: &str) {
     let doc = load(file);
@@ -1424,6 +1520,12 @@ fn every_file_has_a_test() {
         "hmac_sha3_256_test.json",
         "hmac_sha3_512_test.json",
         "hmac_sha512_test.json",
+        "mldsa_44_sign_seed_test.json",
+        "mldsa_44_verify_test.json",
+        "mldsa_65_sign_seed_test.json",
+        "mldsa_65_verify_test.json",
+        "mldsa_87_sign_seed_test.json",
+        "mldsa_87_verify_test.json",
         "rsa_oaep_2048_sha1_mgf1sha1_test.json",
         "rsa_oaep_2048_sha256_mgf1sha256_test.json",
         "rsa_pkcs1_2048_test.json",
@@ -1483,6 +1585,36 @@ fn ecdsa_brainpoolp256r1_sha256_p1363() {
 #[test]
 fn ed25519() {
     eddsa_verify("ed25519_test.json", ED25519, EddsaSignatureScheme::Pure);
+}
+
+#[test]
+fn mldsa_44_sign_seed() {
+    mldsa_sign_seed("mldsa_44_sign_seed_test.json", cryptoki_sys::CKP_ML_DSA_44);
+}
+
+#[test]
+fn mldsa_65_sign_seed() {
+    mldsa_sign_seed("mldsa_65_sign_seed_test.json", cryptoki_sys::CKP_ML_DSA_65);
+}
+
+#[test]
+fn mldsa_87_sign_seed() {
+    mldsa_sign_seed("mldsa_87_sign_seed_test.json", cryptoki_sys::CKP_ML_DSA_87);
+}
+
+#[test]
+fn mldsa_44_verify() {
+    mldsa_verify("mldsa_44_verify_test.json", cryptoki_sys::CKP_ML_DSA_44);
+}
+
+#[test]
+fn mldsa_65_verify() {
+    mldsa_verify("mldsa_65_verify_test.json", cryptoki_sys::CKP_ML_DSA_65);
+}
+
+#[test]
+fn mldsa_87_verify() {
+    mldsa_verify("mldsa_87_verify_test.json", cryptoki_sys::CKP_ML_DSA_87);
 }
 
 #[test]

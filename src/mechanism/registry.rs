@@ -9,7 +9,7 @@ use cryptoki_sys::{
 };
 
 use super::{
-    aes, chacha, derive, des, digest, ecdh, ecdsa, eddsa, entry, kdf, keywrap, mac, rsa,
+    aes, chacha, derive, des, digest, ecdh, ecdsa, eddsa, entry, kdf, keywrap, mac, pq_sign, rsa,
     MechanismEntry,
 };
 
@@ -39,6 +39,7 @@ fn table() -> &'static [MechanismEntry] {
         entries.extend(ecdh::entries());
         entries.extend(kdf::entries());
         entries.extend(derive::entries());
+        entries.extend(pq_sign::entries());
         // Message-based signing and verifying (`C_MessageSignInit`, …) make a fresh sign or
         // verify operation per message, so every mechanism that signs or verifies allows them.
         for e in &mut entries {
@@ -161,7 +162,18 @@ mod tests {
             (CKM_AES_CCM, ParamShape::Ccm),
             (CKM_CHACHA20, ParamShape::Chacha20),
             (CKM_CHACHA20_POLY1305, ParamShape::ChachaPoly),
+            (CKM_ML_DSA, ParamShape::SignContext),
+            (CKM_SLH_DSA, ParamShape::SignContext),
+            (CKM_HASH_ML_DSA, ParamShape::HashSignContext),
+            (CKM_HASH_SLH_DSA, ParamShape::HashSignContext),
         ];
+        // The hash-and-sign post-quantum mechanisms, CKM_HASH_ML_DSA_SHA224 … _SHAKE256 and
+        // CKM_HASH_SLH_DSA_SHA224 … _SHAKE256, take the plain structure.
+        for kind in (CKM_HASH_ML_DSA_SHA224..=CKM_HASH_ML_DSA_SHAKE256)
+            .chain(CKM_HASH_SLH_DSA_SHA224..=CKM_HASH_SLH_DSA_SHAKE256)
+        {
+            expected.push((kind, ParamShape::SignContext));
+        }
         structures.sort_unstable_by_key(|(k, _)| *k);
         expected.sort_unstable_by_key(|(k, _)| *k);
         assert_eq!(structures, expected);

@@ -18,6 +18,7 @@ mod keygen;
 mod module;
 mod openssl_checks;
 mod pg_database;
+mod pq_sign;
 mod raw_calls;
 mod raw_crypt;
 mod test_db;
@@ -31,6 +32,6 @@ mod pg_test_url;
 #[allow(unused_imports)]
 pub use self::{
     attributes::*, backend::*, c_programs::*, children::*, constants::*, keygen::*, module::*,
-    openssl_checks::*, pg_database::*, pg_test_url::*, raw_calls::*, raw_crypt::*, test_db::*,
-    tokens::*,
+    openssl_checks::*, pg_database::*, pg_test_url::*, pq_sign::*, raw_calls::*, raw_crypt::*,
+    test_db::*, tokens::*,
 };
