@@ -14,6 +14,7 @@ mod eddsa;
 mod kdf;
 mod keywrap;
 mod mac;
+mod pq_keygen;
 mod pq_sign;
 pub mod registry;
 mod rsa;

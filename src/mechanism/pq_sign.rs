@@ -30,6 +30,7 @@ use cryptoki_sys::{
 };
 use zeroize::Zeroizing;
 
+use super::pq_keygen::public_key_bytes;
 use super::support::{hash_from_ckm, private_key, public_key};
 use super::{entry, KeyMaterial, MechanismEntry, ParamShape, SignOperation, VerifyOperation};
 use crate::crypto::digest::HashAlg;
@@ -38,7 +39,6 @@ use crate::crypto::pq_sign::{
     self, MessageSigner, MessageVerifier, PreHash, PreHasher, SignOptions, MAX_CONTEXT,
 };
 use crate::error::{Result, Rv};
-use crate::key_algorithm::bits_range;
 use crate::types::MechanismParam;
 
 /// The most a multi-part pure SLH-DSA signature or verification buffers (4 MiB).
@@ -119,8 +119,8 @@ pub(super) fn entries() -> Vec<MechanismEntry> {
                 param: $shape,
                 ..entry(
                     $kind,
-                    bits_range($family).0,
-                    bits_range($family).1,
+                    public_key_bytes($family).0,
+                    public_key_bytes($family).1,
                     CKF_SIGN | CKF_VERIFY,
                 )
             });
