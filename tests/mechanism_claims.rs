@@ -40,6 +40,11 @@ enum Kind {
     Xts,
     /// ChaCha20 keys (`CKM_CHACHA20_KEY_GEN`).
     ChaCha,
+    /// PKCS#11 3.2 post-quantum key pairs; their mechanisms' sizes are public key bytes, which
+    /// [`parameter_set`] maps to a parameter set.
+    MlKem,
+    MlDsa,
+    SlhDsa,
 }
 
 /// The parameter a mechanism is exercised with.
@@ -84,6 +89,9 @@ enum P {
     ChaCha20,
     /// `CK_SALSA20_CHACHA20_POLY1305_PARAMS`: 12-byte nonce.
     ChaChaPoly,
+    /// `CK_HASH_SIGN_ADDITIONAL_CONTEXT`: hedge preferred, no context, this hash (the data is
+    /// its digest).
+    HashSignContext(CK_MECHANISM_TYPE),
 }
 
 struct Row {
@@ -300,6 +308,34 @@ const ROWS: &[Row] = &[
     row!(CKM_CHACHA20_KEY_GEN, ChaCha, P::None),
     row!(CKM_CHACHA20, ChaCha, P::ChaCha20),
     row!(CKM_CHACHA20_POLY1305, ChaCha, P::ChaChaPoly),
+    // Post-quantum (PKCS#11 3.2).
+    row!(CKM_ML_KEM_KEY_PAIR_GEN, MlKem, P::None),
+    row!(CKM_ML_DSA_KEY_PAIR_GEN, MlDsa, P::None),
+    row!(CKM_SLH_DSA_KEY_PAIR_GEN, SlhDsa, P::None),
+    row!(CKM_ML_DSA, MlDsa, P::None),
+    row!(CKM_HASH_ML_DSA, MlDsa, P::HashSignContext(CKM_SHA256)),
+    row!(CKM_HASH_ML_DSA_SHA224, MlDsa, P::None),
+    row!(CKM_HASH_ML_DSA_SHA256, MlDsa, P::None),
+    row!(CKM_HASH_ML_DSA_SHA384, MlDsa, P::None),
+    row!(CKM_HASH_ML_DSA_SHA512, MlDsa, P::None),
+    row!(CKM_HASH_ML_DSA_SHA3_224, MlDsa, P::None),
+    row!(CKM_HASH_ML_DSA_SHA3_256, MlDsa, P::None),
+    row!(CKM_HASH_ML_DSA_SHA3_384, MlDsa, P::None),
+    row!(CKM_HASH_ML_DSA_SHA3_512, MlDsa, P::None),
+    row!(CKM_HASH_ML_DSA_SHAKE128, MlDsa, P::None),
+    row!(CKM_HASH_ML_DSA_SHAKE256, MlDsa, P::None),
+    row!(CKM_SLH_DSA, SlhDsa, P::None),
+    row!(CKM_HASH_SLH_DSA, SlhDsa, P::HashSignContext(CKM_SHA3_256)),
+    row!(CKM_HASH_SLH_DSA_SHA224, SlhDsa, P::None),
+    row!(CKM_HASH_SLH_DSA_SHA256, SlhDsa, P::None),
+    row!(CKM_HASH_SLH_DSA_SHA384, SlhDsa, P::None),
+    row!(CKM_HASH_SLH_DSA_SHA512, SlhDsa, P::None),
+    row!(CKM_HASH_SLH_DSA_SHA3_224, SlhDsa, P::None),
+    row!(CKM_HASH_SLH_DSA_SHA3_256, SlhDsa, P::None),
+    row!(CKM_HASH_SLH_DSA_SHA3_384, SlhDsa, P::None),
+    row!(CKM_HASH_SLH_DSA_SHA3_512, SlhDsa, P::None),
+    row!(CKM_HASH_SLH_DSA_SHAKE128, SlhDsa, P::None),
+    row!(CKM_HASH_SLH_DSA_SHAKE256, SlhDsa, P::None),
 ];
 
 const FLAGS: &[(CK_FLAGS, &str)] = &[
@@ -434,6 +470,23 @@ fn curve(kind: Kind, bits: CK_ULONG) -> &'static [u8] {
     }
 }
 
+/// The parameter set whose public key is `bytes` long (the sizes post-quantum mechanisms claim);
+/// SLH-DSA's fast sets, for time.
+fn parameter_set(kind: Kind, bytes: CK_ULONG) -> CK_ULONG {
+    match (kind, bytes) {
+        (MlKem, 800) => CKP_ML_KEM_512,
+        (MlKem, 1184) => CKP_ML_KEM_768,
+        (MlKem, 1568) => CKP_ML_KEM_1024,
+        (MlDsa, 1312) => CKP_ML_DSA_44,
+        (MlDsa, 1952) => CKP_ML_DSA_65,
+        (MlDsa, 2592) => CKP_ML_DSA_87,
+        (SlhDsa, 32) => CKP_SLH_DSA_SHA2_128F,
+        (SlhDsa, 48) => CKP_SLH_DSA_SHAKE_192F,
+        (SlhDsa, 64) => CKP_SLH_DSA_SHA2_256F,
+        other => panic!("no parameter set for {other:?}"),
+    }
+}
+
 fn gen_mech(kind: Kind) -> CK_MECHANISM_TYPE {
     match kind {
         Rsa => CKM_RSA_PKCS_KEY_PAIR_GEN,
@@ -448,11 +501,14 @@ fn gen_mech(kind: Kind) -> CK_MECHANISM_TYPE {
         Des2 => CKM_DES2_KEY_GEN,
         Xts => CKM_AES_XTS_KEY_GEN,
         ChaCha => CKM_CHACHA20_KEY_GEN,
+        MlKem => CKM_ML_KEM_KEY_PAIR_GEN,
+        MlDsa => CKM_ML_DSA_KEY_PAIR_GEN,
+        SlhDsa => CKM_SLH_DSA_KEY_PAIR_GEN,
     }
 }
 
 fn is_pair(kind: Kind) -> bool {
-    matches!(kind, Rsa | Ec | Ed | X)
+    matches!(kind, Rsa | Ec | Ed | X | MlKem | MlDsa | SlhDsa)
 }
 
 fn pair_templates(kind: Kind, size: CK_ULONG) -> (Vec<A>, Vec<A>) {
@@ -486,6 +542,14 @@ fn pair_templates(kind: Kind, size: CK_ULONG) -> (Vec<A>, Vec<A>) {
         X => {
             public.push(by(CKA_EC_PARAMS, curve(kind, size)));
             private.push(yes(CKA_DERIVE));
+        }
+        MlKem => public.push(ul(CKA_PARAMETER_SET, parameter_set(kind, size))),
+        MlDsa | SlhDsa => {
+            public.extend([
+                ul(CKA_PARAMETER_SET, parameter_set(kind, size)),
+                yes(CKA_VERIFY),
+            ]);
+            private.push(yes(CKA_SIGN));
         }
         _ => unreachable!(),
     }
@@ -706,6 +770,12 @@ impl T {
                 blockCounterBits: 32,
                 pNonce: leak(&[6u8; 12]),
                 ulNonceBits: 96,
+            }),
+            P::HashSignContext(hash) => bytes_of(&CK_HASH_SIGN_ADDITIONAL_CONTEXT {
+                hedgeVariant: CKH_HEDGE_PREFERRED,
+                pContext: std::ptr::null_mut(),
+                ulContextLen: 0,
+                hash,
             }),
             P::ChaChaPoly => bytes_of(&CK_SALSA20_CHACHA20_POLY1305_PARAMS {
                 pNonce: leak(&[6u8; 12]),

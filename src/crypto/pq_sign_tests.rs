@@ -182,3 +182,29 @@ fn out_of_range_inputs_are_refused() {
     );
     assert!(PreHasher::new(PreHash::Fixed(HashAlg::Sha1)).is_err());
 }
+
+#[test]
+fn slh_dsa_signs_deterministically_or_hedged_and_pre_hashed() {
+    let key = PrivateKey::generate_pq("SLH-DSA-SHAKE-128f").unwrap();
+    let public = public(&key);
+    let message = b"hash-based";
+    let det = options(b"c", true);
+    let a = sign(&key, &det, message).unwrap();
+    assert_eq!(a, sign(&key, &det, message).unwrap());
+    assert_eq!(a.len(), 17088);
+    assert_eq!(signature_len_of_public(&public), 17088);
+    let hedged = sign(&key, &options(b"c", false), message).unwrap();
+    assert_ne!(a, hedged);
+    for sig in [&a, &hedged] {
+        assert!(verify(&public, &options(b"c", false), message, sig).unwrap());
+        assert!(!verify(&public, &options(b"", false), message, sig).unwrap());
+    }
+    let sha512 = PreHash::Fixed(HashAlg::Sha512);
+    let digest = crate::crypto::digest::digest(HashAlg::Sha512, message).unwrap();
+    let ph = sign_prehashed(&key, &det, sha512, &digest).unwrap();
+    assert!(verify_prehashed(&public, &det, sha512, &digest, &ph).unwrap());
+    assert!(!verify(&public, &det, message, &ph).unwrap());
+    // Another pre-hash with a digest of the same length is another M'.
+    let sha3 = PreHash::Fixed(HashAlg::Sha3_512);
+    assert!(!verify_prehashed(&public, &det, sha3, &digest, &ph).unwrap());
+}

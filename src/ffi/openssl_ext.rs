@@ -159,14 +159,24 @@ mod message_signatures {
     use openssl::pkey_ctx::PkeyCtxRef;
     use openssl_sys::{EVP_PKEY_CTX, OSSL_PARAM};
 
-
     // Declared here because `openssl-sys` 0.9 names only the `*_init` functions; they are in the
     // vendored libcrypto the crate links.
     extern "C" {
-        fn EVP_PKEY_sign_message_update(ctx: *mut EVP_PKEY_CTX, data: *const u8, len: usize) -> c_int;
-        fn EVP_PKEY_sign_message_final(ctx: *mut EVP_PKEY_CTX, sig: *mut u8, len: *mut usize) -> c_int;
-        fn EVP_PKEY_verify_message_update(ctx: *mut EVP_PKEY_CTX, data: *const u8, len: usize)
-            -> c_int;
+        fn EVP_PKEY_sign_message_update(
+            ctx: *mut EVP_PKEY_CTX,
+            data: *const u8,
+            len: usize,
+        ) -> c_int;
+        fn EVP_PKEY_sign_message_final(
+            ctx: *mut EVP_PKEY_CTX,
+            sig: *mut u8,
+            len: *mut usize,
+        ) -> c_int;
+        fn EVP_PKEY_verify_message_update(
+            ctx: *mut EVP_PKEY_CTX,
+            data: *const u8,
+            len: usize,
+        ) -> c_int;
         fn EVP_PKEY_verify_message_final(ctx: *mut EVP_PKEY_CTX) -> c_int;
         fn EVP_PKEY_CTX_set_signature(ctx: *mut EVP_PKEY_CTX, sig: *const u8, len: usize) -> c_int;
         fn OSSL_PARAM_construct_int(key: *const c_char, value: *mut c_int) -> OSSL_PARAM;
@@ -283,8 +293,9 @@ mod message_signatures {
     ) -> Result<bool, ErrorStack> {
         // SAFETY: `ctx` is live and borrowed mutably; OpenSSL copies `signature` (valid for its
         // length, only read) before returning.
-        let ok =
-            unsafe { EVP_PKEY_CTX_set_signature(ctx.as_ptr(), signature.as_ptr(), signature.len()) };
+        let ok = unsafe {
+            EVP_PKEY_CTX_set_signature(ctx.as_ptr(), signature.as_ptr(), signature.len())
+        };
         check(ok)?;
         // SAFETY: as above.
         Ok(unsafe { EVP_PKEY_verify_message_final(ctx.as_ptr()) } == 1)

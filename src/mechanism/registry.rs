@@ -10,8 +10,7 @@ use cryptoki_sys::{
 
 use super::{
     aes, chacha, derive, des, digest, ecdh, ecdsa, eddsa, entry, kdf, keywrap, mac, pq_keygen,
-    pq_sign, rsa,
-    MechanismEntry,
+    pq_sign, rsa, MechanismEntry,
 };
 
 /// Generic secrets (HMAC keys, derivation bases), sizes in bytes.
