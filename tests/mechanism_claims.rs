@@ -40,8 +40,8 @@ enum Kind {
     Xts,
     /// ChaCha20 keys (`CKM_CHACHA20_KEY_GEN`).
     ChaCha,
-    /// PKCS#11 3.2 post-quantum key pairs; their mechanisms' sizes are public key bytes, which
-    /// [`parameter_set`] maps to a parameter set.
+    /// PKCS#11 3.2 post-quantum key pairs, sized (as their mechanisms are) by the public key's
+    /// length in bytes, which picks the parameter set.
     MlKem,
     MlDsa,
     SlhDsa,
@@ -195,6 +195,9 @@ const ROWS: &[Row] = &[
     row!(CKM_EC_EDWARDS_KEY_PAIR_GEN, Ed, P::None),
     row!(CKM_EDDSA, Ed, P::None),
     row!(CKM_EC_MONTGOMERY_KEY_PAIR_GEN, X, P::None),
+    row!(CKM_ML_KEM_KEY_PAIR_GEN, MlKem, P::None),
+    row!(CKM_ML_DSA_KEY_PAIR_GEN, MlDsa, P::None),
+    row!(CKM_SLH_DSA_KEY_PAIR_GEN, SlhDsa, P::None),
     row!(CKM_AES_KEY_GEN, Aes, P::None),
     row!(CKM_AES_ECB, Aes, P::None),
     row!(CKM_AES_CBC, Aes, P::Iv),
@@ -308,10 +311,7 @@ const ROWS: &[Row] = &[
     row!(CKM_CHACHA20_KEY_GEN, ChaCha, P::None),
     row!(CKM_CHACHA20, ChaCha, P::ChaCha20),
     row!(CKM_CHACHA20_POLY1305, ChaCha, P::ChaChaPoly),
-    // Post-quantum (PKCS#11 3.2).
-    row!(CKM_ML_KEM_KEY_PAIR_GEN, MlKem, P::None),
-    row!(CKM_ML_DSA_KEY_PAIR_GEN, MlDsa, P::None),
-    row!(CKM_SLH_DSA_KEY_PAIR_GEN, SlhDsa, P::None),
+    // Post-quantum signatures (PKCS#11 3.2).
     row!(CKM_ML_DSA, MlDsa, P::None),
     row!(CKM_HASH_ML_DSA, MlDsa, P::HashSignContext(CKM_SHA256)),
     row!(CKM_HASH_ML_DSA_SHA224, MlDsa, P::None),
@@ -470,23 +470,6 @@ fn curve(kind: Kind, bits: CK_ULONG) -> &'static [u8] {
     }
 }
 
-/// The parameter set whose public key is `bytes` long (the sizes post-quantum mechanisms claim);
-/// SLH-DSA's fast sets, for time.
-fn parameter_set(kind: Kind, bytes: CK_ULONG) -> CK_ULONG {
-    match (kind, bytes) {
-        (MlKem, 800) => CKP_ML_KEM_512,
-        (MlKem, 1184) => CKP_ML_KEM_768,
-        (MlKem, 1568) => CKP_ML_KEM_1024,
-        (MlDsa, 1312) => CKP_ML_DSA_44,
-        (MlDsa, 1952) => CKP_ML_DSA_65,
-        (MlDsa, 2592) => CKP_ML_DSA_87,
-        (SlhDsa, 32) => CKP_SLH_DSA_SHA2_128F,
-        (SlhDsa, 48) => CKP_SLH_DSA_SHAKE_192F,
-        (SlhDsa, 64) => CKP_SLH_DSA_SHA2_256F,
-        other => panic!("no parameter set for {other:?}"),
-    }
-}
-
 fn gen_mech(kind: Kind) -> CK_MECHANISM_TYPE {
     match kind {
         Rsa => CKM_RSA_PKCS_KEY_PAIR_GEN,
@@ -509,6 +492,23 @@ fn gen_mech(kind: Kind) -> CK_MECHANISM_TYPE {
 
 fn is_pair(kind: Kind) -> bool {
     matches!(kind, Rsa | Ec | Ed | X | MlKem | MlDsa | SlhDsa)
+}
+
+/// The parameter set whose public key has `size` bytes (SLH-DSA: the fast SHA-2 set of that
+/// security level).
+fn parameter_set(kind: Kind, size: CK_ULONG) -> CK_ULONG {
+    match (kind, size) {
+        (MlKem, 800) => CKP_ML_KEM_512,
+        (MlKem, 1184) => CKP_ML_KEM_768,
+        (MlKem, 1568) => CKP_ML_KEM_1024,
+        (MlDsa, 1312) => CKP_ML_DSA_44,
+        (MlDsa, 1952) => CKP_ML_DSA_65,
+        (MlDsa, 2592) => CKP_ML_DSA_87,
+        (SlhDsa, 32) => CKP_SLH_DSA_SHA2_128F,
+        (SlhDsa, 48) => CKP_SLH_DSA_SHA2_192F,
+        (SlhDsa, 64) => CKP_SLH_DSA_SHA2_256F,
+        other => panic!("no parameter set for {other:?}"),
+    }
 }
 
 fn pair_templates(kind: Kind, size: CK_ULONG) -> (Vec<A>, Vec<A>) {
@@ -543,7 +543,13 @@ fn pair_templates(kind: Kind, size: CK_ULONG) -> (Vec<A>, Vec<A>) {
             public.push(by(CKA_EC_PARAMS, curve(kind, size)));
             private.push(yes(CKA_DERIVE));
         }
-        MlKem => public.push(ul(CKA_PARAMETER_SET, parameter_set(kind, size))),
+        MlKem => {
+            public.extend([
+                ul(CKA_PARAMETER_SET, parameter_set(kind, size)),
+                yes(CKA_ENCAPSULATE),
+            ]);
+            private.push(yes(CKA_DECAPSULATE));
+        }
         MlDsa | SlhDsa => {
             public.extend([
                 ul(CKA_PARAMETER_SET, parameter_set(kind, size)),

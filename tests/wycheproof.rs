@@ -1526,6 +1526,7 @@ fn every_file_has_a_test() {
         "mldsa_65_verify_test.json",
         "mldsa_87_sign_seed_test.json",
         "mldsa_87_verify_test.json",
+        "mlkem_768_keygen_seed_test.json",
         "rsa_oaep_2048_sha1_mgf1sha1_test.json",
         "rsa_oaep_2048_sha256_mgf1sha256_test.json",
         "rsa_pkcs1_2048_test.json",

@@ -1,29 +1,92 @@
-//! Safe wrappers for the OpenSSL 3 calls the `openssl` crate does not offer, which `crate::crypto`
-//! calls: each validates nothing the caller could get wrong (lengths travel with their slices)
-//! and hands back owned OpenSSL objects or an [`ErrorStack`]. This is here, not in `crypto`,
-//! because `src/ffi` is the one module allowed `unsafe`.
+//! The other C boundary: the few OpenSSL calls that the `openssl` crate does not wrap, as safe
+//! functions for `crate::crypto`. A leaf: it uses nothing of sqlhsm, so `crypto` may call it
+//! without the layers above it; like the rest of `src/ffi` it is where `unsafe` may live.
 
-use std::ffi::CStr;
+use std::ffi::{c_uint, CStr};
+
 use std::ptr;
 
 use foreign_types::{ForeignType, ForeignTypeRef};
 use openssl::error::ErrorStack;
 use openssl::pkey::{PKey, PKeyRef, Private, Public};
+use openssl::pkey_ctx::{PkeyCtx, PkeyCtxRef};
 
-// ---- Post-quantum keys (ML-KEM, ML-DSA, SLH-DSA): made, built and named by algorithm name ----
+/// `OSSL_PARAM_INTEGER` and `OSSL_PARAM_UTF8_STRING` (`openssl/core.h`), which `openssl-sys`
+/// does not name.
+const OSSL_PARAM_INTEGER: c_uint = 1;
+const OSSL_PARAM_UTF8_STRING: c_uint = 4;
+const OSSL_PARAM_OCTET_STRING: c_uint = 5;
+/// `OSSL_PARAM_UNMODIFIED`: the parameter has not been written back by OpenSSL.
+const OSSL_PARAM_UNMODIFIED: usize = usize::MAX;
 
-/// Owns an `EVP_PKEY_CTX` for the duration of one generation.
-struct GenCtx(*mut openssl_sys::EVP_PKEY_CTX);
+/// One operation parameter (an `OSSL_PARAM`) of the kinds sqlhsm sets.
+#[derive(Clone, Copy, Debug)]
+pub enum CtxParam<'a> {
+    /// A UTF-8 string, e.g. the EdDSA `instance`.
+    Utf8(&'static CStr, &'a CStr),
+    /// A C `int`, e.g. ML-DSA's `deterministic` or `mu`.
+    Int(&'static CStr, &'a i32),
+    /// Bytes, e.g. a `context-string`.
+    Octets(&'static CStr, &'a [u8]),
+}
 
-impl Drop for GenCtx {
-    fn drop(&mut self) {
-        // SAFETY: `self.0` came non-NULL from EVP_PKEY_CTX_new_from_name and is freed once.
-        unsafe { openssl_sys::EVP_PKEY_CTX_free(self.0) }
+impl CtxParam<'_> {
+    fn raw(&self) -> openssl_sys::OSSL_PARAM {
+        let (key, data_type, data, data_size) = match *self {
+            CtxParam::Utf8(key, value) => (
+                key,
+                OSSL_PARAM_UTF8_STRING,
+                value.as_ptr().cast_mut().cast(),
+                value.to_bytes().len(),
+            ),
+            CtxParam::Int(key, value) => (
+                key,
+                OSSL_PARAM_INTEGER,
+                std::ptr::from_ref(value).cast_mut().cast(),
+                size_of::<i32>(),
+            ),
+            CtxParam::Octets(key, value) => (
+                key,
+                OSSL_PARAM_OCTET_STRING,
+                value.as_ptr().cast_mut().cast(),
+                value.len(),
+            ),
+        };
+        openssl_sys::OSSL_PARAM {
+            key: key.as_ptr(),
+            data_type,
+            data,
+            data_size,
+            return_size: OSSL_PARAM_UNMODIFIED,
+        }
     }
 }
 
-fn checked(ok: std::ffi::c_int) -> Result<(), ErrorStack> {
-    if ok > 0 {
+/// `EVP_PKEY_CTX_set_params` with `params`: operation settings the `openssl` crate has no
+/// setter for.
+pub fn set_ctx_params<T>(
+    ctx: &mut PkeyCtxRef<T>,
+    params: &[CtxParam<'_>],
+) -> Result<(), ErrorStack> {
+    let mut raw: Vec<openssl_sys::OSSL_PARAM> = params.iter().map(CtxParam::raw).collect();
+    // SAFETY: a plain value constructor, no pointers read.
+    raw.push(unsafe { openssl_sys::OSSL_PARAM_construct_end() });
+    // SAFETY: `ctx` is a live EVP_PKEY_CTX borrowed mutably; `raw` is a terminated array whose
+    // keys are 'static and whose data borrow `params`, alive across the call; OpenSSL copies what
+    // it keeps and writes nothing through these parameters (set, not get).
+    let ok = unsafe { openssl_sys::EVP_PKEY_CTX_set_params(ctx.as_ptr(), raw.as_ptr()) };
+    if ok != 1 {
+        return Err(ErrorStack::get());
+    }
+    Ok(())
+}
+
+// ---- Post-quantum keys (ML-KEM, ML-DSA, SLH-DSA): made, built and named by algorithm name ----
+// (h-pqkeys) `EVP_PKEY_CTX_new_from_name` + keygen with a `seed`, raw keys by algorithm name and
+// `EVP_PKEY_get0_type_name`, which the `openssl` crate lacks for SLH-DSA and for seeded keygen.
+
+fn checked(ok: bool) -> Result<(), ErrorStack> {
+    if ok {
         Ok(())
     } else {
         Err(ErrorStack::get())
@@ -43,40 +106,14 @@ pub(crate) fn generate_named(
     let raw = unsafe {
         openssl_sys::EVP_PKEY_CTX_new_from_name(ptr::null_mut(), algorithm.as_ptr(), ptr::null())
     };
-    if raw.is_null() {
-        return Err(ErrorStack::get());
-    }
-    let ctx = GenCtx(raw);
-    // SAFETY: `ctx.0` is a live context owned by `ctx`.
-    checked(unsafe { openssl_sys::EVP_PKEY_keygen_init(ctx.0) })?;
+    checked(!raw.is_null())?;
+    // SAFETY: a new, non-NULL context whose one reference the owner takes over (and frees).
+    let mut ctx = unsafe { PkeyCtx::<Private>::from_ptr(raw) };
+    ctx.keygen_init()?;
     if let Some(seed) = seed {
-        let params = [
-            // SAFETY: a plain constructor; the parameter points at `seed`, which outlives the
-            // set_params call below, and OpenSSL only reads through it (the cast to *mut is the
-            // constructor's signature, not a licence to write).
-            unsafe {
-                openssl_sys::OSSL_PARAM_construct_octet_string(
-                    c"seed".as_ptr(),
-                    seed.as_ptr().cast_mut().cast(),
-                    seed.len(),
-                )
-            },
-            // SAFETY: a plain value constructor, no pointers read.
-            unsafe { openssl_sys::OSSL_PARAM_construct_end() },
-        ];
-        // SAFETY: `ctx.0` is live; `params` is a terminated array valid across the call, and
-        // OpenSSL copies the seed before returning.
-        checked(unsafe { openssl_sys::EVP_PKEY_CTX_set_params(ctx.0, params.as_ptr()) })?;
+        set_ctx_params(&mut ctx, &[CtxParam::Octets(c"seed", seed)])?;
     }
-    let mut key: *mut openssl_sys::EVP_PKEY = ptr::null_mut();
-    // SAFETY: `ctx.0` is live and initialised for key generation; `key` is an out-pointer that
-    // receives a new key we then own.
-    checked(unsafe { openssl_sys::EVP_PKEY_generate(ctx.0, &mut key) })?;
-    if key.is_null() {
-        return Err(ErrorStack::get());
-    }
-    // SAFETY: `key` is a new, non-NULL EVP_PKEY whose one reference we take over.
-    Ok(unsafe { PKey::from_ptr(key) })
+    ctx.keygen()
 }
 
 /// The private key of `algorithm` whose raw (expanded) encoding is `bytes`.
@@ -96,9 +133,7 @@ pub(crate) fn private_from_raw(
             bytes.len(),
         )
     };
-    if key.is_null() {
-        return Err(ErrorStack::get());
-    }
+    checked(!key.is_null())?;
     // SAFETY: a new, non-NULL EVP_PKEY whose one reference we take over.
     Ok(unsafe { PKey::from_ptr(key) })
 }
@@ -116,9 +151,7 @@ pub(crate) fn public_from_raw(algorithm: &CStr, bytes: &[u8]) -> Result<PKey<Pub
             bytes.len(),
         )
     };
-    if key.is_null() {
-        return Err(ErrorStack::get());
-    }
+    checked(!key.is_null())?;
     // SAFETY: a new, non-NULL EVP_PKEY whose one reference we take over.
     Ok(unsafe { PKey::from_ptr(key) })
 }
