@@ -58,6 +58,19 @@ pub(crate) mod test_keys {
         Arc::clone(&keys[i])
     }
 
+    /// ML-DSA-65 and SLH-DSA-SHAKE-128f (the fast set, for time).
+    pub(crate) fn ml_dsa_65() -> Arc<PrivateKey> {
+        static KEY: OnceLock<Arc<PrivateKey>> = OnceLock::new();
+        Arc::clone(KEY.get_or_init(|| Arc::new(PrivateKey::generate_pq("ML-DSA-65").unwrap())))
+    }
+
+    pub(crate) fn slh_dsa_shake_128f() -> Arc<PrivateKey> {
+        static KEY: OnceLock<Arc<PrivateKey>> = OnceLock::new();
+        Arc::clone(
+            KEY.get_or_init(|| Arc::new(PrivateKey::generate_pq("SLH-DSA-SHAKE-128f").unwrap())),
+        )
+    }
+
     pub(crate) fn ed25519() -> Arc<PrivateKey> {
         static KEY: OnceLock<Arc<PrivateKey>> = OnceLock::new();
         Arc::clone(KEY.get_or_init(|| Arc::new(PrivateKey::generate_ed25519().unwrap())))

@@ -551,6 +551,38 @@ pub(crate) fn sign_cases() -> Vec<(CK_MECHANISM_TYPE, Arc<PrivateKey>, Mechanism
             cases.push((mech, key.clone(), NONE, msg.clone()));
         }
     }
+    // Post-quantum: the pure and hash-and-sign mechanisms over the message, the pre-hash ones
+    // over its SHA-256 digest (named in the parameter).
+    let digest_param = MechanismParam::SignContext {
+        hedge: CKH_HEDGE_PREFERRED,
+        context: Vec::new(),
+        hash: Some(CKM_SHA256),
+    };
+    for (key, pure, prehash, hashed) in [
+        (
+            test_keys::ml_dsa_65(),
+            CKM_ML_DSA,
+            CKM_HASH_ML_DSA,
+            CKM_HASH_ML_DSA_SHA224..=CKM_HASH_ML_DSA_SHAKE256,
+        ),
+        (
+            test_keys::slh_dsa_shake_128f(),
+            CKM_SLH_DSA,
+            CKM_HASH_SLH_DSA,
+            CKM_HASH_SLH_DSA_SHA224..=CKM_HASH_SLH_DSA_SHAKE256,
+        ),
+    ] {
+        cases.push((pure, key.clone(), NONE, msg.clone()));
+        cases.push((
+            prehash,
+            key.clone(),
+            digest_param.clone(),
+            sha256_digest.clone(),
+        ));
+        for mech in hashed {
+            cases.push((mech, key.clone(), NONE, msg.clone()));
+        }
+    }
     cases
 }
 
@@ -616,7 +648,12 @@ fn multipart_sign_equals_single_part() {
         // Pure EdDSA is multi-part by buffering; the raw mechanisms sign a caller's hash.
         let raw = matches!(
             mech,
-            CKM_RSA_PKCS | CKM_RSA_PKCS_PSS | CKM_ECDSA | CKM_RSA_X_509
+            CKM_RSA_PKCS
+                | CKM_RSA_PKCS_PSS
+                | CKM_ECDSA
+                | CKM_RSA_X_509
+                | CKM_HASH_ML_DSA
+                | CKM_HASH_SLH_DSA
         );
         assert_eq!(op.multipart(), !raw, "0x{mech:x}");
         if raw {
