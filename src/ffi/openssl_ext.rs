@@ -185,12 +185,14 @@ pub(crate) use message_signatures::{
 };
 
 mod message_signatures {
-    use std::ffi::{c_char, c_int, c_void};
+    use std::ffi::c_int;
 
     use foreign_types::ForeignTypeRef;
     use openssl::error::ErrorStack;
     use openssl::pkey_ctx::PkeyCtxRef;
     use openssl_sys::{EVP_PKEY_CTX, OSSL_PARAM};
+
+    use super::CtxParam;
 
     // Declared here because `openssl-sys` 0.9 names only the `*_init` functions; they are in the
     // vendored libcrypto the crate links.
@@ -212,7 +214,6 @@ mod message_signatures {
         ) -> c_int;
         fn EVP_PKEY_verify_message_final(ctx: *mut EVP_PKEY_CTX) -> c_int;
         fn EVP_PKEY_CTX_set_signature(ctx: *mut EVP_PKEY_CTX, sig: *const u8, len: usize) -> c_int;
-        fn OSSL_PARAM_construct_int(key: *const c_char, value: *mut c_int) -> OSSL_PARAM;
     }
 
     /// What a message signature is initialised with (the provider's `context-string`,
@@ -245,23 +246,18 @@ mod message_signatures {
         op: MessageOp,
         params: MessageParams<'_>,
     ) -> Result<(), ErrorStack> {
-        let mut deterministic = c_int::from(params.deterministic);
-        let mut encoding = c_int::from(!params.raw);
-        // SAFETY: the constructors only record the pointers. `context` is read (never written:
-        // OpenSSL copies set parameters) while `ctx` is being initialised; `deterministic` and
-        // `encoding` are locals that outlive the call below.
-        let array = unsafe {
-            [
-                openssl_sys::OSSL_PARAM_construct_octet_string(
-                    c"context-string".as_ptr(),
-                    params.context.as_ptr().cast_mut().cast::<c_void>(),
-                    params.context.len(),
-                ),
-                OSSL_PARAM_construct_int(c"deterministic".as_ptr(), &mut deterministic),
-                OSSL_PARAM_construct_int(c"message-encoding".as_ptr(), &mut encoding),
-                openssl_sys::OSSL_PARAM_construct_end(),
-            ]
-        };
+        let deterministic = i32::from(params.deterministic);
+        let encoding = i32::from(!params.raw);
+        let mut array: Vec<OSSL_PARAM> = [
+            CtxParam::Octets(c"context-string", params.context),
+            CtxParam::Int(c"deterministic", &deterministic),
+            CtxParam::Int(c"message-encoding", &encoding),
+        ]
+        .iter()
+        .map(CtxParam::raw)
+        .collect();
+        // SAFETY: a plain value constructor, no pointers read.
+        array.push(unsafe { openssl_sys::OSSL_PARAM_construct_end() });
         // SAFETY: `ctx` is a live EVP_PKEY_CTX borrowed mutably; a NULL algorithm lets OpenSSL
         // pick the key's own signature implementation; `array` is terminated and its data lives
         // across the call.
