@@ -54,6 +54,7 @@ pub fn pq_public(
 /// A `CK_SIGN_ADDITIONAL_CONTEXT` (or, with a hash, `CK_HASH_SIGN_ADDITIONAL_CONTEXT`) and the
 /// context it points to, kept together so the pointer stays valid.
 pub struct SignContext {
+    /// What `pContext` points to: owned here so it lives as long as the structures.
     context: Vec<u8>,
     plain: CK_SIGN_ADDITIONAL_CONTEXT,
     hashed: CK_HASH_SIGN_ADDITIONAL_CONTEXT,
@@ -96,7 +97,6 @@ impl SignContext {
 
     /// The structure as the bytes `raw_sign` / `raw_verify` take for `pParameter`.
     pub fn bytes(&mut self) -> &mut [u8] {
-        let _ = &self.context;
         if self.with_hash {
             let p = (&mut self.hashed as *mut CK_HASH_SIGN_ADDITIONAL_CONTEXT).cast::<u8>();
             // SAFETY: the structure is plain data of this size, borrowed mutably with `self`.
