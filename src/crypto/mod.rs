@@ -8,6 +8,7 @@ pub mod digest;
 pub mod ecdh;
 pub mod kdf;
 pub mod key_files;
+pub mod kem;
 pub mod keys;
 pub mod mac;
 pub mod modes;

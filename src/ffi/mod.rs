@@ -20,6 +20,7 @@ mod fork;
 pub mod function_list;
 pub(crate) mod guard;
 pub mod process;
+pub(crate) mod openssl_ext;
 pub(crate) mod ptr;
 
 pub use exports::*;
