@@ -19,8 +19,8 @@ pub mod exports;
 mod fork;
 pub mod function_list;
 pub(crate) mod guard;
+pub mod openssl_ext;
 pub mod process;
-pub(crate) mod openssl_ext;
 pub(crate) mod ptr;
 
 pub use exports::*;
