@@ -12,6 +12,7 @@ pub mod kem;
 pub mod keys;
 pub mod mac;
 pub mod modes;
+pub mod pq_keys;
 pub mod random;
 pub mod sign;
 pub mod wrap;

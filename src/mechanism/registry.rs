@@ -9,7 +9,8 @@ use cryptoki_sys::{
 };
 
 use super::{
-    aes, chacha, derive, des, digest, ecdh, ecdsa, eddsa, entry, kdf, keywrap, mac, mlkem, rsa,
+    aes, chacha, derive, des, digest, ecdh, ecdsa, eddsa, entry, kdf, keywrap, mac, mlkem,
+    pq_keygen, rsa,
     MechanismEntry,
 };
 
@@ -36,6 +37,7 @@ fn table() -> &'static [MechanismEntry] {
         entries.extend(digest::entries());
         entries.extend(mac::entries());
         entries.extend(keywrap::entries());
+        entries.extend(pq_keygen::entries());
         entries.extend(ecdh::entries());
         entries.extend(kdf::entries());
         entries.extend(derive::entries());
