@@ -230,7 +230,8 @@ struct ModuleKem {
 impl MlKem {
     fn new(module: &Path, s: &cryptoki::session::Session) -> Result<MlKem> {
         let raw = PKey::private_key_from_seed(None, KeyType::ML_KEM_768, None, &[9u8; 64])?;
-        let private = sqlhsm::crypto::keys::PrivateKey::from_pkcs8_der(&raw.private_key_to_pkcs8()?)?;
+        let private =
+            sqlhsm::crypto::keys::PrivateKey::from_pkcs8_der(&raw.private_key_to_pkcs8()?)?;
         let public = private.public_key()?;
         let ciphertext = sqlhsm::crypto::kem::ml_kem_encapsulate(&public)?.ciphertext;
         let pair = s.generate_key_pair(
@@ -240,7 +241,11 @@ impl MlKem {
                 Attribute::Encapsulate(true),
                 Attribute::ParameterSet(MlKemParameterSetType::ML_KEM_768.into()),
             ],
-            &[Attribute::Token(false), Attribute::Private(true), Attribute::Decapsulate(true)],
+            &[
+                Attribute::Token(false),
+                Attribute::Private(true),
+                Attribute::Decapsulate(true),
+            ],
         );
         let module = match pair {
             Ok((public, private)) => {
@@ -307,8 +312,16 @@ fn kem_template() -> [cryptoki_sys::CK_ATTRIBUTE; 4] {
         ulValueLen: len as cryptoki_sys::CK_ULONG,
     };
     [
-        attr(cryptoki_sys::CKA_CLASS, (&raw const CLASS).cast(), size_of_val(&CLASS)),
-        attr(cryptoki_sys::CKA_KEY_TYPE, (&raw const KEY_TYPE).cast(), size_of_val(&KEY_TYPE)),
+        attr(
+            cryptoki_sys::CKA_CLASS,
+            (&raw const CLASS).cast(),
+            size_of_val(&CLASS),
+        ),
+        attr(
+            cryptoki_sys::CKA_KEY_TYPE,
+            (&raw const KEY_TYPE).cast(),
+            size_of_val(&KEY_TYPE),
+        ),
         attr(cryptoki_sys::CKA_TOKEN, (&raw const FALSE).cast(), 1),
         attr(cryptoki_sys::CKA_ENCRYPT, (&raw const TRUE).cast(), 1),
     ]

@@ -303,6 +303,7 @@ const ROWS: &[Row] = &[
     row!(CKM_CHACHA20_KEY_GEN, ChaCha, P::None),
     row!(CKM_CHACHA20, ChaCha, P::ChaCha20),
     row!(CKM_CHACHA20_POLY1305, ChaCha, P::ChaChaPoly),
+    row!(CKM_ML_KEM_KEY_PAIR_GEN, MlKem, P::None),
     row!(CKM_ML_KEM, MlKem, P::None),
 ];
 
@@ -516,7 +517,10 @@ fn pair_templates(kind: Kind, size: CK_ULONG) -> (Vec<A>, Vec<A>) {
             private.push(yes(CKA_DERIVE));
         }
         MlKem => {
-            public.extend([ul(CKA_PARAMETER_SET, ml_kem_set(size)), yes(CKA_ENCAPSULATE)]);
+            public.extend([
+                ul(CKA_PARAMETER_SET, ml_kem_set(size)),
+                yes(CKA_ENCAPSULATE),
+            ]);
             private.push(yes(CKA_DECAPSULATE));
         }
         _ => unreachable!(),

@@ -66,7 +66,11 @@ fn bytes(t: CK_ATTRIBUTE_TYPE, v: &[u8]) -> RawAttr {
 }
 
 /// A private ML-KEM key (session object) from its seed d‖z.
-fn private_from_seed(s: &Session, set: CK_ULONG, seed: &[u8]) -> cryptoki::error::Result<ObjectHandle> {
+fn private_from_seed(
+    s: &Session,
+    set: CK_ULONG,
+    seed: &[u8],
+) -> cryptoki::error::Result<ObjectHandle> {
     raw_create_object(
         s,
         vec![
@@ -81,7 +85,11 @@ fn private_from_seed(s: &Session, set: CK_ULONG, seed: &[u8]) -> cryptoki::error
 }
 
 /// A private ML-KEM key from its expanded decapsulation key dk alone.
-fn private_from_value(s: &Session, set: CK_ULONG, dk: &[u8]) -> cryptoki::error::Result<ObjectHandle> {
+fn private_from_value(
+    s: &Session,
+    set: CK_ULONG,
+    dk: &[u8],
+) -> cryptoki::error::Result<ObjectHandle> {
     raw_create_object(
         s,
         vec![
@@ -96,7 +104,11 @@ fn private_from_value(s: &Session, set: CK_ULONG, dk: &[u8]) -> cryptoki::error:
 }
 
 /// A public ML-KEM key from its encapsulation key ek.
-fn public_from_value(s: &Session, set: CK_ULONG, ek: &[u8]) -> cryptoki::error::Result<ObjectHandle> {
+fn public_from_value(
+    s: &Session,
+    set: CK_ULONG,
+    ek: &[u8],
+) -> cryptoki::error::Result<ObjectHandle> {
     raw_create_object(
         s,
         vec![
@@ -191,7 +203,10 @@ fn wycheproof_decapsulation(file: &str, label: &str) {
                 tally.fail(id, "the imported key's public value is not ek".into());
             }
             if !ek.is_empty() && ek.len() != ek_len {
-                tally.fail(id, "the vector's ek has the wrong length for its set".into());
+                tally.fail(
+                    id,
+                    "the vector's ek has the wrong length for its set".into(),
+                );
             }
             match (valid, decapsulated(&s, key, &ct)) {
                 (true, Ok(k)) if k == hx(&case["K"]) => tally.ok("decapsulated to K"),
@@ -215,7 +230,11 @@ fn wycheproof_decapsulation(file: &str, label: &str) {
         doc["numberOfTests"].as_u64().expect("numberOfTests"),
         "every case accounted for"
     );
-    assert!(tally.failures.is_empty(), "{file}:\n  {}", tally.failures.join("\n  "));
+    assert!(
+        tally.failures.is_empty(),
+        "{file}:\n  {}",
+        tally.failures.join("\n  ")
+    );
 }
 
 #[test]
@@ -267,8 +286,15 @@ fn wycheproof_mlkem_768_encapsulation_keys() {
         }
     }
     println!("{file}: {:?}", tally.counts);
-    assert_eq!(tally.total() as u64, doc["numberOfTests"].as_u64().expect("count"));
-    assert!(tally.failures.is_empty(), "{file}:\n  {}", tally.failures.join("\n  "));
+    assert_eq!(
+        tally.total() as u64,
+        doc["numberOfTests"].as_u64().expect("count")
+    );
+    assert!(
+        tally.failures.is_empty(),
+        "{file}:\n  {}",
+        tally.failures.join("\n  ")
+    );
 }
 
 fn random<const N: usize>() -> [u8; N] {
@@ -295,15 +321,26 @@ fn interop_with_rustcrypto<K: KemCore>(set: CK_ULONG, label: &str) {
 
     // RustCrypto encapsulates, sqlhsm decapsulates (with either form of the private key).
     for _ in 0..4 {
-        let (ct, k) = ek.encapsulate_deterministic(&b32(&random::<32>())).expect("encaps");
-        assert_eq!(decapsulated(&s, from_seed, ct.as_slice()).unwrap(), k.as_slice());
-        assert_eq!(decapsulated(&s, from_value, ct.as_slice()).unwrap(), k.as_slice());
+        let (ct, k) = ek
+            .encapsulate_deterministic(&b32(&random::<32>()))
+            .expect("encaps");
+        assert_eq!(
+            decapsulated(&s, from_seed, ct.as_slice()).unwrap(),
+            k.as_slice()
+        );
+        assert_eq!(
+            decapsulated(&s, from_value, ct.as_slice()).unwrap(),
+            k.as_slice()
+        );
     }
     // sqlhsm encapsulates, RustCrypto decapsulates.
     for _ in 0..4 {
         let (ct, secret) = raw_encapsulate(&s, CKM_ML_KEM, public, readable_secret()).unwrap();
         let ct = Ciphertext::<K>::try_from(ct.as_slice()).expect("ciphertext length");
-        assert_eq!(dk.decapsulate(&ct).expect("decaps").as_slice(), value(&s, secret));
+        assert_eq!(
+            dk.decapsulate(&ct).expect("decaps").as_slice(),
+            value(&s, secret)
+        );
     }
     // A changed ciphertext: both give the same implicit-rejection secret.
     let (ct, _) = raw_encapsulate(&s, CKM_ML_KEM, public, readable_secret()).unwrap();
@@ -345,8 +382,13 @@ fn rustcrypto_encapsulates_to_a_key_sqlhsm_generated() {
         )
         .expect("ek length"),
     );
-    let (ct, k) = ek.encapsulate_deterministic(&b32(&random::<32>())).expect("encaps");
-    assert_eq!(decapsulated(&s, private, ct.as_slice()).unwrap(), k.as_slice());
+    let (ct, k) = ek
+        .encapsulate_deterministic(&b32(&random::<32>()))
+        .expect("encaps");
+    assert_eq!(
+        decapsulated(&s, private, ct.as_slice()).unwrap(),
+        k.as_slice()
+    );
 }
 
 /// An ML-KEM key pair generated by sqlhsm (session objects).
@@ -400,8 +442,14 @@ fn a_length_query_makes_no_key() {
         assert_eq!(query.reported as usize, ct_len);
         assert!(query.key.is_none());
         assert_eq!(count_objects(&s), before);
-        let small =
-            raw_encapsulate_with(&s, CKM_ML_KEM, None, public, readable_secret(), Some(ct_len - 1));
+        let small = raw_encapsulate_with(
+            &s,
+            CKM_ML_KEM,
+            None,
+            public,
+            readable_secret(),
+            Some(ct_len - 1),
+        );
         assert!(rv_is(small, RvError::BufferTooSmall));
         assert_eq!(count_objects(&s), before);
         let done = raw_encapsulate_with(
@@ -417,7 +465,10 @@ fn a_length_query_makes_no_key() {
         assert_eq!(done.ciphertext.len(), ct_len);
         let key = done.key.expect("a key");
         assert_eq!(count_objects(&s), before + 1);
-        assert_eq!(decapsulated(&s, private, &done.ciphertext).unwrap(), value(&s, key));
+        assert_eq!(
+            decapsulated(&s, private, &done.ciphertext).unwrap(),
+            value(&s, key)
+        );
     }
 }
 
@@ -484,7 +535,10 @@ fn templates_the_shared_secret_cannot_satisfy_are_refused() {
     let (ct, _) = raw_encapsulate(&s, CKM_ML_KEM, public, readable_secret()).unwrap();
     let before = count_objects(&s);
     let with = |extra: Vec<RawAttr>| {
-        let mut t = vec![raw_ulong(CKA_CLASS, CKO_SECRET_KEY), raw_bool(CKA_TOKEN, false)];
+        let mut t = vec![
+            raw_ulong(CKA_CLASS, CKO_SECRET_KEY),
+            raw_bool(CKA_TOKEN, false),
+        ];
         t.extend(extra);
         t
     };
@@ -493,22 +547,34 @@ fn templates_the_shared_secret_cannot_satisfy_are_refused() {
         (with(vec![]), RvError::TemplateIncomplete),
         // Longer than the 32-byte secret.
         (
-            with(vec![raw_ulong(CKA_KEY_TYPE, CKK_GENERIC_SECRET), raw_ulong(CKA_VALUE_LEN, 33)]),
+            with(vec![
+                raw_ulong(CKA_KEY_TYPE, CKK_GENERIC_SECRET),
+                raw_ulong(CKA_VALUE_LEN, 33),
+            ]),
             RvError::TemplateInconsistent,
         ),
         // An AES key of no AES length.
         (
-            with(vec![raw_ulong(CKA_KEY_TYPE, CKK_AES), raw_ulong(CKA_VALUE_LEN, 20)]),
+            with(vec![
+                raw_ulong(CKA_KEY_TYPE, CKK_AES),
+                raw_ulong(CKA_VALUE_LEN, 20),
+            ]),
             RvError::KeySizeRange,
         ),
         // Not a secret key.
         (
-            vec![raw_ulong(CKA_CLASS, CKO_PRIVATE_KEY), raw_ulong(CKA_KEY_TYPE, CKK_AES)],
+            vec![
+                raw_ulong(CKA_CLASS, CKO_PRIVATE_KEY),
+                raw_ulong(CKA_KEY_TYPE, CKK_AES),
+            ],
             RvError::TemplateInconsistent,
         ),
         // A value of its own.
         (
-            with(vec![raw_ulong(CKA_KEY_TYPE, CKK_GENERIC_SECRET), bytes(CKA_VALUE, &[1; 32])]),
+            with(vec![
+                raw_ulong(CKA_KEY_TYPE, CKK_GENERIC_SECRET),
+                bytes(CKA_VALUE, &[1; 32]),
+            ]),
             RvError::AttributeReadOnly,
         ),
     ];
@@ -544,7 +610,14 @@ fn keys_and_mechanisms_that_do_not_fit_are_refused() {
     let r = raw_decapsulate(&s, CKM_AES_ECB, private, readable_secret(), &ct);
     assert!(rv_is(r, RvError::MechanismInvalid));
     let mut param = [0u8; 8];
-    let r = raw_decapsulate_with(&s, CKM_ML_KEM, Some(&mut param), private, readable_secret(), &ct);
+    let r = raw_decapsulate_with(
+        &s,
+        CKM_ML_KEM,
+        Some(&mut param),
+        private,
+        readable_secret(),
+        &ct,
+    );
     assert!(rv_is(r, RvError::MechanismParamInvalid));
     // A ciphertext of another parameter set's length.
     let r = raw_decapsulate(&s, CKM_ML_KEM, private, readable_secret(), &ct[..768]);
@@ -562,8 +635,16 @@ fn generate_ec_pair(s: &Session) -> (ObjectHandle, ObjectHandle) {
     let p256 = vec![0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
     s.generate_key_pair(
         &Mechanism::EccKeyPairGen,
-        &[Attribute::Token(false), Attribute::EcParams(p256), Attribute::Verify(true)],
-        &[Attribute::Token(false), Attribute::Sign(true), Attribute::Derive(true)],
+        &[
+            Attribute::Token(false),
+            Attribute::EcParams(p256),
+            Attribute::Verify(true),
+        ],
+        &[
+            Attribute::Token(false),
+            Attribute::Sign(true),
+            Attribute::Derive(true),
+        ],
     )
     .expect("EC key pair")
 }
@@ -638,7 +719,10 @@ fn the_keys_templates_join_the_callers() {
     )
     .unwrap();
     // The caller's template names no key type: the key's template supplies CKK_AES.
-    let no_type = vec![raw_ulong(CKA_CLASS, CKO_SECRET_KEY), raw_bool(CKA_TOKEN, false)];
+    let no_type = vec![
+        raw_ulong(CKA_CLASS, CKO_SECRET_KEY),
+        raw_bool(CKA_TOKEN, false),
+    ];
     let (ct, sent) = raw_encapsulate(&s, CKM_ML_KEM, public, no_type.clone()).unwrap();
     assert_eq!(raw_get_ulong(&s, sent, CKA_KEY_TYPE).unwrap(), CKK_AES);
     let received = raw_decapsulate(&s, CKM_ML_KEM, private, no_type, &ct).unwrap();

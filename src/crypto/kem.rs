@@ -164,7 +164,10 @@ mod tests {
             let sent = ml_kem_encapsulate(&public).unwrap();
             assert_eq!(sent.ciphertext.len(), ct_len);
             assert_eq!(sent.secret.len(), ML_KEM_SECRET_LEN);
-            assert_eq!(ml_kem_decapsulate(&key, &sent.ciphertext).unwrap(), sent.secret);
+            assert_eq!(
+                ml_kem_decapsulate(&key, &sent.ciphertext).unwrap(),
+                sent.secret
+            );
             // Implicit rejection: a changed ciphertext decapsulates, to another secret.
             let mut changed = sent.ciphertext.clone();
             changed[0] ^= 1;

@@ -10,8 +10,7 @@ use cryptoki_sys::{
 
 use super::{
     aes, chacha, derive, des, digest, ecdh, ecdsa, eddsa, entry, kdf, keywrap, mac, mlkem,
-    pq_keygen, rsa,
-    MechanismEntry,
+    pq_keygen, rsa, MechanismEntry,
 };
 
 /// Generic secrets (HMAC keys, derivation bases), sizes in bytes.
