@@ -179,8 +179,11 @@ pub struct Kem {
     /// The shared secret `ciphertext` carries for the private key: a ciphertext of a length
     /// the key cannot take is `CKR_WRAPPED_KEY_LEN_RANGE`; one the KEM rejects otherwise
     /// follows the KEM (ML-KEM's implicit rejection gives a secret, not an error).
-    pub decapsulate: fn(&KeyMaterial, &MechanismParam, &[u8]) -> Result<Zeroizing<Vec<u8>>>,
+    pub decapsulate: DecapsulateFn,
 }
+
+/// [`Kem::decapsulate`]: the private key's material, the parameter, the ciphertext.
+pub type DecapsulateFn = fn(&KeyMaterial, &MechanismParam, &[u8]) -> Result<Zeroizing<Vec<u8>>>;
 
 pub use crate::crypto::kem::Encapsulation;
 
