@@ -417,6 +417,25 @@ fn post_quantum_algorithms_generate_export_rotate_and_check() {
         .expect("successor")
         .to_string();
     assert_eq!(cli.key(&successor)["algorithm"], "ml-kem-1024");
+    // Status and history as for any key.
+    let slh = the_key_with(&cli.keys(&[]), "label", "slh-dsa-shake-256f");
+    cli.ok(&["key", "set-status", &slh, "inactive"]);
+    assert_eq!(cli.key(&slh)["status"], "inactive");
+    let kinds: Vec<String> = events(&cli, &slh)
+        .iter()
+        .filter_map(|e| e["event"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(
+        kinds.first().map(String::as_str),
+        Some("generated"),
+        "{kinds:?}"
+    );
+    assert!(kinds.iter().any(|k| k == "status"), "{kinds:?}");
+    let rotated: Vec<String> = events(&cli, &signer)
+        .iter()
+        .filter_map(|e| e["event"].as_str().map(str::to_string))
+        .collect();
+    assert!(rotated.iter().any(|k| k == "rotated"), "{rotated:?}");
     let check = cli.json(&["db", "check"]);
     assert_eq!(check["ok"], true, "{check}");
     let verified = check["tokens"][0]["verified"].as_u64().unwrap_or(0);
