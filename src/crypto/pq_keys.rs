@@ -316,7 +316,8 @@ mod tests {
         let crate::crypto::keys::PublicValues::Encoded { value } = public else {
             panic!("not encoded")
         };
-        let cases: Vec<(&str, Box<dyn Fn()>)> = vec![
+        type Case = (&'static str, Box<dyn Fn()>);
+        let cases: Vec<Case> = vec![
             (
                 "seed of a wrong length",
                 Box::new(|| assert!(PrivateKey::from_pq_seed("ML-DSA-44", &[1; 31]).is_err())),
