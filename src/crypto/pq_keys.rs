@@ -316,8 +316,8 @@ mod tests {
         let crate::crypto::keys::PublicValues::Encoded { value } = public else {
             panic!("not encoded")
         };
-        type Case = (&'static str, Box<dyn Fn()>);
-        let cases: Vec<Case> = vec![
+        type Case<'a> = (&'static str, Box<dyn Fn() + 'a>);
+        let cases: Vec<Case<'_>> = vec![
             (
                 "seed of a wrong length",
                 Box::new(|| assert!(PrivateKey::from_pq_seed("ML-DSA-44", &[1; 31]).is_err())),
