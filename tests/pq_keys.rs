@@ -2,7 +2,8 @@
 //! `C_GenerateKeyPair` for every parameter set, mechanism info, `C_CreateObject` of public keys
 //! and of private keys from the seed, the expanded key or both, the attributes they show
 //! (`CKA_PARAMETER_SET`, `CKA_VALUE`, `CKA_SEED` under the sensitivity rules,
-//! `CKA_PUBLIC_KEY_INFO` with NIST's OIDs), how the private key is sealed and wrapped, and rotation.
+//! `CKA_PUBLIC_KEY_INFO` with NIST's OIDs), how the private key is sealed and wrapped, and
+//! rotation.
 //!
 //! Keys from seeds are checked against Project Wycheproof (`tests/data/wycheproof/`):
 //! `mlkem_768_keygen_seed_test.json` (seed d‖z → ek, dk) and the keys of the three
