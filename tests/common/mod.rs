@@ -21,6 +21,7 @@ mod pg_database;
 mod pq_sign;
 mod raw_calls;
 mod raw_crypt;
+mod raw_kem;
 mod test_db;
 mod tokens;
 
@@ -33,5 +34,5 @@ mod pg_test_url;
 pub use self::{
     attributes::*, backend::*, c_programs::*, children::*, constants::*, keygen::*, module::*,
     openssl_checks::*, pg_database::*, pg_test_url::*, pq_sign::*, raw_calls::*, raw_crypt::*,
-    test_db::*, tokens::*,
+    raw_kem::*, test_db::*, tokens::*,
 };
