@@ -253,6 +253,8 @@ pub(crate) fn public_from_raw(algorithm: &CStr, bytes: &[u8]) -> Result<PKey<Pub
     Ok(unsafe { PKey::from_ptr(key) })
 }
 
+// Not one of sqlhsm's exports: kept out of the header cbindgen makes from src/ffi.
+/// cbindgen:ignore
 extern "C" {
     // In libcrypto since OpenSSL 3.0; `openssl-sys` does not declare it.
     fn EVP_PKEY_get0_type_name(key: *const openssl_sys::EVP_PKEY) -> *const std::ffi::c_char;
@@ -281,6 +283,8 @@ pub(crate) use message_signatures::{
     MessageParams,
 };
 
+// cbindgen reads src/ffi for the header: these OpenSSL declarations are not sqlhsm's exports.
+/// cbindgen:ignore
 mod message_signatures {
     use std::ffi::c_int;
 
