@@ -6,6 +6,7 @@ pub mod cipher;
 pub(crate) mod der;
 pub mod digest;
 pub mod ecdh;
+pub mod hybrid_kem;
 pub mod kdf;
 pub mod key_files;
 pub mod keys;
