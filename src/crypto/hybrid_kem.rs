@@ -278,6 +278,103 @@ impl HybridKem {
     }
 }
 
+/// DER tags of the envelopes.
+const SEQUENCE: u8 = 0x30;
+const INTEGER: u8 = 0x02;
+const BIT_STRING: u8 = 0x03;
+const OCTET_STRING: u8 = 0x04;
+
+impl HybridKem {
+    /// The AlgorithmIdentifier OID, DER-encoded: id-XWing 1.3.6.1.4.1.62253.25722
+    /// (draft-connolly-cfrg-xwing-kem-10 §5.8), id-MLKEM768-ECDH-P256-SHA3-256 1.3.6.1.5.5.7.6.59
+    /// and id-MLKEM1024-ECDH-P384-SHA3-256 1.3.6.1.5.5.7.6.63 (draft-ietf-lamps-pq-composite-kem).
+    pub fn oid_der(self) -> &'static [u8] {
+        match self {
+            HybridKem::XWing => &[
+                0x06, 0x0b, 0x2b, 0x06, 0x01, 0x04, 0x01, 0x83, 0xe6, 0x2d, 0x81, 0xc8, 0x7a,
+            ],
+            HybridKem::P256MlKem768 => {
+                &[0x06, 0x08, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x06, 0x3b]
+            }
+            HybridKem::P384MlKem1024 => {
+                &[0x06, 0x08, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x06, 0x3f]
+            }
+        }
+    }
+
+    fn algorithm_identifier(self) -> Vec<u8> {
+        // The parameters are absent for all three.
+        crate::crypto::der::tlv(SEQUENCE, self.oid_der())
+    }
+
+    /// The SubjectPublicKeyInfo OpenTDF publishes: the OID, no parameters, the raw public key
+    /// as the BIT STRING.
+    pub fn public_to_spki_der(self, public: &[u8]) -> Vec<u8> {
+        let bits = [&[0u8][..], public].concat();
+        let body = [
+            self.algorithm_identifier(),
+            crate::crypto::der::tlv(BIT_STRING, &bits),
+        ]
+        .concat();
+        crate::crypto::der::tlv(SEQUENCE, &body)
+    }
+
+    /// The PKCS#8 (RFC 5958 v1) private key OpenTDF writes: version 0, the OID, the raw private
+    /// key as the OCTET STRING.
+    pub fn private_to_pkcs8_der(self, private: &[u8]) -> Zeroizing<Vec<u8>> {
+        let key = Zeroizing::new(crate::crypto::der::tlv(OCTET_STRING, private));
+        let body = Zeroizing::new(
+            [
+                crate::crypto::der::tlv(INTEGER, &[0]),
+                self.algorithm_identifier(),
+                key.to_vec(),
+            ]
+            .concat(),
+        );
+        Zeroizing::new(crate::crypto::der::tlv(SEQUENCE, &body))
+    }
+
+    /// The hybrid and raw public key of a SubjectPublicKeyInfo; `None` when it is not one of
+    /// the three (so other parsers may try), or is malformed.
+    pub fn public_from_spki_der(der: &[u8]) -> Option<(HybridKem, Vec<u8>)> {
+        let body = crate::crypto::der::content(der, SEQUENCE)?;
+        let (kem, rest) = Self::split_algorithm(body)?;
+        let bits = crate::crypto::der::content(rest, BIT_STRING)?;
+        let (&unused, public) = bits.split_first()?;
+        (unused == 0 && public.len() == kem.public_key_len()).then(|| (kem, public.to_vec()))
+    }
+
+    /// The hybrid and raw private key of a PKCS#8 envelope; `None` as for SPKI.
+    pub fn private_from_pkcs8_der(der: &[u8]) -> Option<(HybridKem, Zeroizing<Vec<u8>>)> {
+        let body = crate::crypto::der::content(der, SEQUENCE)?;
+        let (tag, version, rest) = crate::crypto::der::split_tlv(body)?;
+        if tag != INTEGER || version != [0] {
+            return None;
+        }
+        let (kem, rest) = Self::split_algorithm(rest)?;
+        let private = crate::crypto::der::content(rest, OCTET_STRING)?;
+        Some((kem, Zeroizing::new(private.to_vec())))
+    }
+
+    /// The AlgorithmIdentifier at the start of `der` (exactly an OID: parameters must be
+    /// absent), and what follows it.
+    fn split_algorithm(der: &[u8]) -> Option<(HybridKem, &[u8])> {
+        let (tag, algorithm, rest) = crate::crypto::der::split_tlv(der)?;
+        if tag != SEQUENCE {
+            return None;
+        }
+        let kem = ALL.into_iter().find(|k| k.oid_der() == algorithm)?;
+        Some((kem, rest))
+    }
+}
+
+/// The three, in `key_algorithm` order (6, 7, 8).
+pub const ALL: [HybridKem; 3] = [
+    HybridKem::XWing,
+    HybridKem::P256MlKem768,
+    HybridKem::P384MlKem1024,
+];
+
 /// A decoded public key: the ML-KEM encapsulation key and the traditional public value as sent.
 struct PublicParts {
     ml_kem: PKey<openssl::pkey::Public>,

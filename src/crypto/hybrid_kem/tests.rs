@@ -99,12 +99,6 @@ fn sizes_are_opentdfs() {
     assert_eq!(HybridKem::P384MlKem1024.ciphertext_len(), 1665);
 }
 
-const ALL: [HybridKem; 3] = [
-    HybridKem::XWing,
-    HybridKem::P256MlKem768,
-    HybridKem::P384MlKem1024,
-];
-
 #[test]
 fn generated_keys_round_trip_in_opentdfs_layout() {
     for kem in ALL {
@@ -185,5 +179,53 @@ fn an_ephemeral_point_off_the_curve_is_refused() {
         ct[last] ^= 1;
         let err = kem.decapsulate(&pair.private, &ct).unwrap_err();
         assert_eq!(err.rv(), Rv::WRAPPED_KEY_INVALID, "{kem:?}");
+    }
+}
+
+/// draft-connolly-cfrg-xwing-kem-10, Appendix D: the PKCS#8 and SPKI encodings of the key pair
+/// whose private key is 00 01 … 1f (`tests/data/hybrid/xwing_draft10_x509.pem`).
+#[test]
+fn xwing_envelopes_match_the_draft_example() {
+    use base64::Engine;
+    let text = include_str!("../../../tests/data/hybrid/xwing_draft10_x509.pem");
+    let block = |label: &str| {
+        let begin = format!("-----BEGIN {label}-----");
+        let end = format!("-----END {label}-----");
+        let body = &text[text.find(&begin).unwrap() + begin.len()..text.find(&end).unwrap()];
+        let b64: String = body.split_whitespace().collect();
+        base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap()
+    };
+    let (pkcs8, spki) = (block("PRIVATE KEY"), block("PUBLIC KEY"));
+    let seed: Vec<u8> = (0u8..32).collect();
+    let (kem, private) = HybridKem::private_from_pkcs8_der(&pkcs8).unwrap();
+    assert_eq!((kem, private.to_vec()), (HybridKem::XWing, seed.clone()));
+    assert_eq!(*kem.private_to_pkcs8_der(&seed), pkcs8);
+    let public = kem.key_pair_from_private(&seed).unwrap().public;
+    assert_eq!(kem.public_to_spki_der(&public), spki);
+    assert_eq!(
+        HybridKem::public_from_spki_der(&spki).unwrap(),
+        (HybridKem::XWing, public)
+    );
+}
+
+#[test]
+fn envelopes_round_trip_and_name_their_kem() {
+    for kem in ALL {
+        let pair = kem.generate().unwrap();
+        let spki = kem.public_to_spki_der(&pair.public);
+        assert_eq!(
+            HybridKem::public_from_spki_der(&spki).unwrap(),
+            (kem, pair.public.clone())
+        );
+        let pkcs8 = kem.private_to_pkcs8_der(&pair.private);
+        let (back, private) = HybridKem::private_from_pkcs8_der(&pkcs8).unwrap();
+        assert_eq!((back, &private), (kem, &pair.private));
+        // An RSA or EC SubjectPublicKeyInfo is not a hybrid one.
+        let ec = crate::crypto::test_keys::ec(crate::crypto::test_keys::P256);
+        let other = ec.public_key().unwrap().to_spki_der().unwrap();
+        assert!(HybridKem::public_from_spki_der(&other).is_none());
+        assert!(HybridKem::private_from_pkcs8_der(&ec.to_pkcs8_der().unwrap()).is_none());
     }
 }
