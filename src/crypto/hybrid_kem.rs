@@ -25,6 +25,7 @@ use openssl::nid::Nid;
 use openssl::pkey::{Id, KeyType, PKey, Private};
 use zeroize::Zeroizing;
 
+pub use crate::crypto::kem::Encapsulation;
 use crate::crypto::openssl_error;
 use crate::error::{Result, Rv};
 use crate::ffi::openssl_ext::{kem_decapsulate, kem_encapsulate};
@@ -105,20 +106,6 @@ impl std::fmt::Debug for HybridKeyPair {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HybridKeyPair")
             .field("public_len", &self.public.len())
-            .finish_non_exhaustive()
-    }
-}
-
-/// An encapsulation: the ciphertext for the key's owner and the secret it carries.
-pub struct Encapsulation {
-    pub ciphertext: Vec<u8>,
-    pub shared_secret: Zeroizing<Vec<u8>>,
-}
-
-impl std::fmt::Debug for Encapsulation {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Encapsulation")
-            .field("ciphertext_len", &self.ciphertext.len())
             .finish_non_exhaustive()
     }
 }
@@ -221,18 +208,15 @@ impl HybridKem {
             Some(e) => (Some(&e[..MLKEM_M_LEN]), Some(&e[MLKEM_M_LEN..])),
             None => (None, None),
         };
-        let (mut ciphertext, ss_m) =
-            kem_encapsulate(&peer.ml_kem, m).map_err(|_| Rv::GENERAL_ERROR)?;
+        let ml_kem = kem_encapsulate(&peer.ml_kem, m).map_err(openssl_error)?;
+        let (mut ciphertext, ss_m) = (ml_kem.ciphertext, ml_kem.secret);
         let (ct_t, ss_t) = match self.curve() {
             None => x25519_encapsulate(&peer.traditional, ephemeral)?,
             Some(curve) => ecdh_encapsulate(curve, &peer.traditional, ephemeral)?,
         };
-        let shared_secret = self.combine(&ss_m, &ss_t, &ct_t, &peer.traditional)?;
+        let secret = self.combine(&ss_m, &ss_t, &ct_t, &peer.traditional)?;
         ciphertext.extend_from_slice(&ct_t);
-        Ok(Encapsulation {
-            ciphertext,
-            shared_secret,
-        })
+        Ok(Encapsulation { ciphertext, secret })
     }
 
     /// The secret `ciphertext` carries for the owner of `private`. A ciphertext of the wrong

@@ -8,6 +8,7 @@ pub mod digest;
 pub mod ecdh;
 pub mod hybrid_kem;
 pub mod kdf;
+pub mod kem;
 pub mod key_files;
 pub mod keys;
 pub mod mac;

@@ -44,7 +44,7 @@ fn xwing_matches_the_draft_vectors() {
         assert_eq!(pair.public, v["pk"], "public key derived from the seed");
         let enc = kem.encapsulate_derandomized(&v["pk"], &v["eseed"]).unwrap();
         assert_eq!(enc.ciphertext, v["ct"]);
-        assert_eq!(*enc.shared_secret, v["ss"]);
+        assert_eq!(*enc.secret, v["ss"]);
         assert_eq!(*kem.decapsulate(&v["sk"], &v["ct"]).unwrap(), v["ss"]);
     }
 }
@@ -111,9 +111,9 @@ fn generated_keys_round_trip_in_opentdfs_layout() {
         );
         let enc = kem.encapsulate(&pair.public).unwrap();
         assert_eq!(enc.ciphertext.len(), kem.ciphertext_len());
-        assert_eq!(enc.shared_secret.len(), SHARED_SECRET_LEN);
+        assert_eq!(enc.secret.len(), SHARED_SECRET_LEN);
         let ss = kem.decapsulate(&pair.private, &enc.ciphertext).unwrap();
-        assert_eq!(ss, enc.shared_secret, "{kem:?}");
+        assert_eq!(ss, enc.secret, "{kem:?}");
         if let Some(curve) = kem.curve() {
             // ML-KEM seed, then an ECPrivateKey on the right curve; the public key and the
             // ciphertext end with uncompressed points.
@@ -161,12 +161,12 @@ fn another_keys_ciphertext_gives_an_unrelated_secret() {
         let (a, b) = (kem.generate().unwrap(), kem.generate().unwrap());
         let enc = kem.encapsulate(&a.public).unwrap();
         let wrong = kem.decapsulate(&b.private, &enc.ciphertext).unwrap();
-        assert_ne!(wrong, enc.shared_secret, "{kem:?}");
+        assert_ne!(wrong, enc.secret, "{kem:?}");
         // One flipped bit in the ML-KEM part: implicit rejection, a different secret.
         let mut tampered = enc.ciphertext.clone();
         tampered[0] ^= 1;
         let other = kem.decapsulate(&a.private, &tampered).unwrap();
-        assert_ne!(other, enc.shared_secret, "{kem:?}");
+        assert_ne!(other, enc.secret, "{kem:?}");
     }
 }
 
