@@ -56,6 +56,51 @@
  */
 #define CKA_SQLHSM_ROTATED_TO 3545300999
 
+/**
+ * Key type of an X-Wing key pair (`key_algorithm` 6). C type: `CK_KEY_TYPE`.
+ */
+#define CKK_SQLHSM_XWING 3545300998
+
+/**
+ * Key type of an ML-KEM-768 + ECDH P-256 key pair (`key_algorithm` 7). C type: `CK_KEY_TYPE`.
+ */
+#define CKK_SQLHSM_P256_ML_KEM_768 3545300999
+
+/**
+ * Key type of an ML-KEM-1024 + ECDH P-384 key pair (`key_algorithm` 8). C type: `CK_KEY_TYPE`.
+ */
+#define CKK_SQLHSM_P384_ML_KEM_1024 3545301000
+
+/**
+ * X-Wing encapsulation (`C_EncapsulateKey` / `C_DecapsulateKey`), no parameter.
+ */
+#define CKM_SQLHSM_XWING 3545305094
+
+/**
+ * ML-KEM-768 + ECDH P-256 encapsulation, no parameter.
+ */
+#define CKM_SQLHSM_P256_ML_KEM_768 3545305095
+
+/**
+ * ML-KEM-1024 + ECDH P-384 encapsulation, no parameter.
+ */
+#define CKM_SQLHSM_P384_ML_KEM_1024 3545305096
+
+/**
+ * X-Wing key-pair generation.
+ */
+#define CKM_SQLHSM_XWING_KEY_PAIR_GEN 3545309190
+
+/**
+ * ML-KEM-768 + ECDH P-256 key-pair generation.
+ */
+#define CKM_SQLHSM_P256_ML_KEM_768_KEY_PAIR_GEN 3545309191
+
+/**
+ * ML-KEM-1024 + ECDH P-384 key-pair generation.
+ */
+#define CKM_SQLHSM_P384_ML_KEM_1024_KEY_PAIR_GEN 3545309192
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus

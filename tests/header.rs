@@ -118,17 +118,22 @@ fn header_declares_every_export_and_the_vendor_constants() {
         "CKA_SQLHSM_KEY_STATUS",
         "CKA_SQLHSM_KEY_MODE",
         "CKA_SQLHSM_KEY_ALGORITHM",
+        "CKK_SQLHSM_XWING",
+        "CKM_SQLHSM_P384_ML_KEM_1024_KEY_PAIR_GEN",
     ] {
         assert!(
             GENERATED.contains(&format!("#define {constant} ")),
             "{constant} missing"
         );
     }
-    // Nothing but the C_* functions and the CKA_SQLHSM_* constants.
+    // Nothing but the C_* functions and the CKA_/CKK_/CKM_SQLHSM_* constants.
     for line in GENERATED.lines() {
         if let Some(name) = line.strip_prefix("#define ") {
             assert!(
-                name.starts_with("CKA_SQLHSM_") || name == "SQLHSM_H",
+                ["CKA_SQLHSM_", "CKK_SQLHSM_", "CKM_SQLHSM_"]
+                    .iter()
+                    .any(|prefix| name.starts_with(prefix))
+                    || name == "SQLHSM_H",
                 "unexpected {line}"
             );
         }
