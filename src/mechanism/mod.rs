@@ -165,6 +165,9 @@ pub struct DeriveInput<'a> {
 /// `C_DeriveKey`: the derived value, then one value per additional key (SP 800-108).
 pub type DeriveFn = fn(&DeriveInput<'_>) -> Result<Vec<Zeroizing<Vec<u8>>>>;
 
+/// `C_DecapsulateKey`: the shared secret a ciphertext carries for a private key.
+pub type DecapsulateFn = fn(&KeyMaterial, &MechanismParam, &[u8]) -> Result<Zeroizing<Vec<u8>>>;
+
 /// A key-encapsulation mechanism (`C_EncapsulateKey` / `C_DecapsulateKey`, PKCS#11 3.2
 /// §5.18): what it does with the public key, the private key, and a ciphertext. The core
 /// makes the secret key object from the secret; the KEM only computes.
@@ -178,7 +181,7 @@ pub struct Kem {
     /// The shared secret `ciphertext` carries for the private key: a ciphertext of a length
     /// the key cannot take is `CKR_WRAPPED_KEY_LEN_RANGE`; one the KEM rejects otherwise
     /// follows the KEM (ML-KEM's implicit rejection gives a secret, not an error).
-    pub decapsulate: fn(&KeyMaterial, &MechanismParam, &[u8]) -> Result<Zeroizing<Vec<u8>>>,
+    pub decapsulate: DecapsulateFn,
 }
 
 pub use crate::crypto::kem::Encapsulation;
