@@ -186,18 +186,9 @@ fn an_ephemeral_point_off_the_curve_is_refused() {
 /// whose private key is 00 01 … 1f (`tests/data/hybrid/xwing_draft10_x509.pem`).
 #[test]
 fn xwing_envelopes_match_the_draft_example() {
-    use base64::Engine;
     let text = include_str!("../../../tests/data/hybrid/xwing_draft10_x509.pem");
-    let block = |label: &str| {
-        let begin = format!("-----BEGIN {label}-----");
-        let end = format!("-----END {label}-----");
-        let body = &text[text.find(&begin).unwrap() + begin.len()..text.find(&end).unwrap()];
-        let b64: String = body.split_whitespace().collect();
-        base64::engine::general_purpose::STANDARD
-            .decode(b64)
-            .unwrap()
-    };
-    let (pkcs8, spki) = (block("PRIVATE KEY"), block("PUBLIC KEY"));
+    let blocks = pem_blocks(text);
+    let (pkcs8, spki) = (blocks[0].clone(), blocks[1].clone());
     let seed: Vec<u8> = (0u8..32).collect();
     let (kem, private) = HybridKem::private_from_pkcs8_der(&pkcs8).unwrap();
     assert_eq!((kem, private.to_vec()), (HybridKem::XWing, seed.clone()));
@@ -227,5 +218,56 @@ fn envelopes_round_trip_and_name_their_kem() {
         let other = ec.public_key().unwrap().to_spki_der().unwrap();
         assert!(HybridKem::public_from_spki_der(&other).is_none());
         assert!(HybridKem::private_from_pkcs8_der(&ec.to_pkcs8_der().unwrap()).is_none());
+    }
+}
+
+/// The DER of every PEM block of `text`, in order.
+fn pem_blocks(text: &str) -> Vec<Vec<u8>> {
+    use base64::Engine;
+    let mut blocks = Vec::new();
+    let mut body: Option<String> = None;
+    for line in text.lines() {
+        if line.starts_with("-----BEGIN ") {
+            body = Some(String::new());
+        } else if line.starts_with("-----END ") {
+            let b64 = body.take().unwrap();
+            blocks.push(
+                base64::engine::general_purpose::STANDARD
+                    .decode(b64)
+                    .unwrap(),
+            );
+        } else if let Some(b) = body.as_mut() {
+            b.push_str(line.trim());
+        }
+    }
+    blocks
+}
+
+/// Key pairs OpenTDF's `lib/ocrypto` wrote (`tests/data/hybrid/opentdf_keys.pem`): sqlhsm
+/// reads the private keys, derives from them exactly the public keys OpenTDF published, writes
+/// both envelopes back byte for byte, and encapsulates to OpenTDF's public keys so that their
+/// private keys decapsulate.
+#[test]
+fn opentdfs_own_key_pairs_read_and_write_back_unchanged() {
+    let blocks = pem_blocks(include_str!("../../../tests/data/hybrid/opentdf_keys.pem"));
+    let expected = [HybridKem::P256MlKem768, HybridKem::P384MlKem1024];
+    assert_eq!(blocks.len(), 4);
+    for (pair, want) in blocks.chunks(2).zip(expected) {
+        let (spki, pkcs8) = (&pair[0], &pair[1]);
+        let (kem, public) = HybridKem::public_from_spki_der(spki).unwrap();
+        let (kem2, private) = HybridKem::private_from_pkcs8_der(pkcs8).unwrap();
+        assert_eq!((kem, kem2), (want, want));
+        assert_eq!(kem.key_pair_from_private(&private).unwrap().public, public);
+        assert_eq!(kem.public_to_spki_der(&public), *spki);
+        assert_eq!(*kem.private_to_pkcs8_der(&private), *pkcs8);
+        // The ECPrivateKey OpenSSL writes for generated keys is the one OpenTDF writes.
+        let ec_der = &private[MLKEM_SEED_LEN..];
+        let ec = EcKey::private_key_from_der(ec_der).unwrap();
+        assert_eq!(ec.private_key_to_der().unwrap(), ec_der);
+        let enc = kem.encapsulate(&public).unwrap();
+        assert_eq!(
+            kem.decapsulate(&private, &enc.ciphertext).unwrap(),
+            enc.secret
+        );
     }
 }
