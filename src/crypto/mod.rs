@@ -13,6 +13,7 @@ pub mod key_files;
 pub mod keys;
 pub mod mac;
 pub mod modes;
+pub mod pq_keys;
 pub mod random;
 pub mod sign;
 pub mod wrap;

@@ -15,6 +15,7 @@ mod kdf;
 mod keywrap;
 mod mac;
 mod mlkem;
+mod pq_keygen;
 pub mod registry;
 mod rsa;
 mod support;
