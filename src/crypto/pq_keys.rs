@@ -252,9 +252,15 @@ pub(crate) fn public_value<T: HasPublic>(key: &PKeyRef<T>) -> Result<Vec<u8>> {
     key.raw_public_key().map_err(openssl_error)
 }
 
-/// Whether two keys hold the same key pair (a seed and an expanded key given together must).
-pub fn same_pair(a: &PrivateKey, b: &PrivateKey) -> bool {
-    a.0.public_eq(&b.0)
+impl PrivateKey {
+    /// Whether this key's expanded private key is `expanded` (a seed and an expanded key given
+    /// together must be one key), compared in constant time.
+    pub fn pq_expanded_is(&self, expanded: &[u8]) -> Result<bool> {
+        let Some(own) = self.pq_expanded()? else {
+            return Ok(false);
+        };
+        Ok(own.len() == expanded.len() && openssl::memcmp::eq(&own, expanded))
+    }
 }
 
 #[cfg(test)]

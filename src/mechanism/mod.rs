@@ -185,6 +185,9 @@ pub struct Kem {
     pub decapsulate: DecapsulateFn,
 }
 
+/// [`Kem::decapsulate`]: the private key's material, the parameter, the ciphertext.
+pub type DecapsulateFn = fn(&KeyMaterial, &MechanismParam, &[u8]) -> Result<Zeroizing<Vec<u8>>>;
+
 pub use crate::crypto::kem::Encapsulation;
 
 /// One registered mechanism.
