@@ -23,8 +23,8 @@ pub const CKA_SQLHSM_ROTATED_TO: u64 = 0xD351_0007;
 
 // OpenTDF's hybrid KEMs (README, "Hybrid KEMs"). The low byte is the algorithm's OpenTDF
 // `key_algorithm` number; 0x1000 marks the KEM mechanism, 0x2000 its key-pair generation.
-// Reserved: the constructions are in `crypto::hybrid_kem`, the key objects and mechanisms that
-// use these numbers are not offered yet.
+// The constructions are `crypto::hybrid_kem`, the keys `crypto::hybrid_keys` and the
+// key-algorithm rows 6–8, the mechanisms `mechanism::hybrid`.
 
 /// Key type of an X-Wing key pair (`key_algorithm` 6). C type: `CK_KEY_TYPE`.
 pub const CKK_SQLHSM_XWING: u64 = 0xD351_0006;

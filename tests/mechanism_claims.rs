@@ -45,7 +45,20 @@ enum Kind {
     MlKem,
     MlDsa,
     SlhDsa,
+    /// OpenTDF's hybrid KEM key pairs (vendor key types), by their generation mechanism.
+    Hybrid(CK_MECHANISM_TYPE),
 }
+
+/// sqlhsm's hybrid KEM mechanisms (`include/sqlhsm.h`), written out as the other tests do.
+const CKM_SQLHSM_XWING: CK_MECHANISM_TYPE = 0xD351_1006;
+const CKM_SQLHSM_P256_ML_KEM_768: CK_MECHANISM_TYPE = 0xD351_1007;
+const CKM_SQLHSM_P384_ML_KEM_1024: CK_MECHANISM_TYPE = 0xD351_1008;
+const CKM_SQLHSM_XWING_KEY_PAIR_GEN: CK_MECHANISM_TYPE = 0xD351_2006;
+const CKM_SQLHSM_P256_ML_KEM_768_KEY_PAIR_GEN: CK_MECHANISM_TYPE = 0xD351_2007;
+const CKM_SQLHSM_P384_ML_KEM_1024_KEY_PAIR_GEN: CK_MECHANISM_TYPE = 0xD351_2008;
+const XWING: Kind = Kind::Hybrid(CKM_SQLHSM_XWING_KEY_PAIR_GEN);
+const P256_ML_KEM_768: Kind = Kind::Hybrid(CKM_SQLHSM_P256_ML_KEM_768_KEY_PAIR_GEN);
+const P384_ML_KEM_1024: Kind = Kind::Hybrid(CKM_SQLHSM_P384_ML_KEM_1024_KEY_PAIR_GEN);
 
 /// The parameter a mechanism is exercised with.
 #[derive(Clone, Copy, Debug)]
@@ -309,6 +322,20 @@ const ROWS: &[Row] = &[
     row!(CKM_CHACHA20, ChaCha, P::ChaCha20),
     row!(CKM_CHACHA20_POLY1305, ChaCha, P::ChaChaPoly),
     row!(CKM_ML_KEM, MlKem, P::None),
+    row!(CKM_SQLHSM_XWING_KEY_PAIR_GEN, XWING, P::None),
+    row!(
+        CKM_SQLHSM_P256_ML_KEM_768_KEY_PAIR_GEN,
+        P256_ML_KEM_768,
+        P::None
+    ),
+    row!(
+        CKM_SQLHSM_P384_ML_KEM_1024_KEY_PAIR_GEN,
+        P384_ML_KEM_1024,
+        P::None
+    ),
+    row!(CKM_SQLHSM_XWING, XWING, P::None),
+    row!(CKM_SQLHSM_P256_ML_KEM_768, P256_ML_KEM_768, P::None),
+    row!(CKM_SQLHSM_P384_ML_KEM_1024, P384_ML_KEM_1024, P::None),
 ];
 
 const FLAGS: &[(CK_FLAGS, &str)] = &[
@@ -462,11 +489,12 @@ fn gen_mech(kind: Kind) -> CK_MECHANISM_TYPE {
         MlKem => CKM_ML_KEM_KEY_PAIR_GEN,
         MlDsa => CKM_ML_DSA_KEY_PAIR_GEN,
         SlhDsa => CKM_SLH_DSA_KEY_PAIR_GEN,
+        Hybrid(generation) => generation,
     }
 }
 
 fn is_pair(kind: Kind) -> bool {
-    matches!(kind, Rsa | Ec | Ed | X | MlKem | MlDsa | SlhDsa)
+    matches!(kind, Rsa | Ec | Ed | X | MlKem | MlDsa | SlhDsa | Hybrid(_))
 }
 
 /// The parameter set whose public key has `size` bytes (SLH-DSA: the fast SHA-2 set of that
@@ -542,6 +570,11 @@ fn pair_templates(kind: Kind, size: CK_ULONG) -> (Vec<A>, Vec<A>) {
                 yes(CKA_VERIFY),
             ]);
             private.push(yes(CKA_SIGN));
+        }
+        // One size each, named by the generation mechanism.
+        Hybrid(_) => {
+            public.push(yes(CKA_ENCAPSULATE));
+            private.push(yes(CKA_DECAPSULATE));
         }
         _ => unreachable!(),
     }

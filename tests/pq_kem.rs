@@ -201,7 +201,10 @@ fn wycheproof_decapsulation(file: &str, label: &str) {
             let ek = hx(&case["ek"]);
             if !ek.is_empty() {
                 if ek.len() != ek_len {
-                    tally.fail(id, "the vector's ek has the wrong length for its set".into());
+                    tally.fail(
+                        id,
+                        "the vector's ek has the wrong length for its set".into(),
+                    );
                 }
                 let agrees = public_from_value(&s, set, &ek).and_then(|public| {
                     let (ct, sent) = raw_encapsulate(&s, CKM_ML_KEM, public, readable_secret())?;

@@ -87,7 +87,7 @@ const P384: Curve = Curve {
 
 impl Curve {
     /// An uncompressed point `04 ‖ X ‖ Y`.
-    fn point_len(&self) -> usize {
+    const fn point_len(&self) -> usize {
         1 + 2 * self.field_len
     }
 
@@ -111,14 +111,14 @@ impl std::fmt::Debug for HybridKeyPair {
 }
 
 impl HybridKem {
-    fn ml_kem(self) -> &'static MlKem {
+    const fn ml_kem(self) -> &'static MlKem {
         match self {
             HybridKem::XWing | HybridKem::P256MlKem768 => &ML_KEM_768,
             HybridKem::P384MlKem1024 => &ML_KEM_1024,
         }
     }
 
-    fn curve(self) -> Option<&'static Curve> {
+    const fn curve(self) -> Option<&'static Curve> {
         match self {
             HybridKem::XWing => None,
             HybridKem::P256MlKem768 => Some(&P256),
@@ -128,17 +128,20 @@ impl HybridKem {
 
     /// Length of the traditional public value (X25519 u-coordinate or uncompressed point), which
     /// is also the traditional ciphertext's.
-    fn traditional_len(self) -> usize {
-        self.curve().map_or(X25519_LEN, Curve::point_len)
+    const fn traditional_len(self) -> usize {
+        match self.curve() {
+            Some(curve) => curve.point_len(),
+            None => X25519_LEN,
+        }
     }
 
     /// Length of an encoded public key: 1216, 1249 or 1665.
-    pub fn public_key_len(self) -> usize {
+    pub const fn public_key_len(self) -> usize {
         self.ml_kem().public_len + self.traditional_len()
     }
 
     /// Length of a ciphertext: 1120, 1153 or 1665.
-    pub fn ciphertext_len(self) -> usize {
+    pub const fn ciphertext_len(self) -> usize {
         self.ml_kem().ciphertext_len + self.traditional_len()
     }
 

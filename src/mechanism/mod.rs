@@ -11,6 +11,7 @@ mod digest;
 mod ecdh;
 mod ecdsa;
 mod eddsa;
+mod hybrid;
 mod kdf;
 mod keywrap;
 mod mac;
@@ -165,9 +166,6 @@ pub struct DeriveInput<'a> {
 
 /// `C_DeriveKey`: the derived value, then one value per additional key (SP 800-108).
 pub type DeriveFn = fn(&DeriveInput<'_>) -> Result<Vec<Zeroizing<Vec<u8>>>>;
-
-/// `C_DecapsulateKey`: the shared secret a ciphertext carries for a private key.
-pub type DecapsulateFn = fn(&KeyMaterial, &MechanismParam, &[u8]) -> Result<Zeroizing<Vec<u8>>>;
 
 /// A key-encapsulation mechanism (`C_EncapsulateKey` / `C_DecapsulateKey`, PKCS#11 3.2
 /// §5.18): what it does with the public key, the private key, and a ciphertext. The core
