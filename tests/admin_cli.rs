@@ -417,10 +417,59 @@ fn post_quantum_algorithms_generate_export_rotate_and_check() {
         .expect("successor")
         .to_string();
     assert_eq!(cli.key(&successor)["algorithm"], "ml-kem-1024");
+    // A PKCS#8 file in the seed-only form (Wycheproof's first ML-DSA-44 key) imports as that
+    // key: its exported public key is the vector's.
+    let doc: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/wycheproof/mldsa_44_sign_seed_test.json"
+        ))
+        .expect("vectors"),
+    )
+    .expect("json");
+    let group = &doc["testGroups"][0];
+    let hex_of = |v: &Value| hex::decode(v.as_str().expect("hex")).expect("hex");
+    let der = cli.db.dir.join("ml-dsa-44.der");
+    std::fs::write(&der, hex_of(&group["privateKeyPkcs8"])).expect("write");
+    let imported = created_key_id(&cli.ok(&[
+        "key",
+        "import",
+        "--token",
+        "pq",
+        "--label",
+        "imported-ml-dsa",
+        &der.display().to_string(),
+    ]));
+    assert_eq!(cli.key(&imported)["algorithm"], "ml-dsa-44");
+    let pem = cli.ok(&["key", "export-public", &imported]);
+    let key = openssl::pkey::PKey::public_key_from_pem(pem.as_bytes()).expect("PEM parses");
+    assert_eq!(
+        key.raw_public_key().expect("raw"),
+        hex_of(&group["publicKey"])
+    );
+    // Status and history as for any key.
+    let slh = the_key_with(&cli.keys(&[]), "label", "slh-dsa-shake-256f");
+    cli.ok(&["key", "set-status", &slh, "inactive"]);
+    assert_eq!(cli.key(&slh)["status"], "inactive");
+    let kinds: Vec<String> = events(&cli, &slh)
+        .iter()
+        .filter_map(|e| e["event"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(
+        kinds.first().map(String::as_str),
+        Some("generated"),
+        "{kinds:?}"
+    );
+    assert!(kinds.iter().any(|k| k == "status"), "{kinds:?}");
+    let rotated: Vec<String> = events(&cli, &signer)
+        .iter()
+        .filter_map(|e| e["event"].as_str().map(str::to_string))
+        .collect();
+    assert!(rotated.iter().any(|k| k == "rotated"), "{rotated:?}");
     let check = cli.json(&["db", "check"]);
     assert_eq!(check["ok"], true, "{check}");
     let verified = check["tokens"][0]["verified"].as_u64().unwrap_or(0);
-    assert_eq!(verified as usize, algorithms.len() + 2, "{check}");
+    assert_eq!(verified as usize, algorithms.len() + 3, "{check}");
 }
 
 /// The DER of the first PEM block of `text` labelled `label`.

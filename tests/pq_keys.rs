@@ -2,7 +2,8 @@
 //! `C_GenerateKeyPair` for every parameter set, mechanism info, `C_CreateObject` of public keys
 //! and of private keys from the seed, the expanded key or both, the attributes they show
 //! (`CKA_PARAMETER_SET`, `CKA_VALUE`, `CKA_SEED` under the sensitivity rules,
-//! `CKA_PUBLIC_KEY_INFO` with NIST's OIDs), how the private key is sealed, and rotation.
+//! `CKA_PUBLIC_KEY_INFO` with NIST's OIDs), how the private key is sealed and wrapped, and
+//! rotation.
 //!
 //! Keys from seeds are checked against Project Wycheproof (`tests/data/wycheproof/`):
 //! `mlkem_768_keygen_seed_test.json` (seed d‖z → ek, dk) and the keys of the three
@@ -604,6 +605,52 @@ fn a_successor_of_a_post_quantum_key_is_linked() {
         assert_eq!(
             get_ulong_vendor(&s, successor, CKA_SQLHSM_KEY_ALGORITHM),
             p.code
+        );
+    }
+}
+
+#[test]
+fn private_keys_wrap_and_unwrap_as_pkcs8() {
+    let s = session("pq-wrap");
+    // An imported KEK: it cannot have wrapped a sensitive key, so it unwraps readable ones.
+    let kek = session_secret(&s, KeyType::AES, &[0x42; 32], &[]);
+    for name in ["ML-KEM-768", "ML-DSA-65", "SLH-DSA-SHA2-128s"] {
+        let p = by_name(name);
+        let readable = [Attribute::Extractable(true), Attribute::Sensitive(false)];
+        let (public, private) = generate(&s, p, name, false, &readable).expect("generate");
+        let (_, wrapped) = raw_wrap_key(&s, CKM_AES_KEY_WRAP_KWP, kek, private).expect("wrap");
+        if p.key_type != KeyType::SLH_DSA {
+            assert!(
+                wrapped.len() < 128,
+                "{name}: the seed form, not the expanded key"
+            );
+        }
+        let unwrapped = raw_unwrap_key(
+            &s,
+            CKM_AES_KEY_WRAP_KWP,
+            kek,
+            &wrapped,
+            &[
+                Attribute::Class(ObjectClass::PRIVATE_KEY),
+                Attribute::KeyType(p.key_type),
+                Attribute::Token(false),
+                Attribute::Sensitive(false),
+                Attribute::Extractable(true),
+            ],
+        )
+        .expect("unwrap");
+        assert_eq!(ulong(&s, unwrapped, AttributeType::ParameterSet), p.set);
+        assert_eq!(
+            bytes(&s, unwrapped, AttributeType::PublicKeyInfo),
+            bytes(&s, public, AttributeType::PublicKeyInfo),
+            "{name}"
+        );
+        // The wrapped form carries the seed (ML-KEM, ML-DSA: the seed-only PKCS#8), so the
+        // unwrapped key has it too.
+        assert_eq!(
+            bytes(&s, unwrapped, AttributeType::Seed),
+            bytes(&s, private, AttributeType::Seed),
+            "{name}"
         );
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! Every file in `tests/data/wycheproof/` (a subset of Project Wycheproof's `testvectors_v1`, commit
 //! dac1dd4729fd1f8dd9e1e9f3dce51d783da6c166, Apache-2.0: see the `LICENSE` beside them) has one
-//! `#[test]` here. Each test group's
+//! `#[test]` here (the post-quantum key files: their keys in `tests/pq_keys.rs`). Each test group's
 //! key is imported with `C_CreateObject` as a session object (`CKA_TOKEN` false) on one token
 //! per file, and every case runs through the module (verify, decrypt, unwrap, derive, MAC).
 //! `valid` cases must succeed and give the expected output, `invalid` cases must be rejected,

@@ -199,11 +199,9 @@ impl PrivateKey {
         let mut seed = Zeroizing::new(vec![0u8; algorithm.seed_len]);
         match self.pkey()?.seed_into(&mut seed) {
             Ok(n) if n == algorithm.seed_len => Ok(Some(seed)),
-            // No seed parameter: the key came from its expanded form.
-            _ => {
-                openssl::error::ErrorStack::get();
-                Ok(None)
-            }
+            // No seed parameter: the key came from its expanded form. (`seed_into` has taken
+            // OpenSSL's error queue into its error, so nothing is left on it.)
+            _ => Ok(None),
         }
     }
 
@@ -226,8 +224,14 @@ impl PrivateKey {
         const SEQUENCE: u8 = 0x30;
         let private_key = Zeroizing::new(der::tlv(CONTEXT_0, &seed));
         let private_key = Zeroizing::new(der::tlv(der::OCTET_STRING, &private_key));
-        let mut body = Zeroizing::new(der::tlv(der::INTEGER, &[0]));
-        body.extend_from_slice(&der::tlv(SEQUENCE, &algorithm.oid_der()));
+        let version = der::tlv(der::INTEGER, &[0]);
+        let algorithm_id = der::tlv(SEQUENCE, &algorithm.oid_der());
+        // Sized once, so no reallocation leaves a copy of the seed behind.
+        let mut body = Zeroizing::new(Vec::with_capacity(
+            version.len() + algorithm_id.len() + private_key.len(),
+        ));
+        body.extend_from_slice(&version);
+        body.extend_from_slice(&algorithm_id);
         body.extend_from_slice(&private_key);
         Ok(Some(Zeroizing::new(der::tlv(SEQUENCE, &body))))
     }
@@ -303,6 +307,61 @@ mod tests {
         assert_eq!(seed.len(), 48);
         let again = PrivateKey::from_pkcs8_der(&key.to_pkcs8_der().unwrap()).unwrap();
         assert_eq!(again.pq_seed().unwrap().unwrap(), seed);
+    }
+
+    /// Refused seeds, keys and encodings, and keys without a seed, leave OpenSSL's error queue
+    /// empty (see `error_queue_tests`: a stale error is taken by a later, unrelated call).
+    #[test]
+    fn refusals_leave_no_error_behind() {
+        use openssl::error::ErrorStack;
+        let key = PrivateKey::generate_pq("ML-DSA-44").unwrap();
+        let expanded = key.pq_expanded().unwrap().unwrap();
+        let public = key.public_key().unwrap().public_values().unwrap();
+        let crate::crypto::keys::PublicValues::Encoded { value } = public else {
+            panic!("not encoded")
+        };
+        type Case<'a> = (&'static str, Box<dyn Fn() + 'a>);
+        let cases: Vec<Case<'_>> = vec![
+            (
+                "seed of a wrong length",
+                Box::new(|| assert!(PrivateKey::from_pq_seed("ML-DSA-44", &[1; 31]).is_err())),
+            ),
+            (
+                "ML-KEM dk with a wrong hash of ek",
+                Box::new(|| {
+                    let mut dk = vec![7u8; 1632];
+                    dk[1631] ^= 1;
+                    let _ = PrivateKey::from_pq_expanded("ML-KEM-512", &dk);
+                }),
+            ),
+            (
+                "expanded key only: no seed",
+                Box::new(|| {
+                    let bare = PrivateKey::from_pq_expanded("ML-DSA-44", &expanded).unwrap();
+                    assert!(bare.pq_seed().unwrap().is_none());
+                }),
+            ),
+            (
+                "public key of a wrong set",
+                Box::new(|| {
+                    let _ = PublicKey::from_pq_value("ML-KEM-768", &[0xff; 1184]);
+                }),
+            ),
+            (
+                "facts and name",
+                Box::new(|| {
+                    let again = PublicKey::from_pq_value("ML-DSA-44", &value).unwrap();
+                    assert_eq!(again.pq_name(), Some("ML-DSA-44"));
+                    assert_eq!(again.facts().unwrap().family, Family::MlDsa);
+                }),
+            ),
+        ];
+        for (name, case) in cases {
+            let _ = ErrorStack::get();
+            case();
+            let left = ErrorStack::get();
+            assert!(left.errors().is_empty(), "{name}: {left}");
+        }
     }
 
     #[test]

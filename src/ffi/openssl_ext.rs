@@ -178,19 +178,11 @@ pub(crate) fn kem_decapsulate(
 }
 
 // ---- Post-quantum keys (ML-KEM, ML-DSA, SLH-DSA): made, built and named by algorithm name ----
+// (h-pqkeys) `EVP_PKEY_CTX_new_from_name` + keygen with a `seed`, raw keys by algorithm name and
+// `EVP_PKEY_get0_type_name`, which the `openssl` crate lacks for SLH-DSA and for seeded keygen.
 
-/// Owns an `EVP_PKEY_CTX` for the duration of one generation.
-struct GenCtx(*mut openssl_sys::EVP_PKEY_CTX);
-
-impl Drop for GenCtx {
-    fn drop(&mut self) {
-        // SAFETY: `self.0` came non-NULL from EVP_PKEY_CTX_new_from_name and is freed once.
-        unsafe { openssl_sys::EVP_PKEY_CTX_free(self.0) }
-    }
-}
-
-fn checked(ok: std::ffi::c_int) -> Result<(), ErrorStack> {
-    if ok > 0 {
+fn checked(ok: bool) -> Result<(), ErrorStack> {
+    if ok {
         Ok(())
     } else {
         Err(ErrorStack::get())
@@ -210,40 +202,14 @@ pub(crate) fn generate_named(
     let raw = unsafe {
         openssl_sys::EVP_PKEY_CTX_new_from_name(ptr::null_mut(), algorithm.as_ptr(), ptr::null())
     };
-    if raw.is_null() {
-        return Err(ErrorStack::get());
-    }
-    let ctx = GenCtx(raw);
-    // SAFETY: `ctx.0` is a live context owned by `ctx`.
-    checked(unsafe { openssl_sys::EVP_PKEY_keygen_init(ctx.0) })?;
+    checked(!raw.is_null())?;
+    // SAFETY: a new, non-NULL context whose one reference the owner takes over (and frees).
+    let mut ctx = unsafe { PkeyCtx::<Private>::from_ptr(raw) };
+    ctx.keygen_init()?;
     if let Some(seed) = seed {
-        let params = [
-            // SAFETY: a plain constructor; the parameter points at `seed`, which outlives the
-            // set_params call below, and OpenSSL only reads through it (the cast to *mut is the
-            // constructor's signature, not a licence to write).
-            unsafe {
-                openssl_sys::OSSL_PARAM_construct_octet_string(
-                    c"seed".as_ptr(),
-                    seed.as_ptr().cast_mut().cast(),
-                    seed.len(),
-                )
-            },
-            // SAFETY: a plain value constructor, no pointers read.
-            unsafe { openssl_sys::OSSL_PARAM_construct_end() },
-        ];
-        // SAFETY: `ctx.0` is live; `params` is a terminated array valid across the call, and
-        // OpenSSL copies the seed before returning.
-        checked(unsafe { openssl_sys::EVP_PKEY_CTX_set_params(ctx.0, params.as_ptr()) })?;
+        set_ctx_params(&mut ctx, &[CtxParam::Octets(c"seed", seed)])?;
     }
-    let mut key: *mut openssl_sys::EVP_PKEY = ptr::null_mut();
-    // SAFETY: `ctx.0` is live and initialised for key generation; `key` is an out-pointer that
-    // receives a new key we then own.
-    checked(unsafe { openssl_sys::EVP_PKEY_generate(ctx.0, &mut key) })?;
-    if key.is_null() {
-        return Err(ErrorStack::get());
-    }
-    // SAFETY: `key` is a new, non-NULL EVP_PKEY whose one reference we take over.
-    Ok(unsafe { PKey::from_ptr(key) })
+    ctx.keygen()
 }
 
 /// The private key of `algorithm` whose raw (expanded) encoding is `bytes`.
@@ -263,9 +229,7 @@ pub(crate) fn private_from_raw(
             bytes.len(),
         )
     };
-    if key.is_null() {
-        return Err(ErrorStack::get());
-    }
+    checked(!key.is_null())?;
     // SAFETY: a new, non-NULL EVP_PKEY whose one reference we take over.
     Ok(unsafe { PKey::from_ptr(key) })
 }
@@ -283,9 +247,7 @@ pub(crate) fn public_from_raw(algorithm: &CStr, bytes: &[u8]) -> Result<PKey<Pub
             bytes.len(),
         )
     };
-    if key.is_null() {
-        return Err(ErrorStack::get());
-    }
+    checked(!key.is_null())?;
     // SAFETY: a new, non-NULL EVP_PKEY whose one reference we take over.
     Ok(unsafe { PKey::from_ptr(key) })
 }
