@@ -17,6 +17,8 @@
 //!   (`tests/data/hybrid/opentdf_keys.pem`) are imported, their public values and
 //!   SubjectPublicKeyInfo must be OpenTDF's byte for byte, and encapsulation to OpenTDF's
 //!   public key decapsulates with OpenTDF's private key to the same secret.
+//! - A wrapped (AES-KWP) hybrid private key is OpenTDF's PKCS#8 (for Appendix D's key, the
+//!   draft's bytes) and unwraps into a key that decapsulates.
 //! - For all three: generated pairs round trip (also as token objects read back from storage
 //!   after a new login), a ciphertext of the wrong length is `CKR_WRAPPED_KEY_LEN_RANGE`, a key
 //!   of another hybrid, of ML-KEM or in the wrong role is `CKR_KEY_TYPE_INCONSISTENT`.
@@ -29,6 +31,7 @@ use cryptoki::error::RvError;
 use cryptoki::object::{AttributeType, ObjectHandle};
 use cryptoki::session::{Session, UserType};
 use cryptoki::types::AuthPin;
+use cryptoki_sys::CKM_AES_KEY_WRAP_KWP;
 use cryptoki_sys::*;
 
 use common::*;
@@ -543,4 +546,55 @@ fn malformed_keys_are_refused_at_import() {
         ],
     );
     assert!(rv_is(r, RvError::TemplateIncomplete));
+}
+
+/// A hybrid private key wraps (AES-KWP) as OpenTDF's PKCS#8 — for Appendix D's key, the
+/// draft's own bytes, read back by decrypting the wrapping under a second key of the same
+/// value — and unwraps into a key that decapsulates as the original does.
+#[test]
+fn private_keys_wrap_as_opentdfs_pkcs8_and_unwrap() {
+    use cryptoki::object::{Attribute, KeyType, ObjectClass};
+    let s = session("hybrid-wrap");
+    let kek = session_secret(&s, KeyType::AES, &[0x42; 32], &[]);
+    let reader = session_secret(&s, KeyType::AES, &[0x42; 32], &[Attribute::Wrap(false)]);
+    let blocks = pem_blocks(include_str!("data/hybrid/xwing_draft10_x509.pem"));
+    let pkcs8 = &blocks[0];
+    let private = raw_create_object(
+        &s,
+        vec![
+            raw_ulong(CKA_CLASS, CKO_PRIVATE_KEY),
+            raw_ulong(CKA_KEY_TYPE, CKK_SQLHSM_XWING),
+            raw_bool(CKA_TOKEN, false),
+            raw_bool(CKA_SENSITIVE, false),
+            raw_bool(CKA_EXTRACTABLE, true),
+            raw_bool(CKA_DECAPSULATE, true),
+            bytes(CKA_VALUE, &raw_private_of_pkcs8(pkcs8)),
+        ],
+    )
+    .unwrap();
+    let (_, wrapped) = raw_wrap_key(&s, CKM_AES_KEY_WRAP_KWP, kek, private).expect("wrap");
+    let mut m = raw_mechanism(CKM_AES_KEY_WRAP_KWP, None);
+    let plain = raw_crypt(&s, false, &mut m, reader, &wrapped, None).expect("KWP decrypt");
+    assert_eq!(plain, *pkcs8, "the draft's PKCS#8");
+    let unwrapped = raw_unwrap_key(
+        &s,
+        CKM_AES_KEY_WRAP_KWP,
+        kek,
+        &wrapped,
+        &[
+            Attribute::Class(ObjectClass::PRIVATE_KEY),
+            Attribute::KeyType(KeyType::new_vendor_defined(CKK_SQLHSM_XWING).unwrap()),
+            Attribute::Token(false),
+            Attribute::Decapsulate(true),
+        ],
+    )
+    .expect("unwrap");
+    assert_eq!(
+        raw_get_ulong(&s, unwrapped, CKA_KEY_TYPE).unwrap(),
+        CKK_SQLHSM_XWING
+    );
+    assert_eq!(public_key_info(&s, unwrapped), blocks[1]);
+    let public = public_key(&s, &XWING, &raw_public_of_spki(&blocks[1])).unwrap();
+    let (secret, ct) = encapsulated(&s, &XWING, public);
+    assert_eq!(decapsulated(&s, &XWING, unwrapped, &ct).unwrap(), secret);
 }

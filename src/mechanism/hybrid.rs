@@ -23,8 +23,8 @@ use crate::vendor;
 struct Hybrid {
     kem: HybridKem,
     mechanism: CK_MECHANISM_TYPE,
-    /// The one key type the mechanism takes.
-    key_type: &'static [CK_KEY_TYPE],
+    /// The one key type the KEM mechanism takes.
+    key_types: &'static [CK_KEY_TYPE],
     generation: CK_MECHANISM_TYPE,
     /// The KEM's slot: the three functions with `kem` fixed (fn pointers cannot capture it).
     slot: Kem,
@@ -45,21 +45,21 @@ const HYBRIDS: [Hybrid; 3] = [
     Hybrid {
         kem: HybridKem::XWing,
         mechanism: vendor::CKM_SQLHSM_XWING,
-        key_type: &[vendor::CKK_SQLHSM_XWING],
+        key_types: &[vendor::CKK_SQLHSM_XWING],
         generation: vendor::CKM_SQLHSM_XWING_KEY_PAIR_GEN,
         slot: slot!(HybridKem::XWing),
     },
     Hybrid {
         kem: HybridKem::P256MlKem768,
         mechanism: vendor::CKM_SQLHSM_P256_ML_KEM_768,
-        key_type: &[vendor::CKK_SQLHSM_P256_ML_KEM_768],
+        key_types: &[vendor::CKK_SQLHSM_P256_ML_KEM_768],
         generation: vendor::CKM_SQLHSM_P256_ML_KEM_768_KEY_PAIR_GEN,
         slot: slot!(HybridKem::P256MlKem768),
     },
     Hybrid {
         kem: HybridKem::P384MlKem1024,
         mechanism: vendor::CKM_SQLHSM_P384_ML_KEM_1024,
-        key_type: &[vendor::CKK_SQLHSM_P384_ML_KEM_1024],
+        key_types: &[vendor::CKK_SQLHSM_P384_ML_KEM_1024],
         generation: vendor::CKM_SQLHSM_P384_ML_KEM_1024_KEY_PAIR_GEN,
         slot: slot!(HybridKem::P384MlKem1024),
     },
@@ -73,7 +73,7 @@ pub(super) fn entries() -> Vec<MechanismEntry> {
             [
                 MechanismEntry {
                     kem: Some(hybrid.slot),
-                    key_types: hybrid.key_type,
+                    key_types: hybrid.key_types,
                     ..entry(hybrid.mechanism, size, size, 0)
                 },
                 MechanismEntry {
