@@ -193,12 +193,12 @@ fn other_operations(
     let kem = MlKem::new(module, &*session()?)?;
     let mut cases = cases;
     cases.push((
-        "ML-KEM-768 encapsulate (CKM_ML_KEM, session AES-256 key, destroyed)",
+        "ML-KEM-768 encapsulate (CKM_ML_KEM, AES-256 session key)",
         Box::new(|| kem.openssl_encapsulate()),
         Box::new(|| kem.module_encapsulate(&*session()?)),
     ));
     cases.push((
-        "ML-KEM-768 decapsulate (CKM_ML_KEM, session AES-256 key, destroyed)",
+        "ML-KEM-768 decapsulate (CKM_ML_KEM, AES-256 session key)",
         Box::new(|| kem.openssl_decapsulate()),
         Box::new(|| kem.module_decapsulate(&*session()?)),
     ));

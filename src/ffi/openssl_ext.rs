@@ -3,6 +3,7 @@
 //! without the layers above it; like the rest of `src/ffi` it is where `unsafe` may live.
 
 use std::ffi::{c_uint, CStr};
+
 use std::ptr;
 
 use foreign_types::{ForeignType, ForeignTypeRef};
