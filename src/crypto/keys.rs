@@ -253,7 +253,7 @@ pub struct RsaPrivateComponents {
     pub coefficient: Option<Zeroizing<Vec<u8>>>,
 }
 
-/// A private key held by OpenSSL. `Debug` never prints material.
+/// A private key. `Debug` never prints material.
 ///
 /// Most keys are one OpenSSL key; a hybrid KEM key (`crate::crypto::hybrid_keys`) is two
 /// keys of different algorithms, held in OpenTDF's encodings. Operations that need an OpenSSL
