@@ -1,6 +1,7 @@
 //! What `C_GetMechanismList` / `C_GetMechanismInfo` claim is what the token does (the check
 //! public conformance suites make): for every listed mechanism, each `CKF_` function flag claimed
-//! is exercised once (round trips: sign→verify, encrypt→decrypt, wrap→unwrap, derive→a usable
+//! is exercised once (round trips: sign→verify, with `C_Verify` and with PKCS#11 3.2's
+//! `C_VerifySignature`, encrypt→decrypt, wrap→unwrap, derive→a usable
 //! key, recover) with keys made by the mechanism's own key type's generation mechanism at the
 //! claimed ulMinKeySize and ulMaxKeySize (RSA capped at 3072 bits for time), and each flag not
 //! claimed makes the matching `*Init` (or one-shot call) fail with `CKR_MECHANISM_INVALID`.
@@ -807,6 +808,17 @@ fn exercise(t: &mut T, row: &Row, flag: CK_FLAGS, flags: CK_FLAGS, size: CK_ULON
                         "{}: a changed message verified",
                         row.name
                     );
+                    // CKF_VERIFY claims C_VerifySignatureInit too (PKCS#11 3.2 §5.15).
+                    let (sp, sl) = (sig.as_mut_ptr(), sig.len() as CK_ULONG);
+                    ck(raw().C_VerifySignatureInit(sh, &mut m.m, public, sp, sl))?;
+                    ck(raw().C_VerifySignature(sh, d.as_mut_ptr(), dl))?;
+                    ck(raw().C_VerifySignatureInit(sh, &mut m.m, public, sp, sl))?;
+                    let rv = raw().C_VerifySignature(sh, other.as_mut_ptr(), dl);
+                    assert_eq!(
+                        rv, CKR_SIGNATURE_INVALID,
+                        "{}: a changed message verified (C_VerifySignature)",
+                        row.name
+                    );
                 }
             }
             CKF_VERIFY => {
@@ -986,7 +998,14 @@ fn refused(t: &mut T, row: &Row, flag: CK_FLAGS, size: CK_ULONG) -> CK_RV {
                 )
             }
             CKF_SIGN => raw().C_SignInit(sh, &mut m.m, private),
-            CKF_VERIFY => raw().C_VerifyInit(sh, &mut m.m, public),
+            CKF_VERIFY => {
+                // C_VerifySignatureInit refuses exactly what C_VerifyInit refuses.
+                let mut sig = [0u8; 64];
+                match raw().C_VerifySignatureInit(sh, &mut m.m, public, sig.as_mut_ptr(), 64) {
+                    CKR_MECHANISM_INVALID => raw().C_VerifyInit(sh, &mut m.m, public),
+                    other => other,
+                }
+            }
             CKF_SIGN_RECOVER => raw().C_SignRecoverInit(sh, &mut m.m, private),
             CKF_VERIFY_RECOVER => raw().C_VerifyRecoverInit(sh, &mut m.m, public),
             CKF_ENCRYPT => raw().C_EncryptInit(sh, &mut m.m, public),
