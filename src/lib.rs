@@ -1,7 +1,7 @@
 //! sqlhsm: a PKCS#11 3.0 module whose tokens and keys live in a SQL database.
 //!
-//! Layers, dependencies pointing one way: [`ffi`] (the only `unsafe`, but for one OpenSSL
-//! parameter call in `crypto::sign`) → [`api`] (one safe module per chapter of the spec) → [`core`] (module, slots, tokens, sessions, objects, attribute
+//! Layers, dependencies pointing one way: [`ffi`] (the only `unsafe`; its leaf
+//! `ffi::openssl_ext` gives `crypto` the OpenSSL calls the `openssl` crate lacks) → [`api`] (one safe module per chapter of the spec) → [`core`] (module, slots, tokens, sessions, objects, attribute
 //! policy) → [`mechanism`] / [`crypto`] / [`storage`] / [`provider`] (other PKCS#11 modules that
 //! hold REMOTE keys or a token's root key). [`key_algorithm`], the table of key algorithms, sits
 //! between those and [`crypto`]: everything above reads it, it calls `crypto`'s constructors.

@@ -16,6 +16,7 @@ use crate::crypto::digest::HashAlg;
 use crate::crypto::keys::{Family, KeyFacts, PrivateKey, PublicKey};
 use crate::crypto::{discard_errors_unless, openssl_error};
 use crate::error::{Result, Rv};
+use crate::ffi::openssl_ext::{set_ctx_params, CtxParam};
 
 /// RSA-PSS parameters (RFC 8017 §8.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -216,37 +217,8 @@ fn eddsa_setup<T>(
     let Some(instance) = eddsa_instance(id, scheme)? else {
         return Ok(());
     };
-    set_eddsa_instance(ctx, instance)?;
+    set_ctx_params(ctx, &[CtxParam::Utf8(c"instance", instance)]).map_err(openssl_error)?;
     ctx.set_context_string(context).map_err(openssl_error)
-}
-
-/// `OSSL_PARAM_UTF8_STRING` (`openssl/core.h`), which `openssl-sys` does not name.
-const OSSL_PARAM_UTF8_STRING: std::ffi::c_uint = 4;
-
-/// The EdDSA `instance` parameter (OpenSSL's `OSSL_SIGNATURE_PARAM_INSTANCE`), which the
-/// `openssl` crate has no setter for: the one `unsafe` call outside `src/ffi`, a parameter array
-/// that lives across the call.
-#[allow(unsafe_code)]
-fn set_eddsa_instance<T>(ctx: &mut PkeyCtxRef<T>, instance: &'static CStr) -> Result<()> {
-    use foreign_types::ForeignTypeRef;
-    let params = [
-        openssl_sys::OSSL_PARAM {
-            key: c"instance".as_ptr(),
-            data_type: OSSL_PARAM_UTF8_STRING,
-            data: instance.as_ptr().cast_mut().cast(),
-            data_size: instance.to_bytes().len(),
-            return_size: usize::MAX, // OSSL_PARAM_UNMODIFIED
-        },
-        // SAFETY: a plain value constructor, no pointers read.
-        unsafe { openssl_sys::OSSL_PARAM_construct_end() },
-    ];
-    // SAFETY: `ctx` is a live EVP_PKEY_CTX borrowed mutably; `params` is a terminated array whose
-    // strings are 'static, and OpenSSL copies the instance name before returning.
-    let ok = unsafe { openssl_sys::EVP_PKEY_CTX_set_params(ctx.as_ptr(), params.as_ptr()) };
-    if ok != 1 {
-        return Err(openssl_error(openssl::error::ErrorStack::get()));
-    }
-    Ok(())
 }
 
 /// EdDSA (RFC 8032) over the whole message, in the given scheme with the given context.

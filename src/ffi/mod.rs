@@ -19,6 +19,7 @@ pub mod exports;
 mod fork;
 pub mod function_list;
 pub(crate) mod guard;
+pub mod openssl_ext;
 pub mod process;
 pub(crate) mod ptr;
 
