@@ -290,6 +290,16 @@ mod tests {
         (v.major, v.minor)
     }
 
+    /// The function pointers of a list, each as a usize: every list type is a CK_VERSION
+    /// (padded to one word) followed by nullable function pointers.
+    fn slots<T>(list: &T) -> &[usize] {
+        let words = (size_of::<T>() - size_of::<usize>()) / size_of::<usize>();
+        // SAFETY: as said above, `list` is followed by `words` readable pointer-sized slots.
+        unsafe {
+            std::slice::from_raw_parts(std::ptr::from_ref(list).cast::<usize>().add(1), words)
+        }
+    }
+
     #[test]
     fn get_function_list() {
         crate::core::module::initialize_for_tests().expect("a module for the boundary tests");
@@ -328,40 +338,21 @@ mod tests {
             l.C_GenerateRandom.is_some(),
         ];
         assert!(all.iter().all(|x| *x));
-        // Every slot of both tables is filled: the tables are plain arrays of nullable function
-        // pointers after the version.
-        fn all_filled<T>(list: &T) -> bool {
-            let words = (size_of::<T>() - size_of::<usize>()) / size_of::<usize>();
-            // SAFETY: both list types are a CK_VERSION (padded to one word) followed by
-            // `words` function pointers, each readable as a usize.
-            let slots = unsafe {
-                std::slice::from_raw_parts(std::ptr::from_ref(list).cast::<usize>().add(1), words)
-            };
-            slots.iter().all(|&p| p != 0)
-        }
-        assert!(all_filled(&FUNCTION_LIST));
-        assert!(all_filled(&FUNCTION_LIST_3_0));
-        assert!(all_filled(&FUNCTION_LIST_3_2));
+        // Every slot of every table is filled.
+        let all_filled = |slots: &[usize]| slots.iter().all(|&p| p != 0);
+        assert!(all_filled(slots(&FUNCTION_LIST)));
+        assert!(all_filled(slots(&FUNCTION_LIST_3_0)));
+        assert!(all_filled(slots(&FUNCTION_LIST_3_2)));
     }
 
     /// Each list is a prefix of the next: a client reading the 3.2 list as a 3.0 one (or either
     /// as a 2.40 one) calls the same functions.
     #[test]
     fn each_list_is_a_prefix_of_the_next() {
-        fn words<T>(list: &T) -> &[usize] {
-            // SAFETY: every list type is a CK_VERSION (padded to one word) followed by function
-            // pointers, each readable as a usize.
-            unsafe {
-                std::slice::from_raw_parts(
-                    std::ptr::from_ref(list).cast::<usize>().add(1),
-                    (size_of::<T>() - size_of::<usize>()) / size_of::<usize>(),
-                )
-            }
-        }
         let (v2, v30, v32) = (
-            words(&FUNCTION_LIST),
-            words(&FUNCTION_LIST_3_0),
-            words(&FUNCTION_LIST_3_2),
+            slots(&FUNCTION_LIST),
+            slots(&FUNCTION_LIST_3_0),
+            slots(&FUNCTION_LIST_3_2),
         );
         assert_eq!((v2.len(), v30.len(), v32.len()), (68, 92, 104));
         assert_eq!(&v30[..v2.len()], v2);
