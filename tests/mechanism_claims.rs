@@ -1,7 +1,6 @@
 //! What `C_GetMechanismList` / `C_GetMechanismInfo` claim is what the token does (the check
 //! public conformance suites make): for every listed mechanism, each `CKF_` function flag claimed
-//! is exercised once (round trips: sign→verify, with `C_Verify` and with PKCS#11 3.2's
-//! `C_VerifySignature`, encrypt→decrypt, wrap→unwrap, derive→a usable
+//! is exercised once (round trips: sign→verify, encrypt→decrypt, wrap→unwrap, derive→a usable
 //! key, recover) with keys made by the mechanism's own key type's generation mechanism at the
 //! claimed ulMinKeySize and ulMaxKeySize (RSA capped at 3072 bits for time), and each flag not
 //! claimed makes the matching `*Init` (or one-shot call) fail with `CKR_MECHANISM_INVALID`.
@@ -9,6 +8,8 @@
 //! [`ROWS`] is the one table: a row per mechanism (its key type and parameter). A mechanism the
 //! token lists without a row fails the test, so a new one cannot be added untested.
 //! A second test checks README.md's "## Mechanisms" table names exactly the listed mechanisms.
+//! `CKF_VERIFY` claims `C_VerifyInit` and PKCS#11 3.2's `C_VerifySignatureInit` alike: both are
+//! exercised, and both refused where it is not claimed.
 
 mod common;
 
