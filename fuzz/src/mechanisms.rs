@@ -403,9 +403,15 @@ fn sign_verify(r: &mut Reader, arena: &mut Arena, fx: &Fixture, session: CK_SESS
     assert_eq!(rv, CKR_OK, "verifying mechanism {kind:#x}'s own signature");
     // The same, with the signature given first (PKCS#11 3.2).
     let rv = init_with(Op::VerifySignature, session, m, partner(fx, k), sig);
-    assert_eq!(rv, CKR_OK, "C_VerifySignatureInit with mechanism {kind:#x}'s own signature");
+    assert_eq!(
+        rv, CKR_OK,
+        "C_VerifySignatureInit with mechanism {kind:#x}'s own signature"
+    );
     let rv = single(r, arena, Op::VerifySignature, session, input, Field::null()).rv;
-    assert_eq!(rv, CKR_OK, "C_VerifySignature of mechanism {kind:#x}'s own signature");
+    assert_eq!(
+        rv, CKR_OK,
+        "C_VerifySignature of mechanism {kind:#x}'s own signature"
+    );
 }
 
 /// One fuzzing iteration.
