@@ -16,15 +16,20 @@
 
 use cryptoki_sys::{
     CKK_AES, CKK_AES_XTS, CKK_CHACHA20, CKK_DES, CKK_DES2, CKK_DES3, CKK_EC, CKK_EC_EDWARDS,
-    CKK_EC_MONTGOMERY, CKK_GENERIC_SECRET, CKK_HKDF, CKK_RSA, CKK_SHA224_HMAC, CKK_SHA256_HMAC,
-    CKK_SHA384_HMAC, CKK_SHA3_224_HMAC, CKK_SHA3_256_HMAC, CKK_SHA3_384_HMAC, CKK_SHA3_512_HMAC,
-    CKK_SHA512_HMAC, CKK_SHA_1_HMAC, CKM_AES_KEY_GEN, CKM_AES_XTS_KEY_GEN, CKM_CHACHA20_KEY_GEN,
-    CKM_DES2_KEY_GEN, CKM_DES3_KEY_GEN, CKM_DES_KEY_GEN, CKM_EC_EDWARDS_KEY_PAIR_GEN,
-    CKM_EC_KEY_PAIR_GEN, CKM_EC_MONTGOMERY_KEY_PAIR_GEN, CKM_GENERIC_SECRET_KEY_GEN,
-    CKM_HKDF_KEY_GEN, CKM_RSA_PKCS_KEY_PAIR_GEN, CKM_SHA224_KEY_GEN, CKM_SHA256_KEY_GEN,
-    CKM_SHA384_KEY_GEN, CKM_SHA3_224_KEY_GEN, CKM_SHA3_256_KEY_GEN, CKM_SHA3_384_KEY_GEN,
-    CKM_SHA3_512_KEY_GEN, CKM_SHA512_KEY_GEN, CKM_SHA_1_KEY_GEN, CK_KEY_TYPE, CK_MECHANISM_TYPE,
-    CK_ULONG,
+    CKK_EC_MONTGOMERY, CKK_GENERIC_SECRET, CKK_HKDF, CKK_ML_DSA, CKK_ML_KEM, CKK_RSA,
+    CKK_SHA224_HMAC, CKK_SHA256_HMAC, CKK_SHA384_HMAC, CKK_SHA3_224_HMAC, CKK_SHA3_256_HMAC,
+    CKK_SHA3_384_HMAC, CKK_SHA3_512_HMAC, CKK_SHA512_HMAC, CKK_SHA_1_HMAC, CKK_SLH_DSA,
+    CKM_AES_KEY_GEN, CKM_AES_XTS_KEY_GEN, CKM_CHACHA20_KEY_GEN, CKM_DES2_KEY_GEN, CKM_DES3_KEY_GEN,
+    CKM_DES_KEY_GEN, CKM_EC_EDWARDS_KEY_PAIR_GEN, CKM_EC_KEY_PAIR_GEN,
+    CKM_EC_MONTGOMERY_KEY_PAIR_GEN, CKM_GENERIC_SECRET_KEY_GEN, CKM_HKDF_KEY_GEN,
+    CKM_ML_DSA_KEY_PAIR_GEN, CKM_ML_KEM_KEY_PAIR_GEN, CKM_RSA_PKCS_KEY_PAIR_GEN,
+    CKM_SHA224_KEY_GEN, CKM_SHA256_KEY_GEN, CKM_SHA384_KEY_GEN, CKM_SHA3_224_KEY_GEN,
+    CKM_SHA3_256_KEY_GEN, CKM_SHA3_384_KEY_GEN, CKM_SHA3_512_KEY_GEN, CKM_SHA512_KEY_GEN,
+    CKM_SHA_1_KEY_GEN, CKM_SLH_DSA_KEY_PAIR_GEN, CKP_ML_DSA_44, CKP_ML_DSA_65, CKP_ML_DSA_87,
+    CKP_ML_KEM_1024, CKP_ML_KEM_512, CKP_ML_KEM_768, CKP_SLH_DSA_SHA2_128F, CKP_SLH_DSA_SHA2_128S,
+    CKP_SLH_DSA_SHA2_192F, CKP_SLH_DSA_SHA2_192S, CKP_SLH_DSA_SHA2_256F, CKP_SLH_DSA_SHA2_256S,
+    CKP_SLH_DSA_SHAKE_128F, CKP_SLH_DSA_SHAKE_128S, CKP_SLH_DSA_SHAKE_192F, CKP_SLH_DSA_SHAKE_192S,
+    CKP_SLH_DSA_SHAKE_256F, CKP_SLH_DSA_SHAKE_256S, CK_KEY_TYPE, CK_MECHANISM_TYPE, CK_ULONG,
 };
 use zeroize::Zeroizing;
 
@@ -43,6 +48,9 @@ pub enum PublicShape {
     /// `CKA_EC_PARAMS` and `CKA_EC_POINT`, a DER OCTET STRING of the RFC 8032 encoding (or, on
     /// a Montgomery curve, of the RFC 7748 public value).
     EdwardsPoint,
+    /// `CKA_PARAMETER_SET` and `CKA_VALUE`, the encoded public key (PKCS#11 3.2 ML-KEM, ML-DSA,
+    /// SLH-DSA public key objects).
+    Value,
     /// A secret key: no public values.
     None,
 }
@@ -58,9 +66,11 @@ pub struct Request<'a> {
 
 /// Makes a fresh private key of the row's algorithm.
 pub type GenerateFn = fn(&KeyAlgorithm, &Request<'_>) -> Result<PrivateKey>;
-/// A private key from its `CKA_VALUE` (EC scalar, Edwards seed).
+/// A private key from its `CKA_VALUE` (EC scalar, Edwards seed, post-quantum expanded key) or,
+/// for `private_from_seed`, its `CKA_SEED`.
 pub type PrivateFromValueFn = fn(&KeyAlgorithm, &[u8]) -> Result<PrivateKey>;
-/// A public key from its `CKA_EC_POINT` (raw or in a DER OCTET STRING).
+/// A public key from its `CKA_EC_POINT` (raw or in a DER OCTET STRING) or, for
+/// [`PublicShape::Value`], its `CKA_VALUE`.
 pub type PublicFromPointFn = fn(&KeyAlgorithm, &[u8]) -> Result<PublicKey>;
 
 /// What a secret key's value must be beyond its length, for the key types with rules of their
@@ -90,16 +100,24 @@ pub struct KeyAlgorithm {
     /// The `CKM_*_KEY_PAIR_GEN` / `CKM_*_KEY_GEN` that makes it; `None` when sqlhsm does not
     /// make it as such (RSA of another size is made by asking for that size).
     pub generation: Option<CK_MECHANISM_TYPE>,
-    /// RSA modulus bits, curve field bits (PKCS#11's unit for EC key sizes), secret key bits;
-    /// `None` for "any other size" rows.
+    /// RSA modulus bits, curve field bits (PKCS#11's unit for EC key sizes), secret key bits,
+    /// eight times a post-quantum public key's length in bytes (PKCS#11 3.2 sizes those keys in
+    /// public key bytes); `None` for "any other size" rows.
     pub bits: Option<u32>,
     /// The DER of the curve's OID, the `CKA_EC_PARAMS` sqlhsm writes; empty for RSA and secrets.
     pub params_der: &'static [u8],
     /// Curve names `CKA_EC_PARAMS` may give as a PrintableString instead (PKCS#11 3.0 allows it).
     pub curve_names: &'static [&'static str],
     pub public: PublicShape,
+    /// `CKA_PARAMETER_SET` (`CKP_ML_KEM_*`, `CKP_ML_DSA_*`, `CKP_SLH_DSA_*`); `None` for key
+    /// types without parameter sets.
+    pub parameter_set: Option<CK_ULONG>,
+    /// The name OpenSSL knows a post-quantum parameter set by (`ML-DSA-65`); empty otherwise.
+    pub openssl_name: &'static str,
     pub generate: Option<GenerateFn>,
     pub private_from_value: Option<PrivateFromValueFn>,
+    /// A private key from `CKA_SEED` (post-quantum keys).
+    pub private_from_seed: Option<PrivateFromValueFn>,
     pub public_from_point: Option<PublicFromPointFn>,
     /// Secret keys with rules for their value beyond its length; `None`: any bytes.
     pub secret_value: Option<&'static SecretValue>,
@@ -117,11 +135,103 @@ const fn row(name: &'static str, family: Family, key_type: CK_KEY_TYPE) -> KeyAl
         params_der: &[],
         curve_names: &[],
         public: PublicShape::None,
+        parameter_set: None,
+        openssl_name: "",
         generate: None,
         private_from_value: None,
+        private_from_seed: None,
         public_from_point: None,
         secret_value: None,
     }
+}
+
+/// A post-quantum row (PKCS#11 3.2 §6.67–§6.69): made by its family's key pair generation,
+/// from a seed or the expanded private key, its public key one encoded value of
+/// `public_len` bytes.
+#[allow(clippy::too_many_arguments)]
+const fn pq(
+    code: i32,
+    name: &'static str,
+    family: Family,
+    key_type: CK_KEY_TYPE,
+    generation: CK_MECHANISM_TYPE,
+    parameter_set: CK_ULONG,
+    openssl_name: &'static str,
+    public_len: u32,
+) -> KeyAlgorithm {
+    KeyAlgorithm {
+        code: Some(code),
+        generation: Some(generation),
+        bits: Some(8 * public_len),
+        public: PublicShape::Value,
+        parameter_set: Some(parameter_set),
+        openssl_name,
+        generate: Some(|row, _| PrivateKey::generate_pq(row.openssl_name)),
+        private_from_value: Some(|row, value| {
+            PrivateKey::from_pq_expanded(row.openssl_name, value)
+        }),
+        private_from_seed: Some(|row, seed| PrivateKey::from_pq_seed(row.openssl_name, seed)),
+        public_from_point: Some(|row, value| PublicKey::from_pq_value(row.openssl_name, value)),
+        ..row(name, family, key_type)
+    }
+}
+
+const fn ml_kem(
+    code: i32,
+    name: &'static str,
+    set: CK_ULONG,
+    openssl: &'static str,
+    public_len: u32,
+) -> KeyAlgorithm {
+    pq(
+        code,
+        name,
+        Family::MlKem,
+        CKK_ML_KEM,
+        CKM_ML_KEM_KEY_PAIR_GEN,
+        set,
+        openssl,
+        public_len,
+    )
+}
+
+const fn ml_dsa(
+    code: i32,
+    name: &'static str,
+    set: CK_ULONG,
+    openssl: &'static str,
+    public_len: u32,
+) -> KeyAlgorithm {
+    pq(
+        code,
+        name,
+        Family::MlDsa,
+        CKK_ML_DSA,
+        CKM_ML_DSA_KEY_PAIR_GEN,
+        set,
+        openssl,
+        public_len,
+    )
+}
+
+/// SLH-DSA with security parameter `n` bytes (public key 2n).
+const fn slh_dsa(
+    code: i32,
+    name: &'static str,
+    set: CK_ULONG,
+    openssl: &'static str,
+    n: u32,
+) -> KeyAlgorithm {
+    pq(
+        code,
+        name,
+        Family::SlhDsa,
+        CKK_SLH_DSA,
+        CKM_SLH_DSA_KEY_PAIR_GEN,
+        set,
+        openssl,
+        2 * n,
+    )
 }
 
 const fn rsa(code: i32, name: &'static str, bits: Option<u32>) -> KeyAlgorithm {
@@ -438,6 +548,101 @@ pub static HMAC_SHA3_384: KeyAlgorithm =
 pub static HMAC_SHA3_512: KeyAlgorithm =
     hmac("hmac-sha3-512", CKK_SHA3_512_HMAC, CKM_SHA3_512_KEY_GEN);
 
+/// ML-KEM (FIPS 203): 768 and 1024 under OpenTDF's numbers, 512 a sqlhsm extension.
+pub static ML_KEM_512: KeyAlgorithm = ml_kem(113, "ml-kem-512", CKP_ML_KEM_512, "ML-KEM-512", 800);
+pub static ML_KEM_768: KeyAlgorithm = ml_kem(20, "ml-kem-768", CKP_ML_KEM_768, "ML-KEM-768", 1184);
+pub static ML_KEM_1024: KeyAlgorithm =
+    ml_kem(21, "ml-kem-1024", CKP_ML_KEM_1024, "ML-KEM-1024", 1568);
+/// ML-DSA (FIPS 204), sqlhsm extensions.
+pub static ML_DSA_44: KeyAlgorithm = ml_dsa(114, "ml-dsa-44", CKP_ML_DSA_44, "ML-DSA-44", 1312);
+pub static ML_DSA_65: KeyAlgorithm = ml_dsa(115, "ml-dsa-65", CKP_ML_DSA_65, "ML-DSA-65", 1952);
+pub static ML_DSA_87: KeyAlgorithm = ml_dsa(116, "ml-dsa-87", CKP_ML_DSA_87, "ML-DSA-87", 2592);
+/// SLH-DSA (FIPS 205), all twelve parameter sets, sqlhsm extensions.
+pub static SLH_DSA_SHA2_128S: KeyAlgorithm = slh_dsa(
+    117,
+    "slh-dsa-sha2-128s",
+    CKP_SLH_DSA_SHA2_128S,
+    "SLH-DSA-SHA2-128s",
+    16,
+);
+pub static SLH_DSA_SHA2_128F: KeyAlgorithm = slh_dsa(
+    118,
+    "slh-dsa-sha2-128f",
+    CKP_SLH_DSA_SHA2_128F,
+    "SLH-DSA-SHA2-128f",
+    16,
+);
+pub static SLH_DSA_SHA2_192S: KeyAlgorithm = slh_dsa(
+    119,
+    "slh-dsa-sha2-192s",
+    CKP_SLH_DSA_SHA2_192S,
+    "SLH-DSA-SHA2-192s",
+    24,
+);
+pub static SLH_DSA_SHA2_192F: KeyAlgorithm = slh_dsa(
+    120,
+    "slh-dsa-sha2-192f",
+    CKP_SLH_DSA_SHA2_192F,
+    "SLH-DSA-SHA2-192f",
+    24,
+);
+pub static SLH_DSA_SHA2_256S: KeyAlgorithm = slh_dsa(
+    121,
+    "slh-dsa-sha2-256s",
+    CKP_SLH_DSA_SHA2_256S,
+    "SLH-DSA-SHA2-256s",
+    32,
+);
+pub static SLH_DSA_SHA2_256F: KeyAlgorithm = slh_dsa(
+    122,
+    "slh-dsa-sha2-256f",
+    CKP_SLH_DSA_SHA2_256F,
+    "SLH-DSA-SHA2-256f",
+    32,
+);
+pub static SLH_DSA_SHAKE_128S: KeyAlgorithm = slh_dsa(
+    123,
+    "slh-dsa-shake-128s",
+    CKP_SLH_DSA_SHAKE_128S,
+    "SLH-DSA-SHAKE-128s",
+    16,
+);
+pub static SLH_DSA_SHAKE_128F: KeyAlgorithm = slh_dsa(
+    124,
+    "slh-dsa-shake-128f",
+    CKP_SLH_DSA_SHAKE_128F,
+    "SLH-DSA-SHAKE-128f",
+    16,
+);
+pub static SLH_DSA_SHAKE_192S: KeyAlgorithm = slh_dsa(
+    125,
+    "slh-dsa-shake-192s",
+    CKP_SLH_DSA_SHAKE_192S,
+    "SLH-DSA-SHAKE-192s",
+    24,
+);
+pub static SLH_DSA_SHAKE_192F: KeyAlgorithm = slh_dsa(
+    126,
+    "slh-dsa-shake-192f",
+    CKP_SLH_DSA_SHAKE_192F,
+    "SLH-DSA-SHAKE-192f",
+    24,
+);
+pub static SLH_DSA_SHAKE_256S: KeyAlgorithm = slh_dsa(
+    127,
+    "slh-dsa-shake-256s",
+    CKP_SLH_DSA_SHAKE_256S,
+    "SLH-DSA-SHAKE-256s",
+    32,
+);
+pub static SLH_DSA_SHAKE_256F: KeyAlgorithm = slh_dsa(
+    128,
+    "slh-dsa-shake-256f",
+    CKP_SLH_DSA_SHAKE_256F,
+    "SLH-DSA-SHAKE-256f",
+    32,
+);
+
 /// Every row; the order is the order names are listed in.
 pub static ALGORITHMS: &[&KeyAlgorithm] = &[
     &RSA_2048,
@@ -457,6 +662,24 @@ pub static ALGORITHMS: &[&KeyAlgorithm] = &[
     &ED448,
     &X25519,
     &X448,
+    &ML_KEM_512,
+    &ML_KEM_768,
+    &ML_KEM_1024,
+    &ML_DSA_44,
+    &ML_DSA_65,
+    &ML_DSA_87,
+    &SLH_DSA_SHA2_128S,
+    &SLH_DSA_SHA2_128F,
+    &SLH_DSA_SHA2_192S,
+    &SLH_DSA_SHA2_192F,
+    &SLH_DSA_SHA2_256S,
+    &SLH_DSA_SHA2_256F,
+    &SLH_DSA_SHAKE_128S,
+    &SLH_DSA_SHAKE_128F,
+    &SLH_DSA_SHAKE_192S,
+    &SLH_DSA_SHAKE_192F,
+    &SLH_DSA_SHAKE_256S,
+    &SLH_DSA_SHAKE_256F,
     &AES_128,
     &AES_192,
     &AES_256,
@@ -493,7 +716,14 @@ impl KeyAlgorithm {
         make(self, value)
     }
 
-    /// A public key from `CKA_EC_POINT`; `CKR_ATTRIBUTE_VALUE_INVALID` where the shape has none.
+    /// A private key from `CKA_SEED`; `CKR_ATTRIBUTE_VALUE_INVALID` where the row has none.
+    pub fn private_from_seed(&self, seed: &[u8]) -> Result<PrivateKey> {
+        let make = self.private_from_seed.ok_or(Rv::ATTRIBUTE_VALUE_INVALID)?;
+        make(self, seed)
+    }
+
+    /// A public key from `CKA_EC_POINT` (or, for [`PublicShape::Value`], `CKA_VALUE`);
+    /// `CKR_ATTRIBUTE_VALUE_INVALID` where the shape has none.
     pub fn public_from_point(&self, point: &[u8]) -> Result<PublicKey> {
         let make = self.public_from_point.ok_or(Rv::ATTRIBUTE_VALUE_INVALID)?;
         make(self, point)
@@ -622,19 +852,32 @@ pub fn rsa_of_bits(bits: u32) -> &'static KeyAlgorithm {
 /// The row of a key pair, from its public key; `CKR_CURVE_NOT_SUPPORTED` for a curve no row
 /// names.
 pub fn of_public(public: &PublicKey) -> Result<&'static KeyAlgorithm> {
-    of_facts(public.facts()?, || public.curve_der())
+    of_facts(public.facts()?, || public.curve_der(), || public.pq_name())
 }
 
 /// The row of a private key.
 pub fn of_private(private: &PrivateKey) -> Result<&'static KeyAlgorithm> {
-    of_facts(private.facts()?, || private.curve_der())
+    of_facts(
+        private.facts()?,
+        || private.curve_der(),
+        || private.pq_name(),
+    )
 }
 
 fn of_facts(
     facts: KeyFacts,
     curve: impl FnOnce() -> Result<Option<Vec<u8>>>,
+    pq_name: impl FnOnce() -> Option<&'static str>,
 ) -> Result<&'static KeyAlgorithm> {
     match facts.family {
+        Family::MlKem | Family::MlDsa | Family::SlhDsa => {
+            let name = pq_name().ok_or(Rv::KEY_TYPE_INCONSISTENT)?;
+            ALGORITHMS
+                .iter()
+                .copied()
+                .find(|a| a.family == facts.family && a.openssl_name == name)
+                .ok_or_else(|| Rv::KEY_TYPE_INCONSISTENT.into())
+        }
         Family::Rsa => Ok(rsa_of_bits(facts.bits)),
         Family::Secret => Err(Rv::KEY_TYPE_INCONSISTENT)?,
         Family::Ec | Family::Edwards | Family::Montgomery => {
@@ -730,6 +973,20 @@ pub fn is_any_length_secret(key_type: CK_KEY_TYPE) -> bool {
         .any(|a| a.family == Family::Secret && a.key_type == key_type && a.bits.is_none())
 }
 
+/// The row of a post-quantum key type and `CKA_PARAMETER_SET`; `CKR_TEMPLATE_INCOMPLETE`
+/// without one, `CKR_PARAMETER_SET_NOT_SUPPORTED` for a set no row offers.
+pub fn by_parameter_set(
+    key_type: CK_KEY_TYPE,
+    parameter_set: Option<CK_ULONG>,
+) -> Result<&'static KeyAlgorithm> {
+    let set = parameter_set.ok_or(Rv::TEMPLATE_INCOMPLETE)?;
+    ALGORITHMS
+        .iter()
+        .copied()
+        .find(|a| a.key_type == key_type && a.parameter_set == Some(set))
+        .ok_or_else(|| Rv::PARAMETER_SET_NOT_SUPPORTED.into())
+}
+
 /// All `key_algorithm` numbers with the given PKCS#11 key type, for an indexed
 /// `key_algorithm IN (…)`.
 pub fn codes_for_key_type(key_type: CK_KEY_TYPE) -> Vec<i32> {
@@ -744,6 +1001,7 @@ pub fn codes_for_key_type(key_type: CK_KEY_TYPE) -> Vec<i32> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use cryptoki_sys::{CKA_SEED, CKA_VALUE};
 
     fn printable(s: &str) -> Vec<u8> {
         let mut v = vec![0x13, s.len() as u8];
@@ -754,6 +1012,8 @@ mod tests {
     #[test]
     fn opentdf_numbering_is_kept() {
         assert_eq!(RSA_2048.code, Some(1));
+        assert_eq!(ML_KEM_768.code, Some(20));
+        assert_eq!(ML_KEM_1024.code, Some(21));
         assert_eq!(RSA_4096.code, Some(2));
         assert_eq!(EC_P256.code, Some(3));
         assert_eq!(EC_P384.code, Some(4));
@@ -800,11 +1060,23 @@ mod tests {
             assert_eq!(a.code.is_none(), secret, "{}", a.name);
             assert_eq!(a.public == PublicShape::None, secret, "{}", a.name);
             assert_eq!(a.generate.is_none(), secret, "{}", a.name);
-            // Curves, and only they, have an OID and build from a value and a point.
+            // Curves, and only they, have an OID; they and post-quantum keys build from a value
+            // and a point (a post-quantum public key's encoding).
             let curve = matches!(a.family, Family::Ec | Family::Edwards | Family::Montgomery);
+            let pq = a.family.is_post_quantum();
             assert_eq!(!a.params_der.is_empty(), curve, "{}", a.name);
-            assert_eq!(a.private_from_value.is_some(), curve, "{}", a.name);
-            assert_eq!(a.public_from_point.is_some(), curve, "{}", a.name);
+            assert_eq!(a.private_from_value.is_some(), curve || pq, "{}", a.name);
+            assert_eq!(a.public_from_point.is_some(), curve || pq, "{}", a.name);
+            // Post-quantum keys, and only they, have a parameter set, an OpenSSL name and a
+            // seed, and a public key that is one value.
+            assert_eq!(a.parameter_set.is_some(), pq, "{}", a.name);
+            assert_eq!(!a.openssl_name.is_empty(), pq, "{}", a.name);
+            assert_eq!(a.private_from_seed.is_some(), pq, "{}", a.name);
+            assert_eq!(a.public == PublicShape::Value, pq, "{}", a.name);
+            if pq {
+                let set = a.parameter_set;
+                assert!(std::ptr::eq(by_parameter_set(a.key_type, set).unwrap(), *a));
+            }
             assert!(a.secret_value.is_none() || secret, "{}", a.name);
             if curve {
                 assert!(std::ptr::eq(by_ec_params(a.params_der).unwrap(), *a));
@@ -1000,6 +1272,161 @@ mod tests {
         assert!(RSA_2048.public_from_point(&point_der).is_err());
     }
 
+    /// Every post-quantum parameter set: its number, `CKP_*`, generated by its row and found
+    /// again from the key, rebuilt from its seed, its expanded form and its public encoding.
+    #[test]
+    fn post_quantum_rows() {
+        use crate::crypto::keys::PublicValues;
+        let expected: [(&KeyAlgorithm, i32, CK_KEY_TYPE, CK_ULONG, usize); 18] = [
+            (&ML_KEM_512, 113, CKK_ML_KEM, CKP_ML_KEM_512, 800),
+            (&ML_KEM_768, 20, CKK_ML_KEM, CKP_ML_KEM_768, 1184),
+            (&ML_KEM_1024, 21, CKK_ML_KEM, CKP_ML_KEM_1024, 1568),
+            (&ML_DSA_44, 114, CKK_ML_DSA, CKP_ML_DSA_44, 1312),
+            (&ML_DSA_65, 115, CKK_ML_DSA, CKP_ML_DSA_65, 1952),
+            (&ML_DSA_87, 116, CKK_ML_DSA, CKP_ML_DSA_87, 2592),
+            (
+                &SLH_DSA_SHA2_128S,
+                117,
+                CKK_SLH_DSA,
+                CKP_SLH_DSA_SHA2_128S,
+                32,
+            ),
+            (
+                &SLH_DSA_SHA2_128F,
+                118,
+                CKK_SLH_DSA,
+                CKP_SLH_DSA_SHA2_128F,
+                32,
+            ),
+            (
+                &SLH_DSA_SHA2_192S,
+                119,
+                CKK_SLH_DSA,
+                CKP_SLH_DSA_SHA2_192S,
+                48,
+            ),
+            (
+                &SLH_DSA_SHA2_192F,
+                120,
+                CKK_SLH_DSA,
+                CKP_SLH_DSA_SHA2_192F,
+                48,
+            ),
+            (
+                &SLH_DSA_SHA2_256S,
+                121,
+                CKK_SLH_DSA,
+                CKP_SLH_DSA_SHA2_256S,
+                64,
+            ),
+            (
+                &SLH_DSA_SHA2_256F,
+                122,
+                CKK_SLH_DSA,
+                CKP_SLH_DSA_SHA2_256F,
+                64,
+            ),
+            (
+                &SLH_DSA_SHAKE_128S,
+                123,
+                CKK_SLH_DSA,
+                CKP_SLH_DSA_SHAKE_128S,
+                32,
+            ),
+            (
+                &SLH_DSA_SHAKE_128F,
+                124,
+                CKK_SLH_DSA,
+                CKP_SLH_DSA_SHAKE_128F,
+                32,
+            ),
+            (
+                &SLH_DSA_SHAKE_192S,
+                125,
+                CKK_SLH_DSA,
+                CKP_SLH_DSA_SHAKE_192S,
+                48,
+            ),
+            (
+                &SLH_DSA_SHAKE_192F,
+                126,
+                CKK_SLH_DSA,
+                CKP_SLH_DSA_SHAKE_192F,
+                48,
+            ),
+            (
+                &SLH_DSA_SHAKE_256S,
+                127,
+                CKK_SLH_DSA,
+                CKP_SLH_DSA_SHAKE_256S,
+                64,
+            ),
+            (
+                &SLH_DSA_SHAKE_256F,
+                128,
+                CKK_SLH_DSA,
+                CKP_SLH_DSA_SHAKE_256F,
+                64,
+            ),
+        ];
+        let pq_rows = ALGORITHMS.iter().filter(|a| a.family.is_post_quantum());
+        assert_eq!(pq_rows.count(), expected.len());
+        for (row, code, key_type, set, public_len) in expected {
+            assert_eq!(row.code, Some(code), "{}", row.name);
+            assert_eq!(row.key_type, key_type, "{}", row.name);
+            assert_eq!(row.parameter_set, Some(set), "{}", row.name);
+            let key = row.generate(&Request::default()).unwrap();
+            assert!(std::ptr::eq(of_private(&key).unwrap(), row), "{}", row.name);
+            let public = key.public_key().unwrap();
+            assert!(
+                std::ptr::eq(of_public(&public).unwrap(), row),
+                "{}",
+                row.name
+            );
+            let facts = key.facts().unwrap();
+            assert_eq!((facts.family, facts.bytes()), (row.family, public_len));
+            let PublicValues::Encoded { value } = public.public_values().unwrap() else {
+                panic!("{}: not an encoded public key", row.name)
+            };
+            assert_eq!(value.len(), public_len, "{}", row.name);
+            let again = row.public_from_point(&value).unwrap();
+            assert_eq!(again.to_spki_der().unwrap(), public.to_spki_der().unwrap());
+            // Seed and expanded form each give the same pair back.
+            let seed = key.private_component(CKA_SEED).unwrap().unwrap();
+            let from_seed = row.private_from_seed(&seed).unwrap();
+            assert_eq!(
+                from_seed.public_values().unwrap(),
+                key.public_values().unwrap()
+            );
+            let expanded = key.private_component(CKA_VALUE).unwrap().unwrap();
+            let from_expanded = row.private_from_value(&expanded).unwrap();
+            assert_eq!(
+                from_expanded.public_values().unwrap(),
+                key.public_values().unwrap()
+            );
+            // Wrong lengths are invalid values, not errors of the module.
+            for bad in [&seed[1..], &expanded[1..]] {
+                let err = row.private_from_seed(bad).unwrap_err();
+                assert_eq!(err.rv(), Rv::ATTRIBUTE_VALUE_INVALID, "{}", row.name);
+            }
+            let err = row.public_from_point(&value[1..]).unwrap_err();
+            assert_eq!(err.rv(), Rv::ATTRIBUTE_VALUE_INVALID, "{}", row.name);
+        }
+        assert_eq!(
+            by_parameter_set(CKK_ML_DSA, Some(CKP_ML_DSA_87 + 1))
+                .unwrap_err()
+                .rv(),
+            Rv::PARAMETER_SET_NOT_SUPPORTED
+        );
+        assert_eq!(
+            by_parameter_set(CKK_ML_KEM, None).unwrap_err().rv(),
+            Rv::TEMPLATE_INCOMPLETE
+        );
+        assert_eq!(bits_range(Family::MlKem), (800 * 8, 1568 * 8));
+        assert_eq!(bits_range(Family::MlDsa), (1312 * 8, 2592 * 8));
+        assert_eq!(bits_range(Family::SlhDsa), (32 * 8, 64 * 8));
+    }
+
     #[test]
     fn family_sizes() {
         assert_eq!(bits_range(Family::Ec), (192, 521));
@@ -1148,10 +1575,18 @@ mod tests {
 
     #[test]
     fn key_type_codes_cover_every_algorithm() {
-        let mut all: Vec<i32> = [CKK_RSA, CKK_EC, CKK_EC_EDWARDS, CKK_EC_MONTGOMERY]
-            .into_iter()
-            .flat_map(codes_for_key_type)
-            .collect();
+        let mut all: Vec<i32> = [
+            CKK_RSA,
+            CKK_EC,
+            CKK_EC_EDWARDS,
+            CKK_EC_MONTGOMERY,
+            CKK_ML_KEM,
+            CKK_ML_DSA,
+            CKK_SLH_DSA,
+        ]
+        .into_iter()
+        .flat_map(codes_for_key_type)
+        .collect();
         all.sort();
         let mut expected: Vec<i32> = ALGORITHMS.iter().filter_map(|a| a.code).collect();
         expected.sort();

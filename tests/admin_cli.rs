@@ -332,6 +332,146 @@ fn new_curve_algorithms_generate_by_name() {
     }
 }
 
+/// Every post-quantum algorithm by name; the public key exported as the SubjectPublicKeyInfo
+/// OpenSSL reads, a rotation's successor of the same parameter set, and `db check` verifying
+/// their sealed keys.
+#[test]
+fn post_quantum_algorithms_generate_export_rotate_and_check() {
+    let cli = Cli::new("cli-pq");
+    cli.ok(&["token", "init", "pq"]);
+    // (name, OpenSSL's name, raw public key length)
+    let algorithms = [
+        ("ml-kem-512", "ML-KEM-512", 800),
+        ("ml-kem-768", "ML-KEM-768", 1184),
+        ("ml-kem-1024", "ML-KEM-1024", 1568),
+        ("ml-dsa-44", "ML-DSA-44", 1312),
+        ("ml-dsa-65", "ML-DSA-65", 1952),
+        ("ml-dsa-87", "ML-DSA-87", 2592),
+        ("slh-dsa-sha2-128s", "SLH-DSA-SHA2-128s", 32),
+        ("slh-dsa-sha2-128f", "SLH-DSA-SHA2-128f", 32),
+        ("slh-dsa-sha2-192s", "SLH-DSA-SHA2-192s", 48),
+        ("slh-dsa-sha2-192f", "SLH-DSA-SHA2-192f", 48),
+        ("slh-dsa-sha2-256s", "SLH-DSA-SHA2-256s", 64),
+        ("slh-dsa-sha2-256f", "SLH-DSA-SHA2-256f", 64),
+        ("slh-dsa-shake-128s", "SLH-DSA-SHAKE-128s", 32),
+        ("slh-dsa-shake-128f", "SLH-DSA-SHAKE-128f", 32),
+        ("slh-dsa-shake-192s", "SLH-DSA-SHAKE-192s", 48),
+        ("slh-dsa-shake-192f", "SLH-DSA-SHAKE-192f", 48),
+        ("slh-dsa-shake-256s", "SLH-DSA-SHAKE-256s", 64),
+        ("slh-dsa-shake-256f", "SLH-DSA-SHAKE-256f", 64),
+    ];
+    for (algorithm, openssl_name, public_len) in algorithms {
+        let id = created_key_id(&cli.ok(&[
+            "key",
+            "generate",
+            "--token",
+            "pq",
+            "--algorithm",
+            algorithm,
+            "--label",
+            algorithm,
+        ]));
+        assert_eq!(cli.key(&id)["algorithm"], algorithm);
+        let pem = cli.ok(&["key", "export-public", &id]);
+        let key = openssl::pkey::PKey::public_key_from_pem(pem.as_bytes()).expect("PEM parses");
+        assert_eq!(
+            key.raw_public_key().expect("raw").len(),
+            public_len,
+            "{algorithm}"
+        );
+        let named = openssl::pkey::PKey::public_key_from_raw_bytes_ex(
+            None,
+            match openssl_name {
+                "ML-KEM-512" => openssl::pkey::KeyType::ML_KEM_512,
+                "ML-KEM-768" => openssl::pkey::KeyType::ML_KEM_768,
+                "ML-KEM-1024" => openssl::pkey::KeyType::ML_KEM_1024,
+                "ML-DSA-44" => openssl::pkey::KeyType::ML_DSA_44,
+                "ML-DSA-65" => openssl::pkey::KeyType::ML_DSA_65,
+                "ML-DSA-87" => openssl::pkey::KeyType::ML_DSA_87,
+                _ => continue,
+            },
+            None,
+            &key.raw_public_key().expect("raw"),
+        )
+        .expect("a key of that set");
+        assert!(named.public_eq(&key), "{algorithm}: the SPKI names its set");
+    }
+    assert_eq!(
+        key_ids(&cli.keys(&["--algorithm", "ml-dsa-65"])).len(),
+        1,
+        "key list --algorithm"
+    );
+    let signer = the_key_with(&cli.keys(&[]), "label", "ml-dsa-65");
+    let out = cli.ok(&["key", "rotate", &signer]);
+    let successor = out
+        .split_whitespace()
+        .nth(3)
+        .unwrap_or_else(|| panic!("no successor in {out:?}"))
+        .to_string();
+    assert_eq!(cli.key(&successor)["algorithm"], "ml-dsa-65");
+    let kem = the_key_with(&cli.keys(&[]), "label", "ml-kem-1024");
+    let out = cli.ok(&["key", "rotate", &kem]);
+    let successor = out
+        .split_whitespace()
+        .nth(3)
+        .expect("successor")
+        .to_string();
+    assert_eq!(cli.key(&successor)["algorithm"], "ml-kem-1024");
+    // A PKCS#8 file in the seed-only form (Wycheproof's first ML-DSA-44 key) imports as that
+    // key: its exported public key is the vector's.
+    let doc: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/wycheproof/mldsa_44_sign_seed_test.json"
+        ))
+        .expect("vectors"),
+    )
+    .expect("json");
+    let group = &doc["testGroups"][0];
+    let hex_of = |v: &Value| hex::decode(v.as_str().expect("hex")).expect("hex");
+    let der = cli.db.dir.join("ml-dsa-44.der");
+    std::fs::write(&der, hex_of(&group["privateKeyPkcs8"])).expect("write");
+    let imported = created_key_id(&cli.ok(&[
+        "key",
+        "import",
+        "--token",
+        "pq",
+        "--label",
+        "imported-ml-dsa",
+        &der.display().to_string(),
+    ]));
+    assert_eq!(cli.key(&imported)["algorithm"], "ml-dsa-44");
+    let pem = cli.ok(&["key", "export-public", &imported]);
+    let key = openssl::pkey::PKey::public_key_from_pem(pem.as_bytes()).expect("PEM parses");
+    assert_eq!(
+        key.raw_public_key().expect("raw"),
+        hex_of(&group["publicKey"])
+    );
+    // Status and history as for any key.
+    let slh = the_key_with(&cli.keys(&[]), "label", "slh-dsa-shake-256f");
+    cli.ok(&["key", "set-status", &slh, "inactive"]);
+    assert_eq!(cli.key(&slh)["status"], "inactive");
+    let kinds: Vec<String> = events(&cli, &slh)
+        .iter()
+        .filter_map(|e| e["event"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(
+        kinds.first().map(String::as_str),
+        Some("generated"),
+        "{kinds:?}"
+    );
+    assert!(kinds.iter().any(|k| k == "status"), "{kinds:?}");
+    let rotated: Vec<String> = events(&cli, &signer)
+        .iter()
+        .filter_map(|e| e["event"].as_str().map(str::to_string))
+        .collect();
+    assert!(rotated.iter().any(|k| k == "rotated"), "{rotated:?}");
+    let check = cli.json(&["db", "check"]);
+    assert_eq!(check["ok"], true, "{check}");
+    let verified = check["tokens"][0]["verified"].as_u64().unwrap_or(0);
+    assert_eq!(verified as usize, algorithms.len() + 3, "{check}");
+}
+
 #[test]
 fn keys_generate_import_lifecycle_rotate_destroy_history_and_db() {
     let cli = Cli::new("cli-keys");

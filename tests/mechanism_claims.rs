@@ -42,6 +42,11 @@ enum Kind {
     Xts,
     /// ChaCha20 keys (`CKM_CHACHA20_KEY_GEN`).
     ChaCha,
+    /// PKCS#11 3.2 post-quantum key pairs, sized (as their mechanisms are) by the public key's
+    /// length in bytes, which picks the parameter set.
+    MlKem,
+    MlDsa,
+    SlhDsa,
 }
 
 /// The parameter a mechanism is exercised with.
@@ -189,6 +194,9 @@ const ROWS: &[Row] = &[
     row!(CKM_EC_EDWARDS_KEY_PAIR_GEN, Ed, P::None),
     row!(CKM_EDDSA, Ed, P::None),
     row!(CKM_EC_MONTGOMERY_KEY_PAIR_GEN, X, P::None),
+    row!(CKM_ML_KEM_KEY_PAIR_GEN, MlKem, P::None),
+    row!(CKM_ML_DSA_KEY_PAIR_GEN, MlDsa, P::None),
+    row!(CKM_SLH_DSA_KEY_PAIR_GEN, SlhDsa, P::None),
     row!(CKM_AES_KEY_GEN, Aes, P::None),
     row!(CKM_AES_ECB, Aes, P::None),
     row!(CKM_AES_CBC, Aes, P::Iv),
@@ -450,11 +458,31 @@ fn gen_mech(kind: Kind) -> CK_MECHANISM_TYPE {
         Des2 => CKM_DES2_KEY_GEN,
         Xts => CKM_AES_XTS_KEY_GEN,
         ChaCha => CKM_CHACHA20_KEY_GEN,
+        MlKem => CKM_ML_KEM_KEY_PAIR_GEN,
+        MlDsa => CKM_ML_DSA_KEY_PAIR_GEN,
+        SlhDsa => CKM_SLH_DSA_KEY_PAIR_GEN,
     }
 }
 
 fn is_pair(kind: Kind) -> bool {
-    matches!(kind, Rsa | Ec | Ed | X)
+    matches!(kind, Rsa | Ec | Ed | X | MlKem | MlDsa | SlhDsa)
+}
+
+/// The parameter set whose public key has `size` bytes (SLH-DSA: the fast SHA-2 set of that
+/// security level).
+fn parameter_set(kind: Kind, size: CK_ULONG) -> CK_ULONG {
+    match (kind, size) {
+        (MlKem, 800) => CKP_ML_KEM_512,
+        (MlKem, 1184) => CKP_ML_KEM_768,
+        (MlKem, 1568) => CKP_ML_KEM_1024,
+        (MlDsa, 1312) => CKP_ML_DSA_44,
+        (MlDsa, 1952) => CKP_ML_DSA_65,
+        (MlDsa, 2592) => CKP_ML_DSA_87,
+        (SlhDsa, 32) => CKP_SLH_DSA_SHA2_128F,
+        (SlhDsa, 48) => CKP_SLH_DSA_SHA2_192F,
+        (SlhDsa, 64) => CKP_SLH_DSA_SHA2_256F,
+        other => panic!("no parameter set for {other:?}"),
+    }
 }
 
 fn pair_templates(kind: Kind, size: CK_ULONG) -> (Vec<A>, Vec<A>) {
@@ -488,6 +516,20 @@ fn pair_templates(kind: Kind, size: CK_ULONG) -> (Vec<A>, Vec<A>) {
         X => {
             public.push(by(CKA_EC_PARAMS, curve(kind, size)));
             private.push(yes(CKA_DERIVE));
+        }
+        MlKem => {
+            public.extend([
+                ul(CKA_PARAMETER_SET, parameter_set(kind, size)),
+                yes(CKA_ENCAPSULATE),
+            ]);
+            private.push(yes(CKA_DECAPSULATE));
+        }
+        MlDsa | SlhDsa => {
+            public.extend([
+                ul(CKA_PARAMETER_SET, parameter_set(kind, size)),
+                yes(CKA_VERIFY),
+            ]);
+            private.push(yes(CKA_SIGN));
         }
         _ => unreachable!(),
     }

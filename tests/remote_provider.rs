@@ -730,6 +730,29 @@ fn provider_root_key_token_needs_its_hsm() {
         "SELECT CAST(private_key_ctx AS TEXT) FROM asym_key WHERE key_id = 'rooted-ec'",
     );
     assert!(ctx_text.contains("wrappedKey"), "{ctx_text}");
+    // A post-quantum pair is sealed the same way (here, under the token key).
+    let set = cryptoki::object::ParameterSetType::try_from(cryptoki::types::Ulong::from(
+        cryptoki_sys::CKP_ML_DSA_65,
+    ))
+    .expect("set");
+    let (_, pq_private) = s
+        .generate_key_pair(
+            &Mechanism::MlDsaKeyPairGen,
+            &[Attribute::Token(true), Attribute::ParameterSet(set)],
+            &[
+                Attribute::Token(true),
+                Attribute::Private(true),
+                Attribute::Label(b"rooted-ml-dsa".to_vec()),
+            ],
+        )
+        .expect("ML-DSA-65 on a PROVIDER_ROOT_KEY token");
+    assert_eq!(mode(&s, pq_private), 2, "key mode PROVIDER_ROOT_KEY");
+    let pq_id = key_id(&s, pq_private);
+    let ctx_text = one(
+        db,
+        &format!("SELECT CAST(private_key_ctx AS TEXT) FROM asym_key WHERE key_id = '{pq_id}'"),
+    );
+    assert!(ctx_text.contains("wrappedKey"), "{ctx_text}");
     // A PIN change re-seals the token key bound to the root secret: the new PIN opens it.
     s.set_pin(&pin(USER_PIN), &pin("user-pin-2222"))
         .expect("C_SetPIN on a PROVIDER_ROOT_KEY token");
@@ -1252,6 +1275,36 @@ fn a_remote_token_lists_what_both_sides_can_do() {
         ctx().get_mechanism_info(slot, m),
         cryptoki::error::RvError::MechanismInvalid,
     );
+    // Post-quantum pairs are generated in the remote module only when it lists their
+    // mechanism; SoftHSM 2.6 has none, so a REMOTE token neither offers nor makes them.
+    let rs = user_session(ctx(), slot);
+    for (m, generation) in [
+        (
+            MechanismType::ML_KEM_KEY_PAIR_GEN,
+            Mechanism::MlKemKeyPairGen,
+        ),
+        (
+            MechanismType::ML_DSA_KEY_PAIR_GEN,
+            Mechanism::MlDsaKeyPairGen,
+        ),
+        (
+            MechanismType::SLH_DSA_KEY_PAIR_GEN,
+            Mechanism::SlhDsaKeyPairGen,
+        ),
+    ] {
+        assert!(local.contains(&m));
+        assert!(!remote.contains(&m), "{m}: SoftHSM lacks it");
+        let set = cryptoki::object::ParameterSetType::try_from(cryptoki::types::Ulong::from(1))
+            .expect("set");
+        expect_rv(
+            rs.generate_key_pair(
+                &generation,
+                &[Attribute::Token(true), Attribute::ParameterSet(set)],
+                &[Attribute::Token(true), Attribute::Private(true)],
+            ),
+            cryptoki::error::RvError::MechanismInvalid,
+        );
+    }
     // The info keeps only what both sides allow: SoftHSM signs with CKM_RSA_PKCS.
     let ours = ctx()
         .get_mechanism_info(slot, MechanismType::RSA_PKCS)

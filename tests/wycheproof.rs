@@ -2,7 +2,7 @@
 //!
 //! Every file in `tests/data/wycheproof/` (a subset of Project Wycheproof's `testvectors_v1`, commit
 //! dac1dd4729fd1f8dd9e1e9f3dce51d783da6c166, Apache-2.0: see the `LICENSE` beside them) has one
-//! `#[test]` here. Each test group's
+//! `#[test]` here (the post-quantum key files: their keys in `tests/pq_keys.rs`). Each test group's
 //! key is imported with `C_CreateObject` as a session object (`CKA_TOKEN` false) on one token
 //! per file, and every case runs through the module (verify, decrypt, unwrap, derive, MAC).
 //! `valid` cases must succeed and give the expected output, `invalid` cases must be rejected,
@@ -1424,6 +1424,11 @@ fn every_file_has_a_test() {
         "hmac_sha3_256_test.json",
         "hmac_sha3_512_test.json",
         "hmac_sha512_test.json",
+        // Their keys (seed → public key) are checked in tests/pq_keys.rs.
+        "mldsa_44_sign_seed_test.json",
+        "mldsa_65_sign_seed_test.json",
+        "mldsa_87_sign_seed_test.json",
+        "mlkem_768_keygen_seed_test.json",
         "rsa_oaep_2048_sha1_mgf1sha1_test.json",
         "rsa_oaep_2048_sha256_mgf1sha256_test.json",
         "rsa_pkcs1_2048_test.json",

@@ -482,16 +482,23 @@ impl Admin {
                 self.module
                     .generate_key(session.handle, &Mechanism::new(generation), &template)?
             }
-            PublicShape::Modulus | PublicShape::EcPoint | PublicShape::EdwardsPoint => {
+            shape @ (PublicShape::Modulus
+            | PublicShape::EcPoint
+            | PublicShape::EdwardsPoint
+            | PublicShape::Value) => {
                 let mut public = identity;
-                if algorithm.public == PublicShape::Modulus {
-                    public.push(Attribute::from_ulong(
+                match (shape, algorithm.parameter_set) {
+                    (PublicShape::Modulus, _) => public.push(Attribute::from_ulong(
                         CKA_MODULUS_BITS,
                         CK_ULONG::from(bits),
-                    ));
-                } else {
+                    )),
+                    // A post-quantum pair by its parameter set (PKCS#11 3.2: in the public
+                    // template).
+                    (PublicShape::Value, Some(set)) => {
+                        public.push(Attribute::from_ulong(CKA_PARAMETER_SET, set))
+                    }
                     // Every curve by its OID (an Edwards template without one means Ed25519).
-                    public.push(Attribute::new(CKA_EC_PARAMS, algorithm.params_der.to_vec()));
+                    _ => public.push(Attribute::new(CKA_EC_PARAMS, algorithm.params_der.to_vec())),
                 }
                 let (_, private) = self.module.generate_key_pair(
                     session.handle,
@@ -988,6 +995,19 @@ fn public_template(public: &PublicKey) -> AdminResult<(CK_KEY_TYPE, Vec<Attribut
                 Attribute::new(CKA_EC_POINT, point_der),
             ],
         ),
+        PublicValues::Encoded { value } => {
+            let algorithm = key_algorithm::of_public(public)?;
+            let set = algorithm
+                .parameter_set
+                .ok_or(crate::error::Rv::GENERAL_ERROR)?;
+            (
+                key_type,
+                vec![
+                    Attribute::from_ulong(CKA_PARAMETER_SET, set),
+                    Attribute::new(CKA_VALUE, value),
+                ],
+            )
+        }
     })
 }
 
@@ -1046,9 +1066,27 @@ mod tests {
                 "ec-secp256k1",
                 "ed25519",
                 "ed448",
+                "ml-dsa-44",
+                "ml-dsa-65",
+                "ml-dsa-87",
+                "ml-kem-1024",
+                "ml-kem-512",
+                "ml-kem-768",
                 "rsa-2048",
                 "rsa-3072",
                 "rsa-4096",
+                "slh-dsa-sha2-128f",
+                "slh-dsa-sha2-128s",
+                "slh-dsa-sha2-192f",
+                "slh-dsa-sha2-192s",
+                "slh-dsa-sha2-256f",
+                "slh-dsa-sha2-256s",
+                "slh-dsa-shake-128f",
+                "slh-dsa-shake-128s",
+                "slh-dsa-shake-192f",
+                "slh-dsa-shake-192s",
+                "slh-dsa-shake-256f",
+                "slh-dsa-shake-256s",
                 "x25519",
                 "x448"
             ]

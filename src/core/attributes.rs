@@ -114,6 +114,10 @@ static SPECS: &[AttrSpec] = specs! {
     CKA_EC_PARAMS, "ec_params", Bytes, Derived;
     CKA_EC_POINT, "ec_point", Bytes, Derived;
     CKA_VALUE, "value", Bytes, Apart;
+    CKA_PARAMETER_SET, "parameter_set", Ulong, Derived;
+    CKA_SEED, "seed", Bytes, Apart;
+    CKA_ENCAPSULATE, "encapsulate", Bool, Metadata;
+    CKA_DECAPSULATE, "decapsulate", Bool, Metadata;
     CKA_VALUE_LEN, "value_len", Ulong, Metadata;
     CKA_CHECK_VALUE, "check_value", Bytes, Metadata;
     CKA_APPLICATION, "application", Utf8, Metadata;

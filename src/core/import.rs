@@ -70,6 +70,11 @@ fn import_public(template: &[Attribute], key_type: CK_KEY_TYPE) -> Result<NewKey
                 &[CKA_EC_PARAMS, CKA_EC_POINT],
             )
         }
+        CKK_ML_KEM | CKK_ML_DSA | CKK_SLH_DSA => (
+            parameter_set_of(template, key_type)?
+                .public_from_point(required(template, CKA_VALUE)?)?,
+            &[CKA_PARAMETER_SET, CKA_VALUE],
+        ),
         _ => Err(Rv::ATTRIBUTE_VALUE_INVALID)?,
     };
     let mut attrs = policy::build_key_attrs(
@@ -109,6 +114,41 @@ fn curve_of(
             Err(Rv::TEMPLATE_INCONSISTENT)?
         }
         _ => key_algorithm::curve_for(key_type, params),
+    }
+}
+
+/// The row of a post-quantum key's `CKA_PARAMETER_SET` (required by the class's table).
+fn parameter_set_of(
+    template: &[Attribute],
+    key_type: CK_KEY_TYPE,
+) -> Result<&'static key_algorithm::KeyAlgorithm> {
+    let set = template_ulong(template, CKA_PARAMETER_SET)?;
+    key_algorithm::by_parameter_set(key_type, set).map_err(|e| match e.rv() {
+        // A set sqlhsm lacks is a value it cannot take (PKCS#11 3.2 leaves tokens a subset).
+        Rv::PARAMETER_SET_NOT_SUPPORTED => Rv::ATTRIBUTE_VALUE_INVALID.into(),
+        _ => e,
+    })
+}
+
+/// A post-quantum private key from its seed, its expanded form or both (PKCS#11 3.2: at least
+/// one; given together they must be one key, else `CKR_ATTRIBUTE_VALUE_INVALID`). The key made
+/// from a seed keeps it, so it is sealed in the seed form.
+fn post_quantum_private(template: &[Attribute], key_type: CK_KEY_TYPE) -> Result<PrivateKey> {
+    let row = parameter_set_of(template, key_type)?;
+    let seed = find_in_template(template, CKA_SEED)?;
+    let expanded = find_in_template(template, CKA_VALUE)?;
+    match (seed, expanded) {
+        (Some(seed), expanded) => {
+            let key = row.private_from_seed(seed)?;
+            if let Some(expanded) = expanded {
+                if !key.pq_expanded_is(expanded)? {
+                    Err(Rv::ATTRIBUTE_VALUE_INVALID)?
+                }
+            }
+            Ok(key)
+        }
+        (None, Some(expanded)) => row.private_from_value(expanded),
+        (None, None) => Err(Rv::TEMPLATE_INCOMPLETE)?,
     }
 }
 
@@ -156,6 +196,10 @@ fn import_private(template: &[Attribute], key_type: CK_KEY_TYPE) -> Result<NewKe
                 &[CKA_EC_PARAMS, CKA_VALUE, CKA_EC_POINT],
             )
         }
+        CKK_ML_KEM | CKK_ML_DSA | CKK_SLH_DSA => (
+            post_quantum_private(template, key_type)?,
+            &[CKA_PARAMETER_SET, CKA_SEED, CKA_VALUE],
+        ),
         _ => Err(Rv::ATTRIBUTE_VALUE_INVALID)?,
     };
     let public_key = private_key.public_key()?;

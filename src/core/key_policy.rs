@@ -30,7 +30,13 @@ impl Module {
     fn floor_of(&self, family: Family) -> Option<u32> {
         match family {
             Family::Rsa => Some(self.config.policy.rsa_min_bits),
-            Family::Ec | Family::Edwards | Family::Montgomery | Family::Secret => None,
+            Family::Ec
+            | Family::Edwards
+            | Family::Montgomery
+            | Family::Secret
+            | Family::MlKem
+            | Family::MlDsa
+            | Family::SlhDsa => None,
         }
     }
 

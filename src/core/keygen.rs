@@ -193,6 +193,19 @@ impl Module {
                 let curve = key_algorithm::curve_for(rows[0].key_type, params)?;
                 (curve, &[CKA_EC_PARAMS])
             }
+            Family::MlKem | Family::MlDsa | Family::SlhDsa => {
+                // PKCS#11 3.2: the parameter set is the public template's; a private template
+                // may repeat it.
+                let set = template_ulong(&public_template, CKA_PARAMETER_SET)?;
+                let row = key_algorithm::by_parameter_set(rows[0].key_type, set)?;
+                if let Some(private_set) = template_ulong(&private_template, CKA_PARAMETER_SET)? {
+                    if Some(private_set) != row.parameter_set {
+                        Err(Rv::TEMPLATE_INCONSISTENT)?
+                    }
+                    private_template.retain(|a| a.kind != CKA_PARAMETER_SET);
+                }
+                (row, &[CKA_PARAMETER_SET])
+            }
             Family::Secret => Err(Rv::MECHANISM_INVALID)?,
         };
         let generated = match &holder {

@@ -125,6 +125,10 @@ const FREE: Rules = CREATE.union(MODIFY);
 const RSA: &[CK_ULONG] = &[CKK_RSA];
 const EC: &[CK_ULONG] = &[CKK_EC, CKK_EC_EDWARDS, CKK_EC_MONTGOMERY];
 const X509: &[CK_ULONG] = &[CKC_X_509];
+/// The PKCS#11 3.2 key types with a parameter set, whose public key is one encoded value.
+const PQ: &[CK_ULONG] = &[CKK_ML_KEM, CKK_ML_DSA, CKK_SLH_DSA];
+/// The key types that encapsulate and decapsulate (PKCS#11 3.2 §5.18).
+const KEM: &[CK_ULONG] = &[CKK_ML_KEM];
 
 /// A class table: the rows of every class (§4.4: the storage attributes), then `$row`s.
 /// `CKA_TOKEN` and `CKA_PRIVATE` are chosen at creation or copy; `CKA_MODIFIABLE` too, a copy
@@ -229,6 +233,11 @@ static PUBLIC_KEY: &[Row] = key_then!(private: false;
         only(RSA, row(CKA_PUBLIC_EXPONENT, Computed, REQUIRED)),
         only(EC, row(CKA_EC_PARAMS, Computed, REQUIRED)),
         only(EC, row(CKA_EC_POINT, Computed, REQUIRED)),
+        // PKCS#11 3.2 §6.67–§6.69: generation takes the parameter set from the public
+        // template; the public key's value is its encoding.
+        only(PQ, row(CKA_PARAMETER_SET, Computed, REQUIRED)),
+        only(PQ, row(CKA_VALUE, Computed, REQUIRED)),
+        only(KEM, row(CKA_ENCAPSULATE, Bool(true), FREE)),
 );
 
 /// `CKO_PRIVATE_KEY` (§4.9): private, sensitive and unextractable unless said otherwise.
@@ -264,6 +273,12 @@ static PRIVATE_KEY: &[Row] = key_then!(private: true;
         // avoid a second lookup.
         only(EC, row(CKA_EC_POINT, Computed, NONE)),
         only(EC, row(CKA_VALUE, Absent, SENSITIVE.union(REQUIRED))),
+        // PKCS#11 3.2: a private key is created from its seed, its expanded form (CKA_VALUE)
+        // or both (which must agree); the import reads them, so neither is required alone.
+        only(PQ, row(CKA_PARAMETER_SET, Computed, REQUIRED)),
+        only(PQ, row(CKA_SEED, Absent, SENSITIVE)),
+        only(PQ, row(CKA_VALUE, Absent, SENSITIVE)),
+        only(KEM, row(CKA_DECAPSULATE, Bool(true), FREE)),
 );
 
 /// `CKO_SECRET_KEY` (§4.10): private, sensitive and unextractable unless said otherwise.

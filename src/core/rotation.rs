@@ -191,6 +191,8 @@ const INHERITED: &[CK_ATTRIBUTE_TYPE] = &[
     CKA_EXTRACTABLE,
     CKA_WRAP_WITH_TRUSTED,
     CKA_ALWAYS_AUTHENTICATE,
+    CKA_ENCAPSULATE,
+    CKA_DECAPSULATE,
 ];
 
 fn inherited(attrs: &AttrMap) -> Vec<Attribute> {
@@ -576,6 +578,17 @@ impl Module {
                                 .to_vec(),
                         )],
                     ),
+                    // A post-quantum successor has the predecessor's parameter set.
+                    Some(key_type @ (CKK_ML_KEM | CKK_ML_DSA | CKK_SLH_DSA)) => {
+                        let set = source
+                            .ulong(CKA_PARAMETER_SET)
+                            .ok_or(Rv::KEY_TYPE_INCONSISTENT)?;
+                        let row = crate::key_algorithm::by_parameter_set(key_type, Some(set))?;
+                        (
+                            row.generation.ok_or(Rv::KEY_TYPE_INCONSISTENT)?,
+                            vec![Attribute::from_ulong(CKA_PARAMETER_SET, set)],
+                        )
+                    }
                     _ => Err(Rv::KEY_TYPE_INCONSISTENT)?,
                 };
                 public.extend(

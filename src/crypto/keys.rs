@@ -11,7 +11,7 @@
 
 use cryptoki_sys::{
     CKA_COEFFICIENT, CKA_EXPONENT_1, CKA_EXPONENT_2, CKA_PRIME_1, CKA_PRIME_2,
-    CKA_PRIVATE_EXPONENT, CKA_VALUE, CK_ATTRIBUTE_TYPE,
+    CKA_PRIVATE_EXPONENT, CKA_SEED, CKA_VALUE, CK_ATTRIBUTE_TYPE,
 };
 use openssl::asn1::Asn1Object;
 use openssl::bn::{BigNum, BigNumContext, BigNumRef};
@@ -23,6 +23,7 @@ use zeroize::Zeroizing;
 
 use crate::crypto::der::{self, OBJECT_IDENTIFIER};
 use crate::crypto::openssl_error;
+use crate::crypto::pq_keys;
 use crate::error::{Result, Rv};
 
 /// The family of a key: how its material is held and which operations take it. A column of the
@@ -38,10 +39,25 @@ pub enum Family {
     Montgomery,
     /// Secret keys: bytes, no OpenSSL key object (AES, generic secrets).
     Secret,
+    /// ML-KEM (FIPS 203): key encapsulation.
+    MlKem,
+    /// ML-DSA (FIPS 204): signatures.
+    MlDsa,
+    /// SLH-DSA (FIPS 205): stateless hash-based signatures.
+    SlhDsa,
+}
+
+impl Family {
+    /// ML-KEM, ML-DSA and SLH-DSA: keys OpenSSL holds by algorithm name, whose public key is
+    /// one encoded value (`CKA_VALUE`) and whose size PKCS#11 3.2 counts in public key bytes.
+    pub const fn is_post_quantum(self) -> bool {
+        matches!(self, Family::MlKem | Family::MlDsa | Family::SlhDsa)
+    }
 }
 
 /// What a key is, as OpenSSL reports it: its family and size in bits (RSA modulus, curve field,
-/// secret key length). Cheap to compute; the operations check keys with it.
+/// secret key length; for post-quantum keys eight times the public key's length in bytes, the
+/// unit PKCS#11 3.2 sizes them in). Cheap to compute; the operations check keys with it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct KeyFacts {
     pub family: Family,
@@ -214,6 +230,9 @@ pub enum PublicValues {
         params_der: Vec<u8>,
         point_der: Vec<u8>,
     },
+    /// `CKA_VALUE` of a post-quantum public key: its encoding (FIPS 203 ek, FIPS 204 pk,
+    /// FIPS 205 PK.seed‖PK.root).
+    Encoded { value: Vec<u8> },
 }
 
 /// RSA private components as `C_CreateObject` receives them (big-endian). The CRT values are
@@ -310,6 +329,9 @@ impl PrivateKey {
     }
 
     pub fn to_pkcs8_der(&self) -> Result<Zeroizing<Vec<u8>>> {
+        if let Some(der) = self.pq_pkcs8()? {
+            return Ok(der);
+        }
         Ok(Zeroizing::new(
             self.0.private_key_to_pkcs8().map_err(openssl_error)?,
         ))
@@ -434,7 +456,8 @@ impl PrivateKey {
 
     /// RSA private components for the (rare) case a token exports an extractable,
     /// non-sensitive private key: `CKA_PRIVATE_EXPONENT`, primes, etc. by attribute type.
-    /// EC and Ed25519 answer `CKA_VALUE`. Returns `None` for attributes that do not apply.
+    /// EC and Ed25519 answer `CKA_VALUE`; post-quantum keys `CKA_VALUE` (the expanded key) and
+    /// `CKA_SEED`. Returns `None` for attributes that do not apply (or a seed the key lacks).
     pub fn private_component(
         &self,
         attribute: CK_ATTRIBUTE_TYPE,
@@ -463,6 +486,11 @@ impl PrivateKey {
             Family::Edwards | Family::Montgomery if attribute == CKA_VALUE => Ok(Some(
                 Zeroizing::new(self.0.raw_private_key().map_err(openssl_error)?),
             )),
+            family if family.is_post_quantum() => match attribute {
+                CKA_VALUE => self.pq_expanded(),
+                CKA_SEED => self.pq_seed(),
+                _ => Ok(None),
+            },
             _ => Ok(None),
         }
     }
@@ -601,10 +629,11 @@ fn facts_of<T: HasPublic>(pkey: &PKeyRef<T>) -> Result<KeyFacts> {
             ec.group().curve_name().ok_or(Rv::CURVE_NOT_SUPPORTED)?;
             (Family::Ec, ec.group().degree())
         }
-        id => {
-            let curve = raw_curve(id).ok_or(Rv::KEY_TYPE_INCONSISTENT)?;
-            (curve.family, curve.bits)
-        }
+        id => match (raw_curve(id), pq_keys::of_key(pkey)) {
+            (Some(curve), _) => (curve.family, curve.bits),
+            (None, Some(pq)) => (pq.family, 8 * pq.public_len as u32),
+            (None, None) => Err(Rv::KEY_TYPE_INCONSISTENT)?,
+        },
     };
     Ok(KeyFacts { family, bits })
 }
@@ -616,10 +645,11 @@ fn curve_der_of<T: HasPublic>(pkey: &PKeyRef<T>) -> Result<Option<Vec<u8>>> {
             let ec = pkey.ec_key().map_err(openssl_error)?;
             ec.group().curve_name().ok_or(Rv::CURVE_NOT_SUPPORTED)?
         }
-        id => {
-            let curve = raw_curve(id).ok_or(Rv::KEY_TYPE_INCONSISTENT)?;
-            Nid::from_raw(curve.id.as_raw())
-        }
+        id => match raw_curve(id) {
+            Some(curve) => Nid::from_raw(curve.id.as_raw()),
+            None if pq_keys::of_key(pkey).is_some() => return Ok(None),
+            None => Err(Rv::KEY_TYPE_INCONSISTENT)?,
+        },
     };
     Ok(Some(oid_der_of(nid)?))
 }
@@ -643,6 +673,11 @@ fn public_values_of<T: HasPublic>(pkey: &PKeyRef<T>) -> Result<PublicValues> {
                 .map_err(openssl_error)?
         }
         Family::Edwards | Family::Montgomery => pkey.raw_public_key().map_err(openssl_error)?,
+        Family::MlKem | Family::MlDsa | Family::SlhDsa => {
+            return Ok(PublicValues::Encoded {
+                value: pq_keys::public_value(pkey)?,
+            })
+        }
         Family::Secret => Err(Rv::KEY_TYPE_INCONSISTENT)?,
     };
     Ok(PublicValues::Point {

@@ -11,6 +11,7 @@ pub mod key_files;
 pub mod keys;
 pub mod mac;
 pub mod modes;
+pub mod pq_keys;
 pub mod random;
 pub mod sign;
 pub mod wrap;

@@ -4,9 +4,12 @@
 
 use std::ffi::{c_uint, CStr};
 
-use foreign_types::ForeignTypeRef;
+use std::ptr;
+
+use foreign_types::{ForeignType, ForeignTypeRef};
 use openssl::error::ErrorStack;
-use openssl::pkey_ctx::PkeyCtxRef;
+use openssl::pkey::{PKey, PKeyRef, Private, Public};
+use openssl::pkey_ctx::{PkeyCtx, PkeyCtxRef};
 
 /// `OSSL_PARAM_INTEGER` and `OSSL_PARAM_UTF8_STRING` (`openssl/core.h`), which `openssl-sys`
 /// does not name.
@@ -76,4 +79,98 @@ pub fn set_ctx_params<T>(
         return Err(ErrorStack::get());
     }
     Ok(())
+}
+
+// ---- Post-quantum keys (ML-KEM, ML-DSA, SLH-DSA): made, built and named by algorithm name ----
+// (h-pqkeys) `EVP_PKEY_CTX_new_from_name` + keygen with a `seed`, raw keys by algorithm name and
+// `EVP_PKEY_get0_type_name`, which the `openssl` crate lacks for SLH-DSA and for seeded keygen.
+
+fn checked(ok: bool) -> Result<(), ErrorStack> {
+    if ok {
+        Ok(())
+    } else {
+        Err(ErrorStack::get())
+    }
+}
+
+/// A fresh key of the algorithm OpenSSL names `algorithm` (`ML-DSA-65`, `SLH-DSA-SHA2-128s`,
+/// …); with `seed`, the key that seed determines (the generation's `seed` parameter: ML-KEM's
+/// d‖z, ML-DSA's ξ, SLH-DSA's SK.seed‖SK.prf‖PK.seed).
+pub(crate) fn generate_named(
+    algorithm: &CStr,
+    seed: Option<&[u8]>,
+) -> Result<PKey<Private>, ErrorStack> {
+    openssl::init();
+    // SAFETY: `algorithm` is a NUL-terminated string that outlives the call; NULL library
+    // context and property query select the defaults.
+    let raw = unsafe {
+        openssl_sys::EVP_PKEY_CTX_new_from_name(ptr::null_mut(), algorithm.as_ptr(), ptr::null())
+    };
+    checked(!raw.is_null())?;
+    // SAFETY: a new, non-NULL context whose one reference the owner takes over (and frees).
+    let mut ctx = unsafe { PkeyCtx::<Private>::from_ptr(raw) };
+    ctx.keygen_init()?;
+    if let Some(seed) = seed {
+        set_ctx_params(&mut ctx, &[CtxParam::Octets(c"seed", seed)])?;
+    }
+    ctx.keygen()
+}
+
+/// The private key of `algorithm` whose raw (expanded) encoding is `bytes`.
+pub(crate) fn private_from_raw(
+    algorithm: &CStr,
+    bytes: &[u8],
+) -> Result<PKey<Private>, ErrorStack> {
+    openssl::init();
+    // SAFETY: `algorithm` is NUL-terminated and `bytes` is a live slice of `bytes.len()` bytes,
+    // both outliving the call; OpenSSL copies what it keeps.
+    let key = unsafe {
+        openssl_sys::EVP_PKEY_new_raw_private_key_ex(
+            ptr::null_mut(),
+            algorithm.as_ptr(),
+            ptr::null(),
+            bytes.as_ptr(),
+            bytes.len(),
+        )
+    };
+    checked(!key.is_null())?;
+    // SAFETY: a new, non-NULL EVP_PKEY whose one reference we take over.
+    Ok(unsafe { PKey::from_ptr(key) })
+}
+
+/// The public key of `algorithm` whose raw encoding is `bytes`.
+pub(crate) fn public_from_raw(algorithm: &CStr, bytes: &[u8]) -> Result<PKey<Public>, ErrorStack> {
+    openssl::init();
+    // SAFETY: as in [`private_from_raw`].
+    let key = unsafe {
+        openssl_sys::EVP_PKEY_new_raw_public_key_ex(
+            ptr::null_mut(),
+            algorithm.as_ptr(),
+            ptr::null(),
+            bytes.as_ptr(),
+            bytes.len(),
+        )
+    };
+    checked(!key.is_null())?;
+    // SAFETY: a new, non-NULL EVP_PKEY whose one reference we take over.
+    Ok(unsafe { PKey::from_ptr(key) })
+}
+
+extern "C" {
+    // In libcrypto since OpenSSL 3.0; `openssl-sys` does not declare it.
+    fn EVP_PKEY_get0_type_name(key: *const openssl_sys::EVP_PKEY) -> *const std::ffi::c_char;
+}
+
+/// The name of the key's algorithm as its provider gives it (`ML-KEM-768`, `RSA`, …); `None`
+/// when OpenSSL has none.
+pub(crate) fn type_name<T>(key: &PKeyRef<T>) -> Option<String> {
+    // SAFETY: `key` is a live EVP_PKEY borrowed for the call. The name belongs to the key's key
+    // management method, which the key holds a reference to while `key` is borrowed.
+    let name = unsafe { EVP_PKEY_get0_type_name(key.as_ptr()) };
+    if name.is_null() {
+        return None;
+    }
+    // SAFETY: non-NULL and NUL-terminated, alive while `key` is (above); copied out at once.
+    let name = unsafe { CStr::from_ptr(name) };
+    name.to_str().ok().map(str::to_owned)
 }

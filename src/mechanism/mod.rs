@@ -14,6 +14,7 @@ mod eddsa;
 mod kdf;
 mod keywrap;
 mod mac;
+mod pq_keygen;
 pub mod registry;
 mod rsa;
 mod support;

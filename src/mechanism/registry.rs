@@ -9,7 +9,7 @@ use cryptoki_sys::{
 };
 
 use super::{
-    aes, chacha, derive, des, digest, ecdh, ecdsa, eddsa, entry, kdf, keywrap, mac, rsa,
+    aes, chacha, derive, des, digest, ecdh, ecdsa, eddsa, entry, kdf, keywrap, mac, pq_keygen, rsa,
     MechanismEntry,
 };
 
@@ -36,6 +36,7 @@ fn table() -> &'static [MechanismEntry] {
         entries.extend(digest::entries());
         entries.extend(mac::entries());
         entries.extend(keywrap::entries());
+        entries.extend(pq_keygen::entries());
         entries.extend(ecdh::entries());
         entries.extend(kdf::entries());
         entries.extend(derive::entries());

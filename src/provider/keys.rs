@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use cryptoki::mechanism::Mechanism as CkMechanism;
-use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass};
+use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ParameterSetType};
 use cryptoki_sys::*;
 use serde::{Deserialize, Serialize};
 
@@ -54,8 +54,21 @@ pub fn signature_len(size: KeyFacts, mechanism: CK_MECHANISM_TYPE) -> usize {
         // RFC 8032: R and S, each as long as the encoding of a point (one bit more than the
         // field), 64 bytes for Ed25519.
         Family::Edwards => 2 * (size.bits as usize + 1).div_ceil(8),
-        // X25519 and X448 keys only derive.
-        Family::Montgomery => 0,
+        // X25519 and X448 keys only derive; ML-KEM keys only encapsulate.
+        Family::Montgomery | Family::MlKem => 0,
+        // FIPS 204 Table 2, by the public key's length.
+        Family::MlDsa => match size.bytes() {
+            1312 => 2420,
+            1952 => 3309,
+            _ => 4627,
+        },
+        // FIPS 205 Table 2: the size tells only the security level (16, 24 or 32-byte n), so
+        // the longer ("fast") signature of that level, an upper bound for the "small" one.
+        Family::SlhDsa => match size.bytes() {
+            32 => 17088,
+            48 => 35664,
+            _ => 49856,
+        },
         Family::Secret => match mechanism {
             CKM_SHA_1_HMAC => 20,
             CKM_SHA224_HMAC => 28,
@@ -136,6 +149,7 @@ fn usages(class: ObjectClass, key_type: KeyType) -> Vec<Attribute> {
         (ObjectClass::PRIVATE_KEY, KeyType::EC) => {
             vec![Attribute::Sign(true), Attribute::Derive(true)]
         }
+        (ObjectClass::PRIVATE_KEY, KeyType::ML_KEM) => vec![Attribute::Decapsulate(true)],
         (ObjectClass::PRIVATE_KEY, _) => vec![Attribute::Sign(true)],
         (_, KeyType::AES) => vec![
             Attribute::Encrypt(true),
@@ -159,6 +173,9 @@ fn remote_key_type(key_type: CK_KEY_TYPE) -> Result<KeyType> {
         CKK_EC => KeyType::EC,
         CKK_EC_EDWARDS => KeyType::EC_EDWARDS,
         CKK_AES => KeyType::AES,
+        CKK_ML_KEM => KeyType::ML_KEM,
+        CKK_ML_DSA => KeyType::ML_DSA,
+        CKK_SLH_DSA => KeyType::SLH_DSA,
         // The HMAC key types are generic secrets in the remote module, whose HMAC mechanisms
         // take those (and `cryptoki` 0.12 names CKK_SHA224/384/512_HMAC as CKK_SHA256_HMAC);
         // which mechanisms the key is used with is checked here.
@@ -207,6 +224,22 @@ pub fn generate_pair(
             ];
             (mechanism, values)
         }
+        PublicShape::Value => {
+            let mechanism = match generation {
+                CKM_ML_KEM_KEY_PAIR_GEN => CkMechanism::MlKemKeyPairGen,
+                CKM_ML_DSA_KEY_PAIR_GEN => CkMechanism::MlDsaKeyPairGen,
+                CKM_SLH_DSA_KEY_PAIR_GEN => CkMechanism::SlhDsaKeyPairGen,
+                _ => Err(Rv::MECHANISM_INVALID)?,
+            };
+            let set = algorithm.parameter_set.ok_or(Rv::MECHANISM_INVALID)?;
+            let set = ParameterSetType::try_from(cryptoki::types::Ulong::from(set))
+                .map_err(|_| Rv::MECHANISM_INVALID)?;
+            let usage = match algorithm.family {
+                Family::MlKem => Attribute::Encapsulate(true),
+                _ => Attribute::Verify(true),
+            };
+            (mechanism, vec![Attribute::ParameterSet(set), usage])
+        }
         PublicShape::None => Err(Rv::MECHANISM_INVALID)?,
     };
     public.extend([
@@ -226,6 +259,7 @@ pub fn generate_pair(
             AttributeType::PublicExponent,
             AttributeType::EcParams,
             AttributeType::EcPoint,
+            AttributeType::Value,
         ];
         session.get_attributes(public_handle, &wanted)
     })?;
@@ -246,6 +280,10 @@ fn public_from_attributes(
             Attribute::Modulus(v) => modulus = Some(v.as_slice()),
             Attribute::PublicExponent(v) => exponent = Some(v.as_slice()),
             Attribute::EcPoint(v) => point = Some(v.as_slice()),
+            // A post-quantum public key's encoding, read like a point by the row.
+            Attribute::Value(v) if algorithm.public == PublicShape::Value => {
+                point = Some(v.as_slice())
+            }
             _ => {}
         }
     }
@@ -330,6 +368,21 @@ pub fn import_private(remote: &Remote, private: &PrivateKey, label: &str) -> Res
             Attribute::EcParams(params_der),
             Attribute::Value(secret(CKA_VALUE)?),
         ],
+        // PKCS#11 3.2: the parameter set, and both private forms where the seed exists (the
+        // most compatible template).
+        PublicValues::Encoded { .. } => {
+            let set = algorithm.parameter_set.ok_or(Rv::KEY_TYPE_INCONSISTENT)?;
+            let set = ParameterSetType::try_from(cryptoki::types::Ulong::from(set))
+                .map_err(|_| Rv::KEY_TYPE_INCONSISTENT)?;
+            let mut values = vec![
+                Attribute::ParameterSet(set),
+                Attribute::Value(secret(CKA_VALUE)?),
+            ];
+            if let Some(seed) = private.private_component(CKA_SEED)? {
+                values.push(Attribute::Seed(seed.to_vec()));
+            }
+            values
+        }
     };
     create_protected(remote, ObjectClass::PRIVATE_KEY, kind, label, values)
 }
