@@ -14,8 +14,11 @@
 //!
 //! It then measures, from one thread, the other operations whose cost is the crypto library's:
 //! Ed25519 signing (`CKM_EDDSA`), AES-256-GCM encryption of 1 KiB and 1 MiB (`CKM_AES_GCM`) and
-//! EC P-256 key pair generation (session keys, each destroyed again), each next to the same
-//! operation in raw OpenSSL.
+//! EC P-256 key pair generation (session keys, each destroyed again), and ML-KEM-768
+//! encapsulation and decapsulation (`C_EncapsulateKey` / `C_DecapsulateKey` with `CKM_ML_KEM`,
+//! each making a session AES-256 key that is destroyed again), each next to the same operation
+//! in raw OpenSSL (for ML-KEM: `EVP_PKEY_encapsulate` / `EVP_PKEY_decapsulate` through
+//! `sqlhsm::crypto::kem`, the thin layer the module itself calls).
 //!
 //! With SoftHSMv2 installed it then puts sqlhsm in front of it (`sqlhsm token init --provider
 //! pkcs11`, the admin command built beside the example) and measures the same signatures with
@@ -31,13 +34,13 @@ use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::mechanism::aead::GcmParams;
 use cryptoki::mechanism::eddsa::{EddsaParams, EddsaSignatureScheme};
 use cryptoki::mechanism::Mechanism;
-use cryptoki::object::{Attribute, ObjectHandle};
+use cryptoki::object::{Attribute, MlKemParameterSetType, ObjectHandle};
 use cryptoki::session::UserType;
 use cryptoki::types::AuthPin;
 use openssl::ec::{EcGroup, EcKey};
 use openssl::hash::MessageDigest;
 use openssl::nid::Nid;
-use openssl::pkey::{PKey, Private};
+use openssl::pkey::{KeyType, PKey, Private};
 use openssl::rsa::Rsa;
 use openssl::sign::Signer;
 
@@ -105,6 +108,7 @@ fn openssl_gcm(key: &[u8], data: &[u8]) -> Result<()> {
 /// the module lacks is reported, not fatal.
 fn other_operations(
     p: &Pkcs11,
+    module: &Path,
     slot: cryptoki::slot::Slot,
     duration: Duration,
 ) -> Result<Vec<(&'static str, f64, Option<f64>)>> {
@@ -186,12 +190,204 @@ fn other_operations(
             }),
         ),
     ];
+    let kem = MlKem::new(module, &*session()?)?;
+    let mut cases = cases;
+    cases.push((
+        "ML-KEM-768 encapsulate (CKM_ML_KEM, AES-256 session key)",
+        Box::new(|| kem.openssl_encapsulate()),
+        Box::new(|| kem.module_encapsulate(&*session()?)),
+    ));
+    cases.push((
+        "ML-KEM-768 decapsulate (CKM_ML_KEM, AES-256 session key)",
+        Box::new(|| kem.openssl_decapsulate()),
+        Box::new(|| kem.module_decapsulate(&*session()?)),
+    ));
     let mut figures = Vec::new();
     for (label, raw, module) in cases {
         let raw = throughput(1, duration, raw)?;
         figures.push((label, raw, throughput(1, duration, module).ok()));
     }
     Ok(figures)
+}
+
+/// ML-KEM-768 on both sides: a key pair in raw OpenSSL and, when the module generates one, in
+/// the module, whose `C_EncapsulateKey` / `C_DecapsulateKey` are called through the raw function
+/// list (cryptoki reaches them only through a PKCS#11 3.2 interface).
+struct MlKem {
+    public: sqlhsm::crypto::keys::PublicKey,
+    private: sqlhsm::crypto::keys::PrivateKey,
+    ciphertext: Vec<u8>,
+    module: Option<ModuleKem>,
+}
+
+struct ModuleKem {
+    functions: cryptoki_sys::Pkcs11,
+    public: ObjectHandle,
+    private: ObjectHandle,
+    ciphertext: Vec<u8>,
+}
+
+impl MlKem {
+    fn new(module: &Path, s: &cryptoki::session::Session) -> Result<MlKem> {
+        let raw = PKey::private_key_from_seed(None, KeyType::ML_KEM_768, None, &[9u8; 64])?;
+        let private =
+            sqlhsm::crypto::keys::PrivateKey::from_pkcs8_der(&raw.private_key_to_pkcs8()?)?;
+        let public = private.public_key()?;
+        let ciphertext = sqlhsm::crypto::kem::ml_kem_encapsulate(&public)?.ciphertext;
+        let pair = s.generate_key_pair(
+            &Mechanism::MlKemKeyPairGen,
+            &[
+                Attribute::Token(false),
+                Attribute::Encapsulate(true),
+                Attribute::ParameterSet(MlKemParameterSetType::ML_KEM_768.into()),
+            ],
+            &[
+                Attribute::Token(false),
+                Attribute::Private(true),
+                Attribute::Decapsulate(true),
+            ],
+        );
+        let module = match pair {
+            Ok((public, private)) => {
+                // SAFETY: the module under test, already loaded and initialised by cryptoki;
+                // loading it again only takes its symbols.
+                let functions = unsafe { cryptoki_sys::Pkcs11::new(module) }?;
+                let mut kem = ModuleKem {
+                    functions,
+                    public,
+                    private,
+                    ciphertext: Vec::new(),
+                };
+                let (ciphertext, key) = kem.encapsulate(s)?;
+                s.destroy_object(key)?;
+                kem.ciphertext = ciphertext;
+                Some(kem)
+            }
+            Err(_) => None,
+        };
+        Ok(MlKem {
+            public,
+            private,
+            ciphertext,
+            module,
+        })
+    }
+
+    fn openssl_encapsulate(&self) -> Result<()> {
+        sqlhsm::crypto::kem::ml_kem_encapsulate(&self.public)?;
+        Ok(())
+    }
+
+    fn openssl_decapsulate(&self) -> Result<()> {
+        sqlhsm::crypto::kem::ml_kem_decapsulate(&self.private, &self.ciphertext)?;
+        Ok(())
+    }
+
+    fn module(&self) -> Result<&ModuleKem> {
+        Ok(self.module.as_ref().ok_or("no ML-KEM in this module")?)
+    }
+
+    fn module_encapsulate(&self, s: &cryptoki::session::Session) -> Result<()> {
+        let (_, key) = self.module()?.encapsulate(s)?;
+        s.destroy_object(key)?;
+        Ok(())
+    }
+
+    fn module_decapsulate(&self, s: &cryptoki::session::Session) -> Result<()> {
+        let key = self.module()?.decapsulate(s)?;
+        s.destroy_object(key)?;
+        Ok(())
+    }
+}
+
+/// The template of the shared secret's key: a session AES-256 key.
+fn kem_template() -> [cryptoki_sys::CK_ATTRIBUTE; 4] {
+    static CLASS: cryptoki_sys::CK_OBJECT_CLASS = cryptoki_sys::CKO_SECRET_KEY;
+    static KEY_TYPE: cryptoki_sys::CK_KEY_TYPE = cryptoki_sys::CKK_AES;
+    static FALSE: cryptoki_sys::CK_BBOOL = cryptoki_sys::CK_FALSE;
+    static TRUE: cryptoki_sys::CK_BBOOL = cryptoki_sys::CK_TRUE;
+    let attr = |type_, value: *const std::ffi::c_void, len: usize| cryptoki_sys::CK_ATTRIBUTE {
+        type_,
+        pValue: value.cast_mut(),
+        ulValueLen: len as cryptoki_sys::CK_ULONG,
+    };
+    [
+        attr(
+            cryptoki_sys::CKA_CLASS,
+            (&raw const CLASS).cast(),
+            size_of_val(&CLASS),
+        ),
+        attr(
+            cryptoki_sys::CKA_KEY_TYPE,
+            (&raw const KEY_TYPE).cast(),
+            size_of_val(&KEY_TYPE),
+        ),
+        attr(cryptoki_sys::CKA_TOKEN, (&raw const FALSE).cast(), 1),
+        attr(cryptoki_sys::CKA_ENCRYPT, (&raw const TRUE).cast(), 1),
+    ]
+}
+
+fn kem_result(rv: cryptoki_sys::CK_RV) -> Result<()> {
+    match rv {
+        cryptoki_sys::CKR_OK => Ok(()),
+        rv => Err(format!("CK_RV 0x{rv:x}").into()),
+    }
+}
+
+impl ModuleKem {
+    fn encapsulate(&self, s: &cryptoki::session::Session) -> Result<(Vec<u8>, ObjectHandle)> {
+        let mut mechanism = cryptoki_sys::CK_MECHANISM {
+            mechanism: cryptoki_sys::CKM_ML_KEM,
+            pParameter: std::ptr::null_mut(),
+            ulParameterLen: 0,
+        };
+        let mut template = kem_template();
+        let mut ciphertext = vec![0u8; 1088];
+        let mut len = ciphertext.len() as cryptoki_sys::CK_ULONG;
+        let mut key = 0;
+        // SAFETY: every pointer is to a live value of the stated length, for the call.
+        kem_result(unsafe {
+            self.functions.C_EncapsulateKey(
+                s.handle(),
+                &mut mechanism,
+                self.public.handle(),
+                template.as_mut_ptr(),
+                template.len() as cryptoki_sys::CK_ULONG,
+                ciphertext.as_mut_ptr(),
+                &mut len,
+                &mut key,
+            )
+        })?;
+        ciphertext.truncate(len as usize);
+        // SAFETY: a handle the module just returned.
+        Ok((ciphertext, unsafe { ObjectHandle::new_from_raw(key) }))
+    }
+
+    fn decapsulate(&self, s: &cryptoki::session::Session) -> Result<ObjectHandle> {
+        let mut mechanism = cryptoki_sys::CK_MECHANISM {
+            mechanism: cryptoki_sys::CKM_ML_KEM,
+            pParameter: std::ptr::null_mut(),
+            ulParameterLen: 0,
+        };
+        let mut template = kem_template();
+        let mut ciphertext = self.ciphertext.clone();
+        let mut key = 0;
+        // SAFETY: every pointer is to a live value of the stated length, for the call.
+        kem_result(unsafe {
+            self.functions.C_DecapsulateKey(
+                s.handle(),
+                &mut mechanism,
+                self.private.handle(),
+                template.as_mut_ptr(),
+                template.len() as cryptoki_sys::CK_ULONG,
+                ciphertext.as_mut_ptr(),
+                ciphertext.len() as cryptoki_sys::CK_ULONG,
+                &mut key,
+            )
+        })?;
+        // SAFETY: a handle the module just returned.
+        Ok(unsafe { ObjectHandle::new_from_raw(key) })
+    }
 }
 
 struct Keys {
@@ -442,7 +638,7 @@ fn main() -> Result<()> {
         for (label, one, many) in measure(&p, slot, &keys, cores, duration)? {
             row(&format!("{name} {label}"), one, many);
         }
-        others.push((name, other_operations(&p, slot, duration)?));
+        others.push((name, other_operations(&p, &module, slot, duration)?));
         drop(login);
         p.finalize()?;
     }

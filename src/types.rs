@@ -52,7 +52,8 @@ impl std::fmt::Debug for Attribute {
 pub type Template = Vec<Attribute>;
 
 /// Whether `kind`'s value is an array of attributes (`CKA_WRAP_TEMPLATE`, `CKA_UNWRAP_TEMPLATE`,
-/// `CKA_DERIVE_TEMPLATE`). Not every `CKF_ARRAY_ATTRIBUTE` type is one:
+/// `CKA_DERIVE_TEMPLATE`, and PKCS#11 3.2's `CKA_ENCAPSULATE_TEMPLATE`,
+/// `CKA_DECAPSULATE_TEMPLATE`). Not every `CKF_ARRAY_ATTRIBUTE` type is one:
 /// `CKA_ALLOWED_MECHANISMS` has the bit and holds mechanism types.
 pub fn is_attribute_array(kind: CK_ATTRIBUTE_TYPE) -> bool {
     matches!(
@@ -60,6 +61,8 @@ pub fn is_attribute_array(kind: CK_ATTRIBUTE_TYPE) -> bool {
         cryptoki_sys::CKA_WRAP_TEMPLATE
             | cryptoki_sys::CKA_UNWRAP_TEMPLATE
             | cryptoki_sys::CKA_DERIVE_TEMPLATE
+            | cryptoki_sys::CKA_ENCAPSULATE_TEMPLATE
+            | cryptoki_sys::CKA_DECAPSULATE_TEMPLATE
     )
 }
 

@@ -1,6 +1,6 @@
 //! What `C_GetMechanismList` / `C_GetMechanismInfo` claim is what the token does (the check
 //! public conformance suites make): for every listed mechanism, each `CKF_` function flag claimed
-//! is exercised once (round trips: sign→verify, encrypt→decrypt, wrap→unwrap, derive→a usable
+//! is exercised once (round trips: sign→verify, encrypt→decrypt, wrap→unwrap, encapsulate→decapsulate, derive→a usable
 //! key, recover) with keys made by the mechanism's own key type's generation mechanism at the
 //! claimed ulMinKeySize and ulMaxKeySize (RSA capped at 3072 bits for time), and each flag not
 //! claimed makes the matching `*Init` (or one-shot call) fail with `CKR_MECHANISM_INVALID`.
@@ -310,6 +310,7 @@ const ROWS: &[Row] = &[
     row!(CKM_CHACHA20_KEY_GEN, ChaCha, P::None),
     row!(CKM_CHACHA20, ChaCha, P::ChaCha20),
     row!(CKM_CHACHA20_POLY1305, ChaCha, P::ChaChaPoly),
+    row!(CKM_ML_KEM, MlKem, P::None),
 ];
 
 const FLAGS: &[(CK_FLAGS, &str)] = &[
@@ -325,6 +326,8 @@ const FLAGS: &[(CK_FLAGS, &str)] = &[
     (CKF_UNWRAP, "UNWRAP"),
     (CKF_DERIVE, "DERIVE"),
     (CKF_DIGEST, "DIGEST"),
+    (CKF_ENCAPSULATE, "ENCAPSULATE"),
+    (CKF_DECAPSULATE, "DECAPSULATE"),
 ];
 
 type R<T> = Result<T, CK_RV>;
@@ -483,6 +486,17 @@ fn parameter_set(kind: Kind, size: CK_ULONG) -> CK_ULONG {
         (SlhDsa, 64) => CKP_SLH_DSA_SHA2_256F,
         other => panic!("no parameter set for {other:?}"),
     }
+}
+
+/// The template of the key a KEM makes: an AES-128 session key that encrypts.
+fn kem_secret_template() -> Vec<A> {
+    vec![
+        ul(CKA_CLASS, CKO_SECRET_KEY),
+        ul(CKA_KEY_TYPE, CKK_AES),
+        ul(CKA_VALUE_LEN, 16),
+        no(CKA_TOKEN),
+        yes(CKA_ENCRYPT),
+    ]
 }
 
 fn pair_templates(kind: Kind, size: CK_ULONG) -> (Vec<A>, Vec<A>) {
@@ -943,6 +957,45 @@ fn exercise(t: &mut T, row: &Row, flag: CK_FLAGS, flags: CK_FLAGS, size: CK_ULON
             CKF_UNWRAP => {
                 assert!(flags & CKF_WRAP != 0, "{}: UNWRAP without WRAP", row.name);
             }
+            CKF_ENCAPSULATE => {
+                let mut tpl = kem_secret_template();
+                let mut c = cattrs(&mut tpl);
+                let mut sent = 0;
+                let mut ct = two_call(|p, l| {
+                    raw().C_EncapsulateKey(
+                        sh,
+                        &mut m.m,
+                        public,
+                        c.as_mut_ptr(),
+                        c.len() as CK_ULONG,
+                        p,
+                        l,
+                        &mut sent,
+                    )
+                })?;
+                if flags & CKF_DECAPSULATE != 0 {
+                    let mut received = 0;
+                    ck(raw().C_DecapsulateKey(
+                        sh,
+                        &mut m.m,
+                        private,
+                        c.as_mut_ptr(),
+                        c.len() as CK_ULONG,
+                        ct.as_mut_ptr(),
+                        ct.len() as CK_ULONG,
+                        &mut received,
+                    ))?;
+                    let (a, b) = (t.ecb_block(sent)?, t.ecb_block(received)?);
+                    assert_eq!(a, b, "{}: the two sides' keys differ", row.name);
+                }
+            }
+            CKF_DECAPSULATE => {
+                assert!(
+                    flags & CKF_ENCAPSULATE != 0,
+                    "{}: DECAPSULATE without ENCAPSULATE",
+                    row.name
+                );
+            }
             CKF_DERIVE => {
                 let data_object = matches!(row.param, P::Hkdf(true));
                 let len = match row.param {
@@ -1091,6 +1144,37 @@ fn refused(t: &mut T, row: &Row, flag: CK_FLAGS, size: CK_ULONG) -> CK_RV {
                     private,
                     c.as_mut_ptr(),
                     c.len() as CK_ULONG,
+                    &mut h,
+                )
+            }
+            CKF_ENCAPSULATE => {
+                let mut tpl = kem_secret_template();
+                let mut c = cattrs(&mut tpl);
+                let (mut len, mut h) = (0, 0);
+                raw().C_EncapsulateKey(
+                    sh,
+                    &mut m.m,
+                    public,
+                    c.as_mut_ptr(),
+                    c.len() as CK_ULONG,
+                    std::ptr::null_mut(),
+                    &mut len,
+                    &mut h,
+                )
+            }
+            CKF_DECAPSULATE => {
+                let mut ct = vec![0u8; 1088];
+                let mut tpl = kem_secret_template();
+                let mut c = cattrs(&mut tpl);
+                let mut h = 0;
+                raw().C_DecapsulateKey(
+                    sh,
+                    &mut m.m,
+                    private,
+                    c.as_mut_ptr(),
+                    c.len() as CK_ULONG,
+                    ct.as_mut_ptr(),
+                    ct.len() as CK_ULONG,
                     &mut h,
                 )
             }

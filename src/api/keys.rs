@@ -435,15 +435,16 @@ impl Module {
 
 /// How the bytes of a new secret key were made.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Made {
+pub(super) enum Made {
     Unwrapped,
     Derived,
 }
 
 /// A secret key from unwrapped or derived bytes and the caller's template. Unwrapped bytes that
 /// their key type refuses (DES parity, equal XTS halves) are `CKR_WRAPPED_KEY_INVALID`; derived
-/// bytes get DES parity set first.
-fn secret_key(
+/// bytes get DES parity set first (as do the shared secrets of `C_EncapsulateKey` /
+/// `C_DecapsulateKey`, which are derived bytes in this sense).
+pub(super) fn secret_key(
     template: &[Attribute],
     key_type: CK_KEY_TYPE,
     value: Zeroizing<Vec<u8>>,

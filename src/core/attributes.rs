@@ -118,6 +118,8 @@ static SPECS: &[AttrSpec] = specs! {
     CKA_SEED, "seed", Bytes, Apart;
     CKA_ENCAPSULATE, "encapsulate", Bool, Metadata;
     CKA_DECAPSULATE, "decapsulate", Bool, Metadata;
+    CKA_ENCAPSULATE_TEMPLATE, "encapsulate_template", AttributeArray, Metadata;
+    CKA_DECAPSULATE_TEMPLATE, "decapsulate_template", AttributeArray, Metadata;
     CKA_VALUE_LEN, "value_len", Ulong, Metadata;
     CKA_CHECK_VALUE, "check_value", Bytes, Metadata;
     CKA_APPLICATION, "application", Utf8, Metadata;

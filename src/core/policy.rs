@@ -238,6 +238,8 @@ static PUBLIC_KEY: &[Row] = key_then!(private: false;
         only(PQ, row(CKA_PARAMETER_SET, Computed, REQUIRED)),
         only(PQ, row(CKA_VALUE, Computed, REQUIRED)),
         only(KEM, row(CKA_ENCAPSULATE, Bool(true), FREE)),
+        // What keys encapsulated with this one get (PKCS#11 3.2 §5.18), fixed at creation.
+        only(KEM, row(CKA_ENCAPSULATE_TEMPLATE, Absent, CREATE)),
 );
 
 /// `CKO_PRIVATE_KEY` (§4.9): private, sensitive and unextractable unless said otherwise.
@@ -279,6 +281,8 @@ static PRIVATE_KEY: &[Row] = key_then!(private: true;
         only(PQ, row(CKA_SEED, Absent, SENSITIVE)),
         only(PQ, row(CKA_VALUE, Absent, SENSITIVE)),
         only(KEM, row(CKA_DECAPSULATE, Bool(true), FREE)),
+        // What keys decapsulated with this one get (§5.18), fixed at creation.
+        only(KEM, row(CKA_DECAPSULATE_TEMPLATE, Absent, CREATE)),
 );
 
 /// `CKO_SECRET_KEY` (§4.10): private, sensitive and unextractable unless said otherwise.

@@ -7,6 +7,7 @@ pub(crate) mod der;
 pub mod digest;
 pub mod ecdh;
 pub mod kdf;
+pub mod kem;
 pub mod key_files;
 pub mod keys;
 pub mod mac;

@@ -8,8 +8,9 @@ use std::ptr;
 
 use foreign_types::{ForeignType, ForeignTypeRef};
 use openssl::error::ErrorStack;
-use openssl::pkey::{PKey, PKeyRef, Private, Public};
+use openssl::pkey::{HasPublic, PKey, PKeyRef, Private, Public};
 use openssl::pkey_ctx::{PkeyCtx, PkeyCtxRef};
+use zeroize::Zeroizing;
 
 /// `OSSL_PARAM_INTEGER` and `OSSL_PARAM_UTF8_STRING` (`openssl/core.h`), which `openssl-sys`
 /// does not name.
@@ -79,6 +80,102 @@ pub fn set_ctx_params<T>(
         return Err(ErrorStack::get());
     }
     Ok(())
+}
+
+// ---- Key encapsulation (EVP_PKEY_encapsulate / EVP_PKEY_decapsulate) ----
+
+/// OpenSSL's answer: positive is success; 0 or negative leaves the reason on the error queue.
+fn kem_checked(ok: std::ffi::c_int) -> Result<(), ErrorStack> {
+    if ok > 0 {
+        Ok(())
+    } else {
+        Err(ErrorStack::get())
+    }
+}
+
+/// The ciphertext and shared secret of one encapsulation.
+pub(crate) struct KemOutput {
+    pub ciphertext: Vec<u8>,
+    pub secret: Zeroizing<Vec<u8>>,
+}
+
+/// A fresh shared secret and its ciphertext for `key` (its KEM as OpenSSL knows it). With
+/// `ikme`, the encapsulation is derandomised: OpenSSL's `ikme` parameter supplies the input
+/// key material (ML-KEM's message m) instead of fresh randomness — for known-answer tests only.
+pub(crate) fn kem_encapsulate<T: HasPublic>(
+    key: &PKeyRef<T>,
+    ikme: Option<&[u8]>,
+) -> Result<KemOutput, ErrorStack> {
+    let mut ctx = PkeyCtx::new(key)?;
+    // SAFETY: `ctx` owns a live EVP_PKEY_CTX; no parameters.
+    kem_checked(unsafe { openssl_sys::EVP_PKEY_encapsulate_init(ctx.as_ptr(), ptr::null()) })?;
+    if let Some(m) = ikme {
+        set_ctx_params(&mut ctx, &[CtxParam::Octets(c"ikme", m)])?;
+    }
+    let (mut ct_len, mut secret_len) = (0usize, 0usize);
+    // SAFETY: NULL outputs ask for the two lengths, written to the two live usizes.
+    kem_checked(unsafe {
+        openssl_sys::EVP_PKEY_encapsulate(
+            ctx.as_ptr(),
+            ptr::null_mut(),
+            &mut ct_len,
+            ptr::null_mut(),
+            &mut secret_len,
+        )
+    })?;
+    let mut ciphertext = vec![0u8; ct_len];
+    let mut secret = Zeroizing::new(vec![0u8; secret_len]);
+    // SAFETY: both buffers are live and as long as the lengths passed with them, which OpenSSL
+    // reads as capacities and overwrites with the lengths written.
+    kem_checked(unsafe {
+        openssl_sys::EVP_PKEY_encapsulate(
+            ctx.as_ptr(),
+            ciphertext.as_mut_ptr(),
+            &mut ct_len,
+            secret.as_mut_ptr(),
+            &mut secret_len,
+        )
+    })?;
+    ciphertext.truncate(ct_len);
+    secret.truncate(secret_len);
+    Ok(KemOutput { ciphertext, secret })
+}
+
+/// The shared secret `ciphertext` carries for the private `key`. The KEM decides what a
+/// malformed ciphertext gives (ML-KEM: its implicit-rejection secret, and no error).
+pub(crate) fn kem_decapsulate(
+    key: &PKeyRef<Private>,
+    ciphertext: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, ErrorStack> {
+    let ctx = PkeyCtx::new(key)?;
+    // SAFETY: `ctx` owns a live EVP_PKEY_CTX; no parameters.
+    kem_checked(unsafe { openssl_sys::EVP_PKEY_decapsulate_init(ctx.as_ptr(), ptr::null()) })?;
+    let mut secret_len = 0usize;
+    // SAFETY: a NULL output asks for the secret's length; `ciphertext` is a live slice of its
+    // stated length.
+    kem_checked(unsafe {
+        openssl_sys::EVP_PKEY_decapsulate(
+            ctx.as_ptr(),
+            ptr::null_mut(),
+            &mut secret_len,
+            ciphertext.as_ptr(),
+            ciphertext.len(),
+        )
+    })?;
+    let mut secret = Zeroizing::new(vec![0u8; secret_len]);
+    // SAFETY: `secret` is live and `secret_len` long (OpenSSL reads it as the capacity and
+    // writes the length used); `ciphertext` as above.
+    kem_checked(unsafe {
+        openssl_sys::EVP_PKEY_decapsulate(
+            ctx.as_ptr(),
+            secret.as_mut_ptr(),
+            &mut secret_len,
+            ciphertext.as_ptr(),
+            ciphertext.len(),
+        )
+    })?;
+    secret.truncate(secret_len);
+    Ok(secret)
 }
 
 // ---- Post-quantum keys (ML-KEM, ML-DSA, SLH-DSA): made, built and named by algorithm name ----

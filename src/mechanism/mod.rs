@@ -14,6 +14,7 @@ mod eddsa;
 mod kdf;
 mod keywrap;
 mod mac;
+mod mlkem;
 mod pq_keygen;
 pub mod registry;
 mod rsa;
@@ -171,6 +172,27 @@ pub struct DeriveInput<'a> {
 /// `C_DeriveKey`: the derived value, then one value per additional key (SP 800-108).
 pub type DeriveFn = fn(&DeriveInput<'_>) -> Result<Vec<Zeroizing<Vec<u8>>>>;
 
+/// A key-encapsulation mechanism (`C_EncapsulateKey` / `C_DecapsulateKey`, PKCS#11 3.2
+/// §5.18): what it does with the public key, the private key, and a ciphertext. The core
+/// makes the secret key object from the secret; the KEM only computes.
+#[derive(Clone, Copy)]
+pub struct Kem {
+    /// The ciphertext length an encapsulation with this key makes, known without making one
+    /// (the length query of the two-call convention).
+    pub ciphertext_len: fn(&KeyMaterial, &MechanismParam) -> Result<usize>,
+    /// A fresh shared secret and its ciphertext.
+    pub encapsulate: fn(&KeyMaterial, &MechanismParam) -> Result<Encapsulation>,
+    /// The shared secret `ciphertext` carries for the private key: a ciphertext of a length
+    /// the key cannot take is `CKR_WRAPPED_KEY_LEN_RANGE`; one the KEM rejects otherwise
+    /// follows the KEM (ML-KEM's implicit rejection gives a secret, not an error).
+    pub decapsulate: DecapsulateFn,
+}
+
+/// [`Kem::decapsulate`]: the private key's material, the parameter, the ciphertext.
+pub type DecapsulateFn = fn(&KeyMaterial, &MechanismParam, &[u8]) -> Result<Zeroizing<Vec<u8>>>;
+
+pub use crate::crypto::kem::Encapsulation;
+
 /// One registered mechanism.
 pub struct MechanismEntry {
     pub kind: CK_MECHANISM_TYPE,
@@ -193,6 +215,9 @@ pub struct MechanismEntry {
     pub wrap: Option<WrapFn>,
     pub unwrap: Option<UnwrapFn>,
     pub derive: Option<DeriveFn>,
+    /// Key encapsulation and decapsulation; the registry gives such an entry the
+    /// `CKF_ENCAPSULATE` and `CKF_DECAPSULATE` flags.
+    pub kem: Option<Kem>,
     /// Whether `derive` may make a data object (`CKO_DATA`, its `CKA_VALUE` the derived bytes)
     /// instead of a secret key: `CKM_HKDF_DATA`.
     pub derives_data: bool,
@@ -263,6 +288,7 @@ pub(super) fn entry(
         wrap: None,
         unwrap: None,
         derive: None,
+        kem: None,
         derives_data: false,
         key_types: &[],
         family: None,

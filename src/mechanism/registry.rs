@@ -4,13 +4,13 @@
 use std::sync::OnceLock;
 
 use cryptoki_sys::{
-    CKF_GENERATE, CKF_MESSAGE_SIGN, CKF_MESSAGE_VERIFY, CKM_GENERIC_SECRET_KEY_GEN,
-    CK_MECHANISM_TYPE, CK_ULONG,
+    CKF_DECAPSULATE, CKF_ENCAPSULATE, CKF_GENERATE, CKF_MESSAGE_SIGN, CKF_MESSAGE_VERIFY,
+    CKM_GENERIC_SECRET_KEY_GEN, CK_MECHANISM_TYPE, CK_ULONG,
 };
 
 use super::{
-    aes, chacha, derive, des, digest, ecdh, ecdsa, eddsa, entry, kdf, keywrap, mac, pq_keygen, rsa,
-    MechanismEntry,
+    aes, chacha, derive, des, digest, ecdh, ecdsa, eddsa, entry, kdf, keywrap, mac, mlkem,
+    pq_keygen, rsa, MechanismEntry,
 };
 
 /// Generic secrets (HMAC keys, derivation bases), sizes in bytes.
@@ -40,6 +40,7 @@ fn table() -> &'static [MechanismEntry] {
         entries.extend(ecdh::entries());
         entries.extend(kdf::entries());
         entries.extend(derive::entries());
+        entries.extend(mlkem::entries());
         // Message-based signing and verifying (`C_MessageSignInit`, …) make a fresh sign or
         // verify operation per message, so every mechanism that signs or verifies allows them.
         for e in &mut entries {
@@ -48,6 +49,10 @@ fn table() -> &'static [MechanismEntry] {
             }
             if e.verify.is_some() {
                 e.info.flags |= CKF_MESSAGE_VERIFY;
+            }
+            // A KEM both encapsulates and decapsulates (PKCS#11 3.2 §5.18).
+            if e.kem.is_some() {
+                e.info.flags |= CKF_ENCAPSULATE | CKF_DECAPSULATE;
             }
         }
         entries.sort_by_key(|e| e.kind);
@@ -106,6 +111,16 @@ mod tests {
             assert_eq!(flag(CKF_MESSAGE_SIGN), flag(CKF_SIGN), "0x{:x}", e.kind);
             assert_eq!(flag(CKF_MESSAGE_VERIFY), flag(CKF_VERIFY), "0x{:x}", e.kind);
         }
+    }
+
+    #[test]
+    fn kem_flags_follow_the_kem_slot() {
+        for e in all() {
+            for f in [CKF_ENCAPSULATE, CKF_DECAPSULATE] {
+                assert_eq!(e.info.flags & f != 0, e.kem.is_some(), "0x{:x}", e.kind);
+            }
+        }
+        assert!(lookup(CKM_ML_KEM).is_some_and(|e| e.kem.is_some()));
     }
 
     /// Message-based encryption (`crate::api::message_crypt`) decodes its per-message

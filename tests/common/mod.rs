@@ -20,6 +20,7 @@ mod openssl_checks;
 mod pg_database;
 mod raw_calls;
 mod raw_crypt;
+mod raw_kem;
 mod test_db;
 mod tokens;
 
@@ -31,6 +32,6 @@ mod pg_test_url;
 #[allow(unused_imports)]
 pub use self::{
     attributes::*, backend::*, c_programs::*, children::*, constants::*, keygen::*, module::*,
-    openssl_checks::*, pg_database::*, pg_test_url::*, raw_calls::*, raw_crypt::*, test_db::*,
-    tokens::*,
+    openssl_checks::*, pg_database::*, pg_test_url::*, raw_calls::*, raw_crypt::*, raw_kem::*,
+    test_db::*, tokens::*,
 };

@@ -113,7 +113,7 @@ pub fn raw_object_size(s: &Session, o: ObjectHandle) -> cryptoki::error::Result<
 }
 
 /// A `CK_MECHANISM` for `mech` with no parameter or with `param`'s bytes.
-fn raw_mechanism(mech: u64, param: Option<&mut [u8]>) -> cryptoki_sys::CK_MECHANISM {
+pub fn raw_mechanism(mech: u64, param: Option<&mut [u8]>) -> cryptoki_sys::CK_MECHANISM {
     let (p, len) = match param {
         Some(p) => (p.as_mut_ptr().cast(), p.len() as cryptoki_sys::CK_ULONG),
         None => (std::ptr::null_mut(), 0),
@@ -315,7 +315,7 @@ pub fn raw_bool(t: cryptoki_sys::CK_ATTRIBUTE_TYPE, v: bool) -> RawAttr {
     (t, vec![u8::from(v)])
 }
 
-fn raw_attrs(template: &mut [RawAttr]) -> Vec<cryptoki_sys::CK_ATTRIBUTE> {
+pub fn raw_attrs(template: &mut [RawAttr]) -> Vec<cryptoki_sys::CK_ATTRIBUTE> {
     template
         .iter_mut()
         .map(|(t, v)| cryptoki_sys::CK_ATTRIBUTE {
