@@ -8,6 +8,8 @@
 //! [`ROWS`] is the one table: a row per mechanism (its key type and parameter). A mechanism the
 //! token lists without a row fails the test, so a new one cannot be added untested.
 //! A second test checks README.md's "## Mechanisms" table names exactly the listed mechanisms.
+//! `CKF_VERIFY` claims `C_VerifyInit` and PKCS#11 3.2's `C_VerifySignatureInit` alike: both are
+//! exercised, and both refused where it is not claimed.
 
 mod common;
 
@@ -896,6 +898,17 @@ fn exercise(t: &mut T, row: &Row, flag: CK_FLAGS, flags: CK_FLAGS, size: CK_ULON
                         "{}: a changed message verified",
                         row.name
                     );
+                    // CKF_VERIFY claims C_VerifySignatureInit too (PKCS#11 3.2 §5.15).
+                    let (sp, sl) = (sig.as_mut_ptr(), sig.len() as CK_ULONG);
+                    ck(raw().C_VerifySignatureInit(sh, &mut m.m, public, sp, sl))?;
+                    ck(raw().C_VerifySignature(sh, d.as_mut_ptr(), dl))?;
+                    ck(raw().C_VerifySignatureInit(sh, &mut m.m, public, sp, sl))?;
+                    let rv = raw().C_VerifySignature(sh, other.as_mut_ptr(), dl);
+                    assert_eq!(
+                        rv, CKR_SIGNATURE_INVALID,
+                        "{}: a changed message verified (C_VerifySignature)",
+                        row.name
+                    );
                 }
             }
             CKF_VERIFY => {
@@ -1114,7 +1127,14 @@ fn refused(t: &mut T, row: &Row, flag: CK_FLAGS, size: CK_ULONG) -> CK_RV {
                 )
             }
             CKF_SIGN => raw().C_SignInit(sh, &mut m.m, private),
-            CKF_VERIFY => raw().C_VerifyInit(sh, &mut m.m, public),
+            CKF_VERIFY => {
+                // C_VerifySignatureInit refuses exactly what C_VerifyInit refuses.
+                let mut sig = [0u8; 64];
+                match raw().C_VerifySignatureInit(sh, &mut m.m, public, sig.as_mut_ptr(), 64) {
+                    CKR_MECHANISM_INVALID => raw().C_VerifyInit(sh, &mut m.m, public),
+                    other => other,
+                }
+            }
             CKF_SIGN_RECOVER => raw().C_SignRecoverInit(sh, &mut m.m, private),
             CKF_VERIFY_RECOVER => raw().C_VerifyRecoverInit(sh, &mut m.m, public),
             CKF_ENCRYPT => raw().C_EncryptInit(sh, &mut m.m, public),
