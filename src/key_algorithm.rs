@@ -33,9 +33,11 @@ use cryptoki_sys::{
 };
 use zeroize::Zeroizing;
 
+use crate::crypto::hybrid_kem::HybridKem;
 use crate::crypto::keys::{is_der_oid, printable_string, PrivateKey, PublicKey};
 pub use crate::crypto::keys::{Family, KeyFacts};
 use crate::error::{Result, Rv};
+use crate::vendor;
 
 /// How a key's public values appear as attributes (PKCS#11 3.0 Current Mechanisms §2.1.2,
 /// §2.3.3, §2.3.5).
@@ -643,6 +645,75 @@ pub static SLH_DSA_SHAKE_256F: KeyAlgorithm = slh_dsa(
     32,
 );
 
+/// A hybrid KEM row (OpenTDF's key_algorithm 6–8, `crate::crypto::hybrid_kem`): a vendor key
+/// type made by its own vendor key pair generation, its public key one value of OpenTDF's raw
+/// public key (`CKA_VALUE`), its private key OpenTDF's raw private key (`CKA_VALUE`).
+/// No parameter set: the key type names the construction. The constructors are the callers',
+/// as a `const fn` cannot hand a [`HybridKem`] to a closure.
+const fn hybrid(
+    code: i32,
+    name: &'static str,
+    key_type: CK_KEY_TYPE,
+    generation: CK_MECHANISM_TYPE,
+    kem: HybridKem,
+) -> KeyAlgorithm {
+    KeyAlgorithm {
+        code: Some(code),
+        generation: Some(generation),
+        bits: Some(8 * kem.public_key_len() as u32),
+        public: PublicShape::Value,
+        ..row(name, Family::Hybrid, key_type)
+    }
+}
+
+/// X-Wing (draft-connolly-cfrg-xwing-kem-10), OpenTDF's key_algorithm 6.
+pub static XWING: KeyAlgorithm = KeyAlgorithm {
+    generate: Some(|_, _| PrivateKey::generate_hybrid(HybridKem::XWing)),
+    private_from_value: Some(|_, value| PrivateKey::from_hybrid_private(HybridKem::XWing, value)),
+    public_from_point: Some(|_, value| PublicKey::from_hybrid_public(HybridKem::XWing, value)),
+    ..hybrid(
+        6,
+        "xwing",
+        vendor::CKK_SQLHSM_XWING,
+        vendor::CKM_SQLHSM_XWING_KEY_PAIR_GEN,
+        HybridKem::XWing,
+    )
+};
+/// ML-KEM-768 + ECDH P-256 (draft-ietf-lamps-pq-composite-kem), OpenTDF's key_algorithm 7.
+pub static P256_ML_KEM_768: KeyAlgorithm = KeyAlgorithm {
+    generate: Some(|_, _| PrivateKey::generate_hybrid(HybridKem::P256MlKem768)),
+    private_from_value: Some(|_, value| {
+        PrivateKey::from_hybrid_private(HybridKem::P256MlKem768, value)
+    }),
+    public_from_point: Some(|_, value| {
+        PublicKey::from_hybrid_public(HybridKem::P256MlKem768, value)
+    }),
+    ..hybrid(
+        7,
+        "p256-ml-kem-768",
+        vendor::CKK_SQLHSM_P256_ML_KEM_768,
+        vendor::CKM_SQLHSM_P256_ML_KEM_768_KEY_PAIR_GEN,
+        HybridKem::P256MlKem768,
+    )
+};
+/// ML-KEM-1024 + ECDH P-384, OpenTDF's key_algorithm 8.
+pub static P384_ML_KEM_1024: KeyAlgorithm = KeyAlgorithm {
+    generate: Some(|_, _| PrivateKey::generate_hybrid(HybridKem::P384MlKem1024)),
+    private_from_value: Some(|_, value| {
+        PrivateKey::from_hybrid_private(HybridKem::P384MlKem1024, value)
+    }),
+    public_from_point: Some(|_, value| {
+        PublicKey::from_hybrid_public(HybridKem::P384MlKem1024, value)
+    }),
+    ..hybrid(
+        8,
+        "p384-ml-kem-1024",
+        vendor::CKK_SQLHSM_P384_ML_KEM_1024,
+        vendor::CKM_SQLHSM_P384_ML_KEM_1024_KEY_PAIR_GEN,
+        HybridKem::P384MlKem1024,
+    )
+};
+
 /// Every row; the order is the order names are listed in.
 pub static ALGORITHMS: &[&KeyAlgorithm] = &[
     &RSA_2048,
@@ -680,6 +751,9 @@ pub static ALGORITHMS: &[&KeyAlgorithm] = &[
     &SLH_DSA_SHAKE_192F,
     &SLH_DSA_SHAKE_256S,
     &SLH_DSA_SHAKE_256F,
+    &XWING,
+    &P256_ML_KEM_768,
+    &P384_ML_KEM_1024,
     &AES_128,
     &AES_192,
     &AES_256,
@@ -878,6 +952,12 @@ fn of_facts(
                 .find(|a| a.family == facts.family && a.openssl_name == name)
                 .ok_or_else(|| Rv::KEY_TYPE_INCONSISTENT.into())
         }
+        // The three hybrids' public keys differ in length, so the size tells them apart.
+        Family::Hybrid => ALGORITHMS
+            .iter()
+            .copied()
+            .find(|a| a.family == Family::Hybrid && a.bits == Some(facts.bits))
+            .ok_or_else(|| Rv::KEY_TYPE_INCONSISTENT.into()),
         Family::Rsa => Ok(rsa_of_bits(facts.bits)),
         Family::Secret => Err(Rv::KEY_TYPE_INCONSISTENT)?,
         Family::Ec | Family::Edwards | Family::Montgomery => {
@@ -889,6 +969,15 @@ fn of_facts(
                 .ok_or_else(|| Rv::CURVE_NOT_SUPPORTED.into())
         }
     }
+}
+
+/// The row of a hybrid KEM key type (one row each: the key type names the construction);
+/// `None` for other key types.
+pub fn hybrid_of(key_type: CK_KEY_TYPE) -> Option<&'static KeyAlgorithm> {
+    ALGORITHMS
+        .iter()
+        .copied()
+        .find(|a| a.family == Family::Hybrid && a.key_type == key_type)
 }
 
 /// The one length in bytes a secret key of `key_type` can have (DES2, DES3, DES, ChaCha20), so
@@ -1060,19 +1149,35 @@ mod tests {
             assert_eq!(a.code.is_none(), secret, "{}", a.name);
             assert_eq!(a.public == PublicShape::None, secret, "{}", a.name);
             assert_eq!(a.generate.is_none(), secret, "{}", a.name);
-            // Curves, and only they, have an OID; they and post-quantum keys build from a value
-            // and a point (a post-quantum public key's encoding).
+            // Curves, and only they, have an OID; they, post-quantum and hybrid keys build from
+            // a value and a point (a post-quantum or hybrid public key's encoding).
             let curve = matches!(a.family, Family::Ec | Family::Edwards | Family::Montgomery);
             let pq = a.family.is_post_quantum();
+            let hybrid = a.family == Family::Hybrid;
             assert_eq!(!a.params_der.is_empty(), curve, "{}", a.name);
-            assert_eq!(a.private_from_value.is_some(), curve || pq, "{}", a.name);
-            assert_eq!(a.public_from_point.is_some(), curve || pq, "{}", a.name);
+            assert_eq!(
+                a.private_from_value.is_some(),
+                curve || pq || hybrid,
+                "{}",
+                a.name
+            );
+            assert_eq!(
+                a.public_from_point.is_some(),
+                curve || pq || hybrid,
+                "{}",
+                a.name
+            );
             // Post-quantum keys, and only they, have a parameter set, an OpenSSL name and a
             // seed, and a public key that is one value.
             assert_eq!(a.parameter_set.is_some(), pq, "{}", a.name);
             assert_eq!(!a.openssl_name.is_empty(), pq, "{}", a.name);
             assert_eq!(a.private_from_seed.is_some(), pq, "{}", a.name);
-            assert_eq!(a.public == PublicShape::Value, pq, "{}", a.name);
+            // Hybrid public keys are one value too, with no parameter set (the key type names
+            // the construction).
+            assert_eq!(a.public == PublicShape::Value, pq || hybrid, "{}", a.name);
+            if hybrid {
+                assert!(std::ptr::eq(hybrid_of(a.key_type).unwrap(), *a));
+            }
             if pq {
                 let set = a.parameter_set;
                 assert!(std::ptr::eq(by_parameter_set(a.key_type, set).unwrap(), *a));
@@ -1427,6 +1532,62 @@ mod tests {
         assert_eq!(bits_range(Family::SlhDsa), (32 * 8, 64 * 8));
     }
 
+    /// OpenTDF's hybrids: its numbers 6–8, the vendor key types and generations, generated by
+    /// their rows and found again from the keys (by size), rebuilt from their values.
+    #[test]
+    fn hybrid_rows() {
+        let expected = [
+            (&XWING, 6, vendor::CKK_SQLHSM_XWING, 1216),
+            (
+                &P256_ML_KEM_768,
+                7,
+                vendor::CKK_SQLHSM_P256_ML_KEM_768,
+                1249,
+            ),
+            (
+                &P384_ML_KEM_1024,
+                8,
+                vendor::CKK_SQLHSM_P384_ML_KEM_1024,
+                1665,
+            ),
+        ];
+        let hybrid_rows = ALGORITHMS.iter().filter(|a| a.family == Family::Hybrid);
+        assert_eq!(hybrid_rows.count(), expected.len());
+        for (row, code, key_type, public_len) in expected {
+            assert_eq!(
+                (row.code, row.key_type),
+                (Some(code), key_type),
+                "{}",
+                row.name
+            );
+            assert!(std::ptr::eq(by_code(code).unwrap(), row));
+            let made: Vec<_> = generated_by(row.generation.unwrap()).collect();
+            assert_eq!(made.len(), 1);
+            assert!(std::ptr::eq(made[0], row));
+            let key = row.generate(&Request::default()).unwrap();
+            assert!(std::ptr::eq(of_private(&key).unwrap(), row), "{}", row.name);
+            let public = key.public_key().unwrap();
+            assert!(
+                std::ptr::eq(of_public(&public).unwrap(), row),
+                "{}",
+                row.name
+            );
+            assert_eq!(key.facts().unwrap().bytes(), public_len);
+            let value = key.private_component(CKA_VALUE).unwrap().unwrap();
+            let again = row.private_from_value(&value).unwrap();
+            assert_eq!(again.public_values().unwrap(), key.public_values().unwrap());
+            let crate::crypto::keys::PublicValues::Encoded { value } =
+                public.public_values().unwrap()
+            else {
+                panic!("{}: not an encoded public key", row.name)
+            };
+            let again = row.public_from_point(&value).unwrap();
+            assert_eq!(again.to_spki_der().unwrap(), public.to_spki_der().unwrap());
+        }
+        assert!(hybrid_of(CKK_ML_KEM).is_none());
+        assert_eq!(bits_range(Family::Hybrid), (1216 * 8, 1665 * 8));
+    }
+
     #[test]
     fn family_sizes() {
         assert_eq!(bits_range(Family::Ec), (192, 521));
@@ -1583,6 +1744,9 @@ mod tests {
             CKK_ML_KEM,
             CKK_ML_DSA,
             CKK_SLH_DSA,
+            vendor::CKK_SQLHSM_XWING,
+            vendor::CKK_SQLHSM_P256_ML_KEM_768,
+            vendor::CKK_SQLHSM_P384_ML_KEM_1024,
         ]
         .into_iter()
         .flat_map(codes_for_key_type)

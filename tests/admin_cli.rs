@@ -472,6 +472,105 @@ fn post_quantum_algorithms_generate_export_rotate_and_check() {
     assert_eq!(verified as usize, algorithms.len() + 3, "{check}");
 }
 
+/// The DER of the first PEM block of `text` labelled `label`.
+fn pem_der(text: &str, label: &str) -> Vec<u8> {
+    use base64::Engine;
+    let begin = format!("-----BEGIN {label}-----");
+    let end = format!("-----END {label}-----");
+    let start = text.find(&begin).expect("BEGIN") + begin.len();
+    let body = &text[start..start + text[start..].find(&end).expect("END")];
+    let b64: String = body.chars().filter(|c| !c.is_whitespace()).collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .expect("base64")
+}
+
+/// OpenTDF's hybrid KEMs by name: generated, the public key exported as OpenTDF's
+/// SubjectPublicKeyInfo (its OID, the raw public key), rotated to the same construction, an
+/// OpenTDF key file imported as a pair whose exported public key is OpenTDF's, and `db check`
+/// opening every sealed key.
+#[test]
+fn hybrid_kem_keys_generate_export_rotate_import_and_check() {
+    let cli = Cli::new("cli-hybrid");
+    cli.ok(&["token", "init", "hybrid"]);
+    // (name, the DER of OpenTDF's OID, raw public key length)
+    let algorithms: [(&str, &[u8], usize); 3] = [
+        (
+            "xwing",
+            &[6, 11, 43, 6, 1, 4, 1, 131, 230, 45, 129, 200, 122],
+            1216,
+        ),
+        ("p256-ml-kem-768", &[6, 8, 43, 6, 1, 5, 5, 7, 6, 59], 1249),
+        ("p384-ml-kem-1024", &[6, 8, 43, 6, 1, 5, 5, 7, 6, 63], 1665),
+    ];
+    for (algorithm, oid, public_len) in algorithms {
+        let id = created_key_id(&cli.ok(&[
+            "key",
+            "generate",
+            "--token",
+            "hybrid",
+            "--algorithm",
+            algorithm,
+            "--label",
+            algorithm,
+        ]));
+        assert_eq!(cli.key(&id)["algorithm"], algorithm);
+        let der = pem_der(&cli.ok(&["key", "export-public", &id]), "PUBLIC KEY");
+        assert!(der.windows(oid.len()).any(|w| w == oid), "{algorithm}: OID");
+        // The BIT STRING ends the SPKI: 03, its length, no unused bits, the raw key.
+        let bit_string = der.len() - public_len - 1;
+        assert_eq!(der[bit_string], 0, "{algorithm}: unused bits");
+        assert_eq!(
+            der[bit_string - 4..bit_string - 2],
+            [0x03, 0x82],
+            "{algorithm}"
+        );
+    }
+    let xwing = the_key_with(&cli.keys(&[]), "label", "xwing");
+    let out = cli.ok(&["key", "rotate", &xwing]);
+    let successor = out
+        .split_whitespace()
+        .nth(3)
+        .expect("successor")
+        .to_string();
+    assert_eq!(cli.key(&successor)["algorithm"], "xwing");
+    // OpenTDF's own P-256 key pair, as its lib/ocrypto wrote it.
+    let opentdf = include_str!("data/hybrid/opentdf_keys.pem");
+    let private_start = opentdf
+        .find("-----BEGIN PRIVATE KEY-----")
+        .expect("private key");
+    let private_end = opentdf[private_start..]
+        .find("-----END PRIVATE KEY-----")
+        .expect("END")
+        + private_start
+        + "-----END PRIVATE KEY-----".len();
+    let file = cli.db.dir.join("opentdf-p256.pem");
+    std::fs::write(&file, &opentdf[private_start..private_end]).expect("write");
+    let imported = created_key_id(&cli.ok(&[
+        "key",
+        "import",
+        "--token",
+        "hybrid",
+        &file.display().to_string(),
+    ]));
+    let info = cli.key(&imported);
+    assert_eq!(info["algorithm"], "p256-ml-kem-768");
+    assert_eq!(info["objects"], serde_json::json!(["public", "private"]));
+    let exported = pem_der(&cli.ok(&["key", "export-public", &imported]), "PUBLIC KEY");
+    assert_eq!(
+        exported,
+        pem_der(opentdf, "PUBLIC KEY"),
+        "OpenTDF's own SPKI"
+    );
+    let check = cli.json(&["db", "check"]);
+    assert_eq!(check["ok"], true, "{check}");
+    let verified = check["tokens"][0]["verified"].as_u64().unwrap_or(0);
+    assert_eq!(
+        verified, 5,
+        "three generated, a successor, an import: {check}"
+    );
+}
+
 #[test]
 fn keys_generate_import_lifecycle_rotate_destroy_history_and_db() {
     let cli = Cli::new("cli-keys");

@@ -1,7 +1,8 @@
 //! Compiles `tests/c/smoke.c` against `include/sqlhsm.h` and the committed `include/pkcs11.h` with the
 //! system C compiler, and runs it on a fresh database: a C application using the module through
 //! `dlopen`, covering the raw-ABI rules (NULL pointers, two-call buffers, mixed attribute
-//! queries) that the cryptoki crate hides.
+//! queries) that the cryptoki crate hides, and the PKCS#11 3.2 interface (`C_GetInterface`'s
+//! default list, `C_VerifySignature*` through it).
 
 mod common;
 
@@ -40,6 +41,7 @@ fn c_program_smoke() {
         "ok: C_GenerateKeyPair(EC P-256)",
         "ok: C_Sign two-call",
         "ok: C_Verify",
+        "ok: C_VerifySignature (3.2)",
         "ok: C_GetAttributeValue mixed",
         "ok: C_FindObjects",
         "ok: fork: the child must C_Initialize",

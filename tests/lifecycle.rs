@@ -31,7 +31,7 @@ fn initialize_finalize_lifecycle() {
 
     let info = p.get_library_info().expect("C_GetInfo");
     let v = info.cryptoki_version();
-    assert_eq!((v.major(), v.minor()), (3, 0), "cryptokiVersion is 3.0");
+    assert_eq!((v.major(), v.minor()), (3, 2), "cryptokiVersion is 3.2");
     assert!(
         info.manufacturer_id().to_lowercase().contains("sqlhsm"),
         "manufacturerID names sqlhsm: {:?}",

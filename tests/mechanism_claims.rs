@@ -8,6 +8,8 @@
 //! [`ROWS`] is the one table: a row per mechanism (its key type and parameter). A mechanism the
 //! token lists without a row fails the test, so a new one cannot be added untested.
 //! A second test checks README.md's "## Mechanisms" table names exactly the listed mechanisms.
+//! `CKF_VERIFY` claims `C_VerifyInit` and PKCS#11 3.2's `C_VerifySignatureInit` alike: both are
+//! exercised, and both refused where it is not claimed.
 
 mod common;
 
@@ -45,7 +47,20 @@ enum Kind {
     MlKem,
     MlDsa,
     SlhDsa,
+    /// OpenTDF's hybrid KEM key pairs (vendor key types), by their generation mechanism.
+    Hybrid(CK_MECHANISM_TYPE),
 }
+
+/// sqlhsm's hybrid KEM mechanisms (`include/sqlhsm.h`), written out as the other tests do.
+const CKM_SQLHSM_XWING: CK_MECHANISM_TYPE = 0xD351_1006;
+const CKM_SQLHSM_P256_ML_KEM_768: CK_MECHANISM_TYPE = 0xD351_1007;
+const CKM_SQLHSM_P384_ML_KEM_1024: CK_MECHANISM_TYPE = 0xD351_1008;
+const CKM_SQLHSM_XWING_KEY_PAIR_GEN: CK_MECHANISM_TYPE = 0xD351_2006;
+const CKM_SQLHSM_P256_ML_KEM_768_KEY_PAIR_GEN: CK_MECHANISM_TYPE = 0xD351_2007;
+const CKM_SQLHSM_P384_ML_KEM_1024_KEY_PAIR_GEN: CK_MECHANISM_TYPE = 0xD351_2008;
+const XWING: Kind = Kind::Hybrid(CKM_SQLHSM_XWING_KEY_PAIR_GEN);
+const P256_ML_KEM_768: Kind = Kind::Hybrid(CKM_SQLHSM_P256_ML_KEM_768_KEY_PAIR_GEN);
+const P384_ML_KEM_1024: Kind = Kind::Hybrid(CKM_SQLHSM_P384_ML_KEM_1024_KEY_PAIR_GEN);
 
 /// The parameter a mechanism is exercised with.
 #[derive(Clone, Copy, Debug)]
@@ -312,6 +327,20 @@ const ROWS: &[Row] = &[
     row!(CKM_CHACHA20, ChaCha, P::ChaCha20),
     row!(CKM_CHACHA20_POLY1305, ChaCha, P::ChaChaPoly),
     row!(CKM_ML_KEM, MlKem, P::None),
+    row!(CKM_SQLHSM_XWING_KEY_PAIR_GEN, XWING, P::None),
+    row!(
+        CKM_SQLHSM_P256_ML_KEM_768_KEY_PAIR_GEN,
+        P256_ML_KEM_768,
+        P::None
+    ),
+    row!(
+        CKM_SQLHSM_P384_ML_KEM_1024_KEY_PAIR_GEN,
+        P384_ML_KEM_1024,
+        P::None
+    ),
+    row!(CKM_SQLHSM_XWING, XWING, P::None),
+    row!(CKM_SQLHSM_P256_ML_KEM_768, P256_ML_KEM_768, P::None),
+    row!(CKM_SQLHSM_P384_ML_KEM_1024, P384_ML_KEM_1024, P::None),
     // Post-quantum signatures (PKCS#11 3.2).
     row!(CKM_ML_DSA, MlDsa, P::None),
     row!(CKM_HASH_ML_DSA, MlDsa, P::HashSignContext(CKM_SHA256)),
@@ -490,11 +519,12 @@ fn gen_mech(kind: Kind) -> CK_MECHANISM_TYPE {
         MlKem => CKM_ML_KEM_KEY_PAIR_GEN,
         MlDsa => CKM_ML_DSA_KEY_PAIR_GEN,
         SlhDsa => CKM_SLH_DSA_KEY_PAIR_GEN,
+        Hybrid(generation) => generation,
     }
 }
 
 fn is_pair(kind: Kind) -> bool {
-    matches!(kind, Rsa | Ec | Ed | X | MlKem | MlDsa | SlhDsa)
+    matches!(kind, Rsa | Ec | Ed | X | MlKem | MlDsa | SlhDsa | Hybrid(_))
 }
 
 /// The parameter set whose public key has `size` bytes (SLH-DSA: the fast SHA-2 set of that
@@ -570,6 +600,11 @@ fn pair_templates(kind: Kind, size: CK_ULONG) -> (Vec<A>, Vec<A>) {
                 yes(CKA_VERIFY),
             ]);
             private.push(yes(CKA_SIGN));
+        }
+        // One size each, named by the generation mechanism.
+        Hybrid(_) => {
+            public.push(yes(CKA_ENCAPSULATE));
+            private.push(yes(CKA_DECAPSULATE));
         }
         _ => unreachable!(),
     }
@@ -897,6 +932,17 @@ fn exercise(t: &mut T, row: &Row, flag: CK_FLAGS, flags: CK_FLAGS, size: CK_ULON
                         "{}: a changed message verified",
                         row.name
                     );
+                    // CKF_VERIFY claims C_VerifySignatureInit too (PKCS#11 3.2 §5.15).
+                    let (sp, sl) = (sig.as_mut_ptr(), sig.len() as CK_ULONG);
+                    ck(raw().C_VerifySignatureInit(sh, &mut m.m, public, sp, sl))?;
+                    ck(raw().C_VerifySignature(sh, d.as_mut_ptr(), dl))?;
+                    ck(raw().C_VerifySignatureInit(sh, &mut m.m, public, sp, sl))?;
+                    let rv = raw().C_VerifySignature(sh, other.as_mut_ptr(), dl);
+                    assert_eq!(
+                        rv, CKR_SIGNATURE_INVALID,
+                        "{}: a changed message verified (C_VerifySignature)",
+                        row.name
+                    );
                 }
             }
             CKF_VERIFY => {
@@ -1115,7 +1161,14 @@ fn refused(t: &mut T, row: &Row, flag: CK_FLAGS, size: CK_ULONG) -> CK_RV {
                 )
             }
             CKF_SIGN => raw().C_SignInit(sh, &mut m.m, private),
-            CKF_VERIFY => raw().C_VerifyInit(sh, &mut m.m, public),
+            CKF_VERIFY => {
+                // C_VerifySignatureInit refuses exactly what C_VerifyInit refuses.
+                let mut sig = [0u8; 64];
+                match raw().C_VerifySignatureInit(sh, &mut m.m, public, sig.as_mut_ptr(), 64) {
+                    CKR_MECHANISM_INVALID => raw().C_VerifyInit(sh, &mut m.m, public),
+                    other => other,
+                }
+            }
             CKF_SIGN_RECOVER => raw().C_SignRecoverInit(sh, &mut m.m, private),
             CKF_VERIFY_RECOVER => raw().C_VerifyRecoverInit(sh, &mut m.m, public),
             CKF_ENCRYPT => raw().C_EncryptInit(sh, &mut m.m, public),

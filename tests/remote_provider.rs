@@ -1142,6 +1142,27 @@ fn remote_secret_keys_mac_and_stream() {
         s.verify(&Mechanism::Sha256Hmac, mac_key, message, &bad),
         RvError::SignatureInvalid,
     );
+    // PKCS#11 3.2's C_VerifySignature* (the cryptoki crate finds them in the default 3.2
+    // interface): the HSM checks the MAC given first, single and multi-part.
+    s.verify_signature_init(&Mechanism::Sha256Hmac, mac_key, &mac)
+        .expect("C_VerifySignatureInit");
+    s.verify_signature(message).expect("the MAC verifies");
+    s.verify_signature_init(&Mechanism::Sha256Hmac, mac_key, &mac)
+        .expect("C_VerifySignatureInit");
+    s.verify_signature_update(&message[..7]).expect("update");
+    s.verify_signature_update(&message[7..]).expect("update");
+    s.verify_signature_final()
+        .expect("the MAC verifies in parts");
+    s.verify_signature_init(&Mechanism::Sha256Hmac, mac_key, &bad)
+        .expect("C_VerifySignatureInit");
+    expect_rv(s.verify_signature(message), RvError::SignatureInvalid);
+    // The MAC length of a key in the HSM is the HSM's to check: at the end, not at the *Init.
+    s.verify_signature_init(&Mechanism::Sha256Hmac, mac_key, &mac[..31])
+        .expect("C_VerifySignatureInit");
+    expect_rv_in(
+        s.verify_signature(message),
+        &[RvError::SignatureLenRange, RvError::SignatureInvalid],
+    );
 
     // AES-CBC-PAD in several parts: gathered and sent in one call, output at the end.
     let aes = gen_aes(&s, 16, "stream-remote");

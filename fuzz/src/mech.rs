@@ -62,6 +62,8 @@ pub enum Shape {
     Pss,
     Oaep,
     Gcm,
+    Ccm,
+    ChachaPoly,
     Eddsa,
     Ecdh,
 }
@@ -71,6 +73,8 @@ pub fn shape(kind: CK_MECHANISM_TYPE) -> Option<Shape> {
         k if PSS.contains(&k) => Some(Shape::Pss),
         CKM_RSA_PKCS_OAEP => Some(Shape::Oaep),
         CKM_AES_GCM => Some(Shape::Gcm),
+        CKM_AES_CCM => Some(Shape::Ccm),
+        CKM_CHACHA20_POLY1305 => Some(Shape::ChachaPoly),
         CKM_EDDSA => Some(Shape::Eddsa),
         CKM_ECDH1_DERIVE | CKM_ECDH1_COFACTOR_DERIVE => Some(Shape::Ecdh),
         _ => None,
@@ -82,6 +86,8 @@ fn shape_size(s: Shape) -> usize {
         Shape::Pss => std::mem::size_of::<CK_RSA_PKCS_PSS_PARAMS>(),
         Shape::Oaep => std::mem::size_of::<CK_RSA_PKCS_OAEP_PARAMS>(),
         Shape::Gcm => std::mem::size_of::<CK_GCM_PARAMS>(),
+        Shape::Ccm => std::mem::size_of::<CK_CCM_PARAMS>(),
+        Shape::ChachaPoly => std::mem::size_of::<CK_SALSA20_CHACHA20_POLY1305_PARAMS>(),
         Shape::Eddsa => std::mem::size_of::<CK_EDDSA_PARAMS>(),
         Shape::Ecdh => std::mem::size_of::<CK_ECDH1_DERIVE_PARAMS>(),
     }
@@ -182,9 +188,38 @@ fn with_param(kind: CK_MECHANISM_TYPE, f: Field) -> CK_MECHANISM {
     }
 }
 
+/// The size of the C structure the module reads as `kind`'s parameter, when it is one: a shape
+/// laid out here, or any structure sqlhsm's registry names (those with inner pointers above
+/// all). Fuzzed bytes must never have that length: the module would follow pointers made of
+/// them, which no caller may ask of it (the harness's side of the contract, not a module fault).
+fn structure_size(kind: CK_MECHANISM_TYPE) -> Option<usize> {
+    use sqlhsm::types::ParamShape as P;
+    use std::mem::size_of;
+    if let Some(s) = shape(kind) {
+        return Some(shape_size(s));
+    }
+    Some(match sqlhsm::mechanism::lookup(kind)?.param {
+        P::RsaPss => size_of::<CK_RSA_PKCS_PSS_PARAMS>(),
+        P::RsaOaep => size_of::<CK_RSA_PKCS_OAEP_PARAMS>(),
+        P::Gcm => size_of::<CK_GCM_PARAMS>(),
+        P::Eddsa => size_of::<CK_EDDSA_PARAMS>(),
+        P::Ecdh1Derive => size_of::<CK_ECDH1_DERIVE_PARAMS>(),
+        P::Hkdf => size_of::<CK_HKDF_PARAMS>(),
+        P::DerivationString => size_of::<CK_KEY_DERIVATION_STRING_DATA>(),
+        P::KeyHandle => size_of::<CK_OBJECT_HANDLE>(),
+        P::AesCbcEncryptData => size_of::<CK_AES_CBC_ENCRYPT_DATA_PARAMS>(),
+        P::Sp800_108 => size_of::<CK_SP800_108_KDF_PARAMS>(),
+        P::Sp800_108Feedback => size_of::<CK_SP800_108_FEEDBACK_KDF_PARAMS>(),
+        P::Ccm => size_of::<CK_CCM_PARAMS>(),
+        P::Chacha20 => size_of::<CK_CHACHA20_PARAMS>(),
+        P::ChachaPoly => size_of::<CK_SALSA20_CHACHA20_POLY1305_PARAMS>(),
+        P::None | P::Iv(_) | P::Ulong | P::Bytes => return None,
+    })
+}
+
 /// Raw parameter bytes of a length the module does not read as a structure.
 fn raw_field(arena: &mut Arena, mut data: Vec<u8>, kind: CK_MECHANISM_TYPE) -> Field {
-    if shape(kind).is_some_and(|s| shape_size(s) == data.len()) {
+    if structure_size(kind) == Some(data.len()) {
         data.push(0);
     }
     Field::of(arena, &data)
@@ -212,7 +247,7 @@ fn parameter(
             // size, since the buffer's bytes are not a structure.
             let data = r.blob(80);
             let mut len = r.len(data.len());
-            if shape(kind).is_some_and(|s| shape_size(s) == len) {
+            if structure_size(kind) == Some(len) {
                 len = len.saturating_sub(1);
             }
             Field {
@@ -327,6 +362,31 @@ fn structure(
                 pAAD: aad.ptr,
                 ulAADLen: aad.len,
                 ulTagBits: if good { 128 } else { r.choose(TAG_BITS) },
+            };
+            bytes_of(&p)
+        }
+        Shape::Ccm => {
+            let nonce = f(r, arena, 32, &[7u8; 12]);
+            let aad = f(r, arena, 64, b"aad");
+            let p = CK_CCM_PARAMS {
+                // The seeds' round trips encrypt 32 bytes.
+                ulDataLen: if good { 32 } else { r.ulong() },
+                pNonce: nonce.ptr,
+                ulNonceLen: nonce.len,
+                pAAD: aad.ptr,
+                ulAADLen: aad.len,
+                ulMACLen: if good { 16 } else { r.ulong() },
+            };
+            bytes_of(&p)
+        }
+        Shape::ChachaPoly => {
+            let nonce = f(r, arena, 32, &[7u8; 12]);
+            let aad = f(r, arena, 64, b"aad");
+            let p = CK_SALSA20_CHACHA20_POLY1305_PARAMS {
+                pNonce: nonce.ptr,
+                ulNonceLen: nonce.len,
+                pAAD: aad.ptr,
+                ulAADLen: aad.len,
             };
             bytes_of(&p)
         }

@@ -1,9 +1,10 @@
 //! Target `mechanisms`: every mechanism-taking `*Init` of an operation (`C_EncryptInit`,
-//! `C_DecryptInit`, `C_SignInit`, `C_VerifyInit`, `C_DigestInit`) with a fuzzed mechanism and
-//! parameter on a fixed key (or a bad handle), then single-part or multi-part calls with fuzzed
-//! data and output buffers, a NULL-mechanism cancel, a second `*Init`, or a context-specific
-//! login. Round trips (encrypt then decrypt, sign then verify) with the same mechanism must give
-//! back the plaintext and verify.
+//! `C_DecryptInit`, `C_SignInit`, `C_VerifyInit`, `C_DigestInit`, and PKCS#11 3.2's
+//! `C_VerifySignatureInit` with a fuzzed signature) with a fuzzed mechanism and parameter on a
+//! fixed key (or a bad handle), then single-part or multi-part calls with fuzzed data and output
+//! buffers, a NULL-mechanism cancel, a second `*Init`, or a context-specific login. Round trips
+//! (encrypt then decrypt, sign then verify both ways) with the same mechanism must give back the
+//! plaintext and verify.
 
 use cryptoki_sys::*;
 use sqlhsm::ffi;
@@ -21,9 +22,18 @@ pub enum Op {
     Sign,
     Verify,
     Digest,
+    VerifySignature,
 }
 
-pub const OPS: &[Op] = &[Op::Encrypt, Op::Decrypt, Op::Sign, Op::Verify, Op::Digest];
+/// New operations go at the end, so the seeds' indices keep their meaning.
+pub const OPS: &[Op] = &[
+    Op::Encrypt,
+    Op::Decrypt,
+    Op::Sign,
+    Op::Verify,
+    Op::Digest,
+    Op::VerifySignature,
+];
 
 /// Steps of one iteration (first byte of each step, modulo [`STEPS`]).
 pub const STEP_ONE: u8 = 0; // followed by an Op index
@@ -44,7 +54,7 @@ fn flags(op: Op) -> CK_FLAGS {
         Op::Encrypt => CKF_ENCRYPT,
         Op::Decrypt => CKF_DECRYPT,
         Op::Sign => CKF_SIGN,
-        Op::Verify => CKF_VERIFY,
+        Op::Verify | Op::VerifySignature => CKF_VERIFY,
         Op::Digest => CKF_DIGEST,
     }
 }
@@ -82,7 +92,19 @@ pub fn partner(fx: &Fixture, handle: CK_OBJECT_HANDLE) -> CK_OBJECT_HANDLE {
 }
 
 fn init(op: Op, session: CK_SESSION_HANDLE, m: *mut CK_MECHANISM, key: CK_OBJECT_HANDLE) -> CK_RV {
-    // SAFETY: `m` is NULL or a mechanism laid out by `mech` in live memory.
+    init_with(op, session, m, key, Field::null())
+}
+
+/// [`init`] with the signature `C_VerifySignatureInit` takes (the other `*Init`s take none).
+fn init_with(
+    op: Op,
+    session: CK_SESSION_HANDLE,
+    m: *mut CK_MECHANISM,
+    key: CK_OBJECT_HANDLE,
+    signature: Field,
+) -> CK_RV {
+    // SAFETY: `m` is NULL or a mechanism laid out by `mech` in live memory; the signature is a
+    // live buffer of its stated length (or NULL).
     let rv = unsafe {
         match op {
             Op::Encrypt => ffi::C_EncryptInit(session, m, key),
@@ -90,6 +112,9 @@ fn init(op: Op, session: CK_SESSION_HANDLE, m: *mut CK_MECHANISM, key: CK_OBJECT
             Op::Sign => ffi::C_SignInit(session, m, key),
             Op::Verify => ffi::C_VerifyInit(session, m, key),
             Op::Digest => ffi::C_DigestInit(session, m),
+            Op::VerifySignature => {
+                ffi::C_VerifySignatureInit(session, m, key, signature.ptr, signature.len)
+            }
         }
     };
     check(&name(op, "Init"), rv)
@@ -146,6 +171,14 @@ fn single(
                 data: None,
             }
         }
+        Op::VerifySignature => {
+            // SAFETY: the data is a live buffer of its stated length.
+            let rv = unsafe { ffi::C_VerifySignature(session, input.ptr, input.len) };
+            out::Output {
+                rv: check(&what, rv),
+                data: None,
+            }
+        }
     }
 }
 
@@ -177,6 +210,10 @@ fn multi(r: &mut Reader, arena: &mut Arena, fx: &Fixture, op: Op, session: CK_SE
             // SAFETY: as above.
             Op::Verify => check(&what, unsafe {
                 ffi::C_VerifyUpdate(session, input.ptr, input.len)
+            }),
+            // SAFETY: as above.
+            Op::VerifySignature => check(&what, unsafe {
+                ffi::C_VerifySignatureUpdate(session, input.ptr, input.len)
             }),
             Op::Digest if r.one_in(4) => {
                 let k = key(r, fx);
@@ -225,6 +262,10 @@ fn multi(r: &mut Reader, arena: &mut Arena, fx: &Fixture, op: Op, session: CK_SE
                 ffi::C_VerifyFinal(session, sig.ptr, sig.len)
             });
         }
+        Op::VerifySignature => {
+            // SAFETY: no pointers.
+            check(&what, unsafe { ffi::C_VerifySignatureFinal(session) });
+        }
     }
 }
 
@@ -232,13 +273,17 @@ fn one(r: &mut Reader, arena: &mut Arena, fx: &Fixture, session: CK_SESSION_HAND
     let op = r.choose(OPS);
     let m = mechanism(r, arena, fx, flags(op));
     let k = key(r, fx);
+    let signature = match op {
+        Op::VerifySignature => field(r, arena, 600, None),
+        _ => Field::null(),
+    };
     // Now and then the NULL mechanism: ends whatever is active (CKR_OK even when nothing is).
     let mp = if r.one_in(32) {
         std::ptr::null_mut()
     } else {
         m.ptr
     };
-    let rv = init(op, session, mp, k);
+    let rv = init_with(op, session, mp, k, signature);
     if mp.is_null() {
         assert_eq!(
             rv,
@@ -267,7 +312,7 @@ fn one(r: &mut Reader, arena: &mut Arena, fx: &Fixture, session: CK_SESSION_HAND
             );
         }
         AFTER_INIT_AGAIN => {
-            let again = init(op, session, m.ptr, k);
+            let again = init_with(op, session, m.ptr, k, signature);
             if rv == CKR_OK && !mp.is_null() {
                 assert_eq!(
                     again,
@@ -356,6 +401,17 @@ fn sign_verify(r: &mut Reader, arena: &mut Arena, fx: &Fixture, session: CK_SESS
     let sig = Field::of(arena, &signature);
     let rv = single(r, arena, Op::Verify, session, input, sig).rv;
     assert_eq!(rv, CKR_OK, "verifying mechanism {kind:#x}'s own signature");
+    // The same, with the signature given first (PKCS#11 3.2).
+    let rv = init_with(Op::VerifySignature, session, m, partner(fx, k), sig);
+    assert_eq!(
+        rv, CKR_OK,
+        "C_VerifySignatureInit with mechanism {kind:#x}'s own signature"
+    );
+    let rv = single(r, arena, Op::VerifySignature, session, input, Field::null()).rv;
+    assert_eq!(
+        rv, CKR_OK,
+        "C_VerifySignature of mechanism {kind:#x}'s own signature"
+    );
 }
 
 /// One fuzzing iteration.

@@ -497,6 +497,8 @@ impl Admin {
                     (PublicShape::Value, Some(set)) => {
                         public.push(Attribute::from_ulong(CKA_PARAMETER_SET, set))
                     }
+                    // A hybrid KEM pair by its mechanism alone (one per construction).
+                    (PublicShape::Value, None) => {}
                     // Every curve by its OID (an Edwards template without one means Ed25519).
                     _ => public.push(Attribute::new(CKA_EC_PARAMS, algorithm.params_der.to_vec())),
                 }
@@ -995,18 +997,16 @@ fn public_template(public: &PublicKey) -> AdminResult<(CK_KEY_TYPE, Vec<Attribut
                 Attribute::new(CKA_EC_POINT, point_der),
             ],
         ),
+        // A post-quantum key by its parameter set; a hybrid KEM key's type names it.
         PublicValues::Encoded { value } => {
             let algorithm = key_algorithm::of_public(public)?;
-            let set = algorithm
+            let mut values: Vec<Attribute> = algorithm
                 .parameter_set
-                .ok_or(crate::error::Rv::GENERAL_ERROR)?;
-            (
-                key_type,
-                vec![
-                    Attribute::from_ulong(CKA_PARAMETER_SET, set),
-                    Attribute::new(CKA_VALUE, value),
-                ],
-            )
+                .map(|set| Attribute::from_ulong(CKA_PARAMETER_SET, set))
+                .into_iter()
+                .collect();
+            values.push(Attribute::new(CKA_VALUE, value));
+            (key_type, values)
         }
     })
 }
@@ -1072,6 +1072,8 @@ mod tests {
                 "ml-kem-1024",
                 "ml-kem-512",
                 "ml-kem-768",
+                "p256-ml-kem-768",
+                "p384-ml-kem-1024",
                 "rsa-2048",
                 "rsa-3072",
                 "rsa-4096",
@@ -1088,7 +1090,8 @@ mod tests {
                 "slh-dsa-shake-256f",
                 "slh-dsa-shake-256s",
                 "x25519",
-                "x448"
+                "x448",
+                "xwing"
             ]
         );
         for name in names {

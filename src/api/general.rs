@@ -69,7 +69,9 @@ pub fn finalize() -> Result<()> {
 pub fn get_info() -> Result<CK_INFO> {
     crate::core::module()?;
     Ok(CK_INFO {
-        cryptokiVersion: CK_VERSION { major: 3, minor: 0 },
+        // The newest interface offered (`C_GetInfo` is in every list; each list carries its own
+        // version).
+        cryptokiVersion: CK_VERSION { major: 3, minor: 2 },
         manufacturerID: padded(crate::core::MANUFACTURER),
         flags: 0,
         libraryDescription: padded("sqlhsm PKCS#11 on SQL"),

@@ -125,6 +125,7 @@ impl MessageVerifyState {
             guard: self.guard,
             op: verify_operation(self.factory, &self.material, &self.mechanism)?,
             multipart: false,
+            given: None,
         })
     }
 }

@@ -1,5 +1,7 @@
 //! Signing and verifying (PKCS#11 3.0 §5.11, §5.13), with data recovery too
 //! (`C_SignRecover`, `C_VerifyRecover`: single-part, each its own operation in the session).
+//! The verification steps here also serve `C_VerifySignature*` (PKCS#11 3.2, in
+//! `api::verify_signature`), which differ only in when the signature arrives.
 
 use std::sync::Arc;
 
@@ -95,6 +97,31 @@ pub(crate) fn sign_operation(
     }
 }
 
+/// Which `*Init` started the session's verification. Calls of the other form find no operation
+/// of theirs (`CKR_OPERATION_NOT_INITIALIZED`; like every failed call inside an operation, that
+/// ends the one active): `C_Verify*` cannot finish what `C_VerifySignatureInit` started, nor the
+/// reverse.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Started {
+    /// `C_VerifyInit`: the signature comes with `C_Verify` / `C_VerifyFinal`.
+    VerifyInit,
+    /// `C_VerifySignatureInit`: the signature came with the `*Init`.
+    VerifySignatureInit,
+}
+
+impl Started {
+    fn check(self, state: &VerifyState) -> Result<()> {
+        let by = match state.given {
+            None => Started::VerifyInit,
+            Some(_) => Started::VerifySignatureInit,
+        };
+        if by != self {
+            Err(Rv::OPERATION_NOT_INITIALIZED)?
+        }
+        Ok(())
+    }
+}
+
 /// The verifying counterpart of [`sign_operation`].
 pub(crate) fn verify_operation(
     factory: VerifyFactory,
@@ -181,6 +208,20 @@ impl Module {
         mechanism: &Mechanism,
         key: CK_OBJECT_HANDLE,
     ) -> Result<()> {
+        self.start_verification(session, mechanism, key, None)
+    }
+
+    /// The one way a verification starts: `C_VerifyInit` (`given` is `None`: the signature comes
+    /// at the end) or `C_VerifySignatureInit` (the signature `given` first, PKCS#11 3.2 §5.15).
+    /// Both are the session's one `CKF_VERIFY` operation. A given signature of a length the
+    /// operation can never verify is `CKR_SIGNATURE_LEN_RANGE` at once, and no operation starts.
+    pub(crate) fn start_verification(
+        &self,
+        session: CK_SESSION_HANDLE,
+        mechanism: &Mechanism,
+        key: CK_OBJECT_HANDLE,
+        given: Option<&[u8]>,
+    ) -> Result<()> {
         let factory = self.entry(mechanism)?.verify.ok_or(Rv::MECHANISM_INVALID)?;
         self.begin(
             session,
@@ -189,31 +230,71 @@ impl Module {
             CKA_VERIFY,
             |s| &mut s.verify,
             |material, guard| {
+                let op = verify_operation(factory, material, mechanism)?;
+                if let (Some(signature), Some(expected)) = (given, op.signature_len()) {
+                    if signature.len() != expected {
+                        Err(Rv::SIGNATURE_LEN_RANGE)?
+                    }
+                }
                 Ok(VerifyState {
                     guard,
-                    op: verify_operation(factory, material, mechanism)?,
+                    op,
                     multipart: false,
+                    given: given.map(<[u8]>::to_vec),
                 })
             },
         )
     }
 
     pub fn verify(&self, session: CK_SESSION_HANDLE, data: &[u8], signature: &[u8]) -> Result<()> {
+        self.verify_whole(session, Started::VerifyInit, |st| {
+            st.op.verify(data, signature)
+        })
+    }
+
+    pub fn verify_update(&self, session: CK_SESSION_HANDLE, data: &[u8]) -> Result<()> {
+        self.verify_part(session, Started::VerifyInit, data)
+    }
+
+    pub fn verify_final(&self, session: CK_SESSION_HANDLE, signature: &[u8]) -> Result<()> {
+        self.verify_end(session, Started::VerifyInit, |st| st.op.finish(signature))
+    }
+
+    /// The single-part call of a verification started as `started` says (`C_Verify`,
+    /// `C_VerifySignature`): not after an update (`CKR_OPERATION_ACTIVE`); it always ends the
+    /// operation.
+    pub(crate) fn verify_whole(
+        &self,
+        session: CK_SESSION_HANDLE,
+        started: Started,
+        run: impl FnOnce(&mut VerifyState) -> Result<()>,
+    ) -> Result<()> {
         let session = self.session(session)?;
         self.recheck(&session, |s| &mut s.verify)?;
         let mut s = session.lock()?;
-        if s.verify.as_ref().is_some_and(|st| st.multipart) {
-            Err(Rv::OPERATION_ACTIVE)?
-        }
-        let result = step(&mut s.verify, |st| st.op.verify(data, signature));
+        let result = step(&mut s.verify, |st| {
+            started.check(st)?;
+            if st.multipart {
+                Err(Rv::OPERATION_ACTIVE)?
+            }
+            run(st)
+        });
         s.verify = None;
         result
     }
 
-    pub fn verify_update(&self, session: CK_SESSION_HANDLE, data: &[u8]) -> Result<()> {
+    /// An update of a verification started as `started` says (`C_VerifyUpdate`,
+    /// `C_VerifySignatureUpdate`).
+    pub(crate) fn verify_part(
+        &self,
+        session: CK_SESSION_HANDLE,
+        started: Started,
+        data: &[u8],
+    ) -> Result<()> {
         let session = self.session(session)?;
         let mut s = session.lock()?;
         step(&mut s.verify, |st| {
+            started.check(st)?;
             if !st.op.multipart() {
                 Err(Rv::FUNCTION_NOT_SUPPORTED)?
             }
@@ -222,10 +303,20 @@ impl Module {
         })
     }
 
-    pub fn verify_final(&self, session: CK_SESSION_HANDLE, signature: &[u8]) -> Result<()> {
+    /// The end of a multi-part verification started as `started` says (`C_VerifyFinal`,
+    /// `C_VerifySignatureFinal`); it always ends the operation.
+    pub(crate) fn verify_end(
+        &self,
+        session: CK_SESSION_HANDLE,
+        started: Started,
+        run: impl FnOnce(&mut VerifyState) -> Result<()>,
+    ) -> Result<()> {
         let session = self.session(session)?;
         let mut s = session.lock()?;
-        let result = step(&mut s.verify, |st| st.op.finish(signature));
+        let result = step(&mut s.verify, |st| {
+            started.check(st)?;
+            run(st)
+        });
         s.verify = None;
         result
     }

@@ -75,7 +75,13 @@ fn import_public(template: &[Attribute], key_type: CK_KEY_TYPE) -> Result<NewKey
                 .public_from_point(required(template, CKA_VALUE)?)?,
             &[CKA_PARAMETER_SET, CKA_VALUE],
         ),
-        _ => Err(Rv::ATTRIBUTE_VALUE_INVALID)?,
+        _ => match key_algorithm::hybrid_of(key_type) {
+            Some(row) => (
+                row.public_from_point(required(template, CKA_VALUE)?)?,
+                &[CKA_VALUE],
+            ),
+            None => Err(Rv::ATTRIBUTE_VALUE_INVALID)?,
+        },
     };
     let mut attrs = policy::build_key_attrs(
         CKO_PUBLIC_KEY,
@@ -200,7 +206,13 @@ fn import_private(template: &[Attribute], key_type: CK_KEY_TYPE) -> Result<NewKe
             post_quantum_private(template, key_type)?,
             &[CKA_PARAMETER_SET, CKA_SEED, CKA_VALUE],
         ),
-        _ => Err(Rv::ATTRIBUTE_VALUE_INVALID)?,
+        _ => match key_algorithm::hybrid_of(key_type) {
+            Some(row) => (
+                row.private_from_value(required(template, CKA_VALUE)?)?,
+                &[CKA_VALUE],
+            ),
+            None => Err(Rv::ATTRIBUTE_VALUE_INVALID)?,
+        },
     };
     let public_key = private_key.public_key()?;
     let mut attrs = policy::build_key_attrs(

@@ -36,7 +36,8 @@ impl Module {
             | Family::Secret
             | Family::MlKem
             | Family::MlDsa
-            | Family::SlhDsa => None,
+            | Family::SlhDsa
+            | Family::Hybrid => None,
         }
     }
 

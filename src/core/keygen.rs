@@ -206,6 +206,8 @@ impl Module {
                 }
                 (row, &[CKA_PARAMETER_SET])
             }
+            // Each hybrid has its own generation mechanism, which makes its one row.
+            Family::Hybrid => (rows[0], &[]),
             Family::Secret => Err(Rv::MECHANISM_INVALID)?,
         };
         let generated = match &holder {

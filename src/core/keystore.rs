@@ -94,13 +94,13 @@ pub fn add_public_values(
             attrs.set(CKA_EC_PARAMS, params_der);
             attrs.set(CKA_EC_POINT, point_der);
         }
-        // PKCS#11 3.2: both halves carry the parameter set; the public key's CKA_VALUE is its
-        // encoding (the private key's is its sealed expanded form).
+        // PKCS#11 3.2: both halves carry the parameter set (a hybrid KEM key has none: its
+        // key type names it); the public key's CKA_VALUE is its encoding (the private key's
+        // is its sealed private form).
         PublicValues::Encoded { value } => {
-            let set = key_algorithm::of_public(public)?
-                .parameter_set
-                .ok_or(Rv::GENERAL_ERROR)?;
-            attrs.set_ulong(CKA_PARAMETER_SET, set);
+            if let Some(set) = key_algorithm::of_public(public)?.parameter_set {
+                attrs.set_ulong(CKA_PARAMETER_SET, set);
+            }
             if class == CKO_PUBLIC_KEY {
                 attrs.set(CKA_VALUE, value);
             }

@@ -127,8 +127,19 @@ const EC: &[CK_ULONG] = &[CKK_EC, CKK_EC_EDWARDS, CKK_EC_MONTGOMERY];
 const X509: &[CK_ULONG] = &[CKC_X_509];
 /// The PKCS#11 3.2 key types with a parameter set, whose public key is one encoded value.
 const PQ: &[CK_ULONG] = &[CKK_ML_KEM, CKK_ML_DSA, CKK_SLH_DSA];
+/// OpenTDF's hybrid KEM key types (vendor): one encoded value each, no parameter set.
+const HYBRID: &[CK_ULONG] = &[
+    vendor::CKK_SQLHSM_XWING,
+    vendor::CKK_SQLHSM_P256_ML_KEM_768,
+    vendor::CKK_SQLHSM_P384_ML_KEM_1024,
+];
 /// The key types that encapsulate and decapsulate (PKCS#11 3.2 §5.18).
-const KEM: &[CK_ULONG] = &[CKK_ML_KEM];
+const KEM: &[CK_ULONG] = &[
+    CKK_ML_KEM,
+    vendor::CKK_SQLHSM_XWING,
+    vendor::CKK_SQLHSM_P256_ML_KEM_768,
+    vendor::CKK_SQLHSM_P384_ML_KEM_1024,
+];
 
 /// A class table: the rows of every class (§4.4: the storage attributes), then `$row`s.
 /// `CKA_TOKEN` and `CKA_PRIVATE` are chosen at creation or copy; `CKA_MODIFIABLE` too, a copy
@@ -237,6 +248,8 @@ static PUBLIC_KEY: &[Row] = key_then!(private: false;
         // template; the public key's value is its encoding.
         only(PQ, row(CKA_PARAMETER_SET, Computed, REQUIRED)),
         only(PQ, row(CKA_VALUE, Computed, REQUIRED)),
+        // OpenTDF's raw public key.
+        only(HYBRID, row(CKA_VALUE, Computed, REQUIRED)),
         only(KEM, row(CKA_ENCAPSULATE, Bool(true), FREE)),
         // What keys encapsulated with this one get (PKCS#11 3.2 §5.18), fixed at creation.
         only(KEM, row(CKA_ENCAPSULATE_TEMPLATE, Absent, CREATE)),
@@ -280,6 +293,8 @@ static PRIVATE_KEY: &[Row] = key_then!(private: true;
         only(PQ, row(CKA_PARAMETER_SET, Computed, REQUIRED)),
         only(PQ, row(CKA_SEED, Absent, SENSITIVE)),
         only(PQ, row(CKA_VALUE, Absent, SENSITIVE)),
+        // OpenTDF's raw private key (X-Wing's seed; a composite's ML-KEM seed ‖ ECPrivateKey).
+        only(HYBRID, row(CKA_VALUE, Absent, SENSITIVE.union(REQUIRED))),
         only(KEM, row(CKA_DECAPSULATE, Bool(true), FREE)),
         // What keys decapsulated with this one get (§5.18), fixed at creation.
         only(KEM, row(CKA_DECAPSULATE_TEMPLATE, Absent, CREATE)),

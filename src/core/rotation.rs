@@ -589,7 +589,13 @@ impl Module {
                             vec![Attribute::from_ulong(CKA_PARAMETER_SET, set)],
                         )
                     }
-                    _ => Err(Rv::KEY_TYPE_INCONSISTENT)?,
+                    // A hybrid KEM successor: its key type's own generation mechanism.
+                    other => {
+                        let row = other
+                            .and_then(crate::key_algorithm::hybrid_of)
+                            .ok_or(Rv::KEY_TYPE_INCONSISTENT)?;
+                        (row.generation.ok_or(Rv::KEY_TYPE_INCONSISTENT)?, Vec::new())
+                    }
                 };
                 public.extend(
                     half_attrs(Half::Public)

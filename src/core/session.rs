@@ -48,10 +48,15 @@ pub struct SignState {
     pub pending: Option<Zeroizing<Vec<u8>>>,
 }
 
+/// A verification: `C_VerifyInit` … `C_Verify` / `C_VerifyFinal`, or `C_VerifySignatureInit` …
+/// `C_VerifySignature` / `C_VerifySignatureFinal` (PKCS#11 3.2), which gave the signature first.
 pub struct VerifyState {
     pub guard: KeyGuard,
     pub op: Box<dyn VerifyOperation>,
     pub multipart: bool,
+    /// The signature given to `C_VerifySignatureInit`; `None` for `C_VerifyInit`. A signature is
+    /// public: nothing to zeroize.
+    pub given: Option<Vec<u8>>,
 }
 
 /// A verification with data recovery (`C_VerifyRecoverInit` … `C_VerifyRecover`).

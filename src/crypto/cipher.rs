@@ -53,7 +53,7 @@ fn set_padding<T>(ctx: &mut PkeyCtx<T>, padding: &RsaEncPadding, decrypt: bool) 
 }
 
 pub fn rsa_encrypt(key: &PublicKey, padding: &RsaEncPadding, data: &[u8]) -> Result<Vec<u8>> {
-    let mut ctx = PkeyCtx::new(&key.0).map_err(openssl_error)?;
+    let mut ctx = PkeyCtx::new(key.pkey()?).map_err(openssl_error)?;
     ctx.encrypt_init().map_err(openssl_error)?;
     set_padding(&mut ctx, padding, false)?;
     let mut out = Vec::new();
@@ -67,11 +67,11 @@ pub fn rsa_decrypt(
     padding: &RsaEncPadding,
     data: &[u8],
 ) -> Result<Option<Zeroizing<Vec<u8>>>> {
-    let mut ctx = PkeyCtx::new(&key.0).map_err(openssl_error)?;
+    let mut ctx = PkeyCtx::new(key.pkey()?).map_err(openssl_error)?;
     ctx.decrypt_init().map_err(openssl_error)?;
     set_padding(&mut ctx, padding, true)?;
     // Sized up front so the plaintext is never reallocated out of the zeroized buffer.
-    let mut out = Zeroizing::new(vec![0u8; key.0.size()]);
+    let mut out = Zeroizing::new(vec![0u8; key.pkey()?.size()]);
     match ctx.decrypt(data, Some(&mut out)) {
         Ok(len) => {
             out.truncate(len);
@@ -234,7 +234,7 @@ impl AesCtr {
 /// Raw RSA public operation `m^e mod n` (`CKM_RSA_X_509` encrypt / verify). `input` must be as
 /// long as the modulus and numerically below it; the mechanism checks both first.
 pub fn rsa_raw_public(key: &PublicKey, input: &[u8]) -> Result<Vec<u8>> {
-    let mut ctx = PkeyCtx::new(&key.0).map_err(openssl_error)?;
+    let mut ctx = PkeyCtx::new(key.pkey()?).map_err(openssl_error)?;
     ctx.encrypt_init().map_err(openssl_error)?;
     ctx.set_rsa_padding(Padding::NONE).map_err(openssl_error)?;
     let mut out = Vec::new();
@@ -245,10 +245,10 @@ pub fn rsa_raw_public(key: &PublicKey, input: &[u8]) -> Result<Vec<u8>> {
 /// Raw RSA private operation `c^d mod n` (`CKM_RSA_X_509` decrypt / sign), output as long as
 /// the modulus. Same preconditions as [`rsa_raw_public`].
 pub fn rsa_raw_private(key: &PrivateKey, input: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
-    let mut ctx = PkeyCtx::new(&key.0).map_err(openssl_error)?;
+    let mut ctx = PkeyCtx::new(key.pkey()?).map_err(openssl_error)?;
     ctx.decrypt_init().map_err(openssl_error)?;
     ctx.set_rsa_padding(Padding::NONE).map_err(openssl_error)?;
-    let mut out = Zeroizing::new(vec![0u8; key.0.size()]);
+    let mut out = Zeroizing::new(vec![0u8; key.pkey()?.size()]);
     let len = ctx.decrypt(input, Some(&mut out)).map_err(openssl_error)?;
     out.truncate(len);
     Ok(out)

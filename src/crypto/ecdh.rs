@@ -26,9 +26,9 @@ pub fn ecdh(key: &PrivateKey, peer_point: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
     let peer = key
         .peer_point(peer_point)
         .map_err(|_| Rv::MECHANISM_PARAM_INVALID)?;
-    let mut deriver = Deriver::new(&key.0).map_err(openssl_error)?;
+    let mut deriver = Deriver::new(key.pkey()?).map_err(openssl_error)?;
     deriver
-        .set_peer(&peer.0)
+        .set_peer(peer.pkey()?)
         .map_err(|_| Rv::MECHANISM_PARAM_INVALID)?;
     let mut z = Zeroizing::new(vec![0u8; facts.bytes()]);
     // X25519 and X448 refuse an all-zero result (a peer value of small order, RFC 7748 §6.1).

@@ -31,7 +31,7 @@ fn md(mech: CK_MECHANISM_TYPE) -> MessageDigest {
 }
 
 fn rsa_pkey() -> PKey<Private> {
-    test_keys::rsa_2048().0.clone()
+    test_keys::rsa_2048().pkey().unwrap().clone()
 }
 
 #[test]
@@ -149,7 +149,7 @@ fn rsa_pss_both_ways() {
 fn ecdsa_both_ways() {
     for curve in crate::crypto::test_keys::CURVES {
         let key = test_keys::ec(curve);
-        let pkey = key.0.clone();
+        let pkey = key.pkey().unwrap().clone();
         let n = crate::crypto::test_keys::field_bytes(curve);
         let to_der = |raw: &[u8]| {
             let r = BigNum::from_slice(&raw[..n]).unwrap();
@@ -198,7 +198,7 @@ fn ecdsa_both_ways() {
 #[test]
 fn ed25519_both_ways() {
     let key = test_keys::ed25519();
-    let pkey = key.0.clone();
+    let pkey = key.pkey().unwrap().clone();
     let ours = sign(CKM_EDDSA, &private(key.clone()), &NONE, MSG).unwrap();
     let mut v = Verifier::new_without_digest(&pkey).unwrap();
     assert!(v.verify_oneshot(&ours, MSG).unwrap());
@@ -447,8 +447,8 @@ fn ecdh_matches_openssl_deriver() {
             unreachable!()
         };
         let our_public = ours.public_key().unwrap();
-        let mut d = Deriver::new(&peer.0).unwrap();
-        d.set_peer(&our_public.0).unwrap();
+        let mut d = Deriver::new(peer.pkey().unwrap()).unwrap();
+        d.set_peer(our_public.pkey().unwrap()).unwrap();
         let theirs = d.derive_to_vec().unwrap();
         let param = MechanismParam::Ecdh {
             kdf: CKD_NULL,

@@ -52,19 +52,19 @@ fn ciphertext_len_of<T: HasPublic>(key: &PKeyRef<T>) -> Result<usize> {
 
 /// The ciphertext length an encapsulation with `key` produces (for the length query).
 pub fn ml_kem_ciphertext_len(key: &PublicKey) -> Result<usize> {
-    ciphertext_len_of(&key.0)
+    ciphertext_len_of(key.pkey()?)
 }
 
 /// ML-KEM.Encaps with fresh randomness.
 pub fn ml_kem_encapsulate(key: &PublicKey) -> Result<Encapsulation> {
-    encapsulate(&key.0, None)
+    encapsulate(key.pkey()?, None)
 }
 
 /// ML-KEM.Encaps_internal with the caller's message `m` in place of the randomness (FIPS 203
 /// §6.2): only for known-answer tests, where the vector fixes m.
 #[cfg(test)]
 pub(crate) fn ml_kem_encapsulate_with(key: &PublicKey, m: &[u8]) -> Result<Encapsulation> {
-    encapsulate(&key.0, Some(m))
+    encapsulate(key.pkey()?, Some(m))
 }
 
 fn encapsulate<T: HasPublic>(key: &PKeyRef<T>, m: Option<&[u8]>) -> Result<Encapsulation> {
@@ -83,10 +83,10 @@ fn encapsulate<T: HasPublic>(key: &PKeyRef<T>, m: Option<&[u8]>) -> Result<Encap
 /// `CKR_WRAPPED_KEY_LEN_RANGE` (what `C_DecapsulateKey` answers for a ciphertext it cannot
 /// take); any ciphertext of the right length gives a secret.
 pub fn ml_kem_decapsulate(key: &PrivateKey, ciphertext: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
-    if ciphertext.len() != ciphertext_len_of(&key.0)? {
+    if ciphertext.len() != ciphertext_len_of(key.pkey()?)? {
         Err(Rv::WRAPPED_KEY_LEN_RANGE)?
     }
-    let secret = openssl_ext::kem_decapsulate(&key.0, ciphertext).map_err(openssl_error)?;
+    let secret = openssl_ext::kem_decapsulate(key.pkey()?, ciphertext).map_err(openssl_error)?;
     if secret.len() != ML_KEM_SECRET_LEN {
         Err(Rv::GENERAL_ERROR)?
     }
@@ -112,7 +112,7 @@ mod tests {
     }
 
     fn private_from_seed(kind: KeyType, seed: &[u8]) -> PrivateKey {
-        PrivateKey(PKey::private_key_from_seed(None, kind, None, seed).unwrap())
+        PrivateKey::from_openssl(PKey::private_key_from_seed(None, kind, None, seed).unwrap())
     }
 
     fn public_of(key: &PrivateKey) -> PublicKey {
@@ -136,7 +136,7 @@ mod tests {
                 let outcome =
                     PKey::public_key_from_raw_bytes_ex(None, KeyType::ML_KEM_768, None, &ek)
                         .map_err(openssl_error)
-                        .and_then(|k| ml_kem_encapsulate_with(&PublicKey(k), &m));
+                        .and_then(|k| ml_kem_encapsulate_with(&PublicKey::from_openssl(k), &m));
                 match case["result"].as_str().unwrap() {
                     "valid" => {
                         let out = outcome.unwrap_or_else(|e| panic!("tcId {id}: {e}"));

@@ -22,6 +22,7 @@ use openssl::rsa::{Rsa, RsaPrivateKeyBuilder};
 use zeroize::Zeroizing;
 
 use crate::crypto::der::{self, OBJECT_IDENTIFIER};
+use crate::crypto::hybrid_keys::{self, HybridPrivateKey, HybridPublicKey};
 use crate::crypto::openssl_error;
 use crate::crypto::pq_keys;
 use crate::error::{Result, Rv};
@@ -45,6 +46,9 @@ pub enum Family {
     MlDsa,
     /// SLH-DSA (FIPS 205): stateless hash-based signatures.
     SlhDsa,
+    /// OpenTDF's hybrid KEMs (X-Wing; ML-KEM + ECDH composites): two keys held together in
+    /// OpenTDF's encodings (`crate::crypto::hybrid_kem`), not one OpenSSL key.
+    Hybrid,
 }
 
 impl Family {
@@ -126,7 +130,7 @@ fn raw_private(id: Id, value: &[u8]) -> Result<PrivateKey> {
     }
     let pkey =
         PKey::private_key_from_raw_bytes(value, id).map_err(|_| Rv::ATTRIBUTE_VALUE_INVALID)?;
-    Ok(PrivateKey(pkey))
+    Ok(PrivateKey::from_openssl(pkey))
 }
 
 /// The public key bytes of a raw-key curve, given raw or in a DER OCTET STRING (the lengths
@@ -146,7 +150,7 @@ fn raw_public(id: Id, point: &[u8]) -> Result<PublicKey> {
     let raw = raw_point(curve, point).ok_or(Rv::ATTRIBUTE_VALUE_INVALID)?;
     let pkey =
         PKey::public_key_from_raw_bytes(&raw, id).map_err(|_| Rv::ATTRIBUTE_VALUE_INVALID)?;
-    Ok(PublicKey(pkey))
+    Ok(PublicKey::from_openssl(pkey))
 }
 
 /// True when `der` is exactly one short-form DER OBJECT IDENTIFIER.
@@ -249,11 +253,25 @@ pub struct RsaPrivateComponents {
     pub coefficient: Option<Zeroizing<Vec<u8>>>,
 }
 
-/// A private key held by OpenSSL. `Debug` never prints material.
-pub struct PrivateKey(pub(crate) openssl::pkey::PKey<openssl::pkey::Private>);
+/// A private key. `Debug` never prints material.
+///
+/// Most keys are one OpenSSL key; a hybrid KEM key (`crate::crypto::hybrid_keys`) is two
+/// keys of different algorithms, held in OpenTDF's encodings. Operations that need an OpenSSL
+/// key take it by [`PrivateKey::pkey`], which refuses a hybrid key as the wrong type.
+pub struct PrivateKey(PrivateForm);
 
-/// A public key held by OpenSSL.
-pub struct PublicKey(pub(crate) openssl::pkey::PKey<openssl::pkey::Public>);
+enum PrivateForm {
+    OpenSsl(PKey<openssl::pkey::Private>),
+    Hybrid(HybridPrivateKey),
+}
+
+/// A public key: one OpenSSL key or a hybrid KEM public key, as for [`PrivateKey`].
+pub struct PublicKey(PublicForm);
+
+enum PublicForm {
+    OpenSsl(PKey<openssl::pkey::Public>),
+    Hybrid(HybridPublicKey),
+}
 
 impl std::fmt::Debug for PrivateKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -264,6 +282,69 @@ impl std::fmt::Debug for PrivateKey {
 impl std::fmt::Debug for PublicKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("PublicKey")
+    }
+}
+
+impl PrivateKey {
+    pub(crate) fn from_openssl(pkey: PKey<openssl::pkey::Private>) -> PrivateKey {
+        PrivateKey(PrivateForm::OpenSsl(pkey))
+    }
+
+    pub(crate) fn from_hybrid(key: HybridPrivateKey) -> PrivateKey {
+        PrivateKey(PrivateForm::Hybrid(key))
+    }
+
+    /// The OpenSSL key, `None` for a hybrid key.
+    pub(crate) fn openssl(&self) -> Option<&PKey<openssl::pkey::Private>> {
+        match &self.0 {
+            PrivateForm::OpenSsl(pkey) => Some(pkey),
+            PrivateForm::Hybrid(_) => None,
+        }
+    }
+
+    /// The OpenSSL key an operation runs with; a hybrid key is `CKR_KEY_TYPE_INCONSISTENT`
+    /// (no mechanism but the hybrid KEMs takes one, and they ask for [`Self::hybrid`]).
+    pub(crate) fn pkey(&self) -> Result<&PKey<openssl::pkey::Private>> {
+        self.openssl()
+            .ok_or_else(|| Rv::KEY_TYPE_INCONSISTENT.into())
+    }
+
+    pub(crate) fn hybrid(&self) -> Option<&HybridPrivateKey> {
+        match &self.0 {
+            PrivateForm::Hybrid(key) => Some(key),
+            PrivateForm::OpenSsl(_) => None,
+        }
+    }
+}
+
+impl PublicKey {
+    pub(crate) fn from_openssl(pkey: PKey<openssl::pkey::Public>) -> PublicKey {
+        PublicKey(PublicForm::OpenSsl(pkey))
+    }
+
+    pub(crate) fn from_hybrid(key: HybridPublicKey) -> PublicKey {
+        PublicKey(PublicForm::Hybrid(key))
+    }
+
+    /// The OpenSSL key, `None` for a hybrid key.
+    pub(crate) fn openssl(&self) -> Option<&PKey<openssl::pkey::Public>> {
+        match &self.0 {
+            PublicForm::OpenSsl(pkey) => Some(pkey),
+            PublicForm::Hybrid(_) => None,
+        }
+    }
+
+    /// As [`PrivateKey::pkey`].
+    pub(crate) fn pkey(&self) -> Result<&PKey<openssl::pkey::Public>> {
+        self.openssl()
+            .ok_or_else(|| Rv::KEY_TYPE_INCONSISTENT.into())
+    }
+
+    pub(crate) fn hybrid(&self) -> Option<&HybridPublicKey> {
+        match &self.0 {
+            PublicForm::Hybrid(key) => Some(key),
+            PublicForm::OpenSsl(_) => None,
+        }
     }
 }
 
@@ -292,48 +373,66 @@ impl PrivateKey {
             Err(Rv::ATTRIBUTE_VALUE_INVALID)?
         }
         let rsa = Rsa::generate_with_e(bits, &e).map_err(openssl_error)?;
-        Ok(PrivateKey(PKey::from_rsa(rsa).map_err(openssl_error)?))
+        Ok(PrivateKey::from_openssl(
+            PKey::from_rsa(rsa).map_err(openssl_error)?,
+        ))
     }
 
     /// A key on the named curve whose OID DER (`CKA_EC_PARAMS`) is `curve`.
     pub fn generate_ec(curve: &[u8]) -> Result<PrivateKey> {
         let group = group(curve)?;
         let key = EcKey::generate(&group).map_err(openssl_error)?;
-        Ok(PrivateKey(PKey::from_ec_key(key).map_err(openssl_error)?))
+        Ok(PrivateKey::from_openssl(
+            PKey::from_ec_key(key).map_err(openssl_error)?,
+        ))
     }
 
     pub fn generate_ed25519() -> Result<PrivateKey> {
-        Ok(PrivateKey(PKey::generate_ed25519().map_err(openssl_error)?))
+        Ok(PrivateKey::from_openssl(
+            PKey::generate_ed25519().map_err(openssl_error)?,
+        ))
     }
 
     pub fn generate_ed448() -> Result<PrivateKey> {
-        Ok(PrivateKey(PKey::generate_ed448().map_err(openssl_error)?))
+        Ok(PrivateKey::from_openssl(
+            PKey::generate_ed448().map_err(openssl_error)?,
+        ))
     }
 
     pub fn generate_x25519() -> Result<PrivateKey> {
-        Ok(PrivateKey(PKey::generate_x25519().map_err(openssl_error)?))
+        Ok(PrivateKey::from_openssl(
+            PKey::generate_x25519().map_err(openssl_error)?,
+        ))
     }
 
     pub fn generate_x448() -> Result<PrivateKey> {
-        Ok(PrivateKey(PKey::generate_x448().map_err(openssl_error)?))
+        Ok(PrivateKey::from_openssl(
+            PKey::generate_x448().map_err(openssl_error)?,
+        ))
     }
 
     /// `CKR_WRAPPED_KEY_INVALID`-free: a parse failure is `Error::Storage(Corrupt)`-worthy for
     /// the caller; here it returns `Rv::DATA_INVALID`. Key types sqlhsm cannot use are refused
     /// the same way.
     pub fn from_pkcs8_der(der: &[u8]) -> Result<PrivateKey> {
+        if let Some(hybrid) = PrivateKey::hybrid_from_pkcs8_der(der) {
+            return hybrid;
+        }
         let pkey = PKey::private_key_from_pkcs8(der).map_err(|_| Rv::DATA_INVALID)?;
-        let key = PrivateKey(pkey);
+        let key = PrivateKey::from_openssl(pkey);
         key.facts().map_err(|_| Rv::DATA_INVALID)?;
         Ok(key)
     }
 
     pub fn to_pkcs8_der(&self) -> Result<Zeroizing<Vec<u8>>> {
+        if let Some(hybrid) = self.hybrid() {
+            return Ok(hybrid.to_pkcs8_der());
+        }
         if let Some(der) = self.pq_pkcs8()? {
             return Ok(der);
         }
         Ok(Zeroizing::new(
-            self.0.private_key_to_pkcs8().map_err(openssl_error)?,
+            self.pkey()?.private_key_to_pkcs8().map_err(openssl_error)?,
         ))
     }
 
@@ -387,7 +486,9 @@ impl PrivateKey {
                 rsa
             }
         };
-        Ok(PrivateKey(PKey::from_rsa(rsa).map_err(openssl_error)?))
+        Ok(PrivateKey::from_openssl(
+            PKey::from_rsa(rsa).map_err(openssl_error)?,
+        ))
     }
 
     /// The curve's OID DER (`CKA_EC_PARAMS`) + `CKA_VALUE` (the private scalar, big-endian).
@@ -405,7 +506,9 @@ impl PrivateKey {
             .map_err(openssl_error)?;
         let key = EcKey::from_private_components(&group, &d, &point).map_err(invalid)?;
         key.check_key().map_err(invalid)?;
-        Ok(PrivateKey(PKey::from_ec_key(key).map_err(openssl_error)?))
+        Ok(PrivateKey::from_openssl(
+            PKey::from_ec_key(key).map_err(openssl_error)?,
+        ))
     }
 
     /// Ed25519 from its 32-byte private seed (`CKA_VALUE`).
@@ -429,29 +532,39 @@ impl PrivateKey {
     }
 
     pub fn public_key(&self) -> Result<PublicKey> {
-        let der = self.0.public_key_to_der().map_err(openssl_error)?;
-        Ok(PublicKey(
+        let pkey = match &self.0 {
+            PrivateForm::OpenSsl(pkey) => pkey,
+            PrivateForm::Hybrid(key) => return Ok(PublicKey::from_hybrid(key.public_key())),
+        };
+        let der = pkey.public_key_to_der().map_err(openssl_error)?;
+        Ok(PublicKey::from_openssl(
             PKey::public_key_from_der(&der).map_err(openssl_error)?,
         ))
     }
 
     pub fn public_values(&self) -> Result<PublicValues> {
-        public_values_of(&self.0)
+        match &self.0 {
+            PrivateForm::OpenSsl(pkey) => public_values_of(pkey),
+            PrivateForm::Hybrid(key) => Ok(hybrid_values(&key.public_key())),
+        }
     }
 
     /// The key's family and size; `CKR_KEY_TYPE_INCONSISTENT` for types sqlhsm does not use.
     pub fn facts(&self) -> Result<KeyFacts> {
-        facts_of(&self.0)
+        match &self.0 {
+            PrivateForm::OpenSsl(pkey) => facts_of(pkey),
+            PrivateForm::Hybrid(key) => Ok(hybrid_keys::facts(key.kem)),
+        }
     }
 
-    /// The OID DER of the key's curve (its `CKA_EC_PARAMS`); `None` for RSA.
+    /// The OID DER of the key's curve (its `CKA_EC_PARAMS`); `None` for RSA and hybrid keys.
     pub fn curve_der(&self) -> Result<Option<Vec<u8>>> {
-        curve_der_of(&self.0)
+        self.openssl().map_or(Ok(None), |pkey| curve_der_of(pkey))
     }
 
     /// A point on the same curve as this key (an ECDH peer's), raw or in a DER OCTET STRING.
     pub fn peer_point(&self, point: &[u8]) -> Result<PublicKey> {
-        peer_point_of(&self.0, point)
+        peer_point_of(self.pkey()?, point)
     }
 
     /// RSA private components for the (rare) case a token exports an extractable,
@@ -465,7 +578,7 @@ impl PrivateKey {
         let secret = |bn: Option<&BigNumRef>| bn.map(|bn| Zeroizing::new(bn.to_vec()));
         match self.facts()?.family {
             Family::Rsa => {
-                let rsa = self.0.rsa().map_err(openssl_error)?;
+                let rsa = self.pkey()?.rsa().map_err(openssl_error)?;
                 Ok(match attribute {
                     CKA_PRIVATE_EXPONENT => secret(Some(rsa.d())),
                     CKA_PRIME_1 => secret(rsa.p()),
@@ -477,15 +590,18 @@ impl PrivateKey {
                 })
             }
             Family::Ec if attribute == CKA_VALUE => {
-                let ec = self.0.ec_key().map_err(openssl_error)?;
+                let ec = self.pkey()?.ec_key().map_err(openssl_error)?;
                 let value = ec
                     .private_key()
                     .to_vec_padded(field_bytes(ec.group()) as i32);
                 Ok(Some(Zeroizing::new(value.map_err(openssl_error)?)))
             }
             Family::Edwards | Family::Montgomery if attribute == CKA_VALUE => Ok(Some(
-                Zeroizing::new(self.0.raw_private_key().map_err(openssl_error)?),
+                Zeroizing::new(self.pkey()?.raw_private_key().map_err(openssl_error)?),
             )),
+            Family::Hybrid if attribute == CKA_VALUE => Ok(self
+                .hybrid()
+                .map(|key| Zeroizing::new(key.pair.private.to_vec()))),
             family if family.is_post_quantum() => match attribute {
                 CKA_VALUE => self.pq_expanded(),
                 CKA_SEED => self.pq_seed(),
@@ -498,22 +614,37 @@ impl PrivateKey {
 
 impl PublicKey {
     pub fn from_spki_pem(pem: &str) -> Result<PublicKey> {
+        let hybrid =
+            hybrid_keys::spki_der_of_pem(pem).and_then(|der| PublicKey::hybrid_from_spki_der(&der));
+        if let Some(hybrid) = hybrid {
+            return hybrid;
+        }
         let pkey = PKey::public_key_from_pem(pem.as_bytes()).map_err(|_| Rv::DATA_INVALID)?;
-        Ok(PublicKey(pkey))
+        Ok(PublicKey::from_openssl(pkey))
     }
 
     pub fn from_spki_der(der: &[u8]) -> Result<PublicKey> {
+        if let Some(hybrid) = PublicKey::hybrid_from_spki_der(der) {
+            return hybrid;
+        }
         let pkey = PKey::public_key_from_der(der).map_err(|_| Rv::DATA_INVALID)?;
-        Ok(PublicKey(pkey))
+        Ok(PublicKey::from_openssl(pkey))
     }
 
     pub fn to_spki_pem(&self) -> Result<String> {
-        let pem = self.0.public_key_to_pem().map_err(openssl_error)?;
+        let pkey = match &self.0 {
+            PublicForm::OpenSsl(pkey) => pkey,
+            PublicForm::Hybrid(key) => return Ok(hybrid_keys::spki_pem(&key.to_spki_der())),
+        };
+        let pem = pkey.public_key_to_pem().map_err(openssl_error)?;
         String::from_utf8(pem).map_err(|e| crate::error::Error::Crypto(e.to_string().into()))
     }
 
     pub fn to_spki_der(&self) -> Result<Vec<u8>> {
-        self.0.public_key_to_der().map_err(openssl_error)
+        match &self.0 {
+            PublicForm::OpenSsl(pkey) => pkey.public_key_to_der().map_err(openssl_error),
+            PublicForm::Hybrid(key) => Ok(key.to_spki_der()),
+        }
     }
 
     /// `CKR_ATTRIBUTE_VALUE_INVALID` for an even exponent or a modulus out of range.
@@ -528,7 +659,9 @@ impl PublicKey {
             Err(Rv::ATTRIBUTE_VALUE_INVALID)?
         }
         let rsa = Rsa::from_public_components(n, e).map_err(invalid)?;
-        Ok(PublicKey(PKey::from_rsa(rsa).map_err(openssl_error)?))
+        Ok(PublicKey::from_openssl(
+            PKey::from_rsa(rsa).map_err(openssl_error)?,
+        ))
     }
 
     /// `CKA_EC_POINT` on Ed25519: the 32 bytes, raw or in a DER OCTET STRING.
@@ -573,27 +706,42 @@ impl PublicKey {
         let pt = EcPoint::from_bytes(group, raw, &mut ctx).map_err(invalid)?;
         let key = EcKey::from_public_key(group, &pt).map_err(invalid)?;
         key.check_key().map_err(invalid)?;
-        Ok(PublicKey(PKey::from_ec_key(key).map_err(openssl_error)?))
+        Ok(PublicKey::from_openssl(
+            PKey::from_ec_key(key).map_err(openssl_error)?,
+        ))
     }
 
     /// A point on the same curve as this key (the peer of an ECDH), raw or in a DER OCTET
     /// STRING.
     pub fn peer_point(&self, point: &[u8]) -> Result<PublicKey> {
-        peer_point_of(&self.0, point)
+        peer_point_of(self.pkey()?, point)
     }
 
     pub fn public_values(&self) -> Result<PublicValues> {
-        public_values_of(&self.0)
+        match &self.0 {
+            PublicForm::OpenSsl(pkey) => public_values_of(pkey),
+            PublicForm::Hybrid(key) => Ok(hybrid_values(key)),
+        }
     }
 
     /// The key's family and size; `CKR_KEY_TYPE_INCONSISTENT` for types sqlhsm does not use.
     pub fn facts(&self) -> Result<KeyFacts> {
-        facts_of(&self.0)
+        match &self.0 {
+            PublicForm::OpenSsl(pkey) => facts_of(pkey),
+            PublicForm::Hybrid(key) => Ok(hybrid_keys::facts(key.kem)),
+        }
     }
 
-    /// The OID DER of the key's curve (its `CKA_EC_PARAMS`); `None` for RSA.
+    /// The OID DER of the key's curve (its `CKA_EC_PARAMS`); `None` for RSA and hybrid keys.
     pub fn curve_der(&self) -> Result<Option<Vec<u8>>> {
-        curve_der_of(&self.0)
+        self.openssl().map_or(Ok(None), |pkey| curve_der_of(pkey))
+    }
+}
+
+/// A hybrid public key's `CKA_VALUE`: OpenTDF's raw public key.
+fn hybrid_values(key: &HybridPublicKey) -> PublicValues {
+    PublicValues::Encoded {
+        value: key.public.clone(),
     }
 }
 
@@ -678,7 +826,7 @@ fn public_values_of<T: HasPublic>(pkey: &PKeyRef<T>) -> Result<PublicValues> {
                 value: pq_keys::public_value(pkey)?,
             })
         }
-        Family::Secret => Err(Rv::KEY_TYPE_INCONSISTENT)?,
+        Family::Secret | Family::Hybrid => Err(Rv::KEY_TYPE_INCONSISTENT)?,
     };
     Ok(PublicValues::Point {
         params_der: curve_der_of(pkey)?.unwrap_or_default(),

@@ -6,6 +6,8 @@ pub mod cipher;
 pub(crate) mod der;
 pub mod digest;
 pub mod ecdh;
+pub mod hybrid_kem;
+pub mod hybrid_keys;
 pub mod kdf;
 pub mod kem;
 pub mod key_files;

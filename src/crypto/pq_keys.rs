@@ -140,7 +140,7 @@ impl PrivateKey {
     /// A fresh key of the post-quantum parameter set OpenSSL names `name`.
     pub fn generate_pq(name: &str) -> Result<PrivateKey> {
         let algorithm = by_name(name)?;
-        Ok(PrivateKey(
+        Ok(PrivateKey::from_openssl(
             openssl_ext::generate_named(algorithm.name, None).map_err(openssl_error)?,
         ))
     }
@@ -153,7 +153,7 @@ impl PrivateKey {
         check_len(seed, algorithm.seed_len)?;
         let key = openssl_ext::generate_named(algorithm.name, Some(seed))
             .map_err(|_| Rv::ATTRIBUTE_VALUE_INVALID)?;
-        Ok(PrivateKey(key))
+        Ok(PrivateKey::from_openssl(key))
     }
 
     /// The key whose expanded private encoding (`CKA_VALUE`) is `value` (ML-KEM dk, ML-DSA sk,
@@ -164,38 +164,40 @@ impl PrivateKey {
         check_len(value, algorithm.private_len)?;
         let key = openssl_ext::private_from_raw(algorithm.name, value)
             .map_err(|_| Rv::ATTRIBUTE_VALUE_INVALID)?;
-        Ok(PrivateKey(key))
+        Ok(PrivateKey::from_openssl(key))
     }
 
     /// The post-quantum parameter set's OpenSSL name, `None` for other keys.
     pub fn pq_name(&self) -> Option<&'static str> {
-        of_key(&self.0).map(PqAlgorithm::text)
+        self.openssl()
+            .and_then(|k| of_key(k))
+            .map(PqAlgorithm::text)
     }
 
     /// The expanded private key (`CKA_VALUE`), `None` for a key that is not post-quantum.
     pub fn pq_expanded(&self) -> Result<Option<Zeroizing<Vec<u8>>>> {
-        if of_key(&self.0).is_none() {
+        if self.openssl().and_then(|k| of_key(k)).is_none() {
             return Ok(None);
         }
         Ok(Some(Zeroizing::new(
-            self.0.raw_private_key().map_err(openssl_error)?,
+            self.pkey()?.raw_private_key().map_err(openssl_error)?,
         )))
     }
 
     /// The seed (`CKA_SEED`) when the key has one: `None` for an ML-KEM or ML-DSA key made
     /// from its expanded form only (no seed can be recovered from it), and for other keys.
     pub fn pq_seed(&self) -> Result<Option<Zeroizing<Vec<u8>>>> {
-        let Some(algorithm) = of_key(&self.0) else {
+        let Some(algorithm) = self.openssl().and_then(|k| of_key(k)) else {
             return Ok(None);
         };
         if !algorithm.seed_kept_apart() {
-            let expanded = Zeroizing::new(self.0.raw_private_key().map_err(openssl_error)?);
+            let expanded = Zeroizing::new(self.pkey()?.raw_private_key().map_err(openssl_error)?);
             return Ok(expanded
                 .get(..algorithm.seed_len)
                 .map(|seed| Zeroizing::new(seed.to_vec())));
         }
         let mut seed = Zeroizing::new(vec![0u8; algorithm.seed_len]);
-        match self.0.seed_into(&mut seed) {
+        match self.pkey()?.seed_into(&mut seed) {
             Ok(n) if n == algorithm.seed_len => Ok(Some(seed)),
             // No seed parameter: the key came from its expanded form. (`seed_into` has taken
             // OpenSSL's error queue into its error, so nothing is left on it.)
@@ -208,13 +210,13 @@ impl PrivateKey {
     /// encodings; the expanded key follows from it), else OpenSSL's encoding. `None` for other
     /// keys.
     pub(crate) fn pq_pkcs8(&self) -> Result<Option<Zeroizing<Vec<u8>>>> {
-        let Some(algorithm) = of_key(&self.0) else {
+        let Some(algorithm) = self.openssl().and_then(|k| of_key(k)) else {
             return Ok(None);
         };
         let seed = match (algorithm.seed_kept_apart(), self.pq_seed()?) {
             (true, Some(seed)) => seed,
             _ => {
-                let der = self.0.private_key_to_pkcs8().map_err(openssl_error)?;
+                let der = self.pkey()?.private_key_to_pkcs8().map_err(openssl_error)?;
                 return Ok(Some(Zeroizing::new(der)));
             }
         };
@@ -242,12 +244,14 @@ impl PublicKey {
         check_len(value, algorithm.public_len)?;
         let key = openssl_ext::public_from_raw(algorithm.name, value)
             .map_err(|_| Rv::ATTRIBUTE_VALUE_INVALID)?;
-        Ok(PublicKey(key))
+        Ok(PublicKey::from_openssl(key))
     }
 
     /// The post-quantum parameter set's OpenSSL name, `None` for other keys.
     pub fn pq_name(&self) -> Option<&'static str> {
-        of_key(&self.0).map(PqAlgorithm::text)
+        self.openssl()
+            .and_then(|k| of_key(k))
+            .map(PqAlgorithm::text)
     }
 }
 

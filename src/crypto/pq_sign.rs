@@ -49,13 +49,13 @@ impl SignOptions {
 
 /// The largest signature the key makes (ML-DSA and SLH-DSA signatures have one fixed length per
 /// parameter set, which OpenSSL reports as the key's size).
-pub fn signature_len_of_private(key: &PrivateKey) -> usize {
-    key.0.size()
+pub fn signature_len_of_private(key: &PrivateKey) -> Result<usize> {
+    Ok(key.pkey()?.size())
 }
 
 /// As [`signature_len_of_private`], for a public key.
-pub fn signature_len_of_public(key: &PublicKey) -> usize {
-    key.0.size()
+pub fn signature_len_of_public(key: &PublicKey) -> Result<usize> {
+    Ok(key.pkey()?.size())
 }
 
 /// Pure ML-DSA signing fed in parts (FIPS 204 Algorithm 2): nothing of the message is kept.
@@ -66,7 +66,7 @@ pub struct MessageSigner {
 
 impl MessageSigner {
     pub fn new(key: &PrivateKey, options: &SignOptions) -> Result<MessageSigner> {
-        let mut ctx = PkeyCtx::new(&key.0).map_err(openssl_error)?;
+        let mut ctx = PkeyCtx::new(key.pkey()?).map_err(openssl_error)?;
         openssl_ext::message_init(&mut ctx, MessageOp::Sign, options.params(false)?)
             .map_err(openssl_error)?;
         // OpenSSL starts mu at the first update and refuses to finish without one: an empty
@@ -74,7 +74,7 @@ impl MessageSigner {
         openssl_ext::message_update(&mut ctx, MessageOp::Sign, &[]).map_err(openssl_error)?;
         Ok(MessageSigner {
             ctx,
-            max_len: key.0.size(),
+            max_len: signature_len_of_private(key)?,
         })
     }
 
@@ -95,7 +95,7 @@ pub struct MessageVerifier {
 
 impl MessageVerifier {
     pub fn new(key: &PublicKey, options: &SignOptions) -> Result<MessageVerifier> {
-        let mut ctx = PkeyCtx::new(&key.0).map_err(openssl_error)?;
+        let mut ctx = PkeyCtx::new(key.pkey()?).map_err(openssl_error)?;
         openssl_ext::message_init(&mut ctx, MessageOp::Verify, options.params(false)?)
             .map_err(openssl_error)?;
         openssl_ext::message_update(&mut ctx, MessageOp::Verify, &[]).map_err(openssl_error)?;
@@ -114,7 +114,7 @@ impl MessageVerifier {
 }
 
 fn one_shot_sign(key: &PrivateKey, params: MessageParams<'_>, message: &[u8]) -> Result<Vec<u8>> {
-    let mut ctx = PkeyCtx::new(&key.0).map_err(openssl_error)?;
+    let mut ctx = PkeyCtx::new(key.pkey()?).map_err(openssl_error)?;
     openssl_ext::message_init(&mut ctx, MessageOp::Sign, params).map_err(openssl_error)?;
     let mut sig = Vec::new();
     ctx.sign_to_vec(message, &mut sig).map_err(openssl_error)?;
@@ -127,7 +127,7 @@ fn one_shot_verify(
     message: &[u8],
     signature: &[u8],
 ) -> Result<bool> {
-    let mut ctx = PkeyCtx::new(&key.0).map_err(openssl_error)?;
+    let mut ctx = PkeyCtx::new(key.pkey()?).map_err(openssl_error)?;
     openssl_ext::message_init(&mut ctx, MessageOp::Verify, params).map_err(openssl_error)?;
     Ok(discard_errors_unless(
         ctx.verify(message, signature).unwrap_or(false),

@@ -60,7 +60,7 @@ fn set_rsa_padding<T>(ctx: &mut PkeyCtx<T>, padding: RsaPadding) -> Result<()> {
 }
 
 pub fn rsa_sign(key: &PrivateKey, padding: RsaPadding, input: &[u8]) -> Result<Vec<u8>> {
-    let mut ctx = PkeyCtx::new(&key.0).map_err(openssl_error)?;
+    let mut ctx = PkeyCtx::new(key.pkey()?).map_err(openssl_error)?;
     ctx.sign_init().map_err(openssl_error)?;
     set_rsa_padding(&mut ctx, padding)?;
     let mut sig = Vec::new();
@@ -77,7 +77,7 @@ pub fn rsa_verify(
     if padding == RsaPadding::Pkcs1(None) {
         return Ok(pkcs1_raw_verify(key, input, signature));
     }
-    let mut ctx = PkeyCtx::new(&key.0).map_err(openssl_error)?;
+    let mut ctx = PkeyCtx::new(key.pkey()?).map_err(openssl_error)?;
     ctx.verify_init().map_err(openssl_error)?;
     set_rsa_padding(&mut ctx, padding)?;
     Ok(discard_errors_unless(
@@ -91,7 +91,9 @@ pub fn rsa_verify(
 /// digest refuses an empty recovered message, although its signing makes one, so a signature
 /// over zero bytes (allowed: any length up to k − 11) would never verify.
 fn pkcs1_raw_verify(key: &PublicKey, input: &[u8], signature: &[u8]) -> bool {
-    let k = key.0.size();
+    let Ok(k) = key.pkey().map(|pkey| pkey.size()) else {
+        return false;
+    };
     let Some(padding) = k.checked_sub(input.len() + 3).filter(|&n| n >= 8) else {
         return false;
     };
@@ -113,7 +115,7 @@ fn pkcs1_raw_verify(key: &PublicKey, input: &[u8], signature: &[u8]) -> bool {
 /// rather than by OpenSSL's verify-recover, which refuses empty data although signing makes it.
 pub fn pkcs1_raw_recover(key: &PublicKey, signature: &[u8]) -> Option<Vec<u8>> {
     let output = crate::crypto::cipher::rsa_raw_public(key, signature).ok()?;
-    let k = key.0.size();
+    let k = key.pkey().ok()?.size();
     let mut encoded = vec![0u8; k.checked_sub(output.len())?];
     encoded.extend_from_slice(&output);
     if encoded.get(..2) != Some(&[0x00, 0x01]) {
@@ -138,7 +140,7 @@ fn ec_field_bytes(facts: KeyFacts) -> Result<usize> {
 /// The signature is `r ‖ s`, each left-padded to the field size, as PKCS#11 encodes it.
 pub fn ecdsa_sign(key: &PrivateKey, digest: &[u8]) -> Result<Vec<u8>> {
     let n = ec_field_bytes(key.facts()?)? as i32;
-    let ec = key.0.ec_key().map_err(openssl_error)?;
+    let ec = key.pkey()?.ec_key().map_err(openssl_error)?;
     let sig = EcdsaSig::sign(digest, &ec).map_err(openssl_error)?;
     let mut out = sig.r().to_vec_padded(n).map_err(openssl_error)?;
     out.extend_from_slice(&sig.s().to_vec_padded(n).map_err(openssl_error)?);
@@ -150,7 +152,7 @@ pub fn ecdsa_verify(key: &PublicKey, digest: &[u8], signature: &[u8]) -> Result<
     if signature.len() != 2 * n {
         return Ok(false);
     }
-    let ec = key.0.ec_key().map_err(openssl_error)?;
+    let ec = key.pkey()?.ec_key().map_err(openssl_error)?;
     let (r, s) = signature.split_at(n);
     let r = BigNum::from_slice(r).map_err(openssl_error)?;
     let s = BigNum::from_slice(s).map_err(openssl_error)?;
@@ -229,8 +231,10 @@ pub fn eddsa_sign(
     message: &[u8],
 ) -> Result<Vec<u8>> {
     let mut md = MdCtx::new().map_err(openssl_error)?;
-    let ctx = md.digest_sign_init(None, &key.0).map_err(openssl_error)?;
-    eddsa_setup(ctx, key.0.id(), scheme, context)?;
+    let ctx = md
+        .digest_sign_init(None, key.pkey()?)
+        .map_err(openssl_error)?;
+    eddsa_setup(ctx, key.pkey()?.id(), scheme, context)?;
     let mut sig = Vec::new();
     md.digest_sign_to_vec(message, &mut sig)
         .map_err(openssl_error)?;
@@ -246,8 +250,10 @@ pub fn eddsa_verify(
     signature: &[u8],
 ) -> Result<bool> {
     let mut md = MdCtx::new().map_err(openssl_error)?;
-    let ctx = md.digest_verify_init(None, &key.0).map_err(openssl_error)?;
-    eddsa_setup(ctx, key.0.id(), scheme, context)?;
+    let ctx = md
+        .digest_verify_init(None, key.pkey()?)
+        .map_err(openssl_error)?;
+    eddsa_setup(ctx, key.pkey()?.id(), scheme, context)?;
     Ok(discard_errors_unless(
         md.digest_verify(message, signature).unwrap_or(false),
     ))

@@ -1,20 +1,21 @@
-//! Every function of the PKCS#11 3.0 function list (§5.4–§5.21), in the spec's order, each written
+//! Every function of the PKCS#11 3.2 function list (§5.4–§5.21), in the spec's order, each written
 //! out by hand so cbindgen sees it. Each body is one [`guard`] call that turns the caller's memory
 //! into plain values through [`ptr`] and calls the matching `crate::api` function. Pointer checks
 //! happen before the api call, so a rejected call has no side effect.
 //!
-//! Functions sqlhsm does not implement (the message-based operations) answer
-//! `CKR_FUNCTION_NOT_SUPPORTED`, still through the guard.
+//! Functions sqlhsm does not implement (the 3.2 asynchronous, validation-flag and authenticated
+//! wrapping functions) answer `CKR_FUNCTION_NOT_SUPPORTED`, still through the guard.
 
 use cryptoki_sys::{
     CKF_DECRYPT, CKF_DIGEST, CKF_ENCRYPT, CKF_LIBRARY_CANT_CREATE_OS_THREADS, CKF_MESSAGE_DECRYPT,
     CKF_MESSAGE_ENCRYPT, CKF_MESSAGE_SIGN, CKF_MESSAGE_VERIFY, CKF_OS_LOCKING_OK, CKF_SIGN,
-    CKF_SIGN_RECOVER, CKF_VERIFY, CKF_VERIFY_RECOVER, CK_ATTRIBUTE_PTR, CK_BBOOL, CK_BYTE_PTR,
-    CK_C_INITIALIZE_ARGS, CK_FLAGS, CK_INFO_PTR, CK_INVALID_HANDLE, CK_MECHANISM_INFO_PTR,
-    CK_MECHANISM_PTR, CK_MECHANISM_TYPE, CK_MECHANISM_TYPE_PTR, CK_NOTIFY, CK_OBJECT_HANDLE,
-    CK_OBJECT_HANDLE_PTR, CK_RV, CK_SESSION_HANDLE, CK_SESSION_HANDLE_PTR, CK_SESSION_INFO_PTR,
-    CK_SLOT_ID, CK_SLOT_ID_PTR, CK_SLOT_INFO_PTR, CK_TOKEN_INFO_PTR, CK_ULONG, CK_ULONG_PTR,
-    CK_USER_TYPE, CK_UTF8CHAR_PTR, CK_VOID_PTR,
+    CKF_SIGN_RECOVER, CKF_VERIFY, CKF_VERIFY_RECOVER, CK_ASYNC_DATA, CK_ATTRIBUTE_PTR, CK_BBOOL,
+    CK_BYTE_PTR, CK_C_INITIALIZE_ARGS, CK_FLAGS, CK_INFO_PTR, CK_INVALID_HANDLE,
+    CK_MECHANISM_INFO_PTR, CK_MECHANISM_PTR, CK_MECHANISM_TYPE, CK_MECHANISM_TYPE_PTR, CK_NOTIFY,
+    CK_OBJECT_HANDLE, CK_OBJECT_HANDLE_PTR, CK_RV, CK_SESSION_HANDLE, CK_SESSION_HANDLE_PTR,
+    CK_SESSION_INFO_PTR, CK_SESSION_VALIDATION_FLAGS_TYPE, CK_SLOT_ID, CK_SLOT_ID_PTR,
+    CK_SLOT_INFO_PTR, CK_TOKEN_INFO_PTR, CK_ULONG, CK_ULONG_PTR, CK_USER_TYPE, CK_UTF8CHAR_PTR,
+    CK_VOID_PTR,
 };
 
 use super::guard::{guard, guard_operation, guard_uninitialized};
@@ -1180,6 +1181,167 @@ pub unsafe extern "C" fn C_DecapsulateKey(
         )?);
         Ok(())
     })
+}
+
+// ---------------------------------------------------------------------------------------------
+// PKCS#11 3.2 §5.15 Verifying signatures given at initialization (`C_VerifySignatureInit` …):
+// the same verification operation as `C_VerifyInit` (`CKF_VERIFY`), the signature known first.
+
+#[no_mangle]
+pub unsafe extern "C" fn C_VerifySignatureInit(
+    hSession: CK_SESSION_HANDLE,
+    pMechanism: CK_MECHANISM_PTR,
+    hKey: CK_OBJECT_HANDLE,
+    pSignature: CK_BYTE_PTR,
+    ulSignatureLen: CK_ULONG,
+) -> CK_RV {
+    guard("C_VerifySignatureInit", || {
+        // SAFETY: a non-NULL pMechanism points to a CK_MECHANISM; pSignature holds
+        // ulSignatureLen bytes (§5.15). The signature is read only to start an operation.
+        unsafe {
+            init_or_end(hSession, CKF_VERIFY, pMechanism, |m| {
+                let signature = ptr::bytes(pSignature, ulSignatureLen)?;
+                api::verify_signature::verify_signature_init(hSession, m, hKey, signature)
+            })
+        }
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_VerifySignature(
+    hSession: CK_SESSION_HANDLE,
+    pData: CK_BYTE_PTR,
+    ulDataLen: CK_ULONG,
+) -> CK_RV {
+    guard_operation("C_VerifySignature", hSession, CKF_VERIFY, || {
+        // SAFETY: pData holds ulDataLen bytes (§5.15).
+        let data = unsafe { ptr::bytes(pData, ulDataLen) }?;
+        api::verify_signature::verify_signature(hSession, data)
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_VerifySignatureUpdate(
+    hSession: CK_SESSION_HANDLE,
+    pPart: CK_BYTE_PTR,
+    ulPartLen: CK_ULONG,
+) -> CK_RV {
+    guard_operation("C_VerifySignatureUpdate", hSession, CKF_VERIFY, || {
+        // SAFETY: pPart holds ulPartLen bytes (§5.15).
+        let part = unsafe { ptr::bytes(pPart, ulPartLen) }?;
+        api::verify_signature::verify_signature_update(hSession, part)
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_VerifySignatureFinal(hSession: CK_SESSION_HANDLE) -> CK_RV {
+    guard_operation("C_VerifySignatureFinal", hSession, CKF_VERIFY, || {
+        api::verify_signature::verify_signature_final(hSession)
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// PKCS#11 3.2 functions sqlhsm does not offer: validation flags (sqlhsm claims no validation),
+// asynchronous operations (every call completes before it returns; no session is
+// `CKF_ASYNC_SESSION`), authenticated wrapping. Each answers `CKR_FUNCTION_NOT_SUPPORTED`
+// without looking at its pointers.
+
+#[no_mangle]
+pub unsafe extern "C" fn C_GetSessionValidationFlags(
+    hSession: CK_SESSION_HANDLE,
+    type_: CK_SESSION_VALIDATION_FLAGS_TYPE,
+    pFlags: *mut CK_FLAGS,
+) -> CK_RV {
+    let _ = (hSession, type_, pFlags);
+    guard("C_GetSessionValidationFlags", not_supported)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_AsyncComplete(
+    hSession: CK_SESSION_HANDLE,
+    pFunctionName: CK_UTF8CHAR_PTR,
+    pResult: *mut CK_ASYNC_DATA,
+) -> CK_RV {
+    let _ = (hSession, pFunctionName, pResult);
+    guard("C_AsyncComplete", not_supported)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_AsyncGetID(
+    hSession: CK_SESSION_HANDLE,
+    pFunctionName: CK_UTF8CHAR_PTR,
+    pulID: CK_ULONG_PTR,
+) -> CK_RV {
+    let _ = (hSession, pFunctionName, pulID);
+    guard("C_AsyncGetID", not_supported)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_AsyncJoin(
+    hSession: CK_SESSION_HANDLE,
+    pFunctionName: CK_UTF8CHAR_PTR,
+    ulID: CK_ULONG,
+    pData: CK_BYTE_PTR,
+    ulData: CK_ULONG,
+) -> CK_RV {
+    let _ = (hSession, pFunctionName, ulID, pData, ulData);
+    guard("C_AsyncJoin", not_supported)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_WrapKeyAuthenticated(
+    hSession: CK_SESSION_HANDLE,
+    pMechanism: CK_MECHANISM_PTR,
+    hWrappingKey: CK_OBJECT_HANDLE,
+    hKey: CK_OBJECT_HANDLE,
+    pAssociatedData: CK_BYTE_PTR,
+    ulAssociatedDataLen: CK_ULONG,
+    pWrappedKey: CK_BYTE_PTR,
+    pulWrappedKeyLen: CK_ULONG_PTR,
+) -> CK_RV {
+    let _ = (hSession, pMechanism, hWrappingKey, hKey);
+    let _ = (
+        pAssociatedData,
+        ulAssociatedDataLen,
+        pWrappedKey,
+        pulWrappedKeyLen,
+    );
+    guard("C_WrapKeyAuthenticated", not_supported)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn C_UnwrapKeyAuthenticated(
+    hSession: CK_SESSION_HANDLE,
+    pMechanism: CK_MECHANISM_PTR,
+    hUnwrappingKey: CK_OBJECT_HANDLE,
+    pWrappedKey: CK_BYTE_PTR,
+    ulWrappedKeyLen: CK_ULONG,
+    pTemplate: CK_ATTRIBUTE_PTR,
+    ulAttributeCount: CK_ULONG,
+    pAssociatedData: CK_BYTE_PTR,
+    ulAssociatedDataLen: CK_ULONG,
+    phKey: CK_OBJECT_HANDLE_PTR,
+) -> CK_RV {
+    let _ = (
+        hSession,
+        pMechanism,
+        hUnwrappingKey,
+        pWrappedKey,
+        ulWrappedKeyLen,
+    );
+    let _ = (
+        pTemplate,
+        ulAttributeCount,
+        pAssociatedData,
+        ulAssociatedDataLen,
+        phKey,
+    );
+    guard("C_UnwrapKeyAuthenticated", not_supported)
+}
+
+/// The body of every function sqlhsm does not offer.
+fn not_supported() -> Result<()> {
+    Err(Rv::FUNCTION_NOT_SUPPORTED)?
 }
 
 // ---------------------------------------------------------------------------------------------

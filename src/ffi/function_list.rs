@@ -1,16 +1,25 @@
-//! The function lists and interfaces handed to the application (PKCS#11 3.0 §5.4:
+//! The function lists and interfaces handed to the application (PKCS#11 3.2 §5.4:
 //! `C_GetFunctionList`, `C_GetInterfaceList`, `C_GetInterface`).
 //!
-//! Two interfaces named "PKCS 11" are offered: version 3.0 (the default) with the
-//! `CK_FUNCTION_LIST_3_0`, and version 2.40 with the `CK_FUNCTION_LIST` that `C_GetFunctionList`
-//! also returns. Neither claims `CKF_INTERFACE_FORK_SAFE`.
+//! Three interfaces named "PKCS 11" are offered, newest first: version 3.2 (the default) with the
+//! `CK_FUNCTION_LIST_3_2`, version 3.0 with the `CK_FUNCTION_LIST_3_0`, and version 2.40 with
+//! the `CK_FUNCTION_LIST` that `C_GetFunctionList` also returns. None claims
+//! `CKF_INTERFACE_FORK_SAFE`.
+//!
+//! Why 3.2 is the default (what `C_GetInterface(NULL, NULL, ..)` answers): each list is a prefix
+//! of the next one (the 3.0 functions follow the 2.40 ones, the 3.2 functions follow those), so a
+//! client built for 3.0 that reads the default list as a `CK_FUNCTION_LIST_3_0` — OpenSC's
+//! `pkcs11-tool`, p11-kit, python-pkcs11, GnuTLS, OpenSSL's pkcs11-provider, which all take the
+//! default and check only `version.major >= 3` — sees exactly the 3.0 list; while clients that
+//! can use 3.2 (the `cryptoki` crate, for one) only look for the 3.2 functions in the default
+//! interface. A client that wants the 3.0 list by its version still gets it.
 
 use std::ffi::c_void;
 
 use cryptoki_sys::{
-    CK_FLAGS, CK_FUNCTION_LIST, CK_FUNCTION_LIST_3_0, CK_FUNCTION_LIST_PTR_PTR, CK_INTERFACE,
-    CK_INTERFACE_PTR, CK_INTERFACE_PTR_PTR, CK_RV, CK_ULONG_PTR, CK_UTF8CHAR, CK_UTF8CHAR_PTR,
-    CK_VERSION, CK_VERSION_PTR,
+    CK_FLAGS, CK_FUNCTION_LIST, CK_FUNCTION_LIST_3_0, CK_FUNCTION_LIST_3_2,
+    CK_FUNCTION_LIST_PTR_PTR, CK_INTERFACE, CK_INTERFACE_PTR, CK_INTERFACE_PTR_PTR, CK_RV,
+    CK_ULONG_PTR, CK_UTF8CHAR, CK_UTF8CHAR_PTR, CK_VERSION, CK_VERSION_PTR,
 };
 
 use super::exports::*;
@@ -26,6 +35,7 @@ const VERSION_2_40: CK_VERSION = CK_VERSION {
     minor: 40,
 };
 const VERSION_3_0: CK_VERSION = CK_VERSION { major: 3, minor: 0 };
+const VERSION_3_2: CK_VERSION = CK_VERSION { major: 3, minor: 2 };
 
 macro_rules! function_list {
     ($ty:ident, $version:expr, { $($extra:ident),* }) => {
@@ -104,73 +114,89 @@ macro_rules! function_list {
     };
 }
 
+/// The functions PKCS#11 3.0 added to the 2.40 list, in the order of `CK_FUNCTION_LIST_3_0`,
+/// followed by any `$more` of a later version: the 3.2 list is the 3.0 list with more at its end.
+macro_rules! function_list_3 {
+    ($ty:ident, $version:expr, { $($more:ident),* }) => {
+        function_list!($ty, $version, {
+            C_GetInterfaceList,
+            C_GetInterface,
+            C_LoginUser,
+            C_SessionCancel,
+            C_MessageEncryptInit,
+            C_EncryptMessage,
+            C_EncryptMessageBegin,
+            C_EncryptMessageNext,
+            C_MessageEncryptFinal,
+            C_MessageDecryptInit,
+            C_DecryptMessage,
+            C_DecryptMessageBegin,
+            C_DecryptMessageNext,
+            C_MessageDecryptFinal,
+            C_MessageSignInit,
+            C_SignMessage,
+            C_SignMessageBegin,
+            C_SignMessageNext,
+            C_MessageSignFinal,
+            C_MessageVerifyInit,
+            C_VerifyMessage,
+            C_VerifyMessageBegin,
+            C_VerifyMessageNext,
+            C_MessageVerifyFinal
+            $(, $more)*
+        })
+    };
+}
+
 /// The PKCS#11 2.40 function list (also what `C_GetFunctionList` returns).
 static FUNCTION_LIST: CK_FUNCTION_LIST = function_list!(CK_FUNCTION_LIST, VERSION_2_40, {});
 
 /// The PKCS#11 3.0 function list.
-static FUNCTION_LIST_3_0: CK_FUNCTION_LIST_3_0 = function_list!(CK_FUNCTION_LIST_3_0, VERSION_3_0, {
-    C_GetInterfaceList,
-    C_GetInterface,
-    C_LoginUser,
-    C_SessionCancel,
-    C_MessageEncryptInit,
-    C_EncryptMessage,
-    C_EncryptMessageBegin,
-    C_EncryptMessageNext,
-    C_MessageEncryptFinal,
-    C_MessageDecryptInit,
-    C_DecryptMessage,
-    C_DecryptMessageBegin,
-    C_DecryptMessageNext,
-    C_MessageDecryptFinal,
-    C_MessageSignInit,
-    C_SignMessage,
-    C_SignMessageBegin,
-    C_SignMessageNext,
-    C_MessageSignFinal,
-    C_MessageVerifyInit,
-    C_VerifyMessage,
-    C_VerifyMessageBegin,
-    C_VerifyMessageNext,
-    C_MessageVerifyFinal
+static FUNCTION_LIST_3_0: CK_FUNCTION_LIST_3_0 =
+    function_list_3!(CK_FUNCTION_LIST_3_0, VERSION_3_0, {});
+
+/// The PKCS#11 3.2 function list: the 3.0 list and the functions 3.2 added.
+static FUNCTION_LIST_3_2: CK_FUNCTION_LIST_3_2 = function_list_3!(CK_FUNCTION_LIST_3_2, VERSION_3_2, {
+    C_EncapsulateKey,
+    C_DecapsulateKey,
+    C_VerifySignatureInit,
+    C_VerifySignature,
+    C_VerifySignatureUpdate,
+    C_VerifySignatureFinal,
+    C_GetSessionValidationFlags,
+    C_AsyncComplete,
+    C_AsyncGetID,
+    C_AsyncJoin,
+    C_WrapKeyAuthenticated,
+    C_UnwrapKeyAuthenticated
 });
 
 /// `CK_INTERFACE`s hold raw pointers, so a static of them needs a `Sync` wrapper.
-struct Interfaces([CK_INTERFACE; 2]);
+struct Interfaces([CK_INTERFACE; 3]);
 
 // SAFETY: the pointers inside point to immutable statics (the name and the function lists); no
 // one writes through them, so sharing them between threads is sound.
 unsafe impl Sync for Interfaces {}
 
-/// Our interfaces, the default (3.0) first.
-static INTERFACES: Interfaces = Interfaces([
+/// An interface named "PKCS 11" with `list`.
+const fn interface<T>(list: &'static T) -> CK_INTERFACE {
     CK_INTERFACE {
         pInterfaceName: INTERFACE_NAME.as_ptr().cast_mut(),
-        pFunctionList: std::ptr::from_ref(&FUNCTION_LIST_3_0)
-            .cast_mut()
-            .cast::<c_void>(),
+        pFunctionList: std::ptr::from_ref(list).cast_mut().cast::<c_void>(),
         flags: 0,
-    },
-    CK_INTERFACE {
-        pInterfaceName: INTERFACE_NAME.as_ptr().cast_mut(),
-        pFunctionList: std::ptr::from_ref(&FUNCTION_LIST)
-            .cast_mut()
-            .cast::<c_void>(),
-        flags: 0,
-    },
-]);
-
-/// The version stored at the start of an interface's function list.
-fn interface_version(interface: &CK_INTERFACE) -> CK_VERSION {
-    if std::ptr::eq(
-        interface.pFunctionList.cast_const(),
-        std::ptr::from_ref(&FUNCTION_LIST).cast(),
-    ) {
-        FUNCTION_LIST.version
-    } else {
-        FUNCTION_LIST_3_0.version
     }
 }
+
+/// Our interfaces, newest first; the first is the default.
+static INTERFACES: Interfaces = Interfaces([
+    interface(&FUNCTION_LIST_3_2),
+    interface(&FUNCTION_LIST_3_0),
+    interface(&FUNCTION_LIST),
+]);
+
+/// The version of each of [`INTERFACES`], in the same order (each is also the first field of
+/// its function list; a unit test holds them equal).
+const INTERFACE_VERSIONS: [CK_VERSION; 3] = [VERSION_3_2, VERSION_3_0, VERSION_2_40];
 
 #[no_mangle]
 pub unsafe extern "C" fn C_GetFunctionList(ppFunctionList: CK_FUNCTION_LIST_PTR_PTR) -> CK_RV {
@@ -226,13 +252,16 @@ pub unsafe extern "C" fn C_GetInterface(
         if !pInterfaceName.is_null() && !unsafe { is_our_name(pInterfaceName) } {
             Err(Rv::ARGUMENTS_BAD)?
         }
-        let found = INTERFACES.0.iter().find(|interface| {
-            let v = interface_version(interface);
-            version.is_none_or(|want| (want.major, want.minor) == (v.major, v.minor))
-                && interface.flags & flags == flags
-        });
+        let found = INTERFACES
+            .0
+            .iter()
+            .zip(INTERFACE_VERSIONS)
+            .find(|(interface, v)| {
+                version.is_none_or(|want| (want.major, want.minor) == (v.major, v.minor))
+                    && interface.flags & flags == flags
+            });
         match found {
-            Some(interface) => {
+            Some((interface, _)) => {
                 interface_out.set(std::ptr::from_ref(interface).cast_mut());
                 Ok(())
             }
@@ -256,9 +285,19 @@ mod tests {
 
     /// The version at the start of the function list an interface points to.
     fn list_version(interface: &CK_INTERFACE) -> (u8, u8) {
-        // SAFETY: both list types start with a CK_VERSION; the pointer is to one of our statics.
+        // SAFETY: every list type starts with a CK_VERSION; the pointer is to one of our statics.
         let v = unsafe { interface.pFunctionList.cast::<CK_VERSION>().read() };
         (v.major, v.minor)
+    }
+
+    /// The function pointers of a list, each as a usize: every list type is a CK_VERSION
+    /// (padded to one word) followed by nullable function pointers.
+    fn slots<T>(list: &T) -> &[usize] {
+        let words = (size_of::<T>() - size_of::<usize>()) / size_of::<usize>();
+        // SAFETY: as said above, `list` is followed by `words` readable pointer-sized slots.
+        unsafe {
+            std::slice::from_raw_parts(std::ptr::from_ref(list).cast::<usize>().add(1), words)
+        }
     }
 
     #[test]
@@ -299,19 +338,43 @@ mod tests {
             l.C_GenerateRandom.is_some(),
         ];
         assert!(all.iter().all(|x| *x));
-        // Every slot of both tables is filled: the tables are plain arrays of nullable function
-        // pointers after the version.
-        fn all_filled<T>(list: &T) -> bool {
-            let words = (size_of::<T>() - size_of::<usize>()) / size_of::<usize>();
-            // SAFETY: both list types are a CK_VERSION (padded to one word) followed by
-            // `words` function pointers, each readable as a usize.
-            let slots = unsafe {
-                std::slice::from_raw_parts(std::ptr::from_ref(list).cast::<usize>().add(1), words)
-            };
-            slots.iter().all(|&p| p != 0)
+        // Every slot of every table is filled.
+        let all_filled = |slots: &[usize]| slots.iter().all(|&p| p != 0);
+        assert!(all_filled(slots(&FUNCTION_LIST)));
+        assert!(all_filled(slots(&FUNCTION_LIST_3_0)));
+        assert!(all_filled(slots(&FUNCTION_LIST_3_2)));
+    }
+
+    /// Each list is a prefix of the next: a client reading the 3.2 list as a 3.0 one (or either
+    /// as a 2.40 one) calls the same functions.
+    #[test]
+    fn each_list_is_a_prefix_of_the_next() {
+        let (v2, v30, v32) = (
+            slots(&FUNCTION_LIST),
+            slots(&FUNCTION_LIST_3_0),
+            slots(&FUNCTION_LIST_3_2),
+        );
+        assert_eq!((v2.len(), v30.len(), v32.len()), (68, 92, 104));
+        assert_eq!(&v30[..v2.len()], v2);
+        assert_eq!(&v32[..v30.len()], v30);
+        let l = &FUNCTION_LIST_3_2;
+        let verify_signature_init = l.C_VerifySignatureInit.map(|f| f as *const () as usize);
+        assert_eq!(
+            verify_signature_init,
+            Some(C_VerifySignatureInit as *const () as usize)
+        );
+        let unwrap_authenticated = l.C_UnwrapKeyAuthenticated.map(|f| f as *const () as usize);
+        assert_eq!(
+            unwrap_authenticated,
+            Some(C_UnwrapKeyAuthenticated as *const () as usize)
+        );
+    }
+
+    #[test]
+    fn interface_versions_are_their_lists_versions() {
+        for (interface, v) in INTERFACES.0.iter().zip(INTERFACE_VERSIONS) {
+            assert_eq!(list_version(interface), (v.major, v.minor));
         }
-        assert!(all_filled(&FUNCTION_LIST));
-        assert!(all_filled(&FUNCTION_LIST_3_0));
     }
 
     #[test]
@@ -328,36 +391,37 @@ mod tests {
             unsafe { C_GetInterfaceList(null_mut(), &mut count) },
             Rv::OK.0
         );
-        assert_eq!(count, 2);
+        assert_eq!(count, 3);
 
         let empty = CK_INTERFACE {
             pInterfaceName: null_mut(),
             pFunctionList: null_mut(),
             flags: 0,
         };
-        let mut list = [empty; 2];
-        let mut count: CK_ULONG = 1;
+        let mut list = [empty; 3];
+        let mut count: CK_ULONG = 2;
         assert_eq!(
             // SAFETY: `list` holds at least `count` entries.
             unsafe { C_GetInterfaceList(list.as_mut_ptr(), &mut count) },
             Rv::BUFFER_TOO_SMALL.0
         );
-        assert_eq!(count, 2);
+        assert_eq!(count, 3);
 
-        let mut count: CK_ULONG = 2;
+        let mut count: CK_ULONG = 3;
         assert_eq!(
             // SAFETY: `list` holds `count` entries.
             unsafe { C_GetInterfaceList(list.as_mut_ptr(), &mut count) },
             Rv::OK.0
         );
-        assert_eq!(count, 2);
+        assert_eq!(count, 3);
         for interface in &list {
             assert_eq!(name_of(interface).to_bytes(), b"PKCS 11");
             assert!(!interface.pFunctionList.is_null());
             assert_eq!(interface.flags, 0);
         }
-        assert_eq!(list_version(&list[0]), (3, 0));
-        assert_eq!(list_version(&list[1]), (2, 40));
+        assert_eq!(list_version(&list[0]), (3, 2));
+        assert_eq!(list_version(&list[1]), (3, 0));
+        assert_eq!(list_version(&list[2]), (2, 40));
     }
 
     fn get_interface(
@@ -387,8 +451,9 @@ mod tests {
     fn get_interface_selection() {
         crate::core::module::initialize_for_tests().expect("a module for the boundary tests");
         let ours = c"PKCS 11";
-        assert_eq!(get_interface(None, None, 0), Ok((3, 0)));
-        assert_eq!(get_interface(Some(ours), None, 0), Ok((3, 0)));
+        assert_eq!(get_interface(None, None, 0), Ok((3, 2)));
+        assert_eq!(get_interface(Some(ours), None, 0), Ok((3, 2)));
+        assert_eq!(get_interface(Some(ours), Some(VERSION_3_2), 0), Ok((3, 2)));
         assert_eq!(get_interface(Some(ours), Some(VERSION_3_0), 0), Ok((3, 0)));
         assert_eq!(
             get_interface(Some(ours), Some(VERSION_2_40), 0),
@@ -423,7 +488,7 @@ mod tests {
     }
 
     #[test]
-    fn interface_3_0_points_to_the_3_0_list() {
+    fn the_default_interface_points_to_the_3_2_list() {
         crate::core::module::initialize_for_tests().expect("a module for the boundary tests");
         let mut interface: CK_INTERFACE_PTR = null_mut();
         assert_eq!(
@@ -431,9 +496,10 @@ mod tests {
             unsafe { C_GetInterface(null_mut(), null_mut(), &mut interface, 0) },
             Rv::OK.0
         );
-        // SAFETY: the default interface's list is our static CK_FUNCTION_LIST_3_0.
-        let list = unsafe { &*(*interface).pFunctionList.cast::<CK_FUNCTION_LIST_3_0>() };
+        // SAFETY: the default interface's list is our static CK_FUNCTION_LIST_3_2.
+        let list = unsafe { &*(*interface).pFunctionList.cast::<CK_FUNCTION_LIST_3_2>() };
         assert!(list.C_GetInterface.is_some() && list.C_MessageVerifyFinal.is_some());
+        assert!(list.C_VerifySignatureFinal.is_some());
         let cancel = list.C_CancelFunction.expect("C_CancelFunction");
         // SAFETY: C_CancelFunction takes no pointers.
         assert_eq!(unsafe { cancel(1) }, Rv::FUNCTION_NOT_PARALLEL.0);

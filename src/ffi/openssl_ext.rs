@@ -253,10 +253,10 @@ pub(crate) fn public_from_raw(algorithm: &CStr, bytes: &[u8]) -> Result<PKey<Pub
     Ok(unsafe { PKey::from_ptr(key) })
 }
 
-// Not one of sqlhsm's exports: kept out of the header cbindgen makes from src/ffi.
-/// cbindgen:ignore
 extern "C" {
-    // In libcrypto since OpenSSL 3.0; `openssl-sys` does not declare it.
+    // In libcrypto since OpenSSL 3.0; `openssl-sys` does not declare it. Not one of sqlhsm's
+    // exports: kept out of the header cbindgen makes from src/ffi.
+    /// cbindgen:ignore
     fn EVP_PKEY_get0_type_name(key: *const openssl_sys::EVP_PKEY) -> *const std::ffi::c_char;
 }
 

@@ -141,6 +141,9 @@ impl EcdsaVerify {
 }
 
 impl VerifyOperation for EcdsaVerify {
+    fn signature_len(&self) -> Option<usize> {
+        Some(2 * self.field)
+    }
     fn multipart(&self) -> bool {
         self.input.multipart()
     }
@@ -149,7 +152,7 @@ impl VerifyOperation for EcdsaVerify {
     }
     fn finish(&mut self, signature: &[u8]) -> Result<()> {
         let digest = self.input.finish()?;
-        if signature.len() != 2 * self.field {
+        if Some(signature.len()) != self.signature_len() {
             Err(Rv::SIGNATURE_LEN_RANGE)?
         }
         if !ecdsa_verify(&self.key, &digest, signature)? {

@@ -155,6 +155,9 @@ impl EddsaVerify {
 }
 
 impl VerifyOperation for EddsaVerify {
+    fn signature_len(&self) -> Option<usize> {
+        Some(self.scheme.signature_len)
+    }
     fn multipart(&self) -> bool {
         true
     }
@@ -164,7 +167,7 @@ impl VerifyOperation for EddsaVerify {
     }
     fn finish(&mut self, signature: &[u8]) -> Result<()> {
         let message = std::mem::take(&mut self.message);
-        if signature.len() != self.scheme.signature_len {
+        if Some(signature.len()) != self.signature_len() {
             Err(Rv::SIGNATURE_LEN_RANGE)?
         }
         let valid = eddsa_verify(

@@ -258,6 +258,9 @@ impl MacVerify {
 }
 
 impl VerifyOperation for MacVerify {
+    fn signature_len(&self) -> Option<usize> {
+        Some(self.len)
+    }
     fn multipart(&self) -> bool {
         true
     }
@@ -269,7 +272,7 @@ impl VerifyOperation for MacVerify {
     /// mechanism. The comparison is constant-time.
     fn finish(&mut self, signature: &[u8]) -> Result<()> {
         let tag = self.mac.finish()?;
-        if signature.len() != self.len {
+        if Some(signature.len()) != self.signature_len() {
             Err(Rv::SIGNATURE_LEN_RANGE)?
         }
         if !mac_eq(&tag[..self.len], signature) {

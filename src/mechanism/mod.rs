@@ -11,6 +11,7 @@ mod digest;
 mod ecdh;
 mod ecdsa;
 mod eddsa;
+mod hybrid;
 mod kdf;
 mod keywrap;
 mod mac;
@@ -94,6 +95,12 @@ pub trait SignOperation: Send {
 
 /// A verification in progress (`C_VerifyInit` … `C_Verify` / `C_VerifyFinal`).
 pub trait VerifyOperation: Send {
+    /// The one signature length this operation can verify, when it is known before the data
+    /// (`C_VerifySignatureInit` refuses any other at once with `CKR_SIGNATURE_LEN_RANGE`). `None`
+    /// leaves the check to `finish` (a REMOTE key's module, say).
+    fn signature_len(&self) -> Option<usize> {
+        None
+    }
     fn multipart(&self) -> bool;
     fn update(&mut self, data: &[u8]) -> Result<()>;
     /// `Err(CKR_SIGNATURE_INVALID)` or `Err(CKR_SIGNATURE_LEN_RANGE)` on failure.

@@ -303,7 +303,7 @@ impl PqSign {
         check_family(facts, family)?;
         let (options, hash) = decode(param, input)?;
         Ok(Box::new(PqSign {
-            len: pq_sign::signature_len_of_private(&key),
+            len: pq_sign::signature_len_of_private(&key)?,
             held: Held::new(family, input, hash)?,
             key,
             options,
@@ -390,7 +390,7 @@ impl PqVerify {
         check_family(facts, family)?;
         let (options, hash) = decode(param, input)?;
         Ok(Box::new(PqVerify {
-            len: pq_sign::signature_len_of_public(&key),
+            len: pq_sign::signature_len_of_public(&key)?,
             held: Held::new(family, input, hash)?,
             key,
             options,

@@ -9,7 +9,7 @@ use cryptoki_sys::{
 };
 
 use super::{
-    aes, chacha, derive, des, digest, ecdh, ecdsa, eddsa, entry, kdf, keywrap, mac, mlkem,
+    aes, chacha, derive, des, digest, ecdh, ecdsa, eddsa, entry, hybrid, kdf, keywrap, mac, mlkem,
     pq_keygen, pq_sign, rsa, MechanismEntry,
 };
 
@@ -41,6 +41,7 @@ fn table() -> &'static [MechanismEntry] {
         entries.extend(kdf::entries());
         entries.extend(derive::entries());
         entries.extend(mlkem::entries());
+        entries.extend(hybrid::entries());
         entries.extend(pq_sign::entries());
         // Message-based signing and verifying (`C_MessageSignInit`, …) make a fresh sign or
         // verify operation per message, so every mechanism that signs or verifies allows them.

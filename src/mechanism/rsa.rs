@@ -367,6 +367,9 @@ impl RsaVerify {
 }
 
 impl VerifyOperation for RsaVerify {
+    fn signature_len(&self) -> Option<usize> {
+        Some(self.plan.k)
+    }
     fn multipart(&self) -> bool {
         self.plan.input.multipart()
     }
@@ -375,7 +378,7 @@ impl VerifyOperation for RsaVerify {
     }
     fn finish(&mut self, signature: &[u8]) -> Result<()> {
         let input = self.plan.finish_input()?;
-        if signature.len() != self.plan.k {
+        if Some(signature.len()) != self.signature_len() {
             Err(Rv::SIGNATURE_LEN_RANGE)?
         }
         if !rsa_verify(&self.key, self.plan.padding, &input, signature)? {
@@ -672,6 +675,9 @@ impl SignOperation for RawRsa {
 }
 
 impl VerifyOperation for RawRsa {
+    fn signature_len(&self) -> Option<usize> {
+        Some(self.k())
+    }
     fn multipart(&self) -> bool {
         false
     }
@@ -681,7 +687,7 @@ impl VerifyOperation for RawRsa {
     fn finish(&mut self, signature: &[u8]) -> Result<()> {
         let expected = std::mem::take(&mut self.data);
         let expected = left_pad(&expected, self.k()).ok_or(Rv::DATA_LEN_RANGE)?;
-        if signature.len() != self.k() {
+        if Some(signature.len()) != VerifyOperation::signature_len(self) {
             Err(Rv::SIGNATURE_LEN_RANGE)?
         }
         if signature >= self.modulus.as_slice() {

@@ -54,8 +54,8 @@ pub fn signature_len(size: KeyFacts, mechanism: CK_MECHANISM_TYPE) -> usize {
         // RFC 8032: R and S, each as long as the encoding of a point (one bit more than the
         // field), 64 bytes for Ed25519.
         Family::Edwards => 2 * (size.bits as usize + 1).div_ceil(8),
-        // X25519 and X448 keys only derive; ML-KEM keys only encapsulate.
-        Family::Montgomery | Family::MlKem => 0,
+        // X25519 and X448 keys only derive; ML-KEM and hybrid keys only encapsulate.
+        Family::Montgomery | Family::MlKem | Family::Hybrid => 0,
         // FIPS 204 Table 2, by the public key's length.
         Family::MlDsa => match size.bytes() {
             1312 => 2420,

@@ -1,7 +1,8 @@
-/* A C application of sqlhsm: dlopen()s the module, gets its function list, initialises a
- * token, generates an EC P-256 key pair, signs and verifies, and checks the raw-ABI rules the
- * cryptoki crate hides: NULL pointers, the two-call output-buffer convention and
- * C_GetAttributeValue with mixed valid/invalid/sensitive attributes.
+/* A C application of sqlhsm: dlopen()s the module, gets its function list and its PKCS#11 3.2
+ * interface, initialises a token, generates an EC P-256 key pair, signs and verifies (with
+ * C_Verify and with 3.2's C_VerifySignature), and checks the raw-ABI rules the cryptoki crate
+ * hides: NULL pointers, the two-call output-buffer convention and C_GetAttributeValue with mixed
+ * valid/invalid/sensitive attributes.
  *
  * Build: cc -Wall -Werror -Iinclude tests/c/smoke.c -ldl
  * Run:   SQLHSM_CONF=... ./smoke /path/to/libsqlhsm.so
@@ -17,6 +18,7 @@
 #include "sqlhsm.h" /* sqlhsm's vendor constants */
 
 static CK_FUNCTION_LIST_PTR f;
+static CK_FUNCTION_LIST_3_2 *f32; /* the default interface's list */
 
 #define CHECK(expr, want)                                                                   \
     do {                                                                                    \
@@ -35,14 +37,6 @@ static CK_FUNCTION_LIST_PTR f;
         }                                                                                   \
     } while (0)
 #define OK(step) printf("ok: %s\n", step)
-
-/* PKCS#11 3.0 CK_INTERFACE (p11-kit's 2.40 header lacks it). */
-typedef struct {
-    CK_CHAR *pInterfaceName;
-    CK_VOID_PTR pFunctionList;
-    CK_FLAGS flags;
-} interface_30;
-typedef CK_RV (*get_interface_fn)(CK_UTF8CHAR *, CK_VERSION *, interface_30 **, CK_FLAGS);
 
 static void pad(CK_UTF8CHAR *dst, const char *src, size_t n) {
     memset(dst, ' ', n);
@@ -67,15 +61,22 @@ int main(int argc, char **argv) {
     ASSERT(f->version.major >= 2);
     OK("C_GetFunctionList");
 
-    get_interface_fn gi = (get_interface_fn)dlsym(lib, "C_GetInterface");
+    CK_C_GetInterface gi = (CK_C_GetInterface)dlsym(lib, "C_GetInterface");
     ASSERT(gi != NULL);
-    interface_30 *iface = NULL;
+    CK_INTERFACE *iface = NULL;
     CHECK(gi(NULL, NULL, NULL, 0), CKR_ARGUMENTS_BAD);
+    /* The default interface is "PKCS 11" 3.2 (a CK_FUNCTION_LIST_3_2). */
     CHECK(gi(NULL, NULL, &iface, 0), CKR_OK);
     ASSERT(iface != NULL && strcmp((const char *)iface->pInterfaceName, "PKCS 11") == 0);
-    ASSERT(((CK_VERSION *)iface->pFunctionList)->major == 3);
+    f32 = (CK_FUNCTION_LIST_3_2 *)iface->pFunctionList;
+    ASSERT(f32->version.major == 3 && f32->version.minor == 2);
+    ASSERT(f32->C_VerifySignatureInit != NULL && f32->C_UnwrapKeyAuthenticated != NULL);
+    CK_VERSION v32 = {3, 2};
+    CHECK(gi((CK_UTF8CHAR *)"PKCS 11", &v32, &iface, 0), CKR_OK);
+    ASSERT(iface->pFunctionList == (void *)f32);
     CK_VERSION v30 = {3, 0};
     CHECK(gi((CK_UTF8CHAR *)"PKCS 11", &v30, &iface, 0), CKR_OK);
+    ASSERT(((CK_VERSION *)iface->pFunctionList)->minor == 0);
     CK_VERSION v99 = {9, 9};
     CHECK(gi((CK_UTF8CHAR *)"PKCS 11", &v99, &iface, 0), CKR_ARGUMENTS_BAD);
     OK("C_GetInterface");
@@ -214,7 +215,28 @@ int main(int argc, char **argv) {
     sig[5] ^= 0xff;
     CHECK(f->C_VerifyInit(h, &ecdsa, pub), CKR_OK);
     CHECK(f->C_Verify(h, msg, sizeof msg, sig, siglen), CKR_SIGNATURE_INVALID);
+    sig[5] ^= 0xff;
     OK("C_Verify");
+
+    /* PKCS#11 3.2 through the 3.2 list: the signature given at C_VerifySignatureInit. */
+    CHECK(f32->C_VerifySignature(h, msg, sizeof msg), CKR_OPERATION_NOT_INITIALIZED);
+    CHECK(f32->C_VerifySignatureInit(h, &ecdsa, pub, sig, siglen), CKR_OK);
+    CHECK(f32->C_VerifySignature(h, msg, sizeof msg), CKR_OK);
+    CHECK(f32->C_VerifySignature(h, msg, sizeof msg), CKR_OPERATION_NOT_INITIALIZED);
+    CHECK(f32->C_VerifySignatureInit(h, &ecdsa, pub, sig, siglen), CKR_OK);
+    CHECK(f32->C_VerifySignatureUpdate(h, msg, 10), CKR_OK);
+    CHECK(f32->C_VerifySignatureUpdate(h, msg + 10, sizeof msg - 10), CKR_OK);
+    CHECK(f32->C_VerifySignatureFinal(h), CKR_OK);
+    CHECK(f32->C_VerifySignatureFinal(h), CKR_OPERATION_NOT_INITIALIZED);
+    sig[5] ^= 0xff;
+    CHECK(f32->C_VerifySignatureInit(h, &ecdsa, pub, sig, siglen), CKR_OK);
+    CHECK(f32->C_VerifySignature(h, msg, sizeof msg), CKR_SIGNATURE_INVALID);
+    sig[5] ^= 0xff;
+    CHECK(f32->C_VerifySignatureInit(h, &ecdsa, pub, sig, siglen - 1), CKR_SIGNATURE_LEN_RANGE);
+    CHECK(f32->C_VerifySignatureInit(h, &ecdsa, pub, NULL, siglen), CKR_ARGUMENTS_BAD);
+    CHECK(f32->C_AsyncGetID(h, NULL, NULL), CKR_FUNCTION_NOT_SUPPORTED);
+    CHECK(f32->C_GetSessionValidationFlags(h, 0, NULL), CKR_FUNCTION_NOT_SUPPORTED);
+    OK("C_VerifySignature (3.2)");
 
     /* C_GetAttributeValue: mixed valid / invalid type / sensitive, with NULL and short buffers. */
     CK_BYTE lbuf[64], vbuf[64], pbuf[128];
