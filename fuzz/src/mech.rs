@@ -213,6 +213,8 @@ fn structure_size(kind: CK_MECHANISM_TYPE) -> Option<usize> {
         P::Ccm => size_of::<CK_CCM_PARAMS>(),
         P::Chacha20 => size_of::<CK_CHACHA20_PARAMS>(),
         P::ChachaPoly => size_of::<CK_SALSA20_CHACHA20_POLY1305_PARAMS>(),
+        P::SignContext => size_of::<CK_SIGN_ADDITIONAL_CONTEXT>(),
+        P::HashSignContext => size_of::<CK_HASH_SIGN_ADDITIONAL_CONTEXT>(),
         P::None | P::Iv(_) | P::Ulong | P::Bytes => return None,
     })
 }
