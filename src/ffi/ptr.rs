@@ -401,6 +401,11 @@ where
         .map(|a| {
             let scratch = scratch_bufs.next().ok_or(Rv::GENERAL_ERROR)?;
             let out = if is_attribute_array(a.type_) {
+                // The caller's array is written later; its length is checked now as a plain
+                // value's is, so an absurd length is refused before anything is read through it.
+                if !a.pValue.is_null() && a.ulValueLen != CK_UNAVAILABLE_INFORMATION {
+                    checked_count::<u8>(a.ulValueLen)?;
+                }
                 OutBuf::buffer(scratch.as_mut_slice())
             } else if a.pValue.is_null() {
                 OutBuf::query()
@@ -480,7 +485,8 @@ unsafe fn write_attribute_array(a: &CK_ATTRIBUTE, encoded: &[u8]) -> Result<(CK_
     if a.pValue.is_null() {
         return Ok((needed, true));
     }
-    if a.ulValueLen < needed {
+    // `CK_UNAVAILABLE_INFORMATION` from an earlier call: capacity unknown, nothing fits.
+    if a.ulValueLen < needed || a.ulValueLen == CK_UNAVAILABLE_INFORMATION {
         return Ok((needed, false));
     }
     let array = a.pValue.cast::<CK_ATTRIBUTE>();
