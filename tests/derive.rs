@@ -894,6 +894,27 @@ fn derive_template_is_applied_and_read_back() {
         (cryptoki_sys::CKA_SENSITIVE, 1, [1])
     );
     assert_eq!(two[1].ulValueLen, cryptoki_sys::CK_UNAVAILABLE_INFORMATION);
+    // An absurd outer length is refused before anything is read through it, as a plain value's
+    // is (the array itself has room: only the stated length is wrong); a length left
+    // CK_UNAVAILABLE_INFORMATION by an earlier call means no room.
+    let mut room = [empty, empty];
+    for (stated, want) in [
+        (1u64 << 40, cryptoki_sys::CKR_ARGUMENTS_BAD),
+        (
+            cryptoki_sys::CK_UNAVAILABLE_INFORMATION,
+            cryptoki_sys::CKR_BUFFER_TOO_SMALL,
+        ),
+    ] {
+        let mut outer = [cryptoki_sys::CK_ATTRIBUTE {
+            type_: cryptoki_sys::CKA_DERIVE_TEMPLATE,
+            pValue: room.as_mut_ptr().cast(),
+            ulValueLen: stated,
+        }];
+        // SAFETY: `room` is a live array of two entries; only the stated length is false.
+        let rv =
+            unsafe { raw().C_GetAttributeValue(s.handle(), base.handle(), outer.as_mut_ptr(), 1) };
+        assert_eq!(rv, want, "outer ulValueLen {stated:#x}");
+    }
     // A key without the attribute: CKR_ATTRIBUTE_TYPE_INVALID.
     let plain = base_key_without_templates(&s);
     let (code, len) = get_array_raw(&s, plain, cryptoki_sys::CKA_DERIVE_TEMPLATE, None);
