@@ -625,7 +625,13 @@ fn sqlhsm_path() -> Result<PathBuf> {
     .ok_or_else(|| "libsqlhsm.so not built".into())
 }
 
+mod scale;
+
 fn main() -> Result<()> {
+    let all: Vec<String> = std::env::args().skip(1).collect();
+    if all.first().is_some_and(|a| a.starts_with("--scale")) {
+        return scale::main(&all);
+    }
     let mut args = std::env::args().skip(1);
     let seconds: u64 = args.next().map(|s| s.parse()).transpose()?.unwrap_or(3);
     let mut modules: Vec<PathBuf> = args.map(PathBuf::from).collect();
