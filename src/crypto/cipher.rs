@@ -152,12 +152,7 @@ pub(crate) struct Ctx {
 impl Ctx {
     /// `CKR_KEY_SIZE_RANGE` for a key, `CKR_MECHANISM_PARAM_INVALID` for an IV of another
     /// length than the cipher's.
-    pub(crate) fn new(
-        alg: Alg,
-        encrypt: bool,
-        key: &[u8],
-        iv: Option<&[u8]>,
-    ) -> Result<Ctx> {
+    pub(crate) fn new(alg: Alg, encrypt: bool, key: &[u8], iv: Option<&[u8]>) -> Result<Ctx> {
         let cipher = alg.cipher()?;
         if key.len() != cipher.key_length() {
             Err(Rv::KEY_SIZE_RANGE)?
@@ -333,7 +328,8 @@ pub struct AesGcmEncryptor {
 impl AesGcmEncryptor {
     pub fn new(key: &[u8], iv: &[u8], aad: &[u8], tag_len: usize) -> Result<AesGcmEncryptor> {
         use Alg::*;
-        let alg = Alg::aes(key.len(), [Aes128Gcm, Aes192Gcm, Aes256Gcm]).ok_or(Rv::KEY_SIZE_RANGE)?;
+        let alg =
+            Alg::aes(key.len(), [Aes128Gcm, Aes192Gcm, Aes256Gcm]).ok_or(Rv::KEY_SIZE_RANGE)?;
         if iv.is_empty() || !(1..=16).contains(&tag_len) {
             Err(Rv::MECHANISM_PARAM_INVALID)?
         }
@@ -383,7 +379,8 @@ impl AesCtr {
     /// `CKR_KEY_SIZE_RANGE` for a key that is not 16, 24 or 32 bytes.
     pub fn new(key: &[u8], counter_block: &[u8; AES_BLOCK]) -> Result<AesCtr> {
         use Alg::*;
-        let alg = Alg::aes(key.len(), [Aes128Ctr, Aes192Ctr, Aes256Ctr]).ok_or(Rv::KEY_SIZE_RANGE)?;
+        let alg =
+            Alg::aes(key.len(), [Aes128Ctr, Aes192Ctr, Aes256Ctr]).ok_or(Rv::KEY_SIZE_RANGE)?;
         // Encryption and decryption are the same keystream XOR.
         Ok(AesCtr {
             ctx: Ctx::new(alg, true, key, Some(counter_block))?,

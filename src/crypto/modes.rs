@@ -221,7 +221,9 @@ pub fn aes_ccm_seal_into(
 ) -> Result<usize> {
     let cipher = aes_ccm_alg(key.len()).ok_or(Rv::KEY_SIZE_RANGE)?.cipher()?;
     ccm_check(nonce, tag_len)?;
-    let out = out.get_mut(..data.len() + tag_len).ok_or(Rv::GENERAL_ERROR)?;
+    let out = out
+        .get_mut(..data.len() + tag_len)
+        .ok_or(Rv::GENERAL_ERROR)?;
     let mut ctx = ccm_context(cipher, true, key, nonce, Ok(tag_len), data.len(), aad)
         .map_err(openssl_error)?;
     let (body, tag) = out.split_at_mut(data.len());

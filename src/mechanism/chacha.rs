@@ -112,15 +112,18 @@ fn aead(
         return Ok(Box::new(Seal(ChachaPolySealer::new(&key, nonce, aad)?)));
     }
     let (nonce, aad) = (nonce.clone(), aad.clone());
-    Ok(OneShot::boxed(-(POLY1305_TAG as isize), move |input, out| {
-        if input.len() < POLY1305_TAG {
-            Err(Rv::ENCRYPTED_DATA_LEN_RANGE)?
-        }
-        let (ciphertext, tag) = input.split_at(input.len() - POLY1305_TAG);
-        let plain = chacha20_poly1305_open(&key, &nonce, &aad, ciphertext, tag)?
-            .ok_or(Rv::ENCRYPTED_DATA_INVALID)?;
-        super::put(out, &plain)
-    }))
+    Ok(OneShot::boxed(
+        -(POLY1305_TAG as isize),
+        move |input, out| {
+            if input.len() < POLY1305_TAG {
+                Err(Rv::ENCRYPTED_DATA_LEN_RANGE)?
+            }
+            let (ciphertext, tag) = input.split_at(input.len() - POLY1305_TAG);
+            let plain = chacha20_poly1305_open(&key, &nonce, &aad, ciphertext, tag)?
+                .ok_or(Rv::ENCRYPTED_DATA_INVALID)?;
+            super::put(out, &plain)
+        },
+    ))
 }
 
 struct Seal(ChachaPolySealer);

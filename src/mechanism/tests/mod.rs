@@ -1153,7 +1153,10 @@ fn gcm_bad_tag_releases_no_plaintext() {
         }
         let mut out = vec![UNTOUCHED; op.output_len(0, true)];
         assert_eq!(rv(op.finish(&mut out)), Rv::ENCRYPTED_DATA_INVALID);
-        assert!(out.iter().all(|&b| b == UNTOUCHED), "no plaintext in the buffer");
+        assert!(
+            out.iter().all(|&b| b == UNTOUCHED),
+            "no plaintext in the buffer"
+        );
     }
     assert_eq!(
         rv(decrypt(
