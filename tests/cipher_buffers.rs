@@ -41,7 +41,7 @@ enum Param {
     None,
     Iv([u8; 16]),
     Ctr(CK_AES_CTR_PARAMS),
-    // The nonce is boxed so that the pointer in the CK_GCM_PARAMS stays valid; it is read only through it.
+    /// The IV the parameter points at, kept alive beside it.
     Gcm(#[allow(dead_code)] Box<[u8; 12]>, CK_GCM_PARAMS),
 }
 
@@ -331,13 +331,13 @@ fn multipart_too_small_buffers_keep_the_operation() {
         let mut n: CK_ULONG = 0;
         assert_eq!(last(&s, Dir::Encrypt, std::ptr::null_mut(), &mut n), CKR_OK);
         let bound = n as usize;
-        let mut small = vec![GUARD; bound - 1];
-        let mut n = small.len() as CK_ULONG;
-        assert_eq!(
-            last(&s, Dir::Encrypt, small.as_mut_ptr(), &mut n),
-            CKR_BUFFER_TOO_SMALL
-        );
-        assert_eq!(n as usize, bound);
+        if bound > 0 {
+            let mut small = vec![GUARD; bound - 1];
+            let mut n = small.len() as CK_ULONG;
+            let rv = last(&s, Dir::Encrypt, small.as_mut_ptr(), &mut n);
+            assert_eq!(rv, CKR_BUFFER_TOO_SMALL);
+            assert_eq!(n as usize, bound);
+        }
         let mut out = vec![GUARD; bound];
         let mut n = out.len() as CK_ULONG;
         assert_eq!(last(&s, Dir::Encrypt, out.as_mut_ptr(), &mut n), CKR_OK);
