@@ -29,8 +29,13 @@ fn sign_and_verify(s: &Session, private: ObjectHandle, public: ObjectHandle, wha
     let signature = s
         .sign(&Mechanism::EcdsaSha256, private, message.as_bytes())
         .unwrap_or_else(|e| panic!("C_Sign with {what}: {e}"));
-    s.verify(&Mechanism::EcdsaSha256, public, message.as_bytes(), &signature)
-        .unwrap_or_else(|e| panic!("C_Verify with {what}: {e}"));
+    s.verify(
+        &Mechanism::EcdsaSha256,
+        public,
+        message.as_bytes(),
+        &signature,
+    )
+    .unwrap_or_else(|e| panic!("C_Verify with {what}: {e}"));
 }
 
 fn gcm(iv: &mut [u8; 12]) -> Mechanism<'_> {
@@ -103,7 +108,10 @@ fn evicted_objects_keep_their_handles_and_work() {
     all.sort_by_key(|h| h.handle());
     let mut expected = secrets.clone();
     expected.sort_by_key(|h| h.handle());
-    assert_eq!(all, expected, "a find over more objects than the cache holds");
+    assert_eq!(
+        all, expected,
+        "a find over more objects than the cache holds"
+    );
     for (i, secret) in secrets.iter().enumerate() {
         assert_eq!(label(&s, *secret), format!("secret-{i}"));
     }

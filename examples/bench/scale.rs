@@ -54,10 +54,7 @@ pub fn main(args: &[String]) -> Result<()> {
         let n: usize = args.get(1).ok_or("--scale-child N")?.parse()?;
         return child(n);
     }
-    let n: usize = args
-        .get(1)
-        .ok_or("--scale N [POSTGRES_URL]")?
-        .parse()?;
+    let n: usize = args.get(1).ok_or("--scale N [POSTGRES_URL]")?.parse()?;
     let pg = args
         .get(2)
         .cloned()
@@ -231,7 +228,11 @@ fn child(n: usize) -> Result<()> {
     let slot = p
         .get_slots_with_token()?
         .into_iter()
-        .find(|s| p.get_token_info(*s).map(|t| t.label() == TOKEN).unwrap_or(false))
+        .find(|s| {
+            p.get_token_info(*s)
+                .map(|t| t.label() == TOKEN)
+                .unwrap_or(false)
+        })
         .ok_or("the scale token is not there")?;
     let s = p.open_ro_session(slot)?;
     let started = Instant::now();
@@ -291,12 +292,15 @@ fn fresh_pg_database(base: &str) -> Result<(String, impl FnOnce())> {
     let name = format!("sqlhsm_scale_{}", std::process::id());
     let mut admin = postgres::Client::connect(base, postgres::NoTls)?;
     admin.batch_execute(&format!("CREATE DATABASE {name}"))?;
-    let (prefix, _) = base.rsplit_once('/').ok_or("a PostgreSQL URL ends in /DATABASE")?;
+    let (prefix, _) = base
+        .rsplit_once('/')
+        .ok_or("a PostgreSQL URL ends in /DATABASE")?;
     let url = format!("{prefix}/{name}");
     let base = base.to_string();
     let drop_it = move || {
-        let dropped = postgres::Client::connect(&base, postgres::NoTls)
-            .and_then(|mut c| c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")));
+        let dropped = postgres::Client::connect(&base, postgres::NoTls).and_then(|mut c| {
+            c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        });
         if let Err(e) = dropped {
             eprintln!("could not drop the scale database {name}: {e}");
         }

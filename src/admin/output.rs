@@ -110,7 +110,8 @@ impl<'w> Listing<'w> {
     fn flush_page(&mut self) -> std::io::Result<()> {
         widen(&mut self.widths, &self.page);
         if self.written == 0 {
-            self.out.write_all(line(&self.widths, &self.headers).as_bytes())?;
+            self.out
+                .write_all(line(&self.widths, &self.headers).as_bytes())?;
         }
         for row in std::mem::take(&mut self.page) {
             self.out.write_all(line(&self.widths, &row).as_bytes())?;

@@ -336,9 +336,9 @@ impl HandleTable {
             ObjectId::Token { .. } => RowRef::of(object.id).ok_or(Rv::GENERAL_ERROR)?,
             ObjectId::Session(number) => {
                 let handle = match inner.session_by_id.get(&number) {
-                Some(&handle) => handle,
-                None => OBJECT_HANDLES.next(),
-            };
+                    Some(&handle) => handle,
+                    None => OBJECT_HANDLES.next(),
+                };
                 let object = Arc::new(object);
                 inner.session_by_id.insert(number, handle);
                 inner.session.insert(handle, object.clone());
@@ -594,9 +594,7 @@ mod tests {
     #[test]
     fn session_objects_are_never_evicted() {
         let table = HandleTable::new(1);
-        let session = table
-            .insert(object(ObjectId::Session(7), Some(1)))
-            .unwrap();
+        let session = table.insert(object(ObjectId::Session(7), Some(1))).unwrap();
         for _ in 0..10 {
             table.insert(object(token_id(), None)).unwrap();
         }

@@ -30,8 +30,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use ::postgres::error::SqlState;
-use ::postgres::types::{FromSql, ToSql};
 use ::postgres::fallible_iterator::FallibleIterator;
+use ::postgres::types::{FromSql, ToSql};
 use ::postgres::{Client, GenericClient, Row};
 use openssl::ssl::{SslConnector, SslMethod, SslVerifyMode};
 use postgres_openssl::MakeTlsConnector;
