@@ -105,6 +105,9 @@ impl Default for PolicyConfig {
 /// The allowed `coherence_ms` range.
 pub const COHERENCE_MS_RANGE: std::ops::RangeInclusive<u64> = 10..=60_000;
 
+/// The allowed `max_objects` range.
+pub const MAX_OBJECTS_RANGE: std::ops::RangeInclusive<usize> = 1..=16_777_216;
+
 /// `[cache]`.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -115,11 +118,20 @@ pub struct CacheConfig {
     /// `LISTEN` thread hears the changes) and one `PRAGMA data_version` on SQLite, at most
     /// twice per interval.
     pub coherence_ms: u64,
+    /// How many token objects this process keeps in full (attributes, sealed and unsealed
+    /// material; a few KiB each), least recently used evicted first (1..=16777216). Default
+    /// 4096. An evicted object keeps its handle and is read again from the store (one query by
+    /// primary key) on its next use; every handle handed out costs ~27 bytes besides. Session
+    /// objects are not counted and never evicted.
+    pub max_objects: usize,
 }
 
 impl Default for CacheConfig {
     fn default() -> Self {
-        CacheConfig { coherence_ms: 1000 }
+        CacheConfig {
+            coherence_ms: 1000,
+            max_objects: 4096,
+        }
     }
 }
 
@@ -398,6 +410,17 @@ impl Config {
                     self.cache.coherence_ms,
                     COHERENCE_MS_RANGE.start(),
                     COHERENCE_MS_RANGE.end()
+                ),
+            );
+        }
+        if !MAX_OBJECTS_RANGE.contains(&self.cache.max_objects) {
+            return bad(
+                "cache.max_objects",
+                format!(
+                    "= {} is outside {}..={}",
+                    self.cache.max_objects,
+                    MAX_OBJECTS_RANGE.start(),
+                    MAX_OBJECTS_RANGE.end()
                 ),
             );
         }
@@ -724,6 +747,8 @@ mod tests {
             ("[database]\nurl = \"\"", "database.url"),
             ("[database]\nurl = \"mysql://h/db\"", "scheme"),
             ("[log]\nlevel = \"loud\"", "log.level"),
+            ("[cache]\nmax_objects = 0", "cache.max_objects"),
+            ("[cache]\nmax_objects = 16777217", "cache.max_objects"),
         ] {
             let message = config_error(text);
             assert!(message.contains(needle), "{text}: {message}");
@@ -733,6 +758,13 @@ mod tests {
         }
         Config::from_toml_str("[database]\nurl = \"postgres://u@h/db\"").unwrap();
         Config::from_toml_str("[database]\npassword_env = \"_PW_2\"").unwrap();
+        for max_objects in [1, 16_777_216] {
+            let text = format!("[cache]\nmax_objects = {max_objects}");
+            assert_eq!(
+                Config::from_toml_str(&text).unwrap().cache.max_objects,
+                max_objects
+            );
+        }
     }
 
     #[test]

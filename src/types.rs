@@ -441,6 +441,29 @@ impl<'a> OutBuf<'a> {
         }
     }
 
+    /// The first `needed` bytes of the caller's buffer, for a result written in place: a query
+    /// reports `needed` and gets `Ok(None)`, a buffer too small `CKR_BUFFER_TOO_SMALL` with
+    /// `needed`. Once produced, [`OutBuf::written`] says how much of it is the result.
+    pub fn space(&mut self, needed: usize) -> Result<Option<&mut [u8]>> {
+        match self.buffer.as_deref_mut() {
+            None => {
+                self.len = needed;
+                Ok(None)
+            }
+            Some(buffer) if buffer.len() < needed => {
+                self.len = needed;
+                Err(Rv::BUFFER_TOO_SMALL)?
+            }
+            Some(buffer) => Ok(Some(&mut buffer[..needed])),
+        }
+    }
+
+    /// The length of what was produced into [`OutBuf::space`] (at most what it gave).
+    pub fn written(&mut self, len: usize) {
+        debug_assert!(len <= self.capacity());
+        self.len = len.min(self.capacity());
+    }
+
     /// Deliver `data`: a query reports its length (`Ok(false)`), a buffer too small fails with
     /// `CKR_BUFFER_TOO_SMALL` and the length, a large enough buffer receives it (`Ok(true)`).
     pub fn fill(&mut self, data: &[u8]) -> Result<bool> {

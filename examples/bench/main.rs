@@ -29,6 +29,8 @@ mod measure;
 mod modules;
 mod raw;
 mod report;
+/// `--scale N`: the scale series (its own argument parsing).
+mod scale;
 mod scenarios;
 
 use std::path::PathBuf;
@@ -83,6 +85,10 @@ struct Options {
 }
 
 fn main() -> Result<()> {
+    let all: Vec<String> = std::env::args().skip(1).collect();
+    if all.first().is_some_and(|a| a.starts_with("--scale")) {
+        return scale::main(&all);
+    }
     let mut options = Options::parse();
     if let Some(seconds) = options.extra.first().and_then(|s| s.parse().ok()) {
         options.seconds = seconds;

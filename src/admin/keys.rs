@@ -11,7 +11,7 @@ use cryptoki_sys::*;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::output::{self, or_dash, Table};
+use super::output::{self, or_dash, Listing, Table};
 use super::progress::Progress;
 use super::{confirm, Admin, AdminResult, Failure, SessionGuard};
 use crate::api::object::AttributeRequest;
@@ -23,7 +23,7 @@ use crate::core::policy::{build_key_attrs, Origin};
 use crate::core::token::PinOwner;
 use crate::crypto::keys::{PrivateKey, PublicKey, PublicValues};
 use crate::key_algorithm::{self, Family, KeyAlgorithm, PublicShape};
-use crate::storage::{AsymKeyRow, KeyEvent, KeyFilter, SymKeyRow, TokenRow};
+use crate::storage::{AsymKeyRow, KeyEvent, KeyFilter, KeyRow, KeyTable, SymKeyRow, TokenRow};
 use crate::types::{Attribute, Mechanism, OutBuf};
 use crate::vendor;
 
@@ -337,39 +337,70 @@ impl Admin {
         Err(Failure::refused(format!("no key with key_id {key_id:?}")))
     }
 
+    /// [`Admin::key_list_to`] into a string.
     pub fn key_list(&self, query: &KeyQuery) -> AdminResult<String> {
+        let mut out = Vec::new();
+        self.key_list_to(query, &mut out)?;
+        Ok(String::from_utf8_lossy(&out).into_owned())
+    }
+
+    /// `key list`, written as the rows are read: a store of a million keys is never held in
+    /// memory at once. Tokens by name; in each, key pairs then secret keys, oldest first.
+    pub fn key_list_to(&self, query: &KeyQuery, out: &mut dyn std::io::Write) -> AdminResult<()> {
         let now = Utc::now();
-        let keys: Vec<KeyInfo> = self
-            .keys(query.token.as_deref())?
-            .into_iter()
-            .filter(|k| query.matches(k, now))
-            .collect();
-        if self.options.json {
-            return Ok(output::json(&Value::Array(
-                keys.iter().map(KeyInfo::to_json).collect(),
-            )));
+        let mut listing = Listing::new(
+            out,
+            self.options.json,
+            &[
+                "KEY_ID",
+                "LABEL",
+                "TOKEN",
+                "ALGORITHM",
+                "STATUS",
+                "MODE",
+                "EXPIRATION",
+            ],
+        );
+        let mut tokens = self.tokens_in_scope(query.token.as_deref())?;
+        tokens.sort_by(|a, b| a.provider_name.cmp(&b.provider_name));
+        let mut failure: Option<std::io::Error> = None;
+        for token in tokens {
+            let filter = KeyFilter {
+                provider_config_id: token.id,
+                ..KeyFilter::default()
+            };
+            for table in [KeyTable::Asym, KeyTable::Sym] {
+                self.storage.visit_keys(table, &filter, &mut |row| {
+                    if failure.is_some() {
+                        return;
+                    }
+                    let k = match &row {
+                        KeyRow::Asym(row) => KeyInfo::from_asym(row, &token.provider_name, now),
+                        KeyRow::Sym(row) => KeyInfo::from_sym(row, &token.provider_name, now),
+                    };
+                    if !query.matches(&k, now) {
+                        return;
+                    }
+                    let cells = vec![
+                        k.key_id.clone(),
+                        or_dash(Some(k.label.clone())),
+                        k.token.clone(),
+                        k.algorithm.clone(),
+                        status_name(k.status),
+                        mode_name(k.mode),
+                        or_dash(k.expiration.map(|at| at.to_rfc3339())),
+                    ];
+                    if let Err(e) = listing.push(cells, &k.to_json()) {
+                        failure = Some(e);
+                    }
+                })?;
+            }
         }
-        let mut table = Table::new(&[
-            "KEY_ID",
-            "LABEL",
-            "TOKEN",
-            "ALGORITHM",
-            "STATUS",
-            "MODE",
-            "EXPIRATION",
-        ]);
-        for k in &keys {
-            table.row(vec![
-                k.key_id.clone(),
-                or_dash(Some(k.label.clone())),
-                k.token.clone(),
-                k.algorithm.clone(),
-                status_name(k.status),
-                mode_name(k.mode),
-                or_dash(k.expiration.map(|at| at.to_rfc3339())),
-            ]);
-        }
-        Ok(table.render())
+        let written = match failure {
+            Some(e) => Err(e),
+            None => listing.finish(),
+        };
+        written.map_err(|e| Failure::refused(format!("writing the key list: {e}")))
     }
 
     pub fn key_show(&self, key_id: &str) -> AdminResult<String> {

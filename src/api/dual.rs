@@ -8,7 +8,7 @@
 //! multi-part. A length query (NULL output) and a buffer too small for the output's bound
 //! change neither operation. Any other failure ends both (the FFI's guard does).
 
-use zeroize::Zeroizing;
+use zeroize::Zeroize;
 
 use super::CK_SESSION_HANDLE;
 use crate::core::module::{module, Module};
@@ -65,12 +65,29 @@ fn reserve_cipher(
     out.reserve(bound)
 }
 
-/// One multi-part decryption step (the caller's buffer has room for its output).
-fn decrypt_part(slot: &mut Option<CipherState>, part: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
-    step(slot, |s| {
+/// One multi-part decryption step straight into the caller's buffer (which has room for its
+/// bound), then `then` over the plaintext it released.
+fn decrypt_part(
+    slot: &mut Option<CipherState>,
+    part: &[u8],
+    out: &mut OutBuf<'_>,
+    then: impl FnOnce(&[u8]) -> Result<()>,
+) -> Result<()> {
+    let bound = active(slot)?.op.output_len(part.len(), false);
+    let Some(buffer) = out.space(bound)? else {
+        return Ok(());
+    };
+    let written = step(slot, |s| {
         s.multipart = true;
-        s.op.update(part)
-    })
+        s.op.update(part, buffer)
+    })?;
+    if let Err(e) = then(&buffer[..written]) {
+        // The call fails: the plaintext it wrote does not stay behind in the caller's buffer.
+        buffer[..written].zeroize();
+        return Err(e);
+    }
+    out.written(written);
+    Ok(())
 }
 
 impl Module {
@@ -107,12 +124,13 @@ impl Module {
         if !reserve_cipher(&mut s.decrypt, part, out)? {
             return Ok(());
         }
-        let plain = decrypt_part(&mut s.decrypt, part)?;
-        step(&mut s.digest, |d| {
-            d.multipart = true;
-            d.update(&plain)
-        })?;
-        out.fill(&plain).map(|_| ())
+        let digest = &mut s.digest;
+        decrypt_part(&mut s.decrypt, part, out, |plain| {
+            step(digest, |d| {
+                d.multipart = true;
+                d.update(plain)
+            })
+        })
     }
 
     pub fn sign_encrypt_update(
@@ -152,11 +170,12 @@ impl Module {
         if !reserve_cipher(&mut s.decrypt, part, out)? {
             return Ok(());
         }
-        let plain = decrypt_part(&mut s.decrypt, part)?;
-        step(&mut s.verify, |st| {
-            st.multipart = true;
-            st.op.update(&plain)
-        })?;
-        out.fill(&plain).map(|_| ())
+        let verify = &mut s.verify;
+        decrypt_part(&mut s.decrypt, part, out, |plain| {
+            step(verify, |st| {
+                st.multipart = true;
+                st.op.update(plain)
+            })
+        })
     }
 }

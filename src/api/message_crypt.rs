@@ -200,6 +200,26 @@ fn split_tag(mut out: Vec<u8>, tag_len: usize) -> Result<(Vec<u8>, Vec<u8>)> {
     Ok((out, tag))
 }
 
+/// The end of an encrypted message whose first `streamed` bytes of ciphertext are already in
+/// `out`: the rest of the ciphertext follows them there and the tag is returned, with the
+/// ciphertext's whole length. (Ciphertext and tag are not secret: nothing here is zeroized.)
+fn finish_sealed(
+    op: &mut dyn crate::mechanism::CipherOperation,
+    out: &mut [u8],
+    streamed: usize,
+    tag_len: usize,
+) -> Result<(usize, Vec<u8>)> {
+    let mut rest = vec![0u8; op.output_len(0, true)];
+    let len = op.finish(&mut rest)?;
+    rest.truncate(len);
+    let (ciphertext, tag) = split_tag(rest, tag_len)?;
+    let end = streamed + ciphertext.len();
+    out.get_mut(streamed..end)
+        .ok_or(Rv::GENERAL_ERROR)?
+        .copy_from_slice(&ciphertext);
+    Ok((end, tag))
+}
+
 impl Module {
     pub fn message_crypt_init(
         &self,
@@ -263,20 +283,22 @@ impl Module {
         self.recheck(&session, slot)?;
         let mut s = session.lock()?;
         let process = active(slot(&mut s))?;
-        if !out.reserve(data.len())? {
+        let Some(buffer) = out.space(data.len())? else {
             return Ok(Written::default());
-        }
+        };
         let (mut message, iv) = process.fresh_message(parameter, aad, encrypt)?;
         if encrypt {
-            let produced = message.op.run(data)?;
-            let (ciphertext, tag) = split_tag(produced.to_vec(), message.tag_len)?;
-            out.fill(&ciphertext)?;
+            let streamed = message.op.update(data, buffer)?;
+            let (len, tag) = finish_sealed(&mut *message.op, buffer, streamed, message.tag_len)?;
+            out.written(len);
             Ok(Written { iv, tag: Some(tag) })
         } else {
-            let mut sealed = data.to_vec();
+            // Ciphertext ‖ tag, the form the decryption checks before it releases anything.
+            let mut sealed = Vec::with_capacity(data.len() + message.tag.len());
+            sealed.extend_from_slice(data);
             sealed.extend_from_slice(&message.tag);
-            let plaintext = message.op.run(&sealed)?;
-            out.fill(&plaintext)?;
+            let len = message.op.run(&sealed, buffer)?;
+            out.written(len);
             Ok(Written { iv, tag: None })
         }
     }
@@ -346,28 +368,24 @@ impl Module {
             (false, true) => message.op.output_len(data.len() + tag_len, true),
         };
         // A length query (or a buffer too small) feeds nothing: the part comes again.
-        match out.reserve(bound) {
-            Ok(true) => {}
-            Ok(false) => return Ok(Written::default()),
-            Err(e) => return Err(e),
-        }
-        let result = (|| {
+        let Some(buffer) = out.space(bound)? else {
+            return Ok(Written::default());
+        };
+        let result = (|| -> Result<(usize, Written)> {
             if encrypt && last && parameter.as_ref().is_none_or(|p| p.tag.len() != tag_len) {
                 Err(Rv::MECHANISM_PARAM_INVALID)?
             }
-            let mut produced = message.op.update(data)?.to_vec();
+            let streamed = message.op.update(data, buffer)?;
             if !last {
-                out.fill(&produced)?;
-                return Ok(Written::default());
+                return Ok((streamed, Written::default()));
             }
             if encrypt {
-                produced.extend_from_slice(&message.op.finish()?);
-                let (ciphertext, tag) = split_tag(produced, tag_len)?;
-                out.fill(&ciphertext)?;
-                return Ok(Written {
+                let (len, tag) = finish_sealed(&mut *message.op, buffer, streamed, tag_len)?;
+                let written = Written {
                     iv: None,
                     tag: Some(tag),
-                });
+                };
+                return Ok((len, written));
             }
             let tag = match parameter {
                 Some(p) => p.tag,
@@ -376,15 +394,18 @@ impl Module {
             if tag.len() != tag_len {
                 Err(Rv::MECHANISM_PARAM_INVALID)?
             }
-            let mut plaintext = message.op.update(&tag)?.to_vec();
-            plaintext.extend_from_slice(&message.op.finish()?);
-            out.fill(&plaintext)?;
-            Ok(Written::default())
+            let rest = buffer.get_mut(streamed..).ok_or(Rv::GENERAL_ERROR)?;
+            let mut len = streamed + message.op.update(&tag, rest)?;
+            let rest = buffer.get_mut(len..).ok_or(Rv::GENERAL_ERROR)?;
+            len += message.op.finish(rest)?;
+            Ok((len, Written::default()))
         })();
         if result.is_err() || last {
             process.message = None;
         }
-        result
+        let (len, written) = result?;
+        out.written(len);
+        Ok(written)
     }
 
     /// Ends the process, and with it a message left unfinished.

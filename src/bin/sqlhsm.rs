@@ -433,12 +433,17 @@ fn run(cli: Cli) -> AdminResult<(String, bool)> {
                 status,
                 algorithm,
                 expiring_within,
-            } => ok(admin.key_list(&KeyQuery {
-                token,
-                status,
-                algorithm,
-                expiring_within,
-            })?),
+            } => {
+                let query = KeyQuery {
+                    token,
+                    status,
+                    algorithm,
+                    expiring_within,
+                };
+                // Straight to stdout as the rows are read, not gathered into one string.
+                admin.key_list_to(&query, &mut std::io::stdout().lock())?;
+                ok(String::new())
+            }
             KeyCommand::Show { key_id } => ok(admin.key_show(&key_id)?),
             KeyCommand::Generate {
                 token,

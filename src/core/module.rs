@@ -243,13 +243,14 @@ impl Module {
             interval_ms: (config.cache.coherence_ms / 2).max(5),
             marker: AtomicU64::new(storage.change_marker().unwrap_or(0)),
         };
+        let objects = HandleTable::new(config.cache.max_objects);
         let module = Module {
             config,
             storage,
             slots: RwLock::new(SlotMap::default()),
             tokens: RwLock::new(HashMap::new()),
             sessions: RwLock::new(HashMap::new()),
-            objects: HandleTable::default(),
+            objects,
             coherence,
             actor: RwLock::new(None),
             providers: crate::provider::Providers::default(),

@@ -28,7 +28,10 @@ impl Module {
         invalid: Rv,
     ) -> Result<ObjectRef> {
         self.check_coherence();
-        let (object, stale) = self.objects.lookup(handle)?.ok_or(invalid)?;
+        let (object, stale) = match self.objects.lookup(handle)? {
+            Some(cached) => cached,
+            None => (self.reload(handle)?.ok_or(invalid)?, false),
+        };
         let object = if stale {
             self.revalidate(object)?.ok_or(invalid)?
         } else {
@@ -40,41 +43,36 @@ impl Module {
         Ok(object)
     }
 
+    /// A token object the cache evicted, read again from the store by its id (one query by
+    /// primary key) and cached again under the same handle; `None` when the handle names
+    /// nothing (never did, or the object is gone: then the handle is forgotten). Its material is
+    /// unsealed again when it is needed.
+    fn reload(&self, handle: CK_OBJECT_HANDLE) -> Result<Option<ObjectRef>> {
+        let Some(id) = self.objects.token_id(handle)? else {
+            return Ok(None);
+        };
+        match self.read_token_object(id) {
+            Ok(Some(fresh)) => Ok(Some(self.objects.cache(fresh)?.1)),
+            Ok(None) => {
+                self.objects.remove(id)?;
+                Ok(None)
+            }
+            // A private data object with nobody logged in: invisible, as it would be cached.
+            Err(e) if e.rv() == Rv::USER_NOT_LOGGED_IN => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Re-reads a cached token object that another process may have changed: the fresh copy
     /// replaces it (keeping unsealed material if the sealed bytes are the same), a vanished one
     /// leaves the handle table (`None`). If the store is unreachable the cached copy is used.
     pub(super) fn revalidate(&self, object: ObjectRef) -> Result<Option<ObjectRef>> {
-        let ObjectId::Token { row, half } = object.id else {
+        if !object.is_token() {
             return Ok(Some(object));
-        };
-        let fresh: Result<Option<Object>> = (|| match half {
-            Half::Public | Half::Private => Ok(match self.storage.get_asym_key(row)? {
-                Some(stored) => keystore::objects_from_asym_row(&stored)?
-                    .into_iter()
-                    .find(|o| o.id == object.id),
-                None => None,
-            }),
-            Half::Secret => match self.storage.get_sym_key(row)? {
-                Some(stored) => keystore::object_from_sym_row(&stored),
-                None => Ok(None),
-            },
-            Half::Standalone => match self.storage.get_object(row)? {
-                Some(stored) => {
-                    let token_key = self.login_of(object.token)?.token_key();
-                    match super::plain_objects::object_from_row(&stored, token_key.as_deref())? {
-                        Some(fresh) => Ok(Some(fresh)),
-                        // Private and nobody logged in: it is invisible now; check again later.
-                        None => Err(Rv::USER_NOT_LOGGED_IN.into()),
-                    }
-                }
-                None => Ok(None),
-            },
-        })();
+        }
+        let fresh = self.read_token_object(object.id);
         match fresh {
-            Ok(Some(fresh)) => {
-                let handle = self.objects.insert(fresh)?;
-                Ok(self.objects.get(handle)?)
-            }
+            Ok(Some(fresh)) => Ok(Some(self.objects.cache(fresh)?.1)),
             Ok(None) => {
                 tracing::info!(object = ?object.id, "a cached object was destroyed by another process");
                 self.objects.remove(object.id)?;
@@ -85,6 +83,37 @@ impl Module {
                 self.objects.mark_fresh(object.id)?;
                 Ok(Some(object))
             }
+        }
+    }
+
+    /// A token object as its row in the store says now (`None`: the row is gone). A private
+    /// data object with nobody logged in on its token is `USER_NOT_LOGGED_IN`.
+    fn read_token_object(&self, id: ObjectId) -> Result<Option<Object>> {
+        let ObjectId::Token { row, half } = id else {
+            return Ok(None);
+        };
+        match half {
+            Half::Public | Half::Private => Ok(match self.storage.get_asym_key(row)? {
+                Some(stored) => keystore::objects_from_asym_row(&stored)?
+                    .into_iter()
+                    .find(|o| o.id == id),
+                None => None,
+            }),
+            Half::Secret => match self.storage.get_sym_key(row)? {
+                Some(stored) => keystore::object_from_sym_row(&stored),
+                None => Ok(None),
+            },
+            Half::Standalone => match self.storage.get_object(row)? {
+                Some(stored) => {
+                    let token_key = self.login_of(stored.provider_config_id)?.token_key();
+                    match super::plain_objects::object_from_row(&stored, token_key.as_deref())? {
+                        Some(fresh) => Ok(Some(fresh)),
+                        // Private and nobody logged in: it is invisible now; check again later.
+                        None => Err(Rv::USER_NOT_LOGGED_IN.into()),
+                    }
+                }
+                None => Ok(None),
+            },
         }
     }
 
@@ -229,7 +258,29 @@ impl Module {
             }
             let want_asym = matches!(class, None | Some(CKO_PUBLIC_KEY) | Some(CKO_PRIVATE_KEY));
             let want_sym = matches!(class, None | Some(CKO_SECRET_KEY));
-            let mut candidates: Vec<Object> = Vec::new();
+            // Rows arrive one at a time and only handles stay: a search over a million rows holds
+            // neither the rows nor their objects. The first matches (a quarter of the cache
+            // budget) are cached, since they are usually used next; beyond that a search only
+            // registers handles, so listing everything does not flush the cache.
+            let cache_first = (self.config.cache.max_objects / 4).max(1);
+            let mut failure: Option<crate::error::Error> = None;
+            let keep = |object: Object, found: &mut Vec<CK_OBJECT_HANDLE>| -> Result<()> {
+                if !access.can_see(&object) || !object.attrs.matches(template) {
+                    return Ok(());
+                }
+                let handle = if found.len() < cache_first || self.objects.is_cached(object.id)? {
+                    self.objects.insert(object)?
+                } else {
+                    self.objects.register(object.id)?
+                };
+                found.push(handle);
+                Ok(())
+            };
+            let mut record = |outcome: Result<()>| {
+                if let Err(e) = outcome {
+                    failure.get_or_insert(e);
+                }
+            };
             if want_asym {
                 let mut asym_filter = filter.clone();
                 if let Some(key_type) = key_type {
@@ -240,14 +291,20 @@ impl Module {
                     .as_ref()
                     .is_some_and(Vec::is_empty);
                 if !skip {
-                    for row in self.storage.find_asym_keys(&asym_filter)? {
-                        match keystore::objects_from_asym_row(&row) {
-                            Ok(objects) => candidates.extend(objects),
-                            Err(e) => {
-                                tracing::error!(key_id = %row.key_id, error = %e, "skipping an unreadable asym_key row")
+                    self.storage
+                        .visit_keys(KeyTable::Asym, &asym_filter, &mut |row| {
+                            let Some(row) = row.into_asym() else { return };
+                            match keystore::objects_from_asym_row(&row) {
+                                Ok(objects) => {
+                                    for object in objects {
+                                        record(keep(object, &mut found));
+                                    }
+                                }
+                                Err(e) => {
+                                    tracing::error!(key_id = %row.key_id, error = %e, "skipping an unreadable asym_key row")
+                                }
                             }
-                        }
-                    }
+                        })?;
                 }
             }
             if want_sym
@@ -256,35 +313,35 @@ impl Module {
                     Some(CKK_RSA | CKK_EC | CKK_EC_EDWARDS | CKK_EC_MONTGOMERY)
                 )
             {
-                for row in self.storage.find_sym_keys(&filter)? {
-                    match keystore::object_from_sym_row(&row) {
-                        Ok(Some(object)) => candidates.push(object),
-                        Ok(None) => {}
-                        Err(e) => {
-                            tracing::error!(key_id = %row.key_id, error = %e, "skipping an unreadable sym_key row")
+                self.storage
+                    .visit_keys(KeyTable::Sym, &filter, &mut |row| {
+                        let Some(row) = row.into_sym() else { return };
+                        match keystore::object_from_sym_row(&row) {
+                            Ok(Some(object)) => record(keep(object, &mut found)),
+                            Ok(None) => {}
+                            Err(e) => {
+                                tracing::error!(key_id = %row.key_id, error = %e, "skipping an unreadable sym_key row")
+                            }
                         }
-                    }
-                }
+                    })?;
             }
             let want_plain = matches!(class, None | Some(CKO_DATA) | Some(CKO_CERTIFICATE))
                 && key_type.is_none();
             if want_plain {
                 let class = class.and_then(|c| i64::try_from(c).ok());
                 let token_key = access.login.token_key();
-                for row in self.storage.find_objects(&filter, class)? {
+                self.storage.visit_objects(&filter, class, &mut |row| {
                     match super::plain_objects::object_from_row(&row, token_key.as_deref()) {
-                        Ok(Some(object)) => candidates.push(object),
+                        Ok(Some(object)) => record(keep(object, &mut found)),
                         Ok(None) => {}
                         Err(e) => {
                             tracing::error!(row = %row.id, error = %e, "skipping an unreadable p11_object row")
                         }
                     }
-                }
+                })?;
             }
-            for object in candidates {
-                if access.can_see(&object) && object.attrs.matches(template) {
-                    found.push(self.objects.insert(object)?);
-                }
+            if let Some(e) = failure {
+                return Err(e);
             }
         }
         if token_wanted != Some(true) {

@@ -155,26 +155,27 @@ pub(crate) fn cipher_update(
     data: &[u8],
     out: &mut OutBuf<'_>,
 ) -> Result<()> {
-    let multipart = active(slot)?.op.multipart();
+    let (multipart, bound) = {
+        let state = active(slot)?;
+        (state.op.multipart(), state.op.output_len(data.len(), false))
+    };
     if !multipart {
         *slot = None;
         Err(Rv::FUNCTION_NOT_SUPPORTED)?
     }
-    let bound = slot
-        .as_ref()
-        .map_or(0, |s| s.op.output_len(data.len(), false));
-    if !out.reserve(bound)? {
+    let Some(buffer) = out.space(bound)? else {
         return Ok(());
-    }
-    let produced = step(slot, |s| {
+    };
+    let written = step(slot, |s| {
         s.multipart = true;
-        s.op.update(data)
+        s.op.update(data, buffer)
     })?;
-    out.fill(&produced).map(|_| ())
+    out.written(written);
+    Ok(())
 }
 
 pub(crate) fn cipher_final(slot: &mut Option<CipherState>, out: &mut OutBuf<'_>) -> Result<()> {
-    deliver(slot, out, |s| s.op.output_len(0, true), |s| s.op.finish())
+    deliver_cipher(slot, out, 0, |op, buffer| op.finish(buffer))
 }
 
 pub(crate) fn cipher_single(
@@ -185,12 +186,58 @@ pub(crate) fn cipher_single(
     if slot.as_ref().is_some_and(|s| s.multipart) {
         Err(Rv::OPERATION_ACTIVE)?
     }
-    deliver(
-        slot,
-        out,
-        |s| s.op.output_len(data.len(), true),
-        |s| s.op.run(data),
-    )
+    deliver_cipher(slot, out, data.len(), |op, buffer| op.run(data, buffer))
+}
+
+/// [`deliver`] for ciphers, which write into the caller's buffer: a length query, or a buffer
+/// below an exact bound, computes nothing and keeps the operation; a large enough buffer
+/// receives the output directly. Only when the bound is not exact (a padded or RSA decryption)
+/// and the buffer is below it is the result computed into a zeroized scratch buffer, and kept
+/// for the retry if it does not fit either — so the work is never done twice.
+fn deliver_cipher(
+    slot: &mut Option<CipherState>,
+    out: &mut OutBuf<'_>,
+    input_len: usize,
+    work: impl FnOnce(&mut dyn mechanism::CipherOperation, &mut [u8]) -> Result<usize>,
+) -> Result<()> {
+    let state = active(slot)?;
+    if let Some(kept) = &state.pending {
+        let delivered = out.fill(kept);
+        if matches!(delivered, Ok(false)) || is_too_small(&delivered) {
+            return delivered.map(|_| ());
+        }
+        *slot = None;
+        return delivered.map(|_| ());
+    }
+    let bound = state.op.output_len(input_len, true);
+    let result = match out.space(bound) {
+        Ok(None) => return Ok(()),
+        Ok(Some(buffer)) => work(&mut *state.op, buffer),
+        Err(e) if state.op.exact_len() => return Err(e),
+        Err(_) => {
+            let mut scratch = Zeroizing::new(vec![0u8; bound]);
+            match work(&mut *state.op, &mut scratch) {
+                Ok(len) => {
+                    scratch.truncate(len);
+                    let delivered = out.fill(&scratch);
+                    if is_too_small(&delivered) {
+                        state.pending = Some(scratch);
+                        return delivered.map(|_| ());
+                    }
+                    *slot = None;
+                    return delivered.map(|_| ());
+                }
+                Err(e) => Err(e),
+            }
+        }
+    };
+    *slot = None;
+    out.written(result?);
+    Ok(())
+}
+
+fn is_too_small<T>(result: &Result<T>) -> bool {
+    matches!(result, Err(e) if e.rv() == Rv::BUFFER_TOO_SMALL)
 }
 
 impl Module {

@@ -57,15 +57,11 @@ pub(crate) fn gcm_open(
     ciphertext: &[u8],
     tag: &[u8],
 ) -> Option<Zeroizing<Vec<u8>>> {
-    let cipher = super::cipher::aes_gcm_cipher(key.len())?;
-    let mut crypter = Crypter::new(cipher, Mode::Decrypt, key, Some(iv)).ok()?;
-    crypter.aad_update(aad).ok()?;
-    let mut out = Zeroizing::new(vec![0u8; ciphertext.len() + 16]);
-    let mut len = crypter.update(ciphertext, &mut out).ok()?;
-    crypter.set_tag(tag).ok()?;
-    len += crypter.finalize(&mut out[len..]).ok()?;
-    out.truncate(len);
-    Some(out)
+    let alg = super::cipher::aes_gcm_alg(key.len())?;
+    let mut ctx = super::cipher::Ctx::aead(alg, false, key, iv, aad).ok()?;
+    let mut out = Zeroizing::new(vec![0u8; ciphertext.len()]);
+    ctx.update(ciphertext, &mut out).ok()?;
+    ctx.check_tag(tag).then_some(out)
 }
 
 #[cfg(test)]

@@ -10,10 +10,9 @@
 
 use openssl::cipher::CipherRef;
 use openssl::cipher_ctx::{CipherCtx, CipherCtxRef};
-use openssl::symm::{Cipher, Crypter, Mode};
 use zeroize::Zeroizing;
 
-use crate::crypto::cipher::AES_BLOCK;
+use crate::crypto::cipher::{Alg, Ctx, AES_BLOCK};
 use crate::crypto::openssl_error;
 use crate::error::{Result, Rv};
 
@@ -38,37 +37,21 @@ pub enum AesFeedback {
     Cfb128,
 }
 
-fn aes_feedback_cipher(mode: AesFeedback, key_len: usize) -> Option<Cipher> {
-    use AesFeedback::*;
-    Some(match (mode, key_len) {
-        (Ofb, 16) => Cipher::aes_128_ofb(),
-        (Ofb, 24) => Cipher::aes_192_ofb(),
-        (Ofb, 32) => Cipher::aes_256_ofb(),
-        (Cfb1, 16) => Cipher::aes_128_cfb1(),
-        (Cfb1, 24) => Cipher::aes_192_cfb1(),
-        (Cfb1, 32) => Cipher::aes_256_cfb1(),
-        (Cfb8, 16) => Cipher::aes_128_cfb8(),
-        (Cfb8, 24) => Cipher::aes_192_cfb8(),
-        (Cfb8, 32) => Cipher::aes_256_cfb8(),
-        (Cfb128, 16) => Cipher::aes_128_cfb128(),
-        (Cfb128, 24) => Cipher::aes_192_cfb128(),
-        (Cfb128, 32) => Cipher::aes_256_cfb128(),
-        _ => return None,
-    })
-}
-
-fn direction(encrypt: bool) -> Mode {
-    if encrypt {
-        Mode::Encrypt
-    } else {
-        Mode::Decrypt
-    }
+fn aes_feedback_alg(mode: AesFeedback, key_len: usize) -> Option<Alg> {
+    use Alg::*;
+    let algs = match mode {
+        AesFeedback::Ofb => [Aes128Ofb, Aes192Ofb, Aes256Ofb],
+        AesFeedback::Cfb1 => [Aes128Cfb1, Aes192Cfb1, Aes256Cfb1],
+        AesFeedback::Cfb8 => [Aes128Cfb8, Aes192Cfb8, Aes256Cfb8],
+        AesFeedback::Cfb128 => [Aes128Cfb128, Aes192Cfb128, Aes256Cfb128],
+    };
+    Alg::aes(key_len, algs)
 }
 
 /// A cipher fed as the data comes, its chaining state kept between calls. Stream and feedback
 /// modes give out as many bytes as they are given; Triple DES ECB/CBC takes whole blocks only.
 pub struct Streaming {
-    crypter: Crypter,
+    ctx: Ctx,
     block: usize,
 }
 
@@ -81,10 +64,11 @@ impl Streaming {
         iv: &[u8; AES_BLOCK],
         encrypt: bool,
     ) -> Result<Streaming> {
-        let cipher = aes_feedback_cipher(mode, key.len()).ok_or(Rv::KEY_SIZE_RANGE)?;
-        let crypter =
-            Crypter::new(cipher, direction(encrypt), key, Some(iv)).map_err(openssl_error)?;
-        Ok(Streaming { crypter, block: 1 })
+        let alg = aes_feedback_alg(mode, key.len()).ok_or(Rv::KEY_SIZE_RANGE)?;
+        Ok(Streaming {
+            ctx: Ctx::new(alg, encrypt, key, Some(iv))?,
+            block: 1,
+        })
     }
 
     /// ChaCha20 (RFC 8439 §2.4) from its 16-byte initial counter-and-nonce block, little-endian
@@ -95,9 +79,10 @@ impl Streaming {
         if key.len() != CHACHA20_KEY {
             Err(Rv::KEY_SIZE_RANGE)?
         }
-        let crypter = Crypter::new(Cipher::chacha20(), Mode::Encrypt, key, Some(block))
-            .map_err(openssl_error)?;
-        Ok(Streaming { crypter, block: 1 })
+        Ok(Streaming {
+            ctx: Ctx::new(Alg::Chacha20, true, key, Some(block))?,
+            block: 1,
+        })
     }
 
     /// Triple DES (EDE) with a 24-byte key, in ECB (`iv` `None`) or CBC with an 8-byte IV,
@@ -106,15 +91,12 @@ impl Streaming {
         if key.len() != TDES_KEY {
             Err(Rv::KEY_SIZE_RANGE)?
         }
-        let (cipher, iv) = match iv {
-            None => (Cipher::des_ede3(), None),
-            Some(iv) => (Cipher::des_ede3_cbc(), Some(&iv[..])),
+        let (alg, iv) = match iv {
+            None => (Alg::DesEde3Ecb, None),
+            Some(iv) => (Alg::DesEde3Cbc, Some(&iv[..])),
         };
-        let mut crypter =
-            Crypter::new(cipher, direction(encrypt), key, iv).map_err(openssl_error)?;
-        crypter.pad(false);
         Ok(Streaming {
-            crypter,
+            ctx: Ctx::new(alg, encrypt, key, iv)?,
             block: DES_BLOCK,
         })
     }
@@ -124,31 +106,35 @@ impl Streaming {
         self.block
     }
 
-    /// Processes `data` (for Triple DES a multiple of 8 bytes: `CKR_DATA_LEN_RANGE` otherwise).
+    /// Processes `data` (for Triple DES a multiple of 8 bytes: `CKR_DATA_LEN_RANGE` otherwise)
+    /// into the first `data.len()` bytes of `out`; returns that length.
+    pub fn update_into(&mut self, data: &[u8], out: &mut [u8]) -> Result<usize> {
+        self.ctx.update(data, out)
+    }
+
+    /// [`Streaming::update_into`] into a fresh (zeroized) buffer.
     pub fn update(&mut self, data: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
-        if !data.len().is_multiple_of(self.block) {
-            Err(Rv::DATA_LEN_RANGE)?
-        }
-        let mut out = Zeroizing::new(vec![0u8; data.len() + self.block]);
-        let len = self.crypter.update(data, &mut out).map_err(openssl_error)?;
+        let mut out = Zeroizing::new(vec![0u8; data.len()]);
+        let len = self.update_into(data, &mut out)?;
         out.truncate(len);
         Ok(out)
     }
 }
 
-/// AES-XTS (SP 800-38E) of one data unit under a 16-byte tweak, with ciphertext stealing: the
-/// key is 32 (AES-128) or 64 bytes (AES-256), its two halves different; the data 16 bytes to
-/// [`XTS_MAX_DATA`]. `CKR_KEY_SIZE_RANGE`, `CKR_KEY_TYPE_INCONSISTENT` (equal halves) and
-/// `CKR_DATA_LEN_RANGE` otherwise.
-pub fn aes_xts(
+/// AES-XTS (SP 800-38E) of one data unit under a 16-byte tweak, with ciphertext stealing, into
+/// the first `data.len()` bytes of `out`: the key is 32 (AES-128) or 64 bytes (AES-256), its two
+/// halves different; the data 16 bytes to [`XTS_MAX_DATA`]. `CKR_KEY_SIZE_RANGE`,
+/// `CKR_KEY_TYPE_INCONSISTENT` (equal halves) and `CKR_DATA_LEN_RANGE` otherwise.
+pub fn aes_xts_into(
     key: &[u8],
     tweak: &[u8; AES_BLOCK],
     data: &[u8],
     encrypt: bool,
-) -> Result<Zeroizing<Vec<u8>>> {
-    let cipher = match key.len() {
-        32 => Cipher::aes_128_xts(),
-        64 => Cipher::aes_256_xts(),
+    out: &mut [u8],
+) -> Result<usize> {
+    let alg = match key.len() {
+        32 => Alg::Aes128Xts,
+        64 => Alg::Aes256Xts,
         _ => Err(Rv::KEY_SIZE_RANGE)?,
     };
     let (k1, k2) = key.split_at(key.len() / 2);
@@ -158,21 +144,26 @@ pub fn aes_xts(
     if !(AES_BLOCK..=XTS_MAX_DATA).contains(&data.len()) {
         Err(Rv::DATA_LEN_RANGE)?
     }
-    let mut crypter =
-        Crypter::new(cipher, direction(encrypt), key, Some(tweak)).map_err(openssl_error)?;
-    let mut out = Zeroizing::new(vec![0u8; data.len() + AES_BLOCK]);
-    let len = crypter.update(data, &mut out).map_err(openssl_error)?;
+    // XTS takes the whole unit in one call (its block size is 1 to OpenSSL).
+    Ctx::new(alg, encrypt, key, Some(tweak))?.update(data, out)
+}
+
+/// [`aes_xts_into`] into a fresh (zeroized) buffer.
+pub fn aes_xts(
+    key: &[u8],
+    tweak: &[u8; AES_BLOCK],
+    data: &[u8],
+    encrypt: bool,
+) -> Result<Zeroizing<Vec<u8>>> {
+    let mut out = Zeroizing::new(vec![0u8; data.len()]);
+    let len = aes_xts_into(key, tweak, data, encrypt, &mut out)?;
     out.truncate(len);
     Ok(out)
 }
 
-fn aes_ccm_cipher(key_len: usize) -> Option<&'static CipherRef> {
-    match key_len {
-        16 => Some(openssl::cipher::Cipher::aes_128_ccm()),
-        24 => Some(openssl::cipher::Cipher::aes_192_ccm()),
-        32 => Some(openssl::cipher::Cipher::aes_256_ccm()),
-        _ => None,
-    }
+fn aes_ccm_alg(key_len: usize) -> Option<Alg> {
+    use Alg::*;
+    Alg::aes(key_len, [Aes128Ccm, Aes192Ccm, Aes256Ccm])
 }
 
 /// CCM's limits (SP 800-38C §A.1): a nonce of 7..=13 bytes, an even tag of 4..=16 bytes.
@@ -188,7 +179,7 @@ fn ccm_check(nonce: &[u8], tag_len: usize) -> Result<()> {
 
 /// A CCM context keyed for one message. The nonce and tag lengths are set before the key:
 /// OpenSSL fixes CCM's M and L when the key is set, so a tag length given afterwards would
-/// not take (which is why this does not use `Crypter`).
+/// not take (which is why this does not use `Ctx::aead`).
 fn ccm_context(
     cipher: &CipherRef,
     encrypt: bool,
@@ -218,7 +209,33 @@ fn ccm_context(
     Ok(ctx)
 }
 
-/// AES-CCM encryption of a whole message: ciphertext ‖ tag.
+/// AES-CCM encryption of a whole message into `out`: ciphertext ‖ tag, `data.len() + tag_len`
+/// bytes; returns that length.
+pub fn aes_ccm_seal_into(
+    key: &[u8],
+    nonce: &[u8],
+    aad: &[u8],
+    data: &[u8],
+    tag_len: usize,
+    out: &mut [u8],
+) -> Result<usize> {
+    let cipher = aes_ccm_alg(key.len()).ok_or(Rv::KEY_SIZE_RANGE)?.cipher()?;
+    ccm_check(nonce, tag_len)?;
+    let out = out
+        .get_mut(..data.len() + tag_len)
+        .ok_or(Rv::GENERAL_ERROR)?;
+    let mut ctx = ccm_context(cipher, true, key, nonce, Ok(tag_len), data.len(), aad)
+        .map_err(openssl_error)?;
+    let (body, tag) = out.split_at_mut(data.len());
+    let len = ctx.cipher_update(data, Some(body)).map_err(openssl_error)?;
+    if len != data.len() {
+        Err(Rv::GENERAL_ERROR)?
+    }
+    ctx.tag(tag).map_err(openssl_error)?;
+    Ok(data.len() + tag_len)
+}
+
+/// [`aes_ccm_seal_into`] into a fresh buffer.
 pub fn aes_ccm_seal(
     key: &[u8],
     nonce: &[u8],
@@ -226,17 +243,9 @@ pub fn aes_ccm_seal(
     data: &[u8],
     tag_len: usize,
 ) -> Result<Vec<u8>> {
-    let cipher = aes_ccm_cipher(key.len()).ok_or(Rv::KEY_SIZE_RANGE)?;
-    ccm_check(nonce, tag_len)?;
-    let mut ctx = ccm_context(cipher, true, key, nonce, Ok(tag_len), data.len(), aad)
-        .map_err(openssl_error)?;
     let mut out = vec![0u8; data.len() + tag_len];
-    let len = ctx
-        .cipher_update(data, Some(&mut out))
-        .map_err(openssl_error)?;
-    ctx.tag(&mut out[len..len + tag_len])
-        .map_err(openssl_error)?;
-    out.truncate(len + tag_len);
+    let len = aes_ccm_seal_into(key, nonce, aad, data, tag_len, &mut out)?;
+    out.truncate(len);
     Ok(out)
 }
 
@@ -248,7 +257,7 @@ pub fn aes_ccm_open(
     ciphertext: &[u8],
     tag: &[u8],
 ) -> Result<Option<Zeroizing<Vec<u8>>>> {
-    let cipher = aes_ccm_cipher(key.len()).ok_or(Rv::KEY_SIZE_RANGE)?;
+    let cipher = aes_ccm_alg(key.len()).ok_or(Rv::KEY_SIZE_RANGE)?.cipher()?;
     ccm_check(nonce, tag.len())?;
     let opened = (|| {
         let mut ctx =
@@ -262,10 +271,10 @@ pub fn aes_ccm_open(
     Ok(opened)
 }
 
-/// Streaming ChaCha20-Poly1305 encryption (RFC 8439 §2.8) with a 96-bit nonce; the 16-byte tag
-/// comes out of [`ChachaPolySealer::finish`].
+/// Streaming ChaCha20-Poly1305 encryption (RFC 8439 §2.8) with a 96-bit nonce into the
+/// caller's buffer; the 16-byte tag comes out of [`ChachaPolySealer::finish`].
 pub struct ChachaPolySealer {
-    crypter: Crypter,
+    ctx: Ctx,
 }
 
 impl ChachaPolySealer {
@@ -276,29 +285,21 @@ impl ChachaPolySealer {
         if nonce.len() != CHACHA20_POLY1305_NONCE {
             Err(Rv::MECHANISM_PARAM_INVALID)?
         }
-        let mut crypter =
-            Crypter::new(Cipher::chacha20_poly1305(), Mode::Encrypt, key, Some(nonce))
-                .map_err(openssl_error)?;
-        crypter.aad_update(aad).map_err(openssl_error)?;
-        Ok(ChachaPolySealer { crypter })
+        Ok(ChachaPolySealer {
+            ctx: Ctx::aead(Alg::Chacha20Poly1305, true, key, nonce, aad)?,
+        })
     }
 
-    pub fn update(&mut self, data: &[u8]) -> Result<Vec<u8>> {
-        let mut out = vec![0u8; data.len() + AES_BLOCK];
-        let len = self.crypter.update(data, &mut out).map_err(openssl_error)?;
-        out.truncate(len);
-        Ok(out)
+    /// Encrypts `data` into the first `data.len()` bytes of `out`.
+    pub fn update(&mut self, data: &[u8], out: &mut [u8]) -> Result<usize> {
+        self.ctx.update(data, out)
     }
 
-    /// Any last bytes followed by the tag.
-    pub fn finish(&mut self) -> Result<Vec<u8>> {
-        let mut out = vec![0u8; AES_BLOCK + POLY1305_TAG];
-        let len = self.crypter.finalize(&mut out).map_err(openssl_error)?;
-        self.crypter
-            .get_tag(&mut out[len..len + POLY1305_TAG])
-            .map_err(openssl_error)?;
-        out.truncate(len + POLY1305_TAG);
-        Ok(out)
+    /// The tag, into the first 16 bytes of `out`.
+    pub fn finish(&mut self, out: &mut [u8]) -> Result<usize> {
+        let tag = out.get_mut(..POLY1305_TAG).ok_or(Rv::GENERAL_ERROR)?;
+        self.ctx.finish_tag(tag)?;
+        Ok(POLY1305_TAG)
     }
 }
 
@@ -317,15 +318,10 @@ pub fn chacha20_poly1305_open(
         Err(Rv::MECHANISM_PARAM_INVALID)?
     }
     let opened = (|| {
-        let mut crypter =
-            Crypter::new(Cipher::chacha20_poly1305(), Mode::Decrypt, key, Some(nonce)).ok()?;
-        crypter.aad_update(aad).ok()?;
-        let mut out = Zeroizing::new(vec![0u8; ciphertext.len() + AES_BLOCK]);
-        let mut len = crypter.update(ciphertext, &mut out).ok()?;
-        crypter.set_tag(tag).ok()?;
-        len += crypter.finalize(&mut out[len..]).ok()?;
-        out.truncate(len);
-        Some(out)
+        let mut ctx = Ctx::aead(Alg::Chacha20Poly1305, false, key, nonce, aad).ok()?;
+        let mut out = Zeroizing::new(vec![0u8; ciphertext.len()]);
+        ctx.update(ciphertext, &mut out).ok()?;
+        ctx.check_tag(tag).then_some(out)
     })();
     Ok(opened)
 }
@@ -416,9 +412,10 @@ mod tests {
         let aad = h("50515253c0c1c2c3c4c5c6c7");
         let plain = b"Ladies and Gentlemen of the class of '99: If I could offer you only one tip for the future, sunscreen would be it.";
         let mut seal = ChachaPolySealer::new(&key, &nonce, &aad).unwrap();
-        let mut out = seal.update(&plain[..50]).unwrap();
-        out.extend(seal.update(&plain[50..]).unwrap());
-        out.extend(seal.finish().unwrap());
+        let mut out = vec![0u8; plain.len() + 16];
+        let a = seal.update(&plain[..50], &mut out).unwrap();
+        let b = seal.update(&plain[50..], &mut out[a..]).unwrap();
+        seal.finish(&mut out[a + b..]).unwrap();
         let (ct, tag) = out.split_at(plain.len());
         assert_eq!(hex::encode(tag), "1ae10b594f09e26a7e902ecbd0600691");
         let opened = chacha20_poly1305_open(&key, &nonce, &aad, ct, tag).unwrap();

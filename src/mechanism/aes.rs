@@ -18,12 +18,12 @@ use super::keywrap::{unwrap_by_decrypting, wrap_by_encrypting};
 use super::support::{
     block_iv, secret_key, zero_pad, Block, BlockCipher, BlockOp, OneShot, StreamOp,
 };
-use super::{CipherOperation, KeyMaterial, MechanismEntry};
+use super::{put, CipherOperation, KeyMaterial, MechanismEntry};
 use crate::crypto::cipher::{
     aes_gcm_decrypt, AesBlocks, AesCtr, AesGcmEncryptor, AesMode, AES_BLOCK,
 };
 use crate::crypto::modes::{
-    aes_ccm_open, aes_ccm_seal, aes_xts, AesFeedback, Streaming, XTS_MAX_DATA,
+    aes_ccm_open, aes_ccm_seal_into, aes_xts_into, AesFeedback, Streaming, XTS_MAX_DATA,
 };
 use crate::error::{Result, Rv};
 use crate::types::{MechanismParam, ParamShape};
@@ -219,22 +219,21 @@ fn ccm(
     }
     let (nonce, aad) = (nonce.clone(), aad.clone());
     Ok(if encrypt {
-        OneShot::boxed(mac_len as isize, move |data| {
+        OneShot::boxed(mac_len as isize, move |data, out| {
             if data.len() != data_len {
                 Err(Rv::DATA_LEN_RANGE)?
             }
-            Ok(Zeroizing::new(aes_ccm_seal(
-                &key, &nonce, &aad, data, mac_len,
-            )?))
+            aes_ccm_seal_into(&key, &nonce, &aad, data, mac_len, out)
         })
     } else {
-        OneShot::boxed(-(mac_len as isize), move |input| {
+        OneShot::boxed(-(mac_len as isize), move |input, out| {
             if input.len() != data_len + mac_len {
                 Err(Rv::ENCRYPTED_DATA_LEN_RANGE)?
             }
             let (ciphertext, mac) = input.split_at(data_len);
-            aes_ccm_open(&key, &nonce, &aad, ciphertext, mac)?
-                .ok_or_else(|| Rv::ENCRYPTED_DATA_INVALID.into())
+            let plain = aes_ccm_open(&key, &nonce, &aad, ciphertext, mac)?
+                .ok_or(Rv::ENCRYPTED_DATA_INVALID)?;
+            put(out, &plain)
         })
     })
 }
@@ -252,14 +251,14 @@ fn xts(
         Err(Rv::KEY_SIZE_RANGE)?
     }
     let tweak = iv16(param)?;
-    Ok(OneShot::boxed(0, move |data| {
+    Ok(OneShot::boxed(0, move |data, out| {
         if !(AES_BLOCK..=XTS_MAX_DATA).contains(&data.len()) {
             if encrypt {
                 Err(Rv::DATA_LEN_RANGE)?
             }
             Err(Rv::ENCRYPTED_DATA_LEN_RANGE)?
         }
-        aes_xts(&key, &tweak, data, encrypt)
+        aes_xts_into(&key, &tweak, data, encrypt, out)
     }))
 }
 
@@ -328,18 +327,22 @@ impl CipherOperation for GcmEncrypt {
     fn output_len(&self, input_len: usize, last: bool) -> usize {
         input_len + if last { self.tag_len } else { 0 }
     }
+    fn exact_len(&self) -> bool {
+        true
+    }
     fn multipart(&self) -> bool {
         true
     }
-    fn update(&mut self, data: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
-        Ok(Zeroizing::new(self.inner.update(data)?))
+    fn update(&mut self, data: &[u8], out: &mut [u8]) -> Result<usize> {
+        self.inner.update(data, out)
     }
-    fn finish(&mut self) -> Result<Zeroizing<Vec<u8>>> {
-        Ok(Zeroizing::new(self.inner.finish()?))
+    fn finish(&mut self, out: &mut [u8]) -> Result<usize> {
+        self.inner.finish(out)
     }
 }
 
-/// GCM decryption buffers everything: no plaintext leaves before the tag is checked.
+/// GCM decryption buffers everything (a single-part call reads the caller's input as it is):
+/// no plaintext leaves before the tag is checked.
 struct GcmDecrypt {
     key: Arc<Zeroizing<Vec<u8>>>,
     iv: Vec<u8>,
@@ -360,6 +363,17 @@ impl GcmDecrypt {
             input: Vec::new(),
         }))
     }
+
+    /// Opens `input` (ciphertext ‖ tag) into `out`, releasing nothing unless the tag verifies.
+    fn open(&self, input: &[u8], out: &mut [u8]) -> Result<usize> {
+        if input.len() < self.tag_len {
+            Err(Rv::ENCRYPTED_DATA_LEN_RANGE)?
+        }
+        let (ciphertext, tag) = input.split_at(input.len() - self.tag_len);
+        let plain = aes_gcm_decrypt(&self.key, &self.iv, &self.aad, ciphertext, tag)?
+            .ok_or(Rv::ENCRYPTED_DATA_INVALID)?;
+        put(out, &plain)
+    }
 }
 
 impl CipherOperation for GcmDecrypt {
@@ -370,23 +384,26 @@ impl CipherOperation for GcmDecrypt {
             0
         }
     }
+    fn exact_len(&self) -> bool {
+        true
+    }
     fn multipart(&self) -> bool {
         true
     }
-    fn update(&mut self, data: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+    fn update(&mut self, data: &[u8], _out: &mut [u8]) -> Result<usize> {
         self.input.extend_from_slice(data);
-        Ok(Zeroizing::new(Vec::new()))
+        Ok(0)
     }
-    fn finish(&mut self) -> Result<Zeroizing<Vec<u8>>> {
+    fn finish(&mut self, out: &mut [u8]) -> Result<usize> {
         let input = std::mem::take(&mut self.input);
-        if input.len() < self.tag_len {
-            Err(Rv::ENCRYPTED_DATA_LEN_RANGE)?
+        self.open(&input, out)
+    }
+    fn run(&mut self, data: &[u8], out: &mut [u8]) -> Result<usize> {
+        if self.input.is_empty() {
+            return self.open(data, out);
         }
-        let (ciphertext, tag) = input.split_at(input.len() - self.tag_len);
-        Ok(
-            aes_gcm_decrypt(&self.key, &self.iv, &self.aad, ciphertext, tag)?
-                .ok_or(Rv::ENCRYPTED_DATA_INVALID)?,
-        )
+        self.input.extend_from_slice(data);
+        self.finish(out)
     }
 }
 
@@ -438,10 +455,13 @@ impl CipherOperation for Ctr {
     fn output_len(&self, input_len: usize, _last: bool) -> usize {
         input_len
     }
+    fn exact_len(&self) -> bool {
+        true
+    }
     fn multipart(&self) -> bool {
         true
     }
-    fn update(&mut self, data: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+    fn update(&mut self, data: &[u8], out: &mut [u8]) -> Result<usize> {
         if let Some(remaining) = self.remaining {
             let len = data.len() as u128;
             if len > remaining {
@@ -449,9 +469,9 @@ impl CipherOperation for Ctr {
             }
             self.remaining = Some(remaining - len);
         }
-        self.inner.update(data)
+        self.inner.update(data, out)
     }
-    fn finish(&mut self) -> Result<Zeroizing<Vec<u8>>> {
-        Ok(Zeroizing::new(Vec::new()))
+    fn finish(&mut self, _out: &mut [u8]) -> Result<usize> {
+        Ok(0)
     }
 }

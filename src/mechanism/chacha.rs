@@ -112,14 +112,18 @@ fn aead(
         return Ok(Box::new(Seal(ChachaPolySealer::new(&key, nonce, aad)?)));
     }
     let (nonce, aad) = (nonce.clone(), aad.clone());
-    Ok(OneShot::boxed(-(POLY1305_TAG as isize), move |input| {
-        if input.len() < POLY1305_TAG {
-            Err(Rv::ENCRYPTED_DATA_LEN_RANGE)?
-        }
-        let (ciphertext, tag) = input.split_at(input.len() - POLY1305_TAG);
-        chacha20_poly1305_open(&key, &nonce, &aad, ciphertext, tag)?
-            .ok_or_else(|| Rv::ENCRYPTED_DATA_INVALID.into())
-    }))
+    Ok(OneShot::boxed(
+        -(POLY1305_TAG as isize),
+        move |input, out| {
+            if input.len() < POLY1305_TAG {
+                Err(Rv::ENCRYPTED_DATA_LEN_RANGE)?
+            }
+            let (ciphertext, tag) = input.split_at(input.len() - POLY1305_TAG);
+            let plain = chacha20_poly1305_open(&key, &nonce, &aad, ciphertext, tag)?
+                .ok_or(Rv::ENCRYPTED_DATA_INVALID)?;
+            super::put(out, &plain)
+        },
+    ))
 }
 
 struct Seal(ChachaPolySealer);
@@ -128,13 +132,16 @@ impl CipherOperation for Seal {
     fn output_len(&self, input_len: usize, last: bool) -> usize {
         input_len + if last { POLY1305_TAG } else { 0 }
     }
+    fn exact_len(&self) -> bool {
+        true
+    }
     fn multipart(&self) -> bool {
         true
     }
-    fn update(&mut self, data: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
-        Ok(Zeroizing::new(self.0.update(data)?))
+    fn update(&mut self, data: &[u8], out: &mut [u8]) -> Result<usize> {
+        self.0.update(data, out)
     }
-    fn finish(&mut self) -> Result<Zeroizing<Vec<u8>>> {
-        Ok(Zeroizing::new(self.0.finish()?))
+    fn finish(&mut self, out: &mut [u8]) -> Result<usize> {
+        self.0.finish(out)
     }
 }

@@ -138,21 +138,21 @@ impl CipherOperation for KwOp {
     fn multipart(&self) -> bool {
         false
     }
-    fn update(&mut self, data: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+    fn update(&mut self, data: &[u8], _out: &mut [u8]) -> Result<usize> {
         self.data.extend_from_slice(data);
-        Ok(Zeroizing::new(Vec::new()))
+        Ok(0)
     }
-    fn finish(&mut self) -> Result<Zeroizing<Vec<u8>>> {
+    fn finish(&mut self, out: &mut [u8]) -> Result<usize> {
         let data = std::mem::take(&mut self.data);
         let iv = self.iv.as_deref();
         if self.encrypt {
             match self.kind.wrap(&self.kek, iv, &data)? {
-                Ok(out) => Ok(Zeroizing::new(out)),
+                Ok(wrapped) => super::put(out, &wrapped),
                 Err(_) => Err(Rv::DATA_LEN_RANGE)?,
             }
         } else {
             match self.kind.unwrap(&self.kek, iv, &data)? {
-                Ok(out) => Ok(out),
+                Ok(plain) => super::put(out, &plain),
                 Err(WrapError::Length) => Err(Rv::ENCRYPTED_DATA_LEN_RANGE)?,
                 Err(WrapError::Integrity) => Err(Rv::ENCRYPTED_DATA_INVALID)?,
             }
@@ -173,7 +173,7 @@ pub(super) fn wrap_by_encrypting(
         Err(Rv::KEY_SIZE_RANGE)?
     }
     let mut op = factory(key, param)?;
-    match op.run(data) {
+    match op.run_vec(data) {
         Ok(out) => Ok(out.to_vec()),
         Err(Error::Pkcs11(Rv::DATA_LEN_RANGE)) => Err(Rv::KEY_SIZE_RANGE)?,
         Err(e) => Err(e),
@@ -189,7 +189,7 @@ pub(super) fn unwrap_by_decrypting(
     data: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>> {
     let mut op = factory(key, param)?;
-    match op.run(data) {
+    match op.run_vec(data) {
         Ok(out) => Ok(out),
         Err(Error::Pkcs11(Rv::ENCRYPTED_DATA_LEN_RANGE)) => Err(Rv::WRAPPED_KEY_LEN_RANGE)?,
         Err(Error::Pkcs11(Rv::ENCRYPTED_DATA_INVALID)) => Err(Rv::WRAPPED_KEY_INVALID)?,

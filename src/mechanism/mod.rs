@@ -31,7 +31,7 @@ use cryptoki_sys::{CK_FLAGS, CK_MECHANISM_INFO, CK_MECHANISM_TYPE, CK_ULONG};
 use zeroize::Zeroizing;
 
 use crate::crypto::keys::{PrivateKey, PublicKey};
-use crate::error::Result;
+use crate::error::{Result, Rv};
 use crate::types::{MechanismParam, ParamShape};
 
 pub use registry::{all, lookup, param_shape};
@@ -120,19 +120,63 @@ pub trait RecoverOperation: Send {
     fn recover(&mut self, signature: &[u8]) -> Result<Vec<u8>>;
 }
 
-/// An encryption or decryption in progress.
+/// An encryption or decryption in progress. Output goes straight into the caller's buffer:
+/// every call is handed an `out` slice at least as long as [`CipherOperation::output_len`]
+/// says for it (`update(data, out)`: `output_len(data.len(), false)`; `finish(out)`:
+/// `output_len(0, true)`; `run(data, out)`: `output_len(data.len(), true)`) and answers how many
+/// bytes it wrote there. What an operation keeps inside (buffered input, a held-back block) is
+/// zeroized; what it writes to `out` is the caller's.
 pub trait CipherOperation: Send {
     /// Upper bound of the output of `update(input_len)` (or of single-part `run` when `last`).
     fn output_len(&self, input_len: usize, last: bool) -> usize;
+    /// Whether the bound of the last call (`output_len(_, true)`) is the exact length it
+    /// writes. Then a smaller buffer is too small without computing anything; otherwise (a
+    /// padded or RSA decryption, whose length shows only once computed) the core computes into
+    /// a zeroized scratch buffer and holds the result for the caller's retry.
+    fn exact_len(&self) -> bool {
+        false
+    }
     fn multipart(&self) -> bool;
-    fn update(&mut self, data: &[u8]) -> Result<Zeroizing<Vec<u8>>>;
-    fn finish(&mut self) -> Result<Zeroizing<Vec<u8>>>;
+    fn update(&mut self, data: &[u8], out: &mut [u8]) -> Result<usize>;
+    fn finish(&mut self, out: &mut [u8]) -> Result<usize>;
     /// Single-part `C_Encrypt` / `C_Decrypt`.
-    fn run(&mut self, data: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
-        let mut out = self.update(data)?;
-        out.extend_from_slice(&self.finish()?);
+    fn run(&mut self, data: &[u8], out: &mut [u8]) -> Result<usize> {
+        let written = self.update(data, out)?;
+        let rest = out.get_mut(written..).ok_or(Rv::GENERAL_ERROR)?;
+        Ok(written + self.finish(rest)?)
+    }
+    /// [`CipherOperation::run`] into a fresh buffer of the bound's size, zeroized because it
+    /// may hold plaintext (key wrapping and unwrapping, tests).
+    fn run_vec(&mut self, data: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        let mut out = Zeroizing::new(vec![0u8; self.output_len(data.len(), true)]);
+        let len = self.run(data, &mut out)?;
+        out.truncate(len);
         Ok(out)
     }
+    /// [`CipherOperation::update`] into a fresh buffer (tests).
+    fn update_vec(&mut self, data: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        let mut out = Zeroizing::new(vec![0u8; self.output_len(data.len(), false)]);
+        let len = self.update(data, &mut out)?;
+        out.truncate(len);
+        Ok(out)
+    }
+    /// [`CipherOperation::finish`] into a fresh buffer (tests).
+    fn finish_vec(&mut self) -> Result<Zeroizing<Vec<u8>>> {
+        let mut out = Zeroizing::new(vec![0u8; self.output_len(0, true)]);
+        let len = self.finish(&mut out)?;
+        out.truncate(len);
+        Ok(out)
+    }
+}
+
+/// Hands a result computed whole (RSA, key wrap, a remote module's answer, an AEAD decryption
+/// checked before release) to the caller's `out`; returns its length. `out` is at least the
+/// operation's bound, so a shorter one is a broken promise, not the caller's error.
+pub(crate) fn put(out: &mut [u8], bytes: &[u8]) -> Result<usize> {
+    out.get_mut(..bytes.len())
+        .ok_or(Rv::GENERAL_ERROR)?
+        .copy_from_slice(bytes);
+    Ok(bytes.len())
 }
 
 /// A digest in progress.

@@ -483,20 +483,16 @@ impl CipherOperation for RsaEncrypt {
     fn multipart(&self) -> bool {
         false
     }
-    fn update(&mut self, data: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+    fn update(&mut self, data: &[u8], _out: &mut [u8]) -> Result<usize> {
         self.data.extend_from_slice(data);
         if self.data.len() > self.max {
             Err(Rv::DATA_LEN_RANGE)?
         }
-        Ok(Zeroizing::new(Vec::new()))
+        Ok(0)
     }
-    fn finish(&mut self) -> Result<Zeroizing<Vec<u8>>> {
+    fn finish(&mut self, out: &mut [u8]) -> Result<usize> {
         let data = std::mem::take(&mut self.data);
-        Ok(Zeroizing::new(rsa_encrypt(
-            &self.key,
-            &self.padding,
-            &data,
-        )?))
+        super::put(out, &rsa_encrypt(&self.key, &self.padding, &data)?)
     }
 }
 
@@ -536,19 +532,21 @@ impl CipherOperation for RsaDecrypt {
     fn multipart(&self) -> bool {
         false
     }
-    fn update(&mut self, data: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+    fn update(&mut self, data: &[u8], _out: &mut [u8]) -> Result<usize> {
         self.data.extend_from_slice(data);
         if self.data.len() > self.k {
             Err(Rv::ENCRYPTED_DATA_LEN_RANGE)?
         }
-        Ok(Zeroizing::new(Vec::new()))
+        Ok(0)
     }
-    fn finish(&mut self) -> Result<Zeroizing<Vec<u8>>> {
+    fn finish(&mut self, out: &mut [u8]) -> Result<usize> {
         let data = std::mem::take(&mut self.data);
         if data.len() != self.k {
             Err(Rv::ENCRYPTED_DATA_LEN_RANGE)?
         }
-        Ok(rsa_decrypt(&self.key, &self.padding, &data)?.ok_or(Rv::ENCRYPTED_DATA_INVALID)?)
+        let plain =
+            rsa_decrypt(&self.key, &self.padding, &data)?.ok_or(Rv::ENCRYPTED_DATA_INVALID)?;
+        super::put(out, &plain)
     }
 }
 
@@ -728,26 +726,26 @@ impl CipherOperation for RawRsa {
     fn multipart(&self) -> bool {
         false
     }
-    fn update(&mut self, data: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+    fn update(&mut self, data: &[u8], _out: &mut [u8]) -> Result<usize> {
         let too_long = if self.encrypt {
             Rv::DATA_LEN_RANGE
         } else {
             Rv::ENCRYPTED_DATA_LEN_RANGE
         };
         self.collect(data, too_long)?;
-        Ok(Zeroizing::new(Vec::new()))
+        Ok(0)
     }
-    fn finish(&mut self) -> Result<Zeroizing<Vec<u8>>> {
+    fn finish(&mut self, out: &mut [u8]) -> Result<usize> {
         if self.encrypt {
             let block = self.block(Rv::DATA_INVALID)?;
-            Ok(Zeroizing::new(self.public_op(&block)?))
+            super::put(out, &self.public_op(&block)?)
         } else {
             if self.data.len() != self.k() {
                 self.data.clear();
                 Err(Rv::ENCRYPTED_DATA_LEN_RANGE)?
             }
             let block = self.block(Rv::ENCRYPTED_DATA_INVALID)?;
-            self.private_op(&block)
+            super::put(out, &self.private_op(&block)?)
         }
     }
 }

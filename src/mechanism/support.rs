@@ -141,13 +141,16 @@ pub(crate) enum BlockCipher {
 }
 
 impl BlockCipher {
-    fn update(&mut self, blocks: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+    fn update(&mut self, blocks: &[u8], out: &mut [u8]) -> Result<usize> {
         match self {
-            BlockCipher::Aes(c) => c.update(blocks),
-            BlockCipher::Tdes(c) => c.update(blocks),
+            BlockCipher::Aes(c) => c.update_into(blocks, out),
+            BlockCipher::Tdes(c) => c.update_into(blocks, out),
         }
     }
 }
+
+/// The largest block a [`BlockOp`] runs (AES's).
+const MAX_BLOCK: usize = 16;
 
 /// The IV a CBC mode's parameter holds (`block` bytes), or none for ECB (which takes no
 /// parameter); `CKR_MECHANISM_PARAM_INVALID` otherwise.
@@ -182,7 +185,9 @@ impl BlockOp {
             block,
             encrypt,
             pad: mode == Block::CbcPad,
-            pending: Zeroizing::new(Vec::new()),
+            // Never more than a block: sized once, so it is never reallocated out of the
+            // zeroized buffer.
+            pending: Zeroizing::new(Vec::with_capacity(block)),
         })
     }
 
@@ -214,50 +219,75 @@ impl CipherOperation for BlockOp {
         }
     }
 
+    /// Only a padded decryption learns its length from the last block.
+    fn exact_len(&self) -> bool {
+        self.encrypt || !self.pad
+    }
+
     fn multipart(&self) -> bool {
         true
     }
 
-    fn update(&mut self, data: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
-        self.pending.extend_from_slice(data);
-        let n = self.ready(self.pending.len());
-        let out = self.cipher.update(&self.pending[..n])?;
-        self.pending.drain(..n);
-        Ok(out)
+    /// Whole blocks go from `data` straight to `out`; only a partial block (and, decrypting
+    /// with padding, the last block) waits in `pending`.
+    fn update(&mut self, data: &[u8], out: &mut [u8]) -> Result<usize> {
+        let block = self.block;
+        let ready = self.ready(self.pending.len() + data.len());
+        if ready == 0 {
+            self.pending.extend_from_slice(data);
+            return Ok(0);
+        }
+        let out = out.get_mut(..ready).ok_or(Rv::GENERAL_ERROR)?;
+        let mut data = data;
+        let mut written = 0;
+        if !self.pending.is_empty() {
+            // `ready` ≥ one block, so `data` completes the pending one.
+            let take = block - self.pending.len();
+            self.pending.extend_from_slice(&data[..take]);
+            written = self.cipher.update(&self.pending, &mut out[..block])?;
+            self.pending.clear();
+            data = &data[take..];
+        }
+        let direct = ready - written;
+        written += self.cipher.update(&data[..direct], &mut out[written..])?;
+        self.pending.extend_from_slice(&data[direct..]);
+        Ok(written)
     }
 
-    fn finish(&mut self) -> Result<Zeroizing<Vec<u8>>> {
-        let pending = std::mem::take(&mut self.pending);
+    fn finish(&mut self, out: &mut [u8]) -> Result<usize> {
         let block = self.block;
+        let pending = std::mem::replace(&mut self.pending, Zeroizing::new(Vec::new()));
         match (self.encrypt, self.pad) {
-            (_, false) if pending.is_empty() => Ok(Zeroizing::new(Vec::new())),
+            (_, false) if pending.is_empty() => Ok(0),
             (_, false) => Err(self.length_error())?,
             (true, true) => {
                 // PKCS#7: always 1..=block bytes, each the pad length.
                 let pad = block - pending.len();
-                let mut last = Zeroizing::new(pending.to_vec());
-                last.resize(block, pad as u8);
-                self.cipher.update(&last)
+                let mut last = Zeroizing::new([pad as u8; MAX_BLOCK]);
+                last[..pending.len()].copy_from_slice(&pending);
+                self.cipher.update(&last[..block], out)
             }
             (false, true) => {
                 if pending.len() != block {
                     Err(Rv::ENCRYPTED_DATA_LEN_RANGE)?
                 }
-                let mut plain = self.cipher.update(&pending)?;
+                let mut plain = Zeroizing::new([0u8; MAX_BLOCK]);
+                self.cipher.update(&pending, &mut plain[..block])?;
                 let pad = usize::from(plain[block - 1]);
                 let valid = (1..=block).contains(&pad)
-                    && plain[block - pad..].iter().all(|&b| usize::from(b) == pad);
+                    && plain[block - pad..block]
+                        .iter()
+                        .all(|&b| usize::from(b) == pad);
                 if !valid {
                     Err(Rv::ENCRYPTED_DATA_INVALID)?
                 }
-                plain.truncate(block - pad);
-                Ok(plain)
+                super::put(out, &plain[..block - pad])
             }
         }
     }
 
     /// Single-part calls check the whole length first, so nothing is processed on bad input.
-    fn run(&mut self, data: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+    fn run(&mut self, data: &[u8], out: &mut [u8]) -> Result<usize> {
         let aligned = data.len().is_multiple_of(self.block);
         let ok = match (self.encrypt, self.pad) {
             (true, true) => true,
@@ -268,9 +298,9 @@ impl CipherOperation for BlockOp {
         if !ok {
             Err(self.length_error())?
         }
-        let mut out = self.update(data)?;
-        out.extend_from_slice(&self.finish()?);
-        Ok(out)
+        let written = self.update(data, out)?;
+        let rest = out.get_mut(written..).ok_or(Rv::GENERAL_ERROR)?;
+        Ok(written + self.finish(rest)?)
     }
 }
 
@@ -283,11 +313,13 @@ pub(crate) fn zero_pad(data: &[u8], block: usize) -> Zeroizing<Vec<u8>> {
     out
 }
 
-/// What a [`OneShot`] runs over the whole input.
-type RunOnce = Box<dyn FnMut(&[u8]) -> Result<Zeroizing<Vec<u8>>> + Send>;
+/// What a [`OneShot`] runs over the whole input, writing into the caller's buffer (at least
+/// the operation's bound).
+type RunOnce = Box<dyn FnMut(&[u8], &mut [u8]) -> Result<usize> + Send>;
 
 /// A mechanism that runs once over the whole input at `finish` (CCM, XTS, the AEAD
-/// decryptions that must check the tag before any plaintext leaves): `update` only buffers.
+/// decryptions that must check the tag before any plaintext leaves): `update` only buffers;
+/// a single-part call runs over the caller's input as it is.
 pub(crate) struct OneShot {
     input: Zeroizing<Vec<u8>>,
     /// The output is the input plus this many bytes (a tag added) or minus (a tag removed).
@@ -298,7 +330,7 @@ pub(crate) struct OneShot {
 impl OneShot {
     pub(crate) fn boxed(
         grow: isize,
-        run: impl FnMut(&[u8]) -> Result<Zeroizing<Vec<u8>>> + Send + 'static,
+        run: impl FnMut(&[u8], &mut [u8]) -> Result<usize> + Send + 'static,
     ) -> Box<dyn CipherOperation> {
         Box::new(OneShot {
             input: Zeroizing::new(Vec::new()),
@@ -316,16 +348,26 @@ impl CipherOperation for OneShot {
         let total = self.input.len() + input_len;
         total.saturating_add_signed(self.grow)
     }
+    fn exact_len(&self) -> bool {
+        true
+    }
     fn multipart(&self) -> bool {
         true
     }
-    fn update(&mut self, data: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+    fn update(&mut self, data: &[u8], _out: &mut [u8]) -> Result<usize> {
         self.input.extend_from_slice(data);
-        Ok(Zeroizing::new(Vec::new()))
+        Ok(0)
     }
-    fn finish(&mut self) -> Result<Zeroizing<Vec<u8>>> {
+    fn finish(&mut self, out: &mut [u8]) -> Result<usize> {
         let input = std::mem::take(&mut self.input);
-        (self.run)(&input)
+        (self.run)(&input, out)
+    }
+    fn run(&mut self, data: &[u8], out: &mut [u8]) -> Result<usize> {
+        if self.input.is_empty() {
+            return (self.run)(data, out);
+        }
+        self.input.extend_from_slice(data);
+        self.finish(out)
     }
 }
 
@@ -348,10 +390,13 @@ impl CipherOperation for StreamOp {
     fn output_len(&self, input_len: usize, _last: bool) -> usize {
         input_len
     }
+    fn exact_len(&self) -> bool {
+        true
+    }
     fn multipart(&self) -> bool {
         true
     }
-    fn update(&mut self, data: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+    fn update(&mut self, data: &[u8], out: &mut [u8]) -> Result<usize> {
         if let Some(remaining) = self.remaining {
             let len = data.len() as u128;
             if len > remaining {
@@ -359,9 +404,9 @@ impl CipherOperation for StreamOp {
             }
             self.remaining = Some(remaining - len);
         }
-        self.inner.update(data)
+        self.inner.update_into(data, out)
     }
-    fn finish(&mut self) -> Result<Zeroizing<Vec<u8>>> {
-        Ok(Zeroizing::new(Vec::new()))
+    fn finish(&mut self, _out: &mut [u8]) -> Result<usize> {
+        Ok(0)
     }
 }

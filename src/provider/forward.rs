@@ -169,12 +169,12 @@ impl CipherOperation for RemoteCipher {
         self.key.class == ObjectClass::SECRET_KEY
     }
 
-    fn update(&mut self, data: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+    fn update(&mut self, data: &[u8], _out: &mut [u8]) -> Result<usize> {
         self.data.extend_from_slice(data);
-        Ok(Zeroizing::new(Vec::new()))
+        Ok(0)
     }
 
-    fn finish(&mut self) -> Result<Zeroizing<Vec<u8>>> {
+    fn finish(&mut self, out: &mut [u8]) -> Result<usize> {
         let key = &self.key;
         let input = std::mem::take(&mut self.data);
         let (what, encrypt) = if self.encrypt {
@@ -189,6 +189,8 @@ impl CipherOperation for RemoteCipher {
                 false => session.decrypt(m, handle, &input),
             })
         })?;
-        Ok(Zeroizing::new(output))
+        // Zeroized: decrypting, it is plaintext.
+        let output = Zeroizing::new(output);
+        crate::mechanism::put(out, &output)
     }
 }

@@ -262,6 +262,14 @@ pub trait Storage: Send + Sync {
     /// The rows of `table` the filter selects (`key_algorithms` applies to asym only), oldest
     /// first.
     fn find_keys(&self, table: KeyTable, filter: &KeyFilter) -> StorageResult<Vec<KeyRow>>;
+    /// The rows [`Storage::find_keys`] returns, in the same order, handed to `each` one at a
+    /// time as they are read, so that a search over a million rows never holds them all.
+    fn visit_keys(
+        &self,
+        table: KeyTable,
+        filter: &KeyFilter,
+        each: &mut dyn FnMut(KeyRow),
+    ) -> StorageResult<()>;
     /// Replaces `metadata` and `expiration`, bumps `updated_at` and records `event` when given,
     /// in one transaction; false (nothing recorded) when the row is gone.
     fn update_key_attributes(
@@ -284,6 +292,13 @@ pub trait Storage: Send + Sync {
     /// when given, class.
     fn find_objects(&self, filter: &KeyFilter, class: Option<i64>)
         -> StorageResult<Vec<ObjectRow>>;
+    /// The rows [`Storage::find_objects`] returns, one at a time, as [`Storage::visit_keys`].
+    fn visit_objects(
+        &self,
+        filter: &KeyFilter,
+        class: Option<i64>,
+        each: &mut dyn FnMut(ObjectRow),
+    ) -> StorageResult<()>;
     /// Replaces `metadata` and `value` and bumps `updated_at`; false when the row is gone.
     fn update_object(&self, id: Uuid, metadata: &Value, value: &[u8]) -> StorageResult<bool>;
     fn delete_object(&self, id: Uuid) -> StorageResult<bool>;

@@ -30,6 +30,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use ::postgres::error::SqlState;
+use ::postgres::fallible_iterator::FallibleIterator;
 use ::postgres::types::{FromSql, ToSql};
 use ::postgres::{Client, GenericClient, Row};
 use openssl::ssl::{SslConnector, SslMethod, SslVerifyMode};
@@ -484,8 +485,15 @@ impl<C: GenericClient> sql::Conn for PgConn<'_, C> {
         sql: &Sql<'_>,
         each: &mut dyn FnMut(&dyn sql::Row) -> StorageResult<()>,
     ) -> StorageResult<()> {
-        let rows = self.0.query(sql.text(), &binds(sql)).map_err(map_error)?;
-        rows.iter().try_for_each(|row| each(&PgRow(row)))
+        // Row by row as they arrive, so a search over a million rows never holds them all.
+        let mut rows = self
+            .0
+            .query_raw(sql.text(), binds(sql))
+            .map_err(map_error)?;
+        while let Some(row) = rows.next().map_err(map_error)? {
+            each(&PgRow(&row))?;
+        }
+        Ok(())
     }
 
     fn execute(&mut self, sql: &Sql<'_>) -> StorageResult<u64> {

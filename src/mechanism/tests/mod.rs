@@ -67,11 +67,7 @@ pub(crate) fn encrypt(
     data: &[u8],
 ) -> Result<Vec<u8>> {
     let factory = lookup(mech).unwrap().encrypt.unwrap();
-    let mut op = factory(key, param)?;
-    let bound = op.output_len(data.len(), true);
-    let out = op.run(data)?;
-    assert!(out.len() <= bound, "output_len {bound} < {}", out.len());
-    Ok(out.to_vec())
+    run_bounded(factory(key, param)?.as_mut(), data)
 }
 
 pub(crate) fn decrypt(
@@ -81,15 +77,29 @@ pub(crate) fn decrypt(
     data: &[u8],
 ) -> Result<Vec<u8>> {
     let factory = lookup(mech).unwrap().decrypt.unwrap();
-    let mut op = factory(key, param)?;
-    let bound = op.output_len(data.len(), true);
-    let out = op.run(data)?;
-    assert!(out.len() <= bound, "output_len {bound} < {}", out.len());
-    Ok(out.to_vec())
+    run_bounded(factory(key, param)?.as_mut(), data)
 }
 
-/// Multi-part encryption or decryption in `chunk`-sized pieces, checking `output_len` at every
-/// step.
+/// A byte no output is expected to end on, to see where a call stopped writing.
+const UNTOUCHED: u8 = 0xa5;
+
+/// `op.run` into a slice of exactly the bound `output_len` gives, guard bytes after it: the
+/// operation writes within the bound, and fills it when it calls the bound exact.
+fn run_bounded(op: &mut dyn crate::mechanism::CipherOperation, data: &[u8]) -> Result<Vec<u8>> {
+    let bound = op.output_len(data.len(), true);
+    let mut out = vec![UNTOUCHED; bound + 16];
+    let written = op.run(data, &mut out[..bound])?;
+    assert!(written <= bound, "output_len {bound} < {written}");
+    if op.exact_len() {
+        assert_eq!(written, bound, "an exact bound is the length written");
+    }
+    assert!(out[bound..].iter().all(|&b| b == UNTOUCHED));
+    out.truncate(written);
+    Ok(out)
+}
+
+/// Multi-part encryption or decryption in `chunk`-sized pieces, each call given exactly the
+/// bound `output_len` states for it.
 pub(crate) fn cipher_chunks(
     mech: CK_MECHANISM_TYPE,
     encrypting: bool,
@@ -110,18 +120,19 @@ pub(crate) fn cipher_chunks(
     let mut out = Vec::new();
     for piece in data.chunks(chunk.max(1)) {
         let bound = op.output_len(piece.len(), false);
-        let produced = op.update(piece)?;
-        assert!(
-            produced.len() <= bound,
-            "update bound {bound} < {}",
-            produced.len()
-        );
-        out.extend_from_slice(&produced);
+        let mut buffer = vec![UNTOUCHED; bound];
+        let produced = op.update(piece, &mut buffer)?;
+        assert!(produced <= bound, "update bound {bound} < {produced}");
+        out.extend_from_slice(&buffer[..produced]);
     }
     let bound = op.output_len(0, true);
-    let last = op.finish()?;
-    assert!(last.len() <= bound, "finish bound {bound} < {}", last.len());
-    out.extend_from_slice(&last);
+    let mut buffer = vec![UNTOUCHED; bound];
+    let last = op.finish(&mut buffer)?;
+    assert!(last <= bound, "finish bound {bound} < {last}");
+    if op.exact_len() {
+        assert_eq!(last, bound, "an exact bound is the length written");
+    }
+    out.extend_from_slice(&buffer[..last]);
     Ok(out)
 }
 
@@ -1135,12 +1146,17 @@ fn gcm_bad_tag_releases_no_plaintext() {
         let mut op = (lookup(CKM_AES_GCM).unwrap().decrypt.unwrap())(&key, &param).unwrap();
         for piece in bad.chunks(10) {
             assert!(
-                op.update(piece).unwrap().is_empty(),
+                op.update_vec(piece).unwrap().is_empty(),
                 "no plaintext before the tag"
             );
             assert_eq!(op.output_len(10, false), 0);
         }
-        assert_eq!(rv(op.finish()), Rv::ENCRYPTED_DATA_INVALID);
+        let mut out = vec![UNTOUCHED; op.output_len(0, true)];
+        assert_eq!(rv(op.finish(&mut out)), Rv::ENCRYPTED_DATA_INVALID);
+        assert!(
+            out.iter().all(|&b| b == UNTOUCHED),
+            "no plaintext in the buffer"
+        );
     }
     assert_eq!(
         rv(decrypt(

@@ -484,6 +484,24 @@ pub(super) fn find_keys_sql<'a>(
     Some(sql)
 }
 
+fn find_objects_sql<'a>(
+    d: &'static dyn Dialect,
+    filter: &'a KeyFilter,
+    class: Option<i64>,
+) -> Sql<'a> {
+    let mut sql = Sql::new(
+        d,
+        &format!("SELECT {OBJECT_COLUMNS} FROM p11_object WHERE provider_config_id = ?"),
+        [Param::Uuid(filter.provider_config_id)],
+    );
+    if let Some(class) = class {
+        sql.add(" AND object_class = ?", [Param::I64(class)]);
+    }
+    and_names(d, &mut sql, filter);
+    sql.raw(" ORDER BY created_at, id");
+    sql
+}
+
 impl<D: Driver> Storage for D {
     fn describe(&self) -> String {
         Driver::describe(self)
@@ -657,6 +675,24 @@ impl<D: Driver> Storage for D {
         self.read(|c| c.all(&sql, key_decoder(table)))
     }
 
+    fn visit_keys(
+        &self,
+        table: KeyTable,
+        filter: &KeyFilter,
+        each: &mut dyn FnMut(KeyRow),
+    ) -> StorageResult<()> {
+        let Some(sql) = find_keys_sql(self.dialect(), table, filter) else {
+            return Ok(());
+        };
+        let decode = key_decoder(table);
+        self.read(|c| {
+            c.query(&sql, &mut |row| {
+                each(decode(row)?);
+                Ok(())
+            })
+        })
+    }
+
     fn update_key_attributes(
         &self,
         table: KeyTable,
@@ -739,18 +775,23 @@ impl<D: Driver> Storage for D {
         filter: &KeyFilter,
         class: Option<i64>,
     ) -> StorageResult<Vec<ObjectRow>> {
-        let d = self.dialect();
-        let mut sql = Sql::new(
-            d,
-            &format!("SELECT {OBJECT_COLUMNS} FROM p11_object WHERE provider_config_id = ?"),
-            [Param::Uuid(filter.provider_config_id)],
-        );
-        if let Some(class) = class {
-            sql.add(" AND object_class = ?", [Param::I64(class)]);
-        }
-        and_names(d, &mut sql, filter);
-        sql.raw(" ORDER BY created_at, id");
+        let sql = find_objects_sql(self.dialect(), filter, class);
         self.read(|c| c.all(&sql, decode_object))
+    }
+
+    fn visit_objects(
+        &self,
+        filter: &KeyFilter,
+        class: Option<i64>,
+        each: &mut dyn FnMut(ObjectRow),
+    ) -> StorageResult<()> {
+        let sql = find_objects_sql(self.dialect(), filter, class);
+        self.read(|c| {
+            c.query(&sql, &mut |row| {
+                each(decode_object(row)?);
+                Ok(())
+            })
+        })
     }
 
     fn update_object(&self, id: Uuid, metadata: &Value, value: &[u8]) -> StorageResult<bool> {
