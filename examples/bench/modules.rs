@@ -19,7 +19,7 @@ use crate::raw::SECRET;
 use crate::{Result, MESSAGE};
 
 pub const SOFTHSM: &str = "/usr/lib/softhsm/libsofthsm2.so";
-const USER_PIN: &str = "bench-user-pin";
+pub const USER_PIN: &str = "bench-user-pin";
 const SO_PIN: &str = "bench-so-pin";
 
 /// Whether a key is a token object (one, shared by every thread) or a session object (one per
@@ -123,7 +123,7 @@ impl Module {
             info.manufacturer_id()
         );
         let calls = Calls::load(&spec.path)?;
-        let slot = fresh_token(&pkcs11)?;
+        let slot = fresh_token(&pkcs11, "bench")?;
         let login = pkcs11.open_rw_session(slot)?;
         login.login(UserType::User, Some(&AuthPin::from(USER_PIN)))?;
         let sessions: Vec<Session> = (0..threads)
@@ -317,8 +317,8 @@ impl Module {
 pub const P256: [u8; 10] = [0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
 pub const ED25519: [u8; 5] = [0x06, 0x03, 0x2b, 0x65, 0x70];
 
-/// Initialises the first uninitialised token with the SO PIN and sets the user PIN.
-fn fresh_token(p: &Pkcs11) -> Result<Slot> {
+/// Initialises the first uninitialised token as `label` with the SO PIN and sets [`USER_PIN`].
+pub fn fresh_token(p: &Pkcs11, label: &str) -> Result<Slot> {
     let slot = p
         .get_slots_with_token()?
         .into_iter()
@@ -329,7 +329,7 @@ fn fresh_token(p: &Pkcs11) -> Result<Slot> {
         })
         .ok_or("no slot with an uninitialised token")?;
     let so_pin = AuthPin::from(SO_PIN);
-    p.init_token(slot, &so_pin, "bench")?;
+    p.init_token(slot, &so_pin, label)?;
     let s = p.open_rw_session(slot)?;
     s.login(UserType::So, Some(&so_pin))?;
     s.init_pin(&AuthPin::from(USER_PIN))?;

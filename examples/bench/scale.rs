@@ -29,9 +29,9 @@ use cryptoki::object::{Attribute, AttributeType, ObjectClass};
 use cryptoki::session::{Session, UserType};
 use cryptoki::types::AuthPin;
 
+use super::modules::{fresh_token, USER_PIN};
 use super::Result;
 
-const PIN: &str = "scale-user-pin";
 const TOKEN: &str = "scale";
 /// Lookups after the find-all, as the memory goal says.
 const LOOKUPS: usize = 100_000;
@@ -95,7 +95,7 @@ fn series(backend: &str, url: &str, n: usize) -> Result<()> {
     std::env::set_var("SQLHSM_DB", url);
     let p = Pkcs11::new(super::sqlhsm_path()?)?;
     p.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))?;
-    let pin = AuthPin::from(PIN);
+    let pin = AuthPin::from(USER_PIN);
     let session = new_token(&p, &pin)?;
     let mut made = 0;
     for size in checkpoints(n) {
@@ -132,23 +132,9 @@ fn previous(n: usize, size: usize) -> usize {
         .unwrap_or(0)
 }
 
-/// A fresh token with a user PIN, and a logged-in session on it.
+/// A fresh token with the user PIN, and a logged-in session on it.
 fn new_token(p: &Pkcs11, pin: &AuthPin) -> Result<Session> {
-    let slot = p
-        .get_slots_with_token()?
-        .into_iter()
-        .find(|s| {
-            p.get_token_info(*s)
-                .map(|t| !t.token_initialized())
-                .unwrap_or(false)
-        })
-        .ok_or("no slot with an uninitialised token")?;
-    let so_pin = AuthPin::from("scale-so-pin");
-    p.init_token(slot, &so_pin, TOKEN)?;
-    let s = p.open_rw_session(slot)?;
-    s.login(UserType::So, Some(&so_pin))?;
-    s.init_pin(pin)?;
-    s.logout()?;
+    let s = p.open_rw_session(fresh_token(p, TOKEN)?)?;
     s.login(UserType::User, Some(pin))?;
     Ok(s)
 }
@@ -236,7 +222,7 @@ fn child(n: usize) -> Result<()> {
         .ok_or("the scale token is not there")?;
     let s = p.open_ro_session(slot)?;
     let started = Instant::now();
-    s.login(UserType::User, Some(&AuthPin::from(PIN)))?;
+    s.login(UserType::User, Some(&AuthPin::from(USER_PIN)))?;
     let login = started.elapsed();
     // The peak from here on: what holding the keys costs, not the KDF's working memory.
     std::fs::write("/proc/self/clear_refs", "5")?;
