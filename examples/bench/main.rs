@@ -22,7 +22,19 @@
 //! and listed with its error; it never fails the run.
 //!
 //! `MODULE …` adds other PKCS#11 libraries as columns (a bare number first is the old
-//! `-- SECONDS` form).
+//! `-- SECONDS` form). `SQLHSM_BENCH_LIB` measures another build of sqlhsm in its place (an
+//! older commit's, for a before/after table).
+//!
+//! Instructions per operation, which stay the same however busy the machine is, come from
+//! callgrind with a fixed `--ops` count, taken at two counts so that set-up cancels out:
+//!
+//! ```sh
+//! cargo build --profile profiling --lib --example bench
+//! for n in 1000 2000; do valgrind --tool=callgrind --callgrind-out-file=cg.$n \
+//!     target/profiling/examples/bench --ops $n --rounds 1 --threads 1 --no-softhsm \
+//!     --only ecdsa-p256-sign; done
+//! callgrind_annotate --inclusive=yes cg.2000 | grep -E ' C_Sign(Init)? '
+//! ```
 
 mod calls;
 mod measure;

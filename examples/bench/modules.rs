@@ -337,8 +337,12 @@ pub fn fresh_token(p: &Pkcs11, label: &str) -> Result<Slot> {
     Ok(slot)
 }
 
-/// The `libsqlhsm.so` built beside this example.
+/// The `libsqlhsm.so` built beside this example, or the one `SQLHSM_BENCH_LIB` names (to
+/// measure another build of sqlhsm — an older commit's, say — with this same benchmark).
 pub fn sqlhsm_path() -> Result<PathBuf> {
+    if let Some(path) = std::env::var_os("SQLHSM_BENCH_LIB") {
+        return Ok(path.into());
+    }
     let exe = std::env::current_exe()?;
     let profile = exe
         .parent()

@@ -301,6 +301,10 @@ struct Inner {
 
 pub struct HandleTable {
     inner: RwLock<Inner>,
+    /// Counts the table's changes (every write, whatever it changed): an operation whose key
+    /// passed its checks when the count was `n` may skip checking it again while the count is
+    /// still `n` (see [`Self::changes`]).
+    changes: AtomicU64,
 }
 
 impl Default for HandleTable {
@@ -319,7 +323,22 @@ impl HandleTable {
                 session: FxHashMap::default(),
                 session_by_id: FxHashMap::default(),
             }),
+            changes: AtomicU64::new(0),
         }
+    }
+
+    /// How many times the table has changed. Read before checking a key: while it is the same,
+    /// no cached object was replaced, marked stale or removed, so the verdict still holds. A read
+    /// of it writes nothing, so threads checking at once never contend for its cache line.
+    pub fn changes(&self) -> u64 {
+        self.changes.load(Ordering::Acquire)
+    }
+
+    /// The table for a change, counted in [`Self::changes`] before anything is changed.
+    fn write(&self) -> Result<std::sync::RwLockWriteGuard<'_, Inner>> {
+        let inner = self.inner.write()?;
+        self.changes.fetch_add(1, Ordering::AcqRel);
+        Ok(inner)
     }
 
     /// Registers `object` (or refreshes the cached copy of an object already known) and returns
@@ -331,7 +350,7 @@ impl HandleTable {
     /// [`Self::insert`], also returning the cached copy (which a small cache may evict before
     /// a following [`Self::get`]).
     pub fn cache(&self, object: Object) -> Result<(CK_OBJECT_HANDLE, ObjectRef)> {
-        let mut inner = self.inner.write()?;
+        let mut inner = self.write()?;
         let key = match object.id {
             ObjectId::Token { .. } => RowRef::of(object.id).ok_or(Rv::GENERAL_ERROR)?,
             ObjectId::Session(number) => {
@@ -371,7 +390,7 @@ impl HandleTable {
         if let Some(handle) = self.inner.read()?.ids.handle_of(key) {
             return Ok(handle);
         }
-        let mut inner = self.inner.write()?;
+        let mut inner = self.write()?;
         if let Some(handle) = inner.ids.handle_of(key) {
             return Ok(handle);
         }
@@ -412,7 +431,7 @@ impl HandleTable {
     /// Keeps a cached object as it is until the next change (its revalidation could not reach
     /// the store; trying again on every use would make each call wait for the store).
     pub fn mark_fresh(&self, id: ObjectId) -> Result<()> {
-        let mut inner = self.inner.write()?;
+        let mut inner = self.write()?;
         let Some(handle) = RowRef::of(id).and_then(|key| inner.ids.handle_of(key)) else {
             return Ok(());
         };
@@ -426,7 +445,7 @@ impl HandleTable {
     /// next use (session objects live only here and cannot be stale; evicted objects are read
     /// afresh anyway).
     pub fn mark_token_objects_stale(&self) -> Result<()> {
-        let mut inner = self.inner.write()?;
+        let mut inner = self.write()?;
         for cached in inner.cache.entries.values_mut() {
             cached.stale = true;
         }
@@ -435,7 +454,7 @@ impl HandleTable {
 
     /// Forgets an object (destroyed, or found gone from the database).
     pub fn remove(&self, id: ObjectId) -> Result<()> {
-        let mut inner = self.inner.write()?;
+        let mut inner = self.write()?;
         match (RowRef::of(id), id) {
             (Some(key), _) => {
                 if let Some(handle) = inner.ids.remove(key) {
@@ -454,7 +473,7 @@ impl HandleTable {
 
     /// Destroys the session objects a session created (when it closes).
     pub fn remove_session_objects(&self, session: CK_SESSION_HANDLE) -> Result<()> {
-        let mut inner = self.inner.write()?;
+        let mut inner = self.write()?;
         let doomed: Vec<(CK_OBJECT_HANDLE, ObjectId)> = inner
             .session
             .iter()

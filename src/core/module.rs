@@ -373,22 +373,29 @@ impl Module {
         self.objects.forget_material(token)
     }
 
+    /// Milliseconds since this instance started, on the monotonic clock.
+    pub fn clock_ms(&self) -> u64 {
+        u64::try_from(self.coherence.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
     /// At most once per coherence interval, asks the store whether anything changed since the
     /// last look; if so, every cached token object is revalidated on its next use. When the
     /// store cannot answer, cached objects stay in use (their keys keep working offline).
-    pub fn check_coherence(&self) {
+    /// Returns the time of the call on the module's monotonic clock, in milliseconds (the one
+    /// clock reading of a call that needs one).
+    pub fn check_coherence(&self) -> u64 {
         let c = &self.coherence;
-        let now = u64::try_from(c.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let now = self.clock_ms();
         let due = c.next_check_ms.load(Ordering::Acquire);
         if now < due {
-            return;
+            return now;
         }
         let next = now.saturating_add(c.interval_ms);
         if c.next_check_ms
             .compare_exchange(due, next, Ordering::AcqRel, Ordering::Relaxed)
             .is_err()
         {
-            return; // another thread is checking
+            return now; // another thread is checking
         }
         match self.storage.change_marker() {
             Ok(marker) if c.marker.swap(marker, Ordering::AcqRel) != marker => {
@@ -401,6 +408,7 @@ impl Module {
                 tracing::warn!(error = %e, "cannot check the store for changes; cached objects stay in use")
             }
         }
+        now
     }
 
     /// In a forked child, before this instance inherited from the parent is forgotten: drops

@@ -27,18 +27,28 @@ impl Module {
         handle: CK_OBJECT_HANDLE,
         invalid: Rv,
     ) -> Result<ObjectRef> {
+        let object = self.current_object(handle, invalid)?;
+        if !access.can_see(&object) {
+            Err(invalid)?
+        }
+        Ok(object)
+    }
+
+    /// The object a handle names as the store now has it, as far as the coherence bound goes:
+    /// the cached copy, revalidated when the store has changed, or read again when the cache
+    /// evicted it; `invalid` when there is none.
+    pub(super) fn current_object(
+        &self,
+        handle: CK_OBJECT_HANDLE,
+        invalid: Rv,
+    ) -> Result<ObjectRef> {
         self.check_coherence();
         let (object, stale) = match self.objects.lookup(handle)? {
             Some(cached) => cached,
             None => (self.reload(handle)?.ok_or(invalid)?, false),
         };
-        let object = if stale {
-            self.revalidate(object)?.ok_or(invalid)?
-        } else {
-            object
-        };
-        if !access.can_see(&object) {
-            Err(invalid)?
+        if stale {
+            return self.revalidate(object)?.ok_or_else(|| invalid.into());
         }
         Ok(object)
     }

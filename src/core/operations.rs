@@ -14,7 +14,8 @@ use zeroize::Zeroizing;
 use super::access::Access;
 use super::module::Module;
 use super::session::{
-    CipherState, ContextLogin, DigestState, Guarded, KeyGuard, RecoverState, Session, SignState,
+    Checked, CipherState, ContextLogin, DigestState, Guarded, KeyGuard, RecoverState, Session,
+    SignState,
 };
 use crate::error::{Result, Rv};
 use crate::mechanism::{self, KeyMaterial, MechanismEntry};
@@ -303,6 +304,7 @@ impl Module {
         if slot(&mut *handle.lock()?).is_some() {
             Err(Rv::OPERATION_ACTIVE)?
         }
+        let changes = self.objects.changes();
         let (object, material) =
             self.usable_key(&access, key, usage, mechanism, Rv::KEY_HANDLE_INVALID)?;
         let context_login = match object.attrs.flag(CKA_ALWAYS_AUTHENTICATE) {
@@ -313,6 +315,10 @@ impl Module {
             key,
             usage,
             context_login,
+            checked: Checked {
+                changes,
+                until_ms: self.verdict_lasts_until(&object.attrs),
+            },
         };
         let state = start(&material, guard)?;
         let mut guard = handle.lock()?;
@@ -325,9 +331,12 @@ impl Module {
     }
 
     /// Before a single-part call: the operation's key must still exist and its status still
-    /// permit the operation (another process may have deactivated it since the `*Init`). The
-    /// check reads the cache; it touches the store only when the coherence check says so. A
-    /// refusal ends the operation.
+    /// permit the operation (another process may have deactivated it since the `*Init`). When
+    /// nothing the verdict of the `*Init` rests on has changed since — no cached object changed
+    /// (a change another process made counts once the coherence check has seen it) and the key
+    /// has not reached its expiration — that verdict stands, and the check costs one clock
+    /// reading. Otherwise the key is checked again as the store now has it. A refusal ends the
+    /// operation.
     pub(crate) fn recheck<S: Guarded>(
         &self,
         session: &Arc<Mutex<Session>>,
@@ -336,23 +345,32 @@ impl Module {
         let Some(guard) = slot(&mut *session.lock()?).as_ref().map(Guarded::guard) else {
             return Ok(()); // no operation: the call itself reports it
         };
+        let now = self.check_coherence();
+        let changes = self.objects.changes();
+        if changes == guard.checked.changes && now < guard.checked.until_ms {
+            return Ok(());
+        }
         let verdict = (|| {
-            self.check_coherence();
-            let (object, stale) = self
-                .objects
-                .lookup(guard.key)?
-                .ok_or(Rv::KEY_HANDLE_INVALID)?;
-            let object = if stale {
-                self.revalidate(object)?.ok_or(Rv::KEY_HANDLE_INVALID)?
-            } else {
-                object
-            };
+            let object = self.current_object(guard.key, Rv::KEY_HANDLE_INVALID)?;
             super::lifecycle::check_permitted(&object.attrs, guard.usage)
         })();
         if verdict.is_err() {
             *slot(&mut *session.lock()?) = None;
         }
         verdict
+    }
+
+    /// Until when (on [`Module::clock_ms`]) the passage of time leaves a key's status as it is
+    /// now: its expiration, if it has one.
+    fn verdict_lasts_until(&self, attrs: &super::attributes::AttrMap) -> u64 {
+        let Some(expiration) = super::lifecycle::expiration_of_attrs(attrs) else {
+            return u64::MAX;
+        };
+        let left = (expiration - chrono::Utc::now()).num_milliseconds();
+        match u64::try_from(left) {
+            Ok(left) => self.clock_ms().saturating_add(left),
+            Err(_) => 0, // expired already: every call checks
+        }
     }
 
     /// `CKR_OPERATION_ACTIVE` when the operation a `*Init` would start is already running.

@@ -30,6 +30,18 @@ pub struct KeyGuard {
     pub key: CK_OBJECT_HANDLE,
     pub usage: CK_ATTRIBUTE_TYPE,
     pub context_login: ContextLogin,
+    pub checked: Checked,
+}
+
+/// When the key of an operation last passed its status check, so that the check before a
+/// single-part call can be skipped while nothing it depends on has changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Checked {
+    /// The handle table's change count before the check (`HandleTable::changes`).
+    pub changes: u64,
+    /// The module's clock (`Module::clock_ms`) at which the key's expiration may change the
+    /// verdict; `u64::MAX` for a key that never expires.
+    pub until_ms: u64,
 }
 
 /// Operation states that remember their key.

@@ -906,6 +906,37 @@ fn key_status_governs_every_operation_and_enters_the_history() {
 }
 
 #[test]
+fn an_expiration_reached_after_sign_init_is_caught_before_sign() {
+    use crate::vendor::CKA_SQLHSM_EXPIRATION;
+    let (m, session) = ready();
+    let (_, private) = ec_pair(&m, session, true, &[]);
+    // Expires at the start of a second at least 1 s away: the check at C_SignInit passes, and
+    // nothing in the table changes before C_Sign — only time passes.
+    let expires = chrono::Utc::now().timestamp() + 2;
+    m.set_attribute_value(
+        session,
+        private,
+        &[Attribute::from_ulong(
+            CKA_SQLHSM_EXPIRATION,
+            expires as CK_ULONG,
+        )],
+    )
+    .unwrap();
+    m.sign_init(session, &Mechanism::new(CKM_ECDSA_SHA256), private)
+        .unwrap();
+    while chrono::Utc::now().timestamp() < expires {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let mut out = [0u8; 64];
+    assert_eq!(
+        rv(m.sign(session, b"late", &mut OutBuf::buffer(&mut out))),
+        Rv::KEY_FUNCTION_NOT_PERMITTED,
+        "the key expired between C_SignInit and C_Sign"
+    );
+}
+
+#[test]
 fn rotation_retires_the_predecessor_and_links_both() {
     use crate::vendor::{
         CKA_SQLHSM_KEY_ID, CKA_SQLHSM_KEY_STATUS, CKA_SQLHSM_ROTATED_FROM, CKA_SQLHSM_ROTATED_TO,

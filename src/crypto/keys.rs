@@ -261,8 +261,19 @@ pub struct RsaPrivateComponents {
 pub struct PrivateKey(PrivateForm);
 
 enum PrivateForm {
-    OpenSsl(PKey<openssl::pkey::Private>),
+    OpenSsl(OpenSslPrivate),
     Hybrid(HybridPrivateKey),
+}
+
+/// An OpenSSL private key with what every signature asks of it worked out once, when the key
+/// is unsealed: its facts, and for an EC key the `EC_KEY` that ECDSA signs with. Asking the
+/// `EVP_PKEY` each time (`EVP_PKEY_get1_EC_KEY`) costs a reference count taken and dropped on
+/// the key, shared by every thread that signs with it, plus a thousand instructions.
+struct OpenSslPrivate {
+    pkey: PKey<openssl::pkey::Private>,
+    /// `None` when the key is of a type sqlhsm does not use (asked again, to say why).
+    facts: Option<KeyFacts>,
+    ec: Option<EcKey<openssl::pkey::Private>>,
 }
 
 /// A public key: one OpenSSL key or a hybrid KEM public key, as for [`PrivateKey`].
@@ -287,7 +298,20 @@ impl std::fmt::Debug for PublicKey {
 
 impl PrivateKey {
     pub(crate) fn from_openssl(pkey: PKey<openssl::pkey::Private>) -> PrivateKey {
-        PrivateKey(PrivateForm::OpenSsl(pkey))
+        let facts = facts_of(&pkey).ok();
+        let ec = match pkey.id() {
+            Id::EC => pkey.ec_key().ok(),
+            _ => None,
+        };
+        PrivateKey(PrivateForm::OpenSsl(OpenSslPrivate { pkey, facts, ec }))
+    }
+
+    /// The `EC_KEY` of an EC key, for ECDSA; `CKR_KEY_TYPE_INCONSISTENT` for any other.
+    pub(crate) fn ec_key(&self) -> Result<&EcKey<openssl::pkey::Private>> {
+        match &self.0 {
+            PrivateForm::OpenSsl(OpenSslPrivate { ec: Some(ec), .. }) => Ok(ec),
+            _ => Err(Rv::KEY_TYPE_INCONSISTENT)?,
+        }
     }
 
     pub(crate) fn from_hybrid(key: HybridPrivateKey) -> PrivateKey {
@@ -297,7 +321,7 @@ impl PrivateKey {
     /// The OpenSSL key, `None` for a hybrid key.
     pub(crate) fn openssl(&self) -> Option<&PKey<openssl::pkey::Private>> {
         match &self.0 {
-            PrivateForm::OpenSsl(pkey) => Some(pkey),
+            PrivateForm::OpenSsl(key) => Some(&key.pkey),
             PrivateForm::Hybrid(_) => None,
         }
     }
@@ -533,7 +557,7 @@ impl PrivateKey {
 
     pub fn public_key(&self) -> Result<PublicKey> {
         let pkey = match &self.0 {
-            PrivateForm::OpenSsl(pkey) => pkey,
+            PrivateForm::OpenSsl(key) => &key.pkey,
             PrivateForm::Hybrid(key) => return Ok(PublicKey::from_hybrid(key.public_key())),
         };
         let der = pkey.public_key_to_der().map_err(openssl_error)?;
@@ -544,7 +568,7 @@ impl PrivateKey {
 
     pub fn public_values(&self) -> Result<PublicValues> {
         match &self.0 {
-            PrivateForm::OpenSsl(pkey) => public_values_of(pkey),
+            PrivateForm::OpenSsl(key) => public_values_of(&key.pkey),
             PrivateForm::Hybrid(key) => Ok(hybrid_values(&key.public_key())),
         }
     }
@@ -552,7 +576,10 @@ impl PrivateKey {
     /// The key's family and size; `CKR_KEY_TYPE_INCONSISTENT` for types sqlhsm does not use.
     pub fn facts(&self) -> Result<KeyFacts> {
         match &self.0 {
-            PrivateForm::OpenSsl(pkey) => facts_of(pkey),
+            PrivateForm::OpenSsl(OpenSslPrivate {
+                facts: Some(facts), ..
+            }) => Ok(*facts),
+            PrivateForm::OpenSsl(key) => facts_of(&key.pkey),
             PrivateForm::Hybrid(key) => Ok(hybrid_keys::facts(key.kem)),
         }
     }

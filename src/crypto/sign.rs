@@ -140,8 +140,7 @@ fn ec_field_bytes(facts: KeyFacts) -> Result<usize> {
 /// The signature is `r ‖ s`, each left-padded to the field size, as PKCS#11 encodes it.
 pub fn ecdsa_sign(key: &PrivateKey, digest: &[u8]) -> Result<Vec<u8>> {
     let n = ec_field_bytes(key.facts()?)? as i32;
-    let ec = key.pkey()?.ec_key().map_err(openssl_error)?;
-    let sig = EcdsaSig::sign(digest, &ec).map_err(openssl_error)?;
+    let sig = EcdsaSig::sign(digest, key.ec_key()?).map_err(openssl_error)?;
     let mut out = sig.r().to_vec_padded(n).map_err(openssl_error)?;
     out.extend_from_slice(&sig.s().to_vec_padded(n).map_err(openssl_error)?);
     Ok(out)
