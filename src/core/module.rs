@@ -10,6 +10,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
+use arc_swap::ArcSwapOption;
+
 use cryptoki_sys::*;
 use uuid::Uuid;
 
@@ -91,12 +93,17 @@ struct Coherence {
 }
 
 /// The module of this process, with the fork generation it was made in.
-struct Installed {
+pub struct Installed {
     generation: u64,
-    module: Arc<Module>,
+    module: Module,
 }
 
-static MODULE: RwLock<Option<Installed>> = RwLock::new(None);
+/// The installed module. Every call loads it; `C_Initialize` and `C_Finalize` replace it while
+/// holding [`CHANGE`]. A load is lock-free and leaves shared cache lines unwritten, so threads
+/// calling at once do not slow each other down here.
+static CURRENT: ArcSwapOption<Installed> = ArcSwapOption::const_empty();
+/// Serialises `C_Initialize` and `C_Finalize`.
+static CHANGE: Mutex<()> = Mutex::new(());
 /// The generation of the installed module, `u64::MAX` for none: lets every call tell, without a
 /// lock, whether the library is initialized in this process (a child of a fork is not).
 static INSTALLED_GENERATION: AtomicU64 = AtomicU64::new(u64::MAX);
@@ -107,15 +114,42 @@ pub fn is_initialized() -> bool {
     INSTALLED_GENERATION.load(Ordering::Acquire) == fork::generation()
 }
 
+/// The initialized module of this process, for the length of one call: holding it keeps the
+/// module alive (a `C_Finalize` meanwhile drops it when the last holder is done).
+pub struct ModuleRef(arc_swap::Guard<Option<Arc<Installed>>>);
+
+impl std::ops::Deref for ModuleRef {
+    type Target = Module;
+    fn deref(&self) -> &Module {
+        match self.0.as_deref() {
+            Some(installed) => &installed.module,
+            None => unreachable!("module() hands out installed modules only"),
+        }
+    }
+}
+
 /// The initialized module of this process.
-pub fn module() -> Result<Arc<Module>> {
+pub fn module() -> Result<ModuleRef> {
     if !is_initialized() {
         Err(Rv::CRYPTOKI_NOT_INITIALIZED)?
     }
-    let guard = MODULE.read()?;
-    match guard.as_ref() {
-        Some(m) if m.generation == fork::generation() => Ok(m.module.clone()),
+    let guard = CURRENT.load();
+    match guard.as_deref() {
+        Some(m) if m.generation == fork::generation() => Ok(ModuleRef(guard)),
         _ => Err(Rv::CRYPTOKI_NOT_INITIALIZED)?,
+    }
+}
+
+/// [`module`] to keep beyond one call (a wait for a slot event), with an identity to compare.
+pub fn module_kept() -> Result<Arc<Installed>> {
+    let kept = module()?.0.clone().ok_or(Rv::CRYPTOKI_NOT_INITIALIZED)?;
+    Ok(kept)
+}
+
+impl std::ops::Deref for Installed {
+    type Target = Module;
+    fn deref(&self) -> &Module {
+        &self.module
     }
 }
 
@@ -133,13 +167,13 @@ pub struct InitOptions {
 /// another thread was initializing or finalizing (and did not finish within the fork's wait),
 /// the lock stays held by a thread that does not exist here: that child gets an error, never a
 /// hang.
-fn lock_for_change() -> Result<std::sync::RwLockWriteGuard<'static, Option<Installed>>> {
+fn lock_for_change() -> Result<std::sync::MutexGuard<'static, ()>> {
     if fork::generation() == 0 || fork::inherited_state_is_clean() {
-        return Ok(MODULE.write()?);
+        return Ok(CHANGE.lock()?);
     }
     let deadline = std::time::Instant::now() + fork::QUIESCE_TIMEOUT;
     loop {
-        match MODULE.try_write() {
+        match CHANGE.try_lock() {
             Ok(guard) => return Ok(guard),
             Err(std::sync::TryLockError::Poisoned(_)) => Err(Error::Poisoned)?,
             Err(std::sync::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
@@ -153,20 +187,28 @@ fn lock_for_change() -> Result<std::sync::RwLockWriteGuard<'static, Option<Insta
     }
 }
 
+/// Makes `module` the process's module.
+fn install(module: Module) {
+    let generation = fork::generation();
+    CURRENT.store(Some(Arc::new(Installed { generation, module })));
+    INSTALLED_GENERATION.store(generation, Ordering::Release);
+}
+
 /// `C_Initialize`.
 pub fn initialize(options: InitOptions) -> Result<()> {
-    let mut guard = lock_for_change()?;
-    if guard
+    let _change = lock_for_change()?;
+    if CURRENT
+        .load()
         .as_ref()
         .is_some_and(|m| m.generation == fork::generation())
     {
         Err(Rv::CRYPTOKI_ALREADY_INITIALIZED)?
     }
-    if let Some(inherited) = guard.take() {
+    if let Some(inherited) = CURRENT.swap(None) {
         INSTALLED_GENERATION.store(u64::MAX, Ordering::Release);
         if let Err(e) = inherited.module.abandon_after_fork() {
             // Kept (never dropped), so that every later C_Initialize here refuses the same way.
-            *guard = Some(inherited);
+            CURRENT.store(Some(inherited));
             return Err(e);
         }
         // Its connections and threads belong to the parent: their destructors would talk to
@@ -189,12 +231,7 @@ pub fn initialize(options: InitOptions) -> Result<()> {
     if options.no_os_threads {
         module.providers.forbid_os_threads();
     }
-    let generation = fork::generation();
-    *guard = Some(Installed {
-        generation,
-        module: Arc::new(module),
-    });
-    INSTALLED_GENERATION.store(generation, Ordering::Release);
+    install(module);
     Ok(())
 }
 
@@ -202,35 +239,33 @@ pub fn initialize(options: InitOptions) -> Result<()> {
 /// store) if there is none, so that exports get past the initialization check.
 #[cfg(test)]
 pub fn initialize_for_tests() -> Result<()> {
-    let mut guard = lock_for_change()?;
+    let _change = lock_for_change()?;
     if !is_initialized() {
         let config = Config::default();
         let storage =
             crate::storage::open(&crate::config::DatabaseConfig::with_url("sqlite::memory:"))?;
-        *guard = Some(Installed {
-            generation: fork::generation(),
-            module: Arc::new(Module::new(config, storage)?),
-        });
-        INSTALLED_GENERATION.store(fork::generation(), Ordering::Release);
+        install(Module::new(config, storage)?);
     }
     Ok(())
 }
 
-/// `C_Finalize`: closes every session and forgets every secret.
+/// `C_Finalize`.
 pub fn finalize() -> Result<()> {
     if !is_initialized() {
         Err(Rv::CRYPTOKI_NOT_INITIALIZED)?
     }
-    let mut guard = lock_for_change()?;
-    match guard.as_ref() {
-        Some(m) if m.generation == fork::generation() => {
-            INSTALLED_GENERATION.store(u64::MAX, Ordering::Release);
-            *guard = None;
-            super::slot_events::wake_waiters();
-            Ok(())
-        }
-        _ => Err(Rv::CRYPTOKI_NOT_INITIALIZED)?,
+    let _change = lock_for_change()?;
+    if CURRENT
+        .load()
+        .as_ref()
+        .is_none_or(|m| m.generation != fork::generation())
+    {
+        Err(Rv::CRYPTOKI_NOT_INITIALIZED)?
     }
+    INSTALLED_GENERATION.store(u64::MAX, Ordering::Release);
+    CURRENT.store(None);
+    super::slot_events::wake_waiters();
+    Ok(())
 }
 
 impl Module {

@@ -19,7 +19,7 @@ use cryptoki_sys::CK_SLOT_ID;
 use uuid::Uuid;
 
 use super::fork;
-use super::module::{module, Module};
+use super::module::{module_kept, Module};
 use crate::error::{Result, Rv};
 
 /// How often a blocking wait looks at the store's change marker.
@@ -84,7 +84,7 @@ impl Module {
 /// `C_WaitForSlotEvent`: an event's slot; with `dont_block`, `CKR_NO_EVENT` when there is
 /// none; otherwise waits for one, or for `C_Finalize` (`CKR_CRYPTOKI_NOT_INITIALIZED`).
 pub fn wait_for_slot_event(dont_block: bool) -> Result<CK_SLOT_ID> {
-    let ours = module()?;
+    let ours = module_kept()?;
     let finalized = FINALIZED.load(Ordering::SeqCst);
     let idle = Mutex::new(());
     loop {
@@ -101,7 +101,7 @@ pub fn wait_for_slot_event(dont_block: bool) -> Result<CK_SLOT_ID> {
             })?;
             Ok(())
         })?;
-        let still_ours = module().is_ok_and(|m| Arc::ptr_eq(&m, &ours));
+        let still_ours = module_kept().is_ok_and(|m| Arc::ptr_eq(&m, &ours));
         if FINALIZED.load(Ordering::SeqCst) != finalized || !still_ours {
             Err(Rv::CRYPTOKI_NOT_INITIALIZED)?
         }
