@@ -222,7 +222,21 @@ fn describe_config(config: &tokio_postgres::Config) -> String {
 }
 
 /// TLS as libpq's `prefer` and `require` do it: encrypt, do not authenticate the server.
+///
+/// Made once per process: `SslConnector::builder` loads the system's trusted certificates
+/// (several milliseconds), which a connector that verifies nothing never reads, so a
+/// `C_Initialize` after a `C_Finalize` reuses the first one. It holds no connection and no
+/// descriptor, so a forked child may use it too.
 fn tls_connector() -> StorageResult<MakeTlsConnector> {
+    static MADE: std::sync::OnceLock<MakeTlsConnector> = std::sync::OnceLock::new();
+    if let Some(made) = MADE.get() {
+        return Ok(made.clone());
+    }
+    let made = new_tls_connector()?;
+    Ok(MADE.get_or_init(|| made).clone())
+}
+
+fn new_tls_connector() -> StorageResult<MakeTlsConnector> {
     let tls_error =
         |e: openssl::error::ErrorStack| StorageError::Backend(format!("TLS setup: {e}"));
     let mut builder = SslConnector::builder(SslMethod::tls_client()).map_err(tls_error)?;
