@@ -16,7 +16,7 @@ use super::template::{find_in_template, template_bool, template_ulong};
 use crate::error::{Result, Rv};
 use crate::key_algorithm;
 use crate::mechanism::KeyMaterial;
-use crate::storage::{KeyFilter, KeyTable};
+use crate::storage::{FoundRow, KeyFilter, KeyRow, KeyTable, Search};
 use crate::types::Attribute;
 
 impl Module {
@@ -291,56 +291,42 @@ impl Module {
                     failure.get_or_insert(e);
                 }
             };
-            if want_asym {
-                let mut asym_filter = filter.clone();
-                if let Some(key_type) = key_type {
-                    asym_filter.key_algorithms = Some(key_algorithm::codes_for_key_type(key_type));
-                }
-                let skip = asym_filter
-                    .key_algorithms
-                    .as_ref()
-                    .is_some_and(Vec::is_empty);
-                if !skip {
-                    self.storage
-                        .visit_keys(KeyTable::Asym, &asym_filter, &mut |row| {
-                            let Some(row) = row.into_asym() else { return };
-                            match keystore::objects_from_asym_row(&row) {
-                                Ok(objects) => {
-                                    for object in objects {
-                                        record(keep(object, &mut found));
-                                    }
-                                }
-                                Err(e) => {
-                                    tracing::error!(key_id = %row.key_id, error = %e, "skipping an unreadable asym_key row")
-                                }
-                            }
-                        })?;
-                }
+            let mut search = Search {
+                filter,
+                asym: want_asym,
+                sym: want_sym
+                    && !matches!(
+                        key_type,
+                        Some(CKK_RSA | CKK_EC | CKK_EC_EDWARDS | CKK_EC_MONTGOMERY)
+                    ),
+                objects: matches!(class, None | Some(CKO_DATA) | Some(CKO_CERTIFICATE))
+                    && key_type.is_none(),
+                object_class: class.and_then(|c| i64::try_from(c).ok()),
+            };
+            if let Some(key_type) = key_type {
+                search.filter.key_algorithms = Some(key_algorithm::codes_for_key_type(key_type));
             }
-            if want_sym
-                && !matches!(
-                    key_type,
-                    Some(CKK_RSA | CKK_EC | CKK_EC_EDWARDS | CKK_EC_MONTGOMERY)
-                )
-            {
-                self.storage
-                    .visit_keys(KeyTable::Sym, &filter, &mut |row| {
-                        let Some(row) = row.into_sym() else { return };
-                        match keystore::object_from_sym_row(&row) {
-                            Ok(Some(object)) => record(keep(object, &mut found)),
-                            Ok(None) => {}
-                            Err(e) => {
-                                tracing::error!(key_id = %row.key_id, error = %e, "skipping an unreadable sym_key row")
-                            }
+            let token_key = access.login.token_key();
+            // One statement for every table: on PostgreSQL, one round trip per search.
+            self.storage.visit_rows(&search, &mut |row| match row {
+                FoundRow::Key(KeyRow::Asym(row)) => match keystore::objects_from_asym_row(&row) {
+                    Ok(objects) => {
+                        for object in objects {
+                            record(keep(object, &mut found));
                         }
-                    })?;
-            }
-            let want_plain = matches!(class, None | Some(CKO_DATA) | Some(CKO_CERTIFICATE))
-                && key_type.is_none();
-            if want_plain {
-                let class = class.and_then(|c| i64::try_from(c).ok());
-                let token_key = access.login.token_key();
-                self.storage.visit_objects(&filter, class, &mut |row| {
+                    }
+                    Err(e) => {
+                        tracing::error!(key_id = %row.key_id, error = %e, "skipping an unreadable asym_key row")
+                    }
+                },
+                FoundRow::Key(KeyRow::Sym(row)) => match keystore::object_from_sym_row(&row) {
+                    Ok(Some(object)) => record(keep(object, &mut found)),
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::error!(key_id = %row.key_id, error = %e, "skipping an unreadable sym_key row")
+                    }
+                },
+                FoundRow::Object(row) => {
                     match super::plain_objects::object_from_row(&row, token_key.as_deref()) {
                         Ok(Some(object)) => record(keep(object, &mut found)),
                         Ok(None) => {}
@@ -348,8 +334,8 @@ impl Module {
                             tracing::error!(row = %row.id, error = %e, "skipping an unreadable p11_object row")
                         }
                     }
-                })?;
-            }
+                }
+            })?;
             if let Some(e) = failure {
                 return Err(e);
             }

@@ -1,7 +1,10 @@
-//! PostgreSQL connections for an application that forbids threads
-//! (`CKF_LIBRARY_CANT_CREATE_OS_THREADS`, PKCS#11 3.0 §5.4): every connection is opened on the
-//! calling thread and kept in a small pool of our own, a locked idle list bounded by
-//! `database.pool_size`, with nothing running between calls (no reaper, no background connects).
+//! PostgreSQL's connection pool: every connection is opened on the calling thread and kept in a
+//! small pool of our own, a locked idle list bounded by `database.pool_size`, with nothing running
+//! between calls (no reaper, no background connects), so that it also serves an application that
+//! forbids threads (`CKF_LIBRARY_CANT_CREATE_OS_THREADS`, PKCS#11 3.0 §5.4). A connection returned
+//! less than [`VALIDATE_IDLE`] ago is handed out as it is: a lookup costs its one round trip,
+//! not a check before it; and the connection `open` migrated with is the pool's first
+//! ([`CallerPool::adopt`]).
 //!
 //! The `postgres` client itself runs no thread: each connection drives its socket with a
 //! current-thread tokio runtime inside the call. The one exception is tokio's name lookup, which

@@ -15,8 +15,8 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::{
-    AsymKeyRow, KeyEvent, KeyFilter, KeyTable, NewKeyRow, ObjectMetadata, ObjectRow, Storage,
-    SymKeyRow, TokenRow,
+    AsymKeyRow, FoundRow, KeyEvent, KeyFilter, KeyTable, NewKeyRow, ObjectMetadata, ObjectRow,
+    Search, Storage, SymKeyRow, TokenRow,
 };
 use crate::error::{Error, StorageError};
 use crate::key_state::KeyStatus;
@@ -64,6 +64,7 @@ pub const CHECKS: &[(&str, Check)] = &[
         finds_are_ordered_by_creation,
     ),
     ("objects_round_trip", objects_round_trip),
+    ("search_spans_every_table", search_spans_every_table),
     ("key_state_and_events", key_state_and_events),
     ("rotation_is_one_transaction", rotation_is_one_transaction),
     ("rename_is_one_transaction", rename_is_one_transaction),
@@ -95,6 +96,7 @@ macro_rules! storage_contract_tests {
             sym_round_trip, sym_find_by_each_field, sym_update_and_delete,
             key_id_conflict, key_id_exists, delete_token_removes_keys,
             delete_token_keys_keeps_token, finds_are_ordered_by_creation, objects_round_trip,
+            search_spans_every_table,
             key_state_and_events, rotation_is_one_transaction, rename_is_one_transaction,
             every_change_records_its_event, no_change_without_its_event,
             all_checks_in_one_store);
@@ -746,6 +748,141 @@ pub fn finds_are_ordered_by_creation(storage: Arc<dyn Storage>) {
     assert_eq!(found, syms);
     // The same question twice gives the same order.
     assert_eq!(storage.find_sym_keys(&filter(t.id)).unwrap(), found);
+}
+
+/// The rows a search finds, in the order it hands them over.
+fn search(storage: &dyn Storage, search: &Search) -> Vec<FoundRow> {
+    let mut found = Vec::new();
+    storage
+        .visit_rows(search, &mut |row| found.push(row))
+        .unwrap();
+    found
+}
+
+/// One search over the three tables finds what the finds table by table find, in their order
+/// (asym, sym, objects; each oldest first), with every column as stored, and each table's
+/// conditions apply to its own rows only.
+pub fn search_spans_every_table(storage: Arc<dyn Storage>) {
+    let t = new_token(&*storage);
+    let other = token("other");
+    storage.insert_token(&other).unwrap();
+    let base = now();
+    let mut asyms: Vec<AsymKeyRow> = (0..3)
+        .map(|i| {
+            let mut row = asym(t.id, "same", "01", i);
+            row.created_at = base - Duration::seconds(i.into());
+            row
+        })
+        .collect();
+    asyms[1].public_key_ctx = None;
+    asyms[2].expiration = None;
+    for row in &asyms {
+        insert_asym(&*storage, row).unwrap();
+    }
+    asyms.sort_by_key(|row| row.created_at);
+    let mut syms = vec![sym(t.id, "same", "01"), sym(t.id, "same", "02")];
+    syms[0].created_at = base + Duration::seconds(1);
+    syms[1].key_value = None;
+    syms[1].key_status = KeyStatus::Inactive;
+    for row in &syms {
+        insert_sym(&*storage, row).unwrap();
+    }
+    syms.sort_by_key(|row| row.created_at);
+    let object = |class: i64, id: &str, value: Option<Vec<u8>>| ObjectRow {
+        id: Uuid::new_v4(),
+        provider_config_id: t.id,
+        object_class: class,
+        value,
+        metadata: json!({ "label": "same", "id": id }),
+        created_at: base,
+        updated_at: base,
+    };
+    let objects = [object(1, "01", Some(vec![7, 8])), object(0, "03", None)];
+    for row in &objects {
+        storage.insert_object(row).unwrap();
+    }
+    // Another token's and another label's rows are never found.
+    insert_sym(&*storage, &sym(other.id, "same", "01")).unwrap();
+    insert_sym(&*storage, &sym(t.id, "elsewhere", "01")).unwrap();
+    let everything = Search {
+        filter: KeyFilter {
+            label: Some("same".into()),
+            ..filter(t.id)
+        },
+        asym: true,
+        sym: true,
+        objects: true,
+        object_class: None,
+    };
+    let found = search(&*storage, &everything);
+    let mut expected: Vec<FoundRow> = asyms
+        .iter()
+        .map(|row| FoundRow::Key(super::KeyRow::Asym(row.clone())))
+        .chain(
+            syms.iter()
+                .map(|row| FoundRow::Key(super::KeyRow::Sym(row.clone()))),
+        )
+        .collect();
+    let mut by_table = storage
+        .find_objects(&everything.filter, None)
+        .unwrap()
+        .into_iter()
+        .map(FoundRow::Object)
+        .collect();
+    expected.append(&mut by_table);
+    assert_eq!(found, expected);
+    assert_eq!(found.len(), 3 + 2 + 2);
+
+    // Only the tables asked for; the class applies to objects, algorithms to asym rows, key
+    // fields to key rows.
+    let only = |asym: bool, sym: bool, objects: bool| Search {
+        asym,
+        sym,
+        objects,
+        ..everything.clone()
+    };
+    assert_eq!(search(&*storage, &only(true, false, false)).len(), 3);
+    assert_eq!(search(&*storage, &only(false, true, false)).len(), 2);
+    assert_eq!(search(&*storage, &only(false, false, true)).len(), 2);
+    assert!(search(&*storage, &only(false, false, false)).is_empty());
+    let certificates = Search {
+        object_class: Some(1),
+        ..only(false, false, true)
+    };
+    assert_eq!(
+        search(&*storage, &certificates),
+        vec![FoundRow::Object(objects[0].clone())]
+    );
+    let mut algorithms = everything.clone();
+    algorithms.filter.key_algorithms = Some(vec![1, 2]);
+    assert_eq!(search(&*storage, &algorithms).len(), 2 + 2 + 2);
+    algorithms.filter.key_algorithms = Some(Vec::new());
+    assert_eq!(
+        search(&*storage, &algorithms).len(),
+        2 + 2,
+        "no asym row can match"
+    );
+    let mut inactive = everything.clone();
+    inactive.filter.key_status = Some(KeyStatus::Inactive);
+    assert_eq!(
+        search(&*storage, &inactive),
+        [
+            vec![FoundRow::Key(super::KeyRow::Sym(
+                syms.iter()
+                    .find(|row| row.key_status == KeyStatus::Inactive)
+                    .unwrap()
+                    .clone()
+            ))],
+            expected[5..].to_vec()
+        ]
+        .concat()
+    );
+    let mut by_id = everything.clone();
+    by_id.filter.ck_id = Some("03".into());
+    assert_eq!(
+        search(&*storage, &by_id),
+        vec![FoundRow::Object(objects[1].clone())]
+    );
 }
 
 pub fn objects_round_trip(storage: Arc<dyn Storage>) {

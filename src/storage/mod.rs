@@ -195,6 +195,27 @@ pub struct KeyFilter {
     pub key_status: Option<KeyStatus>,
 }
 
+/// The search behind `C_FindObjectsInit`, over every table that holds objects: the rows of the
+/// tables it wants that the filter selects ([`Storage::visit_rows`]).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Search {
+    /// `key_algorithms` applies to `asym_key` rows only, the key fields (`key_algorithms`,
+    /// `key_id`, `key_status`) to key rows only.
+    pub filter: KeyFilter,
+    pub asym: bool,
+    pub sym: bool,
+    pub objects: bool,
+    /// `CKA_CLASS` of the `p11_object` rows, when given.
+    pub object_class: Option<i64>,
+}
+
+/// A row the search found.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FoundRow {
+    Key(KeyRow),
+    Object(ObjectRow),
+}
+
 /// A read-modify-write of a token record inside one write transaction, so concurrent failed
 /// logins in several processes count exactly.
 pub type ConfigUpdate<'a> = &'a mut dyn FnMut(&mut Value) -> Result<(), Error>;
@@ -299,6 +320,11 @@ pub trait Storage: Send + Sync {
         class: Option<i64>,
         each: &mut dyn FnMut(ObjectRow),
     ) -> StorageResult<()>;
+    /// The rows a [`Search`] selects, handed to `each` one at a time as they are read: the
+    /// `asym_key` rows first, then `sym_key`, then `p11_object`, each table's oldest first (what
+    /// [`Storage::visit_keys`] and [`Storage::visit_objects`] give, table by table), in one
+    /// statement: on PostgreSQL one round trip for the whole search.
+    fn visit_rows(&self, search: &Search, each: &mut dyn FnMut(FoundRow)) -> StorageResult<()>;
     /// Replaces `metadata` and `value` and bumps `updated_at`; false when the row is gone.
     fn update_object(&self, id: Uuid, metadata: &Value, value: &[u8]) -> StorageResult<bool>;
     fn delete_object(&self, id: Uuid) -> StorageResult<bool>;
@@ -395,7 +421,7 @@ impl dyn Storage {
 /// Whether a store may run threads of its own (the application's `C_Initialize` says).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Threads {
-    /// The default (PostgreSQL: `r2d2`'s pool and the `LISTEN` thread).
+    /// The default (PostgreSQL: the `LISTEN` thread).
     Allowed,
     /// `CKF_LIBRARY_CANT_CREATE_OS_THREADS`: everything on the caller's threads.
     Forbidden,
@@ -412,8 +438,7 @@ pub fn open(config: &DatabaseConfig) -> StorageResult<Arc<dyn Storage>> {
 }
 
 /// [`open`], saying whether the store may run threads of its own. SQLite never does (every call
-/// happens on the caller's thread). PostgreSQL does by default (`r2d2`'s pool workers, the
-/// `LISTEN` thread); with [`Threads::Forbidden`] (the application's
+/// happens on the caller's thread). PostgreSQL does by default (the `LISTEN` thread); with [`Threads::Forbidden`] (the application's
 /// `CKF_LIBRARY_CANT_CREATE_OS_THREADS`) it opens its connections on the calling threads and
 /// reads its change feed at the coherence checks instead.
 pub fn open_with(config: &DatabaseConfig, threads: Threads) -> StorageResult<Arc<dyn Storage>> {

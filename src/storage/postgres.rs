@@ -3,11 +3,15 @@
 //!
 //! Many processes on many hosts may share one database, so everything that must be exact is
 //! decided by the server:
-//! * a pool of connections per process, sized by `database.pool_size`: `r2d2`'s, whose worker
-//!   threads open connections, or, when the application forbids threads
-//!   (`CKF_LIBRARY_CANT_CREATE_OS_THREADS`, [`Threads::Forbidden`]), our own
-//!   ([`super::caller_pool`]), which opens them on the calling thread and runs nothing between
-//!   calls; the change feed is then read by the caller too ([`super::change_feed::PolledFeed`]);
+//! * a pool of connections per process, sized by `database.pool_size` ([`super::caller_pool`]),
+//!   which opens them on the calling thread and runs nothing between calls, so that it serves
+//!   an application that forbids threads (`CKF_LIBRARY_CANT_CREATE_OS_THREADS`,
+//!   [`Threads::Forbidden`]) as well; the change feed is read by a thread of its own, or then by
+//!   the caller ([`super::change_feed::PolledFeed`]);
+//! * a lookup is one round trip: each statement is sent with its parameters' types named
+//!   (`query_typed`: no separate `Prepare`), a search over every object table is one statement
+//!   ([`Storage::visit_rows`]), and a connection used less than a second ago is handed out
+//!   without the pool's check;
 //! * every connection starts with `statement_timeout` and `lock_timeout` set (through the startup
 //!   `options`), so a call fails instead of hanging; the lock timeout is `database.busy_timeout_ms`,
 //!   as for SQLite;
@@ -25,17 +29,15 @@
 //! `database.password_env`, else from the password file (`PGPASSFILE` or `~/.pgpass`, libpq's
 //! format). [`Storage::describe`] never shows it.
 
-use std::ops::{Deref, DerefMut};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use ::postgres::error::SqlState;
 use ::postgres::fallible_iterator::FallibleIterator;
-use ::postgres::types::{FromSql, ToSql};
+use ::postgres::types::{FromSql, ToSql, Type};
 use ::postgres::{Client, GenericClient, Row};
 use openssl::ssl::{SslConnector, SslMethod, SslVerifyMode};
 use postgres_openssl::MakeTlsConnector;
-use r2d2_postgres::PostgresConnectionManager;
 use tokio_postgres::config::Host;
 
 use super::caller_pool::{self, CallerPool, CheckoutError, Lease, Targets, DEFAULT_PORT};
@@ -49,51 +51,16 @@ use crate::config::DatabaseConfig;
 /// The advisory lock that serialises migrators of one database: "sqlhsm" in ASCII, then 1.
 const MIGRATION_LOCK_KEY: i64 = 0x7371_6c68_736d_0001;
 
-type Manager = PostgresConnectionManager<MakeTlsConnector>;
-
-enum Pool {
-    Threads(r2d2::Pool<Manager>),
-    Caller(CallerPool),
-}
-
 enum Feed {
     Thread(ChangeFeed),
     Polled(PolledFeed),
-}
-
-/// A connection from either pool; a [`Client`] to use, back to its pool when dropped.
-enum Pooled<'a> {
-    Threads(r2d2::PooledConnection<Manager>),
-    Caller(Lease<'a>),
-}
-
-impl Deref for Pooled<'_> {
-    type Target = Client;
-
-    fn deref(&self) -> &Client {
-        match self {
-            Pooled::Threads(client) => client,
-            Pooled::Caller(client) => client,
-        }
-    }
-}
-
-impl DerefMut for Pooled<'_> {
-    fn deref_mut(&mut self) -> &mut Client {
-        match self {
-            Pooled::Threads(client) => client,
-            Pooled::Caller(client) => client,
-        }
-    }
 }
 
 /// The PostgreSQL key store.
 pub struct PostgresStorage {
     /// What `describe` says: `postgres://user@host:port/db`, never a password.
     location: String,
-    pool: Pool,
-    /// How long a checkout from `r2d2`'s pool waits, for the `Busy` message.
-    checkout_timeout: Duration,
+    pool: CallerPool,
     /// What [`Storage::change_marker`] reads.
     changes: Feed,
 }
@@ -106,8 +73,12 @@ impl PostgresStorage {
     }
 
     /// [`PostgresStorage::open`], with threads of its own or (`Threads::Forbidden`) none: then
-    /// every connection is opened by the call that needs it, host names are resolved on the
-    /// calling thread, and the change feed is read at the coherence checks.
+    /// the change feed is read at the coherence checks instead of by a thread.
+    ///
+    /// Opening makes one connection and one query on it when the schema is current (the
+    /// migrations' look at its version); that connection is the pool's first, so the calls
+    /// after `open` use it without connecting again. The change feed's thread connects on its
+    /// own, without holding `open` up.
     pub fn open_with(
         settings: &DatabaseConfig,
         threads: Threads,
@@ -121,109 +92,62 @@ impl PostgresStorage {
         apply_settings(&mut config, settings)?;
         let location = describe_config(&config);
         let tls = tls_connector()?;
-        let cannot_connect = |e: ::postgres::Error| {
-            StorageError::Backend(format!("cannot connect to {location}: {}", error_text(&e)))
-        };
         let connect_timeout = Duration::from_millis(settings.connect_timeout_ms.max(1));
-        // Waiting for a free connection may take a busy timeout; opening a new one, a connect
-        // timeout.
-        let checkout_timeout = Duration::from_millis(
-            settings
-                .busy_timeout_ms
-                .saturating_add(settings.connect_timeout_ms)
-                .max(1),
-        );
 
         // A direct connection for the migrations: a refused or timed-out connection reports its
-        // own cause at once, where the pool would retry until its checkout timeout.
-        let targets = match threads {
-            Threads::Allowed => None,
-            Threads::Forbidden => Some(std::sync::Arc::new(Targets::new(config.clone())?)),
-        };
-        let mut first = match &targets {
-            None => ::postgres::Config::from(config.clone()).connect(tls.clone()),
-            Some(targets) => caller_pool::connect(&targets.last(), &tls),
-        }
-        .map_err(cannot_connect)?;
+        // own cause at once.
+        let targets = std::sync::Arc::new(Targets::new(config.clone())?);
+        let mut first = caller_pool::connect(&targets.last(), &tls).map_err(|e| {
+            StorageError::Backend(format!("cannot connect to {location}: {}", error_text(&e)))
+        })?;
         let applied = migrations::run(&mut PostgresMigrator(&mut first), Dialect::Postgres)?;
         if applied > 0 {
             tracing::info!(%location, applied, "applied PostgreSQL schema migrations");
         }
 
-        let (pool, changes) = match targets {
-            None => {
-                // Closing politely; a failure here changes nothing for the store.
-                let _ = first.close();
-                let changes =
-                    ChangeFeed::start(::postgres::Config::from(config.clone()), tls.clone())
-                        .map_err(|e| {
-                            StorageError::Backend(format!(
-                                "cannot start the change feed thread: {e}"
-                            ))
-                        })?;
-                let pool = r2d2::Pool::builder()
-                    .max_size(settings.pool_size.max(1))
-                    .min_idle(Some(0))
-                    .connection_timeout(checkout_timeout)
-                    .error_handler(Box::new(TracingErrorHandler))
-                    .build_unchecked(PostgresConnectionManager::new(config.into(), tls));
-                (Pool::Threads(pool), Feed::Thread(changes))
-            }
-            Some(targets) => {
-                let changes = PolledFeed::start(targets.clone(), tls.clone(), connect_timeout)?;
-                let pool = CallerPool::new(
-                    targets,
-                    tls,
-                    settings.pool_size as usize,
-                    Duration::from_millis(settings.busy_timeout_ms),
-                    connect_timeout,
-                );
-                // The migrating connection is the pool's first.
-                pool.adopt(first);
-                (Pool::Caller(pool), Feed::Polled(changes))
-            }
+        let changes = match threads {
+            Threads::Allowed => Feed::Thread(
+                ChangeFeed::start(::postgres::Config::from(config), tls.clone()).map_err(|e| {
+                    StorageError::Backend(format!("cannot start the change feed thread: {e}"))
+                })?,
+            ),
+            Threads::Forbidden => Feed::Polled(PolledFeed::start(
+                targets.clone(),
+                tls.clone(),
+                connect_timeout,
+            )?),
         };
+        let pool = CallerPool::new(
+            targets,
+            tls,
+            settings.pool_size as usize,
+            Duration::from_millis(settings.busy_timeout_ms),
+            connect_timeout,
+        );
+        // The migrating connection is the pool's first.
+        pool.adopt(first);
         Ok(PostgresStorage {
             location,
             pool,
-            checkout_timeout,
             changes,
         })
     }
 
-    fn client(&self) -> StorageResult<Pooled<'_>> {
-        let pool = match &self.pool {
-            Pool::Threads(pool) => pool,
-            Pool::Caller(pool) => {
-                return match pool.get() {
-                    Ok(lease) => Ok(Pooled::Caller(lease)),
-                    Err(CheckoutError::Busy) => Err(self.busy(pool.max_size(), pool.wait())),
-                    Err(CheckoutError::Connect(e)) => Err(StorageError::Backend(format!(
-                        "cannot connect to {}: {}",
-                        self.location,
-                        error_text(&e)
-                    ))),
-                    Err(CheckoutError::Other(e)) => Err(e),
-                }
-            }
-        };
-        pool.get().map(Pooled::Threads).map_err(|error| {
-            // r2d2 appends the last connection error to its timeout message when connecting
-            // failed; without one, every connection simply stayed in use.
-            let message = error.to_string();
-            if message.trim_end() == "timed out waiting for connection" {
-                self.busy(pool.max_size() as usize, self.checkout_timeout)
-            } else {
-                StorageError::Backend(format!("cannot connect to {}: {message}", self.location))
-            }
+    fn client(&self) -> StorageResult<Lease<'_>> {
+        self.pool.get().map_err(|e| match e {
+            CheckoutError::Busy => StorageError::Busy(format!(
+                "all {} connections to {} stayed in use for {:?}",
+                self.pool.max_size(),
+                self.location,
+                self.pool.wait()
+            )),
+            CheckoutError::Connect(e) => StorageError::Backend(format!(
+                "cannot connect to {}: {}",
+                self.location,
+                error_text(&e)
+            )),
+            CheckoutError::Other(e) => e,
         })
-    }
-
-    fn busy(&self, connections: usize, waited: Duration) -> StorageError {
-        StorageError::Busy(format!(
-            "all {connections} connections to {} stayed in use for {waited:?}",
-            self.location
-        ))
     }
 }
 
@@ -298,7 +222,21 @@ fn describe_config(config: &tokio_postgres::Config) -> String {
 }
 
 /// TLS as libpq's `prefer` and `require` do it: encrypt, do not authenticate the server.
+///
+/// Made once per process: `SslConnector::builder` loads the system's trusted certificates
+/// (several milliseconds), which a connector that verifies nothing never reads, so a
+/// `C_Initialize` after a `C_Finalize` reuses the first one. It holds no connection and no
+/// descriptor, so a forked child may use it too.
 fn tls_connector() -> StorageResult<MakeTlsConnector> {
+    static MADE: std::sync::OnceLock<MakeTlsConnector> = std::sync::OnceLock::new();
+    if let Some(made) = MADE.get() {
+        return Ok(made.clone());
+    }
+    let made = new_tls_connector()?;
+    Ok(MADE.get_or_init(|| made).clone())
+}
+
+fn new_tls_connector() -> StorageResult<MakeTlsConnector> {
     let tls_error =
         |e: openssl::error::ErrorStack| StorageError::Backend(format!("TLS setup: {e}"));
     let mut builder = SslConnector::builder(SslMethod::tls_client()).map_err(tls_error)?;
@@ -309,16 +247,6 @@ fn tls_connector() -> StorageResult<MakeTlsConnector> {
         Ok(())
     });
     Ok(connector)
-}
-
-/// Sends r2d2's background connection failures to the log instead of the `log` crate.
-#[derive(Debug)]
-struct TracingErrorHandler;
-
-impl r2d2::HandleError<::postgres::Error> for TracingErrorHandler {
-    fn handle_error(&self, error: ::postgres::Error) {
-        tracing::warn!(error = %error_text(&error), "PostgreSQL connection failed");
-    }
 }
 
 /// The password file: `PGPASSFILE` when set, else `~/.pgpass`.
@@ -456,24 +384,45 @@ impl sql::Dialect for PostgresDialect {
     fn in_list(&self, column: &str, _count: usize) -> (String, sql::InList) {
         (format!("{column} = ANY(?)"), sql::InList::Array)
     }
-}
 
-/// A [`Param`] as the driver binds it: `uuid`, `jsonb`, `timestamptz`, arrays natively.
-fn bind<'p>(param: &'p Param<'_>) -> &'p (dyn ToSql + Sync) {
-    match param {
-        Param::Uuid(id) => id,
-        Param::Text(text) => text,
-        Param::I32(n) => n,
-        Param::I64(n) => n,
-        Param::Json(value) => value,
-        Param::Time(at) => at,
-        Param::Bytes(bytes) => bytes,
-        Param::I32s(list) => list,
+    fn null_of(&self, ty: sql::ColumnType) -> &'static str {
+        match ty {
+            sql::ColumnType::Uuid => "NULL::uuid",
+            sql::ColumnType::Text => "NULL::text",
+            sql::ColumnType::Int => "NULL::integer",
+            sql::ColumnType::BigInt => "NULL::bigint",
+            sql::ColumnType::Time => "NULL::timestamptz",
+            sql::ColumnType::Json => "NULL::jsonb",
+            sql::ColumnType::Bytes => "NULL::bytea",
+        }
     }
 }
 
-fn binds<'p>(sql: &'p Sql<'_>) -> Vec<&'p (dyn ToSql + Sync)> {
-    sql.params().iter().map(bind).collect()
+/// A [`Param`] as the driver binds it (`uuid`, `jsonb`, `timestamptz`, arrays natively), with
+/// the type it is sent as: a statement whose parameter types are named is parsed, bound and run
+/// in one round trip, where one the server has to type first takes a `Prepare` before.
+fn bind<'p>(param: &'p Param<'_>) -> (&'p (dyn ToSql + Sync), Type) {
+    match param {
+        Param::Uuid(id) => (id, Type::UUID),
+        Param::Text(text) => (text, Type::TEXT),
+        Param::I32(n) => (n, Type::INT4),
+        Param::I64(n) => (n, Type::INT8),
+        Param::Json(value) => (value, Type::JSONB),
+        Param::Time(at) => (at, Type::TIMESTAMPTZ),
+        Param::Bytes(bytes) => (bytes, Type::BYTEA),
+        Param::I32s(list) => (list, Type::INT4_ARRAY),
+    }
+}
+
+/// A shared statement, run with its parameters' types named (one round trip); its rows as
+/// they arrive.
+fn run<'c, C: GenericClient>(
+    client: &'c mut C,
+    sql: &Sql<'_>,
+) -> StorageResult<::postgres::RowIter<'c>> {
+    client
+        .query_typed_raw(sql.text(), sql.params().iter().map(bind))
+        .map_err(map_error)
 }
 
 /// A client or an open transaction running the shared statements.
@@ -486,10 +435,7 @@ impl<C: GenericClient> sql::Conn for PgConn<'_, C> {
         each: &mut dyn FnMut(&dyn sql::Row) -> StorageResult<()>,
     ) -> StorageResult<()> {
         // Row by row as they arrive, so a search over a million rows never holds them all.
-        let mut rows = self
-            .0
-            .query_raw(sql.text(), binds(sql))
-            .map_err(map_error)?;
+        let mut rows = run(self.0, sql)?;
         while let Some(row) = rows.next().map_err(map_error)? {
             each(&PgRow(&row))?;
         }
@@ -497,7 +443,9 @@ impl<C: GenericClient> sql::Conn for PgConn<'_, C> {
     }
 
     fn execute(&mut self, sql: &Sql<'_>) -> StorageResult<u64> {
-        self.0.execute(sql.text(), &binds(sql)).map_err(map_error)
+        let mut rows = run(self.0, sql)?;
+        while rows.next().map_err(map_error)?.is_some() {}
+        Ok(rows.rows_affected().unwrap_or(0))
     }
 }
 
@@ -647,7 +595,7 @@ impl MigrationTarget for PostgresMigrator<'_> {
     fn current_version(&mut self) -> StorageResult<i64> {
         let row = self
             .0
-            .query_one(
+            .query_typed_one(
                 "SELECT COALESCE(MAX(version), 0) AS version FROM schema_migrations",
                 &[],
             )
@@ -1561,16 +1509,39 @@ other:5432:keys:hsm:pass:trailing-field
                 "sym_key_ck_id_idx",
             ),
         ];
-        for (table, filter, index) in cases {
-            let sql = sql::find_keys_sql(&POSTGRES, table, &filter).unwrap();
+        let mut plan_of = |sql: &Sql<'_>| -> String {
+            let binds: Vec<_> = sql.params().iter().map(bind).collect();
             let plan: Vec<String> = client
-                .query(&format!("EXPLAIN {}", sql.text()), &binds(&sql))
+                .query_typed(&format!("EXPLAIN {}", sql.text()), &binds)
                 .unwrap()
                 .iter()
                 .map(|row| row.get(0))
                 .collect();
-            let plan = plan.join("\n");
+            plan.join("\n")
+        };
+        for (table, filter, index) in cases {
+            let sql = sql::find_keys_sql(&POSTGRES, table, &filter).unwrap();
+            let plan = plan_of(&sql);
             assert!(plan.contains(index), "{table:?} {filter:?}: {plan}");
+        }
+        // The search over every table: each branch on its own table's label index.
+        let search = Search {
+            filter: KeyFilter {
+                label: Some("l".into()),
+                ..filter(token)
+            },
+            asym: true,
+            sym: true,
+            objects: true,
+            object_class: None,
+        };
+        let plan = plan_of(&sql::search_sql(&POSTGRES, &search).unwrap());
+        for index in [
+            "asym_key_label_idx",
+            "sym_key_label_idx",
+            "p11_object_label_idx",
+        ] {
+            assert!(plan.contains(index), "search: {plan}");
         }
         client.batch_execute("RESET enable_seqscan").unwrap();
     }

@@ -5,9 +5,10 @@
 //! A dialect that speaks standard SQL writes only [`Dialect::placeholder`] and
 //! [`Dialect::json_text`]; the other methods have the standard form as their default.
 //!
-//! Only what the statements need is here. None of them is an upsert, and none needs a cast:
-//! the one `CASE` that sets a column from constants writes them as literals, so every dialect
-//! types it as the column's integer (PostgreSQL would type bound `CASE` results as text). A
+//! Only what the statements need is here. None of them is an upsert, and none needs a cast but
+//! the typed NULLs of the search's `UNION ALL` ([`Dialect::null_of`]): the one `CASE` that sets a
+//! column from constants writes them as literals, so every dialect types it as the column's
+//! integer (PostgreSQL would type bound `CASE` results as text). A
 //! statement that needs either adds its fragment here, with a default where SQL has a standard
 //! form.
 
@@ -38,6 +39,26 @@ pub trait Dialect: Sync {
         let marks = vec!["?"; count].join(", ");
         (format!("{column} IN ({marks})"), InList::EachValue)
     }
+
+    /// A NULL of a column's type, for the columns one branch of a `UNION ALL` does not have
+    /// (the one search over every object table): plain `NULL` where a union's columns take the
+    /// type of whatever the other branches give (the default), typed where a branch of NULLs
+    /// alone would make the column text (PostgreSQL).
+    fn null_of(&self, _ty: ColumnType) -> &'static str {
+        "NULL"
+    }
+}
+
+/// The types of the columns the object tables have, as [`Dialect::null_of`] needs them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ColumnType {
+    Uuid,
+    Text,
+    Int,
+    BigInt,
+    Time,
+    Json,
+    Bytes,
 }
 
 /// How [`Dialect::in_list`] binds its values.

@@ -30,12 +30,12 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use uuid::Uuid;
 
-pub use dialect::{Dialect, InList};
+pub use dialect::{ColumnType, Dialect, InList};
 pub use row::Row;
 
 use super::{
-    AsymKeyRow, ConfigUpdate, KeyEvent, KeyFilter, KeyRow, KeyTable, NewKeyRow, ObjectMetadata,
-    ObjectRow, Storage, StorageResult, SymKeyRow, TokenRow,
+    AsymKeyRow, ConfigUpdate, FoundRow, KeyEvent, KeyFilter, KeyRow, KeyTable, NewKeyRow,
+    ObjectMetadata, ObjectRow, Search, Storage, StorageResult, SymKeyRow, TokenRow,
 };
 use crate::error::Error;
 use crate::key_state::KeyStatus;
@@ -462,10 +462,25 @@ pub(super) fn find_keys_sql<'a>(
         ),
         [Param::Uuid(filter.provider_config_id)],
     );
-    and_names(d, &mut sql, filter);
+    if !and_key_filter(d, &mut sql, table, filter) {
+        return None;
+    }
+    sql.raw(" ORDER BY created_at, id");
+    Some(sql)
+}
+
+/// The conditions of a [`KeyFilter`] after a key table's `WHERE provider_config_id = ?`; false
+/// when the filter can match nothing (an empty algorithm list).
+fn and_key_filter<'a>(
+    d: &'static dyn Dialect,
+    sql: &mut Sql<'a>,
+    table: KeyTable,
+    filter: &'a KeyFilter,
+) -> bool {
+    and_names(d, sql, filter);
     if let (KeyTable::Asym, Some(algorithms)) = (table, &filter.key_algorithms) {
         if algorithms.is_empty() {
-            return None;
+            return false;
         }
         let (condition, binding) = d.in_list("key_algorithm", algorithms.len());
         sql.raw(" AND ");
@@ -480,8 +495,20 @@ pub(super) fn find_keys_sql<'a>(
     if let Some(status) = filter.key_status {
         sql.add(" AND key_status = ?", [Param::I32(status.code())]);
     }
-    sql.raw(" ORDER BY created_at, id");
-    Some(sql)
+    true
+}
+
+/// The conditions of an object search after `p11_object`'s `WHERE provider_config_id = ?`.
+fn and_object_filter<'a>(
+    d: &'static dyn Dialect,
+    sql: &mut Sql<'a>,
+    filter: &'a KeyFilter,
+    class: Option<i64>,
+) {
+    if let Some(class) = class {
+        sql.add(" AND object_class = ?", [Param::I64(class)]);
+    }
+    and_names(d, sql, filter);
 }
 
 fn find_objects_sql<'a>(
@@ -494,12 +521,205 @@ fn find_objects_sql<'a>(
         &format!("SELECT {OBJECT_COLUMNS} FROM p11_object WHERE provider_config_id = ?"),
         [Param::Uuid(filter.provider_config_id)],
     );
-    if let Some(class) = class {
-        sql.add(" AND object_class = ?", [Param::I64(class)]);
-    }
-    and_names(d, &mut sql, filter);
+    and_object_filter(d, &mut sql, filter, class);
     sql.raw(" ORDER BY created_at, id");
     sql
+}
+
+/// The columns of the search over every object table ([`search_sql`]), after its `kind`: each
+/// column any of the three tables has, once, with its type for the branches without it.
+const FOUND_COLUMNS: &[(&str, ColumnType)] = &[
+    ("id", ColumnType::Uuid),
+    ("provider_config_id", ColumnType::Uuid),
+    ("key_id", ColumnType::Text),
+    ("key_algorithm", ColumnType::Int),
+    ("key_status", ColumnType::Int),
+    ("key_mode", ColumnType::Int),
+    ("expiration", ColumnType::Time),
+    ("public_key_ctx", ColumnType::Json),
+    ("private_key_ctx", ColumnType::Json),
+    ("key_value", ColumnType::Bytes),
+    ("object_class", ColumnType::BigInt),
+    ("value", ColumnType::Bytes),
+    ("metadata", ColumnType::Json),
+    ("created_at", ColumnType::Time),
+    ("updated_at", ColumnType::Time),
+];
+
+/// One table in the search: its `kind` (the union's first column, and its order), its name and
+/// the columns its decoder reads.
+#[derive(Clone, Copy)]
+enum Found {
+    Asym,
+    Sym,
+    Object,
+}
+
+impl Found {
+    fn kind(self) -> i32 {
+        self as i32
+    }
+
+    fn from_kind(kind: i32) -> Option<Found> {
+        [Found::Asym, Found::Sym, Found::Object]
+            .into_iter()
+            .find(|f| f.kind() == kind)
+    }
+
+    fn table(self) -> &'static str {
+        match self {
+            Found::Asym => KeyTable::Asym.name(),
+            Found::Sym => KeyTable::Sym.name(),
+            Found::Object => "p11_object",
+        }
+    }
+
+    fn columns(self) -> &'static str {
+        match self {
+            Found::Asym => ASYM_COLUMNS,
+            Found::Sym => SYM_COLUMNS,
+            Found::Object => OBJECT_COLUMNS,
+        }
+    }
+
+    /// Where the union has each column of this table's own `SELECT` list, so that the table's
+    /// decoder reads the union's row unchanged ([`Remapped`]).
+    fn positions(self) -> Vec<usize> {
+        self.columns()
+            .split(',')
+            .map(|name| {
+                let name = name.trim();
+                FOUND_COLUMNS
+                    .iter()
+                    .position(|(found, _)| *found == name)
+                    .map_or(usize::MAX, |at| at + 1)
+            })
+            .collect()
+    }
+
+    /// This table's branch of the union: every found column, its own or a typed NULL.
+    fn select(self, d: &'static dyn Dialect) -> String {
+        let own: Vec<&str> = self.columns().split(',').map(str::trim).collect();
+        let list: Vec<String> = FOUND_COLUMNS
+            .iter()
+            .map(|(name, ty)| {
+                if own.contains(name) {
+                    (*name).to_string()
+                } else {
+                    format!("{} AS {name}", d.null_of(*ty))
+                }
+            })
+            .collect();
+        format!(
+            "SELECT {} AS kind, {} FROM {} WHERE provider_config_id = ?",
+            self.kind(),
+            list.join(", "),
+            self.table()
+        )
+    }
+}
+
+/// The search behind `C_FindObjectsInit` as one statement: a `UNION ALL` of the tables the search
+/// wants, each branch with its table's indexed conditions, asym rows first, then sym, then
+/// objects, each oldest first (as [`Storage::find_keys`] and [`Storage::find_objects`] order
+/// them). `None` when it can match nothing.
+pub(super) fn search_sql<'a>(d: &'static dyn Dialect, search: &'a Search) -> Option<Sql<'a>> {
+    let filter = &search.filter;
+    let mut sql = Sql::new(d, "", []);
+    let mut branches = 0;
+    let mut branch = |sql: &mut Sql<'a>, found: Found| {
+        if branches > 0 {
+            sql.raw(" UNION ALL ");
+        }
+        branches += 1;
+        sql.add(&found.select(d), [Param::Uuid(filter.provider_config_id)]);
+    };
+    for (wanted, found, table) in [
+        (search.asym, Found::Asym, KeyTable::Asym),
+        (search.sym, Found::Sym, KeyTable::Sym),
+    ] {
+        let matchable =
+            !(table == KeyTable::Asym && filter.key_algorithms.as_ref().is_some_and(Vec::is_empty));
+        if wanted && matchable {
+            branch(&mut sql, found);
+            and_key_filter(d, &mut sql, table, filter);
+        }
+    }
+    if search.objects {
+        branch(&mut sql, Found::Object);
+        and_object_filter(d, &mut sql, filter, search.object_class);
+    }
+    if branches == 0 {
+        return None;
+    }
+    sql.raw(" ORDER BY kind, created_at, id");
+    Some(sql)
+}
+
+/// A row of the search, read at the positions of one table's own `SELECT` list.
+struct Remapped<'r> {
+    row: &'r dyn Row,
+    at: &'r [usize],
+}
+
+impl Remapped<'_> {
+    fn at(&self, column: usize) -> usize {
+        self.at.get(column).copied().unwrap_or(usize::MAX)
+    }
+}
+
+impl Row for Remapped<'_> {
+    fn opt_text(&self, column: usize) -> StorageResult<Option<String>> {
+        self.row.opt_text(self.at(column))
+    }
+    fn i32(&self, column: usize) -> StorageResult<i32> {
+        self.row.i32(self.at(column))
+    }
+    fn i64(&self, column: usize) -> StorageResult<i64> {
+        self.row.i64(self.at(column))
+    }
+    fn bool(&self, column: usize) -> StorageResult<bool> {
+        self.row.bool(self.at(column))
+    }
+    fn opt_bytes(&self, column: usize) -> StorageResult<Option<Vec<u8>>> {
+        self.row.opt_bytes(self.at(column))
+    }
+    fn opt_uuid(&self, column: usize) -> StorageResult<Option<Uuid>> {
+        self.row.opt_uuid(self.at(column))
+    }
+    fn opt_json(&self, column: usize) -> StorageResult<Option<Value>> {
+        self.row.opt_json(self.at(column))
+    }
+    fn opt_time(&self, column: usize) -> StorageResult<Option<DateTime<Utc>>> {
+        self.row.opt_time(self.at(column))
+    }
+}
+
+/// Decodes a row of the search with its table's own decoder.
+struct SearchDecoder {
+    positions: [Vec<usize>; 3],
+}
+
+impl SearchDecoder {
+    fn new() -> SearchDecoder {
+        SearchDecoder {
+            positions: [Found::Asym, Found::Sym, Found::Object].map(Found::positions),
+        }
+    }
+
+    fn decode(&self, row: &dyn Row) -> StorageResult<FoundRow> {
+        let kind = row.i32(0)?;
+        let found = Found::from_kind(kind).ok_or_else(|| row::corrupt(0, "kind", kind))?;
+        let row = Remapped {
+            row,
+            at: &self.positions[found.kind() as usize],
+        };
+        Ok(match found {
+            Found::Asym => FoundRow::Key(decode_asym(&row)?),
+            Found::Sym => FoundRow::Key(decode_sym(&row)?),
+            Found::Object => FoundRow::Object(decode_object(&row)?),
+        })
+    }
 }
 
 impl<D: Driver> Storage for D {
@@ -789,6 +1009,19 @@ impl<D: Driver> Storage for D {
         self.read(|c| {
             c.query(&sql, &mut |row| {
                 each(decode_object(row)?);
+                Ok(())
+            })
+        })
+    }
+
+    fn visit_rows(&self, search: &Search, each: &mut dyn FnMut(FoundRow)) -> StorageResult<()> {
+        let Some(sql) = search_sql(self.dialect(), search) else {
+            return Ok(());
+        };
+        let decoder = SearchDecoder::new();
+        self.read(|c| {
+            c.query(&sql, &mut |row| {
+                each(decoder.decode(row)?);
                 Ok(())
             })
         })
