@@ -700,6 +700,11 @@ struct SearchDecoder {
     positions: [Vec<usize>; 3],
 }
 
+/// The one decoder: the positions depend on the column lists only, so they are worked out once
+/// per process, not at every `C_FindObjectsInit`.
+static SEARCH_DECODER: std::sync::LazyLock<SearchDecoder> =
+    std::sync::LazyLock::new(SearchDecoder::new);
+
 impl SearchDecoder {
     fn new() -> SearchDecoder {
         SearchDecoder {
@@ -1018,7 +1023,7 @@ impl<D: Driver> Storage for D {
         let Some(sql) = search_sql(self.dialect(), search) else {
             return Ok(());
         };
-        let decoder = SearchDecoder::new();
+        let decoder = &*SEARCH_DECODER;
         self.read(|c| {
             c.query(&sql, &mut |row| {
                 each(decoder.decode(row)?);
